@@ -1,0 +1,30 @@
+// Time sources. Chunk ages, timeouts and backoff use the monotonic clock, so a
+// wall-clock jump (NTP step, RTC reset on a gateway without battery) never
+// rotates or stalls anything; wall time is only stamped into records.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace picket {
+
+using MonoTime = std::chrono::steady_clock::time_point;
+using Millis = std::chrono::milliseconds;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual MonoTime MonotonicNow() const = 0;
+  // Milliseconds since the Unix epoch.
+  virtual std::int64_t WallMillis() const = 0;
+};
+
+// The real clocks. Stateless; safe from any thread.
+class SystemClock final : public Clock {
+ public:
+  MonoTime MonotonicNow() const override;
+  std::int64_t WallMillis() const override;
+  static SystemClock& Instance();
+};
+
+}  // namespace picket

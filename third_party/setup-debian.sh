@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs everything picket needs on a fresh Debian 12 machine (run as root).
+#   setup-debian.sh            dev build: compilers, -dev packages, test tools
+#   setup-debian.sh --static   also deb-src, flex/bison, cross compilers and qemu for the static builds
+# Idempotent: a second run only checks.
+set -euo pipefail
+
+want_static=0
+for arg in "$@"; do
+  case "$arg" in
+    --static) want_static=1 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "setup-debian.sh: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-debian.sh: run as root (apt-get install needs it)" >&2
+  exit 2
+fi
+
+dev_packages=(
+  build-essential cmake pkg-config git ca-certificates file
+  libpcap-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libzookeeper-mt-dev
+  nlohmann-json3-dev libboost-dev doctest-dev libssl-dev
+  tcpdump tshark iproute2 python3
+)
+static_packages=(
+  dpkg-dev flex bison libc-ares-dev
+  crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user-static
+)
+
+packages=("${dev_packages[@]}")
+[ "$want_static" -eq 1 ] && packages+=("${static_packages[@]}")
+
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer once, non-interactively.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "$want_static" -eq 1 ] && [ ! -f /etc/apt/sources.list.d/picket-deb-src.sources ]; then
+  # curl and libpcap are rebuilt from Debian's own patched sources for the static builds.
+  cat > /etc/apt/sources.list.d/picket-deb-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  need_update=1
+fi
+
+if [ "${#missing[@]}" -gt 0 ] || [ "${need_update:-0}" -eq 1 ]; then
+  apt-get update -qq
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup-debian.sh: installing ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup-debian.sh: all ${#packages[@]} packages present"
