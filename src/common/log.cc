@@ -161,7 +161,7 @@ std::string FormatLine(std::int64_t unix_ms, Level level, std::string_view compo
   std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm {};
   ::gmtime_r(&secs, &tm);
-  char ts[40];
+  char ts[64];
   std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(unix_ms % 1000));

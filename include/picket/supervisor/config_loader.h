@@ -1,0 +1,18 @@
+// The supervisor's full config check: the common validator plus the checks
+// that need libpcap. Everything that applies a config goes through here, so a
+// config the worker would choke on is refused before the worker is touched.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "picket/common/daemon_config.h"
+
+namespace picket::supervisor {
+
+ConfigCheck CheckDaemonConfigText(std::string_view json_text);
+ConfigCheck CheckDaemonConfigFile(const std::string& path);
+// The embedded default config (no file): capture on lo, SQLite buffer, collector on loopback.
+ConfigCheck EmbeddedDefaultConfig();
+
+}  // namespace picket::supervisor

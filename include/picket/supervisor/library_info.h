@@ -1,0 +1,12 @@
+// Every library linked into picketd, for `picketd version`.
+#pragma once
+
+#include <vector>
+
+#include "picket/common/version.h"
+
+namespace picket::supervisor {
+
+std::vector<LibraryVersion> EdgeLibraryVersions();
+
+}  // namespace picket::supervisor

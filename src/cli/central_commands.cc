@@ -1,0 +1,61 @@
+#include "picket/cli/central_commands.h"
+
+#include <cstdio>
+
+#include "picket/collector/library_info.h"
+#include "picket/common/version.h"
+#include "picket/supervisor/config_loader.h"
+
+namespace picket::cli {
+
+namespace {
+
+int ReportFlagError(std::string_view command, const Status& st) {
+  std::fprintf(stderr, "picket %.*s: %s\n", static_cast<int>(command.size()), command.data(),
+               st.message().c_str());
+  return 2;
+}
+
+int RunVersion(std::span<char* const> args) {
+  FlagParser flags({}, {"json"});
+  if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("version", st);
+  std::fputs(
+      FormatVersionReport("picket", collector::CentralLibraryVersions(), flags.Has("json")).c_str(),
+      stdout);
+  return 0;
+}
+
+// Operators check a device config before it goes into MariaDB, with the
+// daemon's own validator, so the CLI never accepts what a device would refuse.
+int RunCheckConfig(std::span<char* const> args) {
+  FlagParser flags({"file"}, {});
+  if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("check-config", st);
+  auto path = flags.Value("file");
+  if (!path) return ReportFlagError("check-config", Status::InvalidArgument("--file is required"));
+  ConfigCheck check = supervisor::CheckDaemonConfigFile(*path);
+  if (!check.ok()) {
+    std::fprintf(stderr, "picket check-config: %s is invalid, %zu error(s):\n", path->c_str(),
+                 check.errors.size());
+    for (const auto& e : check.errors) std::fprintf(stderr, "  %s\n", e.ToString().c_str());
+    return 1;
+  }
+  std::printf("%s is a valid device config\n", path->c_str());
+  return 0;
+}
+
+constexpr Command kCommands[] = {
+    {"version", "print picket's version and every linked library's",
+     "version [--json]\n\n  --json   one JSON object instead of the table\n", RunVersion},
+    {"check-config", "validate a device config with the daemon's own validator",
+     "check-config --file FILE\n\n"
+     "Validates FILE as picketd would before applying it (types, ranges, CIDRs, ports,\n"
+     "URLs, durations, sizes, unknown keys, BPF filter). Exits 1 and lists every error\n"
+     "with its JSON path when it is invalid.\n",
+     RunCheckConfig},
+};
+
+}  // namespace
+
+std::span<const Command> CentralCommands() { return kCommands; }
+
+}  // namespace picket::cli

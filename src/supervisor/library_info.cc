@@ -1,0 +1,25 @@
+#include "picket/supervisor/library_info.h"
+
+#include <uv.h>
+
+#include "picket/buffer/library_info.h"
+#include "picket/capture/filter_check.h"
+#include "picket/scan/library_info.h"
+#include "picket/upload/library_info.h"
+#include "picket/zk/library_info.h"
+
+namespace picket::supervisor {
+
+std::vector<LibraryVersion> EdgeLibraryVersions() {
+  std::vector<LibraryVersion> out;
+  out.push_back(capture::PcapLibraryVersion());
+  out.push_back({"libuv", uv_version_string()});
+  for (auto& v : upload::HttpLibraryVersions()) out.push_back(std::move(v));
+  out.push_back(buffer::SqliteLibraryVersion());
+  out.push_back(zk::ZooKeeperLibraryVersion());
+  out.push_back(scan::AsioLibraryVersion());
+  for (auto& v : CommonLibraryVersions()) out.push_back(std::move(v));
+  return out;
+}
+
+}  // namespace picket::supervisor
