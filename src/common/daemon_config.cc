@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <set>
 
 #include "json_reader.h"
@@ -250,7 +251,18 @@ ConfigCheck ParseDaemonConfig(std::string_view text) {
     // nlohmann's message names the byte offset: "syntax error while parsing value - ..."
     std::string what = e.what();
     if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    return fail("not valid JSON: " + what);
+    // The message quotes the input near the error; keep garbage bytes off the terminal.
+    std::string printable;
+    for (unsigned char ch : what) {
+      if (ch >= 0x20 && ch < 0x7f) {
+        printable += static_cast<char>(ch);
+      } else {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", ch);
+        printable += hex;
+      }
+    }
+    return fail("not valid JSON: " + printable);
   }
   DaemonConfig& c = check.config;
   {

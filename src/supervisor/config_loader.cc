@@ -4,15 +4,31 @@
 
 namespace picket::supervisor {
 
+namespace {
+
+// The filter is compiled whenever it was read cleanly, so one run lists every
+// error; when the document itself is broken there is nothing to compile.
+void AddLibraryChecks(ConfigCheck& check) {
+  for (const auto& e : check.errors) {
+    if (e.path == "/" || e.path == "/capture" || e.path.rfind("/capture/filter", 0) == 0 ||
+        e.path == "/capture/snaplen") {
+      return;
+    }
+  }
+  capture::AddCaptureChecks(check);
+}
+
+}  // namespace
+
 ConfigCheck CheckDaemonConfigText(std::string_view json_text) {
   ConfigCheck check = ParseDaemonConfig(json_text);
-  if (check.ok()) capture::AddCaptureChecks(check);
+  AddLibraryChecks(check);
   return check;
 }
 
 ConfigCheck CheckDaemonConfigFile(const std::string& path) {
   ConfigCheck check = LoadDaemonConfigFile(path);
-  if (check.ok()) capture::AddCaptureChecks(check);
+  AddLibraryChecks(check);
   return check;
 }
 

@@ -1,0 +1,282 @@
+#include "picket/common/daemon_config.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+#include <unistd.h>
+
+#include "picket/supervisor/config_loader.h"
+
+namespace picket {
+
+namespace {
+
+// True when some error's path is exactly `path` and its message contains `needle`.
+bool HasError(const ConfigCheck& check, const std::string& path, const std::string& needle = "") {
+  for (const auto& e : check.errors) {
+    if (e.path == path && e.message.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::string Dump(const ConfigCheck& check) {
+  std::string out;
+  for (const auto& e : check.errors) out += e.ToString() + "\n";
+  return out;
+}
+
+struct BadCase {
+  const char* name;
+  std::string json;
+  const char* path;    // the JSON path the error must name
+  const char* needle;  // a fragment the message must contain (usually the bad value)
+};
+
+}  // namespace
+
+TEST_SUITE("common.config") {
+  TEST_CASE("an empty object yields the embedded defaults") {
+    ConfigCheck c = ParseDaemonConfig("{}");
+    REQUIRE_MESSAGE(c.ok(), Dump(c));
+    CHECK(c.config.capture.interface == "lo");
+    CHECK(c.config.capture.buffer_mib >= 32);
+    CHECK(c.config.capture.timeout_ms >= 100);
+    CHECK(c.config.capture.timeout_ms <= 200);
+    CHECK(c.config.upload.collectors.size() == 1);
+    CHECK_FALSE(c.config.zookeeper.enabled());
+  }
+
+  TEST_CASE("a full valid config is read field by field") {
+    ConfigCheck c = ParseDaemonConfig(R"({
+      "version": 7,
+      "device": {"id": "gw-1", "group": "lab"},
+      "capture": {"interface": "eth0", "filter": "tcp", "snaplen": 1514, "buffer_mib": 64,
+                  "timeout_ms": 200, "chunk_max_bytes": "16MiB", "chunk_max_age": "2m",
+                  "chunk_idle": "5s"},
+      "buffer": {"dir": "/data/picket", "max_bytes": 536870912},
+      "upload": {"collectors": ["https://c1.example:8443/base/", "http://[::1]:8750"],
+                 "threads": 4, "retry_base": "500ms", "retry_max": "1h", "gzip": false},
+      "scans": [{"id": "s1", "targets": "127.0.0.0/24,127.1.0.1-127.1.0.9", "ports": "1-1024",
+                 "rate_pps": 50000, "mode": "syn", "retries": 2, "wait": "3s"}],
+      "zookeeper": {"hosts": "127.0.0.1:2181,zk2:2181", "root": "/picket/prod",
+                    "session_timeout_ms": 20000},
+      "log": {"level": "debug", "file": "/var/log/picketd.log", "file_keep": 5}
+    })");
+    REQUIRE_MESSAGE(c.ok(), Dump(c));
+    const DaemonConfig& d = c.config;
+    CHECK(d.version == 7);
+    CHECK(d.device.group == "lab");
+    CHECK(d.capture.snaplen == 1514);
+    CHECK(d.capture.chunk_max_bytes == 16ull << 20);
+    CHECK(d.capture.chunk_max_age == std::chrono::minutes(2));
+    CHECK(d.buffer.max_bytes == 536870912ull);
+    CHECK(d.upload.collectors.size() == 2);
+    CHECK(d.upload.retry_base == std::chrono::milliseconds(500));
+    CHECK_FALSE(d.upload.gzip);
+    REQUIRE(d.scans.size() == 1);
+    CHECK(d.scans[0].rate_pps == 50000);
+    CHECK(d.scans[0].mode == ScanMode::kSyn);
+    CHECK(d.zookeeper.enabled());
+    CHECK(d.log.level == log::Level::kDebug);
+  }
+
+  TEST_CASE("bad configs are refused with the JSON path and the bad value") {
+    const std::string big_array = "[" + std::string(40, '[') + std::string(40, ']') + "]";
+    const BadCase cases[] = {
+        {"root is an array", "[1,2]", "/", "must be an object"},
+        {"root is a string", "\"hello\"", "/", "must be an object"},
+        {"trailing comma", R"({"capture": {"snaplen": 100,}})", "/", "not valid JSON"},
+        {"unterminated", R"({"capture": {)", "/", "not valid JSON"},
+        {"snaplen string", R"({"capture": {"snaplen": "big"}})", "/capture/snaplen", "\"big\""},
+        {"snaplen float", R"({"capture": {"snaplen": 1500.5}})", "/capture/snaplen", "1500.5"},
+        {"snaplen too big", R"({"capture": {"snaplen": 70000000}})", "/capture/snaplen", "70000000"},
+        {"snaplen negative", R"({"capture": {"snaplen": -1}})", "/capture/snaplen", "-1"},
+        {"buffer_mib zero", R"({"capture": {"buffer_mib": 0}})", "/capture/buffer_mib", "got 0"},
+        {"timeout bool", R"({"capture": {"timeout_ms": true}})", "/capture/timeout_ms", "true"},
+        {"enabled string", R"({"capture": {"enabled": "yes"}})", "/capture/enabled", "\"yes\""},
+        {"interface too long", R"({"capture": {"interface": "averyveryverylongname0"}})",
+         "/capture/interface", "averyveryverylongname0"},
+        {"interface slash", R"({"capture": {"interface": "eth/0"}})", "/capture/interface", "eth/0"},
+        {"chunk size unit", R"({"capture": {"chunk_max_bytes": "8 parsecs"}})",
+         "/capture/chunk_max_bytes", "8 parsecs"},
+        {"chunk size tiny", R"({"capture": {"chunk_max_bytes": "1KiB"}})",
+         "/capture/chunk_max_bytes", "1KiB"},
+        {"duration no unit", R"({"capture": {"chunk_max_age": "60"}})", "/capture/chunk_max_age",
+         "'60'"},
+        {"duration number", R"({"capture": {"chunk_max_age": 60}})", "/capture/chunk_max_age",
+         "60"},
+        {"idle over age", R"({"capture": {"chunk_max_age": "10s", "chunk_idle": "20s"}})",
+         "/capture/chunk_idle", "20s"},
+        {"capture not object", R"({"capture": 5})", "/capture", "must be an object"},
+        {"unknown top key", R"({"captrue": {}})", "/captrue", "did you mean 'capture'"},
+        {"unknown nested key", R"({"capture": {"snaplenn": 100}})", "/capture/snaplenn",
+         "did you mean 'snaplen'"},
+        {"bad device id", R"({"device": {"id": "gw 1"}})", "/device/id", "gw 1"},
+        {"dotdot device id", R"({"device": {"id": ".."}})", "/device/id", ".."},
+        {"empty buffer dir", R"({"buffer": {"dir": ""}})", "/buffer/dir", "empty"},
+        {"buffer budget tiny", R"({"buffer": {"max_bytes": 10}})", "/buffer/max_bytes", "10"},
+        {"collectors not array", R"({"upload": {"collectors": "http://x"}})", "/upload/collectors",
+         "http://x"},
+        {"collectors empty", R"({"upload": {"collectors": []}})", "/upload/collectors",
+         "at least one"},
+        {"collector ftp", R"({"upload": {"collectors": ["ftp://x"]}})", "/upload/collectors/0",
+         "ftp://x"},
+        {"collector bad port", R"({"upload": {"collectors": ["http://h", "http://h:70000"]}})",
+         "/upload/collectors/1", "http://h:70000"},
+        {"collector number", R"({"upload": {"collectors": [8750]}})", "/upload/collectors/0",
+         "8750"},
+        {"threads zero", R"({"upload": {"threads": 0}})", "/upload/threads", "got 0"},
+        {"retry inverted", R"({"upload": {"retry_base": "10m", "retry_max": "1m"}})",
+         "/upload/retry_base", "10m"},
+        {"scans object", R"({"scans": {"id": "x"}})", "/scans", "must be an array"},
+        {"scan missing targets", R"({"scans": [{"id": "a", "ports": "80"}]})", "/scans/0/targets",
+         "required"},
+        {"bad CIDR prefix", R"({"scans": [{"id": "a", "targets": "10.0.0.0/33", "ports": "80"}]})",
+         "/scans/0/targets", "10.0.0.0/33"},
+        {"CIDR host bits", R"({"scans": [{"id": "a", "targets": "10.0.0.1/24", "ports": "80"}]})",
+         "/scans/0/targets", "10.0.0.1/24"},
+        {"bad address", R"({"scans": [{"id": "a", "targets": "300.1.1.1", "ports": "80"}]})",
+         "/scans/0/targets", "300.1.1.1"},
+        {"inverted range", R"({"scans": [{"id": "a", "targets": "10.0.0.9-10.0.0.1", "ports": "80"}]})",
+         "/scans/0/targets", "10.0.0.9-10.0.0.1"},
+        {"port zero", R"({"scans": [{"id": "a", "targets": "127.0.0.1", "ports": "0"}]})",
+         "/scans/0/ports", "'0'"},
+        {"port 65536", R"({"scans": [{"id": "a", "targets": "127.0.0.1", "ports": "80,65536"}]})",
+         "/scans/0/ports", "65536"},
+        {"inverted port range", R"({"scans": [{"id": "a", "targets": "127.0.0.1", "ports": "90-80"}]})",
+         "/scans/0/ports", "90-80"},
+        {"rate zero", R"({"scans": [{"id": "a", "targets": "127.0.0.1", "ports": "80", "rate_pps": 0}]})",
+         "/scans/0/rate_pps", "got 0"},
+        {"rate negative", R"({"scans": [{"id": "a", "targets": "127.0.0.1", "ports": "80", "rate_pps": -5}]})",
+         "/scans/0/rate_pps", "-5"},
+        {"bad mode", R"({"scans": [{"id": "a", "targets": "127.0.0.1", "ports": "80", "mode": "udp"}]})",
+         "/scans/0/mode", "udp"},
+        {"space over cap",
+         R"({"scan_max_probes": 1000, "scans": [{"id": "a", "targets": "10.0.0.0/16", "ports": "80"}]})",
+         "/scans/0/targets", "65536 addresses"},
+        {"duplicate scan id",
+         R"({"scans": [{"id": "a", "targets": "127.0.0.1", "ports": "80"},
+                       {"id": "a", "targets": "127.0.0.2", "ports": "81"}]})",
+         "/scans/1/id", "duplicate"},
+        {"zk host without port", R"({"zookeeper": {"hosts": "zk1"}})", "/zookeeper/hosts", "zk1"},
+        {"zk root relative", R"({"zookeeper": {"root": "picket"}})", "/zookeeper/root", "picket"},
+        {"zk session too short", R"({"zookeeper": {"session_timeout_ms": 100}})",
+         "/zookeeper/session_timeout_ms", "100"},
+        {"zk auth without password", R"({"zookeeper": {"auth_user": "picket"}})",
+         "/zookeeper/auth_password_file", "required"},
+        {"log level", R"({"log": {"level": "verbose"}})", "/log/level", "verbose"},
+        {"version negative", R"({"version": -3})", "/version", "-3"},
+        {"null section", R"({"upload": null})", "/upload", "null"},
+        {"too deep", big_array, "/", "nesting"},
+        {"empty document", "", "/", "empty"},
+        {"whitespace only", " \n\t ", "/", "empty"},
+    };
+    for (const BadCase& bad : cases) {
+      CAPTURE(bad.name);
+      ConfigCheck c = ParseDaemonConfig(bad.json);
+      CHECK_FALSE(c.ok());
+      CHECK_MESSAGE(HasError(c, bad.path, bad.needle), "errors were:\n" << Dump(c));
+    }
+    CHECK(std::size(cases) >= 30);
+  }
+
+  TEST_CASE("every error is reported, not just the first") {
+    ConfigCheck c = ParseDaemonConfig(R"({
+      "capture": {"snaplen": "x", "buffer_mib": 0, "interfac": "lo"},
+      "upload": {"threads": 99},
+      "scans": [{"id": "a", "targets": "1.2.3.4/40", "ports": "0"}]
+    })");
+    CHECK(HasError(c, "/capture/snaplen"));
+    CHECK(HasError(c, "/capture/buffer_mib"));
+    CHECK(HasError(c, "/capture/interfac", "did you mean 'interface'"));
+    CHECK(HasError(c, "/upload/threads"));
+    CHECK(HasError(c, "/scans/0/targets"));
+    CHECK(HasError(c, "/scans/0/ports"));
+    CHECK(c.errors.size() == 6);
+    Status st = c.ToStatus();
+    CHECK(st.code() == StatusCode::kInvalidArgument);
+    CHECK(st.message().find("6 config error(s)") != std::string::npos);
+  }
+
+  TEST_CASE("binary garbage is refused, not crashed on") {
+    std::mt19937 rng(1234);
+    for (int round = 0; round < 200; ++round) {
+      std::string junk(static_cast<size_t>(1 + rng() % 2048), '\0');
+      for (char& ch : junk) ch = static_cast<char>(rng());
+      ConfigCheck c = ParseDaemonConfig(junk);
+      CHECK_FALSE(c.ok());
+      CHECK(HasError(c, "/"));
+    }
+    // Valid JSON with invalid UTF-8 inside a string.
+    ConfigCheck c = ParseDaemonConfig("{\"device\": {\"id\": \"\xff\xfe\"}}");
+    CHECK_FALSE(c.ok());
+  }
+
+  TEST_CASE("a 1 MiB run of brackets does not exhaust the stack") {
+    ConfigCheck c = ParseDaemonConfig(std::string(kMaxConfigBytes, '['));
+    CHECK(HasError(c, "/", "nesting"));
+  }
+
+  TEST_CASE("config files: missing, empty, oversized, and good") {
+    char dir_template[] = "/tmp/picket-config-test-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    const std::string dir = dir_template;
+    auto write = [&](const std::string& name, const std::string& content) {
+      std::string path = dir + "/" + name;
+      std::FILE* f = std::fopen(path.c_str(), "wb");
+      REQUIRE(f != nullptr);
+      std::fwrite(content.data(), 1, content.size(), f);
+      std::fclose(f);
+      return path;
+    };
+    {
+      ConfigCheck c = LoadDaemonConfigFile(dir + "/missing.json");
+      CHECK(HasError(c, "/", "missing.json: open: No such file"));
+    }
+    {
+      ConfigCheck c = LoadDaemonConfigFile(write("empty.json", ""));
+      CHECK(HasError(c, "/", "empty"));
+    }
+    {
+      ConfigCheck c = LoadDaemonConfigFile(write("big.json", std::string(10 << 20, ' ')));
+      CHECK(HasError(c, "/", "10485760 bytes, the limit is 1048576"));
+    }
+    {
+      ConfigCheck c = LoadDaemonConfigFile(dir);
+      CHECK(HasError(c, "/", "not a regular file"));
+    }
+    {
+      ConfigCheck c = LoadDaemonConfigFile(write("ok.json", R"({"device": {"id": "gw-9"}})"));
+      REQUIRE_MESSAGE(c.ok(), Dump(c));
+      CHECK(c.config.device.id == "gw-9");
+    }
+    for (const char* name : {"missing.json", "empty.json", "big.json", "ok.json"}) {
+      ::unlink((dir + "/" + name).c_str());
+    }
+    ::rmdir(dir.c_str());
+  }
+
+  TEST_CASE("the BPF filter is compiled by libpcap before a config is accepted") {
+    ConfigCheck good = supervisor::CheckDaemonConfigText(R"({"capture": {"filter": "tcp port 80"}})");
+    CHECK_MESSAGE(good.ok(), Dump(good));
+    ConfigCheck bad = supervisor::CheckDaemonConfigText(R"({"capture": {"filter": "tcp prot 80"}})");
+    CHECK(HasError(bad, "/capture/filter", "tcp prot 80"));
+    ConfigCheck range = supervisor::CheckDaemonConfigText(R"({"capture": {"filter": "port 99999"}})");
+    CHECK(HasError(range, "/capture/filter", "99999"));
+  }
+
+  TEST_CASE("the effective config round-trips through JSON") {
+    ConfigCheck first = ParseDaemonConfig(R"({"capture": {"chunk_max_age": "90s"},
+        "scans": [{"id": "a", "targets": "127.0.0.1", "ports": "80", "mode": "connect"}]})");
+    REQUIRE(first.ok());
+    ConfigCheck second = ParseDaemonConfig(DaemonConfigToJson(first.config));
+    REQUIRE_MESSAGE(second.ok(), Dump(second));
+    CHECK(DaemonConfigToJson(second.config) == DaemonConfigToJson(first.config));
+    CHECK(second.config.capture.chunk_max_age == std::chrono::seconds(90));
+    CHECK(second.config.scans.at(0).mode == ScanMode::kConnect);
+  }
+}
+
+}  // namespace picket
