@@ -1,11 +1,24 @@
 # Every external library as one target, whatever the build:
 #   dep::pcap dep::curl dep::uv dep::sqlite3 dep::zookeeper dep::json dep::boost
+#   dep::crypto (OpenSSL libcrypto) dep::zlib
 # Dynamic builds (dev, asan) take Debian's -dev packages; static builds
 # (PICKET_STATIC=ON) come from static_deps.cmake: Debian's .a files plus curl
 # and libpcap rebuilt from Debian's source packages.
 find_package(Threads REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Boost 1.74 REQUIRED)
+
+# OpenSSL's libcrypto (SHA-256 digests) and zlib (gzip bodies): Debian's .a in static builds.
+if(PICKET_STATIC)
+  set(OPENSSL_USE_STATIC_LIBS TRUE)
+  set(ZLIB_USE_STATIC_LIBS TRUE)
+endif()
+find_package(OpenSSL 3 REQUIRED)
+find_package(ZLIB REQUIRED)
+add_library(dep::crypto INTERFACE IMPORTED)
+target_link_libraries(dep::crypto INTERFACE OpenSSL::Crypto ${CMAKE_DL_LIBS} Threads::Threads)
+add_library(dep::zlib INTERFACE IMPORTED)
+target_link_libraries(dep::zlib INTERFACE ZLIB::ZLIB)
 
 add_library(dep::json INTERFACE IMPORTED)
 target_link_libraries(dep::json INTERFACE nlohmann_json::nlohmann_json)

@@ -22,7 +22,7 @@ fi
 dev_packages=(
   build-essential cmake pkg-config git ca-certificates file
   libpcap-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libzookeeper-mt-dev
-  nlohmann-json3-dev libboost-dev doctest-dev libssl-dev
+  nlohmann-json3-dev libboost-dev doctest-dev libssl-dev zlib1g-dev
   tcpdump tshark iproute2 python3
 )
 static_packages=(
