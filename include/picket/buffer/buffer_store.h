@@ -1,0 +1,109 @@
+// The local buffer: the single source of truth for what is pending upload.
+// pcap chunk payloads are files (made durable by the capture module before
+// CommitChunk); everything else is rows in SQLite (WAL), shared by the worker
+// process (which commits chunks and results) and the supervisor (which
+// uploads and acknowledges them). Each process opens its own BufferStore; one
+// BufferStore is used by one thread at a time.
+//
+// Disk budget (max_bytes): pending chunk bytes + pending batch bytes. Committing
+// a chunk over budget evicts the oldest pending chunks first (counted, never
+// silent); result and log batches are never evicted.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "picket/common/status.h"
+
+namespace picket::buffer {
+
+struct ChunkMeta {
+  std::int64_t seq = 0;            // continuous: the last committed seq + 1
+  std::string file;                // absolute path of the sealed pcap
+  std::uint64_t bytes = 0;
+  std::uint64_t packets = 0;
+  std::int64_t first_ts_us = 0;    // first/last packet timestamps, µs since the epoch
+  std::int64_t last_ts_us = 0;
+  std::uint64_t kernel_drops = 0;  // during this chunk's interval
+  std::uint64_t interface_drops = 0;
+  std::int64_t gap_before_ms = 0;  // capture was down this long before the chunk (restart)
+  std::string sha256_hex;
+  std::string interface;
+  std::int64_t sealed_at_ms = 0;   // wall clock
+};
+
+enum class BatchKind { kResults, kLogs };
+
+struct Batch {
+  std::int64_t id = 0;
+  BatchKind kind = BatchKind::kResults;
+  std::string idempotency_key;     // stable across retries
+  std::string body;                // NDJSON
+  std::uint64_t lines = 0;
+  int attempts = 0;
+};
+
+struct PendingChunk {
+  ChunkMeta meta;
+  int attempts = 0;
+};
+
+struct BufferCounters {
+  std::uint64_t chunks_pending = 0, chunk_bytes_pending = 0;
+  std::uint64_t chunks_uploaded = 0, chunks_dead = 0;
+  std::uint64_t chunks_evicted = 0, bytes_evicted = 0;
+  std::uint64_t batches_pending = 0, batch_bytes_pending = 0;
+  std::uint64_t batches_uploaded = 0, batches_dead = 0;
+  std::int64_t last_chunk_seq = 0;   // 0: none yet
+};
+
+struct BufferOptions {
+  std::string dir;                   // holds buffer.db and chunks/
+  std::uint64_t max_bytes = 1ull << 30;
+};
+
+class BufferStore {
+ public:
+  virtual ~BufferStore() = default;
+
+  // Directory where sealed chunk files live (the capture module writes there).
+  virtual std::string ChunkDir() const = 0;
+  // The seq the next committed chunk must carry.
+  virtual Result<std::int64_t> NextChunkSeq() = 0;
+  // Records a durable chunk file; enforces the disk budget. Fails with
+  // FailedPrecondition when meta.seq is not NextChunkSeq().
+  virtual Status CommitChunk(const ChunkMeta& meta) = 0;
+  virtual Result<std::optional<ChunkMeta>> LastChunk() = 0;
+
+  // Items whose next attempt is due at `now_ms`, oldest first.
+  virtual Result<std::vector<PendingChunk>> DueChunks(std::int64_t now_ms, int limit) = 0;
+  virtual Status MarkChunkUploaded(std::int64_t seq) = 0;   // deletes the file
+  virtual Status MarkChunkRetry(std::int64_t seq, std::int64_t next_attempt_ms,
+                                const std::string& error) = 0;
+  virtual Status MarkChunkDead(std::int64_t seq, const std::string& error) = 0;  // kept aside
+
+  virtual Result<std::int64_t> AppendBatch(BatchKind kind, const std::string& ndjson,
+                                           std::uint64_t lines) = 0;
+  virtual Result<std::vector<Batch>> DueBatches(std::int64_t now_ms, int limit) = 0;
+  virtual Status MarkBatchUploaded(std::int64_t id) = 0;
+  virtual Status MarkBatchRetry(std::int64_t id, std::int64_t next_attempt_ms,
+                                const std::string& error) = 0;
+  virtual Status MarkBatchDead(std::int64_t id, const std::string& error) = 0;
+
+  virtual Result<BufferCounters> Counters() = 0;
+
+  // Small durable key/value state (last good config, device state).
+  virtual Status PutState(const std::string& key, const std::string& value) = 0;
+  virtual Result<std::optional<std::string>> GetState(const std::string& key) = 0;
+};
+
+// Opens or creates the SQLite buffer in options.dir and recovers it: temp
+// files and chunk files without a committed row are removed; a database that
+// SQLite reports as damaged is moved aside (with the chunk files it owned, to
+// dir/lost+found/) and a fresh one is started, so start-up never wedges.
+Result<std::unique_ptr<BufferStore>> OpenSqliteBuffer(const BufferOptions& options);
+
+}  // namespace picket::buffer

@@ -1,0 +1,487 @@
+// SqliteBufferStore: BufferStore over SQLite (WAL) plus chunk files.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <set>
+
+#include "picket/buffer/buffer_store.h"
+#include "picket/common/digest.h"
+#include "picket/common/log.h"
+#include "sqlite_db.h"
+
+namespace picket::buffer {
+
+namespace {
+
+constexpr int kPending = 0, kUploaded = 1, kDead = 2, kEvicted = 3;
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS chunks(
+  seq INTEGER PRIMARY KEY, file TEXT NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,
+  first_ts_us INTEGER NOT NULL, last_ts_us INTEGER NOT NULL, kernel_drops INTEGER NOT NULL,
+  interface_drops INTEGER NOT NULL, gap_before_ms INTEGER NOT NULL, sha256 TEXT NOT NULL,
+  interface TEXT NOT NULL, sealed_at_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE INDEX IF NOT EXISTS chunks_due ON chunks(state, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS batches(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL, idem_key TEXT NOT NULL UNIQUE,
+  body TEXT NOT NULL, lines INTEGER NOT NULL, bytes INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE INDEX IF NOT EXISTS batches_due ON batches(state, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+)sql";
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) return FromErrno("mkdir " + path, errno);
+  return Status::Ok();
+}
+
+Status FsyncDir(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return FromErrno("open dir " + path, errno);
+  if (::fsync(fd.get()) != 0) return FromErrno("fsync dir " + path, errno);
+  return Status::Ok();
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  CHandle<DIR, closedir> d(::opendir(dir.c_str()));
+  if (!d) return names;
+  while (dirent* e = ::readdir(d.get())) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  return names;
+}
+
+std::string RandomKey() {
+  std::random_device rd;
+  std::uint8_t bytes[16];
+  for (auto& b : bytes) b = static_cast<std::uint8_t>(rd());
+  return HexEncode(bytes, sizeof bytes);
+}
+
+class SqliteBufferStore final : public BufferStore {
+ public:
+  SqliteBufferStore(SqliteDb db, BufferOptions options)
+      : db_(std::move(db)), options_(std::move(options)) {}
+
+  Status Init() {
+    PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_mode=WAL"));
+    // FULL: a committed row survives power loss, matching the fsync'd chunk files.
+    PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=FULL"));
+    PICKET_RETURN_IF_ERROR(db_.Exec(kSchema));
+    auto check = db_.Prepare("PRAGMA quick_check");
+    if (!check.ok()) return check.status();
+    auto row = check->Step();
+    if (!row.ok()) return row.status();
+    if (*row && check->Text(0) != "ok") {
+      return Status::Corruption(db_.path() + ": quick_check: " + check->Text(0));
+    }
+    return Status::Ok();
+  }
+
+  // Removes temp files and chunk files that no committed row references.
+  Status RemoveOrphans() {
+    std::set<std::string> known;
+    auto q = db_.Prepare("SELECT file FROM chunks WHERE state = 0 OR state = 2");
+    if (!q.ok()) return q.status();
+    for (;;) {
+      auto row = q->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      known.insert(q->Text(0));
+    }
+    int removed = 0;
+    for (const std::string& name : ListDir(ChunkDir())) {
+      std::string path = ChunkDir() + "/" + name;
+      if (known.count(path)) continue;
+      if (::unlink(path.c_str()) == 0) ++removed;
+    }
+    if (removed > 0) {
+      PICKET_LOG(kWarn, "buffer", "removed uncommitted chunk files", {"count", removed},
+                 {"dir", ChunkDir()});
+    }
+    return Status::Ok();
+  }
+
+  std::string ChunkDir() const override { return options_.dir + "/chunks"; }
+
+  Result<std::int64_t> NextChunkSeq() override {
+    auto q = db_.Prepare("SELECT COALESCE(MAX(seq), 0) FROM chunks");
+    if (!q.ok()) return q.status();
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    std::int64_t max_seq = q->Int(0);
+    auto floor = CounterValue("chunk_seq_floor");  // survives pruning of old rows
+    if (!floor.ok()) return floor.status();
+    return std::max(max_seq, *floor) + 1;
+  }
+
+  Status CommitChunk(const ChunkMeta& m) override {
+    Transaction tx(db_);
+    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto next = NextChunkSeq();
+    if (!next.ok()) return next.status();
+    if (m.seq != *next) {
+      return Status::FailedPrecondition("chunk seq " + std::to_string(m.seq) +
+                                        " committed out of order, expected " +
+                                        std::to_string(*next));
+    }
+    auto ins = db_.Prepare(
+        "INSERT INTO chunks(seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, "
+        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!ins.ok()) return ins.status();
+    ins->Bind(1, m.seq).Bind(2, m.file).Bind(3, static_cast<std::int64_t>(m.bytes))
+        .Bind(4, static_cast<std::int64_t>(m.packets)).Bind(5, m.first_ts_us).Bind(6, m.last_ts_us)
+        .Bind(7, static_cast<std::int64_t>(m.kernel_drops))
+        .Bind(8, static_cast<std::int64_t>(m.interface_drops)).Bind(9, m.gap_before_ms)
+        .Bind(10, m.sha256_hex).Bind(11, m.interface).Bind(12, m.sealed_at_ms);
+    PICKET_RETURN_IF_ERROR(ins->Run());
+    std::vector<std::string> evicted_files;
+    PICKET_RETURN_IF_ERROR(EvictOverBudget(&evicted_files));
+    PICKET_RETURN_IF_ERROR(tx.Commit());
+    for (const auto& f : evicted_files) ::unlink(f.c_str());
+    return Status::Ok();
+  }
+
+  Result<std::optional<ChunkMeta>> LastChunk() override {
+    auto q = db_.Prepare(std::string(kChunkColumns) + " FROM chunks ORDER BY seq DESC LIMIT 1");
+    if (!q.ok()) return q.status();
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::optional<ChunkMeta>();
+    return std::optional<ChunkMeta>(ReadChunk(*q));
+  }
+
+  Result<std::vector<PendingChunk>> DueChunks(std::int64_t now_ms, int limit) override {
+    auto q = db_.Prepare(std::string(kChunkColumns) +
+                         ", attempts FROM chunks WHERE state = 0 AND next_attempt_ms <= ? "
+                         "ORDER BY seq LIMIT ?");
+    if (!q.ok()) return q.status();
+    q->Bind(1, now_ms).Bind(2, std::int64_t{limit});
+    std::vector<PendingChunk> out;
+    for (;;) {
+      auto row = q->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back({ReadChunk(*q), static_cast<int>(q->Int(12))});
+    }
+    return out;
+  }
+
+  Status MarkChunkUploaded(std::int64_t seq) override {
+    std::string file;
+    {
+      auto q = db_.Prepare("SELECT file FROM chunks WHERE seq = ? AND state = 0");
+      if (!q.ok()) return q.status();
+      q->Bind(1, seq);
+      auto row = q->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::NotFound("no pending chunk " + std::to_string(seq));
+      file = q->Text(0);
+    }
+    Transaction tx(db_);
+    PICKET_RETURN_IF_ERROR(tx.Begin());
+    PICKET_RETURN_IF_ERROR(SetChunkState(seq, kUploaded, ""));
+    PICKET_RETURN_IF_ERROR(AddCounter("chunks_uploaded", 1));
+    PICKET_RETURN_IF_ERROR(tx.Commit());
+    // The row is the truth; a file left behind by a crash here is an orphan
+    // and is removed at the next start.
+    ::unlink(file.c_str());
+    return PruneUploaded();
+  }
+
+  Status MarkChunkRetry(std::int64_t seq, std::int64_t next_ms, const std::string& error) override {
+    auto q = db_.Prepare(
+        "UPDATE chunks SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
+        "WHERE seq = ? AND state = 0");
+    if (!q.ok()) return q.status();
+    q->Bind(1, next_ms).Bind(2, error).Bind(3, seq);
+    return q->Run();
+  }
+
+  Status MarkChunkDead(std::int64_t seq, const std::string& error) override {
+    Transaction tx(db_);
+    PICKET_RETURN_IF_ERROR(tx.Begin());
+    PICKET_RETURN_IF_ERROR(SetChunkState(seq, kDead, error));
+    PICKET_RETURN_IF_ERROR(AddCounter("chunks_dead", 1));
+    return tx.Commit();
+  }
+
+  Result<std::int64_t> AppendBatch(BatchKind kind, const std::string& ndjson,
+                                   std::uint64_t lines) override {
+    auto q = db_.Prepare(
+        "INSERT INTO batches(kind, idem_key, body, lines, bytes, created_ms) VALUES(?,?,?,?,?,?)");
+    if (!q.ok()) return q.status();
+    q->Bind(1, std::int64_t{kind == BatchKind::kResults ? 0 : 1}).Bind(2, RandomKey())
+        .Bind(3, ndjson).Bind(4, static_cast<std::int64_t>(lines))
+        .Bind(5, static_cast<std::int64_t>(ndjson.size())).Bind(6, NowMs());
+    PICKET_RETURN_IF_ERROR(q->Run());
+    return db_.LastInsertRowId();
+  }
+
+  Result<std::vector<Batch>> DueBatches(std::int64_t now_ms, int limit) override {
+    auto q = db_.Prepare(
+        "SELECT id, kind, idem_key, body, lines, attempts FROM batches "
+        "WHERE state = 0 AND next_attempt_ms <= ? ORDER BY id LIMIT ?");
+    if (!q.ok()) return q.status();
+    q->Bind(1, now_ms).Bind(2, std::int64_t{limit});
+    std::vector<Batch> out;
+    for (;;) {
+      auto row = q->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back({q->Int(0), q->Int(1) == 0 ? BatchKind::kResults : BatchKind::kLogs,
+                     q->Text(2), q->Text(3), static_cast<std::uint64_t>(q->Int(4)),
+                     static_cast<int>(q->Int(5))});
+    }
+    return out;
+  }
+
+  Status MarkBatchUploaded(std::int64_t id) override {
+    Transaction tx(db_);
+    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto q = db_.Prepare("DELETE FROM batches WHERE id = ? AND state = 0");
+    if (!q.ok()) return q.status();
+    q->Bind(1, id);
+    PICKET_RETURN_IF_ERROR(q->Run());
+    PICKET_RETURN_IF_ERROR(AddCounter("batches_uploaded", sqlite3_changes(db_.raw())));
+    return tx.Commit();
+  }
+
+  Status MarkBatchRetry(std::int64_t id, std::int64_t next_ms, const std::string& error) override {
+    auto q = db_.Prepare(
+        "UPDATE batches SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
+        "WHERE id = ? AND state = 0");
+    if (!q.ok()) return q.status();
+    q->Bind(1, next_ms).Bind(2, error).Bind(3, id);
+    return q->Run();
+  }
+
+  Status MarkBatchDead(std::int64_t id, const std::string& error) override {
+    Transaction tx(db_);
+    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto q = db_.Prepare("UPDATE batches SET state = 2, last_error = ? WHERE id = ? AND state = 0");
+    if (!q.ok()) return q.status();
+    q->Bind(1, error).Bind(2, id);
+    PICKET_RETURN_IF_ERROR(q->Run());
+    PICKET_RETURN_IF_ERROR(AddCounter("batches_dead", sqlite3_changes(db_.raw())));
+    return tx.Commit();
+  }
+
+  Result<BufferCounters> Counters() override {
+    BufferCounters c;
+    auto q = db_.Prepare(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM chunks WHERE state = 0");
+    if (!q.ok()) return q.status();
+    if (auto row = q->Step(); !row.ok()) return row.status();
+    c.chunks_pending = static_cast<std::uint64_t>(q->Int(0));
+    c.chunk_bytes_pending = static_cast<std::uint64_t>(q->Int(1));
+    auto b = db_.Prepare("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM batches WHERE state = 0");
+    if (!b.ok()) return b.status();
+    if (auto row = b->Step(); !row.ok()) return row.status();
+    c.batches_pending = static_cast<std::uint64_t>(b->Int(0));
+    c.batch_bytes_pending = static_cast<std::uint64_t>(b->Int(1));
+    auto get = [&](const char* name, std::uint64_t* out) -> Status {
+      auto v = CounterValue(name);
+      if (!v.ok()) return v.status();
+      *out = static_cast<std::uint64_t>(*v);
+      return Status::Ok();
+    };
+    PICKET_RETURN_IF_ERROR(get("chunks_uploaded", &c.chunks_uploaded));
+    PICKET_RETURN_IF_ERROR(get("chunks_dead", &c.chunks_dead));
+    PICKET_RETURN_IF_ERROR(get("chunks_evicted", &c.chunks_evicted));
+    PICKET_RETURN_IF_ERROR(get("bytes_evicted", &c.bytes_evicted));
+    PICKET_RETURN_IF_ERROR(get("batches_uploaded", &c.batches_uploaded));
+    PICKET_RETURN_IF_ERROR(get("batches_dead", &c.batches_dead));
+    auto next = NextChunkSeq();
+    if (!next.ok()) return next.status();
+    c.last_chunk_seq = *next - 1;
+    return c;
+  }
+
+  Status PutState(const std::string& key, const std::string& value) override {
+    auto q = db_.Prepare("INSERT OR REPLACE INTO state(key, value) VALUES(?, ?)");
+    if (!q.ok()) return q.status();
+    q->Bind(1, key).Bind(2, value);
+    return q->Run();
+  }
+
+  Result<std::optional<std::string>> GetState(const std::string& key) override {
+    auto q = db_.Prepare("SELECT value FROM state WHERE key = ?");
+    if (!q.ok()) return q.status();
+    q->Bind(1, key);
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::optional<std::string>();
+    return std::optional<std::string>(q->Text(0));
+  }
+
+ private:
+  static constexpr std::string_view kChunkColumns =
+      "SELECT seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops, "
+      "gap_before_ms, sha256, interface, sealed_at_ms";
+
+  static ChunkMeta ReadChunk(const SqliteStmt& q) {
+    ChunkMeta m;
+    m.seq = q.Int(0);
+    m.file = q.Text(1);
+    m.bytes = static_cast<std::uint64_t>(q.Int(2));
+    m.packets = static_cast<std::uint64_t>(q.Int(3));
+    m.first_ts_us = q.Int(4);
+    m.last_ts_us = q.Int(5);
+    m.kernel_drops = static_cast<std::uint64_t>(q.Int(6));
+    m.interface_drops = static_cast<std::uint64_t>(q.Int(7));
+    m.gap_before_ms = q.Int(8);
+    m.sha256_hex = q.Text(9);
+    m.interface = q.Text(10);
+    m.sealed_at_ms = q.Int(11);
+    return m;
+  }
+
+  Result<std::int64_t> CounterValue(std::string_view name) {
+    auto q = db_.Prepare("SELECT value FROM counters WHERE name = ?");
+    if (!q.ok()) return q.status();
+    q->Bind(1, name);
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    return *row ? q->Int(0) : std::int64_t{0};
+  }
+
+  Status AddCounter(std::string_view name, std::int64_t delta) {
+    auto q = db_.Prepare(
+        "INSERT INTO counters(name, value) VALUES(?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value");
+    if (!q.ok()) return q.status();
+    q->Bind(1, name).Bind(2, delta);
+    return q->Run();
+  }
+
+  Status SetChunkState(std::int64_t seq, int state, const std::string& error) {
+    auto q = db_.Prepare("UPDATE chunks SET state = ?, last_error = ? WHERE seq = ? AND state = 0");
+    if (!q.ok()) return q.status();
+    q->Bind(1, std::int64_t{state}).Bind(2, error).Bind(3, seq);
+    PICKET_RETURN_IF_ERROR(q->Run());
+    if (sqlite3_changes(db_.raw()) == 0) {
+      return Status::NotFound("no pending chunk " + std::to_string(seq));
+    }
+    return Status::Ok();
+  }
+
+  // Inside the commit transaction: evict the oldest pending chunks until the
+  // pending bytes fit the budget. The newest chunk goes last, and only when it
+  // alone (with the batches, which are never evicted) is over budget.
+  Status EvictOverBudget(std::vector<std::string>* files) {
+    auto total = db_.Prepare(
+        "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chunks WHERE state = 0) + "
+        "(SELECT COALESCE(SUM(bytes), 0) FROM batches WHERE state = 0)");
+    if (!total.ok()) return total.status();
+    if (auto row = total->Step(); !row.ok()) return row.status();
+    std::int64_t used = total->Int(0);
+    const auto budget = static_cast<std::int64_t>(options_.max_bytes);
+    if (used <= budget) return Status::Ok();
+    auto oldest = db_.Prepare("SELECT seq, file, bytes FROM chunks WHERE state = 0 ORDER BY seq");
+    if (!oldest.ok()) return oldest.status();
+    std::vector<std::tuple<std::int64_t, std::string, std::int64_t>> victims;
+    while (used > budget) {
+      auto row = oldest->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      victims.emplace_back(oldest->Int(0), oldest->Text(1), oldest->Int(2));
+      used -= oldest->Int(2);
+    }
+    std::int64_t bytes = 0;
+    for (const auto& [seq, file, size] : victims) {
+      PICKET_RETURN_IF_ERROR(SetChunkState(seq, kEvicted, "evicted: disk budget"));
+      files->push_back(file);
+      bytes += size;
+    }
+    PICKET_RETURN_IF_ERROR(AddCounter("chunks_evicted", static_cast<std::int64_t>(victims.size())));
+    PICKET_RETURN_IF_ERROR(AddCounter("bytes_evicted", bytes));
+    PICKET_LOG(kWarn, "buffer", "disk budget exceeded, evicted oldest chunks",
+               {"chunks", victims.size()}, {"bytes", bytes}, {"budget", options_.max_bytes});
+    return Status::Ok();
+  }
+
+  // Keeps the table small: rows of uploaded or evicted chunks older than the
+  // newest 1000 go, and the seq floor remembers where numbering stands.
+  Status PruneUploaded() {
+    if (++prune_tick_ % 256 != 0) return Status::Ok();
+    auto next = NextChunkSeq();
+    if (!next.ok()) return next.status();
+    Transaction tx(db_);
+    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto floor = db_.Prepare(
+        "INSERT INTO counters(name, value) VALUES('chunk_seq_floor', ?) "
+        "ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)");
+    if (!floor.ok()) return floor.status();
+    floor->Bind(1, *next - 1);
+    PICKET_RETURN_IF_ERROR(floor->Run());
+    auto del = db_.Prepare("DELETE FROM chunks WHERE state IN (1, 3) AND seq < ?");
+    if (!del.ok()) return del.status();
+    del->Bind(1, *next - 1000);
+    PICKET_RETURN_IF_ERROR(del->Run());
+    return tx.Commit();
+  }
+
+  SqliteDb db_;
+  BufferOptions options_;
+  std::uint64_t prune_tick_ = 0;
+};
+
+// Moves a damaged database and the chunk files it owned out of the way.
+Status MoveAside(const BufferOptions& options, const Status& why) {
+  const std::string lost = options.dir + "/lost+found";
+  PICKET_RETURN_IF_ERROR(MakeDir(lost));
+  const std::string stamp = std::to_string(NowMs());
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string from = options.dir + "/buffer.db" + suffix;
+    std::string to = lost + "/buffer.db." + stamp + suffix;
+    ::rename(from.c_str(), to.c_str());
+  }
+  const std::string chunks = options.dir + "/chunks";
+  const std::string chunks_to = lost + "/chunks." + stamp;
+  ::rename(chunks.c_str(), chunks_to.c_str());
+  PICKET_LOG(kError, "buffer", "damaged buffer database moved aside, starting fresh",
+             {"why", why.message()}, {"moved_to", lost}, {"stamp", stamp});
+  return FsyncDir(options.dir);
+}
+
+Result<std::unique_ptr<BufferStore>> OpenOnce(const BufferOptions& options) {
+  auto db = SqliteDb::Open(options.dir + "/buffer.db");
+  if (!db.ok()) return db.status();
+  auto store = std::make_unique<SqliteBufferStore>(std::move(*db), options);
+  PICKET_RETURN_IF_ERROR(store->Init());
+  PICKET_RETURN_IF_ERROR(MakeDir(store->ChunkDir()));
+  PICKET_RETURN_IF_ERROR(store->RemoveOrphans());
+  return std::unique_ptr<BufferStore>(std::move(store));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BufferStore>> OpenSqliteBuffer(const BufferOptions& options) {
+  PICKET_RETURN_IF_ERROR(MakeDir(options.dir));
+  auto store = OpenOnce(options);
+  if (store.ok() || store.status().code() != StatusCode::kCorruption) return store;
+  PICKET_RETURN_IF_ERROR(MoveAside(options, store.status()));
+  return OpenOnce(options);
+}
+
+}  // namespace picket::buffer

@@ -1,0 +1,195 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "picket/buffer/buffer_store.h"
+#include "picket/common/log.h"
+#include "support/temp_dir.h"
+
+namespace picket::buffer {
+
+namespace {
+
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+std::unique_ptr<BufferStore> Open(const TempDir& dir, std::uint64_t max_bytes = 1ull << 30) {
+  auto store = OpenSqliteBuffer({dir.Join("buf"), max_bytes});
+  REQUIRE_MESSAGE(store.ok(), store.status().ToString());
+  return std::move(*store);
+}
+
+// Writes a fake sealed chunk file of `bytes` bytes and commits it with the next seq.
+ChunkMeta AddChunk(BufferStore& store, std::uint64_t bytes) {
+  auto seq = store.NextChunkSeq();
+  REQUIRE(seq.ok());
+  ChunkMeta m;
+  m.seq = *seq;
+  m.file = store.ChunkDir() + "/" + std::to_string(m.seq) + ".pcap";
+  std::ofstream(m.file, std::ios::binary) << std::string(bytes, 'x');
+  m.bytes = bytes;
+  m.packets = 10;
+  m.sha256_hex = "ab";
+  m.interface = "lo";
+  Status st = store.CommitChunk(m);
+  REQUIRE_MESSAGE(st.ok(), st.ToString());
+  return m;
+}
+
+struct QuietLogs {
+  QuietLogs() { log::SetLevel(log::Level::kError); }
+  ~QuietLogs() { log::SetLevel(log::Level::kInfo); }
+};
+
+}  // namespace
+
+TEST_SUITE("buffer") {
+  TEST_CASE("chunk seqs are continuous and survive reopening") {
+    TempDir dir;
+    {
+      auto store = Open(dir);
+      CHECK(*store->NextChunkSeq() == 1);
+      AddChunk(*store, 100);
+      AddChunk(*store, 100);
+      CHECK(*store->NextChunkSeq() == 3);
+      ChunkMeta wrong;
+      wrong.seq = 7;
+      CHECK(store->CommitChunk(wrong).code() == StatusCode::kFailedPrecondition);
+    }
+    auto store = Open(dir);
+    CHECK(*store->NextChunkSeq() == 3);
+    auto last = store->LastChunk();
+    REQUIRE(last.ok());
+    REQUIRE(last->has_value());
+    CHECK((*last)->seq == 2);
+    CHECK((*last)->interface == "lo");
+  }
+
+  TEST_CASE("upload outcomes: done deletes the file, retry waits, dead is kept aside") {
+    TempDir dir;
+    auto store = Open(dir);
+    ChunkMeta a = AddChunk(*store, 10), b = AddChunk(*store, 20), c = AddChunk(*store, 30);
+    auto due = store->DueChunks(0, 10);
+    REQUIRE(due.ok());
+    CHECK(due->size() == 3);
+    REQUIRE(store->MarkChunkUploaded(a.seq).ok());
+    CHECK_FALSE(fs::exists(a.file));
+    REQUIRE(store->MarkChunkRetry(b.seq, 5000, "HTTP 503").ok());
+    REQUIRE(store->MarkChunkDead(c.seq, "HTTP 400 bad digest").ok());
+    CHECK(fs::exists(c.file));  // dead chunks are kept for an operator
+    CHECK(store->DueChunks(4999, 10)->empty());
+    auto later = store->DueChunks(5000, 10);
+    REQUIRE(later->size() == 1);
+    CHECK(later->at(0).meta.seq == b.seq);
+    CHECK(later->at(0).attempts == 1);
+    auto counters = store->Counters();
+    REQUIRE(counters.ok());
+    CHECK(counters->chunks_pending == 1);
+    CHECK(counters->chunk_bytes_pending == 20);
+    CHECK(counters->chunks_uploaded == 1);
+    CHECK(counters->chunks_dead == 1);
+    CHECK(store->MarkChunkUploaded(a.seq).code() == StatusCode::kNotFound);
+  }
+
+  TEST_CASE("the disk budget evicts the oldest chunks, counts them, never batches") {
+    QuietLogs quiet;
+    TempDir dir;
+    auto store = Open(dir, 2 << 20);  // 2 MiB
+    REQUIRE(store->AppendBatch(BatchKind::kResults, std::string(300 << 10, 'r'), 1).ok());
+    std::vector<ChunkMeta> chunks;
+    for (int i = 0; i < 12; ++i) {
+      chunks.push_back(AddChunk(*store, 256 << 10));
+      auto c = store->Counters();
+      REQUIRE(c.ok());
+      CHECK(c->chunk_bytes_pending + c->batch_bytes_pending <= (2u << 20));
+    }
+    auto c = store->Counters();
+    CHECK(c->batches_pending == 1);     // results are never evicted
+    CHECK(c->chunks_evicted == 12 - c->chunks_pending);
+    CHECK(c->chunks_evicted > 0);
+    CHECK(c->bytes_evicted == c->chunks_evicted * (256u << 10));
+    CHECK_FALSE(fs::exists(chunks.front().file));
+    CHECK(fs::exists(chunks.back().file));
+    auto due = store->DueChunks(0, 100);
+    REQUIRE(!due->empty());
+    CHECK(due->front().meta.seq == static_cast<std::int64_t>(c->chunks_evicted) + 1);  // oldest went
+    CHECK(*store->NextChunkSeq() == 13);  // eviction never breaks numbering
+  }
+
+  TEST_CASE("batches keep a stable idempotency key across retries") {
+    TempDir dir;
+    auto store = Open(dir);
+    auto id = store->AppendBatch(BatchKind::kLogs, "{\"l\":1}\n{\"l\":2}\n", 2);
+    REQUIRE(id.ok());
+    auto first = store->DueBatches(0, 10);
+    REQUIRE(first->size() == 1);
+    const std::string key = first->at(0).idempotency_key;
+    CHECK(key.size() == 32);
+    REQUIRE(store->MarkBatchRetry(*id, 100, "timeout").ok());
+    auto second = store->DueBatches(100, 10);
+    REQUIRE(second->size() == 1);
+    CHECK(second->at(0).idempotency_key == key);
+    CHECK(second->at(0).kind == BatchKind::kLogs);
+    CHECK(second->at(0).attempts == 1);
+    REQUIRE(store->MarkBatchUploaded(*id).ok());
+    CHECK(store->DueBatches(1000, 10)->empty());
+    CHECK(store->Counters()->batches_uploaded == 1);
+  }
+
+  TEST_CASE("start-up recovery removes temp files and uncommitted chunk files") {
+    QuietLogs quiet;
+    TempDir dir;
+    std::string committed;
+    {
+      auto store = Open(dir);
+      committed = AddChunk(*store, 10).file;
+      std::ofstream(store->ChunkDir() + "/.2.pcap.tmp") << "torn";
+      std::ofstream(store->ChunkDir() + "/000000000002.pcap") << "sealed but not committed";
+    }
+    auto store = Open(dir);
+    CHECK(fs::exists(committed));
+    CHECK_FALSE(fs::exists(store->ChunkDir() + "/.2.pcap.tmp"));
+    CHECK_FALSE(fs::exists(store->ChunkDir() + "/000000000002.pcap"));
+    CHECK(*store->NextChunkSeq() == 2);
+  }
+
+  TEST_CASE("a damaged database is moved aside and a fresh one starts") {
+    QuietLogs quiet;
+    TempDir dir;
+    fs::create_directories(dir.Join("buf"));
+    std::ofstream(dir.Join("buf/buffer.db"), std::ios::binary)
+        << std::string(8192, '\x5a');  // not an SQLite file
+    auto store = Open(dir);
+    CHECK(*store->NextChunkSeq() == 1);
+    AddChunk(*store, 10);
+    bool moved = false;
+    for (const auto& e : fs::directory_iterator(dir.Join("buf/lost+found"))) {
+      moved = moved || e.path().filename().string().rfind("buffer.db.", 0) == 0;
+    }
+    CHECK(moved);
+  }
+
+  TEST_CASE("state survives reopening") {
+    TempDir dir;
+    {
+      auto store = Open(dir);
+      REQUIRE(store->PutState("last_good_config", "{\"version\":3}").ok());
+      REQUIRE(store->PutState("last_good_config", "{\"version\":4}").ok());
+    }
+    auto store = Open(dir);
+    auto v = store->GetState("last_good_config");
+    REQUIRE(v.ok());
+    REQUIRE(v->has_value());
+    CHECK(**v == "{\"version\":4}");
+    CHECK_FALSE(store->GetState("nothing")->has_value());
+  }
+
+  TEST_CASE("an unwritable buffer dir is an error naming it") {
+    auto store = OpenSqliteBuffer({"/proc/picket-cannot-exist/buf", 1 << 20});
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.status().message().find("/proc/picket-cannot-exist") != std::string::npos);
+  }
+}
+
+}  // namespace picket::buffer
