@@ -1,0 +1,177 @@
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+
+#include "gzip.h"
+#include "picket/common/c_handle.h"
+#include "picket/common/digest.h"
+#include "picket/common/wire.h"
+#include "picket/upload/http_uploader.h"
+
+namespace picket::upload {
+
+namespace {
+
+using CurlEasy = CHandle<CURL, curl_easy_cleanup>;
+using CurlHeaders = CHandle<curl_slist, curl_slist_free_all>;
+
+Result<std::string> ReadFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return FromErrno("open " + path, errno);
+  std::string data;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno("read " + path, errno);
+    if (n == 0) break;
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  return data;
+}
+
+size_t KeepBody(char* data, size_t size, size_t n, void* sink) {
+  auto* body = static_cast<std::string*>(sink);
+  if (body->size() < 2048) body->append(data, std::min<size_t>(size * n, 2048 - body->size()));
+  return size * n;
+}
+
+class CurlUploader final : public ChunkUploader {
+ public:
+  explicit CurlUploader(UploadSettings settings) : settings_(std::move(settings)) {}
+
+  UploadResult PutChunk(const std::string& base_url, const buffer::ChunkMeta& chunk,
+                        const DeviceCounters& counters) override {
+    auto body = ReadFile(chunk.file);
+    if (!body.ok()) {
+      // The buffer's file is gone or unreadable: retrying cannot help.
+      return {Outcome::kDead, 0, std::chrono::milliseconds(0), body.status().message(), 0};
+    }
+    Sha256 hash;
+    hash.Update(*body);
+    auto digest = hash.Finish();
+    std::vector<std::string> headers = {
+        std::string(wire::kDigestHeader) + ": sha-256=" + Base64Encode(digest.data(), digest.size()),
+        "Content-Type: " + std::string(wire::kPcapContentType),
+        Header(wire::kPacketsHeader, chunk.packets),
+        Header(wire::kFirstTsHeader, chunk.first_ts_us),
+        Header(wire::kLastTsHeader, chunk.last_ts_us),
+        Header(wire::kKernelDropsHeader, chunk.kernel_drops),
+        Header(wire::kInterfaceDropsHeader, chunk.interface_drops),
+        Header(wire::kGapBeforeHeader, chunk.gap_before_ms),
+        std::string(wire::kInterfaceHeader) + ": " + chunk.interface,
+    };
+    const std::string url = base_url + "/v1/devices/" + settings_.device_id + "/chunks/" +
+                            std::to_string(chunk.seq);
+    return Send("PUT", url, std::move(*body), std::move(headers), counters);
+  }
+
+  UploadResult PostBatch(const std::string& base_url, const buffer::Batch& batch,
+                         const DeviceCounters& counters) override {
+    const char* kind = batch.kind == buffer::BatchKind::kResults ? "results" : "logs";
+    std::vector<std::string> headers = {
+        std::string(wire::kIdempotencyKeyHeader) + ": " + batch.idempotency_key,
+        "Content-Type: " + std::string(wire::kNdjsonContentType),
+    };
+    const std::string url = base_url + "/v1/devices/" + settings_.device_id + "/" + kind;
+    return Send("POST", url, batch.body, std::move(headers), counters);
+  }
+
+ private:
+  template <typename T>
+  static std::string Header(std::string_view name, T value) {
+    return std::string(name) + ": " + std::to_string(value);
+  }
+
+  UploadResult Send(const char* method, const std::string& url, std::string body,
+                    std::vector<std::string> headers, const DeviceCounters& counters) {
+    UploadResult result;
+    if (settings_.gzip && body.size() > 256) {
+      auto packed = GzipCompress(body);
+      if (packed.ok()) {
+        body = std::move(*packed);
+        headers.push_back("Content-Encoding: gzip");
+      }
+    }
+    headers.push_back(Header(wire::kEvictedChunksHeader, counters.evicted_chunks));
+    headers.push_back(Header(wire::kEvictedBytesHeader, counters.evicted_bytes));
+    if (!settings_.token.empty()) headers.push_back("Authorization: Bearer " + settings_.token);
+    headers.push_back("Expect:");  // no 100-continue round trip on loopback and LAN
+
+    if (!easy_) {
+      easy_.reset(curl_easy_init());
+      if (!easy_) return {Outcome::kRetry, 0, {}, "curl_easy_init failed", 0};
+    }
+    CURL* h = easy_.get();
+    curl_easy_reset(h);  // keeps the connection cache: keep-alive survives
+    CurlHeaders list;
+    for (const auto& line : headers) {
+      curl_slist* next = curl_slist_append(list.get(), line.c_str());
+      if (!next) return {Outcome::kRetry, 0, {}, "out of memory building headers", 0};
+      (void)list.release();
+      list.reset(next);
+    }
+    std::string response;
+    char error[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &KeepBody);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &response);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings_.connect_timeout.count()));
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(settings_.low_speed_bytes));
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(std::max<std::int64_t>(1, settings_.low_speed_time.count() / 1000)));
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (!settings_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, settings_.ca_file.c_str());
+
+    CURLcode rc = curl_easy_perform(h);
+    result.bytes_sent = body.size();
+    if (rc != CURLE_OK) {
+      result.outcome = Outcome::kRetry;
+      result.error = std::string(curl_easy_strerror(rc)) + (error[0] ? std::string(": ") + error : "");
+      return result;
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_off_t retry_after = 0;
+    curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after);
+    result.http_status = static_cast<int>(status);
+    result.retry_after = std::chrono::seconds(std::min<curl_off_t>(retry_after, 3600));
+    result.outcome = ClassifyHttpStatus(result.http_status);
+    if (result.outcome != Outcome::kDone) {
+      result.error = "HTTP " + std::to_string(status) + " from " + url + ": " + response.substr(0, 200);
+    }
+    return result;
+  }
+
+  UploadSettings settings_;
+  CurlEasy easy_;
+};
+
+}  // namespace
+
+Outcome ClassifyHttpStatus(int status) {
+  if (status >= 200 && status < 300) return Outcome::kDone;
+  if (status == 408 || status == 429 || status >= 500) return Outcome::kRetry;
+  return Outcome::kDead;
+}
+
+std::unique_ptr<ChunkUploader> MakeCurlUploader(const UploadSettings& settings) {
+  return std::make_unique<CurlUploader>(settings);
+}
+
+void InitHttpGlobals() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+}  // namespace picket::upload

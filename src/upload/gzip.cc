@@ -1,0 +1,26 @@
+#include "gzip.h"
+
+#include <zlib.h>
+
+namespace picket::upload {
+
+Result<std::string> GzipCompress(std::string_view data) {
+  z_stream zs{};
+  // windowBits 15 + 16: gzip header and trailer; memLevel 8 is zlib's default.
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return Status::Internal("deflateInit2 failed");
+  }
+  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&zs, Z_FINISH);
+  std::size_t produced = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) return Status::Internal("deflate did not finish: " + std::to_string(rc));
+  out.resize(produced);
+  return out;
+}
+
+}  // namespace picket::upload

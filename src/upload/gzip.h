@@ -1,0 +1,13 @@
+// gzip compression of upload bodies (zlib, gzip wrapper, default level).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "picket/common/status.h"
+
+namespace picket::upload {
+
+Result<std::string> GzipCompress(std::string_view data);
+
+}  // namespace picket::upload

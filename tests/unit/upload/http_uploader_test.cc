@@ -1,0 +1,71 @@
+#include <doctest/doctest.h>
+#include <zlib.h>
+
+#include "picket/upload/http_uploader.h"
+#include "upload/gzip.h"
+
+namespace picket::upload {
+
+namespace {
+
+std::string Gunzip(const std::string& packed) {
+  z_stream zs{};
+  REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
+  std::string out(1 << 20, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
+  zs.avail_in = static_cast<uInt>(packed.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = inflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  CHECK(rc == Z_STREAM_END);
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("upload") {
+  TEST_CASE("HTTP statuses: done, retry, dead") {
+    for (int s : {200, 201, 204}) CHECK(ClassifyHttpStatus(s) == Outcome::kDone);
+    for (int s : {408, 429, 500, 502, 503, 504}) CHECK(ClassifyHttpStatus(s) == Outcome::kRetry);
+    for (int s : {400, 401, 403, 404, 409, 413, 301}) CHECK(ClassifyHttpStatus(s) == Outcome::kDead);
+  }
+
+  TEST_CASE("gzip bodies round-trip through zlib") {
+    std::string ndjson;
+    for (int i = 0; i < 1000; ++i) ndjson += "{\"ip\":\"127.0.0.1\",\"port\":" + std::to_string(i) + "}\n";
+    auto packed = GzipCompress(ndjson);
+    REQUIRE(packed.ok());
+    CHECK(packed->size() < ndjson.size() / 4);
+    CHECK(static_cast<unsigned char>((*packed)[0]) == 0x1f);  // gzip magic
+    CHECK(static_cast<unsigned char>((*packed)[1]) == 0x8b);
+    CHECK(Gunzip(*packed) == ndjson);
+    CHECK(Gunzip(*GzipCompress("")) == "");
+  }
+
+  TEST_CASE("a refused connection is a retry that names the error") {
+    InitHttpGlobals();
+    auto uploader = MakeCurlUploader({"gw-1", "", "", false});
+    buffer::Batch batch;
+    batch.idempotency_key = "k";
+    batch.body = "{}\n";
+    // Port 1 on loopback: nothing listens there, the kernel refuses at once.
+    UploadResult r = uploader->PostBatch("http://127.0.0.1:1", batch, {});
+    CHECK(r.outcome == Outcome::kRetry);
+    CHECK(r.http_status == 0);
+    CHECK(r.error.find("onnect") != std::string::npos);
+  }
+
+  TEST_CASE("a chunk whose file vanished is dead, not retried forever") {
+    auto uploader = MakeCurlUploader({"gw-1"});
+    buffer::ChunkMeta chunk;
+    chunk.seq = 1;
+    chunk.file = "/nonexistent/000000000001.pcap";
+    UploadResult r = uploader->PutChunk("http://127.0.0.1:1", chunk, {});
+    CHECK(r.outcome == Outcome::kDead);
+    CHECK(r.error.find("/nonexistent/000000000001.pcap") != std::string::npos);
+  }
+}
+
+}  // namespace picket::upload
