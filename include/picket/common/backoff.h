@@ -10,6 +10,13 @@
 
 namespace picket {
 
+// The delay before retry number `attempt` (0-based) of something that failed
+// `attempt` times: uniform in [base, min(cap, base * 2^attempt)]. Stateless, for
+// items whose attempt count lives elsewhere (a buffer row).
+std::chrono::milliseconds JitteredDelay(std::chrono::milliseconds base,
+                                        std::chrono::milliseconds cap, int attempt,
+                                        std::mt19937_64& rng);
+
 class JitteredBackoff {
  public:
   JitteredBackoff(std::chrono::milliseconds base, std::chrono::milliseconds cap,

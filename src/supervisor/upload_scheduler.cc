@@ -1,0 +1,229 @@
+#include "upload_scheduler.h"
+
+#include <atomic>
+
+#include "picket/common/backoff.h"
+#include "picket/common/log.h"
+
+namespace picket::supervisor {
+
+namespace {
+
+std::atomic<std::uint64_t> g_generation{1};
+
+// Each pool thread keeps one uploader (one CURL handle, one keep-alive
+// connection) until the settings generation changes.
+struct ThreadUploader {
+  std::uint64_t generation = 0;
+  std::unique_ptr<upload::ChunkUploader> uploader;
+};
+thread_local ThreadUploader t_uploader;
+
+}  // namespace
+
+struct UploadScheduler::Job {
+  uv_work_t req{};
+  UploadScheduler* self = nullptr;
+  std::string key;
+  bool is_chunk = true;
+  buffer::PendingChunk chunk;
+  buffer::Batch batch;
+  std::string collector;
+  std::size_t collector_index = 0;
+  upload::DeviceCounters counters;
+  std::shared_ptr<const UploadSchedulerOptions> options;
+  std::uint64_t generation = 0;
+  upload::UploadResult result;
+};
+
+UploadScheduler::UploadScheduler(uv_loop_t* loop, buffer::BufferStore* store,
+                                 UploadSchedulerOptions options)
+    : loop_(loop),
+      store_(store),
+      options_(std::move(options)),
+      generation_(g_generation++),
+      shared_options_(std::make_shared<const UploadSchedulerOptions>(options_)) {}
+
+UploadScheduler::~UploadScheduler() {
+  if (timer_) {
+    timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
+}
+
+std::int64_t UploadScheduler::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status UploadScheduler::Start() {
+  if (options_.collectors.empty()) return Status::InvalidArgument("no collector URL configured");
+  upload::InitHttpGlobals();
+  timer_ = new uv_timer_t;
+  uv_timer_init(loop_, timer_);
+  timer_->data = this;
+  auto every = static_cast<std::uint64_t>(options_.poll_interval.count());
+  int rc = uv_timer_start(timer_, &OnTimer, 0, every);
+  if (rc != 0) return Status::Internal(std::string("uv_timer_start: ") + uv_strerror(rc));
+  return Status::Ok();
+}
+
+void UploadScheduler::OnTimer(uv_timer_t* timer) {
+  if (auto* self = static_cast<UploadScheduler*>(timer->data)) self->Poll();
+}
+
+void UploadScheduler::Kick() {
+  if (!stopping_) Poll();
+}
+
+void UploadScheduler::Stop(std::function<void()> done) {
+  stopping_ = true;
+  on_stopped_ = std::move(done);
+  if (timer_) uv_timer_stop(timer_);
+  MaybeFinishStop();
+}
+
+void UploadScheduler::MaybeFinishStop() {
+  if (stopping_ && in_flight_.empty() && on_stopped_) {
+    auto done = std::move(on_stopped_);
+    on_stopped_ = nullptr;
+    done();
+  }
+}
+
+void UploadScheduler::Poll() {
+  const int free_slots = options_.max_in_flight - static_cast<int>(in_flight_.size());
+  if (stopping_ || free_slots <= 0) return;
+  const std::int64_t now = NowMs();
+  auto counters = store_->Counters();
+  upload::DeviceCounters device;
+  if (counters.ok()) {
+    device.evicted_chunks = counters->chunks_evicted;
+    device.evicted_bytes = counters->bytes_evicted;
+  }
+  int dispatched = 0;
+  // Batches first: results and logs are small and must never wait behind pcap.
+  auto batches = store_->DueBatches(now, free_slots + static_cast<int>(in_flight_.size()));
+  if (!batches.ok()) {
+    PICKET_LOG(kError, "upload", "cannot read due batches", {"error", batches.status()});
+    return;
+  }
+  for (auto& b : *batches) {
+    if (dispatched >= free_slots) break;
+    std::string key = "b" + std::to_string(b.id);
+    if (in_flight_.count(key)) continue;
+    auto job = std::make_unique<Job>();
+    job->key = key;
+    job->is_chunk = false;
+    job->batch = std::move(b);
+    job->counters = device;
+    Dispatch(std::move(job));
+    ++dispatched;
+  }
+  if (dispatched >= free_slots) return;
+  auto chunks = store_->DueChunks(now, free_slots + static_cast<int>(in_flight_.size()));
+  if (!chunks.ok()) {
+    PICKET_LOG(kError, "upload", "cannot read due chunks", {"error", chunks.status()});
+    return;
+  }
+  for (auto& c : *chunks) {
+    if (dispatched >= free_slots) break;
+    std::string key = "c" + std::to_string(c.meta.seq);
+    if (in_flight_.count(key)) continue;
+    auto job = std::make_unique<Job>();
+    job->key = key;
+    job->chunk = std::move(c);
+    job->counters = device;
+    Dispatch(std::move(job));
+    ++dispatched;
+  }
+}
+
+void UploadScheduler::Dispatch(std::unique_ptr<Job> job) {
+  job->self = this;
+  job->collector_index = collector_index_ % options_.collectors.size();
+  job->collector = options_.collectors[job->collector_index];
+  job->options = shared_options_;
+  job->generation = generation_;
+  job->req.data = job.get();
+  in_flight_.insert(job->key);
+  int rc = uv_queue_work(loop_, &job->req, &DoWork, &AfterWork);
+  if (rc != 0) {
+    in_flight_.erase(job->key);
+    PICKET_LOG(kError, "upload", "uv_queue_work failed", {"error", uv_strerror(rc)});
+    return;
+  }
+  (void)job.release();  // owned by the request until AfterWork
+}
+
+void UploadScheduler::DoWork(uv_work_t* req) {
+  auto* job = static_cast<Job*>(req->data);
+  if (t_uploader.generation != job->generation || !t_uploader.uploader) {
+    t_uploader.uploader = job->options->make_uploader(job->options->settings);
+    t_uploader.generation = job->generation;
+  }
+  job->result = job->is_chunk
+                    ? t_uploader.uploader->PutChunk(job->collector, job->chunk.meta, job->counters)
+                    : t_uploader.uploader->PostBatch(job->collector, job->batch, job->counters);
+}
+
+void UploadScheduler::AfterWork(uv_work_t* req, int) {
+  std::unique_ptr<Job> job(static_cast<Job*>(req->data));
+  job->self->Finish(*job);
+}
+
+void UploadScheduler::Finish(Job& job) {
+  in_flight_.erase(job.key);
+  const upload::UploadResult& r = job.result;
+  const std::int64_t id = job.is_chunk ? job.chunk.meta.seq : job.batch.id;
+  const char* what = job.is_chunk ? "chunk" : "batch";
+  Status st;
+  switch (r.outcome) {
+    case upload::Outcome::kDone:
+      st = job.is_chunk ? store_->MarkChunkUploaded(id) : store_->MarkBatchUploaded(id);
+      (job.is_chunk ? stats_.chunks_ok : stats_.batches_ok)++;
+      stats_.bytes_sent += r.bytes_sent;
+      if (collector_down_) {
+        collector_down_ = false;
+        PICKET_LOG(kInfo, "upload", "collector reachable again", {"url", job.collector});
+      }
+      PICKET_LOG(kDebug, "upload", "uploaded", {"what", what}, {"id", id},
+                 {"bytes", r.bytes_sent}, {"status", r.http_status});
+      break;
+    case upload::Outcome::kRetry: {
+      ++stats_.failures;
+      const int attempts = job.is_chunk ? job.chunk.attempts : job.batch.attempts;
+      auto delay = std::max(JitteredDelay(options_.retry_base, options_.retry_max, attempts, rng_),
+                            r.retry_after);
+      // Fail over: the next attempts go to the next collector in the list.
+      if (job.collector_index == collector_index_ % options_.collectors.size()) {
+        collector_index_ = (collector_index_ + 1) % options_.collectors.size();
+      }
+      if (!collector_down_) {
+        collector_down_ = true;
+        PICKET_LOG(kWarn, "upload", "upload failed, retrying with backoff", {"url", job.collector},
+                   {"what", what}, {"id", id}, {"error", r.error}, {"retry_in_ms", delay.count()});
+      }
+      const std::int64_t next = NowMs() + delay.count();
+      st = job.is_chunk ? store_->MarkChunkRetry(id, next, r.error)
+                        : store_->MarkBatchRetry(id, next, r.error);
+      break;
+    }
+    case upload::Outcome::kDead:
+      ++stats_.dead;
+      PICKET_LOG(kError, "upload", "collector refused item, kept aside", {"what", what},
+                 {"id", id}, {"status", r.http_status}, {"error", r.error});
+      st = job.is_chunk ? store_->MarkChunkDead(id, r.error) : store_->MarkBatchDead(id, r.error);
+      break;
+  }
+  if (!st.ok()) PICKET_LOG(kError, "upload", "cannot record upload outcome", {"error", st});
+  if (stopping_) {
+    MaybeFinishStop();
+  } else if (r.outcome == upload::Outcome::kDone) {
+    Poll();  // keep the pipeline full instead of waiting for the next tick
+  }
+}
+
+}  // namespace picket::supervisor
