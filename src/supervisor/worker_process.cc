@@ -1,0 +1,175 @@
+#include "worker_process.h"
+
+#include <csignal>
+
+#include "picket/common/log.h"
+
+namespace picket::supervisor {
+
+namespace {
+
+void CloseAndDelete(uv_handle_t* handle) {
+  if (!handle) return;
+  handle->data = nullptr;
+  uv_close(handle, [](uv_handle_t* h) {
+    if (h->type == UV_PROCESS) delete reinterpret_cast<uv_process_t*>(h);
+    else delete reinterpret_cast<uv_timer_t*>(h);
+  });
+}
+
+}  // namespace
+
+WorkerProcess::WorkerProcess(uv_loop_t* loop, WorkerProcessOptions options)
+    : loop_(loop),
+      options_(std::move(options)),
+      backoff_(options_.restart_base, options_.restart_max) {
+  restart_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, restart_timer_);
+  restart_timer_->data = this;
+  kill_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, kill_timer_);
+  kill_timer_->data = this;
+}
+
+WorkerProcess::~WorkerProcess() {
+  if (process_) {
+    // Never leave an orphan: the owner should have called Stop(), but a child
+    // outliving its supervisor would keep capturing with nobody uploading.
+    uv_process_kill(process_, SIGKILL);
+    CloseAndDelete(reinterpret_cast<uv_handle_t*>(process_));
+  }
+  CloseAndDelete(reinterpret_cast<uv_handle_t*>(restart_timer_));
+  CloseAndDelete(reinterpret_cast<uv_handle_t*>(kill_timer_));
+}
+
+Status WorkerProcess::Start() { return Spawn(); }
+
+Status WorkerProcess::Spawn() {
+  std::vector<char*> args;
+  for (auto& a : options_.argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  uv_process_options_t opts{};
+  opts.file = args[0];
+  opts.args = args.data();
+  opts.exit_cb = &OnExit;
+  uv_stdio_container_t stdio[3];
+  for (int i = 0; i < 3; ++i) {
+    stdio[i].flags = UV_INHERIT_FD;  // the worker logs to the same stderr
+    stdio[i].data.fd = i;
+  }
+  opts.stdio = stdio;
+  opts.stdio_count = 3;
+  auto* process = new uv_process_t;
+  process->data = this;
+  int rc = uv_spawn(loop_, process, &opts);
+  if (rc != 0) {
+    CloseAndDelete(reinterpret_cast<uv_handle_t*>(process));
+    return Status::Unavailable("spawn " + options_.argv[0] + ": " + uv_strerror(rc));
+  }
+  process_ = process;
+  started_at_ = std::chrono::steady_clock::now();
+  ++stats_.starts;
+  stats_.pid = process->pid;
+  PICKET_LOG(kInfo, "supervisor", "worker started", {"pid", process->pid},
+             {"start", stats_.starts});
+  return Status::Ok();
+}
+
+void WorkerProcess::OnExit(uv_process_t* process, int64_t exit_status, int term_signal) {
+  auto* self = static_cast<WorkerProcess*>(process->data);
+  CloseAndDelete(reinterpret_cast<uv_handle_t*>(process));
+  if (self) self->HandleExit(exit_status, term_signal);
+}
+
+void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
+  process_ = nullptr;
+  uv_timer_stop(kill_timer_);
+  stats_.last_exit_status = static_cast<int>(exit_status);
+  stats_.last_term_signal = term_signal;
+  stats_.pid = 0;
+  const auto ran = std::chrono::steady_clock::now() - started_at_;
+  const auto ran_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ran).count();
+  if (stopping_) {
+    PICKET_LOG(kInfo, "supervisor", "worker stopped", {"status", exit_status},
+               {"signal", term_signal}, {"ran_ms", ran_ms});
+    if (on_stopped_) {
+      auto done = std::move(on_stopped_);
+      on_stopped_ = nullptr;
+      done();
+    }
+    return;
+  }
+  if (restart_requested_) {
+    restart_requested_ = false;
+    PICKET_LOG(kInfo, "supervisor", "worker exited for restart", {"status", exit_status});
+    if (Status st = Spawn(); !st.ok()) {
+      PICKET_LOG(kError, "supervisor", "worker restart failed", {"error", st});
+      ScheduleRestart();
+    }
+    return;
+  }
+  ++stats_.unexpected_exits;
+  if (ran < options_.healthy_after) {
+    ++quick_exits_;
+  } else {
+    quick_exits_ = 0;
+    backoff_.Reset();
+  }
+  if (quick_exits_ >= options_.crash_loop_restarts && !stats_.crash_loop) {
+    stats_.crash_loop = true;
+    PICKET_LOG(kError, "supervisor", "worker is crash-looping", {"quick_exits", quick_exits_},
+               {"status", exit_status}, {"signal", term_signal});
+  }
+  if (quick_exits_ == 0) stats_.crash_loop = false;
+  PICKET_LOG(kWarn, "supervisor", "worker exited unexpectedly", {"status", exit_status},
+             {"signal", term_signal}, {"ran_ms", ran_ms});
+  ScheduleRestart();
+}
+
+void WorkerProcess::ScheduleRestart() {
+  auto delay = backoff_.Next();
+  PICKET_LOG(kInfo, "supervisor", "restarting worker", {"in_ms", delay.count()});
+  uv_timer_start(restart_timer_, &OnRestartTimer, static_cast<std::uint64_t>(delay.count()), 0);
+}
+
+void WorkerProcess::OnRestartTimer(uv_timer_t* timer) {
+  auto* self = static_cast<WorkerProcess*>(timer->data);
+  if (!self || self->stopping_ || self->process_) return;
+  if (Status st = self->Spawn(); !st.ok()) {
+    PICKET_LOG(kError, "supervisor", "worker restart failed", {"error", st});
+    self->ScheduleRestart();
+  }
+}
+
+void WorkerProcess::OnKillTimer(uv_timer_t* timer) {
+  auto* self = static_cast<WorkerProcess*>(timer->data);
+  if (!self || !self->process_) return;
+  PICKET_LOG(kWarn, "supervisor", "worker ignored SIGTERM, killing", {"pid", self->process_->pid});
+  uv_process_kill(self->process_, SIGKILL);
+}
+
+void WorkerProcess::Stop(std::function<void()> done) {
+  stopping_ = true;
+  uv_timer_stop(restart_timer_);
+  if (!process_) {
+    if (done) done();
+    return;
+  }
+  on_stopped_ = std::move(done);
+  uv_process_kill(process_, SIGTERM);
+  uv_timer_start(kill_timer_, &OnKillTimer, static_cast<std::uint64_t>(options_.stop_grace.count()), 0);
+}
+
+void WorkerProcess::Restart(std::vector<std::string> argv) {
+  options_.argv = std::move(argv);
+  if (!process_) {
+    uv_timer_stop(restart_timer_);
+    if (Status st = Spawn(); !st.ok()) ScheduleRestart();
+    return;
+  }
+  restart_requested_ = true;
+  uv_process_kill(process_, SIGTERM);
+  uv_timer_start(kill_timer_, &OnKillTimer, static_cast<std::uint64_t>(options_.stop_grace.count()), 0);
+}
+
+}  // namespace picket::supervisor

@@ -1,0 +1,78 @@
+// Runs `picketd worker` as a child process on the supervisor's libuv loop and
+// keeps it running: a worker that exits on its own is restarted after a
+// jittered exponential backoff (reset once it has run for a while), and a
+// crash loop is logged as such, never silently. Stop() sends SIGTERM (the
+// worker seals its open chunk), then SIGKILL after a grace period.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "picket/common/backoff.h"
+#include "picket/common/status.h"
+
+namespace picket::supervisor {
+
+struct WorkerProcessOptions {
+  std::vector<std::string> argv;                 // argv[0] is the executable path
+  std::chrono::milliseconds restart_base{500};
+  std::chrono::milliseconds restart_max{30000};
+  std::chrono::milliseconds healthy_after{30000};  // a run this long resets the backoff
+  std::chrono::milliseconds stop_grace{10000};     // SIGTERM → SIGKILL
+  int crash_loop_restarts = 5;                     // this many quick exits in a row = crash loop
+};
+
+struct WorkerStats {
+  std::uint64_t starts = 0;
+  std::uint64_t unexpected_exits = 0;
+  int last_exit_status = 0;
+  int last_term_signal = 0;
+  int pid = 0;
+  bool crash_loop = false;
+};
+
+class WorkerProcess {
+ public:
+  WorkerProcess(uv_loop_t* loop, WorkerProcessOptions options);
+  ~WorkerProcess();
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  Status Start();
+  // Stops the worker for good; `done` runs on the loop once it has exited.
+  void Stop(std::function<void()> done);
+  // Restarts now with new argv (config change); the gap is the worker's seal + start.
+  void Restart(std::vector<std::string> argv);
+
+  const WorkerStats& stats() const { return stats_; }
+  bool running() const { return process_ != nullptr; }
+
+ private:
+  static void OnExit(uv_process_t* process, int64_t exit_status, int term_signal);
+  static void OnRestartTimer(uv_timer_t* timer);
+  static void OnKillTimer(uv_timer_t* timer);
+
+  Status Spawn();
+  void HandleExit(int64_t exit_status, int term_signal);
+  void ScheduleRestart();
+
+  uv_loop_t* loop_;
+  WorkerProcessOptions options_;
+  uv_process_t* process_ = nullptr;   // heap; freed in its close callback
+  uv_timer_t* restart_timer_ = nullptr;
+  uv_timer_t* kill_timer_ = nullptr;
+  JitteredBackoff backoff_;
+  std::chrono::steady_clock::time_point started_at_;
+  int quick_exits_ = 0;
+  bool stopping_ = false;
+  bool restart_requested_ = false;
+  std::function<void()> on_stopped_;
+  WorkerStats stats_;
+};
+
+}  // namespace picket::supervisor

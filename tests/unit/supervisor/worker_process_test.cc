@@ -1,0 +1,125 @@
+#include "supervisor/worker_process.h"
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+
+#include "picket/common/log.h"
+#include "support/temp_dir.h"
+
+#include <filesystem>
+
+namespace picket::supervisor {
+
+namespace {
+
+struct Loop {
+  uv_loop_t loop{};
+  uv_timer_t tick{};  // wakes uv_run so RunUntil can re-check conditions outside the loop
+  Loop() {
+    log::SetLevel(log::Level::kError);
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, [](uv_timer_t*) {}, 10, 10);
+  }
+  ~Loop() {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+    log::SetLevel(log::Level::kInfo);
+  }
+  // Runs until `done` holds or the deadline passes.
+  bool RunUntil(const std::function<bool()>& done, int seconds = 20) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (!done() && std::chrono::steady_clock::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+    return done();
+  }
+};
+
+// A shell worker with the given TERM trap that touches `ready` once the trap is set.
+std::vector<std::string> TrappingShell(const std::string& trap, const std::string& ready) {
+  return {"/bin/sh", "-c", "trap " + trap + " TERM; touch '" + ready + "'; while :; do sleep 0.05; done"};
+}
+
+WorkerProcessOptions Fast(std::vector<std::string> argv) {
+  WorkerProcessOptions o;
+  o.argv = std::move(argv);
+  o.restart_base = std::chrono::milliseconds(5);
+  o.restart_max = std::chrono::milliseconds(20);
+  o.stop_grace = std::chrono::milliseconds(300);
+  o.crash_loop_restarts = 3;
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("supervisor.worker") {
+  TEST_CASE("a worker that dies is restarted with backoff and a crash loop is flagged") {
+    Loop l;
+    WorkerProcess w(&l.loop, Fast({"/bin/sh", "-c", "exit 3"}));
+    REQUIRE(w.Start().ok());
+    CHECK(l.RunUntil([&] { return w.stats().starts >= 4; }));
+    CHECK(w.stats().unexpected_exits >= 3);
+    CHECK(w.stats().last_exit_status == 3);
+    CHECK(w.stats().crash_loop);
+    bool stopped = false;
+    w.Stop([&] { stopped = true; });
+    CHECK(l.RunUntil([&] { return stopped; }));
+  }
+
+  TEST_CASE("stop sends SIGTERM and the worker exits by itself") {
+    Loop l;
+    testing::TempDir dir;
+    const std::string ready = dir.Join("ready");
+    WorkerProcess w(&l.loop, Fast(TrappingShell("'exit 0'", ready)));
+    REQUIRE(w.Start().ok());
+    CHECK(l.RunUntil([&] { return std::filesystem::exists(ready); }));
+    bool stopped = false;
+    w.Stop([&] { stopped = true; });
+    CHECK(l.RunUntil([&] { return stopped; }));
+    CHECK(w.stats().last_exit_status == 0);
+    CHECK(w.stats().last_term_signal == 0);
+    CHECK(w.stats().starts == 1);
+  }
+
+  TEST_CASE("a worker that ignores SIGTERM is killed after the grace period") {
+    Loop l;
+    testing::TempDir dir;
+    const std::string ready = dir.Join("ready");
+    WorkerProcess w(&l.loop, Fast(TrappingShell("''", ready)));
+    REQUIRE(w.Start().ok());
+    CHECK(l.RunUntil([&] { return std::filesystem::exists(ready); }));
+    bool stopped = false;
+    w.Stop([&] { stopped = true; });
+    CHECK(l.RunUntil([&] { return stopped; }));
+    CHECK(w.stats().last_term_signal == SIGKILL);
+  }
+
+  TEST_CASE("restart replaces the worker with new arguments") {
+    Loop l;
+    testing::TempDir dir;
+    const std::string ready = dir.Join("ready"), ready2 = dir.Join("ready2");
+    WorkerProcess w(&l.loop, Fast(TrappingShell("'exit 0'", ready)));
+    REQUIRE(w.Start().ok());
+    CHECK(l.RunUntil([&] { return std::filesystem::exists(ready); }));
+    int first_pid = w.stats().pid;
+    w.Restart(TrappingShell("'exit 0'", ready2));
+    CHECK(l.RunUntil([&] { return std::filesystem::exists(ready2); }));
+    CHECK(w.stats().starts == 2);
+    CHECK(w.stats().pid != first_pid);
+    CHECK(w.stats().unexpected_exits == 0);
+    bool stopped = false;
+    w.Stop([&] { stopped = true; });
+    CHECK(l.RunUntil([&] { return stopped; }));
+  }
+
+  TEST_CASE("a missing executable is an error naming it") {
+    Loop l;
+    WorkerProcess w(&l.loop, Fast({"/nonexistent/picketd", "worker"}));
+    Status st = w.Start();
+    CHECK(st.code() == StatusCode::kUnavailable);
+    CHECK(st.message().find("/nonexistent/picketd") != std::string::npos);
+  }
+}
+
+}  // namespace picket::supervisor
