@@ -1,10 +1,15 @@
 // picketd: the edge daemon. Thin: a table of subcommands over the modules.
+#include <uv.h>
+
 #include <cstdio>
+#include <optional>
 #include <span>
 
 #include "picket/common/command_line.h"
 #include "picket/common/version.h"
+#include "picket/common/log.h"
 #include "picket/supervisor/config_loader.h"
+#include "picket/supervisor/daemon.h"
 #include "picket/supervisor/library_info.h"
 
 namespace {
@@ -47,7 +52,57 @@ int RunCheckConfig(std::span<char* const> args) {
   return 0;
 }
 
+// Loads and fully validates the config for run/worker; prints every error on failure.
+bool LoadConfig(std::string_view command, const std::optional<std::string>& path,
+                picket::ConfigCheck* check) {
+  *check = path ? picket::supervisor::CheckDaemonConfigFile(*path)
+                : picket::supervisor::EmbeddedDefaultConfig();
+  if (check->ok()) return true;
+  std::fprintf(stderr, "picketd %.*s: config %s is invalid, %zu error(s):\n",
+               static_cast<int>(command.size()), command.data(),
+               path ? path->c_str() : "(embedded defaults)", check->errors.size());
+  for (const auto& e : check->errors) std::fprintf(stderr, "  %s\n", e.ToString().c_str());
+  return false;
+}
+
+void ApplyLogConfig(const picket::LogSection& log) {
+  picket::log::SetLevel(log.level);
+  if (!log.file.empty()) {
+    if (auto st = picket::log::OpenFileSink({log.file, log.file_max_bytes, log.file_keep}); !st.ok()) {
+      PICKET_LOG(kWarn, "supervisor", "log file unavailable, logging to stderr only", {"error", st});
+    }
+  }
+}
+
+int RunRun(std::span<char* const> args) {
+  FlagParser flags({"config"}, {});
+  if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("run", st);
+  picket::ConfigCheck check;
+  if (!LoadConfig("run", flags.Value("config"), &check)) return 1;
+  ApplyLogConfig(check.config.log);
+  char exe[4096];
+  size_t exe_len = sizeof exe;
+  if (uv_exepath(exe, &exe_len) != 0) {
+    std::fprintf(stderr, "picketd run: cannot find its own executable path\n");
+    return 1;
+  }
+  picket::supervisor::RunOptions options;
+  options.config = check.config;
+  options.config_source = flags.Value("config").value_or("(embedded defaults)");
+  options.self_executable.assign(exe, exe_len);
+  return picket::supervisor::RunDaemon(options);
+}
+
 constexpr picket::Command kCommands[] = {
+    {"run", "run the daemon: capture worker, local buffer, uploads",
+     "run [--config FILE]\n\n"
+     "Runs picketd in the foreground (systemd/procd supervise it): starts `picketd worker`\n"
+     "to capture into pcap chunks, keeps every chunk in the local SQLite buffer until the\n"
+     "collector has it, and restarts the worker with backoff if it dies. SIGTERM/SIGINT stop\n"
+     "both cleanly, sealing the open chunk. Without --config it runs on the embedded\n"
+     "defaults: capture on lo, buffer in /var/lib/picketd, collector http://127.0.0.1:8750.\n"
+     "  --config FILE   JSON config (see config/README.md)\n",
+     RunRun},
     {"version", "print picketd's version and every linked library's",
      "version [--json]\n\n"
      "Prints picketd's version and the version of each library linked into it\n"
