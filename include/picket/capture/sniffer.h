@@ -1,0 +1,110 @@
+// Sniffer: the capture worker's loop. Pulls packets from a PacketSource into a
+// ChunkWriter, ticks the writer's age/idle timers on every dispatch, applies
+// live filter changes on its own thread, and seals the open chunk on the way out.
+//
+// Threading: Run() on one thread (it owns the source and the writer while it
+// runs). RequestStop() from anywhere, including a signal handler.
+// RequestFilter() and Stats() from any thread.
+//
+// In the worker:  g_sniffer = &sniffer;  a SIGTERM handler calls
+// g_sniffer->RequestStop();  Run() returns after sealing, and the worker exits.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "picket/capture/chunk_writer.h"
+#include "picket/capture/packet_source.h"
+#include "picket/common/clock.h"
+#include "picket/common/status.h"
+
+namespace picket::capture {
+
+struct SnifferOptions {
+  int dispatch_batch = 4096;      // packets per dispatch: bounds the time between stop-flag checks
+  std::uint64_t max_packets = 0;  // stop after this many packets (one-shot capture); 0: never
+  // On a write error the chunk is lost either way. false: keep capturing, drop
+  // (and count) packets until write_retry has passed, then try a new chunk.
+  // true: stop and return the error.
+  bool stop_on_write_error = false;
+  Millis write_retry{1'000};
+};
+
+struct SnifferStats {
+  std::uint64_t packets = 0;         // received from the source
+  std::uint64_t wire_bytes = 0;      // sum of len
+  std::uint64_t captured_bytes = 0;  // sum of caplen
+  std::uint64_t lost_packets = 0;    // received but not in any chunk (write errors)
+  std::uint64_t write_errors = 0;
+  std::uint64_t filter_changes = 0;  // applied successfully
+};
+
+class Sniffer {
+ public:
+  using FilterDone = std::function<void(const Status&)>;
+
+  // `source`, `writer` and `clock` must outlive the Sniffer.
+  Sniffer(PacketSource& source, ChunkWriter& writer, const Clock& clock,
+          SnifferOptions options = {});
+  Sniffer(const Sniffer&) = delete;
+  Sniffer& operator=(const Sniffer&) = delete;
+
+  // Runs until RequestStop, max_packets, the end of a file source, a fatal
+  // source error or (stop_on_write_error) a write error; always seals the open
+  // chunk before returning. OK on a requested stop or end of input.
+  Status Run();
+
+  // Async-signal-safe: sets a lock-free flag and interrupts the source.
+  void RequestStop() noexcept;
+  bool stop_requested() const noexcept;
+
+  // Queues a new operator filter; the loop applies it between dispatches (a
+  // pcap_t is not thread-safe) and then calls `done` on the loop thread with
+  // the result. A later request replaces an unapplied earlier one, whose `done`
+  // gets Cancelled on the caller's thread. Requests still pending when Run
+  // returns, or made after it, get Cancelled too.
+  void RequestFilter(std::string expr, FilterDone done = {});
+
+  // Updated after every dispatch (at least every timeout_ms while running).
+  SnifferStats Stats() const;
+
+ private:
+  void OnPacket(const Packet& packet);
+  void OnWriteError(const Status& status);
+  void ApplyPendingFilter();
+  void CancelPendingFilter();
+  void PublishStats();
+
+  PacketSource& source_;
+  ChunkWriter& writer_;
+  const Clock& clock_;
+  SnifferOptions options_;
+
+  std::atomic<bool> stop_{false};
+  static_assert(std::atomic<bool>::is_always_lock_free, "RequestStop must be signal-safe");
+
+  std::mutex filter_mu_;
+  std::optional<std::pair<std::string, FilterDone>> pending_filter_;  // guarded by filter_mu_
+  bool finished_ = false;                                             // guarded by filter_mu_
+  std::atomic<bool> filter_pending_{false};
+
+  // Loop-thread state.
+  bool write_blocked_ = false;
+  MonoTime write_retry_at_{};
+  Status fatal_;
+  SnifferStats counted_;  // counted per packet here, published per dispatch below
+
+  // Published copies for Stats() on other threads (no atomic RMW per packet).
+  std::atomic<std::uint64_t> packets_{0};
+  std::atomic<std::uint64_t> wire_bytes_{0};
+  std::atomic<std::uint64_t> captured_bytes_{0};
+  std::atomic<std::uint64_t> lost_packets_{0};
+  std::atomic<std::uint64_t> write_errors_{0};
+  std::atomic<std::uint64_t> filter_changes_{0};
+};
+
+}  // namespace picket::capture

@@ -1,0 +1,68 @@
+// Helpers for the capture tests: packets built in code, pcap files written and
+// read with libpcap itself (an oracle independent of ChunkWriter), scratch dirs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "picket/capture/packet_source.h"
+#include "picket/common/status.h"
+
+namespace picket::capture::testing {
+
+struct StoredPacket {
+  std::int64_t ts_us = 0;
+  std::uint32_t len = 0;  // on the wire; caplen is data.size()
+  std::vector<std::uint8_t> data;
+
+  bool operator==(const StoredPacket&) const = default;
+  // A view for PacketSource handlers / ChunkWriter::Write; valid while *this lives.
+  Packet View() const;
+};
+
+struct PcapContents {
+  int link_type = 0;  // DLT_*
+  int snaplen = 0;
+  std::vector<StoredPacket> packets;
+};
+
+// Reads a whole file with pcap_open_offline.
+Result<PcapContents> ReadPcapFile(const std::string& path);
+// Writes a file with pcap_dump (test input only).
+Status WritePcapFile(const std::string& path, int link_type, int snaplen,
+                     const std::vector<StoredPacket>& packets);
+
+// Ethernet + IPv4 frames; addresses in host order (0x7f000001 = 127.0.0.1).
+std::vector<std::uint8_t> UdpFrame(std::uint32_t src, std::uint32_t dst, std::uint16_t sport,
+                                   std::uint16_t dport, std::string_view payload);
+std::vector<std::uint8_t> TcpFrame(std::uint32_t src, std::uint32_t dst, std::uint16_t sport,
+                                   std::uint16_t dport, std::string_view payload);
+// A packet at `ts_us` whose bytes are a UDP frame padded to `size` bytes.
+StoredPacket MakePacket(std::int64_t ts_us, std::size_t size, std::uint8_t fill = 0);
+
+// Keeps log lines off stderr for a test's lifetime.
+class QuietLogs {
+ public:
+  QuietLogs();
+  ~QuietLogs();
+};
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
+  // Names in the directory, sorted (dot files included).
+  std::vector<std::string> List() const;
+
+ private:
+  std::string path_;
+};
+
+}  // namespace picket::capture::testing
