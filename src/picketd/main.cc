@@ -10,6 +10,7 @@
 #include "picket/common/log.h"
 #include "picket/supervisor/config_loader.h"
 #include "picket/supervisor/daemon.h"
+#include "picket/supervisor/worker.h"
 #include "picket/supervisor/library_info.h"
 
 namespace {
@@ -93,6 +94,15 @@ int RunRun(std::span<char* const> args) {
   return picket::supervisor::RunDaemon(options);
 }
 
+int RunWorkerCommand(std::span<char* const> args) {
+  FlagParser flags({"config"}, {});
+  if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("worker", st);
+  picket::ConfigCheck check;
+  if (!LoadConfig("worker", flags.Value("config"), &check)) return 1;
+  ApplyLogConfig(check.config.log);
+  return picket::supervisor::RunWorker(check.config);
+}
+
 constexpr picket::Command kCommands[] = {
     {"run", "run the daemon: capture worker, local buffer, uploads",
      "run [--config FILE]\n\n"
@@ -103,6 +113,12 @@ constexpr picket::Command kCommands[] = {
      "defaults: capture on lo, buffer in /var/lib/picketd, collector http://127.0.0.1:8750.\n"
      "  --config FILE   JSON config (see config/README.md)\n",
      RunRun},
+    {"worker", "(internal) the capture process that `run` starts",
+     "worker --config FILE\n\n"
+     "Started by `picketd run`; not for direct use. Captures on the configured interface\n"
+     "into crash-safe pcap chunks committed to the local buffer; SIGTERM seals the open\n"
+     "chunk and exits.\n",
+     RunWorkerCommand},
     {"version", "print picketd's version and every linked library's",
      "version [--json]\n\n"
      "Prints picketd's version and the version of each library linked into it\n"

@@ -1,0 +1,13 @@
+// `picketd worker`: the capture process the supervisor starts. Opens the
+// capture (then drops to CAP_NET_RAW), cuts traffic into chunks and commits
+// each sealed chunk to the local buffer; SIGTERM seals the open chunk and
+// exits 0. Returns the process exit code.
+#pragma once
+
+#include "picket/common/daemon_config.h"
+
+namespace picket::supervisor {
+
+int RunWorker(const DaemonConfig& config);
+
+}  // namespace picket::supervisor

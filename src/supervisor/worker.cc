@@ -1,0 +1,132 @@
+#include "picket/supervisor/worker.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include "picket/buffer/buffer_store.h"
+#include "picket/capture/chunk_writer.h"
+#include "picket/capture/pcap_source.h"
+#include "picket/capture/privileges.h"
+#include "picket/capture/sniffer.h"
+#include "picket/common/clock.h"
+#include "picket/common/log.h"
+#include "picket/common/url.h"
+
+namespace picket::supervisor {
+
+namespace {
+
+std::atomic<capture::Sniffer*> g_sniffer{nullptr};
+
+void OnStopSignal(int) {
+  if (capture::Sniffer* s = g_sniffer.load()) s->RequestStop();
+}
+
+// The daemon's own uploads must never be captured: every address of every
+// collector, with its port, is excluded from the filter.
+std::vector<capture::ExcludedEndpoint> CollectorEndpoints(const UploadSection& upload) {
+  std::vector<capture::ExcludedEndpoint> out;
+  for (const auto& text : upload.collectors) {
+    auto url = ParseUrl(text);
+    if (!url.ok()) continue;  // validated already
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(url->host.c_str(), nullptr, &hints, &found) != 0) {
+      PICKET_LOG(kWarn, "worker", "cannot resolve collector to exclude it from capture",
+                 {"host", url->host});
+      continue;
+    }
+    for (addrinfo* a = found; a; a = a->ai_next) {
+      char host[NI_MAXHOST];
+      if (getnameinfo(a->ai_addr, a->ai_addrlen, host, sizeof host, nullptr, 0, NI_NUMERICHOST) == 0) {
+        out.push_back({host, url->port});
+      }
+    }
+    freeaddrinfo(found);
+  }
+  return out;
+}
+
+buffer::ChunkMeta ToChunkMeta(const capture::SealedChunk& c) {
+  buffer::ChunkMeta m;
+  m.seq = c.seq;
+  m.file = c.path;
+  m.bytes = c.bytes;
+  m.packets = c.packets;
+  m.first_ts_us = c.first_packet_us;
+  m.last_ts_us = c.last_packet_us;
+  m.kernel_drops = c.kernel_drops;
+  m.interface_drops = c.interface_drops;
+  m.gap_before_ms = c.gap_before_ms;
+  m.sha256_hex = c.sha256_hex;
+  m.interface = c.interface;
+  m.sealed_at_ms = c.sealed_at_ms;
+  return m;
+}
+
+}  // namespace
+
+int RunWorker(const DaemonConfig& config) {
+  auto fail = [](const char* what, const Status& st) {
+    PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
+    return 1;
+  };
+  auto opened = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes});
+  if (!opened.ok()) return fail("buffer", opened.status());
+  std::unique_ptr<buffer::BufferStore> store = std::move(*opened);
+
+  // Capture was down from the last sealed chunk until now: record it on the first chunk.
+  const Clock& clock = SystemClock::Instance();
+  std::int64_t gap_ms = 0;
+  if (auto last = store->LastChunk(); last.ok() && last->has_value()) {
+    gap_ms = std::max<std::int64_t>(0, clock.WallMillis() - (*last)->sealed_at_ms);
+  }
+
+  auto source = capture::PcapLiveSource::Open(
+      capture::LiveCaptureOptions::FromConfig(config.capture, CollectorEndpoints(config.upload)));
+  if (!source.ok()) return fail("capture", source.status());
+  if (Status st = capture::RetainOnlyCapNetRaw(); !st.ok() && ::geteuid() == 0) {
+    return fail("drop privileges", st);
+  }
+
+  auto options = capture::ChunkWriterOptions::FromConfig(config.capture, store->ChunkDir(), **source);
+  options.gap_before_ms = gap_ms;
+  std::uint64_t committed = 0;
+  auto writer = capture::ChunkWriter::Open(
+      options, clock, [&]() { return store->NextChunkSeq(); },
+      [&]() { return (*source)->Stats(); },
+      [&](const capture::SealedChunk& chunk) {
+        if (Status st = store->CommitChunk(ToChunkMeta(chunk)); !st.ok()) {
+          // The file stays behind as an orphan and is removed at the next start.
+          PICKET_LOG(kError, "worker", "cannot commit sealed chunk", {"seq", chunk.seq},
+                     {"error", st});
+          return;
+        }
+        ++committed;
+        PICKET_LOG(kDebug, "worker", "chunk committed", {"seq", chunk.seq},
+                   {"packets", chunk.packets}, {"bytes", chunk.bytes});
+      });
+  if (!writer.ok()) return fail("chunk writer", writer.status());
+
+  capture::Sniffer sniffer(**source, **writer, clock);
+  g_sniffer.store(&sniffer);
+  struct sigaction sa {};
+  sa.sa_handler = &OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  PICKET_LOG(kInfo, "worker", "capturing", {"interface", config.capture.interface},
+             {"filter", (*source)->InstalledFilter()}, {"gap_before_ms", gap_ms});
+  Status st = sniffer.Run();
+  g_sniffer.store(nullptr);
+  auto stats = sniffer.Stats();
+  PICKET_LOG(kInfo, "worker", "capture stopped", {"packets", stats.packets},
+             {"chunks", committed}, {"lost", stats.lost_packets}, {"status", st});
+  return st.ok() ? 0 : 1;
+}
+
+}  // namespace picket::supervisor
