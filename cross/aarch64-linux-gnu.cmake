@@ -4,7 +4,7 @@
 #
 # glibc and kernel headers come from the cross toolchain (crossbuild-essential-arm64, under
 # /usr/aarch64-linux-gnu). The target's other libraries (.a + headers) come from PICKET_SYSROOT,
-# unpacked by cross/make-sysroot.sh; static_deps.cmake runs it when the sysroot is missing.
+# unpacked by cross/make-sysroot.sh, which ensure-sysroot.cmake runs when it is missing.
 # Header-only host packages (Boost, nlohmann_json, doctest) are found through "/".
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
@@ -26,6 +26,7 @@ if(NOT PICKET_SYSROOT)
 endif()
 # try_compile projects re-read this file: hand them the same sysroot, not the default.
 list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES PICKET_SYSROOT)
+include(${CMAKE_CURRENT_LIST_DIR}/ensure-sysroot.cmake)
 
 set(CMAKE_FIND_ROOT_PATH ${PICKET_SYSROOT} /)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)

@@ -4,7 +4,7 @@
 #
 # glibc and kernel headers come from the cross toolchain (crossbuild-essential-armhf, under
 # /usr/arm-linux-gnueabihf). The target's other libraries (.a + headers) come from PICKET_SYSROOT,
-# unpacked by cross/make-sysroot.sh; static_deps.cmake runs it when the sysroot is missing.
+# unpacked by cross/make-sysroot.sh, which ensure-sysroot.cmake runs when it is missing.
 # Header-only host packages (Boost, nlohmann_json, doctest) are found through "/".
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR arm)
@@ -26,6 +26,7 @@ if(NOT PICKET_SYSROOT)
 endif()
 # try_compile projects re-read this file: hand them the same sysroot, not the default.
 list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES PICKET_SYSROOT)
+include(${CMAKE_CURRENT_LIST_DIR}/ensure-sysroot.cmake)
 
 set(CMAKE_FIND_ROOT_PATH ${PICKET_SYSROOT} /)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
@@ -38,8 +39,14 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 # never adds "-isystem /usr/include" for Boost::headers or nlohmann_json: that would put the
 # host's glibc headers in front of the target's.
 set(_picket_include_flags "-isystem ${PICKET_SYSROOT}/usr/include/${PICKET_TARGET_TRIPLET} -isystem ${PICKET_SYSROOT}/usr/include -idirafter /usr/include")
-set(CMAKE_C_FLAGS_INIT "${_picket_include_flags}")
-set(CMAKE_CXX_FLAGS_INIT "${_picket_include_flags}")
+# 64-bit off_t/ino_t, as Debian builds libuv and sqlite3 for armhf (they call open64, pread64,
+# readdir64...). Without it, uv_fs_t (it holds an off_t) differs between picket and libuv_a.a,
+# and a 32-bit readdir() fails with EOVERFLOW on 64-bit directory hashes (ext4 under qemu-user,
+# seen as a buffer test that "could not" delete files). Not _TIME_BITS=64: bookworm's armhf
+# libraries use a 32-bit time_t, so mixing the two would break struct timeval/timespec ABIs.
+set(_picket_lfs_flags "-D_FILE_OFFSET_BITS=64")
+set(CMAKE_C_FLAGS_INIT "${_picket_include_flags} ${_picket_lfs_flags}")
+set(CMAKE_CXX_FLAGS_INIT "${_picket_include_flags} ${_picket_lfs_flags}")
 
 find_program(PICKET_QEMU qemu-arm-static)
 if(PICKET_QEMU)

@@ -11,7 +11,7 @@
 #
 # Idempotent: when DEST/.packages already lists every package, it returns at once. Remove DEST (or
 # set PICKET_SYSROOT_REFRESH=1) to fetch the newest versions again.
-# Called by third_party/static_deps.cmake when a cross configure finds no sysroot.
+# Called by cross/ensure-sysroot.cmake (from the toolchain files) on every cross configure.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -26,7 +26,7 @@ esac
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$(dirname "$2")"
 dest=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-packages=(libuv1-dev libsqlite3-dev libzookeeper-mt-dev libssl-dev libc-ares-dev)
+packages=(libuv1-dev libsqlite3-dev libzookeeper-mt-dev libssl-dev libc-ares-dev zlib1g-dev)
 
 complete() {
   local p

@@ -52,7 +52,7 @@ if ! sources_known; then
   if grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/; then
     if [ "$(id -u)" -eq 0 ]; then
       echo "fetch-sources.sh: deb-src configured but no Sources index yet; running apt-get update"
-      apt-get update -qq
+      apt-get update -qq || true  # a failing suite is judged by the check below
     fi
   fi
 fi
@@ -68,10 +68,20 @@ EOF
 fi
 
 cd "$dir"
-echo "fetch-sources.sh: apt-get source ${missing[*]} into $dir"
 # As root, apt warns that the download is unsandboxed; that is harmless here.
 # dpkg-source lists every patch it applies; keep only the other lines.
-apt-get source -qq "${missing[@]}" 2>&1 | grep -vE 'unsandboxed|dpkg-source: info: applying' || true
+fetch() {
+  echo "fetch-sources.sh: apt-get source ${missing[*]} into $dir"
+  apt-get source -qq "${missing[@]}" 2>&1 | grep -vE 'unsandboxed|dpkg-source: info: applying' || true
+  local p
+  for p in "${missing[@]}"; do have_tree "$p" || return 1; done
+}
+if ! fetch && [ "$(id -u)" -eq 0 ]; then
+  # A stale Sources index names a version the mirror has dropped (404): refresh once, retry.
+  echo "fetch-sources.sh: retrying after apt-get update"
+  apt-get update -qq || true
+  fetch || true
+fi
 
 for p in "${missing[@]}"; do
   if ! have_tree "$p"; then

@@ -12,8 +12,8 @@
 # libpcap.a needs D-Bus and libsystemd; none of those ship a .a. Details: third_party/README.md.
 #
 # Native builds take the .a files from the host (/usr/lib/<triplet>). Cross builds take them from
-# PICKET_SYSROOT, a private sysroot that cross/make-sysroot.sh unpacks; configure runs it when the
-# sysroot is missing or incomplete (it returns at once when complete).
+# PICKET_SYSROOT, a private sysroot that cross/make-sysroot.sh unpacks; the toolchain files run it
+# (cross/ensure-sysroot.cmake) when the sysroot is missing or incomplete.
 include(ExternalProject)
 
 set(PICKET_DEPS_SOURCE_DIR "${PROJECT_SOURCE_DIR}/build/deps-src" CACHE PATH
@@ -22,19 +22,11 @@ set(_picket_fetch "${CMAKE_CURRENT_LIST_DIR}/fetch-sources.sh")
 
 # ---- where the target's .a files and headers are ------------------------------------------------
 if(CMAKE_CROSSCOMPILING)
-  if(NOT PICKET_SYSROOT OR NOT PICKET_DEB_ARCH)
-    message(FATAL_ERROR "picket static cross build: use a toolchain file from cross/ "
-                        "(it sets PICKET_SYSROOT and PICKET_DEB_ARCH), e.g. cmake --preset static-aarch64")
+  # The toolchain files in cross/ set both and fill the sysroot (cross/ensure-sysroot.cmake).
+  if(NOT PICKET_SYSROOT OR NOT PICKET_DEB_ARCH OR NOT EXISTS "${PICKET_SYSROOT}/.packages")
+    message(FATAL_ERROR "picket static cross build: use a toolchain file from cross/, which sets "
+                        "PICKET_SYSROOT and creates it, e.g. cmake --preset static-aarch64")
   endif()
-  execute_process(
-    COMMAND "${PROJECT_SOURCE_DIR}/cross/make-sysroot.sh" ${PICKET_DEB_ARCH} "${PICKET_SYSROOT}"
-    RESULT_VARIABLE _picket_rc OUTPUT_VARIABLE _picket_out ERROR_VARIABLE _picket_out)
-  string(STRIP "${_picket_out}" _picket_out)
-  if(NOT _picket_rc EQUAL 0)
-    message(FATAL_ERROR "cross/make-sysroot.sh ${PICKET_DEB_ARCH} ${PICKET_SYSROOT} failed "
-                        "(${_picket_rc}):\n${_picket_out}\nIt needs apt access to the Debian mirror.")
-  endif()
-  message(STATUS "${_picket_out}")
   set(_picket_root "${PICKET_SYSROOT}")
   set(_picket_where "the sysroot ${PICKET_SYSROOT} (rerun cross/make-sysroot.sh ${PICKET_DEB_ARCH} ${PICKET_SYSROOT})")
 else()

@@ -1,6 +1,7 @@
 #include "picket/upload/library_info.h"
 
 #include <curl/curl.h>
+#include <zlib.h>
 
 namespace picket::upload {
 
@@ -10,7 +11,7 @@ std::vector<LibraryVersion> HttpLibraryVersions() {
   out.push_back({"libcurl", info->version});
   out.push_back({"tls", info->ssl_version ? info->ssl_version : "none"});
   out.push_back({"c-ares", info->ares ? info->ares : "none (threaded resolver)"});
-  out.push_back({"zlib", info->libz_version ? info->libz_version : "none"});
+  out.push_back({"zlib", zlibVersion()});  // ours (gzip bodies); curl's own is compiled out
   return out;
 }
 
