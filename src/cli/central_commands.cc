@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "picket/collector/collector_command.h"
 #include "picket/collector/library_info.h"
 #include "picket/common/version.h"
 #include "picket/supervisor/config_loader.h"
@@ -52,6 +53,8 @@ constexpr Command kCommands[] = {
      "URLs, durations, sizes, unknown keys, BPF filter). Exits 1 and lists every error\n"
      "with its JSON path when it is invalid.\n",
      RunCheckConfig},
+    {"collector", collector::kCollectorSummary, collector::kCollectorUsage,
+     collector::RunCollectorCommand},
 };
 
 }  // namespace

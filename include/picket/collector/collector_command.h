@@ -1,0 +1,33 @@
+// `picket collector`: the central ingest server (DESIGN.md §5). The CLI's
+// command table calls RunCollectorCommand; everything else stays inside the
+// collector module.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace picket::collector {
+
+inline constexpr std::string_view kCollectorSummary =
+    "receive pcap chunks, scan results and logs from picketd devices";
+
+inline constexpr std::string_view kCollectorUsage =
+    "collector --listen ADDR:PORT --data DIR (--tokens FILE | --insecure-no-auth)\n"
+    "                 [--tls-cert FILE --tls-key FILE] [--max-body SIZE] [--max-inflight N]\n"
+    "                 [--threads N] [--ready-file PATH]\n\n"
+    "  --listen ADDR:PORT   address to serve on; port 0 picks a free port (logged)\n"
+    "  --data DIR           collector.db (SQLite) and chunks/<device>/<seq>.pcap\n"
+    "  --tokens FILE        lines '<device-id> <token>'; '@operator <token>' is the read token\n"
+    "  --insecure-no-auth   accept every request without a token (tests, labs)\n"
+    "  --tls-cert, --tls-key  PEM certificate chain and key: serve HTTPS\n"
+    "  --max-body SIZE      largest request body after decompression (default 64MiB)\n"
+    "  --max-inflight N     requests served at once; more get 429 (default 64)\n"
+    "  --threads N          I/O threads (default 2)\n"
+    "  --ready-file PATH    once listening, write the base URL there (atomically)\n\n"
+    "SIGTERM or SIGINT stops accepting, finishes requests in flight and exits 0.\n";
+
+// Runs until SIGTERM/SIGINT. Exit codes: 0 after a clean shutdown, 2 for a
+// bad flag, 1 for any other startup error (one line on stderr naming it).
+int RunCollectorCommand(std::span<char* const> args);
+
+}  // namespace picket::collector

@@ -1,0 +1,422 @@
+#include "collector/api_handler.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "collector/capture_format.h"
+#include "collector/gunzip.h"
+#include "picket/common/digest.h"
+#include "picket/common/log.h"
+#include "picket/common/wire.h"
+
+namespace picket::collector {
+
+namespace {
+
+using nlohmann::json;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+Reply JsonReply(int status, const json& body) {
+  Reply r;
+  r.status = status;
+  // Paths, headers and stored text may hold invalid UTF-8: replace it rather
+  // than let dump() throw inside a network handler.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+// Storage failures: the device keeps the data and retries on 5xx.
+Reply StorageError(const Status& st, std::string_view what) {
+  PICKET_LOG(kError, "collector", "storage error", {"what", what}, {"status", st});
+  if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kResourceExhausted) {
+    Reply r = JsonError(503, std::string(what) + ": " + st.message());
+    r.headers.emplace_back(wire::kRetryAfterHeader, "5");
+    return r;
+  }
+  return JsonError(500, std::string(what) + ": " + st.message());
+}
+
+Result<std::optional<std::int64_t>> HeaderNumber(const HeaderMap& h, std::string_view name) {
+  auto value = h.Get(name);
+  if (!value) return std::optional<std::int64_t>();
+  std::string_view text = Trim(*value);
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 0) {
+    return Status::InvalidArgument(std::string(name) + ": expected a non-negative integer, got '" +
+                                   std::string(*value) + "'");
+  }
+  return std::optional<std::int64_t>(n);
+}
+
+// Fills the numeric metadata fields; the first bad header wins.
+Status ReadNumbers(
+    const HeaderMap& h,
+    std::initializer_list<std::pair<std::string_view, std::optional<std::int64_t>*>> fields) {
+  for (auto& [name, out] : fields) {
+    auto n = HeaderNumber(h, name);
+    if (!n.ok()) return n.status();
+    *out = *n;
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string_view> BearerToken(const HeaderMap& h) {
+  auto auth = h.Get("Authorization");
+  if (!auth) return std::nullopt;
+  std::string_view v = Trim(*auth);
+  if (v.size() < 7 || Lower(v.substr(0, 7)) != "bearer ") return std::nullopt;
+  return Trim(v.substr(7));
+}
+
+// The principal's right to the route: nullopt when allowed, else 401/403.
+std::optional<Reply> Authorize(const TokenTable* tokens, const HeaderMap& h, const Route& route) {
+  if (tokens == nullptr) return std::nullopt;
+  auto token = BearerToken(h);
+  std::optional<Principal> who = token ? tokens->Lookup(*token) : std::nullopt;
+  if (!who) {
+    Reply r =
+        JsonError(401, token ? "unknown bearer token" : "missing 'Authorization: Bearer <token>'");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  }
+  if (IsDeviceWrite(route.endpoint)) {
+    if (who->kind != Principal::Kind::kDevice) {
+      return JsonError(403, "the operator token is read-only; devices write with their own token");
+    }
+    if (who->device_id != route.device) {
+      return JsonError(403, "token of device '" + who->device_id + "' may not write device '" +
+                                route.device + "'");
+    }
+    return std::nullopt;
+  }
+  if (who->kind != Principal::Kind::kOperator) {
+    return JsonError(403, "reading needs the operator token");
+  }
+  return std::nullopt;
+}
+
+std::optional<ResultKey> ExtractResultKey(const json& obj) {
+  auto ip = obj.find("ip");
+  auto port = obj.find("port");
+  auto proto = obj.find("proto");
+  if (ip == obj.end() || !ip->is_string() || port == obj.end() || !port->is_number_integer() ||
+      proto == obj.end() || !proto->is_string()) {
+    return std::nullopt;
+  }
+  ResultKey key;
+  key.ip = ip->get<std::string>();
+  key.port = port->get<std::int64_t>();
+  key.proto = proto->get<std::string>();
+  if (auto job = obj.find("job"); job != obj.end()) {
+    if (job->is_string())
+      key.job = job->get<std::string>();
+    else if (job->is_number_integer())
+      key.job = std::to_string(job->get<std::int64_t>());
+  }
+  return key;
+}
+
+}  // namespace
+
+void HeaderMap::Add(std::string_view name, std::string_view value) {
+  fields_.emplace(Lower(name), std::string(value));
+}
+
+std::optional<std::string_view> HeaderMap::Get(std::string_view name) const {
+  auto it = fields_.find(Lower(name));
+  if (it == fields_.end()) return std::nullopt;
+  return std::string_view(it->second);
+}
+
+Reply JsonError(int status, std::string_view message) {
+  return JsonReply(status, json{{"error", std::string(message)}});
+}
+
+Result<std::string> Sha256FromDigestHeader(std::string_view value) {
+  while (!value.empty()) {
+    std::size_t comma = value.find(',');
+    std::string_view item = Trim(value.substr(0, comma));
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos || Lower(Trim(item.substr(0, eq))) != "sha-256") continue;
+    std::string_view b64 = Trim(item.substr(eq + 1));
+    if (b64.size() >= 2 && b64.front() == ':' && b64.back() == ':')
+      b64 = b64.substr(1, b64.size() - 2);
+    if (b64.size() != 44) {
+      return Status::InvalidArgument("Digest: sha-256 value is not 32 bytes of base64");
+    }
+    return std::string(b64);
+  }
+  return Status::InvalidArgument("missing 'Digest: sha-256=<base64>' header");
+}
+
+Result<std::vector<NdjsonLine>> ParseNdjson(std::string_view body, LineKind kind) {
+  std::vector<NdjsonLine> lines;
+  std::size_t line_no = 0;
+  while (!body.empty()) {
+    std::size_t nl = body.find('\n');
+    std::string_view line = body.substr(0, nl);
+    body = nl == std::string_view::npos ? std::string_view() : body.substr(nl + 1);
+    ++line_no;
+    line = Trim(line);
+    if (line.empty()) continue;
+    json parsed = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) {
+      return Status::InvalidArgument("line " + std::to_string(line_no) + ": not valid JSON");
+    }
+    if (!parsed.is_object()) {
+      return Status::InvalidArgument("line " + std::to_string(line_no) + ": not a JSON object");
+    }
+    NdjsonLine out;
+    out.raw = line;
+    if (kind == LineKind::kResults) out.result_key = ExtractResultKey(parsed);
+    lines.push_back(out);
+  }
+  return lines;
+}
+
+ApiHandler::ApiHandler(const TokenTable* tokens, CollectorDb* db, const ChunkStore* store,
+                       std::uint64_t max_body, const Clock* clock)
+    : tokens_(tokens), db_(db), store_(store), max_body_(max_body), clock_(clock) {}
+
+Admission ApiHandler::Admit(const RequestHead& head) const {
+  Admission a;
+  RouteMatch match = MatchRoute(head.method, head.target);
+  if (!match.matched()) {
+    Reply r = JsonError(match.http_status, match.error);
+    if (!match.allow.empty()) r.headers.emplace_back("Allow", match.allow);
+    a.reject = std::move(r);
+    return a;
+  }
+  a.route = std::move(match.route);
+  if (auto denied = Authorize(tokens_, head.headers, a.route)) {
+    a.reject = std::move(denied);
+    return a;
+  }
+  if (!IsDeviceWrite(a.route.endpoint)) return a;  // reads take no body
+
+  const HeaderMap& h = head.headers;
+  if (auto enc = h.Get("Content-Encoding")) {
+    std::string e = Lower(Trim(*enc));
+    if (e == "gzip" || e == "x-gzip") {
+      a.gzip = true;
+    } else if (!e.empty() && e != "identity") {
+      a.reject = JsonError(
+          415, "Content-Encoding '" + std::string(*enc) + "' is not supported (use gzip)");
+      return a;
+    }
+  }
+  // A gzip body may be slightly larger than what it inflates to (stored blocks).
+  a.body_limit = a.gzip ? max_body_ + max_body_ / 256 + 1024 : max_body_;
+  if (head.content_length && *head.content_length > a.body_limit) {
+    a.reject =
+        JsonError(413, "body of " + std::to_string(*head.content_length) +
+                           " bytes exceeds the limit of " + std::to_string(max_body_) + " bytes");
+    return a;
+  }
+  Status st = ReadNumbers(h, {{wire::kEvictedChunksHeader, &a.report.evicted_chunks},
+                              {wire::kEvictedBytesHeader, &a.report.evicted_bytes}});
+  if (a.route.endpoint == Endpoint::kPutChunk) {
+    ChunkRecord& c = a.chunk;
+    if (st.ok()) {
+      st = ReadNumbers(h, {{wire::kPacketsHeader, &c.packets},
+                           {wire::kFirstTsHeader, &c.first_ts_us},
+                           {wire::kLastTsHeader, &c.last_ts_us},
+                           {wire::kKernelDropsHeader, &c.kernel_drops},
+                           {wire::kInterfaceDropsHeader, &c.interface_drops},
+                           {wire::kGapBeforeHeader, &c.gap_before_ms}});
+    }
+    if (auto iface = h.Get(wire::kInterfaceHeader)) c.interface = std::string(Trim(*iface));
+    if (st.ok()) {
+      auto digest = Sha256FromDigestHeader(h.Get(wire::kDigestHeader).value_or(""));
+      if (digest.ok())
+        a.expected_digest = std::move(*digest);
+      else
+        st = digest.status();
+    }
+  } else {
+    auto key = h.Get(wire::kIdempotencyKeyHeader);
+    std::string_view k = key ? Trim(*key) : std::string_view();
+    if (k.size() >= 2 && k.front() == '"' && k.back() == '"') k = k.substr(1, k.size() - 2);
+    if (st.ok() && k.empty()) st = Status::InvalidArgument("missing Idempotency-Key header");
+    if (st.ok() && k.size() > 256)
+      st = Status::InvalidArgument("Idempotency-Key longer than 256 bytes");
+    a.idempotency_key = std::string(k);
+  }
+  if (!st.ok()) a.reject = JsonError(400, st.message());
+  return a;
+}
+
+Result<std::string> ApiHandler::DecodeBody(const Admission& a, std::string body) const {
+  if (a.gzip) return GunzipCapped(body, max_body_);
+  if (body.size() > max_body_) {
+    return Status::ResourceExhausted("body exceeds the limit of " + std::to_string(max_body_) +
+                                     " bytes");
+  }
+  return body;
+}
+
+Reply ApiHandler::Handle(Admission a, std::string body) {
+  if (a.reject) return std::move(*a.reject);
+  switch (a.route.endpoint) {
+    case Endpoint::kPutChunk:
+      return PutChunk(a, std::move(body));
+    case Endpoint::kPostResults:
+      return PostLines(LineKind::kResults, a, std::move(body));
+    case Endpoint::kPostLogs:
+      return PostLines(LineKind::kLogs, a, std::move(body));
+    case Endpoint::kGetChunk:
+      return GetChunk(a.route);
+    case Endpoint::kListChunks:
+    case Endpoint::kListDevices:
+    case Endpoint::kListResults:
+    case Endpoint::kListLogs:
+      return List(a.route);
+  }
+  return JsonError(500, "unhandled endpoint");
+}
+
+Reply ApiHandler::PutChunk(Admission& a, std::string body) {
+  auto decoded = DecodeBody(a, std::move(body));
+  if (!decoded.ok()) {
+    return JsonError(decoded.status().code() == StatusCode::kResourceExhausted ? 413 : 400,
+                     decoded.status().message());
+  }
+  const std::string& pcap = *decoded;
+  if (Status st = CheckCaptureHeader(pcap); !st.ok()) return JsonError(400, st.message());
+
+  Sha256 hasher;
+  hasher.Update(pcap);
+  const auto digest = hasher.Finish();
+  const std::string actual = Base64Encode(digest.data(), digest.size());
+  if (actual != a.expected_digest) {
+    return JsonError(400, "Digest mismatch: header says sha-256=" + a.expected_digest +
+                              ", body hashes to sha-256=" + actual);
+  }
+
+  ChunkRecord& c = a.chunk;
+  c.device = a.route.device;
+  c.seq = a.route.seq;
+  c.sha256_hex = HexEncode(digest.data(), digest.size());
+  c.bytes = pcap.size();
+  if (!c.packets) {
+    if (auto counted = CountPcapPackets(pcap)) c.packets = static_cast<std::int64_t>(*counted);
+  }
+  c.received_at_ms = clock_->WallMillis();
+  c.path = store_->PathFor(c.device, c.seq);
+
+  auto answer = [&](const ChunkPut& put) {
+    const std::string id = "chunk " + std::to_string(c.seq) + " of device " + c.device;
+    switch (put.outcome) {
+      case ChunkOutcome::kStored:
+      case ChunkOutcome::kAlreadyStored:
+        return JsonReply(put.outcome == ChunkOutcome::kStored ? 201 : 200,
+                         json{{"device", c.device},
+                              {"seq", c.seq},
+                              {"sha256", c.sha256_hex},
+                              {"bytes", c.bytes},
+                              {"stored", put.outcome == ChunkOutcome::kStored}});
+      case ChunkOutcome::kConflict:
+        return JsonError(409, id + " is already stored with sha256 " + put.stored_sha256 +
+                                  "; this body has sha256 " + c.sha256_hex);
+    }
+    return JsonError(500, "unhandled chunk outcome");
+  };
+
+  // Retries of stored chunks are common: answer them without writing a file.
+  auto known = db_->ChunkHash(c.device, c.seq);
+  if (!known.ok()) return StorageError(known.status(), "look up chunk");
+  if (*known) {
+    if (Status st = db_->TouchDevice(c.device, c.received_at_ms, a.report); !st.ok()) {
+      return StorageError(st, "update device");
+    }
+    ChunkPut put{**known == c.sha256_hex ? ChunkOutcome::kAlreadyStored : ChunkOutcome::kConflict,
+                 **known};
+    return answer(put);
+  }
+
+  auto pending = store_->Prepare(c.device, c.seq, pcap);
+  if (!pending.ok()) return StorageError(pending.status(), "write chunk file");
+  auto put = db_->PutChunk(c, a.report, [&] { return pending->Publish(); });
+  if (!put.ok()) return StorageError(put.status(), "store chunk");
+  return answer(*put);
+}
+
+Reply ApiHandler::PostLines(LineKind kind, Admission& a, std::string body) {
+  auto decoded = DecodeBody(a, std::move(body));
+  if (!decoded.ok()) {
+    return JsonError(decoded.status().code() == StatusCode::kResourceExhausted ? 413 : 400,
+                     decoded.status().message());
+  }
+  auto lines = ParseNdjson(*decoded, kind);
+  if (!lines.ok()) return JsonError(400, lines.status().message());
+  auto outcome = db_->IngestLines(kind, a.route.device, a.idempotency_key, *lines,
+                                  clock_->WallMillis(), a.report);
+  if (!outcome.ok())
+    return StorageError(outcome.status(), std::string("store ") + std::string(LineKindName(kind)));
+  return JsonReply(200, json{{"accepted", outcome->accepted}, {"duplicate", outcome->duplicate}});
+}
+
+Reply ApiHandler::GetChunk(const Route& route) {
+  auto path = db_->ChunkPath(route.device, route.seq);
+  if (!path.ok()) return StorageError(path.status(), "look up chunk");
+  if (!*path) {
+    return JsonError(404, "no chunk " + std::to_string(route.seq) + " for device " + route.device);
+  }
+  auto bytes = ChunkStore::Read(**path);
+  if (!bytes.ok()) return StorageError(bytes.status(), "read chunk file");
+  Reply r;
+  r.content_type = std::string(wire::kPcapContentType);
+  r.body = std::move(*bytes);
+  return r;
+}
+
+Reply ApiHandler::List(const Route& route) {
+  ListQuery q;
+  q.device = QueryText(route, "device");
+  q.job = QueryText(route, "job");
+  auto since = QueryNumber(route, "since");
+  if (!since.ok()) return JsonError(400, since.status().message());
+  q.since = *since;
+  auto limit = QueryNumber(route, "limit");
+  if (!limit.ok()) return JsonError(400, limit.status().message());
+  if (*limit) q.limit = **limit;
+
+  Result<json> rows = Status::Internal("unreachable");
+  switch (route.endpoint) {
+    case Endpoint::kListDevices:
+      rows = db_->ListDevices();
+      break;
+    case Endpoint::kListChunks:
+      rows = db_->ListChunks(route.device, q);
+      break;
+    case Endpoint::kListResults:
+      rows = db_->ListResults(q);
+      break;
+    case Endpoint::kListLogs:
+      rows = db_->ListLogs(q);
+      break;
+    default:
+      return JsonError(500, "not a list endpoint");
+  }
+  if (!rows.ok()) return StorageError(rows.status(), "query");
+  return JsonReply(200, *rows);
+}
+
+}  // namespace picket::collector

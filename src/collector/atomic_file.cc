@@ -1,0 +1,108 @@
+#include "collector/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <utility>
+
+#include "picket/common/c_handle.h"
+
+namespace picket::collector {
+
+namespace {
+
+constexpr std::string_view kTempMarker = ".tmp.";
+
+std::string DirName(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string BaseName(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Unique within the process (counter) and across processes (pid).
+std::string TempPathFor(const std::string& final_path) {
+  static std::atomic<std::uint64_t> counter{0};
+  return DirName(final_path) + "/." + BaseName(final_path) + std::string(kTempMarker) +
+         std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno("write " + path, errno);
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<PendingFile> PendingFile::Write(const std::string& final_path, std::string_view data) {
+  std::string temp = TempPathFor(final_path);
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) return FromErrno("create " + temp, errno);
+  PendingFile pending(temp, final_path);  // from here on the temp file is removed on error
+  PICKET_RETURN_IF_ERROR(WriteAll(fd.get(), data, temp));
+  if (::fsync(fd.get()) != 0) return FromErrno("fsync " + temp, errno);
+  if (::close(fd.Release()) != 0) return FromErrno("close " + temp, errno);
+  return pending;
+}
+
+PendingFile::PendingFile(PendingFile&& other) noexcept
+    : temp_path_(std::exchange(other.temp_path_, {})), final_path_(std::move(other.final_path_)) {}
+
+PendingFile& PendingFile::operator=(PendingFile&& other) noexcept {
+  if (this != &other) {
+    if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+    temp_path_ = std::exchange(other.temp_path_, {});
+    final_path_ = std::move(other.final_path_);
+  }
+  return *this;
+}
+
+PendingFile::~PendingFile() {
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+Status PendingFile::Publish() {
+  if (temp_path_.empty())
+    return Status::FailedPrecondition("publish " + final_path_ + ": no temp file");
+  if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+    return FromErrno("rename " + temp_path_ + " to " + final_path_, errno);
+  }
+  temp_path_.clear();
+  return SyncDirectory(DirName(final_path_));
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view data) {
+  auto pending = PendingFile::Write(path, data);
+  if (!pending.ok()) return pending.status();
+  return pending->Publish();
+}
+
+Status SyncDirectory(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return FromErrno("open directory " + dir, errno);
+  if (::fsync(fd.get()) != 0) return FromErrno("fsync directory " + dir, errno);
+  return Status::Ok();
+}
+
+bool IsPendingFileName(std::string_view file_name) {
+  return !file_name.empty() && file_name[0] == '.' &&
+         file_name.find(kTempMarker) != std::string_view::npos;
+}
+
+}  // namespace picket::collector

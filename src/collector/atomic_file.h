@@ -1,0 +1,48 @@
+// Durable file publication: a reader sees either no file or the whole file,
+// also after a crash or power loss (temp file → fsync → rename → fsync(dir)).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "picket/common/status.h"
+
+namespace picket::collector {
+
+// A file written under a temporary name in the final directory and fsynced,
+// not yet visible under its final name. Removes the temp file on destruction
+// unless Publish() succeeded. Not thread-safe; one owner.
+class PendingFile {
+ public:
+  // Writes `data` to "<dir>/.<name>.tmp.<unique>" and fsyncs it. Errors name the path.
+  static Result<PendingFile> Write(const std::string& final_path, std::string_view data);
+
+  PendingFile(PendingFile&& other) noexcept;
+  PendingFile& operator=(PendingFile&& other) noexcept;
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+  ~PendingFile();
+
+  // rename(temp, final) then fsync of the directory; replaces an existing file.
+  Status Publish();
+
+  const std::string& final_path() const { return final_path_; }
+
+ private:
+  PendingFile(std::string temp_path, std::string final_path)
+      : temp_path_(std::move(temp_path)), final_path_(std::move(final_path)) {}
+
+  std::string temp_path_;  // empty once published or moved from
+  std::string final_path_;
+};
+
+// Convenience for small files (the --ready-file): Write + Publish.
+Status WriteFileAtomically(const std::string& path, std::string_view data);
+
+// fsync of a directory, so a rename or create inside it is durable.
+Status SyncDirectory(const std::string& dir);
+
+// True for names PendingFile uses for its temp files (startup cleanup).
+bool IsPendingFileName(std::string_view file_name);
+
+}  // namespace picket::collector

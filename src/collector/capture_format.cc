@@ -1,0 +1,84 @@
+#include "collector/capture_format.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace picket::collector {
+
+namespace {
+
+constexpr std::size_t kPcapHeaderBytes = 24;        // classic global header
+constexpr std::size_t kPcapngMinSectionBytes = 28;  // section header block without options
+
+constexpr std::uint32_t kPcapMicro = 0xa1b2c3d4;
+constexpr std::uint32_t kPcapMicroSwapped = 0xd4c3b2a1;
+constexpr std::uint32_t kPcapNano = 0xa1b23c4d;
+constexpr std::uint32_t kPcapNanoSwapped = 0x4d3cb2a1;
+constexpr std::uint32_t kPcapngSection = 0x0a0d0d0a;  // palindromic: same in both byte orders
+
+std::uint32_t FirstWordBigEndian(std::string_view body) {
+  auto b = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(body[i]));
+  };
+  return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
+}
+
+}  // namespace
+
+Status CheckCaptureHeader(std::string_view body) {
+  if (body.size() < 4) {
+    return Status::InvalidArgument("body is not a pcap file: only " + std::to_string(body.size()) +
+                                   " bytes");
+  }
+  const std::uint32_t magic = FirstWordBigEndian(body);
+  switch (magic) {
+    case kPcapMicro:
+    case kPcapMicroSwapped:
+    case kPcapNano:
+    case kPcapNanoSwapped:
+      if (body.size() < kPcapHeaderBytes) {
+        return Status::InvalidArgument("pcap body is shorter than the 24-byte file header");
+      }
+      return Status::Ok();
+    case kPcapngSection:
+      if (body.size() < kPcapngMinSectionBytes) {
+        return Status::InvalidArgument("pcapng body is shorter than a section header block");
+      }
+      return Status::Ok();
+    default: {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "%08x", magic);
+      return Status::InvalidArgument(std::string("body is not a pcap file (magic 0x") + hex + ")");
+    }
+  }
+}
+
+std::optional<std::uint64_t> CountPcapPackets(std::string_view body) {
+  if (!CheckCaptureHeader(body).ok()) return std::nullopt;
+  const std::uint32_t magic = FirstWordBigEndian(body);
+  if (magic == kPcapngSection) return std::nullopt;
+  // The magic as written tells the byte order of every other field.
+  const bool big_endian = magic == kPcapMicro || magic == kPcapNano;
+  auto u32 = [&](std::size_t at) {
+    auto b = [&](std::size_t i) {
+      return static_cast<std::uint32_t>(static_cast<unsigned char>(body[at + i]));
+    };
+    return big_endian ? (b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3))
+                      : (b(3) << 24 | b(2) << 16 | b(1) << 8 | b(0));
+  };
+  constexpr std::size_t kRecordHeaderBytes = 16;
+  std::uint64_t packets = 0;
+  std::size_t at = kPcapHeaderBytes;
+  while (at < body.size()) {
+    if (body.size() - at < kRecordHeaderBytes) return std::nullopt;
+    const std::uint32_t captured = u32(at + 8);
+    at += kRecordHeaderBytes;
+    if (body.size() - at < captured) return std::nullopt;
+    at += captured;
+    ++packets;
+  }
+  return packets;
+}
+
+}  // namespace picket::collector

@@ -1,0 +1,40 @@
+// pcap chunk files under <data>/chunks/<device>/<seq, 12 digits>.pcap.
+// A chunk is first written to a temp file and fsynced (Prepare), and becomes
+// visible only when published (rename + fsync of the directory), which
+// CollectorDb::PutChunk does inside the transaction that inserts its row.
+// Thread-safe: methods touch only the paths they are given.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "collector/atomic_file.h"
+#include "picket/common/status.h"
+
+namespace picket::collector {
+
+class ChunkStore {
+ public:
+  // Creates <data_dir>/chunks if needed and removes temp files left by a crash.
+  static Result<ChunkStore> Open(const std::string& data_dir);
+
+  std::string PathFor(std::string_view device, std::uint64_t seq) const;
+
+  // Writes the chunk under a temp name in its device directory (created on demand).
+  Result<PendingFile> Prepare(std::string_view device, std::uint64_t seq,
+                              std::string_view data) const;
+
+  // Reads a whole chunk file; NotFound when missing.
+  static Result<std::string> Read(const std::string& path);
+
+  const std::string& root() const { return root_; }
+
+ private:
+  explicit ChunkStore(std::string root) : root_(std::move(root)) {}
+  Status EnsureDeviceDir(const std::string& dir) const;
+
+  std::string root_;  // <data>/chunks
+};
+
+}  // namespace picket::collector

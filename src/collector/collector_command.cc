@@ -1,0 +1,93 @@
+#include "picket/collector/collector_command.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "collector/api_handler.h"
+#include "collector/atomic_file.h"
+#include "collector/chunk_store.h"
+#include "collector/collector_db.h"
+#include "collector/collector_options.h"
+#include "collector/http_server.h"
+#include "collector/token_table.h"
+#include "picket/common/clock.h"
+#include "picket/common/log.h"
+#include "picket/common/units.h"
+
+namespace picket::collector {
+
+namespace {
+
+int StartupError(const Status& st, int exit_code = 1) {
+  std::fprintf(stderr, "picket collector: %s\n", st.message().c_str());
+  return exit_code;
+}
+
+// Creates the data directory if needed and checks it is a writable directory.
+Status PrepareDataDir(const std::string& dir) {
+  const std::string where = "--data " + dir;
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return FromErrno(where + ": cannot create", errno);
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return FromErrno(where, errno);
+  if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(where + ": not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return FromErrno(where + ": not writable", errno);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunCollectorCommand(std::span<char* const> args) {
+  auto options = ParseCollectorOptions(args);
+  if (!options.ok()) return StartupError(options.status(), 2);
+  const CollectorOptions& o = *options;
+
+  std::optional<TokenTable> tokens;
+  if (o.tokens_file) {
+    auto loaded = TokenTable::LoadFile(*o.tokens_file);
+    if (!loaded.ok()) return StartupError(loaded.status().WithContext("--tokens"));
+    tokens = std::move(*loaded);
+  } else {
+    PICKET_LOG(kWarn, "collector", "--insecure-no-auth: every request is accepted without a token");
+  }
+
+  if (Status st = PrepareDataDir(o.data_dir); !st.ok()) return StartupError(st);
+  auto db = CollectorDb::Open(o.data_dir + "/collector.db");
+  if (!db.ok()) return StartupError(db.status().WithContext("--data"));
+  auto store = ChunkStore::Open(o.data_dir);
+  if (!store.ok()) return StartupError(store.status().WithContext("--data"));
+
+  ApiHandler handler(tokens ? &*tokens : nullptr, db->get(), &*store, o.max_body,
+                     &SystemClock::Instance());
+  HttpServerOptions server_options;
+  server_options.host = o.listen_host;
+  server_options.port = o.listen_port;
+  server_options.threads = o.threads;
+  server_options.max_inflight = o.max_inflight;
+  server_options.tls_cert = o.tls_cert;
+  server_options.tls_key = o.tls_key;
+  auto server = HttpServer::Create(server_options, &handler);
+  if (!server.ok()) return StartupError(server.status());
+
+  const std::string url = (*server)->BaseUrl();
+  if (o.ready_file) {
+    if (Status st = WriteFileAtomically(*o.ready_file, url + "\n"); !st.ok()) {
+      return StartupError(st.WithContext("--ready-file"));
+    }
+  }
+  PICKET_LOG(kInfo, "collector", "listening", {"address", (*server)->BoundAddress()}, {"url", url},
+             {"data", o.data_dir}, {"auth", tokens ? "tokens" : "none"},
+             {"tokens", tokens ? tokens->size() : 0}, {"max_body", FormatSize(o.max_body)},
+             {"max_inflight", o.max_inflight}, {"threads", o.threads});
+  (*server)->Run();
+  PICKET_LOG(kInfo, "collector", "stopped");
+  return 0;
+}
+
+}  // namespace picket::collector

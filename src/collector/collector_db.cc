@@ -1,0 +1,371 @@
+#include "collector/collector_db.h"
+
+#include <algorithm>
+
+namespace picket::collector {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr std::uint64_t kMaxListLimit = 10000;
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS devices(
+  id TEXT PRIMARY KEY,
+  first_seen_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  chunks INTEGER NOT NULL DEFAULT 0,
+  chunk_bytes INTEGER NOT NULL DEFAULT 0,
+  packets INTEGER NOT NULL DEFAULT 0,
+  kernel_drops INTEGER NOT NULL DEFAULT 0,
+  interface_drops INTEGER NOT NULL DEFAULT 0,
+  last_chunk_seq INTEGER,
+  last_chunk_ms INTEGER,
+  results INTEGER NOT NULL DEFAULT 0,
+  log_lines INTEGER NOT NULL DEFAULT 0,
+  evicted_chunks INTEGER NOT NULL DEFAULT 0,
+  evicted_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS chunks(
+  device TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  packets INTEGER,
+  first_ts_us INTEGER,
+  last_ts_us INTEGER,
+  kernel_drops INTEGER,
+  interface_drops INTEGER,
+  gap_before_ms INTEGER,
+  interface TEXT,
+  received_at_ms INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  PRIMARY KEY(device, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results(
+  id INTEGER PRIMARY KEY,
+  device TEXT NOT NULL,
+  job TEXT,
+  ip TEXT,
+  port INTEGER,
+  proto TEXT,
+  first_seen_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  seen INTEGER NOT NULL DEFAULT 1,
+  line TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS results_by_finding ON results(device, job, ip, port, proto)
+  WHERE ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS results_by_job ON results(job, id);
+CREATE TABLE IF NOT EXISTS logs(
+  id INTEGER PRIMARY KEY,
+  device TEXT NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_device ON logs(device, id);
+CREATE TABLE IF NOT EXISTS idempotency_keys(
+  device TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  accepted INTEGER NOT NULL,
+  PRIMARY KEY(device, kind, key)
+) WITHOUT ROWID;
+)sql";
+
+std::int64_t ClampLimit(std::uint64_t limit) {
+  return static_cast<std::int64_t>(std::clamp<std::uint64_t>(limit, 1, kMaxListLimit));
+}
+
+// Rows with id (or seq) above this; -1 when the query has no "since".
+std::int64_t SinceBound(const ListQuery& q) {
+  // Row ids and seqs fit in int64; a larger "since" simply matches nothing.
+  return q.since ? static_cast<std::int64_t>(std::min<std::uint64_t>(*q.since, INT64_MAX)) : -1;
+}
+
+Result<nlohmann::json> CollectRows(Statement& stmt,
+                                   std::initializer_list<std::string_view> json_columns = {}) {
+  nlohmann::json rows = nlohmann::json::array();
+  while (true) {
+    auto row = stmt.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return rows;
+    rows.push_back(stmt.RowAsJson(json_columns));
+  }
+}
+
+}  // namespace
+
+std::string_view LineKindName(LineKind kind) {
+  return kind == LineKind::kResults ? "results" : "logs";
+}
+
+Result<std::unique_ptr<CollectorDb>> CollectorDb::Open(const std::string& path) {
+  sqlite3* raw = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  SqliteDb db(raw);
+  if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "open " + path);
+  sqlite3_busy_timeout(db.get(), 5000);
+  std::unique_ptr<CollectorDb> out(new CollectorDb(std::move(db), path));
+  PICKET_RETURN_IF_ERROR(out->CreateSchema().WithContext(path));
+  return out;
+}
+
+CollectorDb::~CollectorDb() = default;
+
+Status CollectorDb::CreateSchema() {
+  sqlite3* db = db_.get();
+  // WAL: readers never block the writer. synchronous=FULL: a 201 means the row
+  // survives power loss, as the chunk file does.
+  {
+    auto mode = Statement::Prepare(db, "PRAGMA journal_mode=WAL");
+    if (!mode.ok()) return mode.status();
+    auto row = mode->Step();
+    if (!row.ok()) return row.status();
+    if (!*row || mode->Text(0) != "wal") {
+      return Status::IoError("cannot switch the database to WAL mode");
+    }
+  }
+  PICKET_RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous=FULL"));
+  PICKET_RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys=ON"));
+  auto version = Statement::Prepare(db, "PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  auto row = version->Step();
+  if (!row.ok()) return row.status();
+  const std::int64_t found = *row ? version->Int(0) : 0;
+  if (found > kSchemaVersion) {
+    return Status::FailedPrecondition("database schema version " + std::to_string(found) +
+                                      " is newer than this collector's (" +
+                                      std::to_string(kSchemaVersion) + ")");
+  }
+  auto tx = WriteTransaction::Begin(db);
+  if (!tx.ok()) return tx.status();
+  PICKET_RETURN_IF_ERROR(Exec(db, kSchema));
+  PICKET_RETURN_IF_ERROR(Exec(db, "PRAGMA user_version=" + std::to_string(kSchemaVersion)));
+  return tx->Commit();
+}
+
+Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
+                                 const DeviceReport& report) {
+  auto stmt = Statement::Prepare(db_.get(), R"sql(
+    INSERT INTO devices(id, first_seen_ms, last_seen_ms, evicted_chunks, evicted_bytes)
+    VALUES(?1, ?2, ?2, coalesce(?3, 0), coalesce(?4, 0))
+    ON CONFLICT(id) DO UPDATE SET
+      last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
+      evicted_chunks = coalesce(?3, evicted_chunks),
+      evicted_bytes = coalesce(?4, evicted_bytes))sql");
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Bind(1, device)
+      .Bind(2, now_ms)
+      .Bind(3, report.evicted_chunks)
+      .Bind(4, report.evicted_bytes)
+      .Run();
+}
+
+Result<std::optional<std::string>> CollectorDb::ChunkHash(const std::string& device,
+                                                          std::uint64_t seq) {
+  std::lock_guard lock(mu_);
+  auto stmt = Statement::Prepare(db_.get(), "SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(seq));
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt->Text(0));
+}
+
+Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport& report,
+                                       const std::function<Status()>& publish_file) {
+  std::lock_guard lock(mu_);
+  sqlite3* db = db_.get();
+  auto tx = WriteTransaction::Begin(db);
+  if (!tx.ok()) return tx.status();
+  PICKET_RETURN_IF_ERROR(UpsertDevice(r.device, r.received_at_ms, report));
+
+  auto existing = Statement::Prepare(db, "SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
+  if (!existing.ok()) return existing.status();
+  existing->Bind(1, r.device).Bind(2, static_cast<std::int64_t>(r.seq));
+  auto row = existing->Step();
+  if (!row.ok()) return row.status();
+  if (*row) {
+    ChunkPut put;
+    put.stored_sha256 = existing->Text(0);
+    put.outcome =
+        put.stored_sha256 == r.sha256_hex ? ChunkOutcome::kAlreadyStored : ChunkOutcome::kConflict;
+    PICKET_RETURN_IF_ERROR(tx->Commit());  // keeps the last_seen update
+    return put;
+  }
+
+  // The file must be durable before the row that points at it commits.
+  PICKET_RETURN_IF_ERROR(publish_file());
+
+  auto insert = Statement::Prepare(db, R"sql(
+    INSERT INTO chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops,
+                       interface_drops, gap_before_ms, interface, received_at_ms, path)
+    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13))sql");
+  if (!insert.ok()) return insert.status();
+  PICKET_RETURN_IF_ERROR(insert->Bind(1, r.device)
+                             .Bind(2, static_cast<std::int64_t>(r.seq))
+                             .Bind(3, r.sha256_hex)
+                             .Bind(4, static_cast<std::int64_t>(r.bytes))
+                             .Bind(5, r.packets)
+                             .Bind(6, r.first_ts_us)
+                             .Bind(7, r.last_ts_us)
+                             .Bind(8, r.kernel_drops)
+                             .Bind(9, r.interface_drops)
+                             .Bind(10, r.gap_before_ms)
+                             .Bind(11, r.interface)
+                             .Bind(12, r.received_at_ms)
+                             .Bind(13, r.path)
+                             .Run());
+  auto counters = Statement::Prepare(db, R"sql(
+    UPDATE devices SET chunks = chunks + 1, chunk_bytes = chunk_bytes + ?2,
+      packets = packets + coalesce(?3, 0), kernel_drops = kernel_drops + coalesce(?4, 0),
+      interface_drops = interface_drops + coalesce(?5, 0),
+      last_chunk_seq = max(coalesce(last_chunk_seq, ?6), ?6), last_chunk_ms = ?7
+    WHERE id = ?1)sql");
+  if (!counters.ok()) return counters.status();
+  PICKET_RETURN_IF_ERROR(counters->Bind(1, r.device)
+                             .Bind(2, static_cast<std::int64_t>(r.bytes))
+                             .Bind(3, r.packets)
+                             .Bind(4, r.kernel_drops)
+                             .Bind(5, r.interface_drops)
+                             .Bind(6, static_cast<std::int64_t>(r.seq))
+                             .Bind(7, r.received_at_ms)
+                             .Run());
+  PICKET_RETURN_IF_ERROR(tx->Commit());
+  return ChunkPut{ChunkOutcome::kStored, r.sha256_hex};
+}
+
+Status CollectorDb::TouchDevice(const std::string& device, std::int64_t now_ms,
+                                const DeviceReport& report) {
+  std::lock_guard lock(mu_);
+  return UpsertDevice(device, now_ms, report);
+}
+
+Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string& device,
+                                               const std::string& idempotency_key,
+                                               const std::vector<NdjsonLine>& lines,
+                                               std::int64_t now_ms, const DeviceReport& report) {
+  std::lock_guard lock(mu_);
+  sqlite3* db = db_.get();
+  auto tx = WriteTransaction::Begin(db);
+  if (!tx.ok()) return tx.status();
+  PICKET_RETURN_IF_ERROR(UpsertDevice(device, now_ms, report));
+
+  auto claim = Statement::Prepare(db, R"sql(
+    INSERT INTO idempotency_keys(device, kind, key, received_at_ms, accepted)
+    VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING)sql");
+  if (!claim.ok()) return claim.status();
+  PICKET_RETURN_IF_ERROR(claim->Bind(1, device)
+                             .Bind(2, LineKindName(kind))
+                             .Bind(3, idempotency_key)
+                             .Bind(4, now_ms)
+                             .Bind(5, static_cast<std::int64_t>(lines.size()))
+                             .Run());
+  if (sqlite3_changes(db) == 0) {
+    PICKET_RETURN_IF_ERROR(tx->Commit());  // keeps the last_seen update
+    return IngestOutcome{0, true};
+  }
+
+  if (kind == LineKind::kLogs) {
+    auto insert =
+        Statement::Prepare(db, "INSERT INTO logs(device, received_at_ms, line) VALUES(?1, ?2, ?3)");
+    if (!insert.ok()) return insert.status();
+    for (const NdjsonLine& line : lines) {
+      insert->Reset();
+      PICKET_RETURN_IF_ERROR(insert->Bind(1, device).Bind(2, now_ms).Bind(3, line.raw).Run());
+    }
+  } else {
+    // A finding seen again keeps first_seen and its row id; last_seen and the line move on.
+    auto insert = Statement::Prepare(db, R"sql(
+      INSERT INTO results(device, job, ip, port, proto, first_seen_ms, last_seen_ms, line)
+      VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
+      ON CONFLICT(device, job, ip, port, proto) WHERE ip IS NOT NULL DO UPDATE SET
+        last_seen_ms = max(last_seen_ms, excluded.last_seen_ms), seen = seen + 1,
+        line = excluded.line)sql");
+    if (!insert.ok()) return insert.status();
+    for (const NdjsonLine& line : lines) {
+      insert->Reset();
+      insert->Bind(1, device).Bind(6, now_ms).Bind(7, line.raw);
+      if (line.result_key) {
+        insert->Bind(2, std::string_view(line.result_key->job))
+            .Bind(3, std::string_view(line.result_key->ip))
+            .Bind(4, line.result_key->port)
+            .Bind(5, std::string_view(line.result_key->proto));
+      } else {
+        insert->BindNull(2).BindNull(3).BindNull(4).BindNull(5);
+      }
+      PICKET_RETURN_IF_ERROR(insert->Run());
+    }
+  }
+  auto counter = Statement::Prepare(
+      db, kind == LineKind::kLogs ? "UPDATE devices SET log_lines = log_lines + ?2 WHERE id = ?1"
+                                  : "UPDATE devices SET results = results + ?2 WHERE id = ?1");
+  if (!counter.ok()) return counter.status();
+  PICKET_RETURN_IF_ERROR(
+      counter->Bind(1, device).Bind(2, static_cast<std::int64_t>(lines.size())).Run());
+  PICKET_RETURN_IF_ERROR(tx->Commit());
+  return IngestOutcome{lines.size(), false};
+}
+
+Result<std::optional<std::string>> CollectorDb::ChunkPath(const std::string& device,
+                                                          std::uint64_t seq) {
+  std::lock_guard lock(mu_);
+  auto stmt = Statement::Prepare(db_.get(), "SELECT path FROM chunks WHERE device=?1 AND seq=?2");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(seq));
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt->Text(0));
+}
+
+Result<nlohmann::json> CollectorDb::ListDevices() {
+  std::lock_guard lock(mu_);
+  auto stmt = Statement::Prepare(db_.get(), R"sql(
+    SELECT id, first_seen_ms, last_seen_ms, chunks, chunk_bytes, packets, kernel_drops,
+           interface_drops, last_chunk_seq, last_chunk_ms, results, log_lines, evicted_chunks,
+           evicted_bytes
+    FROM devices ORDER BY id)sql");
+  if (!stmt.ok()) return stmt.status();
+  return CollectRows(*stmt);
+}
+
+Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const ListQuery& q) {
+  std::lock_guard lock(mu_);
+  auto stmt = Statement::Prepare(db_.get(), R"sql(
+    SELECT seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
+           gap_before_ms, interface, received_at_ms
+    FROM chunks WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, device).Bind(2, SinceBound(q)).Bind(3, ClampLimit(q.limit));
+  return CollectRows(*stmt);
+}
+
+Result<nlohmann::json> CollectorDb::ListResults(const ListQuery& q) {
+  std::lock_guard lock(mu_);
+  auto stmt = Statement::Prepare(db_.get(), R"sql(
+    SELECT id, device, job, ip, port, proto, first_seen_ms, last_seen_ms, seen, line AS result
+    FROM results
+    WHERE (?1 IS NULL OR device = ?1) AND (?2 IS NULL OR job = ?2) AND id > ?3
+    ORDER BY id LIMIT ?4)sql");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, q.device).Bind(2, q.job).Bind(3, SinceBound(q)).Bind(4, ClampLimit(q.limit));
+  return CollectRows(*stmt, {"result"});
+}
+
+Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
+  std::lock_guard lock(mu_);
+  auto stmt = Statement::Prepare(db_.get(), R"sql(
+    SELECT id, device, received_at_ms, line FROM logs
+    WHERE (?1 IS NULL OR device = ?1) AND id > ?2 ORDER BY id LIMIT ?3)sql");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, q.device).Bind(2, SinceBound(q)).Bind(3, ClampLimit(q.limit));
+  return CollectRows(*stmt, {"line"});
+}
+
+}  // namespace picket::collector

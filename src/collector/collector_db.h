@@ -1,0 +1,122 @@
+// The collector's SQLite database (<data>/collector.db, WAL): devices and
+// their counters, chunk rows, scan results, log lines and idempotency keys.
+// One connection behind a mutex: every method is safe from any thread and
+// each write is one transaction.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "collector/sqlite_statement.h"
+#include "picket/common/status.h"
+
+namespace picket::collector {
+
+// Metadata of one uploaded chunk (X-Picket-* headers, common/wire.h).
+struct ChunkRecord {
+  std::string device;
+  std::uint64_t seq = 0;
+  std::string sha256_hex;
+  std::uint64_t bytes = 0;
+  std::optional<std::int64_t> packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
+      gap_before_ms;
+  std::optional<std::string> interface;
+  std::int64_t received_at_ms = 0;
+  std::string path;  // where the chunk file lives
+};
+
+// Cumulative counters a device reports on every upload; absent ones are kept.
+struct DeviceReport {
+  std::optional<std::int64_t> evicted_chunks, evicted_bytes;
+};
+
+enum class ChunkOutcome { kStored, kAlreadyStored, kConflict };
+
+struct ChunkPut {
+  ChunkOutcome outcome = ChunkOutcome::kStored;
+  std::string stored_sha256;  // the hash on record (kAlreadyStored, kConflict)
+};
+
+// The natural key of a scan result: a repeated finding updates last_seen.
+struct ResultKey {
+  std::string job;  // "" when the line names no job
+  std::string ip;
+  std::int64_t port = 0;
+  std::string proto;
+};
+
+struct NdjsonLine {
+  std::string_view raw;                 // one JSON object, stored as sent
+  std::optional<ResultKey> result_key;  // results only, when ip/port/proto are present
+};
+
+enum class LineKind { kResults, kLogs };
+std::string_view LineKindName(LineKind kind);
+
+struct IngestOutcome {
+  std::size_t accepted = 0;
+  bool duplicate = false;
+};
+
+struct ListQuery {
+  std::optional<std::string> device;
+  std::optional<std::string> job;      // results only
+  std::optional<std::uint64_t> since;  // exclusive: rows (or seqs) after this one
+  std::uint64_t limit = 1000;
+};
+
+class CollectorDb {
+ public:
+  // Opens or creates the database and its schema. Errors name the path.
+  static Result<std::unique_ptr<CollectorDb>> Open(const std::string& path);
+  ~CollectorDb();
+  CollectorDb(const CollectorDb&) = delete;
+  CollectorDb& operator=(const CollectorDb&) = delete;
+
+  // The hash stored for (device, seq), if any. A read; no transaction.
+  Result<std::optional<std::string>> ChunkHash(const std::string& device, std::uint64_t seq);
+
+  // In one write transaction: when (device, seq) is already on record, reports
+  // kAlreadyStored or kConflict and leaves the file alone; otherwise calls
+  // publish_file (which must make the chunk file durable under record.path),
+  // inserts the row and adds to the device's counters, then commits. The
+  // transaction serialises concurrent PUTs of the same seq.
+  Result<ChunkPut> PutChunk(const ChunkRecord& record, const DeviceReport& report,
+                            const std::function<Status()>& publish_file);
+
+  // Marks the device as seen now with its latest counters (re-PUTs, conflicts).
+  Status TouchDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
+
+  // Stores every line unless (device, kind, key) was already used, all in one
+  // transaction: a replay stores nothing and reports duplicate.
+  Result<IngestOutcome> IngestLines(LineKind kind, const std::string& device,
+                                    const std::string& idempotency_key,
+                                    const std::vector<NdjsonLine>& lines, std::int64_t now_ms,
+                                    const DeviceReport& report);
+
+  Result<std::optional<std::string>> ChunkPath(const std::string& device, std::uint64_t seq);
+
+  // JSON arrays for the GET endpoints.
+  Result<nlohmann::json> ListDevices();
+  Result<nlohmann::json> ListChunks(const std::string& device, const ListQuery& query);
+  Result<nlohmann::json> ListResults(const ListQuery& query);
+  Result<nlohmann::json> ListLogs(const ListQuery& query);
+
+ private:
+  CollectorDb(SqliteDb db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  Status CreateSchema();
+  Status UpsertDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
+
+  std::mutex mu_;
+  SqliteDb db_;
+  std::string path_;
+};
+
+}  // namespace picket::collector

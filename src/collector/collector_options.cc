@@ -1,0 +1,105 @@
+#include "collector/collector_options.h"
+
+#include <charconv>
+
+#include "picket/common/command_line.h"
+#include "picket/common/net_address.h"
+#include "picket/common/units.h"
+
+namespace picket::collector {
+
+namespace {
+
+Result<int> ParsePositiveInt(std::string_view flag, const std::string& text, int max) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 1 ||
+      value > max) {
+    return Status::InvalidArgument(std::string(flag) + " " + text + ": expected an integer 1.." +
+                                   std::to_string(max));
+  }
+  return value;
+}
+
+}  // namespace
+
+Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_t* port) {
+  const std::string where = "--listen " + std::string(text);
+  std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return Status::InvalidArgument(where + ": expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:0");
+  }
+  std::string_view h = text.substr(0, colon), p = text.substr(colon + 1);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+    h = h.substr(1, h.size() - 2);
+  } else if (h.find(':') != std::string_view::npos) {
+    return Status::InvalidArgument(where + ": put an IPv6 address in brackets, e.g. [::1]:8080");
+  }
+  if (!IpAddress::Parse(h).ok()) {
+    return Status::InvalidArgument(where + ": '" + std::string(h) + "' is not an IP address");
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (p.empty() || ec != std::errc() || end != p.data() + p.size() || value > 65535) {
+    return Status::InvalidArgument(where + ": bad port '" + std::string(p) + "' (0..65535)");
+  }
+  *host = std::string(h);
+  *port = static_cast<std::uint16_t>(value);
+  return Status::Ok();
+}
+
+Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
+  FlagParser flags({"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
+                    "threads", "ready-file"},
+                   {"insecure-no-auth"});
+  PICKET_RETURN_IF_ERROR(flags.Parse(args));
+  CollectorOptions o;
+
+  auto listen = flags.Value("listen");
+  if (!listen) return Status::InvalidArgument("--listen ADDR:PORT is required");
+  PICKET_RETURN_IF_ERROR(ParseListenAddress(*listen, &o.listen_host, &o.listen_port));
+
+  auto data = flags.Value("data");
+  if (!data || data->empty()) return Status::InvalidArgument("--data DIR is required");
+  o.data_dir = *data;
+  while (o.data_dir.size() > 1 && o.data_dir.back() == '/') o.data_dir.pop_back();
+
+  o.tokens_file = flags.Value("tokens");
+  o.insecure_no_auth = flags.Has("insecure-no-auth");
+  if (!o.tokens_file && !o.insecure_no_auth) {
+    return Status::InvalidArgument(
+        "--tokens FILE is required (or --insecure-no-auth to accept every request "
+        "unauthenticated)");
+  }
+  if (o.tokens_file && o.insecure_no_auth) {
+    return Status::InvalidArgument("--tokens and --insecure-no-auth contradict each other");
+  }
+
+  o.tls_cert = flags.Value("tls-cert");
+  o.tls_key = flags.Value("tls-key");
+  if (o.tls_cert.has_value() != o.tls_key.has_value()) {
+    return Status::InvalidArgument("--tls-cert and --tls-key must be given together");
+  }
+
+  if (auto v = flags.Value("max-body")) {
+    auto size = ParseSize(*v);
+    if (!size.ok()) return size.status().WithContext("--max-body");
+    if (*size < 1024)
+      return Status::InvalidArgument("--max-body " + *v + ": must be at least 1KiB");
+    o.max_body = *size;
+  }
+  if (auto v = flags.Value("max-inflight")) {
+    auto n = ParsePositiveInt("--max-inflight", *v, 100000);
+    if (!n.ok()) return n.status();
+    o.max_inflight = *n;
+  }
+  if (auto v = flags.Value("threads")) {
+    auto n = ParsePositiveInt("--threads", *v, 256);
+    if (!n.ok()) return n.status();
+    o.threads = *n;
+  }
+  o.ready_file = flags.Value("ready-file");
+  return o;
+}
+
+}  // namespace picket::collector

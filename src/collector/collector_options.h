@@ -1,0 +1,32 @@
+// `picket collector` flags, parsed and checked before anything is opened, so
+// every startup error names the flag and value at fault.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "picket/common/status.h"
+
+namespace picket::collector {
+
+struct CollectorOptions {
+  std::string listen_host;  // IP literal, brackets stripped for IPv6
+  std::uint16_t listen_port = 0;
+  std::string data_dir;
+  std::optional<std::string> tokens_file;
+  bool insecure_no_auth = false;
+  std::optional<std::string> tls_cert, tls_key;
+  std::uint64_t max_body = 64ull << 20;  // after decompression
+  int max_inflight = 64;
+  int threads = 2;
+  std::optional<std::string> ready_file;
+};
+
+Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args);
+
+// "127.0.0.1:8080", "[::1]:0", "0.0.0.0:443" → host and port.
+Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_t* port);
+
+}  // namespace picket::collector

@@ -1,0 +1,183 @@
+#include "collector/http_server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <thread>
+#include <vector>
+
+#include "collector/http_session.h"
+#include "picket/common/log.h"
+
+namespace picket::collector {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+
+struct HttpServer::Impl {
+  explicit Impl(const HttpServerOptions& o)
+      : options(o),
+        shared(o.max_inflight),
+        acceptor(ioc),
+        signals(ioc),
+        drain_timer(ioc),
+        accept_retry(ioc) {}
+
+  // Sessions refer to `shared` and `tls`: declared first, destroyed last.
+  HttpServerOptions options;
+  ServerShared shared;
+  std::optional<ssl::context> tls;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  net::steady_timer drain_timer;
+  net::steady_timer accept_retry;
+  tcp::endpoint bound;
+
+  void Accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+      if (shared.stopping.load()) return;
+      if (ec) {
+        // EMFILE and friends: back off briefly instead of spinning.
+        PICKET_LOG(kWarn, "collector", "accept failed", {"error", ec.message()});
+        accept_retry.expires_after(std::chrono::milliseconds(100));
+        accept_retry.async_wait([this](error_code) {
+          if (!shared.stopping.load()) Accept();
+        });
+        return;
+      }
+      StartSession(std::move(socket), shared);
+      Accept();
+    });
+  }
+
+  // Runs on the io_context; idempotent.
+  void BeginShutdown(std::string_view reason) {
+    if (shared.stopping.exchange(true)) return;
+    PICKET_LOG(kInfo, "collector", "shutting down: finishing requests in flight",
+               {"reason", reason},
+               {"drain_timeout_s", static_cast<std::int64_t>(options.drain_timeout.count())});
+    error_code ec;
+    acceptor.close(ec);
+    signals.cancel(ec);
+    accept_retry.cancel();
+    drain_timer.expires_after(options.drain_timeout);
+    drain_timer.async_wait([this](error_code wait_ec) {
+      if (wait_ec) return;  // cancelled: everything finished in time
+      PICKET_LOG(kWarn, "collector", "drain timeout: closing remaining connections");
+      shared.registry.CloseAll();
+    });
+    shared.registry.Drain([this] { net::post(ioc, [this] { drain_timer.cancel(); }); });
+  }
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() = default;
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options,
+                                                       ApiHandler* handler) {
+  auto impl = std::make_unique<Impl>(options);
+  impl->shared.handler = handler;
+
+  if (options.tls_cert || options.tls_key) {
+    if (!options.tls_cert || !options.tls_key) {
+      return Status::InvalidArgument("--tls-cert and --tls-key must be given together");
+    }
+    impl->tls.emplace(ssl::context::tls_server);
+    auto& ctx = *impl->tls;
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    error_code ec;
+    ctx.use_certificate_chain_file(*options.tls_cert, ec);
+    if (ec) return Status::InvalidArgument("--tls-cert " + *options.tls_cert + ": " + ec.message());
+    ctx.use_private_key_file(*options.tls_key, ssl::context::pem, ec);
+    if (ec) return Status::InvalidArgument("--tls-key " + *options.tls_key + ": " + ec.message());
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+      return Status::InvalidArgument("--tls-key " + *options.tls_key +
+                                     " does not match the certificate in " + *options.tls_cert);
+    }
+    impl->shared.tls = &ctx;
+  }
+
+  const std::string where = "--listen " + options.host + ":" + std::to_string(options.port);
+  error_code ec;
+  auto address = net::ip::make_address(options.host, ec);
+  if (ec) return Status::InvalidArgument(where + ": not an IP address");
+  tcp::endpoint endpoint(address, options.port);
+  auto& acc = impl->acceptor;
+  if (acc.open(endpoint.protocol(), ec); ec)
+    return Status::IoError(where + ": socket: " + ec.message());
+  if (acc.set_option(net::socket_base::reuse_address(true), ec); ec) {
+    return Status::IoError(where + ": SO_REUSEADDR: " + ec.message());
+  }
+  if (acc.bind(endpoint, ec); ec)
+    return Status::Unavailable(where + ": cannot bind: " + ec.message());
+  if (acc.listen(net::socket_base::max_listen_connections, ec); ec) {
+    return Status::Unavailable(where + ": cannot listen: " + ec.message());
+  }
+  impl->bound = acc.local_endpoint(ec);
+  if (ec) return Status::IoError(where + ": local address: " + ec.message());
+  // Caught from now on, so a SIGTERM right after the ready file appears is
+  // already a graceful shutdown, not the default action.
+  impl->signals.add(SIGTERM, ec);
+  if (!ec) impl->signals.add(SIGINT, ec);
+  if (ec) return Status::Internal("cannot handle SIGTERM/SIGINT: " + ec.message());
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+std::string HttpServer::BoundAddress() const {
+  const auto& ep = impl_->bound;
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+std::string HttpServer::BaseUrl() const {
+  const auto& ep = impl_->bound;
+  std::string host;
+  if (ep.address().is_unspecified()) {
+    host = ep.address().is_v6() ? "[::1]" : "127.0.0.1";
+  } else {
+    host = ep.address().to_string();
+    if (ep.address().is_v6()) host = "[" + host + "]";
+  }
+  return std::string(impl_->tls ? "https" : "http") + "://" + host + ":" +
+         std::to_string(ep.port());
+}
+
+void HttpServer::Run() {
+  Impl& s = *impl_;
+  s.signals.async_wait([&s](error_code ec, int signal_number) {
+    if (ec) return;
+    s.BeginShutdown(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  });
+  s.Accept();
+  // A handler that throws is a bug; log it and keep serving the other connections.
+  auto serve = [&s] {
+    while (true) {
+      try {
+        s.ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        PICKET_LOG(kError, "collector", "unexpected exception in an I/O handler",
+                   {"what", e.what()});
+      }
+    }
+  };
+  std::vector<std::thread> extra;
+  for (int i = 1; i < s.options.threads; ++i) extra.emplace_back(serve);
+  serve();
+  for (auto& t : extra) t.join();
+}
+
+void HttpServer::Stop() {
+  net::post(impl_->ioc, [this] { impl_->BeginShutdown("stop requested"); });
+}
+
+}  // namespace picket::collector

@@ -1,0 +1,365 @@
+#include "collector/http_session.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <limits>
+#include <optional>
+#include <type_traits>
+#include <vector>
+
+#include "picket/common/log.h"
+#include "picket/common/wire.h"
+
+namespace picket::collector {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+
+// SessionRegistry --------------------------------------------------------------
+
+std::uint64_t SessionRegistry::Add(std::weak_ptr<SessionBase> session) {
+  std::lock_guard lock(mu_);
+  std::uint64_t id = next_id_++;
+  sessions_.emplace(id, std::move(session));
+  return id;
+}
+
+void SessionRegistry::Remove(std::uint64_t id) {
+  std::function<void()> notify;
+  {
+    std::lock_guard lock(mu_);
+    sessions_.erase(id);
+    if (draining_ && sessions_.empty() && on_empty_) notify = std::exchange(on_empty_, nullptr);
+  }
+  if (notify) notify();
+}
+
+std::vector<std::shared_ptr<SessionBase>> SessionRegistry::Live() {
+  std::vector<std::shared_ptr<SessionBase>> live;
+  std::lock_guard lock(mu_);
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  return live;
+}
+
+void SessionRegistry::Drain(std::function<void()> on_empty) {
+  bool empty = false;
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    empty = sessions_.empty();
+    if (!empty) on_empty_ = on_empty;
+  }
+  // Dropping `live` may run session destructors, which call Remove: outside the lock.
+  for (auto& s : Live()) s->CloseIfIdle();
+  if (empty) on_empty();
+}
+
+void SessionRegistry::CloseAll() {
+  for (auto& s : Live()) s->ForceClose();
+}
+
+// HttpSession ------------------------------------------------------------------
+
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(15);
+constexpr auto kIdleTimeout = std::chrono::seconds(60);   // between requests
+constexpr auto kBodyTimeout = std::chrono::seconds(300);  // slow uplinks, big chunks
+constexpr auto kWriteTimeout = std::chrono::seconds(60);
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr std::size_t kLingerMaxBytes = 8u << 20;
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+
+bool IsQuietDisconnect(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == http::error::partial_message ||
+         ec == net::error::operation_aborted || ec == beast::error::timeout ||
+         ec == net::error::eof || ec == net::error::connection_reset ||
+         ec == ssl::error::stream_truncated;
+}
+
+template <class Stream>
+class HttpSession final : public SessionBase,
+                          public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+ public:
+  template <class... TlsContext>
+  HttpSession(ServerShared& shared, tcp::socket&& socket, TlsContext&... tls)
+      : stream_(std::move(socket), tls...), shared_(shared) {
+    beast::error_code ec;
+    auto peer = Lowest().socket().remote_endpoint(ec);
+    if (!ec) peer_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
+
+  ~HttpSession() override {
+    ReleaseSlot();
+    if (registry_id_ != 0) shared_.registry.Remove(registry_id_);
+  }
+
+  void Start() {
+    registry_id_ = shared_.registry.Add(this->weak_from_this());
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Begin(); });
+  }
+
+  void CloseIfIdle() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->idle_) self->Lowest().cancel();
+    });
+  }
+
+  void ForceClose() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Close(); });
+  }
+
+ private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  auto Self() { return this->shared_from_this(); }
+
+  void Begin() {
+    if constexpr (kTls) {
+      idle_ = true;
+      Lowest().expires_after(kHandshakeTimeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              beast::bind_front_handler(&HttpSession::OnHandshake, Self()));
+    } else {
+      ReadHeader();
+    }
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    idle_ = false;
+    if (ec) {
+      PICKET_LOG(kDebug, "collector", "TLS handshake failed", {"peer", peer_},
+                 {"error", ec.message()});
+      return Close();
+    }
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    if (shared_.stopping.load()) return Shutdown();
+    idle_ = true;
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    // Unlimited until admitted: Admit answers 413 itself, naming the limit.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    Lowest().expires_after(kIdleTimeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::OnHeader, Self()));
+  }
+
+  void OnHeader(beast::error_code ec, std::size_t) {
+    idle_ = false;
+    started_ = std::chrono::steady_clock::now();
+    head_ = RequestHead();
+    device_.clear();
+    bytes_in_ = 0;
+    if (ec) {
+      if (IsQuietDisconnect(ec)) return Close();
+      head_.method = "?";
+      head_.target = "?";
+      int status = ec == http::error::header_limit ? 431 : 400;
+      return Respond(JsonError(status, "malformed request: " + ec.message()), /*body_unread=*/true);
+    }
+    const auto& req = parser_->get();
+    head_.method = std::string(View(req.method_string()));
+    head_.target = std::string(View(req.target()));
+    for (const auto& field : req) head_.headers.Add(View(field.name_string()), View(field.value()));
+    if (auto length = parser_->content_length()) head_.content_length = *length;
+    const bool body_unread = !parser_->is_done();
+
+    if (!shared_.inflight.TryAcquire()) {
+      Reply busy = JsonError(429, "too many requests in flight; retry later");
+      busy.headers.emplace_back(wire::kRetryAfterHeader, "1");
+      return Respond(std::move(busy), body_unread);
+    }
+    slot_held_ = true;
+    admission_ = shared_.handler->Admit(head_);
+    device_ = admission_.route.device;
+    if (admission_.reject) return Respond(std::move(*admission_.reject), body_unread);
+    if (!body_unread) return Dispatch(std::string());
+
+    parser_->body_limit(admission_.body_limit);
+    auto expect = req[http::field::expect];
+    if (beast::iequals(expect, "100-continue")) {
+      continue_ = http::response<http::empty_body>(http::status::continue_, 11);
+      Lowest().expires_after(kWriteTimeout);
+      http::async_write(stream_, continue_, [self = Self()](beast::error_code wec, std::size_t) {
+        if (wec) return self->Abort(wec);
+        self->ReadBody();
+      });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    Lowest().expires_after(kBodyTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::OnBody, Self()));
+  }
+
+  void OnBody(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) {
+      return Respond(JsonError(413, "body exceeds the limit of " +
+                                        std::to_string(admission_.body_limit) + " bytes"),
+                     /*body_unread=*/true);
+    }
+    if (ec) return Abort(ec);
+    std::string body = std::move(parser_->get().body());
+    bytes_in_ = body.size();
+    Dispatch(std::move(body));
+  }
+
+  // Runs the handler on this I/O thread: storage calls are short (one fsync'd
+  // file, one transaction) and other connections run on the other threads.
+  void Dispatch(std::string body) {
+    Reply reply = shared_.handler->Handle(std::move(admission_), std::move(body));
+    Respond(std::move(reply), /*body_unread=*/false);
+  }
+
+  void Respond(Reply reply, bool body_unread) {
+    status_ = reply.status;
+    response_.emplace();
+    auto& res = *response_;
+    res.version(11);
+    res.result(static_cast<unsigned>(reply.status));
+    res.set(http::field::server, "picket-collector");
+    res.set(http::field::content_type, reply.content_type);
+    for (const auto& [name, value] : reply.headers) res.set(name, value);
+    res.body() = std::move(reply.body);
+    bytes_out_ = res.body().size();
+    // After an early answer the rest of the body is still on the wire: close.
+    keep_alive_ =
+        !body_unread && !shared_.stopping.load() && parser_ && parser_->get().keep_alive();
+    res.keep_alive(keep_alive_);
+    res.prepare_payload();
+    Lowest().expires_after(kWriteTimeout);
+    http::async_write(stream_, res,
+                      [self = Self(), body_unread](beast::error_code ec, std::size_t) {
+                        self->OnWrite(ec, body_unread);
+                      });
+  }
+
+  void OnWrite(beast::error_code ec, bool body_unread) {
+    LogRequest(ec);
+    ReleaseSlot();
+    response_.reset();
+    if (ec) return Close();
+    if (body_unread) return Linger();
+    if (!keep_alive_) return Shutdown();
+    ReadHeader();
+  }
+
+  void LogRequest(const beast::error_code& ec) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started_)
+                        .count();
+    PICKET_LOG(kInfo, "collector", "request", {"method", head_.method}, {"path", head_.target},
+               {"device", device_.empty() ? std::string("-") : device_}, {"status", status_},
+               {"bytes", bytes_in_}, {"sent", bytes_out_}, {"ms", static_cast<std::int64_t>(ms)},
+               {"peer", peer_});
+    if (ec) {
+      PICKET_LOG(kInfo, "collector", "response not delivered", {"path", head_.target},
+                 {"peer", peer_}, {"error", ec.message()});
+    }
+  }
+
+  // The client vanished mid-request: nobody to answer.
+  void Abort(const beast::error_code& ec) {
+    PICKET_LOG(kInfo, "collector", "request aborted", {"method", head_.method},
+               {"path", head_.target}, {"device", device_.empty() ? std::string("-") : device_},
+               {"peer", peer_}, {"error", ec.message()});
+    Close();
+  }
+
+  // Reads and drops what the client still sends after an early answer, so
+  // closing does not reset the connection before it has read the response.
+  void Linger() {
+    idle_ = true;  // a shutdown may cut this short
+    Lowest().expires_after(kLingerTimeout);
+    LingerRead();
+  }
+
+  void LingerRead() {
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(buffer_.prepare(64 * 1024),
+                            [self = Self()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > kLingerMaxBytes) return self->Close();
+                              self->LingerRead();
+                            });
+  }
+
+  void Shutdown() {
+    idle_ = true;
+    if constexpr (kTls) {
+      Lowest().expires_after(kLingerTimeout);
+      stream_.async_shutdown([self = Self()](beast::error_code) { self->Close(); });
+    } else {
+      beast::error_code ec;
+      Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+      Close();
+    }
+  }
+
+  void Close() {
+    ReleaseSlot();
+    beast::error_code ec;
+    Lowest().socket().close(ec);
+  }
+
+  void ReleaseSlot() {
+    if (slot_held_) {
+      slot_held_ = false;
+      shared_.inflight.Release();
+    }
+  }
+
+  Stream stream_;
+  ServerShared& shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  http::response<http::empty_body> continue_;
+  RequestHead head_;
+  Admission admission_;
+  std::string device_;
+  std::string peer_ = "?";
+  std::chrono::steady_clock::time_point started_;
+  std::uint64_t registry_id_ = 0;
+  std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
+  std::size_t lingered_ = 0;
+  int status_ = 0;
+  bool idle_ = false;       // waiting for a request (or lingering): safe to close at shutdown
+  bool slot_held_ = false;  // counts against --max-inflight
+  bool keep_alive_ = false;
+};
+
+}  // namespace
+
+void StartSession(tcp::socket socket, ServerShared& shared) {
+  beast::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  if (shared.tls != nullptr) {
+    std::make_shared<HttpSession<TlsStream>>(shared, std::move(socket), *shared.tls)->Start();
+  } else {
+    std::make_shared<HttpSession<PlainStream>>(shared, std::move(socket))->Start();
+  }
+}
+
+}  // namespace picket::collector

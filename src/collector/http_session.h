@@ -1,0 +1,84 @@
+// Internals shared by HttpServer and its connections: the in-flight limit,
+// the registry used for graceful shutdown, and the session factory. Sessions
+// are Beast HTTP/1.1 connections (plain or TLS) that live as long as an
+// asynchronous operation holds them (enable_shared_from_this).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "collector/api_handler.h"
+
+namespace picket::collector {
+
+// Counts requests between "header read" and "response written". Lock-free;
+// any thread.
+class InflightLimit {
+ public:
+  explicit InflightLimit(int max) : max_(max) {}
+  bool TryAcquire() {
+    int now = count_.fetch_add(1, std::memory_order_acq_rel);
+    if (now < max_) return true;
+    count_.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  }
+  void Release() { count_.fetch_sub(1, std::memory_order_acq_rel); }
+
+ private:
+  const int max_;
+  std::atomic<int> count_{0};
+};
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Closes the connection if it is between requests; a request in progress
+  // finishes and then the connection closes. Any thread.
+  virtual void CloseIfIdle() = 0;
+  // Closes the connection now, cancelling whatever it was doing. Any thread.
+  virtual void ForceClose() = 0;
+};
+
+// Live sessions, so shutdown can close idle keep-alive connections and learn
+// when the last one is gone. Thread-safe.
+class SessionRegistry {
+ public:
+  std::uint64_t Add(std::weak_ptr<SessionBase> session);
+  void Remove(std::uint64_t id);
+  // Closes every idle session now and calls on_empty once no session is left
+  // (immediately if none is). Called once, at shutdown.
+  void Drain(std::function<void()> on_empty);
+  // ForceClose on every session (the drain timeout ran out).
+  void CloseAll();
+
+ private:
+  std::mutex mu_;
+  std::uint64_t next_id_ = 1;
+  std::vector<std::shared_ptr<SessionBase>> Live();  // takes mu_
+
+  std::map<std::uint64_t, std::weak_ptr<SessionBase>> sessions_;
+  bool draining_ = false;
+  std::function<void()> on_empty_;
+};
+
+struct ServerShared {
+  ApiHandler* handler = nullptr;
+  boost::asio::ssl::context* tls = nullptr;  // null: plain HTTP
+  InflightLimit inflight;
+  std::atomic<bool> stopping{false};
+  SessionRegistry registry;
+
+  explicit ServerShared(int max_inflight) : inflight(max_inflight) {}
+};
+
+// Takes over an accepted connection (its executor must be a strand).
+void StartSession(boost::asio::ip::tcp::socket socket, ServerShared& shared);
+
+}  // namespace picket::collector

@@ -1,0 +1,114 @@
+#include "collector/token_table.h"
+
+#include <openssl/crypto.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "picket/common/digest.h"
+
+namespace picket::collector {
+
+namespace {
+
+std::array<std::uint8_t, 32> HashToken(std::string_view token) {
+  Sha256 h;
+  h.Update(token);
+  return h.Finish();
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// Splits a line into whitespace-separated fields.
+std::vector<std::string_view> Fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && IsSpace(line[i])) ++i;
+    std::size_t start = i;
+    while (i < line.size() && !IsSpace(line[i])) ++i;
+    if (i > start) out.push_back(line.substr(start, i - start));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IsValidDeviceId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  // "." and ".." are valid by the grammar but would escape the chunk directory.
+  return id != "." && id != "..";
+}
+
+Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view origin) {
+  TokenTable table;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    auto fields = Fields(line);
+    // A field starting with '#' starts a comment; '#' inside a token is kept.
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i][0] == '#') {
+        fields.resize(i);
+        break;
+      }
+    }
+    if (fields.empty()) continue;
+    auto where = std::string(origin) + ":" + std::to_string(line_no) + ": ";
+    if (fields.size() != 2) {
+      return Status::InvalidArgument(where + "expected '<device-id> <token>', got " +
+                                     std::to_string(fields.size()) + " field(s)");
+    }
+    Entry entry;
+    if (fields[0] == kOperatorId) {
+      entry.principal.kind = Principal::Kind::kOperator;
+    } else if (IsValidDeviceId(fields[0])) {
+      entry.principal.device_id = std::string(fields[0]);
+    } else {
+      return Status::InvalidArgument(where + "bad device id '" + std::string(fields[0]) +
+                                     "' (expected [A-Za-z0-9._-]{1,64} or @operator)");
+    }
+    entry.token_hash = HashToken(fields[1]);
+    for (const Entry& e : table.entries_) {
+      if (e.token_hash == entry.token_hash) {
+        return Status::InvalidArgument(where + "token already used on an earlier line");
+      }
+    }
+    table.entries_.push_back(std::move(entry));
+  }
+  if (table.entries_.empty()) {
+    return Status::InvalidArgument(std::string(origin) + ": no tokens");
+  }
+  return table;
+}
+
+Result<TokenTable> TokenTable::LoadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Status::IoError(path + ": read failed");
+  return Parse(text.str(), path);
+}
+
+std::optional<Principal> TokenTable::Lookup(std::string_view token) const {
+  if (token.empty()) return std::nullopt;
+  const auto presented = HashToken(token);
+  const Entry* match = nullptr;
+  for (const Entry& e : entries_) {  // no early exit: the same work for every token
+    bool equal = CRYPTO_memcmp(e.token_hash.data(), presented.data(), presented.size()) == 0;
+    if (equal) match = &e;
+  }
+  if (match == nullptr) return std::nullopt;
+  return match->principal;
+}
+
+}  // namespace picket::collector

@@ -1,0 +1,50 @@
+// Bearer tokens from the --tokens file:
+//   # comment
+//   <device-id> <token>      a device may write only its own id
+//   @operator   <token>      the read token (GET endpoints)
+// A device may have several tokens (rotation). Only SHA-256 hashes of the
+// tokens are kept in memory, and lookups compare every entry in constant time,
+// so response timing tells nothing about how much of a token was right.
+// Immutable after loading; safe to share between threads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "picket/common/status.h"
+
+namespace picket::collector {
+
+inline constexpr std::string_view kOperatorId = "@operator";
+
+struct Principal {
+  enum class Kind { kDevice, kOperator };
+  Kind kind = Kind::kDevice;
+  std::string device_id;  // empty for the operator
+};
+
+class TokenTable {
+ public:
+  // `origin` names the source (file path) in error messages: "tokens.txt:3: ...".
+  static Result<TokenTable> Parse(std::string_view text, std::string_view origin);
+  static Result<TokenTable> LoadFile(const std::string& path);
+
+  std::optional<Principal> Lookup(std::string_view token) const;
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::array<std::uint8_t, 32> token_hash;
+    Principal principal;
+  };
+  std::vector<Entry> entries_;
+};
+
+// [A-Za-z0-9._-]{1,64}: device ids appear in paths on disk and in URLs.
+bool IsValidDeviceId(std::string_view id);
+
+}  // namespace picket::collector

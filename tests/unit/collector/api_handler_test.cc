@@ -1,0 +1,237 @@
+// The API's decisions without a socket: admission (route, token, size,
+// headers) and handling against a real database and chunk store in a temp dir.
+#include "collector/api_handler.h"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "collector/gunzip.h"
+#include "picket/common/digest.h"
+#include "unit/collector/temp_dir.h"
+
+namespace picket::collector {
+
+namespace {
+
+class FixedClock final : public Clock {
+ public:
+  MonoTime MonotonicNow() const override { return MonoTime(); }
+  std::int64_t WallMillis() const override { return 1'700'000'000'000; }
+};
+
+std::string TinyPcap(char payload) {
+  std::string p("\xd4\xc3\xb2\xa1\x02\x00\x04\x00", 8);
+  p += std::string(8, '\0');
+  p += std::string("\xff\xff\x00\x00\x01\x00\x00\x00", 8);
+  p += std::string(8, '\0');                                // ts
+  p += std::string("\x01\x00\x00\x00\x01\x00\x00\x00", 8);  // caplen 1, len 1
+  p += payload;
+  return p;
+}
+
+std::string DigestOf(std::string_view body) {
+  Sha256 h;
+  h.Update(body);
+  auto d = h.Finish();
+  return "sha-256=" + Base64Encode(d.data(), d.size());
+}
+
+struct Fixture {
+  testing::TempDir dir;
+  TokenTable tokens = *TokenTable::Parse("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n", "t");
+  std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
+  ChunkStore store = *ChunkStore::Open(dir.path());
+  FixedClock clock;
+  ApiHandler api{&tokens, db.get(), &store, 4096, &clock};
+
+  Reply Call(std::string method, std::string target,
+             std::vector<std::pair<std::string, std::string>> headers, std::string body = {}) {
+    RequestHead head;
+    head.method = std::move(method);
+    head.target = std::move(target);
+    for (auto& [k, v] : headers) head.headers.Add(k, v);
+    if (!body.empty()) head.content_length = body.size();
+    Admission a = api.Admit(head);
+    return api.Handle(std::move(a), std::move(body));
+  }
+
+  Reply PutChunk(std::string device, int seq, const std::string& body, std::string token,
+                 std::vector<std::pair<std::string, std::string>> extra = {}) {
+    extra.emplace_back("Authorization", "Bearer " + token);
+    return Call("PUT", "/v1/devices/" + device + "/chunks/" + std::to_string(seq), extra, body);
+  }
+};
+
+nlohmann::json Json(const Reply& r) { return nlohmann::json::parse(r.body); }
+
+}  // namespace
+
+TEST_SUITE("collector.api") {
+  TEST_CASE("PUT chunk: 201, 200 on the same bytes, 409 on other bytes; the file is on disk") {
+    Fixture f;
+    const std::string a = TinyPcap('a'), b = TinyPcap('b');
+    auto created = f.PutChunk(
+        "gw-1", 7, a, "tok-1",
+        {{"Digest", DigestOf(a)}, {"X-Picket-Packets", "1"}, {"X-Picket-Interface", "eth0"}});
+    CHECK(created.status == 201);
+    CHECK(Json(created)["sha256"] == Sha256Hex(a));
+    auto path = f.store.PathFor("gw-1", 7);
+    CHECK(path == f.dir.path() + "/chunks/gw-1/000000000007.pcap");
+    CHECK(*ChunkStore::Read(path) == a);
+
+    CHECK(f.PutChunk("gw-1", 7, a, "tok-1", {{"Digest", DigestOf(a)}}).status == 200);
+    auto conflict = f.PutChunk("gw-1", 7, b, "tok-1", {{"Digest", DigestOf(b)}});
+    CHECK(conflict.status == 409);
+    CHECK(Json(conflict)["error"].get<std::string>().find(Sha256Hex(a)) != std::string::npos);
+    CHECK(*ChunkStore::Read(path) == a);
+
+    // Nothing but the chunk is left in the device directory (no temp files).
+    int files = 0;
+    for (auto& e : std::filesystem::directory_iterator(f.dir.path() + "/chunks/gw-1")) {
+      (void)e;
+      ++files;
+    }
+    CHECK(files == 1);
+
+    const std::string c = TinyPcap('c');
+    REQUIRE(f.PutChunk("gw-1", 8, c, "tok-1", {{"Digest", DigestOf(c)}}).status == 201);
+    auto list = f.Call("GET", "/v1/devices/gw-1/chunks", {{"Authorization", "Bearer tok-op"}});
+    REQUIRE(list.status == 200);
+    CHECK(Json(list)[0]["interface"] == "eth0");
+    CHECK(Json(list)[1]["packets"] == 1);  // no header: counted in the pcap
+    auto bytes = f.Call("GET", "/v1/devices/gw-1/chunks/7", {{"Authorization", "Bearer tok-op"}});
+    CHECK(bytes.status == 200);
+    CHECK(bytes.content_type == "application/vnd.tcpdump.pcap");
+    CHECK(bytes.body == a);
+    CHECK(f.Call("GET", "/v1/devices/gw-1/chunks/9", {{"Authorization", "Bearer tok-op"}}).status ==
+          404);
+  }
+
+  TEST_CASE("PUT chunk: gzip, digest and pcap checks") {
+    Fixture f;
+    const std::string a = TinyPcap('a');
+    auto gz = GzipCompress(a);
+    REQUIRE(gz.ok());
+    CHECK(
+        f.PutChunk("gw-1", 1, *gz, "tok-1", {{"Digest", DigestOf(a)}, {"Content-Encoding", "gzip"}})
+            .status == 201);
+    auto mismatch = f.PutChunk("gw-1", 2, a, "tok-1", {{"Digest", DigestOf("other")}});
+    CHECK(mismatch.status == 400);
+    CHECK(Json(mismatch)["error"].get<std::string>().find("Digest mismatch") != std::string::npos);
+    auto missing = f.PutChunk("gw-1", 2, a, "tok-1");
+    CHECK(missing.status == 400);
+    CHECK(Json(missing)["error"].get<std::string>().find("Digest") != std::string::npos);
+    const std::string text = "this is not a capture file at all";
+    CHECK(f.PutChunk("gw-1", 2, text, "tok-1", {{"Digest", DigestOf(text)}}).status == 400);
+    CHECK(f.PutChunk("gw-1", 2, a, "tok-1", {{"Digest", DigestOf(a)}, {"X-Picket-Packets", "many"}})
+              .status == 400);
+    CHECK(f.PutChunk("gw-1", 2, a, "tok-1", {{"Digest", DigestOf(a)}, {"Content-Encoding", "br"}})
+              .status == 415);
+    CHECK(f.PutChunk("gw-1", 2, "junk", "tok-1",
+                     {{"Digest", DigestOf(a)}, {"Content-Encoding", "gzip"}})
+              .status == 400);
+  }
+
+  TEST_CASE("size caps: declared length, raw body and decompressed body") {
+    Fixture f;  // max_body 4096
+    std::string big = TinyPcap('a') + std::string(5000, 'x');
+    RequestHead head;
+    head.method = "PUT";
+    head.target = "/v1/devices/gw-1/chunks/1";
+    head.headers.Add("Authorization", "Bearer tok-1");
+    head.headers.Add("Digest", DigestOf(big));
+    head.content_length = big.size();
+    auto early = f.api.Admit(head);
+    REQUIRE(early.reject);
+    CHECK(early.reject->status == 413);
+
+    auto bomb = GzipCompress(TinyPcap('a') + std::string(1u << 20, '\0'));
+    REQUIRE(bomb.ok());
+    CHECK(bomb->size() < 4096);
+    CHECK(f.PutChunk("gw-1", 1, *bomb, "tok-1",
+                     {{"Digest", DigestOf(big)}, {"Content-Encoding", "gzip"}})
+              .status == 413);
+  }
+
+  TEST_CASE("tokens: 401 without or with a wrong token, 403 for another device or the operator") {
+    Fixture f;
+    const std::string a = TinyPcap('a');
+    auto none = f.Call("PUT", "/v1/devices/gw-1/chunks/1", {{"Digest", DigestOf(a)}}, a);
+    CHECK(none.status == 401);
+    CHECK(none.headers.size() == 1);
+    CHECK(f.PutChunk("gw-1", 1, a, "tok-x", {{"Digest", DigestOf(a)}}).status == 401);
+    CHECK(f.PutChunk("gw-1", 1, a, "tok-2", {{"Digest", DigestOf(a)}}).status == 403);
+    CHECK(f.PutChunk("gw-1", 1, a, "tok-op", {{"Digest", DigestOf(a)}}).status == 403);
+    CHECK(f.Call("GET", "/v1/devices", {{"Authorization", "Bearer tok-1"}}).status == 403);
+    CHECK(f.Call("GET", "/v1/devices", {{"Authorization", "bearer tok-op"}}).status == 200);
+    CHECK(f.Call("GET", "/v1/devices", {{"Authorization", "Basic dG9rLW9w"}}).status == 401);
+  }
+
+  TEST_CASE("no token table: everything is allowed") {
+    Fixture f;
+    ApiHandler open(nullptr, f.db.get(), &f.store, 4096, &f.clock);
+    RequestHead head;
+    head.method = "GET";
+    head.target = "/v1/devices";
+    auto a = open.Admit(head);
+    CHECK_FALSE(a.reject);
+    CHECK(open.Handle(std::move(a), "").status == 200);
+  }
+
+  TEST_CASE("results and logs: NDJSON, Idempotency-Key, replay") {
+    Fixture f;
+    auto post = [&](std::string kind, std::string key, std::string body) {
+      std::vector<std::pair<std::string, std::string>> h = {{"Authorization", "Bearer tok-1"}};
+      if (!key.empty()) h.emplace_back("Idempotency-Key", key);
+      return f.Call("POST", "/v1/devices/gw-1/" + kind, h, body);
+    };
+    auto ok = post("logs", "k1", "{\"m\":1}\n\n{\"m\":2}\r\n");
+    CHECK(ok.status == 200);
+    CHECK(Json(ok) == nlohmann::json{{"accepted", 2}, {"duplicate", false}});
+    auto replay = post("logs", "k1", "{\"m\":1}\n");
+    CHECK(Json(replay) == nlohmann::json{{"accepted", 0}, {"duplicate", true}});
+
+    CHECK(post("logs", "", "{\"m\":1}\n").status == 400);
+    auto bad = post("results", "k2", "{\"ip\":\"10.0.0.1\"}\n[1,2]\n");
+    CHECK(bad.status == 400);
+    CHECK(Json(bad)["error"].get<std::string>().find("line 2") != std::string::npos);
+    auto broken = post("results", "k3", "{\"ip\":\n");
+    CHECK(Json(broken)["error"].get<std::string>().find("line 1") != std::string::npos);
+    // A refused body does not burn its key.
+    CHECK(Json(post("results", "k2", "{\"ip\":\"10.0.0.1\"}\n"))["accepted"] == 1);
+
+    auto logs = f.Call("GET", "/v1/logs?device=gw-1", {{"Authorization", "Bearer tok-op"}});
+    REQUIRE(logs.status == 200);
+    CHECK(Json(logs).size() == 2);
+    CHECK(f.Call("GET", "/v1/logs?since=x", {{"Authorization", "Bearer tok-op"}}).status == 400);
+  }
+
+  TEST_CASE("invalid UTF-8 in a path or a stored header still gives a JSON answer") {
+    Fixture f;
+    auto bad_id =
+        f.Call("GET", "/v1/devices/\xff\xfe/chunks", {{"Authorization", "Bearer tok-op"}});
+    CHECK(bad_id.status == 400);
+    CHECK(Json(bad_id).contains("error"));
+    const std::string a = TinyPcap('a');
+    REQUIRE(f.PutChunk("gw-1", 1, a, "tok-1",
+                       {{"Digest", DigestOf(a)}, {"X-Picket-Interface", "eth\xff"}})
+                .status == 201);
+    auto list = f.Call("GET", "/v1/devices/gw-1/chunks", {{"Authorization", "Bearer tok-op"}});
+    CHECK(list.status == 200);
+    CHECK(Json(list)[0]["interface"].get<std::string>().rfind("eth", 0) == 0);
+  }
+
+  TEST_CASE("Digest header parsing") {
+    const std::string b64 = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    CHECK(*Sha256FromDigestHeader("sha-256=" + b64) == b64);
+    CHECK(*Sha256FromDigestHeader("md5=abc, SHA-256=" + b64) == b64);
+    CHECK(*Sha256FromDigestHeader("sha-256=:" + b64 + ":") == b64);
+    CHECK_FALSE(Sha256FromDigestHeader("").ok());
+    CHECK_FALSE(Sha256FromDigestHeader("md5=abc").ok());
+    CHECK_FALSE(Sha256FromDigestHeader("sha-256=short").ok());
+  }
+}
+
+}  // namespace picket::collector

@@ -1,0 +1,188 @@
+#include "collector/collector_db.h"
+
+#include <doctest/doctest.h>
+
+#include "collector/atomic_file.h"
+#include "unit/collector/temp_dir.h"
+
+namespace picket::collector {
+
+namespace {
+
+ChunkRecord Chunk(std::string device, std::uint64_t seq, std::string sha) {
+  ChunkRecord c;
+  c.device = std::move(device);
+  c.seq = seq;
+  c.sha256_hex = std::move(sha);
+  c.bytes = 100;
+  c.packets = 3;
+  c.kernel_drops = 1;
+  c.received_at_ms = 1000;
+  c.path = "/x/" + std::to_string(seq);
+  return c;
+}
+
+}  // namespace
+
+TEST_SUITE("collector.db") {
+  TEST_CASE("a chunk is stored once; same hash is a repeat, other hash a conflict") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    int published = 0;
+    auto publish = [&] {
+      ++published;
+      return Status::Ok();
+    };
+
+    auto first = (*db)->PutChunk(Chunk("gw", 1, "aa"), {}, publish);
+    REQUIRE(first.ok());
+    CHECK(first->outcome == ChunkOutcome::kStored);
+    CHECK(published == 1);
+
+    auto again = (*db)->PutChunk(Chunk("gw", 1, "aa"), {}, publish);
+    REQUIRE(again.ok());
+    CHECK(again->outcome == ChunkOutcome::kAlreadyStored);
+    auto other = (*db)->PutChunk(Chunk("gw", 1, "bb"), {}, publish);
+    REQUIRE(other.ok());
+    CHECK(other->outcome == ChunkOutcome::kConflict);
+    CHECK(other->stored_sha256 == "aa");
+    CHECK(published == 1);  // the file is never replaced
+
+    auto hash = (*db)->ChunkHash("gw", 1);
+    REQUIRE(hash.ok());
+    CHECK(*hash == std::optional<std::string>("aa"));
+    CHECK_FALSE((*db)->ChunkHash("gw", 2)->has_value());
+    CHECK_FALSE((*db)->ChunkHash("other", 1)->has_value());
+  }
+
+  TEST_CASE("a failed publish stores no row") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    auto put =
+        (*db)->PutChunk(Chunk("gw", 5, "aa"), {}, [] { return Status::IoError("disk on fire"); });
+    REQUIRE_FALSE(put.ok());
+    CHECK(put.status().message() == "disk on fire");
+    CHECK_FALSE((*db)->ChunkHash("gw", 5)->has_value());
+    auto devices = (*db)->ListDevices();
+    REQUIRE(devices.ok());
+    CHECK(devices->empty());  // the whole transaction rolled back
+  }
+
+  TEST_CASE("device counters add up and evictions keep the latest report") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    auto ok = [] { return Status::Ok(); };
+    REQUIRE((*db)->PutChunk(Chunk("gw", 2, "a"), {7, 700}, ok).ok());
+    REQUIRE((*db)->PutChunk(Chunk("gw", 1, "b"), {}, ok).ok());
+    REQUIRE((*db)->TouchDevice("gw", 5000, {9, std::nullopt}).ok());
+    auto devices = (*db)->ListDevices();
+    REQUIRE(devices.ok());
+    REQUIRE(devices->size() == 1);
+    const auto& d = (*devices)[0];
+    CHECK(d["id"] == "gw");
+    CHECK(d["chunks"] == 2);
+    CHECK(d["chunk_bytes"] == 200);
+    CHECK(d["packets"] == 6);
+    CHECK(d["kernel_drops"] == 2);
+    CHECK(d["last_chunk_seq"] == 2);
+    CHECK(d["evicted_chunks"] == 9);
+    CHECK(d["evicted_bytes"] == 700);
+    CHECK(d["first_seen_ms"] == 1000);
+    CHECK(d["last_seen_ms"] == 5000);
+
+    auto chunks = (*db)->ListChunks("gw", {});
+    REQUIRE(chunks.ok());
+    REQUIRE(chunks->size() == 2);
+    CHECK((*chunks)[0]["seq"] == 1);  // ordered by seq, not by arrival
+    CHECK((*chunks)[1]["seq"] == 2);
+    CHECK((*chunks)[0]["interface"].is_null());
+    ListQuery after1;
+    after1.since = 1;
+    CHECK((*db)->ListChunks("gw", after1)->size() == 1);
+  }
+
+  TEST_CASE("an idempotency key stores its lines once, per device and kind") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    std::vector<NdjsonLine> lines = {{R"({"msg":"a"})", std::nullopt},
+                                     {R"({"msg":"b"})", std::nullopt}};
+    auto first = (*db)->IngestLines(LineKind::kLogs, "gw", "k1", lines, 100, {});
+    REQUIRE(first.ok());
+    CHECK(first->accepted == 2);
+    CHECK_FALSE(first->duplicate);
+
+    auto replay = (*db)->IngestLines(LineKind::kLogs, "gw", "k1", lines, 200, {});
+    REQUIRE(replay.ok());
+    CHECK(replay->accepted == 0);
+    CHECK(replay->duplicate);
+
+    // The same key from another device, or for results, is a different request.
+    CHECK_FALSE((*db)->IngestLines(LineKind::kLogs, "gw2", "k1", lines, 300, {})->duplicate);
+    CHECK_FALSE((*db)->IngestLines(LineKind::kResults, "gw", "k1", lines, 300, {})->duplicate);
+
+    ListQuery q;
+    q.device = "gw";
+    auto logs = (*db)->ListLogs(q);
+    REQUIRE(logs.ok());
+    REQUIRE(logs->size() == 2);
+    CHECK((*logs)[0]["line"]["msg"] == "a");
+    CHECK((*logs)[1]["line"]["msg"] == "b");
+    q.since = (*logs)[0]["id"].get<std::uint64_t>();
+    CHECK((*db)->ListLogs(q)->size() == 1);
+  }
+
+  TEST_CASE("a repeated finding keeps first_seen and moves last_seen") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    ResultKey key{"job-1", "10.0.0.1", 22, "tcp"};
+    std::vector<NdjsonLine> first = {
+        {R"({"ip":"10.0.0.1","port":22,"proto":"tcp","job":"job-1"})", key},
+        {R"({"note":"no key"})", std::nullopt}};
+    REQUIRE((*db)->IngestLines(LineKind::kResults, "gw", "a", first, 100, {}).ok());
+    std::vector<NdjsonLine> second = {
+        {R"({"ip":"10.0.0.1","port":22,"proto":"tcp","job":"job-1","banner":"SSH-2.0"})", key},
+        {R"({"note":"no key"})", std::nullopt}};
+    REQUIRE((*db)->IngestLines(LineKind::kResults, "gw", "b", second, 900, {}).ok());
+
+    ListQuery q;
+    q.job = "job-1";
+    auto rows = (*db)->ListResults(q);
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == 1);
+    const auto& r = (*rows)[0];
+    CHECK(r["first_seen_ms"] == 100);
+    CHECK(r["last_seen_ms"] == 900);
+    CHECK(r["seen"] == 2);
+    CHECK(r["result"]["banner"] == "SSH-2.0");
+    CHECK((*db)->ListResults({})->size() == 3);  // keyless lines are never merged
+  }
+
+  TEST_CASE("reopening keeps the data") {
+    testing::TempDir dir;
+    const std::string path = dir.path() + "/collector.db";
+    {
+      auto db = CollectorDb::Open(path);
+      REQUIRE(db.ok());
+      REQUIRE((*db)->PutChunk(Chunk("gw", 1, "aa"), {}, [] { return Status::Ok(); }).ok());
+    }
+    auto db = CollectorDb::Open(path);
+    REQUIRE(db.ok());
+    CHECK(*(*db)->ChunkHash("gw", 1) == std::optional<std::string>("aa"));
+  }
+
+  TEST_CASE("a database that is not SQLite is refused, naming the path") {
+    testing::TempDir dir;
+    const std::string path = dir.path() + "/collector.db";
+    REQUIRE(WriteFileAtomically(path, std::string(4096, 'x')).ok());
+    auto db = CollectorDb::Open(path);
+    REQUIRE_FALSE(db.ok());
+    CHECK(db.status().message().find(path) != std::string::npos);
+  }
+}
+
+}  // namespace picket::collector

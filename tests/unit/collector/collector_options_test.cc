@@ -1,0 +1,81 @@
+#include "collector/collector_options.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+namespace picket::collector {
+
+namespace {
+
+Result<CollectorOptions> Parse(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return ParseCollectorOptions(argv);
+}
+
+}  // namespace
+
+TEST_SUITE("collector.options") {
+  TEST_CASE("defaults") {
+    auto o = Parse({"--listen", "127.0.0.1:0", "--data", "/var/lib/picket/", "--tokens", "t"});
+    REQUIRE(o.ok());
+    CHECK(o->listen_host == "127.0.0.1");
+    CHECK(o->listen_port == 0);
+    CHECK(o->data_dir == "/var/lib/picket");
+    CHECK(o->max_body == 64ull << 20);
+    CHECK(o->max_inflight == 64);
+    CHECK(o->threads == 2);
+    CHECK_FALSE(o->ready_file);
+  }
+
+  TEST_CASE("every flag") {
+    auto o = Parse({"--listen=[::1]:8443", "--data", "d", "--insecure-no-auth", "--tls-cert", "c",
+                    "--tls-key", "k", "--max-body", "1MiB", "--max-inflight", "1", "--threads", "4",
+                    "--ready-file", "r"});
+    REQUIRE(o.ok());
+    CHECK(o->listen_host == "::1");
+    CHECK(o->listen_port == 8443);
+    CHECK(o->insecure_no_auth);
+    CHECK(o->max_body == 1u << 20);
+    CHECK(o->max_inflight == 1);
+    CHECK(o->threads == 4);
+    CHECK(o->ready_file == "r");
+  }
+
+  TEST_CASE("errors name the flag") {
+    struct Case {
+      std::vector<std::string> args;
+      std::string mentions;
+    };
+    const Case cases[] = {
+        {{"--data", "d", "--tokens", "t"}, "--listen"},
+        {{"--listen", "127.0.0.1:0", "--tokens", "t"}, "--data"},
+        {{"--listen", "127.0.0.1:0", "--data", "d"}, "--insecure-no-auth"},
+        {{"--listen", "127.0.0.1:0", "--data", "d", "--tokens", "t", "--insecure-no-auth"},
+         "--tokens"},
+        {{"--listen", "localhost:80", "--data", "d", "--tokens", "t"}, "localhost"},
+        {{"--listen", "::1:80", "--data", "d", "--tokens", "t"}, "brackets"},
+        {{"--listen", "127.0.0.1:65536", "--data", "d", "--tokens", "t"}, "65536"},
+        {{"--listen", "127.0.0.1", "--data", "d", "--tokens", "t"}, "ADDR:PORT"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--max-body", "lots"},
+         "--max-body"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--max-inflight", "0"},
+         "--max-inflight"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--threads", "x"},
+         "--threads"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--tls-cert", "c"},
+         "--tls-key"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--bogus"}, "--bogus"},
+    };
+    for (const Case& c : cases) {
+      auto o = Parse(c.args);
+      REQUIRE_FALSE(o.ok());
+      CAPTURE(o.status().message());
+      CHECK(o.status().message().find(c.mentions) != std::string::npos);
+    }
+  }
+}
+
+}  // namespace picket::collector
