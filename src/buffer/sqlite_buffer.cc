@@ -470,7 +470,7 @@ Result<std::unique_ptr<BufferStore>> OpenOnce(const BufferOptions& options) {
   auto store = std::make_unique<SqliteBufferStore>(std::move(*db), options);
   PICKET_RETURN_IF_ERROR(store->Init());
   PICKET_RETURN_IF_ERROR(MakeDir(store->ChunkDir()));
-  PICKET_RETURN_IF_ERROR(store->RemoveOrphans());
+  if (options.remove_orphans) PICKET_RETURN_IF_ERROR(store->RemoveOrphans());
   return std::unique_ptr<BufferStore>(std::move(store));
 }
 

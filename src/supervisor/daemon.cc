@@ -101,7 +101,8 @@ int RunDaemon(const RunOptions& options) {
   if (!token.ok()) return fail("upload.token_file", token.status());
 
   Daemon d;
-  auto store = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes});
+  // The worker, under its lock, removes orphan chunk files; the supervisor must not.
+  auto store = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes, false});
   if (!store.ok()) return fail("buffer " + config.buffer.dir, store.status());
   d.store = std::move(*store);
   if (Status st = WriteFileAtomically(WorkerConfigPath(config), DaemonConfigToJson(config));

@@ -213,8 +213,16 @@ void UploadScheduler::Finish(Job& job) {
     }
     case upload::Outcome::kDead:
       ++stats_.dead;
-      PICKET_LOG(kError, "upload", "collector refused item, kept aside", {"what", what},
-                 {"id", id}, {"status", r.http_status}, {"error", r.error});
+      if (r.http_status == 0) {
+        // Nothing reached the collector: the item itself is unusable here
+        // (its chunk file is gone or unreadable); say so, do not blame the collector.
+        PICKET_LOG(kError, "upload", "cannot read item to upload, kept aside", {"what", what},
+                   {"id", id}, {"error", r.error});
+      } else {
+        PICKET_LOG(kError, "upload", "collector refused item, kept aside", {"what", what},
+                   {"id", id}, {"url", job.collector}, {"status", r.http_status},
+                   {"error", r.error});
+      }
       st = job.is_chunk ? store_->MarkChunkDead(id, r.error) : store_->MarkBatchDead(id, r.error);
       break;
   }

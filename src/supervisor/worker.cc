@@ -14,6 +14,7 @@
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
 #include "picket/common/url.h"
+#include "process_guard.h"
 
 namespace picket::supervisor {
 
@@ -75,6 +76,10 @@ int RunWorker(const DaemonConfig& config) {
     PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
     return 1;
   };
+  if (Status st = StopWithParent(SIGTERM); !st.ok()) return fail("parent watch", st);
+  // One worker per buffer: wait for a previous one that is still sealing.
+  auto lock = LockExclusive(config.buffer.dir + "/worker.lock", std::chrono::seconds(30));
+  if (!lock.ok()) return fail("worker lock", lock.status());
   auto opened = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes});
   if (!opened.ok()) return fail("buffer", opened.status());
   std::unique_ptr<buffer::BufferStore> store = std::move(*opened);

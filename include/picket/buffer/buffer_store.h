@@ -63,6 +63,10 @@ struct BufferCounters {
 struct BufferOptions {
   std::string dir;                   // holds buffer.db and chunks/
   std::uint64_t max_bytes = 1ull << 30;
+  // Remove chunk files no committed row references. Only the process that
+  // writes chunks (the worker, holding the worker lock) may do this: another
+  // process could delete a chunk the worker is about to commit.
+  bool remove_orphans = true;
 };
 
 class BufferStore {

@@ -1,0 +1,24 @@
+// Guards for the worker process (Linux implementation in process_guard_linux.cc).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "picket/common/c_handle.h"
+#include "picket/common/status.h"
+
+namespace picket::supervisor {
+
+// Asks the kernel to send `signal` to this process when its parent dies, so a
+// worker never outlives a supervisor killed with SIGKILL. Fails when the parent
+// is already gone.
+Status StopWithParent(int signal);
+
+// Takes an exclusive lock on `path` (created if needed), waiting up to
+// `timeout` for a previous holder: only one worker captures into a buffer, so
+// a worker that is still sealing its last chunk and a new one never overlap
+// (that overlap would put the same packets in two chunks). The lock lives as
+// long as the returned fd and is released by the kernel if the process dies.
+Result<UniqueFd> LockExclusive(const std::string& path, std::chrono::milliseconds timeout);
+
+}  // namespace picket::supervisor
