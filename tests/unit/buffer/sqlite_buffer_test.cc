@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -160,14 +161,25 @@ TEST_SUITE("buffer") {
     fs::create_directories(dir.Join("buf"));
     std::ofstream(dir.Join("buf/buffer.db"), std::ios::binary)
         << std::string(8192, '\x5a');  // not an SQLite file
+    fs::create_directories(dir.Join("buf/chunks"));
+    std::ofstream(dir.Join("buf/chunks/000000000007.pcap")) << "owned by the damaged database";
+    const auto before_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
     auto store = Open(dir);
-    CHECK(*store->NextChunkSeq() == 1);
-    AddChunk(*store, 10);
-    bool moved = false;
+    // The collector may already hold chunks 1..N of the old database: numbering
+    // continues above anything it can have issued (the wall clock in µs).
+    const std::int64_t next = *store->NextChunkSeq();
+    CHECK(next > before_ms * 1000);
+    CHECK(AddChunk(*store, 10).seq == next);
+    CHECK(*store->NextChunkSeq() == next + 1);
+    bool moved = false, chunks_moved = false;
     for (const auto& e : fs::directory_iterator(dir.Join("buf/lost+found"))) {
       moved = moved || e.path().filename().string().rfind("buffer.db.", 0) == 0;
+      chunks_moved = chunks_moved || fs::exists(e.path() / "000000000007.pcap");
     }
     CHECK(moved);
+    CHECK(chunks_moved);
   }
 
   TEST_CASE("state survives reopening") {
