@@ -67,4 +67,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup-debian.sh: installing ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+if [ "$want_static" -eq 1 ]; then
+  # Static binaries embed these libraries: build them with Debian's latest security fixes.
+  embedded=(libssl-dev libc-ares-dev zlib1g-dev libsqlite3-dev libuv1-dev libzookeeper-mt-dev)
+  [ "${#missing[@]}" -gt 0 ] || [ "${need_update:-0}" -eq 1 ] || apt-get update -qq
+  apt-get install -y -qq --only-upgrade "${embedded[@]}" >/dev/null
+fi
 echo "setup-debian.sh: all ${#packages[@]} packages present"
