@@ -1,4 +1,4 @@
-// gzip compression of upload bodies (zlib, gzip wrapper, default level).
+// gzip compression of upload bodies (zlib, gzip wrapper, fastest level).
 #pragma once
 
 #include <string>
