@@ -12,6 +12,7 @@
 #include "picket/buffer/buffer_store.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/log.h"
+#include "log_shipper.h"
 #include "upload_scheduler.h"
 #include "worker_process.h"
 
@@ -53,6 +54,7 @@ struct Daemon {
   std::unique_ptr<buffer::BufferStore> store;
   std::unique_ptr<WorkerProcess> worker;
   std::unique_ptr<UploadScheduler> uploads;
+  std::unique_ptr<LogShipper> logs;
   bool shutting_down = false;
 
   void Shutdown(int signum) {
@@ -60,6 +62,7 @@ struct Daemon {
     shutting_down = true;
     PICKET_LOG(kInfo, "supervisor", "shutting down", {"signal", signum});
     auto stop_uploads = [this] {
+      if (logs) logs->Stop();  // what is queued goes into the buffer, shipped at next start
       if (uploads) {
         uploads->Stop([this] { CloseSignals(); });
       } else {
@@ -78,6 +81,7 @@ struct Daemon {
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
     worker.reset();   // closes its timers
     uploads.reset();
+    logs.reset();
   }
 
   static void OnSignal(uv_signal_t* handle, int signum) {
@@ -136,9 +140,17 @@ int RunDaemon(const RunOptions& options) {
   d.uploads = std::make_unique<UploadScheduler>(&d.loop, d.store.get(), std::move(up));
   if (Status st = d.uploads->Start(); !st.ok()) return fail("uploads", st);
 
+  if (config.log.ship) {
+    d.logs = std::make_unique<LogShipper>(&d.loop, d.store.get());
+    d.logs->Start();
+  }
   if (config.capture.enabled) {
     WorkerProcessOptions wo;
     wo.argv = {options.self_executable, "worker", "--config", WorkerConfigPath(config)};
+    if (d.logs) {
+      LogShipper* shipper = d.logs.get();
+      wo.on_stderr = [shipper](std::string_view bytes) { shipper->FeedWorkerOutput(bytes); };
+    }
     d.worker = std::make_unique<WorkerProcess>(&d.loop, std::move(wo));
     if (Status st = d.worker->Start(); !st.ok()) return fail("worker", st);
   }

@@ -77,6 +77,8 @@ int RunWorker(const DaemonConfig& config) {
     return 1;
   };
   if (Status st = StopWithParent(SIGTERM); !st.ok()) return fail("parent watch", st);
+  // stderr is a pipe to the supervisor: if it is gone, logging must not kill us before the seal.
+  ::signal(SIGPIPE, SIG_IGN);
   // One worker per buffer: wait for a previous one that is still sealing.
   auto lock = LockExclusive(config.buffer.dir + "/worker.lock", std::chrono::seconds(30));
   if (!lock.ok()) return fail("worker lock", lock.status());

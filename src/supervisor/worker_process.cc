@@ -13,6 +13,7 @@ void CloseAndDelete(uv_handle_t* handle) {
   handle->data = nullptr;
   uv_close(handle, [](uv_handle_t* h) {
     if (h->type == UV_PROCESS) delete reinterpret_cast<uv_process_t*>(h);
+    else if (h->type == UV_NAMED_PIPE) delete reinterpret_cast<uv_pipe_t*>(h);
     else delete reinterpret_cast<uv_timer_t*>(h);
   });
 }
@@ -38,6 +39,7 @@ WorkerProcess::~WorkerProcess() {
     uv_process_kill(process_, SIGKILL);
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(process_));
   }
+  for (uv_pipe_t* pipe : stderr_pipes_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(pipe));
   CloseAndDelete(reinterpret_cast<uv_handle_t*>(restart_timer_));
   CloseAndDelete(reinterpret_cast<uv_handle_t*>(kill_timer_));
 }
@@ -57,6 +59,14 @@ Status WorkerProcess::Spawn() {
     stdio[i].flags = UV_INHERIT_FD;  // the worker logs to the same stderr
     stdio[i].data.fd = i;
   }
+  uv_pipe_t* err_pipe = nullptr;
+  if (options_.on_stderr) {
+    err_pipe = new uv_pipe_t;
+    uv_pipe_init(loop_, err_pipe, 0);
+    err_pipe->data = this;
+    stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(err_pipe);
+  }
   opts.stdio = stdio;
   opts.stdio_count = 3;
   auto* process = new uv_process_t;
@@ -64,7 +74,19 @@ Status WorkerProcess::Spawn() {
   int rc = uv_spawn(loop_, process, &opts);
   if (rc != 0) {
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(process));
+    if (err_pipe) CloseAndDelete(reinterpret_cast<uv_handle_t*>(err_pipe));
     return Status::Unavailable("spawn " + options_.argv[0] + ": " + uv_strerror(rc));
+  }
+  if (err_pipe) {
+    stderr_pipes_.insert(err_pipe);
+    // The pipe lives until the worker closes its end (EOF), then closes itself.
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(err_pipe),
+        [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+          buf->base = new char[suggested];
+          buf->len = suggested;
+        },
+        &OnStderrRead);
   }
   process_ = process;
   started_at_ = std::chrono::steady_clock::now();
@@ -138,6 +160,18 @@ void WorkerProcess::OnRestartTimer(uv_timer_t* timer) {
   if (Status st = self->Spawn(); !st.ok()) {
     PICKET_LOG(kError, "supervisor", "worker restart failed", {"error", st});
     self->ScheduleRestart();
+  }
+}
+
+void WorkerProcess::OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<WorkerProcess*>(stream->data);
+  if (nread > 0 && self && self->options_.on_stderr) {
+    self->options_.on_stderr(std::string_view(buf->base, static_cast<std::size_t>(nread)));
+  }
+  delete[] buf->base;
+  if (nread < 0) {
+    if (self) self->stderr_pipes_.erase(reinterpret_cast<uv_pipe_t*>(stream));
+    CloseAndDelete(reinterpret_cast<uv_handle_t*>(stream));
   }
 }
 

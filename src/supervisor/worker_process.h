@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "picket/common/backoff.h"
@@ -25,6 +27,9 @@ struct WorkerProcessOptions {
   std::chrono::milliseconds healthy_after{30000};  // a run this long resets the backoff
   std::chrono::milliseconds stop_grace{10000};     // SIGTERM → SIGKILL
   int crash_loop_restarts = 5;                     // this many quick exits in a row = crash loop
+  // When set, the worker's stderr is a pipe and every chunk read from it is
+  // handed here (on the loop thread); otherwise the worker inherits stderr.
+  std::function<void(std::string_view)> on_stderr;
 };
 
 struct WorkerStats {
@@ -56,6 +61,7 @@ class WorkerProcess {
   static void OnExit(uv_process_t* process, int64_t exit_status, int term_signal);
   static void OnRestartTimer(uv_timer_t* timer);
   static void OnKillTimer(uv_timer_t* timer);
+  static void OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
   Status Spawn();
   void HandleExit(int64_t exit_status, int term_signal);
@@ -66,6 +72,7 @@ class WorkerProcess {
   uv_process_t* process_ = nullptr;   // heap; freed in its close callback
   uv_timer_t* restart_timer_ = nullptr;
   uv_timer_t* kill_timer_ = nullptr;
+  std::set<uv_pipe_t*> stderr_pipes_;  // open until their worker closes its end
   JitteredBackoff backoff_;
   std::chrono::steady_clock::time_point started_at_;
   int quick_exits_ = 0;

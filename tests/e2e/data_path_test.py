@@ -141,6 +141,12 @@ def main():
             for payload in pcap_payloads(data):
                 n = int(payload[len(MAGIC):len(MAGIC) + 8])
                 seen[n] = seen.get(n, 0) + 1
+        # The daemon ships its own log lines (supervisor and worker) to the collector too.
+        def shipped_logs():
+            rows = json.loads(get(f"{base}/v1/logs?device=gw-1&limit=10000", operator_token))
+            return any(" INFO worker capturing " in json.dumps(r) for r in rows) and rows
+        logs = wait_for("the worker's log line at the collector", shipped_logs, 30)
+        print(f"collector holds {len(logs)} log lines shipped by the daemon")
         seqs = sorted(c["seq"] for c in chunks)
         missing = [n for n in range(a.packets) if n not in seen]
         dups = [n for n, k in seen.items() if k > 1]
