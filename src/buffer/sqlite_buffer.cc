@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -47,7 +48,12 @@ std::int64_t NowMs() {
 }
 
 Status MakeDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) return FromErrno("mkdir " + path, errno);
+  if (::mkdir(path.c_str(), 0750) == 0) return Status::Ok();
+  if (errno != EEXIST) return FromErrno("mkdir " + path, errno);
+  // EEXIST is fine for a directory only: a file there must stop the start, not the worker later.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return FromErrno("stat " + path, errno);
+  if (!S_ISDIR(st.st_mode)) return FromErrno("mkdir " + path, ENOTDIR);
   return Status::Ok();
 }
 
@@ -121,6 +127,16 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   std::string ChunkDir() const override { return options_.dir + "/chunks"; }
+
+  // The next chunk seq will be above `floor` (it never goes down).
+  Status RaiseSeqFloor(std::int64_t floor) {
+    auto q = db_.Prepare(
+        "INSERT INTO counters(name, value) VALUES('chunk_seq_floor', ?) "
+        "ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)");
+    if (!q.ok()) return q.status();
+    q->Bind(1, floor);
+    return q->Run();
+  }
 
   Result<std::int64_t> NextChunkSeq() override {
     auto q = db_.Prepare("SELECT COALESCE(MAX(seq), 0) FROM chunks");
@@ -447,7 +463,8 @@ class SqliteBufferStore final : public BufferStore {
 };
 
 // Moves a damaged database and the chunk files it owned out of the way.
-Status MoveAside(const BufferOptions& options, const Status& why) {
+// Returns the first chunk seq the fresh database may use (see OpenSqliteBuffer).
+Result<std::int64_t> MoveAside(const BufferOptions& options, const Status& why) {
   const std::string lost = options.dir + "/lost+found";
   PICKET_RETURN_IF_ERROR(MakeDir(lost));
   const std::string stamp = std::to_string(NowMs());
@@ -459,16 +476,34 @@ Status MoveAside(const BufferOptions& options, const Status& why) {
   const std::string chunks = options.dir + "/chunks";
   const std::string chunks_to = lost + "/chunks." + stamp;
   ::rename(chunks.c_str(), chunks_to.c_str());
+  // The collector may already hold this device's chunks 1..N: a fresh database
+  // numbering from 1 again would have every new chunk refused (409: same seq,
+  // other hash) and kept aside as dead. Continue above anything the old
+  // database can have issued: the wall clock in 10 ms units (~1.8e11 now;
+  // the collector takes seqs up to 1e12 - 1) is above any count of chunks,
+  // also after an earlier move-aside that started from the clock unless more
+  // than 100 chunks a second were sealed since; the chunk files moved aside
+  // are a floor when the clock is behind.
+  std::int64_t floor = NowMs() / 10;
+  for (const std::string& name : ListDir(chunks_to)) {
+    long long seq = 0;
+    if (std::sscanf(name.c_str(), "%lld.pcap", &seq) == 1) floor = std::max<std::int64_t>(floor, seq);
+  }
   PICKET_LOG(kError, "buffer", "damaged buffer database moved aside, starting fresh",
-             {"why", why.message()}, {"moved_to", lost}, {"stamp", stamp});
-  return FsyncDir(options.dir);
+             {"why", why.message()}, {"moved_to", lost}, {"stamp", stamp},
+             {"next_chunk_seq", floor + 1});
+  PICKET_RETURN_IF_ERROR(FsyncDir(options.dir));
+  return floor;
 }
 
-Result<std::unique_ptr<BufferStore>> OpenOnce(const BufferOptions& options) {
+// `seq_floor` > 0: chunk numbering continues above it (a fresh database after a move-aside).
+Result<std::unique_ptr<BufferStore>> OpenOnce(const BufferOptions& options,
+                                              std::int64_t seq_floor = 0) {
   auto db = SqliteDb::Open(options.dir + "/buffer.db");
   if (!db.ok()) return db.status();
   auto store = std::make_unique<SqliteBufferStore>(std::move(*db), options);
   PICKET_RETURN_IF_ERROR(store->Init());
+  if (seq_floor > 0) PICKET_RETURN_IF_ERROR(store->RaiseSeqFloor(seq_floor));
   PICKET_RETURN_IF_ERROR(MakeDir(store->ChunkDir()));
   if (options.remove_orphans) PICKET_RETURN_IF_ERROR(store->RemoveOrphans());
   return std::unique_ptr<BufferStore>(std::move(store));
@@ -480,8 +515,9 @@ Result<std::unique_ptr<BufferStore>> OpenSqliteBuffer(const BufferOptions& optio
   PICKET_RETURN_IF_ERROR(MakeDir(options.dir));
   auto store = OpenOnce(options);
   if (store.ok() || store.status().code() != StatusCode::kCorruption) return store;
-  PICKET_RETURN_IF_ERROR(MoveAside(options, store.status()));
-  return OpenOnce(options);
+  auto floor = MoveAside(options, store.status());
+  if (!floor.ok()) return floor.status();
+  return OpenOnce(options, *floor);
 }
 
 }  // namespace picket::buffer

@@ -168,9 +168,11 @@ TEST_SUITE("buffer") {
                                .count();
     auto store = Open(dir);
     // The collector may already hold chunks 1..N of the old database: numbering
-    // continues above anything it can have issued (the wall clock in µs).
+    // continues above anything it can have issued (the wall clock in 10 ms
+    // units), within the collector's seq range (< 1e12).
     const std::int64_t next = *store->NextChunkSeq();
-    CHECK(next > before_ms * 1000);
+    CHECK(next > before_ms / 10);
+    CHECK(next < 1'000'000'000'000);
     CHECK(AddChunk(*store, 10).seq == next);
     CHECK(*store->NextChunkSeq() == next + 1);
     bool moved = false, chunks_moved = false;
