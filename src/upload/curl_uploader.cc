@@ -67,8 +67,10 @@ class CurlUploader final : public ChunkUploader {
                         const DeviceCounters& counters) override {
     auto body = ReadFile(chunk.file);
     if (!body.ok()) {
-      // The buffer's file is gone or unreadable: retrying cannot help.
-      return {Outcome::kDead, 0, std::chrono::milliseconds(0), body.status().message(), 0};
+      // A vanished file cannot come back: dead. EMFILE, EIO and the like may pass: retry.
+      const Outcome outcome =
+          body.status().code() == StatusCode::kNotFound ? Outcome::kDead : Outcome::kRetry;
+      return {outcome, 0, std::chrono::milliseconds(0), body.status().message(), 0};
     }
     // The worker hashed the chunk while writing it; sending that digest (not a
     // fresh one) also makes the collector refuse a file damaged on the flash.
