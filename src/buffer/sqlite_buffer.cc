@@ -13,6 +13,7 @@
 
 #include "picket/buffer/buffer_store.h"
 #include "picket/common/digest.h"
+#include "picket/common/file_io.h"
 #include "picket/common/log.h"
 #include "sqlite_db.h"
 
@@ -54,13 +55,6 @@ Status MakeDir(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return FromErrno("stat " + path, errno);
   if (!S_ISDIR(st.st_mode)) return FromErrno("mkdir " + path, ENOTDIR);
-  return Status::Ok();
-}
-
-Status FsyncDir(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return FromErrno("open dir " + path, errno);
-  if (::fsync(fd.get()) != 0) return FromErrno("fsync dir " + path, errno);
   return Status::Ok();
 }
 
@@ -492,7 +486,7 @@ Result<std::int64_t> MoveAside(const BufferOptions& options, const Status& why) 
   PICKET_LOG(kError, "buffer", "damaged buffer database moved aside, starting fresh",
              {"why", why.message()}, {"moved_to", lost}, {"stamp", stamp},
              {"next_chunk_seq", floor + 1});
-  PICKET_RETURN_IF_ERROR(FsyncDir(options.dir));
+  PICKET_RETURN_IF_ERROR(SyncDirectory(options.dir));
   return floor;
 }
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "collector/atomic_file.h"
+#include "picket/common/file_io.h"
 #include "picket/common/status.h"
 
 namespace picket::collector {

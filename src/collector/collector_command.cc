@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "collector/api_handler.h"
-#include "collector/atomic_file.h"
+#include "picket/common/file_io.h"
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
 #include "collector/collector_options.h"

@@ -11,6 +11,7 @@
 
 #include "picket/buffer/buffer_store.h"
 #include "picket/common/c_handle.h"
+#include "picket/common/file_io.h"
 #include "picket/common/log.h"
 #include "log_shipper.h"
 #include "upload_scheduler.h"
@@ -19,23 +20,6 @@
 namespace picket::supervisor {
 
 namespace {
-
-// Writes `content` to `path` so that readers see the old or the new file, never half.
-Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (!fd.valid()) return FromErrno("open " + tmp, errno);
-  std::size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno("write " + tmp, errno);
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) return FromErrno("fsync " + tmp, errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return FromErrno("rename " + tmp, errno);
-  return Status::Ok();
-}
 
 Result<std::string> ReadToken(const std::string& path) {
   if (path.empty()) return std::string();

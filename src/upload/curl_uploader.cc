@@ -9,6 +9,7 @@
 #include "gzip.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/digest.h"
+#include "picket/common/file_io.h"
 #include "picket/common/wire.h"
 #include "picket/upload/http_uploader.h"
 
@@ -18,21 +19,6 @@ namespace {
 
 using CurlEasy = CHandle<CURL, curl_easy_cleanup>;
 using CurlHeaders = CHandle<curl_slist, curl_slist_free_all>;
-
-Result<std::string> ReadFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return FromErrno("open " + path, errno);
-  std::string data;
-  char buf[64 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno("read " + path, errno);
-    if (n == 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  return data;
-}
 
 std::array<std::uint8_t, 32> DigestOf(const std::string& hex, const std::string& body) {
   std::array<std::uint8_t, 32> out{};
@@ -65,7 +51,8 @@ class CurlUploader final : public ChunkUploader {
 
   UploadResult PutChunk(const std::string& base_url, const buffer::ChunkMeta& chunk,
                         const DeviceCounters& counters) override {
-    auto body = ReadFile(chunk.file);
+    // Chunks are capped at 1 GiB by the config validator.
+    auto body = ReadWholeFile(chunk.file, std::size_t{1} << 30);
     if (!body.ok()) {
       // A vanished file cannot come back: dead. EMFILE, EIO and the like may pass: retry.
       const Outcome outcome =

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "collector/atomic_file.h"
+#include "picket/common/file_io.h"
 #include "unit/collector/temp_dir.h"
 
 namespace picket::collector {

@@ -2,7 +2,7 @@
 
 #include <doctest/doctest.h>
 
-#include "collector/atomic_file.h"
+#include "picket/common/file_io.h"
 #include "unit/collector/temp_dir.h"
 
 namespace picket::collector {

@@ -1,13 +1,15 @@
-// Durable file publication: a reader sees either no file or the whole file,
-// also after a crash or power loss (temp file → fsync → rename → fsync(dir)).
+// Whole-file reads with a size cap, and durable file publication: a reader
+// sees either no file or the whole file, also after a crash or power loss
+// (temp file → fsync → rename → fsync(dir)).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 #include "picket/common/status.h"
 
-namespace picket::collector {
+namespace picket {
 
 // A file written under a temporary name in the final directory and fsynced,
 // not yet visible under its final name. Removes the temp file on destruction
@@ -42,7 +44,10 @@ Status WriteFileAtomically(const std::string& path, std::string_view data);
 // fsync of a directory, so a rename or create inside it is durable.
 Status SyncDirectory(const std::string& dir);
 
+// Reads all of `path`; refuses files over `max_bytes` (ResourceExhausted). Errors name the path.
+Result<std::string> ReadWholeFile(const std::string& path, std::size_t max_bytes);
+
 // True for names PendingFile uses for its temp files (startup cleanup).
 bool IsPendingFileName(std::string_view file_name);
 
-}  // namespace picket::collector
+}  // namespace picket

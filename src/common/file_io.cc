@@ -1,4 +1,4 @@
-#include "collector/atomic_file.h"
+#include "picket/common/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 
 #include "picket/common/c_handle.h"
 
-namespace picket::collector {
+namespace picket {
 
 namespace {
 
@@ -105,4 +105,23 @@ bool IsPendingFileName(std::string_view file_name) {
          file_name.find(kTempMarker) != std::string_view::npos;
 }
 
-}  // namespace picket::collector
+Result<std::string> ReadWholeFile(const std::string& path, std::size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return FromErrno("open " + path, errno);
+  std::string data;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno("read " + path, errno);
+    if (n == 0) break;
+    if (data.size() + static_cast<std::size_t>(n) > max_bytes) {
+      return Status::ResourceExhausted(path + " is larger than " + std::to_string(max_bytes) +
+                                       " bytes");
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  return data;
+}
+
+}  // namespace picket

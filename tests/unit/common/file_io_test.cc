@@ -1,0 +1,56 @@
+#include "picket/common/file_io.h"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "support/temp_dir.h"
+
+namespace picket {
+
+TEST_SUITE("common.file_io") {
+  TEST_CASE("atomic writes replace whole files and leave no temp files") {
+    testing::TempDir dir;
+    const std::string path = dir.Join("state.json");
+    REQUIRE(WriteFileAtomically(path, "first").ok());
+    REQUIRE(WriteFileAtomically(path, "second").ok());
+    auto back = ReadWholeFile(path, 100);
+    REQUIRE(back.ok());
+    CHECK(*back == "second");
+    int entries = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      (void)e;
+      ++entries;
+    }
+    CHECK(entries == 1);
+  }
+
+  TEST_CASE("reads are capped and errors name the path") {
+    testing::TempDir dir;
+    const std::string path = dir.Write("big", std::string(1000, 'x'));
+    CHECK(ReadWholeFile(path, 1000).ok());
+    auto over = ReadWholeFile(path, 999);
+    REQUIRE_FALSE(over.ok());
+    CHECK(over.status().code() == StatusCode::kResourceExhausted);
+    auto missing = ReadWholeFile(dir.Join("nope"), 10);
+    CHECK(missing.status().code() == StatusCode::kNotFound);
+    CHECK(missing.status().message().find(dir.Join("nope")) != std::string::npos);
+  }
+
+  TEST_CASE("a pending file disappears unless published") {
+    testing::TempDir dir;
+    const std::string path = dir.Join("chunk.pcap");
+    {
+      auto pending = PendingFile::Write(path, "data");
+      REQUIRE(pending.ok());
+      CHECK_FALSE(std::filesystem::exists(path));
+    }
+    CHECK(std::filesystem::is_empty(dir.path()));
+    auto pending = PendingFile::Write(path, "data");
+    REQUIRE(pending.ok());
+    REQUIRE(pending->Publish().ok());
+    CHECK(*ReadWholeFile(path, 10) == "data");
+  }
+}
+
+}  // namespace picket
