@@ -14,19 +14,11 @@ PICKET_KEEP_TEST_DIR=1 keeps the temp directories for inspection."""
 import argparse, json, os, re, shutil, signal, socket, socketserver, sqlite3, subprocess, sys
 import tempfile, threading, time, traceback, urllib.request
 
+from e2e_support import wait_for
+
 MAGIC = b"picket-bad-input "
 DEVICE, DEVICE_TOKEN, OPERATOR_TOKEN = "gw-1", "dev-secret-1", "op-secret-1"
 STATE_PENDING, STATE_UPLOADED, STATE_DEAD = 0, 1, 2
-
-
-def wait_for(what, predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)  # polling interval of a condition with a deadline, not synchronisation
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def check(cond, message):

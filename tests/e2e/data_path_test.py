@@ -6,61 +6,19 @@ read every chunk.
 
 usage: data_path_test.py PICKETD PICKET [--packets N]
 Needs root (live capture); skips without it unless CI=true."""
-import argparse, json, os, signal, socket, struct, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, socket, subprocess, sys, tempfile, time
+
+from e2e_support import Processes, http_get, pcap_frames, remove_unless_kept, root_or_skip, wait_for
 
 PORT = 39123          # UDP destination on 127.0.0.1; only our own packets match the filter
 MAGIC = b"picket-e2e "
 
 
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)  # polling interval of a condition with a deadline, not synchronisation
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def get(url, token):
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.read()
-
-
-def pcap_payloads(data):
-    """Yields UDP payloads of our packets from a classic pcap (Ethernet/lo)."""
-    magic = struct.unpack("<I", data[:4])[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    off = 24
-    while off + 16 <= len(data):
-        _, _, caplen, _ = struct.unpack(endian + "IIII", data[off:off + 16])
-        frame = data[off + 16:off + 16 + caplen]
-        off += 16 + caplen
+def payloads(data):
+    for frame in pcap_frames(data):
         i = frame.find(MAGIC)
         if i >= 0:
             yield frame[i:]
-    assert off == len(data), "trailing bytes: torn pcap"
-
-
-class Procs:
-    def __init__(self):
-        self.procs = []
-
-    def start(self, args, log):
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        return p
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
 
 
 def main():
@@ -69,16 +27,11 @@ def main():
     ap.add_argument("picket")
     ap.add_argument("--packets", type=int, default=100_000)
     a = ap.parse_args()
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            print("FAIL: live capture needs root and CI=true forbids skipping")
-            return 1
-        print("SKIP: not root")
-        return 77
+    if (code := root_or_skip()) is not None:
+        return code
 
     work = tempfile.mkdtemp(prefix="picket-e2e-")
-    procs = Procs()
-    log = open(os.path.join(work, "processes.log"), "w")
+    procs = Processes(os.path.join(work, "processes.log"))
     try:
         device_token, operator_token = "dev-secret-1", "op-secret-1"
         tokens = os.path.join(work, "tokens")
@@ -86,7 +39,7 @@ def main():
             f.write(f"gw-1 {device_token}\n@operator {operator_token}\n")
         ready = os.path.join(work, "collector.url")
         procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data",
-                     os.path.join(work, "collector"), "--tokens", tokens, "--ready-file", ready], log)
+                     os.path.join(work, "collector"), "--tokens", tokens, "--ready-file", ready])
         base = wait_for("collector ready file", lambda: os.path.exists(ready) and open(ready).read().strip(), 20)
 
         with open(os.path.join(work, "token"), "w") as f:
@@ -102,8 +55,8 @@ def main():
         cfg = os.path.join(work, "picketd.json")
         with open(cfg, "w") as f:
             json.dump(config, f)
-        procs.start([a.picketd, "run", "--config", cfg], log)
-        wait_for("worker capturing", lambda: "capturing" in open(log.name).read(), 20)
+        procs.start([a.picketd, "run", "--config", cfg])
+        wait_for("worker capturing", lambda: "capturing" in procs.log_text(), 20)
 
         # A receiver keeps the kernel from answering every datagram with ICMP.
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -122,14 +75,14 @@ def main():
         send_s = time.monotonic() - started
 
         def collector_packets():
-            chunks = json.loads(get(f"{base}/v1/devices/gw-1/chunks", operator_token))
+            chunks = json.loads(http_get(f"{base}/v1/devices/gw-1/chunks", operator_token))
             return sum(c["packets"] for c in chunks) >= a.packets and chunks
         chunks = wait_for("all packets at the collector", collector_packets, 120)
 
         seen = {}
         torn = 0
         for c in chunks:
-            data = get(f"{base}/v1/devices/gw-1/chunks/{c['seq']}", operator_token)
+            data = http_get(f"{base}/v1/devices/gw-1/chunks/{c['seq']}", operator_token)
             path = os.path.join(work, f"chunk-{c['seq']}.pcap")
             with open(path, "wb") as f:
                 f.write(data)
@@ -138,12 +91,12 @@ def main():
             if r.returncode != 0:
                 torn += 1
                 print(f"tshark failed on chunk {c['seq']}: {r.stderr.strip()}")
-            for payload in pcap_payloads(data):
+            for payload in payloads(data):
                 n = int(payload[len(MAGIC):len(MAGIC) + 8])
                 seen[n] = seen.get(n, 0) + 1
         # The daemon ships its own log lines (supervisor and worker) to the collector too.
         def shipped_logs():
-            rows = json.loads(get(f"{base}/v1/logs?device=gw-1&limit=10000", operator_token))
+            rows = json.loads(http_get(f"{base}/v1/logs?device=gw-1&limit=10000", operator_token))
             return any(" INFO worker capturing " in json.dumps(r) for r in rows) and rows
         logs = wait_for("the worker's log line at the collector", shipped_logs, 30)
         print(f"collector holds {len(logs)} log lines shipped by the daemon")
@@ -158,9 +111,7 @@ def main():
         return 0 if ok else 1
     finally:
         procs.stop_all()
-        log.close()
-        if os.environ.get("PICKET_KEEP_TEST_DIR") is None:
-            subprocess.run(["rm", "-rf", work])
+        remove_unless_kept(work)
 
 
 if __name__ == "__main__":

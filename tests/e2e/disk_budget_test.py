@@ -6,22 +6,14 @@ collector, and a pending scan-result batch is never evicted.
 
 usage: disk_budget_test.py PICKETD PICKET
 Needs root (live capture); skips without it unless CI=true."""
-import json, os, signal, socket, sqlite3, subprocess, sys, tempfile, time, urllib.request
+import json, os, socket, sqlite3, sys, tempfile, time
+
+from e2e_support import Processes, http_get, remove_unless_kept, root_or_skip, wait_for
 
 PORT = 39125
 BUDGET = 2 << 20          # 2 MiB
 CHUNK = 256 << 10         # chunk_max_bytes
 TRAFFIC = 24 << 20        # ~24 MiB of frames, 12x the budget
-
-
-def wait_for(what, predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)  # polling interval of a condition with a deadline
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def query(db, sql, args=()):
@@ -46,20 +38,11 @@ def disk_bytes(chunk_dir):
 
 def main():
     picketd, picket = sys.argv[1], sys.argv[2]
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            print("FAIL: live capture needs root and CI=true forbids skipping")
-            return 1
-        print("SKIP: not root")
-        return 77
+    if (code := root_or_skip()) is not None:
+        return code
     work = tempfile.mkdtemp(prefix="picket-budget-")
-    log = open(os.path.join(work, "processes.log"), "w")
-    procs = []
-
-    def start(args):
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(p)
-        return p
+    procs = Processes(os.path.join(work, "processes.log"))
+    start = procs.start
 
     try:
         # A port nothing listens on yet: the collector starts there later.
@@ -86,7 +69,7 @@ def main():
         body = "".join(line.replace('"port": 1', f'"port": {p}') + "\n" for p in range(1, 1000))
         query(db, "INSERT INTO batches(kind, idem_key, body, lines, bytes, created_ms) VALUES(0, ?, ?, ?, ?, ?)",
               ("budget-test-batch", body, 999, len(body), int(time.time() * 1000)))
-        wait_for("capture", lambda: "capturing" in open(log.name).read())
+        wait_for("capture", lambda: "capturing" in procs.log_text())
 
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rx.bind(("127.0.0.1", PORT))
@@ -122,13 +105,13 @@ def main():
 
         def collector_counters():
             try:
-                devices = json.load(urllib.request.urlopen(f"{base}/v1/devices", timeout=5))
+                devices = json.loads(http_get(f"{base}/v1/devices", timeout=5))
             except OSError:
                 return None
             d = [x for x in devices if x["id"] == "gw-1"]
             return d and d[0]["evicted_chunks"] >= evicted and d[0]
         at_collector = wait_for("eviction counters at the collector", collector_counters)
-        results = wait_for("the result batch at the collector", lambda: json.load(urllib.request.urlopen(
+        results = wait_for("the result batch at the collector", lambda: json.loads(http_get(
             f"{base}/v1/results?device=gw-1&job=budget&limit=10000", timeout=5)))
 
         failures = []
@@ -154,19 +137,8 @@ def main():
         print("1 passed, 0 failed" if not failures else "0 passed, 1 failed")
         return 0 if not failures else 1
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        log.close()
-        if os.environ.get("PICKET_KEEP_TEST_DIR") is None:
-            subprocess.run(["rm", "-rf", work])
-        else:
-            print("kept", work)
+        procs.stop_all()
+        remove_unless_kept(work)
 
 
 if __name__ == "__main__":

@@ -7,37 +7,13 @@ continuous, no packet is duplicated, and the restarts are recorded as gaps.
 
 usage: fault_test.py PICKETD PICKET [--rounds N]
 Needs root (live capture); skips without it unless CI=true."""
-import argparse, json, os, signal, socket, sqlite3, struct, subprocess, sys, tempfile, threading, time
-import urllib.request
+import argparse, json, os, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
+
+from e2e_support import (Processes, alive, children, http_get, pcap_frames, remove_unless_kept,
+                         root_or_skip, wait_for)
 
 PORT = 39124
 MAGIC = b"picket-fault "
-
-
-def wait_for(what, predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)  # polling interval of a condition with a deadline
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except FileNotFoundError:
-        return []
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] not in "ZX"
-    except FileNotFoundError:
-        return False
 
 
 class Buffer:
@@ -62,18 +38,11 @@ class Buffer:
         return self.query("SELECT COALESCE(MAX(seq), 0) FROM chunks")[0][0]
 
 
-def pcap_payloads(data):
-    magic = struct.unpack("<I", data[:4])[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    off = 24
-    while off + 16 <= len(data):
-        _, _, caplen, _ = struct.unpack(endian + "IIII", data[off:off + 16])
-        frame = data[off + 16:off + 16 + caplen]
-        off += 16 + caplen
+def payloads(data):
+    for frame in pcap_frames(data):
         i = frame.find(MAGIC)
         if i >= 0:
             yield int(frame[i + len(MAGIC):i + len(MAGIC) + 10])
-    assert off == len(data), "torn pcap"
 
 
 def main():
@@ -82,23 +51,15 @@ def main():
     ap.add_argument("picket")
     ap.add_argument("--rounds", type=int, default=20)
     a = ap.parse_args()
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            print("FAIL: live capture needs root and CI=true forbids skipping")
-            return 1
-        print("SKIP: not root")
-        return 77
+    if (code := root_or_skip()) is not None:
+        return code
 
     work = tempfile.mkdtemp(prefix="picket-fault-")
-    log = open(os.path.join(work, "processes.log"), "w")
-    procs = []
+    procs = Processes(os.path.join(work, "processes.log"))
     stop_traffic = threading.Event()
     sent = [0]
 
-    def start(args):
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(p)
-        return p
+    start = procs.start
 
     try:
         token, operator = "fault-dev", "fault-op"
@@ -201,9 +162,8 @@ def main():
         drain.wait(timeout=30)
 
         rows = buf.query("SELECT seq, sha256, packets, state, gap_before_ms FROM chunks ORDER BY seq")
-        req = urllib.request.Request(f"{base}/v1/devices/gw-1/chunks?limit=10000",
-                                     headers={"Authorization": f"Bearer {operator}"})
-        at_collector = {c["seq"]: c for c in json.load(urllib.request.urlopen(req, timeout=10))}
+        at_collector = {c["seq"]: c for c in json.loads(http_get(f"{base}/v1/devices/gw-1/chunks?limit=10000",
+                                                                 operator))}
         failures = []
         seqs = [r[0] for r in rows]
         if seqs != list(range(1, len(seqs) + 1)):
@@ -218,9 +178,7 @@ def main():
             failures.append(f"chunks whose hash differs at the collector: {wrong_hash}")
         counts = {}
         for seq in at_collector:
-            req = urllib.request.Request(f"{base}/v1/devices/gw-1/chunks/{seq}",
-                                         headers={"Authorization": f"Bearer {operator}"})
-            for n in pcap_payloads(urllib.request.urlopen(req, timeout=10).read()):
+            for n in payloads(http_get(f"{base}/v1/devices/gw-1/chunks/{seq}", operator)):
                 counts[n] = counts.get(n, 0) + 1
         dups = [n for n, k in counts.items() if k > 1]
         if dups:
@@ -245,19 +203,8 @@ def main():
         return 0 if not failures else 1
     finally:
         stop_traffic.set()
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        log.close()
-        if os.environ.get("PICKET_KEEP_TEST_DIR") is None:
-            subprocess.run(["rm", "-rf", work])
-        else:
-            print("kept", work)
+        procs.stop_all()
+        remove_unless_kept(work)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""Shared pieces of picket's end-to-end tests: waiting for a condition with a
+deadline, owning the processes a test starts, reading pcap bytes, the root
+check. Tests import it from their own directory."""
+import os, signal, struct, subprocess, time, urllib.request
+
+
+def wait_for(what, predicate, timeout=30):
+    """Polls `predicate` until it returns something truthy; fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)  # polling interval of a condition with a deadline, not synchronisation
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def root_or_skip():
+    """None when the test may run; otherwise the exit code to return (77 = skip)."""
+    if os.geteuid() == 0:
+        return None
+    if os.environ.get("CI") == "true":
+        print("FAIL: live capture needs root and CI=true forbids skipping")
+        return 1
+    print("SKIP: not root")
+    return 77
+
+
+class Processes:
+    """Every process a test starts, stopped by PID (SIGTERM, then SIGKILL) at the end."""
+
+    def __init__(self, log_path):
+        self.log = open(log_path, "w")
+        self.procs = []
+
+    def start(self, args):
+        p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.procs.append(p)
+        return p
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.log.close()
+
+
+def http_get(url, token=None, timeout=10):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
+        return r.read()
+
+
+def pcap_frames(data):
+    """Yields the frames of a classic pcap file; fails on a torn last record."""
+    magic = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    off = 24
+    while off + 16 <= len(data):
+        _, _, caplen, _ = struct.unpack(endian + "IIII", data[off:off + 16])
+        yield data[off + 16:off + 16 + caplen]
+        off += 16 + caplen
+    assert off == len(data), "trailing bytes: torn pcap"
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] not in "ZX"
+    except FileNotFoundError:
+        return False
+
+
+def remove_unless_kept(path):
+    if os.environ.get("PICKET_KEEP_TEST_DIR") is None:
+        subprocess.run(["rm", "-rf", path])
+    else:
+        print("kept", path)
