@@ -235,6 +235,14 @@ class SqliteBufferStore final : public BufferStore {
     return tx.Commit();
   }
 
+  Status RetryAllNow() override {
+    Transaction tx(db_);
+    PICKET_RETURN_IF_ERROR(tx.Begin());
+    PICKET_RETURN_IF_ERROR(db_.Exec("UPDATE chunks SET next_attempt_ms = 0 WHERE state = 0"));
+    PICKET_RETURN_IF_ERROR(db_.Exec("UPDATE batches SET next_attempt_ms = 0 WHERE state = 0"));
+    return tx.Commit();
+  }
+
   Result<std::int64_t> AppendBatch(BatchKind kind, const std::string& ndjson,
                                    std::uint64_t lines) override {
     auto q = db_.Prepare(

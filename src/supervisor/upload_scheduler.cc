@@ -188,6 +188,9 @@ void UploadScheduler::Finish(Job& job) {
       if (collector_down_) {
         collector_down_ = false;
         PICKET_LOG(kInfo, "upload", "collector reachable again", {"url", job.collector});
+        if (Status due = store_->RetryAllNow(); !due.ok()) {
+          PICKET_LOG(kError, "upload", "cannot reschedule pending items", {"error", due});
+        }
       }
       PICKET_LOG(kDebug, "upload", "uploaded", {"what", what}, {"id", id},
                  {"bytes", r.bytes_sent}, {"status", r.http_status});

@@ -8,19 +8,26 @@ is bounded in packets and in seconds.
 One run:
   1. Capture. The same offered loads (UDP to 127.0.0.1:PORT from
      picket_bench_traffic: 60-byte frames at --small-pps, 1500-byte frames at
-     --large-mbps) go first to `picketd run` (capture on lo, filter
-     "udp dst port PORT", every other capture setting at its default: 32 MiB
-     ring, 150 ms timeout, 8 MiB chunks), then to `tcpdump -i lo -w FILE` with
-     its defaults and the same filter. Generator pinned to --gen-cpu, the
-     capturer to --cap-cpu (as in capture-anchors.md, Appendix A). Printed side
-     by side: offered, captured, kernel drops, CPU seconds of the capturing
-     processes, CPU µs per captured packet, peak RSS, and picketd/tcpdump ratios.
+     --large-mbps, plus any --extra-load) go first to `picketd run` (capture on
+     lo, filter "udp dst port PORT", every other setting at its default: 32 MiB
+     ring, 150 ms timeout, 8 MiB chunks, gzip uploads; it ships its chunks to a
+     live `picket collector` meanwhile, or with --capture-upload closed to a
+     closed port), then to `tcpdump -i lo -w FILE` with its defaults and the
+     same filter. Generator pinned to --gen-cpu, the capturer (picketd's
+     supervisor and worker, or tcpdump) to --cap-cpu, as in capture-anchors.md
+     Appendix A. Printed side by side: offered, captured, kernel drops, CPU
+     seconds of the capturing processes, CPU µs per captured packet, peak RSS,
+     and the picketd/tcpdump ratios.
   2. Upload. With the collector down (picketd's collector URL is a closed port
      on 127.0.0.1) a --backlog-mib backlog of 1500-byte-frame chunks is
      captured into picketd's buffer; then `picket collector` is started on
      that port and the time until the buffer's pending bytes reach 0 is
      measured (the SQLite buffer is polled with a deadline). Prints drain time,
-     upload MB/s, supervisor CPU and peak RSS.
+     upload MB/s, supervisor CPU and peak RSS, for each --drains variant.
+  3. Peak RSS (VmHWM) of picketd's worker and supervisor in every run.
+The collector stands in for a remote machine: its data goes to a tmpfs
+(/dev/shm) so its fsyncs do not compete with picketd's on the local disk, and
+before every run the previous runs' dirty pages are written back (sync).
 
 usage: capture_bench.py [--quick] [--picketd PATH] [--picket PATH] [--traffic PATH] ...
        capture_bench.py --help
@@ -35,13 +42,13 @@ import shutil
 import signal
 import socket
 import sqlite3
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 
 LOOPBACK = "127.0.0.1"           # the only address this program ever sends to
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -287,6 +294,11 @@ class Bench:
         self.procs = Processes()
         self.bin = os.path.join(work, "bin")
         self.run_no = 0
+        # The collector stands in for a remote machine: its chunk files go to
+        # tmpfs, so its writes and fsyncs do not compete with picketd's
+        # (or tcpdump's) on the one local disk.
+        parent = a.collector_data or (work if not os.access("/dev/shm", os.W_OK) else "/dev/shm")
+        self.collector_root = tempfile.mkdtemp(prefix="picket-bench-collector-", dir=parent)
 
     # -- set-up ------------------------------------------------------------
 
@@ -323,17 +335,35 @@ class Bench:
             f.write(f"{DEVICE_ID} {DEVICE_TOKEN}\n@operator {OPERATOR_TOKEN}\n")
 
     def run_dir(self, label):
+        """A fresh directory per run; the previous runs' dirty pages are written
+        back first so that no run pays for another's writeback."""
         self.run_no += 1
         d = os.path.join(self.work, f"{self.run_no:02d}-{label}")
         os.makedirs(d)
+        os.sync()
         return d
+
+    def discard(self, d, *paths):
+        """Frees what a finished run wrote (pcap files, collector data) unless --keep."""
+        if self.a.keep:
+            return
+        for path in paths:
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.exists(path):
+                os.unlink(path)
+        shutil.rmtree(os.path.join(self.collector_root, os.path.basename(d)), ignore_errors=True)
+
+    def remove_collector_root(self):
+        shutil.rmtree(self.collector_root, ignore_errors=True)
 
     # -- pieces ------------------------------------------------------------
 
     def generator(self, d, port, frame, pps, seconds, max_packets, cpu):
         out = os.path.join(d, "traffic.out")
         argv = [self.traffic, "--port", str(port), "--frame", str(frame), "--pps", f"{pps:.0f}",
-                "--seconds", f"{seconds:.3f}", "--max-packets", str(int(max_packets))]
+                "--seconds", f"{seconds:.3f}", "--max-packets", str(int(max_packets)),
+                "--payload", self.a.payload]
         p = self.procs.start("traffic", argv, out, cpu)
         got = self.procs.wait(p, seconds + 30)
         if got is None:
@@ -348,7 +378,7 @@ class Bench:
     def start_collector(self, d, port, cpu=None):
         ready = os.path.join(d, "collector.url")
         p = self.procs.start("collector", [self.picket, "collector", "--listen", f"{LOOPBACK}:{port}",
-                                           "--data", os.path.join(d, "collector"),
+                                           "--data", os.path.join(self.collector_root, os.path.basename(d)),
                                            "--tokens", os.path.join(self.work, "tokens"),
                                            "--ready-file", ready],
                              os.path.join(d, "collector.log"), cpu)
@@ -402,7 +432,7 @@ class Bench:
             url = self.wait_ready(collector, ready, os.path.join(d, "collector.log"))
         else:
             url = f"http://{LOOPBACK}:{free_port()}"   # closed: chunks stay in the buffer
-        cfg, buf = self.picketd_config(d, port, url)
+        cfg, buf = self.picketd_config(d, port, url, **a.overrides)
         sup, worker, logpath = self.start_picketd(d, cfg, a.cap_cpu)
         time.sleep(0.5)  # let start-up CPU settle before the baseline
         load_before = loadavg()
@@ -423,8 +453,10 @@ class Bench:
         row = buffer_query(buf, "SELECT COUNT(*), COALESCE(SUM(packets),0), COALESCE(SUM(kernel_drops),0), "
                                 "COALESCE(SUM(interface_drops),0), COALESCE(SUM(bytes),0) FROM chunks")
         chunks, packets, kdrops, ifdrops, nbytes = row
-        uploaded, attempts = buffer_query(buf, "SELECT COALESCE(SUM(state = 1), 0), COALESCE(SUM(attempts), 0) "
-                                               "FROM chunks")
+        uploaded, attempts, evicted, evicted_packets, kept_packets = buffer_query(
+            buf, "SELECT COALESCE(SUM(state = 1), 0), COALESCE(SUM(attempts), 0), COALESCE(SUM(state = 3), 0), "
+                 "COALESCE(SUM(CASE WHEN state = 3 THEN packets END), 0), "
+                 "COALESCE(SUM(CASE WHEN state IN (0, 2) THEN packets END), 0) FROM chunks")
         lost = 0
         for line in open(logpath, errors="replace"):
             if "worker capture stopped" in line and "lost=" in line:
@@ -438,10 +470,12 @@ class Bench:
                 if name.endswith(".pcap") and not name.startswith("."):
                     n, torn = count_pcap_records(os.path.join(chunk_dir, name))
                     on_disk += n
+        self.discard(d, os.path.join(buf, "chunks"))
         return {
             "tool": "picketd", "gen": gen, "captured": packets, "captured_on_disk": on_disk,
             "dropped": kdrops, "if_dropped": ifdrops, "lost": lost, "chunks": chunks, "bytes": nbytes,
-            "uploaded": uploaded, "failed_attempts": attempts,
+            "uploaded": uploaded, "failed_attempts": attempts, "evicted": evicted,
+            "evicted_packets": evicted_packets, "kept_packets": kept_packets,
             "cpu": {"worker": w1 - w0, "supervisor": s1 - s0},
             "cpu_total_rusage": (ru.ru_utime + ru.ru_stime) if ru else None,
             "collector_cpu": (c1 - c0) if collector else None,
@@ -479,11 +513,13 @@ class Bench:
                     return int(line.split()[0])
             return None
         records, torn = count_pcap_records(out)
+        size = os.path.getsize(out)
+        self.discard(d, out)
         return {
             "tool": "tcpdump", "gen": gen, "captured": records, "captured_line": stat("packets captured"),
             "received_by_filter": stat("packets received by filter"),
             "dropped": stat("packets dropped by kernel") or 0, "torn_bytes": torn,
-            "bytes": os.path.getsize(out), "cpu": {"tcpdump": t1 - t0},
+            "bytes": size, "cpu": {"tcpdump": t1 - t0},
             "cpu_total_rusage": (ru.ru_utime + ru.ru_stime) if ru else None,
             "hwm_kib": {"tcpdump": hwm}, "sys": (sys0, sys1), "loadavg": load_before, "exit": code,
         }
@@ -516,6 +552,10 @@ class Bench:
             return not any(n.endswith(".tmp") for n in names)
         wait_for("the last backlog chunk to seal", sealed, 60, 0.2)
         n0, b0 = pending(buf)
+        sample = buffer_query(buf, "SELECT file FROM chunks WHERE state = 0 ORDER BY seq LIMIT 1")
+        with open(sample[0], "rb") as f:
+            raw = f.read()
+        gzip_ratio = len(zlib.compress(raw, 1)) / max(1, len(raw))   # what upload.gzip (level 1) sends
         attempts, max_attempts, next_due = buffer_query(
             buf, "SELECT COALESCE(SUM(attempts),0), COALESCE(MAX(attempts),0), COALESCE(MAX(next_attempt_ms),0) "
                  "FROM chunks WHERE state = 0")
@@ -557,6 +597,7 @@ class Bench:
         self.procs.stop(collector)
         if code != 0:
             raise BenchError(f"picketd exited with {code}:\n{tail(logpath)}")
+        self.discard(d, os.path.join(buf, "chunks"))
         got_bytes = sum(c["bytes"] for c in chunks)
         received = sorted(c["received_at_ms"] for c in chunks)
 
@@ -569,9 +610,11 @@ class Bench:
         t10, t90 = at_fraction(0.10), at_fraction(0.90)
         stalls = [series[i + 1][0] - series[i][0] for i in range(len(series) - 1)]
         return {
-            "variant": variant, "upload": upload, "gzip": upload.get("gzip", True), "gen": gen, "backlog_bytes": b0, "backlog_chunks": n0, "evicted": evicted,
-            "outage_s": outage, "outage_sup_cpu": outage_cpu, "failed_attempts": attempts, "max_attempts": max_attempts,
-            "latest_retry_in": latest_retry_in, "ready_s": t_ready,
+            "variant": variant, "upload": upload, "gzip": upload.get("gzip", True), "gen": gen,
+            "backlog_bytes": b0, "backlog_chunks": n0, "evicted": evicted, "budget": budget,
+            "gzip_ratio": gzip_ratio, "payload": self.a.payload,
+            "outage_s": outage, "outage_sup_cpu": outage_cpu, "failed_attempts": attempts,
+            "max_attempts": max_attempts, "latest_retry_in": latest_retry_in, "ready_s": t_ready,
             "first_progress_s": series[1][0] if len(series) > 1 else None,
             "drain_s": t_drain, "mbps_all": b0 / t_drain / 1e6,
             "mbps_10_90": (0.8 * b0) / (t90 - t10) / 1e6 if t90 > t10 else None,
@@ -580,7 +623,6 @@ class Bench:
             "collector_chunks": len(chunks), "collector_bytes": got_bytes,
             "sup_cpu": s1 - s0, "worker_cpu": w1 - w0, "collector_cpu": c1, "hwm_kib": hwm,
             "collector_hwm_kib": collector_hwm, "sys": (sys0, sys1), "loadavg": load_before,
-            "budget": budget,
         }
 
 
@@ -607,6 +649,16 @@ def other_cpu(r):
 
 
 
+CAPTURE_NOTES = """\
+captured: picketd = SUM(packets) of its committed chunks (buffer.db), evicted ones included; the files
+check counts the records in the chunk files left, which must equal the packets of the chunks neither
+evicted nor uploaded. tcpdump = whole records in its file.
+dropped: pcap_stats ps_drop (picketd: SUM(kernel_drops)); on lo the ring also carries the outgoing copy
+of each packet (libpcap discards it in user space), so one lost packet is usually 2 drops.
+CPU: utime+stime (/proc/<pid>/stat, 10 ms ticks) over the load plus a settle time. other CPU: busy
+CPU-s of the whole machine (/proc/stat) in that window minus generator, capturer and collector."""
+
+
 def print_capture_table(loads, results, a):
     cols = []
     for load in loads:
@@ -616,10 +668,12 @@ def print_capture_table(loads, results, a):
     print()
     print("== Capture on lo: `picketd run` (defaults: 32 MiB ring, 150 ms timeout, 8 MiB chunks) "
           "vs `tcpdump -i lo -w FILE` (defaults) ==")
-    print(f"filter 'udp dst port <gen port>' for both; generator on CPU{a.gen_cpu}, capturer on CPU{a.cap_cpu}; "
+    print(f"filter 'udp dst port <gen port>' for both; {a.payload} payloads; generator on CPU{a.gen_cpu}, "
+          f"capturer on CPU{a.cap_cpu}; "
           f"{a.seconds:g} s per load; picketd (supervisor + worker) pinned together; picketd uploads "
           + ("to a live collector (unpinned, its CPU not counted)" if a.capture_upload == "live"
-             else "to a closed port (every attempt fails; chunks stay in the buffer)"))
+             else "to a closed port (every attempt fails; chunks stay in the buffer)")
+          + (f"; NOT default, overridden: {json.dumps(a.overrides)}" if a.overrides else ""))
     head = "".ljust(w0) + "".join(f"{load['name']:>{2 * w}}" for load in loads)
     print(head)
     print("".ljust(w0) + "".join(f"{tool:>{w}}" for _, tool, _ in cols))
@@ -634,12 +688,21 @@ def print_capture_table(loads, results, a):
     row("captured / offered", lambda r, t: f"{100.0 * r['captured'] / max(1, r['gen']['sent']):.2f} %")
     row("dropped by kernel", lambda r, t: fmt_int(r["dropped"]))
     row("  picketd: lost in process", lambda r, t: fmt_int(r["lost"]) if t == "picketd" else "")
-    row("  check: records in files", lambda r, t: fmt_int(r.get("captured_on_disk") if t == "picketd"
-                                                              else r["captured"]))
+    def on_disk(r, t):
+        if t == "tcpdump":
+            return fmt_int(r["captured"])
+        if r["captured_on_disk"] is None:
+            return "-"
+        ok = r["captured_on_disk"] == r["kept_packets"]
+        return fmt_int(r["captured_on_disk"]) + ("" if ok else " (!)")
+    row("  check: records in files", on_disk)
     row("  tcpdump: 'packets captured'", lambda r, t: fmt_int(r["captured_line"]) if t == "tcpdump" else "")
+    row("  tcpdump: 'received by filter'", lambda r, t: fmt_int(r["received_by_filter"]) if t == "tcpdump" else "")
     row("pcap bytes written", lambda r, t: fmt_int(r["bytes"]))
     row("picketd chunks", lambda r, t: fmt_int(r["chunks"]) if t == "picketd" else "")
     row("  uploaded by shutdown", lambda r, t: fmt_int(r["uploaded"]) if t == "picketd" else "")
+    row("  evicted (disk budget)", lambda r, t: f"{r['evicted']} ({r['evicted_packets']:,} p)"
+        if t == "picketd" else "")
     row("  failed upload attempts", lambda r, t: fmt_int(r["failed_attempts"]) if t == "picketd" else "")
     row("CPU s: capture process", lambda r, t: fmt_f(r["cpu"].get("worker", r["cpu"].get("tcpdump")), 2))
     row("CPU s: picketd supervisor", lambda r, t: fmt_f(r["cpu"]["supervisor"], 2) if t == "picketd" else "")
@@ -655,6 +718,7 @@ def print_capture_table(loads, results, a):
     row("other CPU s on the machine", lambda r, t: fmt_f(other_cpu(r), 2))
     row("loadavg before the load", lambda r, t: r["loadavg"].split()[0])
 
+    print(CAPTURE_NOTES)
     print()
     print("ratio picketd / tcpdump (same offered load):")
     for load in loads:
@@ -663,13 +727,14 @@ def print_capture_table(loads, results, a):
         pp = pc / max(1, p["captured"])
         tp = tc / max(1, t["captured"])
         pw = p["cpu"]["worker"] / max(1, p["captured"])
+        rss = p["hwm_kib"]["worker"] + p["hwm_kib"]["supervisor"]
 
         def ratio(x, y):
             return f"{x / y:.2f}x" if y else "n/a (tcpdump 0)"
         print(f"  {load['name']:<22} CPU/packet {ratio(pp, tp)} (worker alone {ratio(pw, tp)}); "
               f"CPU total {ratio(pc, tc)}; captured {ratio(p['captured'], t['captured'])}; "
               f"drops {fmt_int(p['dropped'])} vs {fmt_int(t['dropped'])}; "
-              f"peak RSS worker+supervisor {ratio(p['hwm_kib']['worker'] + p['hwm_kib']['supervisor'], t['hwm_kib']['tcpdump'])}")
+              f"peak RSS worker+supervisor {ratio(rss, t['hwm_kib']['tcpdump'])}")
 
 
 def print_drain(r):
@@ -679,9 +744,9 @@ def print_drain(r):
           f"{r['backlog_bytes'] / 2**20:,.0f} MiB backlog; upload: {settings} "
           f"(gzip {'on' if r['gzip'] else 'off'}, 2 threads), 8 MiB chunks ==")
     lines = [
-        ("backlog", f"{r['backlog_bytes']:,} B in {r['backlog_chunks']} chunks "
-                    f"(1500 B frames, incompressible payload; buffer.max_bytes {r['budget'] / 2**30:.2f} GiB, "
-                    f"{r['evicted']} evicted)"),
+        ("backlog", f"{r['backlog_bytes']:,} B in {r['backlog_chunks']} chunks of 1500 B frames "
+                    f"(buffer.max_bytes {r['budget'] / 2**30:.2f} GiB, {r['evicted']} evicted)"),
+        ("payload; zlib level 1 size of one chunk", f"{r['payload']}; {100 * r['gzip_ratio']:.1f} % of the raw pcap"),
         ("outage before the collector start", f"{r['outage_s']:.1f} s; {r['failed_attempts']} failed upload "
                                               f"attempts, max {r['max_attempts']} on one chunk; latest "
                                               f"scheduled retry {r['latest_retry_in']:.1f} s after the start"),
@@ -690,18 +755,20 @@ def print_drain(r):
         ("collector start -> first chunk acked", fmt_f(r["first_progress_s"], 2, " s")),
         ("collector start -> 10% / 90% drained", f"{r['t10']:.2f} s / {r['t90']:.2f} s"),
         ("collector start -> pending bytes 0", f"{r['drain_s']:.2f} s   <- time to drain"),
-        ("upload throughput, whole drain", f"{r['mbps_all']:.1f} MB/s  ({r['mbps_all'] * 8 / 1000:.2f} Gbps of pcap)"),
+        ("upload throughput, whole drain",
+         f"{r['mbps_all']:.1f} MB/s  ({r['mbps_all'] * 8 / 1000:.2f} Gbps of pcap)"),
         ("upload throughput, 10% -> 90%", fmt_f(r["mbps_10_90"], 1, " MB/s")),
         ("longest time without progress", f"{r['longest_stall_s']:.2f} s"),
         ("collector: first -> last chunk stored", fmt_f(r["collector_window_s"], 2, " s")),
         ("verified at the collector", f"{r['collector_chunks']} chunks, {r['collector_bytes']:,} B "
                                       + ("(all bytes)" if r["collector_bytes"] >= r["backlog_bytes"]
                                          else "(MISSING BYTES)")),
-        ("picketd supervisor CPU during drain", f"{r['sup_cpu']:.2f} s  "
-                                                f"({r['sup_cpu'] / max(1e-9, r['backlog_bytes'] / 1e9):.2f} CPU s per GB)"),
+        ("picketd supervisor CPU during drain",
+         f"{r['sup_cpu']:.2f} s  ({r['sup_cpu'] / max(1e-9, r['backlog_bytes'] / 1e9):.2f} CPU s per GB)"),
         ("picketd worker CPU during drain", f"{r['worker_cpu']:.2f} s (idle capture)"),
         ("collector CPU (whole life)", f"{r['collector_cpu']:.2f} s"),
-        ("peak RSS supervisor / worker", f"{fmt_mib(r['hwm_kib']['supervisor'])} / {fmt_mib(r['hwm_kib']['worker'])}"),
+        ("peak RSS supervisor / worker",
+         f"{fmt_mib(r['hwm_kib']['supervisor'])} / {fmt_mib(r['hwm_kib']['worker'])}"),
         ("peak RSS collector", fmt_mib(r["collector_hwm_kib"])),
         ("loadavg at the collector start", r["loadavg"]),
     ]
@@ -738,6 +805,9 @@ def machine_header(bench):
     print(f"machine: {os.cpu_count()} CPUs ({model}), {mem:.1f} GiB, Linux {os.uname().release}")
     print(f"tools:   {tcpdump_v[0] if tcpdump_v else '?'}; {tcpdump_v[1] if len(tcpdump_v) > 1 else ''}; "
           f"{picketd_v[0] if picketd_v else '?'}")
+    built = ", ".join(f"{name} {src} ({time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(os.path.getmtime(src)))})"
+                      for name, src in (("picketd", bench.a.picketd), ("picket", bench.a.picket)))
+    print(f"binaries: {built}")
     print(f"load:    loadavg {loadavg()} at start; busiest processes: {busy}")
 
 
@@ -753,6 +823,9 @@ def main():
     ap.add_argument("--small-pps", type=float, default=300_000, help="60-byte frames per second (default 300000)")
     ap.add_argument("--large-mbps", type=float, default=1000, help="Mbit/s of 1500-byte frames (default 1000)")
     ap.add_argument("--backlog-mib", type=int, default=1024, help="upload backlog to drain (default 1024)")
+    ap.add_argument("--payload", choices=("random", "text"), default="random",
+                    help="UDP payload: random (incompressible, like encrypted traffic; default) or "
+                         "text (log-like lines gzip shrinks several times)")
     ap.add_argument("--gen-cpu", type=int, default=0)
     ap.add_argument("--cap-cpu", type=int, default=1)
     ap.add_argument("--settle", type=float, default=1.0, help="seconds after a load before reading counters")
@@ -766,10 +839,15 @@ def main():
                     help="comma list of drain runs: default (embedded upload settings), retry1s "
                          "(retry_base 200ms, retry_max 1s: the upload path without backoff), "
                          "nogzip (retry1s and gzip false); default: default,retry1s")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a picketd config field in the capture runs (diagnostics), e.g. "
+                         "upload.gzip=false or capture.buffer_mib=64; VALUE is JSON or a plain string")
     ap.add_argument("--skip-capture", action="store_true")
     ap.add_argument("--skip-drain", action="store_true")
     ap.add_argument("--workdir", default="/var/tmp", help="parent of the temporary work directory")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (and the collector's data)")
+    ap.add_argument("--collector-data", metavar="DIR",
+                    help="parent of the collector's data directory (default: /dev/shm, a tmpfs)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1.5 s loads, 64 MiB backlog")
     a = ap.parse_args()
     if a.quick:
@@ -777,6 +855,17 @@ def main():
         a.backlog_mib = min(a.backlog_mib, 64)
     if not (0 < a.seconds <= 60) or a.backlog_mib < 8 or a.small_pps <= 0 or a.large_mbps <= 0:
         ap.error("need 0 < --seconds <= 60, --backlog-mib >= 8, positive rates")
+    a.overrides = {}
+    for spec in a.set:
+        key, sep, value = spec.partition("=")
+        section, dot, field = key.partition(".")
+        if not sep or not dot or not section or not field:
+            ap.error(f"--set {spec}: want SECTION.KEY=VALUE")
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+        a.overrides.setdefault(section, {})[field] = value
     drains = [d.strip() for d in a.drains.split(",") if d.strip()]
     if any(d not in DRAIN_VARIANTS for d in drains):
         ap.error(f"--drains: choose from {', '.join(DRAIN_VARIANTS)}")
@@ -796,11 +885,12 @@ def main():
     if max(a.gen_cpu, a.cap_cpu) >= ncpu:
         a.gen_cpu, a.cap_cpu = 0, min(1, ncpu - 1)
 
-    # SIGTERM/SIGHUP unwind like Ctrl-C, so every child is stopped by PID.
+    # SIGINT/SIGTERM/SIGHUP unwind like Ctrl-C (even when started with SIGINT
+    # ignored, as in a background job), so every child is stopped by PID.
     def interrupted(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGHUP, interrupted)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
 
     work = tempfile.mkdtemp(prefix="picket-bench-", dir=a.workdir)
     bench = Bench(a, work)
@@ -809,7 +899,7 @@ def main():
         bench.prepare_binaries()
         print("capture_bench: picketd vs tcpdump on lo, and picketd's upload drain (127.0.0.1 only)")
         machine_header(bench)
-        print(f"work dir: {work}{' (kept)' if a.keep else ''}")
+        print(f"work dir: {work}{' (kept)' if a.keep else ''}; collector data: {bench.collector_root}")
         bench.large_pps = a.large_mbps * 1e6 / (1500 * 8)
         loads = [
             {"name": f"60 B @ {a.small_pps / 1000:.0f} kpps", "frame": 60, "pps": a.small_pps},
@@ -846,9 +936,12 @@ def main():
     except KeyboardInterrupt as e:
         print(f"capture_bench: interrupted ({e or 'Ctrl-C'}); stopping every process", flush=True)
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)   # a second Ctrl-C must not cut the clean-up short
         bench.procs.cleanup()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
+            bench.remove_collector_root()
     if ok:
         print("capture_bench: done")
         return 0

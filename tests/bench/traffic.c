@@ -7,11 +7,13 @@
  * --max-packets, whichever comes first.
  *
  * Frames on lo are 14 (Ethernet) + 20 (IPv4) + 8 (UDP) + payload bytes; the
- * payload comes from a 4 MiB pseudo-random pool at a different offset for
- * every datagram, so it is incompressible (no gzip win for the uploader).
+ * payload comes from a 4 MiB pool at a different offset for every datagram.
+ * --payload random (default): pseudo-random, incompressible, like encrypted
+ * traffic; --payload text: repeated log-like ASCII lines, which gzip shrinks
+ * several times.
  *
  * usage: picket_bench_traffic --port P --frame BYTES [--pps R] [--seconds S]
- *                             [--max-packets N] [--batch B]
+ *                             [--max-packets N] [--batch B] [--payload random|text]
  * Prints one line of JSON with what it sent and the CPU it used.
  */
 #define _GNU_SOURCE
@@ -47,7 +49,7 @@ static double cpu_s(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: picket_bench_traffic --port P --frame BYTES [--pps R] [--seconds S]\n"
-          "                            [--max-packets N] [--batch B]\n"
+          "                            [--max-packets N] [--batch B] [--payload random|text]\n"
           "  sends to 127.0.0.1 only; --frame 60..9000 (Ethernet frame size on lo);\n"
           "  --pps 0 = as fast as possible; --seconds <= %.0f\n",
           kMaxSeconds);
@@ -57,12 +59,14 @@ int main(int argc, char** argv) {
   long port = 0, frame = 60, batch = 32;
   double pps = 0, seconds = 5;
   unsigned long long max_packets = 100000000ULL;
+  int text = 0;
   static const struct option opts[] = {{"port", required_argument, 0, 'p'},
                                        {"frame", required_argument, 0, 'f'},
                                        {"pps", required_argument, 0, 'r'},
                                        {"seconds", required_argument, 0, 's'},
                                        {"max-packets", required_argument, 0, 'n'},
                                        {"batch", required_argument, 0, 'b'},
+                                       {"payload", required_argument, 0, 'y'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   int c;
@@ -74,6 +78,14 @@ int main(int argc, char** argv) {
       case 's': seconds = strtod(optarg, NULL); break;
       case 'n': max_packets = strtoull(optarg, NULL, 10); break;
       case 'b': batch = strtol(optarg, NULL, 10); break;
+      case 'y':
+        if (strcmp(optarg, "text") == 0) {
+          text = 1;
+        } else if (strcmp(optarg, "random") != 0) {
+          usage();
+          return 2;
+        }
+        break;
       case 'h': usage(); return 0;
       default: usage(); return 2;
     }
@@ -108,12 +120,26 @@ int main(int argc, char** argv) {
   unsigned char* pool = malloc(kPoolBytes + 9000);
   if (!pool) return 1;
   uint64_t x = 0x9E3779B97F4A7C15ULL ^ (uint64_t)port;
-  for (size_t i = 0; i < kPoolBytes + 9000; i += 8) { /* xorshift64*: cheap, incompressible */
-    x ^= x >> 12;
+  size_t filled = 0;
+  while (filled < (size_t)kPoolBytes + 9000) {
+    x ^= x >> 12; /* xorshift64*: cheap */
     x ^= x << 25;
     x ^= x >> 27;
     uint64_t v = x * 0x2545F4914F6CDD1DULL;
-    memcpy(pool + i, &v, (i + 8 <= (size_t)kPoolBytes + 9000) ? 8 : (kPoolBytes + 9000 - i));
+    if (text) { /* a log line; only the numbers vary */
+      char line[128];
+      int n = snprintf(line, sizeof line,
+                       "GET /api/v1/items/%u HTTP/1.1 200 %u \"Mozilla/5.0 (X11; Linux x86_64)\" %u ms\n",
+                       (unsigned)(v % 100000), (unsigned)((v >> 20) % 50000), (unsigned)((v >> 40) % 1000));
+      size_t take = (size_t)n;
+      if (take > (size_t)kPoolBytes + 9000 - filled) take = (size_t)kPoolBytes + 9000 - filled;
+      memcpy(pool + filled, line, take);
+      filled += take;
+    } else {
+      size_t take = (size_t)kPoolBytes + 9000 - filled < 8 ? (size_t)kPoolBytes + 9000 - filled : 8;
+      memcpy(pool + filled, &v, take);
+      filled += take;
+    }
   }
 
   struct mmsghdr msgs[kMaxBatch];
@@ -163,8 +189,9 @@ int main(int argc, char** argv) {
   const double elapsed = now_s() - t0;
   const double cpu = cpu_s() - cpu0;
   printf("{\"sent\": %llu, \"seconds\": %.4f, \"pps\": %.1f, \"frame\": %ld, \"target_pps\": %.1f, "
-         "\"cpu_s\": %.4f, \"send_errors\": %llu}\n",
-         sent, elapsed, elapsed > 0 ? (double)sent / elapsed : 0.0, frame, pps, cpu, send_errors);
+         "\"cpu_s\": %.4f, \"send_errors\": %llu, \"payload\": \"%s\"}\n",
+         sent, elapsed, elapsed > 0 ? (double)sent / elapsed : 0.0, frame, pps, cpu, send_errors,
+         text ? "text" : "random");
   close(s);
   close(sink);
   free(pool);

@@ -88,6 +88,9 @@ class BufferStore {
   virtual Status MarkChunkRetry(std::int64_t seq, std::int64_t next_attempt_ms,
                                 const std::string& error) = 0;
   virtual Status MarkChunkDead(std::int64_t seq, const std::string& error) = 0;  // kept aside
+  // Makes every pending chunk and batch due now: once the collector answers
+  // again, nothing should sit out the rest of a backoff from the outage.
+  virtual Status RetryAllNow() = 0;
 
   virtual Result<std::int64_t> AppendBatch(BatchKind kind, const std::string& ndjson,
                                            std::uint64_t lines) = 0;

@@ -207,3 +207,24 @@ TEST_SUITE("buffer") {
 }
 
 }  // namespace picket::buffer
+
+namespace picket::buffer {
+
+TEST_SUITE("buffer") {
+  TEST_CASE("RetryAllNow makes every pending item due again") {
+    testing::TempDir dir;
+    auto store = Open(dir);
+    ChunkMeta a = AddChunk(*store, 10);
+    auto batch = store->AppendBatch(BatchKind::kLogs, "{}\n", 1);
+    REQUIRE(batch.ok());
+    REQUIRE(store->MarkChunkRetry(a.seq, 1'000'000, "refused").ok());
+    REQUIRE(store->MarkBatchRetry(*batch, 1'000'000, "refused").ok());
+    CHECK(store->DueChunks(10, 10)->empty());
+    CHECK(store->DueBatches(10, 10)->empty());
+    REQUIRE(store->RetryAllNow().ok());
+    CHECK(store->DueChunks(10, 10)->size() == 1);
+    CHECK(store->DueBatches(10, 10)->size() == 1);
+  }
+}
+
+}  // namespace picket::buffer
