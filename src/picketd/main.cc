@@ -8,6 +8,7 @@
 #include "picket/common/command_line.h"
 #include "picket/common/version.h"
 #include "picket/common/log.h"
+#include "picket/scan/scan_command.h"
 #include "picket/supervisor/config_loader.h"
 #include "picket/supervisor/daemon.h"
 #include "picket/supervisor/worker.h"
@@ -135,6 +136,8 @@ constexpr picket::Command kCommands[] = {
      "  --config FILE   the JSON config to check\n"
      "  --quiet         do not print the effective config\n",
      RunCheckConfig},
+    {"scan", picket::scan::kScanCommandSummary, picket::scan::kScanCommandUsage,
+     picket::scan::RunScanCommand},
 };
 
 }  // namespace

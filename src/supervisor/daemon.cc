@@ -128,7 +128,7 @@ int RunDaemon(const RunOptions& options) {
     d.logs = std::make_unique<LogShipper>(&d.loop, d.store.get());
     d.logs->Start();
   }
-  if (config.capture.enabled) {
+  if (config.capture.enabled || !config.scans.empty()) {
     WorkerProcessOptions wo;
     wo.argv = {options.self_executable, "worker", "--config", WorkerConfigPath(config)};
     if (d.logs) {

@@ -15,15 +15,20 @@
 #include "picket/common/log.h"
 #include "picket/common/url.h"
 #include "process_guard.h"
+#include "scan_jobs.h"
 
 namespace picket::supervisor {
 
 namespace {
 
 std::atomic<capture::Sniffer*> g_sniffer{nullptr};
+std::atomic<ScanJobRunner*> g_scans{nullptr};
+volatile std::sig_atomic_t g_stop = 0;
 
 void OnStopSignal(int) {
+  g_stop = 1;
   if (capture::Sniffer* s = g_sniffer.load()) s->RequestStop();
+  if (ScanJobRunner* r = g_scans.load()) r->RequestStop();
 }
 
 // The daemon's own uploads must never be captured: every address of every
@@ -69,6 +74,64 @@ buffer::ChunkMeta ToChunkMeta(const capture::SealedChunk& c) {
   return m;
 }
 
+// Captures until SIGTERM; starts the scan jobs once the capture is open and privileges dropped.
+int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRunner* scans) {
+  auto fail = [](const char* what, const Status& st) {
+    PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
+    return 1;
+  };
+  // Capture was down from the last sealed chunk until now: record it on the first chunk.
+  const Clock& clock = SystemClock::Instance();
+  std::int64_t gap_ms = 0;
+  if (auto last = store.LastChunk(); last.ok() && last->has_value()) {
+    gap_ms = std::max<std::int64_t>(0, clock.WallMillis() - (*last)->sealed_at_ms);
+  }
+
+  auto source = capture::PcapLiveSource::Open(
+      capture::LiveCaptureOptions::FromConfig(config.capture, CollectorEndpoints(config.upload)));
+  if (!source.ok()) return fail("capture", source.status());
+  if (Status st = capture::RetainOnlyCapNetRaw(); !st.ok() && ::geteuid() == 0) {
+    return fail("drop privileges", st);
+  }
+
+  auto options = capture::ChunkWriterOptions::FromConfig(config.capture, store.ChunkDir(), **source);
+  options.gap_before_ms = gap_ms;
+  std::uint64_t committed = 0;
+  auto writer = capture::ChunkWriter::Open(
+      options, clock, [&]() { return store.NextChunkSeq(); },
+      [&]() { return (*source)->Stats(); },
+      [&](const capture::SealedChunk& chunk) {
+        if (Status st = store.CommitChunk(ToChunkMeta(chunk)); !st.ok()) {
+          // The file stays behind as an orphan and is removed at the next start.
+          PICKET_LOG(kError, "worker", "cannot commit sealed chunk", {"seq", chunk.seq},
+                     {"error", st});
+          return;
+        }
+        ++committed;
+        PICKET_LOG(kDebug, "worker", "chunk committed", {"seq", chunk.seq},
+                   {"packets", chunk.packets}, {"bytes", chunk.bytes});
+      });
+  if (!writer.ok()) return fail("chunk writer", writer.status());
+
+  capture::Sniffer sniffer(**source, **writer, clock);
+  g_sniffer.store(&sniffer);
+  if (g_stop) sniffer.RequestStop();  // SIGTERM arrived while the capture was opening
+  if (scans) {
+    g_scans.store(scans);
+    scans->Start();
+    if (g_stop) scans->RequestStop();
+  }
+  PICKET_LOG(kInfo, "worker", "capturing", {"interface", config.capture.interface},
+             {"filter", (*source)->InstalledFilter()}, {"gap_before_ms", gap_ms});
+  Status st = sniffer.Run();
+  g_sniffer.store(nullptr);
+  if (scans) scans->RequestStop();  // capture ended (signal or fatal error): so does the worker
+  auto stats = sniffer.Stats();
+  PICKET_LOG(kInfo, "worker", "capture stopped", {"packets", stats.packets},
+             {"chunks", committed}, {"lost", stats.lost_packets}, {"status", st});
+  return st.ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int RunWorker(const DaemonConfig& config) {
@@ -86,54 +149,38 @@ int RunWorker(const DaemonConfig& config) {
   if (!opened.ok()) return fail("buffer", opened.status());
   std::unique_ptr<buffer::BufferStore> store = std::move(*opened);
 
-  // Capture was down from the last sealed chunk until now: record it on the first chunk.
-  const Clock& clock = SystemClock::Instance();
-  std::int64_t gap_ms = 0;
-  if (auto last = store->LastChunk(); last.ok() && last->has_value()) {
-    gap_ms = std::max<std::int64_t>(0, clock.WallMillis() - (*last)->sealed_at_ms);
-  }
-
-  auto source = capture::PcapLiveSource::Open(
-      capture::LiveCaptureOptions::FromConfig(config.capture, CollectorEndpoints(config.upload)));
-  if (!source.ok()) return fail("capture", source.status());
-  if (Status st = capture::RetainOnlyCapNetRaw(); !st.ok() && ::geteuid() == 0) {
-    return fail("drop privileges", st);
-  }
-
-  auto options = capture::ChunkWriterOptions::FromConfig(config.capture, store->ChunkDir(), **source);
-  options.gap_before_ms = gap_ms;
-  std::uint64_t committed = 0;
-  auto writer = capture::ChunkWriter::Open(
-      options, clock, [&]() { return store->NextChunkSeq(); },
-      [&]() { return (*source)->Stats(); },
-      [&](const capture::SealedChunk& chunk) {
-        if (Status st = store->CommitChunk(ToChunkMeta(chunk)); !st.ok()) {
-          // The file stays behind as an orphan and is removed at the next start.
-          PICKET_LOG(kError, "worker", "cannot commit sealed chunk", {"seq", chunk.seq},
-                     {"error", st});
-          return;
-        }
-        ++committed;
-        PICKET_LOG(kDebug, "worker", "chunk committed", {"seq", chunk.seq},
-                   {"packets", chunk.packets}, {"bytes", chunk.bytes});
-      });
-  if (!writer.ok()) return fail("chunk writer", writer.status());
-
-  capture::Sniffer sniffer(**source, **writer, clock);
-  g_sniffer.store(&sniffer);
   struct sigaction sa {};
   sa.sa_handler = &OnStopSignal;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
-  PICKET_LOG(kInfo, "worker", "capturing", {"interface", config.capture.interface},
-             {"filter", (*source)->InstalledFilter()}, {"gap_before_ms", gap_ms});
-  Status st = sniffer.Run();
-  g_sniffer.store(nullptr);
-  auto stats = sniffer.Stats();
-  PICKET_LOG(kInfo, "worker", "capture stopped", {"packets", stats.packets},
-             {"chunks", committed}, {"lost", stats.lost_packets}, {"status", st});
-  return st.ok() ? 0 : 1;
+
+  std::unique_ptr<ScanJobRunner> scans;
+  if (!config.scans.empty()) {
+    // The scan thread gets its own SQLite connection; orphan cleanup was done above.
+    auto scan_store = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes, false});
+    if (!scan_store.ok()) return fail("buffer for scans", scan_store.status());
+    scans = std::make_unique<ScanJobRunner>(config.scans, config.scan_max_probes,
+                                            std::move(*scan_store));
+  }
+  int rc = 0;
+  if (config.capture.enabled) {
+    rc = RunCapture(config, *store, scans.get());
+  } else {
+    if (Status st = capture::RetainOnlyCapNetRaw(); !st.ok() && ::geteuid() == 0) {
+      return fail("drop privileges", st);
+    }
+    if (scans) {
+      g_scans.store(scans.get());
+      scans->Start();
+      if (g_stop) scans->RequestStop();
+    }
+  }
+  if (scans) {
+    scans->Join();  // returns once SIGTERM stopped it (its checkpoint is saved)
+    g_scans.store(nullptr);
+  }
+  return rc;
 }
 
 }  // namespace picket::supervisor
