@@ -7,11 +7,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "picket/common/c_handle.h"
@@ -110,23 +115,58 @@ ChunkWriterOptions ChunkWriterOptions::FromConfig(const CaptureSection& capture,
   o.max_bytes = capture.chunk_max_bytes;
   o.max_age = capture.chunk_max_age;
   o.idle = capture.chunk_idle;
+  o.queue_bytes = ChunkWriterOptions::kDefaultQueueBytes;
   return o;
 }
 
+namespace {
+
+// Queued mode: a pool block of packet records (16-byte header + data, as in
+// the file). The capture thread fills it front to back and hands it over in
+// ranges; consecutive chunks may share a block.
+struct Block {
+  std::unique_ptr<std::uint8_t[]> data;
+};
+
+// Queued mode: what the capture thread hands to the writer thread, in order.
+// A data item (block set) carries records [begin, end) of the current chunk and,
+// with `release`, gives the block back to the pool once written; an end item
+// (block null) ends the chunk. The chunk numbered n lies between end items n-1
+// and n. The capture thread only writes a block past every range it pushed, so
+// the two threads never touch the same bytes.
+struct Item {
+  Block* block = nullptr;
+  std::size_t begin = 0, end = 0;
+  std::uint64_t packets = 0;  // records in [begin, end)
+  bool release = false;
+  bool seal = true;  // end item: false abandons the chunk instead
+  SealReason reason = SealReason::kStop;
+  std::int64_t first_us = 0, last_us = 0;
+  std::uint64_t lost = 0;  // lost on the capture side since the previous end item
+  std::optional<Result<CaptureStats>> drops;  // the source's counters at the rotation
+};
+
+}  // namespace
+
 struct ChunkWriter::State {
+  // Set by Open, then read-only.
   ChunkWriterOptions options;
   const Clock* clock = nullptr;
   SeqAllocator next_seq;
   StatsProvider stats_provider;
   SealedCallback on_sealed;
-
   UniqueFd dir_fd;
   std::vector<std::uint8_t> file_header;
+  bool queued = false;
+  std::size_t block_bytes = 0;
+
+  // The file side: the calling thread's in inline mode, the writer thread's in
+  // queued mode (which touches none of it before the thread starts or after the
+  // join, and the calling thread none of it while the thread runs).
   std::vector<std::uint8_t> buffer;
   std::size_t used = 0;
   Sha256 hash;
-
-  // The open chunk. file.valid() ⇒ packets ≥ 1 between calls.
+  // The open chunk. Inline mode: file.valid() ⇒ packets ≥ 1 between calls.
   UniqueFd file;
   std::optional<std::int64_t> seq;  // allocated and not yet consumed by a seal
   std::string temp_name;            // relative to dir_fd
@@ -134,17 +174,53 @@ struct ChunkWriter::State {
   std::uint64_t bytes = 0;          // header + records, buffered or written
   std::uint64_t packets = 0;
   std::int64_t first_us = 0, last_us = 0;
-  MonoTime first_mono{}, last_mono{};
-
   CaptureStats baseline;
   std::uint64_t lost_pending = 0;
   bool gap_reported = false;
-  ChunkWriterStats stats;
+  bool discarding = false;        // queued: the current chunk failed; drop its blocks
+  std::uint64_t ends_done = 0;    // queued: end items processed = index of the current chunk
+
+  // The calling thread's own.
+  MonoTime first_mono{}, last_mono{};
+  std::uint64_t truncated = 0;
+  std::uint64_t caller_lost = 0;  // queued: counted here, reported through end items
+  std::uint64_t queue_drops = 0;
+  // Queued mode: the chunk as the calling thread sees it.
+  bool q_open = false;
+  std::uint64_t q_bytes = 0, q_packets = 0;
+  std::int64_t q_first_us = 0, q_last_us = 0;
+  std::uint64_t q_lost = 0;       // for the next end item
+  std::uint64_t ends_pushed = 0;  // = index of the open chunk
+  Block* current = nullptr;       // being filled; the part past cur_pushed is this thread's
+  std::size_t cur_used = 0, cur_pushed = 0;
+  std::uint64_t cur_packets = 0;  // records in [cur_pushed, cur_used)
+  bool dropping = false;           // the pool is exhausted
+  bool drop_logged = false;        // this episode was logged
+  std::uint64_t drops_logged = 0;  // queue_drops at the last log line
+  MonoTime drop_log_at{};
+
+  // Shared in queued mode, guarded by mu.
+  mutable std::mutex mu;
+  ChunkWriterStats stats;  // chunk counters and file-side losses (the calling thread adds its own)
+  std::deque<Item> queue;
+  std::vector<Block*> free_blocks;
+  bool busy = false;  // the writer thread is processing an item it took off the queue
+  bool quit = false;
+  Status pending_error;                 // first unreported writer-thread error
+  std::uint64_t failed_chunk = ~0ull;   // index of the chunk that failed last
+  std::condition_variable work_cv;      // writer waits: queue non-empty or quit
+  std::condition_variable idle_cv;      // caller waits: queue empty and not busy
+  std::atomic<bool> error_pending{false};
+  std::atomic<std::size_t> free_count{0};
+  std::vector<Block> blocks;
+  std::thread writer;
 
   std::string PathOf(const std::string& name) const { return options.dir + "/" + name; }
 
+  // File-side losses (abandoned chunks); inline mode: every loss.
   void CountLost(std::uint64_t n) {
     lost_pending += n;
+    std::lock_guard<std::mutex> lock(mu);
     stats.lost_packets += n;
   }
 
@@ -174,7 +250,7 @@ struct ChunkWriter::State {
     used += size;
   }
 
-  Status OpenChunk(MonoTime now) {
+  Status OpenChunk() {
     if (!seq) {
       Result<std::int64_t> next = next_seq();
       if (!next.ok()) return next.status().WithContext("capture: allocating chunk seq");
@@ -190,7 +266,6 @@ struct ChunkWriter::State {
     Buffer(file_header.data(), file_header.size());
     bytes = file_header.size();
     packets = 0;
-    first_mono = now;
     return Status::Ok();
   }
 
@@ -218,7 +293,10 @@ struct ChunkWriter::State {
                  {"error", std::strerror(errno)});
     }
     CountLost(packets);
-    ++stats.chunks_abandoned;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++stats.chunks_abandoned;
+    }
     hash.Finish();  // reset
     used = 0;
     bytes = 0;
@@ -226,7 +304,9 @@ struct ChunkWriter::State {
     if (consume_seq) seq.reset();
   }
 
-  Status Seal(SealReason reason) {
+  // `drops`: the source's counters taken at the rotation (queued mode); inline
+  // mode takes them here.
+  Status Seal(SealReason reason, std::optional<Result<CaptureStats>> drops = std::nullopt) {
     const std::string final_name = FinalName(*seq);
     Status st = Flush();
     if (st.ok() && ::fsync(file.get()) != 0) st = FromErrno("fsync " + temp_path, errno);
@@ -259,9 +339,10 @@ struct ChunkWriter::State {
     chunk.last_packet_us = last_us;
     chunk.sha256 = hash.Finish();
     chunk.sha256_hex = HexEncode(chunk.sha256.data(), chunk.sha256.size());
-    if (stats_provider) {
-      // Taken only once the chunk is durable: a failed chunk's drops go to the next one.
-      Result<CaptureStats> now = stats_provider();
+    if (!queued && stats_provider) drops = stats_provider();
+    if (drops) {
+      // Used only once the chunk is durable: a failed chunk's drops go to the next one.
+      Result<CaptureStats>& now = *drops;
       if (now.ok()) {
         chunk.kernel_drops = Delta(now->kernel_drops, baseline.kernel_drops);
         chunk.interface_drops = Delta(now->interface_drops, baseline.interface_drops);
@@ -283,9 +364,12 @@ struct ChunkWriter::State {
     seq.reset();
     bytes = 0;
     packets = 0;
-    ++stats.chunks_sealed;
-    stats.packets_sealed += chunk.packets;
-    stats.bytes_sealed += chunk.bytes;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++stats.chunks_sealed;
+      stats.packets_sealed += chunk.packets;
+      stats.bytes_sealed += chunk.bytes;
+    }
 
     PICKET_LOG(kInfo, "capture", "chunk sealed", {"seq", chunk.seq}, {"packets", chunk.packets},
                {"bytes", chunk.bytes}, {"reason", SealReasonName(reason)},
@@ -294,11 +378,289 @@ struct ChunkWriter::State {
     if (on_sealed) on_sealed(chunk);
     return Status::Ok();
   }
+
+  // ---- Queued mode: the writer thread ----
+
+  // Records a writer-thread error for the calling thread; `chunk`: the index of the failed chunk.
+  void Report(Status st, std::uint64_t chunk) {
+    std::lock_guard<std::mutex> lock(mu);
+    failed_chunk = chunk;
+    if (pending_error.ok()) {
+      pending_error = std::move(st);
+      error_pending.store(true, std::memory_order_release);
+    } else {  // the caller has not picked up the previous one yet
+      PICKET_LOG(kError, "capture", "chunk write failed", {"error", st},
+                 {"iface", options.interface});
+    }
+  }
+
+  void ProcessData(const Item& item) {
+    if (item.begin == item.end) return;  // only a release
+    if (discarding) {
+      CountLost(item.packets);
+      return;
+    }
+    Status st;
+    if (!file.valid()) {
+      st = OpenChunk();
+      if (!st.ok()) {
+        CountLost(item.packets);
+        discarding = true;
+        Report(std::move(st), ends_done);
+        return;
+      }
+    }
+    st = Flush();  // the file header of a new chunk
+    if (st.ok()) st = WriteAll(item.block->data.get() + item.begin, item.end - item.begin);
+    packets += item.packets;
+    if (!st.ok()) {
+      Abandon(temp_name, false);
+      discarding = true;
+      Report(std::move(st), ends_done);
+      return;
+    }
+    bytes += item.end - item.begin;
+  }
+
+  void ProcessEnd(Item& item) {
+    const std::uint64_t index = ends_done++;
+    lost_pending += item.lost;  // counted in the stats by the calling thread already
+    if (discarding || !file.valid()) {  // a failed chunk: already abandoned and reported
+      discarding = false;
+      return;
+    }
+    if (!item.seal) {
+      PICKET_LOG(kWarn, "capture", "chunk writer closed with an unsealed chunk; discarding it",
+                 {"path", temp_path}, {"packets", packets});
+      Abandon(temp_name, false);
+      return;
+    }
+    first_us = item.first_us;
+    last_us = item.last_us;
+    if (Status st = Seal(item.reason, std::move(item.drops)); !st.ok()) Report(std::move(st), index);
+  }
+
+  void WriterLoop() {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      work_cv.wait(lock, [this] { return !queue.empty() || quit; });
+      if (queue.empty()) break;  // quit, and everything done
+      Item item = std::move(queue.front());
+      queue.pop_front();
+      busy = true;
+      lock.unlock();
+      if (item.block) {
+        ProcessData(item);
+      } else {
+        ProcessEnd(item);
+      }
+      lock.lock();
+      if (item.release) {
+        free_blocks.push_back(item.block);
+        free_count.store(free_blocks.size(), std::memory_order_release);
+      }
+      busy = false;
+      if (queue.empty()) idle_cv.notify_all();
+    }
+  }
+
+  // ---- Queued mode: the calling thread ----
+
+  void Push(Item item) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(std::move(item));
+    }
+    work_cv.notify_one();
+  }
+
+  // Hands the current block's new records to the writer; with `release`, the
+  // block itself too (it goes back to the pool once written).
+  void PushCurrent(bool release) {
+    if (current == nullptr || (cur_used == cur_pushed && !release)) return;
+    Item item;
+    item.block = current;
+    item.begin = cur_pushed;
+    item.end = cur_used;
+    item.packets = cur_packets;
+    item.release = release;
+    cur_pushed = cur_used;
+    cur_packets = 0;
+    if (release) current = nullptr;
+    Push(std::move(item));
+  }
+
+  // Room for `record` bytes in `current`; false when the pool is exhausted.
+  bool Reserve(std::size_t record) {
+    if (current != nullptr && cur_used + record <= block_bytes) return true;
+    PushCurrent(true);
+    if (free_count.load(std::memory_order_acquire) == 0) return false;
+    std::lock_guard<std::mutex> lock(mu);
+    if (free_blocks.empty()) return false;
+    current = free_blocks.back();
+    free_blocks.pop_back();
+    free_count.store(free_blocks.size(), std::memory_order_relaxed);
+    cur_used = cur_pushed = 0;
+    cur_packets = 0;
+    return true;  // an empty block holds any record (block_bytes ≥ 16 + snaplen)
+  }
+
+  void LoseQueued(std::uint64_t n) {
+    q_lost += n;
+    caller_lost += n;
+  }
+
+  // Ends the open chunk: sealed by the writer thread, or abandoned.
+  void EndChunk(SealReason reason, bool seal) {
+    PushCurrent(false);
+    Item item;
+    item.seal = seal;
+    item.reason = reason;
+    item.first_us = q_first_us;
+    item.last_us = q_last_us;
+    item.lost = q_lost;
+    q_lost = 0;
+    if (seal && stats_provider) item.drops = stats_provider();
+    Push(std::move(item));
+    ++ends_pushed;
+    q_open = false;
+    q_bytes = 0;
+    q_packets = 0;
+  }
+
+  // A writer-thread error not yet returned, if any. When it was the open chunk
+  // that failed, that chunk ends here so that the next packet starts a new one.
+  Status TakeError() {
+    if (!error_pending.load(std::memory_order_acquire)) return Status::Ok();
+    Status st;
+    std::uint64_t failed = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      st = std::move(pending_error);
+      pending_error = Status::Ok();
+      failed = failed_chunk;
+      error_pending.store(false, std::memory_order_relaxed);
+    }
+    if (q_open && failed == ends_pushed) EndChunk(SealReason::kStop, false);
+    return st;
+  }
+
+  void WaitIdle() {
+    std::unique_lock<std::mutex> lock(mu);
+    idle_cv.wait(lock, [this] { return queue.empty() && !busy; });
+  }
+
+  Status WriteQueued(const Packet& packet, std::uint32_t caplen, MonoTime now) {
+    if (Status st = TakeError(); !st.ok()) {
+      LoseQueued(1);
+      return st;
+    }
+    const std::uint64_t record = kRecordHeaderBytes + caplen;
+    if (q_open) {
+      if (q_bytes + record > options.max_bytes) {
+        EndChunk(SealReason::kSize, true);
+      } else if (options.max_age.count() > 0 && now - first_mono >= options.max_age) {
+        EndChunk(SealReason::kAge, true);
+      }
+    }
+    if (!Reserve(record)) {
+      LoseQueued(1);
+      ++queue_drops;
+      // One line per episode, at most one per 10 s (the chunks carry every drop).
+      if (!dropping && (drops_logged == 0 || now - drop_log_at >= Millis(10'000))) {
+        PICKET_LOG(kWarn, "capture", "chunk queue full (disk slower than capture); dropping packets",
+                   {"queue_bytes", options.queue_bytes}, {"dropped_before", queue_drops - 1},
+                   {"iface", options.interface});
+        drop_logged = true;
+        drop_log_at = now;
+        drops_logged = queue_drops - 1;
+      }
+      dropping = true;
+      return Status::Ok();  // counted, and the chunk says so; not a write error
+    }
+    if (dropping) {
+      dropping = false;
+      if (drop_logged) {
+        drop_logged = false;
+        PICKET_LOG(kInfo, "capture", "chunk queue has room again",
+                   {"dropped", queue_drops - drops_logged}, {"iface", options.interface});
+      }
+    }
+    if (!q_open) {
+      q_open = true;
+      q_bytes = file_header.size();
+      q_packets = 0;
+      first_mono = now;
+    }
+    const std::uint32_t header[4] = {static_cast<std::uint32_t>(packet.ts.tv_sec),
+                                     static_cast<std::uint32_t>(packet.ts.tv_usec), caplen,
+                                     packet.len};
+    std::uint8_t* at = current->data.get() + cur_used;
+    std::memcpy(at, header, sizeof header);
+    std::memcpy(at + sizeof header, packet.data, caplen);
+    cur_used += record;
+    ++cur_packets;
+    const std::int64_t us = Micros(packet.ts);
+    if (q_packets == 0) q_first_us = us;
+    q_last_us = us;
+    ++q_packets;
+    q_bytes += record;
+    last_mono = now;
+    return Status::Ok();
+  }
+
+  Status TickQueued() {
+    if (Status st = TakeError(); !st.ok()) return st;
+    if (!q_open) return Status::Ok();
+    const MonoTime now = clock->MonotonicNow();
+    if (options.max_age.count() > 0 && now - first_mono >= options.max_age) {
+      EndChunk(SealReason::kAge, true);
+    } else if (options.idle.count() > 0 && now - last_mono >= options.idle) {
+      EndChunk(SealReason::kIdle, true);
+    }
+    return Status::Ok();
+  }
+
+  Status SealNowQueued() {
+    Status earlier = TakeError();
+    if (q_open) EndChunk(SealReason::kStop, true);
+    WaitIdle();
+    Status now = TakeError();
+    std::uint64_t unreported = q_lost;
+    {
+      std::lock_guard<std::mutex> lock(mu);  // the writer is idle: its fields are settled
+      unreported += lost_pending;
+    }
+    if (unreported > 0) {
+      PICKET_LOG(kWarn, "capture", "stopping with lost packets that no chunk reports",
+                 {"lost", unreported}, {"iface", options.interface});
+    }
+    return earlier.ok() ? now : earlier;
+  }
 };
 
 ChunkWriter::ChunkWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 ChunkWriter::~ChunkWriter() {
+  if (state_ && state_->queued) {
+    State& s = *state_;
+    if (s.q_open) {
+      PICKET_LOG(kWarn, "capture", "chunk writer closed with an unsealed chunk; discarding it",
+                 {"packets", s.q_packets}, {"iface", s.options.interface});
+      s.EndChunk(SealReason::kStop, false);
+    }
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      s.quit = true;
+    }
+    s.work_cv.notify_all();
+    s.writer.join();  // after every queued item
+    if (!s.pending_error.ok()) {
+      PICKET_LOG(kError, "capture", "chunk write failed", {"error", s.pending_error},
+                 {"iface", s.options.interface});
+    }
+    return;
+  }
   if (state_ && state_->file.valid()) {
     PICKET_LOG(kWarn, "capture", "chunk writer closed with an unsealed chunk; discarding it",
                {"path", state_->temp_path}, {"packets", state_->packets});
@@ -326,6 +688,19 @@ Result<std::unique_ptr<ChunkWriter>> ChunkWriter::Open(ChunkWriterOptions option
   if (!header.ok()) return header.status();
   state->file_header = std::move(*header);
   state->buffer.resize(std::max<std::size_t>(options.buffer_bytes, 4096));
+  if (options.queue_bytes > 0) {
+    state->queued = true;
+    std::size_t block = std::clamp<std::size_t>(options.queue_bytes / 8, 4096, 1 << 20);
+    block = std::max<std::size_t>(block, kRecordHeaderBytes + static_cast<std::size_t>(options.snaplen));
+    const std::size_t count = std::max<std::size_t>(2, options.queue_bytes / block);
+    state->block_bytes = block;
+    state->blocks.resize(count);
+    for (Block& b : state->blocks) {
+      b.data = std::make_unique_for_overwrite<std::uint8_t[]>(block);
+      state->free_blocks.push_back(&b);
+    }
+    state->free_count.store(count);
+  }
   state->options = std::move(options);
   state->clock = &clock;
   state->next_seq = std::move(next_seq);
@@ -334,6 +709,10 @@ Result<std::unique_ptr<ChunkWriter>> ChunkWriter::Open(ChunkWriterOptions option
   if (state->stats_provider) {
     Result<CaptureStats> now = state->stats_provider();
     if (now.ok()) state->baseline = *now;
+  }
+  if (state->queued) {
+    State* raw = state.get();  // heap-allocated: stays put when the unique_ptr moves
+    state->writer = std::thread([raw] { raw->WriterLoop(); });
   }
   return std::unique_ptr<ChunkWriter>(new ChunkWriter(std::move(state)));
 }
@@ -348,8 +727,9 @@ Status ChunkWriter::Write(const Packet& packet) {
   std::uint32_t caplen = packet.caplen;
   if (caplen > static_cast<std::uint32_t>(s.options.snaplen)) {
     caplen = static_cast<std::uint32_t>(s.options.snaplen);
-    ++s.stats.truncated_packets;
+    ++s.truncated;
   }
+  if (s.queued) return s.WriteQueued(packet, caplen, now);
   const std::uint64_t record = kRecordHeaderBytes + caplen;
 
   if (s.file.valid()) {
@@ -367,10 +747,11 @@ Status ChunkWriter::Write(const Packet& packet) {
     }
   }
   if (!s.file.valid()) {
-    if (Status st = s.OpenChunk(now); !st.ok()) {
+    if (Status st = s.OpenChunk(); !st.ok()) {
       s.CountLost(1);
       return st;
     }
+    s.first_mono = now;
   }
   if (Status st = s.Append(packet, caplen); !st.ok()) {
     ++s.packets;  // the packet in hand goes down with its chunk
@@ -387,6 +768,7 @@ Status ChunkWriter::Write(const Packet& packet) {
 
 Status ChunkWriter::Tick() {
   State& s = *state_;
+  if (s.queued) return s.TickQueued();
   if (!s.file.valid()) return Status::Ok();
   const MonoTime now = s.clock->MonotonicNow();
   if (s.options.max_age.count() > 0 && now - s.first_mono >= s.options.max_age) {
@@ -400,6 +782,7 @@ Status ChunkWriter::Tick() {
 
 Status ChunkWriter::SealNow() {
   State& s = *state_;
+  if (s.queued) return s.SealNowQueued();
   if (s.file.valid()) return s.Seal(SealReason::kStop);
   if (s.lost_pending > 0) {
     PICKET_LOG(kWarn, "capture", "stopping with lost packets that no chunk reports",
@@ -408,11 +791,30 @@ Status ChunkWriter::SealNow() {
   return Status::Ok();
 }
 
-void ChunkWriter::NoteLostPackets(std::uint64_t count) { state_->CountLost(count); }
+void ChunkWriter::NoteLostPackets(std::uint64_t count) {
+  if (state_->queued) {
+    state_->LoseQueued(count);
+  } else {
+    state_->CountLost(count);
+  }
+}
 
-bool ChunkWriter::chunk_open() const { return state_->file.valid(); }
-std::uint64_t ChunkWriter::open_chunk_packets() const { return state_->packets; }
-const ChunkWriterStats& ChunkWriter::stats() const { return state_->stats; }
+bool ChunkWriter::chunk_open() const { return state_->queued ? state_->q_open : state_->file.valid(); }
+std::uint64_t ChunkWriter::open_chunk_packets() const {
+  return state_->queued ? state_->q_packets : state_->packets;
+}
+ChunkWriterStats ChunkWriter::stats() const {
+  const State& s = *state_;
+  ChunkWriterStats out;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    out = s.stats;
+  }
+  out.lost_packets += s.caller_lost;
+  out.truncated_packets = s.truncated;
+  out.queue_drops = s.queue_drops;
+  return out;
+}
 const ChunkWriterOptions& ChunkWriter::options() const { return state_->options; }
 
 }  // namespace picket::capture

@@ -17,7 +17,31 @@
 // writer stays usable: the next Write starts a new chunk. Deciding whether to
 // retry or stop is the caller's job.
 //
-// Threading: one thread (the capture loop). Not copyable.
+// Two modes, chosen by ChunkWriterOptions::queue_bytes:
+//
+// Inline (queue_bytes == 0): everything above runs on the calling thread inside
+// Write/Tick/SealNow, and an error comes back from the call that hit it.
+//
+// Queued (queue_bytes > 0; FromConfig's default, so the daemon's): the calling
+// thread (the capture loop) only decides rotations and copies packet records
+// into blocks of a fixed in-memory pool (about queue_bytes in all, allocated at
+// Open). A writer thread owned by the ChunkWriter drains the blocks in order to
+// the temp file, hashes them, and seals (fsync, rename, fsync(dir)). The seq
+// allocator and the sealed callback run on that writer thread, one chunk after
+// the other, in seq order; the stats provider runs on the calling thread, at the
+// rotation. Write never waits for the disk: when the pool is exhausted (disk
+// slower than capture for longer than the pool holds) the packet is dropped,
+// counted in stats().queue_drops and lost_packets, and reported as lost_packets
+// of the chunk that was open (or of the next one). A write/seal error on the
+// writer thread is returned by the next Write/Tick/SealNow (at most one error
+// per failure; the packet in hand of a Write that returns it is counted lost);
+// the failed chunk is abandoned as in inline mode, and the packets still queued
+// for it are counted lost. SealNow and the destructor wait until every queued
+// block and seal is done, so SealNow's return means every chunk is sealed and
+// every callback has returned (a happens-before edge for the caller).
+//
+// Threading: one calling thread (the capture loop) for every member function;
+// the Clock must be thread-safe in queued mode. Not copyable.
 #pragma once
 
 #include <array>
@@ -69,9 +93,16 @@ struct ChunkWriterOptions {
   Millis max_age{60'000};  // ≤ 0: no age rotation
   Millis idle{10'000};     // ≤ 0: no idle rotation
   std::int64_t gap_before_ms = 0;
-  std::size_t buffer_bytes = 256 << 10;  // user-space write buffer
+  std::size_t buffer_bytes = 256 << 10;  // user-space write buffer (inline mode)
+  // In-memory pool between the capture thread and the writer thread (queued mode,
+  // see above); 0: inline mode. Blocks are min(1 MiB, queue_bytes / 8), at least
+  // 4 KiB and one whole record (16 + snaplen); at least two of them.
+  std::size_t queue_bytes = 0;
+  // ~45 ms of 3 Gbps, on top of the kernel ring; counts against the gateway's RAM budget.
+  static constexpr std::size_t kDefaultQueueBytes = 16 << 20;
 
-  // Rotation limits from the config; link type and snaplen from the source.
+  // Rotation limits from the config; link type and snaplen from the source;
+  // queued mode with kDefaultQueueBytes.
   static ChunkWriterOptions FromConfig(const CaptureSection& capture, std::string dir,
                                        const PacketSource& source);
 };
@@ -82,13 +113,15 @@ struct ChunkWriterStats {
   std::uint64_t bytes_sealed = 0;
   std::uint64_t chunks_abandoned = 0;   // after a write/seal error
   std::uint64_t lost_packets = 0;       // total, including ones already reported in a chunk
+  std::uint64_t queue_drops = 0;        // of lost_packets: the queue's pool was exhausted
   std::uint64_t truncated_packets = 0;  // caplen > snaplen, cut to snaplen
 };
 
 class ChunkWriter {
  public:
-  // Called after the chunk is durable under its final name. Must not throw;
-  // runs on the writer's thread inside Write/Tick/SealNow.
+  // Called after the chunk is durable under its final name. Must not throw.
+  // Inline mode: on the calling thread inside Write/Tick/SealNow. Queued mode:
+  // on the writer thread, as is the SeqAllocator (never concurrently with it).
   using SealedCallback = std::function<void(const SealedChunk&)>;
   // The next chunk's sequence number. A seq is consumed only by a successful
   // seal: after a failed chunk the same number is used again.
@@ -104,7 +137,8 @@ class ChunkWriter {
   static SeqAllocator CountingSeq(std::int64_t first);
 
   // An open, unsealed chunk is abandoned (temp file removed) with a warning:
-  // call SealNow first to keep it.
+  // call SealNow first to keep it. Queued mode: chunks already rotated are still
+  // sealed (their callbacks run) before the writer thread is joined.
   ~ChunkWriter();
   ChunkWriter(const ChunkWriter&) = delete;
   ChunkWriter& operator=(const ChunkWriter&) = delete;
@@ -118,9 +152,11 @@ class ChunkWriter {
   // Packets the caller dropped (e.g. while writes were failing); reported with the next chunk.
   void NoteLostPackets(std::uint64_t count);
 
+  // As the calling thread sees it (queued mode: records may still be queued).
   bool chunk_open() const;
   std::uint64_t open_chunk_packets() const;
-  const ChunkWriterStats& stats() const;
+  // A snapshot; writer-thread counters are taken under a lock.
+  ChunkWriterStats stats() const;
   const ChunkWriterOptions& options() const;
 
  private:
