@@ -240,6 +240,7 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
                            {wire::kLastTsHeader, &c.last_ts_us},
                            {wire::kKernelDropsHeader, &c.kernel_drops},
                            {wire::kInterfaceDropsHeader, &c.interface_drops},
+                           {wire::kLostPacketsHeader, &c.lost_packets},
                            {wire::kGapBeforeHeader, &c.gap_before_ms}});
     }
     if (auto iface = h.Get(wire::kInterfaceHeader)) c.interface = std::string(Trim(*iface));

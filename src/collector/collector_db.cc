@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS devices(
   packets INTEGER NOT NULL DEFAULT 0,
   kernel_drops INTEGER NOT NULL DEFAULT 0,
   interface_drops INTEGER NOT NULL DEFAULT 0,
+  lost_packets INTEGER NOT NULL DEFAULT 0,
   last_chunk_seq INTEGER,
   last_chunk_ms INTEGER,
   results INTEGER NOT NULL DEFAULT 0,
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   last_ts_us INTEGER,
   kernel_drops INTEGER,
   interface_drops INTEGER,
+  lost_packets INTEGER,
   gap_before_ms INTEGER,
   interface TEXT,
   received_at_ms INTEGER NOT NULL,
@@ -204,8 +206,8 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
 
   auto insert = Statement::Prepare(db, R"sql(
     INSERT INTO chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops,
-                       interface_drops, gap_before_ms, interface, received_at_ms, path)
-    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13))sql");
+                       interface_drops, gap_before_ms, interface, received_at_ms, path, lost_packets)
+    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14))sql");
   if (!insert.ok()) return insert.status();
   PICKET_RETURN_IF_ERROR(insert->Bind(1, r.device)
                              .Bind(2, static_cast<std::int64_t>(r.seq))
@@ -220,11 +222,13 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
                              .Bind(11, r.interface)
                              .Bind(12, r.received_at_ms)
                              .Bind(13, r.path)
+                             .Bind(14, r.lost_packets)
                              .Run());
   auto counters = Statement::Prepare(db, R"sql(
     UPDATE devices SET chunks = chunks + 1, chunk_bytes = chunk_bytes + ?2,
       packets = packets + coalesce(?3, 0), kernel_drops = kernel_drops + coalesce(?4, 0),
       interface_drops = interface_drops + coalesce(?5, 0),
+      lost_packets = lost_packets + coalesce(?8, 0),
       last_chunk_seq = max(coalesce(last_chunk_seq, ?6), ?6), last_chunk_ms = ?7
     WHERE id = ?1)sql");
   if (!counters.ok()) return counters.status();
@@ -235,6 +239,7 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
                              .Bind(5, r.interface_drops)
                              .Bind(6, static_cast<std::int64_t>(r.seq))
                              .Bind(7, r.received_at_ms)
+                             .Bind(8, r.lost_packets)
                              .Run());
   PICKET_RETURN_IF_ERROR(tx->Commit());
   return ChunkPut{ChunkOutcome::kStored, r.sha256_hex};
@@ -328,7 +333,7 @@ Result<nlohmann::json> CollectorDb::ListDevices() {
   std::lock_guard lock(mu_);
   auto stmt = Statement::Prepare(db_.get(), R"sql(
     SELECT id, first_seen_ms, last_seen_ms, chunks, chunk_bytes, packets, kernel_drops,
-           interface_drops, last_chunk_seq, last_chunk_ms, results, log_lines, evicted_chunks,
+           interface_drops, lost_packets, last_chunk_seq, last_chunk_ms, results, log_lines, evicted_chunks,
            evicted_bytes
     FROM devices ORDER BY id)sql");
   if (!stmt.ok()) return stmt.status();
@@ -339,7 +344,7 @@ Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const 
   std::lock_guard lock(mu_);
   auto stmt = Statement::Prepare(db_.get(), R"sql(
     SELECT seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
-           gap_before_ms, interface, received_at_ms
+           lost_packets, gap_before_ms, interface, received_at_ms
     FROM chunks WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, device).Bind(2, SinceBound(q)).Bind(3, ClampLimit(q.limit));

@@ -67,6 +67,7 @@ buffer::ChunkMeta ToChunkMeta(const capture::SealedChunk& c) {
   m.last_ts_us = c.last_packet_us;
   m.kernel_drops = c.kernel_drops;
   m.interface_drops = c.interface_drops;
+  m.lost_packets = c.lost_packets;
   m.gap_before_ms = c.gap_before_ms;
   m.sha256_hex = c.sha256_hex;
   m.interface = c.interface;

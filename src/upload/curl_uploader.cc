@@ -81,6 +81,7 @@ class CurlUploader final : public ChunkUploader {
         Header(wire::kLastTsHeader, chunk.last_ts_us),
         Header(wire::kKernelDropsHeader, chunk.kernel_drops),
         Header(wire::kInterfaceDropsHeader, chunk.interface_drops),
+        Header(wire::kLostPacketsHeader, chunk.lost_packets),
         Header(wire::kGapBeforeHeader, chunk.gap_before_ms),
         std::string(wire::kInterfaceHeader) + ": " + chunk.interface,
     };

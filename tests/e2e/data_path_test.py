@@ -106,7 +106,11 @@ def main():
         print(f"sent {a.packets} packets in {send_s:.2f}s; collector holds {len(chunks)} chunks "
               f"(seq {seqs[0]}..{seqs[-1]}), {sum(seen.values())} of our packets")
         print(f"missing {len(missing)}, duplicated {len(dups)}, chunks tshark could not read {torn}")
-        ok = not missing and not dups and torn == 0 and seqs == list(range(seqs[0], seqs[-1] + 1))
+        lost = sum(c.get("lost_packets") or 0 for c in chunks)
+        drops = sum((c.get("kernel_drops") or 0) + (c.get("interface_drops") or 0) for c in chunks)
+        print(f"drops reported with the chunks: kernel+interface {drops}, lost in the worker {lost}")
+        ok = (not missing and not dups and torn == 0 and seqs == list(range(seqs[0], seqs[-1] + 1))
+              and all("lost_packets" in c for c in chunks))
         print("1 passed, 0 failed" if ok else "0 passed, 1 failed")
         return 0 if ok else 1
     finally:

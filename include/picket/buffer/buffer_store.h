@@ -29,6 +29,7 @@ struct ChunkMeta {
   std::int64_t last_ts_us = 0;
   std::uint64_t kernel_drops = 0;  // during this chunk's interval
   std::uint64_t interface_drops = 0;
+  std::uint64_t lost_packets = 0;  // received but in no chunk: disk too slow, write errors
   std::int64_t gap_before_ms = 0;  // capture was down this long before the chunk (restart)
   std::string sha256_hex;
   std::string interface;

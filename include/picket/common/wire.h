@@ -31,6 +31,8 @@ inline constexpr std::string_view kFirstTsHeader = "X-Picket-First-Ts-Us";   // 
 inline constexpr std::string_view kLastTsHeader = "X-Picket-Last-Ts-Us";
 inline constexpr std::string_view kKernelDropsHeader = "X-Picket-Kernel-Drops";     // during this chunk
 inline constexpr std::string_view kInterfaceDropsHeader = "X-Picket-Interface-Drops";
+// Received by the worker but in no chunk (disk slower than capture, write errors).
+inline constexpr std::string_view kLostPacketsHeader = "X-Picket-Lost-Packets";
 inline constexpr std::string_view kGapBeforeHeader = "X-Picket-Gap-Before-Ms";  // capture down before it
 inline constexpr std::string_view kInterfaceHeader = "X-Picket-Interface";       // text
 // Device counters, sent on every upload so the collector always has the latest.

@@ -228,3 +228,25 @@ TEST_SUITE("buffer") {
 }
 
 }  // namespace picket::buffer
+
+namespace picket::buffer {
+
+TEST_SUITE("buffer") {
+  TEST_CASE("a chunk's lost packets are kept with it") {
+    testing::TempDir dir;
+    auto store = Open(dir);
+    ChunkMeta m;
+    m.seq = 1;
+    m.file = store->ChunkDir() + "/1.pcap";
+    std::ofstream(m.file) << "x";
+    m.bytes = 1;
+    m.lost_packets = 17601;
+    REQUIRE(store->CommitChunk(m).ok());
+    auto due = store->DueChunks(0, 10);
+    REQUIRE(due->size() == 1);
+    CHECK(due->at(0).meta.lost_packets == 17601);
+    CHECK((*store->LastChunk())->lost_packets == 17601);
+  }
+}
+
+}  // namespace picket::buffer
