@@ -169,14 +169,7 @@ Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
 
 Result<std::optional<std::string>> CollectorDb::ChunkHash(const std::string& device,
                                                           std::uint64_t seq) {
-  std::lock_guard lock(mu_);
-  auto stmt = Statement::Prepare(db_.get(), "SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(seq));
-  auto row = stmt->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<std::string>();
-  return std::optional<std::string>(stmt->Text(0));
+  return ChunkText("SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2", device, seq);
 }
 
 Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport& report,
@@ -319,8 +312,13 @@ Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string&
 
 Result<std::optional<std::string>> CollectorDb::ChunkPath(const std::string& device,
                                                           std::uint64_t seq) {
+  return ChunkText("SELECT path FROM chunks WHERE device=?1 AND seq=?2", device, seq);
+}
+
+Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql, const std::string& device,
+                                                          std::uint64_t seq) {
   std::lock_guard lock(mu_);
-  auto stmt = Statement::Prepare(db_.get(), "SELECT path FROM chunks WHERE device=?1 AND seq=?2");
+  auto stmt = Statement::Prepare(db_.get(), sql);
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(seq));
   auto row = stmt->Step();

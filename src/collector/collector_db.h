@@ -110,6 +110,9 @@ class CollectorDb {
   Result<nlohmann::json> ListLogs(const ListQuery& query);
 
  private:
+  // One text column of one chunk row; `sql` takes ?1 = device, ?2 = seq.
+  Result<std::optional<std::string>> ChunkText(const char* sql, const std::string& device,
+                                               std::uint64_t seq);
   CollectorDb(SqliteDb db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
   Status CreateSchema();
   Status UpsertDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
