@@ -1,0 +1,75 @@
+#include "picket/zk/config_watcher.h"
+
+#include <nlohmann/json.hpp>
+
+#include "picket/common/log.h"
+#include "picket/zk/json_merge.h"
+
+namespace picket::zk {
+
+std::string GroupConfigPath(const ConfigWatcherOptions& o) {
+  return o.root + "/groups/" + o.group + "/config";
+}
+std::string DeviceConfigPath(const ConfigWatcherOptions& o) {
+  return o.root + "/devices/" + o.device_id + "/config";
+}
+
+ConfigWatcher::ConfigWatcher(ZkSession& session, ConfigWatcherOptions options, OnConfig on_config)
+    : session_(session), options_(std::move(options)), on_config_(std::move(on_config)) {
+  group_watch_ = session_.Watch(GroupConfigPath(options_),
+                                [this](const WatchEvent& e) { OnNode(false, e); });
+  device_watch_ = session_.Watch(DeviceConfigPath(options_),
+                                 [this](const WatchEvent& e) { OnNode(true, e); });
+}
+
+ConfigWatcher::~ConfigWatcher() {
+  session_.Unwatch(group_watch_);
+  session_.Unwatch(device_watch_);
+}
+
+std::pair<std::string, std::int64_t> ConfigWatcher::Merge(const std::optional<WatchEvent>& group,
+                                                          const std::optional<WatchEvent>& device) {
+  std::string_view group_text = group ? std::string_view(group->data) : std::string_view();
+  std::string_view device_text = device ? std::string_view(device->data) : std::string_view();
+  std::int64_t version = device ? device->version : -1;
+  std::string merged;
+  auto parsed_device = nlohmann::json::parse(device_text, nullptr, false);
+  if (device && parsed_device.is_object()) {
+    auto v = parsed_device.find("version");
+    if (v != parsed_device.end() && v->is_number_integer()) version = v->get<std::int64_t>();
+  }
+  auto result = MergeJsonDocuments(group_text, device_text);
+  if (result.ok()) {
+    merged = std::move(result).value();
+  } else {
+    // Not mergeable: hand the offending text on so validation refuses it.
+    auto device_only = MergeJsonDocuments("", device_text);
+    merged = device_only.ok() ? std::string(group_text) : std::string(device_text);
+  }
+  return {std::move(merged), version};
+}
+
+void ConfigWatcher::OnNode(bool is_device, const WatchEvent& event) {
+  std::pair<std::string, std::int64_t> merged;
+  {
+    std::lock_guard lock(mu_);
+    std::optional<WatchEvent> value;
+    if (event.exists) value = event;
+    if (is_device) {
+      device_ = std::move(value);
+      device_seen_ = true;
+    } else {
+      group_ = std::move(value);
+      group_seen_ = true;
+    }
+    if (!group_seen_ || !device_seen_) return;
+    merged = Merge(group_, device_);
+    if (last_ && *last_ == merged) return;
+    last_ = merged;
+  }
+  PICKET_LOG(kInfo, "zk", "config changed", {"version", merged.second},
+             {"bytes", merged.first.size()}, {"node", event.path});
+  on_config_(std::move(merged.first), merged.second);
+}
+
+}  // namespace picket::zk

@@ -1,0 +1,549 @@
+#include "picket/zk/zk_session.h"
+
+#include <zookeeper/zookeeper.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
+
+#include "picket/common/backoff.h"
+#include "picket/common/log.h"
+#include "picket/zk/zk_errors.h"
+
+namespace picket::zk {
+
+std::string_view SessionStateName(SessionState state) {
+  switch (state) {
+    case SessionState::kConnecting: return "connecting";
+    case SessionState::kConnected: return "connected";
+    case SessionState::kExpired: return "expired";
+    case SessionState::kAuthFailed: return "auth_failed";
+    case SessionState::kClosed: return "closed";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr int kFirstBuffer = 64 * 1024;
+
+std::string HexId(std::int64_t id) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+// Reads a node into `out`; grows the buffer when the node is larger than it
+// (zoo_get/zoo_wget report ZOK and truncate silently).
+template <typename ReadFn>
+int ReadNode(ReadFn read, NodeData& out) {
+  int size = kFirstBuffer;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::string buffer(static_cast<std::size_t>(size), '\0');
+    int len = size;
+    Stat stat{};
+    int rc = read(buffer.data(), &len, &stat);
+    if (rc != ZOK) return rc;
+    if (stat.dataLength <= size) {
+      buffer.resize(len < 0 ? 0 : static_cast<std::size_t>(len));
+      out.data = std::move(buffer);
+      out.version = stat.version;
+      return ZOK;
+    }
+    if (static_cast<std::size_t>(stat.dataLength) > kMaxNodeBytes) return ZBADARGUMENTS;
+    size = stat.dataLength;  // changed meanwhile or bigger than the first buffer: read again
+  }
+  return ZSYSTEMERROR;
+}
+
+struct Ephemeral {
+  std::string data;
+};
+
+struct WatchEntry {
+  std::string path;
+  ZkSession::WatchCallback callback;
+  bool pending = true;                 // needs a (re-)read
+  std::optional<WatchEvent> last;      // last delivered
+};
+
+struct Event {
+  enum Kind { kSession, kNode, kArm } kind;
+  int state = 0;
+  std::string path;
+  zhandle_t* zh = nullptr;
+};
+
+}  // namespace
+
+struct ZkSession::Impl {
+  ZkOptions options;
+
+  // The handle: shared for calls, exclusive to replace it (session thread only).
+  mutable std::shared_mutex handle_mu;
+  zhandle_t* zh = nullptr;
+
+  std::mutex mu;  // queue, state, watches, ephemerals
+  std::condition_variable cv;
+  std::deque<Event> queue;
+  bool stop = false;
+  SessionState state = SessionState::kConnecting;
+  bool needs_setup = false;      // new session: re-create ephemerals
+  int sessions = 0;
+  std::map<std::string, Ephemeral> ephemerals;
+  std::map<WatchId, std::shared_ptr<WatchEntry>> watches;
+  WatchId next_watch = 1;
+  bool retry_pending = false;
+  std::function<void(SessionState)> state_listener;
+
+  std::recursive_mutex callback_mu;  // held while a watch callback runs
+  std::thread::id thread_id;
+  std::thread thread;
+  JitteredBackoff reopen_backoff{std::chrono::milliseconds(200), std::chrono::seconds(10)};
+
+  static void SessionWatcher(zhandle_t* zh, int type, int state, const char* path, void* ctx) {
+    auto* self = static_cast<Impl*>(ctx);
+    if (type == ZOO_SESSION_EVENT) {
+      self->Push({Event::kSession, state, "", zh});
+    } else if (path != nullptr && *path != '\0') {
+      self->Push({Event::kNode, state, path, zh});
+    }
+  }
+  // Per-read watcher: session events also reach it; the session watcher has them.
+  static void NodeWatcher(zhandle_t* zh, int type, int state, const char* path, void* ctx) {
+    if (type == ZOO_SESSION_EVENT || path == nullptr) return;
+    static_cast<Impl*>(ctx)->Push({Event::kNode, state, path, zh});
+  }
+
+  void Push(Event e) {
+    {
+      std::lock_guard lock(mu);
+      queue.push_back(std::move(e));
+    }
+    cv.notify_all();
+  }
+
+  Status OpenHandle() {  // caller holds handle_mu exclusively (or no thread runs yet)
+    zh = zookeeper_init(options.hosts.c_str(), &Impl::SessionWatcher, options.session_timeout_ms,
+                        nullptr, this, ZOO_NO_LOG_CLIENTENV);  // no getpwuid_r (static builds)
+    if (zh == nullptr) {
+      return Status::InvalidArgument("zookeeper_init " + options.hosts + ": " +
+                                     std::strerror(errno));
+    }
+    if (!options.auth_user.empty()) {
+      std::string cred = options.auth_user + ":" + options.auth_password;
+      int rc = zoo_add_auth(zh, "digest", cred.data(), static_cast<int>(cred.size()), nullptr,
+                            nullptr);
+      if (rc != ZOK) return ZkStatus(rc, "zoo_add_auth", options.hosts);
+    }
+    std::lock_guard lock(mu);
+    ++sessions;
+    needs_setup = sessions > 1;
+    state = SessionState::kConnecting;
+    return Status::Ok();
+  }
+
+  void SetState(SessionState s, std::int64_t session_id) {
+    SessionState old;
+    std::function<void(SessionState)> listener;
+    {
+      std::lock_guard lock(mu);
+      old = state;
+      state = s;
+      listener = state_listener;
+    }
+    cv.notify_all();
+    if (old == s) return;
+    if (listener) listener(s);
+    if (s == SessionState::kConnected) {
+      PICKET_LOG(kInfo, "zk", "session state changed", {"from", SessionStateName(old)},
+                 {"to", SessionStateName(s)}, {"session", HexId(session_id)},
+                 {"hosts", options.hosts});
+    } else {
+      PICKET_LOG(kWarn, "zk", "session state changed", {"from", SessionStateName(old)},
+                 {"to", SessionStateName(s)}, {"session", HexId(session_id)},
+                 {"hosts", options.hosts});
+    }
+  }
+
+  struct ACL_vector* Acl() const {
+    return options.auth_user.empty() ? &ZOO_OPEN_ACL_UNSAFE : &ZOO_CREATOR_ALL_ACL;
+  }
+
+  // --- session thread -----------------------------------------------------
+
+  void Run() {
+    thread_id = std::this_thread::get_id();
+    std::unique_lock lock(mu);
+    while (!stop) {
+      if (queue.empty()) {
+        if (retry_pending && state == SessionState::kConnected) {
+          cv.wait_for(lock, std::chrono::milliseconds(250));
+          if (queue.empty() && retry_pending && !stop) {
+            retry_pending = false;
+            lock.unlock();
+            ReadWatches(/*all=*/false, "");
+            lock.lock();
+          }
+        } else {
+          cv.wait(lock);
+        }
+        continue;
+      }
+      Event e = std::move(queue.front());
+      queue.pop_front();
+      lock.unlock();
+      Handle(e);
+      lock.lock();
+    }
+  }
+
+  void Handle(const Event& e) {
+    {
+      std::shared_lock handle_lock(handle_mu);
+      if (e.kind != Event::kArm && e.zh != zh) return;  // from a closed handle
+    }
+    switch (e.kind) {
+      case Event::kArm:
+        ReadWatches(false, "");
+        break;
+      case Event::kNode:
+        ReadWatches(false, e.path);
+        break;
+      case Event::kSession:
+        HandleSession(e.state);
+        break;
+    }
+  }
+
+  void HandleSession(int zstate) {
+    std::int64_t id = 0;
+    {
+      std::shared_lock handle_lock(handle_mu);
+      if (zh != nullptr) id = zoo_client_id(zh)->client_id;
+    }
+    if (zstate == ZOO_CONNECTED_STATE) {
+      SetState(SessionState::kConnected, id);
+      reopen_backoff.Reset();
+      bool setup;
+      {
+        std::lock_guard lock(mu);
+        setup = needs_setup;
+        needs_setup = false;
+      }
+      if (setup) RecreateEphemerals();
+      ReadWatches(/*all=*/true, "");  // a reconnect: re-read everything
+    } else if (zstate == ZOO_EXPIRED_SESSION_STATE) {
+      SetState(SessionState::kExpired, id);
+      Reopen();
+    } else if (zstate == ZOO_AUTH_FAILED_STATE) {
+      SetState(SessionState::kAuthFailed, id);
+    } else {
+      SetState(SessionState::kConnecting, id);  // 0, CONNECTING, ASSOCIATING
+    }
+  }
+
+  // On the session thread, never in ZooKeeper's completion thread.
+  void Reopen() {
+    while (true) {
+      Status status;
+      {
+        std::unique_lock handle_lock(handle_mu);
+        if (zh != nullptr) zookeeper_close(zh);
+        zh = nullptr;
+        status = OpenHandle();
+      }
+      if (status.ok()) {
+        PICKET_LOG(kInfo, "zk", "opened a new session after expiry", {"hosts", options.hosts});
+        return;
+      }
+      auto delay = reopen_backoff.Next();
+      PICKET_LOG(kError, "zk", "cannot open a new session", {"error", status},
+                 {"retry_ms", delay.count()});
+      std::unique_lock lock(mu);
+      if (cv.wait_for(lock, delay, [this] { return stop; })) return;
+    }
+  }
+
+  void RecreateEphemerals() {
+    std::map<std::string, Ephemeral> copy;
+    {
+      std::lock_guard lock(mu);
+      copy = ephemerals;
+    }
+    for (const auto& [path, eph] : copy) {
+      int rc;
+      {
+        std::shared_lock handle_lock(handle_mu);
+        rc = zh == nullptr ? ZINVALIDSTATE
+                           : zoo_create(zh, path.c_str(), eph.data.data(),
+                                        static_cast<int>(eph.data.size()), Acl(), ZOO_EPHEMERAL,
+                                        nullptr, 0);
+      }
+      Status s = ZkStatus(rc, "re-create ephemeral", path);
+      if (s.ok()) {
+        PICKET_LOG(kInfo, "zk", "ephemeral re-created", {"path", path});
+      } else if (s.code() != StatusCode::kAlreadyExists) {
+        PICKET_LOG(kWarn, "zk", "cannot re-create ephemeral", {"error", s});
+      }
+    }
+  }
+
+  // Reads (and so re-arms) the watches on `path`, or all pending ones, or all.
+  void ReadWatches(bool all, const std::string& path) {
+    std::vector<std::pair<WatchId, std::shared_ptr<WatchEntry>>> todo;
+    {
+      std::lock_guard lock(mu);
+      if (state != SessionState::kConnected) {
+        // Calls would block until a connection exists; CONNECTED re-reads them all.
+        for (auto& [id, w] : watches) {
+          if (all || path.empty() || w->path == path) w->pending = true;
+        }
+        return;
+      }
+      for (auto& [id, w] : watches) {
+        if (all || (path.empty() ? w->pending : w->path == path)) todo.emplace_back(id, w);
+      }
+    }
+    std::map<std::string, std::optional<WatchEvent>> read_cache;  // one read per path
+    for (auto& [id, w] : todo) {
+      auto cached = read_cache.find(w->path);
+      if (cached == read_cache.end()) {
+        cached = read_cache.emplace(w->path, ReadAndArm(w->path)).first;
+      }
+      const std::optional<WatchEvent>& current = cached->second;
+      if (!current) {
+        std::lock_guard lock(mu);
+        w->pending = true;
+        retry_pending = true;
+        continue;
+      }
+      std::lock_guard callback_lock(callback_mu);
+      {
+        std::lock_guard lock(mu);
+        w->pending = false;
+        if (!watches.count(id)) continue;  // unwatched meanwhile
+        const auto& last = w->last;
+        if (last && last->exists == current->exists && last->version == current->version &&
+            last->data == current->data) {
+          continue;
+        }
+        w->last = current;
+      }
+      w->callback(*current);
+    }
+  }
+
+  // nullopt on an error (retried later); exists=false when the node is missing
+  // (then an exists watch fires when it is created).
+  std::optional<WatchEvent> ReadAndArm(const std::string& path) {
+    std::shared_lock handle_lock(handle_mu);
+    if (zh == nullptr) return std::nullopt;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      NodeData node;
+      int rc = ReadNode(
+          [&](char* buf, int* len, Stat* stat) {
+            return zoo_wget(zh, path.c_str(), &Impl::NodeWatcher, this, buf, len, stat);
+          },
+          node);
+      if (rc == ZOK) return WatchEvent{path, true, std::move(node.data), node.version};
+      if (rc != ZNONODE) {
+        PICKET_LOG(kDebug, "zk", "watch read failed", {"error", ZkStatus(rc, "zoo_wget", path)});
+        return std::nullopt;
+      }
+      Stat stat{};
+      rc = zoo_wexists(zh, path.c_str(), &Impl::NodeWatcher, this, &stat);
+      if (rc == ZNONODE) return WatchEvent{path, false, "", -1};
+      if (rc != ZOK) {
+        PICKET_LOG(kDebug, "zk", "watch exists failed",
+                   {"error", ZkStatus(rc, "zoo_wexists", path)});
+        return std::nullopt;
+      }
+      // Created between the two calls: read it.
+    }
+    return std::nullopt;
+  }
+};
+
+ZkSession::ZkSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<ZkSession>> ZkSession::Open(ZkOptions options) {
+  static std::once_flag log_once;
+  std::call_once(log_once, [] { zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR); });
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  {
+    std::unique_lock handle_lock(impl->handle_mu);
+    PICKET_RETURN_IF_ERROR(impl->OpenHandle());
+  }
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->Run(); });
+  return std::unique_ptr<ZkSession>(new ZkSession(std::move(impl)));
+}
+
+ZkSession::~ZkSession() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  std::unique_lock handle_lock(impl_->handle_mu);
+  if (impl_->zh != nullptr) zookeeper_close(impl_->zh);  // joins ZooKeeper's threads
+  impl_->zh = nullptr;
+}
+
+bool ZkSession::WaitConnected(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, timeout,
+                            [this] { return impl_->state == SessionState::kConnected; });
+}
+
+SessionState ZkSession::state() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->state;
+}
+
+std::int64_t ZkSession::session_id() const {
+  std::shared_lock lock(impl_->handle_mu);
+  return impl_->zh == nullptr ? 0 : zoo_client_id(impl_->zh)->client_id;
+}
+
+std::string ZkSession::session_password() const {
+  std::shared_lock lock(impl_->handle_mu);
+  if (impl_->zh == nullptr) return {};
+  const clientid_t* id = zoo_client_id(impl_->zh);
+  return std::string(id->passwd, sizeof id->passwd);
+}
+
+int ZkSession::session_count() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->sessions;
+}
+
+void ZkSession::SetStateListener(std::function<void(SessionState)> listener) {
+  std::lock_guard lock(impl_->mu);
+  impl_->state_listener = std::move(listener);
+}
+
+Result<NodeData> ZkSession::Get(const std::string& path) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (impl_->zh == nullptr) return Status::Unavailable("zoo_get " + path + ": no session");
+  NodeData node;
+  int rc = ReadNode(
+      [&](char* buf, int* len, Stat* stat) {
+        return zoo_get(impl_->zh, path.c_str(), 0, buf, len, stat);
+      },
+      node);
+  if (rc != ZOK) return ZkStatus(rc, "zoo_get", path);
+  return node;
+}
+
+Result<bool> ZkSession::Exists(const std::string& path) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (impl_->zh == nullptr) return Status::Unavailable("zoo_exists " + path + ": no session");
+  Stat stat{};
+  int rc = zoo_exists(impl_->zh, path.c_str(), 0, &stat);
+  if (rc == ZNONODE) return false;
+  if (rc != ZOK) return ZkStatus(rc, "zoo_exists", path);
+  return true;
+}
+
+Status ZkSession::Create(const std::string& path, std::string_view data) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (impl_->zh == nullptr) return Status::Unavailable("zoo_create " + path + ": no session");
+  int rc = zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()),
+                      impl_->Acl(), ZOO_PERSISTENT, nullptr, 0);
+  return ZkStatus(rc, "zoo_create", path);
+}
+
+Status ZkSession::CreateEphemeral(const std::string& path, std::string_view data) {
+  int rc;
+  {
+    std::shared_lock lock(impl_->handle_mu);
+    if (impl_->zh == nullptr) return Status::Unavailable("zoo_create " + path + ": no session");
+    rc = zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()),
+                    impl_->Acl(), ZOO_EPHEMERAL, nullptr, 0);
+  }
+  if (rc == ZOK) {
+    std::lock_guard lock(impl_->mu);
+    impl_->ephemerals[path] = Ephemeral{std::string(data)};
+  }
+  return ZkStatus(rc, "zoo_create ephemeral", path);
+}
+
+Status ZkSession::Set(const std::string& path, std::string_view data,
+                      std::int32_t expected_version) {
+  int rc;
+  {
+    std::shared_lock lock(impl_->handle_mu);
+    if (impl_->zh == nullptr) return Status::Unavailable("zoo_set " + path + ": no session");
+    rc = zoo_set(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()),
+                 expected_version);
+  }
+  if (rc == ZOK) {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->ephemerals.find(path);
+    if (it != impl_->ephemerals.end()) it->second.data = std::string(data);
+  }
+  return ZkStatus(rc, "zoo_set", path);
+}
+
+Status ZkSession::Delete(const std::string& path, std::int32_t expected_version) {
+  int rc;
+  {
+    std::shared_lock lock(impl_->handle_mu);
+    if (impl_->zh == nullptr) return Status::Unavailable("zoo_delete " + path + ": no session");
+    rc = zoo_delete(impl_->zh, path.c_str(), expected_version);
+  }
+  if (rc == ZOK || rc == ZNONODE) {
+    std::lock_guard lock(impl_->mu);
+    impl_->ephemerals.erase(path);
+  }
+  return ZkStatus(rc, "zoo_delete", path);
+}
+
+Result<std::vector<std::string>> ZkSession::GetChildren(const std::string& path) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (impl_->zh == nullptr) return Status::Unavailable("zoo_get_children " + path + ": no session");
+  String_vector children{};
+  int rc = zoo_get_children(impl_->zh, path.c_str(), 0, &children);
+  if (rc != ZOK) return ZkStatus(rc, "zoo_get_children", path);
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(children.count));
+  for (int i = 0; i < children.count; ++i) out.emplace_back(children.data[i]);
+  deallocate_String_vector(&children);
+  return out;
+}
+
+ZkSession::WatchId ZkSession::Watch(const std::string& path, WatchCallback callback) {
+  WatchId id;
+  {
+    std::lock_guard lock(impl_->mu);
+    id = impl_->next_watch++;
+    auto entry = std::make_shared<WatchEntry>();
+    entry->path = path;
+    entry->callback = std::move(callback);
+    impl_->watches.emplace(id, std::move(entry));
+  }
+  impl_->Push({Event::kArm, 0, "", nullptr});
+  return id;
+}
+
+void ZkSession::Unwatch(WatchId id) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->watches.erase(id);
+  }
+  // Wait for a callback in progress (recursive: fine from the callback itself).
+  std::lock_guard callback_lock(impl_->callback_mu);
+}
+
+}  // namespace picket::zk

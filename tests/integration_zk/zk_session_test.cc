@@ -1,0 +1,189 @@
+// ZkSession against a real ZooKeeper: node operations, the truncation pitfall,
+// one-shot watches re-armed by reading, a server restart inside the session
+// timeout, and a forced session expiry.
+#include <doctest/doctest.h>
+#include <zookeeper/zookeeper.h>
+
+#include <atomic>
+#include <thread>
+
+#include "integration_zk/zk_test_support.h"
+#include "integration_zk/zookeeper_server.h"
+
+namespace picket::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST_CASE("ZkSession: node operations and error mapping on a real server") {
+  PICKET_REQUIRE_ZOOKEEPER();
+  ZooKeeperServer zk;
+  REQUIRE(zk.Start().ok());
+  auto s = OpenConnected(zk.hosts());
+  CHECK(s->state() == zk::SessionState::kConnected);
+
+  REQUIRE(s->Create("/t", "hello").ok());
+  auto got = s->Get("/t");
+  REQUIRE(got.ok());
+  CHECK(got->data == "hello");
+  CHECK(got->version == 0);
+  CHECK(s->Create("/t", "x").code() == StatusCode::kAlreadyExists);
+  CHECK(s->Set("/t", "v1", 0).ok());
+  Status stale = s->Set("/t", "v2", 0);
+  CHECK(stale.code() == StatusCode::kConflict);
+  CHECK(stale.message().find("/t") != std::string::npos);
+  CHECK(s->Get("/t")->version == 1);
+
+  auto missing = s->Get("/nope");
+  CHECK(missing.status().code() == StatusCode::kNotFound);
+  CHECK(missing.status().message().find("/nope") != std::string::npos);
+  CHECK(s->Exists("/t").value());
+  CHECK_FALSE(s->Exists("/nope").value());
+
+  REQUIRE(s->Create("/t/a", "").ok());
+  REQUIRE(s->CreateEphemeral("/t/b", "e").ok());
+  auto children = s->GetChildren("/t");
+  REQUIRE(children.ok());
+  CHECK(children->size() == 2);
+  CHECK(s->Create("/t/b/c", "").code() == StatusCode::kFailedPrecondition);  // child of ephemeral
+  CHECK(s->Delete("/t").code() == StatusCode::kFailedPrecondition);          // not empty
+  CHECK(s->Delete("/t/a", 5).code() == StatusCode::kConflict);
+  CHECK(s->Delete("/t/a").ok());
+  CHECK(s->Delete("/t/a").code() == StatusCode::kNotFound);
+
+  // Bigger than the first read buffer: zoo_get would truncate silently.
+  std::string big(900 * 1024, 'x');
+  big[big.size() - 1] = 'y';
+  REQUIRE(s->Create("/big", big).ok());
+  auto big_read = s->Get("/big");
+  REQUIRE(big_read.ok());
+  CHECK(big_read->data.size() == big.size());
+  CHECK(big_read->data == big);
+
+  // Empty and null data.
+  REQUIRE(s->Create("/empty", "").ok());
+  CHECK(s->Get("/empty")->data.empty());
+}
+
+TEST_CASE("ZkSession: a watch fires once per change and re-arms itself") {
+  PICKET_REQUIRE_ZOOKEEPER();
+  ZooKeeperServer zk;
+  REQUIRE(zk.Start().ok());
+  auto s = OpenConnected(zk.hosts());
+  auto writer = OpenConnected(zk.hosts());
+  REQUIRE(writer->Create("/w", "v0").ok());
+
+  WatchRecorder rec;
+  s->Watch("/w", rec.Callback());
+  REQUIRE(rec.WaitForCount(1, 5s));  // the initial read
+  CHECK(rec.last().data == "v0");
+
+  for (int i = 1; i <= 5; ++i) {
+    CAPTURE(i);
+    REQUIRE(writer->Set("/w", "v" + std::to_string(i)).ok());
+    REQUIRE(rec.WaitForCount(static_cast<std::size_t>(i + 1), 2s));
+    CHECK(rec.last().data == "v" + std::to_string(i));
+    CHECK(rec.last().version == i);
+    std::this_thread::sleep_for(150ms);  // nothing more arrives for one change
+    CHECK(rec.count() == static_cast<std::size_t>(i + 1));
+  }
+
+  // Deleted, then created again: the exists watch covers the missing node.
+  REQUIRE(writer->Delete("/w").ok());
+  REQUIRE(rec.WaitForCount(7, 2s));
+  CHECK_FALSE(rec.last().exists);
+  REQUIRE(writer->Create("/w", "back").ok());
+  REQUIRE(rec.WaitForCount(8, 2s));
+  CHECK(rec.last().exists);
+  CHECK(rec.last().data == "back");
+
+  // A watch on a node that does not exist yet.
+  WatchRecorder later;
+  auto id = s->Watch("/later", later.Callback());
+  REQUIRE(later.WaitForCount(1, 5s));
+  CHECK_FALSE(later.last().exists);
+  REQUIRE(writer->Create("/later", "now").ok());
+  REQUIRE(later.WaitForCount(2, 2s));
+  CHECK(later.last().data == "now");
+  s->Unwatch(id);
+  REQUIRE(writer->Set("/later", "ignored").ok());
+  std::this_thread::sleep_for(200ms);
+  CHECK(later.count() == 2);
+}
+
+TEST_CASE("ZkSession: a watch keeps working across a server restart") {
+  PICKET_REQUIRE_ZOOKEEPER();
+  ZooKeeperServer zk;
+  REQUIRE(zk.Start().ok());
+  auto s = OpenConnected(zk.hosts(), 20'000);
+  REQUIRE(s->Create("/r", "before").ok());
+  REQUIRE(s->CreateEphemeral("/eph", "me").ok());
+  WatchRecorder rec;
+  s->Watch("/r", rec.Callback());
+  REQUIRE(rec.WaitForCount(1, 5s));
+
+  REQUIRE(zk.Stop().ok());
+  CHECK(WaitFor([&] { return s->state() == zk::SessionState::kConnecting; }, After(15s)));
+  CHECK(s->Get("/r").status().code() == StatusCode::kUnavailable);
+  REQUIRE(zk.Start().ok());  // same port and dataDir, within the session timeout
+  REQUIRE(s->WaitConnected(20s));
+  CHECK(s->session_count() == 1);  // the same session: no rebuild
+  CHECK(s->Exists("/eph").value());
+  CHECK(rec.count() == 1);         // nothing changed meanwhile: nothing delivered
+
+  auto writer = OpenConnected(zk.hosts());
+  REQUIRE(writer->Set("/r", "after").ok());
+  REQUIRE(rec.WaitForCount(2, 2s));
+  CHECK(rec.last().data == "after");
+  REQUIRE(writer->Set("/r", "again").ok());
+  REQUIRE(rec.WaitForCount(3, 2s));
+  CHECK(rec.last().data == "again");
+}
+
+void IgnoreEvents(zhandle_t*, int, int, const char*, void*) {}
+
+TEST_CASE("ZkSession: recovers from a forced session expiry") {
+  PICKET_REQUIRE_ZOOKEEPER();
+  ZooKeeperServer zk;
+  REQUIRE(zk.Start().ok());
+  auto s = OpenConnected(zk.hosts(), 6'000);
+  std::atomic<bool> saw_expired{false};
+  s->SetStateListener([&](zk::SessionState st) {
+    if (st == zk::SessionState::kExpired) saw_expired = true;
+  });
+  auto writer = OpenConnected(zk.hosts());
+  REQUIRE(writer->Create("/x", "v0").ok());
+  REQUIRE(s->CreateEphemeral("/alive", "status-1").ok());
+  REQUIRE(s->Set("/alive", "status-2").ok());  // re-created with the latest data
+  WatchRecorder rec;
+  s->Watch("/x", rec.Callback());
+  REQUIRE(rec.WaitForCount(1, 5s));
+  const std::int64_t old_id = s->session_id();
+
+  // A second handle with the same session id and password, closed once fully
+  // CONNECTED, expires the session for the first one.
+  clientid_t id{};
+  id.client_id = old_id;
+  std::string password = s->session_password();
+  std::copy(password.begin(), password.end(), id.passwd);
+  zhandle_t* thief = zookeeper_init(zk.hosts().c_str(), &IgnoreEvents, 6'000, &id, nullptr, 0);
+  REQUIRE(thief != nullptr);
+  bool stole = WaitFor([&] { return zoo_state(thief) == ZOO_CONNECTED_STATE; }, After(10s));
+  zookeeper_close(thief);
+  REQUIRE(stole);
+
+  REQUIRE(WaitFor([&] { return s->session_count() == 2; }, After(10s)));
+  REQUIRE(s->WaitConnected(15s));
+  CHECK(s->session_id() != old_id);
+  CHECK(saw_expired);
+  REQUIRE(WaitFor([&] { auto e = writer->Exists("/alive"); return e.ok() && *e; }, After(5s)));
+  CHECK(writer->Get("/alive")->data == "status-2");
+
+  std::size_t before = rec.count();
+  REQUIRE(writer->Set("/x", "after-expiry").ok());
+  REQUIRE(rec.WaitForCount(before + 1, 2s));
+  CHECK(rec.last().data == "after-expiry");
+}
+
+}  // namespace
+}  // namespace picket::testing
