@@ -1,5 +1,6 @@
 #include "fakes/capture/capture_test_support.h"
 
+#include <doctest/doctest.h>
 #include <pcap/pcap.h>
 #include <stdlib.h>
 
@@ -154,6 +155,29 @@ std::vector<std::string> ScratchDir::List() const {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::vector<StoredPacket> ReadSealedPackets(const std::vector<SealedChunk>& sealed) {
+  std::vector<StoredPacket> all;
+  for (const SealedChunk& c : sealed) {
+    auto read = ReadPcapFile(c.path);
+    REQUIRE(read.ok());
+    all.insert(all.end(), read->packets.begin(), read->packets.end());
+  }
+  return all;
+}
+
+FileSizeLimit::FileSizeLimit(rlim_t bytes) {
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved_) == 0);
+  old_handler_ = signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of a core dump
+  rlimit limited = saved_;
+  limited.rlim_cur = bytes;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  setrlimit(RLIMIT_FSIZE, &saved_);
+  signal(SIGXFSZ, old_handler_);
 }
 
 }  // namespace picket::capture::testing

@@ -7,6 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/resource.h>
+
+#include <csignal>
+
+#include "picket/capture/chunk_writer.h"
 #include "picket/capture/packet_source.h"
 #include "picket/common/status.h"
 
@@ -41,6 +46,24 @@ std::vector<std::uint8_t> TcpFrame(std::uint32_t src, std::uint32_t dst, std::ui
                                    std::uint16_t dport, std::string_view payload);
 // A packet at `ts_us` whose bytes are a UDP frame padded to `size` bytes.
 StoredPacket MakePacket(std::int64_t ts_us, std::size_t size, std::uint8_t fill = 0);
+
+// Every packet of the sealed chunks, in chunk order, read back with libpcap.
+std::vector<StoredPacket> ReadSealedPackets(const std::vector<SealedChunk>& sealed);
+
+// Limits file sizes for this process (RLIMIT_FSIZE) while it lives, with SIGXFSZ
+// ignored so writes fail with EFBIG instead of killing the test. Process-wide:
+// it binds every thread, a chunk writer's included.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes);
+  ~FileSizeLimit();
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  sighandler_t old_handler_ = SIG_DFL;
+};
 
 // Keeps log lines off stderr for a test's lifetime.
 class QuietLogs {

@@ -110,15 +110,7 @@ struct QHarness {
   }
   Status Write(const StoredPacket& p) { return writer->Write(p.View()); }
 
-  std::vector<StoredPacket> ReadAllSealed() const {
-    std::vector<StoredPacket> all;
-    for (const SealedChunk& c : sealed) {
-      auto read = ReadPcapFile(c.path);
-      REQUIRE(read.ok());
-      all.insert(all.end(), read->packets.begin(), read->packets.end());
-    }
-    return all;
-  }
+  std::vector<StoredPacket> ReadAllSealed() const { return testing::ReadSealedPackets(sealed); }
 
   QuietLogs quiet;
   ScratchDir dir;
@@ -131,24 +123,7 @@ struct QHarness {
   std::unique_ptr<ChunkWriter> writer;
 };
 
-class FileSizeLimit {  // process-wide, so it binds the writer thread too
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved_) == 0);
-    old_handler_ = signal(SIGXFSZ, SIG_IGN);
-    rlimit limited = saved_;
-    limited.rlim_cur = bytes;
-    REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
-  }
-  ~FileSizeLimit() {
-    setrlimit(RLIMIT_FSIZE, &saved_);
-    signal(SIGXFSZ, old_handler_);
-  }
-
- private:
-  rlimit saved_{};
-  sighandler_t old_handler_ = SIG_DFL;
-};
+using testing::FileSizeLimit;
 
 }  // namespace
 

@@ -61,15 +61,7 @@ struct Harness {
   }
   Status Write(const StoredPacket& p) { return writer->Write(p.View()); }
 
-  std::vector<StoredPacket> ReadAllSealed() const {
-    std::vector<StoredPacket> all;
-    for (const SealedChunk& c : sealed) {
-      auto read = ReadPcapFile(c.path);
-      REQUIRE(read.ok());
-      all.insert(all.end(), read->packets.begin(), read->packets.end());
-    }
-    return all;
-  }
+  std::vector<StoredPacket> ReadAllSealed() const { return testing::ReadSealedPackets(sealed); }
 
   QuietLogs quiet;  // first member: outlives the writer's last log line
   ScratchDir dir;
@@ -91,24 +83,7 @@ ChunkWriterOptions Limits(std::uint64_t max_bytes, Millis max_age, Millis idle) 
 }
 
 // Restores RLIMIT_FSIZE and SIGXFSZ on every path out of the test.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved_) == 0);
-    old_handler_ = signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of a core dump
-    rlimit limited = saved_;
-    limited.rlim_cur = bytes;
-    REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
-  }
-  ~FileSizeLimit() {
-    setrlimit(RLIMIT_FSIZE, &saved_);
-    signal(SIGXFSZ, old_handler_);
-  }
-
- private:
-  rlimit saved_{};
-  sighandler_t old_handler_ = SIG_DFL;
-};
+using testing::FileSizeLimit;
 
 }  // namespace
 

@@ -45,15 +45,7 @@ struct Rig {
     writer = std::move(*w);
   }
 
-  std::vector<StoredPacket> ReadAllSealed() const {
-    std::vector<StoredPacket> all;
-    for (const SealedChunk& c : sealed) {
-      auto read = ReadPcapFile(c.path);
-      REQUIRE(read.ok());
-      all.insert(all.end(), read->packets.begin(), read->packets.end());
-    }
-    return all;
-  }
+  std::vector<StoredPacket> ReadAllSealed() const { return testing::ReadSealedPackets(sealed); }
 
   QuietLogs quiet;
   ScratchDir dir;
