@@ -8,7 +8,7 @@ usage: disk_budget_test.py PICKETD PICKET
 Needs root (live capture); skips without it unless CI=true."""
 import json, os, socket, sqlite3, sys, tempfile, time
 
-from e2e_support import Processes, http_get, remove_unless_kept, root_or_skip, wait_for
+from e2e_support import report, Processes, http_get, remove_unless_kept, root_or_skip, wait_for
 
 PORT = 39125
 BUDGET = 2 << 20          # 2 MiB
@@ -132,10 +132,7 @@ def main():
         print(f"evicted {evicted} chunks / {evicted_bytes} B; collector shows evicted_chunks="
               f"{at_collector['evicted_chunks']} evicted_bytes={at_collector['evicted_bytes']}; "
               f"results batch kept and delivered: {len(results)} rows")
-        for f in failures:
-            print("FAIL:", f)
-        print("1 passed, 0 failed" if not failures else "0 passed, 1 failed")
-        return 0 if not failures else 1
+        return report(failures)
     finally:
         procs.stop_all()
         remove_unless_kept(work)

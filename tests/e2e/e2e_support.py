@@ -94,3 +94,11 @@ def remove_unless_kept(path):
         subprocess.run(["rm", "-rf", path])
     else:
         print("kept", path)
+
+
+def report(failures):
+    """Prints each failure and the closing 'N passed, M failed' line; returns the exit code."""
+    for f in failures:
+        print("FAIL:", f)
+    print("1 passed, 0 failed" if not failures else "0 passed, 1 failed")
+    return 0 if not failures else 1

@@ -9,7 +9,7 @@ usage: fault_test.py PICKETD PICKET [--rounds N]
 Needs root (live capture); skips without it unless CI=true."""
 import argparse, json, os, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
 
-from e2e_support import (Processes, alive, children, http_get, pcap_frames, remove_unless_kept,
+from e2e_support import (report, Processes, alive, children, http_get, pcap_frames, remove_unless_kept,
                          root_or_skip, wait_for)
 
 PORT = 39124
@@ -197,10 +197,7 @@ def main():
               f"{len(at_collector)}; {sum(counts.values())} packets, {len(dups)} duplicated")
         print(f"{len(gaps)} chunks record a restart gap (total {sum(r[4] for r in gaps)} ms); "
               f"{lost} packets fell into those gaps (sent while no worker was capturing or not yet sealed)")
-        for f in failures:
-            print("FAIL:", f)
-        print("1 passed, 0 failed" if not failures else "0 passed, 1 failed")
-        return 0 if not failures else 1
+        return report(failures)
     finally:
         stop_traffic.set()
         procs.stop_all()

@@ -8,7 +8,7 @@ usage: scan_job_test.py PICKETD PICKET
 Runs as root like the daemon; skips without root unless CI=true."""
 import json, os, random, signal, socket, sqlite3, sys, tempfile
 
-from e2e_support import Processes, children, http_get, remove_unless_kept, root_or_skip, wait_for
+from e2e_support import report, Processes, children, http_get, remove_unless_kept, root_or_skip, wait_for
 
 FIRST, LAST = 41000, 41999   # 1000 probes at 250 pps: 4 s, long enough to kill mid-scan
 
@@ -95,10 +95,7 @@ def main():
               f"{state_before['checkpoint']}; resumed: {resumed[0].split(' scan ')[-1] if resumed else 'no'}")
         print(f"collector: {len(found)} results, {len(set(found))} distinct, each listed once; "
               f"{repeats} re-reports merged by deduplication")
-        for f in failures:
-            print("FAIL:", f)
-        print("1 passed, 0 failed" if not failures else "0 passed, 1 failed")
-        return 0 if not failures else 1
+        return report(failures)
     finally:
         procs.stop_all()
         for s in listeners:
