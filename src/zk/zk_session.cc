@@ -464,7 +464,8 @@ Status ZkSession::Create(const std::string& path, std::string_view data) {
   return ZkStatus(rc, "zoo_create", path);
 }
 
-Status ZkSession::CreateEphemeral(const std::string& path, std::string_view data) {
+Status ZkSession::CreateEphemeral(const std::string& path, std::string_view data,
+                                  Lifetime lifetime) {
   int rc;
   {
     std::shared_lock lock(impl_->handle_mu);
@@ -472,11 +473,73 @@ Status ZkSession::CreateEphemeral(const std::string& path, std::string_view data
     rc = zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()),
                     impl_->Acl(), ZOO_EPHEMERAL, nullptr, 0);
   }
-  if (rc == ZOK) {
+  if (rc == ZOK && lifetime == Lifetime::kRebuilt) {
     std::lock_guard lock(impl_->mu);
     impl_->ephemerals[path] = Ephemeral{std::string(data)};
   }
   return ZkStatus(rc, "zoo_create ephemeral", path);
+}
+
+Status ZkSession::EnsurePath(const std::string& path) {
+  if (path.empty() || path.front() != '/') {
+    return Status::InvalidArgument("znode path must start with '/': " + path);
+  }
+  // Ancestors first; each one may exist already or be created by someone else meanwhile.
+  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    const std::string prefix = slash == std::string::npos ? path : path.substr(0, slash);
+    Status st = Create(prefix, "");
+    if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
+    if (slash == std::string::npos) return Status::Ok();
+  }
+}
+
+Status ZkSession::Multi(const std::vector<Op>& ops) {
+  if (ops.empty()) return Status::Ok();
+  std::vector<zoo_op_t> zops(ops.size());
+  std::vector<zoo_op_result_t> results(ops.size());
+  // The client writes created names and stats into these (never pass null).
+  std::vector<std::string> created(ops.size());
+  std::vector<Stat> stats(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
+    created[i].assign(op.path.size() + 16, '\0');
+    switch (op.kind) {
+      case Op::kCreate:
+        zoo_create_op_init(&zops[i], op.path.c_str(), op.data.data(),
+                           static_cast<int>(op.data.size()), impl_->Acl(), ZOO_PERSISTENT,
+                           created[i].data(), static_cast<int>(created[i].size()));
+        break;
+      case Op::kDelete:
+        zoo_delete_op_init(&zops[i], op.path.c_str(), op.version);
+        break;
+      case Op::kSet:
+        zoo_set_op_init(&zops[i], op.path.c_str(), op.data.data(),
+                        static_cast<int>(op.data.size()), op.version, &stats[i]);
+        break;
+      case Op::kCheck:
+        zoo_check_op_init(&zops[i], op.path.c_str(), op.version);
+        break;
+    }
+  }
+  int rc;
+  {
+    std::shared_lock lock(impl_->handle_mu);
+    if (impl_->zh == nullptr) return Status::Unavailable("zoo_multi " + ops[0].path + ": no session");
+    rc = zoo_multi(impl_->zh, static_cast<int>(zops.size()), zops.data(), results.data());
+  }
+  if (rc == ZOK) {
+    std::lock_guard lock(impl_->mu);
+    for (const Op& op : ops) {
+      if (op.kind == Op::kDelete) impl_->ephemerals.erase(op.path);
+    }
+    return Status::Ok();
+  }
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (results[i].err != ZOK && results[i].err != ZRUNTIMEINCONSISTENCY) {
+      return ZkStatus(results[i].err, "zoo_multi", ops[i].path);
+    }
+  }
+  return ZkStatus(rc, "zoo_multi", ops[0].path);
 }
 
 Status ZkSession::Set(const std::string& path, std::string_view data,

@@ -65,6 +65,34 @@ TEST_CASE("ZkSession: node operations and error mapping on a real server") {
   CHECK(s->Get("/empty")->data.empty());
 }
 
+TEST_CASE("ZkSession: EnsurePath and atomic multi-operations") {
+  PICKET_REQUIRE_ZOOKEEPER();
+  ZooKeeperServer zk;
+  REQUIRE(zk.Start().ok());
+  auto s = OpenConnected(zk.hosts());
+  REQUIRE(s->EnsurePath("/a/b/c").ok());
+  REQUIRE(s->EnsurePath("/a/b/c").ok());  // exists already: fine
+  CHECK(s->Exists("/a/b/c").value());
+  CHECK(s->EnsurePath("relative").code() == StatusCode::kInvalidArgument);
+
+  // A shard is finished with one transaction: done created, claim deleted.
+  REQUIRE(s->CreateEphemeral("/a/claim", "me", zk::ZkSession::Lifetime::kThisSession).ok());
+  using Op = zk::ZkSession::Op;
+  REQUIRE(s->Multi({{Op::kCreate, "/a/done", "42"}, {Op::kDelete, "/a/claim"}}).ok());
+  CHECK(s->Get("/a/done")->data == "42");
+  CHECK_FALSE(s->Exists("/a/claim").value());
+
+  // All or nothing: the second op fails, so the first is not applied either.
+  Status failed = s->Multi({{Op::kCreate, "/a/other", "x"}, {Op::kDelete, "/a/claim"}});
+  CHECK(failed.code() == StatusCode::kNotFound);
+  CHECK(failed.message().find("/a/claim") != std::string::npos);
+  CHECK_FALSE(s->Exists("/a/other").value());
+  Status stale = s->Multi({{Op::kSet, "/a/done", "43", 7}});
+  CHECK(stale.code() == StatusCode::kConflict);
+  REQUIRE(s->Multi({{Op::kCheck, "/a/done", "", 0}, {Op::kSet, "/a/done", "43", 0}}).ok());
+  CHECK(s->Get("/a/done")->data == "43");
+}
+
 TEST_CASE("ZkSession: a watch fires once per change and re-arms itself") {
   PICKET_REQUIRE_ZOOKEEPER();
   ZooKeeperServer zk;
@@ -155,6 +183,7 @@ TEST_CASE("ZkSession: recovers from a forced session expiry") {
   REQUIRE(writer->Create("/x", "v0").ok());
   REQUIRE(s->CreateEphemeral("/alive", "status-1").ok());
   REQUIRE(s->Set("/alive", "status-2").ok());  // re-created with the latest data
+  REQUIRE(s->CreateEphemeral("/claim", "mine", zk::ZkSession::Lifetime::kThisSession).ok());
   WatchRecorder rec;
   s->Watch("/x", rec.Callback());
   REQUIRE(rec.WaitForCount(1, 5s));
@@ -178,6 +207,7 @@ TEST_CASE("ZkSession: recovers from a forced session expiry") {
   CHECK(saw_expired);
   REQUIRE(WaitFor([&] { auto e = writer->Exists("/alive"); return e.ok() && *e; }, After(5s)));
   CHECK(writer->Get("/alive")->data == "status-2");
+  CHECK_FALSE(writer->Exists("/claim").value());  // a claim must be won again
 
   std::size_t before = rec.count();
   REQUIRE(writer->Set("/x", "after-expiry").ok());

@@ -81,13 +81,30 @@ class ZkSession {
   Result<bool> Exists(const std::string& path);
   // A persistent node (missing parents are not created).
   Status Create(const std::string& path, std::string_view data);
-  // An ephemeral node, re-created with its latest data after session expiry
-  // until Delete removes it.
-  Status CreateEphemeral(const std::string& path, std::string_view data);
+  // An ephemeral node. kRebuilt: re-created with its latest data after
+  // session expiry until Delete removes it (status, registrations).
+  // kThisSession: gone with the session, never re-created (shard claims,
+  // leadership: whoever held them must win them again).
+  enum class Lifetime { kRebuilt, kThisSession };
+  Status CreateEphemeral(const std::string& path, std::string_view data,
+                         Lifetime lifetime = Lifetime::kRebuilt);
+  // Creates `path` and its missing ancestors as empty persistent nodes; a
+  // node that exists already is fine.
+  Status EnsurePath(const std::string& path);
   // expected_version -1: any version. Conflict on a version mismatch.
   Status Set(const std::string& path, std::string_view data, std::int32_t expected_version = -1);
   Status Delete(const std::string& path, std::int32_t expected_version = -1);
   Result<std::vector<std::string>> GetChildren(const std::string& path);
+
+  // One atomic transaction (zoo_multi): all operations apply or none does.
+  // On failure the status names the first operation that failed.
+  struct Op {
+    enum Kind { kCreate, kDelete, kSet, kCheck } kind;
+    std::string path;
+    std::string data;               // kCreate, kSet
+    std::int32_t version = -1;      // kDelete, kSet, kCheck; -1: any
+  };
+  Status Multi(const std::vector<Op>& ops);
 
   // Calls `callback` on the session's thread with the node's current state:
   // once after arming, then after every change seen (changes made in quick
