@@ -24,7 +24,7 @@ dev_packages=(
   libpcap-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libzookeeper-mt-dev
   nlohmann-json3-dev libboost-dev doctest-dev libssl-dev zlib1g-dev
   tcpdump tshark iproute2 python3
-  zookeeper default-jre-headless
+  zookeeper default-jre-headless python3-kazoo
   masscan nmap ethtool nftables
 )
 static_packages=(

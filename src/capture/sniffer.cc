@@ -42,6 +42,7 @@ Status Sniffer::Run() {
     if (result->end_of_input) break;
   }
 
+  if (stop_.load(std::memory_order_acquire) && fatal_.ok()) DrainAfterStop(handler);
   // Always seal what we have, whatever stopped us.
   Status sealed = writer_.SealNow();
   if (!sealed.ok()) {
@@ -57,6 +58,18 @@ Status Sniffer::Run() {
              {"chunks", writer_.stats().chunks_sealed});
   if (!fatal_.ok()) return fatal_;
   return sealed;
+}
+
+void Sniffer::DrainAfterStop(const PacketHandler& handler) {
+  if (options_.drain_on_stop.count() <= 0) return;
+  const auto until = clock_.MonotonicNow() + options_.drain_on_stop;
+  while (clock_.MonotonicNow() < until) {
+    // Received = delivered + dropped: nothing is waiting in the ring.
+    auto stats = source_.Stats();
+    if (stats.ok() && stats->received <= stats->kernel_drops + counted_.packets) return;
+    Result<DispatchResult> result = source_.Dispatch(options_.dispatch_batch, handler);
+    if (!result.ok() || result->end_of_input) return;
+  }
 }
 
 void Sniffer::OnPacket(const Packet& packet) {

@@ -6,16 +6,18 @@
 #include <cerrno>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "collector/api_handler.h"
-#include "picket/common/file_io.h"
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
 #include "collector/collector_options.h"
 #include "collector/http_server.h"
 #include "collector/token_table.h"
+#include "collector/zk_registration.h"
 #include "picket/common/clock.h"
+#include "picket/common/file_io.h"
 #include "picket/common/log.h"
 #include "picket/common/units.h"
 
@@ -39,6 +41,14 @@ Status PrepareDataDir(const std::string& dir) {
   if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(where + ": not a directory");
   if (::access(dir.c_str(), W_OK | X_OK) != 0) return FromErrno(where + ": not writable", errno);
   return Status::Ok();
+}
+
+// The port actually bound (--listen may have asked for port 0).
+std::uint16_t BoundPort(const HttpServer& server, std::uint16_t fallback) {
+  std::string host;
+  std::uint16_t port = fallback;
+  if (!ParseListenAddress(server.BoundAddress(), &host, &port).ok()) return fallback;
+  return port;
 }
 
 }  // namespace
@@ -85,8 +95,37 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"data", o.data_dir}, {"auth", tokens ? "tokens" : "none"},
              {"tokens", tokens ? tokens->size() : 0}, {"max_body", FormatSize(o.max_body)},
              {"max_inflight", o.max_inflight}, {"threads", o.threads});
+
+  // Registration fails for good only when the id stays taken: stop serving
+  // and exit 1, like any other startup error.
+  std::mutex failure_mu;
+  std::optional<Status> registration_failure;
+  std::unique_ptr<ZkRegistration> registration;
+  if (o.zk_hosts) {
+    ZkRegistrationOptions zk;
+    zk.hosts = *o.zk_hosts;
+    zk.root = o.zk_root;
+    zk.url = o.advertise_url;
+    zk.id = o.collector_id.empty() ? DefaultCollectorId(BoundPort(**server, o.listen_port))
+                                   : o.collector_id;
+    HttpServer* raw_server = server->get();
+    registration = ZkRegistration::Start(
+        zk, [&failure_mu, &registration_failure, raw_server](const Status& st) {
+          {
+            std::lock_guard lock(failure_mu);
+            registration_failure = st;
+          }
+          raw_server->Stop();
+        });
+    PICKET_LOG(kInfo, "collector", "registering in ZooKeeper", {"hosts", zk.hosts},
+               {"path", registration->path()}, {"url", zk.url});
+  }
+
   (*server)->Run();
+  if (registration) registration->Stop();  // deletes the node, closes the session
   PICKET_LOG(kInfo, "collector", "stopped");
+  std::lock_guard lock(failure_mu);
+  if (registration_failure) return StartupError(*registration_failure);
   return 0;
 }
 

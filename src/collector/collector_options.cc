@@ -1,10 +1,15 @@
 #include "collector/collector_options.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 #include "picket/common/command_line.h"
 #include "picket/common/net_address.h"
 #include "picket/common/units.h"
+#include "picket/common/url.h"
 
 namespace picket::collector {
 
@@ -21,7 +26,77 @@ Result<int> ParsePositiveInt(std::string_view flag, const std::string& text, int
   return value;
 }
 
+bool IsIdChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// The ZooKeeper C client's connect string: HOST:PORT[,HOST:PORT...][/chroot].
+// Checked here so a typo is a startup error, not a registration retried forever.
+Status CheckZkHosts(const std::string& text) {
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidArgument("--zk " + text + ": " + std::string(why) +
+                                   " (expected HOST:PORT[,HOST:PORT...][/chroot])");
+  };
+  std::string_view hosts = text;
+  if (std::size_t slash = hosts.find('/'); slash != std::string_view::npos) {
+    hosts = hosts.substr(0, slash);
+  }
+  if (hosts.empty()) return bad("no host");
+  while (true) {
+    std::size_t comma = hosts.find(',');
+    std::string_view one = hosts.substr(0, comma);
+    std::size_t colon = one.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return bad("'" + std::string(one) + "'");
+    std::string_view p = one.substr(colon + 1);
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (p.empty() || ec != std::errc() || end != p.data() + p.size() || port == 0 || port > 65535) {
+      return bad("bad port in '" + std::string(one) + "'");
+    }
+    if (comma == std::string_view::npos) return Status::Ok();
+    hosts.remove_prefix(comma + 1);
+  }
+}
+
+// "/picket", "/a/b": absolute, no empty, "." or ".." segments, no trailing '/'.
+Status CheckZkRoot(const std::string& root) {
+  const Status bad = Status::InvalidArgument("--zk-root " + root +
+                                             ": expected an absolute znode path such as /picket");
+  if (root.size() < 2 || root.front() != '/' || root.back() == '/') return bad;
+  for (std::size_t start = 1; start <= root.size();) {
+    std::size_t slash = root.find('/', start);
+    if (slash == std::string::npos) slash = root.size();
+    std::string_view segment(root.data() + start, slash - start);
+    if (segment.empty() || segment == "." || segment == "..") return bad;
+    start = slash + 1;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+bool IsValidCollectorId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!IsIdChar(c)) return false;
+  }
+  return true;
+}
+
+std::string DefaultCollectorId(std::uint16_t port) {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
+    std::snprintf(name, sizeof name, "collector");
+  }
+  const std::string suffix = "-" + std::to_string(port);
+  std::string id(name);
+  for (char& c : id) {
+    if (!IsIdChar(c)) c = '_';
+  }
+  id.resize(std::min(id.size(), 64 - suffix.size()));
+  return id + suffix;
+}
 
 Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_t* port) {
   const std::string where = "--listen " + std::string(text);
@@ -50,7 +125,7 @@ Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_
 
 Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   FlagParser flags({"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
-                    "threads", "ready-file"},
+                    "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id"},
                    {"insecure-no-auth"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
@@ -99,6 +174,37 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     o.threads = *n;
   }
   o.ready_file = flags.Value("ready-file");
+
+  o.zk_hosts = flags.Value("zk");
+  if (!o.zk_hosts) {
+    for (std::string_view flag : {"zk-root", "advertise", "collector-id"}) {
+      if (flags.Has(flag)) {
+        return Status::InvalidArgument("--" + std::string(flag) + " needs --zk HOSTS");
+      }
+    }
+    return o;
+  }
+  PICKET_RETURN_IF_ERROR(CheckZkHosts(*o.zk_hosts));
+  if (auto v = flags.Value("zk-root")) {
+    PICKET_RETURN_IF_ERROR(CheckZkRoot(*v));
+    o.zk_root = *v;
+  }
+  auto advertise = flags.Value("advertise");
+  if (!advertise) {
+    return Status::InvalidArgument(
+        "--advertise URL is required with --zk: the base URL devices should use, e.g. "
+        "http://collector.example:8750");
+  }
+  auto url = ParseUrl(*advertise);
+  if (!url.ok()) return url.status().WithContext("--advertise");
+  o.advertise_url = url->ToString();
+  if (auto v = flags.Value("collector-id")) {
+    if (!IsValidCollectorId(*v)) {
+      return Status::InvalidArgument("--collector-id " + *v +
+                                     ": expected 1-64 characters from [A-Za-z0-9._-]");
+    }
+    o.collector_id = *v;
+  }
   return o;
 }
 

@@ -22,11 +22,23 @@ struct CollectorOptions {
   int max_inflight = 64;
   int threads = 2;
   std::optional<std::string> ready_file;
+
+  // ZooKeeper registration (DESIGN.md §3); off without --zk.
+  std::optional<std::string> zk_hosts;  // "h1:2181,h2:2181[/chroot]"
+  std::string zk_root = "/picket";
+  std::string advertise_url;  // normalised by ParseUrl; required with --zk
+  std::string collector_id;   // empty: DefaultCollectorId(bound port)
 };
 
 Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args);
 
 // "127.0.0.1:8080", "[::1]:0", "0.0.0.0:443" → host and port.
 Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_t* port);
+
+// [A-Za-z0-9._-]{1,64}: safe as a znode name.
+bool IsValidCollectorId(std::string_view id);
+// "<hostname>-<port>", the hostname cut (and odd characters replaced) so the
+// result is a valid id.
+std::string DefaultCollectorId(std::uint16_t port);
 
 }  // namespace picket::collector

@@ -96,12 +96,12 @@ int RunRun(std::span<char* const> args) {
 }
 
 int RunWorkerCommand(std::span<char* const> args) {
-  FlagParser flags({"config"}, {});
+  FlagParser flags({"config"}, {"control"});
   if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("worker", st);
   picket::ConfigCheck check;
   if (!LoadConfig("worker", flags.Value("config"), &check)) return 1;
   ApplyLogConfig(check.config.log);
-  return picket::supervisor::RunWorker(check.config);
+  return picket::supervisor::RunWorker(check.config, flags.Has("control"));
 }
 
 constexpr picket::Command kCommands[] = {
@@ -115,10 +115,10 @@ constexpr picket::Command kCommands[] = {
      "  --config FILE   JSON config (see config/README.md)\n",
      RunRun},
     {"worker", "(internal) the capture process that `run` starts",
-     "worker --config FILE\n\n"
+     "worker --config FILE [--control]\n\n"
      "Started by `picketd run`; not for direct use. Captures on the configured interface\n"
      "into crash-safe pcap chunks committed to the local buffer; SIGTERM seals the open\n"
-     "chunk and exits.\n",
+     "chunk and exits. --control: stdin/stdout are the supervisor's control channel.\n",
      RunWorkerCommand},
     {"version", "print picketd's version and every linked library's",
      "version [--json]\n\n"

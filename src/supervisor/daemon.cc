@@ -4,22 +4,34 @@
 #include <uv.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "picket/buffer/buffer_store.h"
 #include "picket/common/c_handle.h"
+#include "picket/common/clock.h"
 #include "picket/common/file_io.h"
 #include "picket/common/log.h"
+#include "picket/common/version.h"
+#include "config_apply.h"
+#include "fleet_agent.h"
 #include "log_shipper.h"
+#include "loop_inbox.h"
 #include "upload_scheduler.h"
 #include "worker_process.h"
 
 namespace picket::supervisor {
 
 namespace {
+
+using nlohmann::json;
+
+constexpr const char* kLastGoodKey = "config:last_good";
 
 Result<std::string> ReadToken(const std::string& path) {
   if (path.empty()) return std::string();
@@ -35,22 +47,288 @@ Result<std::string> ReadToken(const std::string& path) {
 struct Daemon {
   uv_loop_t loop{};
   uv_signal_t sigterm{}, sigint{};
+  uv_timer_t counters_timer{};
+  std::string self_executable;
+  DaemonConfig local;    // from the file: the base ZooKeeper's document is laid over
+  DaemonConfig running;  // applied now
   std::unique_ptr<buffer::BufferStore> store;
   std::unique_ptr<WorkerProcess> worker;
-  std::unique_ptr<UploadScheduler> uploads;
+  std::unique_ptr<UploadScheduler> uploads, retiring_uploads;
+  bool rebuild_uploads_again = false;
   std::unique_ptr<LogShipper> logs;
+  std::unique_ptr<LoopInbox> inbox;
+  std::unique_ptr<FleetAgent> fleet;
+  std::vector<std::string> discovered_collectors;
+  std::int64_t applied_version = -1;
+  json config_status = {{"source", "file"}, {"applied_version", nullptr},
+                        {"desired_version", nullptr}, {"refused", nullptr}};
+  std::string worker_state = "stopped";
   bool shutting_down = false;
+
+  // --- status --------------------------------------------------------------
+
+  void SetStatus(const char* key, json value, bool urgent) {
+    if (fleet) fleet->SetStatus(key, std::move(value), urgent);
+  }
+  void SetWorkerState(std::string state) {
+    worker_state = std::move(state);
+    json w = {{"state", worker_state}};
+    if (worker) {
+      const WorkerStats& s = worker->stats();
+      w["pid"] = s.pid;
+      w["starts"] = s.starts;
+      w["unexpected_exits"] = s.unexpected_exits;
+      w["crash_loop"] = s.crash_loop;
+    }
+    SetStatus("worker", w, true);
+  }
+  void SetApplied(std::int64_t version) {
+    applied_version = version;
+    config_status["applied_version"] = version;
+    SetStatus("config", config_status, true);
+    PICKET_LOG(kInfo, "supervisor", "config applied", {"version", version});
+  }
+  void SetLastError(const std::string& error) { SetStatus("last_error", error, true); }
+
+  json worker_counters = json::object();
+  void PublishCounters() {
+    json c = worker_counters;
+    if (auto bc = store->Counters(); bc.ok()) {
+      c["chunks_pending"] = bc->chunks_pending;
+      c["bytes_pending"] = bc->chunk_bytes_pending + bc->batch_bytes_pending;
+      c["batches_pending"] = bc->batches_pending;
+      c["chunks_evicted"] = bc->chunks_evicted;
+      c["bytes_evicted"] = bc->bytes_evicted;
+      c["chunks_dead"] = bc->chunks_dead;
+      c["batches_dead"] = bc->batches_dead;
+    }
+    if (uploads) {
+      const UploadStats& u = uploads->stats();
+      c["uploads_ok"] = u.chunks_ok + u.batches_ok;
+      c["uploads_failed"] = u.failures;
+      c["uploads_dead"] = u.dead;
+      c["bytes_uploaded"] = u.bytes_sent;
+    }
+    SetStatus("counters", c, false);
+    if (worker) SetWorkerState(worker_state);  // pid, starts, crash loop
+  }
+  static void OnCountersTimer(uv_timer_t* t) { static_cast<Daemon*>(t->data)->PublishCounters(); }
+
+  // --- uploads -------------------------------------------------------------
+
+  std::vector<std::string> Collectors() const {
+    std::vector<std::string> all = running.upload.collectors;
+    for (const auto& url : discovered_collectors) {
+      if (std::find(all.begin(), all.end(), url) == all.end()) all.push_back(url);
+    }
+    return all;
+  }
+
+  Status StartUploads() {
+    auto token = ReadToken(running.upload.token_file);
+    if (!token.ok()) return token.status().WithContext("upload.token_file");
+    UploadSchedulerOptions up;
+    up.collectors = Collectors();
+    up.settings.device_id = running.device.id;
+    up.settings.token = *token;
+    up.settings.ca_file = running.upload.ca_file;
+    up.settings.gzip = running.upload.gzip;
+    up.settings.connect_timeout = running.upload.connect_timeout;
+    up.settings.low_speed_time = running.upload.low_speed_time;
+    up.settings.low_speed_bytes = running.upload.low_speed_bytes;
+    up.max_in_flight = running.upload.threads;
+    up.retry_base = running.upload.retry_base;
+    up.retry_max = running.upload.retry_max;
+    uploads = std::make_unique<UploadScheduler>(&loop, store.get(), std::move(up));
+    return uploads->Start();
+  }
+
+  // New settings or collectors: let in-flight uploads finish, then start over.
+  void RebuildUploads() {
+    if (retiring_uploads || !uploads) {
+      rebuild_uploads_again = true;
+      return;
+    }
+    retiring_uploads = std::move(uploads);
+    retiring_uploads->Stop([this] {
+      inbox->Post([this] {  // not from inside the scheduler's own callback
+        retiring_uploads.reset();
+        if (shutting_down) return;
+        if (Status st = StartUploads(); !st.ok()) {
+          PICKET_LOG(kError, "supervisor", "uploads not restarted", {"error", st});
+          SetLastError(st.ToString());
+        }
+        if (rebuild_uploads_again) {
+          rebuild_uploads_again = false;
+          RebuildUploads();
+        }
+      });
+    });
+  }
+
+  // --- worker --------------------------------------------------------------
+
+  bool WorkerNeeded() const {
+    return running.capture.enabled || !running.scans.empty() || fleet != nullptr;
+  }
+
+  Status WriteWorkerConfig() {
+    DaemonConfig for_worker = running;
+    for_worker.upload.collectors = Collectors();  // all of them stay out of the capture
+    return WriteFileAtomically(WorkerConfigPath(running), DaemonConfigToJson(for_worker));
+  }
+
+  std::vector<std::string> WorkerArgv() const {
+    std::vector<std::string> argv = {self_executable, "worker", "--config",
+                                     WorkerConfigPath(running)};
+    if (fleet) argv.push_back("--control");
+    return argv;
+  }
+
+  Status StartWorker() {
+    WorkerProcessOptions wo;
+    wo.argv = WorkerArgv();
+    if (logs) {
+      LogShipper* shipper = logs.get();
+      wo.on_stderr = [shipper](std::string_view bytes) { shipper->FeedWorkerOutput(bytes); };
+    }
+    if (fleet) {
+      wo.on_control_line = [this](std::string_view line) { OnWorkerLine(line); };
+      wo.on_exit = [this] {
+        fleet->OnWorkerExit();
+        if (!shutting_down) SetWorkerState("restarting");
+      };
+    }
+    worker = std::make_unique<WorkerProcess>(&loop, std::move(wo));
+    PICKET_RETURN_IF_ERROR(worker->Start());
+    SetWorkerState("starting");
+    return Status::Ok();
+  }
+
+  void OnWorkerLine(std::string_view line) {
+    json event = json::parse(line, nullptr, false);
+    if (event.is_discarded() || !event.is_object()) return;
+    const std::string kind = event.value("event", "");
+    if (kind == "ready") {
+      SetWorkerState("running");
+      const std::int64_t version = event.value("version", std::int64_t{0});
+      if (version != running.version) {
+        // It read its config before the latest change was written: run that one.
+        SetWorkerState("restarting");
+        worker->Restart(WorkerArgv());
+        return;
+      }
+      if (applied_version != version) SetApplied(version);
+      fleet->OnWorkerReady();
+    } else if (kind == "filter") {
+      const std::int64_t version = event.value("version", std::int64_t{0});
+      if (event.value("ok", false)) {
+        if (version == running.version) SetApplied(version);
+      } else if (worker_state == "running") {  // a starting worker reads the file instead
+        SetLastError("filter of config version " + std::to_string(version) +
+                     " not applied: " + event.value("error", ""));
+      }
+    } else if (kind == "shard") {
+      fleet->OnWorkerEvent(std::move(event));
+    } else if (kind == "stats") {
+      worker_counters["packets"] = event.value("packets", std::uint64_t{0});
+      worker_counters["lost_packets"] = event.value("lost_packets", std::uint64_t{0});
+    }
+  }
+
+  // --- config from ZooKeeper -----------------------------------------------
+
+  void ApplyConfig(const std::string& document, std::int64_t version, const char* source) {
+    version = std::max<std::int64_t>(version, 0);  // -1: no device node yet
+    config_status["desired_version"] = version;
+    std::string effective;
+    ConfigCheck check = CheckZooKeeperConfig(local, document, version, &effective);
+    if (!check.ok()) {
+      json errors = json::array();
+      for (const auto& e : check.errors) errors.push_back(e.ToString());
+      config_status["refused"] = {{"version", version},
+                                  {"errors", errors},
+                                  {"at_ms", SystemClock::Instance().WallMillis()}};
+      SetStatus("config", config_status, true);
+      SetLastError("config version " + std::to_string(version) + " refused: " +
+                   check.errors.front().ToString());
+      PICKET_LOG(kError, "supervisor", "config refused; the running one stays",
+                 {"version", version}, {"errors", check.errors.size()},
+                 {"first", check.errors.front().ToString()}, {"running", applied_version});
+      return;
+    }
+    config_status["refused"] = nullptr;
+    config_status["source"] = source;
+    if (Status st = store->PutState(kLastGoodKey,
+                                    json{{"version", version}, {"document", effective}}.dump());
+        !st.ok()) {
+      PICKET_LOG(kWarn, "supervisor", "last good config not stored", {"error", st});
+    }
+    const ConfigDelta delta = CompareConfigs(running, check.config);
+    running = check.config;
+    if (delta.log_level) log::SetLevel(running.log.level);
+    if (delta.uploads) RebuildUploads();
+    if (Status st = WriteWorkerConfig(); !st.ok()) {
+      SetLastError(st.ToString());
+      PICKET_LOG(kError, "supervisor", "worker config not written", {"error", st});
+      return;
+    }
+    if (delta.restart_worker && worker) {
+      PICKET_LOG(kInfo, "supervisor", "config changes capture or scans: restarting the worker",
+                 {"version", version});
+      SetWorkerState("restarting");
+      worker->Restart(WorkerArgv());
+    } else if (delta.filter_only && worker && worker->running()) {
+      worker->SendControl(json{{"op", "filter"}, {"filter", running.capture.filter},
+                               {"version", version}}.dump());
+    } else {
+      SetApplied(version);  // nothing the worker must do (or it reads it when it starts)
+    }
+  }
+
+  void OnCollectors(std::vector<std::string> urls) {
+    const std::vector<std::string> before = Collectors();
+    discovered_collectors = std::move(urls);
+    if (Collectors() == before) return;
+    RebuildUploads();
+    if (Status st = WriteWorkerConfig(); st.ok() && worker) {
+      worker->Restart(WorkerArgv());  // new endpoints to keep out of the capture
+    }
+  }
+
+  // A device that boots while ZooKeeper is down runs what it ran last.
+  void LoadLastGood() {
+    auto raw = store->GetState(kLastGoodKey);
+    if (!raw.ok() || !raw->has_value()) return;
+    json saved = json::parse(**raw, nullptr, false);
+    if (saved.is_discarded()) return;
+    const std::int64_t version = saved.value("version", std::int64_t{0});
+    ConfigCheck check = CheckZooKeeperConfig(local, saved.value("document", ""), version, nullptr);
+    if (!check.ok()) {
+      PICKET_LOG(kWarn, "supervisor", "stored last good config no longer valid; using the file",
+                 {"error", check.ToStatus()});
+      return;
+    }
+    running = check.config;
+    config_status["source"] = "last_good";
+    PICKET_LOG(kInfo, "supervisor", "starting on the last good config from ZooKeeper",
+               {"version", version});
+  }
+
+  // --- lifecycle -----------------------------------------------------------
 
   void Shutdown(int signum) {
     if (shutting_down) return;
     shutting_down = true;
     PICKET_LOG(kInfo, "supervisor", "shutting down", {"signal", signum});
+    uv_timer_stop(&counters_timer);
     auto stop_uploads = [this] {
-      if (logs) logs->Stop();  // what is queued goes into the buffer, shipped at next start
+      if (fleet) fleet->Stop();  // after the worker: its last checkpoints are written
+      if (logs) logs->Stop();    // what is queued goes into the buffer, shipped at next start
       if (uploads) {
-        uploads->Stop([this] { CloseSignals(); });
+        uploads->Stop([this] { CloseHandles(); });
       } else {
-        CloseSignals();
+        CloseHandles();
       }
     };
     if (worker) {
@@ -60,11 +338,14 @@ struct Daemon {
     }
   }
 
-  void CloseSignals() {
+  void CloseHandles() {
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
-    worker.reset();   // closes its timers
+    uv_close(reinterpret_cast<uv_handle_t*>(&counters_timer), nullptr);
+    if (inbox) inbox->Close();
+    worker.reset();  // closes its timers
     uploads.reset();
+    retiring_uploads.reset();
     logs.reset();
   }
 
@@ -73,6 +354,44 @@ struct Daemon {
   }
 };
 
+Status StartFleet(Daemon& d) {
+  const ZooKeeperSection& zk = d.local.zookeeper;
+  FleetAgentOptions fo;
+  fo.zk.hosts = zk.hosts;
+  fo.zk.session_timeout_ms = zk.session_timeout_ms;
+  if (!zk.auth_user.empty()) {
+    auto password = ReadToken(zk.auth_password_file);
+    if (!password.ok()) return password.status().WithContext("zookeeper.auth_password_file");
+    fo.zk.auth_user = zk.auth_user;
+    fo.zk.auth_password = *password;
+  }
+  fo.root = zk.root;
+  fo.device_id = d.local.device.id;
+  fo.group = d.local.device.group;
+  FleetAgentHooks hooks;
+  LoopInbox* inbox = d.inbox.get();
+  hooks.on_config = [inbox, &d](std::string document, std::int64_t version) {
+    inbox->Post([&d, document = std::move(document), version] {
+      if (!d.shutting_down) d.ApplyConfig(document, version, "zookeeper");
+    });
+  };
+  hooks.on_collectors = [inbox, &d](std::vector<std::string> urls) {
+    inbox->Post([&d, urls = std::move(urls)]() mutable {
+      if (!d.shutting_down) d.OnCollectors(std::move(urls));
+    });
+  };
+  hooks.to_worker = [inbox, &d](json command) {
+    inbox->Post([&d, command = std::move(command)] {
+      if (d.worker) d.worker->SendControl(command.dump());
+    });
+  };
+  d.fleet = std::make_unique<FleetAgent>(std::move(fo), std::move(hooks));
+  d.fleet->SetStatus("picketd", std::string(PicketVersion()), false);
+  d.fleet->SetStatus("pid", ::getpid(), false);
+  d.fleet->SetStatus("started_at_ms", SystemClock::Instance().WallMillis(), false);
+  return d.fleet->Start();
+}
+
 }  // namespace
 
 std::string WorkerConfigPath(const DaemonConfig& config) {
@@ -80,68 +399,51 @@ std::string WorkerConfigPath(const DaemonConfig& config) {
 }
 
 int RunDaemon(const RunOptions& options) {
-  const DaemonConfig& config = options.config;
   auto fail = [](const std::string& what, const Status& st) {
     PICKET_LOG(kError, "supervisor", "cannot start", {"what", what}, {"error", st});
     return 1;
   };
-  auto token = ReadToken(config.upload.token_file);
-  if (!token.ok()) return fail("upload.token_file", token.status());
-
   Daemon d;
+  d.local = d.running = options.config;
+  d.self_executable = options.self_executable;
   // The worker, under its lock, removes orphan chunk files; the supervisor must not.
-  auto store = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes, false});
-  if (!store.ok()) return fail("buffer " + config.buffer.dir, store.status());
+  auto store = buffer::OpenSqliteBuffer({d.local.buffer.dir, d.local.buffer.max_bytes, false});
+  if (!store.ok()) return fail("buffer " + d.local.buffer.dir, store.status());
   d.store = std::move(*store);
-  if (Status st = WriteFileAtomically(WorkerConfigPath(config), DaemonConfigToJson(config));
-      !st.ok()) {
-    return fail("worker config", st);
-  }
+  if (d.local.zookeeper.enabled()) d.LoadLastGood();
 
   // libuv's pool size is process-global and read at its first use.
-  const std::string pool = std::to_string(config.upload.threads);
+  const std::string pool = std::to_string(d.running.upload.threads);
   ::setenv("UV_THREADPOOL_SIZE", pool.c_str(), 1);
   uv_loop_init(&d.loop);
-  d.sigterm.data = d.sigint.data = &d;
+  d.inbox = std::make_unique<LoopInbox>(&d.loop);
+  d.sigterm.data = d.sigint.data = d.counters_timer.data = &d;
   uv_signal_init(&d.loop, &d.sigterm);
   uv_signal_init(&d.loop, &d.sigint);
   uv_signal_start(&d.sigterm, &Daemon::OnSignal, SIGTERM);
   uv_signal_start(&d.sigint, &Daemon::OnSignal, SIGINT);
+  uv_timer_init(&d.loop, &d.counters_timer);
   ::signal(SIGPIPE, SIG_IGN);
 
-  UploadSchedulerOptions up;
-  up.collectors = config.upload.collectors;
-  up.settings.device_id = config.device.id;
-  up.settings.token = *token;
-  up.settings.ca_file = config.upload.ca_file;
-  up.settings.gzip = config.upload.gzip;
-  up.settings.connect_timeout = config.upload.connect_timeout;
-  up.settings.low_speed_time = config.upload.low_speed_time;
-  up.settings.low_speed_bytes = config.upload.low_speed_bytes;
-  up.max_in_flight = config.upload.threads;
-  up.retry_base = config.upload.retry_base;
-  up.retry_max = config.upload.retry_max;
-  d.uploads = std::make_unique<UploadScheduler>(&d.loop, d.store.get(), std::move(up));
-  if (Status st = d.uploads->Start(); !st.ok()) return fail("uploads", st);
-
-  if (config.log.ship) {
+  if (d.local.zookeeper.enabled()) {
+    if (Status st = StartFleet(d); !st.ok()) return fail("zookeeper", st);
+    d.SetStatus("config", d.config_status, false);
+    uv_timer_start(&d.counters_timer, &Daemon::OnCountersTimer, 2000, 2000);
+  }
+  if (Status st = d.WriteWorkerConfig(); !st.ok()) return fail("worker config", st);
+  if (Status st = d.StartUploads(); !st.ok()) return fail("uploads", st);
+  if (d.running.log.ship) {
     d.logs = std::make_unique<LogShipper>(&d.loop, d.store.get());
     d.logs->Start();
   }
-  if (config.capture.enabled || !config.scans.empty()) {
-    WorkerProcessOptions wo;
-    wo.argv = {options.self_executable, "worker", "--config", WorkerConfigPath(config)};
-    if (d.logs) {
-      LogShipper* shipper = d.logs.get();
-      wo.on_stderr = [shipper](std::string_view bytes) { shipper->FeedWorkerOutput(bytes); };
-    }
-    d.worker = std::make_unique<WorkerProcess>(&d.loop, std::move(wo));
-    if (Status st = d.worker->Start(); !st.ok()) return fail("worker", st);
+  if (d.WorkerNeeded()) {
+    if (Status st = d.StartWorker(); !st.ok()) return fail("worker", st);
   }
   PICKET_LOG(kInfo, "supervisor", "running", {"config", options.config_source},
-             {"device", config.device.id}, {"buffer", config.buffer.dir},
-             {"collectors", config.upload.collectors.size()},
-             {"capture", config.capture.enabled ? config.capture.interface : "off"});
+             {"device", d.running.device.id}, {"buffer", d.running.buffer.dir},
+             {"collectors", d.running.upload.collectors.size()},
+             {"capture", d.running.capture.enabled ? d.running.capture.interface : "off"},
+             {"zookeeper", d.local.zookeeper.enabled() ? d.local.zookeeper.hosts : "off"});
   uv_run(&d.loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&d.loop);
   PICKET_LOG(kInfo, "supervisor", "stopped", {"loop_close", rc});

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <mutex>
 
 #include "picket/buffer/buffer_store.h"
 #include "picket/capture/chunk_writer.h"
@@ -14,21 +15,74 @@
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
 #include "picket/common/url.h"
+#include "picket/common/shared_job.h"
 #include "process_guard.h"
 #include "scan_jobs.h"
+#include "shard_runner.h"
+#include "worker_control.h"
 
 namespace picket::supervisor {
 
 namespace {
 
 std::atomic<capture::Sniffer*> g_sniffer{nullptr};
+std::mutex g_sniffer_mu;  // held by control-thread users and while g_sniffer is cleared
 std::atomic<ScanJobRunner*> g_scans{nullptr};
+std::atomic<ShardRunner*> g_shards{nullptr};
 volatile std::sig_atomic_t g_stop = 0;
 
 void OnStopSignal(int) {
   g_stop = 1;
   if (capture::Sniffer* s = g_sniffer.load()) s->RequestStop();
   if (ScanJobRunner* r = g_scans.load()) r->RequestStop();
+  if (ShardRunner* r = g_shards.load()) r->RequestStopAll();
+}
+
+nlohmann::json ShardEventToJson(const ShardEvent& e) {
+  static constexpr const char* kKinds[] = {"progress", "finished", "stopped", "failed"};
+  nlohmann::json j = {{"event", "shard"},       {"kind", kKinds[e.kind]},
+                      {"job", e.job},           {"shard", e.shard},
+                      {"checkpoint", e.checkpoint}, {"done", e.done},
+                      {"total", e.total},       {"results", e.results}};
+  if (!e.error.empty()) j["error"] = e.error;
+  return j;
+}
+
+// Carries out the supervisor's commands: a live filter change and the shards
+// of shared scan jobs it has claimed in ZooKeeper.
+void HandleCommand(const nlohmann::json& cmd, WorkerControl& control, ShardRunner& shards) {
+  const std::string op = cmd.value("op", "");
+  if (op == "filter") {
+    const std::int64_t version = cmd.value("version", std::int64_t{0});
+    std::lock_guard lock(g_sniffer_mu);
+    capture::Sniffer* sniffer = g_sniffer.load();
+    if (sniffer == nullptr) {
+      control.Send({{"event", "filter"}, {"version", version}, {"ok", false},
+                    {"error", "capture is not running"}});
+      return;
+    }
+    sniffer->RequestFilter(cmd.value("filter", ""), [&control, version](const Status& st) {
+      nlohmann::json ack = {{"event", "filter"}, {"version", version}, {"ok", st.ok()}};
+      if (!st.ok()) ack["error"] = st.ToString();
+      control.Send(ack);
+    });
+  } else if (op == "assign") {
+    const std::string job_id = cmd.value("job", "");
+    auto spec = ParseSharedJobSpec(job_id, cmd.value("spec", ""));
+    const std::uint32_t shard = cmd.value("shard", 0u);
+    if (!spec.ok()) {
+      control.Send({{"event", "shard"}, {"kind", "failed"}, {"job", job_id}, {"shard", shard},
+                    {"error", spec.status().ToString()}});
+      return;
+    }
+    shards.Assign({*spec, shard, cmd.value("start_index", std::uint64_t{0})});
+  } else if (op == "release") {
+    shards.Release(cmd.value("job", ""), cmd.value("shard", 0u));
+  } else if (op == "release_all") {
+    shards.ReleaseAll();
+  } else {
+    PICKET_LOG(kWarn, "worker", "unknown control command", {"op", op});
+  }
 }
 
 // The daemon's own uploads must never be captured: every address of every
@@ -76,7 +130,8 @@ buffer::ChunkMeta ToChunkMeta(const capture::SealedChunk& c) {
 }
 
 // Captures until SIGTERM; starts the scan jobs once the capture is open and privileges dropped.
-int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRunner* scans) {
+int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRunner* scans,
+               WorkerControl* control) {
   auto fail = [](const char* what, const Status& st) {
     PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
     return 1;
@@ -114,7 +169,9 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRu
       });
   if (!writer.ok()) return fail("chunk writer", writer.status());
 
-  capture::Sniffer sniffer(**source, **writer, clock);
+  capture::SnifferOptions sniffer_options;
+  sniffer_options.drain_on_stop = std::chrono::milliseconds(config.capture.timeout_ms + 100);
+  capture::Sniffer sniffer(**source, **writer, clock, sniffer_options);
   g_sniffer.store(&sniffer);
   if (g_stop) sniffer.RequestStop();  // SIGTERM arrived while the capture was opening
   if (scans) {
@@ -124,8 +181,14 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRu
   }
   PICKET_LOG(kInfo, "worker", "capturing", {"interface", config.capture.interface},
              {"filter", (*source)->InstalledFilter()}, {"gap_before_ms", gap_ms});
+  if (control) {
+    control->Send({{"event", "ready"}, {"version", config.version}, {"capture", true}});
+  }
   Status st = sniffer.Run();
-  g_sniffer.store(nullptr);
+  {
+    std::lock_guard lock(g_sniffer_mu);
+    g_sniffer.store(nullptr);
+  }
   if (scans) scans->RequestStop();  // capture ended (signal or fatal error): so does the worker
   auto stats = sniffer.Stats();
   PICKET_LOG(kInfo, "worker", "capture stopped", {"packets", stats.packets},
@@ -135,7 +198,7 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRu
 
 }  // namespace
 
-int RunWorker(const DaemonConfig& config) {
+int RunWorker(const DaemonConfig& config, bool control_channel) {
   auto fail = [](const char* what, const Status& st) {
     PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
     return 1;
@@ -164,9 +227,35 @@ int RunWorker(const DaemonConfig& config) {
     scans = std::make_unique<ScanJobRunner>(config.scans, config.scan_max_probes,
                                             std::move(*scan_store));
   }
+  std::unique_ptr<WorkerControl> control;
+  std::unique_ptr<ShardRunner> shards;
+  if (control_channel) {
+    auto shard_store = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes, false});
+    if (!shard_store.ok()) return fail("buffer for shards", shard_store.status());
+    control = std::make_unique<WorkerControl>(STDIN_FILENO, STDOUT_FILENO);
+    WorkerControl* channel = control.get();
+    shards = std::make_unique<ShardRunner>(
+        config.scan_max_probes, std::move(*shard_store),
+        [channel](const ShardEvent& e) { channel->Send(ShardEventToJson(e)); });
+    g_shards.store(shards.get());
+    if (g_stop) shards->RequestStopAll();
+    ShardRunner* runner = shards.get();
+    control->Start(
+        [channel, runner](const nlohmann::json& cmd) {
+          if (!g_stop) HandleCommand(cmd, *channel, *runner);
+        },
+        [channel] {
+          std::lock_guard lock(g_sniffer_mu);
+          capture::Sniffer* sniffer = g_sniffer.load();
+          if (sniffer == nullptr) return;
+          const auto st = sniffer->Stats();
+          channel->Send({{"event", "stats"}, {"packets", st.packets},
+                         {"lost_packets", st.lost_packets}, {"filter_changes", st.filter_changes}});
+        });
+  }
   int rc = 0;
   if (config.capture.enabled) {
-    rc = RunCapture(config, *store, scans.get());
+    rc = RunCapture(config, *store, scans.get(), control.get());
   } else {
     if (Status st = capture::RetainOnlyCapNetRaw(); !st.ok() && ::geteuid() == 0) {
       return fail("drop privileges", st);
@@ -176,11 +265,22 @@ int RunWorker(const DaemonConfig& config) {
       scans->Start();
       if (g_stop) scans->RequestStop();
     }
+    if (control) {
+      control->Send({{"event", "ready"}, {"version", config.version}, {"capture", false}});
+      // Nothing to capture: shards and scans run on their threads until SIGTERM.
+      while (!g_stop) ::usleep(100'000);
+    }
   }
   if (scans) {
     scans->Join();  // returns once SIGTERM stopped it (its checkpoint is saved)
     g_scans.store(nullptr);
   }
+  if (shards) {
+    shards->RequestStopAll();
+    shards->JoinAll();  // each running shard reports its last checkpoint
+    g_shards.store(nullptr);
+  }
+  if (control) control->Stop();
   return rc;
 }
 

@@ -40,6 +40,8 @@ WorkerProcess::~WorkerProcess() {
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(process_));
   }
   for (uv_pipe_t* pipe : stderr_pipes_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(pipe));
+  for (auto& [pipe, partial] : control_out_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(pipe));
+  if (control_in_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(control_in_));
   CloseAndDelete(reinterpret_cast<uv_handle_t*>(restart_timer_));
   CloseAndDelete(reinterpret_cast<uv_handle_t*>(kill_timer_));
 }
@@ -67,6 +69,19 @@ Status WorkerProcess::Spawn() {
     stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
     stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(err_pipe);
   }
+  uv_pipe_t* in_pipe = nullptr;
+  uv_pipe_t* out_pipe = nullptr;
+  if (options_.on_control_line) {
+    in_pipe = new uv_pipe_t;
+    out_pipe = new uv_pipe_t;
+    uv_pipe_init(loop_, in_pipe, 0);
+    uv_pipe_init(loop_, out_pipe, 0);
+    in_pipe->data = out_pipe->data = this;
+    stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
+    stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(in_pipe);
+    stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(out_pipe);
+  }
   opts.stdio = stdio;
   opts.stdio_count = 3;
   auto* process = new uv_process_t;
@@ -74,8 +89,22 @@ Status WorkerProcess::Spawn() {
   int rc = uv_spawn(loop_, process, &opts);
   if (rc != 0) {
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(process));
-    if (err_pipe) CloseAndDelete(reinterpret_cast<uv_handle_t*>(err_pipe));
+    for (uv_pipe_t* p : {err_pipe, in_pipe, out_pipe}) {
+      if (p) CloseAndDelete(reinterpret_cast<uv_handle_t*>(p));
+    }
     return Status::Unavailable("spawn " + options_.argv[0] + ": " + uv_strerror(rc));
+  }
+  if (in_pipe) {
+    if (control_in_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(control_in_));
+    control_in_ = in_pipe;
+    control_out_[out_pipe] = std::string();
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(out_pipe),
+        [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+          buf->base = new char[suggested];
+          buf->len = suggested;
+        },
+        &OnControlRead);
   }
   if (err_pipe) {
     stderr_pipes_.insert(err_pipe);
@@ -105,6 +134,11 @@ void WorkerProcess::OnExit(uv_process_t* process, int64_t exit_status, int term_
 
 void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
   process_ = nullptr;
+  if (control_in_) {
+    CloseAndDelete(reinterpret_cast<uv_handle_t*>(control_in_));
+    control_in_ = nullptr;
+  }
+  if (options_.on_exit) options_.on_exit();
   uv_timer_stop(kill_timer_);
   stats_.last_exit_status = static_cast<int>(exit_status);
   stats_.last_term_signal = term_signal;
@@ -173,6 +207,45 @@ void WorkerProcess::OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_bu
     if (self) self->stderr_pipes_.erase(reinterpret_cast<uv_pipe_t*>(stream));
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(stream));
   }
+}
+
+void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<WorkerProcess*>(stream->data);
+  auto* pipe = reinterpret_cast<uv_pipe_t*>(stream);
+  if (nread > 0 && self) {
+    std::string& partial = self->control_out_[pipe];
+    partial.append(buf->base, static_cast<std::size_t>(nread));
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+      if (nl > start) self->options_.on_control_line(std::string_view(partial).substr(start, nl - start));
+    }
+    partial.erase(0, start);
+    if (partial.size() > (1u << 20)) partial.clear();  // a runaway line: drop it, keep the channel
+  }
+  delete[] buf->base;
+  if (nread < 0) {
+    if (self) self->control_out_.erase(pipe);
+    CloseAndDelete(reinterpret_cast<uv_handle_t*>(stream));
+  }
+}
+
+bool WorkerProcess::SendControl(std::string line) {
+  if (!control_in_ || !process_) return false;
+  struct WriteRequest {
+    uv_write_t req;
+    std::string data;
+  };
+  auto* w = new WriteRequest{{}, std::move(line)};
+  w->data.push_back('\n');
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(control_in_), &buf, 1,
+                    [](uv_write_t* req, int) { delete static_cast<WriteRequest*>(req->data); });
+  if (rc != 0) {
+    delete w;
+    return false;
+  }
+  return true;
 }
 
 void WorkerProcess::OnKillTimer(uv_timer_t* timer) {

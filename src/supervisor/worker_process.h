@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -30,6 +31,11 @@ struct WorkerProcessOptions {
   // When set, the worker's stderr is a pipe and every chunk read from it is
   // handed here (on the loop thread); otherwise the worker inherits stderr.
   std::function<void(std::string_view)> on_stderr;
+  // When set, the worker's stdin and stdout are the control channel: one
+  // JSON document a line each way. Lines from the worker arrive here (loop thread).
+  std::function<void(std::string_view line)> on_control_line;
+  // Called on the loop after every exit of a worker (also for restarts).
+  std::function<void()> on_exit;
 };
 
 struct WorkerStats {
@@ -54,6 +60,10 @@ class WorkerProcess {
   // Restarts now with new argv (config change); the gap is the worker's seal + start.
   void Restart(std::vector<std::string> argv);
 
+  // Sends one line to the running worker's control channel; false when no
+  // worker runs (a restarted worker is sent its state again when it is ready).
+  bool SendControl(std::string line);
+
   const WorkerStats& stats() const { return stats_; }
   bool running() const { return process_ != nullptr; }
 
@@ -62,6 +72,7 @@ class WorkerProcess {
   static void OnRestartTimer(uv_timer_t* timer);
   static void OnKillTimer(uv_timer_t* timer);
   static void OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
   Status Spawn();
   void HandleExit(int64_t exit_status, int term_signal);
@@ -73,6 +84,8 @@ class WorkerProcess {
   uv_timer_t* restart_timer_ = nullptr;
   uv_timer_t* kill_timer_ = nullptr;
   std::set<uv_pipe_t*> stderr_pipes_;  // open until their worker closes its end
+  uv_pipe_t* control_in_ = nullptr;    // the running worker's stdin
+  std::map<uv_pipe_t*, std::string> control_out_;  // worker stdout → partial line
   JitteredBackoff backoff_;
   std::chrono::steady_clock::time_point started_at_;
   int quick_exits_ = 0;

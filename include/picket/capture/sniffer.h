@@ -32,6 +32,11 @@ struct SnifferOptions {
   // true: stop and return the error.
   bool stop_on_write_error = false;
   Millis write_retry{1'000};
+  // After a requested stop, keep reading up to this long while the source has
+  // received packets not yet delivered: a live TPACKET_V3 ring hands a partly
+  // filled block over only when it retires (the capture timeout), and closing
+  // the ring before that would lose those packets. 0: no drain.
+  Millis drain_on_stop{0};
 };
 
 struct SnifferStats {
@@ -76,6 +81,7 @@ class Sniffer {
   void OnPacket(const Packet& packet);
   void OnWriteError(const Status& status);
   void ApplyPendingFilter();
+  void DrainAfterStop(const PacketHandler& handler);
   void CancelPendingFilter();
   void PublishStats();
 

@@ -8,6 +8,8 @@
 
 namespace picket::supervisor {
 
-int RunWorker(const DaemonConfig& config);
+// control_channel: stdin/stdout carry the supervisor's commands and the
+// worker's events (live filter changes, shards of shared scan jobs).
+int RunWorker(const DaemonConfig& config, bool control_channel = false);
 
 }  // namespace picket::supervisor

@@ -1,0 +1,230 @@
+#include "picket/common/shared_job.h"
+
+#include <set>
+
+#include "json_reader.h"
+#include "picket/common/net_address.h"
+
+namespace picket {
+
+using config_internal::Describe;
+using config_internal::Json;
+using config_internal::JsonObjectReader;
+
+namespace {
+
+constexpr int kMaxJobDepth = 8;  // the spec is an object holding one array of strings
+
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+constexpr std::string_view kNameRule =
+    "must be 1-64 characters of A-Z a-z 0-9 . _ - (not '.' or '..')";
+
+// A quoted, escaped form of untrusted text for error messages.
+std::string Quote(std::string_view text) {
+  return Json(std::string(text)).dump(-1, ' ', true, Json::error_handler_t::replace);
+}
+
+// Parser messages quote the input near the error; keep control bytes off terminals and logs.
+std::string Printable(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+// Bounded before parsing, like the daemon config: deep nesting is never a valid job.
+bool NestingWithin(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+void ReadSpace(JsonObjectReader& r, SharedJobSpec& s) {
+  if (!r.String("targets", &s.targets, 65536)) {
+    if (!r.Child("targets")) r.Error("targets", "is required");
+  } else if (auto t = ParseTargetList(s.targets); !t.ok()) {
+    r.Error("targets", t.status().message());
+  }
+  if (r.String("exclude", &s.exclude, 65536) && !s.exclude.empty()) {
+    if (auto e = ParseTargetList(s.exclude); !e.ok()) r.Error("exclude", e.status().message());
+  }
+  if (!r.String("ports", &s.ports, 65536)) {
+    if (!r.Child("ports")) r.Error("ports", "is required");
+  } else if (auto p = ParsePortList(s.ports); !p.ok()) {
+    r.Error("ports", p.status().message());
+  }
+}
+
+void ReadProbing(JsonObjectReader& r, SharedJobSpec& s) {
+  r.Uint("rate_pps", 1, 10'000'000, &s.rate_pps);
+  std::string mode;
+  if (r.Choice("mode", {"syn", "connect"}, &mode)) {
+    s.mode = mode == "syn" ? ScanMode::kSyn : ScanMode::kConnect;
+  }
+  r.Int("retries", 0, 10, &s.retries);
+  int wait_ms = 0;
+  if (r.Int("wait_ms", 0, 60'000, &wait_ms)) s.wait = std::chrono::milliseconds(wait_ms);
+  r.Bool("banners", &s.banners);
+  std::uint64_t n = 0;
+  if (r.Uint("shards", 1, 1024, &n)) s.shards = static_cast<std::uint32_t>(n);
+  if (r.Uint("max_parallel_shards", 1, 64, &n))
+    s.max_parallel_shards = static_cast<std::uint32_t>(n);
+  r.Uint("seed", 0, ~std::uint64_t{0}, &s.seed);
+}
+
+void ReadPlacement(JsonObjectReader& r, SharedJobSpec& s) {
+  if (r.String("group", &s.group, 64) && !s.group.empty() && !IsValidName(s.group)) {
+    r.Error("group", std::string(kNameRule) + ", got " + Quote(s.group));
+  }
+  const Json* list = r.Child("devices");
+  if (!list) return;
+  if (!list->is_array()) {
+    r.Error("devices", "must be an array of device ids, got " + Describe(*list));
+    return;
+  }
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const Json& item = (*list)[i];
+    const std::string where = "devices/" + std::to_string(i);
+    if (!item.is_string()) {
+      r.ErrorBelow(where, "must be a device id string, got " + Describe(item));
+      continue;
+    }
+    const auto& id = item.get_ref<const std::string&>();
+    if (!IsValidName(id)) {
+      r.ErrorBelow(where, std::string(kNameRule) + ", got " + Quote(id));
+    } else if (!seen.insert(id).second) {
+      r.ErrorBelow(where, "duplicate device id " + Quote(id));
+    } else {
+      s.devices.push_back(id);
+    }
+  }
+}
+
+}  // namespace
+
+std::uint64_t DefaultSharedJobSeed(std::string_view job_id) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64 offset basis
+  for (unsigned char c : job_id) {
+    h ^= c;
+    h *= 0x100000001b3ull;  // FNV-1a 64 prime
+  }
+  return h | 1;
+}
+
+Result<SharedJobSpec> ParseSharedJobSpec(std::string_view job_id, std::string_view text) {
+  const std::string prefix = "shared job " + Quote(job_id) + ": ";
+  auto fail = [&](std::string message) { return Status::InvalidArgument(prefix + message); };
+  if (!IsValidName(job_id)) return fail("job id " + std::string(kNameRule));
+  if (text.size() > kMaxSharedJobBytes) {
+    return fail("document is " + std::to_string(text.size()) + " bytes, the limit is " +
+                std::to_string(kMaxSharedJobBytes));
+  }
+  if (!NestingWithin(text, kMaxJobDepth)) {
+    return fail("JSON nesting deeper than " + std::to_string(kMaxJobDepth) + " levels");
+  }
+  Json root;
+  try {
+    root = Json::parse(text);
+  } catch (const Json::exception& e) {
+    std::string what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
+    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    return fail("not valid JSON: " + Printable(what));
+  }
+
+  SharedJobSpec spec;
+  spec.id = std::string(job_id);
+  std::vector<ConfigError> errors;
+  {
+    JsonObjectReader r(root, "/", &errors);
+    if (r.valid()) {
+      ReadSpace(r, spec);
+      ReadProbing(r, spec);
+      ReadPlacement(r, spec);
+    }
+  }  // the reader reports unknown keys as it closes
+  if (!errors.empty()) {
+    std::string m = std::to_string(errors.size()) + " error(s):";
+    for (const auto& e : errors) m += "\n  " + e.ToString();
+    return fail(std::move(m));
+  }
+  if (spec.seed == 0) spec.seed = DefaultSharedJobSeed(spec.id);
+  return spec;
+}
+
+std::string SharedJobSpecToJson(const SharedJobSpec& s) {
+  Json j = {{"targets", s.targets},
+            {"exclude", s.exclude},
+            {"ports", s.ports},
+            {"rate_pps", s.rate_pps},
+            {"mode", s.mode == ScanMode::kSyn ? "syn" : "connect"},
+            {"retries", s.retries},
+            {"wait_ms", s.wait.count()},
+            {"banners", s.banners},
+            {"shards", s.shards},
+            {"max_parallel_shards", s.max_parallel_shards},
+            {"group", s.group},
+            {"devices", s.devices},
+            {"seed", s.seed}};
+  return j.dump();
+}
+
+bool JobEligible(const SharedJobSpec& spec, std::string_view device_id, std::string_view group) {
+  if (!spec.devices.empty()) {
+    for (const auto& d : spec.devices) {
+      if (d == device_id) return true;
+    }
+    return false;
+  }
+  return spec.group.empty() || spec.group == group;
+}
+
+ScanJobConfig ToScanJobConfig(const SharedJobSpec& s) {
+  ScanJobConfig c;
+  c.id = s.id;
+  c.targets = s.targets;
+  c.exclude = s.exclude;
+  c.ports = s.ports;
+  c.rate_pps = s.rate_pps;
+  c.mode = s.mode;
+  c.retries = s.retries;
+  c.wait = s.wait;
+  c.interval = std::chrono::milliseconds(0);
+  c.banners = s.banners;
+  return c;
+}
+
+}  // namespace picket

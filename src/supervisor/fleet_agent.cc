@@ -1,0 +1,179 @@
+#include "fleet_agent.h"
+
+#include "picket/common/clock.h"
+#include "picket/common/log.h"
+#include "picket/zk/collector_directory.h"
+
+namespace picket::supervisor {
+
+namespace {
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+constexpr auto kUrgentSpacing = std::chrono::milliseconds(100);
+}  // namespace
+
+FleetAgent::FleetAgent(FleetAgentOptions options, FleetAgentHooks hooks)
+    : options_(std::move(options)), hooks_(std::move(hooks)) {}
+
+FleetAgent::~FleetAgent() { Stop(); }
+
+std::string FleetAgent::StatusPath(const std::string& root, const std::string& device_id) {
+  return root + "/devices/" + device_id + "/status";
+}
+
+Status FleetAgent::Start() {
+  auto session = zk::ZkSession::Open(options_.zk);
+  if (!session.ok()) return session.status();
+  session_ = std::move(*session);
+  shards_ = std::make_unique<ShardCoordinator>(
+      *session_, ShardCoordinatorOptions{options_.root, options_.device_id, options_.group},
+      [this](json command) { hooks_.to_worker(std::move(command)); });
+  session_->SetStateListener([this](zk::SessionState state) {
+    SetStatus("zookeeper", SessionStateName(state), true);
+    if (state == zk::SessionState::kExpired) {
+      Post([this] {
+        status_created_ = false;  // the session rebuilds it; write it again anyway
+        shards_->OnSessionExpired();
+      });
+    }
+    if (state == zk::SessionState::kConnected) Post([this] { last_published_.clear(); });
+  });
+  watcher_ = std::make_unique<zk::ConfigWatcher>(
+      *session_, zk::ConfigWatcherOptions{options_.root, options_.group, options_.device_id},
+      [this](std::string merged, std::int64_t version) {
+        hooks_.on_config(std::move(merged), version);
+      });
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void FleetAgent::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  watcher_.reset();
+  if (session_) {
+    // Gone at once rather than after the session timeout.
+    (void)session_->Delete(StatusPath(options_.root, options_.device_id));
+  }
+  shards_.reset();
+  session_.reset();
+}
+
+void FleetAgent::Post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(fn));
+  }
+  cv_.notify_all();
+}
+
+void FleetAgent::SetStatus(std::string key, json value, bool urgent) {
+  {
+    std::lock_guard lock(mu_);
+    status_[key] = std::move(value);
+    urgent_ = urgent_ || urgent;
+  }
+  if (urgent) cv_.notify_all();
+}
+
+void FleetAgent::OnWorkerEvent(json event) {
+  Post([this, event = std::move(event)] {
+    shards_->OnWorkerEvent(event);
+    SetStatus("scan", shards_->Describe(), false);
+  });
+}
+
+void FleetAgent::OnWorkerReady() {
+  Post([this] { shards_->OnWorkerReady(); });
+}
+
+void FleetAgent::OnWorkerExit() {
+  Post([this] { shards_->OnWorkerExit(); });
+}
+
+void FleetAgent::Run() {
+  auto next_tick = Clock::now();
+  auto next_collectors = Clock::now();
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    const auto now = Clock::now();
+    const bool urgent_due = urgent_ && now - last_publish_ >= kUrgentSpacing;
+    const bool periodic_due = now - last_publish_ >= options_.status_every;
+    if (!queue_.empty()) {
+      auto fn = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      fn();
+      lock.lock();
+      continue;
+    }
+    if (urgent_due || periodic_due) {
+      urgent_ = false;
+      lock.unlock();
+      PublishStatus();
+      lock.lock();
+      continue;
+    }
+    if (now >= next_tick) {
+      lock.unlock();
+      shards_->Tick();
+      SetStatus("scan", shards_->Describe(), false);
+      if (now >= next_collectors) {
+        RefreshCollectors();
+        next_collectors = now + options_.collectors_every;
+      }
+      lock.lock();
+      next_tick = now + options_.tick;
+      continue;
+    }
+    auto wake = std::min(next_tick, last_publish_ + options_.status_every);
+    if (urgent_) wake = std::min(wake, last_publish_ + kUrgentSpacing);
+    cv_.wait_until(lock, wake);
+  }
+}
+
+void FleetAgent::PublishStatus() {
+  last_publish_ = Clock::now();
+  if (session_->state() != zk::SessionState::kConnected) return;  // caught up on reconnect
+  json status;
+  {
+    std::lock_guard lock(mu_);
+    status = status_;
+  }
+  status["device"] = options_.device_id;
+  status["group"] = options_.group;
+  status["updated_at_ms"] = SystemClock::Instance().WallMillis();
+  status["zk_sessions"] = session_->session_count();
+  const std::string data = status.dump();
+  const std::string path = StatusPath(options_.root, options_.device_id);
+  Status st = status_created_ ? session_->Set(path, data) : Status::NotFound("first write");
+  if (st.code() == StatusCode::kNotFound) {
+    st = session_->EnsurePath(options_.root + "/devices/" + options_.device_id);
+    if (st.ok()) st = session_->CreateEphemeral(path, data);
+    if (st.code() == StatusCode::kAlreadyExists) {
+      // Left by this device's previous run (its session has not expired yet),
+      // or re-created by ours after an expiry: either way it must be ours.
+      (void)session_->Delete(path);
+      st = session_->CreateEphemeral(path, data);
+    }
+  }
+  status_created_ = st.ok();
+  if (!st.ok()) {
+    PICKET_LOG(kDebug, "fleet", "status not written; next time", {"error", st});
+  }
+}
+
+void FleetAgent::RefreshCollectors() {
+  auto urls = zk::ListCollectorUrls(*session_, options_.root);
+  if (!urls.ok() || *urls == collectors_) return;
+  collectors_ = *urls;
+  PICKET_LOG(kInfo, "fleet", "collectors registered in ZooKeeper", {"count", collectors_.size()});
+  if (hooks_.on_collectors) hooks_.on_collectors(collectors_);
+}
+
+}  // namespace picket::supervisor

@@ -1,0 +1,96 @@
+// The supervisor's side of ZooKeeper, on a thread of its own so a slow or
+// absent ZooKeeper never stalls the libuv loop (uploads, signals, worker):
+// one session; the group+device config watch (handed to the loop, which
+// validates and applies); the ephemeral status node; the collector list;
+// the shard coordinator for shared scan jobs. Everything that reaches the
+// worker or the loop goes through the hooks, which must post, not block.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "picket/common/daemon_config.h"
+#include "picket/zk/config_watcher.h"
+#include "picket/zk/zk_session.h"
+#include "shard_coordinator.h"
+
+namespace picket::supervisor {
+
+struct FleetAgentHooks {
+  // The merged group+device document (unvalidated) and its version; session thread.
+  std::function<void(std::string document, std::int64_t version)> on_config;
+  // Collector URLs registered in ZooKeeper, when the list changes; agent thread.
+  std::function<void(std::vector<std::string> urls)> on_collectors;
+  // A command for the worker's control channel; agent thread.
+  std::function<void(nlohmann::json command)> to_worker;
+};
+
+struct FleetAgentOptions {
+  zk::ZkOptions zk;
+  std::string root = "/picket";
+  std::string device_id, group;
+  std::chrono::milliseconds tick{1000};           // jobs, urgent status
+  std::chrono::milliseconds status_every{5000};   // counters without a change
+  std::chrono::milliseconds collectors_every{5000};
+};
+
+class FleetAgent {
+ public:
+  FleetAgent(FleetAgentOptions options, FleetAgentHooks hooks);
+  ~FleetAgent();  // Stop()
+  FleetAgent(const FleetAgent&) = delete;
+  FleetAgent& operator=(const FleetAgent&) = delete;
+
+  // Opens the session in the background and starts the thread; fails only on
+  // a host string the client refuses.
+  Status Start();
+  // Removes the status node, closes the session and joins the thread.
+  void Stop();
+
+  // Any thread. Sets status[key] = value; urgent ones are published at once
+  // (at most every 100 ms), the rest with the next periodic update.
+  void SetStatus(std::string key, nlohmann::json value, bool urgent);
+  void OnWorkerEvent(nlohmann::json event);  // "shard" events
+  void OnWorkerReady();
+  void OnWorkerExit();
+
+  static std::string StatusPath(const std::string& root, const std::string& device_id);
+
+ private:
+  void Post(std::function<void()> fn);
+  void Run();
+  void PublishStatus();
+  void RefreshCollectors();
+
+  FleetAgentOptions options_;
+  FleetAgentHooks hooks_;
+  std::unique_ptr<zk::ZkSession> session_;
+  std::unique_ptr<zk::ConfigWatcher> watcher_;
+  std::unique_ptr<ShardCoordinator> shards_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stop_ = false;
+  bool urgent_ = false;
+  nlohmann::json status_ = nlohmann::json::object();
+  std::thread thread_;
+
+  // Agent thread only.
+  bool status_created_ = false;
+  std::string last_published_;
+  std::chrono::steady_clock::time_point last_publish_{};
+  std::vector<std::string> collectors_;
+};
+
+}  // namespace picket::supervisor

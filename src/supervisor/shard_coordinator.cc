@@ -1,0 +1,354 @@
+#include "shard_coordinator.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "picket/common/clock.h"
+#include "picket/common/log.h"
+
+namespace picket::supervisor {
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kFailedJobBackoff = std::chrono::seconds(30);
+
+std::vector<std::string> ChildrenOrEmpty(zk::ZkSession& s, const std::string& path) {
+  auto children = s.GetChildren(path);
+  if (children.ok()) return *children;
+  return {};
+}
+
+std::set<std::uint32_t> ShardNumbers(const std::vector<std::string>& names, std::uint32_t shards) {
+  std::set<std::uint32_t> out;
+  for (const auto& n : names) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(n.c_str(), &end, 10);
+    if (end && *end == '\0' && !n.empty() && v < shards) out.insert(static_cast<std::uint32_t>(v));
+  }
+  return out;
+}
+
+}  // namespace
+
+ShardCoordinator::ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptions options,
+                                   ToWorker to_worker)
+    : session_(session), options_(std::move(options)), to_worker_(std::move(to_worker)) {}
+
+std::string ShardCoordinator::JobPath(const std::string& job) const {
+  return options_.root + "/jobs/" + job;
+}
+
+std::string ShardCoordinator::ShardPath(const std::string& job, const char* kind,
+                                        std::uint32_t shard) const {
+  return JobPath(job) + "/" + kind + "/" + std::to_string(shard);
+}
+
+void ShardCoordinator::Tick() {
+  if (session_.state() != zk::SessionState::kConnected) return;  // keep scanning what is held
+  for (auto it = pending_done_.begin(); it != pending_done_.end();) {
+    it = CompleteShard(it->first, it->second) ? pending_done_.erase(it) : std::next(it);
+  }
+  auto jobs = session_.GetChildren(options_.root + "/jobs");
+  if (!jobs.ok()) {
+    if (jobs.status().code() != StatusCode::kNotFound) {
+      PICKET_LOG(kWarn, "jobs", "cannot list jobs", {"error", jobs.status()});
+    }
+    return;
+  }
+  std::set<std::string> listed(jobs->begin(), jobs->end());
+  // Shards of jobs that were deleted: stop scanning them.
+  for (auto& [key, held] : held_) {
+    if (!listed.count(key.first) && !held.releasing) {
+      held.releasing = true;
+      to_worker_({{"op", "release"}, {"job", key.first}, {"shard", key.second}});
+    }
+  }
+  std::vector<std::string> order(jobs->begin(), jobs->end());
+  std::shuffle(order.begin(), order.end(), rng_);  // no device favours the first job
+  for (const auto& job : order) TickJob(job);
+}
+
+void ShardCoordinator::TickJob(const std::string& job) {
+  if (auto f = failed_jobs_.find(job); f != failed_jobs_.end()) {
+    if (Clock::now() < f->second) return;
+    failed_jobs_.erase(f);
+  }
+  auto node = session_.Get(JobPath(job));
+  if (!node.ok()) return;
+  auto spec = ParseSharedJobSpec(job, node->data);
+  if (!spec.ok()) {
+    PICKET_LOG(kWarn, "jobs", "job spec refused", {"job", job}, {"error", spec.status()});
+    failed_jobs_[job] = Clock::now() + kFailedJobBackoff;
+    return;
+  }
+  if (!JobEligible(*spec, options_.device_id, options_.group)) {
+    LeaveJob(job);
+    return;
+  }
+  const auto done = ShardNumbers(ChildrenOrEmpty(session_, JobPath(job) + "/done"), spec->shards);
+  if (done.size() >= spec->shards) {
+    LeaveJob(job);
+    return;
+  }
+  if (!member_of_.count(job)) {
+    Status st = session_.EnsurePath(JobPath(job) + "/members");
+    if (st.ok()) {
+      st = session_.CreateEphemeral(JobPath(job) + "/members/" + options_.device_id, "",
+                                    zk::ZkSession::Lifetime::kThisSession);
+    }
+    if (st.ok() || st.code() == StatusCode::kAlreadyExists) {
+      member_of_.insert(job);
+    } else {
+      PICKET_LOG(kWarn, "jobs", "cannot join job", {"job", job}, {"error", st});
+      return;
+    }
+  }
+  const auto claims =
+      ShardNumbers(ChildrenOrEmpty(session_, JobPath(job) + "/claims"), spec->shards);
+  const std::size_t members =
+      std::max<std::size_t>(1, ChildrenOrEmpty(session_, JobPath(job) + "/members").size());
+  const std::size_t open = spec->shards - done.size();
+  const std::size_t fair = (open + members - 1) / members;
+  const std::size_t limit = std::min<std::size_t>(spec->max_parallel_shards, std::max<std::size_t>(1, fair));
+  std::size_t mine = 0;
+  for (const auto& [key, held] : held_) mine += key.first == job && !held.releasing;
+
+  std::set<std::uint32_t> busy = done;
+  busy.insert(claims.begin(), claims.end());
+  for (const auto& [key, f] : pending_done_) {
+    if (key.first == job) busy.insert(key.second);
+  }
+  const bool free_shard = busy.size() < spec->shards;
+  if (mine < limit && free_shard) {
+    TryClaim(job, *spec, node->data, busy);
+  } else if (mine > limit && !free_shard) {
+    MaybeYield(job, limit);
+  }
+}
+
+bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spec,
+                                const std::string& spec_text,
+                                const std::set<std::uint32_t>& busy) {
+  std::vector<std::uint32_t> free;
+  for (std::uint32_t s = 0; s < spec.shards; ++s) {
+    if (!busy.count(s)) free.push_back(s);
+  }
+  if (free.empty()) return false;
+  const std::uint32_t shard = free[std::uniform_int_distribution<std::size_t>(0, free.size() - 1)(rng_)];
+  if (Status st = session_.EnsurePath(JobPath(job) + "/claims"); !st.ok()) return false;
+  const json claim = {{"device", options_.device_id},
+                      {"session", session_.session_id()},
+                      {"at_ms", SystemClock::Instance().WallMillis()}};
+  Status st = session_.CreateEphemeral(ShardPath(job, "claims", shard), claim.dump(),
+                                       zk::ZkSession::Lifetime::kThisSession);
+  if (st.code() == StatusCode::kAlreadyExists || st.code() == StatusCode::kUnavailable) {
+    // Lost the race, or the reply was lost: it is ours only if it names this session.
+    auto existing = session_.Get(ShardPath(job, "claims", shard));
+    if (!existing.ok()) return false;
+    auto owner = json::parse(existing->data, nullptr, false);
+    if (owner.is_discarded() || owner.value("session", std::int64_t{0}) != session_.session_id()) {
+      return false;
+    }
+  } else if (!st.ok()) {
+    PICKET_LOG(kWarn, "jobs", "cannot claim shard", {"job", job}, {"shard", shard}, {"error", st});
+    return false;
+  }
+  const Key key{job, shard};
+  std::uint64_t start = best_checkpoint_[key];
+  if (auto progress = session_.Get(ShardPath(job, "progress", shard)); progress.ok()) {
+    auto p = json::parse(progress->data, nullptr, false);
+    if (!p.is_discarded()) start = std::max(start, p.value("checkpoint", std::uint64_t{0}));
+  }
+  Held& held = held_[key];
+  held = Held{};
+  held.spec_text = spec_text;
+  held.checkpoint = start;
+  held.last_progress_write = Clock::now();
+  PICKET_LOG(kInfo, "jobs", "claimed shard", {"job", job}, {"shard", shard},
+             {"shards", spec.shards}, {"from_index", start});
+  SendAssign(key, held);
+  return true;
+}
+
+void ShardCoordinator::MaybeYield(const std::string& job, std::size_t limit) {
+  // Yield only to a member that holds fewer claims than its share.
+  std::map<std::string, std::size_t> per_device;
+  for (const auto& m : ChildrenOrEmpty(session_, JobPath(job) + "/members")) per_device[m] = 0;
+  for (const auto& c : ChildrenOrEmpty(session_, JobPath(job) + "/claims")) {
+    auto node = session_.Get(JobPath(job) + "/claims/" + c);
+    if (!node.ok()) continue;
+    auto owner = json::parse(node->data, nullptr, false);
+    if (!owner.is_discarded()) ++per_device[owner.value("device", std::string())];
+  }
+  const bool someone_starved = std::any_of(per_device.begin(), per_device.end(), [&](const auto& d) {
+    return d.first != options_.device_id && d.second < limit;
+  });
+  if (!someone_starved) return;
+  Key least{};
+  std::uint64_t least_done = ~std::uint64_t{0};
+  for (const auto& [key, held] : held_) {
+    if (key.first == job && !held.releasing && held.done < least_done) {
+      least = key;
+      least_done = held.done;
+    }
+  }
+  if (least_done == ~std::uint64_t{0}) return;
+  PICKET_LOG(kInfo, "jobs", "yielding shard to a device with fewer claims", {"job", job},
+             {"shard", least.second});
+  held_[least].releasing = true;
+  to_worker_({{"op", "release"}, {"job", least.first}, {"shard", least.second}});
+}
+
+void ShardCoordinator::SendAssign(const Key& key, Held& held) {
+  if (!worker_ready_) return;  // sent when the worker reports ready
+  held.with_worker = true;
+  to_worker_({{"op", "assign"},
+              {"job", key.first},
+              {"shard", key.second},
+              {"spec", held.spec_text},
+              {"start_index", held.checkpoint}});
+}
+
+void ShardCoordinator::WriteProgress(const Key& key, std::uint64_t checkpoint) {
+  const std::string path = ShardPath(key.first, "progress", key.second);
+  const std::string data = json{{"checkpoint", checkpoint},
+                                {"device", options_.device_id},
+                                {"at_ms", SystemClock::Instance().WallMillis()}}
+                               .dump();
+  Status st = session_.Set(path, data);
+  if (st.code() == StatusCode::kNotFound) {
+    st = session_.EnsurePath(JobPath(key.first) + "/progress");
+    if (st.ok()) st = session_.Create(path, data);
+  }
+  if (!st.ok()) {
+    PICKET_LOG(kDebug, "jobs", "progress not written; next time", {"path", path}, {"error", st});
+  }
+}
+
+bool ShardCoordinator::CompleteShard(const Key& key, const Finished& finished) {
+  using Op = zk::ZkSession::Op;
+  const std::string done_path = ShardPath(key.first, "done", key.second);
+  const std::string claim_path = ShardPath(key.first, "claims", key.second);
+  const std::string data = json{{"device", options_.device_id},
+                                {"results", finished.results},
+                                {"checkpoint", finished.checkpoint},
+                                {"finished_at_ms", SystemClock::Instance().WallMillis()}}
+                               .dump();
+  if (Status st = session_.EnsurePath(JobPath(key.first) + "/done"); !st.ok()) return false;
+  Status st = session_.Multi({{Op::kCreate, done_path, data}, {Op::kDelete, claim_path}});
+  if (st.ok()) {
+    PICKET_LOG(kInfo, "jobs", "shard done", {"job", key.first}, {"shard", key.second},
+               {"results", finished.results});
+    return true;
+  }
+  if (st.code() == StatusCode::kUnavailable) return false;  // retried next tick
+  if (st.code() == StatusCode::kNotFound) {
+    // Our claim lapsed (session expiry) but the shard was scanned to the end.
+    st = session_.Create(done_path, data);
+    if (st.code() == StatusCode::kUnavailable) return false;
+  }
+  // AlreadyExists: another device finished it too; it is recorded once.
+  PICKET_LOG(kInfo, "jobs", "shard done (claim had lapsed)", {"job", key.first},
+             {"shard", key.second}, {"results", finished.results}, {"status", st});
+  DropClaim(key);
+  return true;
+}
+
+void ShardCoordinator::DropClaim(const Key& key) {
+  Status st = session_.Delete(ShardPath(key.first, "claims", key.second));
+  if (!st.ok() && st.code() != StatusCode::kNotFound) {
+    PICKET_LOG(kWarn, "jobs", "cannot drop claim", {"job", key.first}, {"shard", key.second},
+               {"error", st});
+  }
+}
+
+void ShardCoordinator::LeaveJob(const std::string& job) {
+  if (!member_of_.erase(job)) return;
+  (void)session_.Delete(JobPath(job) + "/members/" + options_.device_id);
+}
+
+void ShardCoordinator::OnWorkerEvent(const json& event) {
+  const Key key{event.value("job", std::string()), event.value("shard", 0u)};
+  const std::string kind = event.value("kind", "");
+  const std::uint64_t checkpoint = event.value("checkpoint", std::uint64_t{0});
+  std::uint64_t& best = best_checkpoint_[key];
+  best = std::max(best, checkpoint);
+  auto it = held_.find(key);
+  if (it == held_.end()) return;  // released after an expiry: only the checkpoint matters
+  Held& held = it->second;
+  held.checkpoint = std::max(held.checkpoint, checkpoint);
+  held.done = event.value("done", held.done);
+  held.total = event.value("total", held.total);
+  if (kind == "progress") {
+    if (Clock::now() - held.last_progress_write >= options_.progress_interval) {
+      held.last_progress_write = Clock::now();
+      WriteProgress(key, held.checkpoint);
+    }
+  } else if (kind == "finished") {
+    Finished f{event.value("results", std::uint64_t{0}), held.checkpoint};
+    held_.erase(it);
+    if (!CompleteShard(key, f)) pending_done_[key] = f;
+  } else if (kind == "stopped" || kind == "failed") {
+    if (kind == "failed") {
+      PICKET_LOG(kError, "jobs", "shard failed on this device; released",
+                 {"job", key.first}, {"shard", key.second}, {"error", event.value("error", "")});
+      failed_jobs_[key.first] = Clock::now() + kFailedJobBackoff;
+    }
+    WriteProgress(key, held.checkpoint);
+    if (held.releasing || kind == "failed") {
+      DropClaim(key);
+      held_.erase(it);
+    } else {
+      held.with_worker = false;  // the worker is stopping; its successor resumes the shard
+    }
+  }
+}
+
+void ShardCoordinator::OnWorkerReady() {
+  worker_ready_ = true;
+  for (auto& [key, held] : held_) {
+    if (!held.releasing) SendAssign(key, held);
+  }
+}
+
+void ShardCoordinator::OnWorkerExit() {
+  worker_ready_ = false;
+  for (auto& [key, held] : held_) held.with_worker = false;
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->second.releasing) {  // the stop we asked for happened with the exit
+      DropClaim(it->first);
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ShardCoordinator::OnSessionExpired() {
+  if (!held_.empty()) {
+    PICKET_LOG(kWarn, "jobs", "session expired: stopping the shards it had claimed",
+               {"shards", held_.size()});
+    to_worker_({{"op", "release_all"}});
+  }
+  held_.clear();
+  member_of_.clear();
+  // A finished shard whose done node is not written yet is finished still:
+  // pending_done_ stays; CompleteShard copes with the claim being gone.
+}
+
+json ShardCoordinator::Describe() const {
+  json shards = json::array();
+  for (const auto& [key, held] : held_) {
+    shards.push_back({{"job", key.first},
+                      {"shard", key.second},
+                      {"done", held.done},
+                      {"total", held.total},
+                      {"checkpoint", held.checkpoint}});
+  }
+  return shards;
+}
+
+}  // namespace picket::supervisor

@@ -1,0 +1,94 @@
+// Claims shards of shared scan jobs in ZooKeeper for this device and keeps
+// the worker scanning them (DESIGN.md §3):
+//   <root>/jobs/<job>                  spec (common/shared_job.h)
+//   <root>/jobs/<job>/members/<device> ephemeral: eligible devices still working on it
+//   <root>/jobs/<job>/claims/<shard>   ephemeral: who scans the shard now
+//   <root>/jobs/<job>/progress/<shard> checkpoint (permutation index), every few seconds
+//   <root>/jobs/<job>/done/<shard>     created together with the claim's deletion (one multi)
+// Fairness: a device holds at most min(max_parallel_shards, ceil(open shards /
+// members)) claims, takes at most one new claim per tick, and yields its least
+// advanced shard when it holds more than its share while nothing is free.
+// A dead device's claim vanishes with its session; another member resumes the
+// shard from the larger of the ZooKeeper checkpoint and its own.
+//
+// Not thread-safe: the fleet agent calls everything on its own thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "picket/common/shared_job.h"
+#include "picket/zk/zk_session.h"
+
+namespace picket::supervisor {
+
+struct ShardCoordinatorOptions {
+  std::string root = "/picket";
+  std::string device_id;
+  std::string group;
+  std::chrono::milliseconds progress_interval{3000};  // ZooKeeper writes fsync: not more often
+};
+
+class ShardCoordinator {
+ public:
+  using ToWorker = std::function<void(nlohmann::json command)>;
+
+  ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptions options, ToWorker to_worker);
+
+  // Looks at the jobs, finishes what is pending, claims or yields shards.
+  void Tick();
+  // A "shard" event from the worker (progress, finished, stopped, failed).
+  void OnWorkerEvent(const nlohmann::json& event);
+  void OnWorkerReady();   // a (new) worker runs: send it every held shard
+  void OnWorkerExit();    // its shards stop; the next worker gets them again
+  void OnSessionExpired();  // claims are gone with the session: stop scanning them
+
+  // For the status node: every held shard with its progress.
+  nlohmann::json Describe() const;
+
+ private:
+  using Key = std::pair<std::string, std::uint32_t>;
+  struct Held {
+    std::string spec_text;
+    std::uint64_t checkpoint = 0, done = 0, total = 0;
+    std::chrono::steady_clock::time_point last_progress_write{};
+    bool with_worker = false;
+    bool releasing = false;   // yielded or job gone: drop the claim when the worker stops
+  };
+  struct Finished {
+    std::uint64_t results = 0, checkpoint = 0;
+  };
+
+  std::string JobPath(const std::string& job) const;
+  std::string ShardPath(const std::string& job, const char* kind, std::uint32_t shard) const;
+  void TickJob(const std::string& job);
+  bool TryClaim(const std::string& job, const SharedJobSpec& spec, const std::string& spec_text,
+                const std::set<std::uint32_t>& busy);
+  void MaybeYield(const std::string& job, std::size_t limit);
+  void SendAssign(const Key& key, Held& held);
+  void WriteProgress(const Key& key, std::uint64_t checkpoint);
+  bool CompleteShard(const Key& key, const Finished& finished);
+  void DropClaim(const Key& key);
+  void LeaveJob(const std::string& job);
+
+  zk::ZkSession& session_;
+  ShardCoordinatorOptions options_;
+  ToWorker to_worker_;
+  bool worker_ready_ = false;
+  std::map<Key, Held> held_;
+  std::map<Key, Finished> pending_done_;        // finished; the multi is not through yet
+  std::map<Key, std::uint64_t> best_checkpoint_;  // what this device itself scanned
+  std::set<std::string> member_of_;             // member nodes created in this session
+  std::map<std::string, std::chrono::steady_clock::time_point> failed_jobs_;  // back off
+  std::mt19937 rng_{std::random_device{}()};
+};
+
+}  // namespace picket::supervisor
