@@ -321,6 +321,11 @@ class SqliteBufferStore final : public BufferStore {
     if (auto row = b->Step(); !row.ok()) return row.status();
     c.batches_pending = static_cast<std::uint64_t>(b->Int(0));
     c.batch_bytes_pending = static_cast<std::uint64_t>(b->Int(1));
+    auto r = db_.Prepare("SELECT COUNT(*) FROM batches WHERE state = 0 AND kind = ?");
+    if (!r.ok()) return r.status();
+    r->Bind(1, static_cast<std::int64_t>(BatchKind::kResults));
+    if (auto row = r->Step(); !row.ok()) return row.status();
+    c.result_batches_pending = static_cast<std::uint64_t>(r->Int(0));
     auto get = [&](const char* name, std::uint64_t* out) -> Status {
       auto v = CounterValue(name);
       if (!v.ok()) return v.status();

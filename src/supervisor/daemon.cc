@@ -101,6 +101,7 @@ struct Daemon {
       c["bytes_evicted"] = bc->bytes_evicted;
       c["chunks_dead"] = bc->chunks_dead;
       c["batches_dead"] = bc->batches_dead;
+      fleet->SetResultsPending(bc->result_batches_pending);
     }
     if (uploads) {
       const UploadStats& u = uploads->stats();
@@ -229,6 +230,7 @@ struct Daemon {
                      " not applied: " + event.value("error", ""));
       }
     } else if (kind == "shard") {
+      if (auto c = store->Counters(); c.ok()) event["results_pending"] = c->result_batches_pending;
       fleet->OnWorkerEvent(std::move(event));
     } else if (kind == "stats") {
       worker_counters["packets"] = event.value("packets", std::uint64_t{0});

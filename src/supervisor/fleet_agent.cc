@@ -92,6 +92,10 @@ void FleetAgent::OnWorkerReady() {
   Post([this] { shards_->OnWorkerReady(); });
 }
 
+void FleetAgent::SetResultsPending(std::uint64_t batches) {
+  Post([this, batches] { shards_->SetResultsPending(batches); });
+}
+
 void FleetAgent::OnWorkerExit() {
   Post([this] { shards_->OnWorkerExit(); });
 }

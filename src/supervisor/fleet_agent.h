@@ -63,6 +63,7 @@ class FleetAgent {
   void OnWorkerEvent(nlohmann::json event);  // "shard" events
   void OnWorkerReady();
   void OnWorkerExit();
+  void SetResultsPending(std::uint64_t batches);
 
   static std::string StatusPath(const std::string& root, const std::string& device_id);
 

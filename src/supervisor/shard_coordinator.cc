@@ -46,10 +46,14 @@ std::string ShardCoordinator::ShardPath(const std::string& job, const char* kind
   return JobPath(job) + "/" + kind + "/" + std::to_string(shard);
 }
 
+void ShardCoordinator::SetResultsPending(std::uint64_t batches) { results_pending_ = batches; }
+
 void ShardCoordinator::Tick() {
   if (session_.state() != zk::SessionState::kConnected) return;  // keep scanning what is held
-  for (auto it = pending_done_.begin(); it != pending_done_.end();) {
-    it = CompleteShard(it->first, it->second) ? pending_done_.erase(it) : std::next(it);
+  if (results_pending_ == 0) {
+    for (auto it = pending_done_.begin(); it != pending_done_.end();) {
+      it = CompleteShard(it->first, it->second) ? pending_done_.erase(it) : std::next(it);
+    }
   }
   auto jobs = session_.GetChildren(options_.root + "/jobs");
   if (!jobs.ok()) {
@@ -156,6 +160,13 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
     PICKET_LOG(kWarn, "jobs", "cannot claim shard", {"job", job}, {"shard", shard}, {"error", st});
     return false;
   }
+  // The done and claims listings are two reads: a shard finished between them
+  // looks free. Its done node was created with the old claim's deletion, so
+  // it exists now if that happened.
+  if (auto finished = session_.Exists(ShardPath(job, "done", shard)); !finished.ok() || *finished) {
+    (void)session_.Delete(ShardPath(job, "claims", shard));
+    return false;
+  }
   const Key key{job, shard};
   std::uint64_t start = best_checkpoint_[key];
   if (auto progress = session_.Get(ShardPath(job, "progress", shard)); progress.ok()) {
@@ -165,7 +176,7 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
   Held& held = held_[key];
   held = Held{};
   held.spec_text = spec_text;
-  held.checkpoint = start;
+  held.checkpoint = held.uploaded_checkpoint = start;
   held.last_progress_write = Clock::now();
   PICKET_LOG(kInfo, "jobs", "claimed shard", {"job", job}, {"shard", shard},
              {"shards", spec.shards}, {"from_index", start});
@@ -282,22 +293,25 @@ void ShardCoordinator::OnWorkerEvent(const json& event) {
   held.checkpoint = std::max(held.checkpoint, checkpoint);
   held.done = event.value("done", held.done);
   held.total = event.value("total", held.total);
+  // The loop stamps each event with the result batches pending when it arrived.
+  results_pending_ = event.value("results_pending", results_pending_);
+  if (results_pending_ == 0) held.uploaded_checkpoint = held.checkpoint;
   if (kind == "progress") {
     if (Clock::now() - held.last_progress_write >= options_.progress_interval) {
       held.last_progress_write = Clock::now();
-      WriteProgress(key, held.checkpoint);
+      WriteProgress(key, held.uploaded_checkpoint);
     }
   } else if (kind == "finished") {
     Finished f{event.value("results", std::uint64_t{0}), held.checkpoint};
     held_.erase(it);
-    if (!CompleteShard(key, f)) pending_done_[key] = f;
+    if (results_pending_ != 0 || !CompleteShard(key, f)) pending_done_[key] = f;
   } else if (kind == "stopped" || kind == "failed") {
     if (kind == "failed") {
       PICKET_LOG(kError, "jobs", "shard failed on this device; released",
                  {"job", key.first}, {"shard", key.second}, {"error", event.value("error", "")});
       failed_jobs_[key.first] = Clock::now() + kFailedJobBackoff;
     }
-    WriteProgress(key, held.checkpoint);
+    WriteProgress(key, held.uploaded_checkpoint);
     if (held.releasing || kind == "failed") {
       DropClaim(key);
       held_.erase(it);

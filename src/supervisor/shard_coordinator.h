@@ -50,6 +50,11 @@ class ShardCoordinator {
   void OnWorkerReady();   // a (new) worker runs: send it every held shard
   void OnWorkerExit();    // its shards stop; the next worker gets them again
   void OnSessionExpired();  // claims are gone with the session: stop scanning them
+  // Result batches still waiting for the collector. A checkpoint reaches
+  // ZooKeeper, and a shard is marked done, only once every result below it
+  // is at the collector: another device resumes from that checkpoint if this
+  // one dies, and what sat in a dead device's buffer would be missing.
+  void SetResultsPending(std::uint64_t batches);
 
   // For the status node: every held shard with its progress.
   nlohmann::json Describe() const;
@@ -59,6 +64,7 @@ class ShardCoordinator {
   struct Held {
     std::string spec_text;
     std::uint64_t checkpoint = 0, done = 0, total = 0;
+    std::uint64_t uploaded_checkpoint = 0;  // results below it are at the collector
     std::chrono::steady_clock::time_point last_progress_write{};
     bool with_worker = false;
     bool releasing = false;   // yielded or job gone: drop the claim when the worker stops
@@ -83,6 +89,7 @@ class ShardCoordinator {
   ShardCoordinatorOptions options_;
   ToWorker to_worker_;
   bool worker_ready_ = false;
+  std::uint64_t results_pending_ = 0;
   std::map<Key, Held> held_;
   std::map<Key, Finished> pending_done_;        // finished; the multi is not through yet
   std::map<Key, std::uint64_t> best_checkpoint_;  // what this device itself scanned

@@ -122,6 +122,12 @@ struct ZkSession::Impl {
     static_cast<Impl*>(ctx)->Push({Event::kNode, state, path, zh});
   }
 
+  static void LibraryLog(const char* message) {
+    std::string_view line(message ? message : "");
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+    PICKET_LOG(kDebug, "zk", "client library", {"line", line});
+  }
+
   void Push(Event e) {
     {
       std::lock_guard lock(mu);
@@ -131,8 +137,12 @@ struct ZkSession::Impl {
   }
 
   Status OpenHandle() {  // caller holds handle_mu exclusively (or no thread runs yet)
-    zh = zookeeper_init(options.hosts.c_str(), &Impl::SessionWatcher, options.session_timeout_ms,
-                        nullptr, this, ZOO_NO_LOG_CLIENTENV);  // no getpwuid_r (static builds)
+    // The library's own lines (a "connection refused" every ~70 ms while the
+    // server is down) go to our log at debug level: the session's state
+    // changes are logged by us, once each.
+    zh = zookeeper_init2(options.hosts.c_str(), &Impl::SessionWatcher, options.session_timeout_ms,
+                         nullptr, this, ZOO_NO_LOG_CLIENTENV,  // no getpwuid_r (static builds)
+                         &Impl::LibraryLog);
     if (zh == nullptr) {
       return Status::InvalidArgument("zookeeper_init " + options.hosts + ": " +
                                      std::strerror(errno));

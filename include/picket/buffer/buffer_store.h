@@ -57,6 +57,7 @@ struct BufferCounters {
   std::uint64_t chunks_uploaded = 0, chunks_dead = 0;
   std::uint64_t chunks_evicted = 0, bytes_evicted = 0;
   std::uint64_t batches_pending = 0, batch_bytes_pending = 0;
+  std::uint64_t result_batches_pending = 0;  // scan results the collector does not have yet
   std::uint64_t batches_uploaded = 0, batches_dead = 0;
   std::int64_t last_chunk_seq = 0;   // 0: none yet
 };

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Shared scan jobs across devices through ZooKeeper — the two-server scenario:
+two picketd on one machine, two jobs on different 127.x ranges with two
+shards each. The shards split evenly (ZooKeeper's done nodes and each
+device's log say who scanned what), the collector has the union of results,
+and no shard is done twice. Then a third job: one device is killed (-9)
+in the middle of its shard and the other finishes that shard from its
+checkpoint; the union of results is still complete.
+
+Connect scans of 127.0.x.y on lo (no raw packets leave the host).
+usage: shared_jobs_test.py PICKETD PICKET
+Root like the daemon; skips without root or ZooKeeper unless CI=true."""
+import json, os, random, signal, socket, sys, tempfile
+
+from e2e_support import report, Processes, children, http_get, remove_unless_kept, root_or_skip, wait_for
+from zk_support import ZooKeeper, missing, read_json, skip_code
+
+ROOT = "/picket-jobs"
+PORTS = (42100, 42149)          # 50 ports: 750 probes a shard
+PORTS_C = (42200, 42299)        # 100 ports: 1500 probes a shard
+SESSION_MS = 4000
+
+
+def listen_on(hosts, ports, count, rng, sockets):
+    """Opens `count` listeners on random (host, port) of the job's space; returns what connects."""
+    mine = []
+    for _ in range(count * 4):
+        if len(mine) >= count:
+            break
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((rng.choice(hosts), rng.randint(*ports)))
+        except OSError:
+            s.close()
+            continue
+        s.listen(64)
+        mine.append(s)
+    sockets.extend(mine)
+    truth = set()
+    for h in hosts:
+        for p in range(ports[0], ports[1] + 1):
+            with socket.socket() as c:
+                c.settimeout(0.2)
+                if c.connect_ex((h, p)) == 0:
+                    truth.add((h, p))
+    return truth
+
+
+def job_spec(targets, ports, rate, shards=2):
+    return json.dumps({"targets": targets, "ports": f"{ports[0]}-{ports[1]}", "rate_pps": rate,
+                       "mode": "connect", "wait_ms": 500, "retries": 0, "shards": shards,
+                       "max_parallel_shards": 1, "group": "lab"}).encode()
+
+
+def done_nodes(zk, job):
+    try:
+        names = zk.get_children(f"{ROOT}/jobs/{job}/done")
+    except Exception:
+        return {}
+    return {int(n): read_json(zk, f"{ROOT}/jobs/{job}/done/{n}") for n in names}
+
+
+def results(base, job):
+    rows = json.loads(http_get(f"{base}/v1/results?job={job}&limit=100000"))
+    return rows
+
+
+def main():
+    picketd, picket = sys.argv[1], sys.argv[2]
+    if (code := root_or_skip()) is not None:
+        return code
+    if reason := missing():
+        return skip_code(reason)
+    work = tempfile.mkdtemp(prefix="picket-jobs-")
+    procs = Processes(os.path.join(work, "processes.log"))
+    device_logs = {d: Processes(os.path.join(work, f"{d}.log")) for d in ("gw-1", "gw-2")}
+    zkserver = ZooKeeper(work)
+    sockets = []
+    failures = []
+    try:
+        zkserver.start()
+        zk = zkserver.client()
+        rng = random.Random(5)
+        hosts = {job: [f"127.0.{net}.{i}" for i in range(1, 16)]
+                 for job, net in (("job-a", 101), ("job-b", 102), ("job-c", 103))}
+        truth = {job: listen_on(h, PORTS_C if job == "job-c" else PORTS, 8, rng, sockets)
+                 for job, h in hosts.items()}
+        ready = os.path.join(work, "collector.url")
+        procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
+                     "--insecure-no-auth", "--ready-file", ready])
+        base = wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
+        daemons = {}
+        for device in ("gw-1", "gw-2"):
+            cfg = os.path.join(work, f"{device}.json")
+            with open(cfg, "w") as f:
+                json.dump({"device": {"id": device, "group": "lab"}, "capture": {"enabled": False},
+                           "buffer": {"dir": os.path.join(work, f"buffer-{device}")},
+                           "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
+                           "zookeeper": {"hosts": zkserver.hosts, "root": ROOT,
+                                         "session_timeout_ms": SESSION_MS}}, f)
+            daemons[device] = device_logs[device].start([picketd, "run", "--config", cfg])
+        for device in daemons:
+            wait_for(f"{device} running", lambda: (read_json(zk, f"{ROOT}/devices/{device}/status") or {})
+                     .get("worker", {}).get("state") == "running", 30)
+
+        # 1. Two jobs, two shards each: 375 probes a shard at 150 pps.
+        for job, cidr in (("job-a", "127.0.101.1-127.0.101.15"), ("job-b", "127.0.102.1-127.0.102.15")):
+            zk.create(f"{ROOT}/jobs/{job}", job_spec(cidr, PORTS, 150), makepath=True)
+        for job in ("job-a", "job-b"):
+            wait_for(f"{job} done", lambda: len(done_nodes(zk, job)) == 2, 90)
+        split = {"gw-1": [], "gw-2": []}
+        for job in ("job-a", "job-b"):
+            for shard, node in sorted(done_nodes(zk, job).items()):
+                split[node["device"]].append(f"{job}/{shard}")
+        print("who scanned what (ZooKeeper done nodes):", json.dumps(split))
+        if sorted(len(v) for v in split.values()) != [2, 2]:
+            failures.append(f"uneven split: {split}")
+        for device, p in device_logs.items():
+            done_lines = [l for l in p.log_text().splitlines() if "jobs shard done" in l]
+            print(f"{device} log: {len(done_lines)} 'shard done' lines")
+            started = [l for l in p.log_text().splitlines() if "scan starting shard" in l]
+            if len(started) != len(split[device]):
+                failures.append(f"{device} started {len(started)} shards, finished {split[device]}")
+            if len(done_lines) != len(split[device]):
+                failures.append(f"{device} logged {len(done_lines)} shards done, ZooKeeper says {split[device]}")
+        for job in ("job-a", "job-b"):
+            rows = wait_for(f"{job} results at the collector",
+                            lambda: (lambda r: {(x["ip"], x["port"]) for x in r} >= truth[job] and r)(results(base, job)), 30)
+            found = {(x["ip"], x["port"]) for x in rows}
+            by_device = {}
+            for x in rows:
+                by_device[x.get("device")] = by_device.get(x.get("device"), 0) + 1
+            print(f"{job}: {len(found)} open ports at the collector (truth {len(truth[job])}), per device {by_device}")
+            if found != truth[job]:
+                failures.append(f"{job}: collector has {sorted(found ^ truth[job])} different from the truth")
+            if len(rows) != len(found):
+                failures.append(f"{job}: {len(rows) - len(found)} open ports reported by both devices: "
+                                "a shard was scanned twice")
+
+        # 2. Kill -9 one device in the middle of its shard: 750 probes a shard at 100 pps.
+        zk.create(f"{ROOT}/jobs/job-c", job_spec("127.0.103.1-127.0.103.15", PORTS_C, 100))
+        def victim_shard():
+            for shard in (0, 1):
+                claim = read_json(zk, f"{ROOT}/jobs/job-c/claims/{shard}")
+                progress = read_json(zk, f"{ROOT}/jobs/job-c/progress/{shard}")
+                if claim and claim["device"] == "gw-2" and progress and progress.get("checkpoint", 0) > 0:
+                    return shard, progress["checkpoint"]
+            return None
+        shard, checkpoint = wait_for("gw-2 to checkpoint its shard of job-c", victim_shard, 60)
+        victim = daemons["gw-2"]
+        worker = children(victim.pid)
+        os.kill(victim.pid, signal.SIGKILL)
+        for pid in worker:
+            os.kill(pid, signal.SIGKILL)
+        victim.wait()
+        print(f"killed gw-2 (-9) in shard {shard} of job-c after checkpoint {checkpoint}")
+        wait_for("job-c done", lambda: len(done_nodes(zk, "job-c")) == 2, 120)
+        finished_by = done_nodes(zk, "job-c")[shard]["device"]
+        resumed = [l for l in device_logs["gw-1"].log_text().splitlines()
+                   if "claimed shard" in l and "job=job-c" in l and f"shard={shard} " in l]
+        print(f"shard {shard} of job-c finished by {finished_by}; gw-1: {resumed[-1] if resumed else 'no claim'}")
+        if finished_by != "gw-1":
+            failures.append(f"the killed device's shard was finished by {finished_by}")
+        if not resumed or "from_index=0" in resumed[-1]:
+            failures.append("gw-1 did not resume the shard from the checkpoint")
+        rows = wait_for("job-c results at the collector",
+                        lambda: (lambda r: {(x["ip"], x["port"]) for x in r} >= truth["job-c"] and r)(results(base, "job-c")), 30)
+        found = {(x["ip"], x["port"]) for x in rows}
+        print(f"job-c: {len(found)} open ports at the collector (truth {len(truth['job-c'])})")
+        if found != truth["job-c"]:
+            failures.append(f"job-c: collector differs from the truth by {sorted(found ^ truth['job-c'])}")
+        zk.stop()
+    except AssertionError as e:
+        failures.append(str(e))
+    finally:
+        if failures:
+            for d, p in device_logs.items():
+                print(f"--- {d}"); print(p.log_text()[-4000:])
+        for p in device_logs.values():
+            p.stop_all()
+        procs.stop_all()
+        zkserver.stop()
+        for s in sockets:
+            s.close()
+        remove_unless_kept(work)
+    return report(failures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
