@@ -23,7 +23,7 @@ Status Sniffer::Run() {
   PICKET_LOG(kInfo, "capture", "capture loop started", {"iface", source_.Name()},
              {"max_packets", options_.max_packets});
   while (!stop_.load(std::memory_order_acquire) && fatal_.ok()) {
-    if (filter_pending_.load(std::memory_order_acquire)) ApplyPendingFilter();
+    if (filter_pending_.load(std::memory_order_acquire)) ApplyPendingFilter(handler);
     int batch = options_.dispatch_batch;
     if (options_.max_packets > 0) {
       const std::uint64_t done = counted_.packets;
@@ -42,7 +42,7 @@ Status Sniffer::Run() {
     if (result->end_of_input) break;
   }
 
-  if (stop_.load(std::memory_order_acquire) && fatal_.ok()) DrainAfterStop(handler);
+  if (stop_.load(std::memory_order_acquire) && fatal_.ok()) DrainRing(handler);
   // Always seal what we have, whatever stopped us.
   Status sealed = writer_.SealNow();
   if (!sealed.ok()) {
@@ -60,16 +60,24 @@ Status Sniffer::Run() {
   return sealed;
 }
 
-void Sniffer::DrainAfterStop(const PacketHandler& handler) {
-  if (options_.drain_on_stop.count() <= 0) return;
-  const auto until = clock_.MonotonicNow() + options_.drain_on_stop;
-  while (clock_.MonotonicNow() < until) {
-    // Received = delivered + dropped: nothing is waiting in the ring.
+void Sniffer::DrainRing(const PacketHandler& handler) {
+  if (options_.ring_drain.count() <= 0) return;
+  auto waiting = [&]() -> std::uint64_t {
     auto stats = source_.Stats();
-    if (stats.ok() && stats->received <= stats->kernel_drops + counted_.packets) return;
+    if (!stats.ok()) return 0;
+    const std::uint64_t accounted = stats->kernel_drops + counted_.packets + undeliverable_;
+    return stats->received > accounted ? stats->received - accounted : 0;
+  };
+  const auto until = clock_.MonotonicNow() + options_.ring_drain;
+  std::uint64_t left = waiting();
+  const std::uint64_t first = left;
+  while (left > 0 && clock_.MonotonicNow() < until) {
     Result<DispatchResult> result = source_.Dispatch(options_.dispatch_batch, handler);
     if (!result.ok() || result->end_of_input) return;
+    left = waiting();
   }
+  undeliverable_ += left;  // never coming: do not wait for them again
+  PICKET_LOG(kDebug, "capture", "ring drained", {"waiting_before", first}, {"never_coming", left});
 }
 
 void Sniffer::OnPacket(const Packet& packet) {
@@ -128,7 +136,8 @@ void Sniffer::RequestFilter(std::string expr, FilterDone done) {
   source_.Interrupt();
 }
 
-void Sniffer::ApplyPendingFilter() {
+void Sniffer::ApplyPendingFilter(const PacketHandler& handler) {
+  DrainRing(handler);  // what matched the old filter is delivered under it
   std::optional<std::pair<std::string, FilterDone>> request;
   {
     std::lock_guard<std::mutex> lock(filter_mu_);

@@ -170,7 +170,7 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRu
   if (!writer.ok()) return fail("chunk writer", writer.status());
 
   capture::SnifferOptions sniffer_options;
-  sniffer_options.drain_on_stop = std::chrono::milliseconds(config.capture.timeout_ms + 100);
+  sniffer_options.ring_drain = std::chrono::milliseconds(config.capture.timeout_ms + 30);
   capture::Sniffer sniffer(**source, **writer, clock, sniffer_options);
   g_sniffer.store(&sniffer);
   if (g_stop) sniffer.RequestStop();  // SIGTERM arrived while the capture was opening

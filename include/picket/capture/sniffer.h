@@ -32,11 +32,13 @@ struct SnifferOptions {
   // true: stop and return the error.
   bool stop_on_write_error = false;
   Millis write_retry{1'000};
-  // After a requested stop, keep reading up to this long while the source has
-  // received packets not yet delivered: a live TPACKET_V3 ring hands a partly
-  // filled block over only when it retires (the capture timeout), and closing
-  // the ring before that would lose those packets. 0: no drain.
-  Millis drain_on_stop{0};
+  // Before a stop and before a filter change, keep reading up to this long
+  // while the source has received packets not yet delivered. A live
+  // TPACKET_V3 ring hands a partly filled block over only when it retires
+  // (the capture timeout): closing the ring would lose those packets, and
+  // libpcap filters a ring's old blocks with the new filter after a change,
+  // dropping what matched only the old one. 0: no drain (file sources).
+  Millis ring_drain{0};
 };
 
 struct SnifferStats {
@@ -79,9 +81,13 @@ class Sniffer {
 
  private:
   void OnPacket(const Packet& packet);
+  // Packets the kernel counted that will never be delivered (filtered in
+  // userland after a filter change, or still pending when a drain timed
+  // out): the baseline for "nothing is waiting in the ring".
+  std::uint64_t undeliverable_ = 0;
   void OnWriteError(const Status& status);
-  void ApplyPendingFilter();
-  void DrainAfterStop(const PacketHandler& handler);
+  void ApplyPendingFilter(const PacketHandler& handler);
+  void DrainRing(const PacketHandler& handler);
   void CancelPendingFilter();
   void PublishStats();
 

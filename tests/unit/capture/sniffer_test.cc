@@ -195,6 +195,47 @@ TEST_SUITE("capture.sniffer") {
     CHECK(sniffer->Stats().packets == 4);  // capture went on across the change
   }
 
+  TEST_CASE("a stop drains what the ring has received but not yet delivered") {
+    for (const bool drain : {true, false}) {
+      CAPTURE(drain);
+      Rig rig;
+      std::unique_ptr<Sniffer> sniffer;
+      rig.source.PushPackets(Packets(0, 2));
+      rig.source.PushIdle([&] {
+        // Three more packets sit in a ring block that has not retired yet.
+        rig.source.set_stats({5, 0, 0});
+        sniffer->RequestStop();
+      });
+      rig.source.PushPackets(Packets(2, 3));
+      SnifferOptions o;
+      o.ring_drain = drain ? Millis(500) : Millis(0);
+      sniffer = std::make_unique<Sniffer>(rig.source, *rig.writer, rig.clock, o);
+      REQUIRE(sniffer->Run().ok());
+      CHECK(sniffer->Stats().packets == (drain ? 5u : 2u));
+      CHECK(rig.ReadAllSealed().size() == (drain ? 5u : 2u));
+    }
+  }
+
+  TEST_CASE("a filter change first delivers what the ring holds under the old filter") {
+    Rig rig;
+    std::unique_ptr<Sniffer> sniffer;
+    rig.source.PushPackets(Packets(0, 2));
+    rig.source.PushIdle([&] {
+      rig.source.set_stats({4, 0, 0});  // two received, waiting in the ring
+      sniffer->RequestFilter("udp port 53");
+    });
+    rig.source.PushPackets(Packets(2, 2));  // delivered by the drain, before the change
+    rig.source.PushPackets(Packets(4, 1));
+    SnifferOptions o;
+    o.ring_drain = Millis(500);
+    sniffer = std::make_unique<Sniffer>(rig.source, *rig.writer, rig.clock, o);
+    REQUIRE(sniffer->Run().ok());
+    const auto calls = rig.source.filter_calls();
+    REQUIRE(calls.size() == 1);
+    CHECK(calls[0].after_dispatch == 3);  // the drain's dispatch came first
+    CHECK(sniffer->Stats().packets == 5);
+  }
+
   TEST_CASE("a refused filter is reported and the capture goes on") {
     Rig rig;
     std::unique_ptr<Sniffer> sniffer;

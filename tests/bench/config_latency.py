@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""config_latency: how long a config change written to ZooKeeper takes to be
+running on the device, side by side with the peer a user would otherwise run
+(restarting tcpdump with the new filter) and ZooKeeper's own floor (a write
+seen by a watch on another session).
+
+A benchmark program, not a test (never registered with ctest). Needs root (live
+capture), java + the Debian zookeeper package and python3-kazoo. Installs nothing.
+It starts its own ZooKeeper on a free loopback port, a collector and one picketd,
+all stopped by PID at the end. Traffic goes to 127.0.0.1 only, a few packets per change.
+
+Each of --changes (default 50) rounds writes the device's config znode and times
+the write → the device's status node showing that version applied with the
+worker running. Changes alternate between
+  filter  only capture.filter changes: applied live with pcap_setfilter, same worker;
+  restart capture.snaplen changes too: the worker is restarted (seal → exit → start).
+Every change is verified by traffic: after it is applied, a marked packet goes to
+the new filter's port and one to the old port; at the end every "new" packet must
+be in the chunks at the collector and no "old" one.
+
+Peers, measured in the same run:
+  tcpdump restart   spawn `tcpdump -i lo -w FILE <new filter>` → "listening on" (what
+                    an operator's restart-on-change script costs at best);
+  ZooKeeper floor   set on one session → data watch fired on another.
+
+usage: config_latency.py PICKETD PICKET [--changes N] [--json]"""
+import argparse, json, os, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from e2e_support import Processes, http_get, remove_unless_kept, wait_for  # noqa: E402
+from zk_support import ZooKeeper, missing, read_json  # noqa: E402
+
+ROOT = "/picket-bench"
+DEVICE = "bench-1"
+BASE_PORT = 47200
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def summary(values):
+    return {"n": len(values), "p50_ms": round(pct(values, 50) * 1000, 1),
+            "p99_ms": round(pct(values, 99) * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
+
+
+class StatusWatch:
+    """Wakes on every change of the device's status node (a kazoo data watch)."""
+
+    def __init__(self, zk, path):
+        self.cv = threading.Condition()
+        self.status = {}
+        zk.DataWatch(path, self._on)
+
+    def _on(self, data, stat):
+        with self.cv:
+            try:
+                self.status = json.loads(data.decode()) if data else {}
+            except ValueError:
+                self.status = {}
+            self.cv.notify_all()
+
+    def wait_applied(self, version, timeout=10):
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                s = self.status
+                if s.get("config", {}).get("applied_version") == version and \
+                        s.get("worker", {}).get("state") == "running":
+                    return time.monotonic()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"version {version} not applied within {timeout}s: {s.get('config')}")
+                self.cv.wait(left)
+
+
+def tcpdump_restart(work, port):
+    """Seconds from spawning tcpdump with a filter to its 'listening on' line."""
+    out = os.path.join(work, "tcpdump.pcap")
+    t0 = time.monotonic()
+    p = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-w", out, f"udp port {port}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        line = p.stderr.readline()  # blocks until tcpdump has opened the capture (or died)
+        took = time.monotonic() - t0
+        if b"listening on" not in line:
+            raise AssertionError(f"tcpdump did not start: {line!r}")
+        return took
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("picketd")
+    ap.add_argument("picket")
+    ap.add_argument("--changes", type=int, default=50)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        print("config_latency: needs root (live capture)")
+        return 2
+    if reason := missing():
+        print(f"config_latency: {reason}")
+        return 2
+    work = tempfile.mkdtemp(prefix="picket-cfglat-")
+    procs = Processes(os.path.join(work, "processes.log"))
+    zkserver = ZooKeeper(work)
+    zk = zk2 = None
+    try:
+        zkserver.start()
+        zk = zkserver.client()
+        ready = os.path.join(work, "collector.url")
+        procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
+                     "--insecure-no-auth", "--ready-file", ready])
+        base = wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
+        cfg = os.path.join(work, "picketd.json")
+        with open(cfg, "w") as f:
+            json.dump({"device": {"id": DEVICE, "group": "bench"},
+                       "capture": {"filter": f"udp port {BASE_PORT}", "chunk_max_age": "2s", "chunk_idle": "1s"},
+                       "buffer": {"dir": os.path.join(work, "buffer")},
+                       "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
+                       "log": {"level": "warn"},
+                       "zookeeper": {"hosts": zkserver.hosts, "root": ROOT, "session_timeout_ms": 10000}}, f)
+        procs.start([a.picketd, "run", "--config", cfg])
+        status_path = f"{ROOT}/devices/{DEVICE}/status"
+        config_path = f"{ROOT}/devices/{DEVICE}/config"
+        wait_for("picketd status", lambda: zk.exists(status_path), 30)
+        watch = StatusWatch(zk, status_path)
+        watch.wait_applied(0, 30)
+        zk.ensure_path(f"{ROOT}/devices/{DEVICE}")
+        zk.create(config_path, b"{}")
+
+        latencies = {"filter": [], "restart": []}
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        old_port = BASE_PORT
+        snaplen = 262144
+        for i in range(1, a.changes + 1):
+            kind = "filter" if i % 2 else "restart"
+            port = BASE_PORT + i
+            if kind == "restart":
+                snaplen = 60000 + i
+            capture = {"filter": f"udp port {port}", "snaplen": snaplen}
+            doc = json.dumps({"version": i, "capture": capture}).encode()
+            t0 = time.monotonic()
+            zk.set(config_path, doc)
+            latencies[kind].append(watch.wait_applied(i) - t0)
+            udp.sendto(b"NEW-%04d" % i, ("127.0.0.1", port))
+            udp.sendto(b"OLD-%04d" % i, ("127.0.0.1", old_port))
+            old_port = port
+
+        # Verification by traffic: every NEW marker captured, no OLD one.
+        def captured():
+            chunks = json.loads(http_get(f"{base}/v1/devices/{DEVICE}/chunks"))
+            data = b"".join(http_get(f"{base}/v1/devices/{DEVICE}/chunks/{c['seq']}") for c in chunks)
+            return all(b"NEW-%04d" % i in data for i in range(1, a.changes + 1)) and data
+        try:
+            data = wait_for("every change's marker packet at the collector", captured, 30)
+        except AssertionError:
+            chunks = json.loads(http_get(f"{base}/v1/devices/{DEVICE}/chunks"))
+            data = b"".join(http_get(f"{base}/v1/devices/{DEVICE}/chunks/{c['seq']}") for c in chunks)
+            lost = [i for i in range(1, a.changes + 1) if b"NEW-%04d" % i not in data]
+            raise AssertionError(f"marker packets of changes {lost} never reached the collector")
+        stale = [i for i in range(1, a.changes + 1) if b"OLD-%04d" % i in data]
+        if stale:
+            raise AssertionError(f"packets matching only the old filter were captured after changes {stale}")
+
+        # Peers.
+        tcpdump = [tcpdump_restart(work, BASE_PORT + i) for i in range(max(10, a.changes // 2))]
+        floor, fired = [], threading.Event()
+        zk2 = zkserver.client()
+        zk.create("/floor", b"0")
+        zk2.DataWatch("/floor", lambda d, s: fired.set())
+        for i in range(a.changes):
+            fired.clear()
+            t0 = time.monotonic()
+            zk.set("/floor", b"%d" % i)
+            if not fired.wait(5):
+                raise AssertionError("ZooKeeper watch did not fire")
+            floor.append(time.monotonic() - t0)
+        both = latencies["filter"] + latencies["restart"]
+        rows = [("picketd, filter change (live)", summary(latencies["filter"])),
+                ("picketd, capture change (worker restart)", summary(latencies["restart"])),
+                ("picketd, all changes", summary(both)),
+                ("peer: tcpdump restart to 'listening'", summary(tcpdump)),
+                ("floor: ZooKeeper set -> watch", summary(floor))]
+        if a.json:
+            print(json.dumps(dict(rows), indent=2))
+        else:
+            print(f"config change latency: ZooKeeper write -> applied on the device "
+                  f"({a.changes} changes, every one verified by traffic)")
+            print(f"{'':44} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+            for name, s in rows:
+                print(f"{name:44} {s['n']:>4} {s['p50_ms']:>8} {s['p99_ms']:>8} {s['max_ms']:>8}")
+            t50 = pct(tcpdump, 50)
+            print(f"ratios vs tcpdump restart (p50): filter {pct(latencies['filter'], 50) / t50:.2f}x, "
+                  f"restart {pct(latencies['restart'], 50) / t50:.2f}x")
+            print(f"goal p99 < 500 ms: {'met' if pct(both, 99) < 0.5 else 'NOT met'}")
+        return 0
+    finally:
+        for client in (zk, zk2):
+            if client is not None:
+                client.stop()
+        procs.stop_all()
+        zkserver.stop()
+        remove_unless_kept(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
