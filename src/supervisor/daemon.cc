@@ -293,7 +293,7 @@ struct Daemon {
     discovered_collectors = std::move(urls);
     if (Collectors() == before) return;
     RebuildUploads();
-    if (Status st = WriteWorkerConfig(); st.ok() && worker) {
+    if (Status st = WriteWorkerConfig(); st.ok() && worker && running.capture.enabled) {
       worker->Restart(WorkerArgv());  // new endpoints to keep out of the capture
     }
   }

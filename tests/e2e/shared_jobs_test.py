@@ -3,7 +3,8 @@
 two picketd on one machine, two jobs on different 127.x ranges with two
 shards each. The shards split evenly (ZooKeeper's done nodes and each
 device's log say who scanned what), the collector has the union of results,
-and no shard is done twice. Then a third job: one device is killed (-9)
+and no shard is done twice. The devices reach the collector only through its
+registration in ZooKeeper (their configured URL answers nothing). Then a third job: one device is killed (-9)
 in the middle of its shard and the other finishes that shard from its
 checkpoint; the union of results is still complete.
 
@@ -13,7 +14,7 @@ Root like the daemon; skips without root or ZooKeeper unless CI=true."""
 import json, os, random, signal, socket, sys, tempfile
 
 from e2e_support import report, Processes, children, http_get, remove_unless_kept, root_or_skip, wait_for
-from zk_support import ZooKeeper, missing, read_json, skip_code
+from zk_support import ZooKeeper, free_port, missing, read_json, skip_code
 
 ROOT = "/picket-jobs"
 PORTS = (42100, 42149)          # 50 ports: 750 probes a shard
@@ -86,17 +87,23 @@ def main():
                  for job, net in (("job-a", 101), ("job-b", 102), ("job-c", 103))}
         truth = {job: listen_on(h, PORTS_C if job == "job-c" else PORTS, 8, rng, sockets)
                  for job, h in hosts.items()}
-        ready = os.path.join(work, "collector.url")
-        procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
-                     "--insecure-no-auth", "--ready-file", ready])
-        base = wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
+        # The devices are configured with a collector URL nothing answers on; they find the real
+        # one through its registration in ZooKeeper (<root>/collectors/<id>).
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        procs.start([picket, "collector", "--listen", f"127.0.0.1:{port}", "--data", os.path.join(work, "collector"),
+                     "--insecure-no-auth", "--zk", zkserver.hosts, "--zk-root", ROOT, "--advertise", base,
+                     "--collector-id", "central-1"])
+        wait_for("the collector registered in ZooKeeper",
+                 lambda: (read_json(zk, f"{ROOT}/collectors/central-1") or {}).get("url"), 30)
         daemons = {}
         for device in ("gw-1", "gw-2"):
             cfg = os.path.join(work, f"{device}.json")
             with open(cfg, "w") as f:
                 json.dump({"device": {"id": device, "group": "lab"}, "capture": {"enabled": False},
                            "buffer": {"dir": os.path.join(work, f"buffer-{device}")},
-                           "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
+                           "upload": {"collectors": ["http://127.0.0.1:9"], "retry_base": "100ms",
+                                      "retry_max": "1s"},
                            "zookeeper": {"hosts": zkserver.hosts, "root": ROOT,
                                          "session_timeout_ms": SESSION_MS}}, f)
             daemons[device] = device_logs[device].start([picketd, "run", "--config", cfg])
