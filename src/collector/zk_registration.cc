@@ -11,21 +11,6 @@
 
 namespace picket::collector {
 
-namespace {
-
-std::string Rfc3339(std::int64_t unix_ms) {
-  const auto secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  ::gmtime_r(&secs, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
-  return buf;
-}
-
-}  // namespace
-
 ZkRegistration::ZkRegistration(ZkRegistrationOptions options, FailureCallback on_failure)
     : options_(std::move(options)),
       on_failure_(std::move(on_failure)),
@@ -33,7 +18,7 @@ ZkRegistration::ZkRegistration(ZkRegistrationOptions options, FailureCallback on
       // started_at also tells our own node from an earlier run's (see TryRegister).
       data_(nlohmann::ordered_json{{"url", options_.url},
                                    {"id", options_.id},
-                                   {"started_at", Rfc3339(SystemClock::Instance().WallMillis())}}
+                                   {"started_at", FormatRfc3339Millis(SystemClock::Instance().WallMillis())}}
                 .dump()) {}
 
 std::unique_ptr<ZkRegistration> ZkRegistration::Start(ZkRegistrationOptions options,

@@ -1,5 +1,8 @@
 #include "picket/common/clock.h"
 
+#include <cstdio>
+#include <ctime>
+
 namespace picket {
 
 MonoTime SystemClock::MonotonicNow() const { return std::chrono::steady_clock::now(); }
@@ -13,6 +16,17 @@ std::int64_t SystemClock::WallMillis() const {
 SystemClock& SystemClock::Instance() {
   static SystemClock clock;
   return clock;
+}
+
+std::string FormatRfc3339Millis(std::int64_t unix_ms) {
+  const auto secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
 }
 
 }  // namespace picket

@@ -199,26 +199,6 @@ void ReadLog(JsonObjectReader& r, LogSection& l) {
   r.Bool("ship", &l.ship);
 }
 
-// Nesting is bounded before parsing: a 1 MiB file of '[' must not exhaust the stack.
-bool NestingWithin(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 Status ConfigCheck::ToStatus() const {
@@ -241,7 +221,7 @@ ConfigCheck ParseDaemonConfig(std::string_view text) {
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     return fail("document is empty (expected a JSON object)");
   }
-  if (!NestingWithin(text, kMaxConfigDepth)) {
+  if (!config_internal::JsonNestingWithin(text, kMaxConfigDepth)) {
     return fail("JSON nesting deeper than " + std::to_string(kMaxConfigDepth) + " levels");
   }
   Json root;

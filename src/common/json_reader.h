@@ -20,6 +20,10 @@ namespace picket::config_internal {
 
 using Json = nlohmann::json;
 
+// Nesting is bounded before parsing: a 1 MiB document of '[' must not exhaust
+// the parser's stack. Counts brackets outside strings.
+bool JsonNestingWithin(std::string_view text, int max_depth);
+
 // Short printable form of a JSON value for error messages (at most ~60 chars).
 std::string Describe(const Json& value);
 std::string JoinPath(const std::string& parent, std::string_view key);

@@ -49,29 +49,6 @@ std::string Printable(std::string_view text) {
   return out;
 }
 
-// Bounded before parsing, like the daemon config: deep nesting is never a valid job.
-bool NestingWithin(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 void ReadSpace(JsonObjectReader& r, SharedJobSpec& s) {
   if (!r.String("targets", &s.targets, 65536)) {
     if (!r.Child("targets")) r.Error("targets", "is required");
@@ -153,7 +130,7 @@ Result<SharedJobSpec> ParseSharedJobSpec(std::string_view job_id, std::string_vi
     return fail("document is " + std::to_string(text.size()) + " bytes, the limit is " +
                 std::to_string(kMaxSharedJobBytes));
   }
-  if (!NestingWithin(text, kMaxJobDepth)) {
+  if (!config_internal::JsonNestingWithin(text, kMaxJobDepth)) {
     return fail("JSON nesting deeper than " + std::to_string(kMaxJobDepth) + " levels");
   }
   Json root;

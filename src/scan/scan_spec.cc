@@ -7,6 +7,7 @@
 #include <ctime>
 #include <set>
 
+#include "picket/common/clock.h"
 #include "picket/scan/scanner.h"
 #include "scan/scanner_internal.h"
 
@@ -52,16 +53,6 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
 }
 
-std::string Rfc3339(std::int64_t unix_ms) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
-  return buf;
-}
 
 }  // namespace
 
@@ -72,7 +63,7 @@ std::string ScanResult::ToJson() const {
   AppendJsonString(out, state);
   if (ttl > 0) out += ",\"ttl\":" + std::to_string(ttl);
   out += ",\"ts\":";
-  AppendJsonString(out, Rfc3339(ts_ms));
+  AppendJsonString(out, FormatRfc3339Millis(ts_ms));
   if (!banner.empty()) {
     out += ",\"banner\":";
     AppendJsonString(out, banner);

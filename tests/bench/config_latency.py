@@ -24,11 +24,11 @@ Peers, measured in the same run:
   ZooKeeper floor   set on one session → data watch fired on another.
 
 usage: config_latency.py PICKETD PICKET [--changes N] [--json]"""
-import argparse, json, os, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, signal, socket, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from e2e_support import Processes, http_get, remove_unless_kept, wait_for  # noqa: E402
-from zk_support import ZooKeeper, missing, read_json  # noqa: E402
+from e2e_support import Processes, http_get, remove_unless_kept, start_collector, wait_for  # noqa: E402
+from zk_support import ZooKeeper, missing  # noqa: E402
 
 ROOT = "/picket-bench"
 DEVICE = "bench-1"
@@ -112,10 +112,7 @@ def main():
     try:
         zkserver.start()
         zk = zkserver.client()
-        ready = os.path.join(work, "collector.url")
-        procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
-                     "--insecure-no-auth", "--ready-file", ready])
-        base = wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
+        base = start_collector(procs, a.picket, work)
         cfg = os.path.join(work, "picketd.json")
         with open(cfg, "w") as f:
             json.dump({"device": {"id": DEVICE, "group": "bench"},

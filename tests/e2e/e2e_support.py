@@ -1,7 +1,7 @@
 """Shared pieces of picket's end-to-end tests: waiting for a condition with a
 deadline, owning the processes a test starts, reading pcap bytes, the root
 check. Tests import it from their own directory."""
-import os, signal, struct, subprocess, time, urllib.request
+import os, signal, socket, struct, subprocess, time, urllib.request
 
 
 def wait_for(what, predicate, timeout=30):
@@ -102,3 +102,39 @@ def report(failures):
         print("FAIL:", f)
     print("1 passed, 0 failed" if not failures else "0 passed, 1 failed")
     return 0 if not failures else 1
+
+
+def start_collector(procs, picket, work, *extra):
+    """Starts `picket collector` on a free loopback port (no auth unless `extra` says otherwise);
+    returns its base URL once it serves."""
+    ready = os.path.join(work, "collector.url")
+    auth = [] if "--tokens" in extra else ["--insecure-no-auth"]
+    procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
+                 "--ready-file", ready, *auth, *extra])
+    return wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
+
+
+def open_listeners(hosts, ports, count, rng):
+    """Listens on `count` random (host, port) pairs of hosts x ports[0]..ports[1] (127.x only).
+    Returns (sockets, truth): truth is every pair that accepts a connection, ours or not."""
+    sockets = []
+    for _ in range(count * 4):
+        if len(sockets) >= count:
+            break
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((rng.choice(hosts), rng.randint(*ports)))
+        except OSError:
+            s.close()
+            continue
+        s.listen(64)
+        sockets.append(s)
+    truth = set()
+    for h in hosts:
+        for p in range(ports[0], ports[1] + 1):
+            with socket.socket() as c:
+                c.settimeout(0.2)
+                if c.connect_ex((h, p)) == 0:
+                    truth.add((h, p))
+    return sockets, truth

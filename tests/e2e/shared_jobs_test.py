@@ -6,46 +6,22 @@ device's log say who scanned what), the collector has the union of results,
 and no shard is done twice. The devices reach the collector only through its
 registration in ZooKeeper (their configured URL answers nothing). Then a third job: one device is killed (-9)
 in the middle of its shard and the other finishes that shard from its
-checkpoint; the union of results is still complete.
+checkpoint; the union of results is still complete. Last, fairness: a device
+alone holds both shards of a job; when the other comes back it yields one.
 
 Connect scans of 127.0.x.y on lo (no raw packets leave the host).
 usage: shared_jobs_test.py PICKETD PICKET
 Root like the daemon; skips without root or ZooKeeper unless CI=true."""
-import json, os, random, signal, socket, sys, tempfile
+import json, os, random, signal, sys, tempfile
 
-from e2e_support import report, Processes, children, http_get, remove_unless_kept, root_or_skip, wait_for
+from e2e_support import (report, Processes, children, http_get, open_listeners, remove_unless_kept,
+                         root_or_skip, wait_for)
 from zk_support import ZooKeeper, free_port, missing, read_json, skip_code
 
 ROOT = "/picket-jobs"
 PORTS = (42100, 42149)          # 50 ports: 750 probes a shard
 PORTS_C = (42200, 42299)        # 100 ports: 1500 probes a shard
 SESSION_MS = 4000
-
-
-def listen_on(hosts, ports, count, rng, sockets):
-    """Opens `count` listeners on random (host, port) of the job's space; returns what connects."""
-    mine = []
-    for _ in range(count * 4):
-        if len(mine) >= count:
-            break
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((rng.choice(hosts), rng.randint(*ports)))
-        except OSError:
-            s.close()
-            continue
-        s.listen(64)
-        mine.append(s)
-    sockets.extend(mine)
-    truth = set()
-    for h in hosts:
-        for p in range(ports[0], ports[1] + 1):
-            with socket.socket() as c:
-                c.settimeout(0.2)
-                if c.connect_ex((h, p)) == 0:
-                    truth.add((h, p))
-    return truth
 
 
 def job_spec(targets, ports, rate, shards=2):
@@ -85,8 +61,10 @@ def main():
         rng = random.Random(5)
         hosts = {job: [f"127.0.{net}.{i}" for i in range(1, 16)]
                  for job, net in (("job-a", 101), ("job-b", 102), ("job-c", 103))}
-        truth = {job: listen_on(h, PORTS_C if job == "job-c" else PORTS, 8, rng, sockets)
-                 for job, h in hosts.items()}
+        truth = {}
+        for job, h in hosts.items():
+            opened, truth[job] = open_listeners(h, PORTS_C if job == "job-c" else PORTS, 8, rng)
+            sockets.extend(opened)
         # The devices are configured with a collector URL nothing answers on; they find the real
         # one through its registration in ZooKeeper (<root>/collectors/<id>).
         port = free_port()
@@ -177,6 +155,27 @@ def main():
         print(f"job-c: {len(found)} open ports at the collector (truth {len(truth['job-c'])})")
         if found != truth["job-c"]:
             failures.append(f"job-c: collector differs from the truth by {sorted(found ^ truth['job-c'])}")
+
+        # 3. Fair share: gw-1, alone, takes both shards of job-d (max_parallel_shards 2); when gw-2
+        # comes back it joins and gw-1 yields one shard to it.
+        zk.create(f"{ROOT}/jobs/job-d", json.dumps({
+            "targets": "127.0.104.1-127.0.104.15", "ports": f"{PORTS_C[0]}-{PORTS_C[1]}", "rate_pps": 100,
+            "mode": "connect", "wait_ms": 500, "retries": 0, "shards": 2, "max_parallel_shards": 2,
+            "group": "lab"}).encode())
+        def claims_of(job):
+            return {s: (read_json(zk, f"{ROOT}/jobs/{job}/claims/{s}") or {}).get("device") for s in (0, 1)}
+        wait_for("gw-1 holding both shards of job-d", lambda: claims_of("job-d") == {0: "gw-1", 1: "gw-1"}, 30)
+        daemons["gw-2"] = device_logs["gw-2"].start([picketd, "run", "--config", os.path.join(work, "gw-2.json")])
+        wait_for("gw-2 to get one shard of job-d", lambda: "gw-2" in claims_of("job-d").values(), 60)
+        yielded = [l for l in device_logs["gw-1"].log_text().splitlines() if "yielding shard" in l]
+        print(f"job-d: gw-1 held both shards; after gw-2 joined: {claims_of('job-d')}; "
+              f"gw-1: {yielded[-1].split(' INFO ')[-1] if yielded else 'no yield logged'}")
+        if not yielded:
+            failures.append("gw-1 did not log yielding a shard of job-d")
+        wait_for("job-d done", lambda: len(done_nodes(zk, "job-d")) == 2, 120)
+        split_d = sorted(n["device"] for n in done_nodes(zk, "job-d").values())
+        if split_d != ["gw-1", "gw-2"]:
+            failures.append(f"job-d was not split after the yield: {split_d}")
         zk.stop()
     except AssertionError as e:
         failures.append(str(e))

@@ -12,9 +12,10 @@ real collector:
 
 usage: zk_config_test.py PICKETD PICKET
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
-import json, os, random, signal, socket, sys, tempfile, time
+import json, os, random, signal, socket, sys, tempfile
 
-from e2e_support import report, Processes, children, http_get, remove_unless_kept, root_or_skip, wait_for
+from e2e_support import (report, Processes, children, http_get, remove_unless_kept, root_or_skip,
+                         start_collector, wait_for)
 from zk_support import ZooKeeper, missing, read_json, skip_code
 
 ROOT = "/picket-e2e"
@@ -96,10 +97,7 @@ def main():
     try:
         zkserver.start()
         zk = zkserver.client()
-        ready = os.path.join(work, "collector.url")
-        procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
-                     "--insecure-no-auth", "--ready-file", ready])
-        base = wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
+        base = start_collector(procs, picket, work)
         p1, p2 = 47001, 47002
         cfg = os.path.join(work, "picketd.json")
         with open(cfg, "w") as f:

@@ -8,7 +8,8 @@ usage: zk_outage_test.py PICKETD PICKET [--outage SECONDS]
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
 import argparse, json, os, random, socket, sys, tempfile, threading, time
 
-from e2e_support import report, Processes, http_get, pcap_frames, remove_unless_kept, root_or_skip, wait_for
+from e2e_support import (report, Processes, http_get, open_listeners, pcap_frames, remove_unless_kept,
+                         root_or_skip, start_collector, wait_for)
 from zk_support import ZooKeeper, missing, read_json, skip_code
 
 ROOT = "/picket-outage"
@@ -54,24 +55,8 @@ def main():
     try:
         zkserver.start()
         zk = zkserver.client()
-        rng = random.Random(9)
-        for _ in range(40):
-            if len(sockets) == 8:
-                break
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((rng.choice(HOSTS), rng.randint(*PORTS)))
-            except OSError:
-                s.close()
-                continue
-            s.listen(64)
-            sockets.append(s)
-        truth = {s.getsockname() for s in sockets}
-        ready = os.path.join(work, "collector.url")
-        procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
-                     "--insecure-no-auth", "--ready-file", ready])
-        base = wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
+        sockets, truth = open_listeners(HOSTS, PORTS, 8, random.Random(9))
+        base = start_collector(procs, a.picket, work)
         cfg = os.path.join(work, "picketd.json")
         with open(cfg, "w") as f:
             json.dump({"device": {"id": DEVICE, "group": "lab"},

@@ -2,7 +2,7 @@
 package, started as a plain JVM on a free loopback port in the test's own
 directory, stopped by PID), and a kazoo client for the test's own reads and
 writes. Same commands as ../shared/research/sync-anchors.md §6.1."""
-import json, os, shutil, signal, socket, subprocess, sys, time
+import json, os, shutil, signal, socket, subprocess, sys
 
 from e2e_support import wait_for
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace picket {
 
@@ -26,5 +27,8 @@ class SystemClock final : public Clock {
   std::int64_t WallMillis() const override;
   static SystemClock& Instance();
 };
+
+// "2026-11-21T13:25:34.494Z": UTC, millisecond precision (result and record timestamps).
+std::string FormatRfc3339Millis(std::int64_t unix_ms);
 
 }  // namespace picket
