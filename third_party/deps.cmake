@@ -1,6 +1,7 @@
 # Every external library as one target, whatever the build:
 #   dep::pcap dep::curl dep::uv dep::sqlite3 dep::zookeeper dep::json dep::boost
 #   dep::crypto (OpenSSL libcrypto) dep::zlib
+#   dep::mariadb (Connector/C; central builds only, never linked into picketd)
 # Dynamic builds (dev, asan) take Debian's -dev packages; static builds
 # (PICKET_STATIC=ON) come from static_deps.cmake: Debian's .a files plus curl
 # and libpcap rebuilt from Debian's source packages.
@@ -51,3 +52,11 @@ target_link_libraries(dep::sqlite3 INTERFACE PkgConfig::SQLITE3)
 add_library(dep::zookeeper INTERFACE IMPORTED)
 target_include_directories(dep::zookeeper INTERFACE ${ZOOKEEPER_INCLUDE})
 target_link_libraries(dep::zookeeper INTERFACE ${ZOOKEEPER_MT_LIB} Threads::Threads)
+
+# MariaDB Connector/C for `picket sync` (central code only; static edge builds
+# set PICKET_BUILD_CENTRAL=OFF and never look for it).
+if(PICKET_BUILD_CENTRAL)
+  pkg_check_modules(MARIADB REQUIRED IMPORTED_TARGET libmariadb)
+  add_library(dep::mariadb INTERFACE IMPORTED)
+  target_link_libraries(dep::mariadb INTERFACE PkgConfig::MARIADB)
+endif()

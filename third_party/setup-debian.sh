@@ -26,6 +26,7 @@ dev_packages=(
   tcpdump tshark iproute2 python3
   zookeeper default-jre-headless python3-kazoo
   masscan nmap ethtool nftables
+  mariadb-server mariadb-client libmariadb-dev
 )
 static_packages=(
   dpkg-dev flex bison libc-ares-dev

@@ -2,10 +2,12 @@
 
 #include <cstdio>
 
+#include "cli/logs_command.h"
 #include "picket/collector/collector_command.h"
 #include "picket/collector/library_info.h"
 #include "picket/common/version.h"
 #include "picket/supervisor/config_loader.h"
+#include "picket/sync/sync_command.h"
 
 namespace picket::cli {
 
@@ -55,6 +57,8 @@ constexpr Command kCommands[] = {
      RunCheckConfig},
     {"collector", collector::kCollectorSummary, collector::kCollectorUsage,
      collector::RunCollectorCommand},
+    {"sync", sync::kSyncSummary, sync::kSyncUsage, sync::RunSyncCommand},
+    {"logs", kLogsSummary, kLogsUsage, RunLogsCommand},
 };
 
 }  // namespace

@@ -132,6 +132,38 @@ std::optional<ResultKey> ExtractResultKey(const json& obj) {
   return key;
 }
 
+// follow=1 on GET /v1/logs; nullopt without it. The cursor is the row id in
+// Last-Event-ID (a reconnecting EventSource), else "since" (a row id, as for
+// the plain listing), else "since_ms" (a wall time), else the beginning.
+Result<std::optional<LogFollow>> ParseLogFollow(const Route& route, const HeaderMap& h) {
+  auto flag = QueryText(route, "follow");
+  if (!flag || *flag == "0" || *flag == "false") return std::optional<LogFollow>();
+  if (*flag != "1" && *flag != "true") {
+    return Status::InvalidArgument("query parameter 'follow' must be 1 or 0, got '" + *flag + "'");
+  }
+  LogFollow f;
+  f.device = QueryText(route, "device");
+  auto since = QueryNumber(route, "since");
+  if (!since.ok()) return since.status();
+  auto since_ms = QueryNumber(route, "since_ms");
+  if (!since_ms.ok()) return since_ms.status();
+  if (auto last = h.Get("Last-Event-ID")) {
+    std::string_view text = Trim(*last);
+    std::uint64_t id = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      return Status::InvalidArgument("Last-Event-ID must be a log row id, got '" +
+                                     std::string(*last) + "'");
+    }
+    f.cursor = id;
+  } else if (*since) {
+    f.cursor = **since;
+  } else if (*since_ms) {
+    f.since_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(**since_ms, INT64_MAX));
+  }
+  return std::optional<LogFollow>(std::move(f));
+}
+
 }  // namespace
 
 void HeaderMap::Add(std::string_view name, std::string_view value) {
@@ -192,8 +224,44 @@ Result<std::vector<NdjsonLine>> ParseNdjson(std::string_view body, LineKind kind
 }
 
 ApiHandler::ApiHandler(const TokenTable* tokens, CollectorDb* db, const ChunkStore* store,
-                       std::uint64_t max_body, const Clock* clock)
-    : tokens_(tokens), db_(db), store_(store), max_body_(max_body), clock_(clock) {}
+                       std::uint64_t max_body, const Clock* clock, int max_followers)
+    : tokens_(tokens),
+      db_(db),
+      store_(store),
+      max_body_(max_body),
+      clock_(clock),
+      log_feed_(max_followers) {}
+
+std::string FormatSseEvent(std::uint64_t id, std::string_view data) {
+  std::string out = "id: " + std::to_string(id) + "\ndata: ";
+  out += data;
+  out += "\n\n";
+  return out;
+}
+
+Result<std::uint64_t> ApiHandler::StartCursor(const LogFollow& follow) {
+  if (!follow.since_ms) return follow.cursor;
+  return db_->LogCursorAt(*follow.since_ms);
+}
+
+Result<LogEvents> ApiHandler::NextLogEvents(const LogFollow& follow, std::uint64_t cursor) {
+  constexpr std::uint64_t kPage = 500;
+  ListQuery q;
+  q.device = follow.device;
+  q.since = cursor;
+  q.limit = kPage;
+  auto rows = db_->ListLogs(q);
+  if (!rows.ok()) return rows.status();
+  LogEvents events;
+  events.cursor = cursor;
+  events.more = rows->size() >= kPage;
+  for (const json& row : *rows) {
+    events.cursor = row.value("id", events.cursor);
+    events.text +=
+        FormatSseEvent(events.cursor, row.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  return events;
+}
 
 Admission ApiHandler::Admit(const RequestHead& head) const {
   Admission a;
@@ -208,6 +276,14 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
   if (auto denied = Authorize(tokens_, head.headers, a.route)) {
     a.reject = std::move(denied);
     return a;
+  }
+  if (a.route.endpoint == Endpoint::kListLogs) {
+    auto follow = ParseLogFollow(a.route, head.headers);
+    if (!follow.ok()) {
+      a.reject = JsonError(400, follow.status().message());
+      return a;
+    }
+    a.follow = std::move(*follow);
   }
   if (!IsDeviceWrite(a.route.endpoint)) return a;  // reads take no body
 
@@ -275,6 +351,7 @@ Result<std::string> ApiHandler::DecodeBody(const Admission& a, std::string body)
 
 Reply ApiHandler::Handle(Admission a, std::string body) {
   if (a.reject) return std::move(*a.reject);
+  if (a.follow) return JsonError(500, "follow=1 needs the streaming transport");
   switch (a.route.endpoint) {
     case Endpoint::kPutChunk:
       return PutChunk(a, std::move(body));
@@ -371,6 +448,7 @@ Reply ApiHandler::PostLines(LineKind kind, Admission& a, std::string body) {
                                   clock_->WallMillis(), a.report);
   if (!outcome.ok())
     return StorageError(outcome.status(), std::string("store ") + std::string(LineKindName(kind)));
+  if (kind == LineKind::kLogs && outcome->accepted > 0) log_feed_.Publish(a.route.device);
   return JsonReply(200, json{{"accepted", outcome->accepted}, {"duplicate", outcome->duplicate}});
 }
 
@@ -398,6 +476,13 @@ Reply ApiHandler::List(const Route& route) {
   auto limit = QueryNumber(route, "limit");
   if (!limit.ok()) return JsonError(400, limit.status().message());
   if (*limit) q.limit = **limit;
+  if (route.endpoint == Endpoint::kListLogs) {
+    auto since_ms = QueryNumber(route, "since_ms");
+    if (!since_ms.ok()) return JsonError(400, since_ms.status().message());
+    if (*since_ms) {
+      q.since_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(**since_ms, INT64_MAX));
+    }
+  }
 
   Result<json> rows = Status::Internal("unreachable");
   switch (route.endpoint) {

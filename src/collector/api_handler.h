@@ -15,6 +15,7 @@
 
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
+#include "collector/log_feed.h"
 #include "collector/routes.h"
 #include "collector/token_table.h"
 #include "picket/common/clock.h"
@@ -47,6 +48,24 @@ struct Reply {
 
 Reply JsonError(int status, std::string_view message);
 
+// GET /v1/logs?follow=1 (server-sent events): what the stream starts from and
+// which lines it carries.
+struct LogFollow {
+  std::optional<std::string> device;     // nullopt: every device
+  std::uint64_t cursor = 0;              // row id; events are the rows after it
+  std::optional<std::int64_t> since_ms;  // no since/Last-Event-ID given: start at this time
+};
+
+// One batch of events for a follower.
+struct LogEvents {
+  std::string text;          // "id: <row id>\ndata: <row JSON>\n\n" per row; empty: nothing new
+  std::uint64_t cursor = 0;  // the last row id in text (the given cursor when empty)
+  bool more = false;         // a full page was read: ask again right away
+};
+
+// The wire form of one server-sent event whose data is a single line.
+std::string FormatSseEvent(std::uint64_t id, std::string_view data);
+
 struct Admission {
   std::optional<Reply> reject;  // answer this without reading the body
   Route route;
@@ -56,17 +75,26 @@ struct Admission {
   ChunkRecord chunk;            // PUT chunk: metadata from the headers
   std::string expected_digest;  // PUT chunk: base64 SHA-256 from the Digest header
   std::string idempotency_key;  // POST results/logs
+  // GET /v1/logs?follow=1: the session streams events itself; Handle is not called.
+  std::optional<LogFollow> follow;
 };
 
 class ApiHandler {
  public:
   // tokens == nullptr: --insecure-no-auth, every request is allowed.
   // max_body caps the decompressed body of every request.
+  // max_followers bounds concurrent log followers (more get 503).
   ApiHandler(const TokenTable* tokens, CollectorDb* db, const ChunkStore* store,
-             std::uint64_t max_body, const Clock* clock);
+             std::uint64_t max_body, const Clock* clock, int max_followers = 64);
 
   Admission Admit(const RequestHead& head) const;
   Reply Handle(Admission admission, std::string body);
+
+  // Log follow mode: POSTed log lines are published here; the cursor a new
+  // follower starts from; the next page of events after `cursor`.
+  LogFeed& log_feed() { return log_feed_; }
+  Result<std::uint64_t> StartCursor(const LogFollow& follow);
+  Result<LogEvents> NextLogEvents(const LogFollow& follow, std::uint64_t cursor);
 
  private:
   Result<std::string> DecodeBody(const Admission& a, std::string body) const;
@@ -80,6 +108,7 @@ class ApiHandler {
   const ChunkStore* store_;
   std::uint64_t max_body_;
   const Clock* clock_;
+  LogFeed log_feed_;
 };
 
 // The base64 SHA-256 named in a Digest header ("sha-256=<base64>", possibly

@@ -74,7 +74,7 @@ int RunCollectorCommand(std::span<char* const> args) {
   if (!store.ok()) return StartupError(store.status().WithContext("--data"));
 
   ApiHandler handler(tokens ? &*tokens : nullptr, db->get(), &*store, o.max_body,
-                     &SystemClock::Instance());
+                     &SystemClock::Instance(), o.max_followers);
   HttpServerOptions server_options;
   server_options.host = o.listen_host;
   server_options.port = o.listen_port;
@@ -94,7 +94,8 @@ int RunCollectorCommand(std::span<char* const> args) {
   PICKET_LOG(kInfo, "collector", "listening", {"address", (*server)->BoundAddress()}, {"url", url},
              {"data", o.data_dir}, {"auth", tokens ? "tokens" : "none"},
              {"tokens", tokens ? tokens->size() : 0}, {"max_body", FormatSize(o.max_body)},
-             {"max_inflight", o.max_inflight}, {"threads", o.threads});
+             {"max_inflight", o.max_inflight}, {"max_followers", o.max_followers},
+             {"threads", o.threads});
 
   // Registration fails for good only when the id stays taken: stop serving
   // and exit 1, like any other startup error.

@@ -365,10 +365,24 @@ Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
   std::lock_guard lock(mu_);
   auto stmt = Statement::Prepare(db_.get(), R"sql(
     SELECT id, device, received_at_ms, line FROM logs
-    WHERE (?1 IS NULL OR device = ?1) AND id > ?2 ORDER BY id LIMIT ?3)sql");
+    WHERE (?1 IS NULL OR device = ?1) AND id > ?2 AND (?4 IS NULL OR received_at_ms >= ?4)
+    ORDER BY id LIMIT ?3)sql");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, q.device).Bind(2, SinceBound(q)).Bind(3, ClampLimit(q.limit));
+  stmt->Bind(1, q.device).Bind(2, SinceBound(q)).Bind(3, ClampLimit(q.limit)).Bind(4, q.since_ms);
   return CollectRows(*stmt, {"line"});
+}
+
+Result<std::uint64_t> CollectorDb::LogCursorAt(std::int64_t since_ms) {
+  std::lock_guard lock(mu_);
+  auto stmt = Statement::Prepare(db_.get(), R"sql(
+    SELECT coalesce((SELECT min(id) FROM logs WHERE received_at_ms >= ?1) - 1,
+                    (SELECT max(id) FROM logs), 0))sql");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, since_ms);
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::uint64_t{0};
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(stmt->Int(0), 0));
 }
 
 }  // namespace picket::collector

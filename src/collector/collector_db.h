@@ -69,6 +69,7 @@ struct ListQuery {
   std::optional<std::string> device;
   std::optional<std::string> job;      // results only
   std::optional<std::uint64_t> since;  // exclusive: rows (or seqs) after this one
+  std::optional<std::int64_t> since_ms;  // logs only: received at or after this wall time
   std::uint64_t limit = 1000;
 };
 
@@ -108,6 +109,10 @@ class CollectorDb {
   Result<nlohmann::json> ListChunks(const std::string& device, const ListQuery& query);
   Result<nlohmann::json> ListResults(const ListQuery& query);
   Result<nlohmann::json> ListLogs(const ListQuery& query);
+  // The row-id cursor just before the first log line received at or after
+  // since_ms (the newest row when there is none, 0 for an empty table): where
+  // a follower that asked for a time starts reading ids.
+  Result<std::uint64_t> LogCursorAt(std::int64_t since_ms);
 
  private:
   // One text column of one chunk row; `sql` takes ?1 = device, ?2 = seq.

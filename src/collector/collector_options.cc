@@ -124,9 +124,10 @@ Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_
 }
 
 Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
-  FlagParser flags({"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
-                    "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id"},
-                   {"insecure-no-auth"});
+  FlagParser flags(
+      {"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
+       "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id"},
+      {"insecure-no-auth"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
 
@@ -167,6 +168,11 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     auto n = ParsePositiveInt("--max-inflight", *v, 100000);
     if (!n.ok()) return n.status();
     o.max_inflight = *n;
+  }
+  if (auto v = flags.Value("max-followers")) {
+    auto n = ParsePositiveInt("--max-followers", *v, 100000);
+    if (!n.ok()) return n.status();
+    o.max_followers = *n;
   }
   if (auto v = flags.Value("threads")) {
     auto n = ParsePositiveInt("--threads", *v, 256);

@@ -20,6 +20,7 @@ struct CollectorOptions {
   std::optional<std::string> tls_cert, tls_key;
   std::uint64_t max_body = 64ull << 20;  // after decompression
   int max_inflight = 64;
+  int max_followers = 64;  // open GET /v1/logs?follow=1 streams
   int threads = 2;
   std::optional<std::string> ready_file;
 

@@ -2,6 +2,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -78,6 +79,9 @@ constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr std::size_t kLingerMaxBytes = 8u << 20;
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+// Log followers: a comment line this often keeps proxies and NAT state alive
+// and finds dead peers; a write stuck longer than kWriteTimeout ends the stream.
+constexpr auto kHeartbeatInterval = std::chrono::seconds(15);
 
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -99,13 +103,14 @@ class HttpSession final : public SessionBase,
  public:
   template <class... TlsContext>
   HttpSession(ServerShared& shared, tcp::socket&& socket, TlsContext&... tls)
-      : stream_(std::move(socket), tls...), shared_(shared) {
+      : stream_(std::move(socket), tls...), shared_(shared), heartbeat_(stream_.get_executor()) {
     beast::error_code ec;
     auto peer = Lowest().socket().remote_endpoint(ec);
     if (!ec) peer_ = peer.address().to_string() + ":" + std::to_string(peer.port());
   }
 
   ~HttpSession() override {
+    StopFollowing();
     ReleaseSlot();
     if (registry_id_ != 0) shared_.registry.Remove(registry_id_);
   }
@@ -118,6 +123,7 @@ class HttpSession final : public SessionBase,
   void CloseIfIdle() override {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] {
       if (self->idle_) self->Lowest().cancel();
+      if (self->following_) self->FinishFollow();
     });
   }
 
@@ -228,6 +234,7 @@ class HttpSession final : public SessionBase,
   // Runs the handler on this I/O thread: storage calls are short (one fsync'd
   // file, one transaction) and other connections run on the other threads.
   void Dispatch(std::string body) {
+    if (admission_.follow) return StartFollow();
     Reply reply = shared_.handler->Handle(std::move(admission_), std::move(body));
     Respond(std::move(reply), /*body_unread=*/false);
   }
@@ -317,7 +324,168 @@ class HttpSession final : public SessionBase,
     }
   }
 
+  // GET /v1/logs?follow=1 ------------------------------------------------------
+  // A chunked text/event-stream response that lasts until the client goes, the
+  // collector stops or a write fails. New rows are read from the database from
+  // follow_cursor_ whenever the LogFeed says the device has some, one write at
+  // a time (all on this session's strand).
+
+  void StartFollow() {
+    follow_ = std::move(*admission_.follow);
+    ReleaseSlot();  // a stream that lasts hours must not hold a --max-inflight slot
+    std::weak_ptr<HttpSession> weak = Self();
+    auto executor = stream_.get_executor();
+    feed_id_ = shared_.handler->log_feed().Subscribe(follow_.device, [weak, executor] {
+      net::post(executor, [weak] {
+        if (auto self = weak.lock()) self->SendNewEvents();
+      });
+    });
+    if (feed_id_ == 0) {
+      Reply busy = JsonError(503, "too many log followers (limit " +
+                                      std::to_string(shared_.handler->log_feed().max_followers()) +
+                                      "); retry later");
+      busy.headers.emplace_back(wire::kRetryAfterHeader, "5");
+      return Respond(std::move(busy), /*body_unread=*/false);
+    }
+    auto cursor = shared_.handler->StartCursor(follow_);
+    if (!cursor.ok()) {
+      StopFollowing();
+      return Respond(JsonError(500, "query: " + cursor.status().message()), false);
+    }
+    follow_cursor_ = *cursor;
+    following_ = true;
+    // Subscribed before stopping is read: either this sees it, or Drain's
+    // CloseIfIdle runs after and sees following_.
+    if (shared_.stopping.load()) return Close();
+    status_ = 200;
+    Lowest().expires_never();  // the heartbeat timer watches writes instead
+    sse_head_.emplace(http::status::ok, 11);
+    sse_head_->set(http::field::server, "picket-collector");
+    sse_head_->set(http::field::content_type, "text/event-stream");
+    sse_head_->set(http::field::cache_control, "no-cache");
+    sse_head_->keep_alive(false);
+    sse_head_->chunked(true);
+    sse_serializer_.emplace(*sse_head_);
+    writing_ = true;
+    write_started_ = std::chrono::steady_clock::now();
+    http::async_write_header(stream_, *sse_serializer_,
+                             [self = Self()](beast::error_code ec, std::size_t n) {
+                               self->writing_ = false;
+                               self->bytes_out_ += n;
+                               if (ec) return self->EndFollow(ec);
+                               if (self->finishing_) return self->WriteLastChunk();
+                               self->WatchPeer();
+                               self->ArmHeartbeat();
+                               self->SendNewEvents();
+                             });
+  }
+
+  // The client sends nothing while following: any read completion (EOF,
+  // reset, stray bytes) ends the stream.
+  void WatchPeer() {
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(
+        buffer_.prepare(512), [self = Self()](beast::error_code ec, std::size_t) {
+          if (!self->following_) return;
+          self->EndFollow(ec ? ec : beast::error_code(http::error::unexpected_body));
+        });
+  }
+
+  void ArmHeartbeat() {
+    heartbeat_.expires_after(kHeartbeatInterval);
+    heartbeat_.async_wait([self = Self()](beast::error_code ec) {
+      if (ec || !self->following_) return;
+      if (self->writing_) {
+        if (std::chrono::steady_clock::now() - self->write_started_ > kWriteTimeout) {
+          return self->EndFollow(beast::error::timeout);
+        }
+      } else {
+        self->WriteChunk(": ping\n\n");
+      }
+      self->ArmHeartbeat();
+    });
+  }
+
+  void SendNewEvents() {
+    if (!following_ || finishing_) return;
+    if (writing_) {
+      more_pending_ = true;
+      return;
+    }
+    more_pending_ = false;
+    auto events = shared_.handler->NextLogEvents(follow_, follow_cursor_);
+    if (!events.ok()) {
+      PICKET_LOG(kError, "collector", "log follow query failed", {"peer", peer_},
+                 {"status", events.status()});
+      return FinishFollow();
+    }
+    follow_cursor_ = events->cursor;
+    more_pending_ = events->more;
+    if (!events->text.empty()) WriteChunk(std::move(events->text));
+  }
+
+  void WriteChunk(std::string text) {
+    chunk_text_ = std::move(text);
+    writing_ = true;
+    write_started_ = std::chrono::steady_clock::now();
+    net::async_write(stream_, http::make_chunk(net::buffer(chunk_text_)),
+                     [self = Self()](beast::error_code ec, std::size_t n) {
+                       self->writing_ = false;
+                       self->bytes_out_ += n;
+                       if (ec) return self->EndFollow(ec);
+                       if (self->finishing_) return self->WriteLastChunk();
+                       if (self->more_pending_) self->SendNewEvents();
+                     });
+  }
+
+  // Collector shutdown: end the chunked body properly, then close.
+  void FinishFollow() {
+    if (!following_ || finishing_) return;
+    finishing_ = true;
+    heartbeat_.cancel();
+    if (!writing_) WriteLastChunk();
+  }
+
+  void WriteLastChunk() {
+    Lowest().expires_after(kLingerTimeout);
+    writing_ = true;
+    net::async_write(stream_, http::make_chunk_last(),
+                     [self = Self()](beast::error_code ec, std::size_t n) {
+                       self->writing_ = false;
+                       self->bytes_out_ += n;
+                       self->LogFollowEnd(ec);
+                       // No TLS close_notify exchange: the peer-watch read is still
+                       // pending, and the chunked body has already ended cleanly.
+                       beast::error_code ignored;
+                       self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+                       self->Close();
+                     });
+  }
+
+  // The client went away or a write failed.
+  void EndFollow(const beast::error_code& ec) {
+    if (!following_) return;
+    LogFollowEnd(IsQuietDisconnect(ec) ? beast::error_code() : ec);
+    Close();
+  }
+
+  void LogFollowEnd(const beast::error_code& ec) {
+    if (follow_logged_) return;
+    follow_logged_ = true;
+    LogRequest(ec);
+  }
+
+  // Unsubscribes and stops the heartbeat; idempotent, any state.
+  void StopFollowing() {
+    following_ = false;
+    if (feed_id_ != 0) {
+      shared_.handler->log_feed().Unsubscribe(std::exchange(feed_id_, 0));
+    }
+  }
+
   void Close() {
+    StopFollowing();
+    heartbeat_.cancel();
     ReleaseSlot();
     beast::error_code ec;
     Lowest().socket().close(ec);
@@ -336,6 +504,19 @@ class HttpSession final : public SessionBase,
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   http::response<http::empty_body> continue_;
+  net::steady_timer heartbeat_;
+  std::optional<http::response<http::empty_body>> sse_head_;
+  std::optional<http::response_serializer<http::empty_body>> sse_serializer_;
+  std::string chunk_text_;  // the chunk being written
+  LogFollow follow_;
+  std::uint64_t follow_cursor_ = 0;
+  std::uint64_t feed_id_ = 0;
+  std::chrono::steady_clock::time_point write_started_;
+  bool following_ = false;     // streaming log events
+  bool finishing_ = false;     // shutdown: the last chunk goes out after the current write
+  bool writing_ = false;       // one write at a time
+  bool more_pending_ = false;  // new rows were announced (or a page was full) during a write
+  bool follow_logged_ = false;
   RequestHead head_;
   Admission admission_;
   std::string device_;

@@ -14,7 +14,7 @@ inline constexpr std::string_view kCollectorSummary =
 inline constexpr std::string_view kCollectorUsage =
     "collector --listen ADDR:PORT --data DIR (--tokens FILE | --insecure-no-auth)\n"
     "                 [--tls-cert FILE --tls-key FILE] [--max-body SIZE] [--max-inflight N]\n"
-    "                 [--threads N] [--ready-file PATH]\n"
+    "                 [--max-followers N] [--threads N] [--ready-file PATH]\n"
     "                 [--zk HOSTS --advertise URL [--zk-root PATH] [--collector-id ID]]\n\n"
     "  --listen ADDR:PORT   address to serve on; port 0 picks a free port (logged)\n"
     "  --data DIR           collector.db (SQLite) and chunks/<device>/<seq>.pcap\n"
@@ -23,6 +23,7 @@ inline constexpr std::string_view kCollectorUsage =
     "  --tls-cert, --tls-key  PEM certificate chain and key: serve HTTPS\n"
     "  --max-body SIZE      largest request body after decompression (default 64MiB)\n"
     "  --max-inflight N     requests served at once; more get 429 (default 64)\n"
+    "  --max-followers N    open log streams (GET /v1/logs?follow=1); more get 503 (default 64)\n"
     "  --threads N          I/O threads (default 2)\n"
     "  --ready-file PATH    once listening, write the base URL there (atomically)\n"
     "  --zk HOSTS           register in ZooKeeper (HOST:PORT[,HOST:PORT...][/chroot]) as the\n"
@@ -30,8 +31,11 @@ inline constexpr std::string_view kCollectorUsage =
     "  --advertise URL      base URL devices should use (required with --zk)\n"
     "  --zk-root PATH       ZooKeeper root of the picket tree (default /picket)\n"
     "  --collector-id ID    [A-Za-z0-9._-]{1,64} (default <hostname>-<port>)\n\n"
-    "SIGTERM or SIGINT stops accepting, finishes requests in flight, deletes the ZooKeeper\n"
-    "node and exits 0.\n";
+    "GET /v1/logs?device=ID&follow=1 streams log lines as server-sent events: the stored\n"
+    "lines after 'since' (row id; or 'since_ms', or the Last-Event-ID header), then each new\n"
+    "line as it is posted, with a ': ping' comment every 15 s.\n\n"
+    "SIGTERM or SIGINT stops accepting, finishes requests in flight, ends log streams,\n"
+    "deletes the ZooKeeper node and exits 0.\n";
 
 // Runs until SIGTERM/SIGINT. Exit codes: 0 after a clean shutdown, 2 for a
 // bad flag, 1 for any other startup error (one line on stderr naming it).

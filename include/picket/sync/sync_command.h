@@ -1,0 +1,57 @@
+// `picket sync`: mirrors MariaDB config rows into ZooKeeper (DESIGN.md §4).
+// The CLI's command table calls RunSyncCommand; everything else stays inside
+// the sync module.
+#pragma once
+
+#include <chrono>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "picket/common/status.h"
+#include "picket/sync/db_url.h"
+
+namespace picket::sync {
+
+inline constexpr std::string_view kSyncSummary =
+    "mirror device, group and scan-job rows from MariaDB into ZooKeeper";
+
+inline constexpr std::string_view kSyncUsage =
+    "sync --db mysql://USER:PASS@HOST:PORT/DB --zk HOSTS [--root PATH]\n"
+    "            [--poll-interval DURATION] [--reconcile-interval DURATION]\n"
+    "            [--session-timeout DURATION] [--log-level LEVEL]\n\n"
+    "  --db URL                 MariaDB holding config/schema.sql's tables (TCP; user and\n"
+    "                           password may be %-encoded; PICKET_DB_PASSWORD overrides the\n"
+    "                           password so it stays out of `ps`)\n"
+    "  --zk HOSTS               HOST:PORT[,HOST:PORT...][/chroot]\n"
+    "  --root PATH              ZooKeeper root of the picket tree (default /picket)\n"
+    "  --poll-interval D        how often config_changes is polled (default 250ms, max 1s)\n"
+    "  --reconcile-interval D   full reconcile of every row (default 60s)\n"
+    "  --session-timeout D      ZooKeeper session timeout: how fast a standby takes over\n"
+    "                           from a dead leader (default 10s)\n"
+    "  --log-level LEVEL        error|warn|info|debug|trace (default info)\n\n"
+    "Several instances may run: one is elected leader (<root>/sync/leader-*) and writes,\n"
+    "the others stand by. Rows are reconciled at start, on leadership, on a new ZooKeeper\n"
+    "session and every --reconcile-interval; between reconciles changed rows are pushed\n"
+    "within about one poll interval. A row whose config fails the device validator is\n"
+    "not pushed; <root>/devices/<id>/sync (groups/<name>/sync, sync/job-errors/<id>)\n"
+    "says why. SIGTERM or SIGINT resigns leadership and exits 0.\n";
+
+struct SyncOptions {
+  DbUrl db;
+  std::string zk_hosts;
+  std::string root = "/picket";
+  std::chrono::milliseconds poll_interval{250};
+  std::chrono::milliseconds reconcile_interval{60'000};
+  std::chrono::milliseconds session_timeout{10'000};
+  std::chrono::milliseconds gap_grace{60'000};
+  std::string log_level = "info";
+};
+
+// InvalidArgument naming the flag and its value (never the password).
+Result<SyncOptions> ParseSyncOptions(std::span<char* const> args);
+
+// Runs until SIGTERM/SIGINT. Exit codes: 0 after a clean shutdown, 2 for a bad flag.
+int RunSyncCommand(std::span<char* const> args);
+
+}  // namespace picket::sync

@@ -1,0 +1,441 @@
+#include "cli/logs_command.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/cli_config.h"
+#include "cli/sse_parser.h"
+#include "picket/common/backoff.h"
+#include "picket/common/c_handle.h"
+#include "picket/common/clock.h"
+#include "picket/common/command_line.h"
+#include "picket/common/units.h"
+#include "picket/common/url.h"
+
+namespace picket::cli {
+
+namespace {
+
+using nlohmann::json;
+using CurlEasy = CHandle<CURL, curl_easy_cleanup>;
+using CurlHeaders = CHandle<curl_slist, curl_slist_free_all>;
+
+constexpr std::uint64_t kDefaultLimit = 1000;
+constexpr std::uint64_t kPage = 1000;
+constexpr std::size_t kMaxErrorBody = 64 * 1024;
+
+// Set by SIGINT/SIGTERM while following: the transfer and the backoff wait end.
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop.store(true); }
+
+void InstallStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking poll returns at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+struct LogsOptions {
+  std::string device;
+  bool follow = false;
+  bool json = false;
+  std::optional<std::int64_t> since_ms;
+  std::uint64_t limit = kDefaultLimit;
+  std::string base_url;  // without a trailing '/'
+  std::string token;     // "" when none
+};
+
+bool IsValidDeviceId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Result<std::string> ReadToken(const std::string& path, std::string_view where) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return FromErrno(std::string(where) + " " + path, errno);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
+                            token.back() == '\t')) {
+    token.pop_back();
+  }
+  std::size_t start = token.find_first_not_of(" \t\r\n");
+  token = start == std::string::npos ? std::string() : token.substr(start);
+  if (token.empty()) return Status::InvalidArgument(std::string(where) + " " + path + ": empty");
+  if (token.find_first_of(" \t\r\n") != std::string::npos) {
+    return Status::InvalidArgument(std::string(where) + " " + path +
+                                   ": expected one token on one line");
+  }
+  return token;
+}
+
+Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
+  // "-f" is the one short flag (tail -f); FlagParser reads long flags only.
+  static char kFollow[] = "--follow";
+  std::vector<char*> rewritten(args.begin(), args.end());
+  for (char*& a : rewritten) {
+    if (std::string_view(a) == "-f") a = kFollow;
+  }
+  FlagParser flags({"device", "since", "limit", "collector", "token-file"}, {"follow", "json"});
+  PICKET_RETURN_IF_ERROR(flags.Parse(rewritten));
+  auto config = LoadCliConfig();
+  if (!config.ok()) return config.status();
+
+  LogsOptions o;
+  o.follow = flags.Has("follow");
+  o.json = flags.Has("json");
+  auto device = flags.Value("device");
+  if (!device) return Status::InvalidArgument("--device ID is required");
+  if (!IsValidDeviceId(*device)) {
+    return Status::InvalidArgument("--device '" + *device +
+                                   "': not a device id (expected [A-Za-z0-9._-]{1,64})");
+  }
+  o.device = *device;
+
+  if (auto since = flags.Value("since")) {
+    auto d = ParseDuration(*since);
+    if (!d.ok()) return d.status().WithContext("--since " + *since);
+    o.since_ms = SystemClock::Instance().WallMillis() - d->count();
+  }
+  if (auto limit = flags.Value("limit")) {
+    if (o.follow) return Status::InvalidArgument("--limit cannot be combined with --follow");
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
+    if (limit->empty() || ec != std::errc() || end != limit->data() + limit->size() || n == 0 ||
+        n > 100'000'000) {
+      return Status::InvalidArgument("--limit '" + *limit + "': expected an integer 1..100000000");
+    }
+    o.limit = n;
+  }
+
+  auto flag_url = flags.Value("collector");
+  auto url_text = FlagOrConfig(flag_url, config->collector);
+  if (!url_text) {
+    return Status::InvalidArgument("no collector: give --collector URL or set \"collector\" in " +
+                                   CliConfigPath());
+  }
+  const std::string url_origin = flag_url ? "--collector" : "\"collector\" in " + config->source;
+  auto url = ParseUrl(*url_text);
+  if (!url.ok()) {
+    return Status::InvalidArgument(url_origin + " '" + *url_text + "': " + url.status().message());
+  }
+  o.base_url = url->ToString();
+  while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
+
+  auto flag_token = flags.Value("token-file");
+  if (auto token_file = FlagOrConfig(flag_token, config->token_file)) {
+    auto token = ReadToken(
+        *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config->source + ":");
+    if (!token.ok()) return token.status();
+    o.token = *token;
+  }
+  return o;
+}
+
+void CurlGlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string ErrorFromBody(long status, const std::string& body) {
+  auto j = json::parse(body, nullptr, false);
+  std::string message = j.is_object() && j.contains("error") && j["error"].is_string()
+                            ? j["error"].get<std::string>()
+                            : body.substr(0, 300);
+  return "HTTP " + std::to_string(status) + (message.empty() ? "" : ": " + message);
+}
+
+void PrintRow(const json& row, bool as_json) {
+  std::string text;
+  if (as_json) {
+    text = row.dump(-1, ' ', false, json::error_handler_t::replace);
+  } else {
+    const json* line = row.contains("line") ? &row["line"] : &row;
+    text = row.value("device", std::string("?")) + " " +
+           (line->is_string() ? line->get<std::string>()
+                              : line->dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  text += '\n';
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);  // a line as soon as it arrives, also into a pipe or file
+}
+
+// One HTTP GET with libcurl. on_data sees the body as it arrives once the
+// status is 200 (returning false aborts); other statuses collect the body.
+struct Transfer {
+  CURLcode code = CURLE_OK;
+  std::string curl_error;
+  long status = 0;
+  std::string error_body;
+  long retry_after_s = 0;
+  bool got_200 = false;
+};
+
+struct TransferState {
+  CURL* easy = nullptr;
+  Transfer* result = nullptr;
+  const std::function<bool(std::string_view)>* on_data = nullptr;
+  const std::function<void()>* on_connected = nullptr;
+  bool follow = false;
+};
+
+// The status is known once the header block ends: a stream with nothing
+// stored yet sends no body bytes for a while, but it is open.
+void NoteStatus(TransferState* st) {
+  if (st->result->status != 0) return;
+  curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &st->result->status);
+  if (st->result->status == 200) {
+    st->result->got_200 = true;
+    if (*st->on_connected) (*st->on_connected)();
+  }
+}
+
+extern "C" size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* st = static_cast<TransferState*>(user);
+  const size_t n = size * count;
+  std::string_view line(data, n);
+  if (line == "\r\n" || line == "\n") {
+    try {
+      NoteStatus(st);
+    } catch (...) {
+      return 0;
+    }
+  }
+  return n;
+}
+
+extern "C" size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* st = static_cast<TransferState*>(user);
+  const size_t n = size * count;
+  try {
+    NoteStatus(st);
+  } catch (...) {
+    return 0;
+  }
+  if (st->result->status != 200) {
+    if (st->result->error_body.size() < kMaxErrorBody) st->result->error_body.append(data, n);
+    return n;
+  }
+  try {
+    if (!(*st->on_data)(std::string_view(data, n))) return 0;  // aborts: CURLE_WRITE_ERROR
+  } catch (...) {
+    return 0;  // no exception crosses into libcurl
+  }
+  return n;
+}
+
+extern "C" int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* st = static_cast<TransferState*>(user);
+  return st->follow && g_stop.load() ? 1 : 0;
+}
+
+Transfer Get(const std::string& url, const LogsOptions& o, const std::vector<std::string>& headers,
+             bool follow, const std::function<bool(std::string_view)>& on_data,
+             const std::function<void()>& on_connected = {}) {
+  CurlGlobalInit();
+  Transfer result;
+  CurlEasy easy(curl_easy_init());
+  if (!easy) {
+    result.code = CURLE_FAILED_INIT;
+    result.curl_error = "curl_easy_init failed";
+    return result;
+  }
+  CURL* h = easy.get();
+  CurlHeaders list;
+  std::vector<std::string> all = headers;
+  if (!o.token.empty()) all.push_back("Authorization: Bearer " + o.token);
+  if (follow) all.push_back("Accept: text/event-stream");
+  for (const auto& line : all) {
+    curl_slist* next = curl_slist_append(list.get(), line.c_str());
+    if (next == nullptr) {
+      result.code = CURLE_OUT_OF_MEMORY;
+      result.curl_error = "curl_slist_append failed";
+      return result;
+    }
+    (void)list.release();
+    list.reset(next);
+  }
+  TransferState state{h, &result, &on_data, &on_connected, follow};
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &state);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &state);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &state);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (follow) {
+    // The collector sends a comment every 15 s: 45 s of silence is a dead link.
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 45L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 120'000L);
+  }
+  result.code = curl_easy_perform(h);
+  if (result.code != CURLE_OK) {
+    result.curl_error = std::string(curl_easy_strerror(result.code)) +
+                        (error[0] != '\0' ? std::string(": ") + error : std::string());
+  }
+  if (result.status == 0) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result.status);
+  curl_off_t retry_after = 0;
+  if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK) {
+    result.retry_after_s = static_cast<long>(std::min<curl_off_t>(retry_after, 300));
+  }
+  return result;
+}
+
+std::string LogsUrl(const LogsOptions& o) {
+  return o.base_url + "/v1/logs?device=" + o.device;  // ids need no escaping
+}
+
+int Fail(const std::string& message, int code = 1) {
+  std::fprintf(stderr, "picket logs: %s\n", message.c_str());
+  return code;
+}
+
+int ListOnce(const LogsOptions& o) {
+  std::uint64_t printed = 0;
+  std::optional<std::uint64_t> cursor;
+  while (printed < o.limit) {
+    const std::uint64_t page = std::min(kPage, o.limit - printed);
+    std::string url = LogsUrl(o) + "&limit=" + std::to_string(page);
+    if (cursor) url += "&since=" + std::to_string(*cursor);
+    if (o.since_ms) url += "&since_ms=" + std::to_string(*o.since_ms);
+    std::string body;
+    Transfer t = Get(url, o, {}, false, [&body](std::string_view data) {
+      body.append(data);
+      return true;
+    });
+    if (t.code != CURLE_OK)
+      return Fail("cannot reach the collector at " + url + ": " + t.curl_error);
+    if (t.status != 200) return Fail(url + ": " + ErrorFromBody(t.status, t.error_body));
+    json rows = json::parse(body, nullptr, false);
+    if (!rows.is_array()) return Fail(url + ": the answer is not a JSON array");
+    for (const json& row : rows) {
+      PrintRow(row, o.json);
+      ++printed;
+      if (row.contains("id") && row["id"].is_number_integer() &&
+          row["id"].get<std::int64_t>() >= 0) {
+        cursor = row["id"].get<std::uint64_t>();
+      }
+    }
+    if (rows.size() < page || !cursor) break;
+  }
+  return 0;
+}
+
+// Waits up to `delay`, returning early (true) when a stop signal arrives.
+bool WaitOrStop(std::chrono::milliseconds delay) {
+  const auto until = std::chrono::steady_clock::now() + delay;
+  while (!g_stop.load()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return false;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(50)));
+  }
+  return true;
+}
+
+int Follow(const LogsOptions& o) {
+  InstallStopHandlers();
+  SseParser parser;
+  JitteredBackoff backoff(std::chrono::milliseconds(500), std::chrono::seconds(15));
+  bool ever_connected = false;
+  std::string url = LogsUrl(o) + "&follow=1";
+  if (o.since_ms) url += "&since_ms=" + std::to_string(*o.since_ms);
+  std::vector<SseEvent> events;
+  while (!g_stop.load()) {
+    std::vector<std::string> headers;
+    if (!parser.last_event_id().empty())
+      headers.push_back("Last-Event-ID: " + parser.last_event_id());
+    parser.ResetConnection();
+    bool got_event = false;
+    Transfer t = Get(
+        url, o, headers, true,
+        [&](std::string_view data) {
+          events.clear();
+          parser.Feed(data, &events);
+          for (const SseEvent& e : events) {
+            got_event = true;
+            json row = json::parse(e.data, nullptr, false);
+            if (row.is_discarded()) {
+              std::fprintf(stderr, "picket logs: skipping an event that is not JSON (id %s)\n",
+                           e.id.c_str());
+              continue;
+            }
+            PrintRow(row, o.json);
+          }
+          return !g_stop.load();
+        },
+        [&] {
+          std::fprintf(stderr, "picket logs: %s device %s at %s\n",
+                       ever_connected ? "following again" : "following", o.device.c_str(),
+                       o.base_url.c_str());
+          ever_connected = true;
+          backoff.Reset();
+        });
+    if (g_stop.load()) break;
+    std::chrono::milliseconds server_hint(0);
+    if (t.code == CURLE_OK && t.status == 200) {
+      std::fprintf(stderr, "picket logs: the collector ended the stream; reconnecting\n");
+    } else if (t.code != CURLE_OK && !t.got_200) {
+      if (!ever_connected) {
+        return Fail("cannot reach the collector at " + url + ": " + t.curl_error);
+      }
+      std::fprintf(stderr, "picket logs: %s: %s; retrying\n", url.c_str(), t.curl_error.c_str());
+    } else if (t.code != CURLE_OK) {
+      std::fprintf(stderr, "picket logs: connection to %s lost: %s; reconnecting\n",
+                   o.base_url.c_str(), t.curl_error.c_str());
+    } else if (t.status == 429 || t.status == 503 || t.status >= 500) {
+      server_hint = std::chrono::seconds(t.retry_after_s);
+      std::fprintf(stderr, "picket logs: %s: %s; retrying\n", url.c_str(),
+                   ErrorFromBody(t.status, t.error_body).c_str());
+    } else {
+      return Fail(url + ": " + ErrorFromBody(t.status, t.error_body));
+    }
+    if (got_event) backoff.Reset();
+    if (WaitOrStop(backoff.NextAtLeast(server_hint))) break;
+  }
+  return 0;  // interrupted on purpose
+}
+
+}  // namespace
+
+int RunLogsCommand(std::span<char* const> args) {
+  auto options = ParseLogsOptions(args);
+  if (!options.ok()) return Fail(options.status().message(), 2);
+  return options->follow ? Follow(*options) : ListOnce(*options);
+}
+
+}  // namespace picket::cli

@@ -1,0 +1,31 @@
+// `picket logs`: prints a device's log lines as the collector stored them,
+// and with --follow keeps printing new ones as they arrive (GET /v1/logs and
+// its server-sent-event follow mode, DESIGN.md §5).
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace picket::cli {
+
+inline constexpr std::string_view kLogsSummary = "print (and follow) a device's log lines";
+
+inline constexpr std::string_view kLogsUsage =
+    "logs --device ID [-f|--follow] [--since DURATION] [--limit N] [--json]\n"
+    "            [--collector URL] [--token-file FILE]\n\n"
+    "  --device ID        the device whose lines to print\n"
+    "  -f, --follow       keep printing new lines as the collector receives them;\n"
+    "                     reconnects with backoff (sending Last-Event-ID); Ctrl-C exits 0\n"
+    "  --since DURATION   only lines received in the last DURATION (e.g. 10m, 2h)\n"
+    "  --limit N          print at most N lines (default 1000; not with --follow)\n"
+    "  --json             one stored JSON row per line instead of '<device> <line>'\n"
+    "  --collector URL    collector base URL (default: \"collector\" in the CLI config)\n"
+    "  --token-file FILE  operator token (default: \"token_file\" in the CLI config;\n"
+    "                     none: no Authorization header, for --insecure-no-auth collectors)\n\n"
+    "The CLI config is $PICKET_CLI_CONFIG, else ~/.config/picket/cli.json.\n"
+    "Exit codes: 0 done (or interrupted while following), 1 collector or network error,\n"
+    "2 bad flag or config.\n";
+
+int RunLogsCommand(std::span<char* const> args);
+
+}  // namespace picket::cli

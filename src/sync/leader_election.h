@@ -1,0 +1,50 @@
+// Leader election among `picket sync` instances (ZooKeeper's recipe): each
+// candidate holds an ephemeral node <root>/sync/leader-<10-digit seq>; the
+// lowest is the leader; every other one watches only its predecessor (no herd).
+//
+// ZkSession has no sequential create, so the sequence comes from a persistent
+// counter <root>/sync/leader-seq bumped with compare-and-set: unique and
+// increasing like ZooKeeper's own sequence numbers. The candidate node is
+// kThisSession: a session that expires loses it for good and must stand again.
+//
+// Called from the sync loop only; `wake` runs on the session's thread when the
+// predecessor goes away.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "picket/common/status.h"
+#include "picket/zk/zk_session.h"
+
+namespace picket::sync {
+
+class LeaderElection {
+ public:
+  LeaderElection(zk::ZkSession* session, std::string root, std::function<void()> wake);
+  ~LeaderElection();
+  LeaderElection(const LeaderElection&) = delete;
+  LeaderElection& operator=(const LeaderElection&) = delete;
+
+  // Stands (again) if needed and says whether this instance leads now.
+  Result<bool> Check();
+  // The session that won (valid while Check() returned true).
+  std::int64_t leader_session() const { return node_session_; }
+  // Deletes the candidate node (clean shutdown: the standby takes over at once).
+  void Resign();
+
+ private:
+  Result<std::uint64_t> NextSequence();
+  void WatchPredecessor(const std::string& path);
+
+  zk::ZkSession* session_;
+  std::string dir_;
+  std::function<void()> wake_;
+  std::string node_;               // our candidate node's name ("leader-0000000007"), "" if none
+  std::int64_t node_session_ = 0;  // the session that created it
+  std::string watched_;            // the predecessor being watched
+  zk::ZkSession::WatchId watch_id_ = 0;
+};
+
+}  // namespace picket::sync

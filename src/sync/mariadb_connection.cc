@@ -1,0 +1,104 @@
+#include "sync/mariadb_connection.h"
+
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+
+#include "picket/common/c_handle.h"
+
+namespace picket::sync {
+
+namespace {
+
+using MysqlResult = CHandle<MYSQL_RES, mysql_free_result>;
+
+bool IsConnectionError(unsigned code) {
+  return code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST || code == CR_CONN_HOST_ERROR ||
+         code == CR_CONNECTION_ERROR || code == CR_SERVER_LOST_EXTENDED ||
+         code == CR_COMMANDS_OUT_OF_SYNC || code == ER_SERVER_SHUTDOWN ||
+         code == ER_CONNECTION_KILLED || code == ER_LOCK_WAIT_TIMEOUT || code == ER_LOCK_DEADLOCK ||
+         code == CR_UNKNOWN_HOST || code == ER_CON_COUNT_ERROR;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MariaDbConnection>> MariaDbConnection::Connect(const DbUrl& url) {
+  MYSQL* handle = mysql_init(nullptr);
+  if (handle == nullptr) return Status::ResourceExhausted("mysql_init: out of memory");
+  CHandle<MYSQL, mysql_close> owner(handle);
+  const unsigned connect_timeout = 3, io_timeout = 10;
+  const unsigned protocol = MYSQL_PROTOCOL_TCP;  // never the local socket, even for "localhost"
+  mysql_optionsv(handle, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+  mysql_optionsv(handle, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+  mysql_optionsv(handle, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+  mysql_optionsv(handle, MYSQL_OPT_PROTOCOL, &protocol);
+  mysql_optionsv(handle, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  const std::string where = url.Redacted();
+  if (mysql_real_connect(handle, url.host.c_str(), url.user.c_str(), url.password.c_str(),
+                         url.database.c_str(), url.port, nullptr, 0) == nullptr) {
+    const unsigned code = mysql_errno(handle);
+    std::string message = "connect " + where + ": " + mysql_error(handle) + " (" +
+                          std::to_string(code) + ")";
+    if (code == ER_ACCESS_DENIED_ERROR || code == ER_DBACCESS_DENIED_ERROR) {
+      return Status::PermissionDenied(std::move(message));
+    }
+    if (code == ER_BAD_DB_ERROR) return Status::NotFound(std::move(message));
+    return Status::Unavailable(std::move(message));
+  }
+  return std::unique_ptr<MariaDbConnection>(new MariaDbConnection(owner.release(), where));
+}
+
+MariaDbConnection::~MariaDbConnection() { mysql_close(handle_); }
+
+Status MariaDbConnection::Error(std::string_view what) {
+  const unsigned code = mysql_errno(handle_);
+  std::string message = std::string(what) + " on " + where_ + ": " + mysql_error(handle_) + " (" +
+                        std::to_string(code) + ")";
+  if (IsConnectionError(code) || (code >= 2000 && code < 3000)) {
+    return Status::Unavailable(std::move(message));
+  }
+  if (code == ER_NO_SUCH_TABLE || code == ER_BAD_FIELD_ERROR) {
+    return Status::FailedPrecondition(std::move(message) + " (load config/schema.sql)");
+  }
+  return Status::Internal(std::move(message));
+}
+
+Result<std::vector<SqlRow>> MariaDbConnection::Query(std::string_view sql) {
+  if (mysql_real_query(handle_, sql.data(), sql.size()) != 0) return Error("query");
+  std::vector<SqlRow> rows;
+  MysqlResult result(mysql_store_result(handle_));
+  if (!result) {
+    if (mysql_field_count(handle_) != 0) return Error("reading result");
+    return rows;
+  }
+  const unsigned columns = mysql_num_fields(result.get());
+  while (MYSQL_ROW row = mysql_fetch_row(result.get())) {
+    unsigned long* lengths = mysql_fetch_lengths(result.get());
+    SqlRow out;
+    out.reserve(columns);
+    for (unsigned i = 0; i < columns; ++i) {
+      if (row[i] == nullptr) {
+        out.emplace_back(std::nullopt);
+      } else {
+        out.emplace_back(std::string(row[i], lengths[i]));
+      }
+    }
+    rows.push_back(std::move(out));
+  }
+  if (mysql_errno(handle_) != 0) return Error("fetching rows");
+  return rows;
+}
+
+Status MariaDbConnection::Execute(std::string_view sql) {
+  auto rows = Query(sql);
+  return rows.ok() ? Status::Ok() : rows.status();
+}
+
+std::string MariaDbConnection::Quote(std::string_view text) {
+  std::string out(text.size() * 2 + 1, '\0');
+  const unsigned long n = mysql_real_escape_string(handle_, out.data(), text.data(), text.size());
+  out.resize(n);
+  return "'" + out + "'";
+}
+
+}  // namespace picket::sync

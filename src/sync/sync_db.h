@@ -1,0 +1,55 @@
+// The rows `picket sync` reads from MariaDB (config/schema.sql). Every read is
+// a plain SELECT; nothing here writes operator tables.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "picket/common/status.h"
+#include "picket/sync/sync_documents.h"
+#include "sync/mariadb_connection.h"
+
+namespace picket::sync {
+
+struct ChangeHint {
+  std::uint64_t seq = 0;
+  std::string table;  // "devices", "device_groups", "scan_jobs"
+  std::string key;
+};
+
+// Every row plus the hint seqs visible in the same consistent snapshot, so a
+// hint visible here is covered by the rows read here.
+struct Snapshot {
+  std::vector<GroupRow> groups;
+  std::vector<DeviceRow> devices;
+  std::vector<JobRow> jobs;
+  std::uint64_t hint_base = 0;              // hints <= base are older than the window
+  std::vector<std::uint64_t> hint_seqs;     // visible seqs > hint_base
+};
+
+class SyncDb {
+ public:
+  explicit SyncDb(std::unique_ptr<MariaDbConnection> connection)
+      : connection_(std::move(connection)) {}
+
+  // One REPEATABLE READ snapshot; nothing is returned unless every table was read.
+  Result<Snapshot> ReadSnapshot();
+  Result<std::vector<ChangeHint>> ReadChanges(std::uint64_t after_seq, int limit);
+  Result<std::optional<DeviceRow>> ReadDevice(const std::string& id);
+  Result<std::optional<GroupRow>> ReadGroup(const std::string& name);
+  Result<std::optional<JobRow>> ReadJob(const std::string& id);
+  // Deletes hints older than `days` (bounded batch); the leader calls it now and then.
+  Status PruneHints(int days);
+
+ private:
+  Result<std::vector<GroupRow>> Groups(const std::string& where);
+  Result<std::vector<DeviceRow>> Devices(const std::string& where);
+  Result<std::vector<JobRow>> Jobs(const std::string& where);
+
+  std::unique_ptr<MariaDbConnection> connection_;
+};
+
+}  // namespace picket::sync

@@ -1,0 +1,409 @@
+#include "sync/sync_service.h"
+
+#include <map>
+
+#include "picket/common/log.h"
+
+namespace picket::sync {
+
+namespace {
+
+constexpr int kHintBatch = 5000;
+constexpr int kHintRetentionDays = 30;
+
+}  // namespace
+
+SyncService::SyncService(SyncOptions options)
+    : options_(std::move(options)), cursor_(options_.gap_grace) {}
+
+SyncService::~SyncService() {
+  election_.reset();  // unwatches before the session goes
+  zk_.reset();
+}
+
+void SyncService::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+}
+
+void SyncService::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+void SyncService::WaitFor(std::chrono::milliseconds delay) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, delay, [&] { return stop_ || woken_; });
+  woken_ = false;
+}
+
+Status SyncService::MayWrite() {
+  // Only the leader writes, and only through the session that won: after an
+  // expiry ZkSession opens a new session, which must win the election again.
+  if (!leading_.load() || zk_->session_id() != leader_session_) {
+    return Status::FailedPrecondition("not the sync leader (anymore)");
+  }
+  return Status::Ok();
+}
+
+void SyncService::ReportFailure(std::string_view what, const Status& st) {
+  std::string line = std::string(what) + ": " + st.ToString();
+  if (line == last_failure_) return;
+  last_failure_ = line;
+  PICKET_LOG(kWarn, "sync", "retrying with backoff", {"source", what}, {"error", st});
+}
+
+void SyncService::ReportRecovery() {
+  if (last_failure_.empty()) return;
+  PICKET_LOG(kInfo, "sync", "recovered", {"after", last_failure_});
+  last_failure_.clear();
+}
+
+Status SyncService::Run() {
+  auto session = zk::ZkSession::Open({options_.zk_hosts,
+                                      static_cast<int>(options_.session_timeout.count()), "", ""});
+  if (!session.ok()) return session.status().WithContext("--zk " + options_.zk_hosts);
+  zk_ = std::move(session).value();
+  zk_->SetStateListener([this](zk::SessionState state) {
+    if (state == zk::SessionState::kExpired) leading_.store(false);
+    Wake();
+  });
+  election_ = std::make_unique<LeaderElection>(zk_.get(), options_.root, [this] { Wake(); });
+  writer_ = std::make_unique<ZnodeWriter>(zk_.get(), [this] { return MayWrite(); });
+  PICKET_LOG(kInfo, "sync", "starting", {"db", options_.db.Redacted()}, {"zk", options_.zk_hosts},
+             {"root", options_.root}, {"poll_ms", options_.poll_interval.count()},
+             {"reconcile_ms", options_.reconcile_interval.count()});
+
+  JitteredBackoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10));
+  std::int64_t seen_session = 0;
+  bool need_reconcile = true;
+  MonoTime next_reconcile{};
+  auto retry = [&](std::string_view what, const Status& st) {
+    ReportFailure(what, st);
+    WaitFor(backoff.Next());
+  };
+
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) break;
+    }
+    if (zk_->state() != zk::SessionState::kConnected) {
+      if (!zk_->WaitConnected(options_.poll_interval)) {
+        ReportFailure("zookeeper", Status::Unavailable("not connected to " + options_.zk_hosts));
+        continue;
+      }
+    }
+    if (zk_->session_id() != seen_session) {
+      if (seen_session != 0) PICKET_LOG(kInfo, "sync", "new ZooKeeper session: full reconcile");
+      seen_session = zk_->session_id();
+      need_reconcile = true;
+    }
+
+    auto leader = election_->Check();
+    if (!leader.ok()) {
+      retry("zookeeper", leader.status());
+      continue;
+    }
+    if (!*leader) {
+      if (leading_.exchange(false)) PICKET_LOG(kWarn, "sync", "lost leadership, standing by");
+      ReportRecovery();
+      WaitFor(options_.poll_interval);
+      continue;
+    }
+    if (!leading_.load() || leader_session_ != election_->leader_session()) {
+      leader_session_ = election_->leader_session();
+      leading_.store(true);
+      need_reconcile = true;
+      PICKET_LOG(kInfo, "sync", "leader now: full reconcile", {"session", leader_session_});
+    }
+
+    if (!db_ || db_broken_) {
+      db_.reset();
+      db_broken_ = false;
+      auto connection = MariaDbConnection::Connect(options_.db);
+      if (!connection.ok()) {
+        retry("mariadb", connection.status());
+        continue;
+      }
+      db_ = std::make_unique<SyncDb>(std::move(connection).value());
+      need_reconcile = true;  // catch up on whatever changed while we were away
+      PICKET_LOG(kInfo, "sync", "connected to MariaDB", {"db", options_.db.Redacted()});
+    }
+
+    const MonoTime now = SystemClock::Instance().MonotonicNow();
+    Status st;
+    if (need_reconcile || now >= next_reconcile) {
+      st = Reconcile();
+      if (st.ok()) {
+        need_reconcile = false;
+        next_reconcile = now + options_.reconcile_interval;
+      }
+    } else {
+      st = Poll();
+      if (!st.ok()) need_reconcile = true;  // hints taken but not all applied
+    }
+    if (!st.ok()) {
+      retry(db_broken_ ? "mariadb" : "zookeeper", st);
+      continue;
+    }
+    backoff.Reset();
+    ReportRecovery();
+    WaitFor(options_.poll_interval);
+  }
+
+  if (leading_.exchange(false)) PICKET_LOG(kInfo, "sync", "resigning leadership");
+  election_->Resign();
+  PICKET_LOG(kInfo, "sync", "stopped");
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+
+Status SyncService::SyncDevice(const DeviceRow& row, Counters& c) {
+  if (!IsValidNodeName(row.id)) {
+    PICKET_LOG(kWarn, "sync", "device id cannot be a znode name: skipped", {"id", row.id});
+    ++c.refused;
+    return Status::Ok();
+  }
+  const std::string base = DevicePath(row.id);
+  auto doc = BuildDeviceDocument(row);
+  if (!doc.ok()) {
+    ++c.refused;
+    PICKET_LOG(kWarn, "sync", "device config refused", {"device", row.id},
+               {"version", row.version}, {"error", doc.status().message()});
+    return writer_->PushError(base + "/sync", row.version, doc.status().message(),
+                              SystemClock::Instance().WallMillis());
+  }
+  auto pushed = writer_->PushVersioned(base + "/config", *doc, row.version);
+  if (!pushed.ok()) return pushed.status();
+  if (*pushed == PushOutcome::kWritten) {
+    ++c.written;
+    PICKET_LOG(kInfo, "sync", "device config pushed", {"device", row.id}, {"version", row.version});
+  } else {
+    ++c.up_to_date;
+  }
+  return writer_->ClearError(base + "/sync", row.version);
+}
+
+Status SyncService::SyncGroup(const GroupRow& row, Counters& c) {
+  if (!IsValidNodeName(row.name)) {
+    PICKET_LOG(kWarn, "sync", "group name cannot be a znode name: skipped", {"group", row.name});
+    ++c.refused;
+    return Status::Ok();
+  }
+  const std::string base = GroupPath(row.name);
+  auto doc = BuildGroupDocument(row);
+  if (!doc.ok()) {
+    ++c.refused;
+    PICKET_LOG(kWarn, "sync", "group config refused", {"group", row.name},
+               {"version", row.version}, {"error", doc.status().message()});
+    return writer_->PushError(base + "/sync", row.version, doc.status().message(),
+                              SystemClock::Instance().WallMillis());
+  }
+  auto pushed = writer_->PushVersioned(base + "/config", *doc, row.version);
+  if (!pushed.ok()) return pushed.status();
+  if (*pushed == PushOutcome::kWritten) {
+    ++c.written;
+    PICKET_LOG(kInfo, "sync", "group config pushed", {"group", row.name}, {"version", row.version});
+  } else {
+    ++c.up_to_date;
+  }
+  return writer_->ClearError(base + "/sync", row.version);
+}
+
+Status SyncService::SyncJob(const JobRow& row, Counters& c) {
+  if (!IsValidNodeName(row.id)) {
+    PICKET_LOG(kWarn, "sync", "job id cannot be a znode name: skipped", {"job", row.id});
+    ++c.refused;
+    return Status::Ok();
+  }
+  if (!JobIsActive(row)) return RemoveJob(row.id, c);
+  auto doc = BuildJobDocument(row);
+  if (!doc.ok()) {
+    ++c.refused;
+    PICKET_LOG(kWarn, "sync", "scan job refused", {"job", row.id}, {"version", row.version},
+               {"error", doc.status().message()});
+    return writer_->PushError(JobErrorPath(row.id), row.version, doc.status().message(),
+                              SystemClock::Instance().WallMillis());
+  }
+  auto pushed = writer_->PushJob(JobPath(row.id), JobVersionPath(row.id), *doc, row.version);
+  if (!pushed.ok()) return pushed.status();
+  if (*pushed == PushOutcome::kWritten) {
+    ++c.written;
+    PICKET_LOG(kInfo, "sync", "scan job pushed", {"job", row.id}, {"version", row.version});
+  } else {
+    ++c.up_to_date;
+  }
+  return writer_->ClearError(JobErrorPath(row.id), row.version);
+}
+
+Status SyncService::RemoveDevice(const std::string& id, Counters& c) {
+  if (!IsValidNodeName(id)) return Status::Ok();
+  // Only what sync owns: the device's status ephemeral stays.
+  auto config = writer_->DeleteIfExists(DevicePath(id) + "/config");
+  if (!config.ok()) return config.status();
+  auto error = writer_->DeleteIfExists(DevicePath(id) + "/sync");
+  if (!error.ok()) return error.status();
+  if (*config) {
+    ++c.deleted;
+    PICKET_LOG(kInfo, "sync", "device config deleted", {"device", id});
+  }
+  return Status::Ok();
+}
+
+Status SyncService::RemoveGroup(const std::string& name, Counters& c) {
+  if (!IsValidNodeName(name)) return Status::Ok();
+  auto config = writer_->DeleteIfExists(GroupPath(name) + "/config");
+  if (!config.ok()) return config.status();
+  auto error = writer_->DeleteIfExists(GroupPath(name) + "/sync");
+  if (!error.ok()) return error.status();
+  if (*config) {
+    ++c.deleted;
+    PICKET_LOG(kInfo, "sync", "group config deleted", {"group", name});
+  }
+  return Status::Ok();
+}
+
+Status SyncService::RemoveJob(const std::string& id, Counters& c) {
+  if (!IsValidNodeName(id)) return Status::Ok();
+  // Only jobs sync wrote (they have a version node): jobs made by the CLI stay.
+  auto owned = zk_->Exists(JobVersionPath(id));
+  if (!owned.ok()) return owned.status();
+  if (*owned) {
+    auto tree = writer_->DeleteTree(JobPath(id));
+    if (!tree.ok()) return tree.status();
+    auto version = writer_->DeleteIfExists(JobVersionPath(id));  // last: marks it done
+    if (!version.ok()) return version.status();
+    ++c.deleted;
+    PICKET_LOG(kInfo, "sync", "scan job deleted", {"job", id});
+  }
+  auto error = writer_->DeleteIfExists(JobErrorPath(id));
+  return error.ok() ? Status::Ok() : error.status();
+}
+
+Status SyncService::Reconcile() {
+  const MonoTime started = SystemClock::Instance().MonotonicNow();
+  auto snapshot = db_->ReadSnapshot();
+  if (!snapshot.ok()) {
+    if (snapshot.status().code() == StatusCode::kUnavailable) db_broken_ = true;
+    return snapshot.status();
+  }
+  Counters c;
+  std::set<std::string> groups, devices, jobs;
+  for (const auto& row : snapshot->groups) {
+    groups.insert(row.name);
+    PICKET_RETURN_IF_ERROR(SyncGroup(row, c));
+  }
+  for (const auto& row : snapshot->devices) {
+    devices.insert(row.id);
+    PICKET_RETURN_IF_ERROR(SyncDevice(row, c));
+  }
+  for (const auto& row : snapshot->jobs) {
+    if (JobIsActive(row)) jobs.insert(row.id);
+    PICKET_RETURN_IF_ERROR(SyncJob(row, c));
+  }
+  // Rows deleted while no hint reached us: their znodes go too.
+  auto children = [&](const std::string& path) -> Result<std::vector<std::string>> {
+    auto list = zk_->GetChildren(path);
+    if (!list.ok() && list.status().code() == StatusCode::kNotFound) {
+      return std::vector<std::string>();
+    }
+    return list;
+  };
+  auto device_nodes = children(options_.root + "/devices");
+  if (!device_nodes.ok()) return device_nodes.status();
+  for (const auto& id : *device_nodes) {
+    if (!devices.count(id)) PICKET_RETURN_IF_ERROR(RemoveDevice(id, c));
+  }
+  auto group_nodes = children(options_.root + "/groups");
+  if (!group_nodes.ok()) return group_nodes.status();
+  for (const auto& name : *group_nodes) {
+    if (!groups.count(name)) PICKET_RETURN_IF_ERROR(RemoveGroup(name, c));
+  }
+  auto job_nodes = children(options_.root + "/sync/jobs");
+  if (!job_nodes.ok()) return job_nodes.status();
+  for (const auto& id : *job_nodes) {
+    if (!jobs.count(id)) PICKET_RETURN_IF_ERROR(RemoveJob(id, c));
+  }
+  auto job_errors = children(options_.root + "/sync/job-errors");
+  if (!job_errors.ok()) return job_errors.status();
+  for (const auto& id : *job_errors) {
+    bool has_row = false;
+    for (const auto& row : snapshot->jobs) has_row = has_row || row.id == id;
+    if (!has_row) {
+      auto gone = writer_->DeleteIfExists(JobErrorPath(id));
+      if (!gone.ok()) return gone.status();
+    }
+  }
+
+  cursor_.Reset(snapshot->hint_base, snapshot->hint_seqs, started);
+  if (Status st = db_->PruneHints(kHintRetentionDays); !st.ok()) {
+    if (st.code() == StatusCode::kUnavailable) db_broken_ = true;
+    PICKET_LOG(kWarn, "sync", "pruning config_changes failed", {"error", st});
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      SystemClock::Instance().MonotonicNow() - started);
+  PICKET_LOG(kInfo, "sync", "reconciled", {"groups", snapshot->groups.size()},
+             {"devices", snapshot->devices.size()}, {"jobs", snapshot->jobs.size()},
+             {"written", c.written}, {"up_to_date", c.up_to_date}, {"refused", c.refused},
+             {"deleted", c.deleted}, {"ms", took.count()});
+  return Status::Ok();
+}
+
+Status SyncService::SyncKey(const std::string& table, const std::string& key, Counters& c) {
+  auto db_failed = [&](const Status& st) {
+    if (st.code() == StatusCode::kUnavailable) db_broken_ = true;
+    return st;
+  };
+  // The hint names the row; the row itself (re-read now) decides.
+  if (table == "devices") {
+    auto row = db_->ReadDevice(key);
+    if (!row.ok()) return db_failed(row.status());
+    return *row ? SyncDevice(**row, c) : RemoveDevice(key, c);
+  }
+  if (table == "device_groups") {
+    auto row = db_->ReadGroup(key);
+    if (!row.ok()) return db_failed(row.status());
+    return *row ? SyncGroup(**row, c) : RemoveGroup(key, c);
+  }
+  if (table == "scan_jobs") {
+    auto row = db_->ReadJob(key);
+    if (!row.ok()) return db_failed(row.status());
+    return *row ? SyncJob(**row, c) : RemoveJob(key, c);
+  }
+  PICKET_LOG(kDebug, "sync", "hint for an unknown table ignored", {"table", table});
+  return Status::Ok();
+}
+
+Status SyncService::Poll() {
+  auto hints = db_->ReadChanges(cursor_.low_water(), kHintBatch);
+  if (!hints.ok()) {
+    if (hints.status().code() == StatusCode::kUnavailable) db_broken_ = true;
+    return hints.status();
+  }
+  if (hints->empty()) return Status::Ok();
+  std::vector<std::uint64_t> seqs;
+  seqs.reserve(hints->size());
+  for (const auto& h : *hints) seqs.push_back(h.seq);
+  const auto fresh = cursor_.Accept(seqs, SystemClock::Instance().MonotonicNow());
+  if (fresh.empty()) return Status::Ok();
+  const std::set<std::uint64_t> wanted(fresh.begin(), fresh.end());
+  std::set<std::pair<std::string, std::string>> keys;  // each row once per poll
+  for (const auto& h : *hints) {
+    if (wanted.count(h.seq)) keys.emplace(h.table, h.key);
+  }
+  Counters c;
+  for (const auto& [table, key] : keys) PICKET_RETURN_IF_ERROR(SyncKey(table, key, c));
+  PICKET_LOG(kDebug, "sync", "hints applied", {"hints", fresh.size()}, {"rows", keys.size()},
+             {"written", c.written}, {"low_water", cursor_.low_water()});
+  return Status::Ok();
+}
+
+}  // namespace picket::sync

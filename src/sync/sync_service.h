@@ -1,0 +1,83 @@
+// The sync loop: leader election, full reconciles and hint polling, with
+// jittered backoff while MariaDB or ZooKeeper is away. One thread runs Run();
+// Stop() may be called from any thread (signal handler thread).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "picket/common/backoff.h"
+#include "picket/common/clock.h"
+#include "picket/sync/change_cursor.h"
+#include "picket/sync/sync_command.h"
+#include "picket/sync/sync_documents.h"
+#include "picket/zk/zk_session.h"
+#include "sync/leader_election.h"
+#include "sync/sync_db.h"
+#include "sync/znode_writer.h"
+
+namespace picket::sync {
+
+class SyncService {
+ public:
+  explicit SyncService(SyncOptions options);
+  ~SyncService();
+
+  // Startup errors only (bad host string); everything else is retried.
+  Status Run();
+  void Stop();
+
+ private:
+  struct Counters {
+    std::uint64_t written = 0, up_to_date = 0, refused = 0, deleted = 0;
+  };
+  void Wake();
+  void WaitFor(std::chrono::milliseconds delay);
+  Status MayWrite();
+  Status Reconcile();
+  Status Poll();
+  Status SyncDevice(const DeviceRow& row, Counters& c);
+  Status SyncGroup(const GroupRow& row, Counters& c);
+  Status SyncJob(const JobRow& row, Counters& c);
+  Status RemoveDevice(const std::string& id, Counters& c);
+  Status RemoveGroup(const std::string& name, Counters& c);
+  Status RemoveJob(const std::string& id, Counters& c);
+  Status SyncKey(const std::string& table, const std::string& key, Counters& c);
+  // Logs an error once per distinct message; `what` is "mariadb"/"zookeeper"/...
+  void ReportFailure(std::string_view what, const Status& st);
+  void ReportRecovery();
+
+  std::string DevicePath(const std::string& id) const { return options_.root + "/devices/" + id; }
+  std::string GroupPath(const std::string& n) const { return options_.root + "/groups/" + n; }
+  std::string JobPath(const std::string& id) const { return options_.root + "/jobs/" + id; }
+  std::string JobVersionPath(const std::string& id) const {
+    return options_.root + "/sync/jobs/" + id;
+  }
+  std::string JobErrorPath(const std::string& id) const {
+    return options_.root + "/sync/job-errors/" + id;
+  }
+
+  SyncOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool woken_ = false;
+
+  std::unique_ptr<zk::ZkSession> zk_;
+  std::unique_ptr<LeaderElection> election_;
+  std::unique_ptr<ZnodeWriter> writer_;
+  std::unique_ptr<SyncDb> db_;
+  bool db_broken_ = false;  // set by any DB call that failed with Unavailable
+  std::int64_t leader_session_ = 0;
+  std::atomic<bool> leading_{false};
+  ChangeCursor cursor_;
+  std::string last_failure_;
+};
+
+}  // namespace picket::sync

@@ -1,0 +1,50 @@
+// A private MariaDB server for tests (research/sync-anchors.md §6.2): its own
+// datadir in a temp dir, --no-defaults, 127.0.0.1 on a free port, passwordless
+// root over TCP. Started and stopped by PID; Restart keeps datadir and port.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "integration/support/process_harness.h"
+#include "picket/common/status.h"
+
+namespace picket::testing {
+
+class MariaDbServer {
+ public:
+  // Empty when mariadbd, mariadb-install-db or the mariadb client is missing.
+  static std::string MissingPrerequisite();
+
+  MariaDbServer();
+  ~MariaDbServer();  // stops the server by PID
+
+  // The first start initialises the datadir, creates database `picket` and
+  // loads `schema_path` (config/schema.sql) with the mariadb client.
+  Status Start(const std::string& schema_path);
+  Status Stop();
+  bool running() const { return child_.has_value(); }
+  int port() const { return port_; }
+  std::string Url() const { return "mysql://root@127.0.0.1:" + std::to_string(port_) + "/picket"; }
+
+ private:
+  Status RunTool(const std::vector<std::string>& argv, const std::string& log);
+
+  TempDir dir_;
+  int port_ = 0;
+  int starts_ = 0;
+  std::optional<ChildProcess> child_;
+};
+
+#define PICKET_REQUIRE_MARIADB()                                                     \
+  do {                                                                               \
+    std::string missing_ = ::picket::testing::MariaDbServer::MissingPrerequisite();  \
+    if (!missing_.empty()) {                                                         \
+      const char* ci_ = std::getenv("CI");                                           \
+      if (ci_ != nullptr && std::string(ci_) == "true") FAIL("CI=true: " << missing_); \
+      MESSAGE("skipped: " << missing_);                                              \
+      return;                                                                        \
+    }                                                                                \
+  } while (0)
+
+}  // namespace picket::testing
