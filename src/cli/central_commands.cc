@@ -2,7 +2,10 @@
 
 #include <cstdio>
 
+#include "cli/config_command.h"
+#include "cli/devices_command.h"
 #include "cli/logs_command.h"
+#include "cli/scan_jobs_command.h"
 #include "picket/collector/collector_command.h"
 #include "picket/collector/library_info.h"
 #include "picket/common/version.h"
@@ -59,6 +62,9 @@ constexpr Command kCommands[] = {
      collector::RunCollectorCommand},
     {"sync", sync::kSyncSummary, sync::kSyncUsage, sync::RunSyncCommand},
     {"logs", kLogsSummary, kLogsUsage, RunLogsCommand},
+    {"devices", kDevicesSummary, kDevicesUsage, RunDevicesCommand},
+    {"config", kConfigSummary, kConfigUsage, RunConfigCommand},
+    {"scan", kScanSummary, kScanUsage, RunScanJobsCommand},
 };
 
 }  // namespace

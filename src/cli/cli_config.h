@@ -44,4 +44,8 @@ std::string CliConfigPath();
 std::optional<std::string> FlagOrConfig(const std::optional<std::string>& flag,
                                         const std::optional<std::string>& config);
 
+// The operator's bearer token: one token on one line (surrounding blanks
+// ignored). Errors name `where` (the flag or config key) and the path.
+Result<std::string> ReadTokenFile(const std::string& path, std::string_view where);
+
 }  // namespace picket::cli

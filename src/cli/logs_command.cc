@@ -73,26 +73,6 @@ bool IsValidDeviceId(std::string_view id) {
   return true;
 }
 
-Result<std::string> ReadToken(const std::string& path, std::string_view where) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return FromErrno(std::string(where) + " " + path, errno);
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
-                            token.back() == '\t')) {
-    token.pop_back();
-  }
-  std::size_t start = token.find_first_not_of(" \t\r\n");
-  token = start == std::string::npos ? std::string() : token.substr(start);
-  if (token.empty()) return Status::InvalidArgument(std::string(where) + " " + path + ": empty");
-  if (token.find_first_of(" \t\r\n") != std::string::npos) {
-    return Status::InvalidArgument(std::string(where) + " " + path +
-                                   ": expected one token on one line");
-  }
-  return token;
-}
-
 Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
   // "-f" is the one short flag (tail -f); FlagParser reads long flags only.
   static char kFollow[] = "--follow";
@@ -148,7 +128,7 @@ Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
 
   auto flag_token = flags.Value("token-file");
   if (auto token_file = FlagOrConfig(flag_token, config->token_file)) {
-    auto token = ReadToken(
+    auto token = ReadTokenFile(
         *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config->source + ":");
     if (!token.ok()) return token.status();
     o.token = *token;

@@ -1,0 +1,128 @@
+#include "cli/devices_command.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/operator_support.h"
+#include "picket/zk/zk_session.h"
+
+namespace picket::cli {
+
+namespace {
+
+using nlohmann::json;
+
+json ParseObject(const std::optional<std::string>& text) {
+  if (!text) return json();
+  json j = json::parse(*text, nullptr, false);
+  return j.is_object() ? j : json();
+}
+
+std::optional<std::int64_t> IntAt(const json& j, const json::json_pointer& p) {
+  if (!j.is_object() || !j.contains(p)) return std::nullopt;
+  const json& v = j.at(p);
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  return std::nullopt;
+}
+
+std::string StringAt(const json& j, const json::json_pointer& p) {
+  if (!j.is_object() || !j.contains(p)) return {};
+  const json& v = j.at(p);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+template <typename T>
+std::string OrDash(const std::optional<T>& v) {
+  return v ? std::to_string(*v) : "-";
+}
+
+}  // namespace
+
+DeviceView BuildDeviceView(std::string id, const std::optional<std::string>& config,
+                           const std::optional<std::string>& status,
+                           const std::optional<std::string>& sync) {
+  DeviceView d;
+  d.id = std::move(id);
+  d.alive = status.has_value();
+  d.desired_version = IntAt(ParseObject(config), json::json_pointer("/version"));
+  const json s = ParseObject(status);
+  d.group = StringAt(s, json::json_pointer("/group"));
+  d.applied_version = IntAt(s, json::json_pointer("/config/applied_version"));
+  d.last_error = StringAt(s, json::json_pointer("/last_error"));
+  d.worker_state = StringAt(s, json::json_pointer("/worker/state"));
+  if (auto pending = IntAt(s, json::json_pointer("/counters/bytes_pending"));
+      pending && *pending >= 0) {
+    d.bytes_pending = static_cast<std::uint64_t>(*pending);
+  }
+  const json refusal = ParseObject(sync);
+  const std::string error = StringAt(refusal, json::json_pointer("/error"));
+  const auto refused_version = IntAt(refusal, json::json_pointer("/version"));
+  if (!error.empty() &&
+      (!d.applied_version || !refused_version || *refused_version > *d.applied_version)) {
+    d.last_error = "sync refused version " + OrDash(refused_version) + ": " + error;
+  }
+  return d;
+}
+
+std::string FormatDevicesTable(const std::vector<DeviceView>& devices) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& d : devices) {
+    rows.push_back({d.id, OrDash(d.group), d.alive ? "yes" : "no",
+                    OrDash(d.applied_version) + "/" + OrDash(d.desired_version),
+                    OrDash(d.bytes_pending), OrDash(d.worker_state), OrDash(d.last_error)});
+  }
+  return FormatTable({"DEVICE", "GROUP", "ALIVE", "CONFIG(applied/desired)", "PENDING_BYTES",
+                      "WORKER", "LAST_ERROR"},
+                     rows);
+}
+
+std::string FormatDevicesJson(const std::vector<DeviceView>& devices) {
+  json out = json::array();
+  for (const auto& d : devices) {
+    json j = {{"id", d.id},
+              {"group", d.group.empty() ? json() : json(d.group)},
+              {"alive", d.alive},
+              {"applied_version", d.applied_version ? json(*d.applied_version) : json()},
+              {"desired_version", d.desired_version ? json(*d.desired_version) : json()},
+              {"last_error", d.last_error.empty() ? json() : json(d.last_error)},
+              {"bytes_pending", d.bytes_pending ? json(*d.bytes_pending) : json()},
+              {"worker_state", d.worker_state.empty() ? json() : json(d.worker_state)}};
+    out.push_back(std::move(j));
+  }
+  return out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+int RunDevicesCommand(std::span<char* const> args) {
+  constexpr std::string_view kName = "devices";
+  FlagParser flags({"zk", "zk-root"}, {"json"});
+  if (auto st = flags.Parse(args); !st.ok()) return Fail(kName, st.message(), 2);
+  auto config = LoadCliConfig();
+  if (!config.ok()) return Fail(kName, config.status().message(), 2);
+  auto address = ResolveZk(flags, *config);
+  if (!address.ok()) return Fail(kName, address.status().message(), 2);
+  auto session = ConnectZk(*address);
+  if (!session.ok()) return Fail(kName, session.status().message(), 1);
+  zk::ZkSession& zk = **session;
+
+  const std::string base = address->root + "/devices";
+  auto ids = ChildrenIfExists(zk, base);
+  if (!ids.ok()) return Fail(kName, ids.status().ToString(), 1);
+  std::vector<DeviceView> views;
+  for (const std::string& id : *ids) {
+    std::optional<std::string> nodes[3];
+    const char* names[3] = {"config", "status", "sync"};
+    for (int i = 0; i < 3; ++i) {
+      auto data = GetIfExists(zk, base + "/" + id + "/" + names[i]);
+      if (!data.ok()) return Fail(kName, data.status().ToString(), 1);
+      nodes[i] = *data;
+    }
+    views.push_back(BuildDeviceView(id, nodes[0], nodes[1], nodes[2]));
+  }
+  const std::string text = flags.Has("json") ? FormatDevicesJson(views) : FormatDevicesTable(views);
+  std::fputs(text.c_str(), stdout);
+  return 0;
+}
+
+}  // namespace picket::cli

@@ -1,0 +1,152 @@
+#include "cli/operator_support.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "picket/common/log.h"
+#include "picket/zk/zk_session.h"
+#include "sync/mariadb_connection.h"
+
+namespace picket::cli {
+
+SplitArgs SplitPositionals(std::span<char* const> args,
+                           const std::vector<std::string_view>& value_flags) {
+  SplitArgs out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    if (a.size() > 2 && a.substr(0, 2) == "--") {
+      out.flags.push_back(args[i]);
+      std::string_view name = a.substr(2);
+      if (name.find('=') != std::string_view::npos) continue;
+      if (std::find(value_flags.begin(), value_flags.end(), name) != value_flags.end() &&
+          i + 1 < args.size()) {
+        out.flags.push_back(args[++i]);
+      }
+    } else {
+      out.positionals.emplace_back(a);
+    }
+  }
+  return out;
+}
+
+std::string FormatTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(header.size(), 0);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  };
+  measure(header);
+  for (const auto& r : rows) measure(r);
+  std::string out;
+  auto emit = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (std::size_t c = 0; c < width.size(); ++c) {
+      const std::string cell = c < row.size() ? row[c] : std::string();
+      line += cell;
+      if (c + 1 < width.size()) line += std::string(width[c] - cell.size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  };
+  emit(header);
+  for (const auto& r : rows) emit(r);
+  return out;
+}
+
+Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config) {
+  ZkAddress a;
+  auto flag_hosts = flags.Value("zk");
+  auto hosts = FlagOrConfig(flag_hosts, config.zookeeper);
+  if (!hosts) {
+    return Status::InvalidArgument("no ZooKeeper: give --zk HOST:PORT or set \"zookeeper\" in " +
+                                   CliConfigPath());
+  }
+  a.origin = flag_hosts ? "--zk" : "\"zookeeper\" in " + config.source;
+  if (hosts->find(':') == std::string::npos) {
+    return Status::InvalidArgument(a.origin + " '" + *hosts +
+                                   "': expected HOST:PORT[,HOST:PORT...]");
+  }
+  a.hosts = *hosts;
+  auto flag_root = flags.Value("zk-root");
+  auto root = FlagOrConfig(flag_root, config.zk_root);
+  a.root = root ? *root : "/picket";
+  const std::string root_origin = flag_root ? "--zk-root" : "\"zk_root\" in " + config.source;
+  if (a.root.size() < 2 || a.root.front() != '/' || a.root.back() == '/' ||
+      a.root.find("//") != std::string::npos) {
+    return Status::InvalidArgument(root_origin + " '" + a.root +
+                                   "': expected an absolute znode path such as /picket");
+  }
+  return a;
+}
+
+Result<sync::DbUrl> ResolveDb(const FlagParser& flags, const CliConfig& config) {
+  auto flag_db = flags.Value("db");
+  auto text = FlagOrConfig(flag_db, config.db);
+  if (!text) {
+    return Status::InvalidArgument(
+        "no database: give --db mysql://USER:PASS@HOST:PORT/DB or set "
+        "\"db\" in " +
+        CliConfigPath());
+  }
+  const std::string origin = flag_db ? "--db" : "\"db\" in " + config.source;
+  auto url = sync::ParseDbUrl(*text);
+  if (!url.ok()) return Status::InvalidArgument(origin + ": " + url.status().message());
+  if (const char* password = std::getenv("PICKET_DB_PASSWORD"); password != nullptr) {
+    url->password = password;
+  }
+  return url;
+}
+
+Result<std::unique_ptr<zk::ZkSession>> ConnectZk(const ZkAddress& address) {
+  // A one-shot read: the session's connect/close lines are noise next to a
+  // table; warnings (lost connection) still show.
+  if (log::CurrentLevel() > log::Level::kWarn) log::SetLevel(log::Level::kWarn);
+  zk::ZkOptions options;
+  options.hosts = address.hosts;
+  options.session_timeout_ms = 10'000;
+  auto session = zk::ZkSession::Open(options);
+  if (!session.ok()) {
+    return Status::InvalidArgument(address.origin + " '" + address.hosts +
+                                   "': " + session.status().message());
+  }
+  if (!(*session)->WaitConnected(std::chrono::seconds(5))) {
+    return Status::Unavailable("cannot connect to ZooKeeper at " + address.hosts + " (" +
+                               address.origin + ") within 5 s");
+  }
+  return std::move(session).value();
+}
+
+Result<std::unique_ptr<sync::MariaDbConnection>> ConnectDb(const sync::DbUrl& url) {
+  auto c = sync::MariaDbConnection::Connect(url);
+  if (!c.ok()) return c.status();  // names the redacted URL already
+  return std::move(c).value();
+}
+
+Result<std::optional<std::string>> GetIfExists(zk::ZkSession& session, const std::string& path) {
+  auto node = session.Get(path);
+  if (node.ok()) return std::optional<std::string>(node->data);
+  if (node.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  return node.status().WithContext(path);
+}
+
+Result<std::vector<std::string>> ChildrenIfExists(zk::ZkSession& session, const std::string& path) {
+  auto children = session.GetChildren(path);
+  if (children.ok()) {
+    std::sort(children->begin(), children->end());
+    return children;
+  }
+  if (children.status().code() == StatusCode::kNotFound) return std::vector<std::string>();
+  return children.status().WithContext(path);
+}
+
+int Fail(std::string_view command, const std::string& message, int code) {
+  std::fprintf(stderr, "picket %.*s: %s\n", static_cast<int>(command.size()), command.data(),
+               message.c_str());
+  return code;
+}
+
+}  // namespace picket::cli

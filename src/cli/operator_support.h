@@ -1,0 +1,70 @@
+// What the operator commands (devices, config, scan) share: positional
+// arguments beside flags, ZooKeeper and MariaDB addresses from flags or the
+// CLI config (cli_config.h), and plain text tables. Every error names the
+// flag or config key it came from.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/cli_config.h"
+#include "picket/common/command_line.h"
+#include "picket/common/status.h"
+#include "picket/sync/db_url.h"
+
+namespace picket::zk {
+class ZkSession;
+}
+namespace picket::sync {
+class MariaDbConnection;
+}
+
+namespace picket::cli {
+
+// FlagParser refuses positional arguments: this takes them out first.
+// "--name VALUE" counts as one flag when name is in value_flags.
+struct SplitArgs {
+  std::vector<std::string> positionals;
+  std::vector<char*> flags;
+};
+SplitArgs SplitPositionals(std::span<char* const> args,
+                           const std::vector<std::string_view>& value_flags);
+
+// Columns padded to the widest cell, two spaces apart, no trailing blanks.
+std::string FormatTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows);
+
+struct ZkAddress {
+  std::string hosts;   // HOST:PORT[,...]
+  std::string root;    // "/picket" unless given
+  std::string origin;  // "--zk" or "\"zookeeper\" in FILE"
+};
+// From --zk / --zk-root, else "zookeeper" / "zk_root" in the CLI config.
+Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config);
+// From --db, else "db" in the CLI config; PICKET_DB_PASSWORD overrides the password.
+Result<sync::DbUrl> ResolveDb(const FlagParser& flags, const CliConfig& config);
+
+// Waits up to 5 s for the session; Unavailable naming the hosts and flag.
+Result<std::unique_ptr<zk::ZkSession>> ConnectZk(const ZkAddress& address);
+Result<std::unique_ptr<sync::MariaDbConnection>> ConnectDb(const sync::DbUrl& url);
+
+// A node's data, nullopt when it does not exist; other errors pass through.
+Result<std::optional<std::string>> GetIfExists(zk::ZkSession& session, const std::string& path);
+// Children, empty when the node does not exist.
+Result<std::vector<std::string>> ChildrenIfExists(zk::ZkSession& session, const std::string& path);
+
+// "picket <command>: <message>" on stderr; returns `code`.
+int Fail(std::string_view command, const std::string& message, int code);
+
+// The common address flags, for usage texts.
+inline constexpr std::string_view kZkFlagsHelp =
+    "  --zk HOSTS         ZooKeeper HOST:PORT[,...] (default: \"zookeeper\" in the CLI config)\n"
+    "  --zk-root PATH     znode root (default: \"zk_root\" in the CLI config, else /picket)\n";
+inline constexpr std::string_view kDbFlagsHelp =
+    "  --db URL           mysql://USER[:PASS]@HOST[:PORT]/DB (default: \"db\" in the CLI\n"
+    "                     config); PICKET_DB_PASSWORD overrides the password\n";
+
+}  // namespace picket::cli

@@ -1,0 +1,494 @@
+#include "cli/scan_jobs_command.h"
+
+#include <curl/curl.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "cli/operator_support.h"
+#include "picket/common/c_handle.h"
+#include "picket/common/clock.h"
+#include "picket/common/shared_job.h"
+#include "picket/common/url.h"
+#include "picket/sync/sync_documents.h"
+#include "picket/zk/zk_session.h"
+#include "sync/mariadb_connection.h"
+
+namespace picket::cli {
+
+namespace {
+
+using nlohmann::json;
+constexpr std::string_view kName = "scan";
+
+Result<std::uint64_t> UintFlag(const FlagParser& flags, std::string_view name, std::uint64_t min,
+                               std::uint64_t max) {
+  auto text = flags.Value(name);
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size() || n < min ||
+      n > max) {
+    return Status::InvalidArgument("--" + std::string(name) + " '" + *text +
+                                   "': expected an integer " + std::to_string(min) + ".." +
+                                   std::to_string(max));
+  }
+  return n;
+}
+
+std::optional<std::uint32_t> ShardNumber(std::string_view name, std::uint32_t shards) {
+  std::uint32_t n = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
+  if (name.empty() || ec != std::errc() || end != name.data() + name.size() || n >= shards) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+json ParseObject(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  return j.is_object() ? j : json::object();
+}
+
+std::optional<std::uint64_t> UintMember(const json& j, const char* key) {
+  if (j.contains(key) && j[key].is_number_unsigned()) return j[key].get<std::uint64_t>();
+  if (j.contains(key) && j[key].is_number_integer() && j[key].get<std::int64_t>() >= 0) {
+    return static_cast<std::uint64_t>(j[key].get<std::int64_t>());
+  }
+  return std::nullopt;
+}
+
+// ---- submit ----------------------------------------------------------------
+
+int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& flags) {
+  if (positionals.size() > 1) {
+    return Fail(kName, "scan submit takes no positional argument (got '" + positionals[1] + "')",
+                2);
+  }
+  for (std::string_view required : {"targets", "ports", "rate", "shards"}) {
+    if (!flags.Value(required)) {
+      return Fail(kName, "scan submit: --" + std::string(required) + " is required", 2);
+    }
+  }
+  if (flags.Value("group") && flags.Value("devices")) {
+    return Fail(kName, "scan submit: give --group or --devices, not both", 2);
+  }
+  auto rate = UintFlag(flags, "rate", 1, 100'000'000);
+  if (!rate.ok()) return Fail(kName, rate.status().message(), 2);
+  auto shards = UintFlag(flags, "shards", 1, 1'000'000);
+  if (!shards.ok()) return Fail(kName, shards.status().message(), 2);
+  std::optional<std::uint64_t> max_parallel;
+  if (flags.Value("max-parallel")) {
+    auto n = UintFlag(flags, "max-parallel", 1, 1'000'000);
+    if (!n.ok()) return Fail(kName, n.status().message(), 2);
+    max_parallel = *n;
+  }
+  std::string id;
+  if (auto given = flags.Value("id")) {
+    if (!sync::IsValidNodeName(*given)) {
+      return Fail(kName, "--id '" + *given + "': expected [A-Za-z0-9._-]{1,64}", 2);
+    }
+    id = *given;
+  } else {
+    std::random_device rd;
+    id = MakeJobId(SystemClock::Instance().WallMillis(), static_cast<std::uint16_t>(rd()));
+  }
+
+  json spec = {{"targets", *flags.Value("targets")},
+               {"ports", *flags.Value("ports")},
+               {"rate_pps", *rate},
+               {"shards", *shards}};
+  if (auto mode = flags.Value("mode")) spec["mode"] = *mode;
+  if (max_parallel) spec["max_parallel_shards"] = *max_parallel;
+  if (auto group = flags.Value("group")) spec["group"] = *group;
+  json devices = json::array();
+  if (auto list = flags.Value("devices")) {
+    std::string_view rest = *list;
+    while (true) {
+      std::size_t comma = rest.find(',');
+      std::string one(rest.substr(0, comma));
+      if (!sync::IsValidNodeName(one)) {
+        return Fail(kName,
+                    "--devices '" + *list + "': '" + one +
+                        "' is not a device id (expected [A-Za-z0-9._-]{1,64})",
+                    2);
+      }
+      devices.push_back(one);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    spec["devices"] = devices;
+  }
+  auto parsed = ParseSharedJobSpec(id, spec.dump());
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "picket scan submit: job %s is invalid:\n", id.c_str());
+    std::istringstream lines(parsed.status().message());
+    for (std::string line; std::getline(lines, line);) {
+      std::fprintf(stderr, "  %s\n", line.c_str());
+    }
+    return 1;
+  }
+
+  auto config = LoadCliConfig();
+  if (!config.ok()) return Fail(kName, config.status().message(), 2);
+  auto url = ResolveDb(flags, *config);
+  if (!url.ok()) return Fail(kName, url.status().message(), 2);
+  auto db = ConnectDb(*url);
+  if (!db.ok()) return Fail(kName, db.status().ToString(), 1);
+  sync::MariaDbConnection& sql = **db;
+  auto existing = sql.Query("SELECT state FROM scan_jobs WHERE id = " + sql.Quote(id));
+  if (!existing.ok()) return Fail(kName, existing.status().ToString(), 1);
+  if (!existing->empty()) return Fail(kName, "job '" + id + "' exists already in scan_jobs", 1);
+  auto opt_int = [](std::optional<std::uint64_t> v) {
+    return v ? std::to_string(*v) : std::string("NULL");
+  };
+  auto opt_text = [&sql](const std::optional<std::string>& v) {
+    return v ? sql.Quote(*v) : std::string("NULL");
+  };
+  const std::string statement =
+      "INSERT INTO scan_jobs (id, targets, ports, rate_pps, mode, shards, max_parallel_shards, "
+      "group_name, devices) VALUES (" +
+      sql.Quote(id) + ", " + sql.Quote(*flags.Value("targets")) + ", " +
+      sql.Quote(*flags.Value("ports")) + ", " + std::to_string(*rate) + ", " +
+      opt_text(flags.Value("mode")) + ", " + std::to_string(*shards) + ", " +
+      opt_int(max_parallel) + ", " + opt_text(flags.Value("group")) + ", " +
+      (devices.empty() ? std::string("NULL") : sql.Quote(devices.dump())) + ")";
+  if (Status st = sql.Execute(statement); !st.ok()) return Fail(kName, st.ToString(), 1);
+  std::printf("%s\n", id.c_str());
+  return 0;
+}
+
+// ---- status ----------------------------------------------------------------
+
+Result<std::map<std::uint32_t, std::string>> ReadShardNodes(zk::ZkSession& zk,
+                                                            const std::string& dir,
+                                                            std::uint32_t shards) {
+  std::map<std::uint32_t, std::string> out;
+  auto children = ChildrenIfExists(zk, dir);
+  if (!children.ok()) return children.status();
+  for (const auto& c : *children) {
+    auto n = ShardNumber(c, shards);
+    if (!n) continue;
+    auto data = GetIfExists(zk, dir + "/" + c);
+    if (!data.ok()) return data.status();
+    if (*data) out[*n] = **data;  // gone between listing and reading: skip
+  }
+  return out;
+}
+
+int RunStatus(const std::vector<std::string>& positionals, const FlagParser& flags) {
+  if (positionals.size() != 2) return Fail(kName, "scan status: exactly one JOB is required", 2);
+  const std::string& job = positionals[1];
+  if (!sync::IsValidNodeName(job)) {
+    return Fail(kName, "JOB '" + job + "': expected [A-Za-z0-9._-]{1,64}", 2);
+  }
+  auto config = LoadCliConfig();
+  if (!config.ok()) return Fail(kName, config.status().message(), 2);
+  auto address = ResolveZk(flags, *config);
+  if (!address.ok()) return Fail(kName, address.status().message(), 2);
+  auto session = ConnectZk(*address);
+  if (!session.ok()) return Fail(kName, session.status().message(), 1);
+  zk::ZkSession& zk = **session;
+  const std::string path = address->root + "/jobs/" + job;
+  auto spec_text = GetIfExists(zk, path);
+  if (!spec_text.ok()) return Fail(kName, spec_text.status().ToString(), 1);
+  if (!*spec_text) {
+    return Fail(kName,
+                "no job '" + job + "' in ZooKeeper at " + path +
+                    " (not submitted, not active, or picket sync has not pushed it yet)",
+                1);
+  }
+  auto spec = ParseSharedJobSpec(job, **spec_text);
+  if (!spec.ok()) return Fail(kName, path + ": not a valid job: " + spec.status().message(), 1);
+  auto claims = ReadShardNodes(zk, path + "/claims", spec->shards);
+  auto progress = ReadShardNodes(zk, path + "/progress", spec->shards);
+  auto done = ReadShardNodes(zk, path + "/done", spec->shards);
+  for (const auto* r : {&claims, &progress, &done}) {
+    if (!r->ok()) return Fail(kName, r->status().ToString(), 1);
+  }
+  // A claimer's status node reports the shard's size ("scan":[{"job","shard","total"}]).
+  std::map<std::uint32_t, std::uint64_t> totals;
+  std::map<std::string, json> statuses;
+  for (const auto& [shard, data] : *claims) {
+    const std::string device = ParseObject(data).value("device", std::string());
+    if (device.empty() || !sync::IsValidNodeName(device)) continue;
+    if (!statuses.count(device)) {
+      auto s = GetIfExists(zk, address->root + "/devices/" + device + "/status");
+      statuses[device] = s.ok() && *s ? ParseObject(**s) : json::object();
+    }
+    const json& st = statuses[device];
+    if (!st.contains("scan") || !st["scan"].is_array()) continue;
+    for (const json& e : st["scan"]) {
+      if (e.is_object() && e.value("job", std::string()) == job &&
+          UintMember(e, "shard") == std::optional<std::uint64_t>(shard)) {
+        if (auto t = UintMember(e, "total")) totals[shard] = *t;
+      }
+    }
+  }
+  JobStatusView view = BuildJobStatus(job, spec->shards, *claims, *progress, *done, totals);
+  std::fputs((flags.Has("json") ? FormatJobStatusJson(view) : FormatJobStatusTable(view)).c_str(),
+             stdout);
+  return 0;
+}
+
+// ---- results ---------------------------------------------------------------
+
+using CurlEasy = CHandle<CURL, curl_easy_cleanup>;
+using CurlHeaders = CHandle<curl_slist, curl_slist_free_all>;
+
+extern "C" size_t AppendBody(char* data, size_t size, size_t count, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  try {
+    body->append(data, size * count);
+  } catch (...) {
+    return 0;
+  }
+  return size * count;
+}
+
+int RunResults(const std::vector<std::string>& positionals, const FlagParser& flags) {
+  if (positionals.size() != 2) return Fail(kName, "scan results: exactly one JOB is required", 2);
+  const std::string& job = positionals[1];
+  if (!sync::IsValidNodeName(job)) {
+    return Fail(kName, "JOB '" + job + "': expected [A-Za-z0-9._-]{1,64}", 2);
+  }
+  std::uint64_t limit = 1000;
+  if (flags.Value("limit")) {
+    auto n = UintFlag(flags, "limit", 1, 100'000'000);
+    if (!n.ok()) return Fail(kName, n.status().message(), 2);
+    limit = *n;
+  }
+  auto config = LoadCliConfig();
+  if (!config.ok()) return Fail(kName, config.status().message(), 2);
+  auto flag_url = flags.Value("collector");
+  auto url_text = FlagOrConfig(flag_url, config->collector);
+  if (!url_text) {
+    return Fail(kName,
+                "no collector: give --collector URL or set \"collector\" in " + CliConfigPath(), 2);
+  }
+  const std::string url_origin = flag_url ? "--collector" : "\"collector\" in " + config->source;
+  auto base = ParseUrl(*url_text);
+  if (!base.ok()) {
+    return Fail(kName, url_origin + " '" + *url_text + "': " + base.status().message(), 2);
+  }
+  std::string token;
+  auto flag_token = flags.Value("token-file");
+  if (auto token_file = FlagOrConfig(flag_token, config->token_file)) {
+    auto t = ReadTokenFile(
+        *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config->source + ":");
+    if (!t.ok()) return Fail(kName, t.status().message(), 2);
+    token = *t;
+  }
+  std::string url = base->ToString();
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  url += "/v1/results?job=" + job + "&limit=" + std::to_string(limit);
+
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  CurlEasy easy(curl_easy_init());
+  if (!easy) return Fail(kName, "curl_easy_init failed", 1);
+  CurlHeaders headers;
+  if (!token.empty()) {
+    headers.reset(curl_slist_append(nullptr, ("Authorization: Bearer " + token).c_str()));
+    if (!headers) return Fail(kName, "curl_slist_append failed", 1);
+  }
+  std::string body;
+  char error[CURL_ERROR_SIZE] = {0};
+  CURL* h = easy.get();
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &AppendBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 120'000L);
+  CURLcode code = curl_easy_perform(h);
+  if (code != CURLE_OK) {
+    return Fail(kName,
+                "cannot reach the collector at " + url + " (" + url_origin +
+                    "): " + curl_easy_strerror(code) + (error[0] ? std::string(": ") + error : ""),
+                1);
+  }
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    json j = json::parse(body, nullptr, false);
+    std::string message = j.is_object() && j.contains("error") && j["error"].is_string()
+                              ? j["error"].get<std::string>()
+                              : body.substr(0, 300);
+    return Fail(kName, url + ": HTTP " + std::to_string(status) + ": " + message, 1);
+  }
+  json rows = json::parse(body, nullptr, false);
+  if (!rows.is_array()) return Fail(kName, url + ": the answer is not a JSON array", 1);
+  if (flags.Has("json")) {
+    std::printf("%s\n", rows.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+  } else {
+    std::fputs(FormatResultsTable(body).c_str(), stdout);
+  }
+  return 0;
+}
+
+std::string FormatUtc(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string Cell(const json& row, const char* key) {
+  if (!row.contains(key) || row[key].is_null()) return "-";
+  const json& v = row[key];
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+}  // namespace
+
+std::string MakeJobId(std::int64_t wall_ms, std::uint16_t random) {
+  std::time_t t = static_cast<std::time_t>(wall_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "%04x", static_cast<unsigned>(random));
+  return std::string("scan-") + stamp + "-" + hex;
+}
+
+JobStatusView BuildJobStatus(std::string job, std::uint32_t shards,
+                             const std::map<std::uint32_t, std::string>& claims,
+                             const std::map<std::uint32_t, std::string>& progress,
+                             const std::map<std::uint32_t, std::string>& done,
+                             const std::map<std::uint32_t, std::uint64_t>& totals) {
+  JobStatusView v;
+  v.job = std::move(job);
+  v.shards = shards;
+  for (std::uint32_t s = 0; s < shards; ++s) {
+    ShardView r;
+    r.shard = s;
+    if (auto it = progress.find(s); it != progress.end()) {
+      r.checkpoint = UintMember(ParseObject(it->second), "checkpoint");
+    }
+    if (auto it = totals.find(s); it != totals.end()) r.total = it->second;
+    if (auto it = done.find(s); it != done.end()) {
+      const json d = ParseObject(it->second);
+      r.state = "done";
+      r.device = d.value("device", std::string());
+      r.results = UintMember(d, "results");
+      if (auto c = UintMember(d, "checkpoint")) r.checkpoint = c;
+      ++v.done;
+      v.results += r.results.value_or(0);
+    } else if (auto it = claims.find(s); it != claims.end()) {
+      r.state = "claimed";
+      r.device = ParseObject(it->second).value("device", std::string());
+      ++v.claimed;
+    } else {
+      r.state = "waiting";
+      ++v.waiting;
+    }
+    v.rows.push_back(std::move(r));
+  }
+  return v;
+}
+
+std::string FormatJobStatusTable(const JobStatusView& v) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : v.rows) {
+    std::string progress = "-";
+    if (r.checkpoint && r.total) {
+      progress = std::to_string(*r.checkpoint) + "/" + std::to_string(*r.total);
+      if (*r.total > 0) {
+        progress += " (" + std::to_string(*r.checkpoint * 100 / *r.total) + "%)";
+      }
+    } else if (r.checkpoint) {
+      progress = std::to_string(*r.checkpoint);
+    }
+    rows.push_back({std::to_string(r.shard), r.state, r.device.empty() ? "-" : r.device, progress,
+                    r.results ? std::to_string(*r.results) : "-"});
+  }
+  std::string out = FormatTable({"SHARD", "STATE", "DEVICE", "CHECKPOINT", "RESULTS"}, rows);
+  out += "job " + v.job + ": " + std::to_string(v.done) + "/" + std::to_string(v.shards) +
+         " shards done, " + std::to_string(v.claimed) + " claimed, " + std::to_string(v.waiting) +
+         " waiting; " + std::to_string(v.results) + " results from done shards\n";
+  return out;
+}
+
+std::string FormatJobStatusJson(const JobStatusView& v) {
+  json shards = json::array();
+  for (const auto& r : v.rows) {
+    shards.push_back({{"shard", r.shard},
+                      {"state", r.state},
+                      {"device", r.device.empty() ? json() : json(r.device)},
+                      {"checkpoint", r.checkpoint ? json(*r.checkpoint) : json()},
+                      {"total", r.total ? json(*r.total) : json()},
+                      {"results", r.results ? json(*r.results) : json()}});
+  }
+  json out = {{"job", v.job},          {"shards", v.shards},   {"done", v.done},
+              {"claimed", v.claimed},  {"waiting", v.waiting}, {"results", v.results},
+              {"shard_states", shards}};
+  return out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+std::string FormatResultsTable(const std::string& rows_json) {
+  json rows = json::parse(rows_json, nullptr, false);
+  std::vector<std::vector<std::string>> table;
+  if (rows.is_array()) {
+    for (const json& row : rows) {
+      if (!row.is_object()) continue;
+      json line = row.contains("result") ? row["result"] : json();
+      if (line.is_string()) line = json::parse(line.get<std::string>(), nullptr, false);
+      std::string shard = line.is_object() ? Cell(line, "shard") : "-";
+      std::string ts = "-";
+      if (row.contains("first_seen_ms") && row["first_seen_ms"].is_number_integer()) {
+        ts = FormatUtc(row["first_seen_ms"].get<std::int64_t>());
+      }
+      table.push_back(
+          {Cell(row, "ip"), Cell(row, "port"), Cell(row, "proto"), Cell(row, "device"), shard, ts});
+    }
+  }
+  return FormatTable({"IP", "PORT", "PROTO", "DEVICE", "SHARD", "TS"}, table);
+}
+
+int RunScanJobsCommand(std::span<char* const> args) {
+  const std::vector<std::string_view> value_flags = {
+      "targets",      "ports", "rate", "shards",  "mode",      "group",      "devices", "id",
+      "max-parallel", "db",    "zk",   "zk-root", "collector", "token-file", "limit"};
+  SplitArgs split = SplitPositionals(args, value_flags);
+  const std::string action = split.positionals.empty() ? "" : split.positionals[0];
+  std::vector<std::string_view> allowed;
+  std::vector<std::string_view> bools;
+  if (action == "submit") {
+    allowed = {"targets", "ports",   "rate", "shards",       "mode",
+               "group",   "devices", "id",   "max-parallel", "db"};
+  } else if (action == "status") {
+    allowed = {"zk", "zk-root"};
+    bools = {"json"};
+  } else if (action == "results") {
+    allowed = {"collector", "token-file", "limit"};
+    bools = {"json"};
+  } else {
+    return Fail(kName,
+                action.empty()
+                    ? "expected submit, status or results (see picket scan --help)"
+                    : "unknown action '" + action + "' (expected submit, status or results)",
+                2);
+  }
+  FlagParser flags(allowed, bools);
+  if (auto st = flags.Parse(split.flags); !st.ok()) {
+    return Fail(kName, action + ": " + st.message(), 2);
+  }
+  if (action == "submit") return RunSubmit(split.positionals, flags);
+  if (action == "status") return RunStatus(split.positionals, flags);
+  return RunResults(split.positionals, flags);
+}
+
+}  // namespace picket::cli

@@ -1,0 +1,72 @@
+// `picket scan submit|status|results`: shared scan jobs (config/README.md
+// "Shared scan jobs"). submit writes a scan_jobs row to MariaDB (picket sync
+// mirrors it to ZooKeeper), status reads the job's claims/progress/done
+// children in ZooKeeper, results asks the collector (GET /v1/results?job=).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace picket::cli {
+
+// "scan-<yyyymmdd-hhmmss>-<4 hex>" for the given UTC wall time and random bits.
+std::string MakeJobId(std::int64_t wall_ms, std::uint16_t random);
+
+struct ShardView {
+  std::uint32_t shard = 0;
+  std::string state;   // "done", "claimed" or "waiting"
+  std::string device;  // claimer or finisher, "" when waiting
+  std::optional<std::uint64_t> checkpoint;
+  std::optional<std::uint64_t> total;    // the shard's size when a status node reports it
+  std::optional<std::uint64_t> results;  // done shards
+};
+
+struct JobStatusView {
+  std::string job;
+  std::uint32_t shards = 0;
+  std::vector<ShardView> rows;
+  std::uint32_t done = 0, claimed = 0, waiting = 0;
+  std::uint64_t results = 0;
+};
+
+// Pure: node data by shard number (children that are not shard numbers are
+// ignored); totals by shard from the claimers' status nodes.
+JobStatusView BuildJobStatus(std::string job, std::uint32_t shards,
+                             const std::map<std::uint32_t, std::string>& claims,
+                             const std::map<std::uint32_t, std::string>& progress,
+                             const std::map<std::uint32_t, std::string>& done,
+                             const std::map<std::uint32_t, std::uint64_t>& totals);
+std::string FormatJobStatusTable(const JobStatusView& view);
+std::string FormatJobStatusJson(const JobStatusView& view);
+
+// Pure: the collector's /v1/results rows as the table ip, port, proto, device, shard, ts.
+std::string FormatResultsTable(const std::string& rows_json);
+
+inline constexpr std::string_view kScanSummary =
+    "submit a shared scan job, follow it, list results";
+
+inline constexpr std::string_view kScanUsage =
+    "scan submit --targets T --ports P --rate PPS --shards N [--mode syn|connect]\n"
+    "            [--group G | --devices a,b] [--id ID] [--max-parallel N] [--db URL]\n"
+    "     scan status JOB [--json] [--zk HOSTS] [--zk-root PATH]\n"
+    "     scan results JOB [--json] [--limit N] [--collector URL] [--token-file FILE]\n\n"
+    "submit validates the job with the devices' own parser and inserts a scan_jobs row\n"
+    "(picket sync mirrors it to <root>/jobs/<id>); prints the job id (default\n"
+    "scan-<yyyymmdd-hhmmss>-<4 hex>, UTC).\n"
+    "status prints every shard: done (by whom, results), claimed (by whom, checkpoint,\n"
+    "of the shard's size when the claimer reports it) or waiting, and a summary line.\n"
+    "results lists what the collector stored for the job: ip, port, proto, device,\n"
+    "shard, ts (--limit, default 1000).\n\n"
+    "  --zk HOSTS, --zk-root PATH, --db URL, --collector URL, --token-file FILE default\n"
+    "  to \"zookeeper\", \"zk_root\", \"db\", \"collector\", \"token_file\" in the CLI config.\n"
+    "  PICKET_DB_PASSWORD overrides the database password.\n\n"
+    "Exit codes: 0 done, 1 invalid job, unknown job or server error, 2 bad flag or config.\n";
+
+int RunScanJobsCommand(std::span<char* const> args);
+
+}  // namespace picket::cli
