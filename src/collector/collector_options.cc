@@ -10,6 +10,7 @@
 #include "picket/common/net_address.h"
 #include "picket/common/units.h"
 #include "picket/common/url.h"
+#include "picket/zk/connect_string.h"
 
 namespace picket::collector {
 
@@ -29,34 +30,6 @@ Result<int> ParsePositiveInt(std::string_view flag, const std::string& text, int
 bool IsIdChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '-';
-}
-
-// The ZooKeeper C client's connect string: HOST:PORT[,HOST:PORT...][/chroot].
-// Checked here so a typo is a startup error, not a registration retried forever.
-Status CheckZkHosts(const std::string& text) {
-  auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument("--zk " + text + ": " + std::string(why) +
-                                   " (expected HOST:PORT[,HOST:PORT...][/chroot])");
-  };
-  std::string_view hosts = text;
-  if (std::size_t slash = hosts.find('/'); slash != std::string_view::npos) {
-    hosts = hosts.substr(0, slash);
-  }
-  if (hosts.empty()) return bad("no host");
-  while (true) {
-    std::size_t comma = hosts.find(',');
-    std::string_view one = hosts.substr(0, comma);
-    std::size_t colon = one.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return bad("'" + std::string(one) + "'");
-    std::string_view p = one.substr(colon + 1);
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-    if (p.empty() || ec != std::errc() || end != p.data() + p.size() || port == 0 || port > 65535) {
-      return bad("bad port in '" + std::string(one) + "'");
-    }
-    if (comma == std::string_view::npos) return Status::Ok();
-    hosts.remove_prefix(comma + 1);
-  }
 }
 
 // "/picket", "/a/b": absolute, no empty, "." or ".." segments, no trailing '/'.
@@ -190,7 +163,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     }
     return o;
   }
-  PICKET_RETURN_IF_ERROR(CheckZkHosts(*o.zk_hosts));
+  PICKET_RETURN_IF_ERROR(zk::CheckZkHosts(*o.zk_hosts));
   if (auto v = flags.Value("zk-root")) {
     PICKET_RETURN_IF_ERROR(CheckZkRoot(*v));
     o.zk_root = *v;

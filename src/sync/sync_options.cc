@@ -1,41 +1,14 @@
-#include <charconv>
 #include <cstdlib>
 
 #include "picket/common/command_line.h"
 #include "picket/common/log.h"
 #include "picket/common/units.h"
 #include "picket/sync/sync_command.h"
+#include "picket/zk/connect_string.h"
 
 namespace picket::sync {
 
 namespace {
-
-// HOST:PORT[,HOST:PORT...][/chroot], checked so a typo fails at startup.
-Status CheckZkHosts(const std::string& text) {
-  auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument("--zk " + text + ": " + std::string(why) +
-                                   " (expected HOST:PORT[,HOST:PORT...][/chroot])");
-  };
-  std::string_view hosts = text;
-  if (std::size_t slash = hosts.find('/'); slash != std::string_view::npos) {
-    hosts = hosts.substr(0, slash);
-  }
-  if (hosts.empty()) return bad("no host");
-  while (true) {
-    std::size_t comma = hosts.find(',');
-    std::string_view one = hosts.substr(0, comma);
-    std::size_t colon = one.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return bad("'" + std::string(one) + "'");
-    std::string_view p = one.substr(colon + 1);
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-    if (p.empty() || ec != std::errc() || end != p.data() + p.size() || port == 0 || port > 65535) {
-      return bad("bad port in '" + std::string(one) + "'");
-    }
-    if (comma == std::string_view::npos) return Status::Ok();
-    hosts.remove_prefix(comma + 1);
-  }
-}
 
 Status CheckRoot(const std::string& root) {
   auto bad = [&](std::string_view why) {
@@ -81,7 +54,7 @@ Result<SyncOptions> ParseSyncOptions(std::span<char* const> args) {
   }
   auto zk = flags.Value("zk");
   if (!zk) return Status::InvalidArgument("--zk is required (HOST:PORT[,HOST:PORT...])");
-  PICKET_RETURN_IF_ERROR(CheckZkHosts(*zk));
+  PICKET_RETURN_IF_ERROR(zk::CheckZkHosts(*zk));
   o.zk_hosts = *zk;
   if (auto root = flags.Value("root")) {
     PICKET_RETURN_IF_ERROR(CheckRoot(*root));

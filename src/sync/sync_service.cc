@@ -167,55 +167,44 @@ Status SyncService::Run() {
 // ---------------------------------------------------------------------------
 
 Status SyncService::SyncDevice(const DeviceRow& row, Counters& c) {
-  if (!IsValidNodeName(row.id)) {
-    PICKET_LOG(kWarn, "sync", "device id cannot be a znode name: skipped", {"id", row.id});
-    ++c.refused;
-    return Status::Ok();
-  }
-  const std::string base = DevicePath(row.id);
-  auto doc = BuildDeviceDocument(row);
-  if (!doc.ok()) {
-    ++c.refused;
-    PICKET_LOG(kWarn, "sync", "device config refused", {"device", row.id},
-               {"version", row.version}, {"error", doc.status().message()});
-    return writer_->PushError(base + "/sync", row.version, doc.status().message(),
-                              SystemClock::Instance().WallMillis());
-  }
-  auto pushed = writer_->PushVersioned(base + "/config", *doc, row.version);
-  if (!pushed.ok()) return pushed.status();
-  if (*pushed == PushOutcome::kWritten) {
-    ++c.written;
-    PICKET_LOG(kInfo, "sync", "device config pushed", {"device", row.id}, {"version", row.version});
-  } else {
-    ++c.up_to_date;
-  }
-  return writer_->ClearError(base + "/sync", row.version);
+  return SyncConfigNode("device", row.id, DevicePath(row.id),
+                        [&] { return BuildDeviceDocument(row); }, row.version, c);
 }
 
 Status SyncService::SyncGroup(const GroupRow& row, Counters& c) {
-  if (!IsValidNodeName(row.name)) {
-    PICKET_LOG(kWarn, "sync", "group name cannot be a znode name: skipped", {"group", row.name});
+  return SyncConfigNode("group", row.name, GroupPath(row.name),
+                        [&] { return BuildGroupDocument(row); }, row.version, c);
+}
+
+// A device or group row → <base>/config, or its refusal → <base>/sync.
+Status SyncService::SyncConfigNode(const std::string& kind, const std::string& name,
+                                   const std::string& base,
+                                   const std::function<Result<std::string>()>& build,
+                                   std::int64_t version, Counters& c) {
+  if (!IsValidNodeName(name)) {
+    PICKET_LOG(kWarn, "sync", kind + " " + (kind == "device" ? "id" : "name") +
+                                  " cannot be a znode name: skipped",
+               {kind, name});
     ++c.refused;
     return Status::Ok();
   }
-  const std::string base = GroupPath(row.name);
-  auto doc = BuildGroupDocument(row);
+  auto doc = build();
   if (!doc.ok()) {
     ++c.refused;
-    PICKET_LOG(kWarn, "sync", "group config refused", {"group", row.name},
-               {"version", row.version}, {"error", doc.status().message()});
-    return writer_->PushError(base + "/sync", row.version, doc.status().message(),
+    PICKET_LOG(kWarn, "sync", kind + " config refused", {kind, name}, {"version", version},
+               {"error", doc.status().message()});
+    return writer_->PushError(base + "/sync", version, doc.status().message(),
                               SystemClock::Instance().WallMillis());
   }
-  auto pushed = writer_->PushVersioned(base + "/config", *doc, row.version);
+  auto pushed = writer_->PushVersioned(base + "/config", *doc, version);
   if (!pushed.ok()) return pushed.status();
   if (*pushed == PushOutcome::kWritten) {
     ++c.written;
-    PICKET_LOG(kInfo, "sync", "group config pushed", {"group", row.name}, {"version", row.version});
+    PICKET_LOG(kInfo, "sync", kind + " config pushed", {kind, name}, {"version", version});
   } else {
     ++c.up_to_date;
   }
-  return writer_->ClearError(base + "/sync", row.version);
+  return writer_->ClearError(base + "/sync", version);
 }
 
 Status SyncService::SyncJob(const JobRow& row, Counters& c) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -44,6 +45,9 @@ class SyncService {
   Status Poll();
   Status SyncDevice(const DeviceRow& row, Counters& c);
   Status SyncGroup(const GroupRow& row, Counters& c);
+  Status SyncConfigNode(const std::string& kind, const std::string& name, const std::string& base,
+                        const std::function<Result<std::string>()>& build, std::int64_t version,
+                        Counters& c);
   Status SyncJob(const JobRow& row, Counters& c);
   Status RemoveDevice(const std::string& id, Counters& c);
   Status RemoveGroup(const std::string& name, Counters& c);
