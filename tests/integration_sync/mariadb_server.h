@@ -36,15 +36,7 @@ class MariaDbServer {
   std::optional<ChildProcess> child_;
 };
 
-#define PICKET_REQUIRE_MARIADB()                                                     \
-  do {                                                                               \
-    std::string missing_ = ::picket::testing::MariaDbServer::MissingPrerequisite();  \
-    if (!missing_.empty()) {                                                         \
-      const char* ci_ = std::getenv("CI");                                           \
-      if (ci_ != nullptr && std::string(ci_) == "true") FAIL("CI=true: " << missing_); \
-      MESSAGE("skipped: " << missing_);                                              \
-      return;                                                                        \
-    }                                                                                \
-  } while (0)
+#define PICKET_REQUIRE_MARIADB() \
+  PICKET_REQUIRE_SERVER(::picket::testing::MariaDbServer::MissingPrerequisite())
 
 }  // namespace picket::testing

@@ -39,15 +39,7 @@ class ZooKeeperServer {
 std::string FourLetterWord(int port, const std::string& word);
 
 // Skips (MESSAGE + return) or fails under CI=true when ZooKeeper cannot run here.
-#define PICKET_REQUIRE_ZOOKEEPER()                                                   \
-  do {                                                                               \
-    std::string missing_ = ::picket::testing::ZooKeeperServer::MissingPrerequisite(); \
-    if (!missing_.empty()) {                                                         \
-      const char* ci_ = std::getenv("CI");                                           \
-      if (ci_ != nullptr && std::string(ci_) == "true") FAIL("CI=true: " << missing_); \
-      MESSAGE("skipped: " << missing_);                                              \
-      return;                                                                        \
-    }                                                                                \
-  } while (0)
+#define PICKET_REQUIRE_ZOOKEEPER() \
+  PICKET_REQUIRE_SERVER(::picket::testing::ZooKeeperServer::MissingPrerequisite())
 
 }  // namespace picket::testing

@@ -22,6 +22,10 @@ inline Deadline After(std::chrono::milliseconds d) { return std::chrono::steady_
 // deadline passes (false).
 bool WaitFor(const std::function<bool()>& condition, Deadline deadline);
 
+// A TCP port on 127.0.0.1 that was free a moment ago (0 when none), for
+// servers a test starts.
+int FreeLoopbackPort();
+
 // mkdtemp under $TMPDIR; removed recursively on destruction.
 class TempDir {
  public:
@@ -72,5 +76,18 @@ Result<std::string> WaitForFile(const std::string& path, Deadline deadline,
 
 Result<std::string> ReadWholeFile(const std::string& path);
 Status WriteWholeFile(const std::string& path, std::string_view data);
+
+// In a test case: skips (MESSAGE + return) when `missing` (an expression
+// giving a std::string) says a server cannot run here, or fails under CI=true.
+#define PICKET_REQUIRE_SERVER(missing)                                               \
+  do {                                                                               \
+    std::string missing_ = (missing);                                                \
+    if (!missing_.empty()) {                                                         \
+      const char* ci_ = std::getenv("CI");                                           \
+      if (ci_ != nullptr && std::string(ci_) == "true") FAIL("CI=true: " << missing_); \
+      MESSAGE("skipped: " << missing_);                                              \
+      return;                                                                        \
+    }                                                                                \
+  } while (0)
 
 }  // namespace picket::testing
