@@ -84,17 +84,13 @@ Result<bool> LeaderElection::Check() {
     if (!seq.ok()) return seq.status();
     char name[32];
     std::snprintf(name, sizeof name, "leader-%010llu", static_cast<unsigned long long>(*seq));
-    const std::string data = nlohmann::json{{"host", Hostname()},
-                                            {"pid", static_cast<long long>(getpid())},
-                                            {"session", session_id}}
-                                 .dump();
-    Status st = session_->CreateEphemeral(dir_ + "/" + name, data,
+    node_session_ = session_id;
+    Status st = session_->CreateEphemeral(dir_ + "/" + name, NodeData(std::nullopt),
                                           zk::ZkSession::Lifetime::kThisSession);
     // The sequence is ours alone, so AlreadyExists means an earlier attempt of
     // ours landed before its reply was lost.
     if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
     node_ = name;
-    node_session_ = session_id;
     PICKET_LOG(kInfo, "sync", "standing for leader", {"node", dir_ + "/" + node_});
   }
 
@@ -144,6 +140,54 @@ void LeaderElection::Resign() {
     PICKET_LOG(kWarn, "sync", "could not delete election node", {"node", node_}, {"error", st});
   }
   node_.clear();
+}
+
+std::string LeaderElection::NodeData(std::optional<std::int64_t> db_connection) const {
+  nlohmann::json data = {{"host", Hostname()},
+                         {"pid", static_cast<long long>(getpid())},
+                         {"session", node_session_}};
+  if (db_connection) data["db_connection"] = *db_connection;
+  return data.dump();
+}
+
+Status LeaderElection::Advertise(std::int64_t db_connection) {
+  if (node_.empty()) return Status::FailedPrecondition("not standing for leader");
+  return session_->Set(dir_ + "/" + node_, NodeData(db_connection));
+}
+
+Result<std::optional<LeaderElection::Leader>> LeaderElection::OtherLeader() {
+  auto children = session_->GetChildren(dir_);
+  if (!children.ok()) return children.status();
+  std::string lowest;
+  std::uint64_t lowest_seq = 0;
+  for (const auto& child : *children) {
+    auto seq = CandidateSeq(child);
+    if (seq && (lowest.empty() || *seq < lowest_seq)) {
+      lowest = child;
+      lowest_seq = *seq;
+    }
+  }
+  if (lowest.empty() || lowest == node_) return std::optional<Leader>();
+  Leader leader{dir_ + "/" + lowest, -1, std::nullopt};
+  auto node = session_->Get(leader.path);
+  if (!node.ok()) {
+    if (node.status().code() == StatusCode::kNotFound) return std::optional<Leader>();
+    return node.status();
+  }
+  leader.version = node->version;
+  auto data = nlohmann::json::parse(node->data, nullptr, false);
+  if (data.is_object() && data.contains("db_connection") &&
+      data["db_connection"].is_number_integer()) {
+    leader.db_connection = data["db_connection"].get<std::int64_t>();
+  }
+  return std::optional<Leader>(std::move(leader));
+}
+
+Status LeaderElection::Depose(const Leader& leader) {
+  Status st = session_->Delete(leader.path, leader.version);
+  // Gone already (another standby, or the session expired), or it changed: nothing to do.
+  if (st.code() == StatusCode::kNotFound || st.code() == StatusCode::kConflict) return Status::Ok();
+  return st;
 }
 
 }  // namespace picket::sync

@@ -7,12 +7,17 @@
 // increasing like ZooKeeper's own sequence numbers. The candidate node is
 // kThisSession: a session that expires loses it for good and must stand again.
 //
+// A leader also holds a MariaDB lock and names its connection in its node, so
+// a standby that sees the lock free can depose a crashed leader without
+// waiting for its session to expire (see SyncDb::TryLockLeader).
+//
 // Called from the sync loop only; `wake` runs on the session's thread when the
 // predecessor goes away.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "picket/common/status.h"
@@ -34,8 +39,24 @@ class LeaderElection {
   // Deletes the candidate node (clean shutdown: the standby takes over at once).
   void Resign();
 
+  // The leader's node as a standby sees it: where it is, its version, and the
+  // MariaDB connection that holds the leader lock, once the leader said so.
+  struct Leader {
+    std::string path;
+    std::int32_t version = -1;
+    std::optional<std::int64_t> db_connection;
+  };
+  // Writes into our node which MariaDB connection holds the leader lock.
+  Status Advertise(std::int64_t db_connection);
+  // The current leader when it is not us; nullopt when we lead or nobody stands.
+  Result<std::optional<Leader>> OtherLeader();
+  // Deletes a leader's node that has not changed since it was read (a dead
+  // leader whose session has not expired yet); the line moves up at once.
+  Status Depose(const Leader& leader);
+
  private:
   Result<std::uint64_t> NextSequence();
+  std::string NodeData(std::optional<std::int64_t> db_connection) const;
   void WatchPredecessor(const std::string& path);
 
   zk::ZkSession* session_;

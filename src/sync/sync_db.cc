@@ -159,4 +159,25 @@ Status SyncDb::PruneHints(int days) {
                               std::to_string(days) + " DAY LIMIT 10000");
 }
 
+Result<std::optional<std::int64_t>> SyncDb::TryLockLeader(const std::string& name) {
+  // Timeout 0: never wait for a lock another instance holds.
+  auto rows = connection_->Query("SELECT GET_LOCK(" + connection_->Quote(name) +
+                                 ", 0), CONNECTION_ID()");
+  if (!rows.ok()) return rows.status();
+  if (rows->size() != 1 || (*rows)[0].size() != 2) return Malformed("GET_LOCK", SqlRow());
+  if (Number<int>((*rows)[0][0]) != 1) return std::optional<std::int64_t>();
+  return Number<std::int64_t>((*rows)[0][1]);
+}
+
+Status SyncDb::UnlockLeader(const std::string& name) {
+  return connection_->Execute("DO RELEASE_LOCK(" + connection_->Quote(name) + ")");
+}
+
+Result<std::optional<std::int64_t>> SyncDb::LeaderLockHolder(const std::string& name) {
+  auto rows = connection_->Query("SELECT IS_USED_LOCK(" + connection_->Quote(name) + ")");
+  if (!rows.ok()) return rows.status();
+  if (rows->size() != 1 || (*rows)[0].size() != 1) return Malformed("IS_USED_LOCK", SqlRow());
+  return Number<std::int64_t>((*rows)[0][0]);
+}
+
 }  // namespace picket::sync

@@ -44,6 +44,16 @@ class SyncDb {
   // Deletes hints older than `days` (bounded batch); the leader calls it now and then.
   Status PruneHints(int days);
 
+  // The leader's liveness beacon: a MariaDB named lock held by the leader's
+  // connection. MariaDB frees it the moment that connection closes, so a
+  // standby learns of a crashed leader long before its ZooKeeper session
+  // expires. TryLockLeader gives this connection's id when the lock is ours
+  // (now or already), nullopt when another connection holds it.
+  Result<std::optional<std::int64_t>> TryLockLeader(const std::string& name);
+  Status UnlockLeader(const std::string& name);
+  // The connection id holding the lock, nullopt when it is free.
+  Result<std::optional<std::int64_t>> LeaderLockHolder(const std::string& name);
+
  private:
   Result<std::vector<GroupRow>> Groups(const std::string& where);
   Result<std::vector<DeviceRow>> Devices(const std::string& where);

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "picket/common/digest.h"
 #include "picket/common/log.h"
 
 namespace picket::sync {
@@ -83,6 +84,7 @@ Status SyncService::Run() {
   JitteredBackoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10));
   std::int64_t seen_session = 0;
   bool need_reconcile = true;
+  bool led = false;
   MonoTime next_reconcile{};
   auto retry = [&](std::string_view what, const Status& st) {
     ReportFailure(what, st);
@@ -112,7 +114,11 @@ Status SyncService::Run() {
       continue;
     }
     if (!*leader) {
-      if (leading_.exchange(false)) PICKET_LOG(kWarn, "sync", "lost leadership, standing by");
+      // leading_ may have been cleared on ZooKeeper's thread (expiry); `led` is the loop's own.
+      leading_.store(false);
+      if (std::exchange(led, false)) PICKET_LOG(kWarn, "sync", "lost leadership, standing by");
+      ReleaseLeaderLock();
+      WatchLeaderLock();
       ReportRecovery();
       WaitFor(options_.poll_interval);
       continue;
@@ -123,19 +129,18 @@ Status SyncService::Run() {
       need_reconcile = true;
       PICKET_LOG(kInfo, "sync", "leader now: full reconcile", {"session", leader_session_});
     }
+    led = true;
 
-    if (!db_ || db_broken_) {
-      db_.reset();
-      db_broken_ = false;
-      auto connection = MariaDbConnection::Connect(options_.db);
-      if (!connection.ok()) {
-        retry("mariadb", connection.status());
-        continue;
-      }
-      db_ = std::make_unique<SyncDb>(std::move(connection).value());
-      need_reconcile = true;  // catch up on whatever changed while we were away
-      PICKET_LOG(kInfo, "sync", "connected to MariaDB", {"db", options_.db.Redacted()});
+    Status db_error;
+    if (!EnsureDb(&db_error)) {
+      retry("mariadb", db_error);
+      continue;
     }
+    if (reconcile_on_connect_) {
+      reconcile_on_connect_ = false;
+      need_reconcile = true;  // catch up on whatever changed while we were away
+    }
+    HoldLeaderLock();
 
     const MonoTime now = SystemClock::Instance().MonotonicNow();
     Status st;
@@ -159,9 +164,91 @@ Status SyncService::Run() {
   }
 
   if (leading_.exchange(false)) PICKET_LOG(kInfo, "sync", "resigning leadership");
+  ReleaseLeaderLock();
   election_->Resign();
   PICKET_LOG(kInfo, "sync", "stopped");
   return Status::Ok();
+}
+
+bool SyncService::EnsureDb(Status* error) {
+  if (db_ && !db_broken_) return true;
+  db_.reset();
+  db_broken_ = false;
+  lock_connection_.reset();  // the lock went with the old connection
+  auto connection = MariaDbConnection::Connect(options_.db);
+  if (!connection.ok()) {
+    *error = connection.status();
+    return false;
+  }
+  db_ = std::make_unique<SyncDb>(std::move(connection).value());
+  reconcile_on_connect_ = true;
+  PICKET_LOG(kInfo, "sync", "connected to MariaDB", {"db", options_.db.Redacted()});
+  return true;
+}
+
+std::string SyncService::LeaderLockName() const {
+  // MariaDB lock names are at most 64 characters.
+  std::string name = "picket-sync:" + options_.root;
+  return name.size() <= 64 ? name : "picket-sync:" + Sha256Hex(options_.root).substr(0, 40);
+}
+
+void SyncService::HoldLeaderLock() {
+  if (lock_connection_) return;
+  auto mine = db_->TryLockLeader(LeaderLockName());
+  if (!mine.ok()) {
+    if (mine.status().code() == StatusCode::kUnavailable) db_broken_ = true;
+    ReportFailure("mariadb leader lock", mine.status());
+    return;
+  }
+  // Held by another connection: a deposed leader that has not noticed yet;
+  // it releases the lock when it does. Leadership itself is ZooKeeper's.
+  if (!*mine) return;
+  if (Status st = election_->Advertise(**mine); !st.ok()) {
+    ReportFailure("zookeeper", st);
+    return;  // advertised on the next pass
+  }
+  lock_connection_ = **mine;
+  PICKET_LOG(kInfo, "sync", "holding the leader lock in MariaDB",
+             {"lock", LeaderLockName()}, {"db_connection", **mine});
+}
+
+void SyncService::ReleaseLeaderLock() {
+  if (!lock_connection_) return;
+  lock_connection_.reset();
+  if (db_ && !db_broken_) (void)db_->UnlockLeader(LeaderLockName());
+}
+
+void SyncService::WatchLeaderLock() {
+  const MonoTime now = SystemClock::Instance().MonotonicNow();
+  if ((!db_ || db_broken_) && now < next_standby_connect_) return;
+  Status db_error;
+  if (!EnsureDb(&db_error)) {
+    // Without MariaDB a standby still takes over when the leader's session expires.
+    next_standby_connect_ = now + std::chrono::seconds(2);
+    ReportFailure("mariadb", db_error);
+    return;
+  }
+  auto leader = election_->OtherLeader();
+  if (!leader.ok() || !*leader || !(*leader)->db_connection) {
+    leader_lock_free_polls_ = 0;
+    return;
+  }
+  auto holder = db_->LeaderLockHolder(LeaderLockName());
+  if (!holder.ok()) {
+    if (holder.status().code() == StatusCode::kUnavailable) db_broken_ = true;
+    return;
+  }
+  // Held (by the leader, or by its new connection before it re-advertised): alive.
+  // Free twice in a row: the leader's connection closed, its process is gone.
+  if (*holder || ++leader_lock_free_polls_ < 2) {
+    if (*holder) leader_lock_free_polls_ = 0;
+    return;
+  }
+  leader_lock_free_polls_ = 0;
+  PICKET_LOG(kWarn, "sync", "the leader's MariaDB lock is free: deposing it before its session expires",
+             {"leader", (*leader)->path}, {"db_connection", *(*leader)->db_connection});
+  if (Status st = election_->Depose(**leader); !st.ok()) ReportFailure("zookeeper", st);
+  Wake();
 }
 
 // ---------------------------------------------------------------------------

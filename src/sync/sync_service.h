@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -55,6 +56,14 @@ class SyncService {
   Status SyncKey(const std::string& table, const std::string& key, Counters& c);
   // Logs an error once per distinct message; `what` is "mariadb"/"zookeeper"/...
   void ReportFailure(std::string_view what, const Status& st);
+  // Connects db_ if it is missing or broken; true when it is usable.
+  bool EnsureDb(Status* error);
+  // The leader's side of the liveness beacon: hold the lock, name the connection.
+  void HoldLeaderLock();
+  void ReleaseLeaderLock();
+  // A standby's side: depose a leader whose lock went free (crashed process).
+  void WatchLeaderLock();
+  std::string LeaderLockName() const;
   void ReportRecovery();
 
   std::string DevicePath(const std::string& id) const { return options_.root + "/devices/" + id; }
@@ -78,6 +87,10 @@ class SyncService {
   std::unique_ptr<ZnodeWriter> writer_;
   std::unique_ptr<SyncDb> db_;
   bool db_broken_ = false;  // set by any DB call that failed with Unavailable
+  bool reconcile_on_connect_ = false;  // a new DB connection means a full reconcile
+  std::optional<std::int64_t> lock_connection_;  // ours holds the leader lock, advertised
+  MonoTime next_standby_connect_{};
+  int leader_lock_free_polls_ = 0;  // consecutive standby polls that saw the lock free
   std::int64_t leader_session_ = 0;
   std::atomic<bool> leading_{false};
   ChangeCursor cursor_;

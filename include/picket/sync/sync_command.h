@@ -28,14 +28,19 @@ inline constexpr std::string_view kSyncUsage =
     "  --poll-interval D        how often config_changes is polled (default 250ms, max 1s)\n"
     "  --reconcile-interval D   full reconcile of every row (default 60s)\n"
     "  --session-timeout D      ZooKeeper session timeout: how fast a standby takes over\n"
-    "                           from a dead leader (default 10s)\n"
+    "                           from a leader whose host died or froze (default 10s)\n"
     "  --log-level LEVEL        error|warn|info|debug|trace (default info)\n\n"
     "Several instances may run: one is elected leader (<root>/sync/leader-*) and writes,\n"
     "the others stand by. Rows are reconciled at start, on leadership, on a new ZooKeeper\n"
     "session and every --reconcile-interval; between reconciles changed rows are pushed\n"
     "within about one poll interval. A row whose config fails the device validator is\n"
     "not pushed; <root>/devices/<id>/sync (groups/<name>/sync, sync/job-errors/<id>)\n"
-    "says why. SIGTERM or SIGINT resigns leadership and exits 0.\n";
+    "says why. SIGTERM or SIGINT resigns leadership and exits 0.\n\n"
+    "The leader also holds a MariaDB named lock (GET_LOCK) and names its connection in its\n"
+    "election node. MariaDB frees the lock when that connection closes, so a standby that\n"
+    "sees it free deposes a crashed leader within about two poll intervals instead of\n"
+    "waiting for the session to expire. Connect directly to MariaDB, not through a pooling\n"
+    "proxy that could keep or share the lock's connection.\n";
 
 struct SyncOptions {
   DbUrl db;
