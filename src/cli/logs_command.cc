@@ -154,10 +154,7 @@ void PrintRow(const json& row, bool as_json) {
   if (as_json) {
     text = row.dump(-1, ' ', false, json::error_handler_t::replace);
   } else {
-    const json* line = row.contains("line") ? &row["line"] : &row;
-    text = row.value("device", std::string("?")) + " " +
-           (line->is_string() ? line->get<std::string>()
-                              : line->dump(-1, ' ', false, json::error_handler_t::replace));
+    text = row.value("device", std::string("?")) + " " + LogLineText(row);
   }
   text += '\n';
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -411,6 +408,18 @@ int Follow(const LogsOptions& o) {
 }
 
 }  // namespace
+
+std::string LogLineText(const json& row) {
+  const json& doc = row.contains("line") ? row["line"] : row;
+  if (doc.is_string()) return doc.get<std::string>();
+  if (doc.is_object() && doc.contains("line") && doc["line"].is_string()) {
+    return doc["line"].get<std::string>();
+  }
+  if (doc.is_object() && doc.contains("dropped_lines") && doc["dropped_lines"].is_number()) {
+    return "(" + doc["dropped_lines"].dump() + " log lines dropped on the device: its queue was full)";
+  }
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 int RunLogsCommand(std::span<char* const> args) {
   auto options = ParseLogsOptions(args);

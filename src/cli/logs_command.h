@@ -3,7 +3,9 @@
 // its server-sent-event follow mode, DESIGN.md §5).
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace picket::cli {
@@ -27,5 +29,10 @@ inline constexpr std::string_view kLogsUsage =
     "2 bad flag or config.\n";
 
 int RunLogsCommand(std::span<char* const> args);
+
+// The text of one stored row: the device ships {"line": "..."} documents (and
+// {"dropped_lines": N} when its queue overflowed), which the collector keeps
+// whole in "line".
+std::string LogLineText(const nlohmann::json& row);
 
 }  // namespace picket::cli

@@ -31,8 +31,38 @@ SplitArgs SplitPositionals(std::span<char* const> args,
   return out;
 }
 
+namespace {
+
+// One table row stays one line (grep-able): a multi-line cell, such as a sync
+// refusal listing several errors, joins its lines with "; ".
+std::string OneLine(const std::string& cell) {
+  std::string out;
+  bool line_break = false;
+  for (char ch : cell) {
+    if (ch == '\n' || ch == '\r') {
+      line_break = true;
+      continue;
+    }
+    if (line_break) {
+      if (ch == ' ' || ch == '\t') continue;  // the next line's indent
+      if (!out.empty()) out += (out.back() == ':' ? " " : "; ");
+      line_break = false;
+    }
+    out += static_cast<unsigned char>(ch) < 0x20 ? ' ' : ch;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string FormatTable(const std::vector<std::string>& header,
-                        const std::vector<std::vector<std::string>>& rows) {
+                        const std::vector<std::vector<std::string>>& raw_rows) {
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(raw_rows.size());
+  for (const auto& r : raw_rows) {
+    auto& row = rows.emplace_back();
+    for (const auto& cell : r) row.push_back(OneLine(cell));
+  }
   std::vector<std::size_t> width(header.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {
     for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) {
