@@ -83,10 +83,13 @@ struct Daemon {
     SetStatus("worker", w, true);
   }
   void SetApplied(std::int64_t version) {
+    // Re-applying the running version (ZooKeeper holding no config yet) is not news.
+    if (applied_version != version) {
+      PICKET_LOG(kInfo, "supervisor", "config applied", {"version", version});
+    }
     applied_version = version;
     config_status["applied_version"] = version;
     SetStatus("config", config_status, true);
-    PICKET_LOG(kInfo, "supervisor", "config applied", {"version", version});
   }
   void SetLastError(const std::string& error) { SetStatus("last_error", error, true); }
 
