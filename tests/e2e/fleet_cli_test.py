@@ -17,7 +17,10 @@ configured only by the cli.json named by $PICKET_CLI_CONFIG.
   4. `picket logs --device gw-1 -f` prints a line gw-1 logs (config applied,
      new version) less than 2 s after it appears in gw-1's own log, 5 times;
   5. two `picket sync` run; the leader is killed (-9) and an edit made
-     meanwhile reaches gw-1 within the ZooKeeper session timeout.
+     meanwhile reaches gw-1 within the ZooKeeper session timeout;
+  6. deleting gw-2's row deletes its config znode.
+Also (2b): two transactions committed out of change-hint order both reach
+their devices.
 
 Connect scans of 127.0.x.y and live capture on lo: no packet leaves the host.
 usage: fleet_cli_test.py PICKETD PICKET
@@ -303,6 +306,26 @@ def main():
             failures.append(f"{e}: {row}")
         print("scenario 2: picket devices after the fix:\n" + cli("devices").stdout.rstrip())
 
+        # 2b. Out of order: gw-1's edit takes the earlier change hint but commits after gw-2's.
+        # Both devices must apply their row (a hint seen after a later one is not skipped).
+        early = db.session()
+        try:
+            early.execute("SET autocommit = 0")
+            early.execute(f"UPDATE devices SET config = '{json.dumps(filter_doc(47330))}' WHERE id = 'gw-1'")
+            v1 = int(early.execute("SELECT version FROM devices WHERE id = 'gw-1'")[-1])
+            v2, t0 = update_row("gw-2", filter_doc(47430))
+            watches["gw-2"].wait_applied(v2)
+            t_commit = time.monotonic()
+            early.execute("COMMIT")
+        finally:
+            early.close()
+        took = watches["gw-1"].wait_applied(v1) - t_commit
+        hints = session.execute("SELECT table_name, row_key FROM config_changes ORDER BY seq DESC LIMIT 2")
+        figure(f"scenario 2b: commits out of hint order (gw-2's later hint committed first): gw-2 applied, "
+               f"then gw-1's late commit -> applied in {took * 1000:.0f} ms; newest hints {hints[::-1]}")
+        if took > 1.5:
+            failures.append(f"the late commit took {took * 1000:.0f} ms to reach gw-1")
+
         # 3. Two shared jobs from the CLI, two shards each, split across the two devices.
         rng = random.Random(7)
         hosts = {job: [f"127.0.{net}.{i}" for i in range(1, 16)] for job, net in (("job-a", 101), ("job-b", 102))}
@@ -429,6 +452,17 @@ def main():
                             f"died (session timeout {SESSION_MS} ms)")
         if "leader now" not in sync_logs["second"].log_text():
             failures.append("the standby sync never logged taking the lead")
+
+        # 6. With the standby now leading: Deleting gw-2's row deletes its config znode and
+        # `picket devices` no longer shows a desired version for it.
+        t0 = time.monotonic()
+        session.execute("DELETE FROM devices WHERE id = 'gw-2'")
+        wait_for("gw-2's config znode deleted", lambda: not zk.exists(f"{ROOT}/devices/gw-2/config"), 5)
+        figure(f"scenario 6: DELETE of gw-2's row -> config znode gone: {(time.monotonic() - t0) * 1000:.0f} ms")
+        row = next((x for x in json.loads(cli("devices", "--json").stdout) if x["id"] == "gw-2"), None)
+        if row and row.get("desired_version") is not None:
+            failures.append(f"picket devices still shows a desired config for the deleted gw-2: {row}")
+
     except AssertionError as e:
         failures.append(str(e))
     finally:
