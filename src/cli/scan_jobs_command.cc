@@ -2,8 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -17,6 +19,7 @@
 #include "picket/common/clock.h"
 #include "picket/common/shared_job.h"
 #include "picket/common/url.h"
+#include "picket/scan/scanner.h"
 #include "picket/sync/sync_documents.h"
 #include "picket/zk/zk_session.h"
 #include "sync/mariadb_connection.h"
@@ -231,7 +234,7 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
       }
     }
   }
-  JobStatusView view = BuildJobStatus(job, spec->shards, *claims, *progress, *done, totals);
+  JobStatusView view = BuildJobStatus(*spec, *claims, *progress, *done, totals);
   std::fputs((flags.Has("json") ? FormatJobStatusJson(view) : FormatJobStatusTable(view)).c_str(),
              stdout);
   return 0;
@@ -351,6 +354,78 @@ std::string Cell(const json& row, const char* key) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
+// How long a shard takes for `indices` permutation indices, paced as the scanners pace
+// themselves (their own eta_s): SYN mode sends every retry at the rate and then waits
+// for replies; connect mode retries only timeouts and ends with the last attempts' timeout.
+struct ShardPace {
+  double seconds_per_index = 0;
+  double tail_s = 0;
+  double Seconds(double indices) const { return indices * seconds_per_index + tail_s; }
+};
+
+ShardPace PaceOf(const SharedJobSpec& spec) {
+  const bool syn = spec.mode == ScanMode::kSyn;
+  const double probes_per_index = syn ? spec.retries + 1.0 : 1.0;
+  const auto tail = syn ? spec.wait : scan::ScanSpec{}.connect_timeout;
+  return {probes_per_index / static_cast<double>(std::max<std::uint64_t>(spec.rate_pps, 1)),
+          std::chrono::duration<double>(tail).count()};
+}
+
+// Rough by design: the work left is spread over the shards claimed now, each at
+// rate_pps (devices that join later make it shorter), but no sooner than the
+// slowest of them ends. With none claimed nothing says when one will start, so
+// the ETA is unknown rather than a guess.
+void EstimateJobEta(JobStatusView& v, const ShardPace& pace) {
+  if (v.done == v.shards) {
+    v.eta_s = 0;
+    return;
+  }
+  if (v.claimed == 0) {
+    v.eta_unknown = "no shard running";
+    return;
+  }
+  // Shards are interleaved strides of one permutation, so their sizes differ by at
+  // most one: any known size (a done shard's checkpoint is its size) stands in for
+  // a waiting shard's.
+  std::uint64_t shard_size = 0;
+  double slowest = 0;
+  for (const auto& r : v.rows) {
+    if (r.state == "claimed" && !r.eta_s) {
+      v.eta_unknown = "shard " + std::to_string(r.shard) + " has not reported its size";
+      return;
+    }
+    shard_size = std::max(shard_size, (r.state == "done" ? r.checkpoint : r.total).value_or(0));
+    if (r.eta_s) slowest = std::max(slowest, *r.eta_s);
+  }
+  std::uint64_t indices_left = 0;
+  for (const auto& r : v.rows) {
+    if (r.state == "done") continue;
+    const std::uint64_t size = r.total.value_or(shard_size);
+    indices_left += size - std::min(size, r.checkpoint.value_or(0));  // waiting: maybe resumed
+  }
+  v.eta_s = std::max(slowest, pace.Seconds(static_cast<double>(indices_left) / v.claimed));
+}
+
+// "45s", "3m05s", "2h07m", rounded up.
+std::string FormatSeconds(double seconds) {
+  const auto s = static_cast<std::uint64_t>(std::ceil(seconds));
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%us", static_cast<unsigned>(s));
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%um%02us", static_cast<unsigned>(s / 60),
+                  static_cast<unsigned>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lluh%02um", static_cast<unsigned long long>(s / 3600),
+                  static_cast<unsigned>(s % 3600 / 60));
+  }
+  return buf;
+}
+
+json EtaJson(const std::optional<double>& eta_s) {
+  return eta_s ? json(std::round(*eta_s * 10) / 10) : json();  // 0.1 s is plenty
+}
+
 }  // namespace
 
 std::string MakeJobId(std::int64_t wall_ms, std::uint16_t random) {
@@ -364,15 +439,16 @@ std::string MakeJobId(std::int64_t wall_ms, std::uint16_t random) {
   return std::string("scan-") + stamp + "-" + hex;
 }
 
-JobStatusView BuildJobStatus(std::string job, std::uint32_t shards,
+JobStatusView BuildJobStatus(const SharedJobSpec& spec,
                              const std::map<std::uint32_t, std::string>& claims,
                              const std::map<std::uint32_t, std::string>& progress,
                              const std::map<std::uint32_t, std::string>& done,
                              const std::map<std::uint32_t, std::uint64_t>& totals) {
+  const ShardPace pace = PaceOf(spec);
   JobStatusView v;
-  v.job = std::move(job);
-  v.shards = shards;
-  for (std::uint32_t s = 0; s < shards; ++s) {
+  v.job = spec.id;
+  v.shards = spec.shards;
+  for (std::uint32_t s = 0; s < spec.shards; ++s) {
     ShardView r;
     r.shard = s;
     if (auto it = progress.find(s); it != progress.end()) {
@@ -385,18 +461,29 @@ JobStatusView BuildJobStatus(std::string job, std::uint32_t shards,
       r.device = d.value("device", std::string());
       r.results = UintMember(d, "results");
       if (auto c = UintMember(d, "checkpoint")) r.checkpoint = c;
+      r.eta_s = 0;
       ++v.done;
       v.results += r.results.value_or(0);
+      if (!r.device.empty()) {
+        ++v.devices[r.device].done;
+        v.devices[r.device].results += r.results.value_or(0);
+      }
     } else if (auto it = claims.find(s); it != claims.end()) {
       r.state = "claimed";
       r.device = ParseObject(it->second).value("device", std::string());
+      if (r.total) {  // without a progress node nothing is checkpointed yet
+        r.eta_s = pace.Seconds(
+            static_cast<double>(*r.total - std::min(*r.total, r.checkpoint.value_or(0))));
+      }
       ++v.claimed;
+      if (!r.device.empty()) ++v.devices[r.device].claimed;
     } else {
       r.state = "waiting";
       ++v.waiting;
     }
     v.rows.push_back(std::move(r));
   }
+  EstimateJobEta(v, pace);
   return v;
 }
 
@@ -419,6 +506,23 @@ std::string FormatJobStatusTable(const JobStatusView& v) {
   out += "job " + v.job + ": " + std::to_string(v.done) + "/" + std::to_string(v.shards) +
          " shards done, " + std::to_string(v.claimed) + " claimed, " + std::to_string(v.waiting) +
          " waiting; " + std::to_string(v.results) + " results from done shards\n";
+  if (!v.eta_s) {
+    out += "ETA unknown (" + v.eta_unknown + ")\n";
+  } else if (v.done == v.shards) {
+    out += "ETA 0 (all shards done)\n";
+  } else {
+    out += "ETA ~" + FormatSeconds(*v.eta_s) + "\n";
+  }
+  if (!v.devices.empty()) {
+    std::string line;
+    for (const auto& [device, d] : v.devices) {
+      line += (line.empty() ? "" : ", ") + device;
+      if (d.done) line += " " + std::to_string(d.done) + " done";
+      if (d.done && d.claimed) line += " +";
+      if (d.claimed) line += " " + std::to_string(d.claimed) + " claimed";
+    }
+    out += "per device: " + line + "\n";
+  }
   return out;
 }
 
@@ -430,10 +534,21 @@ std::string FormatJobStatusJson(const JobStatusView& v) {
                       {"device", r.device.empty() ? json() : json(r.device)},
                       {"checkpoint", r.checkpoint ? json(*r.checkpoint) : json()},
                       {"total", r.total ? json(*r.total) : json()},
-                      {"results", r.results ? json(*r.results) : json()}});
+                      {"results", r.results ? json(*r.results) : json()},
+                      {"eta_s", EtaJson(r.eta_s)}});
   }
-  json out = {{"job", v.job},          {"shards", v.shards},   {"done", v.done},
-              {"claimed", v.claimed},  {"waiting", v.waiting}, {"results", v.results},
+  json devices = json::object();
+  for (const auto& [device, d] : v.devices) {
+    devices[device] = {{"done", d.done}, {"claimed", d.claimed}, {"results", d.results}};
+  }
+  json out = {{"job", v.job},
+              {"shards", v.shards},
+              {"done", v.done},
+              {"claimed", v.claimed},
+              {"waiting", v.waiting},
+              {"results", v.results},
+              {"eta_s", EtaJson(v.eta_s)},
+              {"devices", devices},
               {"shard_states", shards}};
   return out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "picket/common/shared_job.h"
+
 namespace picket::cli {
 
 // "scan-<yyyymmdd-hhmmss>-<4 hex>" for the given UTC wall time and random bits.
@@ -24,6 +26,12 @@ struct ShardView {
   std::optional<std::uint64_t> checkpoint;
   std::optional<std::uint64_t> total;    // the shard's size when a status node reports it
   std::optional<std::uint64_t> results;  // done shards
+  std::optional<double> eta_s;           // done: 0; claimed: when its size is known; waiting: never
+};
+
+struct DeviceShards {
+  std::uint32_t done = 0, claimed = 0;
+  std::uint64_t results = 0;
 };
 
 struct JobStatusView {
@@ -32,11 +40,15 @@ struct JobStatusView {
   std::vector<ShardView> rows;
   std::uint32_t done = 0, claimed = 0, waiting = 0;
   std::uint64_t results = 0;
+  std::optional<double> eta_s;                  // seconds until the last shard is done
+  std::string eta_unknown;                      // why eta_s is empty
+  std::map<std::string, DeviceShards> devices;  // by the device that claimed or finished
 };
 
 // Pure: node data by shard number (children that are not shard numbers are
-// ignored); totals by shard from the claimers' status nodes.
-JobStatusView BuildJobStatus(std::string job, std::uint32_t shards,
+// ignored); totals by shard from the claimers' status nodes. The spec gives the
+// job id, shard count and the pace (rate, mode, retries, wait) for the ETAs.
+JobStatusView BuildJobStatus(const SharedJobSpec& spec,
                              const std::map<std::uint32_t, std::string>& claims,
                              const std::map<std::uint32_t, std::string>& progress,
                              const std::map<std::uint32_t, std::string>& done,
@@ -59,7 +71,9 @@ inline constexpr std::string_view kScanUsage =
     "(picket sync mirrors it to <root>/jobs/<id>); prints the job id (default\n"
     "scan-<yyyymmdd-hhmmss>-<4 hex>, UTC).\n"
     "status prints every shard: done (by whom, results), claimed (by whom, checkpoint,\n"
-    "of the shard's size when the claimer reports it) or waiting, and a summary line.\n"
+    "of the shard's size when the claimer reports it) or waiting, a summary line, an\n"
+    "estimate of the time left (from the shards running now, at the job's rate each)\n"
+    "and the shards each device finished or holds.\n"
     "results lists what the collector stored for the job: ip, port, proto, device,\n"
     "shard, ts (--limit, default 1000).\n\n"
     "  --zk HOSTS, --zk-root PATH, --db URL, --collector URL, --token-file FILE default\n"

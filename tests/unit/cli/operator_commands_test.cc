@@ -2,6 +2,8 @@
 // argument splitting, tables, the device and job views, job ids.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -81,6 +83,19 @@ TEST_CASE("MakeJobId formats UTC time and four hex digits") {
   CHECK(MakeJobId(1795272592000, 0xab1) == "scan-20261121-144952-0ab1");
 }
 
+// 100 probes/s per shard, no retries, 2 s reply wait: a shard of n probes takes n/100 + 2 s.
+SharedJobSpec JobSpec(std::uint32_t shards) {
+  SharedJobSpec spec;
+  spec.id = "sweep";
+  spec.shards = shards;
+  spec.rate_pps = 100;
+  spec.retries = 0;
+  spec.wait = std::chrono::milliseconds(2000);
+  return spec;
+}
+
+using Nodes = std::map<std::uint32_t, std::string>;
+
 TEST_CASE("BuildJobStatus classifies shards") {
   std::map<std::uint32_t, std::string> claims = {{1, R"({"device":"gw-2","session":5})"}};
   std::map<std::uint32_t, std::string> progress = {{1, R"({"checkpoint":300,"device":"gw-2"})"},
@@ -88,7 +103,7 @@ TEST_CASE("BuildJobStatus classifies shards") {
   std::map<std::uint32_t, std::string> done = {
       {0, R"({"device":"gw-1","results":12,"checkpoint":750})"}};
   std::map<std::uint32_t, std::uint64_t> totals = {{1, 750}};
-  JobStatusView v = BuildJobStatus("sweep", 3, claims, progress, done, totals);
+  JobStatusView v = BuildJobStatus(JobSpec(3), claims, progress, done, totals);
   REQUIRE(v.rows.size() == 3);
   CHECK(v.rows[0].state == "done");
   CHECK(v.rows[0].device == "gw-1");
@@ -103,11 +118,105 @@ TEST_CASE("BuildJobStatus classifies shards") {
   CHECK(v.claimed == 1);
   CHECK(v.waiting == 1);
   CHECK(v.results == 12u);
+  CHECK(v.eta_s.value_or(-1) == doctest::Approx(13.5));  // 450 + the waiting shard's 700 left
   std::string table = FormatJobStatusTable(v);
   CHECK(table.find("300/750 (40%)") != std::string::npos);
   CHECK(table.find("job sweep: 1/3 shards done, 1 claimed, 1 waiting") != std::string::npos);
   auto j = nlohmann::json::parse(FormatJobStatusJson(v));
   CHECK(j["shard_states"][2]["state"] == "waiting");
+}
+
+TEST_CASE("scan status: all shards waiting has no ETA and no devices") {
+  JobStatusView v = BuildJobStatus(JobSpec(3), {}, {}, {}, {});
+  CHECK(v.waiting == 3);
+  CHECK_FALSE(v.eta_s.has_value());
+  CHECK(v.eta_unknown == "no shard running");
+  CHECK(v.devices.empty());
+  std::string table = FormatJobStatusTable(v);
+  CHECK(table.find("ETA unknown (no shard running)\n") != std::string::npos);
+  CHECK(table.find("per device") == std::string::npos);
+  auto j = nlohmann::json::parse(FormatJobStatusJson(v));
+  CHECK(j["eta_s"].is_null());
+  CHECK(j["shard_states"][0]["eta_s"].is_null());
+  CHECK(j["devices"] == nlohmann::json::object());
+}
+
+TEST_CASE("scan status: ETA spreads the work left over the running shards") {
+  const Nodes claims = {{2, R"({"device":"gw-2"})"}, {4, R"({"device":"gw-1"})"}};
+  const Nodes progress = {{2, R"({"checkpoint":400})"}, {4, R"({"checkpoint":900})"}};
+  const Nodes done = {{0, R"({"device":"gw-1","results":5,"checkpoint":1000})"},
+                      {1, R"({"device":"gw-1","results":7,"checkpoint":1000})"},
+                      {3, R"({"device":"gw-2","results":1,"checkpoint":1000})"}};
+  const std::map<std::uint32_t, std::uint64_t> totals = {{2, 1000}, {4, 1000}};
+  JobStatusView v = BuildJobStatus(JobSpec(6), claims, progress, done, totals);
+  CHECK(v.rows[0].eta_s == 0.0);
+  CHECK(v.rows[2].eta_s.value_or(-1) == doctest::Approx(8.0));  // 600 left / 100 + 2
+  CHECK(v.rows[4].eta_s.value_or(-1) == doctest::Approx(3.0));  // 100 left / 100 + 2
+  CHECK_FALSE(v.rows[5].eta_s.has_value());                     // waiting
+  // 600 + 100 + 1000 (the waiting shard, sized like the others) over 2 shards at 100/s, + 2 s.
+  REQUIRE(v.eta_s.has_value());
+  CHECK(v.eta_s.value_or(-1) == doctest::Approx(10.5));
+  std::string table = FormatJobStatusTable(v);
+  CHECK(table.find("\nETA ~11s\n") != std::string::npos);
+  CHECK(table.find("per device: gw-1 2 done + 1 claimed, gw-2 1 done + 1 claimed\n") !=
+        std::string::npos);
+  auto j = nlohmann::json::parse(FormatJobStatusJson(v));
+  CHECK(j["eta_s"] == 10.5);
+  CHECK(j["shard_states"][2]["eta_s"] == 8.0);
+  CHECK(j["shard_states"][5]["eta_s"].is_null());
+  CHECK(j["devices"]["gw-1"] == nlohmann::json{{"done", 2}, {"claimed", 1}, {"results", 12}});
+  CHECK(j["devices"]["gw-2"] == nlohmann::json{{"done", 1}, {"claimed", 1}, {"results", 1}});
+
+  SUBCASE("no sooner than the slowest running shard") {
+    v = BuildJobStatus(JobSpec(5), claims, progress, done, totals);  // no waiting shard
+    CHECK(v.eta_s.value_or(-1) ==
+          doctest::Approx(8.0));  // (600 + 100) / 2 / 100 + 2 = 5.5 is too soon
+  }
+  SUBCASE("SYN mode sends every retry at the rate") {
+    SharedJobSpec spec = JobSpec(6);
+    spec.retries = 1;
+    v = BuildJobStatus(spec, claims, progress, done, totals);
+    CHECK(v.rows[2].eta_s.value_or(-1) == doctest::Approx(14.0));
+    CHECK(v.eta_s.value_or(-1) == doctest::Approx(19.0));
+  }
+  SUBCASE("connect mode retries only timeouts and has no reply wait") {
+    SharedJobSpec spec = JobSpec(6);
+    spec.mode = ScanMode::kConnect;
+    spec.retries = 1;
+    v = BuildJobStatus(spec, claims, progress, done, totals);
+    CHECK(v.eta_s.value_or(-1) == doctest::Approx(8.5 + 1.0));  // + the default 1 s connect timeout
+  }
+}
+
+TEST_CASE("scan status: all shards done is ETA 0 with the per-device split") {
+  const Nodes done = {{0, R"({"device":"gw-1","results":3,"checkpoint":10})"},
+                      {1, R"({"device":"gw-2","results":4,"checkpoint":10})"},
+                      {2, R"({"device":"gw-1","results":0,"checkpoint":10})"}};
+  JobStatusView v = BuildJobStatus(JobSpec(3), {}, {}, done, {});
+  CHECK(v.eta_s == 0.0);
+  CHECK(v.devices.size() == 2);
+  CHECK(v.devices["gw-1"].done == 2);
+  CHECK(v.devices["gw-1"].results == 3u);
+  CHECK(v.devices["gw-2"].claimed == 0);
+  std::string table = FormatJobStatusTable(v);
+  CHECK(table.find("\nETA 0 (all shards done)\nper device: gw-1 2 done, gw-2 1 done\n") !=
+        std::string::npos);
+  auto j = nlohmann::json::parse(FormatJobStatusJson(v));
+  CHECK(j["eta_s"] == 0);
+  CHECK(j["devices"]["gw-2"] == nlohmann::json{{"done", 1}, {"claimed", 0}, {"results", 4}});
+}
+
+TEST_CASE("scan status: a running shard without a reported size makes the ETA unknown") {
+  const Nodes claims = {{0, R"({"device":"gw-1"})"}, {1, R"({"device":"gw-2"})"}};
+  const Nodes progress = {{0, R"({"checkpoint":40})"}, {1, R"({"checkpoint":50})"}};
+  const std::map<std::uint32_t, std::uint64_t> totals = {{0, 100}};  // gw-2 reported none
+  JobStatusView v = BuildJobStatus(JobSpec(2), claims, progress, {}, totals);
+  CHECK(v.rows[0].eta_s.value_or(-1) == doctest::Approx(2.6));
+  CHECK_FALSE(v.rows[1].eta_s.has_value());
+  CHECK_FALSE(v.eta_s.has_value());
+  CHECK(FormatJobStatusTable(v).find("ETA unknown (shard 1 has not reported its size)\n") !=
+        std::string::npos);
+  CHECK(nlohmann::json::parse(FormatJobStatusJson(v))["eta_s"].is_null());
 }
 
 TEST_CASE("FormatResultsTable takes the shard from the stored result line") {
