@@ -215,7 +215,8 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
   for (const auto* r : {&claims, &progress, &done}) {
     if (!r->ok()) return Fail(kName, r->status().ToString(), 1);
   }
-  // A claimer's status node reports the shard's size ("scan":[{"job","shard","total"}]).
+  // A claimer's status node reports the shard's size and live checkpoint
+  // ("scan":[{"job","shard","total","checkpoint"}]).
   std::map<std::uint32_t, std::uint64_t> totals;
   std::map<std::string, json> statuses;
   for (const auto& [shard, data] : *claims) {
@@ -230,7 +231,16 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
     for (const json& e : st["scan"]) {
       if (e.is_object() && e.value("job", std::string()) == job &&
           UintMember(e, "shard") == std::optional<std::uint64_t>(shard)) {
-        if (auto t = UintMember(e, "total")) totals[shard] = *t;
+        // 0 until the worker reports the shard's size.
+        if (auto t = UintMember(e, "total"); t && *t > 0) totals[shard] = *t;
+        // The claimer's live checkpoint runs ahead of progress/<shard>, which
+        // advances only every few seconds and once the results are uploaded.
+        auto live = UintMember(e, "checkpoint");
+        auto stored = progress->count(shard) ? UintMember(ParseObject((*progress)[shard]), "checkpoint")
+                                              : std::nullopt;
+        if (live && *live > stored.value_or(0)) {
+          (*progress)[shard] = json{{"checkpoint", *live}}.dump();
+        }
       }
     }
   }

@@ -84,8 +84,20 @@ void FleetAgent::SetStatus(std::string key, json value, bool urgent) {
 void FleetAgent::OnWorkerEvent(json event) {
   Post([this, event = std::move(event)] {
     shards_->OnWorkerEvent(event);
-    SetStatus("scan", shards_->Describe(), false);
+    PublishScan();
   });
+}
+
+// Checkpoints ride the periodic status write; a shard taken, released or
+// sized for the first time is published at once (what `picket scan status`
+// needs for its ETA without waiting for the next periodic write).
+void FleetAgent::PublishScan() {
+  json scan = shards_->Describe();
+  json shape = json::array();
+  for (const auto& s : scan) shape.push_back({s["job"], s["shard"], s["total"]});
+  const bool changed = shape != scan_shape_;
+  if (changed) scan_shape_ = std::move(shape);
+  SetStatus("scan", std::move(scan), changed);
 }
 
 void FleetAgent::OnWorkerReady() {
@@ -126,7 +138,7 @@ void FleetAgent::Run() {
     if (now >= next_tick) {
       lock.unlock();
       shards_->Tick();
-      SetStatus("scan", shards_->Describe(), false);
+      PublishScan();
       if (now >= next_collectors) {
         RefreshCollectors();
         next_collectors = now + options_.collectors_every;

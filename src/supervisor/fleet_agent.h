@@ -69,6 +69,7 @@ class FleetAgent {
 
  private:
   void Post(std::function<void()> fn);
+  void PublishScan();
   void Run();
   void PublishStatus();
   void RefreshCollectors();
@@ -90,6 +91,7 @@ class FleetAgent {
   // Agent thread only.
   bool status_created_ = false;
   std::string last_published_;
+  nlohmann::json scan_shape_ = nlohmann::json::array();  // fleet thread: shards held and their sizes
   std::chrono::steady_clock::time_point last_publish_{};
   std::vector<std::string> collectors_;
 };

@@ -341,14 +341,22 @@ def main():
             if out != job:
                 failures.append(f"scan submit printed {out!r}, expected {job}")
 
+        first_eta = {}  # job -> (seconds since submit, the ETA status showed) the first time it had one
+
         def job_status(job):
             r = cli("scan", "status", job, "--json", check=False)
-            return json.loads(r.stdout) if r.returncode == 0 else None
+            s = json.loads(r.stdout) if r.returncode == 0 else None
+            if s and s["claimed"] and s["eta_s"] is not None:
+                first_eta.setdefault(job, (time.monotonic() - t0, s["eta_s"]))
+            return s
         done_at = {}
-        for job in ("job-a", "job-b"):
-            wait_for(f"`picket scan status {job}` 2/2 done",
-                     lambda: (lambda s: s and s["done"] == 2)(job_status(job)), 90)
-            done_at[job] = time.monotonic() - t0
+
+        def both_done():  # polls both jobs, so each one's running state (and ETA) is seen
+            for job in ("job-a", "job-b"):
+                if job not in done_at and (lambda st: st and st["done"] == 2)(job_status(job)):
+                    done_at[job] = time.monotonic() - t0
+            return len(done_at) == 2
+        wait_for("`picket scan status` 2/2 done for job-a and job-b", both_done, 90)
         split = {d: [] for d in DEVICES}
         done_by = {}
         for job in ("job-a", "job-b"):
@@ -362,6 +370,14 @@ def main():
             table = cli("scan", "status", job).stdout
             if f"job {job}: 2/2 shards done" not in table:
                 failures.append(f"scan status {job} table has no '2/2 shards done' summary")
+            if "ETA 0 (all shards done)" not in table or "per device: " not in table:
+                failures.append(f"scan status {job} table lacks the ETA or the per-device line:\n{table}")
+            if job in first_eta:
+                at, eta = first_eta[job]
+                figure(f"scenario 3: {job}: first ETA shown {eta:.1f} s at {at:.1f} s after submit -> "
+                       f"estimated done at {at + eta:.1f} s, actually done at {done_at[job]:.1f} s")
+            else:
+                failures.append(f"scan status {job} never showed an ETA while shards ran")
         figure(f"scenario 3: submit -> 2/2 done: job-a {done_at['job-a']:.1f} s, job-b {done_at['job-b']:.1f} s; "
                f"per-device split (scan status): {json.dumps(split)}")
         if sorted(split) != sorted(DEVICES) or any(len(v) != 2 for v in split.values()):
