@@ -71,6 +71,22 @@ class SyncFixture {
     return std::move(child).value();
   }
 
+  // gw-1's row pushed by "first", the leader; "second" stands by.
+  struct LeaderAndStandby {
+    ChildProcess first, second;
+    std::int64_t v1;  // gw-1's row version
+  };
+  LeaderAndStandby StartLeaderAndStandby() {
+    Exec("INSERT INTO devices (id, config) VALUES ('gw-1', '{}')");
+    ChildProcess first = StartSync("first");
+    const std::int64_t v1 = RowVersion("devices", "gw-1");
+    REQUIRE(WaitVersion("/picket/devices/gw-1/config", v1, 15s).count() >= 0);
+    ChildProcess second = StartSync("second");
+    REQUIRE(WaitFor([&] { return Log("second").find("standing for leader") != std::string::npos; },
+                    After(15s)));
+    return {std::move(first), std::move(second), v1};
+  }
+
   std::optional<Json> Node(const std::string& path) {
     auto node = zk_client->Get(path);
     if (!node.ok()) return std::nullopt;
@@ -271,13 +287,7 @@ TEST_CASE("sync: an older row never overwrites a newer znode") {
 
 TEST_CASE("sync: the standby takes over when the leader is killed") {
   PICKET_SYNC_FIXTURE(f);
-  f.Exec("INSERT INTO devices (id, config) VALUES ('gw-1', '{}')");
-  ChildProcess first = f.StartSync("first");
-  const std::int64_t v1 = f.RowVersion("devices", "gw-1");
-  REQUIRE(f.WaitVersion(kGw1, v1, 15s).count() >= 0);
-  ChildProcess second = f.StartSync("second");
-  REQUIRE(WaitFor([&] { return f.Log("second").find("standing for leader") != std::string::npos; },
-                  After(15s)));
+  auto [first, second, v1] = f.StartLeaderAndStandby();
   auto children = f.zk_client->GetChildren("/picket/sync");
   REQUIRE(children.ok());
   CHECK(std::count_if(children->begin(), children->end(),
@@ -304,13 +314,7 @@ TEST_CASE("sync: the standby takes over when the leader is killed") {
 
 TEST_CASE("sync: a frozen leader is replaced when its session expires and stands by after") {
   PICKET_SYNC_FIXTURE(f);
-  f.Exec("INSERT INTO devices (id, config) VALUES ('gw-1', '{}')");
-  ChildProcess first = f.StartSync("first");
-  const std::int64_t v1 = f.RowVersion("devices", "gw-1");
-  REQUIRE(f.WaitVersion(kGw1, v1, 15s).count() >= 0);
-  ChildProcess second = f.StartSync("second");
-  REQUIRE(WaitFor([&] { return f.Log("second").find("standing for leader") != std::string::npos; },
-                  After(15s)));
+  auto [first, second, v1] = f.StartLeaderAndStandby();
   // Frozen, its MariaDB connection (and lock) stays open: only the session
   // expiry (4 s, rounded up to the server's 2 s tick) frees the line.
   REQUIRE(first.Signal(SIGSTOP).ok());
