@@ -14,6 +14,9 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kFailedJobBackoff = std::chrono::seconds(30);
+// A finished or foreign job changes only when its row is edited (sync rewrites
+// the spec) or it is deleted (the listing shows that at once).
+constexpr auto kSettledJobRecheck = std::chrono::seconds(10);
 
 std::vector<std::string> ChildrenOrEmpty(zk::ZkSession& s, const std::string& path) {
   auto children = s.GetChildren(path);
@@ -63,6 +66,7 @@ void ShardCoordinator::Tick() {
     return;
   }
   std::set<std::string> listed(jobs->begin(), jobs->end());
+  std::erase_if(resting_, [&](const auto& entry) { return !listed.count(entry.first); });
   // Shards of jobs that were deleted: stop scanning them.
   for (auto& [key, held] : held_) {
     if (!listed.count(key.first) && !held.releasing) {
@@ -76,25 +80,27 @@ void ShardCoordinator::Tick() {
 }
 
 void ShardCoordinator::TickJob(const std::string& job) {
-  if (auto f = failed_jobs_.find(job); f != failed_jobs_.end()) {
-    if (Clock::now() < f->second) return;
-    failed_jobs_.erase(f);
+  if (auto r = resting_.find(job); r != resting_.end()) {
+    if (Clock::now() < r->second) return;
+    resting_.erase(r);
   }
   auto node = session_.Get(JobPath(job));
   if (!node.ok()) return;
   auto spec = ParseSharedJobSpec(job, node->data);
   if (!spec.ok()) {
     PICKET_LOG(kWarn, "jobs", "job spec refused", {"job", job}, {"error", spec.status()});
-    failed_jobs_[job] = Clock::now() + kFailedJobBackoff;
+    resting_[job] = Clock::now() + kFailedJobBackoff;
     return;
   }
   if (!JobEligible(*spec, options_.device_id, options_.group)) {
     LeaveJob(job);
+    resting_[job] = Clock::now() + kSettledJobRecheck;
     return;
   }
   const auto done = ShardNumbers(ChildrenOrEmpty(session_, JobPath(job) + "/done"), spec->shards);
   if (done.size() >= spec->shards) {
     LeaveJob(job);
+    resting_[job] = Clock::now() + kSettledJobRecheck;
     return;
   }
   if (!member_of_.count(job)) {
@@ -309,7 +315,7 @@ void ShardCoordinator::OnWorkerEvent(const json& event) {
     if (kind == "failed") {
       PICKET_LOG(kError, "jobs", "shard failed on this device; released",
                  {"job", key.first}, {"shard", key.second}, {"error", event.value("error", "")});
-      failed_jobs_[key.first] = Clock::now() + kFailedJobBackoff;
+      resting_[key.first] = Clock::now() + kFailedJobBackoff;
     }
     WriteProgress(key, held.uploaded_checkpoint);
     if (held.releasing || kind == "failed") {
