@@ -206,8 +206,17 @@ void UploadScheduler::Finish(Job& job) {
       }
       if (!collector_down_) {
         collector_down_ = true;
-        PICKET_LOG(kWarn, "upload", "upload failed, retrying with backoff", {"url", job.collector},
-                   {"what", what}, {"id", id}, {"error", r.error}, {"retry_in_ms", delay.count()});
+        if (r.http_status == 401 || r.http_status == 403) {
+          PICKET_LOG(kError, "upload",
+                     "collector refused this device's token (check upload.token_file and the "
+                     "collector's tokens); items stay buffered, retrying with backoff",
+                     {"url", job.collector}, {"status", r.http_status}, {"what", what},
+                     {"id", id}, {"error", r.error}, {"retry_in_ms", delay.count()});
+        } else {
+          PICKET_LOG(kWarn, "upload", "upload failed, retrying with backoff",
+                     {"url", job.collector}, {"what", what}, {"id", id}, {"error", r.error},
+                     {"retry_in_ms", delay.count()});
+        }
       }
       const std::int64_t next = NowMs() + delay.count();
       st = job.is_chunk ? store_->MarkChunkRetry(id, next, r.error)

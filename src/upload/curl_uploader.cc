@@ -183,6 +183,7 @@ class CurlUploader final : public ChunkUploader {
 Outcome ClassifyHttpStatus(int status) {
   if (status >= 200 && status < 300) return Outcome::kDone;
   if (status == 408 || status == 429 || status >= 500) return Outcome::kRetry;
+  if (status == 401 || status == 403) return Outcome::kRetry;  // our token, not the item
   return Outcome::kDead;
 }
 

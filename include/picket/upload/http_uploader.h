@@ -39,7 +39,9 @@ struct DeviceCounters {
   std::uint64_t evicted_bytes = 0;
 };
 
-// 2xx → Done; 408, 429, 5xx → Retry; any other status → Dead (kept aside).
+// 2xx → Done; 408, 429, 5xx → Retry; 401 and 403 → Retry too: they judge the
+// device's token, not the item, so the item waits (and fails over) until the
+// token or the collector is fixed; any other status → Dead (kept aside).
 Outcome ClassifyHttpStatus(int status);
 
 class ChunkUploader {

@@ -29,7 +29,9 @@ TEST_SUITE("upload") {
   TEST_CASE("HTTP statuses: done, retry, dead") {
     for (int s : {200, 201, 204}) CHECK(ClassifyHttpStatus(s) == Outcome::kDone);
     for (int s : {408, 429, 500, 502, 503, 504}) CHECK(ClassifyHttpStatus(s) == Outcome::kRetry);
-    for (int s : {400, 401, 403, 404, 409, 413, 301}) CHECK(ClassifyHttpStatus(s) == Outcome::kDead);
+    for (int s : {400, 404, 409, 413, 301}) CHECK(ClassifyHttpStatus(s) == Outcome::kDead);
+    // The device's token is refused, not the item: keep it and retry.
+    for (int s : {401, 403}) CHECK(ClassifyHttpStatus(s) == Outcome::kRetry);
   }
 
   TEST_CASE("gzip bodies round-trip through zlib") {
