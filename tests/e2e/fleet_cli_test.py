@@ -36,7 +36,9 @@ SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "c
 ROOT = "/picket-fleet"
 DEVICES = ("gw-1", "gw-2")
 SESSION_MS = 4000
-PORTS = (42100, 42149)          # 15 hosts x 50 ports = 750 probes a job, 375 a shard
+# Addresses and ports no other e2e test uses: ctest -j2 runs them side by side, and another
+# test's listeners would join this one's ground truth.
+PORTS = (43100, 43149)          # 15 hosts x 50 ports = 750 probes a job, 375 a shard
 LOG_ROUNDS = 5
 LOG_GAP_LIMIT_S = 2.0
 
@@ -328,13 +330,13 @@ def main():
 
         # 3. Two shared jobs from the CLI, two shards each, split across the two devices.
         rng = random.Random(7)
-        hosts = {job: [f"127.0.{net}.{i}" for i in range(1, 16)] for job, net in (("job-a", 101), ("job-b", 102))}
+        hosts = {job: [f"127.0.{net}.{i}" for i in range(1, 16)] for job, net in (("job-a", 111), ("job-b", 112))}
         truth = {}
         for job, h in hosts.items():
             opened, truth[job] = open_listeners(h, PORTS, 8, rng)
             sockets.extend(opened)
         t0 = time.monotonic()
-        for job, targets in (("job-a", "127.0.101.1-127.0.101.15"), ("job-b", "127.0.102.1-127.0.102.15")):
+        for job, targets in (("job-a", "127.0.111.1-127.0.111.15"), ("job-b", "127.0.112.1-127.0.112.15")):
             out = cli("scan", "submit", "--id", job, "--targets", targets, "--ports", f"{PORTS[0]}-{PORTS[1]}",
                       "--rate", "150", "--shards", "2", "--mode", "connect", "--group", "lab",
                       "--max-parallel", "1").stdout.strip()
