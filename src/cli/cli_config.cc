@@ -21,6 +21,8 @@ constexpr Key kKeys[] = {
     {"token_file", &CliConfig::token_file},
     {"zookeeper", &CliConfig::zookeeper},
     {"zk_root", &CliConfig::zk_root},
+    {"zk_user", &CliConfig::zk_user},
+    {"zk_password_file", &CliConfig::zk_password_file},
     {"db", &CliConfig::db},
 };
 
@@ -104,26 +106,6 @@ std::optional<std::string> FlagOrConfig(const std::optional<std::string>& flag,
   if (flag && !flag->empty()) return flag;
   if (config && !config->empty()) return config;
   return std::nullopt;
-}
-
-Result<std::string> ReadTokenFile(const std::string& path, std::string_view where) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return FromErrno(std::string(where) + " " + path, errno);
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
-                            token.back() == '\t')) {
-    token.pop_back();
-  }
-  std::size_t start = token.find_first_not_of(" \t\r\n");
-  token = start == std::string::npos ? std::string() : token.substr(start);
-  if (token.empty()) return Status::InvalidArgument(std::string(where) + " " + path + ": empty");
-  if (token.find_first_of(" \t\r\n") != std::string::npos) {
-    return Status::InvalidArgument(std::string(where) + " " + path +
-                                   ": expected one token on one line");
-  }
-  return token;
 }
 
 }  // namespace picket::cli

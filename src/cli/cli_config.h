@@ -2,6 +2,7 @@
 // by $PICKET_CLI_CONFIG), e.g.
 //   {"collector": "http://127.0.0.1:8750", "token_file": "/etc/picket/operator.token",
 //    "zookeeper": "127.0.0.1:2181", "zk_root": "/picket",
+//    "zk_user": "picket", "zk_password_file": "/etc/picket/zk.password",
 //    "db": "mysql://user:pass@127.0.0.1:3306/picket"}
 // Every key is optional; command-line flags override it. Unknown keys and
 // values that are not non-empty strings are refused, naming the file and key,
@@ -21,6 +22,8 @@ struct CliConfig {
   std::optional<std::string> token_file;  // operator token file
   std::optional<std::string> zookeeper;   // HOST:PORT[,HOST:PORT...]
   std::optional<std::string> zk_root;
+  std::optional<std::string> zk_user;           // ZooKeeper digest user (with zk_password_file)
+  std::optional<std::string> zk_password_file;
   std::optional<std::string> db;  // mysql://user:pass@host:port/database
   std::string source;             // the file read; "" when none was
 };
@@ -44,8 +47,6 @@ std::string CliConfigPath();
 std::optional<std::string> FlagOrConfig(const std::optional<std::string>& flag,
                                         const std::optional<std::string>& config);
 
-// The operator's bearer token: one token on one line (surrounding blanks
-// ignored). Errors name `where` (the flag or config key) and the path.
-Result<std::string> ReadTokenFile(const std::string& path, std::string_view where);
+
 
 }  // namespace picket::cli

@@ -96,7 +96,7 @@ std::string FormatDevicesJson(const std::vector<DeviceView>& devices) {
 
 int RunDevicesCommand(std::span<char* const> args) {
   constexpr std::string_view kName = "devices";
-  FlagParser flags({"zk", "zk-root"}, {"json"});
+  FlagParser flags({"zk", "zk-root", "zk-user", "zk-password-file"}, {"json"});
   if (auto st = flags.Parse(args); !st.ok()) return Fail(kName, st.message(), 2);
   auto config = LoadCliConfig();
   if (!config.ok()) return Fail(kName, config.status().message(), 2);

@@ -21,6 +21,7 @@
 
 #include "cli/cli_config.h"
 #include "cli/sse_parser.h"
+#include "picket/common/file_io.h"
 #include "picket/common/backoff.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
@@ -128,7 +129,7 @@ Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
 
   auto flag_token = flags.Value("token-file");
   if (auto token_file = FlagOrConfig(flag_token, config->token_file)) {
-    auto token = ReadTokenFile(
+    auto token = ReadSecretFile(
         *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config->source + ":");
     if (!token.ok()) return token.status();
     o.token = *token;

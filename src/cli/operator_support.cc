@@ -110,6 +110,15 @@ Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config) {
     return Status::InvalidArgument(root_origin + " '" + a.root +
                                    "': expected an absolute znode path such as /picket");
   }
+  auto flag_user = flags.Value("zk-user");
+  auto flag_file = flags.Value("zk-password-file");
+  auto auth = zk::LoadZkCredentials(
+      FlagOrConfig(flag_user, config.zk_user),
+      flag_user ? "--zk-user" : "\"zk_user\" in " + config.source,
+      FlagOrConfig(flag_file, config.zk_password_file),
+      flag_file ? "--zk-password-file" : "\"zk_password_file\" in " + config.source);
+  if (!auth.ok()) return auth.status();
+  a.auth = std::move(auth).value();
   return a;
 }
 
@@ -138,6 +147,8 @@ Result<std::unique_ptr<zk::ZkSession>> ConnectZk(const ZkAddress& address) {
   zk::ZkOptions options;
   options.hosts = address.hosts;
   options.session_timeout_ms = 10'000;
+  options.auth_user = address.auth.user;
+  options.auth_password = address.auth.password;
   auto session = zk::ZkSession::Open(options);
   if (!session.ok()) {
     return Status::InvalidArgument(address.origin + " '" + address.hosts +

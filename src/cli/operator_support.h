@@ -14,6 +14,7 @@
 #include "picket/common/command_line.h"
 #include "picket/common/status.h"
 #include "picket/sync/db_url.h"
+#include "picket/zk/connect_string.h"
 
 namespace picket::zk {
 class ZkSession;
@@ -41,8 +42,10 @@ struct ZkAddress {
   std::string hosts;   // HOST:PORT[,...]
   std::string root;    // "/picket" unless given
   std::string origin;  // "--zk" or "\"zookeeper\" in FILE"
+  zk::ZkCredentials auth;  // from --zk-user/--zk-password-file or the config; empty: none
 };
-// From --zk / --zk-root, else "zookeeper" / "zk_root" in the CLI config.
+// From --zk / --zk-root / --zk-user / --zk-password-file, else "zookeeper" /
+// "zk_root" / "zk_user" / "zk_password_file" in the CLI config.
 Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config);
 // From --db, else "db" in the CLI config; PICKET_DB_PASSWORD overrides the password.
 Result<sync::DbUrl> ResolveDb(const FlagParser& flags, const CliConfig& config);
@@ -59,12 +62,5 @@ Result<std::vector<std::string>> ChildrenIfExists(zk::ZkSession& session, const 
 // "picket <command>: <message>" on stderr; returns `code`.
 int Fail(std::string_view command, const std::string& message, int code);
 
-// The common address flags, for usage texts.
-inline constexpr std::string_view kZkFlagsHelp =
-    "  --zk HOSTS         ZooKeeper HOST:PORT[,...] (default: \"zookeeper\" in the CLI config)\n"
-    "  --zk-root PATH     znode root (default: \"zk_root\" in the CLI config, else /picket)\n";
-inline constexpr std::string_view kDbFlagsHelp =
-    "  --db URL           mysql://USER[:PASS]@HOST[:PORT]/DB (default: \"db\" in the CLI\n"
-    "                     config); PICKET_DB_PASSWORD overrides the password\n";
 
 }  // namespace picket::cli

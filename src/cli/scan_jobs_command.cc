@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "cli/operator_support.h"
+#include "picket/common/file_io.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
 #include "picket/common/shared_job.h"
@@ -293,7 +294,7 @@ int RunResults(const std::vector<std::string>& positionals, const FlagParser& fl
   std::string token;
   auto flag_token = flags.Value("token-file");
   if (auto token_file = FlagOrConfig(flag_token, config->token_file)) {
-    auto t = ReadTokenFile(
+    auto t = ReadSecretFile(
         *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config->source + ":");
     if (!t.ok()) return Fail(kName, t.status().message(), 2);
     token = *t;
@@ -586,7 +587,8 @@ std::string FormatResultsTable(const std::string& rows_json) {
 int RunScanJobsCommand(std::span<char* const> args) {
   const std::vector<std::string_view> value_flags = {
       "targets",      "ports", "rate", "shards",  "mode",      "group",      "devices", "id",
-      "max-parallel", "db",    "zk",   "zk-root", "collector", "token-file", "limit"};
+      "max-parallel", "db",    "zk",   "zk-root", "collector", "token-file", "limit",
+      "zk-user",      "zk-password-file"};
   SplitArgs split = SplitPositionals(args, value_flags);
   const std::string action = split.positionals.empty() ? "" : split.positionals[0];
   std::vector<std::string_view> allowed;
@@ -595,7 +597,7 @@ int RunScanJobsCommand(std::span<char* const> args) {
     allowed = {"targets", "ports",   "rate", "shards",       "mode",
                "group",   "devices", "id",   "max-parallel", "db"};
   } else if (action == "status") {
-    allowed = {"zk", "zk-root"};
+    allowed = {"zk", "zk-root", "zk-user", "zk-password-file"};
     bools = {"json"};
   } else if (action == "results") {
     allowed = {"collector", "token-file", "limit"};

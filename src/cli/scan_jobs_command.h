@@ -66,6 +66,7 @@ inline constexpr std::string_view kScanUsage =
     "scan submit --targets T --ports P --rate PPS --shards N [--mode syn|connect]\n"
     "            [--group G | --devices a,b] [--id ID] [--max-parallel N] [--db URL]\n"
     "     scan status JOB [--json] [--zk HOSTS] [--zk-root PATH]\n"
+    "                     [--zk-user USER --zk-password-file FILE]\n"
     "     scan results JOB [--json] [--limit N] [--collector URL] [--token-file FILE]\n\n"
     "submit validates the job with the devices' own parser and inserts a scan_jobs row\n"
     "(picket sync mirrors it to <root>/jobs/<id>); prints the job id (default\n"
@@ -76,8 +77,9 @@ inline constexpr std::string_view kScanUsage =
     "and the shards each device finished or holds.\n"
     "results lists what the collector stored for the job: ip, port, proto, device,\n"
     "shard, ts (--limit, default 1000).\n\n"
-    "  --zk HOSTS, --zk-root PATH, --db URL, --collector URL, --token-file FILE default\n"
-    "  to \"zookeeper\", \"zk_root\", \"db\", \"collector\", \"token_file\" in the CLI config.\n"
+    "  --zk HOSTS, --zk-root PATH, --zk-user USER, --zk-password-file FILE, --db URL,\n"
+    "  --collector URL, --token-file FILE default to \"zookeeper\", \"zk_root\", \"zk_user\",\n"
+    "  \"zk_password_file\", \"db\", \"collector\", \"token_file\" in the CLI config.\n"
     "  PICKET_DB_PASSWORD overrides the database password.\n\n"
     "Exit codes: 0 done, 1 invalid job, unknown job or server error, 2 bad flag or config.\n";
 

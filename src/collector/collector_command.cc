@@ -106,6 +106,7 @@ int RunCollectorCommand(std::span<char* const> args) {
     ZkRegistrationOptions zk;
     zk.hosts = *o.zk_hosts;
     zk.root = o.zk_root;
+    zk.auth = o.zk_auth;
     zk.url = o.advertise_url;
     zk.id = o.collector_id.empty() ? DefaultCollectorId(BoundPort(**server, o.listen_port))
                                    : o.collector_id;

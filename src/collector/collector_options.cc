@@ -99,7 +99,8 @@ Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_
 Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   FlagParser flags(
       {"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
-       "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id"},
+       "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
+       "zk-password-file"},
       {"insecure-no-auth"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
@@ -156,7 +157,8 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
 
   o.zk_hosts = flags.Value("zk");
   if (!o.zk_hosts) {
-    for (std::string_view flag : {"zk-root", "advertise", "collector-id"}) {
+    for (std::string_view flag :
+         {"zk-root", "advertise", "collector-id", "zk-user", "zk-password-file"}) {
       if (flags.Has(flag)) {
         return Status::InvalidArgument("--" + std::string(flag) + " needs --zk HOSTS");
       }
@@ -164,6 +166,10 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     return o;
   }
   PICKET_RETURN_IF_ERROR(zk::CheckZkHosts(*o.zk_hosts));
+  auto auth = zk::LoadZkCredentials(flags.Value("zk-user"), "--zk-user",
+                                    flags.Value("zk-password-file"), "--zk-password-file");
+  if (!auth.ok()) return auth.status();
+  o.zk_auth = std::move(auth).value();
   if (auto v = flags.Value("zk-root")) {
     PICKET_RETURN_IF_ERROR(CheckZkRoot(*v));
     o.zk_root = *v;

@@ -9,6 +9,8 @@
 
 #include "picket/common/status.h"
 
+#include "picket/zk/connect_string.h"
+
 namespace picket::collector {
 
 struct CollectorOptions {
@@ -27,6 +29,7 @@ struct CollectorOptions {
   // ZooKeeper registration (DESIGN.md §3); off without --zk.
   std::optional<std::string> zk_hosts;  // "h1:2181,h2:2181[/chroot]"
   std::string zk_root = "/picket";
+  zk::ZkCredentials zk_auth;  // --zk-user / --zk-password-file
   std::string advertise_url;  // normalised by ParseUrl; required with --zk
   std::string collector_id;   // empty: DefaultCollectorId(bound port)
 };

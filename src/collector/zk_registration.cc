@@ -85,7 +85,8 @@ void ZkRegistration::Run() {
 
 Status ZkRegistration::TryRegister() {
   if (!session_) {
-    auto opened = zk::ZkSession::Open({options_.hosts, options_.session_timeout_ms, "", ""});
+    auto opened = zk::ZkSession::Open(
+        {options_.hosts, options_.session_timeout_ms, options_.auth.user, options_.auth.password});
     if (!opened.ok()) return opened.status().WithContext("--zk " + options_.hosts);
     session_ = std::move(*opened);
     session_->SetStateListener([this](zk::SessionState state) {

@@ -23,6 +23,8 @@
 #include "picket/common/status.h"
 #include "picket/zk/zk_session.h"
 
+#include "picket/zk/connect_string.h"
+
 namespace picket::collector {
 
 struct ZkRegistrationOptions {
@@ -30,6 +32,7 @@ struct ZkRegistrationOptions {
   std::string root;   // "/picket"
   std::string id;     // a valid collector id (IsValidCollectorId)
   std::string url;    // the advertised base URL
+  zk::ZkCredentials auth;  // digest credentials; empty user: open ACLs
   int session_timeout_ms = 10'000;
   std::chrono::milliseconds retry_base{100};
   std::chrono::milliseconds retry_cap{2'000};

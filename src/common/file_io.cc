@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "picket/common/c_handle.h"
@@ -122,6 +124,25 @@ Result<std::string> ReadWholeFile(const std::string& path, std::size_t max_bytes
     data.append(buf, static_cast<std::size_t>(n));
   }
   return data;
+}
+
+Result<std::string> ReadSecretFile(const std::string& path, std::string_view where) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return FromErrno(std::string(where) + " " + path, errno);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string all = text.str();
+  const std::size_t start = all.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos) {
+    return Status::InvalidArgument(std::string(where) + " " + path + ": empty");
+  }
+  const std::size_t end = all.find_last_not_of(" \t\r\n");
+  std::string secret = all.substr(start, end - start + 1);
+  if (secret.find_first_of(" \t\r\n") != std::string::npos) {
+    return Status::InvalidArgument(std::string(where) + " " + path +
+                                   ": expected one word on one line");
+  }
+  return secret;
 }
 
 }  // namespace picket

@@ -33,15 +33,10 @@ using nlohmann::json;
 
 constexpr const char* kLastGoodKey = "config:last_good";
 
-Result<std::string> ReadToken(const std::string& path) {
+// The setting is optional: no file, no token.
+Result<std::string> ReadToken(const std::string& path, std::string_view key) {
   if (path.empty()) return std::string();
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read token_file " + path);
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.empty()) return Status::InvalidArgument("token_file " + path + " is empty");
-  return token;
+  return ReadSecretFile(path, key);
 }
 
 struct Daemon {
@@ -129,8 +124,8 @@ struct Daemon {
   }
 
   Status StartUploads() {
-    auto token = ReadToken(running.upload.token_file);
-    if (!token.ok()) return token.status().WithContext("upload.token_file");
+    auto token = ReadToken(running.upload.token_file, "upload.token_file");
+    if (!token.ok()) return token.status();
     UploadSchedulerOptions up;
     up.collectors = Collectors();
     up.settings.device_id = running.device.id;
@@ -365,8 +360,8 @@ Status StartFleet(Daemon& d) {
   fo.zk.hosts = zk.hosts;
   fo.zk.session_timeout_ms = zk.session_timeout_ms;
   if (!zk.auth_user.empty()) {
-    auto password = ReadToken(zk.auth_password_file);
-    if (!password.ok()) return password.status().WithContext("zookeeper.auth_password_file");
+    auto password = ReadToken(zk.auth_password_file, "zookeeper.auth_password_file");
+    if (!password.ok()) return password.status();
     fo.zk.auth_user = zk.auth_user;
     fo.zk.auth_password = *password;
   }

@@ -40,7 +40,7 @@ Result<std::chrono::milliseconds> DurationFlag(std::string_view flag, const std:
 Result<SyncOptions> ParseSyncOptions(std::span<char* const> args) {
   using std::chrono::milliseconds;
   FlagParser flags({"db", "zk", "root", "poll-interval", "reconcile-interval", "session-timeout",
-                    "log-level"},
+                    "zk-user", "zk-password-file", "log-level"},
                    {});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   SyncOptions o;
@@ -56,6 +56,10 @@ Result<SyncOptions> ParseSyncOptions(std::span<char* const> args) {
   if (!zk) return Status::InvalidArgument("--zk is required (HOST:PORT[,HOST:PORT...])");
   PICKET_RETURN_IF_ERROR(zk::CheckZkHosts(*zk));
   o.zk_hosts = *zk;
+  auto auth = zk::LoadZkCredentials(flags.Value("zk-user"), "--zk-user",
+                                    flags.Value("zk-password-file"), "--zk-password-file");
+  if (!auth.ok()) return auth.status();
+  o.zk_auth = std::move(auth).value();
   if (auto root = flags.Value("root")) {
     PICKET_RETURN_IF_ERROR(CheckRoot(*root));
     o.root = *root;

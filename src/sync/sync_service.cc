@@ -68,7 +68,8 @@ void SyncService::ReportRecovery() {
 
 Status SyncService::Run() {
   auto session = zk::ZkSession::Open({options_.zk_hosts,
-                                      static_cast<int>(options_.session_timeout.count()), "", ""});
+                                      static_cast<int>(options_.session_timeout.count()),
+                                      options_.zk_auth.user, options_.zk_auth.password});
   if (!session.ok()) return session.status().WithContext("--zk " + options_.zk_hosts);
   zk_ = std::move(session).value();
   zk_->SetStateListener([this](zk::SessionState state) {

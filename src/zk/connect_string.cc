@@ -3,6 +3,8 @@
 #include <charconv>
 #include <string_view>
 
+#include "picket/common/file_io.h"
+
 namespace picket::zk {
 
 Status CheckZkHosts(const std::string& text) {
@@ -29,6 +31,28 @@ Status CheckZkHosts(const std::string& text) {
     if (comma == std::string_view::npos) return Status::Ok();
     hosts.remove_prefix(comma + 1);
   }
+}
+
+Result<ZkCredentials> LoadZkCredentials(const std::optional<std::string>& user,
+                                        std::string_view user_origin,
+                                        const std::optional<std::string>& password_file,
+                                        std::string_view file_origin) {
+  if (!user && !password_file) return ZkCredentials{};
+  if (!user) {
+    return Status::InvalidArgument(std::string(file_origin) + " needs " +
+                                   std::string(user_origin) + " (the digest user)");
+  }
+  if (!password_file) {
+    return Status::InvalidArgument(std::string(user_origin) + " '" + *user + "' needs " +
+                                   std::string(file_origin) + " (the file holding its password)");
+  }
+  if (user->empty() || user->find_first_of(": \t\r\n") != std::string::npos) {
+    return Status::InvalidArgument(std::string(user_origin) + " '" + *user +
+                                   "': expected a name without ':' or blanks");
+  }
+  auto password = ReadSecretFile(*password_file, file_origin);
+  if (!password.ok()) return password.status();
+  return ZkCredentials{*user, *password};
 }
 
 }  // namespace picket::zk

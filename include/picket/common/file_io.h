@@ -50,4 +50,9 @@ Result<std::string> ReadWholeFile(const std::string& path, std::size_t max_bytes
 // True for names PendingFile uses for its temp files (startup cleanup).
 bool IsPendingFileName(std::string_view file_name);
 
+// A secret kept in a file (a bearer token, a ZooKeeper password): one word on
+// one line, surrounding blanks ignored. Errors start with `where` (the flag or
+// config key) and the path, never with the secret.
+Result<std::string> ReadSecretFile(const std::string& path, std::string_view where);
+
 }  // namespace picket

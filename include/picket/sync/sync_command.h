@@ -10,6 +10,7 @@
 
 #include "picket/common/status.h"
 #include "picket/sync/db_url.h"
+#include "picket/zk/connect_string.h"
 
 namespace picket::sync {
 
@@ -19,7 +20,8 @@ inline constexpr std::string_view kSyncSummary =
 inline constexpr std::string_view kSyncUsage =
     "sync --db mysql://USER:PASS@HOST:PORT/DB --zk HOSTS [--root PATH]\n"
     "            [--poll-interval DURATION] [--reconcile-interval DURATION]\n"
-    "            [--session-timeout DURATION] [--log-level LEVEL]\n\n"
+    "            [--session-timeout DURATION] [--zk-user USER --zk-password-file FILE]\n"
+    "            [--log-level LEVEL]\n\n"
     "  --db URL                 MariaDB holding config/schema.sql's tables (TCP; user and\n"
     "                           password may be %-encoded; PICKET_DB_PASSWORD overrides the\n"
     "                           password so it stays out of `ps`)\n"
@@ -29,6 +31,10 @@ inline constexpr std::string_view kSyncUsage =
     "  --reconcile-interval D   full reconcile of every row (default 60s)\n"
     "  --session-timeout D      ZooKeeper session timeout: how fast a standby takes over\n"
     "                           from a leader whose host died or froze (default 10s)\n"
+    "  --zk-user USER           ZooKeeper digest user (picketd's zookeeper.auth_user): the\n"
+    "                           nodes sync creates get CREATOR_ALL_ACL, readable and\n"
+    "                           writable only with these credentials\n"
+    "  --zk-password-file FILE  the file holding that user's password (one line)\n"
     "  --log-level LEVEL        error|warn|info|debug|trace (default info)\n\n"
     "Several instances may run: one is elected leader (<root>/sync/leader-*) and writes,\n"
     "the others stand by. Rows are reconciled at start, on leadership, on a new ZooKeeper\n"
@@ -45,6 +51,7 @@ inline constexpr std::string_view kSyncUsage =
 struct SyncOptions {
   DbUrl db;
   std::string zk_hosts;
+  zk::ZkCredentials zk_auth;  // empty user: open ACLs
   std::string root = "/picket";
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds reconcile_interval{60'000};

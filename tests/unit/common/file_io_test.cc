@@ -51,6 +51,20 @@ TEST_SUITE("common.file_io") {
     REQUIRE(pending->Publish().ok());
     CHECK(*ReadWholeFile(path, 10) == "data");
   }
+
+  TEST_CASE("a secret file holds one word on one line; errors name where it came from") {
+    testing::TempDir dir;
+    auto ok = ReadSecretFile(dir.Write("token", "  s3cret\n"), "--token-file");
+    REQUIRE(ok.ok());
+    CHECK(*ok == "s3cret");
+    auto empty = ReadSecretFile(dir.Write("empty", " \n\t"), "--zk-password-file");
+    CHECK(empty.status().message() == "--zk-password-file " + dir.Join("empty") + ": empty");
+    auto two = ReadSecretFile(dir.Write("multi", "alpha\nbravo\n"), "upload.token_file");
+    CHECK(two.status().message() ==
+          "upload.token_file " + dir.Join("multi") + ": expected one word on one line");
+    auto missing = ReadSecretFile(dir.Join("none"), "--token-file");
+    CHECK(missing.status().message().find("--token-file " + dir.Join("none")) == 0);
+  }
 }
 
 }  // namespace picket
