@@ -119,8 +119,7 @@ Status SyncService::Run() {
       leading_.store(false);
       if (std::exchange(led, false)) PICKET_LOG(kWarn, "sync", "lost leadership, standing by");
       ReleaseLeaderLock();
-      WatchLeaderLock();
-      ReportRecovery();
+      if (WatchLeaderLock()) ReportRecovery();
       WaitFor(options_.poll_interval);
       continue;
     }
@@ -183,6 +182,7 @@ bool SyncService::EnsureDb(Status* error) {
   }
   db_ = std::make_unique<SyncDb>(std::move(connection).value());
   reconcile_on_connect_ = true;
+  leader_lock_.reset();  // a new connection has seen nothing yet
   PICKET_LOG(kInfo, "sync", "connected to MariaDB", {"db", options_.db.Redacted()});
   return true;
 }
@@ -219,37 +219,50 @@ void SyncService::ReleaseLeaderLock() {
   if (db_ && !db_broken_) (void)db_->UnlockLeader(LeaderLockName());
 }
 
-void SyncService::WatchLeaderLock() {
+bool SyncService::WatchLeaderLock() {
   const MonoTime now = SystemClock::Instance().MonotonicNow();
-  if ((!db_ || db_broken_) && now < next_standby_connect_) return;
+  if ((!db_ || db_broken_) && now < next_standby_connect_) return false;
   Status db_error;
   if (!EnsureDb(&db_error)) {
     // Without MariaDB a standby still takes over when the leader's session expires.
     next_standby_connect_ = now + std::chrono::seconds(2);
     ReportFailure("mariadb", db_error);
-    return;
+    return false;
   }
   auto leader = election_->OtherLeader();
   if (!leader.ok() || !*leader || !(*leader)->db_connection) {
-    leader_lock_free_polls_ = 0;
-    return;
+    leader_lock_.reset();
+    return leader.ok();
+  }
+  // What this connection has seen of this leader's lock. Only a lock seen held
+  // by the connection the leader advertised, then free, means its process
+  // died: after a MariaDB restart every lock is free until the leader
+  // reconnects, and that must not depose it.
+  const std::string path = (*leader)->path;
+  const std::int64_t advertised = *(*leader)->db_connection;
+  if (!leader_lock_ || leader_lock_->path != path || leader_lock_->advertised != advertised) {
+    leader_lock_ = LeaderLockWatch{path, advertised};
   }
   auto holder = db_->LeaderLockHolder(LeaderLockName());
   if (!holder.ok()) {
     if (holder.status().code() == StatusCode::kUnavailable) db_broken_ = true;
-    return;
+    ReportFailure("mariadb", holder.status());
+    return false;
   }
-  // Held (by the leader, or by its new connection before it re-advertised): alive.
-  // Free twice in a row: the leader's connection closed, its process is gone.
-  if (*holder || ++leader_lock_free_polls_ < 2) {
-    if (*holder) leader_lock_free_polls_ = 0;
-    return;
+  if (*holder) {
+    leader_lock_->seen_held = leader_lock_->seen_held || **holder == advertised;
+    leader_lock_->free_polls = 0;
+    return true;
   }
-  leader_lock_free_polls_ = 0;
+  // Free twice in a row, one poll apart: the connection is gone, not between queries.
+  if (!leader_lock_->seen_held || ++leader_lock_->free_polls < 2) return true;
+  leader_lock_.reset();
   PICKET_LOG(kWarn, "sync", "the leader's MariaDB lock is free: deposing it before its session expires",
              {"leader", (*leader)->path}, {"db_connection", *(*leader)->db_connection});
-  if (Status st = election_->Depose(**leader); !st.ok()) ReportFailure("zookeeper", st);
+  Status st = election_->Depose(**leader);
+  if (!st.ok()) ReportFailure("zookeeper", st);
   Wake();
+  return st.ok();
 }
 
 // ---------------------------------------------------------------------------

@@ -62,7 +62,8 @@ class SyncService {
   void HoldLeaderLock();
   void ReleaseLeaderLock();
   // A standby's side: depose a leader whose lock went free (crashed process).
-  void WatchLeaderLock();
+  // False when MariaDB or ZooKeeper failed (already reported).
+  bool WatchLeaderLock();
   std::string LeaderLockName() const;
   void ReportRecovery();
 
@@ -90,7 +91,13 @@ class SyncService {
   bool reconcile_on_connect_ = false;  // a new DB connection means a full reconcile
   std::optional<std::int64_t> lock_connection_;  // ours holds the leader lock, advertised
   MonoTime next_standby_connect_{};
-  int leader_lock_free_polls_ = 0;  // consecutive standby polls that saw the lock free
+  struct LeaderLockWatch {  // a standby's view of the current leader's lock
+    std::string path;           // the leader's election node
+    std::int64_t advertised;    // the connection it named
+    bool seen_held = false;     // by that connection, through our current one
+    int free_polls = 0;         // consecutive polls that found it free
+  };
+  std::optional<LeaderLockWatch> leader_lock_;
   std::int64_t leader_session_ = 0;
   std::atomic<bool> leading_{false};
   ChangeCursor cursor_;
