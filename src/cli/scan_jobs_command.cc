@@ -168,6 +168,39 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
   return 0;
 }
 
+// ---- cancel ----------------------------------------------------------------
+
+int RunCancel(const std::vector<std::string>& positionals, const FlagParser& flags) {
+  if (positionals.size() != 2) return Fail(kName, "scan cancel: exactly one JOB is required", 2);
+  const std::string& job = positionals[1];
+  if (!sync::IsValidNodeName(job)) {
+    return Fail(kName, "JOB '" + job + "': expected [A-Za-z0-9._-]{1,64}", 2);
+  }
+  auto config = LoadCliConfig();
+  if (!config.ok()) return Fail(kName, config.status().message(), 2);
+  auto url = ResolveDb(flags, *config);
+  if (!url.ok()) return Fail(kName, url.status().message(), 2);
+  auto db = ConnectDb(*url);
+  if (!db.ok()) return Fail(kName, db.status().ToString(), 1);
+  sync::MariaDbConnection& sql = **db;
+  auto state = sql.Query("SELECT state FROM scan_jobs WHERE id = " + sql.Quote(job));
+  if (!state.ok()) return Fail(kName, state.status().ToString(), 1);
+  if (state->empty()) return Fail(kName, "no job '" + job + "' in scan_jobs", 1);
+  const std::string was = (*state)[0][0].value_or("");
+  if (was != "active") {
+    std::printf("job %s is %s already: nothing to cancel\n", job.c_str(), was.c_str());
+    return 0;
+  }
+  // The state condition keeps a concurrent edit of the row from being undone.
+  Status st = sql.Execute("UPDATE scan_jobs SET state = 'cancelled' WHERE id = " + sql.Quote(job) +
+                          " AND state = 'active'");
+  if (!st.ok()) return Fail(kName, st.ToString(), 1);
+  std::printf("job %s cancelled: picket sync removes it from ZooKeeper and the devices stop its "
+              "shards\n",
+              job.c_str());
+  return 0;
+}
+
 // ---- status ----------------------------------------------------------------
 
 Result<std::map<std::uint32_t, std::string>> ReadShardNodes(zk::ZkSession& zk,
@@ -602,11 +635,14 @@ int RunScanJobsCommand(std::span<char* const> args) {
   } else if (action == "results") {
     allowed = {"collector", "token-file", "limit"};
     bools = {"json"};
+  } else if (action == "cancel") {
+    allowed = {"db"};
   } else {
     return Fail(kName,
                 action.empty()
-                    ? "expected submit, status or results (see picket scan --help)"
-                    : "unknown action '" + action + "' (expected submit, status or results)",
+                    ? "expected submit, status, results or cancel (see picket scan --help)"
+                    : "unknown action '" + action +
+                          "' (expected submit, status, results or cancel)",
                 2);
   }
   FlagParser flags(allowed, bools);
@@ -615,6 +651,7 @@ int RunScanJobsCommand(std::span<char* const> args) {
   }
   if (action == "submit") return RunSubmit(split.positionals, flags);
   if (action == "status") return RunStatus(split.positionals, flags);
+  if (action == "cancel") return RunCancel(split.positionals, flags);
   return RunResults(split.positionals, flags);
 }
 

@@ -104,7 +104,7 @@ void ShardCoordinator::TickJob(const std::string& job) {
     return;
   }
   if (!member_of_.count(job)) {
-    Status st = session_.EnsurePath(JobPath(job) + "/members");
+    Status st = EnsureJobDir(job, "members");
     if (st.ok()) {
       st = session_.CreateEphemeral(JobPath(job) + "/members/" + options_.device_id, "",
                                     zk::ZkSession::Lifetime::kThisSession);
@@ -148,7 +148,7 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
   }
   if (free.empty()) return false;
   const std::uint32_t shard = free[std::uniform_int_distribution<std::size_t>(0, free.size() - 1)(rng_)];
-  if (Status st = session_.EnsurePath(JobPath(job) + "/claims"); !st.ok()) return false;
+  if (Status st = EnsureJobDir(job, "claims"); !st.ok()) return false;
   const json claim = {{"device", options_.device_id},
                       {"session", session_.session_id()},
                       {"at_ms", SystemClock::Instance().WallMillis()}};
@@ -237,7 +237,7 @@ void ShardCoordinator::WriteProgress(const Key& key, std::uint64_t checkpoint) {
                                .dump();
   Status st = session_.Set(path, data);
   if (st.code() == StatusCode::kNotFound) {
-    st = session_.EnsurePath(JobPath(key.first) + "/progress");
+    st = EnsureJobDir(key.first, "progress");
     if (st.ok()) st = session_.Create(path, data);
   }
   if (!st.ok()) {
@@ -254,7 +254,14 @@ bool ShardCoordinator::CompleteShard(const Key& key, const Finished& finished) {
                                 {"checkpoint", finished.checkpoint},
                                 {"finished_at_ms", SystemClock::Instance().WallMillis()}}
                                .dump();
-  if (Status st = session_.EnsurePath(JobPath(key.first) + "/done"); !st.ok()) return false;
+  if (Status st = EnsureJobDir(key.first, "done"); !st.ok()) {
+    if (st.code() != StatusCode::kNotFound) return false;  // retried next tick
+    // The job was deleted (cancelled) meanwhile: nothing to record the shard in.
+    PICKET_LOG(kInfo, "jobs", "shard finished after its job was deleted", {"job", key.first},
+               {"shard", key.second}, {"results", finished.results});
+    DropClaim(key);
+    return true;
+  }
   Status st = session_.Multi({{Op::kCreate, done_path, data}, {Op::kDelete, claim_path}});
   if (st.ok()) {
     PICKET_LOG(kInfo, "jobs", "shard done", {"job", key.first}, {"shard", key.second},
@@ -272,6 +279,14 @@ bool ShardCoordinator::CompleteShard(const Key& key, const Finished& finished) {
              {"shard", key.second}, {"results", finished.results}, {"status", st});
   DropClaim(key);
   return true;
+}
+
+// A job's claims/progress/done/members folder, created when missing, but
+// never the job node itself (as EnsurePath would): a job picket sync deleted
+// must stay deleted, not come back empty. NotFound: the job is gone.
+Status ShardCoordinator::EnsureJobDir(const std::string& job, const char* kind) {
+  Status st = session_.Create(JobPath(job) + "/" + kind, "");
+  return st.code() == StatusCode::kAlreadyExists ? Status::Ok() : st;
 }
 
 void ShardCoordinator::DropClaim(const Key& key) {

@@ -82,6 +82,7 @@ class ShardCoordinator {
   void SendAssign(const Key& key, Held& held);
   void WriteProgress(const Key& key, std::uint64_t checkpoint);
   bool CompleteShard(const Key& key, const Finished& finished);
+  Status EnsureJobDir(const std::string& job, const char* kind);
   void DropClaim(const Key& key);
   void LeaveJob(const std::string& job);
 

@@ -10,7 +10,8 @@ configured only by the cli.json named by $PICKET_CLI_CONFIG.
   2. an invalid row for gw-2 (bad BPF filter, then port 70000) is not applied
      and `picket devices` (table and --json) names the bad field; a good row
      afterwards is applied and clears the reason;
-  3. two shared scan jobs submitted with `picket scan submit` on two 127.x
+  3. (and 3b: `picket scan cancel` stops a running job on both devices)
+     two shared scan jobs submitted with `picket scan submit` on two 127.x
      ranges, two shards each: `picket scan status` shows both done and each
      device did 2 of the 4 shards; `picket scan results` lists exactly the
      open ports (the union of both devices' results, no duplicates);
@@ -418,6 +419,33 @@ def main():
             if len(table.strip().splitlines()) != len(truth[job]) + 1:
                 failures.append(f"{job}: the results table has {len(table.strip().splitlines()) - 1} rows, "
                                 f"expected {len(truth[job])}")
+
+        # 3b. `picket scan cancel` while both devices scan: the job leaves ZooKeeper and the
+        # devices stop its shards (375 probes a shard at 20 pps: ~19 s if nobody stopped them).
+        cli("scan", "submit", "--id", "job-c", "--targets", "127.0.113.1-127.0.113.15",
+            "--ports", f"{PORTS[0]}-{PORTS[1]}", "--rate", "20", "--shards", "2", "--mode", "connect",
+            "--group", "lab", "--max-parallel", "1")
+        wait_for("both shards of job-c claimed", lambda: (lambda st: st and st["claimed"] == 2)(job_status("job-c")), 30)
+        t0 = time.monotonic()
+        out = cli("scan", "cancel", "job-c").stdout.strip()
+        if "job job-c cancelled" not in out:
+            failures.append(f"scan cancel printed {out!r}")
+
+        def stopped():
+            gone = not zk.exists(f"{ROOT}/jobs/job-c")
+            scanning = [d for d in DEVICES
+                        if any(e.get("job") == "job-c" for e in watches[d].current().get("scan", []))]
+            return gone and not scanning
+        try:
+            wait_for("job-c gone from ZooKeeper and from both devices' status", stopped, 10)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: job node exists: {bool(zk.exists(f'{ROOT}/jobs/job-c'))}; "
+                                 f"scan status: {[watches[d].current().get('scan') for d in DEVICES]}")
+        figure(f"scenario 3b: `picket scan cancel` with 2 shards running -> job gone and both devices "
+               f"stopped scanning it: {(time.monotonic() - t0) * 1000:.0f} ms")
+        r = cli("scan", "status", "job-c", check=False)
+        if r.returncode != 1 or "no job 'job-c'" not in r.stderr:
+            failures.append(f"scan status of a cancelled job: exit {r.returncode}: {r.stderr.strip()}")
 
         # 4. `picket logs -f` prints gw-1's lines within 2 s of gw-1 writing them.
         follow_err = open(os.path.join(work, "logs-follow.err"), "w")

@@ -153,7 +153,7 @@ TEST_CASE(
   CHECK_MESSAGE(Has(bad_db.output, "--db"), bad_db.output);
 }
 
-TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper") {
+TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper; cancel removes it") {
   PICKET_CLI_FIXTURE(f);
   const std::string url = f.db_server.Url();
   Run invalid = f.Picket({"scan", "submit", "--targets", "not-an-ip", "--ports", "80", "--rate",
@@ -207,6 +207,24 @@ TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper"
                         "100", "--shards", "1", "--id", "sweep", "--db", url});
   CHECK(again.code == 1);
   CHECK(Has(again.output, "exists already"));
+
+  // Cancelled: the row stays (state 'cancelled'), sync removes the job's tree.
+  Run cancel = f.Picket({"scan", "cancel", "sweep", "--db", url});
+  CHECK_MESSAGE(cancel.code == 0, cancel.output);
+  CHECK(Has(cancel.output, "job sweep cancelled"));
+  CHECK(*f.Rows("SELECT state FROM scan_jobs WHERE id = 'sweep'")[0][0] == "cancelled");
+  CHECK(WaitFor(
+      [&] {
+        auto exists = f.zk_client->Exists("/picket/jobs/sweep");
+        return exists.ok() && !*exists;
+      },
+      After(15s)));
+  Run twice = f.Picket({"scan", "cancel", "sweep", "--db", url});
+  CHECK(twice.code == 0);
+  CHECK(Has(twice.output, "cancelled already"));
+  Run unknown = f.Picket({"scan", "cancel", "nope", "--db", url});
+  CHECK(unknown.code == 1);
+  CHECK_MESSAGE(Has(unknown.output, "no job 'nope'"), unknown.output);
   CHECK(sync->Stop(After(10s)).ok());
 }
 
