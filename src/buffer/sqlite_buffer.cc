@@ -308,6 +308,14 @@ class SqliteBufferStore final : public BufferStore {
     return tx.Commit();
   }
 
+  Result<std::uint64_t> ResultBatchesPending() override {
+    auto r = db_.Prepare("SELECT COUNT(*) FROM batches WHERE state = 0 AND kind = ?");
+    if (!r.ok()) return r.status();
+    r->Bind(1, static_cast<std::int64_t>(BatchKind::kResults));
+    if (auto row = r->Step(); !row.ok()) return row.status();
+    return static_cast<std::uint64_t>(r->Int(0));
+  }
+
   Result<BufferCounters> Counters() override {
     BufferCounters c;
     auto q = db_.Prepare(
@@ -321,11 +329,9 @@ class SqliteBufferStore final : public BufferStore {
     if (auto row = b->Step(); !row.ok()) return row.status();
     c.batches_pending = static_cast<std::uint64_t>(b->Int(0));
     c.batch_bytes_pending = static_cast<std::uint64_t>(b->Int(1));
-    auto r = db_.Prepare("SELECT COUNT(*) FROM batches WHERE state = 0 AND kind = ?");
-    if (!r.ok()) return r.status();
-    r->Bind(1, static_cast<std::int64_t>(BatchKind::kResults));
-    if (auto row = r->Step(); !row.ok()) return row.status();
-    c.result_batches_pending = static_cast<std::uint64_t>(r->Int(0));
+    auto results = ResultBatchesPending();
+    if (!results.ok()) return results.status();
+    c.result_batches_pending = *results;
     auto get = [&](const char* name, std::uint64_t* out) -> Status {
       auto v = CounterValue(name);
       if (!v.ok()) return v.status();

@@ -228,7 +228,7 @@ struct Daemon {
                      " not applied: " + event.value("error", ""));
       }
     } else if (kind == "shard") {
-      if (auto c = store->Counters(); c.ok()) event["results_pending"] = c->result_batches_pending;
+      if (auto n = store->ResultBatchesPending(); n.ok()) event["results_pending"] = *n;
       fleet->OnWorkerEvent(std::move(event));
     } else if (kind == "stats") {
       worker_counters["packets"] = event.value("packets", std::uint64_t{0});

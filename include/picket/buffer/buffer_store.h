@@ -103,6 +103,9 @@ class BufferStore {
   virtual Status MarkBatchDead(std::int64_t id, const std::string& error) = 0;
 
   virtual Result<BufferCounters> Counters() = 0;
+  // Counters().result_batches_pending alone: one indexed count, cheap enough
+  // for every shard event.
+  virtual Result<std::uint64_t> ResultBatchesPending() = 0;
 
   // Small durable key/value state (last good config, device state).
   virtual Status PutState(const std::string& key, const std::string& value) = 0;

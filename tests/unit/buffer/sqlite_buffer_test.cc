@@ -138,6 +138,20 @@ TEST_SUITE("buffer") {
     CHECK(store->Counters()->batches_uploaded == 1);
   }
 
+  TEST_CASE("result batches pending: only results, only until uploaded") {
+    TempDir dir;
+    auto store = Open(dir);
+    REQUIRE(store->AppendBatch(BatchKind::kLogs, "{}\n", 1).ok());
+    auto a = store->AppendBatch(BatchKind::kResults, "{}\n", 1);
+    auto b = store->AppendBatch(BatchKind::kResults, "{}\n", 1);
+    REQUIRE((a.ok() && b.ok()));
+    CHECK(*store->ResultBatchesPending() == 2);
+    REQUIRE(store->MarkBatchUploaded(*a).ok());
+    REQUIRE(store->MarkBatchDead(*b, "refused").ok());
+    CHECK(*store->ResultBatchesPending() == 0);
+    CHECK(store->Counters()->result_batches_pending == 0);
+  }
+
   TEST_CASE("start-up recovery removes temp files and uncommitted chunk files") {
     QuietLogs quiet;
     TempDir dir;
