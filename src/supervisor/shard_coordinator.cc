@@ -17,6 +17,7 @@ constexpr auto kFailedJobBackoff = std::chrono::seconds(30);
 // A finished or foreign job changes only when its row is edited (sync rewrites
 // the spec) or it is deleted (the listing shows that at once).
 constexpr auto kSettledJobRecheck = std::chrono::seconds(10);
+constexpr auto kSteadyJobRecheck = std::chrono::seconds(3);
 
 std::vector<std::string> ChildrenOrEmpty(zk::ZkSession& s, const std::string& path) {
   auto children = s.GetChildren(path);
@@ -136,6 +137,11 @@ void ShardCoordinator::TickJob(const std::string& job) {
     TryClaim(job, *spec, node->data, busy);
   } else if (mine > limit && !free_shard) {
     MaybeYield(job, limit);
+  } else {
+    // Nothing to claim or yield now: look again in a few seconds (a shard of
+    // ours ending looks at once). What changes meanwhile, a dead device's
+    // claim or a new member, takes longer than that to matter.
+    resting_[job] = Clock::now() + kSteadyJobRecheck;
   }
 }
 
@@ -325,6 +331,7 @@ void ShardCoordinator::OnWorkerEvent(const json& event) {
   } else if (kind == "finished") {
     Finished f{event.value("results", std::uint64_t{0}), held.checkpoint};
     held_.erase(it);
+    resting_.erase(key.first);  // free for the next shard at the next tick
     if (results_pending_ != 0 || !CompleteShard(key, f)) pending_done_[key] = f;
   } else if (kind == "stopped" || kind == "failed") {
     if (kind == "failed") {

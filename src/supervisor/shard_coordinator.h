@@ -95,9 +95,10 @@ class ShardCoordinator {
   std::map<Key, Finished> pending_done_;        // finished; the multi is not through yet
   std::map<Key, std::uint64_t> best_checkpoint_;  // what this device itself scanned
   std::set<std::string> member_of_;             // member nodes created in this session
-  // Jobs not looked at again until then: a refused spec, or a job that is all
-  // done or not for this device. Most listed jobs are one of these, and each
-  // look costs 2-4 ZooKeeper reads a second on every device.
+  // Jobs not looked at again until then: a refused spec (30 s), a job that is
+  // all done or not for this device (10 s), one where this device has nothing
+  // to claim or yield (3 s). Each look costs 2-4 ZooKeeper reads on every
+  // device, and most listed jobs are in one of these states.
   std::map<std::string, std::chrono::steady_clock::time_point> resting_;
   std::mt19937 rng_{std::random_device{}()};
 };
