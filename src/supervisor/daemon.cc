@@ -428,7 +428,8 @@ int RunDaemon(const RunOptions& options) {
   if (d.local.zookeeper.enabled()) {
     if (Status st = StartFleet(d); !st.ok()) return fail("zookeeper", st);
     d.SetStatus("config", d.config_status, false);
-    uv_timer_start(&d.counters_timer, &Daemon::OnCountersTimer, 2000, 2000);
+    // First at once: `picket devices` should not show a fresh device without counters.
+    uv_timer_start(&d.counters_timer, &Daemon::OnCountersTimer, 0, 2000);
   }
   if (Status st = d.WriteWorkerConfig(); !st.ok()) return fail("worker config", st);
   if (Status st = d.StartUploads(); !st.ok()) return fail("uploads", st);

@@ -103,7 +103,8 @@ def main():
         rows = json.loads(r.stdout) if r.returncode == 0 else []
         row = next((x for x in rows if x["id"] == "gw-1"), None)
         print(f"picket devices with the credentials: exit {r.returncode}, gw-1: {row}")
-        if not row or not row.get("alive") or row.get("applied_version") != version:
+        if not row or not row.get("alive") or row.get("applied_version") != version or \
+                row.get("bytes_pending") is None:
             failures.append(f"picket devices with the credentials: exit {r.returncode} {r.stderr.strip()} {rows}")
 
         # 2. Without the credentials, or with a wrong password: nothing to read, nothing to change.
