@@ -168,14 +168,27 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
   return 0;
 }
 
+// The one JOB argument of status, results and cancel; nullopt once the
+// reason is printed.
+std::optional<std::string> JobArgument(const std::vector<std::string>& positionals,
+                                       const std::string& action) {
+  if (positionals.size() != 2) {
+    Fail(kName, "scan " + action + ": exactly one JOB is required", 2);
+    return std::nullopt;
+  }
+  if (!sync::IsValidNodeName(positionals[1])) {
+    Fail(kName, "JOB '" + positionals[1] + "': expected [A-Za-z0-9._-]{1,64}", 2);
+    return std::nullopt;
+  }
+  return positionals[1];
+}
+
 // ---- cancel ----------------------------------------------------------------
 
 int RunCancel(const std::vector<std::string>& positionals, const FlagParser& flags) {
-  if (positionals.size() != 2) return Fail(kName, "scan cancel: exactly one JOB is required", 2);
-  const std::string& job = positionals[1];
-  if (!sync::IsValidNodeName(job)) {
-    return Fail(kName, "JOB '" + job + "': expected [A-Za-z0-9._-]{1,64}", 2);
-  }
+  const auto job_arg = JobArgument(positionals, "cancel");
+  if (!job_arg) return 2;
+  const std::string& job = *job_arg;
   auto config = LoadCliConfig();
   if (!config.ok()) return Fail(kName, config.status().message(), 2);
   auto url = ResolveDb(flags, *config);
@@ -220,11 +233,9 @@ Result<std::map<std::uint32_t, std::string>> ReadShardNodes(zk::ZkSession& zk,
 }
 
 int RunStatus(const std::vector<std::string>& positionals, const FlagParser& flags) {
-  if (positionals.size() != 2) return Fail(kName, "scan status: exactly one JOB is required", 2);
-  const std::string& job = positionals[1];
-  if (!sync::IsValidNodeName(job)) {
-    return Fail(kName, "JOB '" + job + "': expected [A-Za-z0-9._-]{1,64}", 2);
-  }
+  const auto job_arg = JobArgument(positionals, "status");
+  if (!job_arg) return 2;
+  const std::string& job = *job_arg;
   auto config = LoadCliConfig();
   if (!config.ok()) return Fail(kName, config.status().message(), 2);
   auto address = ResolveZk(flags, *config);
@@ -300,11 +311,9 @@ extern "C" size_t AppendBody(char* data, size_t size, size_t count, void* user) 
 }
 
 int RunResults(const std::vector<std::string>& positionals, const FlagParser& flags) {
-  if (positionals.size() != 2) return Fail(kName, "scan results: exactly one JOB is required", 2);
-  const std::string& job = positionals[1];
-  if (!sync::IsValidNodeName(job)) {
-    return Fail(kName, "JOB '" + job + "': expected [A-Za-z0-9._-]{1,64}", 2);
-  }
+  const auto job_arg = JobArgument(positionals, "results");
+  if (!job_arg) return 2;
+  const std::string& job = *job_arg;
   std::uint64_t limit = 1000;
   if (flags.Value("limit")) {
     auto n = UintFlag(flags, "limit", 1, 100'000'000);
