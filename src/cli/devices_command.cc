@@ -98,15 +98,13 @@ int RunDevicesCommand(std::span<char* const> args) {
   constexpr std::string_view kName = "devices";
   FlagParser flags({"zk", "zk-root", "zk-user", "zk-password-file"}, {"json"});
   if (auto st = flags.Parse(args); !st.ok()) return Fail(kName, st.message(), 2);
-  auto config = LoadCliConfig();
-  if (!config.ok()) return Fail(kName, config.status().message(), 2);
-  auto address = ResolveZk(flags, *config);
-  if (!address.ok()) return Fail(kName, address.status().message(), 2);
-  auto session = ConnectZk(*address);
-  if (!session.ok()) return Fail(kName, session.status().message(), 1);
-  zk::ZkSession& zk = **session;
+  int exit_code = 0;
+  auto connection = OpenZkOrFail(kName, flags, &exit_code);
+  if (!connection) return exit_code;
+  const std::string& root = connection->address.root;
+  zk::ZkSession& zk = *connection->session;
 
-  const std::string base = address->root + "/devices";
+  const std::string base = root + "/devices";
   auto ids = ChildrenIfExists(zk, base);
   if (!ids.ok()) return Fail(kName, ids.status().ToString(), 1);
   std::vector<DeviceView> views;

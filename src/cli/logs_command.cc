@@ -20,8 +20,10 @@
 #include <vector>
 
 #include "cli/cli_config.h"
+#include "cli/operator_support.h"
 #include "cli/sse_parser.h"
 #include "picket/common/file_io.h"
+#include "picket/sync/sync_documents.h"
 #include "picket/common/backoff.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
@@ -64,16 +66,6 @@ struct LogsOptions {
   std::string token;     // "" when none
 };
 
-bool IsValidDeviceId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
   // "-f" is the one short flag (tail -f); FlagParser reads long flags only.
   static char kFollow[] = "--follow";
@@ -91,7 +83,7 @@ Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
   o.json = flags.Has("json");
   auto device = flags.Value("device");
   if (!device) return Status::InvalidArgument("--device ID is required");
-  if (!IsValidDeviceId(*device)) {
+  if (!sync::IsValidNodeName(*device)) {  // a device id is a znode name
     return Status::InvalidArgument("--device '" + *device +
                                    "': not a device id (expected [A-Za-z0-9._-]{1,64})");
   }
@@ -268,10 +260,7 @@ Transfer Get(const std::string& url, const LogsOptions& o, const std::vector<std
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &state);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
+  SetCommonCurlOptions(h, error);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   if (follow) {
     // The collector sends a comment every 15 s: 45 s of silence is a dead link.
@@ -297,10 +286,7 @@ std::string LogsUrl(const LogsOptions& o) {
   return o.base_url + "/v1/logs?device=" + o.device;  // ids need no escaping
 }
 
-int Fail(const std::string& message, int code = 1) {
-  std::fprintf(stderr, "picket logs: %s\n", message.c_str());
-  return code;
-}
+int Fail(const std::string& message, int code = 1) { return cli::Fail("logs", message, code); }
 
 int ListOnce(const LogsOptions& o) {
   std::uint64_t printed = 0;

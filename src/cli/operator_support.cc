@@ -184,6 +184,53 @@ Result<std::vector<std::string>> ChildrenIfExists(zk::ZkSession& session, const 
   return children.status().WithContext(path);
 }
 
+std::optional<ZkConnection> OpenZkOrFail(std::string_view command, const FlagParser& flags,
+                                         int* exit_code) {
+  auto config = LoadCliConfig();
+  if (!config.ok()) {
+    *exit_code = Fail(command, config.status().message(), 2);
+    return std::nullopt;
+  }
+  auto address = ResolveZk(flags, *config);
+  if (!address.ok()) {
+    *exit_code = Fail(command, address.status().message(), 2);
+    return std::nullopt;
+  }
+  auto session = ConnectZk(*address);
+  if (!session.ok()) {
+    *exit_code = Fail(command, session.status().message(), 1);
+    return std::nullopt;
+  }
+  return ZkConnection{std::move(address).value(), std::move(session).value()};
+}
+
+std::unique_ptr<sync::MariaDbConnection> OpenDbOrFail(std::string_view command,
+                                                      const FlagParser& flags, int* exit_code) {
+  auto config = LoadCliConfig();
+  if (!config.ok()) {
+    *exit_code = Fail(command, config.status().message(), 2);
+    return nullptr;
+  }
+  auto url = ResolveDb(flags, *config);
+  if (!url.ok()) {
+    *exit_code = Fail(command, url.status().message(), 2);
+    return nullptr;
+  }
+  auto db = ConnectDb(*url);
+  if (!db.ok()) {
+    *exit_code = Fail(command, db.status().ToString(), 1);
+    return nullptr;
+  }
+  return std::move(db).value();
+}
+
+void SetCommonCurlOptions(CURL* handle, char* error) {
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
+}
+
 int Fail(std::string_view command, const std::string& message, int code) {
   std::fprintf(stderr, "picket %.*s: %s\n", static_cast<int>(command.size()), command.data(),
                message.c_str());

@@ -4,7 +4,10 @@
 // flag or config key it came from.
 #pragma once
 
+#include <curl/curl.h>
+
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,6 +52,23 @@ struct ZkAddress {
 Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config);
 // From --db, else "db" in the CLI config; PICKET_DB_PASSWORD overrides the password.
 Result<sync::DbUrl> ResolveDb(const FlagParser& flags, const CliConfig& config);
+
+// The CLI config, the address flags and a connection in one step, as each
+// command that reads ZooKeeper or MariaDB needs them. On failure the reason
+// is printed ("picket <command>: ...") and *exit_code is 2 for a bad flag or
+// config, 1 for a server that cannot be reached.
+struct ZkConnection {
+  ZkAddress address;
+  std::unique_ptr<zk::ZkSession> session;
+};
+std::optional<ZkConnection> OpenZkOrFail(std::string_view command, const FlagParser& flags,
+                                         int* exit_code);
+std::unique_ptr<sync::MariaDbConnection> OpenDbOrFail(std::string_view command,
+                                                      const FlagParser& flags, int* exit_code);
+
+// What every request of the CLI to the collector sets: no signals, http(s)
+// only, 10 s to connect, libcurl's error text into `error` (CURL_ERROR_SIZE).
+void SetCommonCurlOptions(CURL* handle, char* error);
 
 // Waits up to 5 s for the session; Unavailable naming the hosts and flag.
 Result<std::unique_ptr<zk::ZkSession>> ConnectZk(const ZkAddress& address);

@@ -139,13 +139,10 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
     return 1;
   }
 
-  auto config = LoadCliConfig();
-  if (!config.ok()) return Fail(kName, config.status().message(), 2);
-  auto url = ResolveDb(flags, *config);
-  if (!url.ok()) return Fail(kName, url.status().message(), 2);
-  auto db = ConnectDb(*url);
-  if (!db.ok()) return Fail(kName, db.status().ToString(), 1);
-  sync::MariaDbConnection& sql = **db;
+  int exit_code = 0;
+  auto db = OpenDbOrFail(kName, flags, &exit_code);
+  if (!db) return exit_code;
+  sync::MariaDbConnection& sql = *db;
   auto existing = sql.Query("SELECT state FROM scan_jobs WHERE id = " + sql.Quote(id));
   if (!existing.ok()) return Fail(kName, existing.status().ToString(), 1);
   if (!existing->empty()) return Fail(kName, "job '" + id + "' exists already in scan_jobs", 1);
@@ -189,13 +186,10 @@ int RunCancel(const std::vector<std::string>& positionals, const FlagParser& fla
   const auto job_arg = JobArgument(positionals, "cancel");
   if (!job_arg) return 2;
   const std::string& job = *job_arg;
-  auto config = LoadCliConfig();
-  if (!config.ok()) return Fail(kName, config.status().message(), 2);
-  auto url = ResolveDb(flags, *config);
-  if (!url.ok()) return Fail(kName, url.status().message(), 2);
-  auto db = ConnectDb(*url);
-  if (!db.ok()) return Fail(kName, db.status().ToString(), 1);
-  sync::MariaDbConnection& sql = **db;
+  int exit_code = 0;
+  auto db = OpenDbOrFail(kName, flags, &exit_code);
+  if (!db) return exit_code;
+  sync::MariaDbConnection& sql = *db;
   auto state = sql.Query("SELECT state FROM scan_jobs WHERE id = " + sql.Quote(job));
   if (!state.ok()) return Fail(kName, state.status().ToString(), 1);
   if (state->empty()) return Fail(kName, "no job '" + job + "' in scan_jobs", 1);
@@ -236,14 +230,12 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
   const auto job_arg = JobArgument(positionals, "status");
   if (!job_arg) return 2;
   const std::string& job = *job_arg;
-  auto config = LoadCliConfig();
-  if (!config.ok()) return Fail(kName, config.status().message(), 2);
-  auto address = ResolveZk(flags, *config);
-  if (!address.ok()) return Fail(kName, address.status().message(), 2);
-  auto session = ConnectZk(*address);
-  if (!session.ok()) return Fail(kName, session.status().message(), 1);
-  zk::ZkSession& zk = **session;
-  const std::string path = address->root + "/jobs/" + job;
+  int exit_code = 0;
+  auto connection = OpenZkOrFail(kName, flags, &exit_code);
+  if (!connection) return exit_code;
+  const std::string& root = connection->address.root;
+  zk::ZkSession& zk = *connection->session;
+  const std::string path = root + "/jobs/" + job;
   auto spec_text = GetIfExists(zk, path);
   if (!spec_text.ok()) return Fail(kName, spec_text.status().ToString(), 1);
   if (!*spec_text) {
@@ -268,7 +260,7 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
     const std::string device = ParseObject(data).value("device", std::string());
     if (device.empty() || !sync::IsValidNodeName(device)) continue;
     if (!statuses.count(device)) {
-      auto s = GetIfExists(zk, address->root + "/devices/" + device + "/status");
+      auto s = GetIfExists(zk, root + "/devices/" + device + "/status");
       statuses[device] = s.ok() && *s ? ParseObject(**s) : json::object();
     }
     const json& st = statuses[device];
@@ -361,10 +353,7 @@ int RunResults(const std::vector<std::string>& positionals, const FlagParser& fl
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &AppendBody);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
+  SetCommonCurlOptions(h, error);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 120'000L);
   CURLcode code = curl_easy_perform(h);
   if (code != CURLE_OK) {
