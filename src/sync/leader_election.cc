@@ -99,9 +99,16 @@ Result<bool> LeaderElection::Check() {
   const auto mine = CandidateSeq(node_);
   std::string predecessor;
   std::uint64_t predecessor_seq = 0;
+  lowest_.clear();
+  std::uint64_t lowest_seq = 0;
   for (const auto& child : *children) {
     auto seq = CandidateSeq(child);
-    if (!seq || *seq >= *mine) continue;
+    if (!seq) continue;
+    if (lowest_.empty() || *seq < lowest_seq) {
+      lowest_ = child;
+      lowest_seq = *seq;
+    }
+    if (*seq >= *mine) continue;
     if (predecessor.empty() || *seq > predecessor_seq) {
       predecessor = child;
       predecessor_seq = *seq;
@@ -156,19 +163,9 @@ Status LeaderElection::Advertise(std::int64_t db_connection) {
 }
 
 Result<std::optional<LeaderElection::Leader>> LeaderElection::OtherLeader() {
-  auto children = session_->GetChildren(dir_);
-  if (!children.ok()) return children.status();
-  std::string lowest;
-  std::uint64_t lowest_seq = 0;
-  for (const auto& child : *children) {
-    auto seq = CandidateSeq(child);
-    if (seq && (lowest.empty() || *seq < lowest_seq)) {
-      lowest = child;
-      lowest_seq = *seq;
-    }
-  }
-  if (lowest.empty() || lowest == node_) return std::optional<Leader>();
-  Leader leader{dir_ + "/" + lowest, -1, std::nullopt};
+  // The line as the last Check() listed it: a standby calls this right after.
+  if (lowest_.empty() || lowest_ == node_) return std::optional<Leader>();
+  Leader leader{dir_ + "/" + lowest_, -1, std::nullopt};
   auto node = session_->Get(leader.path);
   if (!node.ok()) {
     if (node.status().code() == StatusCode::kNotFound) return std::optional<Leader>();

@@ -48,7 +48,8 @@ class LeaderElection {
   };
   // Writes into our node which MariaDB connection holds the leader lock.
   Status Advertise(std::int64_t db_connection);
-  // The current leader when it is not us; nullopt when we lead or nobody stands.
+  // The current leader, as the last Check() saw the line, when it is not us;
+  // nullopt when we lead or nobody stands.
   Result<std::optional<Leader>> OtherLeader();
   // Deletes a leader's node that has not changed since it was read (a dead
   // leader whose session has not expired yet); the line moves up at once.
@@ -65,6 +66,7 @@ class LeaderElection {
   std::string node_;               // our candidate node's name ("leader-0000000007"), "" if none
   std::int64_t node_session_ = 0;  // the session that created it
   std::string watched_;            // the predecessor being watched
+  std::string lowest_;             // the lowest candidate at the last Check()
   zk::ZkSession::WatchId watch_id_ = 0;
 };
 
