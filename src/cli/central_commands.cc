@@ -9,7 +9,7 @@
 #include "picket/collector/collector_command.h"
 #include "picket/collector/library_info.h"
 #include "picket/common/version.h"
-#include "picket/supervisor/config_loader.h"
+#include "picket/common/config_check.h"
 #include "picket/sync/sync_command.h"
 
 namespace picket::cli {
@@ -38,7 +38,7 @@ int RunCheckConfig(std::span<char* const> args) {
   if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("check-config", st);
   auto path = flags.Value("file");
   if (!path) return ReportFlagError("check-config", Status::InvalidArgument("--file is required"));
-  ConfigCheck check = supervisor::CheckDaemonConfigFile(*path);
+  ConfigCheck check = CheckDaemonConfigFile(*path);
   if (!check.ok()) {
     std::fprintf(stderr, "picket check-config: %s is invalid, %zu error(s):\n", path->c_str(),
                  check.errors.size());

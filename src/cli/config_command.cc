@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "cli/operator_support.h"
-#include "picket/supervisor/config_loader.h"
+#include "picket/common/config_check.h"
 #include "picket/sync/sync_documents.h"
 #include "sync/mariadb_connection.h"
 
@@ -107,7 +107,7 @@ int RunSet(const Target& t, const FlagParser& flags, const sync::DbUrl& url) {
     text = *inline_json;
     origin = "--json";
   }
-  ConfigCheck check = supervisor::CheckDaemonConfigText(text);
+  ConfigCheck check = CheckDaemonConfigText(text);
   if (!check.ok()) {
     std::fputs(("picket config set: " + FormatConfigErrors(origin, check)).c_str(), stderr);
     std::fprintf(stderr, "picket config set: nothing written for %s\n", t.Describe().c_str());

@@ -9,10 +9,10 @@
 #include "picket/common/version.h"
 #include "picket/common/log.h"
 #include "picket/scan/scan_command.h"
-#include "picket/supervisor/config_loader.h"
+#include "picket/common/config_check.h"
 #include "picket/supervisor/daemon.h"
-#include "picket/supervisor/worker.h"
-#include "picket/supervisor/library_info.h"
+#include "picket/worker/worker.h"
+#include "picketd/edge_libraries.h"
 
 namespace {
 
@@ -27,7 +27,7 @@ int ReportFlagError(std::string_view command, const picket::Status& st) {
 int RunVersion(std::span<char* const> args) {
   FlagParser flags({}, {"json"});
   if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("version", st);
-  std::fputs(picket::FormatVersionReport("picketd", picket::supervisor::EdgeLibraryVersions(),
+  std::fputs(picket::FormatVersionReport("picketd", picket::picketd::EdgeLibraryVersions(),
                                          flags.Has("json"))
                  .c_str(),
              stdout);
@@ -38,8 +38,8 @@ int RunCheckConfig(std::span<char* const> args) {
   FlagParser flags({"config"}, {"quiet"});
   if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("check-config", st);
   auto path = flags.Value("config");
-  picket::ConfigCheck check = path ? picket::supervisor::CheckDaemonConfigFile(*path)
-                                   : picket::supervisor::EmbeddedDefaultConfig();
+  picket::ConfigCheck check = path ? picket::CheckDaemonConfigFile(*path)
+                                   : picket::EmbeddedDefaultConfig();
   const std::string source = path ? *path : "(embedded defaults)";
   if (!check.ok()) {
     std::fprintf(stderr, "picketd check-config: %s is invalid, %zu error(s):\n", source.c_str(),
@@ -57,8 +57,8 @@ int RunCheckConfig(std::span<char* const> args) {
 // Loads and fully validates the config for run/worker; prints every error on failure.
 bool LoadConfig(std::string_view command, const std::optional<std::string>& path,
                 picket::ConfigCheck* check) {
-  *check = path ? picket::supervisor::CheckDaemonConfigFile(*path)
-                : picket::supervisor::EmbeddedDefaultConfig();
+  *check = path ? picket::CheckDaemonConfigFile(*path)
+                : picket::EmbeddedDefaultConfig();
   if (check->ok()) return true;
   std::fprintf(stderr, "picketd %.*s: config %s is invalid, %zu error(s):\n",
                static_cast<int>(command.size()), command.data(),
@@ -101,7 +101,7 @@ int RunWorkerCommand(std::span<char* const> args) {
   picket::ConfigCheck check;
   if (!LoadConfig("worker", flags.Value("config"), &check)) return 1;
   ApplyLogConfig(check.config.log);
-  return picket::supervisor::RunWorker(check.config, flags.Has("control"));
+  return picket::worker::Run(check.config, flags.Has("control"));
 }
 
 constexpr picket::Command kCommands[] = {

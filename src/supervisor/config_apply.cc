@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "picket/common/log.h"
-#include "picket/supervisor/config_loader.h"
+#include "picket/common/config_check.h"
 #include "picket/zk/json_merge.h"
 
 namespace picket::supervisor {

@@ -22,7 +22,7 @@
 #include "fleet_agent.h"
 #include "log_shipper.h"
 #include "loop_inbox.h"
-#include "upload_scheduler.h"
+#include "picket/upload/upload_scheduler.h"
 #include "worker_process.h"
 
 namespace picket::supervisor {
@@ -48,7 +48,7 @@ struct Daemon {
   DaemonConfig running;  // applied now
   std::unique_ptr<buffer::BufferStore> store;
   std::unique_ptr<WorkerProcess> worker;
-  std::unique_ptr<UploadScheduler> uploads, retiring_uploads;
+  std::unique_ptr<upload::UploadScheduler> uploads, retiring_uploads;
   bool rebuild_uploads_again = false;
   std::unique_ptr<LogShipper> logs;
   std::unique_ptr<LoopInbox> inbox;
@@ -102,7 +102,7 @@ struct Daemon {
       fleet->SetResultsPending(bc->result_batches_pending);
     }
     if (uploads) {
-      const UploadStats& u = uploads->stats();
+      const upload::UploadStats& u = uploads->stats();
       c["uploads_ok"] = u.chunks_ok + u.batches_ok;
       c["uploads_failed"] = u.failures;
       c["uploads_dead"] = u.dead;
@@ -126,7 +126,7 @@ struct Daemon {
   Status StartUploads() {
     auto token = ReadToken(running.upload.token_file, "upload.token_file");
     if (!token.ok()) return token.status();
-    UploadSchedulerOptions up;
+    upload::UploadSchedulerOptions up;
     up.collectors = Collectors();
     up.settings.device_id = running.device.id;
     up.settings.token = *token;
@@ -138,7 +138,7 @@ struct Daemon {
     up.max_in_flight = running.upload.threads;
     up.retry_base = running.upload.retry_base;
     up.retry_max = running.upload.retry_max;
-    uploads = std::make_unique<UploadScheduler>(&loop, store.get(), std::move(up));
+    uploads = std::make_unique<upload::UploadScheduler>(&loop, store.get(), std::move(up));
     return uploads->Start();
   }
 

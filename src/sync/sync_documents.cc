@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "picket/common/shared_job.h"
-#include "picket/supervisor/config_loader.h"
+#include "picket/common/config_check.h"
 
 namespace picket::sync {
 
@@ -24,7 +24,7 @@ Result<Json> ParseConfigObject(std::string_view text) {
 Result<std::string> ValidatedConfig(Json doc, std::int64_t version) {
   doc["version"] = version;
   std::string text = doc.dump();
-  ConfigCheck check = supervisor::CheckDaemonConfigText(text);
+  ConfigCheck check = CheckDaemonConfigText(text);
   if (!check.ok()) return check.ToStatus();
   return text;
 }

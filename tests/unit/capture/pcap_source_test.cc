@@ -15,7 +15,7 @@
 #include "fakes/capture/fake_clock.h"
 #include "picket/capture/capture_filter.h"
 #include "picket/capture/chunk_writer.h"
-#include "picket/capture/filter_check.h"
+#include "picket/common/filter_check.h"
 #include "picket/capture/sniffer.h"
 
 #ifndef PICKET_TEST_PCAPS_DIR

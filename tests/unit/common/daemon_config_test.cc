@@ -7,7 +7,7 @@
 #include <string>
 #include <unistd.h>
 
-#include "picket/supervisor/config_loader.h"
+#include "picket/common/config_check.h"
 
 namespace picket {
 
@@ -259,11 +259,11 @@ TEST_SUITE("common.config") {
   }
 
   TEST_CASE("the BPF filter is compiled by libpcap before a config is accepted") {
-    ConfigCheck good = supervisor::CheckDaemonConfigText(R"({"capture": {"filter": "tcp port 80"}})");
+    ConfigCheck good = CheckDaemonConfigText(R"({"capture": {"filter": "tcp port 80"}})");
     CHECK_MESSAGE(good.ok(), Dump(good));
-    ConfigCheck bad = supervisor::CheckDaemonConfigText(R"({"capture": {"filter": "tcp prot 80"}})");
+    ConfigCheck bad = CheckDaemonConfigText(R"({"capture": {"filter": "tcp prot 80"}})");
     CHECK(HasError(bad, "/capture/filter", "tcp prot 80"));
-    ConfigCheck range = supervisor::CheckDaemonConfigText(R"({"capture": {"filter": "port 99999"}})");
+    ConfigCheck range = CheckDaemonConfigText(R"({"capture": {"filter": "port 99999"}})");
     CHECK(HasError(range, "/capture/filter", "99999"));
   }
 

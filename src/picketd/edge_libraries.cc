@@ -1,18 +1,18 @@
-#include "picket/supervisor/library_info.h"
+#include "picketd/edge_libraries.h"
 
 #include <uv.h>
 
 #include "picket/buffer/library_info.h"
-#include "picket/capture/filter_check.h"
+#include "picket/common/filter_check.h"
 #include "picket/scan/library_info.h"
 #include "picket/upload/library_info.h"
 #include "picket/zk/library_info.h"
 
-namespace picket::supervisor {
+namespace picket::picketd {
 
 std::vector<LibraryVersion> EdgeLibraryVersions() {
   std::vector<LibraryVersion> out;
-  out.push_back(capture::PcapLibraryVersion());
+  out.push_back(PcapLibraryVersion());
   out.push_back({"libuv", uv_version_string()});
   for (auto& v : upload::HttpLibraryVersions()) out.push_back(std::move(v));
   out.push_back(buffer::SqliteLibraryVersion());
@@ -22,4 +22,4 @@ std::vector<LibraryVersion> EdgeLibraryVersions() {
   return out;
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::picketd

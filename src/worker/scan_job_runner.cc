@@ -1,4 +1,4 @@
-#include "scan_jobs.h"
+#include "worker/scan_job_runner.h"
 
 #include <chrono>
 #include <random>
@@ -8,7 +8,7 @@
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 namespace {
 
@@ -167,4 +167,4 @@ Status ScanJobRunner::RunJob(const ScanJobConfig& job) {
   return Status::Ok();
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 class WorkerControl {
  public:
@@ -44,4 +44,4 @@ class WorkerControl {
   std::thread thread_;
 };
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

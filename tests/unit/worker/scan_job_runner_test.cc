@@ -1,4 +1,4 @@
-#include "supervisor/scan_jobs.h"
+#include "worker/scan_job_runner.h"
 
 #include <doctest/doctest.h>
 
@@ -9,7 +9,7 @@
 #include "picket/common/log.h"
 #include "support/temp_dir.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 namespace {
 
@@ -96,7 +96,7 @@ struct Quiet {
 
 }  // namespace
 
-TEST_SUITE("supervisor.scan_jobs") {
+TEST_SUITE("worker.scan_job_runner") {
   TEST_CASE("a one-shot job runs once and its results land in the buffer") {
     Quiet quiet;
     testing::TempDir dir;
@@ -154,4 +154,4 @@ TEST_SUITE("supervisor.scan_jobs") {
   }
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

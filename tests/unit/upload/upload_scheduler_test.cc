@@ -1,14 +1,16 @@
-#include "supervisor/upload_scheduler.h"
+#include "picket/upload/upload_scheduler.h"
 
 #include <doctest/doctest.h>
+#include <uv.h>
 
 #include <fstream>
 #include <mutex>
+#include <set>
 
 #include "picket/common/log.h"
 #include "support/temp_dir.h"
 
-namespace picket::supervisor {
+namespace picket::upload {
 
 namespace {
 
@@ -97,7 +99,7 @@ upload::UploadResult Ok() { return {upload::Outcome::kDone, 201, {}, "", 1}; }
 
 }  // namespace
 
-TEST_SUITE("supervisor.upload") {
+TEST_SUITE("upload.scheduler") {
   TEST_CASE("every pending chunk and batch is uploaded once and acknowledged") {
     Fixture f;
     f.AddChunks(25);
@@ -166,4 +168,4 @@ TEST_SUITE("supervisor.upload") {
   }
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::upload

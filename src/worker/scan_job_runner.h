@@ -19,7 +19,7 @@
 #include "picket/common/daemon_config.h"
 #include "picket/scan/scanner.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 using ScannerFactory =
     std::function<Result<std::unique_ptr<scan::Scanner>>(const scan::ScanSpec&)>;
@@ -73,4 +73,4 @@ class ScanJobRunner {
   std::vector<std::string> pending_;    // result lines not yet in the buffer
 };
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

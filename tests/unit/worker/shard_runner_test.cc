@@ -1,4 +1,4 @@
-#include "supervisor/shard_runner.h"
+#include "worker/shard_runner.h"
 
 #include <doctest/doctest.h>
 
@@ -12,7 +12,7 @@
 #include "picket/common/log.h"
 #include "support/temp_dir.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 namespace {
 
@@ -151,7 +151,7 @@ struct Quiet {
 
 }  // namespace
 
-TEST_SUITE("supervisor.shard_runner") {
+TEST_SUITE("worker.shard_runner") {
   TEST_CASE("a shard runs to the end; each checkpoint is reported after its results are buffered") {
     Quiet quiet;
     testing::TempDir dir;
@@ -351,4 +351,4 @@ TEST_SUITE("supervisor.shard_runner") {
   }
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

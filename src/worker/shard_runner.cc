@@ -1,4 +1,4 @@
-#include "shard_runner.h"
+#include "worker/shard_runner.h"
 
 #include <algorithm>
 #include <optional>
@@ -6,7 +6,7 @@
 
 #include "picket/common/log.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 // RequestStopAll runs in signal handlers: everything it touches must be lock-free.
 static_assert(std::atomic<scan::Scanner*>::is_always_lock_free);
@@ -262,4 +262,4 @@ void ShardRunner::RunShard(Shard& shard) {
   emit(ShardEvent::kFailed, st.ToString());
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

@@ -25,9 +25,9 @@
 #include "picket/buffer/buffer_store.h"
 #include "picket/common/shared_job.h"
 #include "picket/scan/scanner.h"
-#include "scan_jobs.h"
+#include "worker/scan_job_runner.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 struct ShardAssignment {
   SharedJobSpec job;
@@ -109,4 +109,4 @@ class ShardRunner {
   ShardList shards_;
 };
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

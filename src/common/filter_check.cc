@@ -1,4 +1,4 @@
-#include "picket/capture/filter_check.h"
+#include "picket/common/filter_check.h"
 
 #include <pcap/pcap.h>
 
@@ -6,7 +6,7 @@
 
 #include "picket/common/c_handle.h"
 
-namespace picket::capture {
+namespace picket {
 
 namespace {
 using PcapHandle = CHandle<pcap_t, pcap_close>;
@@ -39,4 +39,4 @@ LibraryVersion PcapLibraryVersion() {
   return {"libpcap", v};
 }
 
-}  // namespace picket::capture
+}  // namespace picket

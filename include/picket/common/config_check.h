@@ -8,11 +8,11 @@
 
 #include "picket/common/daemon_config.h"
 
-namespace picket::supervisor {
+namespace picket {
 
 ConfigCheck CheckDaemonConfigText(std::string_view json_text);
 ConfigCheck CheckDaemonConfigFile(const std::string& path);
 // The embedded default config (no file): capture on lo, SQLite buffer, collector on loopback.
 ConfigCheck EmbeddedDefaultConfig();
 
-}  // namespace picket::supervisor
+}  // namespace picket

@@ -1,8 +1,8 @@
-#include "picket/supervisor/config_loader.h"
+#include "picket/common/config_check.h"
 
-#include "picket/capture/filter_check.h"
+#include "picket/common/filter_check.h"
 
-namespace picket::supervisor {
+namespace picket {
 
 namespace {
 
@@ -15,7 +15,7 @@ void AddLibraryChecks(ConfigCheck& check) {
       return;
     }
   }
-  capture::AddCaptureChecks(check);
+  AddCaptureChecks(check);
 }
 
 }  // namespace
@@ -34,4 +34,4 @@ ConfigCheck CheckDaemonConfigFile(const std::string& path) {
 
 ConfigCheck EmbeddedDefaultConfig() { return ConfigCheck{}; }
 
-}  // namespace picket::supervisor
+}  // namespace picket

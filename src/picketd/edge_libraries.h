@@ -5,8 +5,8 @@
 
 #include "picket/common/version.h"
 
-namespace picket::supervisor {
+namespace picket::picketd {
 
 std::vector<LibraryVersion> EdgeLibraryVersions();
 
-}  // namespace picket::supervisor
+}  // namespace picket::picketd

@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <thread>
 
-#include "process_guard.h"
+#include "worker/process_guard.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 Status StopWithParent(int signal) {
   const pid_t parent = ::getppid();
@@ -35,4 +35,4 @@ Result<UniqueFd> LockExclusive(const std::string& path, std::chrono::millisecond
   }
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

@@ -6,10 +6,10 @@
 
 #include "picket/common/daemon_config.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 // control_channel: stdin/stdout carry the supervisor's commands and the
 // worker's events (live filter changes, shards of shared scan jobs).
-int RunWorker(const DaemonConfig& config, bool control_channel = false);
+int Run(const DaemonConfig& config, bool control_channel = false);
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

@@ -1,4 +1,4 @@
-#include "picket/supervisor/worker.h"
+#include "picket/worker/worker.h"
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -16,12 +16,12 @@
 #include "picket/common/log.h"
 #include "picket/common/url.h"
 #include "picket/common/shared_job.h"
-#include "process_guard.h"
-#include "scan_jobs.h"
-#include "shard_runner.h"
-#include "worker_control.h"
+#include "worker/process_guard.h"
+#include "worker/scan_job_runner.h"
+#include "worker/shard_runner.h"
+#include "worker/control_channel.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 namespace {
 
@@ -198,7 +198,7 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRu
 
 }  // namespace
 
-int RunWorker(const DaemonConfig& config, bool control_channel) {
+int Run(const DaemonConfig& config, bool control_channel) {
   auto fail = [](const char* what, const Status& st) {
     PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
     return 1;
@@ -284,4 +284,4 @@ int RunWorker(const DaemonConfig& config, bool control_channel) {
   return rc;
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

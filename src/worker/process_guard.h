@@ -7,7 +7,7 @@
 #include "picket/common/c_handle.h"
 #include "picket/common/status.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 // Asks the kernel to send `signal` to this process when its parent dies, so a
 // worker never outlives a supervisor killed with SIGKILL. Fails when the parent
@@ -21,4 +21,4 @@ Status StopWithParent(int signal);
 // long as the returned fd and is released by the kernel if the process dies.
 Result<UniqueFd> LockExclusive(const std::string& path, std::chrono::milliseconds timeout);
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

@@ -9,7 +9,7 @@
 #include "picket/common/status.h"
 #include "picket/common/version.h"
 
-namespace picket::capture {
+namespace picket {
 
 // Compiles `filter` for an Ethernet link with `snaplen`; the error carries pcap's text.
 // Thread-safe (libpcap ≥ 1.8 serializes its compiler).
@@ -20,4 +20,4 @@ void AddCaptureChecks(ConfigCheck& check);
 
 LibraryVersion PcapLibraryVersion();
 
-}  // namespace picket::capture
+}  // namespace picket

@@ -6,21 +6,17 @@
 // error or 5xx moves the next attempts to the next collector.
 #pragma once
 
-#include <uv.h>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <random>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "picket/buffer/buffer_store.h"
 #include "picket/upload/http_uploader.h"
 
-namespace picket::supervisor {
+namespace picket::upload {
 
 struct UploadSchedulerOptions {
   std::vector<std::string> collectors;
@@ -40,8 +36,9 @@ struct UploadStats {
 
 class UploadScheduler {
  public:
-  // `store` must outlive the scheduler; the loop must be run by the caller.
-  UploadScheduler(uv_loop_t* loop, buffer::BufferStore* store, UploadSchedulerOptions options);
+  // `uv_loop` is the caller's uv_loop_t, run by the caller (opaque here so
+  // include/ holds no libuv types); `store` must outlive the scheduler.
+  UploadScheduler(void* uv_loop, buffer::BufferStore* store, UploadSchedulerOptions options);
   ~UploadScheduler();
   UploadScheduler(const UploadScheduler&) = delete;
   UploadScheduler& operator=(const UploadScheduler&) = delete;
@@ -52,34 +49,12 @@ class UploadScheduler {
   // Poll now (e.g. the worker reported a new chunk).
   void Kick();
 
-  const UploadStats& stats() const { return stats_; }
-  std::size_t in_flight() const { return in_flight_.size(); }
+  const UploadStats& stats() const;
+  std::size_t in_flight() const;
 
  private:
-  struct Job;
-  static void OnTimer(uv_timer_t* timer);
-  static void DoWork(uv_work_t* req);
-  static void AfterWork(uv_work_t* req, int status);
-
-  void Poll();
-  void Dispatch(std::unique_ptr<Job> job);
-  void Finish(Job& job);
-  void MaybeFinishStop();
-  std::int64_t NowMs() const;
-
-  uv_loop_t* loop_;
-  buffer::BufferStore* store_;
-  UploadSchedulerOptions options_;
-  uv_timer_t* timer_ = nullptr;  // freed in its close callback
-  std::set<std::string> in_flight_;  // "c<seq>" / "b<id>"
-  std::size_t collector_index_ = 0;
-  bool collector_down_ = false;
-  bool stopping_ = false;
-  std::function<void()> on_stopped_;
-  std::mt19937_64 rng_{std::random_device{}()};
-  std::uint64_t generation_;
-  std::shared_ptr<const UploadSchedulerOptions> shared_options_;
-  UploadStats stats_;
+  class Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace picket::supervisor
+}  // namespace picket::upload

@@ -1,4 +1,4 @@
-#include "worker_control.h"
+#include "worker/control_channel.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -9,7 +9,7 @@
 
 #include "picket/common/log.h"
 
-namespace picket::supervisor {
+namespace picket::worker {
 
 WorkerControl::WorkerControl(int in_fd, int out_fd)
     : in_fd_(in_fd), out_fd_(out_fd), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
@@ -84,4 +84,4 @@ void WorkerControl::ReadLoop() {
   }
 }
 
-}  // namespace picket::supervisor
+}  // namespace picket::worker

@@ -1,11 +1,15 @@
-#include "upload_scheduler.h"
+#include "picket/upload/upload_scheduler.h"
+
+#include <uv.h>
 
 #include <atomic>
+#include <random>
+#include <set>
 
 #include "picket/common/backoff.h"
 #include "picket/common/log.h"
 
-namespace picket::supervisor {
+namespace picket::upload {
 
 namespace {
 
@@ -21,9 +25,52 @@ thread_local ThreadUploader t_uploader;
 
 }  // namespace
 
-struct UploadScheduler::Job {
+class UploadScheduler::Impl {
+ public:
+  Impl(uv_loop_t* loop, buffer::BufferStore* store, UploadSchedulerOptions options);
+  ~Impl();
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  Status Start();
+  // Stops scheduling; `done` runs on the loop once in-flight attempts finished.
+  void Stop(std::function<void()> done);
+  // Poll now (e.g. the worker reported a new chunk).
+  void Kick();
+
+  const UploadStats& stats() const { return stats_; }
+  std::size_t in_flight() const { return in_flight_.size(); }
+
+ private:
+  struct Job;
+  static void OnTimer(uv_timer_t* timer);
+  static void DoWork(uv_work_t* req);
+  static void AfterWork(uv_work_t* req, int status);
+
+  void Poll();
+  void Dispatch(std::unique_ptr<Job> job);
+  void Finish(Job& job);
+  void MaybeFinishStop();
+  std::int64_t NowMs() const;
+
+  uv_loop_t* loop_;
+  buffer::BufferStore* store_;
+  UploadSchedulerOptions options_;
+  uv_timer_t* timer_ = nullptr;  // freed in its close callback
+  std::set<std::string> in_flight_;  // "c<seq>" / "b<id>"
+  std::size_t collector_index_ = 0;
+  bool collector_down_ = false;
+  bool stopping_ = false;
+  std::function<void()> on_stopped_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::uint64_t generation_;
+  std::shared_ptr<const UploadSchedulerOptions> shared_options_;
+  UploadStats stats_;
+};
+
+struct UploadScheduler::Impl::Job {
   uv_work_t req{};
-  UploadScheduler* self = nullptr;
+  Impl* self = nullptr;
   std::string key;
   bool is_chunk = true;
   buffer::PendingChunk chunk;
@@ -36,7 +83,7 @@ struct UploadScheduler::Job {
   upload::UploadResult result;
 };
 
-UploadScheduler::UploadScheduler(uv_loop_t* loop, buffer::BufferStore* store,
+UploadScheduler::Impl::Impl(uv_loop_t* loop, buffer::BufferStore* store,
                                  UploadSchedulerOptions options)
     : loop_(loop),
       store_(store),
@@ -44,7 +91,7 @@ UploadScheduler::UploadScheduler(uv_loop_t* loop, buffer::BufferStore* store,
       generation_(g_generation++),
       shared_options_(std::make_shared<const UploadSchedulerOptions>(options_)) {}
 
-UploadScheduler::~UploadScheduler() {
+UploadScheduler::Impl::~Impl() {
   if (timer_) {
     timer_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(timer_),
@@ -52,13 +99,13 @@ UploadScheduler::~UploadScheduler() {
   }
 }
 
-std::int64_t UploadScheduler::NowMs() const {
+std::int64_t UploadScheduler::Impl::NowMs() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-Status UploadScheduler::Start() {
+Status UploadScheduler::Impl::Start() {
   if (options_.collectors.empty()) return Status::InvalidArgument("no collector URL configured");
   upload::InitHttpGlobals();
   timer_ = new uv_timer_t;
@@ -70,22 +117,22 @@ Status UploadScheduler::Start() {
   return Status::Ok();
 }
 
-void UploadScheduler::OnTimer(uv_timer_t* timer) {
-  if (auto* self = static_cast<UploadScheduler*>(timer->data)) self->Poll();
+void UploadScheduler::Impl::OnTimer(uv_timer_t* timer) {
+  if (auto* self = static_cast<Impl*>(timer->data)) self->Poll();
 }
 
-void UploadScheduler::Kick() {
+void UploadScheduler::Impl::Kick() {
   if (!stopping_) Poll();
 }
 
-void UploadScheduler::Stop(std::function<void()> done) {
+void UploadScheduler::Impl::Stop(std::function<void()> done) {
   stopping_ = true;
   on_stopped_ = std::move(done);
   if (timer_) uv_timer_stop(timer_);
   MaybeFinishStop();
 }
 
-void UploadScheduler::MaybeFinishStop() {
+void UploadScheduler::Impl::MaybeFinishStop() {
   if (stopping_ && in_flight_.empty() && on_stopped_) {
     auto done = std::move(on_stopped_);
     on_stopped_ = nullptr;
@@ -93,7 +140,7 @@ void UploadScheduler::MaybeFinishStop() {
   }
 }
 
-void UploadScheduler::Poll() {
+void UploadScheduler::Impl::Poll() {
   const int free_slots = options_.max_in_flight - static_cast<int>(in_flight_.size());
   if (stopping_ || free_slots <= 0) return;
   const std::int64_t now = NowMs();
@@ -141,7 +188,7 @@ void UploadScheduler::Poll() {
   }
 }
 
-void UploadScheduler::Dispatch(std::unique_ptr<Job> job) {
+void UploadScheduler::Impl::Dispatch(std::unique_ptr<Job> job) {
   job->self = this;
   job->collector_index = collector_index_ % options_.collectors.size();
   job->collector = options_.collectors[job->collector_index];
@@ -158,7 +205,7 @@ void UploadScheduler::Dispatch(std::unique_ptr<Job> job) {
   (void)job.release();  // owned by the request until AfterWork
 }
 
-void UploadScheduler::DoWork(uv_work_t* req) {
+void UploadScheduler::Impl::DoWork(uv_work_t* req) {
   auto* job = static_cast<Job*>(req->data);
   if (t_uploader.generation != job->generation || !t_uploader.uploader) {
     t_uploader.uploader = job->options->make_uploader(job->options->settings);
@@ -169,12 +216,12 @@ void UploadScheduler::DoWork(uv_work_t* req) {
                     : t_uploader.uploader->PostBatch(job->collector, job->batch, job->counters);
 }
 
-void UploadScheduler::AfterWork(uv_work_t* req, int) {
+void UploadScheduler::Impl::AfterWork(uv_work_t* req, int) {
   std::unique_ptr<Job> job(static_cast<Job*>(req->data));
   job->self->Finish(*job);
 }
 
-void UploadScheduler::Finish(Job& job) {
+void UploadScheduler::Impl::Finish(Job& job) {
   in_flight_.erase(job.key);
   const upload::UploadResult& r = job.result;
   const std::int64_t id = job.is_chunk ? job.chunk.meta.seq : job.batch.id;
@@ -246,4 +293,14 @@ void UploadScheduler::Finish(Job& job) {
   }
 }
 
-}  // namespace picket::supervisor
+UploadScheduler::UploadScheduler(void* uv_loop, buffer::BufferStore* store,
+                                 UploadSchedulerOptions options)
+    : impl_(std::make_unique<Impl>(static_cast<uv_loop_t*>(uv_loop), store, std::move(options))) {}
+UploadScheduler::~UploadScheduler() = default;
+Status UploadScheduler::Start() { return impl_->Start(); }
+void UploadScheduler::Stop(std::function<void()> done) { impl_->Stop(std::move(done)); }
+void UploadScheduler::Kick() { impl_->Kick(); }
+const UploadStats& UploadScheduler::stats() const { return impl_->stats(); }
+std::size_t UploadScheduler::in_flight() const { return impl_->in_flight(); }
+
+}  // namespace picket::upload
