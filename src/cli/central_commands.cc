@@ -17,18 +17,11 @@ namespace picket::cli {
 namespace {
 
 int ReportFlagError(std::string_view command, const Status& st) {
-  std::fprintf(stderr, "picket %.*s: %s\n", static_cast<int>(command.size()), command.data(),
-               st.message().c_str());
-  return 2;
+  return picket::ReportFlagError("picket", command, st);
 }
 
 int RunVersion(std::span<char* const> args) {
-  FlagParser flags({}, {"json"});
-  if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("version", st);
-  std::fputs(
-      FormatVersionReport("picket", collector::CentralLibraryVersions(), flags.Has("json")).c_str(),
-      stdout);
-  return 0;
+  return RunVersionCommand("picket", collector::CentralLibraryVersions(), args);
 }
 
 // Operators check a device config before it goes into MariaDB, with the
@@ -40,9 +33,7 @@ int RunCheckConfig(std::span<char* const> args) {
   if (!path) return ReportFlagError("check-config", Status::InvalidArgument("--file is required"));
   ConfigCheck check = CheckDaemonConfigFile(*path);
   if (!check.ok()) {
-    std::fprintf(stderr, "picket check-config: %s is invalid, %zu error(s):\n", path->c_str(),
-                 check.errors.size());
-    for (const auto& e : check.errors) std::fprintf(stderr, "  %s\n", e.ToString().c_str());
+    std::fputs(("picket check-config: " + FormatConfigErrors(*path, check)).c_str(), stderr);
     return 1;
   }
   std::printf("%s is a valid device config\n", path->c_str());

@@ -157,12 +157,6 @@ int RunSet(const Target& t, const FlagParser& flags, const sync::DbUrl& url) {
 
 }  // namespace
 
-std::string FormatConfigErrors(const std::string& origin, const ConfigCheck& check) {
-  std::string out = origin + " is invalid, " + std::to_string(check.errors.size()) + " error(s):\n";
-  for (const auto& e : check.errors) out += "  " + e.ToString() + "\n";
-  return out;
-}
-
 int RunConfigCommand(std::span<char* const> args) {
   SplitArgs split = SplitPositionals(args, {"group", "file", "json", "db"});
   FlagParser flags({"group", "file", "json", "db"}, {});

@@ -11,10 +11,6 @@
 
 namespace picket::cli {
 
-// Pure: the message block printed when the validator refuses a config:
-// "<origin> is invalid, N error(s):\n  /path: message\n...".
-std::string FormatConfigErrors(const std::string& origin, const ConfigCheck& check);
-
 inline constexpr std::string_view kConfigSummary =
     "print or change a device's or group's config row";
 

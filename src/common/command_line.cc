@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "picket/common/version.h"
+
 namespace picket {
 
 namespace {
@@ -23,6 +25,20 @@ void PrintTable(std::FILE* out, std::string_view program, std::string_view about
 bool IsHelp(std::string_view a) { return a == "--help" || a == "-h" || a == "help"; }
 
 }  // namespace
+
+int RunVersionCommand(std::string_view program, const std::vector<LibraryVersion>& libs,
+                      std::span<char* const> args) {
+  FlagParser flags({}, {"json"});
+  if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError(program, "version", st);
+  std::fputs(FormatVersionReport(program, libs, flags.Has("json")).c_str(), stdout);
+  return 0;
+}
+
+int ReportFlagError(std::string_view program, std::string_view command, const Status& st) {
+  std::fprintf(stderr, "%.*s %.*s: %s\n", static_cast<int>(program.size()), program.data(),
+               static_cast<int>(command.size()), command.data(), st.message().c_str());
+  return 2;
+}
 
 int RunCommandTable(std::string_view program, std::string_view about,
                     std::span<const Command> commands, int argc, char** argv) {

@@ -34,4 +34,11 @@ ConfigCheck CheckDaemonConfigFile(const std::string& path) {
 
 ConfigCheck EmbeddedDefaultConfig() { return ConfigCheck{}; }
 
+std::string FormatConfigErrors(std::string_view origin, const ConfigCheck& check) {
+  std::string out = std::string(origin) + " is invalid, " + std::to_string(check.errors.size()) +
+                    " error(s):\n";
+  for (const auto& e : check.errors) out += "  " + e.ToString() + "\n";
+  return out;
+}
+
 }  // namespace picket

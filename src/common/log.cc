@@ -10,6 +10,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "picket/common/clock.h"
+
 namespace picket::log {
 
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
@@ -158,16 +160,9 @@ void SetLineObserver(LineObserver observer, void* context) {
 
 std::string FormatLine(std::int64_t unix_ms, Level level, std::string_view component,
                        std::string_view message, std::initializer_list<Field> fields) {
-  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm {};
-  ::gmtime_r(&secs, &tm);
-  char ts[64];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
   std::string line;
   line.reserve(64 + message.size() + fields.size() * 16);
-  line += ts;
+  line += FormatRfc3339Millis(unix_ms);
   line += ' ';
   line += LevelName(level);
   line += ' ';

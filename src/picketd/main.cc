@@ -19,19 +19,11 @@ namespace {
 using picket::FlagParser;
 
 int ReportFlagError(std::string_view command, const picket::Status& st) {
-  std::fprintf(stderr, "picketd %.*s: %s\n", static_cast<int>(command.size()), command.data(),
-               st.message().c_str());
-  return 2;
+  return picket::ReportFlagError("picketd", command, st);
 }
 
 int RunVersion(std::span<char* const> args) {
-  FlagParser flags({}, {"json"});
-  if (auto st = flags.Parse(args); !st.ok()) return ReportFlagError("version", st);
-  std::fputs(picket::FormatVersionReport("picketd", picket::picketd::EdgeLibraryVersions(),
-                                         flags.Has("json"))
-                 .c_str(),
-             stdout);
-  return 0;
+  return picket::RunVersionCommand("picketd", picket::picketd::EdgeLibraryVersions(), args);
 }
 
 int RunCheckConfig(std::span<char* const> args) {
@@ -42,9 +34,8 @@ int RunCheckConfig(std::span<char* const> args) {
                                    : picket::EmbeddedDefaultConfig();
   const std::string source = path ? *path : "(embedded defaults)";
   if (!check.ok()) {
-    std::fprintf(stderr, "picketd check-config: %s is invalid, %zu error(s):\n", source.c_str(),
-                 check.errors.size());
-    for (const auto& e : check.errors) std::fprintf(stderr, "  %s\n", e.ToString().c_str());
+    std::fputs(("picketd check-config: " + picket::FormatConfigErrors(source, check)).c_str(),
+               stderr);
     return 1;
   }
   if (!flags.Has("quiet")) {
@@ -60,10 +51,9 @@ bool LoadConfig(std::string_view command, const std::optional<std::string>& path
   *check = path ? picket::CheckDaemonConfigFile(*path)
                 : picket::EmbeddedDefaultConfig();
   if (check->ok()) return true;
-  std::fprintf(stderr, "picketd %.*s: config %s is invalid, %zu error(s):\n",
-               static_cast<int>(command.size()), command.data(),
-               path ? path->c_str() : "(embedded defaults)", check->errors.size());
-  for (const auto& e : check->errors) std::fprintf(stderr, "  %s\n", e.ToString().c_str());
+  const std::string origin = "config " + (path ? *path : std::string("(embedded defaults)"));
+  std::fprintf(stderr, "picketd %.*s: %s", static_cast<int>(command.size()), command.data(),
+               picket::FormatConfigErrors(origin, *check).c_str());
   return false;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "picket/common/status.h"
+#include "picket/common/version.h"
 
 namespace picket {
 
@@ -26,6 +27,14 @@ struct Command {
 // 2 for an unknown command or no command.
 int RunCommandTable(std::string_view program, std::string_view about,
                     std::span<const Command> commands, int argc, char** argv);
+
+// The one report of a bad command line: "<program> <command>: <message>" on
+// stderr; returns exit code 2.
+int ReportFlagError(std::string_view program, std::string_view command, const Status& st);
+
+// The `version [--json]` command of both binaries: prints FormatVersionReport.
+int RunVersionCommand(std::string_view program, const std::vector<LibraryVersion>& libs,
+                      std::span<char* const> args);
 
 class FlagParser {
  public:

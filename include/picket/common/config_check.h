@@ -15,4 +15,8 @@ ConfigCheck CheckDaemonConfigFile(const std::string& path);
 // The embedded default config (no file): capture on lo, SQLite buffer, collector on loopback.
 ConfigCheck EmbeddedDefaultConfig();
 
+// The one message block every command prints when the validator refuses a
+// config: "<origin> is invalid, N error(s):\n  /path: message\n...".
+std::string FormatConfigErrors(std::string_view origin, const ConfigCheck& check);
+
 }  // namespace picket

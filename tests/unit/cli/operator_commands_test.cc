@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/config_command.h"
+#include "picket/common/config_check.h"
 #include "cli/devices_command.h"
 #include "cli/operator_support.h"
 #include "cli/scan_jobs_command.h"
