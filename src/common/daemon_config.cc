@@ -119,42 +119,18 @@ void ReadScan(JsonObjectReader& r, ScanJobConfig& s, std::uint64_t max_probes) {
   } else {
     CheckName(r, "id", s.id);
   }
-  std::uint64_t addresses = 0, ports = 0;
-  if (!r.String("targets", &s.targets, 65536)) {
-    if (!r.Child("targets")) r.Error("targets", "is required");
-  } else if (auto t = ParseTargetList(s.targets); !t.ok()) {
-    r.Error("targets", t.status().message());
-  } else {
-    addresses = CountAddresses(*t);
+  const config_internal::ScanProbeSize size = config_internal::ReadScanProbe(r, s);
+  if (size.addresses && size.ports &&
+      (size.addresses > max_probes / size.ports || size.addresses * size.ports > max_probes)) {
+    r.Error("targets", std::to_string(size.addresses) + " addresses × " +
+                           std::to_string(size.ports) + " ports is over scan_max_probes (" +
+                           std::to_string(max_probes) + ")");
   }
-  if (r.String("exclude", &s.exclude, 65536) && !s.exclude.empty()) {
-    if (auto e = ParseTargetList(s.exclude); !e.ok()) r.Error("exclude", e.status().message());
-  }
-  if (!r.String("ports", &s.ports, 65536)) {
-    if (!r.Child("ports")) r.Error("ports", "is required");
-  } else if (auto p = ParsePortList(s.ports); !p.ok()) {
-    r.Error("ports", p.status().message());
-  } else {
-    ports = CountPorts(*p);
-  }
-  if (addresses && ports &&
-      (addresses > max_probes / ports || addresses * ports > max_probes)) {
-    r.Error("targets", std::to_string(addresses) + " addresses × " + std::to_string(ports) +
-                           " ports is over scan_max_probes (" + std::to_string(max_probes) + ")");
-  }
-  r.Uint("rate_pps", 1, 100'000'000, &s.rate_pps);
-  std::string mode;
-  if (r.Choice("mode", {"syn", "connect"}, &mode)) {
-    s.mode = mode == "syn" ? ScanMode::kSyn : ScanMode::kConnect;
-  }
-  r.Int("retries", 0, 10, &s.retries);
-  r.Duration("wait", milliseconds(0), milliseconds(600'000), &s.wait);
   if (r.Duration("interval", milliseconds(0), 30 * kDay, &s.interval) &&
       s.interval.count() != 0 && s.interval < milliseconds(60'000)) {
     r.Error("interval", "must be 0 (run once) or at least 1m, got \"" +
                             FormatDuration(s.interval) + "\"");
   }
-  r.Bool("banners", &s.banners);
 }
 
 void ReadZooKeeper(JsonObjectReader& r, ZooKeeperSection& z) {
@@ -371,5 +347,49 @@ std::string DaemonConfigToJson(const DaemonConfig& c) {
   };
   return j.dump(2);
 }
+
+namespace config_internal {
+
+ScanProbeSize ReadScanProbe(JsonObjectReader& r, ScanProbe& p) {
+  constexpr std::size_t kMaxListBytes = 65536;
+  constexpr std::uint64_t kMaxRatePps = 10'000'000;
+  constexpr milliseconds kMaxWait{60'000};
+  ScanProbeSize size;
+  if (!r.String("targets", &p.targets, kMaxListBytes)) {
+    if (!r.Child("targets")) r.Error("targets", "is required");
+  } else if (auto t = ParseTargetList(p.targets); !t.ok()) {
+    r.Error("targets", t.status().message());
+  } else {
+    size.addresses = CountAddresses(*t);
+  }
+  if (r.String("exclude", &p.exclude, kMaxListBytes) && !p.exclude.empty()) {
+    if (auto e = ParseTargetList(p.exclude); !e.ok()) r.Error("exclude", e.status().message());
+  }
+  if (!r.String("ports", &p.ports, kMaxListBytes)) {
+    if (!r.Child("ports")) r.Error("ports", "is required");
+  } else if (auto list = ParsePortList(p.ports); !list.ok()) {
+    r.Error("ports", list.status().message());
+  } else {
+    size.ports = CountPorts(*list);
+  }
+  r.Uint("rate_pps", 1, kMaxRatePps, &p.rate_pps);
+  std::string mode;
+  if (r.Choice("mode", {"syn", "connect"}, &mode)) {
+    p.mode = mode == "syn" ? ScanMode::kSyn : ScanMode::kConnect;
+  }
+  r.Int("retries", 0, 10, &p.retries);
+  if (r.Child("wait") && r.Child("wait_ms")) {
+    r.Error("wait_ms", "give either wait or wait_ms, not both");
+  }
+  r.Duration("wait", milliseconds(0), kMaxWait, &p.wait);
+  int wait_ms = 0;
+  if (r.Int("wait_ms", 0, static_cast<int>(kMaxWait.count()), &wait_ms)) {
+    p.wait = milliseconds(wait_ms);
+  }
+  r.Bool("banners", &p.banners);
+  return size;
+}
+
+}  // namespace config_internal
 
 }  // namespace picket

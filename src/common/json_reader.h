@@ -66,4 +66,15 @@ class JsonObjectReader {
   std::set<std::string, std::less<>> known_;
 };
 
+// The size of a scan's target×port space, as far as it could be read (0: unknown).
+struct ScanProbeSize {
+  std::uint64_t addresses = 0, ports = 0;
+};
+
+// The one scan-job schema reader (targets, exclude, ports, rate_pps, mode,
+// retries, wait, banners), for device configs and shared jobs alike. `wait`
+// is a duration string; shared jobs, whose MariaDB column is an integer, may
+// spell it `wait_ms` instead (not both).
+ScanProbeSize ReadScanProbe(JsonObjectReader& r, ScanProbe& p);
+
 }  // namespace picket::config_internal

@@ -49,32 +49,7 @@ std::string Printable(std::string_view text) {
   return out;
 }
 
-void ReadSpace(JsonObjectReader& r, SharedJobSpec& s) {
-  if (!r.String("targets", &s.targets, 65536)) {
-    if (!r.Child("targets")) r.Error("targets", "is required");
-  } else if (auto t = ParseTargetList(s.targets); !t.ok()) {
-    r.Error("targets", t.status().message());
-  }
-  if (r.String("exclude", &s.exclude, 65536) && !s.exclude.empty()) {
-    if (auto e = ParseTargetList(s.exclude); !e.ok()) r.Error("exclude", e.status().message());
-  }
-  if (!r.String("ports", &s.ports, 65536)) {
-    if (!r.Child("ports")) r.Error("ports", "is required");
-  } else if (auto p = ParsePortList(s.ports); !p.ok()) {
-    r.Error("ports", p.status().message());
-  }
-}
-
-void ReadProbing(JsonObjectReader& r, SharedJobSpec& s) {
-  r.Uint("rate_pps", 1, 10'000'000, &s.rate_pps);
-  std::string mode;
-  if (r.Choice("mode", {"syn", "connect"}, &mode)) {
-    s.mode = mode == "syn" ? ScanMode::kSyn : ScanMode::kConnect;
-  }
-  r.Int("retries", 0, 10, &s.retries);
-  int wait_ms = 0;
-  if (r.Int("wait_ms", 0, 60'000, &wait_ms)) s.wait = std::chrono::milliseconds(wait_ms);
-  r.Bool("banners", &s.banners);
+void ReadSharding(JsonObjectReader& r, SharedJobSpec& s) {
   std::uint64_t n = 0;
   if (r.Uint("shards", 1, 1024, &n)) s.shards = static_cast<std::uint32_t>(n);
   if (r.Uint("max_parallel_shards", 1, 64, &n))
@@ -148,8 +123,8 @@ Result<SharedJobSpec> ParseSharedJobSpec(std::string_view job_id, std::string_vi
   {
     JsonObjectReader r(root, "/", &errors);
     if (r.valid()) {
-      ReadSpace(r, spec);
-      ReadProbing(r, spec);
+      config_internal::ReadScanProbe(r, spec);
+      ReadSharding(r, spec);
       ReadPlacement(r, spec);
     }
   }  // the reader reports unknown keys as it closes
@@ -191,16 +166,9 @@ bool JobEligible(const SharedJobSpec& spec, std::string_view device_id, std::str
 
 ScanJobConfig ToScanJobConfig(const SharedJobSpec& s) {
   ScanJobConfig c;
+  static_cast<ScanProbe&>(c) = s;
   c.id = s.id;
-  c.targets = s.targets;
-  c.exclude = s.exclude;
-  c.ports = s.ports;
-  c.rate_pps = s.rate_pps;
-  c.mode = s.mode;
-  c.retries = s.retries;
-  c.wait = s.wait;
   c.interval = std::chrono::milliseconds(0);
-  c.banners = s.banners;
   return c;
 }
 

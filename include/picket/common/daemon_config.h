@@ -56,17 +56,23 @@ struct UploadSection {
 
 enum class ScanMode { kSyn, kConnect };
 
-struct ScanJobConfig {
-  std::string id;
+// The one scan-job schema: what a scan probes and how. A device config's
+// `scans` entries and a shared job in ZooKeeper both hold one, read by one
+// reader with one set of limits (kScanLimits in daemon_config.cc).
+struct ScanProbe {
   std::string targets;           // validated with ParseTargetList
   std::string exclude;           // same grammar; may be empty
   std::string ports;             // validated with ParsePortList
-  std::uint64_t rate_pps = 1000;
+  std::uint64_t rate_pps = 1000; // per scan (per shard for a shared job), 1..10M
   ScanMode mode = ScanMode::kSyn;
-  int retries = 1;
-  std::chrono::milliseconds wait{2'000};
-  std::chrono::milliseconds interval{0};  // 0: run once
+  int retries = 1;               // 0..10
+  std::chrono::milliseconds wait{2'000};  // after the last probe, 0..60 s
   bool banners = false;
+};
+
+struct ScanJobConfig : ScanProbe {
+  std::string id;
+  std::chrono::milliseconds interval{0};  // 0: run once
 };
 
 struct ZooKeeperSection {

@@ -20,14 +20,8 @@
 
 namespace picket {
 
-struct SharedJobSpec {
+struct SharedJobSpec : ScanProbe {     // rate_pps is per shard
   std::string id;                       // the znode name: [A-Za-z0-9._-]{1,64}
-  std::string targets, exclude, ports;  // ParseTargetList / ParsePortList grammar
-  std::uint64_t rate_pps = 1000;        // per shard
-  ScanMode mode = ScanMode::kSyn;
-  int retries = 1;
-  std::chrono::milliseconds wait{2000};
-  bool banners = false;
   std::uint32_t shards = 1;
   std::uint32_t max_parallel_shards = 1;  // shards scanned at once, over all devices
   std::string group;                      // empty: any group
