@@ -12,14 +12,19 @@
 #include <set>
 
 #include "picket/buffer/buffer_store.h"
+#include "picket/common/c_handle.h"
 #include "picket/common/digest.h"
 #include "picket/common/file_io.h"
 #include "picket/common/log.h"
-#include "sqlite_db.h"
+#include "picket/sqlite/database.h"
 
 namespace picket::buffer {
 
 namespace {
+
+using sqlite::Database;
+using sqlite::Statement;
+using sqlite::Transaction;
 
 constexpr int kPending = 0, kUploaded = 1, kDead = 2, kEvicted = 3;
 
@@ -79,7 +84,7 @@ std::string RandomKey() {
 
 class SqliteBufferStore final : public BufferStore {
  public:
-  SqliteBufferStore(SqliteDb db, BufferOptions options)
+  SqliteBufferStore(Database db, BufferOptions options)
       : db_(std::move(db)), options_(std::move(options)) {}
 
   Status Init() {
@@ -147,8 +152,8 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status CommitChunk(const ChunkMeta& m) override {
-    Transaction tx(db_);
-    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
     auto next = NextChunkSeq();
     if (!next.ok()) return next.status();
     if (m.seq != *next) {
@@ -170,7 +175,7 @@ class SqliteBufferStore final : public BufferStore {
     PICKET_RETURN_IF_ERROR(ins->Run());
     std::vector<std::string> evicted_files;
     PICKET_RETURN_IF_ERROR(EvictOverBudget(&evicted_files));
-    PICKET_RETURN_IF_ERROR(tx.Commit());
+    PICKET_RETURN_IF_ERROR(tx->Commit());
     for (const auto& f : evicted_files) ::unlink(f.c_str());
     return Status::Ok();
   }
@@ -211,11 +216,11 @@ class SqliteBufferStore final : public BufferStore {
       if (!*row) return Status::NotFound("no pending chunk " + std::to_string(seq));
       file = q->Text(0);
     }
-    Transaction tx(db_);
-    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
     PICKET_RETURN_IF_ERROR(SetChunkState(seq, kUploaded, ""));
     PICKET_RETURN_IF_ERROR(AddCounter("chunks_uploaded", 1));
-    PICKET_RETURN_IF_ERROR(tx.Commit());
+    PICKET_RETURN_IF_ERROR(tx->Commit());
     // The row is the truth; a file left behind by a crash here is an orphan
     // and is removed at the next start.
     ::unlink(file.c_str());
@@ -232,19 +237,19 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status MarkChunkDead(std::int64_t seq, const std::string& error) override {
-    Transaction tx(db_);
-    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
     PICKET_RETURN_IF_ERROR(SetChunkState(seq, kDead, error));
     PICKET_RETURN_IF_ERROR(AddCounter("chunks_dead", 1));
-    return tx.Commit();
+    return tx->Commit();
   }
 
   Status RetryAllNow() override {
-    Transaction tx(db_);
-    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
     PICKET_RETURN_IF_ERROR(db_.Exec("UPDATE chunks SET next_attempt_ms = 0 WHERE state = 0"));
     PICKET_RETURN_IF_ERROR(db_.Exec("UPDATE batches SET next_attempt_ms = 0 WHERE state = 0"));
-    return tx.Commit();
+    return tx->Commit();
   }
 
   Result<std::int64_t> AppendBatch(BatchKind kind, const std::string& ndjson,
@@ -278,14 +283,14 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status MarkBatchUploaded(std::int64_t id) override {
-    Transaction tx(db_);
-    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
     auto q = db_.Prepare("DELETE FROM batches WHERE id = ? AND state = 0");
     if (!q.ok()) return q.status();
     q->Bind(1, id);
     PICKET_RETURN_IF_ERROR(q->Run());
-    PICKET_RETURN_IF_ERROR(AddCounter("batches_uploaded", sqlite3_changes(db_.raw())));
-    return tx.Commit();
+    PICKET_RETURN_IF_ERROR(AddCounter("batches_uploaded", db_.Changes()));
+    return tx->Commit();
   }
 
   Status MarkBatchRetry(std::int64_t id, std::int64_t next_ms, const std::string& error) override {
@@ -298,14 +303,14 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status MarkBatchDead(std::int64_t id, const std::string& error) override {
-    Transaction tx(db_);
-    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
     auto q = db_.Prepare("UPDATE batches SET state = 2, last_error = ? WHERE id = ? AND state = 0");
     if (!q.ok()) return q.status();
     q->Bind(1, error).Bind(2, id);
     PICKET_RETURN_IF_ERROR(q->Run());
-    PICKET_RETURN_IF_ERROR(AddCounter("batches_dead", sqlite3_changes(db_.raw())));
-    return tx.Commit();
+    PICKET_RETURN_IF_ERROR(AddCounter("batches_dead", db_.Changes()));
+    return tx->Commit();
   }
 
   Result<std::uint64_t> ResultBatchesPending() override {
@@ -372,7 +377,7 @@ class SqliteBufferStore final : public BufferStore {
       "SELECT seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops, "
       "gap_before_ms, sha256, interface, sealed_at_ms, lost_packets";
 
-  static ChunkMeta ReadChunk(const SqliteStmt& q) {
+  static ChunkMeta ReadChunk(const Statement& q) {
     ChunkMeta m;
     m.seq = q.Int(0);
     m.file = q.Text(1);
@@ -413,7 +418,7 @@ class SqliteBufferStore final : public BufferStore {
     if (!q.ok()) return q.status();
     q->Bind(1, std::int64_t{state}).Bind(2, error).Bind(3, seq);
     PICKET_RETURN_IF_ERROR(q->Run());
-    if (sqlite3_changes(db_.raw()) == 0) {
+    if (db_.Changes() == 0) {
       return Status::NotFound("no pending chunk " + std::to_string(seq));
     }
     return Status::Ok();
@@ -460,8 +465,8 @@ class SqliteBufferStore final : public BufferStore {
     if (++prune_tick_ % 256 != 0) return Status::Ok();
     auto next = NextChunkSeq();
     if (!next.ok()) return next.status();
-    Transaction tx(db_);
-    PICKET_RETURN_IF_ERROR(tx.Begin());
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
     auto floor = db_.Prepare(
         "INSERT INTO counters(name, value) VALUES('chunk_seq_floor', ?) "
         "ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)");
@@ -472,10 +477,10 @@ class SqliteBufferStore final : public BufferStore {
     if (!del.ok()) return del.status();
     del->Bind(1, *next - 1000);
     PICKET_RETURN_IF_ERROR(del->Run());
-    return tx.Commit();
+    return tx->Commit();
   }
 
-  SqliteDb db_;
+  Database db_;
   BufferOptions options_;
   std::uint64_t prune_tick_ = 0;
 };
@@ -517,7 +522,7 @@ Result<std::int64_t> MoveAside(const BufferOptions& options, const Status& why) 
 // `seq_floor` > 0: chunk numbering continues above it (a fresh database after a move-aside).
 Result<std::unique_ptr<BufferStore>> OpenOnce(const BufferOptions& options,
                                               std::int64_t seq_floor = 0) {
-  auto db = SqliteDb::Open(options.dir + "/buffer.db");
+  auto db = Database::Open(options.dir + "/buffer.db");
   if (!db.ok()) return db.status();
   auto store = std::make_unique<SqliteBufferStore>(std::move(*db), options);
   PICKET_RETURN_IF_ERROR(store->Init());

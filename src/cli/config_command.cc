@@ -11,7 +11,7 @@
 #include "cli/operator_support.h"
 #include "picket/common/config_check.h"
 #include "picket/sync/sync_documents.h"
-#include "sync/mariadb_connection.h"
+#include "picket/sync/mariadb_connection.h"
 
 namespace picket::cli {
 

@@ -7,7 +7,7 @@
 
 #include "picket/common/log.h"
 #include "picket/zk/zk_session.h"
-#include "sync/mariadb_connection.h"
+#include "picket/sync/mariadb_connection.h"
 
 namespace picket::cli {
 

@@ -23,7 +23,7 @@
 #include "picket/scan/scanner.h"
 #include "picket/sync/sync_documents.h"
 #include "picket/zk/zk_session.h"
-#include "sync/mariadb_connection.h"
+#include "picket/sync/mariadb_connection.h"
 
 namespace picket::cli {
 

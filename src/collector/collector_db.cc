@@ -6,6 +6,11 @@ namespace picket::collector {
 
 namespace {
 
+using sqlite::ColumnType;
+using sqlite::Database;
+using sqlite::Statement;
+using sqlite::Transaction;
+
 constexpr int kSchemaVersion = 1;
 constexpr std::uint64_t kMaxListLimit = 10000;
 
@@ -86,6 +91,40 @@ std::int64_t SinceBound(const ListQuery& q) {
   return q.since ? static_cast<std::int64_t>(std::min<std::uint64_t>(*q.since, INT64_MAX)) : -1;
 }
 
+// The current row as a JSON object keyed by column name (INTEGER, REAL, TEXT, NULL).
+// Columns named in json_columns hold JSON text and are embedded as parsed values.
+nlohmann::json RowAsJson(const Statement& stmt,
+                         std::initializer_list<std::string_view> json_columns) {
+  nlohmann::json row = nlohmann::json::object();
+  const int n = stmt.ColumnCount();
+  for (int i = 0; i < n; ++i) {
+    std::string name = stmt.ColumnName(i);
+    switch (stmt.Type(i)) {
+      case ColumnType::kInteger:
+        row[name] = stmt.Int(i);
+        break;
+      case ColumnType::kReal:
+        row[name] = stmt.Real(i);
+        break;
+      case ColumnType::kNull:
+        row[name] = nullptr;
+        break;
+      default: {
+        std::string text = stmt.Text(i);
+        bool is_json = false;
+        for (auto c : json_columns) is_json = is_json || c == name;
+        if (is_json) {
+          auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+          row[name] = parsed.is_discarded() ? nlohmann::json(text) : std::move(parsed);
+        } else {
+          row[name] = std::move(text);
+        }
+      }
+    }
+  }
+  return row;
+}
+
 Result<nlohmann::json> CollectRows(Statement& stmt,
                                    std::initializer_list<std::string_view> json_columns = {}) {
   nlohmann::json rows = nlohmann::json::array();
@@ -93,7 +132,7 @@ Result<nlohmann::json> CollectRows(Statement& stmt,
     auto row = stmt.Step();
     if (!row.ok()) return row.status();
     if (!*row) return rows;
-    rows.push_back(stmt.RowAsJson(json_columns));
+    rows.push_back(RowAsJson(stmt, json_columns));
   }
 }
 
@@ -104,55 +143,49 @@ std::string_view LineKindName(LineKind kind) {
 }
 
 Result<std::unique_ptr<CollectorDb>> CollectorDb::Open(const std::string& path) {
-  sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  SqliteDb db(raw);
-  if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "open " + path);
-  sqlite3_busy_timeout(db.get(), 5000);
-  std::unique_ptr<CollectorDb> out(new CollectorDb(std::move(db), path));
-  PICKET_RETURN_IF_ERROR(out->CreateSchema().WithContext(path));
+  auto db = Database::Open(path);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<CollectorDb> out(new CollectorDb(std::move(*db)));
+  PICKET_RETURN_IF_ERROR(out->CreateSchema());
   return out;
 }
 
 CollectorDb::~CollectorDb() = default;
 
 Status CollectorDb::CreateSchema() {
-  sqlite3* db = db_.get();
   // WAL: readers never block the writer. synchronous=FULL: a 201 means the row
   // survives power loss, as the chunk file does.
   {
-    auto mode = Statement::Prepare(db, "PRAGMA journal_mode=WAL");
+    auto mode = db_.Prepare("PRAGMA journal_mode=WAL");
     if (!mode.ok()) return mode.status();
     auto row = mode->Step();
     if (!row.ok()) return row.status();
     if (!*row || mode->Text(0) != "wal") {
-      return Status::IoError("cannot switch the database to WAL mode");
+      return Status::IoError(db_.path() + ": cannot switch the database to WAL mode");
     }
   }
-  PICKET_RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous=FULL"));
-  PICKET_RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys=ON"));
-  auto version = Statement::Prepare(db, "PRAGMA user_version");
+  PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=FULL"));
+  PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA foreign_keys=ON"));
+  auto version = db_.Prepare("PRAGMA user_version");
   if (!version.ok()) return version.status();
   auto row = version->Step();
   if (!row.ok()) return row.status();
   const std::int64_t found = *row ? version->Int(0) : 0;
   if (found > kSchemaVersion) {
-    return Status::FailedPrecondition("database schema version " + std::to_string(found) +
-                                      " is newer than this collector's (" +
+    return Status::FailedPrecondition(db_.path() + ": database schema version " +
+                                      std::to_string(found) + " is newer than this collector's (" +
                                       std::to_string(kSchemaVersion) + ")");
   }
-  auto tx = WriteTransaction::Begin(db);
+  auto tx = Transaction::Begin(db_);
   if (!tx.ok()) return tx.status();
-  PICKET_RETURN_IF_ERROR(Exec(db, kSchema));
-  PICKET_RETURN_IF_ERROR(Exec(db, "PRAGMA user_version=" + std::to_string(kSchemaVersion)));
+  PICKET_RETURN_IF_ERROR(db_.Exec(kSchema));
+  PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
   return tx->Commit();
 }
 
 Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
                                  const DeviceReport& report) {
-  auto stmt = Statement::Prepare(db_.get(), R"sql(
+  auto stmt = db_.Prepare(R"sql(
     INSERT INTO devices(id, first_seen_ms, last_seen_ms, evicted_chunks, evicted_bytes)
     VALUES(?1, ?2, ?2, coalesce(?3, 0), coalesce(?4, 0))
     ON CONFLICT(id) DO UPDATE SET
@@ -175,12 +208,11 @@ Result<std::optional<std::string>> CollectorDb::ChunkHash(const std::string& dev
 Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport& report,
                                        const std::function<Status()>& publish_file) {
   std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
-  auto tx = WriteTransaction::Begin(db);
+  auto tx = Transaction::Begin(db_);
   if (!tx.ok()) return tx.status();
   PICKET_RETURN_IF_ERROR(UpsertDevice(r.device, r.received_at_ms, report));
 
-  auto existing = Statement::Prepare(db, "SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
+  auto existing = db_.Prepare("SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
   if (!existing.ok()) return existing.status();
   existing->Bind(1, r.device).Bind(2, static_cast<std::int64_t>(r.seq));
   auto row = existing->Step();
@@ -197,7 +229,7 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
   // The file must be durable before the row that points at it commits.
   PICKET_RETURN_IF_ERROR(publish_file());
 
-  auto insert = Statement::Prepare(db, R"sql(
+  auto insert = db_.Prepare(R"sql(
     INSERT INTO chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops,
                        interface_drops, gap_before_ms, interface, received_at_ms, path, lost_packets)
     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14))sql");
@@ -217,7 +249,7 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
                              .Bind(13, r.path)
                              .Bind(14, r.lost_packets)
                              .Run());
-  auto counters = Statement::Prepare(db, R"sql(
+  auto counters = db_.Prepare(R"sql(
     UPDATE devices SET chunks = chunks + 1, chunk_bytes = chunk_bytes + ?2,
       packets = packets + coalesce(?3, 0), kernel_drops = kernel_drops + coalesce(?4, 0),
       interface_drops = interface_drops + coalesce(?5, 0),
@@ -249,12 +281,11 @@ Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string&
                                                const std::vector<NdjsonLine>& lines,
                                                std::int64_t now_ms, const DeviceReport& report) {
   std::lock_guard lock(mu_);
-  sqlite3* db = db_.get();
-  auto tx = WriteTransaction::Begin(db);
+  auto tx = Transaction::Begin(db_);
   if (!tx.ok()) return tx.status();
   PICKET_RETURN_IF_ERROR(UpsertDevice(device, now_ms, report));
 
-  auto claim = Statement::Prepare(db, R"sql(
+  auto claim = db_.Prepare(R"sql(
     INSERT INTO idempotency_keys(device, kind, key, received_at_ms, accepted)
     VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING)sql");
   if (!claim.ok()) return claim.status();
@@ -264,14 +295,13 @@ Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string&
                              .Bind(4, now_ms)
                              .Bind(5, static_cast<std::int64_t>(lines.size()))
                              .Run());
-  if (sqlite3_changes(db) == 0) {
+  if (db_.Changes() == 0) {
     PICKET_RETURN_IF_ERROR(tx->Commit());  // keeps the last_seen update
     return IngestOutcome{0, true};
   }
 
   if (kind == LineKind::kLogs) {
-    auto insert =
-        Statement::Prepare(db, "INSERT INTO logs(device, received_at_ms, line) VALUES(?1, ?2, ?3)");
+    auto insert = db_.Prepare("INSERT INTO logs(device, received_at_ms, line) VALUES(?1, ?2, ?3)");
     if (!insert.ok()) return insert.status();
     for (const NdjsonLine& line : lines) {
       insert->Reset();
@@ -279,7 +309,7 @@ Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string&
     }
   } else {
     // A finding seen again keeps first_seen and its row id; last_seen and the line move on.
-    auto insert = Statement::Prepare(db, R"sql(
+    auto insert = db_.Prepare(R"sql(
       INSERT INTO results(device, job, ip, port, proto, first_seen_ms, last_seen_ms, line)
       VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
       ON CONFLICT(device, job, ip, port, proto) WHERE ip IS NOT NULL DO UPDATE SET
@@ -300,9 +330,9 @@ Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string&
       PICKET_RETURN_IF_ERROR(insert->Run());
     }
   }
-  auto counter = Statement::Prepare(
-      db, kind == LineKind::kLogs ? "UPDATE devices SET log_lines = log_lines + ?2 WHERE id = ?1"
-                                  : "UPDATE devices SET results = results + ?2 WHERE id = ?1");
+  auto counter = db_.Prepare(kind == LineKind::kLogs
+                                 ? "UPDATE devices SET log_lines = log_lines + ?2 WHERE id = ?1"
+                                 : "UPDATE devices SET results = results + ?2 WHERE id = ?1");
   if (!counter.ok()) return counter.status();
   PICKET_RETURN_IF_ERROR(
       counter->Bind(1, device).Bind(2, static_cast<std::int64_t>(lines.size())).Run());
@@ -315,10 +345,11 @@ Result<std::optional<std::string>> CollectorDb::ChunkPath(const std::string& dev
   return ChunkText("SELECT path FROM chunks WHERE device=?1 AND seq=?2", device, seq);
 }
 
-Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql, const std::string& device,
+Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql,
+                                                          const std::string& device,
                                                           std::uint64_t seq) {
   std::lock_guard lock(mu_);
-  auto stmt = Statement::Prepare(db_.get(), sql);
+  auto stmt = db_.Prepare(sql);
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(seq));
   auto row = stmt->Step();
@@ -329,7 +360,7 @@ Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql, const
 
 Result<nlohmann::json> CollectorDb::ListDevices() {
   std::lock_guard lock(mu_);
-  auto stmt = Statement::Prepare(db_.get(), R"sql(
+  auto stmt = db_.Prepare(R"sql(
     SELECT id, first_seen_ms, last_seen_ms, chunks, chunk_bytes, packets, kernel_drops,
            interface_drops, lost_packets, last_chunk_seq, last_chunk_ms, results, log_lines, evicted_chunks,
            evicted_bytes
@@ -340,7 +371,7 @@ Result<nlohmann::json> CollectorDb::ListDevices() {
 
 Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const ListQuery& q) {
   std::lock_guard lock(mu_);
-  auto stmt = Statement::Prepare(db_.get(), R"sql(
+  auto stmt = db_.Prepare(R"sql(
     SELECT seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
            lost_packets, gap_before_ms, interface, received_at_ms
     FROM chunks WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql");
@@ -351,7 +382,7 @@ Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const 
 
 Result<nlohmann::json> CollectorDb::ListResults(const ListQuery& q) {
   std::lock_guard lock(mu_);
-  auto stmt = Statement::Prepare(db_.get(), R"sql(
+  auto stmt = db_.Prepare(R"sql(
     SELECT id, device, job, ip, port, proto, first_seen_ms, last_seen_ms, seen, line AS result
     FROM results
     WHERE (?1 IS NULL OR device = ?1) AND (?2 IS NULL OR job = ?2) AND id > ?3
@@ -363,7 +394,7 @@ Result<nlohmann::json> CollectorDb::ListResults(const ListQuery& q) {
 
 Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
   std::lock_guard lock(mu_);
-  auto stmt = Statement::Prepare(db_.get(), R"sql(
+  auto stmt = db_.Prepare(R"sql(
     SELECT id, device, received_at_ms, line FROM logs
     WHERE (?1 IS NULL OR device = ?1) AND id > ?2 AND (?4 IS NULL OR received_at_ms >= ?4)
     ORDER BY id LIMIT ?3)sql");
@@ -374,7 +405,7 @@ Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
 
 Result<std::uint64_t> CollectorDb::LogCursorAt(std::int64_t since_ms) {
   std::lock_guard lock(mu_);
-  auto stmt = Statement::Prepare(db_.get(), R"sql(
+  auto stmt = db_.Prepare(R"sql(
     SELECT coalesce((SELECT min(id) FROM logs WHERE received_at_ms >= ?1) - 1,
                     (SELECT max(id) FROM logs), 0))sql");
   if (!stmt.ok()) return stmt.status();

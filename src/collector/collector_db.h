@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "collector/sqlite_statement.h"
 #include "picket/common/status.h"
+#include "picket/sqlite/database.h"
 
 namespace picket::collector {
 
@@ -118,13 +118,12 @@ class CollectorDb {
   // One text column of one chunk row; `sql` takes ?1 = device, ?2 = seq.
   Result<std::optional<std::string>> ChunkText(const char* sql, const std::string& device,
                                                std::uint64_t seq);
-  CollectorDb(SqliteDb db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  explicit CollectorDb(sqlite::Database db) : db_(std::move(db)) {}
   Status CreateSchema();
   Status UpsertDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
 
   std::mutex mu_;
-  SqliteDb db_;
-  std::string path_;
+  sqlite::Database db_;
 };
 
 }  // namespace picket::collector

@@ -2,9 +2,9 @@
 
 #include <uv.h>
 
-#include "picket/buffer/library_info.h"
 #include "picket/common/filter_check.h"
 #include "picket/scan/library_info.h"
+#include "picket/sqlite/library_info.h"
 #include "picket/upload/library_info.h"
 #include "picket/zk/library_info.h"
 
@@ -15,7 +15,7 @@ std::vector<LibraryVersion> EdgeLibraryVersions() {
   out.push_back(PcapLibraryVersion());
   out.push_back({"libuv", uv_version_string()});
   for (auto& v : upload::HttpLibraryVersions()) out.push_back(std::move(v));
-  out.push_back(buffer::SqliteLibraryVersion());
+  out.push_back(sqlite::SqliteLibraryVersion());
   out.push_back(zk::ZooKeeperLibraryVersion());
   out.push_back(scan::AsioLibraryVersion());
   for (auto& v : CommonLibraryVersions()) out.push_back(std::move(v));

@@ -1,7 +1,7 @@
-#include "sync/mariadb_connection.h"
+#include "picket/sync/mariadb_connection.h"
 
-#include <mysql.h>
 #include <errmsg.h>
+#include <mysql.h>
 #include <mysqld_error.h>
 
 #include "picket/common/c_handle.h"
@@ -22,6 +22,13 @@ bool IsConnectionError(unsigned code) {
 
 }  // namespace
 
+struct MariaDbConnection::Handle {
+  CHandle<MYSQL, mysql_close> mysql;
+};
+
+MariaDbConnection::MariaDbConnection(std::unique_ptr<Handle> handle, std::string where)
+    : handle_(std::move(handle)), where_(std::move(where)) {}
+
 Result<std::unique_ptr<MariaDbConnection>> MariaDbConnection::Connect(const DbUrl& url) {
   MYSQL* handle = mysql_init(nullptr);
   if (handle == nullptr) return Status::ResourceExhausted("mysql_init: out of memory");
@@ -37,23 +44,24 @@ Result<std::unique_ptr<MariaDbConnection>> MariaDbConnection::Connect(const DbUr
   if (mysql_real_connect(handle, url.host.c_str(), url.user.c_str(), url.password.c_str(),
                          url.database.c_str(), url.port, nullptr, 0) == nullptr) {
     const unsigned code = mysql_errno(handle);
-    std::string message = "connect " + where + ": " + mysql_error(handle) + " (" +
-                          std::to_string(code) + ")";
+    std::string message =
+        "connect " + where + ": " + mysql_error(handle) + " (" + std::to_string(code) + ")";
     if (code == ER_ACCESS_DENIED_ERROR || code == ER_DBACCESS_DENIED_ERROR) {
       return Status::PermissionDenied(std::move(message));
     }
     if (code == ER_BAD_DB_ERROR) return Status::NotFound(std::move(message));
     return Status::Unavailable(std::move(message));
   }
-  return std::unique_ptr<MariaDbConnection>(new MariaDbConnection(owner.release(), where));
+  return std::unique_ptr<MariaDbConnection>(
+      new MariaDbConnection(std::make_unique<Handle>(Handle{std::move(owner)}), where));
 }
 
-MariaDbConnection::~MariaDbConnection() { mysql_close(handle_); }
+MariaDbConnection::~MariaDbConnection() = default;
 
 Status MariaDbConnection::Error(std::string_view what) {
-  const unsigned code = mysql_errno(handle_);
-  std::string message = std::string(what) + " on " + where_ + ": " + mysql_error(handle_) + " (" +
-                        std::to_string(code) + ")";
+  const unsigned code = mysql_errno(handle_->mysql.get());
+  std::string message = std::string(what) + " on " + where_ + ": " +
+                        mysql_error(handle_->mysql.get()) + " (" + std::to_string(code) + ")";
   if (IsConnectionError(code) || (code >= 2000 && code < 3000)) {
     return Status::Unavailable(std::move(message));
   }
@@ -64,11 +72,11 @@ Status MariaDbConnection::Error(std::string_view what) {
 }
 
 Result<std::vector<SqlRow>> MariaDbConnection::Query(std::string_view sql) {
-  if (mysql_real_query(handle_, sql.data(), sql.size()) != 0) return Error("query");
+  if (mysql_real_query(handle_->mysql.get(), sql.data(), sql.size()) != 0) return Error("query");
   std::vector<SqlRow> rows;
-  MysqlResult result(mysql_store_result(handle_));
+  MysqlResult result(mysql_store_result(handle_->mysql.get()));
   if (!result) {
-    if (mysql_field_count(handle_) != 0) return Error("reading result");
+    if (mysql_field_count(handle_->mysql.get()) != 0) return Error("reading result");
     return rows;
   }
   const unsigned columns = mysql_num_fields(result.get());
@@ -85,7 +93,7 @@ Result<std::vector<SqlRow>> MariaDbConnection::Query(std::string_view sql) {
     }
     rows.push_back(std::move(out));
   }
-  if (mysql_errno(handle_) != 0) return Error("fetching rows");
+  if (mysql_errno(handle_->mysql.get()) != 0) return Error("fetching rows");
   return rows;
 }
 
@@ -96,7 +104,8 @@ Status MariaDbConnection::Execute(std::string_view sql) {
 
 std::string MariaDbConnection::Quote(std::string_view text) {
   std::string out(text.size() * 2 + 1, '\0');
-  const unsigned long n = mysql_real_escape_string(handle_, out.data(), text.data(), text.size());
+  const unsigned long n =
+      mysql_real_escape_string(handle_->mysql.get(), out.data(), text.data(), text.size());
   out.resize(n);
   return "'" + out + "'";
 }

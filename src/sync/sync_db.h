@@ -10,7 +10,7 @@
 
 #include "picket/common/status.h"
 #include "picket/sync/sync_documents.h"
-#include "sync/mariadb_connection.h"
+#include "picket/sync/mariadb_connection.h"
 
 namespace picket::sync {
 

@@ -16,7 +16,7 @@
 #include "integration_zk/zk_test_support.h"
 #include "integration_zk/zookeeper_server.h"
 #include "picket/sync/db_url.h"
-#include "sync/mariadb_connection.h"
+#include "picket/sync/mariadb_connection.h"
 
 namespace picket::testing {
 namespace {

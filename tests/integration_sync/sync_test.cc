@@ -18,7 +18,7 @@
 #include "integration_zk/zookeeper_server.h"
 #include "picket/common/shared_job.h"
 #include "picket/sync/db_url.h"
-#include "sync/mariadb_connection.h"
+#include "picket/sync/mariadb_connection.h"
 
 namespace picket::testing {
 namespace {

@@ -1,9 +1,9 @@
-#include "picket/buffer/library_info.h"
+#include "picket/sqlite/library_info.h"
 
 #include <sqlite3.h>
 
-namespace picket::buffer {
+namespace picket::sqlite {
 
 LibraryVersion SqliteLibraryVersion() { return {"sqlite3", sqlite3_libversion()}; }
 
-}  // namespace picket::buffer
+}  // namespace picket::sqlite

@@ -1,7 +1,8 @@
 // One MariaDB connection (Connector/C, text protocol over TCP) for the sync
 // loop. Errors come back as Unavailable (server gone, timeouts: reconnect and
 // retry) or Internal/InvalidArgument (SQL or schema problems), with the
-// server's message. Not thread-safe: one owner thread.
+// server's message. Not thread-safe: one owner thread. The Connector/C handle
+// stays in the .cc, so no MYSQL type reaches include/.
 #pragma once
 
 #include <chrono>
@@ -13,8 +14,6 @@
 
 #include "picket/common/status.h"
 #include "picket/sync/db_url.h"
-
-typedef struct st_mysql MYSQL;
 
 namespace picket::sync {
 
@@ -36,11 +35,11 @@ class MariaDbConnection {
   std::string Quote(std::string_view text);
 
  private:
-  explicit MariaDbConnection(MYSQL* handle, std::string where)
-      : handle_(handle), where_(std::move(where)) {}
+  struct Handle;  // owns the MYSQL connection
+  MariaDbConnection(std::unique_ptr<Handle> handle, std::string where);
   Status Error(std::string_view what);
 
-  MYSQL* handle_;
+  std::unique_ptr<Handle> handle_;
   std::string where_;  // the redacted URL, for messages
 };
 

@@ -1,0 +1,256 @@
+#include "picket/sqlite/database.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "picket/common/c_handle.h"
+
+namespace picket::sqlite {
+
+namespace {
+
+using DbHandle = CHandle<sqlite3, sqlite3_close_v2>;
+using StmtHandle = CHandle<sqlite3_stmt, sqlite3_finalize>;
+
+std::string Quoted(std::string_view sql) { return "'" + std::string(sql.substr(0, 60)) + "'"; }
+
+// "<context>: <SQLite's message>" with the mapped code. `db` may be null (open failed early).
+Status Error(sqlite3* db, int rc, std::string_view context) {
+  std::string m(context);
+  m += ": ";
+  m += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return ErrorStatus(rc, std::move(m));
+}
+
+}  // namespace
+
+Status ErrorStatus(int rc, std::string message) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Unavailable(std::move(message));
+    case SQLITE_FULL:
+      return Status::ResourceExhausted(std::move(message));
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      return Status::IoError(std::move(message));
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status::Corruption(std::move(message));
+    case SQLITE_CONSTRAINT:
+      return Status::Conflict(std::move(message));
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+      return Status::PermissionDenied(std::move(message));
+    default:
+      return Status::Internal(std::move(message));
+  }
+}
+
+// ---- Statement ----
+
+struct Statement::Impl {
+  sqlite3* db;
+  const std::string* path;  // the Database's, which outlives the statement
+  StmtHandle stmt;
+  int bind_error = SQLITE_OK;
+
+  std::string Context(std::string_view what) const {
+    const char* sql = sqlite3_sql(stmt.get());
+    return *path + ": " + std::string(what) + " " + Quoted(sql != nullptr ? sql : "");
+  }
+  void Note(int rc) {
+    if (rc != SQLITE_OK && bind_error == SQLITE_OK) bind_error = rc;
+  }
+};
+
+Statement::Statement(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Statement::Statement(Statement&& other) noexcept = default;
+Statement& Statement::operator=(Statement&& other) noexcept = default;
+Statement::~Statement() = default;
+
+Statement& Statement::Bind(int index, std::int64_t value) {
+  impl_->Note(sqlite3_bind_int64(impl_->stmt.get(), index, value));
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::string_view value) {
+  impl_->Note(sqlite3_bind_text64(impl_->stmt.get(), index, value.data(), value.size(),
+                                  SQLITE_TRANSIENT, SQLITE_UTF8));
+  return *this;
+}
+
+Statement& Statement::Bind(int index, const std::optional<std::int64_t>& value) {
+  return value ? Bind(index, *value) : BindNull(index);
+}
+
+Statement& Statement::Bind(int index, const std::optional<std::string>& value) {
+  return value ? Bind(index, std::string_view(*value)) : BindNull(index);
+}
+
+Statement& Statement::BindNull(int index) {
+  impl_->Note(sqlite3_bind_null(impl_->stmt.get(), index));
+  return *this;
+}
+
+void Statement::Reset() {
+  impl_->bind_error = SQLITE_OK;
+  // sqlite3_reset repeats the error of the last step, which that step already reported.
+  sqlite3_reset(impl_->stmt.get());
+  sqlite3_clear_bindings(impl_->stmt.get());
+}
+
+Result<bool> Statement::Step() {
+  if (impl_->bind_error != SQLITE_OK) {
+    return ErrorStatus(impl_->bind_error,
+                       impl_->Context("bind") + ": " + sqlite3_errstr(impl_->bind_error));
+  }
+  int rc = sqlite3_step(impl_->stmt.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return Error(impl_->db, rc, impl_->Context("step"));
+}
+
+Status Statement::Run() {
+  while (true) {
+    auto row = Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+  }
+}
+
+std::int64_t Statement::Int(int column) const {
+  return sqlite3_column_int64(impl_->stmt.get(), column);
+}
+
+double Statement::Real(int column) const {
+  return sqlite3_column_double(impl_->stmt.get(), column);
+}
+
+std::string Statement::Text(int column) const {
+  const unsigned char* text = sqlite3_column_text(impl_->stmt.get(), column);
+  int size = sqlite3_column_bytes(impl_->stmt.get(), column);
+  return text != nullptr
+             ? std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size))
+             : std::string();
+}
+
+ColumnType Statement::Type(int column) const {
+  switch (sqlite3_column_type(impl_->stmt.get(), column)) {
+    case SQLITE_INTEGER:
+      return ColumnType::kInteger;
+    case SQLITE_FLOAT:
+      return ColumnType::kReal;
+    case SQLITE_TEXT:
+      return ColumnType::kText;
+    case SQLITE_BLOB:
+      return ColumnType::kBlob;
+    default:
+      return ColumnType::kNull;
+  }
+}
+
+int Statement::ColumnCount() const { return sqlite3_column_count(impl_->stmt.get()); }
+
+std::string Statement::ColumnName(int column) const {
+  const char* name = sqlite3_column_name(impl_->stmt.get(), column);
+  return name != nullptr ? name : "";
+}
+
+// ---- Database ----
+
+struct Database::Impl {
+  DbHandle db;
+  std::string path;
+};
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Database::Database(Database&& other) noexcept = default;
+Database& Database::operator=(Database&& other) noexcept = default;
+Database::~Database() = default;
+
+Result<Database> Database::Open(const std::string& path, OpenOptions options) {
+  sqlite3* raw = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbHandle db(raw);  // sqlite3_open_v2 may hand back a handle even when it fails
+  if (rc != SQLITE_OK) return Error(raw, rc, "open " + path);
+  sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  return Database(std::make_unique<Impl>(Impl{std::move(db), path}));
+}
+
+Status Database::Exec(std::string_view sql) {
+  int rc = sqlite3_exec(impl_->db.get(), std::string(sql).c_str(), nullptr, nullptr, nullptr);
+  if (rc == SQLITE_OK) return Status::Ok();
+  return Error(impl_->db.get(), rc, impl_->path + ": " + Quoted(sql));
+}
+
+Result<Statement> Database::Prepare(std::string_view sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc =
+      sqlite3_prepare_v2(impl_->db.get(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+  StmtHandle stmt(raw);
+  if (rc != SQLITE_OK) return Error(impl_->db.get(), rc, impl_->path + ": prepare " + Quoted(sql));
+  return Statement(std::make_unique<Statement::Impl>(
+      Statement::Impl{impl_->db.get(), &impl_->path, std::move(stmt)}));
+}
+
+std::int64_t Database::LastInsertRowId() const {
+  return sqlite3_last_insert_rowid(impl_->db.get());
+}
+
+std::int64_t Database::Changes() const { return sqlite3_changes(impl_->db.get()); }
+
+bool Database::InTransaction() const { return sqlite3_get_autocommit(impl_->db.get()) == 0; }
+
+const std::string& Database::path() const { return impl_->path; }
+
+// ---- Transaction ----
+
+namespace {
+// One name for every level: SQLite releases or rolls back to the innermost
+// savepoint of that name, which is the one this Transaction opened.
+constexpr std::string_view kSavepoint = "picket_nested";
+}  // namespace
+
+Result<Transaction> Transaction::Begin(Database& db) {
+  if (db.InTransaction()) {
+    PICKET_RETURN_IF_ERROR(db.Exec("SAVEPOINT " + std::string(kSavepoint)));
+    return Transaction(&db, true);
+  }
+  PICKET_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  return Transaction(&db, false);
+}
+
+Transaction::Transaction(Transaction&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), nested_(other.nested_) {}
+
+Transaction::~Transaction() { Rollback(); }
+
+void Transaction::Rollback() {
+  Database* db = std::exchange(db_, nullptr);
+  if (db == nullptr) return;
+  // Best effort: after some errors (FULL, IOERR) SQLite has already rolled back.
+  if (nested_) {
+    (void)db->Exec("ROLLBACK TO " + std::string(kSavepoint));
+    (void)db->Exec("RELEASE " + std::string(kSavepoint));
+  } else if (db->InTransaction()) {
+    (void)db->Exec("ROLLBACK");
+  }
+}
+
+Status Transaction::Commit() {
+  if (db_ == nullptr) return Status::FailedPrecondition("transaction already finished");
+  Status st = db_->Exec(nested_ ? "RELEASE " + std::string(kSavepoint) : std::string("COMMIT"));
+  if (!st.ok()) {
+    Rollback();
+    return st;
+  }
+  db_ = nullptr;
+  return Status::Ok();
+}
+
+}  // namespace picket::sqlite
