@@ -22,14 +22,14 @@
 #include "cli/cli_config.h"
 #include "cli/operator_support.h"
 #include "cli/sse_parser.h"
-#include "picket/common/file_io.h"
-#include "picket/sync/sync_documents.h"
 #include "picket/common/backoff.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
 #include "picket/common/command_line.h"
+#include "picket/common/file_io.h"
 #include "picket/common/units.h"
 #include "picket/common/url.h"
+#include "picket/common/wire.h"
 
 namespace picket::cli {
 
@@ -83,7 +83,7 @@ Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
   o.json = flags.Has("json");
   auto device = flags.Value("device");
   if (!device) return Status::InvalidArgument("--device ID is required");
-  if (!sync::IsValidNodeName(*device)) {  // a device id is a znode name
+  if (!wire::IsValidDeviceId(*device)) {
     return Status::InvalidArgument("--device '" + *device +
                                    "': not a device id (expected [A-Za-z0-9._-]{1,64})");
   }
@@ -178,7 +178,7 @@ struct TransferState {
 void NoteStatus(TransferState* st) {
   if (st->result->status != 0) return;
   curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &st->result->status);
-  if (st->result->status == 200) {
+  if (st->result->status == wire::kHttpOk) {
     st->result->got_200 = true;
     if (*st->on_connected) (*st->on_connected)();
   }
@@ -206,7 +206,7 @@ extern "C" size_t OnBody(char* data, size_t size, size_t count, void* user) {
   } catch (...) {
     return 0;
   }
-  if (st->result->status != 200) {
+  if (st->result->status != wire::kHttpOk) {
     if (st->result->error_body.size() < kMaxErrorBody) st->result->error_body.append(data, n);
     return n;
   }
@@ -237,8 +237,8 @@ Transfer Get(const std::string& url, const LogsOptions& o, const std::vector<std
   CURL* h = easy.get();
   CurlHeaders list;
   std::vector<std::string> all = headers;
-  if (!o.token.empty()) all.push_back("Authorization: Bearer " + o.token);
-  if (follow) all.push_back("Accept: text/event-stream");
+  if (!o.token.empty()) all.push_back(wire::BearerHeaderLine(o.token));
+  if (follow) all.push_back(wire::HeaderLine(wire::kAcceptHeader, wire::kEventStreamContentType));
   for (const auto& line : all) {
     curl_slist* next = curl_slist_append(list.get(), line.c_str());
     if (next == nullptr) {
@@ -282,8 +282,11 @@ Transfer Get(const std::string& url, const LogsOptions& o, const std::vector<std
   return result;
 }
 
-std::string LogsUrl(const LogsOptions& o) {
-  return o.base_url + "/v1/logs?device=" + o.device;  // ids need no escaping
+// GET /v1/logs for the one device, from --since if given.
+std::string LogsUrl(const LogsOptions& o, wire::LogsQuery query) {
+  query.device = o.device;
+  query.since_ms = o.since_ms;
+  return o.base_url + wire::LogsPath(query);
 }
 
 int Fail(const std::string& message, int code = 1) { return cli::Fail("logs", message, code); }
@@ -293,9 +296,10 @@ int ListOnce(const LogsOptions& o) {
   std::optional<std::uint64_t> cursor;
   while (printed < o.limit) {
     const std::uint64_t page = std::min(kPage, o.limit - printed);
-    std::string url = LogsUrl(o) + "&limit=" + std::to_string(page);
-    if (cursor) url += "&since=" + std::to_string(*cursor);
-    if (o.since_ms) url += "&since_ms=" + std::to_string(*o.since_ms);
+    wire::LogsQuery query;
+    query.limit = page;
+    query.since = cursor;
+    const std::string url = LogsUrl(o, query);
     std::string body;
     Transfer t = Get(url, o, {}, false, [&body](std::string_view data) {
       body.append(data);
@@ -303,7 +307,7 @@ int ListOnce(const LogsOptions& o) {
     });
     if (t.code != CURLE_OK)
       return Fail("cannot reach the collector at " + url + ": " + t.curl_error);
-    if (t.status != 200) return Fail(url + ": " + ErrorFromBody(t.status, t.error_body));
+    if (t.status != wire::kHttpOk) return Fail(url + ": " + ErrorFromBody(t.status, t.error_body));
     json rows = json::parse(body, nullptr, false);
     if (!rows.is_array()) return Fail(url + ": the answer is not a JSON array");
     for (const json& row : rows) {
@@ -336,13 +340,14 @@ int Follow(const LogsOptions& o) {
   SseParser parser;
   JitteredBackoff backoff(std::chrono::milliseconds(500), std::chrono::seconds(15));
   bool ever_connected = false;
-  std::string url = LogsUrl(o) + "&follow=1";
-  if (o.since_ms) url += "&since_ms=" + std::to_string(*o.since_ms);
+  wire::LogsQuery query;
+  query.follow = true;
+  const std::string url = LogsUrl(o, query);
   std::vector<SseEvent> events;
   while (!g_stop.load()) {
     std::vector<std::string> headers;
     if (!parser.last_event_id().empty())
-      headers.push_back("Last-Event-ID: " + parser.last_event_id());
+      headers.push_back(wire::HeaderLine(wire::kLastEventIdHeader, parser.last_event_id()));
     parser.ResetConnection();
     bool got_event = false;
     Transfer t = Get(
@@ -371,7 +376,7 @@ int Follow(const LogsOptions& o) {
         });
     if (g_stop.load()) break;
     std::chrono::milliseconds server_hint(0);
-    if (t.code == CURLE_OK && t.status == 200) {
+    if (t.code == CURLE_OK && t.status == wire::kHttpOk) {
       std::fprintf(stderr, "picket logs: the collector ended the stream; reconnecting\n");
     } else if (t.code != CURLE_OK && !t.got_200) {
       if (!ever_connected) {
@@ -381,7 +386,7 @@ int Follow(const LogsOptions& o) {
     } else if (t.code != CURLE_OK) {
       std::fprintf(stderr, "picket logs: connection to %s lost: %s; reconnecting\n",
                    o.base_url.c_str(), t.curl_error.c_str());
-    } else if (t.status == 429 || t.status == 503 || t.status >= 500) {
+    } else if (t.status == wire::kHttpTooManyRequests || t.status >= wire::kHttpInternalError) {
       server_hint = std::chrono::seconds(t.retry_after_s);
       std::fprintf(stderr, "picket logs: %s: %s; retrying\n", url.c_str(),
                    ErrorFromBody(t.status, t.error_body).c_str());

@@ -15,11 +15,12 @@
 #include <sstream>
 
 #include "cli/operator_support.h"
-#include "picket/common/file_io.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
+#include "picket/common/file_io.h"
 #include "picket/common/shared_job.h"
 #include "picket/common/url.h"
+#include "picket/common/wire.h"
 #include "picket/scan/scanner.h"
 #include "picket/sync/sync_documents.h"
 #include "picket/zk/zk_session.h"
@@ -335,7 +336,7 @@ int RunResults(const std::vector<std::string>& positionals, const FlagParser& fl
   }
   std::string url = base->ToString();
   while (!url.empty() && url.back() == '/') url.pop_back();
-  url += "/v1/results?job=" + job + "&limit=" + std::to_string(limit);
+  url += wire::ResultsPath({.job = job, .limit = limit});
 
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -343,7 +344,7 @@ int RunResults(const std::vector<std::string>& positionals, const FlagParser& fl
   if (!easy) return Fail(kName, "curl_easy_init failed", 1);
   CurlHeaders headers;
   if (!token.empty()) {
-    headers.reset(curl_slist_append(nullptr, ("Authorization: Bearer " + token).c_str()));
+    headers.reset(curl_slist_append(nullptr, wire::BearerHeaderLine(token).c_str()));
     if (!headers) return Fail(kName, "curl_slist_append failed", 1);
   }
   std::string body;
@@ -364,7 +365,7 @@ int RunResults(const std::vector<std::string>& positionals, const FlagParser& fl
   }
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) {
+  if (status != wire::kHttpOk) {
     json j = json::parse(body, nullptr, false);
     std::string message = j.is_object() && j.contains("error") && j["error"].is_string()
                               ? j["error"].get<std::string>()

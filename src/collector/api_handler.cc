@@ -44,11 +44,11 @@ Reply JsonReply(int status, const json& body) {
 Reply StorageError(const Status& st, std::string_view what) {
   PICKET_LOG(kError, "collector", "storage error", {"what", what}, {"status", st});
   if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kResourceExhausted) {
-    Reply r = JsonError(503, std::string(what) + ": " + st.message());
+    Reply r = JsonError(wire::kHttpUnavailable, std::string(what) + ": " + st.message());
     r.headers.emplace_back(wire::kRetryAfterHeader, "5");
     return r;
   }
-  return JsonError(500, std::string(what) + ": " + st.message());
+  return JsonError(wire::kHttpInternalError, std::string(what) + ": " + st.message());
 }
 
 Result<std::optional<std::int64_t>> HeaderNumber(const HeaderMap& h, std::string_view name) {
@@ -77,36 +77,36 @@ Status ReadNumbers(
 }
 
 std::optional<std::string_view> BearerToken(const HeaderMap& h) {
-  auto auth = h.Get("Authorization");
+  auto auth = h.Get(wire::kAuthorizationHeader);
   if (!auth) return std::nullopt;
-  std::string_view v = Trim(*auth);
-  if (v.size() < 7 || Lower(v.substr(0, 7)) != "bearer ") return std::nullopt;
-  return Trim(v.substr(7));
+  return wire::ParseBearerToken(*auth);
 }
 
 // The principal's right to the route: nullopt when allowed, else 401/403.
-std::optional<Reply> Authorize(const TokenTable* tokens, const HeaderMap& h, const Route& route) {
+std::optional<Reply> Authorize(const TokenTable* tokens, const HeaderMap& h,
+                               const wire::Route& route) {
   if (tokens == nullptr) return std::nullopt;
   auto token = BearerToken(h);
   std::optional<Principal> who = token ? tokens->Lookup(*token) : std::nullopt;
   if (!who) {
-    Reply r =
-        JsonError(401, token ? "unknown bearer token" : "missing 'Authorization: Bearer <token>'");
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    Reply r = JsonError(wire::kHttpUnauthorized,
+                        token ? "unknown bearer token" : "missing 'Authorization: Bearer <token>'");
+    r.headers.emplace_back(wire::kWwwAuthenticateHeader, wire::kBearerScheme);
     return r;
   }
-  if (IsDeviceWrite(route.endpoint)) {
+  if (wire::IsDeviceWrite(route.endpoint)) {
     if (who->kind != Principal::Kind::kDevice) {
-      return JsonError(403, "the operator token is read-only; devices write with their own token");
+      return JsonError(wire::kHttpForbidden,
+                       "the operator token is read-only; devices write with their own token");
     }
     if (who->device_id != route.device) {
-      return JsonError(403, "token of device '" + who->device_id + "' may not write device '" +
-                                route.device + "'");
+      return JsonError(wire::kHttpForbidden, "token of device '" + who->device_id +
+                                                 "' may not write device '" + route.device + "'");
     }
     return std::nullopt;
   }
   if (who->kind != Principal::Kind::kOperator) {
-    return JsonError(403, "reading needs the operator token");
+    return JsonError(wire::kHttpForbidden, "reading needs the operator token");
   }
   return std::nullopt;
 }
@@ -135,19 +135,19 @@ std::optional<ResultKey> ExtractResultKey(const json& obj) {
 // follow=1 on GET /v1/logs; nullopt without it. The cursor is the row id in
 // Last-Event-ID (a reconnecting EventSource), else "since" (a row id, as for
 // the plain listing), else "since_ms" (a wall time), else the beginning.
-Result<std::optional<LogFollow>> ParseLogFollow(const Route& route, const HeaderMap& h) {
-  auto flag = QueryText(route, "follow");
+Result<std::optional<LogFollow>> ParseLogFollow(const wire::Route& route, const HeaderMap& h) {
+  auto flag = wire::QueryText(route, wire::kFollowParam);
   if (!flag || *flag == "0" || *flag == "false") return std::optional<LogFollow>();
   if (*flag != "1" && *flag != "true") {
     return Status::InvalidArgument("query parameter 'follow' must be 1 or 0, got '" + *flag + "'");
   }
   LogFollow f;
-  f.device = QueryText(route, "device");
-  auto since = QueryNumber(route, "since");
+  f.device = wire::QueryText(route, wire::kDeviceParam);
+  auto since = wire::QueryNumber(route, wire::kSinceParam);
   if (!since.ok()) return since.status();
-  auto since_ms = QueryNumber(route, "since_ms");
+  auto since_ms = wire::QueryNumber(route, wire::kSinceMsParam);
   if (!since_ms.ok()) return since_ms.status();
-  if (auto last = h.Get("Last-Event-ID")) {
+  if (auto last = h.Get(wire::kLastEventIdHeader)) {
     std::string_view text = Trim(*last);
     std::uint64_t id = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
@@ -265,10 +265,10 @@ Result<LogEvents> ApiHandler::NextLogEvents(const LogFollow& follow, std::uint64
 
 Admission ApiHandler::Admit(const RequestHead& head) const {
   Admission a;
-  RouteMatch match = MatchRoute(head.method, head.target);
+  wire::RouteMatch match = wire::MatchRoute(head.method, head.target);
   if (!match.matched()) {
     Reply r = JsonError(match.http_status, match.error);
-    if (!match.allow.empty()) r.headers.emplace_back("Allow", match.allow);
+    if (!match.allow.empty()) r.headers.emplace_back(wire::kAllowHeader, match.allow);
     a.reject = std::move(r);
     return a;
   }
@@ -277,38 +277,39 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
     a.reject = std::move(denied);
     return a;
   }
-  if (a.route.endpoint == Endpoint::kListLogs) {
+  if (a.route.endpoint == wire::Endpoint::kListLogs) {
     auto follow = ParseLogFollow(a.route, head.headers);
     if (!follow.ok()) {
-      a.reject = JsonError(400, follow.status().message());
+      a.reject = JsonError(wire::kHttpBadRequest, follow.status().message());
       return a;
     }
     a.follow = std::move(*follow);
   }
-  if (!IsDeviceWrite(a.route.endpoint)) return a;  // reads take no body
+  if (!wire::IsDeviceWrite(a.route.endpoint)) return a;  // reads take no body
 
   const HeaderMap& h = head.headers;
-  if (auto enc = h.Get("Content-Encoding")) {
+  if (auto enc = h.Get(wire::kContentEncodingHeader)) {
     std::string e = Lower(Trim(*enc));
-    if (e == "gzip" || e == "x-gzip") {
+    if (e == wire::kGzipEncoding || e == "x-gzip") {
       a.gzip = true;
     } else if (!e.empty() && e != "identity") {
-      a.reject = JsonError(
-          415, "Content-Encoding '" + std::string(*enc) + "' is not supported (use gzip)");
+      a.reject =
+          JsonError(wire::kHttpUnsupportedMediaType,
+                    "Content-Encoding '" + std::string(*enc) + "' is not supported (use gzip)");
       return a;
     }
   }
   // A gzip body may be slightly larger than what it inflates to (stored blocks).
   a.body_limit = a.gzip ? max_body_ + max_body_ / 256 + 1024 : max_body_;
   if (head.content_length && *head.content_length > a.body_limit) {
-    a.reject =
-        JsonError(413, "body of " + std::to_string(*head.content_length) +
-                           " bytes exceeds the limit of " + std::to_string(max_body_) + " bytes");
+    a.reject = JsonError(wire::kHttpPayloadTooLarge,
+                         "body of " + std::to_string(*head.content_length) +
+                             " bytes exceeds the limit of " + std::to_string(max_body_) + " bytes");
     return a;
   }
   Status st = ReadNumbers(h, {{wire::kEvictedChunksHeader, &a.report.evicted_chunks},
                               {wire::kEvictedBytesHeader, &a.report.evicted_bytes}});
-  if (a.route.endpoint == Endpoint::kPutChunk) {
+  if (a.route.endpoint == wire::Endpoint::kPutChunk) {
     ChunkRecord& c = a.chunk;
     if (st.ok()) {
       st = ReadNumbers(h, {{wire::kPacketsHeader, &c.packets},
@@ -336,7 +337,7 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
       st = Status::InvalidArgument("Idempotency-Key longer than 256 bytes");
     a.idempotency_key = std::string(k);
   }
-  if (!st.ok()) a.reject = JsonError(400, st.message());
+  if (!st.ok()) a.reject = JsonError(wire::kHttpBadRequest, st.message());
   return a;
 }
 
@@ -351,41 +352,46 @@ Result<std::string> ApiHandler::DecodeBody(const Admission& a, std::string body)
 
 Reply ApiHandler::Handle(Admission a, std::string body) {
   if (a.reject) return std::move(*a.reject);
-  if (a.follow) return JsonError(500, "follow=1 needs the streaming transport");
+  if (a.follow)
+    return JsonError(wire::kHttpInternalError, "follow=1 needs the streaming transport");
   switch (a.route.endpoint) {
-    case Endpoint::kPutChunk:
+    case wire::Endpoint::kPutChunk:
       return PutChunk(a, std::move(body));
-    case Endpoint::kPostResults:
+    case wire::Endpoint::kPostResults:
       return PostLines(LineKind::kResults, a, std::move(body));
-    case Endpoint::kPostLogs:
+    case wire::Endpoint::kPostLogs:
       return PostLines(LineKind::kLogs, a, std::move(body));
-    case Endpoint::kGetChunk:
+    case wire::Endpoint::kGetChunk:
       return GetChunk(a.route);
-    case Endpoint::kListChunks:
-    case Endpoint::kListDevices:
-    case Endpoint::kListResults:
-    case Endpoint::kListLogs:
+    case wire::Endpoint::kListChunks:
+    case wire::Endpoint::kListDevices:
+    case wire::Endpoint::kListResults:
+    case wire::Endpoint::kListLogs:
       return List(a.route);
   }
-  return JsonError(500, "unhandled endpoint");
+  return JsonError(wire::kHttpInternalError, "unhandled endpoint");
 }
 
 Reply ApiHandler::PutChunk(Admission& a, std::string body) {
   auto decoded = DecodeBody(a, std::move(body));
   if (!decoded.ok()) {
-    return JsonError(decoded.status().code() == StatusCode::kResourceExhausted ? 413 : 400,
+    return JsonError(decoded.status().code() == StatusCode::kResourceExhausted
+                         ? wire::kHttpPayloadTooLarge
+                         : wire::kHttpBadRequest,
                      decoded.status().message());
   }
   const std::string& pcap = *decoded;
-  if (Status st = CheckCaptureHeader(pcap); !st.ok()) return JsonError(400, st.message());
+  if (Status st = CheckCaptureHeader(pcap); !st.ok())
+    return JsonError(wire::kHttpBadRequest, st.message());
 
   Sha256 hasher;
   hasher.Update(pcap);
   const auto digest = hasher.Finish();
   const std::string actual = Base64Encode(digest.data(), digest.size());
   if (actual != a.expected_digest) {
-    return JsonError(400, "Digest mismatch: header says sha-256=" + a.expected_digest +
-                              ", body hashes to sha-256=" + actual);
+    return JsonError(wire::kHttpBadRequest,
+                     "Digest mismatch: header says sha-256=" + a.expected_digest +
+                         ", body hashes to sha-256=" + actual);
   }
 
   ChunkRecord& c = a.chunk;
@@ -404,17 +410,18 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
     switch (put.outcome) {
       case ChunkOutcome::kStored:
       case ChunkOutcome::kAlreadyStored:
-        return JsonReply(put.outcome == ChunkOutcome::kStored ? 201 : 200,
+        return JsonReply(put.outcome == ChunkOutcome::kStored ? wire::kHttpCreated : wire::kHttpOk,
                          json{{"device", c.device},
                               {"seq", c.seq},
                               {"sha256", c.sha256_hex},
                               {"bytes", c.bytes},
                               {"stored", put.outcome == ChunkOutcome::kStored}});
       case ChunkOutcome::kConflict:
-        return JsonError(409, id + " is already stored with sha256 " + put.stored_sha256 +
-                                  "; this body has sha256 " + c.sha256_hex);
+        return JsonError(wire::kHttpConflict, id + " is already stored with sha256 " +
+                                                  put.stored_sha256 + "; this body has sha256 " +
+                                                  c.sha256_hex);
     }
-    return JsonError(500, "unhandled chunk outcome");
+    return JsonError(wire::kHttpInternalError, "unhandled chunk outcome");
   };
 
   // Retries of stored chunks are common: answer them without writing a file.
@@ -439,24 +446,28 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
 Reply ApiHandler::PostLines(LineKind kind, Admission& a, std::string body) {
   auto decoded = DecodeBody(a, std::move(body));
   if (!decoded.ok()) {
-    return JsonError(decoded.status().code() == StatusCode::kResourceExhausted ? 413 : 400,
+    return JsonError(decoded.status().code() == StatusCode::kResourceExhausted
+                         ? wire::kHttpPayloadTooLarge
+                         : wire::kHttpBadRequest,
                      decoded.status().message());
   }
   auto lines = ParseNdjson(*decoded, kind);
-  if (!lines.ok()) return JsonError(400, lines.status().message());
+  if (!lines.ok()) return JsonError(wire::kHttpBadRequest, lines.status().message());
   auto outcome = db_->IngestLines(kind, a.route.device, a.idempotency_key, *lines,
                                   clock_->WallMillis(), a.report);
   if (!outcome.ok())
     return StorageError(outcome.status(), std::string("store ") + std::string(LineKindName(kind)));
   if (kind == LineKind::kLogs && outcome->accepted > 0) log_feed_.Publish(a.route.device);
-  return JsonReply(200, json{{"accepted", outcome->accepted}, {"duplicate", outcome->duplicate}});
+  return JsonReply(wire::kHttpOk,
+                   json{{"accepted", outcome->accepted}, {"duplicate", outcome->duplicate}});
 }
 
-Reply ApiHandler::GetChunk(const Route& route) {
+Reply ApiHandler::GetChunk(const wire::Route& route) {
   auto path = db_->ChunkPath(route.device, route.seq);
   if (!path.ok()) return StorageError(path.status(), "look up chunk");
   if (!*path) {
-    return JsonError(404, "no chunk " + std::to_string(route.seq) + " for device " + route.device);
+    return JsonError(wire::kHttpNotFound,
+                     "no chunk " + std::to_string(route.seq) + " for device " + route.device);
   }
   auto bytes = ChunkStore::Read(**path);
   if (!bytes.ok()) return StorageError(bytes.status(), "read chunk file");
@@ -466,19 +477,19 @@ Reply ApiHandler::GetChunk(const Route& route) {
   return r;
 }
 
-Reply ApiHandler::List(const Route& route) {
+Reply ApiHandler::List(const wire::Route& route) {
   ListQuery q;
-  q.device = QueryText(route, "device");
-  q.job = QueryText(route, "job");
-  auto since = QueryNumber(route, "since");
-  if (!since.ok()) return JsonError(400, since.status().message());
+  q.device = wire::QueryText(route, wire::kDeviceParam);
+  q.job = wire::QueryText(route, wire::kJobParam);
+  auto since = wire::QueryNumber(route, wire::kSinceParam);
+  if (!since.ok()) return JsonError(wire::kHttpBadRequest, since.status().message());
   q.since = *since;
-  auto limit = QueryNumber(route, "limit");
-  if (!limit.ok()) return JsonError(400, limit.status().message());
+  auto limit = wire::QueryNumber(route, wire::kLimitParam);
+  if (!limit.ok()) return JsonError(wire::kHttpBadRequest, limit.status().message());
   if (*limit) q.limit = **limit;
-  if (route.endpoint == Endpoint::kListLogs) {
-    auto since_ms = QueryNumber(route, "since_ms");
-    if (!since_ms.ok()) return JsonError(400, since_ms.status().message());
+  if (route.endpoint == wire::Endpoint::kListLogs) {
+    auto since_ms = wire::QueryNumber(route, wire::kSinceMsParam);
+    if (!since_ms.ok()) return JsonError(wire::kHttpBadRequest, since_ms.status().message());
     if (*since_ms) {
       q.since_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(**since_ms, INT64_MAX));
     }
@@ -486,23 +497,23 @@ Reply ApiHandler::List(const Route& route) {
 
   Result<json> rows = Status::Internal("unreachable");
   switch (route.endpoint) {
-    case Endpoint::kListDevices:
+    case wire::Endpoint::kListDevices:
       rows = db_->ListDevices();
       break;
-    case Endpoint::kListChunks:
+    case wire::Endpoint::kListChunks:
       rows = db_->ListChunks(route.device, q);
       break;
-    case Endpoint::kListResults:
+    case wire::Endpoint::kListResults:
       rows = db_->ListResults(q);
       break;
-    case Endpoint::kListLogs:
+    case wire::Endpoint::kListLogs:
       rows = db_->ListLogs(q);
       break;
     default:
-      return JsonError(500, "not a list endpoint");
+      return JsonError(wire::kHttpInternalError, "not a list endpoint");
   }
   if (!rows.ok()) return StorageError(rows.status(), "query");
-  return JsonReply(200, *rows);
+  return JsonReply(wire::kHttpOk, *rows);
 }
 
 }  // namespace picket::collector

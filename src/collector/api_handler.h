@@ -1,4 +1,4 @@
-// The collector's HTTP API (DESIGN.md §5, common/wire.h) independent of the
+// The collector's HTTP API (common/wire.h, config/API.md) independent of the
 // transport: the Beast session hands over a request head, gets an Admission
 // (everything decidable before the body is read: route, token, size, required
 // headers), reads the body only when admitted, then calls Handle.
@@ -16,9 +16,9 @@
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
 #include "collector/log_feed.h"
-#include "collector/routes.h"
 #include "collector/token_table.h"
 #include "picket/common/clock.h"
+#include "picket/common/wire.h"
 
 namespace picket::collector {
 
@@ -41,7 +41,7 @@ struct RequestHead {
 
 struct Reply {
   int status = 200;
-  std::string content_type = "application/json";
+  std::string content_type = std::string(wire::kJsonContentType);
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
 };
@@ -68,7 +68,7 @@ std::string FormatSseEvent(std::uint64_t id, std::string_view data);
 
 struct Admission {
   std::optional<Reply> reject;  // answer this without reading the body
-  Route route;
+  wire::Route route;
   std::uint64_t body_limit = 0;  // bytes on the wire this request may send
   bool gzip = false;
   DeviceReport report;          // device counters from the headers
@@ -100,8 +100,8 @@ class ApiHandler {
   Result<std::string> DecodeBody(const Admission& a, std::string body) const;
   Reply PutChunk(Admission& a, std::string body);
   Reply PostLines(LineKind kind, Admission& a, std::string body);
-  Reply GetChunk(const Route& route);
-  Reply List(const Route& route);
+  Reply GetChunk(const wire::Route& route);
+  Reply List(const wire::Route& route);
 
   const TokenTable* tokens_;
   CollectorDb* db_;

@@ -178,7 +178,8 @@ class HttpSession final : public SessionBase,
       if (IsQuietDisconnect(ec)) return Close();
       head_.method = "?";
       head_.target = "?";
-      int status = ec == http::error::header_limit ? 431 : 400;
+      int status =
+          ec == http::error::header_limit ? wire::kHttpHeaderTooLarge : wire::kHttpBadRequest;
       return Respond(JsonError(status, "malformed request: " + ec.message()), /*body_unread=*/true);
     }
     const auto& req = parser_->get();
@@ -189,7 +190,8 @@ class HttpSession final : public SessionBase,
     const bool body_unread = !parser_->is_done();
 
     if (!shared_.inflight.TryAcquire()) {
-      Reply busy = JsonError(429, "too many requests in flight; retry later");
+      Reply busy =
+          JsonError(wire::kHttpTooManyRequests, "too many requests in flight; retry later");
       busy.headers.emplace_back(wire::kRetryAfterHeader, "1");
       return Respond(std::move(busy), body_unread);
     }
@@ -221,8 +223,9 @@ class HttpSession final : public SessionBase,
 
   void OnBody(beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
-      return Respond(JsonError(413, "body exceeds the limit of " +
-                                        std::to_string(admission_.body_limit) + " bytes"),
+      return Respond(JsonError(wire::kHttpPayloadTooLarge,
+                               "body exceeds the limit of " +
+                                   std::to_string(admission_.body_limit) + " bytes"),
                      /*body_unread=*/true);
     }
     if (ec) return Abort(ec);
@@ -341,27 +344,29 @@ class HttpSession final : public SessionBase,
       });
     });
     if (feed_id_ == 0) {
-      Reply busy = JsonError(503, "too many log followers (limit " +
-                                      std::to_string(shared_.handler->log_feed().max_followers()) +
-                                      "); retry later");
+      Reply busy = JsonError(wire::kHttpUnavailable,
+                             "too many log followers (limit " +
+                                 std::to_string(shared_.handler->log_feed().max_followers()) +
+                                 "); retry later");
       busy.headers.emplace_back(wire::kRetryAfterHeader, "5");
       return Respond(std::move(busy), /*body_unread=*/false);
     }
     auto cursor = shared_.handler->StartCursor(follow_);
     if (!cursor.ok()) {
       StopFollowing();
-      return Respond(JsonError(500, "query: " + cursor.status().message()), false);
+      return Respond(JsonError(wire::kHttpInternalError, "query: " + cursor.status().message()),
+                     false);
     }
     follow_cursor_ = *cursor;
     following_ = true;
     // Subscribed before stopping is read: either this sees it, or Drain's
     // CloseIfIdle runs after and sees following_.
     if (shared_.stopping.load()) return Close();
-    status_ = 200;
+    status_ = wire::kHttpOk;
     Lowest().expires_never();  // the heartbeat timer watches writes instead
     sse_head_.emplace(http::status::ok, 11);
     sse_head_->set(http::field::server, "picket-collector");
-    sse_head_->set(http::field::content_type, "text/event-stream");
+    sse_head_->set(http::field::content_type, std::string(wire::kEventStreamContentType));
     sse_head_->set(http::field::cache_control, "no-cache");
     sse_head_->keep_alive(false);
     sse_head_->chunked(true);

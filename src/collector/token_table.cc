@@ -34,17 +34,6 @@ std::vector<std::string_view> Fields(std::string_view line) {
 
 }  // namespace
 
-bool IsValidDeviceId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  // "." and ".." are valid by the grammar but would escape the chunk directory.
-  return id != "." && id != "..";
-}
-
 Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view origin) {
   TokenTable table;
   std::size_t line_no = 0;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "picket/common/status.h"
+#include "picket/common/wire.h"
 
 namespace picket::collector {
 
@@ -44,7 +45,7 @@ class TokenTable {
   std::vector<Entry> entries_;
 };
 
-// [A-Za-z0-9._-]{1,64}: device ids appear in paths on disk and in URLs.
-bool IsValidDeviceId(std::string_view id);
+// The one device-id rule, shared with the HTTP routes (common/wire.h).
+using wire::IsValidDeviceId;
 
 }  // namespace picket::collector

@@ -74,8 +74,9 @@ class CurlUploader final : public ChunkUploader {
     // fresh one) also makes the collector refuse a file damaged on the flash.
     auto digest = DigestOf(chunk.sha256_hex, *body);
     std::vector<std::string> headers = {
-        std::string(wire::kDigestHeader) + ": sha-256=" + Base64Encode(digest.data(), digest.size()),
-        "Content-Type: " + std::string(wire::kPcapContentType),
+        wire::HeaderLine(wire::kDigestHeader,
+                         "sha-256=" + Base64Encode(digest.data(), digest.size())),
+        wire::HeaderLine(wire::kContentTypeHeader, wire::kPcapContentType),
         Header(wire::kPacketsHeader, chunk.packets),
         Header(wire::kFirstTsHeader, chunk.first_ts_us),
         Header(wire::kLastTsHeader, chunk.last_ts_us),
@@ -83,28 +84,28 @@ class CurlUploader final : public ChunkUploader {
         Header(wire::kInterfaceDropsHeader, chunk.interface_drops),
         Header(wire::kLostPacketsHeader, chunk.lost_packets),
         Header(wire::kGapBeforeHeader, chunk.gap_before_ms),
-        std::string(wire::kInterfaceHeader) + ": " + chunk.interface,
+        wire::HeaderLine(wire::kInterfaceHeader, chunk.interface),
     };
-    const std::string url = base_url + "/v1/devices/" + settings_.device_id + "/chunks/" +
-                            std::to_string(chunk.seq);
+    const std::string url = base_url + wire::ChunkPath(settings_.device_id, chunk.seq);
     return Send("PUT", url, std::move(*body), std::move(headers), counters);
   }
 
   UploadResult PostBatch(const std::string& base_url, const buffer::Batch& batch,
                          const DeviceCounters& counters) override {
-    const char* kind = batch.kind == buffer::BatchKind::kResults ? "results" : "logs";
     std::vector<std::string> headers = {
-        std::string(wire::kIdempotencyKeyHeader) + ": " + batch.idempotency_key,
-        "Content-Type: " + std::string(wire::kNdjsonContentType),
+        wire::HeaderLine(wire::kIdempotencyKeyHeader, batch.idempotency_key),
+        wire::HeaderLine(wire::kContentTypeHeader, wire::kNdjsonContentType),
     };
-    const std::string url = base_url + "/v1/devices/" + settings_.device_id + "/" + kind;
+    const std::string url = base_url + (batch.kind == buffer::BatchKind::kResults
+                                            ? wire::DeviceResultsPath(settings_.device_id)
+                                            : wire::DeviceLogsPath(settings_.device_id));
     return Send("POST", url, batch.body, std::move(headers), counters);
   }
 
  private:
   template <typename T>
   static std::string Header(std::string_view name, T value) {
-    return std::string(name) + ": " + std::to_string(value);
+    return wire::HeaderLine(name, std::to_string(value));
   }
 
   UploadResult Send(const char* method, const std::string& url, std::string body,
@@ -114,12 +115,12 @@ class CurlUploader final : public ChunkUploader {
       auto packed = GzipCompress(body);
       if (packed.ok()) {
         body = std::move(*packed);
-        headers.push_back("Content-Encoding: gzip");
+        headers.push_back(wire::HeaderLine(wire::kContentEncodingHeader, wire::kGzipEncoding));
       }
     }
     headers.push_back(Header(wire::kEvictedChunksHeader, counters.evicted_chunks));
     headers.push_back(Header(wire::kEvictedBytesHeader, counters.evicted_bytes));
-    if (!settings_.token.empty()) headers.push_back("Authorization: Bearer " + settings_.token);
+    if (!settings_.token.empty()) headers.push_back(wire::BearerHeaderLine(settings_.token));
     headers.push_back("Expect:");  // no 100-continue round trip on loopback and LAN
 
     if (!easy_) {
@@ -181,9 +182,12 @@ class CurlUploader final : public ChunkUploader {
 }  // namespace
 
 Outcome ClassifyHttpStatus(int status) {
-  if (status >= 200 && status < 300) return Outcome::kDone;
-  if (status == 408 || status == 429 || status >= 500) return Outcome::kRetry;
-  if (status == 401 || status == 403) return Outcome::kRetry;  // our token, not the item
+  if (status >= wire::kHttpOk && status < 300) return Outcome::kDone;
+  // 408 comes from proxies; the collector never sends it.
+  if (status == 408 || status == wire::kHttpTooManyRequests || status >= wire::kHttpInternalError)
+    return Outcome::kRetry;
+  // Our token, not the item.
+  if (status == wire::kHttpUnauthorized || status == wire::kHttpForbidden) return Outcome::kRetry;
   return Outcome::kDead;
 }
 

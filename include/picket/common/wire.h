@@ -1,28 +1,151 @@
-// The device → collector HTTP contract (DESIGN.md §5), shared by the uploader
-// and the collector so both sides spell every path and header the same way.
+// The collector's HTTP API (DESIGN.md §5), written once. The uploader and the
+// operator CLI build their request targets with the builders below; the
+// collector routes with MatchRoute; all three spell headers, content types,
+// query parameters and status codes with these names. The operator reference
+// is config/API.md; change both together.
 //
-//   PUT  /v1/devices/{id}/chunks/{seq}   body: classic pcap (Content-Encoding: gzip allowed)
-//        Digest: sha-256=<base64 of SHA-256 of the uncompressed pcap>
-//        X-Picket-* chunk metadata headers below
+//   PUT  /v1/devices/{id}/chunks/{seq}   device  classic pcap (Content-Encoding: gzip allowed)
+//        Digest: sha-256=<base64 of SHA-256 of the uncompressed pcap>, X-Picket-* metadata
 //        201 stored · 200 same seq and hash already stored · 409 same seq, other hash
-//        400 digest mismatch / not a pcap / bad header · 401 bad token · 413 too large
-//        429/503 with Retry-After when over the in-flight limit
-//   POST /v1/devices/{id}/results        body: NDJSON scan results, Idempotency-Key header
-//   POST /v1/devices/{id}/logs           body: NDJSON log lines, Idempotency-Key header
+//   POST /v1/devices/{id}/results        device  NDJSON scan results, Idempotency-Key header
+//   POST /v1/devices/{id}/logs           device  NDJSON log lines, Idempotency-Key header
 //        200 {"accepted":N,"duplicate":false} · 200 {"accepted":0,"duplicate":true} on replay
-//   GET  /v1/devices                     devices seen, last upload, counters
-//   GET  /v1/devices/{id}/chunks         [{seq, sha256, bytes, packets, first_ts_us, ...}]
-//   GET  /v1/devices/{id}/chunks/{seq}   the pcap bytes
-// Every request carries "Authorization: Bearer <token>"; a device token only
-// writes its own device id; the operator token reads everything.
+//   GET  /v1/devices                     operator  devices seen, last upload, counters
+//   GET  /v1/devices/{id}/chunks         operator  [{seq, sha256, bytes, packets, ...}]
+//   GET  /v1/devices/{id}/chunks/{seq}   operator  the pcap bytes
+//   GET  /v1/results                     operator  stored scan results
+//   GET  /v1/logs                        operator  stored log lines; follow=1: server-sent events
+// Every request carries "Authorization: Bearer <token>" (unless the collector
+// runs with --insecure-no-auth); a device token only writes its own device id;
+// the operator token reads everything and writes nothing.
+//
+// Pure functions and constants: no I/O, any thread.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
 #include <string_view>
+
+#include "picket/common/status.h"
 
 namespace picket::wire {
 
+// ---- Routes -------------------------------------------------------------------
+
+enum class Endpoint {
+  kPutChunk,     // PUT  /v1/devices/{id}/chunks/{seq}
+  kGetChunk,     // GET  /v1/devices/{id}/chunks/{seq}
+  kListChunks,   // GET  /v1/devices/{id}/chunks?since=&limit=
+  kPostResults,  // POST /v1/devices/{id}/results
+  kPostLogs,     // POST /v1/devices/{id}/logs
+  kListDevices,  // GET  /v1/devices
+  kListResults,  // GET  /v1/results?device=&job=&since=&limit=
+  kListLogs,     // GET  /v1/logs?device=&since=&since_ms=&limit=&follow=
+};
+
+// Device writes need that device's own token and carry a body; everything
+// else is an operator read without one.
+bool IsDeviceWrite(Endpoint endpoint);
+std::string_view EndpointName(Endpoint endpoint);    // "put_chunk", ... for logs and metrics
+std::string_view EndpointMethod(Endpoint endpoint);  // "PUT", "GET" or "POST"
+
+// [A-Za-z0-9._-]{1,64} except "." and "..": device ids are path segments in
+// URLs and directory names on the collector's disk.
+inline constexpr std::size_t kMaxDeviceIdLength = 64;
+bool IsValidDeviceId(std::string_view id);
+
+// Chunk files are named with 12 digits, so seq is 0 … 999999999999.
+inline constexpr std::uint64_t kMaxChunkSeq = 999'999'999'999ull;
+// Decimal without sign or spaces, at most kMaxChunkSeq; errors name the text.
+Result<std::uint64_t> ParseChunkSeq(std::string_view text);
+
+// ---- Query parameters ---------------------------------------------------------
+// Numbers are non-negative decimals. A parameter given twice is a 400.
+
+inline constexpr std::string_view kDeviceParam = "device";     // results, logs: one device only
+inline constexpr std::string_view kJobParam = "job";           // results: one scan job only
+inline constexpr std::string_view kSinceParam = "since";       // rows (chunks: seqs) after this id
+inline constexpr std::string_view kSinceMsParam = "since_ms";  // logs: received at or after, ms
+inline constexpr std::string_view kLimitParam = "limit";    // rows per answer: 1000, at most 10000
+inline constexpr std::string_view kFollowParam = "follow";  // logs: "1"/"true" streams
+
+// ---- Request targets, for clients ----------------------------------------------
+// Paths relative to the collector's base URL ("https://host:port[/base]").
+// Device ids and query values are percent-encoded except for the RFC 3986
+// unreserved characters, so a valid id appears as it is and an invalid one
+// can never change which route the collector picks.
+
+struct ChunksQuery {
+  std::optional<std::uint64_t> since;
+  std::optional<std::uint64_t> limit;
+};
+
+struct ResultsQuery {
+  std::optional<std::string> device;
+  std::optional<std::string> job;
+  std::optional<std::uint64_t> since;
+  std::optional<std::uint64_t> limit;
+};
+
+struct LogsQuery {
+  std::optional<std::string> device;
+  bool follow = false;
+  std::optional<std::uint64_t> since;
+  std::optional<std::uint64_t> limit;
+  std::optional<std::int64_t> since_ms;
+};
+
+std::string DevicesPath();
+std::string ChunksPath(std::string_view device, const ChunksQuery& query = {});
+std::string ChunkPath(std::string_view device, std::uint64_t seq);
+std::string DeviceResultsPath(std::string_view device);  // POST
+std::string DeviceLogsPath(std::string_view device);     // POST
+std::string ResultsPath(const ResultsQuery& query = {});
+std::string LogsPath(const LogsQuery& query = {});
+
+// ---- Routing, for the collector ----------------------------------------------
+
+struct Route {
+  Endpoint endpoint = Endpoint::kListDevices;
+  std::string device;  // path {id}, validated; empty for collection-wide endpoints
+  std::uint64_t seq = 0;
+  std::map<std::string, std::string, std::less<>> query;  // percent-decoded, '+' is a space
+};
+
+struct RouteMatch {
+  int http_status = 0;  // 0 when matched, else 400, 404 or 405
+  std::string error;    // what was wrong, for the JSON error body
+  std::string allow;    // the Allow header for 405
+  Route route;
+  bool matched() const { return http_status == 0; }
+};
+
+// Path segments are compared as they are, never percent-decoded: "a%2Fb" is
+// a bad id (400), not a device "a/b". Order: a path outside "/v1/..." is 404;
+// a malformed query (bad %-escape, a name twice) 400; an unknown path 404; a
+// wrong method 405 (with allow); a bad id or seq 400.
+RouteMatch MatchRoute(std::string_view method, std::string_view target);
+
+// A non-negative decimal query parameter; nullopt when absent. Errors name it.
+Result<std::optional<std::uint64_t>> QueryNumber(const Route& route, std::string_view name);
+std::optional<std::string> QueryText(const Route& route, std::string_view name);
+
+// ---- Headers ------------------------------------------------------------------
+
+inline constexpr std::string_view kAuthorizationHeader = "Authorization";       // "Bearer <token>"
+inline constexpr std::string_view kWwwAuthenticateHeader = "WWW-Authenticate";  // with 401
+inline constexpr std::string_view kBearerScheme = "Bearer";
+inline constexpr std::string_view kAllowHeader = "Allow";  // with 405
+inline constexpr std::string_view kContentTypeHeader = "Content-Type";
+inline constexpr std::string_view kContentEncodingHeader = "Content-Encoding";  // gzip or none
+inline constexpr std::string_view kGzipEncoding = "gzip";  // "x-gzip" and "identity" accepted too
+inline constexpr std::string_view kAcceptHeader = "Accept";
+inline constexpr std::string_view kLastEventIdHeader = "Last-Event-ID";  // logs follow: a row id
 inline constexpr std::string_view kDigestHeader = "Digest";            // "sha-256=<base64>"
-inline constexpr std::string_view kIdempotencyKeyHeader = "Idempotency-Key";
+inline constexpr std::string_view kIdempotencyKeyHeader = "Idempotency-Key";  // 1..256 bytes
 inline constexpr std::string_view kRetryAfterHeader = "Retry-After";   // seconds
 
 // Chunk metadata, decimal integers.
@@ -39,7 +162,38 @@ inline constexpr std::string_view kInterfaceHeader = "X-Picket-Interface";      
 inline constexpr std::string_view kEvictedChunksHeader = "X-Picket-Evicted-Chunks";
 inline constexpr std::string_view kEvictedBytesHeader = "X-Picket-Evicted-Bytes";
 
+// "Name: value", the form libcurl's header list takes.
+std::string HeaderLine(std::string_view name, std::string_view value);
+// "Authorization: Bearer <token>".
+std::string BearerHeaderLine(std::string_view token);
+// The token of an Authorization value "Bearer <token>" (scheme case-insensitive,
+// spaces trimmed); nullopt for another scheme or none.
+std::optional<std::string_view> ParseBearerToken(std::string_view authorization);
+
+// ---- Content types -----------------------------------------------------------
+
+inline constexpr std::string_view kJsonContentType = "application/json";  // answers, errors
 inline constexpr std::string_view kNdjsonContentType = "application/x-ndjson";
 inline constexpr std::string_view kPcapContentType = "application/vnd.tcpdump.pcap";
+inline constexpr std::string_view kEventStreamContentType = "text/event-stream";  // logs follow
+
+// ---- Status codes ------------------------------------------------------------
+// Every error answer is {"error": "<message>"} as application/json.
+
+inline constexpr int kHttpOk = 200;                    // a read; a replayed chunk or batch
+inline constexpr int kHttpCreated = 201;               // chunk stored now
+inline constexpr int kHttpBadRequest = 400;            // bad id, seq, query, header, body, digest
+inline constexpr int kHttpUnauthorized = 401;          // no or unknown bearer token
+inline constexpr int kHttpForbidden = 403;             // token valid, not for this route or device
+inline constexpr int kHttpNotFound = 404;              // no such route, no such chunk
+inline constexpr int kHttpMethodNotAllowed = 405;      // with Allow
+inline constexpr int kHttpConflict = 409;              // same chunk seq, other content
+inline constexpr int kHttpPayloadTooLarge = 413;       // body over the limit (also after gunzip)
+inline constexpr int kHttpUnsupportedMediaType = 415;  // Content-Encoding other than gzip
+inline constexpr int kHttpTooManyRequests = 429;       // over --max-inflight, with Retry-After
+inline constexpr int kHttpHeaderTooLarge = 431;        // request header block over 16 KiB
+inline constexpr int kHttpInternalError = 500;         // storage failure; the client retries
+inline constexpr int kHttpUnavailable = 503;           // storage busy or too many log followers,
+                                                       // with Retry-After
 
 }  // namespace picket::wire

@@ -1,8 +1,8 @@
-#include "collector/routes.h"
+#include "picket/common/wire.h"
 
 #include <doctest/doctest.h>
 
-namespace picket::collector {
+namespace picket::wire {
 
 TEST_SUITE("collector.routes") {
   TEST_CASE("device endpoints carry the validated id and seq") {
@@ -81,4 +81,4 @@ TEST_SUITE("collector.routes") {
   }
 }
 
-}  // namespace picket::collector
+}  // namespace picket::wire
