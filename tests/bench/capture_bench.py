@@ -50,6 +50,9 @@ import time
 import urllib.request
 import zlib
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from servers import Processes, WaitTimeout, free_port, wait_for  # noqa: E402
+
 LOOPBACK = "127.0.0.1"           # the only address this program ever sends to
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -143,95 +146,8 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
 def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-# ---------------------------------------------------------------------------
-# Processes: every one started by PID, stopped by PID, reaped with its rusage.
-
-class Processes:
-    def __init__(self):
-        self.live = {}    # pid -> (Popen, name)
-        self.extra = {}   # pid -> (name, cmdline marker): grandchildren we watch (the worker)
-
-    def start(self, name, argv, log_path, cpu=None):
-        out = open(log_path, "ab")
-        pin = None
-        if cpu is not None:
-            def pin():
-                os.sched_setaffinity(0, {cpu})
-        try:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 preexec_fn=pin, start_new_session=True)
-        finally:
-            out.close()
-        self.live[p.pid] = (p, name)
-        return p
-
-    def watch(self, pid, name, marker):
-        self.extra[pid] = (name, marker)
-
-    def wait(self, p, timeout):
-        """Reaps p within timeout; returns (exit code, rusage) or None if still running."""
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid == p.pid:
-                p.returncode = os.waitstatus_to_exitcode(status)
-                self.live.pop(p.pid, None)
-                return p.returncode, ru
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.02)  # polling a child's exit with a deadline
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=30):
-        """Signals p by PID, waits, SIGKILLs after timeout. Returns (code, rusage)."""
-        if p.pid not in self.live:
-            return p.returncode, None
-        try:
-            os.kill(p.pid, sig)
-        except ProcessLookupError:
-            pass
-        got = self.wait(p, timeout)
-        if got is None:
-            name = self.live[p.pid][1]
-            log(f"{name} (pid {p.pid}) ignored signal {sig} for {timeout}s: SIGKILL")
-            os.kill(p.pid, signal.SIGKILL)
-            got = self.wait(p, 10)
-        return got if got else (None, None)
-
-    def cleanup(self):
-        for pid in reversed(list(self.live)):
-            p, name = self.live[pid]
-            self.stop(p, signal.SIGTERM, 15)
-        for pid, (name, marker) in list(self.extra.items()):
-            if marker in proc_cmdline(pid):      # still ours (no PID reuse)
-                log(f"{name} (pid {pid}) outlived its parent: SIGKILL")
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self.extra.pop(pid, None)
-
-
-def wait_for(what, predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)  # polling a condition with a deadline
-    raise BenchError(f"timed out after {timeout}s waiting for {what}")
+    return free_port(socket.SOCK_DGRAM)
 
 
 def tail(path, lines=15):
@@ -291,7 +207,7 @@ class Bench:
     def __init__(self, a, work):
         self.a = a
         self.work = work
-        self.procs = Processes()
+        self.procs = Processes(detach=True)  # stopped by PID, reaped with their rusage
         self.bin = os.path.join(work, "bin")
         self.run_no = 0
         # The collector stands in for a remote machine: its chunk files go to
@@ -364,7 +280,7 @@ class Bench:
         argv = [self.traffic, "--port", str(port), "--frame", str(frame), "--pps", f"{pps:.0f}",
                 "--seconds", f"{seconds:.3f}", "--max-packets", str(int(max_packets)),
                 "--payload", self.a.payload]
-        p = self.procs.start("traffic", argv, out, cpu)
+        p = self.procs.start(argv, "traffic", log_path=out, cpu=cpu)
         got = self.procs.wait(p, seconds + 30)
         if got is None:
             self.procs.stop(p, signal.SIGKILL, 5)
@@ -377,11 +293,11 @@ class Bench:
 
     def start_collector(self, d, port, cpu=None):
         ready = os.path.join(d, "collector.url")
-        p = self.procs.start("collector", [self.picket, "collector", "--listen", f"{LOOPBACK}:{port}",
-                                           "--data", os.path.join(self.collector_root, os.path.basename(d)),
-                                           "--tokens", os.path.join(self.work, "tokens"),
-                                           "--ready-file", ready],
-                             os.path.join(d, "collector.log"), cpu)
+        p = self.procs.start([self.picket, "collector", "--listen", f"{LOOPBACK}:{port}",
+                              "--data", os.path.join(self.collector_root, os.path.basename(d)),
+                              "--tokens", os.path.join(self.work, "tokens"),
+                              "--ready-file", ready],
+                             "collector", log_path=os.path.join(d, "collector.log"), cpu=cpu)
         return p, ready
 
     def wait_ready(self, p, ready, logpath):
@@ -389,7 +305,7 @@ class Bench:
             if p.poll() is not None:
                 raise BenchError(f"collector exited with {p.returncode}:\n{tail(logpath)}")
             return os.path.exists(ready) and open(ready).read().strip()
-        return wait_for("collector ready file", ok, 20)
+        return wait_for("collector ready file", ok, 20, 0.05)
 
     def picketd_config(self, d, udp_port, collector_url, **extra):
         cfg = {
@@ -407,13 +323,13 @@ class Bench:
 
     def start_picketd(self, d, cfg, cpu):
         logpath = os.path.join(d, "picketd.log")
-        sup = self.procs.start("picketd", [self.picketd, "run", "--config", cfg], logpath, cpu)
+        sup = self.procs.start([self.picketd, "run", "--config", cfg], "picketd", log_path=logpath, cpu=cpu)
 
         def capturing():
             if sup.poll() is not None:
                 raise BenchError(f"picketd exited with {sup.returncode}:\n{tail(logpath)}")
             return "worker capturing" in open(logpath, errors="replace").read()
-        wait_for("picketd worker capturing", capturing, 30)
+        wait_for("picketd worker capturing", capturing, 30, 0.05)
         workers = [c for c in child_pids(sup.pid) if " worker " in proc_cmdline(c)]
         if len(workers) != 1:
             raise BenchError(f"expected one picketd worker under pid {sup.pid}, found {workers}")
@@ -449,7 +365,7 @@ class Bench:
         if code != 0:
             raise BenchError(f"picketd exited with {code}:\n{tail(logpath)}")
         if collector:
-            self.procs.stop(collector)
+            self.procs.stop(collector, signal.SIGTERM, 30)
         row = buffer_query(buf, "SELECT COUNT(*), COALESCE(SUM(packets),0), COALESCE(SUM(kernel_drops),0), "
                                 "COALESCE(SUM(interface_drops),0), COALESCE(SUM(bytes),0) FROM chunks")
         chunks, packets, kdrops, ifdrops, nbytes = row
@@ -488,14 +404,14 @@ class Bench:
         port = free_udp_port()
         out = os.path.join(d, "tcpdump.pcap")
         logpath = os.path.join(d, "tcpdump.log")
-        p = self.procs.start("tcpdump", [self.tcpdump, "-i", "lo", "-w", out, f"udp dst port {port}"],
-                             logpath, a.cap_cpu)
+        p = self.procs.start([self.tcpdump, "-i", "lo", "-w", out, f"udp dst port {port}"], "tcpdump",
+                             log_path=logpath, cpu=a.cap_cpu)
 
         def listening():
             if p.poll() is not None:
                 raise BenchError(f"tcpdump exited with {p.returncode}:\n{tail(logpath)}")
             return "listening on" in open(logpath, errors="replace").read()
-        wait_for("tcpdump listening", listening, 20)
+        wait_for("tcpdump listening", listening, 20, 0.05)
         time.sleep(0.5)
         load_before = loadavg()
         t0, sys0 = proc_cpu_s(p.pid), system_cpu()
@@ -594,7 +510,7 @@ class Bench:
         collector_hwm = proc_status_kib(collector.pid, "VmHWM")
         code, _ = self.procs.stop(sup, signal.SIGTERM, 60)
         self.procs.extra.pop(worker, None)
-        self.procs.stop(collector)
+        self.procs.stop(collector, signal.SIGTERM, 30)
         if code != 0:
             raise BenchError(f"picketd exited with {code}:\n{tail(logpath)}")
         self.discard(d, os.path.join(buf, "chunks"))
@@ -931,14 +847,14 @@ def main():
         print()
         print(f"loadavg at the end: {loadavg()}")
         ok = True
-    except BenchError as e:
+    except (BenchError, WaitTimeout) as e:
         print(f"capture_bench: FAILED: {e}", flush=True)
     except KeyboardInterrupt as e:
         print(f"capture_bench: interrupted ({e or 'Ctrl-C'}); stopping every process", flush=True)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)   # a second Ctrl-C must not cut the clean-up short
-        bench.procs.cleanup()
+        bench.procs.stop_all(15)
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
             bench.remove_collector_root()

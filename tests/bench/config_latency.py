@@ -31,10 +31,11 @@ then commit → applied on the device (goal p99 ≤ 1.5 s).
 usage: config_latency.py PICKETD PICKET [--changes N] [--via-db] [--json]"""
 import argparse, json, os, signal, socket, subprocess, sys, tempfile, threading, time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from e2e_support import Processes, http_get, remove_unless_kept, start_collector, wait_for  # noqa: E402
-from zk_support import ZooKeeper, missing  # noqa: E402
-import db_support  # noqa: E402
+for lib in ("pylib", "e2e"):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", lib))
+from e2e_support import http_get, remove_unless_kept  # noqa: E402
+from servers import (MariaDB, Processes, ZooKeeper, mariadb_missing, start_collector, wait_for,
+                     zookeeper_missing)  # noqa: E402
 
 SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
 
@@ -111,7 +112,7 @@ def main():
     if os.geteuid() != 0:
         print("config_latency: needs root (live capture)")
         return 2
-    if reason := missing() or (a.via_db and db_support.missing()):
+    if reason := zookeeper_missing() or (a.via_db and mariadb_missing()):
         print(f"config_latency: {reason}")
         return 2
     work = tempfile.mkdtemp(prefix="picket-cfglat-")
@@ -137,7 +138,7 @@ def main():
         watch = StatusWatch(zk, status_path)
         watch.wait_applied(0, 30)
         if a.via_db:
-            db = db_support.MariaDB(work)
+            db = MariaDB(work)
             db.start(SCHEMA)
             procs.start([a.picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT])
             session = db.session()

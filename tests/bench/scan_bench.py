@@ -59,6 +59,9 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from servers import Processes, WaitTimeout, wait_for  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 LOOPBACK_NET = ipaddress.ip_network("127.0.0.0/8")   # the only addresses this program ever scans
@@ -151,71 +154,6 @@ while time.monotonic() < deadline:
 """
 
 
-# ---------------------------------------------------------------------------
-# Processes: started by PID, stopped by PID, reaped with their rusage.
-
-class Processes:
-    def __init__(self):
-        self.live = {}   # pid -> (Popen, name)
-
-    def start(self, name, argv, stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=None):
-        p = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, start_new_session=True)
-        self.live[p.pid] = (p, name)
-        return p
-
-    def wait(self, p, timeout):
-        """Reaps p within timeout; returns (exit code, rusage) or None if still running."""
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid == p.pid:
-                p.returncode = os.waitstatus_to_exitcode(status)
-                self.live.pop(p.pid, None)
-                return p.returncode, ru
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.005)  # polling a child's exit with a deadline
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=10):
-        if p.pid not in self.live:
-            return p.returncode, None
-        if p.stdin:
-            try:
-                p.stdin.close()      # helpers exit on EOF
-            except OSError:
-                pass
-            got = self.wait(p, 2)
-            if got:
-                return got
-        try:
-            os.kill(p.pid, sig)
-        except ProcessLookupError:
-            pass
-        got = self.wait(p, timeout)
-        if got is None:
-            log(f"{self.live[p.pid][1]} (pid {p.pid}) ignored signal {sig} for {timeout}s: SIGKILL")
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            got = self.wait(p, 10)
-        return got if got else (None, None)
-
-    def cleanup(self):
-        for pid in reversed(list(self.live)):
-            self.stop(self.live[pid][0], signal.SIGTERM, 5)
-
-
-def wait_for(what, predicate, timeout, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)  # polling a condition with a deadline
-    raise BenchError(f"timed out after {timeout}s waiting for {what}")
-
-
 def read_text(path):
     try:
         with open(path, errors="replace") as f:
@@ -284,7 +222,7 @@ class Namespace:
     def start_helper(self, name, script, args):
         out = os.path.join(self.work, f"{self.name}.{name}.log")
         with open(out, "ab") as f:
-            p = self.procs.start(f"{name}@{self.name}", self.exec_argv([sys.executable, "-c", script] + args),
+            p = self.procs.start(self.exec_argv([sys.executable, "-c", script] + args), f"{name}@{self.name}",
                                  stdout=f, stdin=subprocess.PIPE)
         self.helpers.append(p)
 
@@ -406,7 +344,7 @@ class Bench:
     def __init__(self, a, work):
         self.a = a
         self.work = work
-        self.procs = Processes()
+        self.procs = Processes(detach=True)  # stopped by PID, reaped with their rusage
         self.namespaces = []
         self.run_no = 0
         self.results = {}           # tool key -> [run dict]
@@ -476,16 +414,16 @@ class Bench:
             dump_log = os.path.join(self.work, f"{tag}.tcpdump")
             with open(dump_log, "wb") as f:
                 # Only probes (SYN without ACK), 64 bytes each, in the same namespace.
-                dump = self.procs.start("tcpdump", tool.ns.exec_argv(
+                dump = self.procs.start(tool.ns.exec_argv(
                     ["tcpdump", "-i", "lo", "-n", "-s", "64", "-B", "32768", "-U", "-w", pcap_path,
-                     "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"]), stdout=f)
+                     "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"]), "tcpdump", stdout=f)
             wait_for("tcpdump listening", lambda: "listening on" in read_text(dump_log) or dump.poll() is not None, 20)
             if dump.poll() is not None:
                 raise BenchError(f"tcpdump exited: {read_text(dump_log)[-300:]}")
         c0 = tool.ns.counters()
         with open(out_path if tool.kind == "picketd" else os.devnull, "ab") as out, open(err_path, "wb") as err:
             t0 = time.monotonic()
-            p = self.procs.start(tool.label, argv, stdout=out if tool.kind == "picketd" else err, stderr=err,
+            p = self.procs.start(argv, tool.label, stdout=out if tool.kind == "picketd" else err, stderr=err,
                                  cwd=self.work)
             got = self.procs.wait(p, self.timeout_for(tool))
             wall = time.monotonic() - t0
@@ -931,14 +869,14 @@ def main():
               "route_localnet=1 accept_local=1, lo mtu 1500, ethtool -K lo tso/gso/gro off, a 10/s UDP keep-alive.")
         print(f"nmap flags: -sS -n -Pn -T4 --max-rate {a.rate}. loadavg at the end: {loadavg()}")
         ok = True
-    except BenchError as e:
+    except (BenchError, WaitTimeout) as e:
         print(f"scan_bench: FAILED: {e}", flush=True)
     except KeyboardInterrupt as e:
         print(f"scan_bench: interrupted ({e or 'Ctrl-C'}); stopping every process", flush=True)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)   # a second Ctrl-C must not cut the clean-up short
-        bench.procs.cleanup()
+        bench.procs.stop_all(5)
         bench.teardown()
         left = [n.name for n in bench.namespaces if n.created]
         if left:

@@ -14,7 +14,8 @@ PICKET_KEEP_TEST_DIR=1 keeps the temp directories for inspection."""
 import argparse, json, os, re, shutil, signal, socket, socketserver, sqlite3, subprocess, sys
 import tempfile, threading, time, traceback, urllib.request
 
-from e2e_support import wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from servers import wait_for  # noqa: E402
 
 MAGIC = b"picket-bad-input "
 DEVICE, DEVICE_TOKEN, OPERATOR_TOKEN = "gw-1", "dev-secret-1", "op-secret-1"

@@ -8,7 +8,9 @@ usage: data_path_test.py PICKETD PICKET [--packets N]
 Needs root (live capture); skips without it unless CI=true."""
 import argparse, json, os, socket, subprocess, sys, tempfile, time
 
-from e2e_support import Processes, http_get, pcap_frames, remove_unless_kept, root_or_skip, wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import http_get, pcap_frames, remove_unless_kept, root_or_skip  # noqa: E402
+from servers import Processes, wait_for  # noqa: E402
 
 PORT = 39123          # UDP destination on 127.0.0.1; only our own packets match the filter
 MAGIC = b"picket-e2e "

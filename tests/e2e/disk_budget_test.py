@@ -8,7 +8,9 @@ usage: disk_budget_test.py PICKETD PICKET
 Needs root (live capture); skips without it unless CI=true."""
 import json, os, socket, sqlite3, sys, tempfile, time
 
-from e2e_support import report, Processes, http_get, remove_unless_kept, root_or_skip, wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import report, http_get, remove_unless_kept, root_or_skip  # noqa: E402
+from servers import Processes, wait_for  # noqa: E402
 
 PORT = 39125
 BUDGET = 2 << 20          # 2 MiB

@@ -1,18 +1,8 @@
-"""Shared pieces of picket's end-to-end tests: waiting for a condition with a
-deadline, owning the processes a test starts, reading pcap bytes, the root
-check. Tests import it from their own directory."""
-import os, signal, socket, struct, subprocess, time, urllib.request
-
-
-def wait_for(what, predicate, timeout=30):
-    """Polls `predicate` until it returns something truthy; fails after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)  # polling interval of a condition with a deadline, not synchronisation
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+"""Shared checks of picket's end-to-end tests: reading pcap bytes, the root
+check, a process's children, the closing report line. Tests import it from
+their own directory; the processes they start (picketd, the collector,
+ZooKeeper, MariaDB) are owned by ../pylib/servers.py."""
+import os, socket, struct, subprocess, urllib.request
 
 
 def root_or_skip():
@@ -24,35 +14,6 @@ def root_or_skip():
         return 1
     print("SKIP: not root")
     return 77
-
-
-class Processes:
-    """Every process a test starts, stopped by PID (SIGTERM, then SIGKILL) at the end."""
-
-    def __init__(self, log_path):
-        self.log = open(log_path, "w")
-        self.procs = []
-
-    def start(self, args):
-        p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        return p
-
-    def log_text(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        self.log.close()
 
 
 def http_get(url, token=None, timeout=10):
@@ -102,16 +63,6 @@ def report(failures):
         print("FAIL:", f)
     print("1 passed, 0 failed" if not failures else "0 passed, 1 failed")
     return 0 if not failures else 1
-
-
-def start_collector(procs, picket, work, *extra):
-    """Starts `picket collector` on a free loopback port (no auth unless `extra` says otherwise);
-    returns its base URL once it serves."""
-    ready = os.path.join(work, "collector.url")
-    auth = [] if "--tokens" in extra else ["--insecure-no-auth"]
-    procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
-                 "--ready-file", ready, *auth, *extra])
-    return wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
 
 
 def open_listeners(hosts, ports, count, rng):

@@ -9,8 +9,10 @@ usage: fault_test.py PICKETD PICKET [--rounds N]
 Needs root (live capture); skips without it unless CI=true."""
 import argparse, json, os, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
 
-from e2e_support import (report, Processes, alive, children, http_get, pcap_frames, remove_unless_kept,
-                         root_or_skip, wait_for)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import (report, alive, children, http_get, pcap_frames, remove_unless_kept,
+                         root_or_skip)  # noqa: E402
+from servers import Processes, wait_for  # noqa: E402
 
 PORT = 39124
 MAGIC = b"picket-fault "

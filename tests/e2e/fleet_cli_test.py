@@ -28,10 +28,10 @@ usage: fleet_cli_test.py PICKETD PICKET
 Root (live capture); skips without root, ZooKeeper or MariaDB unless CI=true."""
 import json, os, random, re, subprocess, sys, tempfile, threading, time
 
-from e2e_support import (report, Processes, open_listeners, remove_unless_kept, root_or_skip,
-                         start_collector, wait_for)
-from zk_support import ZooKeeper, missing, read_json, skip_code
-import db_support
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import report, open_listeners, remove_unless_kept, root_or_skip  # noqa: E402
+from servers import (MariaDB, Processes, ZooKeeper, mariadb_missing, skip_code,
+                     start_collector, wait_for, zookeeper_missing)  # noqa: E402
 
 SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
 ROOT = "/picket-fleet"
@@ -154,14 +154,14 @@ def main():
     picketd, picket = sys.argv[1], sys.argv[2]
     if (code := root_or_skip()) is not None:
         return code
-    if reason := missing() or db_support.missing():
+    if reason := zookeeper_missing() or mariadb_missing():
         return skip_code(reason)
     t_start = time.monotonic()
     work = tempfile.mkdtemp(prefix="picket-fleet-")
     procs = Processes(os.path.join(work, "processes.log"))
     device_logs = {d: Processes(os.path.join(work, f"{d}.log")) for d in DEVICES}
     zkserver = ZooKeeper(work)
-    db = db_support.MariaDB(work)
+    db = MariaDB(work)
     zk = session = tail = follow_err = sync_logs = None
     sockets = []
     failures = []

@@ -8,7 +8,9 @@ usage: scan_job_test.py PICKETD PICKET
 Runs as root like the daemon; skips without root unless CI=true."""
 import json, os, random, signal, socket, sqlite3, sys, tempfile
 
-from e2e_support import report, Processes, children, http_get, remove_unless_kept, root_or_skip, wait_for
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import report, children, http_get, remove_unless_kept, root_or_skip  # noqa: E402
+from servers import Processes, wait_for  # noqa: E402
 
 FIRST, LAST = 41000, 41999   # 1000 probes at 250 pps: 4 s, long enough to kill mid-scan
 

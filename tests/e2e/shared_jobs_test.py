@@ -14,9 +14,9 @@ usage: shared_jobs_test.py PICKETD PICKET
 Root like the daemon; skips without root or ZooKeeper unless CI=true."""
 import json, os, random, signal, sys, tempfile
 
-from e2e_support import (report, Processes, children, http_get, open_listeners, remove_unless_kept,
-                         root_or_skip, wait_for)
-from zk_support import ZooKeeper, free_port, missing, read_json, skip_code
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import (report, children, http_get, open_listeners, remove_unless_kept, root_or_skip)  # noqa: E402
+from servers import (Processes, ZooKeeper, free_port, read_json, skip_code, wait_for, zookeeper_missing)  # noqa: E402
 
 ROOT = "/picket-jobs"
 PORTS = (42100, 42149)          # 50 ports: 750 probes a shard
@@ -47,7 +47,7 @@ def main():
     picketd, picket = sys.argv[1], sys.argv[2]
     if (code := root_or_skip()) is not None:
         return code
-    if reason := missing():
+    if reason := zookeeper_missing():
         return skip_code(reason)
     work = tempfile.mkdtemp(prefix="picket-jobs-")
     procs = Processes(os.path.join(work, "processes.log"))

@@ -15,9 +15,10 @@ usage: zk_acl_test.py PICKETD PICKET
 Skips without ZooKeeper or MariaDB unless CI=true."""
 import json, os, subprocess, sys, tempfile, time
 
-from e2e_support import report, Processes, http_get, remove_unless_kept, wait_for
-from zk_support import ZooKeeper, free_port, missing, read_json, skip_code
-import db_support
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import report, http_get, remove_unless_kept  # noqa: E402
+from servers import (MariaDB, Processes, ZooKeeper, free_port, mariadb_missing, read_json, skip_code,
+                     wait_for, zookeeper_missing)  # noqa: E402
 
 SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
 ROOT = "/picket-acl"
@@ -26,14 +27,14 @@ USER, PASSWORD = "picket", "s3cret-fleet-password"
 
 def main():
     picketd, picket = sys.argv[1], sys.argv[2]
-    if reason := missing() or db_support.missing():
+    if reason := zookeeper_missing() or mariadb_missing():
         return skip_code(reason)
     from kazoo.exceptions import NoAuthError
     work = tempfile.mkdtemp(prefix="picket-acl-")
     procs = Processes(os.path.join(work, "processes.log"))
     device = Processes(os.path.join(work, "gw-1.log"))
     zkserver = ZooKeeper(work)
-    db = db_support.MariaDB(work)
+    db = MariaDB(work)
     clients = []
     failures = []
 

@@ -14,9 +14,10 @@ usage: zk_config_test.py PICKETD PICKET
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
 import json, os, random, signal, socket, sys, tempfile
 
-from e2e_support import (report, Processes, children, http_get, remove_unless_kept, root_or_skip,
-                         start_collector, wait_for)
-from zk_support import ZooKeeper, missing, read_json, skip_code
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import report, children, http_get, remove_unless_kept, root_or_skip  # noqa: E402
+from servers import (Processes, ZooKeeper, read_json, skip_code, start_collector, wait_for,
+                     zookeeper_missing)  # noqa: E402
 
 ROOT = "/picket-e2e"
 DEVICE = "gw-1"
@@ -88,7 +89,7 @@ def main():
     picketd, picket = sys.argv[1], sys.argv[2]
     if (code := root_or_skip()) is not None:
         return code
-    if reason := missing():
+    if reason := zookeeper_missing():
         return skip_code(reason)
     work = tempfile.mkdtemp(prefix="picket-zkconfig-")
     procs = Processes(os.path.join(work, "processes.log"))

@@ -8,9 +8,10 @@ usage: zk_outage_test.py PICKETD PICKET [--outage SECONDS]
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
 import argparse, json, os, random, socket, sys, tempfile, threading, time
 
-from e2e_support import (report, Processes, http_get, open_listeners, pcap_frames, remove_unless_kept,
-                         root_or_skip, start_collector, wait_for)
-from zk_support import ZooKeeper, missing, read_json, skip_code
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from e2e_support import (report, http_get, open_listeners, pcap_frames, remove_unless_kept, root_or_skip)  # noqa: E402
+from servers import (Processes, ZooKeeper, read_json, skip_code, start_collector, wait_for,
+                     zookeeper_missing)  # noqa: E402
 
 ROOT = "/picket-outage"
 DEVICE = "gw-1"
@@ -43,7 +44,7 @@ def main():
     a = ap.parse_args()
     if (code := root_or_skip()) is not None:
         return code
-    if reason := missing():
+    if reason := zookeeper_missing():
         return skip_code(reason)
     work = tempfile.mkdtemp(prefix="picket-outage-")
     procs = Processes(os.path.join(work, "processes.log"))

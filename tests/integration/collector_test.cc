@@ -12,9 +12,9 @@
 #include <string>
 
 #include "collector/gunzip.h"
-#include "integration/support/collector_process.h"
-#include "integration/support/http_client.h"
 #include "picket/common/digest.h"
+#include "support/collector_process.h"
+#include "support/http_client.h"
 
 namespace picket::testing {
 

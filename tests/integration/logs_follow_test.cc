@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "integration/support/collector_process.h"
-#include "integration/support/http_client.h"
+#include "support/collector_process.h"
+#include "support/http_client.h"
 
 namespace picket::testing {
 

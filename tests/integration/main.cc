@@ -1,7 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
-#include "integration/support/http_client.h"
+#include "support/http_client.h"
 
 int main(int argc, char** argv) {
   picket::testing::GlobalHttpInit();  // before any thread

@@ -1,36 +1,27 @@
-// A temporary directory removed (recursively) when the test ends.
+// A fresh directory under $TMPDIR (or /tmp) for one test, removed with
+// everything in it (owner permissions restored first, for tests that make it
+// unusable on purpose) when the object goes away.
 #pragma once
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace picket::testing {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "picket-test-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add, ec);
-    std::filesystem::remove_all(path_, ec);
-  }
+  TempDir();  // aborts when mkdtemp fails: no test can run without it
+  ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 
   const std::string& path() const { return path_; }
-  std::string Join(const std::string& name) const { return path_ + "/" + name; }
-  std::string Write(const std::string& name, const std::string& content) const {
-    std::string p = Join(name);
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
+  std::string Join(std::string_view name) const { return path_ + "/" + std::string(name); }
+  // Writes `content` to Join(name) and returns that path.
+  std::string Write(std::string_view name, std::string_view content) const;
+  // Names in the directory, sorted (dot files included).
+  std::vector<std::string> List() const;
 
  private:
   std::string path_;

@@ -133,30 +133,6 @@ StoredPacket MakePacket(std::int64_t ts_us, std::size_t size, std::uint8_t fill)
 QuietLogs::QuietLogs() { log::EnableStderr(false); }
 QuietLogs::~QuietLogs() { log::EnableStderr(true); }
 
-ScratchDir::ScratchDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/picket-capture-XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) std::abort();
-  path_ = templ;
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ec;
-  std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
-                               std::filesystem::perm_options::add, ec);
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::vector<std::string> ScratchDir::List() const {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(path_, ec)) {
-    names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 std::vector<StoredPacket> ReadSealedPackets(const std::vector<SealedChunk>& sealed) {
   std::vector<StoredPacket> all;
   for (const SealedChunk& c : sealed) {

@@ -1,5 +1,5 @@
 // Helpers for the capture tests: packets built in code, pcap files written and
-// read with libpcap itself (an oracle independent of ChunkWriter), scratch dirs.
+// read with libpcap itself (an oracle independent of ChunkWriter).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include "picket/capture/chunk_writer.h"
 #include "picket/capture/packet_source.h"
 #include "picket/common/status.h"
+#include "support/temp_dir.h"
 
 namespace picket::capture::testing {
 
@@ -72,20 +73,7 @@ class QuietLogs {
   ~QuietLogs();
 };
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
-  // Names in the directory, sorted (dot files included).
-  std::vector<std::string> List() const;
-
- private:
-  std::string path_;
-};
+// Scratch directories are the shared one.
+using ::picket::testing::TempDir;
 
 }  // namespace picket::capture::testing

@@ -30,8 +30,8 @@ using testing::FakeClock;
 using testing::MakePacket;
 using testing::QuietLogs;
 using testing::ReadPcapFile;
-using testing::ScratchDir;
 using testing::StoredPacket;
+using testing::TempDir;
 
 constexpr std::uint64_t kRecord100 = 16 + 100;
 
@@ -113,7 +113,7 @@ struct QHarness {
   std::vector<StoredPacket> ReadAllSealed() const { return testing::ReadSealedPackets(sealed); }
 
   QuietLogs quiet;
-  ScratchDir dir;
+  TempDir dir;
   FakeClock clock;
   CaptureStats stats;
   std::function<void(const SealedChunk&)> on_sealed;
@@ -331,7 +331,7 @@ TEST_SUITE("capture.chunk_writer.queued") {
     }
     REQUIRE_FALSE(failure.ok());
     CHECK(failure.code() == StatusCode::kIoError);
-    CHECK(Contains(failure.message(), h.dir.File(".5.pcap.tmp")));
+    CHECK(Contains(failure.message(), h.dir.Join(".5.pcap.tmp")));
     CHECK(Contains(failure.message(), "File too large"));
     REQUIRE(h.writer->SealNow().ok());  // settles the writer; the error was reported once
     CHECK(h.sealed.empty());
@@ -371,7 +371,7 @@ TEST_SUITE("capture.chunk_writer.queued") {
 
   TEST_CASE("an existing chunk is never overwritten: Conflict, and the seq is skipped") {
     QHarness h(Queued(16 << 10, 8 << 20));
-    { std::ofstream(h.dir.File("000000000001.pcap")) << "sealed earlier"; }
+    { std::ofstream(h.dir.Join("000000000001.pcap")) << "sealed earlier"; }
     REQUIRE(h.Write(MakePacket(1, 60)).ok());
     Status st = h.writer->SealNow();
     CHECK(st.code() == StatusCode::kConflict);

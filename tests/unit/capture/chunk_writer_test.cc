@@ -29,8 +29,8 @@ using testing::FakeClock;
 using testing::MakePacket;
 using testing::QuietLogs;
 using testing::ReadPcapFile;
-using testing::ScratchDir;
 using testing::StoredPacket;
+using testing::TempDir;
 
 constexpr std::uint64_t kRecord100 = 16 + 100;  // one 100-byte packet in the file
 
@@ -64,7 +64,7 @@ struct Harness {
   std::vector<StoredPacket> ReadAllSealed() const { return testing::ReadSealedPackets(sealed); }
 
   QuietLogs quiet;  // first member: outlives the writer's last log line
-  ScratchDir dir;
+  TempDir dir;
   FakeClock clock;
   CaptureStats stats;
   bool stats_ok = true;
@@ -106,7 +106,7 @@ TEST_SUITE("capture.chunk_writer") {
     REQUIRE(h.sealed.size() == 1);
     const SealedChunk& c = h.sealed[0];
     CHECK(c.seq == 7);
-    CHECK(c.path == h.dir.File("000000000007.pcap"));
+    CHECK(c.path == h.dir.Join("000000000007.pcap"));
     CHECK(c.packets == 200);
     CHECK(c.interface == "test0");
     CHECK(c.reason == SealReason::kStop);
@@ -262,7 +262,7 @@ TEST_SUITE("capture.chunk_writer") {
 
   TEST_CASE("drops from before the writer opened are in no chunk") {
     QuietLogs quiet;
-    ScratchDir dir;
+    TempDir dir;
     FakeClock clock;
     CaptureStats stats{10, 3, 0};  // the source dropped 3 before the writer existed
     std::vector<SealedChunk> sealed;
@@ -317,7 +317,7 @@ TEST_SUITE("capture.chunk_writer") {
   }
 
   TEST_CASE("destroying a writer with an unsealed chunk removes the temp file") {
-    ScratchDir dir;
+    TempDir dir;
     FakeClock clock;
     QuietLogs quiet;
     {
@@ -393,7 +393,7 @@ TEST_SUITE("capture.chunk_writer") {
     }
     REQUIRE_FALSE(failure.ok());
     CHECK(failure.code() == StatusCode::kIoError);
-    CHECK(Contains(failure.message(), h.dir.File(".5.pcap.tmp")));
+    CHECK(Contains(failure.message(), h.dir.Join(".5.pcap.tmp")));
     CHECK(Contains(failure.message(), "File too large"));
     CHECK(written > 0);
     CHECK_FALSE(writer.chunk_open());
@@ -424,15 +424,15 @@ TEST_SUITE("capture.chunk_writer") {
       st = h.writer->SealNow();
     }
     REQUIRE_FALSE(st.ok());
-    CHECK(Contains(st.message(), h.dir.File(".1.pcap.tmp")));
+    CHECK(Contains(st.message(), h.dir.Join(".1.pcap.tmp")));
     CHECK(h.sealed.empty());
     CHECK(h.dir.List().empty());
     CHECK(h.writer->stats().lost_packets == 20);
   }
 
   TEST_CASE("a vanished chunk directory is an error naming the path") {
-    ScratchDir parent;
-    const std::string spool = parent.File("spool");
+    TempDir parent;
+    const std::string spool = parent.Join("spool");
     REQUIRE(::mkdir(spool.c_str(), 0755) == 0);
     ChunkWriterOptions o;
     o.dir = spool;
@@ -457,7 +457,7 @@ TEST_SUITE("capture.chunk_writer") {
     Status st = h.Write(MakePacket(1, 60));
     REQUIRE_FALSE(st.ok());
     CHECK(st.code() == StatusCode::kPermissionDenied);
-    CHECK(Contains(st.message(), h.dir.File(".1.pcap.tmp")));
+    CHECK(Contains(st.message(), h.dir.Join(".1.pcap.tmp")));
   }
 
   TEST_CASE("a missing directory fails at Open") {
@@ -475,16 +475,16 @@ TEST_SUITE("capture.chunk_writer") {
   TEST_CASE("an existing chunk is never overwritten: Conflict, and the seq is skipped") {
     Harness h;
     {
-      std::ofstream existing(h.dir.File("000000000001.pcap"));
+      std::ofstream existing(h.dir.Join("000000000001.pcap"));
       existing << "sealed earlier";
     }
     REQUIRE(h.Write(MakePacket(1, 60)).ok());
     Status st = h.writer->SealNow();
     REQUIRE_FALSE(st.ok());
     CHECK(st.code() == StatusCode::kConflict);
-    CHECK(Contains(st.message(), h.dir.File("000000000001.pcap")));
+    CHECK(Contains(st.message(), h.dir.Join("000000000001.pcap")));
     CHECK(h.sealed.empty());
-    std::ifstream in(h.dir.File("000000000001.pcap"));
+    std::ifstream in(h.dir.Join("000000000001.pcap"));
     CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "sealed earlier");
 
     REQUIRE(h.Write(MakePacket(2, 60)).ok());

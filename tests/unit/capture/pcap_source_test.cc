@@ -15,8 +15,8 @@
 #include "fakes/capture/fake_clock.h"
 #include "picket/capture/capture_filter.h"
 #include "picket/capture/chunk_writer.h"
-#include "picket/common/filter_check.h"
 #include "picket/capture/sniffer.h"
+#include "picket/common/filter_check.h"
 
 #ifndef PICKET_TEST_PCAPS_DIR
 #define PICKET_TEST_PCAPS_DIR ""
@@ -30,9 +30,9 @@ using testing::FakeClock;
 using testing::MakePacket;
 using testing::QuietLogs;
 using testing::ReadPcapFile;
-using testing::ScratchDir;
 using testing::StoredPacket;
 using testing::TcpFrame;
+using testing::TempDir;
 using testing::UdpFrame;
 using testing::WritePcapFile;
 
@@ -115,7 +115,7 @@ TEST_SUITE("capture.filter") {
     REQUIRE(composed.ok());
     CHECK(CheckFilter(*composed, 65535).ok());
 
-    ScratchDir dir;
+    TempDir dir;
     const std::vector<StoredPacket> input = {
         Frame(TcpFrame(kLocal, kCollector, 40000, 8750, "upload"), 1),      // excluded
         Frame(TcpFrame(kCollector, kLocal, 8750, 40000, "200 OK"), 2),      // excluded (reply)
@@ -124,7 +124,7 @@ TEST_SUITE("capture.filter") {
         Frame(TcpFrame(kLocal, kOther, 40002, 8750, "other host"), 5),      // kept: other host
         Frame(TcpFrame(kLocal, kCollector, 40003, 8751, "other port"), 6),  // kept: other port
     };
-    const std::string path = dir.File("in.pcap");
+    const std::string path = dir.Join("in.pcap");
     REQUIRE(WritePcapFile(path, DLT_EN10MB, 65535, input).ok());
     auto source = PcapFileSource::Open(path);
     REQUIRE(source.ok());
@@ -154,7 +154,7 @@ TEST_SUITE("capture.filter") {
 
 TEST_SUITE("capture.pcap_file_source") {
   TEST_CASE("a file replays every packet; filters apply; stats are zero") {
-    ScratchDir dir;
+    TempDir dir;
     std::vector<StoredPacket> input;
     for (int i = 0; i < 20; ++i) {
       input.push_back(
@@ -162,7 +162,7 @@ TEST_SUITE("capture.pcap_file_source") {
                          std::string(static_cast<std::size_t>(i), 'x')),
                 1'000'000 + i));
     }
-    const std::string path = dir.File("in.pcap");
+    const std::string path = dir.Join("in.pcap");
     REQUIRE(WritePcapFile(path, DLT_EN10MB, 9000, input).ok());
 
     auto source = PcapFileSource::Open(path);
@@ -183,8 +183,8 @@ TEST_SUITE("capture.pcap_file_source") {
   }
 
   TEST_CASE("a bad filter carries pcap's text") {
-    ScratchDir dir;
-    const std::string path = dir.File("in.pcap");
+    TempDir dir;
+    const std::string path = dir.Join("in.pcap");
     REQUIRE(WritePcapFile(path, DLT_EN10MB, 9000, {MakePacket(1, 60)}).ok());
     auto source = PcapFileSource::Open(path);
     REQUIRE(source.ok());
@@ -200,8 +200,8 @@ TEST_SUITE("capture.pcap_file_source") {
     REQUIRE_FALSE(missing.ok());
     CHECK(Contains(missing.status().message(), "/nonexistent/x.pcap"));
 
-    ScratchDir dir;
-    const std::string path = dir.File("torn.pcap");
+    TempDir dir;
+    const std::string path = dir.Join("torn.pcap");
     REQUIRE(WritePcapFile(path, DLT_EN10MB, 9000, {MakePacket(1, 200), MakePacket(2, 200)}).ok());
     std::filesystem::resize_file(path, 24 + 216 + 30);  // the second record is cut short
     auto source = PcapFileSource::Open(path);
@@ -222,8 +222,8 @@ TEST_SUITE("capture.pcap_file_source") {
   }
 
   TEST_CASE("an exception in the handler comes out of Dispatch, not through libpcap") {
-    ScratchDir dir;
-    const std::string path = dir.File("in.pcap");
+    TempDir dir;
+    const std::string path = dir.Join("in.pcap");
     REQUIRE(WritePcapFile(path, DLT_EN10MB, 9000,
                           {MakePacket(1, 60), MakePacket(2, 60), MakePacket(3, 60)})
                 .ok());
@@ -257,7 +257,7 @@ TEST_SUITE("capture.pcap_file_source") {
 
       auto source = PcapFileSource::Open(file);
       REQUIRE(source.ok());
-      ScratchDir dir;
+      TempDir dir;
       FakeClock clock;
       std::vector<SealedChunk> sealed;
       CaptureSection config;

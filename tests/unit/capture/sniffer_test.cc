@@ -21,8 +21,8 @@ using testing::FakePacketSource;
 using testing::MakePacket;
 using testing::QuietLogs;
 using testing::ReadPcapFile;
-using testing::ScratchDir;
 using testing::StoredPacket;
+using testing::TempDir;
 
 std::vector<StoredPacket> Packets(int first, int count, std::size_t size = 100) {
   std::vector<StoredPacket> out;
@@ -48,7 +48,7 @@ struct Rig {
   std::vector<StoredPacket> ReadAllSealed() const { return testing::ReadSealedPackets(sealed); }
 
   QuietLogs quiet;
-  ScratchDir dir;
+  TempDir dir;
   FakeClock clock;
   FakePacketSource source;
   std::vector<SealedChunk> sealed;

@@ -9,7 +9,7 @@
 
 #include "collector/gunzip.h"
 #include "picket/common/digest.h"
-#include "unit/collector/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace picket::collector {
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "picket/common/file_io.h"
-#include "unit/collector/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace picket::collector {
 

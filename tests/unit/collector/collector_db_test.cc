@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "picket/common/file_io.h"
-#include "unit/collector/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace picket::collector {
 

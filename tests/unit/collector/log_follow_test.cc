@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/api_handler.h"
-#include "unit/collector/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace picket::collector {
 

@@ -2,10 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
+#include "fakes/scan/fake_scanner.h"
 #include "picket/common/log.h"
 #include "support/temp_dir.h"
 
@@ -13,47 +13,18 @@ namespace picket::worker {
 
 namespace {
 
-// A scanner over indices 0..99 that finds an open port at every 10th index,
-// reports progress every 10 indices and can be told to "die" at an index.
-struct FakeScanScript {
-  std::uint64_t stop_at = 1000;
+// The shared fake scanner (tests/fakes/scan) plus the resume points of the
+// scanners one test creates; stop_at makes a scanner "die" at an index.
+struct Script : scan::testing::FakeScanScript {
   std::vector<std::uint64_t> starts;  // start_index of each scanner created
 };
-FakeScanScript* g_script = nullptr;
-
-class FakeScanner final : public scan::Scanner {
- public:
-  explicit FakeScanner(scan::ScanSpec spec) : spec_(std::move(spec)) {}
-  Status Run(const std::function<void(const scan::ScanResult&)>& on_result,
-             const std::function<void(const scan::ScanProgress&)>& on_progress) override {
-    for (std::uint64_t i = spec_.start_index; i < 100; ++i) {
-      if (stop_ || i == g_script->stop_at) return Status::Cancelled("stopped");
-      if (i % 10 == 0) {
-        scan::ScanResult r;
-        r.ip = IpAddress::V4(0x7f000001);
-        r.port = static_cast<std::uint16_t>(1000 + i);
-        r.job_id = spec_.job_id;
-        on_result(r);
-        ++open_;
-      }
-      if (i % 10 == 9) on_progress({i + 1, i + 1, 100, i + 1, open_, open_});
-    }
-    return Status::Ok();
-  }
-  void RequestStop() noexcept override { stop_ = true; }
-  scan::ScanSummary Summary() const override { return {100, open_, open_, 1000, 0.1}; }
-
- private:
-  scan::ScanSpec spec_;
-  std::atomic<bool> stop_{false};
-  std::uint64_t open_ = 0;
-};
+Script* g_script = nullptr;
 
 ScanJobOptions FakeOptions() {
   ScanJobOptions o;
   o.make_scanner = [](const scan::ScanSpec& spec) -> Result<std::unique_ptr<scan::Scanner>> {
     g_script->starts.push_back(spec.start_index);
-    return std::unique_ptr<scan::Scanner>(std::make_unique<FakeScanner>(spec));
+    return std::unique_ptr<scan::Scanner>(std::make_unique<scan::testing::FakeScanner>(spec, g_script));
   };
   return o;
 }
@@ -100,7 +71,7 @@ TEST_SUITE("worker.scan_job_runner") {
   TEST_CASE("a one-shot job runs once and its results land in the buffer") {
     Quiet quiet;
     testing::TempDir dir;
-    FakeScanScript script;
+    Script script;
     g_script = &script;
     ScanJobRunner runner({Job()}, 1ull << 32, Open(dir), FakeOptions());
     runner.RunDueJobsOnce();
@@ -115,7 +86,7 @@ TEST_SUITE("worker.scan_job_runner") {
   TEST_CASE("a job interrupted mid-scan resumes from its checkpoint and misses nothing") {
     Quiet quiet;
     testing::TempDir dir;
-    FakeScanScript script;
+    Script script;
     g_script = &script;
     script.stop_at = 55;  // "killed" after checkpoint 50 was saved
     {
@@ -138,7 +109,7 @@ TEST_SUITE("worker.scan_job_runner") {
   TEST_CASE("a changed job starts over instead of resuming someone else's checkpoint") {
     Quiet quiet;
     testing::TempDir dir;
-    FakeScanScript script;
+    Script script;
     g_script = &script;
     script.stop_at = 55;
     {

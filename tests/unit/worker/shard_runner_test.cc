@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "fakes/scan/fake_scanner.h"
 #include "picket/common/log.h"
 #include "support/temp_dir.h"
 
@@ -16,58 +17,16 @@ namespace picket::worker {
 
 namespace {
 
-// What the fake scanners do, shared by every scanner one test creates. Each
-// shard has 100 indices, an open port at every 10th, and progress every 10.
+// The shared fake scanner (tests/fakes/scan), unlabelled results and no open
+// counts, as a shard scanner reports them; plus what the runner asked for.
 // At `block_at` a scanner waits until it is stopped or the gate opens.
-struct Script {
-  std::uint64_t block_at = 1000;
-  std::atomic<bool> gate_open{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<scan::ScanSpec> specs;  // one per scanner created
+struct Script : scan::testing::FakeScanScript {
+  Script() {
+    label_results = false;  // the runner labels them
+    count_open = false;
+  }
+  std::vector<scan::ScanSpec> specs;  // one per scanner created (guarded by mu)
   bool fail_create = false;
-  int blocked = 0;  // scanners that reached block_at
-
-  void Block() {
-    std::lock_guard lock(mu);
-    ++blocked;
-    cv.notify_all();
-  }
-  bool WaitBlocked(int n) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, std::chrono::seconds(30), [&] { return blocked >= n; });
-  }
-};
-
-class FakeScanner final : public scan::Scanner {
- public:
-  FakeScanner(scan::ScanSpec spec, Script* script) : spec_(std::move(spec)), script_(script) {}
-
-  Status Run(const std::function<void(const scan::ScanResult&)>& on_result,
-             const std::function<void(const scan::ScanProgress&)>& on_progress) override {
-    for (std::uint64_t i = spec_.start_index; i < 100; ++i) {
-      if (i == script_->block_at) {
-        script_->Block();
-        while (!stop_.load() && !script_->gate_open.load()) std::this_thread::yield();
-      }
-      if (stop_.load()) return Status::Cancelled("stopped");
-      if (i % 10 == 0) {
-        scan::ScanResult r;  // job_id and shard left empty: the runner labels them
-        r.ip = IpAddress::V4(0x7f000001);
-        r.port = static_cast<std::uint16_t>(1000 + 100 * spec_.shard_index + i);
-        on_result(r);
-      }
-      if (i % 10 == 9) on_progress({i + 1, i + 1, 100, i + 1, 0, 0});
-    }
-    return Status::Ok();
-  }
-  void RequestStop() noexcept override { stop_.store(true); }
-  scan::ScanSummary Summary() const override { return {}; }
-
- private:
-  scan::ScanSpec spec_;
-  Script* script_;
-  std::atomic<bool> stop_{false};
 };
 
 ScanJobOptions FakeOptions(Script& script) {
@@ -76,7 +35,8 @@ ScanJobOptions FakeOptions(Script& script) {
     std::lock_guard lock(script.mu);
     if (script.fail_create) return Status::PermissionDenied("no CAP_NET_RAW");
     script.specs.push_back(spec);
-    return std::unique_ptr<scan::Scanner>(std::make_unique<FakeScanner>(spec, &script));
+    return std::unique_ptr<scan::Scanner>(
+        std::make_unique<scan::testing::FakeScanner>(spec, &script));
   };
   o.flush_lines = 4;  // several batches per flush
   return o;

@@ -1,7 +1,6 @@
-// Reusable pieces for integration tests that drive real processes: a temp
-// directory, a child process that is always stopped and reaped (by PID, also
-// when a test fails), and waiting for a condition with a deadline instead of
-// sleeping a fixed time.
+// Reusable pieces for integration tests that drive real processes: a child
+// process that is always stopped and reaped (by PID, also when a test fails),
+// and waiting for a condition with a deadline instead of sleeping a fixed time.
 #pragma once
 
 #include <sys/types.h>
@@ -12,6 +11,8 @@
 #include <vector>
 
 #include "picket/common/status.h"
+#include "support/free_port.h"
+#include "support/temp_dir.h"
 
 namespace picket::testing {
 
@@ -21,23 +22,6 @@ inline Deadline After(std::chrono::milliseconds d) { return std::chrono::steady_
 // Polls `condition` every few milliseconds until it holds (true) or the
 // deadline passes (false).
 bool WaitFor(const std::function<bool()>& condition, Deadline deadline);
-
-// A TCP port on 127.0.0.1 that was free a moment ago (0 when none), for
-// servers a test starts.
-int FreeLoopbackPort();
-
-// mkdtemp under $TMPDIR; removed recursively on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A child started with posix_spawn; stdout and stderr go to one log file.
 // The destructor sends SIGKILL if it is still running and always reaps it.
@@ -76,18 +60,5 @@ Result<std::string> WaitForFile(const std::string& path, Deadline deadline,
 
 Result<std::string> ReadWholeFile(const std::string& path);
 Status WriteWholeFile(const std::string& path, std::string_view data);
-
-// In a test case: skips (MESSAGE + return) when `missing` (an expression
-// giving a std::string) says a server cannot run here, or fails under CI=true.
-#define PICKET_REQUIRE_SERVER(missing)                                               \
-  do {                                                                               \
-    std::string missing_ = (missing);                                                \
-    if (!missing_.empty()) {                                                         \
-      const char* ci_ = std::getenv("CI");                                           \
-      if (ci_ != nullptr && std::string(ci_) == "true") FAIL("CI=true: " << missing_); \
-      MESSAGE("skipped: " << missing_);                                              \
-      return;                                                                        \
-    }                                                                                \
-  } while (0)
 
 }  // namespace picket::testing

@@ -3,10 +3,11 @@
 #include "picket/zk/config_watcher.h"
 
 #include <doctest/doctest.h>
+
 #include <nlohmann/json.hpp>
 
-#include "integration_zk/zk_test_support.h"
-#include "integration_zk/zookeeper_server.h"
+#include "integration/zk_test_support.h"
+#include "support/zookeeper_server.h"
 
 namespace picket::testing {
 namespace {

@@ -11,12 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "integration/support/process_harness.h"
-#include "integration_sync/mariadb_server.h"
-#include "integration_zk/zk_test_support.h"
-#include "integration_zk/zookeeper_server.h"
+#include "integration/zk_test_support.h"
 #include "picket/sync/db_url.h"
-#include "picket/sync/mariadb_connection.h"
+#include "support/mariadb_server.h"
+#include "support/process_harness.h"
+#include "support/zookeeper_server.h"
 
 namespace picket::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "integration_zk/zookeeper_server.h"
+#include "support/zookeeper_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

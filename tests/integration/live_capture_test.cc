@@ -1,7 +1,6 @@
 // Real capture on `lo`: the process sends its own UDP/TCP traffic to 127.0.0.1
 // (bounded counts) and checks it lands in sealed chunks. Needs root (or
 // CAP_NET_RAW); skipped without it unless CI=true.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -28,6 +27,7 @@
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
+#include "support/require_server.h"
 
 namespace picket::capture {
 
@@ -35,13 +35,12 @@ namespace {
 
 using testing::QuietLogs;
 using testing::ReadPcapFile;
-using testing::ScratchDir;
 using testing::StoredPacket;
+using testing::TempDir;
 
 bool MayCapture() {
   if (geteuid() == 0) return true;
-  const char* ci = std::getenv("CI");
-  if (ci != nullptr && std::string(ci) == "true") FAIL("live capture needs root (CI=true)");
+  if (::picket::testing::InCi()) FAIL("live capture needs root (CI=true)");
   MESSAGE("skipped: live capture needs root");
   return false;
 }
@@ -161,7 +160,7 @@ struct Spool {
     return all;
   }
 
-  ScratchDir dir;
+  TempDir dir;
   std::mutex mu;
   std::condition_variable cv;
   std::vector<SealedChunk> sealed;

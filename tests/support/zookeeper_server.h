@@ -7,8 +7,9 @@
 #include <optional>
 #include <string>
 
-#include "integration/support/process_harness.h"
 #include "picket/common/status.h"
+#include "support/process_harness.h"
+#include "support/require_server.h"
 
 namespace picket::testing {
 

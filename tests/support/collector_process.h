@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "integration/support/process_harness.h"
+#include "support/process_harness.h"
 
 namespace picket::testing {
 

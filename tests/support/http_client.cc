@@ -1,4 +1,4 @@
-#include "integration/support/http_client.h"
+#include "support/http_client.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

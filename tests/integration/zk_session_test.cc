@@ -7,8 +7,8 @@
 #include <atomic>
 #include <thread>
 
-#include "integration_zk/zk_test_support.h"
-#include "integration_zk/zookeeper_server.h"
+#include "integration/zk_test_support.h"
+#include "support/zookeeper_server.h"
 
 namespace picket::testing {
 namespace {

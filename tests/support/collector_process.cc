@@ -1,8 +1,8 @@
-#include "integration/support/collector_process.h"
+#include "support/collector_process.h"
 
 #include <cstdlib>
 
-#include "integration/support/http_client.h"
+#include "support/http_client.h"
 
 namespace picket::testing {
 

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "integration/support/collector_process.h"
-#include "integration_zk/zk_test_support.h"
-#include "integration_zk/zookeeper_server.h"
+#include "integration/zk_test_support.h"
 #include "picket/common/log.h"
 #include "picket/zk/collector_directory.h"
+#include "support/collector_process.h"
+#include "support/zookeeper_server.h"
 
 namespace picket::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "integration_sync/mariadb_server.h"
+#include "support/mariadb_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

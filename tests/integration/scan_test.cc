@@ -6,7 +6,6 @@
 // (a socket stays in the namespace it was created in).
 //
 // Needs root; skipped without it unless CI=true (then it fails).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -37,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/require_server.h"
 #include "support/temp_dir.h"
 
 namespace {
@@ -48,9 +48,7 @@ using Endpoint = std::pair<std::string, int>;  // ("127.0.3.7", 8080)
 
 bool MayRun() {
   if (geteuid() == 0) return true;
-  const char* ci = std::getenv("CI");
-  if (ci != nullptr && std::string(ci) == "true")
-    FAIL("scan integration tests need root (CI=true)");
+  if (picket::testing::InCi()) FAIL("scan integration tests need root (CI=true)");
   MESSAGE("skipped: scan integration tests need root (ip netns, raw sockets)");
   return false;
 }

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "integration/support/process_harness.h"
 #include "picket/common/status.h"
+#include "support/process_harness.h"
 
 namespace picket::testing {
 

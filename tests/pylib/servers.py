@@ -1,0 +1,374 @@
+"""The processes picket's end-to-end tests and benchmarks start, one launcher
+each: `Processes` (owns every process a script starts: picketd, picket, peers;
+stopped by PID, reaped with its rusage), `start_collector` (a `picket
+collector` on a free loopback port), `ZooKeeper` (Debian's zookeeper package as
+a plain JVM) and `MariaDB` (Debian's mariadb-server with a private datadir).
+Everything listens on 127.0.0.1 only, in the caller's own work directory.
+Same server commands as ../shared/research/sync-anchors.md §6.1 and §6.2.
+
+Scripts in tests/e2e and tests/bench import it after
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+"""
+import json, os, shutil, signal, socket, subprocess, sys, time
+
+try:
+    import kazoo  # noqa: F401
+except ImportError:  # a python3 other than Debian's (pyenv): use the Debian package's copy
+    sys.path.append("/usr/lib/python3/dist-packages")
+
+
+class WaitTimeout(AssertionError):
+    """A condition did not hold in time (a test failure, or a benchmark that cannot go on)."""
+
+
+def wait_for(what, predicate, timeout=30, interval=0.02):
+    """Polls `predicate` until it returns something truthy and returns that; raises
+    WaitTimeout after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)  # polling a condition with a deadline, not synchronisation
+    raise WaitTimeout(f"timed out after {timeout}s waiting for {what}")
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port on 127.0.0.1 that nothing used a moment ago (bound to 0, then released)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def skip_code(reason):
+    """77 (skip) locally; 1 under CI=true, where skipping is not allowed."""
+    if os.environ.get("CI") == "true":
+        print(f"FAIL: {reason} and CI=true forbids skipping")
+        return 1
+    print(f"SKIP: {reason}")
+    return 77
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class Processes:
+    """Every process a script starts, by PID: stopped by PID (a signal, then SIGKILL after a
+    timeout) and reaped with its rusage; `stop_all` at the end, in reverse start order.
+
+    Output goes to one shared log (`log_path`) unless a start names its own. `detach=True`
+    (the benchmarks) gives every child /dev/null as stdin and its own session, so a Ctrl-C at
+    the terminal reaches only the script, which then stops its children in order."""
+
+    def __init__(self, log_path=None, detach=False):
+        self.log = open(log_path, "w") if log_path else None
+        self.detach = detach
+        self.procs = []   # every Popen started (or appended by the caller), in start order
+        self.names = {}   # pid -> name, for messages
+        self.extra = {}   # pid -> (name, cmdline marker): grandchildren killed if they outlive their parent
+
+    def start(self, argv, name=None, *, log_path=None, stdout=None, stderr=subprocess.STDOUT,
+              stdin=None, cwd=None, cpu=None):
+        """Starts `argv`; output to `log_path` (appended), or `stdout`, or the shared log.
+        `cpu` pins the child to one CPU."""
+        out = open(log_path, "ab") if log_path else (stdout if stdout is not None else self.log)
+        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        if stdin is None and self.detach:
+            stdin = subprocess.DEVNULL
+        try:
+            p = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=stderr, cwd=cwd, preexec_fn=pin,
+                                 start_new_session=self.detach)
+        finally:
+            if log_path:
+                out.close()
+        self.procs.append(p)
+        self.names[p.pid] = name or os.path.basename(argv[0])
+        return p
+
+    def watch(self, pid, name, marker):
+        """Also kill `pid` (not our child, e.g. picketd's worker) in stop_all if its command line
+        still contains `marker` (so a reused PID is left alone)."""
+        self.extra[pid] = (name, marker)
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def wait(self, p, timeout, interval=0.005):
+        """Reaps p within `timeout` s; returns (exit code, rusage) or None if it still runs.
+        rusage is None when the caller reaped p itself (Popen.wait/poll)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if p.returncode is not None:
+                return p.returncode, None
+            try:
+                pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped behind Popen's back: let it find out
+                p.poll()
+                return p.returncode, None
+            if pid == p.pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                return p.returncode, ru
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(interval)  # polling a child's exit with a deadline
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=15):
+        """Closes p's stdin if it is a pipe (helpers exit on EOF), signals p by PID, waits, and
+        SIGKILLs it after `timeout` s. Returns (exit code, rusage)."""
+        if p.returncode is not None:
+            return p.returncode, None
+        if p.stdin:
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
+            got = self.wait(p, 2)
+            if got:
+                return got
+        try:
+            os.kill(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        got = self.wait(p, timeout)
+        if got is None:
+            print(f"{self.names.get(p.pid, p.args)} (pid {p.pid}) ignored signal {sig} for {timeout}s: SIGKILL",
+                  file=sys.stderr, flush=True)
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            got = self.wait(p, 10)
+        return got if got else (None, None)
+
+    def stop_all(self, timeout=15):
+        for p in reversed(self.procs):
+            self.stop(p, signal.SIGTERM, timeout)
+        for pid, (name, marker) in list(self.extra.items()):
+            if marker in _cmdline(pid):  # still ours (no PID reuse)
+                print(f"{name} (pid {pid}) outlived its parent: SIGKILL", file=sys.stderr, flush=True)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.extra.pop(pid, None)
+        if self.log:
+            self.log.close()
+
+
+def start_collector(procs, picket, work, *extra):
+    """Starts `picket collector` on a free loopback port (no auth unless `extra` says otherwise);
+    returns its base URL once it serves."""
+    ready = os.path.join(work, "collector.url")
+    auth = [] if "--tokens" in extra else ["--insecure-no-auth"]
+    procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
+                 "--ready-file", ready, *auth, *extra])
+    return wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
+
+
+# --- ZooKeeper ------------------------------------------------------------------------------------
+
+ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
+
+
+def zookeeper_missing():
+    """Why ZooKeeper cannot run here, or None."""
+    if shutil.which("java") is None:
+        return "java not found (apt-get install default-jre-headless)"
+    if not os.path.exists(ZOOKEEPER_JAR):
+        return f"{ZOOKEEPER_JAR} not found (apt-get install zookeeper)"
+    try:
+        import kazoo  # noqa: F401
+    except ImportError:
+        return "kazoo not found (apt-get install python3-kazoo)"
+    return None
+
+
+def four_letter(port, word):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(word.encode())
+            out = b""
+            while chunk := s.recv(512):
+                out += chunk
+            return out.decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class ZooKeeper:
+    """A standalone ZooKeeper 3.8 in <work>/zookeeper; start/stop/start keeps port and data."""
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "zookeeper")
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "conf"), exist_ok=True)
+        self.port = free_port()
+        with open(os.path.join(self.dir, "conf", "zoo.cfg"), "w") as f:
+            f.write(f"tickTime=1000\ninitLimit=10\nsyncLimit=5\ndataDir={self.dir}/data\n"
+                    f"clientPort={self.port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+                    "4lw.commands.whitelist=ruok,srvr,stat,mntr,cons,wchs\nmaxClientCnxns=0\n"
+                    "minSessionTimeout=2000\nmaxSessionTimeout=40000\n")
+        self.proc = None
+        self.starts = 0
+
+    @property
+    def hosts(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        cp = ":".join([os.path.join(self.dir, "conf"), ZOOKEEPER_JAR] +
+                      [j for j in ("/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar")
+                       if os.path.exists(j)])
+        self.starts += 1
+        out = open(os.path.join(self.dir, f"zk-{self.starts}.out"), "w")
+        self.proc = subprocess.Popen(
+            ["java", "-Xmx256m", "-cp", cp, f"-Dzookeeper.log.dir={self.dir}",
+             "-Dzookeeper.root.logger=WARN,CONSOLE", "-Dzookeeper.jmx.log4j.disable=true",
+             "org.apache.zookeeper.server.quorum.QuorumPeerMain", os.path.join(self.dir, "conf", "zoo.cfg")],
+            stdout=out, stderr=subprocess.STDOUT)
+        wait_for("zookeeper to answer ruok",
+                 lambda: self.proc.poll() is not None or four_letter(self.port, "ruok") == "imok", 60)
+        assert self.proc.poll() is None, f"zookeeper exited, see {out.name}"
+        wait_for("zookeeper to serve", lambda: "Mode:" in four_letter(self.port, "srvr"), 30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def client(self):
+        from kazoo.client import KazooClient
+        c = KazooClient(hosts=self.hosts, timeout=10)
+        c.start(timeout=30)
+        return c
+
+
+def read_json(zk, path):
+    """The node's JSON, or None when it is missing or not JSON."""
+    try:
+        data, _ = zk.get(path)
+        return json.loads(data.decode())
+    except Exception:  # NoNodeError, connection trouble, not JSON
+        return None
+
+
+# --- MariaDB --------------------------------------------------------------------------------------
+
+MARIADB_SERVER = "/usr/sbin/mariadbd"
+MARIADB_INSTALL = "/usr/bin/mariadb-install-db"
+
+
+def mariadb_missing():
+    """Why MariaDB cannot run here, or None."""
+    for tool in (MARIADB_SERVER, MARIADB_INSTALL):
+        if not os.path.exists(tool):
+            return f"{tool} not found (apt-get install mariadb-server)"
+    if shutil.which("mariadb") is None:
+        return "mariadb client not found (apt-get install mariadb-client)"
+    return None
+
+
+def _accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class MariaDB:
+    """A private MariaDB in <work>/mariadb: --no-defaults, passwordless root over TCP."""
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "mariadb")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"mysql://root@127.0.0.1:{self.port}/picket"
+
+    def start(self, schema):
+        with open(os.path.join(self.dir, "install.log"), "w") as log:
+            subprocess.run([MARIADB_INSTALL, "--no-defaults", "--user=root", f"--datadir={self.dir}/data",
+                            "--auth-root-authentication-method=normal", "--skip-test-db"],
+                           stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120)
+        out = open(os.path.join(self.dir, "mariadbd.out"), "w")
+        self.proc = subprocess.Popen(
+            [MARIADB_SERVER, "--no-defaults", "--user=root", f"--datadir={self.dir}/data",
+             f"--socket={self.dir}/mysql.sock", f"--port={self.port}", "--bind-address=127.0.0.1",
+             f"--pid-file={self.dir}/mariadbd.pid", f"--log-error={self.dir}/error.log",
+             "--skip-name-resolve", "--innodb-buffer-pool-size=32M"], stdout=out, stderr=subprocess.STDOUT)
+        wait_for("mariadbd to listen", lambda: self.proc.poll() is not None or _accepts(self.port), 60)
+        assert self.proc.poll() is None, f"mariadbd exited, see {self.dir}/error.log"
+        self.run("CREATE DATABASE picket", db=None)
+        with open(schema) as f:
+            subprocess.run(self.client_args("picket"), stdin=f, check=True, capture_output=True, timeout=60)
+
+    def client_args(self, db="picket"):
+        args = ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{self.port}", "-uroot", "--batch",
+                "--skip-column-names"]
+        return args + ([db] if db else [])
+
+    def run(self, sql, db="picket"):
+        r = subprocess.run(self.client_args(db) + ["-e", sql], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"mariadb: {sql[:80]}: {r.stderr.strip()}")
+        return r.stdout
+
+    def session(self):
+        return Session(self.client_args() + ["--unbuffered"])  # else output waits for the client to exit
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Session:
+    """One long-lived client: statements go in on stdin, each followed by a
+    marker SELECT, so the caller knows when its statement has committed
+    (autocommit) without paying a process start per statement."""
+
+    def __init__(self, args):
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.n = 0
+
+    def execute(self, sql):
+        """Runs `sql` (ending without ';'); returns its output lines once it has committed."""
+        self.n += 1
+        marker = f"picket-marker-{self.n}"
+        self.proc.stdin.write(f"{sql};\nSELECT '{marker}';\n")
+        self.proc.stdin.flush()
+        lines = []
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"mariadb session ended during: {sql[:80]}")
+            line = line.rstrip("\n")
+            if line == marker:
+                return lines
+            lines.append(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
