@@ -13,6 +13,7 @@
 
 #include "integration/zk_test_support.h"
 #include "picket/sync/db_url.h"
+#include "picket/sync/mariadb_connection.h"
 #include "support/mariadb_server.h"
 #include "support/process_harness.h"
 #include "support/zookeeper_server.h"
@@ -152,7 +153,7 @@ TEST_CASE(
   CHECK_MESSAGE(Has(bad_db.output, "--db"), bad_db.output);
 }
 
-TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper; cancel removes it") {
+TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper, cancel removes it") {
   PICKET_CLI_FIXTURE(f);
   const std::string url = f.db_server.Url();
   Run invalid = f.Picket({"scan", "submit", "--targets", "not-an-ip", "--ports", "80", "--rate",

@@ -390,7 +390,7 @@ TEST_SUITE("capture.live") {
     MESSAGE(source.status().message());
   }
 
-  TEST_CASE("a bad live filter is refused with pcap's text; the exclusion stays on SetFilter") {
+  TEST_CASE("a bad live filter is refused with pcap's text, the exclusion stays on SetFilter") {
     if (!MayCapture()) return;
     QuietLogs quiet;
     auto bad = PcapLiveSource::Open(LoOptions("udp port"));

@@ -143,7 +143,7 @@ std::string FollowRequest(const std::string& extra_headers) {
 
 TEST_SUITE("integration.logs_follow") {
   TEST_CASE(
-      "picket logs -f prints a posted line within 2 s, on every follower; SIGTERM is prompt") {
+      "picket logs -f prints a posted line within 2 s, on every follower, SIGTERM is prompt") {
     auto c = StartCollector();
     CliSetup setup(*c);
     Cli first = StartFollower(setup.dir.path(), "first", *c);
@@ -245,7 +245,7 @@ TEST_SUITE("integration.logs_follow") {
     CHECK_FALSE(refused->Header("retry-after").empty());
   }
 
-  TEST_CASE("picket logs without -f prints stored lines; --json prints the rows") {
+  TEST_CASE("picket logs without -f prints stored lines, --json prints the rows") {
     auto c = StartCollector();
     CliSetup setup(*c);
     REQUIRE(PostLogs(*c, "gw-1", "a", "{\"msg\":\"stored-1\"}\n{\"msg\":\"stored-2\"}\n").status ==

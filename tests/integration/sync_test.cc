@@ -14,6 +14,7 @@
 #include "integration/zk_test_support.h"
 #include "picket/common/shared_job.h"
 #include "picket/sync/db_url.h"
+#include "picket/sync/mariadb_connection.h"
 #include "support/mariadb_server.h"
 #include "support/process_harness.h"
 #include "support/zookeeper_server.h"

@@ -11,6 +11,8 @@ Rules (exit 1 and one line per violation when any is broken):
   3. No module includes another module's private headers (src/<other>/...).
   4. No C handle type (pcap_t, CURL, zhandle_t, sqlite3, uv_*, MYSQL) and no C library header
      appears in include/.
+  5. No doctest case or suite name holds ';': ctest's discovery would split it into entries
+     that match no case and pass without running anything.
 """
 import argparse
 import os
@@ -32,6 +34,7 @@ C_LIBRARY_HEADERS = re.compile(
     r'#\s*include\s*[<"](pcap\.h|pcap/|curl/|zookeeper/|zookeeper\.h|sqlite3\.h|uv\.h|mysql\.h|'
     r'mariadb/)')
 INCLUDE_LINE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
+TEST_NAME = re.compile(r'\b(?:TEST_CASE|TEST_SUITE|SUBCASE)\s*\(\s*"((?:[^"\\]|\\.)*)"')
 
 
 # --- the link graph -------------------------------------------------------------------------
@@ -124,6 +127,26 @@ def check_sources(files, modules):
     return errors
 
 
+def check_test_names(files):
+    errors = []
+    for path, text in sorted(files.items()):
+        for name in TEST_NAME.findall(text):
+            if ";" in name:
+                errors.append(f"test name: {path}: \"{name}\" holds ';'")
+    return errors
+
+
+def read_tests(source):
+    files = {}
+    for root, _, names in os.walk(os.path.join(source, "tests")):
+        for name in names:
+            if name.endswith(".cc"):
+                full = os.path.join(root, name)
+                with open(full, errors="replace") as f:
+                    files[os.path.relpath(full, source)] = f.read()
+    return files
+
+
 def read_sources(source):
     files = {}
     for top in ("include", "src"):
@@ -180,9 +203,13 @@ def self_test():
     for name, (files, expect) in source_cases.items():
         if not any(expect in e for e in check_sources(files, modules)):
             failures.append(f"not caught: {name}")
+    if not check_test_names({"t.cc": 'TEST_CASE("a; b") {}'}):
+        failures.append("not caught: a test name with ';'")
+    if check_test_names({"t.cc": 'TEST_CASE("a, b") {}'}):
+        failures.append("clean test name flagged")
     for f in failures:
         print(f"module rules self-test: {f}")
-    total = 2 + len(cases) + len(source_cases)
+    total = 4 + len(cases) + len(source_cases)
     print(f"{total - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
@@ -199,7 +226,7 @@ def main():
         ap.error("--source is required")
     graph = configure_graph(args.source, args.cmake)
     files, modules = read_sources(args.source)
-    errors = check_graph(graph) + check_sources(files, modules)
+    errors = check_graph(graph) + check_sources(files, modules) + check_test_names(read_tests(args.source))
     for e in errors:
         print(f"module rule broken: {e}")
     if EDGE_MAIN not in graph or "picket" not in graph:

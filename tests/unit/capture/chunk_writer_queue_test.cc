@@ -186,7 +186,7 @@ TEST_SUITE("capture.chunk_writer.queued") {
     for (const std::string& name : h.dir.List()) CHECK(name.find(".tmp") == std::string::npos);
   }
 
-  TEST_CASE("age, idle and stop seals keep their reasons; drops land in their interval") {
+  TEST_CASE("age, idle and stop seals keep their reasons, drops land in their interval") {
     QHarness h(Queued(64 << 10, 8 << 20, Millis(1'000), Millis(300)));
     h.stats = {10, 1, 0};
     REQUIRE(h.Write(MakePacket(1, 80)).ok());
@@ -235,7 +235,7 @@ TEST_SUITE("capture.chunk_writer.queued") {
     CHECK(h.sealed.size() == 41);
   }
 
-  TEST_CASE("a stalled disk: Write never blocks; a full pool drops, counts, and the chunk says so") {
+  TEST_CASE("a stalled disk: Write never blocks, a full pool drops, counts, and the chunk says so") {
     // 16 KiB pool of 4 KiB blocks: about 140 records of 100 bytes.
     QHarness h(Queued(16 << 10, 8 << 20, Millis(60'000), Millis(500)));
     Gate gate;

@@ -306,7 +306,7 @@ TEST_SUITE("capture.chunk_writer") {
     CHECK(h.dir.List() == std::vector<std::string>{"000000000001.pcap"});
   }
 
-  TEST_CASE("an open chunk is only a dot-temp file; readers never see a partial chunk") {
+  TEST_CASE("an open chunk is only a dot-temp file, readers never see a partial chunk") {
     Harness h(Limits(8 << 20, Millis(60'000), Millis(10'000)), ChunkWriter::CountingSeq(42));
     REQUIRE(h.Write(MakePacket(1, 70)).ok());
     CHECK(h.dir.List() == std::vector<std::string>{".42.pcap.tmp"});

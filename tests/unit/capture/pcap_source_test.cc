@@ -153,7 +153,7 @@ TEST_SUITE("capture.filter") {
 }
 
 TEST_SUITE("capture.pcap_file_source") {
-  TEST_CASE("a file replays every packet; filters apply; stats are zero") {
+  TEST_CASE("a file replays every packet, filters apply, stats are zero") {
     TempDir dir;
     std::vector<StoredPacket> input;
     for (int i = 0; i < 20; ++i) {

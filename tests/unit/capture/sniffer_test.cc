@@ -64,7 +64,7 @@ ChunkWriterOptions IdleAfter(Millis idle) {
 }  // namespace
 
 TEST_SUITE("capture.sniffer") {
-  TEST_CASE("packets flow into chunks; idle ticks rotate; end of input seals the rest") {
+  TEST_CASE("packets flow into chunks, idle ticks rotate, end of input seals the rest") {
     Rig rig(IdleAfter(Millis(500)));
     const auto first = Packets(0, 5);
     const auto second = Packets(5, 3);

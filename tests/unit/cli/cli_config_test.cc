@@ -64,7 +64,7 @@ TEST_SUITE("cli.config") {
     CHECK_FALSE(ParseCliConfig(R"({"db": ""})", "a.json").ok());
   }
 
-  TEST_CASE("flags override the file; empty means unset") {
+  TEST_CASE("flags override the file, empty means unset") {
     CHECK(FlagOrConfig(std::string("a"), std::string("b")) == "a");
     CHECK(FlagOrConfig(std::nullopt, std::string("b")) == "b");
     CHECK(FlagOrConfig(std::string(""), std::string("b")) == "b");

@@ -59,7 +59,7 @@ TEST_SUITE("cli.sse") {
     CHECK(out.size() == 3);
   }
 
-  TEST_CASE("no data, no event; the id still counts; a new connection drops a partial event") {
+  TEST_CASE("no data, no event, the id still counts, a new connection drops a partial event") {
     SseParser p;
     std::vector<SseEvent> out;
     p.Feed("id: 5\n\nevent: x\n\n", &out);

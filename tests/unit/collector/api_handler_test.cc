@@ -69,7 +69,7 @@ nlohmann::json Json(const Reply& r) { return nlohmann::json::parse(r.body); }
 }  // namespace
 
 TEST_SUITE("collector.api") {
-  TEST_CASE("PUT chunk: 201, 200 on the same bytes, 409 on other bytes; the file is on disk") {
+  TEST_CASE("PUT chunk: 201, 200 on the same bytes, 409 on other bytes, the file is on disk") {
     Fixture f;
     const std::string a = TinyPcap('a'), b = TinyPcap('b');
     auto created = f.PutChunk(

@@ -25,7 +25,7 @@ ChunkRecord Chunk(std::string device, std::uint64_t seq, std::string sha) {
 }  // namespace
 
 TEST_SUITE("collector.db") {
-  TEST_CASE("a chunk is stored once; same hash is a repeat, other hash a conflict") {
+  TEST_CASE("a chunk is stored once, same hash is a repeat, other hash a conflict") {
     testing::TempDir dir;
     auto db = CollectorDb::Open(dir.path() + "/collector.db");
     REQUIRE(db.ok());

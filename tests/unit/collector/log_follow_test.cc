@@ -50,7 +50,7 @@ struct FollowFixture {
 }  // namespace
 
 TEST_SUITE("collector.log_follow") {
-  TEST_CASE("follow=1 is admitted with its cursor; without it the listing is unchanged") {
+  TEST_CASE("follow=1 is admitted with its cursor, without it the listing is unchanged") {
     FollowFixture f;
     auto plain = f.Admit("/v1/logs?device=gw-1");
     CHECK_FALSE(plain.reject.has_value());
@@ -75,7 +75,7 @@ TEST_SUITE("collector.log_follow") {
     CHECK(f.Admit("/v1/logs?follow=1", {{"Authorization", "Bearer tok-1"}}).reject->status == 403);
   }
 
-  TEST_CASE("events after the cursor, one device; a POST wakes its followers") {
+  TEST_CASE("events after the cursor, one device, a POST wakes its followers") {
     FollowFixture f;
     int woken = 0;
     auto id = f.api.log_feed().Subscribe(std::string("gw-1"), [&] { ++woken; });

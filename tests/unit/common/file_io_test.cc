@@ -52,7 +52,7 @@ TEST_SUITE("common.file_io") {
     CHECK(*ReadWholeFile(path, 10) == "data");
   }
 
-  TEST_CASE("a secret file holds one word on one line; errors name where it came from") {
+  TEST_CASE("a secret file holds one word on one line, errors name where it came from") {
     testing::TempDir dir;
     auto ok = ReadSecretFile(dir.Write("token", "  s3cret\n"), "--token-file");
     REQUIRE(ok.ok());

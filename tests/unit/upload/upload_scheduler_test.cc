@@ -116,7 +116,7 @@ TEST_SUITE("upload.scheduler") {
     CHECK(s.stats().chunks_ok == 25);
   }
 
-  TEST_CASE("a failing collector fails over to the next one; retries keep the item") {
+  TEST_CASE("a failing collector fails over to the next one, retries keep the item") {
     Fixture f;
     f.AddChunks(5);
     f.script.respond = [](const std::string& url) {

@@ -112,7 +112,7 @@ struct Quiet {
 }  // namespace
 
 TEST_SUITE("worker.shard_runner") {
-  TEST_CASE("a shard runs to the end; each checkpoint is reported after its results are buffered") {
+  TEST_CASE("a shard runs to the end, each checkpoint is reported after its results are buffered") {
     Quiet quiet;
     testing::TempDir dir;
     Script script;
@@ -236,7 +236,7 @@ TEST_SUITE("worker.shard_runner") {
     CHECK(per_shard == std::map<int, int>{{0, 10}, {1, 10}});
   }
 
-  TEST_CASE("a second assignment of a running shard is ignored; an ended one may run again") {
+  TEST_CASE("a second assignment of a running shard is ignored, an ended one may run again") {
     Quiet quiet;
     testing::TempDir dir;
     Script script;

@@ -6,7 +6,7 @@
 namespace picket::zk {
 
 TEST_SUITE("zk.credentials") {
-  TEST_CASE("both halves or neither; messages name the flag, never the password") {
+  TEST_CASE("both halves or neither, messages name the flag, never the password") {
     testing::TempDir dir;
     const std::string file = dir.Write("zk.password", "pa55word\n");
     auto none = LoadZkCredentials(std::nullopt, "--zk-user", std::nullopt, "--zk-password-file");
