@@ -63,7 +63,7 @@ void ScanJobRunner::RunDueJobsOnce() {
     if (stop_.load()) return;
     if (!Due(job, NowMs())) continue;
     if (Status st = RunJob(job); !st.ok()) {
-      PICKET_LOG(kError, "scan", "scan job failed", {"job", job.id}, {"error", st});
+      PICKET_LOG(kError, "worker", "scan job failed", {"job", job.id}, {"error", st});
     }
   }
 }
@@ -129,7 +129,7 @@ Status ScanJobRunner::RunJob(const ScanJobConfig& job) {
   spec->start_index = state.checkpoint;
   auto scanner = options_.make_scanner(*spec);
   if (!scanner.ok()) return scanner.status();
-  PICKET_LOG(kInfo, "scan", state.checkpoint ? "resuming scan job" : "starting scan job",
+  PICKET_LOG(kInfo, "worker", state.checkpoint ? "resuming scan job" : "starting scan job",
              {"job", job.id}, {"run", state.run}, {"from_index", state.checkpoint},
              {"mode", job.mode == ScanMode::kSyn ? "syn" : "connect"}, {"rate_pps", job.rate_pps});
   current_.store(scanner->get());
@@ -155,13 +155,13 @@ Status ScanJobRunner::RunJob(const ScanJobConfig& job) {
   if (!progress_error.ok()) return progress_error;
   const auto summary = (*scanner)->Summary();
   if (!st.ok() || stop_.load()) {
-    PICKET_LOG(kInfo, "scan", "scan job interrupted", {"job", job.id},
+    PICKET_LOG(kInfo, "worker", "scan job interrupted", {"job", job.id},
                {"checkpoint", state.checkpoint}, {"status", st});
     return st;
   }
   state.finished_ms = NowMs();
   PICKET_RETURN_IF_ERROR(SaveState(job, state));
-  PICKET_LOG(kInfo, "scan", "scan job finished", {"job", job.id}, {"run", state.run},
+  PICKET_LOG(kInfo, "worker", "scan job finished", {"job", job.id}, {"run", state.run},
              {"sent", summary.sent}, {"open", summary.open}, {"pps", summary.pps},
              {"seconds", summary.seconds});
   return Status::Ok();

@@ -85,7 +85,7 @@ void ShardRunner::Assign(ShardAssignment assignment) {
       return s->assignment.job.id == assignment.job.id && s->assignment.shard == assignment.shard;
     });
     if (running || stop_all_.load()) {
-      PICKET_LOG(kDebug, "scan", running ? "shard already running" : "stopping; shard refused",
+      PICKET_LOG(kDebug, "worker", running ? "shard already running" : "stopping; shard refused",
                  {"job", assignment.job.id}, {"shard", assignment.shard});
     } else {
       auto shard = std::make_unique<Shard>();
@@ -209,7 +209,7 @@ void ShardRunner::RunShard(Shard& shard) {
   if (!made.ok()) return emit(ShardEvent::kFailed, made.status().ToString());
   std::unique_ptr<scan::Scanner> scanner = std::move(*made);
 
-  PICKET_LOG(kInfo, "scan", a.start_index ? "resuming shard" : "starting shard", {"job", a.job.id},
+  PICKET_LOG(kInfo, "worker", a.start_index ? "resuming shard" : "starting shard", {"job", a.job.id},
              {"shard", a.shard}, {"of", a.job.shards}, {"from_index", a.start_index});
   cell.scanner.store(scanner.get());
   if (cell.stop.load() || stop_all_.load()) scanner->RequestStop();  // raced with the start
@@ -242,23 +242,23 @@ void ShardRunner::RunShard(Shard& shard) {
   const Status flushed = Flush(lines, &results);
   if (buffer_error.ok()) buffer_error = flushed;
   if (!buffer_error.ok()) {
-    PICKET_LOG(kError, "scan", "shard failed: results cannot be buffered", {"job", a.job.id},
+    PICKET_LOG(kError, "worker", "shard failed: results cannot be buffered", {"job", a.job.id},
                {"shard", a.shard}, {"error", buffer_error});
     return emit(ShardEvent::kFailed, "buffer: " + buffer_error.ToString());
   }
   if (st.ok()) {
     checkpoint = last.total;
     last.done = last.total;
-    PICKET_LOG(kInfo, "scan", "shard finished", {"job", a.job.id}, {"shard", a.shard},
+    PICKET_LOG(kInfo, "worker", "shard finished", {"job", a.job.id}, {"shard", a.shard},
                {"results", results});
     return emit(ShardEvent::kFinished);
   }
   if (st.code() == StatusCode::kCancelled) {
-    PICKET_LOG(kInfo, "scan", "shard stopped", {"job", a.job.id}, {"shard", a.shard},
+    PICKET_LOG(kInfo, "worker", "shard stopped", {"job", a.job.id}, {"shard", a.shard},
                {"checkpoint", checkpoint});
     return emit(ShardEvent::kStopped);
   }
-  PICKET_LOG(kError, "scan", "shard failed", {"job", a.job.id}, {"shard", a.shard}, {"error", st});
+  PICKET_LOG(kError, "worker", "shard failed", {"job", a.job.id}, {"shard", a.shard}, {"error", st});
   emit(ShardEvent::kFailed, st.ToString());
 }
 
