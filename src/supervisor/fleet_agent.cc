@@ -27,7 +27,7 @@ Status FleetAgent::Start() {
   session_ = std::move(*session);
   shards_ = std::make_unique<ShardCoordinator>(
       *session_, ShardCoordinatorOptions{options_.root, options_.device_id, options_.group},
-      [this](json command) { hooks_.to_worker(std::move(command)); });
+      [this](worker_protocol::Command command) { hooks_.to_worker(std::move(command)); });
   session_->SetStateListener([this](zk::SessionState state) {
     SetStatus("zookeeper", SessionStateName(state), true);
     if (state == zk::SessionState::kExpired) {
@@ -81,9 +81,10 @@ void FleetAgent::SetStatus(std::string key, json value, bool urgent) {
   if (urgent) cv_.notify_all();
 }
 
-void FleetAgent::OnWorkerEvent(json event) {
-  Post([this, event = std::move(event)] {
-    shards_->OnWorkerEvent(event);
+void FleetAgent::OnWorkerEvent(worker_protocol::ShardEvent event,
+                               std::optional<std::uint64_t> results_pending) {
+  Post([this, event = std::move(event), results_pending] {
+    shards_->OnWorkerEvent(event, results_pending);
     PublishScan();
   });
 }

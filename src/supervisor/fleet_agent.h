@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "picket/common/daemon_config.h"
+#include "picket/common/worker_protocol.h"
 #include "picket/zk/config_watcher.h"
 #include "picket/zk/zk_session.h"
 #include "shard_coordinator.h"
@@ -32,7 +34,7 @@ struct FleetAgentHooks {
   // Collector URLs registered in ZooKeeper, when the list changes; agent thread.
   std::function<void(std::vector<std::string> urls)> on_collectors;
   // A command for the worker's control channel; agent thread.
-  std::function<void(nlohmann::json command)> to_worker;
+  std::function<void(worker_protocol::Command command)> to_worker;
 };
 
 struct FleetAgentOptions {
@@ -60,7 +62,9 @@ class FleetAgent {
   // Any thread. Sets status[key] = value; urgent ones are published at once
   // (at most every 100 ms), the rest with the next periodic update.
   void SetStatus(std::string key, nlohmann::json value, bool urgent);
-  void OnWorkerEvent(nlohmann::json event);  // "shard" events
+  // A shard event, with the result batches pending when it arrived (if known).
+  void OnWorkerEvent(worker_protocol::ShardEvent event,
+                     std::optional<std::uint64_t> results_pending);
   void OnWorkerReady();
   void OnWorkerExit();
   void SetResultsPending(std::uint64_t batches);

@@ -72,7 +72,7 @@ void ShardCoordinator::Tick() {
   for (auto& [key, held] : held_) {
     if (!listed.count(key.first) && !held.releasing) {
       held.releasing = true;
-      to_worker_({{"op", "release"}, {"job", key.first}, {"shard", key.second}});
+      to_worker_(worker_protocol::ReleaseShard{key.first, key.second});
     }
   }
   std::vector<std::string> order(jobs->begin(), jobs->end());
@@ -222,17 +222,13 @@ void ShardCoordinator::MaybeYield(const std::string& job, std::size_t limit) {
   PICKET_LOG(kInfo, "jobs", "yielding shard to a device with fewer claims", {"job", job},
              {"shard", least.second});
   held_[least].releasing = true;
-  to_worker_({{"op", "release"}, {"job", least.first}, {"shard", least.second}});
+  to_worker_(worker_protocol::ReleaseShard{least.first, least.second});
 }
 
 void ShardCoordinator::SendAssign(const Key& key, Held& held) {
   if (!worker_ready_) return;  // sent when the worker reports ready
   held.with_worker = true;
-  to_worker_({{"op", "assign"},
-              {"job", key.first},
-              {"shard", key.second},
-              {"spec", held.spec_text},
-              {"start_index", held.checkpoint}});
+  to_worker_(worker_protocol::AssignShard{key.first, key.second, held.spec_text, held.checkpoint});
 }
 
 void ShardCoordinator::WriteProgress(const Key& key, std::uint64_t checkpoint) {
@@ -308,39 +304,40 @@ void ShardCoordinator::LeaveJob(const std::string& job) {
   (void)session_.Delete(JobPath(job) + "/members/" + options_.device_id);
 }
 
-void ShardCoordinator::OnWorkerEvent(const json& event) {
-  const Key key{event.value("job", std::string()), event.value("shard", 0u)};
-  const std::string kind = event.value("kind", "");
-  const std::uint64_t checkpoint = event.value("checkpoint", std::uint64_t{0});
+void ShardCoordinator::OnWorkerEvent(const worker_protocol::ShardEvent& event,
+                                     std::optional<std::uint64_t> results_pending) {
+  using Kind = worker_protocol::ShardEvent::Kind;
+  const Key key{event.job, event.shard};
   std::uint64_t& best = best_checkpoint_[key];
-  best = std::max(best, checkpoint);
+  best = std::max(best, event.checkpoint);
   auto it = held_.find(key);
   if (it == held_.end()) return;  // released after an expiry: only the checkpoint matters
   Held& held = it->second;
-  held.checkpoint = std::max(held.checkpoint, checkpoint);
-  held.done = event.value("done", held.done);
-  held.total = event.value("total", held.total);
+  held.checkpoint = std::max(held.checkpoint, event.checkpoint);
+  held.done = event.done;
+  held.total = event.total;
   // The loop stamps each event with the result batches pending when it arrived.
-  results_pending_ = event.value("results_pending", results_pending_);
+  if (results_pending) results_pending_ = *results_pending;
   if (results_pending_ == 0) held.uploaded_checkpoint = held.checkpoint;
-  if (kind == "progress") {
+  if (event.kind == Kind::kProgress) {
     if (Clock::now() - held.last_progress_write >= options_.progress_interval) {
       held.last_progress_write = Clock::now();
       WriteProgress(key, held.uploaded_checkpoint);
     }
-  } else if (kind == "finished") {
-    Finished f{event.value("results", std::uint64_t{0}), held.checkpoint};
+  } else if (event.kind == Kind::kFinished) {
+    Finished f{event.results, held.checkpoint};
     held_.erase(it);
     resting_.erase(key.first);  // free for the next shard at the next tick
     if (results_pending_ != 0 || !CompleteShard(key, f)) pending_done_[key] = f;
-  } else if (kind == "stopped" || kind == "failed") {
-    if (kind == "failed") {
+  } else {  // stopped or failed
+    const bool failed = event.kind == Kind::kFailed;
+    if (failed) {
       PICKET_LOG(kError, "jobs", "shard failed on this device; released",
-                 {"job", key.first}, {"shard", key.second}, {"error", event.value("error", "")});
+                 {"job", key.first}, {"shard", key.second}, {"error", event.error});
       resting_[key.first] = Clock::now() + kFailedJobBackoff;
     }
     WriteProgress(key, held.uploaded_checkpoint);
-    if (held.releasing || kind == "failed") {
+    if (held.releasing || failed) {
       DropClaim(key);
       held_.erase(it);
     } else {
@@ -373,7 +370,7 @@ void ShardCoordinator::OnSessionExpired() {
   if (!held_.empty()) {
     PICKET_LOG(kWarn, "jobs", "session expired: stopping the shards it had claimed",
                {"shards", held_.size()});
-    to_worker_({{"op", "release_all"}});
+    to_worker_(worker_protocol::ReleaseAll{});
   }
   held_.clear();
   member_of_.clear();

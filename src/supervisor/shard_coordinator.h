@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -26,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "picket/common/shared_job.h"
+#include "picket/common/worker_protocol.h"
 #include "picket/zk/zk_session.h"
 
 namespace picket::supervisor {
@@ -39,14 +41,16 @@ struct ShardCoordinatorOptions {
 
 class ShardCoordinator {
  public:
-  using ToWorker = std::function<void(nlohmann::json command)>;
+  using ToWorker = std::function<void(worker_protocol::Command command)>;
 
   ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptions options, ToWorker to_worker);
 
   // Looks at the jobs, finishes what is pending, claims or yields shards.
   void Tick();
-  // A "shard" event from the worker (progress, finished, stopped, failed).
-  void OnWorkerEvent(const nlohmann::json& event);
+  // A shard event from the worker (progress, finished, stopped, failed), with
+  // the result batches pending when the loop received it (if it could tell).
+  void OnWorkerEvent(const worker_protocol::ShardEvent& event,
+                     std::optional<std::uint64_t> results_pending);
   void OnWorkerReady();   // a (new) worker runs: send it every held shard
   void OnWorkerExit();    // its shards stop; the next worker gets them again
   void OnSessionExpired();  // claims are gone with the session: stop scanning them
