@@ -24,6 +24,7 @@
 #include "picket/common/worker_protocol.h"
 #include "picket/zk/config_watcher.h"
 #include "picket/zk/zk_session.h"
+#include "picket/zk/znode_layout.h"
 #include "shard_coordinator.h"
 
 namespace picket::supervisor {
@@ -39,7 +40,7 @@ struct FleetAgentHooks {
 
 struct FleetAgentOptions {
   zk::ZkOptions zk;
-  std::string root = "/picket";
+  std::string root = std::string(zk::kDefaultRoot);
   std::string device_id, group;
   std::chrono::milliseconds tick{1000};           // jobs, urgent status
   std::chrono::milliseconds status_every{5000};   // counters without a change
@@ -69,8 +70,6 @@ class FleetAgent {
   void OnWorkerExit();
   void SetResultsPending(std::uint64_t batches);
 
-  static std::string StatusPath(const std::string& root, const std::string& device_id);
-
  private:
   void Post(std::function<void()> fn);
   void PublishScan();
@@ -79,6 +78,7 @@ class FleetAgent {
   void RefreshCollectors();
 
   FleetAgentOptions options_;
+  zk::ZnodeLayout layout_;
   FleetAgentHooks hooks_;
   std::unique_ptr<zk::ZkSession> session_;
   std::unique_ptr<zk::ConfigWatcher> watcher_;

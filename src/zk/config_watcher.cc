@@ -4,14 +4,15 @@
 
 #include "picket/common/log.h"
 #include "picket/zk/json_merge.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::zk {
 
 std::string GroupConfigPath(const ConfigWatcherOptions& o) {
-  return o.root + "/groups/" + o.group + "/config";
+  return ZnodeLayout(o.root).GroupConfig(o.group);
 }
 std::string DeviceConfigPath(const ConfigWatcherOptions& o) {
-  return o.root + "/devices/" + o.device_id + "/config";
+  return ZnodeLayout(o.root).DeviceConfig(o.device_id);
 }
 
 ConfigWatcher::ConfigWatcher(ZkSession& session, ConfigWatcherOptions options, OnConfig on_config)
