@@ -5,6 +5,7 @@
 
 #include "cli/operator_support.h"
 #include "picket/zk/zk_session.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::cli {
 
@@ -101,18 +102,18 @@ int RunDevicesCommand(std::span<char* const> args) {
   int exit_code = 0;
   auto connection = OpenZkOrFail(kName, flags, &exit_code);
   if (!connection) return exit_code;
-  const std::string& root = connection->address.root;
+  const zk::ZnodeLayout layout(connection->address.root);
   zk::ZkSession& zk = *connection->session;
 
-  const std::string base = root + "/devices";
-  auto ids = ChildrenIfExists(zk, base);
+  auto ids = ChildrenIfExists(zk, layout.Devices());
   if (!ids.ok()) return Fail(kName, ids.status().ToString(), 1);
   std::vector<DeviceView> views;
   for (const std::string& id : *ids) {
     std::optional<std::string> nodes[3];
-    const char* names[3] = {"config", "status", "sync"};
+    const std::string paths[3] = {layout.DeviceConfig(id), layout.DeviceStatus(id),
+                                  layout.DeviceSyncError(id)};
     for (int i = 0; i < 3; ++i) {
-      auto data = GetIfExists(zk, base + "/" + id + "/" + names[i]);
+      auto data = GetIfExists(zk, paths[i]);
       if (!data.ok()) return Fail(kName, data.status().ToString(), 1);
       nodes[i] = *data;
     }

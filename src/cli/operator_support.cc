@@ -8,6 +8,7 @@
 #include "picket/common/log.h"
 #include "picket/zk/zk_session.h"
 #include "picket/sync/mariadb_connection.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::cli {
 
@@ -103,7 +104,7 @@ Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config) {
   a.hosts = *hosts;
   auto flag_root = flags.Value("zk-root");
   auto root = FlagOrConfig(flag_root, config.zk_root);
-  a.root = root ? *root : "/picket";
+  a.root = root ? *root : std::string(zk::kDefaultRoot);
   const std::string root_origin = flag_root ? "--zk-root" : "\"zk_root\" in " + config.source;
   if (a.root.size() < 2 || a.root.front() != '/' || a.root.back() == '/' ||
       a.root.find("//") != std::string::npos) {

@@ -25,6 +25,7 @@
 #include "picket/sync/sync_documents.h"
 #include "picket/zk/zk_session.h"
 #include "picket/sync/mariadb_connection.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::cli {
 
@@ -220,7 +221,7 @@ Result<std::map<std::uint32_t, std::string>> ReadShardNodes(zk::ZkSession& zk,
   for (const auto& c : *children) {
     auto n = ShardNumber(c, shards);
     if (!n) continue;
-    auto data = GetIfExists(zk, dir + "/" + c);
+    auto data = GetIfExists(zk, zk::ZnodeLayout::Child(dir, c));
     if (!data.ok()) return data.status();
     if (*data) out[*n] = **data;  // gone between listing and reading: skip
   }
@@ -234,9 +235,9 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
   int exit_code = 0;
   auto connection = OpenZkOrFail(kName, flags, &exit_code);
   if (!connection) return exit_code;
-  const std::string& root = connection->address.root;
+  const zk::ZnodeLayout layout(connection->address.root);
   zk::ZkSession& zk = *connection->session;
-  const std::string path = root + "/jobs/" + job;
+  const std::string path = layout.Job(job);
   auto spec_text = GetIfExists(zk, path);
   if (!spec_text.ok()) return Fail(kName, spec_text.status().ToString(), 1);
   if (!*spec_text) {
@@ -247,9 +248,9 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
   }
   auto spec = ParseSharedJobSpec(job, **spec_text);
   if (!spec.ok()) return Fail(kName, path + ": not a valid job: " + spec.status().message(), 1);
-  auto claims = ReadShardNodes(zk, path + "/claims", spec->shards);
-  auto progress = ReadShardNodes(zk, path + "/progress", spec->shards);
-  auto done = ReadShardNodes(zk, path + "/done", spec->shards);
+  auto claims = ReadShardNodes(zk, layout.JobClaims(job), spec->shards);
+  auto progress = ReadShardNodes(zk, layout.JobProgress(job), spec->shards);
+  auto done = ReadShardNodes(zk, layout.JobDone(job), spec->shards);
   for (const auto* r : {&claims, &progress, &done}) {
     if (!r->ok()) return Fail(kName, r->status().ToString(), 1);
   }
@@ -261,7 +262,7 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
     const std::string device = ParseObject(data).value("device", std::string());
     if (device.empty() || !sync::IsValidNodeName(device)) continue;
     if (!statuses.count(device)) {
-      auto s = GetIfExists(zk, root + "/devices/" + device + "/status");
+      auto s = GetIfExists(zk, layout.DeviceStatus(device));
       statuses[device] = s.ok() && *s ? ParseObject(**s) : json::object();
     }
     const json& st = statuses[device];

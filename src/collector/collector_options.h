@@ -10,6 +10,7 @@
 #include "picket/common/status.h"
 
 #include "picket/zk/connect_string.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::collector {
 
@@ -28,7 +29,7 @@ struct CollectorOptions {
 
   // ZooKeeper registration (DESIGN.md §3); off without --zk.
   std::optional<std::string> zk_hosts;  // "h1:2181,h2:2181[/chroot]"
-  std::string zk_root = "/picket";
+  std::string zk_root = std::string(zk::kDefaultRoot);
   zk::ZkCredentials zk_auth;  // --zk-user / --zk-password-file
   std::string advertise_url;  // normalised by ParseUrl; required with --zk
   std::string collector_id;   // empty: DefaultCollectorId(bound port)

@@ -8,13 +8,14 @@
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
 #include "picket/zk/collector_directory.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::collector {
 
 ZkRegistration::ZkRegistration(ZkRegistrationOptions options, FailureCallback on_failure)
     : options_(std::move(options)),
       on_failure_(std::move(on_failure)),
-      path_(zk::CollectorsPath(options_.root) + "/" + options_.id),
+      path_(zk::ZnodeLayout(options_.root).Collector(options_.id)),
       // started_at also tells our own node from an earlier run's (see TryRegister).
       data_(nlohmann::ordered_json{{"url", options_.url},
                                    {"id", options_.id},
@@ -97,7 +98,7 @@ Status ZkRegistration::TryRegister() {
     return Status::Unavailable("not connected to ZooKeeper " + options_.hosts + " (session " +
                                std::string(zk::SessionStateName(state)) + ")");
   }
-  PICKET_RETURN_IF_ERROR(session_->EnsurePath(zk::CollectorsPath(options_.root)));
+  PICKET_RETURN_IF_ERROR(session_->EnsurePath(zk::ZnodeLayout(options_.root).Collectors()));
   Status st = session_->CreateEphemeral(path_, data_);
   if (st.code() == StatusCode::kAlreadyExists) {
     // Our own node when an earlier create succeeded but its reply was lost

@@ -26,6 +26,12 @@ ConfigCheck CheckDaemonConfigText(std::string_view json_text) {
   return check;
 }
 
+ConfigCheck CheckDaemonConfigValue(const nlohmann::json& document) {
+  ConfigCheck check = ParseDaemonConfigValue(document);
+  AddLibraryChecks(check);
+  return check;
+}
+
 ConfigCheck CheckDaemonConfigFile(const std::string& path) {
   ConfigCheck check = LoadDaemonConfigFile(path);
   AddLibraryChecks(check);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <set>
@@ -220,6 +221,30 @@ ConfigCheck ParseDaemonConfig(std::string_view text) {
     }
     return fail("not valid JSON: " + printable);
   }
+  return ParseDaemonConfigValue(root);
+}
+
+namespace {
+
+int JsonDepth(const Json& value, int limit) {
+  if (!value.is_structured()) return 0;
+  int deepest = 0;
+  for (const auto& child : value) {
+    deepest = std::max(deepest, JsonDepth(child, limit));
+    if (deepest >= limit) break;  // deep enough to refuse: stop walking
+  }
+  return deepest + 1;
+}
+
+}  // namespace
+
+ConfigCheck ParseDaemonConfigValue(const Json& root) {
+  ConfigCheck check;
+  if (JsonDepth(root, kMaxConfigDepth + 1) > kMaxConfigDepth) {
+    check.errors.push_back(
+        {"/", "JSON nesting deeper than " + std::to_string(kMaxConfigDepth) + " levels"});
+    return check;
+  }
   DaemonConfig& c = check.config;
   {
     JsonObjectReader top(root, "/", &check.errors);
@@ -288,7 +313,9 @@ ConfigCheck LoadDaemonConfigFile(const std::string& path) {
   return ParseDaemonConfig(text);
 }
 
-std::string DaemonConfigToJson(const DaemonConfig& c) {
+std::string DaemonConfigToJson(const DaemonConfig& c) { return DaemonConfigToJsonValue(c).dump(2); }
+
+Json DaemonConfigToJsonValue(const DaemonConfig& c) {
   auto ms = [](milliseconds d) { return FormatDuration(d); };
   Json scans = Json::array();
   for (const auto& s : c.scans) {
@@ -345,7 +372,7 @@ std::string DaemonConfigToJson(const DaemonConfig& c) {
         {"file_keep", c.log.file_keep},
         {"ship", c.log.ship}}},
   };
-  return j.dump(2);
+  return j;
 }
 
 namespace config_internal {

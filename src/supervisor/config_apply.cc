@@ -37,20 +37,28 @@ ConfigCheck CheckZooKeeperConfig(const DaemonConfig& local, std::string_view zk_
                              false);
   // Not an object: the validator's own message says what is wrong with it.
   if (overlay.is_discarded() || !overlay.is_object()) return CheckDaemonConfigText(zk_document);
-  json merged = json::parse(DaemonConfigToJson(local));
-  const json local_json = merged;
+  // Merged and checked as parsed values; the text is only measured (the byte
+  // limit) and kept as the last good copy.
+  const json local_json = DaemonConfigToJsonValue(local);
+  json merged = local_json;
   zk::DeepMerge(merged, overlay);
   PinLocalKeys(local_json, merged);
   merged["version"] = version;
-  std::string text = merged.dump();
-  ConfigCheck check = CheckDaemonConfigText(text);
+  std::string text = merged.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxConfigBytes) {  // the byte limit is a property of the text
+    ConfigCheck too_big;
+    too_big.errors.push_back({"/", "document is " + std::to_string(text.size()) +
+                                       " bytes, the limit is " + std::to_string(kMaxConfigBytes)});
+    return too_big;
+  }
+  ConfigCheck check = CheckDaemonConfigValue(merged);
   if (check.ok() && effective_json) *effective_json = std::move(text);
   return check;
 }
 
 ConfigDelta CompareConfigs(const DaemonConfig& running, const DaemonConfig& next) {
-  const json a = json::parse(DaemonConfigToJson(running));
-  const json b = json::parse(DaemonConfigToJson(next));
+  const json a = DaemonConfigToJsonValue(running);
+  const json b = DaemonConfigToJsonValue(next);
   ConfigDelta d;
   json capture_a = a["capture"], capture_b = b["capture"];
   const bool filter_changed = capture_a["filter"] != capture_b["filter"];

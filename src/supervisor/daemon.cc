@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <csignal>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,7 @@
 #include "picket/common/file_io.h"
 #include "picket/common/log.h"
 #include "picket/common/version.h"
+#include "picket/common/worker_protocol.h"
 #include "config_apply.h"
 #include "fleet_agent.h"
 #include "log_shipper.h"
@@ -192,7 +195,9 @@ struct Daemon {
       wo.on_stderr = [shipper](std::string_view bytes) { shipper->FeedWorkerOutput(bytes); };
     }
     if (fleet) {
-      wo.on_control_line = [this](std::string_view line) { OnWorkerLine(line); };
+      wo.on_event = [this](worker_protocol::Event event) {
+        std::visit(WorkerEventHandler{*this}, std::move(event));
+      };
       wo.on_exit = [this] {
         fleet->OnWorkerExit();
         if (!shutting_down) SetWorkerState("restarting");
@@ -204,35 +209,40 @@ struct Daemon {
     return Status::Ok();
   }
 
-  void OnWorkerLine(std::string_view line) {
-    json event = json::parse(line, nullptr, false);
-    if (event.is_discarded() || !event.is_object()) return;
-    const std::string kind = event.value("event", "");
-    if (kind == "ready") {
-      SetWorkerState("running");
-      const std::int64_t version = event.value("version", std::int64_t{0});
-      if (version != running.version) {
-        // It read its config before the latest change was written: run that one.
-        SetWorkerState("restarting");
-        worker->Restart(WorkerArgv());
-        return;
-      }
-      if (applied_version != version) SetApplied(version);
-      fleet->OnWorkerReady();
-    } else if (kind == "filter") {
-      const std::int64_t version = event.value("version", std::int64_t{0});
-      if (event.value("ok", false)) {
-        if (version == running.version) SetApplied(version);
-      } else if (worker_state == "running") {  // a starting worker reads the file instead
-        SetLastError("filter of config version " + std::to_string(version) +
-                     " not applied: " + event.value("error", ""));
-      }
-    } else if (kind == "shard") {
-      if (auto n = store->ResultBatchesPending(); n.ok()) event["results_pending"] = *n;
-      fleet->OnWorkerEvent(std::move(event));
-    } else if (kind == "stats") {
-      worker_counters["packets"] = event.value("packets", std::uint64_t{0});
-      worker_counters["lost_packets"] = event.value("lost_packets", std::uint64_t{0});
+  // What the worker reports on its control channel (loop thread).
+  struct WorkerEventHandler {
+    Daemon& d;
+    void operator()(const worker_protocol::Ready& e) const { d.OnWorkerReady(e); }
+    void operator()(const worker_protocol::FilterAck& e) const { d.OnFilterAck(e); }
+    void operator()(worker_protocol::ShardEvent e) const {
+      std::optional<std::uint64_t> results_pending;
+      if (auto n = d.store->ResultBatchesPending(); n.ok()) results_pending = *n;
+      d.fleet->OnWorkerEvent(std::move(e), results_pending);
+    }
+    void operator()(const worker_protocol::Stats& e) const {
+      d.worker_counters["packets"] = e.packets;
+      d.worker_counters["lost_packets"] = e.lost_packets;
+    }
+  };
+
+  void OnWorkerReady(const worker_protocol::Ready& ready) {
+    SetWorkerState("running");
+    if (ready.version != running.version) {
+      // It read its config before the latest change was written: run that one.
+      SetWorkerState("restarting");
+      worker->Restart(WorkerArgv());
+      return;
+    }
+    if (applied_version != ready.version) SetApplied(ready.version);
+    fleet->OnWorkerReady();
+  }
+
+  void OnFilterAck(const worker_protocol::FilterAck& ack) {
+    if (ack.ok) {
+      if (ack.version == running.version) SetApplied(ack.version);
+    } else if (worker_state == "running") {  // a starting worker reads the file instead
+      SetLastError("filter of config version " + std::to_string(ack.version) +
+                   " not applied: " + ack.error);
     }
   }
 
@@ -279,8 +289,7 @@ struct Daemon {
       SetWorkerState("restarting");
       worker->Restart(WorkerArgv());
     } else if (delta.filter_only && worker && worker->running()) {
-      worker->SendControl(json{{"op", "filter"}, {"filter", running.capture.filter},
-                               {"version", version}}.dump());
+      worker->SendControl(worker_protocol::FilterCommand{running.capture.filter, version});
     } else {
       SetApplied(version);  // nothing the worker must do (or it reads it when it starts)
     }
@@ -380,9 +389,9 @@ Status StartFleet(Daemon& d) {
       if (!d.shutting_down) d.OnCollectors(std::move(urls));
     });
   };
-  hooks.to_worker = [inbox, &d](json command) {
+  hooks.to_worker = [inbox, &d](worker_protocol::Command command) {
     inbox->Post([&d, command = std::move(command)] {
-      if (d.worker) d.worker->SendControl(command.dump());
+      if (d.worker) d.worker->SendControl(command);
     });
   };
   d.fleet = std::make_unique<FleetAgent>(std::move(fo), std::move(hooks));

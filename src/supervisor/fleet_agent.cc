@@ -13,13 +13,9 @@ constexpr auto kUrgentSpacing = std::chrono::milliseconds(100);
 }  // namespace
 
 FleetAgent::FleetAgent(FleetAgentOptions options, FleetAgentHooks hooks)
-    : options_(std::move(options)), hooks_(std::move(hooks)) {}
+    : options_(std::move(options)), layout_(options_.root), hooks_(std::move(hooks)) {}
 
 FleetAgent::~FleetAgent() { Stop(); }
-
-std::string FleetAgent::StatusPath(const std::string& root, const std::string& device_id) {
-  return root + "/devices/" + device_id + "/status";
-}
 
 Status FleetAgent::Start() {
   auto session = zk::ZkSession::Open(options_.zk);
@@ -27,7 +23,7 @@ Status FleetAgent::Start() {
   session_ = std::move(*session);
   shards_ = std::make_unique<ShardCoordinator>(
       *session_, ShardCoordinatorOptions{options_.root, options_.device_id, options_.group},
-      [this](json command) { hooks_.to_worker(std::move(command)); });
+      [this](worker_protocol::Command command) { hooks_.to_worker(std::move(command)); });
   session_->SetStateListener([this](zk::SessionState state) {
     SetStatus("zookeeper", SessionStateName(state), true);
     if (state == zk::SessionState::kExpired) {
@@ -58,7 +54,7 @@ void FleetAgent::Stop() {
   watcher_.reset();
   if (session_) {
     // Gone at once rather than after the session timeout.
-    (void)session_->Delete(StatusPath(options_.root, options_.device_id));
+    (void)session_->Delete(layout_.DeviceStatus(options_.device_id));
   }
   shards_.reset();
   session_.reset();
@@ -81,9 +77,10 @@ void FleetAgent::SetStatus(std::string key, json value, bool urgent) {
   if (urgent) cv_.notify_all();
 }
 
-void FleetAgent::OnWorkerEvent(json event) {
-  Post([this, event = std::move(event)] {
-    shards_->OnWorkerEvent(event);
+void FleetAgent::OnWorkerEvent(worker_protocol::ShardEvent event,
+                               std::optional<std::uint64_t> results_pending) {
+  Post([this, event = std::move(event), results_pending] {
+    shards_->OnWorkerEvent(event, results_pending);
     PublishScan();
   });
 }
@@ -166,10 +163,10 @@ void FleetAgent::PublishStatus() {
   status["updated_at_ms"] = SystemClock::Instance().WallMillis();
   status["zk_sessions"] = session_->session_count();
   const std::string data = status.dump();
-  const std::string path = StatusPath(options_.root, options_.device_id);
+  const std::string path = layout_.DeviceStatus(options_.device_id);
   Status st = status_created_ ? session_->Set(path, data) : Status::NotFound("first write");
   if (st.code() == StatusCode::kNotFound) {
-    st = session_->EnsurePath(options_.root + "/devices/" + options_.device_id);
+    st = session_->EnsurePath(layout_.Device(options_.device_id));
     if (st.ok()) st = session_->CreateEphemeral(path, data);
     if (st.code() == StatusCode::kAlreadyExists) {
       // Left by this device's previous run (its session has not expired yet),

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,8 +21,10 @@
 #include <nlohmann/json.hpp>
 
 #include "picket/common/daemon_config.h"
+#include "picket/common/worker_protocol.h"
 #include "picket/zk/config_watcher.h"
 #include "picket/zk/zk_session.h"
+#include "picket/zk/znode_layout.h"
 #include "shard_coordinator.h"
 
 namespace picket::supervisor {
@@ -32,12 +35,12 @@ struct FleetAgentHooks {
   // Collector URLs registered in ZooKeeper, when the list changes; agent thread.
   std::function<void(std::vector<std::string> urls)> on_collectors;
   // A command for the worker's control channel; agent thread.
-  std::function<void(nlohmann::json command)> to_worker;
+  std::function<void(worker_protocol::Command command)> to_worker;
 };
 
 struct FleetAgentOptions {
   zk::ZkOptions zk;
-  std::string root = "/picket";
+  std::string root = std::string(zk::kDefaultRoot);
   std::string device_id, group;
   std::chrono::milliseconds tick{1000};           // jobs, urgent status
   std::chrono::milliseconds status_every{5000};   // counters without a change
@@ -60,12 +63,12 @@ class FleetAgent {
   // Any thread. Sets status[key] = value; urgent ones are published at once
   // (at most every 100 ms), the rest with the next periodic update.
   void SetStatus(std::string key, nlohmann::json value, bool urgent);
-  void OnWorkerEvent(nlohmann::json event);  // "shard" events
+  // A shard event, with the result batches pending when it arrived (if known).
+  void OnWorkerEvent(worker_protocol::ShardEvent event,
+                     std::optional<std::uint64_t> results_pending);
   void OnWorkerReady();
   void OnWorkerExit();
   void SetResultsPending(std::uint64_t batches);
-
-  static std::string StatusPath(const std::string& root, const std::string& device_id);
 
  private:
   void Post(std::function<void()> fn);
@@ -75,6 +78,7 @@ class FleetAgent {
   void RefreshCollectors();
 
   FleetAgentOptions options_;
+  zk::ZnodeLayout layout_;
   FleetAgentHooks hooks_;
   std::unique_ptr<zk::ZkSession> session_;
   std::unique_ptr<zk::ConfigWatcher> watcher_;

@@ -39,16 +39,10 @@ std::set<std::uint32_t> ShardNumbers(const std::vector<std::string>& names, std:
 
 ShardCoordinator::ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptions options,
                                    ToWorker to_worker)
-    : session_(session), options_(std::move(options)), to_worker_(std::move(to_worker)) {}
-
-std::string ShardCoordinator::JobPath(const std::string& job) const {
-  return options_.root + "/jobs/" + job;
-}
-
-std::string ShardCoordinator::ShardPath(const std::string& job, const char* kind,
-                                        std::uint32_t shard) const {
-  return JobPath(job) + "/" + kind + "/" + std::to_string(shard);
-}
+    : session_(session),
+      options_(std::move(options)),
+      layout_(options_.root),
+      to_worker_(std::move(to_worker)) {}
 
 void ShardCoordinator::SetResultsPending(std::uint64_t batches) { results_pending_ = batches; }
 
@@ -59,7 +53,7 @@ void ShardCoordinator::Tick() {
       it = CompleteShard(it->first, it->second) ? pending_done_.erase(it) : std::next(it);
     }
   }
-  auto jobs = session_.GetChildren(options_.root + "/jobs");
+  auto jobs = session_.GetChildren(layout_.Jobs());
   if (!jobs.ok()) {
     if (jobs.status().code() != StatusCode::kNotFound) {
       PICKET_LOG(kWarn, "jobs", "cannot list jobs", {"error", jobs.status()});
@@ -72,7 +66,7 @@ void ShardCoordinator::Tick() {
   for (auto& [key, held] : held_) {
     if (!listed.count(key.first) && !held.releasing) {
       held.releasing = true;
-      to_worker_({{"op", "release"}, {"job", key.first}, {"shard", key.second}});
+      to_worker_(worker_protocol::ReleaseShard{key.first, key.second});
     }
   }
   std::vector<std::string> order(jobs->begin(), jobs->end());
@@ -85,7 +79,7 @@ void ShardCoordinator::TickJob(const std::string& job) {
     if (Clock::now() < r->second) return;
     resting_.erase(r);
   }
-  auto node = session_.Get(JobPath(job));
+  auto node = session_.Get(layout_.Job(job));
   if (!node.ok()) return;
   auto spec = ParseSharedJobSpec(job, node->data);
   if (!spec.ok()) {
@@ -98,16 +92,16 @@ void ShardCoordinator::TickJob(const std::string& job) {
     resting_[job] = Clock::now() + kSettledJobRecheck;
     return;
   }
-  const auto done = ShardNumbers(ChildrenOrEmpty(session_, JobPath(job) + "/done"), spec->shards);
+  const auto done = ShardNumbers(ChildrenOrEmpty(session_, layout_.JobDone(job)), spec->shards);
   if (done.size() >= spec->shards) {
     LeaveJob(job);
     resting_[job] = Clock::now() + kSettledJobRecheck;
     return;
   }
   if (!member_of_.count(job)) {
-    Status st = EnsureJobDir(job, "members");
+    Status st = EnsureJobDir(layout_.JobMembers(job));
     if (st.ok()) {
-      st = session_.CreateEphemeral(JobPath(job) + "/members/" + options_.device_id, "",
+      st = session_.CreateEphemeral(layout_.JobMember(job, options_.device_id), "",
                                     zk::ZkSession::Lifetime::kThisSession);
     }
     if (st.ok() || st.code() == StatusCode::kAlreadyExists) {
@@ -118,9 +112,9 @@ void ShardCoordinator::TickJob(const std::string& job) {
     }
   }
   const auto claims =
-      ShardNumbers(ChildrenOrEmpty(session_, JobPath(job) + "/claims"), spec->shards);
+      ShardNumbers(ChildrenOrEmpty(session_, layout_.JobClaims(job)), spec->shards);
   const std::size_t members =
-      std::max<std::size_t>(1, ChildrenOrEmpty(session_, JobPath(job) + "/members").size());
+      std::max<std::size_t>(1, ChildrenOrEmpty(session_, layout_.JobMembers(job)).size());
   const std::size_t open = spec->shards - done.size();
   const std::size_t fair = (open + members - 1) / members;
   const std::size_t limit = std::min<std::size_t>(spec->max_parallel_shards, std::max<std::size_t>(1, fair));
@@ -154,15 +148,15 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
   }
   if (free.empty()) return false;
   const std::uint32_t shard = free[std::uniform_int_distribution<std::size_t>(0, free.size() - 1)(rng_)];
-  if (Status st = EnsureJobDir(job, "claims"); !st.ok()) return false;
+  if (Status st = EnsureJobDir(layout_.JobClaims(job)); !st.ok()) return false;
   const json claim = {{"device", options_.device_id},
                       {"session", session_.session_id()},
                       {"at_ms", SystemClock::Instance().WallMillis()}};
-  Status st = session_.CreateEphemeral(ShardPath(job, "claims", shard), claim.dump(),
+  Status st = session_.CreateEphemeral(layout_.ShardClaim(job, shard), claim.dump(),
                                        zk::ZkSession::Lifetime::kThisSession);
   if (st.code() == StatusCode::kAlreadyExists || st.code() == StatusCode::kUnavailable) {
     // Lost the race, or the reply was lost: it is ours only if it names this session.
-    auto existing = session_.Get(ShardPath(job, "claims", shard));
+    auto existing = session_.Get(layout_.ShardClaim(job, shard));
     if (!existing.ok()) return false;
     auto owner = json::parse(existing->data, nullptr, false);
     if (owner.is_discarded() || owner.value("session", std::int64_t{0}) != session_.session_id()) {
@@ -175,13 +169,13 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
   // The done and claims listings are two reads: a shard finished between them
   // looks free. Its done node was created with the old claim's deletion, so
   // it exists now if that happened.
-  if (auto finished = session_.Exists(ShardPath(job, "done", shard)); !finished.ok() || *finished) {
-    (void)session_.Delete(ShardPath(job, "claims", shard));
+  if (auto finished = session_.Exists(layout_.ShardDone(job, shard)); !finished.ok() || *finished) {
+    (void)session_.Delete(layout_.ShardClaim(job, shard));
     return false;
   }
   const Key key{job, shard};
   std::uint64_t start = best_checkpoint_[key];
-  if (auto progress = session_.Get(ShardPath(job, "progress", shard)); progress.ok()) {
+  if (auto progress = session_.Get(layout_.ShardProgress(job, shard)); progress.ok()) {
     auto p = json::parse(progress->data, nullptr, false);
     if (!p.is_discarded()) start = std::max(start, p.value("checkpoint", std::uint64_t{0}));
   }
@@ -199,9 +193,9 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
 void ShardCoordinator::MaybeYield(const std::string& job, std::size_t limit) {
   // Yield only to a member that holds fewer claims than its share.
   std::map<std::string, std::size_t> per_device;
-  for (const auto& m : ChildrenOrEmpty(session_, JobPath(job) + "/members")) per_device[m] = 0;
-  for (const auto& c : ChildrenOrEmpty(session_, JobPath(job) + "/claims")) {
-    auto node = session_.Get(JobPath(job) + "/claims/" + c);
+  for (const auto& m : ChildrenOrEmpty(session_, layout_.JobMembers(job))) per_device[m] = 0;
+  for (const auto& c : ChildrenOrEmpty(session_, layout_.JobClaims(job))) {
+    auto node = session_.Get(zk::ZnodeLayout::Child(layout_.JobClaims(job), c));
     if (!node.ok()) continue;
     auto owner = json::parse(node->data, nullptr, false);
     if (!owner.is_discarded()) ++per_device[owner.value("device", std::string())];
@@ -222,28 +216,24 @@ void ShardCoordinator::MaybeYield(const std::string& job, std::size_t limit) {
   PICKET_LOG(kInfo, "jobs", "yielding shard to a device with fewer claims", {"job", job},
              {"shard", least.second});
   held_[least].releasing = true;
-  to_worker_({{"op", "release"}, {"job", least.first}, {"shard", least.second}});
+  to_worker_(worker_protocol::ReleaseShard{least.first, least.second});
 }
 
 void ShardCoordinator::SendAssign(const Key& key, Held& held) {
   if (!worker_ready_) return;  // sent when the worker reports ready
   held.with_worker = true;
-  to_worker_({{"op", "assign"},
-              {"job", key.first},
-              {"shard", key.second},
-              {"spec", held.spec_text},
-              {"start_index", held.checkpoint}});
+  to_worker_(worker_protocol::AssignShard{key.first, key.second, held.spec_text, held.checkpoint});
 }
 
 void ShardCoordinator::WriteProgress(const Key& key, std::uint64_t checkpoint) {
-  const std::string path = ShardPath(key.first, "progress", key.second);
+  const std::string path = layout_.ShardProgress(key.first, key.second);
   const std::string data = json{{"checkpoint", checkpoint},
                                 {"device", options_.device_id},
                                 {"at_ms", SystemClock::Instance().WallMillis()}}
                                .dump();
   Status st = session_.Set(path, data);
   if (st.code() == StatusCode::kNotFound) {
-    st = EnsureJobDir(key.first, "progress");
+    st = EnsureJobDir(layout_.JobProgress(key.first));
     if (st.ok()) st = session_.Create(path, data);
   }
   if (!st.ok()) {
@@ -253,14 +243,14 @@ void ShardCoordinator::WriteProgress(const Key& key, std::uint64_t checkpoint) {
 
 bool ShardCoordinator::CompleteShard(const Key& key, const Finished& finished) {
   using Op = zk::ZkSession::Op;
-  const std::string done_path = ShardPath(key.first, "done", key.second);
-  const std::string claim_path = ShardPath(key.first, "claims", key.second);
+  const std::string done_path = layout_.ShardDone(key.first, key.second);
+  const std::string claim_path = layout_.ShardClaim(key.first, key.second);
   const std::string data = json{{"device", options_.device_id},
                                 {"results", finished.results},
                                 {"checkpoint", finished.checkpoint},
                                 {"finished_at_ms", SystemClock::Instance().WallMillis()}}
                                .dump();
-  if (Status st = EnsureJobDir(key.first, "done"); !st.ok()) {
+  if (Status st = EnsureJobDir(layout_.JobDone(key.first)); !st.ok()) {
     if (st.code() != StatusCode::kNotFound) return false;  // retried next tick
     // The job was deleted (cancelled) meanwhile: nothing to record the shard in.
     PICKET_LOG(kInfo, "jobs", "shard finished after its job was deleted", {"job", key.first},
@@ -290,13 +280,13 @@ bool ShardCoordinator::CompleteShard(const Key& key, const Finished& finished) {
 // A job's claims/progress/done/members folder, created when missing, but
 // never the job node itself (as EnsurePath would): a job picket sync deleted
 // must stay deleted, not come back empty. NotFound: the job is gone.
-Status ShardCoordinator::EnsureJobDir(const std::string& job, const char* kind) {
-  Status st = session_.Create(JobPath(job) + "/" + kind, "");
+Status ShardCoordinator::EnsureJobDir(const std::string& dir) {
+  Status st = session_.Create(dir, "");
   return st.code() == StatusCode::kAlreadyExists ? Status::Ok() : st;
 }
 
 void ShardCoordinator::DropClaim(const Key& key) {
-  Status st = session_.Delete(ShardPath(key.first, "claims", key.second));
+  Status st = session_.Delete(layout_.ShardClaim(key.first, key.second));
   if (!st.ok() && st.code() != StatusCode::kNotFound) {
     PICKET_LOG(kWarn, "jobs", "cannot drop claim", {"job", key.first}, {"shard", key.second},
                {"error", st});
@@ -305,42 +295,43 @@ void ShardCoordinator::DropClaim(const Key& key) {
 
 void ShardCoordinator::LeaveJob(const std::string& job) {
   if (!member_of_.erase(job)) return;
-  (void)session_.Delete(JobPath(job) + "/members/" + options_.device_id);
+  (void)session_.Delete(layout_.JobMember(job, options_.device_id));
 }
 
-void ShardCoordinator::OnWorkerEvent(const json& event) {
-  const Key key{event.value("job", std::string()), event.value("shard", 0u)};
-  const std::string kind = event.value("kind", "");
-  const std::uint64_t checkpoint = event.value("checkpoint", std::uint64_t{0});
+void ShardCoordinator::OnWorkerEvent(const worker_protocol::ShardEvent& event,
+                                     std::optional<std::uint64_t> results_pending) {
+  using Kind = worker_protocol::ShardEvent::Kind;
+  const Key key{event.job, event.shard};
   std::uint64_t& best = best_checkpoint_[key];
-  best = std::max(best, checkpoint);
+  best = std::max(best, event.checkpoint);
   auto it = held_.find(key);
   if (it == held_.end()) return;  // released after an expiry: only the checkpoint matters
   Held& held = it->second;
-  held.checkpoint = std::max(held.checkpoint, checkpoint);
-  held.done = event.value("done", held.done);
-  held.total = event.value("total", held.total);
+  held.checkpoint = std::max(held.checkpoint, event.checkpoint);
+  held.done = event.done;
+  held.total = event.total;
   // The loop stamps each event with the result batches pending when it arrived.
-  results_pending_ = event.value("results_pending", results_pending_);
+  if (results_pending) results_pending_ = *results_pending;
   if (results_pending_ == 0) held.uploaded_checkpoint = held.checkpoint;
-  if (kind == "progress") {
+  if (event.kind == Kind::kProgress) {
     if (Clock::now() - held.last_progress_write >= options_.progress_interval) {
       held.last_progress_write = Clock::now();
       WriteProgress(key, held.uploaded_checkpoint);
     }
-  } else if (kind == "finished") {
-    Finished f{event.value("results", std::uint64_t{0}), held.checkpoint};
+  } else if (event.kind == Kind::kFinished) {
+    Finished f{event.results, held.checkpoint};
     held_.erase(it);
     resting_.erase(key.first);  // free for the next shard at the next tick
     if (results_pending_ != 0 || !CompleteShard(key, f)) pending_done_[key] = f;
-  } else if (kind == "stopped" || kind == "failed") {
-    if (kind == "failed") {
+  } else {  // stopped or failed
+    const bool failed = event.kind == Kind::kFailed;
+    if (failed) {
       PICKET_LOG(kError, "jobs", "shard failed on this device; released",
-                 {"job", key.first}, {"shard", key.second}, {"error", event.value("error", "")});
+                 {"job", key.first}, {"shard", key.second}, {"error", event.error});
       resting_[key.first] = Clock::now() + kFailedJobBackoff;
     }
     WriteProgress(key, held.uploaded_checkpoint);
-    if (held.releasing || kind == "failed") {
+    if (held.releasing || failed) {
       DropClaim(key);
       held_.erase(it);
     } else {
@@ -373,7 +364,7 @@ void ShardCoordinator::OnSessionExpired() {
   if (!held_.empty()) {
     PICKET_LOG(kWarn, "jobs", "session expired: stopping the shards it had claimed",
                {"shards", held_.size()});
-    to_worker_({{"op", "release_all"}});
+    to_worker_(worker_protocol::ReleaseAll{});
   }
   held_.clear();
   member_of_.clear();

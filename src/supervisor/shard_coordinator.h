@@ -1,10 +1,8 @@
 // Claims shards of shared scan jobs in ZooKeeper for this device and keeps
-// the worker scanning them (DESIGN.md §3):
-//   <root>/jobs/<job>                  spec (common/shared_job.h)
-//   <root>/jobs/<job>/members/<device> ephemeral: eligible devices still working on it
-//   <root>/jobs/<job>/claims/<shard>   ephemeral: who scans the shard now
-//   <root>/jobs/<job>/progress/<shard> checkpoint (permutation index), every few seconds
-//   <root>/jobs/<job>/done/<shard>     created together with the claim's deletion (one multi)
+// the worker scanning them (DESIGN.md §3), through the job's members, claims,
+// progress and done children (picket/zk/znode_layout.h). A checkpoint is
+// written every few seconds; a done node is created together with the
+// claim's deletion (one multi).
 // Fairness: a device holds at most min(max_parallel_shards, ceil(open shards /
 // members)) claims, takes at most one new claim per tick, and yields its least
 // advanced shard when it holds more than its share while nothing is free.
@@ -18,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -26,12 +25,14 @@
 #include <nlohmann/json.hpp>
 
 #include "picket/common/shared_job.h"
+#include "picket/common/worker_protocol.h"
 #include "picket/zk/zk_session.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::supervisor {
 
 struct ShardCoordinatorOptions {
-  std::string root = "/picket";
+  std::string root = std::string(zk::kDefaultRoot);
   std::string device_id;
   std::string group;
   std::chrono::milliseconds progress_interval{3000};  // ZooKeeper writes fsync: not more often
@@ -39,14 +40,16 @@ struct ShardCoordinatorOptions {
 
 class ShardCoordinator {
  public:
-  using ToWorker = std::function<void(nlohmann::json command)>;
+  using ToWorker = std::function<void(worker_protocol::Command command)>;
 
   ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptions options, ToWorker to_worker);
 
   // Looks at the jobs, finishes what is pending, claims or yields shards.
   void Tick();
-  // A "shard" event from the worker (progress, finished, stopped, failed).
-  void OnWorkerEvent(const nlohmann::json& event);
+  // A shard event from the worker (progress, finished, stopped, failed), with
+  // the result batches pending when the loop received it (if it could tell).
+  void OnWorkerEvent(const worker_protocol::ShardEvent& event,
+                     std::optional<std::uint64_t> results_pending);
   void OnWorkerReady();   // a (new) worker runs: send it every held shard
   void OnWorkerExit();    // its shards stop; the next worker gets them again
   void OnSessionExpired();  // claims are gone with the session: stop scanning them
@@ -73,8 +76,6 @@ class ShardCoordinator {
     std::uint64_t results = 0, checkpoint = 0;
   };
 
-  std::string JobPath(const std::string& job) const;
-  std::string ShardPath(const std::string& job, const char* kind, std::uint32_t shard) const;
   void TickJob(const std::string& job);
   bool TryClaim(const std::string& job, const SharedJobSpec& spec, const std::string& spec_text,
                 const std::set<std::uint32_t>& busy);
@@ -82,12 +83,13 @@ class ShardCoordinator {
   void SendAssign(const Key& key, Held& held);
   void WriteProgress(const Key& key, std::uint64_t checkpoint);
   bool CompleteShard(const Key& key, const Finished& finished);
-  Status EnsureJobDir(const std::string& job, const char* kind);
+  Status EnsureJobDir(const std::string& dir);
   void DropClaim(const Key& key);
   void LeaveJob(const std::string& job);
 
   zk::ZkSession& session_;
   ShardCoordinatorOptions options_;
+  zk::ZnodeLayout layout_;
   ToWorker to_worker_;
   bool worker_ready_ = false;
   std::uint64_t results_pending_ = 0;

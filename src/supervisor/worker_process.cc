@@ -71,7 +71,7 @@ Status WorkerProcess::Spawn() {
   }
   uv_pipe_t* in_pipe = nullptr;
   uv_pipe_t* out_pipe = nullptr;
-  if (options_.on_control_line) {
+  if (options_.on_event) {
     in_pipe = new uv_pipe_t;
     out_pipe = new uv_pipe_t;
     uv_pipe_init(loop_, in_pipe, 0);
@@ -217,10 +217,17 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
     partial.append(buf->base, static_cast<std::size_t>(nread));
     std::size_t start = 0;
     for (std::size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-      if (nl > start) self->options_.on_control_line(std::string_view(partial).substr(start, nl - start));
+      if (nl == start) continue;
+      auto event = worker_protocol::ParseEvent(std::string_view(partial).substr(start, nl - start));
+      if (!event.ok()) {
+        PICKET_LOG(kWarn, "supervisor", "unreadable worker event ignored", {"bytes", nl - start},
+                   {"error", event.status()});
+        continue;
+      }
+      self->options_.on_event(std::move(*event));
     }
     partial.erase(0, start);
-    if (partial.size() > (1u << 20)) partial.clear();  // a runaway line: drop it, keep the channel
+    if (partial.size() > worker_protocol::kMaxLineBytes) partial.clear();  // a runaway line: drop it, keep the channel
   }
   delete[] buf->base;
   if (nread < 0) {
@@ -229,13 +236,13 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
   }
 }
 
-bool WorkerProcess::SendControl(std::string line) {
+bool WorkerProcess::SendControl(const worker_protocol::Command& command) {
   if (!control_in_ || !process_) return false;
   struct WriteRequest {
     uv_write_t req;
     std::string data;
   };
-  auto* w = new WriteRequest{{}, std::move(line)};
+  auto* w = new WriteRequest{{}, worker_protocol::EncodeCommand(command)};
   w->data.push_back('\n');
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));

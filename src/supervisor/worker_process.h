@@ -18,6 +18,7 @@
 
 #include "picket/common/backoff.h"
 #include "picket/common/status.h"
+#include "picket/common/worker_protocol.h"
 
 namespace picket::supervisor {
 
@@ -31,9 +32,10 @@ struct WorkerProcessOptions {
   // When set, the worker's stderr is a pipe and every chunk read from it is
   // handed here (on the loop thread); otherwise the worker inherits stderr.
   std::function<void(std::string_view)> on_stderr;
-  // When set, the worker's stdin and stdout are the control channel: one
-  // JSON document a line each way. Lines from the worker arrive here (loop thread).
-  std::function<void(std::string_view line)> on_control_line;
+  // When set, the worker's stdin and stdout are the control channel
+  // (picket/common/worker_protocol.h). Events from the worker arrive here
+  // (loop thread); lines that do not parse are logged and dropped.
+  std::function<void(worker_protocol::Event event)> on_event;
   // Called on the loop after every exit of a worker (also for restarts).
   std::function<void()> on_exit;
 };
@@ -60,9 +62,9 @@ class WorkerProcess {
   // Restarts now with new argv (config change); the gap is the worker's seal + start.
   void Restart(std::vector<std::string> argv);
 
-  // Sends one line to the running worker's control channel; false when no
+  // Sends one command to the running worker's control channel; false when no
   // worker runs (a restarted worker is sent its state again when it is ready).
-  bool SendControl(std::string line);
+  bool SendControl(const worker_protocol::Command& command);
 
   const WorkerStats& stats() const { return stats_; }
   bool running() const { return process_ != nullptr; }

@@ -14,10 +14,8 @@ namespace picket::sync {
 
 namespace {
 
-constexpr std::string_view kPrefix = "leader-";
-constexpr std::string_view kCounter = "leader-seq";
-
 std::optional<std::uint64_t> CandidateSeq(std::string_view name) {
+  constexpr std::string_view kPrefix = zk::ZnodeLayout::kLeaderPrefix;
   if (!name.starts_with(kPrefix)) return std::nullopt;
   std::string_view digits = name.substr(kPrefix.size());
   if (digits.size() != 10) return std::nullopt;  // also skips leader-seq
@@ -35,16 +33,16 @@ std::string Hostname() {
 
 }  // namespace
 
-LeaderElection::LeaderElection(zk::ZkSession* session, std::string root,
+LeaderElection::LeaderElection(zk::ZkSession* session, zk::ZnodeLayout layout,
                                std::function<void()> wake)
-    : session_(session), dir_(root + "/sync"), wake_(std::move(wake)) {}
+    : session_(session), layout_(std::move(layout)), wake_(std::move(wake)) {}
 
 LeaderElection::~LeaderElection() {
   if (watch_id_ != 0) session_->Unwatch(watch_id_);
 }
 
 Result<std::uint64_t> LeaderElection::NextSequence() {
-  const std::string path = dir_ + "/" + std::string(kCounter);
+  const std::string path = layout_.LeaderSequence();
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto node = session_->Get(path);
     if (!node.ok()) {
@@ -71,7 +69,7 @@ Result<bool> LeaderElection::Check() {
     node_.clear();
   }
   if (!node_.empty()) {
-    auto exists = session_->Exists(dir_ + "/" + node_);
+    auto exists = session_->Exists(layout_.LeaderCandidate(node_));
     if (!exists.ok()) return exists.status();
     if (!*exists) {
       PICKET_LOG(kWarn, "sync", "election node vanished, standing again", {"node", node_});
@@ -79,22 +77,21 @@ Result<bool> LeaderElection::Check() {
     }
   }
   if (node_.empty()) {
-    PICKET_RETURN_IF_ERROR(session_->EnsurePath(dir_));
+    PICKET_RETURN_IF_ERROR(session_->EnsurePath(layout_.Sync()));
     auto seq = NextSequence();
     if (!seq.ok()) return seq.status();
-    char name[32];
-    std::snprintf(name, sizeof name, "leader-%010llu", static_cast<unsigned long long>(*seq));
+    const std::string name = zk::ZnodeLayout::LeaderCandidateName(*seq);
     node_session_ = session_id;
-    Status st = session_->CreateEphemeral(dir_ + "/" + name, NodeData(std::nullopt),
+    Status st = session_->CreateEphemeral(layout_.LeaderCandidate(name), NodeData(std::nullopt),
                                           zk::ZkSession::Lifetime::kThisSession);
     // The sequence is ours alone, so AlreadyExists means an earlier attempt of
     // ours landed before its reply was lost.
     if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
     node_ = name;
-    PICKET_LOG(kInfo, "sync", "standing for leader", {"node", dir_ + "/" + node_});
+    PICKET_LOG(kInfo, "sync", "standing for leader", {"node", layout_.LeaderCandidate(node_)});
   }
 
-  auto children = session_->GetChildren(dir_);
+  auto children = session_->GetChildren(layout_.Sync());
   if (!children.ok()) return children.status();
   const auto mine = CandidateSeq(node_);
   std::string predecessor;
@@ -122,7 +119,7 @@ Result<bool> LeaderElection::Check() {
     }
     return true;
   }
-  WatchPredecessor(dir_ + "/" + predecessor);
+  WatchPredecessor(layout_.LeaderCandidate(predecessor));
   return false;
 }
 
@@ -142,7 +139,7 @@ void LeaderElection::Resign() {
     watched_.clear();
   }
   if (node_.empty() || node_session_ != session_->session_id()) return;
-  Status st = session_->Delete(dir_ + "/" + node_);
+  Status st = session_->Delete(layout_.LeaderCandidate(node_));
   if (!st.ok() && st.code() != StatusCode::kNotFound) {
     PICKET_LOG(kWarn, "sync", "could not delete election node", {"node", node_}, {"error", st});
   }
@@ -159,13 +156,13 @@ std::string LeaderElection::NodeData(std::optional<std::int64_t> db_connection) 
 
 Status LeaderElection::Advertise(std::int64_t db_connection) {
   if (node_.empty()) return Status::FailedPrecondition("not standing for leader");
-  return session_->Set(dir_ + "/" + node_, NodeData(db_connection));
+  return session_->Set(layout_.LeaderCandidate(node_), NodeData(db_connection));
 }
 
 Result<std::optional<LeaderElection::Leader>> LeaderElection::OtherLeader() {
   // The line as the last Check() listed it: a standby calls this right after.
   if (lowest_.empty() || lowest_ == node_) return std::optional<Leader>();
-  Leader leader{dir_ + "/" + lowest_, -1, std::nullopt};
+  Leader leader{layout_.LeaderCandidate(lowest_), -1, std::nullopt};
   auto node = session_->Get(leader.path);
   if (!node.ok()) {
     if (node.status().code() == StatusCode::kNotFound) return std::optional<Leader>();

@@ -22,12 +22,13 @@
 
 #include "picket/common/status.h"
 #include "picket/zk/zk_session.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::sync {
 
 class LeaderElection {
  public:
-  LeaderElection(zk::ZkSession* session, std::string root, std::function<void()> wake);
+  LeaderElection(zk::ZkSession* session, zk::ZnodeLayout layout, std::function<void()> wake);
   ~LeaderElection();
   LeaderElection(const LeaderElection&) = delete;
   LeaderElection& operator=(const LeaderElection&) = delete;
@@ -61,7 +62,7 @@ class LeaderElection {
   void WatchPredecessor(const std::string& path);
 
   zk::ZkSession* session_;
-  std::string dir_;
+  zk::ZnodeLayout layout_;
   std::function<void()> wake_;
   std::string node_;               // our candidate node's name ("leader-0000000007"), "" if none
   std::int64_t node_session_ = 0;  // the session that created it

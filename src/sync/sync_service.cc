@@ -15,7 +15,7 @@ constexpr int kHintRetentionDays = 30;
 }  // namespace
 
 SyncService::SyncService(SyncOptions options)
-    : options_(std::move(options)), cursor_(options_.gap_grace) {}
+    : options_(std::move(options)), layout_(options_.root), cursor_(options_.gap_grace) {}
 
 SyncService::~SyncService() {
   election_.reset();  // unwatches before the session goes
@@ -76,7 +76,7 @@ Status SyncService::Run() {
     if (state == zk::SessionState::kExpired) leading_.store(false);
     Wake();
   });
-  election_ = std::make_unique<LeaderElection>(zk_.get(), options_.root, [this] { Wake(); });
+  election_ = std::make_unique<LeaderElection>(zk_.get(), layout_, [this] { Wake(); });
   writer_ = std::make_unique<ZnodeWriter>(zk_.get(), [this] { return MayWrite(); });
   PICKET_LOG(kInfo, "sync", "starting", {"db", options_.db.Redacted()}, {"zk", options_.zk_hosts},
              {"root", options_.root}, {"poll_ms", options_.poll_interval.count()},
@@ -268,18 +268,21 @@ bool SyncService::WatchLeaderLock() {
 // ---------------------------------------------------------------------------
 
 Status SyncService::SyncDevice(const DeviceRow& row, Counters& c) {
-  return SyncConfigNode("device", row.id, DevicePath(row.id),
+  return SyncConfigNode("device", row.id, layout_.DeviceConfig(row.id),
+                        layout_.DeviceSyncError(row.id),
                         [&] { return BuildDeviceDocument(row); }, row.version, c);
 }
 
 Status SyncService::SyncGroup(const GroupRow& row, Counters& c) {
-  return SyncConfigNode("group", row.name, GroupPath(row.name),
+  return SyncConfigNode("group", row.name, layout_.GroupConfig(row.name),
+                        layout_.GroupSyncError(row.name),
                         [&] { return BuildGroupDocument(row); }, row.version, c);
 }
 
-// A device or group row → <base>/config, or its refusal → <base>/sync.
+// A device or group row → its config node, or its refusal → its sync error node.
 Status SyncService::SyncConfigNode(const std::string& kind, const std::string& name,
-                                   const std::string& base,
+                                   const std::string& config_path,
+                                   const std::string& error_path,
                                    const std::function<Result<std::string>()>& build,
                                    std::int64_t version, Counters& c) {
   if (!IsValidNodeName(name)) {
@@ -294,10 +297,10 @@ Status SyncService::SyncConfigNode(const std::string& kind, const std::string& n
     ++c.refused;
     PICKET_LOG(kWarn, "sync", kind + " config refused", {kind, name}, {"version", version},
                {"error", doc.status().message()});
-    return writer_->PushError(base + "/sync", version, doc.status().message(),
+    return writer_->PushError(error_path, version, doc.status().message(),
                               SystemClock::Instance().WallMillis());
   }
-  auto pushed = writer_->PushVersioned(base + "/config", *doc, version);
+  auto pushed = writer_->PushVersioned(config_path, *doc, version);
   if (!pushed.ok()) return pushed.status();
   if (*pushed == PushOutcome::kWritten) {
     ++c.written;
@@ -305,7 +308,7 @@ Status SyncService::SyncConfigNode(const std::string& kind, const std::string& n
   } else {
     ++c.up_to_date;
   }
-  return writer_->ClearError(base + "/sync", version);
+  return writer_->ClearError(error_path, version);
 }
 
 Status SyncService::SyncJob(const JobRow& row, Counters& c) {
@@ -320,10 +323,10 @@ Status SyncService::SyncJob(const JobRow& row, Counters& c) {
     ++c.refused;
     PICKET_LOG(kWarn, "sync", "scan job refused", {"job", row.id}, {"version", row.version},
                {"error", doc.status().message()});
-    return writer_->PushError(JobErrorPath(row.id), row.version, doc.status().message(),
+    return writer_->PushError(layout_.SyncJobError(row.id), row.version, doc.status().message(),
                               SystemClock::Instance().WallMillis());
   }
-  auto pushed = writer_->PushJob(JobPath(row.id), JobVersionPath(row.id), *doc, row.version);
+  auto pushed = writer_->PushJob(layout_.Job(row.id), layout_.SyncJobVersion(row.id), *doc, row.version);
   if (!pushed.ok()) return pushed.status();
   if (*pushed == PushOutcome::kWritten) {
     ++c.written;
@@ -331,15 +334,15 @@ Status SyncService::SyncJob(const JobRow& row, Counters& c) {
   } else {
     ++c.up_to_date;
   }
-  return writer_->ClearError(JobErrorPath(row.id), row.version);
+  return writer_->ClearError(layout_.SyncJobError(row.id), row.version);
 }
 
 Status SyncService::RemoveDevice(const std::string& id, Counters& c) {
   if (!IsValidNodeName(id)) return Status::Ok();
   // Only what sync owns: the device's status ephemeral stays.
-  auto config = writer_->DeleteIfExists(DevicePath(id) + "/config");
+  auto config = writer_->DeleteIfExists(layout_.DeviceConfig(id));
   if (!config.ok()) return config.status();
-  auto error = writer_->DeleteIfExists(DevicePath(id) + "/sync");
+  auto error = writer_->DeleteIfExists(layout_.DeviceSyncError(id));
   if (!error.ok()) return error.status();
   if (*config) {
     ++c.deleted;
@@ -350,9 +353,9 @@ Status SyncService::RemoveDevice(const std::string& id, Counters& c) {
 
 Status SyncService::RemoveGroup(const std::string& name, Counters& c) {
   if (!IsValidNodeName(name)) return Status::Ok();
-  auto config = writer_->DeleteIfExists(GroupPath(name) + "/config");
+  auto config = writer_->DeleteIfExists(layout_.GroupConfig(name));
   if (!config.ok()) return config.status();
-  auto error = writer_->DeleteIfExists(GroupPath(name) + "/sync");
+  auto error = writer_->DeleteIfExists(layout_.GroupSyncError(name));
   if (!error.ok()) return error.status();
   if (*config) {
     ++c.deleted;
@@ -364,17 +367,17 @@ Status SyncService::RemoveGroup(const std::string& name, Counters& c) {
 Status SyncService::RemoveJob(const std::string& id, Counters& c) {
   if (!IsValidNodeName(id)) return Status::Ok();
   // Only jobs sync wrote (they have a version node): jobs made by the CLI stay.
-  auto owned = zk_->Exists(JobVersionPath(id));
+  auto owned = zk_->Exists(layout_.SyncJobVersion(id));
   if (!owned.ok()) return owned.status();
   if (*owned) {
-    auto tree = writer_->DeleteTree(JobPath(id));
+    auto tree = writer_->DeleteTree(layout_.Job(id));
     if (!tree.ok()) return tree.status();
-    auto version = writer_->DeleteIfExists(JobVersionPath(id));  // last: marks it done
+    auto version = writer_->DeleteIfExists(layout_.SyncJobVersion(id));  // last: marks it done
     if (!version.ok()) return version.status();
     ++c.deleted;
     PICKET_LOG(kInfo, "sync", "scan job deleted", {"job", id});
   }
-  auto error = writer_->DeleteIfExists(JobErrorPath(id));
+  auto error = writer_->DeleteIfExists(layout_.SyncJobError(id));
   return error.ok() ? Status::Ok() : error.status();
 }
 
@@ -407,28 +410,28 @@ Status SyncService::Reconcile() {
     }
     return list;
   };
-  auto device_nodes = children(options_.root + "/devices");
+  auto device_nodes = children(layout_.Devices());
   if (!device_nodes.ok()) return device_nodes.status();
   for (const auto& id : *device_nodes) {
     if (!devices.count(id)) PICKET_RETURN_IF_ERROR(RemoveDevice(id, c));
   }
-  auto group_nodes = children(options_.root + "/groups");
+  auto group_nodes = children(layout_.Groups());
   if (!group_nodes.ok()) return group_nodes.status();
   for (const auto& name : *group_nodes) {
     if (!groups.count(name)) PICKET_RETURN_IF_ERROR(RemoveGroup(name, c));
   }
-  auto job_nodes = children(options_.root + "/sync/jobs");
+  auto job_nodes = children(layout_.SyncJobVersions());
   if (!job_nodes.ok()) return job_nodes.status();
   for (const auto& id : *job_nodes) {
     if (!jobs.count(id)) PICKET_RETURN_IF_ERROR(RemoveJob(id, c));
   }
-  auto job_errors = children(options_.root + "/sync/job-errors");
+  auto job_errors = children(layout_.SyncJobErrors());
   if (!job_errors.ok()) return job_errors.status();
   for (const auto& id : *job_errors) {
     bool has_row = false;
     for (const auto& row : snapshot->jobs) has_row = has_row || row.id == id;
     if (!has_row) {
-      auto gone = writer_->DeleteIfExists(JobErrorPath(id));
+      auto gone = writer_->DeleteIfExists(layout_.SyncJobError(id));
       if (!gone.ok()) return gone.status();
     }
   }

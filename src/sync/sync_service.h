@@ -20,6 +20,7 @@
 #include "picket/sync/sync_command.h"
 #include "picket/sync/sync_documents.h"
 #include "picket/zk/zk_session.h"
+#include "picket/zk/znode_layout.h"
 #include "sync/leader_election.h"
 #include "sync/sync_db.h"
 #include "sync/znode_writer.h"
@@ -46,7 +47,8 @@ class SyncService {
   Status Poll();
   Status SyncDevice(const DeviceRow& row, Counters& c);
   Status SyncGroup(const GroupRow& row, Counters& c);
-  Status SyncConfigNode(const std::string& kind, const std::string& name, const std::string& base,
+  Status SyncConfigNode(const std::string& kind, const std::string& name,
+                        const std::string& config_path, const std::string& error_path,
                         const std::function<Result<std::string>()>& build, std::int64_t version,
                         Counters& c);
   Status SyncJob(const JobRow& row, Counters& c);
@@ -67,17 +69,8 @@ class SyncService {
   std::string LeaderLockName() const;
   void ReportRecovery();
 
-  std::string DevicePath(const std::string& id) const { return options_.root + "/devices/" + id; }
-  std::string GroupPath(const std::string& n) const { return options_.root + "/groups/" + n; }
-  std::string JobPath(const std::string& id) const { return options_.root + "/jobs/" + id; }
-  std::string JobVersionPath(const std::string& id) const {
-    return options_.root + "/sync/jobs/" + id;
-  }
-  std::string JobErrorPath(const std::string& id) const {
-    return options_.root + "/sync/job-errors/" + id;
-  }
-
   SyncOptions options_;
+  zk::ZnodeLayout layout_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

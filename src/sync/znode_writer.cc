@@ -1,6 +1,7 @@
 #include "sync/znode_writer.h"
 
 #include "picket/sync/sync_documents.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::sync {
 
@@ -146,7 +147,7 @@ Result<bool> ZnodeWriter::DeleteTree(const std::string& path) {
       return children.status();
     }
     for (const auto& child : *children) {
-      auto deleted = DeleteTree(path + "/" + child);
+      auto deleted = DeleteTree(zk::ZnodeLayout::Child(path, child));
       if (!deleted.ok()) return deleted.status();
     }
     PICKET_RETURN_IF_ERROR(may_write_());

@@ -34,8 +34,8 @@ void WorkerControl::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void WorkerControl::Send(const nlohmann::json& event) {
-  std::string line = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+void WorkerControl::Send(const worker_protocol::Event& event) {
+  std::string line = worker_protocol::EncodeEvent(event);
   line.push_back('\n');
   std::lock_guard lock(write_mu_);
   const char* p = line.data();
@@ -69,18 +69,16 @@ void WorkerControl::ReadLoop() {
     partial.append(buf, static_cast<std::size_t>(n));
     std::size_t start = 0;
     for (std::size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-      auto command = nlohmann::json::parse(partial.begin() + static_cast<std::ptrdiff_t>(start),
-                                           partial.begin() + static_cast<std::ptrdiff_t>(nl),
-                                           nullptr, false);
-      if (command.is_discarded() || !command.is_object()) {
+      auto command = worker_protocol::ParseCommand(std::string_view(partial).substr(start, nl - start));
+      if (!command.ok()) {
         PICKET_LOG(kWarn, "worker", "unreadable control command ignored",
-                   {"bytes", nl - start});
+                   {"bytes", nl - start}, {"error", command.status()});
         continue;
       }
-      on_command_(command);
+      on_command_(*command);
     }
     partial.erase(0, start);
-    if (partial.size() > (1u << 20)) partial.clear();
+    if (partial.size() > worker_protocol::kMaxLineBytes) partial.clear();  // a runaway line
   }
 }
 

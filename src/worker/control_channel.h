@@ -1,6 +1,7 @@
 // The worker's end of the control channel with its supervisor: commands
-// arrive on stdin, one JSON document a line; events go out on stdout the same
-// way. A thread reads stdin and hands each command to `on_command`; Send may
+// arrive on stdin, events go out on stdout, one line each in the format of
+// picket/common/worker_protocol.h. A thread reads stdin and hands each command
+// that parses to `on_command` (others are logged and dropped); Send may
 // be called from any thread. EOF on stdin means the supervisor is gone (the
 // worker's parent-death signal stops the worker then).
 #pragma once
@@ -11,13 +12,13 @@
 #include <mutex>
 #include <thread>
 
-#include <nlohmann/json.hpp>
+#include "picket/common/worker_protocol.h"
 
 namespace picket::worker {
 
 class WorkerControl {
  public:
-  using OnCommand = std::function<void(const nlohmann::json& command)>;
+  using OnCommand = std::function<void(const worker_protocol::Command& command)>;
 
   WorkerControl(int in_fd, int out_fd);
   ~WorkerControl();  // stops the reader thread
@@ -29,7 +30,7 @@ class WorkerControl {
              std::chrono::milliseconds tick = std::chrono::seconds(2));
   void Stop();
   // Writes one line; a supervisor that is gone makes this a no-op (EPIPE).
-  void Send(const nlohmann::json& event);
+  void Send(const worker_protocol::Event& event);
 
  private:
   void ReadLoop();

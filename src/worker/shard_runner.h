@@ -24,6 +24,7 @@
 
 #include "picket/buffer/buffer_store.h"
 #include "picket/common/shared_job.h"
+#include "picket/common/worker_protocol.h"
 #include "picket/scan/scanner.h"
 #include "worker/scan_job_runner.h"
 
@@ -35,15 +36,8 @@ struct ShardAssignment {
   std::uint64_t start_index = 0;  // resume point (a checkpoint from an earlier run)
 };
 
-struct ShardEvent {
-  enum Kind { kProgress, kFinished, kStopped, kFailed } kind = kProgress;
-  std::string job;
-  std::uint32_t shard = 0;
-  // checkpoint: resuming from it loses nothing (every result below it is in the buffer).
-  // done/total: the scanner's ScanProgress; results: lines buffered by this assignment.
-  std::uint64_t checkpoint = 0, done = 0, total = 0, results = 0;
-  std::string error;  // kFailed only
-};
+// The runner reports in the control channel's own type: the worker forwards it as is.
+using ShardEvent = worker_protocol::ShardEvent;
 
 class ShardRunner {
  public:

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <mutex>
+#include <variant>
 
 #include "picket/buffer/buffer_store.h"
 #include "picket/capture/chunk_writer.h"
@@ -16,6 +17,7 @@
 #include "picket/common/log.h"
 #include "picket/common/url.h"
 #include "picket/common/shared_job.h"
+#include "picket/common/worker_protocol.h"
 #include "worker/process_guard.h"
 #include "worker/scan_job_runner.h"
 #include "worker/shard_runner.h"
@@ -38,52 +40,46 @@ void OnStopSignal(int) {
   if (ShardRunner* r = g_shards.load()) r->RequestStopAll();
 }
 
-nlohmann::json ShardEventToJson(const ShardEvent& e) {
-  static constexpr const char* kKinds[] = {"progress", "finished", "stopped", "failed"};
-  nlohmann::json j = {{"event", "shard"},       {"kind", kKinds[e.kind]},
-                      {"job", e.job},           {"shard", e.shard},
-                      {"checkpoint", e.checkpoint}, {"done", e.done},
-                      {"total", e.total},       {"results", e.results}};
-  if (!e.error.empty()) j["error"] = e.error;
-  return j;
-}
+namespace wp = worker_protocol;
 
 // Carries out the supervisor's commands: a live filter change and the shards
 // of shared scan jobs it has claimed in ZooKeeper.
-void HandleCommand(const nlohmann::json& cmd, WorkerControl& control, ShardRunner& shards) {
-  const std::string op = cmd.value("op", "");
-  if (op == "filter") {
-    const std::int64_t version = cmd.value("version", std::int64_t{0});
+class CommandHandler {
+ public:
+  CommandHandler(WorkerControl& control, ShardRunner& shards) : control_(control), shards_(shards) {}
+
+  void operator()(const wp::FilterCommand& cmd) const {
     std::lock_guard lock(g_sniffer_mu);
     capture::Sniffer* sniffer = g_sniffer.load();
     if (sniffer == nullptr) {
-      control.Send({{"event", "filter"}, {"version", version}, {"ok", false},
-                    {"error", "capture is not running"}});
+      control_.Send(wp::FilterAck{cmd.version, false, "capture is not running"});
       return;
     }
-    sniffer->RequestFilter(cmd.value("filter", ""), [&control, version](const Status& st) {
-      nlohmann::json ack = {{"event", "filter"}, {"version", version}, {"ok", st.ok()}};
-      if (!st.ok()) ack["error"] = st.ToString();
-      control.Send(ack);
+    WorkerControl& control = control_;
+    sniffer->RequestFilter(cmd.filter, [&control, version = cmd.version](const Status& st) {
+      control.Send(wp::FilterAck{version, st.ok(), st.ok() ? std::string() : st.ToString()});
     });
-  } else if (op == "assign") {
-    const std::string job_id = cmd.value("job", "");
-    auto spec = ParseSharedJobSpec(job_id, cmd.value("spec", ""));
-    const std::uint32_t shard = cmd.value("shard", 0u);
+  }
+  void operator()(const wp::AssignShard& cmd) const {
+    auto spec = ParseSharedJobSpec(cmd.job, cmd.spec);
     if (!spec.ok()) {
-      control.Send({{"event", "shard"}, {"kind", "failed"}, {"job", job_id}, {"shard", shard},
-                    {"error", spec.status().ToString()}});
+      wp::ShardEvent failed;
+      failed.kind = wp::ShardEvent::kFailed;
+      failed.job = cmd.job;
+      failed.shard = cmd.shard;
+      failed.error = spec.status().ToString();
+      control_.Send(failed);
       return;
     }
-    shards.Assign({*spec, shard, cmd.value("start_index", std::uint64_t{0})});
-  } else if (op == "release") {
-    shards.Release(cmd.value("job", ""), cmd.value("shard", 0u));
-  } else if (op == "release_all") {
-    shards.ReleaseAll();
-  } else {
-    PICKET_LOG(kWarn, "worker", "unknown control command", {"op", op});
+    shards_.Assign({*spec, cmd.shard, cmd.start_index});
   }
-}
+  void operator()(const wp::ReleaseShard& cmd) const { shards_.Release(cmd.job, cmd.shard); }
+  void operator()(const wp::ReleaseAll&) const { shards_.ReleaseAll(); }
+
+ private:
+  WorkerControl& control_;
+  ShardRunner& shards_;
+};
 
 // The daemon's own uploads must never be captured: every address of every
 // collector, with its port, is excluded from the filter.
@@ -182,7 +178,7 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRu
   PICKET_LOG(kInfo, "worker", "capturing", {"interface", config.capture.interface},
              {"filter", (*source)->InstalledFilter()}, {"gap_before_ms", gap_ms});
   if (control) {
-    control->Send({{"event", "ready"}, {"version", config.version}, {"capture", true}});
+    control->Send(wp::Ready{config.version, true});
   }
   Status st = sniffer.Run();
   {
@@ -236,21 +232,20 @@ int Run(const DaemonConfig& config, bool control_channel) {
     WorkerControl* channel = control.get();
     shards = std::make_unique<ShardRunner>(
         config.scan_max_probes, std::move(*shard_store),
-        [channel](const ShardEvent& e) { channel->Send(ShardEventToJson(e)); });
+        [channel](const ShardEvent& e) { channel->Send(e); });
     g_shards.store(shards.get());
     if (g_stop) shards->RequestStopAll();
     ShardRunner* runner = shards.get();
     control->Start(
-        [channel, runner](const nlohmann::json& cmd) {
-          if (!g_stop) HandleCommand(cmd, *channel, *runner);
+        [channel, runner](const wp::Command& cmd) {
+          if (!g_stop) std::visit(CommandHandler(*channel, *runner), cmd);
         },
         [channel] {
           std::lock_guard lock(g_sniffer_mu);
           capture::Sniffer* sniffer = g_sniffer.load();
           if (sniffer == nullptr) return;
           const auto st = sniffer->Stats();
-          channel->Send({{"event", "stats"}, {"packets", st.packets},
-                         {"lost_packets", st.lost_packets}, {"filter_changes", st.filter_changes}});
+          channel->Send(wp::Stats{st.packets, st.lost_packets, st.filter_changes});
         });
   }
   int rc = 0;
@@ -266,7 +261,7 @@ int Run(const DaemonConfig& config, bool control_channel) {
       if (g_stop) scans->RequestStop();
     }
     if (control) {
-      control->Send({{"event", "ready"}, {"version", config.version}, {"capture", false}});
+      control->Send(wp::Ready{config.version, false});
       // Nothing to capture: shards and scans run on their threads until SIGTERM.
       while (!g_stop) ::usleep(100'000);
     }

@@ -8,6 +8,7 @@
 
 #include "picket/common/log.h"
 #include "picket/common/url.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::zk {
 
@@ -27,7 +28,7 @@ void WarnOnce(const std::string& path, const std::string& data, std::string_view
 
 }  // namespace
 
-std::string CollectorsPath(const std::string& root) { return root + "/collectors"; }
+std::string CollectorsPath(const std::string& root) { return ZnodeLayout(root).Collectors(); }
 
 Result<std::vector<std::string>> ListCollectorUrls(ZkSession& session, const std::string& root) {
   const std::string dir = CollectorsPath(root);
@@ -38,7 +39,7 @@ Result<std::vector<std::string>> ListCollectorUrls(ZkSession& session, const std
   }
   std::vector<std::string> urls;
   for (const std::string& child : *children) {
-    const std::string path = dir + "/" + child;
+    const std::string path = ZnodeLayout::Child(dir, child);
     auto node = session.Get(path);
     if (!node.ok()) {
       if (node.status().code() == StatusCode::kNotFound) continue;  // its collector just left

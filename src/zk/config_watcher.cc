@@ -4,14 +4,15 @@
 
 #include "picket/common/log.h"
 #include "picket/zk/json_merge.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::zk {
 
 std::string GroupConfigPath(const ConfigWatcherOptions& o) {
-  return o.root + "/groups/" + o.group + "/config";
+  return ZnodeLayout(o.root).GroupConfig(o.group);
 }
 std::string DeviceConfigPath(const ConfigWatcherOptions& o) {
-  return o.root + "/devices/" + o.device_id + "/config";
+  return ZnodeLayout(o.root).DeviceConfig(o.device_id);
 }
 
 ConfigWatcher::ConfigWatcher(ZkSession& session, ConfigWatcherOptions options, OnConfig on_config)
@@ -32,19 +33,21 @@ std::pair<std::string, std::int64_t> ConfigWatcher::Merge(const std::optional<Wa
   std::string_view group_text = group ? std::string_view(group->data) : std::string_view();
   std::string_view device_text = device ? std::string_view(device->data) : std::string_view();
   std::int64_t version = device ? device->version : -1;
-  std::string merged;
-  auto parsed_device = nlohmann::json::parse(device_text, nullptr, false);
-  if (device && parsed_device.is_object()) {
-    auto v = parsed_device.find("version");
-    if (v != parsed_device.end() && v->is_number_integer()) version = v->get<std::int64_t>();
+  // Each node's text is parsed once, here; the merged document is serialised
+  // once, for the hand-over to the loop.
+  auto parsed_group = ParseJsonObjectDocument(group_text, "group document");
+  auto parsed_device = ParseJsonObjectDocument(device_text, "device document");
+  if (device && parsed_device.ok()) {
+    auto v = parsed_device->find("version");
+    if (v != parsed_device->end() && v->is_number_integer()) version = v->get<std::int64_t>();
   }
-  auto result = MergeJsonDocuments(group_text, device_text);
-  if (result.ok()) {
-    merged = std::move(result).value();
+  std::string merged;
+  if (parsed_group.ok() && parsed_device.ok()) {
+    DeepMerge(*parsed_group, *parsed_device);
+    merged = parsed_group->dump();
   } else {
     // Not mergeable: hand the offending text on so validation refuses it.
-    auto device_only = MergeJsonDocuments("", device_text);
-    merged = device_only.ok() ? std::string(group_text) : std::string(device_text);
+    merged = parsed_device.ok() ? std::string(group_text) : std::string(device_text);
   }
   return {std::move(merged), version};
 }

@@ -17,9 +17,7 @@ void DeepMerge(nlohmann::json& base, const nlohmann::json& overlay) {
   }
 }
 
-namespace {
-
-Result<nlohmann::json> ParseObject(std::string_view text, std::string_view which) {
+Result<nlohmann::json> ParseJsonObjectDocument(std::string_view text, std::string_view which) {
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return nlohmann::json::object();
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::InvalidArgument(std::string(which) + ": not valid JSON");
@@ -27,12 +25,10 @@ Result<nlohmann::json> ParseObject(std::string_view text, std::string_view which
   return doc;
 }
 
-}  // namespace
-
 Result<std::string> MergeJsonDocuments(std::string_view base, std::string_view overlay) {
-  auto b = ParseObject(base, "base document");
+  auto b = ParseJsonObjectDocument(base, "base document");
   if (!b.ok()) return b.status();
-  auto o = ParseObject(overlay, "overlay document");
+  auto o = ParseJsonObjectDocument(overlay, "overlay document");
   if (!o.ok()) return o.status();
   DeepMerge(*b, *o);
   return b->dump();

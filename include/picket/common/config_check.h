@@ -11,6 +11,8 @@
 namespace picket {
 
 ConfigCheck CheckDaemonConfigText(std::string_view json_text);
+// For a document already parsed in this process (see ParseDaemonConfigValue).
+ConfigCheck CheckDaemonConfigValue(const nlohmann::json& document);
 ConfigCheck CheckDaemonConfigFile(const std::string& path);
 // The embedded default config (no file): capture on lo, SQLite buffer, collector on loopback.
 ConfigCheck EmbeddedDefaultConfig();

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "picket/common/log.h"
 #include "picket/common/status.h"
 
@@ -123,9 +125,14 @@ inline constexpr int kMaxConfigDepth = 32;
 
 // Parses and validates a JSON document; unspecified fields keep their defaults.
 ConfigCheck ParseDaemonConfig(std::string_view json_text);
+// The same for a document already parsed inside this process (nesting is
+// bounded as for text; the byte limit applies to text only).
+ConfigCheck ParseDaemonConfigValue(const nlohmann::json& document);
 // Reads `path` (regular file, at most kMaxConfigBytes) and parses it.
 ConfigCheck LoadDaemonConfigFile(const std::string& path);
 // The effective config as pretty JSON, every field present (used by check-config).
 std::string DaemonConfigToJson(const DaemonConfig& config);
+// The same as a JSON value, for use inside a process (no text round trip).
+nlohmann::json DaemonConfigToJsonValue(const DaemonConfig& config);
 
 }  // namespace picket

@@ -11,6 +11,7 @@
 #include "picket/common/status.h"
 #include "picket/sync/db_url.h"
 #include "picket/zk/connect_string.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::sync {
 
@@ -52,7 +53,7 @@ struct SyncOptions {
   DbUrl db;
   std::string zk_hosts;
   zk::ZkCredentials zk_auth;  // empty user: open ACLs
-  std::string root = "/picket";
+  std::string root = std::string(zk::kDefaultRoot);
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds reconcile_interval{60'000};
   std::chrono::milliseconds session_timeout{10'000};

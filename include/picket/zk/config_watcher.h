@@ -13,11 +13,12 @@
 #include <string>
 
 #include "picket/zk/zk_session.h"
+#include "picket/zk/znode_layout.h"
 
 namespace picket::zk {
 
 struct ConfigWatcherOptions {
-  std::string root = "/picket";
+  std::string root = std::string(kDefaultRoot);
   std::string group;
   std::string device_id;
 };

@@ -16,6 +16,10 @@ namespace picket::zk {
 // overlay replaces the base wholesale.
 void DeepMerge(nlohmann::json& base, const nlohmann::json& overlay);
 
+// One document as a JSON object (empty or blank text counts as {});
+// InvalidArgument names `which` when it is not valid JSON or not an object.
+Result<nlohmann::json> ParseJsonObjectDocument(std::string_view text, std::string_view which);
+
 // Parses both documents (an empty string counts as {}), deep-merges `overlay`
 // over `base` and returns the compact serialization. InvalidArgument names
 // which document is not valid JSON or not an object.

@@ -7,6 +7,8 @@
 #include <string>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "picket/common/config_check.h"
 
 namespace picket {
@@ -276,6 +278,27 @@ TEST_SUITE("common.config") {
     CHECK(DaemonConfigToJson(second.config) == DaemonConfigToJson(first.config));
     CHECK(second.config.capture.chunk_max_age == std::chrono::seconds(90));
     CHECK(second.config.scans.at(0).mode == ScanMode::kConnect);
+  }
+
+  TEST_CASE("a parsed document is checked like its text, without a text round trip") {
+    const std::string text =
+        R"({"device":{"id":"gw-1"},"capture":{"filter":"tcp port 80","snaplen":256},"version":3})";
+    ConfigCheck from_text = ParseDaemonConfig(text);
+    ConfigCheck from_value = ParseDaemonConfigValue(nlohmann::json::parse(text));
+    REQUIRE(from_text.ok());
+    REQUIRE(from_value.ok());
+    CHECK(DaemonConfigToJson(from_value.config) == DaemonConfigToJson(from_text.config));
+    CHECK(DaemonConfigToJsonValue(from_value.config) == nlohmann::json::parse(DaemonConfigToJson(from_text.config)));
+
+    ConfigCheck bad = ParseDaemonConfigValue(nlohmann::json::parse(R"({"capture":{"snaplen":"x"}})"));
+    REQUIRE(bad.errors.size() == 1);
+    CHECK(bad.errors[0].path == "/capture/snaplen");
+
+    nlohmann::json deep = nlohmann::json::object();
+    for (int i = 0; i < kMaxConfigDepth + 1; ++i) deep = nlohmann::json{{"a", deep}};
+    ConfigCheck too_deep = ParseDaemonConfigValue(deep);
+    REQUIRE(too_deep.errors.size() == 1);
+    CHECK(too_deep.errors[0].message.find("nesting") != std::string::npos);
   }
 }
 
