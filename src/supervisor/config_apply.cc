@@ -22,7 +22,7 @@ void PinLocalKeys(const json& local, json& merged) {
     const json& from = key[1] ? local[key[0]][key[1]] : local[key[0]];
     json& to = key[1] ? merged[key[0]][key[1]] : merged[key[0]];
     if (to != from) {
-      PICKET_LOG(kWarn, "config", "ignoring a local-only key set in ZooKeeper",
+      PICKET_LOG(kWarn, "supervisor", "ignoring a local-only key set in ZooKeeper",
                  {"key", std::string("/") + key[0] + (key[1] ? std::string("/") + key[1] : "")});
     }
     to = from;

@@ -177,7 +177,7 @@ void FleetAgent::PublishStatus() {
   }
   status_created_ = st.ok();
   if (!st.ok()) {
-    PICKET_LOG(kDebug, "fleet", "status not written; next time", {"error", st});
+    PICKET_LOG(kDebug, "supervisor", "status not written; next time", {"error", st});
   }
 }
 
@@ -185,7 +185,7 @@ void FleetAgent::RefreshCollectors() {
   auto urls = zk::ListCollectorUrls(*session_, options_.root);
   if (!urls.ok() || *urls == collectors_) return;
   collectors_ = *urls;
-  PICKET_LOG(kInfo, "fleet", "collectors registered in ZooKeeper", {"count", collectors_.size()});
+  PICKET_LOG(kInfo, "supervisor", "collectors registered in ZooKeeper", {"count", collectors_.size()});
   if (hooks_.on_collectors) hooks_.on_collectors(collectors_);
 }
 

@@ -56,7 +56,7 @@ void ShardCoordinator::Tick() {
   auto jobs = session_.GetChildren(layout_.Jobs());
   if (!jobs.ok()) {
     if (jobs.status().code() != StatusCode::kNotFound) {
-      PICKET_LOG(kWarn, "jobs", "cannot list jobs", {"error", jobs.status()});
+      PICKET_LOG(kWarn, "supervisor", "cannot list jobs", {"error", jobs.status()});
     }
     return;
   }
@@ -83,7 +83,7 @@ void ShardCoordinator::TickJob(const std::string& job) {
   if (!node.ok()) return;
   auto spec = ParseSharedJobSpec(job, node->data);
   if (!spec.ok()) {
-    PICKET_LOG(kWarn, "jobs", "job spec refused", {"job", job}, {"error", spec.status()});
+    PICKET_LOG(kWarn, "supervisor", "job spec refused", {"job", job}, {"error", spec.status()});
     resting_[job] = Clock::now() + kFailedJobBackoff;
     return;
   }
@@ -107,7 +107,7 @@ void ShardCoordinator::TickJob(const std::string& job) {
     if (st.ok() || st.code() == StatusCode::kAlreadyExists) {
       member_of_.insert(job);
     } else {
-      PICKET_LOG(kWarn, "jobs", "cannot join job", {"job", job}, {"error", st});
+      PICKET_LOG(kWarn, "supervisor", "cannot join job", {"job", job}, {"error", st});
       return;
     }
   }
@@ -163,7 +163,7 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
       return false;
     }
   } else if (!st.ok()) {
-    PICKET_LOG(kWarn, "jobs", "cannot claim shard", {"job", job}, {"shard", shard}, {"error", st});
+    PICKET_LOG(kWarn, "supervisor", "cannot claim shard", {"job", job}, {"shard", shard}, {"error", st});
     return false;
   }
   // The done and claims listings are two reads: a shard finished between them
@@ -184,7 +184,7 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
   held.spec_text = spec_text;
   held.checkpoint = held.uploaded_checkpoint = start;
   held.last_progress_write = Clock::now();
-  PICKET_LOG(kInfo, "jobs", "claimed shard", {"job", job}, {"shard", shard},
+  PICKET_LOG(kInfo, "supervisor", "claimed shard", {"job", job}, {"shard", shard},
              {"shards", spec.shards}, {"from_index", start});
   SendAssign(key, held);
   return true;
@@ -213,7 +213,7 @@ void ShardCoordinator::MaybeYield(const std::string& job, std::size_t limit) {
     }
   }
   if (least_done == ~std::uint64_t{0}) return;
-  PICKET_LOG(kInfo, "jobs", "yielding shard to a device with fewer claims", {"job", job},
+  PICKET_LOG(kInfo, "supervisor", "yielding shard to a device with fewer claims", {"job", job},
              {"shard", least.second});
   held_[least].releasing = true;
   to_worker_(worker_protocol::ReleaseShard{least.first, least.second});
@@ -237,7 +237,7 @@ void ShardCoordinator::WriteProgress(const Key& key, std::uint64_t checkpoint) {
     if (st.ok()) st = session_.Create(path, data);
   }
   if (!st.ok()) {
-    PICKET_LOG(kDebug, "jobs", "progress not written; next time", {"path", path}, {"error", st});
+    PICKET_LOG(kDebug, "supervisor", "progress not written; next time", {"path", path}, {"error", st});
   }
 }
 
@@ -253,14 +253,14 @@ bool ShardCoordinator::CompleteShard(const Key& key, const Finished& finished) {
   if (Status st = EnsureJobDir(layout_.JobDone(key.first)); !st.ok()) {
     if (st.code() != StatusCode::kNotFound) return false;  // retried next tick
     // The job was deleted (cancelled) meanwhile: nothing to record the shard in.
-    PICKET_LOG(kInfo, "jobs", "shard finished after its job was deleted", {"job", key.first},
+    PICKET_LOG(kInfo, "supervisor", "shard finished after its job was deleted", {"job", key.first},
                {"shard", key.second}, {"results", finished.results});
     DropClaim(key);
     return true;
   }
   Status st = session_.Multi({{Op::kCreate, done_path, data}, {Op::kDelete, claim_path}});
   if (st.ok()) {
-    PICKET_LOG(kInfo, "jobs", "shard done", {"job", key.first}, {"shard", key.second},
+    PICKET_LOG(kInfo, "supervisor", "shard done", {"job", key.first}, {"shard", key.second},
                {"results", finished.results});
     return true;
   }
@@ -271,7 +271,7 @@ bool ShardCoordinator::CompleteShard(const Key& key, const Finished& finished) {
     if (st.code() == StatusCode::kUnavailable) return false;
   }
   // AlreadyExists: another device finished it too; it is recorded once.
-  PICKET_LOG(kInfo, "jobs", "shard done (claim had lapsed)", {"job", key.first},
+  PICKET_LOG(kInfo, "supervisor", "shard done (claim had lapsed)", {"job", key.first},
              {"shard", key.second}, {"results", finished.results}, {"status", st});
   DropClaim(key);
   return true;
@@ -288,7 +288,7 @@ Status ShardCoordinator::EnsureJobDir(const std::string& dir) {
 void ShardCoordinator::DropClaim(const Key& key) {
   Status st = session_.Delete(layout_.ShardClaim(key.first, key.second));
   if (!st.ok() && st.code() != StatusCode::kNotFound) {
-    PICKET_LOG(kWarn, "jobs", "cannot drop claim", {"job", key.first}, {"shard", key.second},
+    PICKET_LOG(kWarn, "supervisor", "cannot drop claim", {"job", key.first}, {"shard", key.second},
                {"error", st});
   }
 }
@@ -326,7 +326,7 @@ void ShardCoordinator::OnWorkerEvent(const worker_protocol::ShardEvent& event,
   } else {  // stopped or failed
     const bool failed = event.kind == Kind::kFailed;
     if (failed) {
-      PICKET_LOG(kError, "jobs", "shard failed on this device; released",
+      PICKET_LOG(kError, "supervisor", "shard failed on this device; released",
                  {"job", key.first}, {"shard", key.second}, {"error", event.error});
       resting_[key.first] = Clock::now() + kFailedJobBackoff;
     }
@@ -362,7 +362,7 @@ void ShardCoordinator::OnWorkerExit() {
 
 void ShardCoordinator::OnSessionExpired() {
   if (!held_.empty()) {
-    PICKET_LOG(kWarn, "jobs", "session expired: stopping the shards it had claimed",
+    PICKET_LOG(kWarn, "supervisor", "session expired: stopping the shards it had claimed",
                {"shards", held_.size()});
     to_worker_(worker_protocol::ReleaseAll{});
   }
