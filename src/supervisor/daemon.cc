@@ -42,13 +42,33 @@ Result<std::string> ReadToken(const std::string& path, std::string_view key) {
   return ReadSecretFile(path, key);
 }
 
-struct Daemon {
+// The supervisor process: owns the loop, the buffer handle, the worker, the
+// uploads, the log shipper and, with ZooKeeper, the fleet agent. Everything
+// runs on the loop thread; other threads reach it only through `inbox`.
+class Daemon {
+ public:
+  explicit Daemon(const RunOptions& options)
+      : local(options.config),
+        running(options.config),
+        self_executable(options.self_executable),
+        config_source(options.config_source) {}
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Starts every part, runs the loop until SIGTERM/SIGINT has stopped them
+  // all, and returns the process exit code (1: a part could not start).
+  int Run();
+
+ private:
+  Status StartFleet();
+
   uv_loop_t loop{};
   uv_signal_t sigterm{}, sigint{};
   uv_timer_t counters_timer{};
-  std::string self_executable;
   DaemonConfig local;    // from the file: the base ZooKeeper's document is laid over
   DaemonConfig running;  // applied now
+  std::string self_executable;
+  std::string config_source;  // for the start line
   std::unique_ptr<buffer::BufferStore> store;
   std::unique_ptr<WorkerProcess> worker;
   std::unique_ptr<upload::UploadScheduler> uploads, retiring_uploads;
@@ -363,8 +383,9 @@ struct Daemon {
   }
 };
 
-Status StartFleet(Daemon& d) {
-  const ZooKeeperSection& zk = d.local.zookeeper;
+
+Status Daemon::StartFleet() {
+  const ZooKeeperSection& zk = local.zookeeper;
   FleetAgentOptions fo;
   fo.zk.hosts = zk.hosts;
   fo.zk.session_timeout_ms = zk.session_timeout_ms;
@@ -375,30 +396,79 @@ Status StartFleet(Daemon& d) {
     fo.zk.auth_password = *password;
   }
   fo.root = zk.root;
-  fo.device_id = d.local.device.id;
-  fo.group = d.local.device.group;
+  fo.device_id = local.device.id;
+  fo.group = local.device.group;
   FleetAgentHooks hooks;
-  LoopInbox* inbox = d.inbox.get();
-  hooks.on_config = [inbox, &d](std::string document, std::int64_t version) {
-    inbox->Post([&d, document = std::move(document), version] {
-      if (!d.shutting_down) d.ApplyConfig(document, version, "zookeeper");
+  hooks.on_config = [this](std::string document, std::int64_t version) {
+    inbox->Post([this, document = std::move(document), version] {
+      if (!shutting_down) ApplyConfig(document, version, "zookeeper");
     });
   };
-  hooks.on_collectors = [inbox, &d](std::vector<std::string> urls) {
-    inbox->Post([&d, urls = std::move(urls)]() mutable {
-      if (!d.shutting_down) d.OnCollectors(std::move(urls));
+  hooks.on_collectors = [this](std::vector<std::string> urls) {
+    inbox->Post([this, urls = std::move(urls)]() mutable {
+      if (!shutting_down) OnCollectors(std::move(urls));
     });
   };
-  hooks.to_worker = [inbox, &d](worker_protocol::Command command) {
-    inbox->Post([&d, command = std::move(command)] {
-      if (d.worker) d.worker->SendControl(command);
+  hooks.to_worker = [this](worker_protocol::Command command) {
+    inbox->Post([this, command = std::move(command)] {
+      if (worker) worker->SendControl(command);
     });
   };
-  d.fleet = std::make_unique<FleetAgent>(std::move(fo), std::move(hooks));
-  d.fleet->SetStatus("picketd", std::string(PicketVersion()), false);
-  d.fleet->SetStatus("pid", ::getpid(), false);
-  d.fleet->SetStatus("started_at_ms", SystemClock::Instance().WallMillis(), false);
-  return d.fleet->Start();
+  fleet = std::make_unique<FleetAgent>(std::move(fo), std::move(hooks));
+  fleet->SetStatus("picketd", std::string(PicketVersion()), false);
+  fleet->SetStatus("pid", ::getpid(), false);
+  fleet->SetStatus("started_at_ms", SystemClock::Instance().WallMillis(), false);
+  return fleet->Start();
+}
+
+int Daemon::Run() {
+  auto fail = [](const std::string& what, const Status& st) {
+    PICKET_LOG(kError, "supervisor", "cannot start", {"what", what}, {"error", st});
+    return 1;
+  };
+  // The worker, under its lock, removes orphan chunk files; the supervisor must not.
+  auto opened = buffer::OpenSqliteBuffer({local.buffer.dir, local.buffer.max_bytes, false});
+  if (!opened.ok()) return fail("buffer " + local.buffer.dir, opened.status());
+  store = std::move(*opened);
+  if (local.zookeeper.enabled()) LoadLastGood();
+
+  // libuv's pool size is process-global and read at its first use.
+  const std::string pool = std::to_string(running.upload.threads);
+  ::setenv("UV_THREADPOOL_SIZE", pool.c_str(), 1);
+  uv_loop_init(&loop);
+  inbox = std::make_unique<LoopInbox>(&loop);
+  sigterm.data = sigint.data = counters_timer.data = this;
+  uv_signal_init(&loop, &sigterm);
+  uv_signal_init(&loop, &sigint);
+  uv_signal_start(&sigterm, &OnSignal, SIGTERM);
+  uv_signal_start(&sigint, &OnSignal, SIGINT);
+  uv_timer_init(&loop, &counters_timer);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  if (local.zookeeper.enabled()) {
+    if (Status st = StartFleet(); !st.ok()) return fail("zookeeper", st);
+    SetStatus("config", config_status, false);
+    // First at once: `picket devices` should not show a fresh device without counters.
+    uv_timer_start(&counters_timer, &OnCountersTimer, 0, 2000);
+  }
+  if (Status st = WriteWorkerConfig(); !st.ok()) return fail("worker config", st);
+  if (Status st = StartUploads(); !st.ok()) return fail("uploads", st);
+  if (running.log.ship) {
+    logs = std::make_unique<LogShipper>(&loop, store.get());
+    logs->Start();
+  }
+  if (WorkerNeeded()) {
+    if (Status st = StartWorker(); !st.ok()) return fail("worker", st);
+  }
+  PICKET_LOG(kInfo, "supervisor", "running", {"config", config_source},
+             {"device", running.device.id}, {"buffer", running.buffer.dir},
+             {"collectors", running.upload.collectors.size()},
+             {"capture", running.capture.enabled ? running.capture.interface : "off"},
+             {"zookeeper", local.zookeeper.enabled() ? local.zookeeper.hosts : "off"});
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&loop);
+  PICKET_LOG(kInfo, "supervisor", "stopped", {"loop_close", rc});
+  return 0;
 }
 
 }  // namespace
@@ -408,56 +478,8 @@ std::string WorkerConfigPath(const DaemonConfig& config) {
 }
 
 int RunDaemon(const RunOptions& options) {
-  auto fail = [](const std::string& what, const Status& st) {
-    PICKET_LOG(kError, "supervisor", "cannot start", {"what", what}, {"error", st});
-    return 1;
-  };
-  Daemon d;
-  d.local = d.running = options.config;
-  d.self_executable = options.self_executable;
-  // The worker, under its lock, removes orphan chunk files; the supervisor must not.
-  auto store = buffer::OpenSqliteBuffer({d.local.buffer.dir, d.local.buffer.max_bytes, false});
-  if (!store.ok()) return fail("buffer " + d.local.buffer.dir, store.status());
-  d.store = std::move(*store);
-  if (d.local.zookeeper.enabled()) d.LoadLastGood();
-
-  // libuv's pool size is process-global and read at its first use.
-  const std::string pool = std::to_string(d.running.upload.threads);
-  ::setenv("UV_THREADPOOL_SIZE", pool.c_str(), 1);
-  uv_loop_init(&d.loop);
-  d.inbox = std::make_unique<LoopInbox>(&d.loop);
-  d.sigterm.data = d.sigint.data = d.counters_timer.data = &d;
-  uv_signal_init(&d.loop, &d.sigterm);
-  uv_signal_init(&d.loop, &d.sigint);
-  uv_signal_start(&d.sigterm, &Daemon::OnSignal, SIGTERM);
-  uv_signal_start(&d.sigint, &Daemon::OnSignal, SIGINT);
-  uv_timer_init(&d.loop, &d.counters_timer);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  if (d.local.zookeeper.enabled()) {
-    if (Status st = StartFleet(d); !st.ok()) return fail("zookeeper", st);
-    d.SetStatus("config", d.config_status, false);
-    // First at once: `picket devices` should not show a fresh device without counters.
-    uv_timer_start(&d.counters_timer, &Daemon::OnCountersTimer, 0, 2000);
-  }
-  if (Status st = d.WriteWorkerConfig(); !st.ok()) return fail("worker config", st);
-  if (Status st = d.StartUploads(); !st.ok()) return fail("uploads", st);
-  if (d.running.log.ship) {
-    d.logs = std::make_unique<LogShipper>(&d.loop, d.store.get());
-    d.logs->Start();
-  }
-  if (d.WorkerNeeded()) {
-    if (Status st = d.StartWorker(); !st.ok()) return fail("worker", st);
-  }
-  PICKET_LOG(kInfo, "supervisor", "running", {"config", options.config_source},
-             {"device", d.running.device.id}, {"buffer", d.running.buffer.dir},
-             {"collectors", d.running.upload.collectors.size()},
-             {"capture", d.running.capture.enabled ? d.running.capture.interface : "off"},
-             {"zookeeper", d.local.zookeeper.enabled() ? d.local.zookeeper.hosts : "off"});
-  uv_run(&d.loop, UV_RUN_DEFAULT);
-  int rc = uv_loop_close(&d.loop);
-  PICKET_LOG(kInfo, "supervisor", "stopped", {"loop_close", rc});
-  return 0;
+  Daemon daemon(options);
+  return daemon.Run();
 }
 
 }  // namespace picket::supervisor
