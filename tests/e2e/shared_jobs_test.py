@@ -102,9 +102,9 @@ def main():
         if sorted(len(v) for v in split.values()) != [2, 2]:
             failures.append(f"uneven split: {split}")
         for device, p in device_logs.items():
-            done_lines = [l for l in p.log_text().splitlines() if "jobs shard done" in l]
+            done_lines = [l for l in p.log_text().splitlines() if "supervisor shard done" in l]
             print(f"{device} log: {len(done_lines)} 'shard done' lines")
-            started = [l for l in p.log_text().splitlines() if "scan starting shard" in l]
+            started = [l for l in p.log_text().splitlines() if "worker starting shard" in l]
             if len(started) != len(split[device]):
                 failures.append(f"{device} started {len(started)} shards, finished {split[device]}")
             if len(done_lines) != len(split[device]):
