@@ -51,7 +51,7 @@ import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from servers import Processes, WaitTimeout, free_port, wait_for  # noqa: E402
+from servers import Processes, WaitTimeout, free_port, proc_cmdline, wait_for  # noqa: E402
 
 LOOPBACK = "127.0.0.1"           # the only address this program ever sends to
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,14 +101,6 @@ def proc_status_kib(pid, key):
     except OSError:
         pass
     return None
-
-
-def proc_cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def child_pids(pid):

@@ -34,7 +34,7 @@ namespace picket::capture {
 namespace {
 
 using testing::QuietLogs;
-using testing::ReadPcapFile;
+using testing::ReadSealedPackets;
 using testing::StoredPacket;
 using testing::TempDir;
 
@@ -151,13 +151,7 @@ struct Spool {
   }
   std::vector<StoredPacket> Packets() {
     std::lock_guard<std::mutex> lock(mu);
-    std::vector<StoredPacket> all;
-    for (const SealedChunk& c : sealed) {
-      auto read = ReadPcapFile(c.path);
-      REQUIRE(read.ok());
-      all.insert(all.end(), read->packets.begin(), read->packets.end());
-    }
-    return all;
+    return ReadSealedPackets(sealed);
   }
 
   TempDir dir;

@@ -49,7 +49,8 @@ def skip_code(reason):
     return 77
 
 
-def _cmdline(pid):
+def proc_cmdline(pid):
+    """The command line of `pid` as one string ("" when it is gone)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
@@ -151,7 +152,7 @@ class Processes:
         for p in reversed(self.procs):
             self.stop(p, signal.SIGTERM, timeout)
         for pid, (name, marker) in list(self.extra.items()):
-            if marker in _cmdline(pid):  # still ours (no PID reuse)
+            if marker in proc_cmdline(pid):  # still ours (no PID reuse)
                 print(f"{name} (pid {pid}) outlived its parent: SIGKILL", file=sys.stderr, flush=True)
                 try:
                     os.kill(pid, signal.SIGKILL)
