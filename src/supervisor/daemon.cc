@@ -21,7 +21,7 @@
 #include "picket/common/log.h"
 #include "picket/common/version.h"
 #include "picket/common/worker_protocol.h"
-#include "config_apply.h"
+#include "incoming_config.h"
 #include "fleet_agent.h"
 #include "log_shipper.h"
 #include "loop_inbox.h"

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "supervisor/config_apply.h"
+#include "supervisor/incoming_config.h"
 
 namespace picket::supervisor {
 namespace {

@@ -1,4 +1,4 @@
-// Guards for the worker process (Linux implementation in process_guard_linux.cc).
+// One worker at a time per buffer: an exclusive lock file (Linux: flock).
 #pragma once
 
 #include <chrono>
@@ -8,11 +8,6 @@
 #include "picket/common/status.h"
 
 namespace picket::worker {
-
-// Asks the kernel to send `signal` to this process when its parent dies, so a
-// worker never outlives a supervisor killed with SIGKILL. Fails when the parent
-// is already gone.
-Status StopWithParent(int signal);
 
 // Takes an exclusive lock on `path` (created if needed), waiting up to
 // `timeout` for a previous holder: only one worker captures into a buffer, so

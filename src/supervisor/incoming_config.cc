@@ -1,4 +1,4 @@
-#include "config_apply.h"
+#include "incoming_config.h"
 
 #include <nlohmann/json.hpp>
 
