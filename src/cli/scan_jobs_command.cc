@@ -383,14 +383,7 @@ int RunResults(const std::vector<std::string>& positionals, const FlagParser& fl
   return 0;
 }
 
-std::string FormatUtc(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string FormatUtc(std::int64_t ms) { return FormatRfc3339Seconds(ms); }
 
 std::string Cell(const json& row, const char* key) {
   if (!row.contains(key) || row[key].is_null()) return "-";

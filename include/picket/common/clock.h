@@ -28,7 +28,10 @@ class SystemClock final : public Clock {
   static SystemClock& Instance();
 };
 
-// "2026-11-21T13:25:34.494Z": UTC, millisecond precision (result and record timestamps).
+// The one RFC 3339 formatter, UTC.
+// "2026-11-21T13:25:34.494Z": millisecond precision (result and record timestamps).
 std::string FormatRfc3339Millis(std::int64_t unix_ms);
+// "2026-11-21T13:25:34Z": whole seconds (tables for people).
+std::string FormatRfc3339Seconds(std::int64_t unix_ms);
 
 }  // namespace picket
