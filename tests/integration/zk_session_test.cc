@@ -190,18 +190,26 @@ TEST_CASE("ZkSession: recovers from a forced session expiry") {
   const std::int64_t old_id = s->session_id();
 
   // A second handle with the same session id and password, closed once fully
-  // CONNECTED, expires the session for the first one.
+  // CONNECTED, expires the session for the first one. The first client may
+  // reconnect and displace the thief before its close goes out (then the
+  // session lives on), so the theft is tried up to three times.
   clientid_t id{};
   id.client_id = old_id;
   std::string password = s->session_password();
   std::copy(password.begin(), password.end(), id.passwd);
-  zhandle_t* thief = zookeeper_init(zk.hosts().c_str(), &IgnoreEvents, 6'000, &id, nullptr, 0);
-  REQUIRE(thief != nullptr);
-  bool stole = WaitFor([&] { return zoo_state(thief) == ZOO_CONNECTED_STATE; }, After(10s));
-  zookeeper_close(thief);
-  REQUIRE(stole);
-
-  REQUIRE(WaitFor([&] { return s->session_count() == 2; }, After(10s)));
+  // The first client notices within about a session timeout (6 s) when it works.
+  bool stole_once = false, expired = false;
+  for (int attempt = 0; attempt < 3 && !expired; ++attempt) {
+    if ((expired = s->session_count() == 2)) break;
+    zhandle_t* thief = zookeeper_init(zk.hosts().c_str(), &IgnoreEvents, 6'000, &id, nullptr, 0);
+    REQUIRE(thief != nullptr);
+    // A thief that cannot connect finds the session already expired by the last one.
+    stole_once |= WaitFor([&] { return zoo_state(thief) == ZOO_CONNECTED_STATE; }, After(10s));
+    zookeeper_close(thief);
+    expired = WaitFor([&] { return s->session_count() == 2; }, After(10s));
+  }
+  REQUIRE(stole_once);
+  REQUIRE(expired);
   REQUIRE(s->WaitConnected(15s));
   CHECK(s->session_id() != old_id);
   CHECK(saw_expired);
