@@ -89,6 +89,8 @@ TEST_SUITE("common.shared_job") {
         {"retries", With(R"("retries":11)"), "/retries", "11"},
         {"wait_ms", With(R"("wait_ms":60001)"), "/wait_ms", "60001"},
         {"wait_ms string", With(R"("wait_ms":"2s")"), "/wait_ms", "2s"},
+        {"wait over 60s", With(R"("wait":"2m")"), "/wait", "2m"},
+        {"wait and wait_ms", With(R"("wait":"1s","wait_ms":5)"), "/wait_ms", "not both"},
         {"banners", With(R"("banners":"yes")"), "/banners", "yes"},
         {"shards zero", With(R"("shards":0)"), "/shards", "0"},
         {"shards high", With(R"("shards":1025)"), "/shards", "1025"},
