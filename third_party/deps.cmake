@@ -2,6 +2,7 @@
 #   dep::pcap dep::curl dep::uv dep::sqlite3 dep::zookeeper dep::json dep::boost
 #   dep::crypto (OpenSSL libcrypto) dep::zlib
 #   dep::mariadb (Connector/C; central builds only, never linked into picketd)
+#   dep::ndpi (nDPI 4.2, session labels; central builds only)
 # Dynamic builds (dev, asan) take Debian's -dev packages; static builds
 # (PICKET_STATIC=ON) come from static_deps.cmake: Debian's .a files plus curl
 # and libpcap rebuilt from Debian's source packages.
@@ -59,4 +60,8 @@ if(PICKET_BUILD_CENTRAL)
   pkg_check_modules(MARIADB REQUIRED IMPORTED_TARGET libmariadb)
   add_library(dep::mariadb INTERFACE IMPORTED)
   target_link_libraries(dep::mariadb INTERFACE PkgConfig::MARIADB)
+  # Debian ships nDPI only as libndpi.a (+ libgcrypt for its TLS/QUIC dissectors).
+  pkg_check_modules(NDPI REQUIRED IMPORTED_TARGET libndpi)
+  add_library(dep::ndpi INTERFACE IMPORTED)
+  target_link_libraries(dep::ndpi INTERFACE PkgConfig::NDPI)
 endif()

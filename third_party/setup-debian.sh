@@ -27,6 +27,8 @@ dev_packages=(
   zookeeper default-jre-headless python3-kazoo
   masscan nmap ethtool nftables
   mariadb-server mariadb-client libmariadb-dev
+  libndpi-dev libndpi-bin
+  clang-14 libfuzzer-14-dev
 )
 static_packages=(
   dpkg-dev flex bison libc-ares-dev
