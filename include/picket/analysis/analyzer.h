@@ -28,6 +28,16 @@ struct AnalyzerOptions {
   std::size_t features_packets = 0;         // --features N: the first N packets of each session
   bool label = true;                        // run nDPI (off: app/category/risks stay empty)
   std::size_t max_open_flows = 1'000'000;   // beyond it the oldest flow ends with "resources"
+  // true: each Session carries all its packet refs (offline reads). false: the
+  // refs are handed out per chunk by TakePacketRefs (the collector stores them
+  // with the chunk), so saved state stays O(open flows), not O(packets).
+  bool refs_in_session = true;
+};
+
+// The packets one session received since the last TakePacketRefs.
+struct SessionPackets {
+  std::uint64_t uid = 0;
+  std::vector<PacketRef> refs;
 };
 
 // One captured packet as handed to the analyser. `data` holds the captured
@@ -71,6 +81,10 @@ class Analyzer {
   void CloseAll(EndReason reason);
 
   AnalyzerStats stats() const;
+
+  // With refs_in_session false: the refs of every packet fed since the last
+  // call, grouped by session uid (sessions still open included).
+  std::vector<SessionPackets> TakePacketRefs();
 
   // The open flows as a self-contained blob (no pointers), to be stored in
   // the same transaction as the sessions of the chunk it follows.

@@ -47,6 +47,7 @@ struct PacketFeature {
 };
 
 struct Session {
+  std::uint64_t uid = 0;     // unique within one analysed stream (a device, a file); from 1
   std::string community_id;  // "1:<base64>", seed 0
   std::uint8_t proto = 0;    // IANA protocol number
   std::string src_ip, dst_ip;  // originator first (textual, as inet_ntop writes them)
@@ -63,7 +64,7 @@ struct Session {
   std::uint32_t risk_score = 0;
   std::string server_name;  // TLS SNI / HTTP Host / DNS query; "" when none
   std::string device;       // set by the collector; "" offline
-  std::vector<PacketRef> packets;  // every packet of the session, in arrival order
+  std::vector<PacketRef> packets;  // every packet, in arrival order (AnalyzerOptions::refs_in_session)
   std::vector<PacketFeature> features;  // first N packets when asked for
 };
 
