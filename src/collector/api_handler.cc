@@ -8,6 +8,7 @@
 #include "collector/capture_format.h"
 #include "collector/gunzip.h"
 #include "picket/common/digest.h"
+#include "picket/common/json_limits.h"
 #include "picket/common/log.h"
 #include "picket/common/wire.h"
 
@@ -208,6 +209,11 @@ Result<std::vector<NdjsonLine>> ParseNdjson(std::string_view body, LineKind kind
     ++line_no;
     line = Trim(line);
     if (line.empty()) continue;
+    // Bounded before parsing: a stored line is re-encoded on every read.
+    if (!JsonNestingWithin(line)) {
+      return Status::InvalidArgument("line " + std::to_string(line_no) + ": JSON nesting deeper than " +
+                                     std::to_string(kMaxJsonDepth) + " levels");
+    }
     json parsed = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) {
       return Status::InvalidArgument("line " + std::to_string(line_no) + ": not valid JSON");

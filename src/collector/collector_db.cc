@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "picket/common/json_limits.h"
+
 namespace picket::collector {
 
 namespace {
@@ -113,7 +115,8 @@ nlohmann::json RowAsJson(const Statement& stmt,
         std::string text = stmt.Text(i);
         bool is_json = false;
         for (auto c : json_columns) is_json = is_json || c == name;
-        if (is_json) {
+        // Rows stored before ingest bounded nesting are served as text, never parsed deep.
+        if (is_json && JsonNestingWithin(text)) {
           auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
           row[name] = parsed.is_discarded() ? nlohmann::json(text) : std::move(parsed);
         } else {

@@ -4,7 +4,7 @@
 
 #include "picket/common/units.h"
 
-namespace picket::config_internal {
+namespace picket {
 
 bool JsonNestingWithin(std::string_view text, int max_depth) {
   int depth = 0;
@@ -24,6 +24,10 @@ bool JsonNestingWithin(std::string_view text, int max_depth) {
   }
   return true;
 }
+
+}  // namespace picket
+
+namespace picket::config_internal {
 
 namespace {
 

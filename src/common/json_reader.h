@@ -15,14 +15,13 @@
 #include <nlohmann/json.hpp>
 
 #include "picket/common/daemon_config.h"
+#include "picket/common/json_limits.h"
 
 namespace picket::config_internal {
 
 using Json = nlohmann::json;
 
-// Nesting is bounded before parsing: a 1 MiB document of '[' must not exhaust
-// the parser's stack. Counts brackets outside strings.
-bool JsonNestingWithin(std::string_view text, int max_depth);
+using picket::JsonNestingWithin;  // include/picket/common/json_limits.h
 
 // Short printable form of a JSON value for error messages (at most ~60 chars).
 std::string Describe(const Json& value);

@@ -208,6 +208,24 @@ TEST_SUITE("collector.api") {
     CHECK(f.Call("GET", "/v1/logs?since=x", {{"Authorization", "Bearer tok-op"}}).status == 400);
   }
 
+  TEST_CASE("a line nested deeper than 32 levels is refused before parsing, naming the line") {
+    Fixture f;
+    std::vector<std::pair<std::string, std::string>> h = {{"Authorization", "Bearer tok-1"},
+                                                          {"Idempotency-Key", "deep"}};
+    // 100,000 [ once crashed the collector when an operator read the logs back (here 1,000:
+    // the fixture caps bodies).
+    std::string deep = "{\"m\":" + std::string(1000, '[') + std::string(1000, ']') + "}\n";
+    auto refused = f.Call("POST", "/v1/devices/gw-1/logs", h, "{\"m\":1}\n" + deep);
+    CHECK(refused.status == 400);
+    CHECK(Json(refused)["error"].get<std::string>().find("line 2: JSON nesting deeper than 32") !=
+          std::string::npos);
+    // 32 levels are fine; brackets inside strings do not count.
+    std::string ok32 = std::string(31, '[');
+    ok32 = "{\"m\":" + ok32 + std::string(31, ']') + ",\"s\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}\n";
+    h[1].second = "ok32";
+    CHECK(f.Call("POST", "/v1/devices/gw-1/logs", h, ok32).status == 200);
+  }
+
   TEST_CASE("invalid UTF-8 in a path or a stored header still gives a JSON answer") {
     Fixture f;
     auto bad_id =

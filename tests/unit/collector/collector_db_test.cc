@@ -135,6 +135,23 @@ TEST_SUITE("collector.db") {
     CHECK((*db)->ListLogs(q)->size() == 1);
   }
 
+  TEST_CASE("a stored line nested too deep is served as text, never parsed") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    // As a collector before the ingest bound could have stored it.
+    std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    std::vector<NdjsonLine> lines = {{deep, std::nullopt}, {R"({"msg":"a"})", std::nullopt}};
+    REQUIRE((*db)->IngestLines(LineKind::kLogs, "gw", "k", lines, 100, {}).ok());
+    ListQuery q;
+    auto logs = (*db)->ListLogs(q);
+    REQUIRE(logs.ok());
+    REQUIRE(logs->size() == 2);
+    CHECK((*logs)[0]["line"] == deep);
+    CHECK((*logs)[1]["line"]["msg"] == "a");
+    CHECK(logs->dump().size() > 200000);  // dump() of the answer recurses no deeper than the row
+  }
+
   TEST_CASE("a repeated finding keeps first_seen and moves last_seen") {
     testing::TempDir dir;
     auto db = CollectorDb::Open(dir.path() + "/collector.db");
