@@ -18,7 +18,7 @@ namespace {
 
 Status MakeDir(const std::string& dir, bool* created) {
   *created = false;
-  if (::mkdir(dir.c_str(), 0755) == 0) {
+  if (::mkdir(dir.c_str(), 0700) == 0) {
     *created = true;
     return Status::Ok();
   }

@@ -30,15 +30,26 @@ int StartupError(const Status& st, int exit_code = 1) {
   return exit_code;
 }
 
-// Creates the data directory if needed and checks it is a writable directory.
+// Creates the data directory if needed (0700: it holds captured traffic and
+// the database), tightens one that group or others can enter, and checks it
+// is a writable directory.
 Status PrepareDataDir(const std::string& dir) {
   const std::string where = "--data " + dir;
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return FromErrno(where + ": cannot create", errno);
   }
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return FromErrno(where, errno);
   if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(where + ": not a directory");
+  if ((st.st_mode & 077) != 0) {
+    if (::chmod(dir.c_str(), st.st_mode & 0700) != 0) {
+      return FromErrno(where + ": cannot restrict to mode 0700 (it holds captured traffic)", errno);
+    }
+    char was[8];
+    std::snprintf(was, sizeof was, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    PICKET_LOG(kWarn, "collector", "data directory restricted to 0700: it holds captured traffic",
+               {"path", dir}, {"was_mode", std::string(was)});
+  }
   if (::access(dir.c_str(), W_OK | X_OK) != 0) return FromErrno(where + ": not writable", errno);
   return Status::Ok();
 }
@@ -67,6 +78,8 @@ int RunCollectorCommand(std::span<char* const> args) {
     PICKET_LOG(kWarn, "collector", "--insecure-no-auth: every request is accepted without a token");
   }
 
+  // Every file the collector creates (chunks, databases, WAL) is its owner's only.
+  ::umask(077);
   if (Status st = PrepareDataDir(o.data_dir); !st.ok()) return StartupError(st);
   auto db = CollectorDb::Open(o.data_dir + "/collector.db");
   if (!db.ok()) return StartupError(db.status().WithContext("--data"));

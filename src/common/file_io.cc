@@ -54,7 +54,7 @@ Status WriteAll(int fd, std::string_view data, const std::string& path) {
 
 Result<PendingFile> PendingFile::Write(const std::string& final_path, std::string_view data) {
   std::string temp = TempPathFor(final_path);
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd.valid()) return FromErrno("create " + temp, errno);
   PendingFile pending(temp, final_path);  // from here on the temp file is removed on error
   PICKET_RETURN_IF_ERROR(WriteAll(fd.get(), data, temp));

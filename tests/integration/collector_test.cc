@@ -144,6 +144,17 @@ TEST_SUITE("integration.collector") {
     auto on_disk = ReadWholeFile(c->data_dir() + "/chunks/gw-1/000000000001.pcap");
     REQUIRE(on_disk.ok());
     CHECK(*on_disk == a);
+    // Captured traffic and the database are the collector's user's only.
+    namespace fs = std::filesystem;
+    auto mode = [](const std::string& path) {
+      return fs::status(path).permissions() & fs::perms::mask;
+    };
+    CHECK(mode(c->data_dir()) == fs::perms::owner_all);
+    CHECK(mode(c->data_dir() + "/chunks/gw-1") == fs::perms::owner_all);
+    CHECK(mode(c->data_dir() + "/chunks/gw-1/000000000001.pcap") ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+    CHECK(mode(c->data_dir() + "/collector.db") ==
+          (fs::perms::owner_read | fs::perms::owner_write));
 
     auto list = Get(*c, "/v1/devices/gw-1/chunks");
     REQUIRE(list.status == 200);
