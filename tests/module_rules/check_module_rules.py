@@ -29,10 +29,10 @@ EDGE_MAIN = "picketd"
 
 C_HANDLE_TYPES = re.compile(
     r"\b(pcap_t|pcap_if_t|CURL|CURLM|CURLcode|zhandle_t|sqlite3|sqlite3_stmt|MYSQL|MYSQL_RES|"
-    r"uv_[a-z0-9_]+_[ts])\b")
+    r"uv_[a-z0-9_]+_[ts]|ndpi_[a-z0-9_]+_struct)\b")
 C_LIBRARY_HEADERS = re.compile(
     r'#\s*include\s*[<"](pcap\.h|pcap/|curl/|zookeeper/|zookeeper\.h|sqlite3\.h|uv\.h|mysql\.h|'
-    r'mariadb/)')
+    r'mariadb/|ndpi/|ndpi_[a-z_]+\.h)')
 INCLUDE_LINE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
 TEST_NAME = re.compile(r'\b(?:TEST_CASE|TEST_SUITE|SUBCASE)\s*\(\s*"((?:[^"\\]|\\.)*)"')
 
@@ -195,6 +195,10 @@ def self_test():
         "a libuv type in include/": (
             {"include/picket/upload/a.h": "void Run(uv_loop_t* loop);\n"}, "uv_loop_t"),
         "a C header in include/": ({"include/picket/x/a.h": "#include <sqlite3.h>\n"}, "sqlite3.h"),
+        "an nDPI header in include/": (
+            {"include/picket/analysis/a.h": "#include <ndpi/ndpi_api.h>\n"}, "ndpi/"),
+        "an nDPI handle in include/": (
+            {"include/picket/analysis/a.h": "ndpi_flow_struct* flow;\n"}, "ndpi_flow_struct"),
     }
     ok_sources = {"src/cli/a.cc": '#include "cli/b.h"\n#include "picket/sync/db_url.h"\n',
                   "include/picket/zk/a.h": "// wraps the zhandle_t of the C client\n"}
