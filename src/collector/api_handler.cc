@@ -460,7 +460,10 @@ Reply ApiHandler::PostLines(LineKind kind, Admission& a, std::string body) {
   auto lines = ParseNdjson(*decoded, kind);
   if (!lines.ok()) return JsonError(wire::kHttpBadRequest, lines.status().message());
   auto outcome = db_->IngestLines(kind, a.route.device, a.idempotency_key, *lines,
-                                  clock_->WallMillis(), a.report);
+                                  clock_->WallMillis(), a.report, Sha256Hex(*decoded));
+  if (!outcome.ok() && outcome.status().code() == StatusCode::kConflict) {
+    return JsonError(wire::kHttpUnprocessable, outcome.status().message());
+  }
   if (!outcome.ok())
     return StorageError(outcome.status(), std::string("store ") + std::string(LineKindName(kind)));
   if (kind == LineKind::kLogs && outcome->accepted > 0) log_feed_.Publish(a.route.device);

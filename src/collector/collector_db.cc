@@ -13,7 +13,8 @@ using sqlite::Database;
 using sqlite::Statement;
 using sqlite::Transaction;
 
-constexpr int kSchemaVersion = 1;
+// 2: idempotency_keys.body_sha256 (a key reused with another body is refused).
+constexpr int kSchemaVersion = 2;
 constexpr std::uint64_t kMaxListLimit = 10000;
 
 constexpr std::string_view kSchema = R"sql(
@@ -79,6 +80,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys(
   key TEXT NOT NULL,
   received_at_ms INTEGER NOT NULL,
   accepted INTEGER NOT NULL,
+  body_sha256 TEXT,
   PRIMARY KEY(device, kind, key)
 ) WITHOUT ROWID;
 )sql";
@@ -182,6 +184,9 @@ Status CollectorDb::CreateSchema() {
   auto tx = Transaction::Begin(db_);
   if (!tx.ok()) return tx.status();
   PICKET_RETURN_IF_ERROR(db_.Exec(kSchema));
+  if (found == 1) {
+    PICKET_RETURN_IF_ERROR(db_.Exec("ALTER TABLE idempotency_keys ADD COLUMN body_sha256 TEXT"));
+  }
   PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
   return tx->Commit();
 }
@@ -282,23 +287,38 @@ Status CollectorDb::TouchDevice(const std::string& device, std::int64_t now_ms,
 Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string& device,
                                                const std::string& idempotency_key,
                                                const std::vector<NdjsonLine>& lines,
-                                               std::int64_t now_ms, const DeviceReport& report) {
+                                               std::int64_t now_ms, const DeviceReport& report,
+                                               std::string_view body_sha256) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::Begin(db_);
   if (!tx.ok()) return tx.status();
   PICKET_RETURN_IF_ERROR(UpsertDevice(device, now_ms, report));
 
   auto claim = db_.Prepare(R"sql(
-    INSERT INTO idempotency_keys(device, kind, key, received_at_ms, accepted)
-    VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING)sql");
+    INSERT INTO idempotency_keys(device, kind, key, received_at_ms, accepted, body_sha256)
+    VALUES(?1, ?2, ?3, ?4, ?5, nullif(?6, '')) ON CONFLICT DO NOTHING)sql");
   if (!claim.ok()) return claim.status();
   PICKET_RETURN_IF_ERROR(claim->Bind(1, device)
                              .Bind(2, LineKindName(kind))
                              .Bind(3, idempotency_key)
                              .Bind(4, now_ms)
                              .Bind(5, static_cast<std::int64_t>(lines.size()))
+                             .Bind(6, body_sha256)
                              .Run());
   if (db_.Changes() == 0) {
+    // A replay. Keys stored before schema 2, or without a fingerprint, match any body.
+    auto stored = db_.Prepare(
+        "SELECT coalesce(body_sha256, '') FROM idempotency_keys WHERE device = ?1 AND kind = ?2 "
+        "AND key = ?3");
+    if (!stored.ok()) return stored.status();
+    stored->Bind(1, device).Bind(2, LineKindName(kind)).Bind(3, idempotency_key);
+    auto row = stored->Step();
+    if (!row.ok()) return row.status();
+    const std::string first = *row ? stored->Text(0) : std::string();
+    if (!first.empty() && !body_sha256.empty() && first != body_sha256) {
+      return Status::Conflict("Idempotency-Key \"" + idempotency_key +
+                              "\" was first used with another body (sha256 " + first + ")");
+    }
     PICKET_RETURN_IF_ERROR(tx->Commit());  // keeps the last_seen update
     return IngestOutcome{0, true};
   }

@@ -96,11 +96,14 @@ class CollectorDb {
   Status TouchDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
 
   // Stores every line unless (device, kind, key) was already used, all in one
-  // transaction: a replay stores nothing and reports duplicate.
+  // transaction: a replay stores nothing and reports duplicate. A replay whose
+  // body_sha256 (hex of the decoded body; "" = not compared) differs from the
+  // first use's is Conflict, naming the key: the API answers 422.
   Result<IngestOutcome> IngestLines(LineKind kind, const std::string& device,
                                     const std::string& idempotency_key,
                                     const std::vector<NdjsonLine>& lines, std::int64_t now_ms,
-                                    const DeviceReport& report);
+                                    const DeviceReport& report,
+                                    std::string_view body_sha256 = {});
 
   Result<std::optional<std::string>> ChunkPath(const std::string& device, std::uint64_t seq);
 

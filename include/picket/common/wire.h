@@ -190,6 +190,7 @@ inline constexpr int kHttpMethodNotAllowed = 405;      // with Allow
 inline constexpr int kHttpConflict = 409;              // same chunk seq, other content
 inline constexpr int kHttpPayloadTooLarge = 413;       // body over the limit (also after gunzip)
 inline constexpr int kHttpUnsupportedMediaType = 415;  // Content-Encoding other than gzip
+inline constexpr int kHttpUnprocessable = 422;         // Idempotency-Key reused with another body
 inline constexpr int kHttpTooManyRequests = 429;       // over --max-inflight, with Retry-After
 inline constexpr int kHttpHeaderTooLarge = 431;        // request header block over 16 KiB
 inline constexpr int kHttpInternalError = 500;         // storage failure; the client retries

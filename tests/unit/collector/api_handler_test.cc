@@ -190,8 +190,13 @@ TEST_SUITE("collector.api") {
     auto ok = post("logs", "k1", "{\"m\":1}\n\n{\"m\":2}\r\n");
     CHECK(ok.status == 200);
     CHECK(Json(ok) == nlohmann::json{{"accepted", 2}, {"duplicate", false}});
-    auto replay = post("logs", "k1", "{\"m\":1}\n");
+    auto replay = post("logs", "k1", "{\"m\":1}\n\n{\"m\":2}\r\n");
     CHECK(Json(replay) == nlohmann::json{{"accepted", 0}, {"duplicate", true}});
+    // The same key with another body is the client's bug, not a replay: 422, nothing stored.
+    auto reused = post("logs", "k1", "{\"m\":3}\n");
+    CHECK(reused.status == 422);
+    CHECK(Json(reused)["error"].get<std::string>().find("Idempotency-Key \"k1\"") !=
+          std::string::npos);
 
     CHECK(post("logs", "", "{\"m\":1}\n").status == 400);
     auto bad = post("results", "k2", "{\"ip\":\"10.0.0.1\"}\n[1,2]\n");

@@ -135,6 +135,33 @@ TEST_SUITE("collector.db") {
     CHECK((*db)->ListLogs(q)->size() == 1);
   }
 
+  TEST_CASE("a schema 1 database gains the idempotency fingerprint and keeps its keys") {
+    testing::TempDir dir;
+    const std::string path = dir.path() + "/collector.db";
+    std::vector<NdjsonLine> lines = {{R"({"msg":"a"})", std::nullopt}};
+    {
+      auto db = CollectorDb::Open(path);
+      REQUIRE(db.ok());
+      REQUIRE((*db)->IngestLines(LineKind::kLogs, "gw", "old", lines, 100, {}, "aa").ok());
+    }
+    {  // back to how a schema 1 collector left it
+      auto raw = sqlite::Database::Open(path);
+      REQUIRE(raw.ok());
+      REQUIRE(raw->Exec("ALTER TABLE idempotency_keys DROP COLUMN body_sha256").ok());
+      REQUIRE(raw->Exec("PRAGMA user_version=1").ok());
+    }
+    auto db = CollectorDb::Open(path);
+    REQUIRE(db.ok());
+    // A key from before the upgrade has no fingerprint: any body is a replay.
+    auto old = (*db)->IngestLines(LineKind::kLogs, "gw", "old", lines, 200, {}, "bb");
+    REQUIRE(old.ok());
+    CHECK(old->duplicate);
+    REQUIRE((*db)->IngestLines(LineKind::kLogs, "gw", "new", lines, 300, {}, "cc").ok());
+    CHECK((*db)->IngestLines(LineKind::kLogs, "gw", "new", lines, 400, {}, "cc")->duplicate);
+    auto reused = (*db)->IngestLines(LineKind::kLogs, "gw", "new", lines, 500, {}, "dd");
+    CHECK(reused.status().code() == StatusCode::kConflict);
+  }
+
   TEST_CASE("a stored line nested too deep is served as text, never parsed") {
     testing::TempDir dir;
     auto db = CollectorDb::Open(dir.path() + "/collector.db");

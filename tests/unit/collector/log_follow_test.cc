@@ -84,7 +84,8 @@ TEST_SUITE("collector.log_follow") {
     CHECK(woken == 1);
     CHECK(f.PostLogs("gw-2", "k1", "{\"msg\":\"other\"}\n") == 200);
     CHECK(woken == 1);
-    CHECK(f.PostLogs("gw-1", "k1", "{\"msg\":\"one\"}\n") == 200);  // a replay stores nothing
+    // A replay (same key, same body) stores nothing and wakes nobody.
+    CHECK(f.PostLogs("gw-1", "k1", "{\"msg\":\"one\"}\n{\"msg\":\"two\"}\n") == 200);
     CHECK(woken == 1);
 
     LogFollow follow;
