@@ -58,8 +58,12 @@ Result<std::optional<std::int64_t>> HeaderNumber(const HeaderMap& h, std::string
   std::string_view text = Trim(*value);
   std::int64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 0) {
-    return Status::InvalidArgument(std::string(name) + ": expected a non-negative integer, got '" +
+  // At most 2^53 - 1: exact in JSON, and the database's sums cannot overflow.
+  constexpr std::int64_t kMaxCounter = (std::int64_t{1} << 53) - 1;
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 0 ||
+      n > kMaxCounter) {
+    return Status::InvalidArgument(std::string(name) +
+                                   ": expected an integer from 0 to 9007199254740991, got '" +
                                    std::string(*value) + "'");
   }
   return std::optional<std::int64_t>(n);

@@ -257,11 +257,15 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
                              .Bind(13, r.path)
                              .Bind(14, r.lost_packets)
                              .Run());
+  // Counters saturate at 2^53 - 1: headers are capped there (api_handler), so
+  // a sum never overflows int64 (which SQLite would turn into a float) and
+  // every value stays exact in JSON.
   auto counters = db_.Prepare(R"sql(
-    UPDATE devices SET chunks = chunks + 1, chunk_bytes = chunk_bytes + ?2,
-      packets = packets + coalesce(?3, 0), kernel_drops = kernel_drops + coalesce(?4, 0),
-      interface_drops = interface_drops + coalesce(?5, 0),
-      lost_packets = lost_packets + coalesce(?8, 0),
+    UPDATE devices SET chunks = chunks + 1, chunk_bytes = min(chunk_bytes + ?2, (1 << 53) - 1),
+      packets = min(packets + coalesce(?3, 0), (1 << 53) - 1),
+      kernel_drops = min(kernel_drops + coalesce(?4, 0), (1 << 53) - 1),
+      interface_drops = min(interface_drops + coalesce(?5, 0), (1 << 53) - 1),
+      lost_packets = min(lost_packets + coalesce(?8, 0), (1 << 53) - 1),
       last_chunk_seq = max(coalesce(last_chunk_seq, ?6), ?6), last_chunk_ms = ?7
     WHERE id = ?1)sql");
   if (!counters.ok()) return counters.status();

@@ -134,6 +134,25 @@ TEST_SUITE("collector.api") {
               .status == 400);
   }
 
+  TEST_CASE("device counters stay exact integers: headers over 2^53 - 1 are refused, sums saturate") {
+    Fixture f;
+    const std::string a = TinyPcap('a'), b = TinyPcap('b');
+    auto over = f.PutChunk("gw-1", 1, a, "tok-1",
+                           {{"Digest", DigestOf(a)}, {"X-Picket-Kernel-Drops", "9007199254740992"}});
+    CHECK(over.status == 400);
+    CHECK(Json(over)["error"].get<std::string>().find("X-Picket-Kernel-Drops") != std::string::npos);
+    for (auto [seq, body] : {std::pair{1, a}, std::pair{2, b}}) {
+      REQUIRE(f.PutChunk("gw-1", seq, body, "tok-1",
+                         {{"Digest", DigestOf(body)}, {"X-Picket-Kernel-Drops", "9007199254740991"}})
+                  .status == 201);
+    }
+    auto devices = f.Call("GET", "/v1/devices", {{"Authorization", "Bearer tok-op"}});
+    REQUIRE(devices.status == 200);
+    auto drops = Json(devices)[0]["kernel_drops"];
+    CHECK(drops.is_number_integer());
+    CHECK(drops.get<std::int64_t>() == 9007199254740991);
+  }
+
   TEST_CASE("size caps: declared length, raw body and decompressed body") {
     Fixture f;  // max_body 4096
     std::string big = TinyPcap('a') + std::string(5000, 'x');
