@@ -1,6 +1,7 @@
 #include "picket/common/daemon_config.h"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,6 +97,28 @@ void ReadUpload(JsonObjectReader& r, UploadSection& u) {
           continue;
         }
         u.collectors.push_back(item.get<std::string>());
+      }
+    }
+  }
+  r.Bool("allow_plain_http", &u.allow_plain_http);
+  for (std::size_t i = 0; i < u.collectors.size(); ++i) {
+    if (auto why = RefuseCollectorUrl(u, u.collectors[i], /*discovered=*/false)) {
+      r.ErrorBelow("collectors/" + std::to_string(i), *why);
+    }
+  }
+  if (const Json* list = r.Child("discover")) {
+    if (!list->is_array() || list->size() > 64) {
+      r.Error("discover", "must be an array of at most 64 URL patterns, got " + Describe(*list));
+    } else {
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const Json& item = (*list)[i];
+        if (!item.is_string() || item.get_ref<const std::string&>().empty() ||
+            item.get_ref<const std::string&>().size() > 256) {
+          r.ErrorBelow("discover/" + std::to_string(i),
+                       "must be a URL pattern of 1..256 characters, got " + Describe(item));
+          continue;
+        }
+        u.discover.push_back(item.get<std::string>());
       }
     }
   }
@@ -356,7 +379,9 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"low_speed_bytes", c.upload.low_speed_bytes},
         {"retry_base", ms(c.upload.retry_base)},
         {"retry_max", ms(c.upload.retry_max)},
-        {"gzip", c.upload.gzip}}},
+        {"gzip", c.upload.gzip},
+        {"discover", c.upload.discover},
+        {"allow_plain_http", c.upload.allow_plain_http}}},
       {"scans", scans},
       {"scan_max_probes", c.scan_max_probes},
       {"zookeeper",
@@ -373,6 +398,30 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"ship", c.log.ship}}},
   };
   return j;
+}
+
+std::optional<std::string> RefuseCollectorUrl(const UploadSection& upload, std::string_view url,
+                                              bool discovered) {
+  auto parsed = ParseUrl(url);
+  if (!parsed.ok()) return parsed.status().message();
+  if (discovered) {
+    const std::string text(url);
+    bool listed = false;
+    for (const std::string& pattern : upload.discover) {
+      listed = listed || ::fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
+    }
+    if (!listed) return "not matched by upload.discover (discovery is off when it is empty)";
+  }
+  if (parsed->scheme == "http" && !upload.allow_plain_http) {
+    auto ip = IpAddress::Parse(parsed->host);
+    const bool loopback = parsed->host == "localhost" || (ip.ok() && ip->IsLoopback());
+    if (!loopback) {
+      return "http:// to " + parsed->host +
+             " would send the device token in clear text: use https://, or set "
+             "upload.allow_plain_http to true";
+    }
+  }
+  return std::nullopt;
 }
 
 namespace config_internal {

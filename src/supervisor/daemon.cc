@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <variant>
 
@@ -77,6 +78,7 @@ class Daemon {
   std::unique_ptr<LoopInbox> inbox;
   std::unique_ptr<FleetAgent> fleet;
   std::vector<std::string> discovered_collectors;
+  mutable std::set<std::string> refused_collectors_logged;  // each refused URL logged once
   std::int64_t applied_version = -1;
   json config_status = {{"source", "file"}, {"applied_version", nullptr},
                         {"desired_version", nullptr}, {"refused", nullptr}};
@@ -141,6 +143,15 @@ class Daemon {
   std::vector<std::string> Collectors() const {
     std::vector<std::string> all = running.upload.collectors;
     for (const auto& url : discovered_collectors) {
+      // Anyone who can write <root>/collectors could otherwise collect this
+      // device's traffic and token: only URLs the local config allows are used.
+      if (auto why = RefuseCollectorUrl(running.upload, url, /*discovered=*/true)) {
+        if (refused_collectors_logged.insert(url).second) {
+          PICKET_LOG(kWarn, "supervisor", "discovered collector ignored", {"url", url},
+                     {"reason", *why});
+        }
+        continue;
+      }
       if (std::find(all.begin(), all.end(), url) == all.end()) all.push_back(url);
     }
     return all;

@@ -81,7 +81,7 @@ def main():
                 json.dump({"device": {"id": device, "group": "lab"}, "capture": {"enabled": False},
                            "buffer": {"dir": os.path.join(work, f"buffer-{device}")},
                            "upload": {"collectors": ["http://127.0.0.1:9"], "retry_base": "100ms",
-                                      "retry_max": "1s"},
+                                      "retry_max": "1s", "discover": ["http://127.0.0.1:*"]},
                            "zookeeper": {"hosts": zkserver.hosts, "root": ROOT,
                                          "session_timeout_ms": SESSION_MS}}, f)
             daemons[device] = device_logs[device].start([picketd, "run", "--config", cfg])

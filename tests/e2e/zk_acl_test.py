@@ -13,7 +13,7 @@ zk_password_file in cli.json). Every node they create gets CREATOR_ALL_ACL.
 
 usage: zk_acl_test.py PICKETD PICKET
 Skips without ZooKeeper or MariaDB unless CI=true."""
-import json, os, subprocess, sys, tempfile, time
+import json, os, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import report, http_get, remove_unless_kept  # noqa: E402
@@ -82,7 +82,8 @@ def main():
         with open(cfg, "w") as f:
             json.dump({"device": {"id": "gw-1", "group": "lab"}, "capture": {"enabled": False},
                        "buffer": {"dir": os.path.join(work, "buffer")},
-                       "upload": {"collectors": ["http://127.0.0.1:9"], "retry_base": "100ms", "retry_max": "1s"},
+                       "upload": {"collectors": ["http://127.0.0.1:9"], "retry_base": "100ms", "retry_max": "1s",
+                                  "discover": ["http://127.0.0.1:*"]},
                        "zookeeper": {"hosts": zkserver.hosts, "root": ROOT, "session_timeout_ms": 4000,
                                      "auth_user": USER, "auth_password_file": password_file}}, f)
         device.start([picketd, "run", "--config", cfg])
@@ -94,6 +95,30 @@ def main():
         logs = wait_for("gw-1's log lines at the collector (found through ZooKeeper)",
                         lambda: json.loads(http_get(f"{base}/v1/logs?device=gw-1&limit=5")), 30)
         print(f"collector has gw-1's log lines: {len(logs)}+")
+
+        # A collector node outside gw-1's upload.discover patterns (here written with the fleet's
+        # own credentials, as a compromised or mistaken part could) is ignored: it is logged once
+        # and never receives a connection, let alone chunks and the token.
+        trap = socket.socket()
+        trap.bind(("127.0.0.2", 0))
+        trap.listen(16)
+        trap.setblocking(False)
+        fake_url = f"http://127.0.0.2:{trap.getsockname()[1]}"
+        fleet.create(f"{ROOT}/collectors/fake", json.dumps({"url": fake_url, "id": "fake"}).encode(),
+                     ephemeral=True)
+        wait_for("gw-1 logging that it ignores the fake collector",
+                 lambda: fake_url in device.log_text() and "discovered collector ignored" in device.log_text(), 30)
+        # More log batches go to the real collector meanwhile; none may reach the trap.
+        before = len(json.loads(http_get(f"{base}/v1/logs?device=gw-1&limit=10000")))
+        wait_for("more of gw-1's lines at the real collector",
+                 lambda: len(json.loads(http_get(f"{base}/v1/logs?device=gw-1&limit=10000"))) > before, 30)
+        try:
+            conn, _ = trap.accept()
+            conn.close()
+            failures.append(f"gw-1 connected to the fake collector {fake_url}")
+        except BlockingIOError:
+            print(f"fake collector {fake_url}: ignored by gw-1, no connection")
+        trap.close()
 
         cli_cfg = os.path.join(work, "cli.json")
         with open(cli_cfg, "w") as f:

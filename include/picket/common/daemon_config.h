@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,7 +55,20 @@ struct UploadSection {
   std::chrono::milliseconds retry_base{1'000};
   std::chrono::milliseconds retry_max{300'000};
   bool gzip = true;
+  // Collectors found in ZooKeeper are used only when their URL matches one of
+  // these shell patterns (fnmatch, e.g. "https://*.collect.example.net"); none:
+  // discovery is off, so a node anyone wrote never receives this device's token.
+  std::vector<std::string> discover;
+  // http:// to a host outside loopback sends the bearer token in clear text:
+  // refused unless asked for by name.
+  bool allow_plain_http = false;
 };
+
+// Why a collector URL may not receive this device's chunks and token, or
+// nullopt when it may: plain http to a non-loopback host without
+// allow_plain_http; for a discovered URL also no match in `discover`.
+std::optional<std::string> RefuseCollectorUrl(const UploadSection& upload, std::string_view url,
+                                              bool discovered);
 
 enum class ScanMode { kSyn, kConnect };
 

@@ -129,6 +129,12 @@ TEST_SUITE("common.config") {
          "/upload/collectors/1", "http://h:70000"},
         {"collector number", R"({"upload": {"collectors": [8750]}})", "/upload/collectors/0",
          "8750"},
+        {"plain http to a remote host", R"({"upload": {"collectors": ["http://10.0.0.5:8750"]}})",
+         "/upload/collectors/0", "upload.allow_plain_http"},
+        {"discover not array", R"({"upload": {"discover": "https://*"}})", "/upload/discover",
+         "https://*"},
+        {"discover empty pattern", R"({"upload": {"discover": ["https://*", ""]}})",
+         "/upload/discover/1", "1..256"},
         {"threads zero", R"({"upload": {"threads": 0}})", "/upload/threads", "got 0"},
         {"retry inverted", R"({"upload": {"retry_base": "10m", "retry_max": "1m"}})",
          "/upload/retry_base", "10m"},
@@ -190,6 +196,38 @@ TEST_SUITE("common.config") {
       CHECK_MESSAGE(HasError(c, bad.path, bad.needle), "errors were:\n" << Dump(c));
     }
     CHECK(std::size(cases) >= 30);
+  }
+
+  TEST_CASE("collector URLs: plain http only on loopback unless asked for, discovery by allowlist") {
+    ConfigCheck plain = ParseDaemonConfig(
+        R"({"upload": {"collectors": ["http://10.0.0.5:8750"], "allow_plain_http": true}})");
+    CHECK_MESSAGE(plain.ok(), Dump(plain));
+    for (const char* loopback : {"http://127.0.0.1:8750", "http://127.9.9.9", "http://[::1]:1",
+                                 "http://localhost:8750", "https://10.0.0.5"}) {
+      CAPTURE(loopback);
+      CHECK_FALSE(RefuseCollectorUrl(UploadSection{}, loopback, /*discovered=*/false));
+    }
+
+    UploadSection none;  // discovery off by default: a node anyone wrote is never used
+    auto off = RefuseCollectorUrl(none, "http://127.0.0.1:8750", /*discovered=*/true);
+    REQUIRE(off);
+    CHECK(off->find("upload.discover") != std::string::npos);
+
+    ConfigCheck c = ParseDaemonConfig(
+        R"({"upload": {"discover": ["https://*.collect.example.net", "http://127.0.0.1:*"]}})");
+    REQUIRE_MESSAGE(c.ok(), Dump(c));
+    const UploadSection& u = c.config.upload;
+    CHECK_FALSE(RefuseCollectorUrl(u, "https://c1.collect.example.net", true));
+    CHECK_FALSE(RefuseCollectorUrl(u, "http://127.0.0.1:9000", true));
+    CHECK(RefuseCollectorUrl(u, "https://evil.example.org", true));
+    CHECK(RefuseCollectorUrl(u, "http://127.0.0.2:9000", true));
+    // An allowed pattern never overrides the clear-text rule.
+    UploadSection wide = u;
+    wide.discover = {"*"};
+    auto clear = RefuseCollectorUrl(wide, "http://192.0.2.1:8750", true);
+    REQUIRE(clear);
+    CHECK(clear->find("clear text") != std::string::npos);
+    CHECK(DaemonConfigToJsonValue(c.config)["upload"]["discover"].size() == 2);
   }
 
   TEST_CASE("every error is reported, not just the first") {
