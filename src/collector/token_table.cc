@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "picket/common/digest.h"
+#include "picket/common/file_io.h"
 
 namespace picket::collector {
 
@@ -80,12 +81,9 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view ori
 }
 
 Result<TokenTable> TokenTable::LoadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Status::IoError(path + ": read failed");
-  return Parse(text.str(), path);
+  auto text = ReadPrivateFile(path, "tokens file");
+  if (!text.ok()) return text.status();
+  return Parse(*text, path);
 }
 
 std::optional<Principal> TokenTable::Lookup(std::string_view token) const {

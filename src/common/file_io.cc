@@ -126,12 +126,38 @@ Result<std::string> ReadWholeFile(const std::string& path, std::size_t max_bytes
   return data;
 }
 
+Result<std::string> ReadPrivateFile(const std::string& path, std::string_view where,
+                                    std::size_t max_bytes) {
+  const std::string what = std::string(where) + " " + path;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return FromErrno(what, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return FromErrno(what, errno);
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::PermissionDenied(what + ": group or others can access it (mode " + mode +
+                                    "); a secret must be its owner's only: chmod 600 " + path);
+  }
+  std::string data;
+  char buf[16 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(what + ": read", errno);
+    if (n == 0) return data;
+    if (data.size() + static_cast<std::size_t>(n) > max_bytes) {
+      return Status::ResourceExhausted(what + " is larger than " + std::to_string(max_bytes) +
+                                       " bytes");
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
 Result<std::string> ReadSecretFile(const std::string& path, std::string_view where) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return FromErrno(std::string(where) + " " + path, errno);
-  std::ostringstream text;
-  text << in.rdbuf();
-  const std::string all = text.str();
+  auto read = ReadPrivateFile(path, where, 64 * 1024);
+  if (!read.ok()) return read.status();
+  const std::string& all = *read;
   const std::size_t start = all.find_first_not_of(" \t\r\n");
   if (start == std::string::npos) {
     return Status::InvalidArgument(std::string(where) + " " + path + ": empty");

@@ -51,7 +51,7 @@ import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from servers import Processes, WaitTimeout, free_port, proc_cmdline, wait_for  # noqa: E402
+from servers import Processes, WaitTimeout, free_port, proc_cmdline, wait_for, write_private  # noqa: E402
 
 LOOPBACK = "127.0.0.1"           # the only address this program ever sends to
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -237,10 +237,8 @@ class Bench:
         self.tcpdump = self.a.tcpdump or shutil.which("tcpdump")
         if not self.tcpdump:
             raise BenchError("tcpdump not found (apt-get install tcpdump)")
-        with open(os.path.join(self.work, "device.token"), "w") as f:
-            f.write(DEVICE_TOKEN + "\n")
-        with open(os.path.join(self.work, "tokens"), "w") as f:
-            f.write(f"{DEVICE_ID} {DEVICE_TOKEN}\n@operator {OPERATOR_TOKEN}\n")
+        write_private(os.path.join(self.work, "device.token"), DEVICE_TOKEN + "\n")
+        write_private(os.path.join(self.work, "tokens"), f"{DEVICE_ID} {DEVICE_TOKEN}\n@operator {OPERATOR_TOKEN}\n")
 
     def run_dir(self, label):
         """A fresh directory per run; the previous runs' dirty pages are written

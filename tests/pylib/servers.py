@@ -33,6 +33,16 @@ def wait_for(what, predicate, timeout=30, interval=0.02):
     raise WaitTimeout(f"timed out after {timeout}s waiting for {what}")
 
 
+def write_private(path, text):
+    """Writes a secret (token, tokens table, password) with mode 0600: picket refuses secret
+    files that group or others can access."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+    return path
+
+
 def free_port(kind=socket.SOCK_STREAM):
     """A port on 127.0.0.1 that nothing used a moment ago (bound to 0, then released)."""
     with socket.socket(socket.AF_INET, kind) as s:

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -153,6 +154,8 @@ Status WriteWholeFile(const std::string& path, std::string_view data) {
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
   out.close();
   if (!out) return Status::IoError("cannot write " + path);
+  // Private like every secret picket reads (ReadPrivateFile refuses others).
+  if (::chmod(path.c_str(), 0600) != 0) return Status::IoError("cannot chmod 600 " + path);
   return Status::Ok();
 }
 

@@ -23,6 +23,9 @@ TempDir::~TempDir() {
 std::string TempDir::Write(std::string_view name, std::string_view content) const {
   std::string p = Join(name);
   std::ofstream(p, std::ios::binary) << content;
+  // Private like every secret picket reads (ReadPrivateFile refuses others).
+  std::filesystem::permissions(p, std::filesystem::perms::owner_read |
+                                      std::filesystem::perms::owner_write);
   return p;
 }
 

@@ -50,9 +50,16 @@ Result<std::string> ReadWholeFile(const std::string& path, std::size_t max_bytes
 // True for names PendingFile uses for its temp files (startup cleanup).
 bool IsPendingFileName(std::string_view file_name);
 
+// A file holding secrets (tokens, passwords), read whole (at most max_bytes):
+// refused with PermissionDenied, naming `where`, the path, its mode and the
+// chmod that fixes it, when group or others have any access to it.
+Result<std::string> ReadPrivateFile(const std::string& path, std::string_view where,
+                                    std::size_t max_bytes = 1 << 20);
+
 // A secret kept in a file (a bearer token, a ZooKeeper password): one word on
-// one line, surrounding blanks ignored. Errors start with `where` (the flag or
-// config key) and the path, never with the secret.
+// one line, surrounding blanks ignored, the file private (ReadPrivateFile).
+// Errors start with `where` (the flag or config key) and the path, never with
+// the secret.
 Result<std::string> ReadSecretFile(const std::string& path, std::string_view where);
 
 }  // namespace picket

@@ -65,6 +65,25 @@ TEST_SUITE("common.file_io") {
     auto missing = ReadSecretFile(dir.Join("none"), "--token-file");
     CHECK(missing.status().message().find("--token-file " + dir.Join("none")) == 0);
   }
+
+  TEST_CASE("a secret file that group or others can access is refused, saying how to fix it") {
+    testing::TempDir dir;
+    const std::string path = dir.Write("token", "s3cret\n");
+    namespace fs = std::filesystem;
+    for (auto open_to : {fs::perms::group_read, fs::perms::others_read, fs::perms::group_write}) {
+      fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | open_to);
+      auto refused = ReadSecretFile(path, "upload.token_file");
+      CHECK(refused.status().code() == StatusCode::kPermissionDenied);
+      CHECK(refused.status().message().find("upload.token_file " + path) == 0);
+      CHECK(refused.status().message().find("chmod 600 " + path) != std::string::npos);
+      CHECK(refused.status().message().find("s3cret") == std::string::npos);
+    }
+    fs::permissions(path, fs::perms::owner_read);
+    CHECK(ReadSecretFile(path, "upload.token_file").ok());
+    const std::string big = dir.Write("big", std::string(70 * 1024, 'x'));
+    CHECK(ReadSecretFile(big, "upload.token_file").status().code() ==
+          StatusCode::kResourceExhausted);
+  }
 }
 
 }  // namespace picket
