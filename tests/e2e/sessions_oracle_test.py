@@ -17,6 +17,9 @@
      `ndpiReader -i F -v 2`) for the same flow, matched by protocol and endpoint
      pair, except the differences in LABEL_ALLOWLIST (each with its reason).
   e. `--json --features 8`: every session carries well-formed feature arrays.
+  f. the command line on one capture: stdin ("-") reads like the file; a torn
+     file prints the sessions before the damage, then the error with its offset
+     (exit 1); a missing file and a bad flag are named (exit 1, exit 2).
 
 usage: sessions_oracle_test.py PICKETD PICKET [--pcaps DIR] [--only NAME[,NAME...]]
 DIR defaults to $PICKET_SHARED_PCAPS, else ../shared/pcaps beside the source tree.
@@ -24,7 +27,7 @@ Prints per capture: sessions, tshark conversations, matches; then a label
 summary (file, flows, equal, differences) and "N passed, M failed".
 Exit 0 all equal, 1 a difference, 77 (skip) without the captures, tshark or
 ndpiReader, unless CI=true (then 1)."""
-import argparse, collections, gzip, ipaddress, json, os, re, shutil, subprocess, sys, tempfile
+import argparse, collections, gzip, ipaddress, json, os, re, shutil, struct, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
@@ -360,6 +363,60 @@ def check_baseline(baseline, by_file, failures):
     return checked
 
 
+def classic_records(data):
+    """Byte offsets of the records of a classic pcap file, and its end."""
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    offsets, off = [], 24
+    while off + 16 <= len(data):
+        offsets.append(off)
+        off += 16 + struct.unpack(endian + "I", data[off + 8:off + 12])[0]
+    return offsets
+
+
+def check_cli_edges(picket, path, sessions, tmp, failures):
+    """stdin reads like the file; a torn file prints the sessions of the records before
+    the damage, then the error naming the offset (exit 1); a missing file and a bad
+    flag are named (exit 1 and 2)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    p = subprocess.run([picket, "sessions", "--read", "-", "--json"], input=data,
+                       capture_output=True, timeout=TOOL_TIMEOUT)
+    if p.returncode != 0 or [json.loads(l) for l in p.stdout.decode().splitlines()] != sessions:
+        failures.append(f"cli: --read - on {path} (exit {p.returncode}) differs from --read FILE")
+
+    records = classic_records(data)
+    keep = len(records) // 2
+    torn = os.path.join(tmp, "torn.pcap")
+    cut = records[keep] + 20  # inside the record header + 4 bytes of the packet
+    with open(torn, "wb") as f:
+        f.write(data[:cut])
+    p = subprocess.run([picket, "sessions", "--read", torn, "--json"], capture_output=True,
+                       timeout=TOOL_TIMEOUT)
+    err = p.stderr.decode()
+    got = [json.loads(l) for l in p.stdout.decode().splitlines()]
+    packets = sum(s["orig_pkts"] + s["resp_pkts"] for s in got)
+    if p.returncode != 1 or torn not in err or str(records[keep]) not in err:
+        failures.append(f"cli: torn file: exit {p.returncode}, want 1 and an error naming "
+                        f"{torn} and offset {records[keep]}: {err.strip()[-300:]}")
+    # The same records, cleanly cut, are the reference: the damage only ends the read.
+    clean = os.path.join(tmp, "clean.pcap")
+    with open(clean, "wb") as f:
+        f.write(data[:records[keep]])
+    want, _ = picket_sessions(picket, clean)
+    if got != want or not got:
+        failures.append(f"cli: torn file: {len(got)} sessions ({packets} packets), want the "
+                        f"{len(want)} of the {keep} records before the damage")
+
+    p = subprocess.run([picket, "sessions", "--read", os.path.join(tmp, "absent.pcap")],
+                       capture_output=True, timeout=TOOL_TIMEOUT)
+    if p.returncode != 1 or "absent.pcap" not in p.stderr.decode():
+        failures.append(f"cli: missing file: exit {p.returncode}: {p.stderr.decode().strip()}")
+    p = subprocess.run([picket, "sessions", "--read", path, "--features", "0", "--json"],
+                       capture_output=True, timeout=TOOL_TIMEOUT)
+    if p.returncode != 2 or "--features '0'" not in p.stderr.decode():
+        failures.append(f"cli: --features 0: exit {p.returncode}: {p.stderr.decode().strip()}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("picketd")
@@ -409,6 +466,11 @@ def main():
             for f in file_failures:
                 print("   ", f)
             failures.extend(file_failures)
+
+        first_classic = next((n for n in by_file if n.endswith(".pcap")), None)
+        if first_classic:
+            check_cli_edges(args.picket, os.path.join(args.pcaps, first_classic),
+                            by_file[first_classic], tmp, failures)
 
         baseline_path = next((p for p in (os.path.join(args.pcaps, "communityid-baseline_deflt.json"),
                                           os.path.join(args.pcaps, "expected", "communityid-baseline_deflt.json"))
