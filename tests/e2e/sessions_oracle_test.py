@@ -41,13 +41,10 @@ from e2e_support import report  # noqa: E402
 TCP, UDP = 6, 17
 TOOL_TIMEOUT = 300  # seconds per tool run; the largest shared capture takes a few
 
-def skip_or_fail(reason):
-    return skip_code(reason)
 
-
-def run(cmd, what, ok_codes=(0,), stdin=None):
-    p = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=TOOL_TIMEOUT)
-    if p.returncode not in ok_codes:
+def run(cmd, what):
+    p = subprocess.run(cmd, capture_output=True, timeout=TOOL_TIMEOUT)
+    if p.returncode != 0:
         raise AssertionError(f"{what}: exit {p.returncode}: {p.stderr.decode(errors='replace')[-600:]}")
     return p
 
@@ -226,7 +223,7 @@ def tshark_conversations(path, failures, name):
 
 # ---------------------------------------------------------------- nDPI
 
-NDPI_FLOW = re.compile(r"^\t\d+\t(\S+) (\S+) <?-> (\S+) \[proto: [\d.]+/([^\]]+)\]")
+NDPI_FLOW = re.compile(r"^\t\d+\t(\S+) (\S+) <?-> (\S+) (?:\[[^\]]*\])*?\[proto: [\d.]+/([^\]]+)\]")
 NDPI_PROTO = {"TCP": TCP, "UDP": UDP, "ICMP": 1, "ICMPV6": 58}
 
 
@@ -250,8 +247,12 @@ def ndpi_flows(path):
     protocols have ports 0 there; each flow is one 5-tuple for the whole file (no timers
     on files, no split on FIN or a new SYN)."""
     out = run(["ndpiReader", "-i", path, "-v", "2"], f"ndpiReader {path}")
+    text = out.stdout.decode(errors="replace") + out.stderr.decode(errors="replace")
+    unsupported = re.search(r"Unsupported datalink \d+", text)
+    if unsupported:
+        return unsupported.group(0)  # ndpiReader reads no packet of this file
     flows = {}
-    for line in out.stdout.decode(errors="replace").splitlines():
+    for line in text.splitlines():
         m = NDPI_FLOW.match(line)
         if not m:
             continue
@@ -295,6 +296,9 @@ def check_labels(picket, name, readable, sessions, flows, failures):
     differ: for those files the comparison is made again with the timers beyond the
     capture's span, where sessions and ndpiReader's flows are the same packets and
     every label must be equal. Returns (flows, equal, differences, explained)."""
+    if isinstance(flows, str):
+        print(f"  labels not compared: ndpiReader 4.2: {flows} (it skips the whole file)")
+        return len(sessions), 0, 0, 0
     equal, diffs = compare_labels(name, sessions, flows)
     split = [k for k, c in collections.Counter(label_key(s) for s in sessions).items() if c > 1]
     if not split or not diffs:
@@ -499,17 +503,17 @@ def main():
     ap.add_argument("--only", default="")
     args = ap.parse_args()
     if not os.path.isdir(args.pcaps):
-        return skip_or_fail(f"no captures at {args.pcaps}")
+        return skip_code(f"no captures at {args.pcaps}")
     for tool in ("tshark", "ndpiReader"):
         if shutil.which(tool) is None:
-            return skip_or_fail(f"{tool} is not installed")
+            return skip_code(f"{tool} is not installed")
 
     names, missing = capture_list(args.pcaps)
     failures = [f"{m}: listed in MANIFEST.tsv but missing from {args.pcaps}" for m in missing]
     if args.only:
         names = [n for n in names if n in args.only.split(",")]
     if not names:
-        return skip_or_fail(f"no capture files in {args.pcaps}")
+        return skip_code(f"no capture files in {args.pcaps}")
 
     by_file, label_rows, spec_ids = {}, [], set()
     tmp = tempfile.mkdtemp(prefix="picket-oracle-")
@@ -531,7 +535,7 @@ def main():
                 print(f"{name:38} {len(sessions):8} {table_rows:11} {conv_equal:>4}/{len(exact):<5} "
                       f"{len(tshark_ids):4} {cid_equal:9}   [{summary}]")
                 label_rows.append((name,) + check_labels(args.picket, name, readable, sessions,
-                                                         ndpi_flows(path), file_failures))
+                                                         ndpi_flows(readable), file_failures))
                 featured, _ = picket_sessions(args.picket, readable, "--features", "8")
                 if len(featured) != len(sessions):
                     file_failures.append(f"{name}: {len(featured)} sessions with --features, {len(sessions)} without")
@@ -543,7 +547,9 @@ def main():
                 print("   ", f)
             failures.extend(file_failures)
 
-        first_classic = next((n for n in by_file if n.endswith(".pcap")), None)
+        # The classic pcap with the most packets (a torn copy keeps its first half).
+        classic = [n for n in by_file if n.endswith(".pcap")]
+        first_classic = max(classic, key=lambda n: os.path.getsize(os.path.join(args.pcaps, n)), default=None)
         if first_classic:
             check_cli_edges(args.picket, os.path.join(args.pcaps, first_classic),
                             by_file[first_classic], tmp, failures)
