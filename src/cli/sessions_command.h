@@ -18,10 +18,10 @@ inline constexpr std::string_view kSessionsSummary =
 
 inline constexpr std::string_view kSessionsUsage =
     "sessions --read FILE [--json [--packets]] [--features N] [--no-labels]\n"
-    "                  [--tcp-idle DUR] [--udp-idle DUR] [--icmp-idle DUR] [--other-idle DUR]\n"
-    "sessions [--device D] [--since T] [--until T] [filters] [--json] [--limit N]\n"
-    "sessions show ID [--json]\n"
-    "sessions pcap ID -o FILE\n\n"
+    "                       [--tcp-idle DUR] [--udp-idle DUR] [--icmp-idle DUR] [--other-idle DUR]\n"
+    "       picket sessions [--device D] [--since T] [--until T] [filters] [--json] [--limit N]\n"
+    "       picket sessions show ID [--json]\n"
+    "       picket sessions pcap ID -o FILE\n\n"
     "Offline (like `tshark -r`): cuts FILE (pcap or pcapng; \"-\" reads stdin) into\n"
     "bidirectional sessions keyed by Community ID v1, labels them with nDPI and prints\n"
     "each one as it ends (idle timer, FIN both ways, RST, or the end of the file).\n"
