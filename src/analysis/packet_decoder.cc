@@ -20,7 +20,10 @@ constexpr int kLinkLinuxSll2 = 276;
 
 constexpr std::uint16_t kEtherIpv4 = 0x0800;
 constexpr std::uint16_t kEtherIpv6 = 0x86dd;
+constexpr std::uint16_t kEtherMplsUnicast = 0x8847;
+constexpr std::uint16_t kEtherMplsMulticast = 0x8848;
 constexpr int kMaxVlanTags = 8;
+constexpr int kMaxMplsLabels = 8;
 constexpr int kMaxIpv6ExtHeaders = 8;
 
 std::uint16_t Be16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
@@ -112,6 +115,25 @@ DecodeResult FindL3(const RawPacket& packet, std::size_t& l3_offset) {
       break;
     default:
       return DecodeResult::kNotIp;
+  }
+  if (type == kEtherMplsUnicast || type == kEtherMplsMulticast) {
+    // Provider captures carry IP under an MPLS label stack (tshark and nDPI
+    // decode it): pop labels to the bottom of stack, then IP by its version.
+    for (int labels = 0;; ++labels) {
+      if (labels == kMaxMplsLabels || l3_offset + 4 > caplen) return DecodeResult::kUndecodable;
+      const bool bottom = (data[l3_offset + 2] & 0x01) != 0;
+      l3_offset += 4;
+      if (bottom) break;
+    }
+    if (l3_offset >= caplen) return DecodeResult::kUndecodable;
+    const int version = data[l3_offset] >> 4;
+    if (version == 4) {
+      type = kEtherIpv4;
+    } else if (version == 6) {
+      type = kEtherIpv6;
+    } else {
+      return DecodeResult::kNotIp;  // a pseudowire (Ethernet over MPLS) or a control word
+    }
   }
   if (type != kEtherIpv4 && type != kEtherIpv6) return DecodeResult::kNotIp;
   if (l3_offset >= caplen) return DecodeResult::kUndecodable;

@@ -56,6 +56,38 @@ TEST_SUITE("analysis.decoder") {
     CHECK(DecodePacket(Raw(too_many), d) == DecodeResult::kUndecodable);
   }
 
+  TEST_CASE("IP under an MPLS label stack, also behind a VLAN tag, and the bounds of the stack") {
+    const Bytes l3 = Ipv4(UdpIp(), Udp(53, 5353, 10));
+    auto mpls = [&](int labels, const Bytes& inner) {
+      Bytes stack;
+      for (int i = 0; i < labels; ++i) {
+        const bool bottom = i == labels - 1;
+        stack.insert(stack.end(), {0x00, 0x01, static_cast<std::uint8_t>(bottom ? 0x01 : 0x00), 64});
+      }
+      stack.insert(stack.end(), inner.begin(), inner.end());
+      return stack;
+    };
+    auto with_type = [](Bytes frame, std::size_t at, std::uint16_t type) {
+      frame[at] = static_cast<std::uint8_t>(type >> 8);
+      frame[at + 1] = static_cast<std::uint8_t>(type);
+      return frame;
+    };
+    CHECK(MustDecode(with_type(Ethernet(mpls(1, l3)), 12, 0x8847), 1).dst_port == 5353);
+    CHECK(MustDecode(with_type(Ethernet(mpls(3, l3)), 12, 0x8848), 1).payload_len == 10);
+    CHECK(MustDecode(with_type(Ethernet(mpls(2, l3), {0x8100}), 16, 0x8847), 1).proto ==
+          kProtoUdp);
+    DecodedPacket d;
+    CHECK(DecodePacket(Raw(with_type(Ethernet(mpls(9, l3)), 12, 0x8847)), d) ==
+          DecodeResult::kUndecodable);
+    Bytes no_bottom = mpls(1, {});
+    no_bottom[2] = 0;  // the stack never ends within the frame
+    CHECK(DecodePacket(Raw(with_type(Ethernet(no_bottom), 12, 0x8847)), d) ==
+          DecodeResult::kUndecodable);
+    Bytes pseudowire = mpls(1, Bytes(20, 0));  // a control word, then Ethernet: not IP
+    CHECK(DecodePacket(Raw(with_type(Ethernet(pseudowire), 12, 0x8847)), d) ==
+          DecodeResult::kNotIp);
+  }
+
   TEST_CASE("Linux cooked v1 and v2") {
     const Bytes l3 = Ipv4(UdpIp(), Udp(1, 2, 3));
     Bytes sll{0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0};
