@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
 from servers import Processes, skip_code, start_collector, wait_for  # noqa: E402
 
 IGNORED = {"device", "id", "packets"}
+KEEP = ("--session-retention", "0")  # the captures are years old: retention would delete them
 TOOL_TIMEOUT = 120
 
 
@@ -201,7 +202,7 @@ def bpf_filter(s, ethernet):
 
 
 def case_split(args, procs, work, picket, rng, figures):
-    url = start_collector(procs, picket, work, "--session-gap-wait", "60s")
+    url = start_collector(procs, picket, work, *KEEP, "--session-gap-wait", "60s")
     data_dir = os.path.join(work, "collector")
     uploader = Uploader(url)
     names = sorted(n for n in os.listdir(args.pcaps) if n.endswith(".pcap"))
@@ -317,7 +318,7 @@ def case_kill(args, procs, work, picket, rng, figures):
     # Uninterrupted run on the copy.
     ref_work = os.path.join(work, "reference")
     t0 = time.monotonic()
-    ref_url = start_collector(procs, picket, ref_work)
+    ref_url = start_collector(procs, picket, ref_work, *KEEP)
     ref_dir = os.path.join(ref_work, "collector")
     wait_for("uninterrupted analysis", lambda: analysis_progress(ref_dir, "long") > last, timeout=600)
     elapsed = time.monotonic() - t0
@@ -332,7 +333,7 @@ def case_kill(args, procs, work, picket, rng, figures):
         ready = os.path.join(work, "collector.url")
         if os.path.exists(ready):
             os.unlink(ready)
-        start_collector(procs, picket, work)
+        start_collector(procs, picket, work, *KEEP)
         p = procs.procs[-1]
         remaining = last + 1 - previous
         step = max(1, remaining // (args.rounds - round_no + 1))
@@ -347,7 +348,8 @@ def case_kill(args, procs, work, picket, rng, figures):
         if now <= last:
             kills += 1  # killed with work left: during the analysis
         previous = now
-    url = start_collector(procs, picket, work)
+    os.unlink(os.path.join(work, "collector.url"))
+    url = start_collector(procs, picket, work, *KEEP)
     wait_for("analysis after the kills", lambda: analysis_progress(collector_dir, "long") > last, timeout=600)
     got = [comparable(s) for s in collector_sessions(picket, url, "long")]
     figures.append(f"kill: {kills} of {args.rounds} SIGKILLs landed during analysis; "
