@@ -265,6 +265,75 @@ def case_split(args, procs, work, picket, rng, figures):
             compared_pcaps += 1
     figures.append(f"split: {compared_pcaps - pcap_failures} of {compared_pcaps} session pcaps equal "
                    "tcpdump's 5-tuple filter")
+    failures += api_edges(picket, url, uploader, work, files)
+    return failures
+
+
+def http_get(uploader, path):
+    conn = http.client.HTTPConnection(uploader.host, uploader.port, timeout=30)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def api_edges(picket, url, uploader, work, files):
+    """Bad filters are 400s naming parameter and value; filters and paging agree with the
+    full listing; `picket sessions show` and `pcap -o` give what the API gives."""
+    failures = []
+    for query, name in (("port=abc", "port"), ("proto=tcpx", "proto"), ("since=yesterday", "since"),
+                        ("ip=10.0.0.300", "ip"), ("limit=0", "limit"), ("after=-1", "after")):
+        status, body = http_get(uploader, "/v1/sessions?" + query)
+        value = query.split("=", 1)[1]
+        if status != 400 or name not in body.decode() or value not in body.decode():
+            failures.append(f"GET /v1/sessions?{query}: {status} {body[:200]!r} (want 400 naming {name} and {value})")
+    status, body = http_get(uploader, "/v1/sessions/999999999")
+    if status != 404:
+        failures.append(f"GET an unknown session: {status}")
+    everything = [json.loads(line) for line in http_get(uploader, "/v1/sessions?limit=100000")[1].splitlines()]
+    ids = [s["id"] for s in everything]
+    if ids != sorted(ids) or len(set(ids)) != len(ids):
+        failures.append("GET /v1/sessions: ids not strictly ascending")
+    paged, after = [], 0
+    for _ in range(len(everything) + 2):  # bounded: one page per session at most
+        page = [json.loads(line) for line in
+                http_get(uploader, f"/v1/sessions?limit=7&after={after}")[1].splitlines()]
+        paged += page
+        if len(page) < 7:
+            break
+        after = page[-1]["id"]
+    if [s["id"] for s in paged] != ids:
+        failures.append(f"paging with after= gives {len(paged)} sessions, one listing {len(everything)}")
+    for query, keep in (("proto=udp", lambda s: s["proto"] == 17),
+                        ("port=53", lambda s: 53 in (s["src_port"], s["dst_port"])),
+                        ("app=DNS", lambda s: s["app"] == "DNS"),
+                        ("state=SF", lambda s: s["state"] == "SF"),
+                        ("since=2000-01-01T00:00:00Z&until=2010-01-01T00:00:00%2B00:00",
+                         lambda s: s["first_ts"] < "2010-01-01" and s["last_ts"] >= "2000-01-01")):
+        got = [json.loads(line)["id"] for line in http_get(uploader, f"/v1/sessions?limit=100000&{query}")[1].splitlines()]
+        want = [s["id"] for s in everything if keep(s)]
+        if got != want:
+            failures.append(f"GET /v1/sessions?{query}: {len(got)} sessions, {len(want)} expected")
+    tcp = next((s for s in everything if s["proto"] == 6), None)
+    if tcp:
+        shown = run_json_lines([picket, "sessions", "show", str(tcp["id"]), "--collector", url, "--json"])
+        status, body = http_get(uploader, f"/v1/sessions/{tcp['id']}")
+        if status != 200 or shown != [json.loads(body)] or not shown[0].get("packets"):
+            failures.append(f"picket sessions show {tcp['id']} differs from GET /v1/sessions/{tcp['id']}")
+        out = os.path.join(work, "session.pcap")
+        r = subprocess.run([picket, "sessions", "pcap", str(tcp["id"]), "-o", out, "--collector", url],
+                           capture_output=True, timeout=TOOL_TIMEOUT)
+        status, body = http_get(uploader, f"/v1/sessions/{tcp['id']}/pcap")
+        if r.returncode != 0 or open(out, "rb").read() != body:
+            failures.append(f"picket sessions pcap {tcp['id']}: exit {r.returncode} {r.stderr[:200]!r}, "
+                            "or the file differs from the API's pcap")
+        table = subprocess.run([picket, "sessions", "--collector", url, "--limit", "3"],
+                               capture_output=True, timeout=TOOL_TIMEOUT)
+        lines = table.stdout.decode().splitlines()
+        if table.returncode != 0 or len(lines) != 4 or not lines[0].startswith("ID"):
+            failures.append(f"picket sessions table: exit {table.returncode}, {len(lines)} lines")
     return failures
 
 
