@@ -266,6 +266,36 @@ def case_split(args, procs, work, picket, rng, figures):
     figures.append(f"split: {compared_pcaps - pcap_failures} of {compared_pcaps} session pcaps equal "
                    "tcpdump's 5-tuple filter")
     failures += api_edges(picket, url, uploader, work, files)
+    failures += damaged_chunk(picket, url, uploader, work, procs, files)
+    return failures
+
+
+def damaged_chunk(picket, url, uploader, work, procs, files):
+    """A chunk torn in its third record: its first two packets count, the log names the
+    device and seq, the device's damaged_chunks counter says 1, the next chunk goes on."""
+    name, path = next((n, p) for n, p, *_ in files if len(read_pcap(p)[2]) >= 6)
+    header, _, records = read_pcap(path)
+    rh, d = records[2]
+    torn = header + b"".join(h + x for h, x in records[:2]) + rh + d[:len(d) // 2]
+    rest = header + b"".join(h + x for h, x in records[3:])
+    upload_all(uploader, [("torn", 1, torn, 3, 0), ("torn", 2, rest, len(records) - 3, 0),
+                          ("torn", 3, header, 0, 1000)])
+    data_dir = os.path.join(work, "collector")
+    wait_for("analysis of the torn device", lambda: analysis_progress(data_dir, "torn") > 3, timeout=60)
+    failures = []
+    devices = json.loads(http_get(uploader, "/v1/devices")[1])
+    counters = next((d.get("analysis") for d in devices if d["id"] == "torn"), None)
+    if not counters or counters["damaged_chunks"] != 1 or counters["chunks_analysed"] != 3:
+        failures.append(f"torn device counters: {counters}")
+    if not any("damaged chunk" in line and "device=torn" in line and "seq=1" in line
+               for line in procs.log_text().splitlines()):
+        failures.append("no 'damaged chunk' log line naming device torn and seq 1")
+    whole = os.path.join(work, "untorn.pcap")
+    with open(whole, "wb") as f:
+        f.write(header + b"".join(h + x for h, x in records[:2] + records[3:]))
+    failures += diff_sessions([comparable(s, True) for s in offline_sessions(picket, whole)],
+                              [comparable(s) for s in collector_sessions(picket, url, "torn")],
+                              f"torn chunk of {name}")
     return failures
 
 
