@@ -217,6 +217,26 @@ TEST_SUITE("collector.session_analysis") {
     CHECK(summary(h.Sessions()) == expected);
     CHECK(expected.size() == 6);
   }
+
+  TEST_CASE("a device whose saved state cannot be restored stops, is reported, and rests") {
+    Harness h;
+    AnalysedChunk bad;
+    bad.seq = 1;
+    bad.state.next_seq = 2;
+    bad.state.blob = "not a saved analyser state";
+    REQUIRE(h.store->CommitChunk("gw", bad).ok());
+    h.Put(1, Chunk(1));
+    h.Put(2, Chunk(2));
+    auto runner = h.Runner();
+    Status first = runner->Pass();
+    CHECK_FALSE(first.ok());
+    CHECK(first.message().find("gw") != std::string::npos);
+    CHECK(runner->Pass().ok());  // resting: not retried (nor logged) at once
+    CHECK(h.Counters(*runner).next_seq == 2);
+    h.clock.Advance(11'000);
+    CHECK_FALSE(runner->Pass().ok());  // retried, still broken; nothing stored meanwhile
+    CHECK(h.Sessions().empty());
+  }
 }
 
 }  // namespace picket::collector
