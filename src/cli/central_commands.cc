@@ -6,6 +6,7 @@
 #include "cli/devices_command.h"
 #include "cli/logs_command.h"
 #include "cli/scan_jobs_command.h"
+#include "cli/sessions_command.h"
 #include "picket/collector/collector_command.h"
 #include "picket/collector/library_info.h"
 #include "picket/common/version.h"
@@ -56,6 +57,7 @@ constexpr Command kCommands[] = {
     {"devices", kDevicesSummary, kDevicesUsage, RunDevicesCommand},
     {"config", kConfigSummary, kConfigUsage, RunConfigCommand},
     {"scan", kScanSummary, kScanUsage, RunScanJobsCommand},
+    {"sessions", kSessionsSummary, kSessionsUsage, RunSessionsCommand},
 };
 
 }  // namespace
