@@ -22,8 +22,10 @@ One run:
      For each: wall time, CPU time, packets/s, flows/s (the tool's own flow
      count), peak RSS (ru_maxrss from wait4), and the ratios picket/peer.
      picket's RSS per open flow: (peak RSS - RSS of the same binary on a small
-     capture) / the analyser's peak of open flows (from its stats line on
-     stderr, when it prints one).
+     capture) / the peak of open flows (from picket's stats line on stderr when
+     it prints one; else estimated from a second, untimed --json run: each
+     session open from first_ts until last_ts for fin/rst, last_ts + the idle
+     timeout for idle, the end for end_of_data).
   3. The collector's analysis lag: a `picket collector` (tests/pylib/servers.py
      start_collector) receives one device's chunks (8 MiB, picketd's default
      chunk size, of 1500 B frames: TCP flows of --lag-flow-packets data frames
@@ -38,6 +40,7 @@ The last line printed is `sessions_bench: done` when every phase ran.
 """
 import argparse
 import base64
+import datetime
 import hashlib
 import http.client
 import json
@@ -180,19 +183,45 @@ def run_picket(procs, a, work, path, label):
     return r
 
 
-def count_picket_sessions(procs, a, work, path):
-    """Sessions from the table (when picket prints no count): one line per session after a header."""
-    out = os.path.join(work, "picket-count.txt")
-    r = run_tool(procs, "picket", [a.picket, "sessions", "--read", path], out,
-                 os.path.join(work, "picket-count.err"), a.tool_timeout)
-    if r["exit"] != 0:
-        return None
-    n = 0
-    with open(out, "rb") as f:
-        for _ in f:
-            n += 1
-    os.unlink(out)
-    return max(0, n - 1)
+IDLE_S = {6: 300, 17: 60, 1: 30, 58: 30}   # the analyser's default idle timeouts; others 60 s
+
+
+def rfc3339_us(text):
+    return int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1e6)
+
+
+def sweep_open_flows(procs, a, work, path):
+    """Peak of open flows on packet time, from `picket sessions --read --json` (a second, untimed
+    run): a session is open from first_ts until last_ts (fin, rst, reused), last_ts + the idle
+    timeout (idle, resources), or the end of the file (end_of_data). Returns (sessions, peak)."""
+    err = open(os.path.join(work, "picket-json.err"), "wb")
+    p = procs.start([a.picket, "sessions", "--read", path, "--json"], "picket", stdout=subprocess.PIPE,
+                    stderr=err)
+    events, n = [], 0
+    deadline = time.monotonic() + a.tool_timeout
+    for line in p.stdout:
+        if time.monotonic() > deadline:
+            break
+        s = json.loads(line)
+        n += 1
+        first, last = rfc3339_us(s["first_ts"]), rfc3339_us(s["last_ts"])
+        reason = s.get("end_reason")
+        if reason in ("fin", "rst", "reused"):
+            end = last
+        elif reason == "end_of_data":
+            end = float("inf")
+        else:
+            end = last + IDLE_S.get(s.get("proto"), 60) * 1_000_000
+        events.append((first, 1))
+        events.append((end, -1))
+    procs.stop(p, signal.SIGTERM, 30)
+    err.close()
+    events.sort(key=lambda e: (e[0], e[1]))   # a close at the same instant counts first
+    peak = cur = 0
+    for _, d in events:
+        cur += d
+        peak = max(peak, cur)
+    return n, peak
 
 
 def run_ndpi(procs, a, work, path):
@@ -265,8 +294,9 @@ def print_tools_table(a, meta, res, baseline):
     print()
     if p.get("peak_open") and baseline:
         per = (p["rss_kib"] - baseline["rss_kib"]) * 1024 / p["peak_open"]
+        how = " (estimated from the sessions' times and the idle timeouts)" if p.get("peak_open_estimated") else ""
         print(f"picket RSS per open flow: ({fmt_mib(p['rss_kib'])} peak - {fmt_mib(baseline['rss_kib'])} on a "
-              f"small capture) / {p['peak_open']:,} peak open flows = {per:,.0f} B per open flow")
+              f"small capture) / {p['peak_open']:,} peak open flows{how} = {per:,.0f} B per open flow")
     else:
         print(f"picket RSS per open flow: - (picket printed no peak-open-flows figure; peak RSS "
               f"{fmt_mib(p['rss_kib'])}, small-capture RSS {fmt_mib(baseline['rss_kib']) if baseline else '-'})")
@@ -579,9 +609,12 @@ def main():
             res = {}
             log("picket sessions --read ...")
             res["picket"] = run_picket(procs, a, work, a.cache, "big")
-            if res["picket"]["flows"] is None:
-                log("picket printed no session count: counting its table in a second run ...")
-                res["picket"]["flows"] = count_picket_sessions(procs, a, work, a.cache)
+            if res["picket"]["peak_open"] is None:
+                log("picket sessions --read --json (untimed) for the peak of open flows ...")
+                n, res["picket"]["peak_open"] = sweep_open_flows(procs, a, work, a.cache)
+                res["picket"]["peak_open_estimated"] = True
+                if res["picket"]["flows"] is None:
+                    res["picket"]["flows"] = n
             log("ndpiReader -i ...")
             res["ndpiReader"] = run_ndpi(procs, a, work, a.cache)
             if not a.skip_tshark:
