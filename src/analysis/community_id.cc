@@ -1,0 +1,49 @@
+#include "analysis/community_id.h"
+
+#include <openssl/evp.h>
+
+#include <cstring>
+#include <memory>
+
+#include "picket/common/digest.h"
+
+namespace picket::analysis {
+
+bool CommunityIdKeepsOrder(const FlowTuple& tuple) {
+  if (tuple.one_way) return true;
+  const std::size_t size = tuple.is_v6 ? 16 : 4;
+  const int order = std::memcmp(tuple.src, tuple.dst, size);
+  return order < 0 || (order == 0 && tuple.src_port <= tuple.dst_port);
+}
+
+std::string CommunityId(const FlowTuple& tuple, std::uint16_t seed) {
+  const std::size_t size = tuple.is_v6 ? 16 : 4;
+  const bool keep = CommunityIdKeepsOrder(tuple);
+  const std::uint8_t* first = keep ? tuple.src : tuple.dst;
+  const std::uint8_t* second = keep ? tuple.dst : tuple.src;
+  const std::uint16_t first_port = keep ? tuple.src_port : tuple.dst_port;
+  const std::uint16_t second_port = keep ? tuple.dst_port : tuple.src_port;
+
+  std::uint8_t input[2 + 16 + 16 + 2 + 4];
+  std::size_t n = 0;
+  input[n++] = static_cast<std::uint8_t>(seed >> 8);
+  input[n++] = static_cast<std::uint8_t>(seed);
+  std::memcpy(input + n, first, size);
+  n += size;
+  std::memcpy(input + n, second, size);
+  n += size;
+  input[n++] = tuple.proto;
+  input[n++] = 0;
+  if (tuple.has_ports) {
+    input[n++] = static_cast<std::uint8_t>(first_port >> 8);
+    input[n++] = static_cast<std::uint8_t>(first_port);
+    input[n++] = static_cast<std::uint8_t>(second_port >> 8);
+    input[n++] = static_cast<std::uint8_t>(second_port);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (EVP_Digest(input, n, digest, &digest_len, EVP_sha1(), nullptr) != 1) return "";
+  return "1:" + Base64Encode(digest, digest_len);
+}
+
+}  // namespace picket::analysis
