@@ -4,12 +4,13 @@
 //   odd:  a valid pcap header (link type chosen by the first byte) is put in
 //         front and the rest is cut into packets, so the decoder itself sees
 //         arbitrary frames, not only the file parser;
-//   both: options (timeouts, table size, features, refs) come from the second
-//         byte; halfway through, the open flows go through SaveState and
-//         RestoreState (re-dissecting through PacketAt) into a fresh Analyzer,
-//         and the input is also offered to RestoreState as a blob.
+//   both: options (labels, timeouts, table size, features, refs) come from the
+//         second byte; halfway through, the open flows go through SaveState
+//         and RestoreState (re-dissecting through PacketAt) into a second
+//         Analyzer, and the input is also offered to RestoreState as a blob.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -75,24 +76,45 @@ std::string FramedCapture(const std::uint8_t* data, std::size_t size, std::uint3
 
 AnalyzerOptions OptionsFrom(std::uint8_t bits) {
   AnalyzerOptions o;
-  o.label = true;
-  if (bits & 0x01) {  // short timers: idle expiry inside small inputs
+  o.label = !(bits & 0x10);  // labels on, except for one input in 32
+  if (bits & 0x01) {         // short timers: idle expiry inside small inputs
     o.tcp_idle_us = 2'000'000;
     o.udp_idle_us = 1'000'000;
     o.icmp_idle_us = 500'000;
     o.other_idle_us = 1'000'000;
   }
-  if (bits & 0x02) o.max_open_flows = 1 + (bits >> 5);  // "resources" evictions
+  if (bits & 0x02) o.max_open_flows = 3;  // "resources" evictions
   o.features_packets = (bits & 0x04) ? 3 : 0;
   o.refs_in_session = !(bits & 0x08);
   return o;
 }
 
-void Consume(std::vector<Session>& out, Session&& s) {
+std::vector<Session>* g_sessions = nullptr;  // the current input's sessions
+
+void Consume(Session&& s) {
   nlohmann::json json = ToJson(s, true);
   (void)FromJson(json);
   (void)TableRow(s);
-  out.push_back(std::move(s));
+  g_sessions->push_back(std::move(s));
+}
+
+// nDPI's set-up costs ~100 ms per Analyzer under ASan, so one pair of
+// Analyzers per option set serves every input (as nDPI's own fuzzers keep one
+// detection module); CloseAll empties them between inputs. PICKET_FUZZ_FRESH=1
+// makes fresh ones per input, to check that a crash reproduces on its own.
+struct Pair {
+  std::unique_ptr<Analyzer> first, second;
+};
+
+Pair& AnalyzersFor(std::uint8_t key, const AnalyzerOptions& options) {
+  static Pair pairs[32];
+  static const bool fresh = std::getenv("PICKET_FUZZ_FRESH") != nullptr;
+  Pair& pair = pairs[key & 31];
+  if (fresh || !pair.first) {
+    pair.first = std::make_unique<Analyzer>(options, Consume);
+    pair.second = std::make_unique<Analyzer>(options, Consume);
+  }
+  return pair;
 }
 
 }  // namespace
@@ -100,7 +122,8 @@ void Consume(std::vector<Session>& out, Session&& s) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   const std::uint8_t mode = data[0];
-  const AnalyzerOptions options = OptionsFrom(data[1]);
+  const std::uint8_t key = data[1] & 0x1F;
+  const AnalyzerOptions options = OptionsFrom(key);
   std::string capture;
   if (mode & 1) {
     capture = FramedCapture(data + 2, size - 2, kLinkTypes[(mode >> 1) % std::size(kLinkTypes)]);
@@ -109,37 +132,49 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   std::vector<Session> sessions;
-  auto sink = [&](Session&& s) { Consume(sessions, std::move(s)); };
-  std::vector<RawPacket> packets;  // data points into `capture`, which outlives them
-  (void)ReadCaptureBytes(capture, 7, [&](const RawPacket& p) { packets.push_back(p); });
+  g_sessions = &sessions;
+  // A packet's bytes live only during the callback (the reader's buffer): keep copies.
+  std::vector<RawPacket> packets;
+  std::vector<std::string> bytes;
+  (void)ReadCaptureBytes(capture, 7, [&](const RawPacket& p) {
+    packets.push_back(p);
+    bytes.emplace_back(reinterpret_cast<const char*>(p.data.data()), p.data.size());
+  });
+  for (std::size_t i = 0; i < packets.size(); ++i) {
+    packets[i].data = {reinterpret_cast<const std::uint8_t*>(bytes[i].data()), bytes[i].size()};
+  }
 
   const PacketFetcher fetch = [&](const PacketRef& ref, std::string&, RawPacket& packet) {
     if (ref.chunk_seq != 7) return picket::Status::InvalidArgument("fuzzer: unknown chunk");
     return PacketAt(capture, ref.offset, packet);
   };
 
-  auto first = std::make_unique<Analyzer>(options, sink);
+  Pair& pair = AnalyzersFor(key, options);
+  Analyzer& first = *pair.first;
+  Analyzer& restored = *pair.second;
   const std::size_t half = packets.size() / 2;
-  for (std::size_t i = 0; i < half; ++i) first->Feed(packets[i]);
-  const std::string state = first->SaveState();
-  if (!options.refs_in_session) (void)first->TakePacketRefs();
+  for (std::size_t i = 0; i < half; ++i) first.Feed(packets[i]);
+  const std::string state = first.SaveState();
+  if (!options.refs_in_session) (void)first.TakePacketRefs();
 
   // The second half twice: in the original Analyzer and in one restored from its state.
-  Analyzer restored(options, sink);
   (void)restored.RestoreState(state, fetch);
   for (std::size_t i = half; i < packets.size(); ++i) {
-    first->Feed(packets[i]);
+    first.Feed(packets[i]);
     restored.Feed(packets[i]);
   }
-  first->CloseAll(EndReason::kEndOfData);
+  first.CloseAll(EndReason::kEndOfData);
   restored.CloseAll(EndReason::kGap);
-  (void)first->stats();
-  if (!options.refs_in_session) (void)restored.TakePacketRefs();
-  first.reset();
+  (void)first.stats();
+  if (!options.refs_in_session) {
+    (void)first.TakePacketRefs();
+    (void)restored.TakePacketRefs();
+  }
 
   // The raw input as a saved state: must be refused or restored, never crash.
-  Analyzer from_blob(options, sink);
-  (void)from_blob.RestoreState(std::string_view(reinterpret_cast<const char*>(data), size), fetch);
-  from_blob.CloseAll(EndReason::kEndOfData);
+  (void)restored.RestoreState(std::string_view(reinterpret_cast<const char*>(data), size), fetch);
+  restored.CloseAll(EndReason::kEndOfData);
+  if (!options.refs_in_session) (void)restored.TakePacketRefs();
+  g_sessions = nullptr;
   return 0;
 }
