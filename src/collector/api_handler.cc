@@ -31,26 +31,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-Reply JsonReply(int status, const json& body) {
-  Reply r;
-  r.status = status;
-  // Paths, headers and stored text may hold invalid UTF-8: replace it rather
-  // than let dump() throw inside a network handler.
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
-// Storage failures: the device keeps the data and retries on 5xx.
-Reply StorageError(const Status& st, std::string_view what) {
-  PICKET_LOG(kError, "collector", "storage error", {"what", what}, {"status", st});
-  if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kResourceExhausted) {
-    Reply r = JsonError(wire::kHttpUnavailable, std::string(what) + ": " + st.message());
-    r.headers.emplace_back(wire::kRetryAfterHeader, "5");
-    return r;
-  }
-  return JsonError(wire::kHttpInternalError, std::string(what) + ": " + st.message());
-}
-
 Result<std::optional<std::int64_t>> HeaderNumber(const HeaderMap& h, std::string_view name) {
   auto value = h.Get(name);
   if (!value) return std::optional<std::int64_t>();
@@ -166,6 +146,26 @@ Result<std::optional<LogFollow>> ParseLogFollow(const wire::Route& route, const 
 
 }  // namespace
 
+Reply JsonReply(int status, const json& body) {
+  Reply r;
+  r.status = status;
+  // Paths, headers and stored text may hold invalid UTF-8: replace it rather
+  // than let dump() throw inside a network handler.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+// Storage failures: the device keeps the data and retries on 5xx.
+Reply StorageError(const Status& st, std::string_view what) {
+  PICKET_LOG(kError, "collector", "storage error", {"what", what}, {"status", st});
+  if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kResourceExhausted) {
+    Reply r = JsonError(wire::kHttpUnavailable, std::string(what) + ": " + st.message());
+    r.headers.emplace_back(wire::kRetryAfterHeader, "5");
+    return r;
+  }
+  return JsonError(wire::kHttpInternalError, std::string(what) + ": " + st.message());
+}
+
 void HeaderMap::Add(std::string_view name, std::string_view value) {
   fields_.emplace(Lower(name), std::string(value));
 }
@@ -231,6 +231,12 @@ ApiHandler::ApiHandler(const TokenTable* tokens, CollectorDb* db, const ChunkSto
       max_body_(max_body),
       clock_(clock),
       log_feed_(max_followers) {}
+
+void ApiHandler::EnableSessions(SessionStore* sessions,
+                                std::function<void(const std::string& device)> on_chunk_stored) {
+  sessions_ = sessions;
+  on_chunk_stored_ = std::move(on_chunk_stored);
+}
 
 std::string FormatSseEvent(std::uint64_t id, std::string_view data) {
   std::string out = "id: " + std::to_string(id) + "\ndata: ";
@@ -368,6 +374,12 @@ Reply ApiHandler::Handle(Admission a, std::string body) {
     case wire::Endpoint::kListResults:
     case wire::Endpoint::kListLogs:
       return List(a.route);
+    case wire::Endpoint::kListSessions:
+      return ListSessions(a.route);
+    case wire::Endpoint::kGetSession:
+      return GetSession(a.route);
+    case wire::Endpoint::kGetSessionPcap:
+      return GetSessionPcap(a.route);
   }
   return JsonError(wire::kHttpInternalError, "unhandled endpoint");
 }
@@ -440,6 +452,7 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
   if (!pending.ok()) return StorageError(pending.status(), "write chunk file");
   auto put = db_->PutChunk(c, a.report, [&] { return pending->Publish(); });
   if (!put.ok()) return StorageError(put.status(), "store chunk");
+  if (put->outcome == ChunkOutcome::kStored && on_chunk_stored_) on_chunk_stored_(c.device);
   return answer(*put);
 }
 

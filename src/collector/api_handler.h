@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +18,7 @@
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
 #include "collector/log_feed.h"
+#include "collector/session_store.h"
 #include "collector/token_table.h"
 #include "picket/common/clock.h"
 #include "picket/common/wire.h"
@@ -39,14 +42,25 @@ struct RequestHead {
   std::optional<std::uint64_t> content_length;  // absent for chunked or no body
 };
 
+// A body produced piece by piece (GET /v1/sessions, /v1/sessions/{id}/pcap):
+// the transport sends a chunked response and calls it again after each piece
+// is written, until it returns "" (the end). An error closes the connection
+// mid-body, so the client sees a cut transfer, never a complete wrong answer.
+// Called on one I/O thread at a time.
+using BodyProducer = std::function<Result<std::string>()>;
+
 struct Reply {
   int status = 200;
   std::string content_type = std::string(wire::kJsonContentType);
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  BodyProducer stream;  // set: `body` is ignored and this produces it
 };
 
 Reply JsonError(int status, std::string_view message);
+Reply JsonReply(int status, const nlohmann::json& body);  // invalid UTF-8 replaced
+// 503 + Retry-After for a busy or full store, else 500; logged.
+Reply StorageError(const Status& st, std::string_view what);
 
 // GET /v1/logs?follow=1 (server-sent events): what the stream starts from and
 // which lines it carries.
@@ -87,6 +101,12 @@ class ApiHandler {
   ApiHandler(const TokenTable* tokens, CollectorDb* db, const ChunkStore* store,
              std::uint64_t max_body, const Clock* clock, int max_followers = 64);
 
+  // Session routes read `sessions`; a stored chunk calls on_chunk_stored(device)
+  // after its transaction commits (it wakes the analysis). Without this call
+  // the session routes answer 503.
+  void EnableSessions(SessionStore* sessions,
+                      std::function<void(const std::string& device)> on_chunk_stored);
+
   Admission Admit(const RequestHead& head) const;
   Reply Handle(Admission admission, std::string body);
 
@@ -102,6 +122,9 @@ class ApiHandler {
   Reply PostLines(LineKind kind, Admission& a, std::string body);
   Reply GetChunk(const wire::Route& route);
   Reply List(const wire::Route& route);
+  Reply ListSessions(const wire::Route& route);  // session_api.cc
+  Reply GetSession(const wire::Route& route);
+  Reply GetSessionPcap(const wire::Route& route);
 
   const TokenTable* tokens_;
   CollectorDb* db_;
@@ -109,6 +132,8 @@ class ApiHandler {
   std::uint64_t max_body_;
   const Clock* clock_;
   LogFeed log_feed_;
+  SessionStore* sessions_ = nullptr;
+  std::function<void(const std::string&)> on_chunk_stored_;
 };
 
 // The base64 SHA-256 named in a Digest header ("sha-256=<base64>", possibly

@@ -14,6 +14,8 @@
 #include "collector/collector_db.h"
 #include "collector/collector_options.h"
 #include "collector/http_server.h"
+#include "collector/session_analysis.h"
+#include "collector/session_store.h"
 #include "collector/token_table.h"
 #include "collector/zk_registration.h"
 #include "picket/common/clock.h"
@@ -75,6 +77,26 @@ int RunCollectorCommand(std::span<char* const> args) {
 
   ApiHandler handler(tokens ? &*tokens : nullptr, db->get(), &*store, o.max_body,
                      &SystemClock::Instance(), o.max_followers);
+
+  auto sessions = SessionStore::Open(o.data_dir + "/sessions.db");
+  if (!sessions.ok()) return StartupError(sessions.status().WithContext("--data"));
+  std::unique_ptr<SessionAnalysis> analysis;
+  if (o.sessions) {
+    SessionAnalysisOptions ao;
+    ao.collector_db_path = o.data_dir + "/collector.db";
+    ao.gap_wait = o.session_gap_wait;
+    ao.retention = o.session_retention;
+    ao.analyzer.tcp_idle_us = o.session_tcp_idle.count() * 1000;
+    ao.analyzer.udp_idle_us = o.session_udp_idle.count() * 1000;
+    ao.analyzer.icmp_idle_us = o.session_icmp_idle.count() * 1000;
+    auto created = SessionAnalysis::Create(ao, sessions->get(), &SystemClock::Instance());
+    if (!created.ok()) return StartupError(created.status().WithContext("session analysis"));
+    analysis = std::move(*created);
+  }
+  SessionAnalysis* raw_analysis = analysis.get();
+  handler.EnableSessions(sessions->get(), [raw_analysis](const std::string& device) {
+    if (raw_analysis != nullptr) raw_analysis->Notify(device);
+  });
   HttpServerOptions server_options;
   server_options.host = o.listen_host;
   server_options.port = o.listen_port;
@@ -95,7 +117,9 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"data", o.data_dir}, {"auth", tokens ? "tokens" : "none"},
              {"tokens", tokens ? tokens->size() : 0}, {"max_body", FormatSize(o.max_body)},
              {"max_inflight", o.max_inflight}, {"max_followers", o.max_followers},
-             {"threads", o.threads});
+             {"threads", o.threads}, {"sessions", o.sessions ? "on" : "off"},
+             {"session_retention", FormatDuration(o.session_retention)},
+             {"session_gap_wait", FormatDuration(o.session_gap_wait)});
 
   // Registration fails for good only when the id stays taken: stop serving
   // and exit 1, like any other startup error.
@@ -123,7 +147,9 @@ int RunCollectorCommand(std::span<char* const> args) {
                {"path", registration->path()}, {"url", zk.url});
   }
 
+  if (analysis) analysis->Start();
   (*server)->Run();
+  if (analysis) analysis->Stop();  // finishes the chunk in hand; the rest resumes next start
   if (registration) registration->Stop();  // deletes the node, closes the session
   PICKET_LOG(kInfo, "collector", "stopped");
   std::lock_guard lock(failure_mu);

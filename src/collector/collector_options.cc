@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <tuple>
 
 #include "picket/common/command_line.h"
 #include "picket/common/net_address.h"
@@ -100,8 +101,9 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   FlagParser flags(
       {"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
-       "zk-password-file"},
-      {"insecure-no-auth"});
+       "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
+       "session-udp-idle", "session-icmp-idle"},
+      {"insecure-no-auth", "no-sessions"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
 
@@ -154,6 +156,27 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     o.threads = *n;
   }
   o.ready_file = flags.Value("ready-file");
+
+  o.sessions = !flags.Has("no-sessions");
+  for (auto [flag, out, zero_ok] :
+       {std::tuple{"session-retention", &o.session_retention, true},
+        std::tuple{"session-gap-wait", &o.session_gap_wait, true},
+        std::tuple{"session-tcp-idle", &o.session_tcp_idle, false},
+        std::tuple{"session-udp-idle", &o.session_udp_idle, false},
+        std::tuple{"session-icmp-idle", &o.session_icmp_idle, false}}) {
+    auto v = flags.Value(flag);
+    if (!v) continue;
+    if (zero_ok && *v == "0") {
+      *out = std::chrono::milliseconds(0);
+      continue;
+    }
+    auto d = ParseDuration(*v);
+    if (!d.ok()) return d.status().WithContext("--" + std::string(flag));
+    if (d->count() <= 0) {
+      return Status::InvalidArgument("--" + std::string(flag) + " " + *v + ": must be positive");
+    }
+    *out = *d;
+  }
 
   o.zk_hosts = flags.Value("zk");
   if (!o.zk_hosts) {

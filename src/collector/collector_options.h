@@ -2,6 +2,7 @@
 // every startup error names the flag and value at fault.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -26,6 +27,13 @@ struct CollectorOptions {
   int max_followers = 64;  // open GET /v1/logs?follow=1 streams
   int threads = 2;
   std::optional<std::string> ready_file;
+
+  // Session analysis (<data>/sessions.db); the API serves the store either way.
+  bool sessions = true;                                         // --no-sessions: off
+  std::chrono::milliseconds session_retention{30LL * 86400 * 1000};  // 0: keep
+  std::chrono::milliseconds session_gap_wait{30'000};
+  std::chrono::milliseconds session_tcp_idle{300'000}, session_udp_idle{60'000},
+      session_icmp_idle{30'000};
 
   // ZooKeeper registration (DESIGN.md §3); off without --zk.
   std::optional<std::string> zk_hosts;  // "h1:2181,h2:2181[/chroot]"

@@ -243,6 +243,7 @@ class HttpSession final : public SessionBase,
   }
 
   void Respond(Reply reply, bool body_unread) {
+    if (reply.stream && !body_unread) return RespondStreamed(std::move(reply));
     status_ = reply.status;
     response_.emplace();
     auto& res = *response_;
@@ -325,6 +326,69 @@ class HttpSession final : public SessionBase,
       Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
       Close();
     }
+  }
+
+  // Streamed answers (Reply::stream) ----------------------------------------------
+  // A chunked response: the head, then one piece per producer call, each
+  // written before the next is produced, then the last chunk; keep-alive as usual.
+
+  void RespondStreamed(Reply reply) {
+    status_ = reply.status;
+    producer_ = std::move(reply.stream);
+    stream_head_.emplace(static_cast<http::status>(reply.status), 11);
+    stream_head_->set(http::field::server, "picket-collector");
+    stream_head_->set(http::field::content_type, reply.content_type);
+    for (const auto& [name, value] : reply.headers) stream_head_->set(name, value);
+    keep_alive_ = !shared_.stopping.load() && parser_ && parser_->get().keep_alive();
+    stream_head_->keep_alive(keep_alive_);
+    stream_head_->chunked(true);
+    stream_serializer_.emplace(*stream_head_);
+    Lowest().expires_after(kWriteTimeout);
+    http::async_write_header(stream_, *stream_serializer_,
+                             [self = Self()](beast::error_code ec, std::size_t n) {
+                               self->bytes_out_ += n;
+                               if (ec) return self->EndStreamed(ec);
+                               self->WriteNextPiece();
+                             });
+  }
+
+  void WriteNextPiece() {
+    Result<std::string> piece = Status::Internal("no producer");
+    try {
+      piece = producer_();
+    } catch (const std::exception& e) {
+      piece = Status::Internal(std::string("streamed answer: ") + e.what());
+    }
+    if (!piece.ok()) {
+      PICKET_LOG(kError, "collector", "streamed answer cut short", {"path", head_.target},
+                 {"peer", peer_}, {"status", piece.status()});
+      return EndStreamed(beast::error_code(beast::errc::io_error, beast::generic_category()));
+    }
+    Lowest().expires_after(kWriteTimeout);
+    if (piece->empty()) {
+      return net::async_write(stream_, http::make_chunk_last(),
+                              [self = Self()](beast::error_code ec, std::size_t n) {
+                                self->bytes_out_ += n;
+                                self->EndStreamed(ec);
+                              });
+    }
+    chunk_text_ = std::move(*piece);
+    net::async_write(stream_, http::make_chunk(net::buffer(chunk_text_)),
+                     [self = Self()](beast::error_code ec, std::size_t n) {
+                       self->bytes_out_ += n;
+                       if (ec) return self->EndStreamed(ec);
+                       self->WriteNextPiece();
+                     });
+  }
+
+  void EndStreamed(const beast::error_code& ec) {
+    producer_ = nullptr;
+    chunk_text_.clear();
+    chunk_text_.shrink_to_fit();
+    stream_serializer_.reset();
+    stream_head_.reset();
+    if (ec) keep_alive_ = false;
+    OnWrite(ec, /*body_unread=*/false);
   }
 
   // GET /v1/logs?follow=1 ------------------------------------------------------
@@ -513,6 +577,9 @@ class HttpSession final : public SessionBase,
   std::optional<http::response<http::empty_body>> sse_head_;
   std::optional<http::response_serializer<http::empty_body>> sse_serializer_;
   std::string chunk_text_;  // the chunk being written
+  std::optional<http::response<http::empty_body>> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
+  BodyProducer producer_;
   LogFollow follow_;
   std::uint64_t follow_cursor_ = 0;
   std::uint64_t feed_id_ = 0;

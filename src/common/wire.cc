@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <vector>
 
 namespace picket::wire {
@@ -13,6 +14,8 @@ constexpr std::string_view kDevicesSegment = "devices";
 constexpr std::string_view kChunksSegment = "chunks";
 constexpr std::string_view kResultsSegment = "results";
 constexpr std::string_view kLogsSegment = "logs";
+constexpr std::string_view kSessionsSegment = "sessions";
+constexpr std::string_view kPcapSegment = "pcap";
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
@@ -202,6 +205,12 @@ std::string_view EndpointName(Endpoint endpoint) {
       return "list_results";
     case Endpoint::kListLogs:
       return "list_logs";
+    case Endpoint::kListSessions:
+      return "list_sessions";
+    case Endpoint::kGetSession:
+      return "get_session";
+    case Endpoint::kGetSessionPcap:
+      return "get_session_pcap";
   }
   return "unknown";
 }
@@ -218,6 +227,9 @@ std::string_view EndpointMethod(Endpoint endpoint) {
     case Endpoint::kListDevices:
     case Endpoint::kListResults:
     case Endpoint::kListLogs:
+    case Endpoint::kListSessions:
+    case Endpoint::kGetSession:
+    case Endpoint::kGetSessionPcap:
       return "GET";
   }
   return "GET";
@@ -232,6 +244,17 @@ bool IsValidDeviceId(std::string_view id) {
   }
   // "." and ".." are valid by the grammar but would escape the chunk directory.
   return id != "." && id != "..";
+}
+
+Result<std::uint64_t> ParseSessionId(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value == 0 ||
+      value > static_cast<std::uint64_t>(INT64_MAX)) {
+    return Status::InvalidArgument("bad session id '" + std::string(text) +
+                                   "' (expected an integer 1.." + std::to_string(INT64_MAX) + ")");
+  }
+  return value;
 }
 
 Result<std::uint64_t> ParseChunkSeq(std::string_view text) {
@@ -274,6 +297,30 @@ std::string ResultsPath(const ResultsQuery& query) {
       .Take();
 }
 
+std::string SessionsPath(const SessionsQuery& query) {
+  return QueryBuilder(CollectionPath(kSessionsSegment))
+      .Add(kDeviceParam, query.device)
+      .Add(kSinceParam, query.since)
+      .Add(kUntilParam, query.until)
+      .Add(kIpParam, query.ip)
+      .Add(kPortParam, query.port)
+      .Add(kProtoParam, query.proto)
+      .Add(kAppParam, query.app)
+      .Add(kRiskParam, query.risk)
+      .Add(kStateParam, query.state)
+      .Add(kAfterParam, query.after)
+      .Add(kLimitParam, query.limit)
+      .Take();
+}
+
+std::string SessionPath(std::uint64_t id) {
+  return CollectionPath(kSessionsSegment) + '/' + std::to_string(id);
+}
+
+std::string SessionPcapPath(std::uint64_t id) {
+  return SessionPath(id) + '/' + std::string(kPcapSegment);
+}
+
 std::string LogsPath(const LogsQuery& query) {
   return QueryBuilder(CollectionPath(kLogsSegment))
       .Add(kDeviceParam, query.device)
@@ -305,7 +352,20 @@ RouteMatch MatchRoute(std::string_view method, std::string_view target) {
       return PickMethod(method, {Endpoint::kListResults}, std::move(route));
     }
     if (seg[1] == kLogsSegment) return PickMethod(method, {Endpoint::kListLogs}, std::move(route));
+    if (seg[1] == kSessionsSegment) {
+      return PickMethod(method, {Endpoint::kListSessions}, std::move(route));
+    }
     return Fail(kHttpNotFound, "no such path");
+  }
+  if (seg[1] == kSessionsSegment && (seg.size() == 3 || (seg.size() == 4 && seg[3] == kPcapSegment))) {
+    RouteMatch m = PickMethod(
+        method, {seg.size() == 3 ? Endpoint::kGetSession : Endpoint::kGetSessionPcap},
+        std::move(route));
+    if (!m.matched()) return m;
+    auto id = ParseSessionId(seg[2]);
+    if (!id.ok()) return Fail(kHttpBadRequest, id.status().message());
+    m.route.session_id = *id;
+    return m;
   }
   if (seg[1] != kDevicesSegment || seg.size() < 4 || seg.size() > 5) {
     return Fail(kHttpNotFound, "no such path");

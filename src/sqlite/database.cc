@@ -95,6 +95,12 @@ Statement& Statement::BindNull(int index) {
   return *this;
 }
 
+Statement& Statement::BindBlob(int index, std::string_view bytes) {
+  impl_->Note(sqlite3_bind_blob64(impl_->stmt.get(), index, bytes.data(), bytes.size(),
+                                  SQLITE_TRANSIENT));
+  return *this;
+}
+
 void Statement::Reset() {
   impl_->bind_error = SQLITE_OK;
   // sqlite3_reset repeats the error of the last step, which that step already reported.
@@ -134,6 +140,14 @@ std::string Statement::Text(int column) const {
   int size = sqlite3_column_bytes(impl_->stmt.get(), column);
   return text != nullptr
              ? std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size))
+             : std::string();
+}
+
+std::string Statement::Blob(int column) const {
+  const void* bytes = sqlite3_column_blob(impl_->stmt.get(), column);
+  int size = sqlite3_column_bytes(impl_->stmt.get(), column);
+  return bytes != nullptr
+             ? std::string(static_cast<const char*>(bytes), static_cast<std::size_t>(size))
              : std::string();
 }
 

@@ -15,6 +15,9 @@
 //   GET  /v1/devices/{id}/chunks/{seq}   operator  the pcap bytes
 //   GET  /v1/results                     operator  stored scan results
 //   GET  /v1/logs                        operator  stored log lines; follow=1: server-sent events
+//   GET  /v1/sessions                    operator  analysed sessions, NDJSON, streamed, filtered
+//   GET  /v1/sessions/{id}               operator  one session with its packet refs
+//   GET  /v1/sessions/{id}/pcap          operator  the session's packets as a classic pcap
 // Every request carries "Authorization: Bearer <token>" (unless the collector
 // runs with --insecure-no-auth); a device token only writes its own device id;
 // the operator token reads everything and writes nothing.
@@ -44,6 +47,9 @@ enum class Endpoint {
   kListDevices,  // GET  /v1/devices
   kListResults,  // GET  /v1/results?device=&job=&since=&limit=
   kListLogs,     // GET  /v1/logs?device=&since=&since_ms=&limit=&follow=
+  kListSessions,    // GET  /v1/sessions?device=&since=&until=&ip=&port=&proto=&app=&risk=&state=&after=&limit=
+  kGetSession,      // GET  /v1/sessions/{id}
+  kGetSessionPcap,  // GET  /v1/sessions/{id}/pcap
 };
 
 // Device writes need that device's own token and carry a body; everything
@@ -56,6 +62,9 @@ std::string_view EndpointMethod(Endpoint endpoint);  // "PUT", "GET" or "POST"
 // URLs and directory names on the collector's disk.
 inline constexpr std::size_t kMaxDeviceIdLength = 64;
 bool IsValidDeviceId(std::string_view id);
+
+// Session ids are SQLite row ids: 1 … 2^63-1; errors name the text.
+Result<std::uint64_t> ParseSessionId(std::string_view text);
 
 // Chunk files are named with 12 digits, so seq is 0 … 999999999999.
 inline constexpr std::uint64_t kMaxChunkSeq = 999'999'999'999ull;
@@ -71,6 +80,18 @@ inline constexpr std::string_view kSinceParam = "since";       // rows (chunks: 
 inline constexpr std::string_view kSinceMsParam = "since_ms";  // logs: received at or after, ms
 inline constexpr std::string_view kLimitParam = "limit";    // rows per answer: 1000, at most 10000
 inline constexpr std::string_view kFollowParam = "follow";  // logs: "1"/"true" streams
+// Sessions (config/API.md): since/until are an RFC 3339 time or a duration back
+// from now ("1h"); the session overlaps [since, until). after = the last id seen.
+inline constexpr std::string_view kUntilParam = "until";
+inline constexpr std::string_view kAfterParam = "after";
+inline constexpr std::string_view kIpParam = "ip";        // either end
+inline constexpr std::string_view kPortParam = "port";    // either end
+inline constexpr std::string_view kProtoParam = "proto";  // number or tcp/udp/icmp/icmp6/sctp
+inline constexpr std::string_view kAppParam = "app";
+inline constexpr std::string_view kRiskParam = "risk";
+inline constexpr std::string_view kStateParam = "state";
+inline constexpr std::uint64_t kDefaultSessionLimit = 1000;
+inline constexpr std::uint64_t kMaxSessionLimit = 100000;
 
 // ---- Request targets, for clients ----------------------------------------------
 // Paths relative to the collector's base URL ("https://host:port[/base]").
@@ -98,6 +119,12 @@ struct LogsQuery {
   std::optional<std::int64_t> since_ms;
 };
 
+struct SessionsQuery {
+  std::optional<std::string> device, since, until, ip, port, proto, app, risk, state;
+  std::optional<std::uint64_t> after;
+  std::optional<std::uint64_t> limit;
+};
+
 std::string DevicesPath();
 std::string ChunksPath(std::string_view device, const ChunksQuery& query = {});
 std::string ChunkPath(std::string_view device, std::uint64_t seq);
@@ -105,6 +132,9 @@ std::string DeviceResultsPath(std::string_view device);  // POST
 std::string DeviceLogsPath(std::string_view device);     // POST
 std::string ResultsPath(const ResultsQuery& query = {});
 std::string LogsPath(const LogsQuery& query = {});
+std::string SessionsPath(const SessionsQuery& query = {});
+std::string SessionPath(std::uint64_t id);
+std::string SessionPcapPath(std::uint64_t id);
 
 // ---- Routing, for the collector ----------------------------------------------
 
@@ -112,6 +142,7 @@ struct Route {
   Endpoint endpoint = Endpoint::kListDevices;
   std::string device;  // path {id}, validated; empty for collection-wide endpoints
   std::uint64_t seq = 0;
+  std::uint64_t session_id = 0;  // path {id} of the session routes
   std::map<std::string, std::string, std::less<>> query;  // percent-decoded, '+' is a space
 };
 

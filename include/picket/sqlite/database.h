@@ -65,6 +65,8 @@ class Statement {
   Statement& Bind(int index, const std::optional<std::int64_t>& value);
   Statement& Bind(int index, const std::optional<std::string>& value);
   Statement& BindNull(int index);
+  // Bytes stored as a BLOB (no text encoding).
+  Statement& BindBlob(int index, std::string_view bytes);
 
   // Makes the statement runnable again and clears its parameters.
   void Reset();
@@ -78,6 +80,7 @@ class Statement {
   std::int64_t Int(int column) const;
   double Real(int column) const;
   std::string Text(int column) const;
+  std::string Blob(int column) const;  // the bytes of a BLOB (or text); "" for NULL
   bool IsNull(int column) const { return Type(column) == ColumnType::kNull; }
   ColumnType Type(int column) const;
   int ColumnCount() const;

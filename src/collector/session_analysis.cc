@@ -1,0 +1,341 @@
+#include "collector/session_analysis.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "collector/chunk_store.h"
+#include "picket/common/log.h"
+
+namespace picket::collector {
+
+namespace {
+
+constexpr std::int64_t kRetentionEveryMs = 60'000;
+constexpr std::uint64_t kRetentionBatch = 5'000;
+constexpr int kRetentionBatchesPerTick = 20;
+
+std::int64_t I64(std::uint64_t v) {
+  return static_cast<std::int64_t>(std::min<std::uint64_t>(v, INT64_MAX));
+}
+
+// The chunk file behind a packet ref, one chunk kept in memory: a restore
+// re-dissects packets of a few recent chunks, mostly in order.
+struct FetchCache {
+  std::uint64_t seq = std::numeric_limits<std::uint64_t>::max();
+  std::string bytes;
+};
+
+}  // namespace
+
+struct SessionAnalysis::Device {
+  std::string id;
+  std::unique_ptr<analysis::Analyzer> analyzer;
+  std::vector<analysis::Session> closed;  // the analyser's sink, emptied per chunk
+  AnalysisState state;                    // counters and next_seq; blob unused here
+  std::int64_t last_active_ms = 0;
+};
+
+SessionAnalysis::SessionAnalysis(SessionAnalysisOptions options, SessionStore* store,
+                                 const Clock* clock, sqlite::Database chunks_db)
+    : options_(std::move(options)), store_(store), clock_(clock), chunks_db_(std::move(chunks_db)) {}
+
+SessionAnalysis::~SessionAnalysis() { Stop(); }
+
+Result<std::unique_ptr<SessionAnalysis>> SessionAnalysis::Create(SessionAnalysisOptions options,
+                                                                 SessionStore* store,
+                                                                 const Clock* clock) {
+  options.analyzer.refs_in_session = false;
+  auto db = sqlite::Database::Open(options.collector_db_path);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<SessionAnalysis>(
+      new SessionAnalysis(std::move(options), store, clock, std::move(*db)));
+}
+
+void SessionAnalysis::Start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void SessionAnalysis::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SessionAnalysis::Notify(const std::string& device) {
+  {
+    std::lock_guard lock(mu_);
+    notified_.insert(device);
+  }
+  wake_.notify_all();
+}
+
+std::size_t SessionAnalysis::resident_devices() const {
+  std::lock_guard lock(mu_);
+  return resident_count_;
+}
+
+void SessionAnalysis::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    Status st = Pass();
+    if (!st.ok()) {
+      PICKET_LOG(kError, "collector", "session analysis failed; retrying", {"status", st});
+    }
+    lock.lock();
+    if (stopping_) break;
+    // Work left (or a failure) comes back within a second; new chunks at once.
+    if (notified_.empty()) wake_.wait_for(lock, std::chrono::seconds(1));
+  }
+}
+
+Status SessionAnalysis::Pass() {
+  std::set<std::string> devices;
+  {
+    std::lock_guard lock(mu_);
+    devices.swap(notified_);
+  }
+  if (first_pass_) {
+    // Resume every device with chunks: some may have arrived while we were down.
+    auto stmt = chunks_db_.Prepare("SELECT id FROM devices WHERE chunks > 0");
+    if (!stmt.ok()) return stmt.status();
+    while (true) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      devices.insert(stmt->Text(0));
+    }
+    first_pass_ = false;
+  }
+  devices.insert(waiting_.begin(), waiting_.end());
+  Status first_error;
+  for (const std::string& device : devices) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    auto more = Advance(device);
+    if (!more.ok()) {
+      if (first_error.ok()) first_error = more.status().WithContext("device " + device);
+      resident_.erase(device);  // back to its committed state
+      waiting_.insert(device);  // retried on the next pass
+      continue;
+    }
+    if (*more) Notify(device);
+  }
+  if (Status st = RunRetention(); !st.ok() && first_error.ok()) first_error = st;
+  EvictIdle();
+  return first_error;
+}
+
+Result<std::optional<SessionAnalysis::ChunkRow>> SessionAnalysis::NextChunkRow(
+    const std::string& device, std::uint64_t from_seq) {
+  auto stmt = chunks_db_.Prepare(
+      "SELECT seq, path, coalesce(gap_before_ms, 0), received_at_ms FROM chunks "
+      "WHERE device = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, device).Bind(2, I64(from_seq));
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<ChunkRow>();
+  ChunkRow r;
+  r.seq = static_cast<std::uint64_t>(stmt->Int(0));
+  r.path = stmt->Text(1);
+  r.gap_before_ms = stmt->Int(2);
+  r.received_at_ms = stmt->Int(3);
+  return std::optional<ChunkRow>(std::move(r));
+}
+
+Result<std::optional<std::string>> SessionAnalysis::ChunkFilePath(const std::string& device,
+                                                                  std::uint64_t seq) {
+  auto stmt = chunks_db_.Prepare("SELECT path FROM chunks WHERE device = ?1 AND seq = ?2");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, device).Bind(2, I64(seq));
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt->Text(0));
+}
+
+Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& device) {
+  if (auto it = resident_.find(device); it != resident_.end()) return it->second.get();
+  auto saved = store_->LoadState(device);
+  if (!saved.ok()) return saved.status();
+  auto dev = std::make_unique<Device>();
+  dev->id = device;
+  Device* raw = dev.get();
+  dev->analyzer = std::make_unique<analysis::Analyzer>(
+      options_.analyzer, [raw](analysis::Session&& s) { raw->closed.push_back(std::move(s)); });
+  if (*saved) {
+    dev->state = std::move(**saved);
+    if (!dev->state.blob.empty()) {
+      auto cache = std::make_shared<FetchCache>();
+      auto fetch = [this, device, cache](const analysis::PacketRef& ref, std::string& storage,
+                                         analysis::RawPacket& packet) -> Status {
+        if (cache->seq != ref.chunk_seq) {
+          auto path = ChunkFilePath(device, ref.chunk_seq);
+          if (!path.ok()) return path.status();
+          if (!*path) return Status::NotFound("chunk " + std::to_string(ref.chunk_seq) + " is gone");
+          auto bytes = ChunkStore::Read(**path);
+          if (!bytes.ok()) return bytes.status();
+          cache->bytes = std::move(*bytes);
+          cache->seq = ref.chunk_seq;
+        }
+        PICKET_RETURN_IF_ERROR(analysis::PacketAt(cache->bytes, ref.offset, packet));
+        storage.assign(reinterpret_cast<const char*>(packet.data.data()), packet.data.size());
+        packet.data = {reinterpret_cast<const std::uint8_t*>(storage.data()), storage.size()};
+        packet.ref = ref;
+        return Status::Ok();
+      };
+      Status st = dev->analyzer->RestoreState(dev->state.blob, fetch);
+      if (!st.ok()) {
+        // New uids would collide with stored ones: stop this device, loudly.
+        return st.WithContext("restore the saved analysis state of device " + device);
+      }
+    }
+    dev->state.blob.clear();
+    dev->closed.clear();  // a restore emits nothing new; be sure
+  } else {
+    dev->state.device = device;
+    // picketd numbers chunks from 1; a tool that starts at 0 gets 0 analysed
+    // when it is the first seq stored.
+    dev->state.next_seq = 1;
+    auto first = NextChunkRow(device, 0);
+    if (!first.ok()) return first.status();
+    if (*first && (*first)->seq == 0) dev->state.next_seq = 0;
+  }
+  dev->last_active_ms = clock_->WallMillis();
+  raw = dev.get();
+  resident_.emplace(device, std::move(dev));
+  {
+    std::lock_guard lock(mu_);
+    resident_count_ = resident_.size();
+  }
+  return raw;
+}
+
+Result<bool> SessionAnalysis::Advance(const std::string& device) {
+  waiting_.erase(device);
+  for (std::uint64_t done = 0; done < options_.chunks_per_turn; ++done) {
+    auto dev = Resident(device);
+    if (!dev.ok()) return dev.status();
+    Device& d = **dev;
+    auto row = NextChunkRow(device, d.state.next_seq);
+    if (!row.ok()) return row.status();
+    if (!*row) return false;  // caught up
+    bool gap = (*row)->gap_before_ms > 0;
+    if ((*row)->seq > d.state.next_seq) {
+      const std::int64_t waited = clock_->WallMillis() - (*row)->received_at_ms;
+      if (waited < options_.gap_wait.count()) {
+        waiting_.insert(device);
+        return false;
+      }
+      const std::uint64_t skipped = (*row)->seq - d.state.next_seq;
+      PICKET_LOG(kWarn, "collector", "chunks missing; analysis skips them", {"device", device},
+                 {"from_seq", d.state.next_seq}, {"count", skipped}, {"next_seq", (*row)->seq});
+      d.state.skipped_seqs += skipped;
+      gap = true;
+    }
+    PICKET_RETURN_IF_ERROR(AnalyseChunk(d, **row, gap));
+  }
+  return true;
+}
+
+Status SessionAnalysis::AnalyseChunk(Device& d, const ChunkRow& row, bool gap) {
+  d.closed.clear();
+  (void)d.analyzer->TakePacketRefs();  // nothing should be pending; be sure
+  if (gap) d.analyzer->CloseAll(analysis::EndReason::kGap);
+  bool damaged = false;
+  auto bytes = ChunkStore::Read(row.path);
+  if (!bytes.ok()) {
+    damaged = true;
+    PICKET_LOG(kWarn, "collector", "chunk unreadable; no sessions from it", {"device", d.id},
+               {"seq", row.seq}, {"status", bytes.status()});
+  } else {
+    Status st = analysis::ReadCaptureBytes(
+        *bytes, row.seq, [&d](const analysis::RawPacket& p) { d.analyzer->Feed(p); });
+    if (!st.ok()) {
+      damaged = true;
+      PICKET_LOG(kWarn, "collector", "damaged chunk: analysed up to the damage", {"device", d.id},
+                 {"seq", row.seq}, {"path", row.path}, {"status", st});
+    }
+  }
+  AnalysedChunk chunk;
+  chunk.seq = row.seq;
+  chunk.closed = std::move(d.closed);
+  d.closed.clear();
+  for (analysis::Session& s : chunk.closed) s.device = d.id;
+  chunk.refs = d.analyzer->TakePacketRefs();
+  chunk.state = d.state;
+  chunk.state.blob = d.analyzer->SaveState();
+  chunk.state.next_seq = row.seq + 1;
+  chunk.state.chunks_analysed += 1;
+  chunk.state.damaged_chunks += damaged ? 1 : 0;
+  chunk.state.sessions += chunk.closed.size();
+  PICKET_RETURN_IF_ERROR(store_->CommitChunk(d.id, chunk));
+  chunk.state.blob.clear();
+  d.state = std::move(chunk.state);
+  d.last_active_ms = clock_->WallMillis();
+  return Status::Ok();
+}
+
+Status SessionAnalysis::RunRetention() {
+  if (options_.retention.count() <= 0) return Status::Ok();
+  const std::int64_t now = clock_->WallMillis();
+  if (now < next_retention_ms_) return Status::Ok();
+  next_retention_ms_ = now + kRetentionEveryMs;
+  const std::int64_t before_us = (now - options_.retention.count()) * 1000;
+  std::uint64_t deleted = 0;
+  for (int i = 0; i < kRetentionBatchesPerTick; ++i) {
+    auto n = store_->DeleteOlderThan(before_us, kRetentionBatch);
+    if (!n.ok()) return n.status().WithContext("session retention");
+    deleted += *n;
+    if (*n < kRetentionBatch) break;
+    next_retention_ms_ = now;  // more to delete: again on the next pass
+  }
+  if (deleted > 0) {
+    PICKET_LOG(kInfo, "collector", "session retention", {"deleted", deleted});
+  }
+  return Status::Ok();
+}
+
+void SessionAnalysis::EvictIdle() {
+  const std::int64_t now = clock_->WallMillis();
+  for (auto it = resident_.begin(); it != resident_.end();) {
+    if (now - it->second->last_active_ms >= options_.idle_evict.count() &&
+        !waiting_.count(it->first)) {
+      it = resident_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (resident_.size() > options_.max_resident_devices) {
+    auto oldest = std::min_element(resident_.begin(), resident_.end(), [](auto& a, auto& b) {
+      return a.second->last_active_ms < b.second->last_active_ms;
+    });
+    resident_.erase(oldest);  // its state is saved with its last chunk
+  }
+  std::lock_guard lock(mu_);
+  resident_count_ = resident_.size();
+}
+
+Result<std::optional<DeviceAnalysisCounters>> SessionAnalysis::Counters(const std::string& device) {
+  auto saved = store_->LoadState(device);
+  if (!saved.ok()) return saved.status();
+  if (!*saved) return std::optional<DeviceAnalysisCounters>();
+  DeviceAnalysisCounters c;
+  c.next_seq = (*saved)->next_seq;
+  c.chunks_analysed = (*saved)->chunks_analysed;
+  c.damaged_chunks = (*saved)->damaged_chunks;
+  c.skipped_seqs = (*saved)->skipped_seqs;
+  c.sessions = (*saved)->sessions;
+  return std::optional<DeviceAnalysisCounters>(c);
+}
+
+}  // namespace picket::collector

@@ -1,0 +1,111 @@
+// Session analysis at the collector, off the request path: each device's
+// chunks go through one analysis::Analyzer in seq order, and after every
+// chunk its closed sessions, packet refs and the analyser's open flows are
+// committed to the SessionStore in one transaction (see session_store.h).
+//
+// Order and gaps. Uploads run in parallel, so seq n+1 may be stored before n,
+// and chunks the device evicted never arrive. A device waits for its next seq;
+// when that seq is missing but a later one is stored and has waited
+// gap_wait (by its received_at_ms), the missing seqs are skipped (counted)
+// and the open sessions end with "gap" before the later chunk. A chunk whose
+// row records gap_before_ms > 0 (the device's capture was down) also ends
+// them with "gap" first. A damaged chunk (file missing or a capture error) is
+// analysed up to the damage, logged with its device, seq and offset, counted,
+// and analysis goes on with the next seq.
+//
+// Threads: Start runs Pass on its own thread whenever Notify is called (a
+// chunk was stored) and at least every second; without Start, a test calls
+// Pass itself. Notify is safe from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "collector/session_store.h"
+#include "picket/analysis/analyzer.h"
+#include "picket/common/clock.h"
+#include "picket/common/status.h"
+#include "picket/sqlite/database.h"
+
+namespace picket::collector {
+
+struct SessionAnalysisOptions {
+  std::string collector_db_path;  // <data>/collector.db, read only here
+  std::chrono::milliseconds gap_wait{30'000};
+  std::chrono::milliseconds retention{30LL * 24 * 3600 * 1000};  // 0: keep forever
+  analysis::AnalyzerOptions analyzer;  // refs_in_session is forced off
+  std::size_t max_resident_devices = 64;  // analysers kept in memory
+  std::chrono::milliseconds idle_evict{300'000};  // an idle device's analyser is dropped
+  std::uint64_t chunks_per_turn = 64;  // per device and pass, so devices take turns
+};
+
+// What a device's analysis has done (also stored in analysis_state).
+struct DeviceAnalysisCounters {
+  std::uint64_t next_seq = 0, chunks_analysed = 0, damaged_chunks = 0, skipped_seqs = 0,
+                sessions = 0;
+};
+
+class SessionAnalysis {
+ public:
+  static Result<std::unique_ptr<SessionAnalysis>> Create(SessionAnalysisOptions options,
+                                                         SessionStore* store, const Clock* clock);
+  ~SessionAnalysis();  // stops the thread
+
+  void Start();
+  void Stop();
+  void Notify(const std::string& device);
+
+  // One round: every device with work (all devices on the first call)
+  // analyses up to chunks_per_turn chunks; retention runs when due. Returns
+  // the first storage error (the device is retried on the next pass).
+  Status Pass();
+
+  // A device's counters as of its last committed chunk (nullopt: never analysed).
+  Result<std::optional<DeviceAnalysisCounters>> Counters(const std::string& device);
+  std::size_t resident_devices() const;
+
+ private:
+  struct Device;
+  SessionAnalysis(SessionAnalysisOptions options, SessionStore* store, const Clock* clock,
+                  sqlite::Database chunks_db);
+  struct ChunkRow {
+    std::uint64_t seq = 0;
+    std::string path;
+    std::int64_t gap_before_ms = 0;
+    std::int64_t received_at_ms = 0;
+  };
+  Result<std::optional<ChunkRow>> NextChunkRow(const std::string& device, std::uint64_t from_seq);
+  Result<std::optional<std::string>> ChunkFilePath(const std::string& device, std::uint64_t seq);
+  Result<Device*> Resident(const std::string& device);
+  // Analyses chunks of one device; true when it stopped with work left.
+  Result<bool> Advance(const std::string& device);
+  Status AnalyseChunk(Device& dev, const ChunkRow& row, bool gap);
+  Status RunRetention();
+  void EvictIdle();
+  void Loop();
+
+  const SessionAnalysisOptions options_;
+  SessionStore* store_;
+  const Clock* clock_;
+  sqlite::Database chunks_db_;  // only the analysis thread uses it
+  std::map<std::string, std::unique_ptr<Device>> resident_;
+  std::set<std::string> waiting_;  // a missing seq is being waited for
+  bool first_pass_ = true;
+  std::int64_t next_retention_ms_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::set<std::string> notified_;  // guarded by mu_
+  std::size_t resident_count_ = 0;  // guarded by mu_, for resident_devices()
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace picket::collector

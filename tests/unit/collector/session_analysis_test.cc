@@ -1,0 +1,222 @@
+// The analysis runner against a real collector.db, chunk files and
+// sessions.db: seq order, the gap wait, damaged chunks, resuming.
+#include "collector/session_analysis.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "collector/chunk_store.h"
+#include "collector/collector_db.h"
+#include "support/temp_dir.h"
+
+namespace picket::collector {
+
+namespace {
+
+class TestClock final : public Clock {
+ public:
+  MonoTime MonotonicNow() const override { return MonoTime(std::chrono::milliseconds(ms_.load())); }
+  std::int64_t WallMillis() const override { return ms_.load(); }
+  void Advance(std::int64_t ms) { ms_ += ms; }
+
+ private:
+  std::atomic<std::int64_t> ms_{1'800'000'000'000};
+};
+
+void Put32(std::string& out, std::uint32_t v) { out.append(reinterpret_cast<char*>(&v), 4); }
+
+std::string PcapHeader() {
+  std::string out;
+  Put32(out, 0xa1b2c3d4);
+  out += std::string("\x02\x00\x04\x00", 4);
+  Put32(out, 0);
+  Put32(out, 0);
+  Put32(out, 65535);
+  Put32(out, 1);  // Ethernet
+  return out;
+}
+
+// One Ethernet/IPv4/UDP packet 10.0.0.<host> → 10.0.0.100:53 at `sec` seconds.
+std::string UdpRecord(int host, std::uint16_t sport, std::uint32_t sec) {
+  std::string frame(14, '\0');
+  frame[12] = 0x08;
+  const std::uint8_t ip[20] = {0x45, 0, 0, 36, 0, 1, 0, 0, 64, 17, 0, 0,
+                               10,   0, 0, static_cast<std::uint8_t>(host), 10, 0, 0, 100};
+  frame.append(reinterpret_cast<const char*>(ip), 20);
+  const std::uint8_t udp[8] = {static_cast<std::uint8_t>(sport >> 8),
+                               static_cast<std::uint8_t>(sport), 0, 53, 0, 16, 0, 0};
+  frame.append(reinterpret_cast<const char*>(udp), 8);
+  frame.append(8, 'x');
+  std::string rec;
+  Put32(rec, sec);
+  Put32(rec, 0);
+  Put32(rec, static_cast<std::uint32_t>(frame.size()));
+  Put32(rec, static_cast<std::uint32_t>(frame.size()));
+  return rec + frame;
+}
+
+struct Harness {
+  testing::TempDir dir;
+  TestClock clock;
+  std::unique_ptr<CollectorDb> db;
+  std::optional<ChunkStore> chunks;
+  std::unique_ptr<SessionStore> store;
+
+  Harness() {
+    db = std::move(CollectorDb::Open(dir.path() + "/collector.db").value());
+    chunks.emplace(ChunkStore::Open(dir.path()).value());
+    store = std::move(SessionStore::Open(dir.path() + "/sessions.db").value());
+  }
+
+  void Put(std::uint64_t seq, const std::string& pcap, std::int64_t gap_before_ms = 0) {
+    ChunkRecord c;
+    c.device = "gw";
+    c.seq = seq;
+    c.sha256_hex = "h" + std::to_string(seq);
+    c.bytes = pcap.size();
+    c.received_at_ms = clock.WallMillis();
+    if (gap_before_ms > 0) c.gap_before_ms = gap_before_ms;
+    c.path = chunks->PathFor("gw", seq);
+    auto pending = chunks->Prepare("gw", seq, pcap);
+    REQUIRE(pending.ok());
+    auto put = db->PutChunk(c, {}, [&] { return pending->Publish(); });
+    REQUIRE(put.ok());
+  }
+
+  std::unique_ptr<SessionAnalysis> Runner() {
+    SessionAnalysisOptions o;
+    o.collector_db_path = dir.path() + "/collector.db";
+    o.gap_wait = std::chrono::seconds(30);
+    o.retention = std::chrono::milliseconds(0);
+    o.analyzer.label = false;
+    return std::move(SessionAnalysis::Create(o, store.get(), &clock).value());
+  }
+
+  std::vector<StoredSession> Sessions() { return store->List({}, 1000).value(); }
+  DeviceAnalysisCounters Counters(SessionAnalysis& r) { return r.Counters("gw").value().value(); }
+};
+
+// Chunk n holds a packet of host n at 100·n s (so the flow of chunk n-1 is
+// idle by then) and one of host 1 (a flow that spans every chunk).
+std::string Chunk(int n) {
+  return PcapHeader() + UdpRecord(n + 1, 1000, 100 * n) + UdpRecord(1, 999, 100 * n + 1);
+}
+
+}  // namespace
+
+TEST_SUITE("collector.session_analysis") {
+  TEST_CASE("chunks are analysed in seq order and a flow spans chunks") {
+    Harness h;
+    auto runner = h.Runner();
+    h.Put(1, Chunk(1));
+    h.Put(2, Chunk(2));
+    REQUIRE(runner->Pass().ok());
+    auto c = h.Counters(*runner);
+    CHECK(c.next_seq == 3);
+    CHECK(c.chunks_analysed == 2);
+    // Host 2's flow (chunk 1) went idle when chunk 2's packets came 100 s later.
+    auto sessions = h.Sessions();
+    REQUIRE(sessions.size() == 2);  // host 2 and host 1 (port 999, idle between 101 s and 201 s)
+    for (const auto& s : sessions) {
+      CHECK(s.session.device == "gw");
+      CHECK(s.session.end_reason == analysis::EndReason::kIdle);
+      auto packets = h.store->Packets("gw", s.session.uid);
+      REQUIRE(packets.ok());
+      CHECK(packets->size() == 1);
+      CHECK(packets->front().chunk_seq == 1);
+    }
+  }
+
+  TEST_CASE("a missing seq is waited for, then skipped with gap") {
+    Harness h;
+    auto runner = h.Runner();
+    h.Put(1, Chunk(1));
+    h.Put(3, PcapHeader() + UdpRecord(9, 1000, 101));  // within the idle timeouts
+    REQUIRE(runner->Pass().ok());
+    CHECK(h.Counters(*runner).next_seq == 2);  // waiting for 2
+    CHECK(h.Sessions().empty());
+    h.clock.Advance(10'000);
+    REQUIRE(runner->Pass().ok());
+    CHECK(h.Counters(*runner).next_seq == 2);
+
+    SUBCASE("it arrives in time") {
+      h.Put(2, PcapHeader() + UdpRecord(8, 1000, 100));
+      REQUIRE(runner->Pass().ok());
+      CHECK(h.Counters(*runner).next_seq == 4);
+      CHECK(h.Counters(*runner).skipped_seqs == 0);
+      CHECK(h.Sessions().empty());  // nothing idle yet, no gap
+    }
+    SUBCASE("it never comes") {
+      h.clock.Advance(25'000);
+      REQUIRE(runner->Pass().ok());
+      auto c = h.Counters(*runner);
+      CHECK(c.next_seq == 4);
+      CHECK(c.skipped_seqs == 1);
+      auto sessions = h.Sessions();
+      REQUIRE(sessions.size() == 2);  // chunk 1's flows, ended by the gap
+      for (const auto& s : sessions) CHECK(s.session.end_reason == analysis::EndReason::kGap);
+      h.Put(2, Chunk(2));  // too late: never analysed
+      REQUIRE(runner->Pass().ok());
+      CHECK(h.Counters(*runner).chunks_analysed == 2);
+    }
+  }
+
+  TEST_CASE("a chunk recorded after a capture gap ends the open sessions with gap") {
+    Harness h;
+    auto runner = h.Runner();
+    h.Put(1, Chunk(1));
+    h.Put(2, PcapHeader() + UdpRecord(9, 1000, 101), /*gap_before_ms=*/5000);
+    REQUIRE(runner->Pass().ok());
+    auto sessions = h.Sessions();
+    REQUIRE(sessions.size() == 2);
+    for (const auto& s : sessions) CHECK(s.session.end_reason == analysis::EndReason::kGap);
+  }
+
+  TEST_CASE("a damaged chunk counts its packets before the damage and analysis goes on") {
+    Harness h;
+    auto runner = h.Runner();
+    std::string torn = Chunk(1);
+    torn += UdpRecord(7, 1000, 102).substr(0, 20);  // a record cut short
+    h.Put(1, torn);
+    h.Put(2, Chunk(2));
+    REQUIRE(runner->Pass().ok());
+    auto c = h.Counters(*runner);
+    CHECK(c.chunks_analysed == 2);
+    CHECK(c.damaged_chunks == 1);
+    CHECK(h.Sessions().size() == 2);  // chunk 1's two flows, as without the torn record
+  }
+
+  TEST_CASE("a new runner resumes from the saved state and counts nothing twice") {
+    std::vector<std::string> expected;
+    auto summary = [](const std::vector<StoredSession>& sessions) {
+      std::vector<std::string> out;
+      for (const auto& s : sessions) {
+        out.push_back(s.session.src_ip + ":" + std::to_string(s.session.src_port) + " " +
+                      std::to_string(s.session.orig_pkts) + " " +
+                      std::string(analysis::EndReasonName(s.session.end_reason)));
+      }
+      std::sort(out.begin(), out.end());
+      return out;
+    };
+    {
+      Harness h;
+      auto runner = h.Runner();
+      for (int n = 1; n <= 4; ++n) h.Put(n, Chunk(n));
+      REQUIRE(runner->Pass().ok());
+      expected = summary(h.Sessions());
+    }
+    Harness h;
+    for (int n = 1; n <= 4; ++n) {
+      h.Put(n, Chunk(n));
+      auto runner = h.Runner();  // a fresh process for every chunk
+      REQUIRE(runner->Pass().ok());
+      CHECK(h.Counters(*runner).next_seq == static_cast<std::uint64_t>(n + 1));
+    }
+    CHECK(summary(h.Sessions()) == expected);
+    CHECK(expected.size() == 6);
+  }
+}
+
+}  // namespace picket::collector
