@@ -84,7 +84,7 @@ struct TransferState {
   const std::function<bool(std::string_view)>* on_data = nullptr;
 };
 
-extern "C" size_t OnBody(char* data, size_t size, size_t count, void* user) {
+extern "C" size_t OnSessionsBody(char* data, size_t size, size_t count, void* user) {
   auto* st = static_cast<TransferState*>(user);
   const size_t n = size * count;
   if (st->result->status == 0) {
@@ -122,7 +122,7 @@ Transfer Get(const Collector& c, const std::string& path,
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &OnSessionsBody);
   curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &state);
   SetCommonCurlOptions(easy.get(), error);
   // A big listing or pcap may take long; a stalled one may not.
