@@ -280,6 +280,7 @@ Status Analyzer::RestoreState(std::string_view blob, const PacketFetcher& fetch)
   if (!r.ok()) return fail("packet refs cut short");
 
   const std::size_t flows = r.Count(kMinFlowBytes);
+  if (!r.ok()) return fail("flow count missing or larger than the blob");
   for (std::size_t i = 0; i < flows; ++i) {
     Flow flow;
     ReadFlow(r, flow);
