@@ -131,7 +131,7 @@ def pcap(linktype, frames, endian="<", nano=False):
     return b"".join(out)
 
 
-def pcapng(linktype, frames):
+def pcapng(linktype, frames, ts_high=None):
     def block(btype, body):
         body += b"\0" * (-len(body) % 4)
         n = 12 + len(body)
@@ -139,7 +139,7 @@ def pcapng(linktype, frames):
     out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
            block(1, struct.pack("<HHI", linktype, 0, 65535))]
     for i, f in enumerate(frames):
-        ts = (1_700_000_000 + i) * 1_000_000
+        ts = (1_700_000_000 + i) * 1_000_000 if ts_high is None else (ts_high << 32) + i
         out.append(block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(f), len(f)) + f))
     return b"".join(out)
 
@@ -169,6 +169,8 @@ def main():
     ether = [frame("ether", v6, p) for v6, p in pkts]
     seeds["pcap-ether-nano-bigendian"] = b"\0\x01" + pcap(1, ether, ">", True)
     seeds["pcapng-ether"] = b"\0\x0c" + pcapng(1, ether)
+    # 64-bit pcapng times far beyond int64 microseconds (the fuzzer's first find: an overflow).
+    seeds["pcapng-ether-far-future"] = b"\0\0" + pcapng(1, ether[:4], ts_high=0xFFFFFFFF)
     seeds["pcap-ether-tiny-table"] = b"\0\x43" + pcap(1, ether)
     seeds["pcap-ether-truncated"] = b"\0\0" + pcap(1, ether)[:300]
     seeds["framed-arp"] = framed(0, [b"\xff" * 6 + b"\x02\0\0\0\0\x01\x08\x06" + b"\0" * 28])
