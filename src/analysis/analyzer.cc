@@ -144,6 +144,14 @@ std::uint32_t Analyzer::Impl::StartFlow(const FlowKey& key, bool from_a, const D
 }
 
 void Analyzer::Impl::End(std::uint32_t index, EndReason reason) {
+  Session s = Finish(index, reason);
+  table.Erase(index);
+  ++stats.sessions;
+  stats.open_flows = table.size();
+  if (sink) sink(std::move(s));
+}
+
+Session Analyzer::Impl::Finish(std::uint32_t index, EndReason reason) {
   Flow& flow = table.at(index);
   Session s;
   s.uid = flow.uid;
@@ -184,10 +192,7 @@ void Analyzer::Impl::End(std::uint32_t index, EndReason reason) {
   } else if (!flow.refs.empty()) {
     ended_refs.push_back({flow.uid, std::move(flow.refs)});
   }
-  table.Erase(index);
-  ++stats.sessions;
-  stats.open_flows = table.size();
-  if (sink) sink(std::move(s));
+  return s;
 }
 
 void Analyzer::Impl::ExpireIdle() {
@@ -216,10 +221,16 @@ void Analyzer::Impl::CloseAll(EndReason reason) {
   open.reserve(table.size());
   table.ForEach([&](std::uint32_t index) { open.emplace_back(table.at(index).uid, index); });
   std::sort(open.begin(), open.end());
+  // Every flow ends: emit in uid order, then drop the whole table at once
+  // (cheaper than erasing a million index entries one by one).
   for (const auto& [uid, index] : open) {
     const Flow& flow = table.at(index);
-    End(index, flow.closing ? flow.close_reason : reason);
+    Session s = Finish(index, flow.closing ? flow.close_reason : reason);
+    ++stats.sessions;
+    if (sink) sink(std::move(s));
   }
+  table.Clear();
+  stats.open_flows = 0;
 }
 
 Analyzer::Analyzer(AnalyzerOptions options, SessionSink sink)

@@ -30,7 +30,10 @@ struct Analyzer::Impl {
   }
 
   void Feed(const RawPacket& packet);
+  // Emits the flow's session and removes the flow.
   void End(std::uint32_t index, EndReason reason);
+  // The flow's session (labels given up, refs moved out); the flow stays.
+  Session Finish(std::uint32_t index, EndReason reason);
   void ExpireIdle();
   void EvictOldest();
   void CloseAll(EndReason reason);

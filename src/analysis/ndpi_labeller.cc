@@ -3,6 +3,7 @@
 #include <ndpi_api.h>
 
 #include <cstring>
+#include <mutex>
 
 namespace picket::analysis {
 namespace {
@@ -24,6 +25,14 @@ unsigned short NdpiLength(const DecodedPacket& packet) {
   return static_cast<unsigned short>(packet.l3_captured > 0xffff ? 0xffff : packet.l3_captured);
 }
 
+// nDPI 4.2 initialises libgcrypt and other process-wide state inside
+// ndpi_init_detection_module: analysers built on several threads at once
+// (one per device at the collector) take turns.
+std::mutex& ModuleLifecycleMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 }  // namespace
 
 void NdpiFlowFree::operator()(ndpi_flow_struct* flow) const {
@@ -31,6 +40,7 @@ void NdpiFlowFree::operator()(ndpi_flow_struct* flow) const {
 }
 
 NdpiLabeller::NdpiLabeller() {
+  std::lock_guard<std::mutex> lock(ModuleLifecycleMutex());
   module_ = ndpi_init_detection_module(ndpi_no_prefs);
   if (module_ == nullptr) return;
   NDPI_PROTOCOL_BITMASK all;
@@ -40,6 +50,7 @@ NdpiLabeller::NdpiLabeller() {
 }
 
 NdpiLabeller::~NdpiLabeller() {
+  std::lock_guard<std::mutex> lock(ModuleLifecycleMutex());
   if (module_ != nullptr) ndpi_exit_detection_module(module_);
 }
 
