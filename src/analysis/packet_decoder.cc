@@ -132,7 +132,9 @@ DecodeResult DecodeTransport(const std::uint8_t* l4, std::size_t l4_captured, st
     case kProtoTcp: {
       if (l4_captured < 20 || l4_wire < 20) return DecodeResult::kUndecodable;
       const std::size_t header = static_cast<std::size_t>(l4[12] >> 4) * 4;
-      if (header < 20 || header > l4_wire) return DecodeResult::kUndecodable;
+      // A first fragment may end inside the options (a tiny-fragment SYN): the
+      // fixed 20 bytes still name the flow, the rest comes in later fragments.
+      if (header < 20 || (header > l4_wire && !out.fragment)) return DecodeResult::kUndecodable;
       out.src_port = Be16(l4);
       out.dst_port = Be16(l4 + 2);
       out.tcp_seq = Be32(l4 + 4);

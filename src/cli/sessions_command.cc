@@ -89,35 +89,44 @@ int ReadOffline(const SessionsReadOptions& o) {
 
   const bool json = o.json;
   const bool with_packets = o.with_packets;
-  if (!json) WriteText(WithNewline(analysis::TableHeader()));
-  analysis::Analyzer analyzer(o.analyzer, [json, with_packets](analysis::Session&& s) {
+  // The table's header goes out with the first row (or at a clean end), so a
+  // file that is not a capture prints only its error.
+  bool header_done = json;
+  auto header = [&header_done] {
+    if (!header_done) WriteText(WithNewline(analysis::TableHeader()));
+    header_done = true;
+  };
+  analysis::Analyzer analyzer(o.analyzer, [json, with_packets, &header](analysis::Session&& s) {
     if (json) {
       WriteText(analysis::ToJson(s, with_packets)
                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
                 '\n');
     } else {
+      header();
       WriteText(WithNewline(analysis::TableRow(s)));
     }
   });
 
   const auto start = std::chrono::steady_clock::now();
-  Status read = analysis::ReadCapture(in, 0, [&analyzer](const analysis::RawPacket& p) {
-    analyzer.Feed(p);
-  });
+  Status read =
+      analysis::ReadCapture(in, 0, [&analyzer](const analysis::RawPacket& p) { analyzer.Feed(p); });
   analyzer.CloseAll(analysis::EndReason::kEndOfData);
+  if (read.ok()) header();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool write_failed = std::fflush(stdout) != 0 || std::ferror(stdout) != 0;
 
   const analysis::AnalyzerStats st = analyzer.stats();
-  std::fprintf(stderr,
-               "picket sessions: %s: %llu packets, %llu sessions, %llu undecodable, %llu not IP, "
-               "%.3f s (%.0f packets/s)\n",
-               name.c_str(), static_cast<unsigned long long>(st.packets),
-               static_cast<unsigned long long>(st.sessions),
-               static_cast<unsigned long long>(st.undecodable),
-               static_cast<unsigned long long>(st.not_ip), seconds,
-               seconds > 0 ? static_cast<double>(st.packets) / seconds : 0.0);
+  if (read.ok() || st.packets > 0) {
+    std::fprintf(stderr,
+                 "picket sessions: %s: %llu packets, %llu sessions, %llu undecodable, %llu not IP, "
+                 "%.3f s (%.0f packets/s)\n",
+                 name.c_str(), static_cast<unsigned long long>(st.packets),
+                 static_cast<unsigned long long>(st.sessions),
+                 static_cast<unsigned long long>(st.undecodable),
+                 static_cast<unsigned long long>(st.not_ip), seconds,
+                 seconds > 0 ? static_cast<double>(st.packets) / seconds : 0.0);
+  }
   if (!read.ok()) return Fail(name + ": " + read.message(), 1);
   if (write_failed) return Fail("writing the sessions to stdout failed", 1);
   return 0;
@@ -144,7 +153,8 @@ Result<SessionsReadOptions> ParseSessionsReadOptions(std::span<char* const> args
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   SessionsReadOptions o;
   auto file = flags.Value("read");
-  if (!file || file->empty()) return Status::InvalidArgument("--read FILE: a file name, or - for stdin");
+  if (!file || file->empty())
+    return Status::InvalidArgument("--read FILE: a file name, or - for stdin");
   o.file = *file;
   o.json = flags.Has("json");
   o.with_packets = flags.Has("packets");
@@ -184,9 +194,12 @@ int RunSessionsCommand(std::span<char* const> args) {
       if (!options.ok()) return picket::ReportFlagError("picket", "sessions", options.status());
       return ReadOffline(*options);
     }
-    case SessionsForm::kShow: return RunSessionsShow(args.subspan(1));
-    case SessionsForm::kPcap: return RunSessionsPcap(args.subspan(1));
-    case SessionsForm::kList: return RunSessionsList(args);
+    case SessionsForm::kShow:
+      return RunSessionsShow(args.subspan(1));
+    case SessionsForm::kPcap:
+      return RunSessionsPcap(args.subspan(1));
+    case SessionsForm::kList:
+      return RunSessionsList(args);
   }
   return 2;
 }

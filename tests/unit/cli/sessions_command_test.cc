@@ -1,11 +1,11 @@
 // `picket sessions`: which form a command line picks, and the offline form's
 // flags (values, ranges, the errors that name them).
+#include "cli/sessions_command.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
-
-#include "cli/sessions_command.h"
 
 namespace picket::cli {
 namespace {
@@ -64,9 +64,8 @@ TEST_CASE("ParseSessionsReadOptions: defaults are the analyser's") {
 }
 
 TEST_CASE("ParseSessionsReadOptions: every flag reaches its option") {
-  auto o = Parse({"--read=-", "--json", "--packets", "--features", "8", "--no-labels",
-                  "--tcp-idle", "10m", "--udp-idle=90s", "--icmp-idle", "5s", "--other-idle",
-                  "150ms"});
+  auto o = Parse({"--read=-", "--json", "--packets", "--features", "8", "--no-labels", "--tcp-idle",
+                  "10m", "--udp-idle=90s", "--icmp-idle", "5s", "--other-idle", "150ms"});
   REQUIRE(o.ok());
   CHECK(o->file == "-");
   CHECK(o->json);
