@@ -526,6 +526,21 @@ Reply ApiHandler::List(const wire::Route& route) {
       return JsonError(wire::kHttpInternalError, "not a list endpoint");
   }
   if (!rows.ok()) return StorageError(rows.status(), "query");
+  if (route.endpoint == wire::Endpoint::kListDevices && sessions_ != nullptr) {
+    auto counters = sessions_->AllCounters();
+    if (!counters.ok()) return StorageError(counters.status(), "read analysis counters");
+    for (json& row : *rows) {
+      const std::string id = row.value("id", std::string());
+      for (const AnalysisState& c : *counters) {
+        if (c.device != id) continue;
+        row["analysis"] = {{"next_seq", c.next_seq},
+                           {"chunks_analysed", c.chunks_analysed},
+                           {"damaged_chunks", c.damaged_chunks},
+                           {"skipped_seqs", c.skipped_seqs},
+                           {"sessions", c.sessions}};
+      }
+    }
+  }
   return JsonReply(wire::kHttpOk, *rows);
 }
 

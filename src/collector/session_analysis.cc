@@ -13,6 +13,7 @@ namespace {
 constexpr std::int64_t kRetentionEveryMs = 60'000;
 constexpr std::uint64_t kRetentionBatch = 5'000;
 constexpr int kRetentionBatchesPerTick = 20;
+constexpr std::int64_t kRetryFailedDeviceMs = 10'000;  // a broken device logs once per 10 s
 
 std::int64_t I64(std::uint64_t v) {
   return static_cast<std::int64_t>(std::min<std::uint64_t>(v, INT64_MAX));
@@ -115,16 +116,22 @@ Status SessionAnalysis::Pass() {
   }
   devices.insert(waiting_.begin(), waiting_.end());
   Status first_error;
+  const std::int64_t now_ms = clock_->WallMillis();
   for (const std::string& device : devices) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) break;
     }
+    if (auto failed = failed_until_ms_.find(device); failed != failed_until_ms_.end()) {
+      if (now_ms < failed->second) continue;  // still in waiting_: retried later
+      failed_until_ms_.erase(failed);
+    }
     auto more = Advance(device);
     if (!more.ok()) {
       if (first_error.ok()) first_error = more.status().WithContext("device " + device);
       resident_.erase(device);  // back to its committed state
-      waiting_.insert(device);  // retried on the next pass
+      waiting_.insert(device);
+      failed_until_ms_[device] = now_ms + kRetryFailedDeviceMs;
       continue;
     }
     if (*more) Notify(device);

@@ -97,6 +97,7 @@ class SessionAnalysis {
   sqlite::Database chunks_db_;  // only the analysis thread uses it
   std::map<std::string, std::unique_ptr<Device>> resident_;
   std::set<std::string> waiting_;  // a missing seq is being waited for
+  std::map<std::string, std::int64_t> failed_until_ms_;  // a failing device rests until then
   bool first_pass_ = true;
   std::int64_t next_retention_ms_ = 0;
 

@@ -430,6 +430,28 @@ Result<std::optional<StoredSession>> SessionStore::Get(std::uint64_t id, bool wi
   return std::optional<StoredSession>(std::move(out));
 }
 
+Result<std::vector<AnalysisState>> SessionStore::AllCounters() {
+  std::lock_guard lock(reader_mu_);
+  auto stmt = reader_.Prepare(
+      "SELECT device, next_seq, chunks_analysed, damaged_chunks, skipped_seqs, sessions "
+      "FROM analysis_state ORDER BY device");
+  if (!stmt.ok()) return stmt.status();
+  std::vector<AnalysisState> out;
+  while (true) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    AnalysisState s;
+    s.device = stmt->Text(0);
+    s.next_seq = U64(stmt->Int(1));
+    s.chunks_analysed = U64(stmt->Int(2));
+    s.damaged_chunks = U64(stmt->Int(3));
+    s.skipped_seqs = U64(stmt->Int(4));
+    s.sessions = U64(stmt->Int(5));
+    out.push_back(std::move(s));
+  }
+}
+
 Result<std::vector<analysis::PacketRef>> SessionStore::Packets(const std::string& device,
                                                                std::uint64_t uid) {
   std::lock_guard lock(reader_mu_);

@@ -88,6 +88,9 @@ class SessionStore {
   // Packet refs of a session grouped by chunk, in chunk order.
   Result<std::vector<analysis::PacketRef>> Packets(const std::string& device, std::uint64_t uid);
 
+  // Every device's analysis counters (no state blobs), by device.
+  Result<std::vector<AnalysisState>> AllCounters();
+
   const std::string& path() const { return path_; }
 
  private:

@@ -70,23 +70,25 @@ struct Harness {
     store = std::move(SessionStore::Open(dir.path() + "/sessions.db").value());
   }
 
-  void Put(std::uint64_t seq, const std::string& pcap, std::int64_t gap_before_ms = 0) {
+  void Put(std::uint64_t seq, const std::string& pcap, std::int64_t gap_before_ms = 0,
+           const std::string& device = "gw") {
     ChunkRecord c;
-    c.device = "gw";
+    c.device = device;
     c.seq = seq;
     c.sha256_hex = "h" + std::to_string(seq);
     c.bytes = pcap.size();
     c.received_at_ms = clock.WallMillis();
     if (gap_before_ms > 0) c.gap_before_ms = gap_before_ms;
-    c.path = chunks->PathFor("gw", seq);
-    auto pending = chunks->Prepare("gw", seq, pcap);
+    c.path = chunks->PathFor(device, seq);
+    auto pending = chunks->Prepare(device, seq, pcap);
     REQUIRE(pending.ok());
     auto put = db->PutChunk(c, {}, [&] { return pending->Publish(); });
     REQUIRE(put.ok());
   }
 
-  std::unique_ptr<SessionAnalysis> Runner() {
+  std::unique_ptr<SessionAnalysis> Runner(std::size_t max_resident = 64) {
     SessionAnalysisOptions o;
+    o.max_resident_devices = max_resident;
     o.collector_db_path = dir.path() + "/collector.db";
     o.gap_wait = std::chrono::seconds(30);
     o.retention = std::chrono::milliseconds(0);
@@ -216,6 +218,47 @@ TEST_SUITE("collector.session_analysis") {
     }
     CHECK(summary(h.Sessions()) == expected);
     CHECK(expected.size() == 6);
+  }
+
+  TEST_CASE("a device whose saved state cannot be restored stops, is reported, and rests") {
+    Harness h;
+    AnalysedChunk bad;
+    bad.seq = 1;
+    bad.state.next_seq = 2;
+    bad.state.blob = "not a saved analyser state";
+    REQUIRE(h.store->CommitChunk("gw", bad).ok());
+    h.Put(1, Chunk(1));
+    h.Put(2, Chunk(2));
+    auto runner = h.Runner();
+    Status first = runner->Pass();
+    CHECK_FALSE(first.ok());
+    CHECK(first.message().find("gw") != std::string::npos);
+    CHECK(runner->Pass().ok());  // resting: not retried (nor logged) at once
+    CHECK(h.Counters(*runner).next_seq == 2);
+    h.clock.Advance(11'000);
+    CHECK_FALSE(runner->Pass().ok());  // retried, still broken; nothing stored meanwhile
+    CHECK(h.Sessions().empty());
+  }
+
+  TEST_CASE("analysers in memory are bounded: an evicted device resumes from its saved state") {
+    Harness h;
+    auto runner = h.Runner(/*max_resident=*/1);
+    for (int n = 1; n <= 3; ++n) {
+      h.Put(n, Chunk(n), 0, "gw");
+      h.Put(n, Chunk(n), 0, "gw-b");
+      runner->Notify("gw");  // what the PUT path does
+      runner->Notify("gw-b");
+      REQUIRE(runner->Pass().ok());
+      CHECK(runner->resident_devices() == 1);
+    }
+    auto a = h.store->List({.device = "gw"}, 100).value();
+    auto b = h.store->List({.device = "gw-b"}, 100).value();
+    CHECK(a.size() == 4);  // hosts 2 and 3, host 1 at 101 s and 201 s
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].session.uid == b[i].session.uid);
+      CHECK(a[i].session.orig_pkts == b[i].session.orig_pkts);
+    }
   }
 }
 
