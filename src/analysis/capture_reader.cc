@@ -2,7 +2,9 @@
 // parser for PacketAt (one record at a known offset, no libpcap handle).
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -76,7 +78,11 @@ Status ReadCapture(std::FILE* file, std::uint64_t chunk_seq,
                                 pcap_geterr(pcap.get()));
     }
     RawPacket packet;
-    packet.ts_us = static_cast<std::int64_t>(header->ts.tv_sec) * 1'000'000 + header->ts.tv_usec;
+    // pcapng times are 64-bit: a hostile one would overflow µs; clamp the seconds.
+    constexpr std::int64_t kMaxSeconds = INT64_MAX / 1'000'000 - 1;
+    const std::int64_t seconds =
+        std::clamp<std::int64_t>(header->ts.tv_sec, -kMaxSeconds, kMaxSeconds);
+    packet.ts_us = seconds * 1'000'000 + header->ts.tv_usec;
     packet.wire_len = header->len < header->caplen ? header->caplen : header->len;
     packet.link_type = link_type;
     packet.data = std::span<const std::uint8_t>(data, header->caplen);

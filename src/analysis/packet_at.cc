@@ -4,6 +4,7 @@
 // section byte order and the interfaces, then from `offset` to the next packet
 // block. Every length is checked against the buffer.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -108,8 +109,13 @@ std::int64_t ToMicros(const Interface& iface, std::uint64_t units) {
           ? fraction * 1'000'000 / iface.units_per_second
           : static_cast<std::uint64_t>(static_cast<long double>(fraction) * 1e6 /
                                        static_cast<long double>(iface.units_per_second));
-  return static_cast<std::int64_t>(seconds + iface.offset_seconds) * 1'000'000 +
-         static_cast<std::int64_t>(micros);
+  // Hostile 64-bit times (or offsets) would overflow µs: clamp the seconds.
+  constexpr std::int64_t kMaxSeconds = INT64_MAX / 1'000'000 - 1;
+  const std::int64_t whole = std::clamp<std::int64_t>(
+      static_cast<std::int64_t>(std::min<std::uint64_t>(seconds, kMaxSeconds)) +
+          std::clamp<std::int64_t>(iface.offset_seconds, -kMaxSeconds, kMaxSeconds),
+      -kMaxSeconds, kMaxSeconds);
+  return whole * 1'000'000 + static_cast<std::int64_t>(micros);
 }
 
 Status PcapngPacketAt(std::string_view capture, std::uint64_t offset, RawPacket& packet) {
