@@ -120,11 +120,12 @@ int ReadOffline(const SessionsReadOptions& o) {
   if (read.ok() || st.packets > 0) {
     std::fprintf(stderr,
                  "picket sessions: %s: %llu packets, %llu sessions, %llu undecodable, %llu not IP, "
-                 "%.3f s (%.0f packets/s)\n",
+                 "peak open flows: %llu, %.3f s (%.0f packets/s)\n",
                  name.c_str(), static_cast<unsigned long long>(st.packets),
                  static_cast<unsigned long long>(st.sessions),
                  static_cast<unsigned long long>(st.undecodable),
-                 static_cast<unsigned long long>(st.not_ip), seconds,
+                 static_cast<unsigned long long>(st.not_ip),
+                 static_cast<unsigned long long>(st.peak_open_flows), seconds,
                  seconds > 0 ? static_cast<double>(st.packets) / seconds : 0.0);
   }
   if (!read.ok()) return Fail(name + ": " + read.message(), 1);

@@ -75,6 +75,7 @@ namespace {
 constexpr auto kHandshakeTimeout = std::chrono::seconds(15);
 constexpr auto kIdleTimeout = std::chrono::seconds(60);   // between requests
 constexpr auto kBodyTimeout = std::chrono::seconds(300);  // slow uplinks, big chunks
+constexpr std::size_t kBodyReadBuffer = 256 * 1024;  // per read call while a body arrives
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr std::size_t kLingerMaxBytes = 8u << 20;
@@ -216,6 +217,9 @@ class HttpSession final : public SessionBase,
   }
 
   void ReadBody() {
+    // Beast reads max(512, free capacity) bytes per call: without room a 1 MiB
+    // body took ~2,000 recvmsg calls. Given back after the body (idle sockets).
+    buffer_.reserve(kBodyReadBuffer);
     Lowest().expires_after(kBodyTimeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnBody, Self()));
@@ -231,6 +235,7 @@ class HttpSession final : public SessionBase,
     if (ec) return Abort(ec);
     std::string body = std::move(parser_->get().body());
     bytes_in_ = body.size();
+    buffer_.shrink_to_fit();
     Dispatch(std::move(body));
   }
 
