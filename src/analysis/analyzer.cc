@@ -108,7 +108,7 @@ void Analyzer::Impl::Feed(const RawPacket& packet) {
   }
   flow.prev_packet_us = packet.ts_us;
   if (packet.ts_us > flow.last_ts_us) flow.last_ts_us = packet.ts_us;
-  flow.refs.push_back(packet.ref);
+  if (options.keep_packet_refs) flow.refs.push_back(packet.ref);
 
   if (tcp) {
     flow.tcp.Update(side, d.tcp_flags, d.tcp_seq, d.tcp_window, d.payload_len);

@@ -173,6 +173,7 @@ Result<SessionsReadOptions> ParseSessionsReadOptions(std::span<char* const> args
   o.analyzer.label = !flags.Has("no-labels");
   // Offline each session carries its own refs and frees them when it ends.
   o.analyzer.refs_in_session = true;
+  o.analyzer.keep_packet_refs = o.with_packets;
   auto tcp = ParseIdleUs(flags, "tcp-idle", o.analyzer.tcp_idle_us);
   if (!tcp.ok()) return tcp.status();
   auto udp = ParseIdleUs(flags, "udp-idle", o.analyzer.udp_idle_us);

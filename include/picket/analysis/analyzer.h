@@ -32,6 +32,9 @@ struct AnalyzerOptions {
   // refs are handed out per chunk by TakePacketRefs (the collector stores them
   // with the chunk), so saved state stays O(open flows), not O(packets).
   bool refs_in_session = true;
+  // false: no packet refs are kept at all (an offline read that prints none
+  // saves a push per packet and an allocation per session).
+  bool keep_packet_refs = true;
 };
 
 // The packets one session received since the last TakePacketRefs.
