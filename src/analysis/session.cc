@@ -1,6 +1,8 @@
 // The session record's names, JSON form (picket.session.v1) and table row.
 #include "picket/analysis/session.h"
 
+#include "picket/common/clock.h"
+
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
@@ -14,70 +16,12 @@ constexpr EndReason kAllReasons[] = {EndReason::kFin,   EndReason::kRst,    EndR
                                      EndReason::kEndOfData, EndReason::kGap, EndReason::kReused,
                                      EndReason::kResources};
 
-std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
-  std::int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
+std::string FormatMicros(std::int64_t unix_us) { return FormatRfc3339Micros(unix_us); }
 
-// "2026-12-03T08:57:43.123456Z"
-std::string FormatMicros(std::int64_t unix_us) {
-  const std::int64_t seconds = FloorDiv(unix_us, 1'000'000);
-  const std::int64_t micros = unix_us - seconds * 1'000'000;
-  const std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  if (gmtime_r(&t, &tm) == nullptr) return "";
-  // By hand: one row per session, millions per file, and printf was a tenth of a read.
-  std::string text = "0000-00-00T00:00:00.000000Z";
-  auto put = [&text](std::size_t at, std::size_t width, std::int64_t value) {
-    for (std::size_t i = at + width; i-- > at; value /= 10) text[i] = static_cast<char>('0' + value % 10);
-  };
-  const int year = tm.tm_year + 1900;
-  if (year < 0 || year > 9999) return "";
-  put(0, 4, year);
-  put(5, 2, tm.tm_mon + 1);
-  put(8, 2, tm.tm_mday);
-  put(11, 2, tm.tm_hour);
-  put(14, 2, tm.tm_min);
-  put(17, 2, tm.tm_sec);
-  put(20, 6, micros);
-  return text;
-}
-
-// The inverse of FormatMicros; also takes fewer fraction digits and none.
 bool ParseMicros(const std::string& text, std::int64_t& unix_us) {
-  int year, month, day, hour, minute, second, consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
-                  &second, &consumed) != 6 || consumed != 19) {
-    return false;
-  }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-    return false;
-  }
-  std::size_t pos = 19;
-  std::int64_t micros = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    int digits = 0;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      if (digits < 6) micros = micros * 10 + (text[pos] - '0');
-      ++digits;
-      ++pos;
-    }
-    if (digits == 0) return false;
-    for (; digits < 6; ++digits) micros *= 10;
-  }
-  if (pos + 1 != text.size() || text[pos] != 'Z') return false;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  const std::time_t t = timegm(&tm);
-  unix_us = static_cast<std::int64_t>(t) * 1'000'000 + micros;
-  return true;
+  auto parsed = ParseRfc3339Micros(text);
+  if (parsed) unix_us = *parsed;
+  return parsed.has_value();
 }
 
 std::string ProtoName(std::uint8_t proto) {

@@ -105,27 +105,10 @@ Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
     o.limit = n;
   }
 
-  auto flag_url = flags.Value("collector");
-  auto url_text = FlagOrConfig(flag_url, config->collector);
-  if (!url_text) {
-    return Status::InvalidArgument("no collector: give --collector URL or set \"collector\" in " +
-                                   CliConfigPath());
-  }
-  const std::string url_origin = flag_url ? "--collector" : "\"collector\" in " + config->source;
-  auto url = ParseUrl(*url_text);
-  if (!url.ok()) {
-    return Status::InvalidArgument(url_origin + " '" + *url_text + "': " + url.status().message());
-  }
-  o.base_url = url->ToString();
-  while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
-
-  auto flag_token = flags.Value("token-file");
-  if (auto token_file = FlagOrConfig(flag_token, config->token_file)) {
-    auto token = ReadSecretFile(
-        *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config->source + ":");
-    if (!token.ok()) return token.status();
-    o.token = *token;
-  }
+  auto access = ResolveCollector(flags, *config);
+  if (!access.ok()) return access.status();
+  o.base_url = std::move(access->base_url);
+  o.token = std::move(access->token);
   return o;
 }
 

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "picket/common/file_io.h"
+#include "picket/common/url.h"
 #include "picket/common/log.h"
 #include "picket/zk/zk_session.h"
 #include "picket/sync/mariadb_connection.h"
@@ -86,6 +88,32 @@ std::string FormatTable(const std::vector<std::string>& header,
   emit(header);
   for (const auto& r : rows) emit(r);
   return out;
+}
+
+Result<CollectorAccess> ResolveCollector(const FlagParser& flags, const CliConfig& config) {
+  CollectorAccess c;
+  auto flag_url = flags.Value("collector");
+  auto url_text = FlagOrConfig(flag_url, config.collector);
+  if (!url_text) {
+    return Status::InvalidArgument("no collector: give --collector URL or set \"collector\" in " +
+                                   CliConfigPath());
+  }
+  const std::string origin = flag_url ? "--collector" : "\"collector\" in " + config.source;
+  auto url = ParseUrl(*url_text);
+  if (!url.ok()) {
+    return Status::InvalidArgument(origin + " '" + *url_text + "': " + url.status().message());
+  }
+  c.base_url = url->ToString();
+  while (!c.base_url.empty() && c.base_url.back() == '/') c.base_url.pop_back();
+  c.origin = origin;
+  auto flag_token = flags.Value("token-file");
+  if (auto token_file = FlagOrConfig(flag_token, config.token_file)) {
+    auto token = ReadSecretFile(
+        *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config.source + ":");
+    if (!token.ok()) return token.status();
+    c.token = *token;
+  }
+  return c;
 }
 
 Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config) {

@@ -50,6 +50,15 @@ struct ZkAddress {
 // From --zk / --zk-root / --zk-user / --zk-password-file, else "zookeeper" /
 // "zk_root" / "zk_user" / "zk_password_file" in the CLI config.
 Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config);
+// Where and as whom the CLI talks to the collector: --collector / --token-file,
+// else "collector" / "token_file" in the CLI config. Errors name the flag or key.
+struct CollectorAccess {
+  std::string base_url;  // without a trailing '/'
+  std::string token;     // "" when none (a collector run with --insecure-no-auth)
+  std::string origin;    // "--collector" or "\"collector\" in FILE", for messages
+};
+Result<CollectorAccess> ResolveCollector(const FlagParser& flags, const CliConfig& config);
+
 // From --db, else "db" in the CLI config; PICKET_DB_PASSWORD overrides the password.
 Result<sync::DbUrl> ResolveDb(const FlagParser& flags, const CliConfig& config);
 

@@ -316,27 +316,10 @@ int RunResults(const std::vector<std::string>& positionals, const FlagParser& fl
   }
   auto config = LoadCliConfig();
   if (!config.ok()) return Fail(kName, config.status().message(), 2);
-  auto flag_url = flags.Value("collector");
-  auto url_text = FlagOrConfig(flag_url, config->collector);
-  if (!url_text) {
-    return Fail(kName,
-                "no collector: give --collector URL or set \"collector\" in " + CliConfigPath(), 2);
-  }
-  const std::string url_origin = flag_url ? "--collector" : "\"collector\" in " + config->source;
-  auto base = ParseUrl(*url_text);
-  if (!base.ok()) {
-    return Fail(kName, url_origin + " '" + *url_text + "': " + base.status().message(), 2);
-  }
-  std::string token;
-  auto flag_token = flags.Value("token-file");
-  if (auto token_file = FlagOrConfig(flag_token, config->token_file)) {
-    auto t = ReadSecretFile(
-        *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config->source + ":");
-    if (!t.ok()) return Fail(kName, t.status().message(), 2);
-    token = *t;
-  }
-  std::string url = base->ToString();
-  while (!url.empty() && url.back() == '/') url.pop_back();
+  auto access = ResolveCollector(flags, *config);
+  if (!access.ok()) return Fail(kName, access.status().message(), 2);
+  const std::string token = access->token;
+  std::string url = access->base_url;
   url += wire::ResultsPath({.job = job, .limit = limit});
 
   static std::once_flag once;
@@ -360,7 +343,7 @@ int RunResults(const std::vector<std::string>& positionals, const FlagParser& fl
   CURLcode code = curl_easy_perform(h);
   if (code != CURLE_OK) {
     return Fail(kName,
-                "cannot reach the collector at " + url + " (" + url_origin +
+                "cannot reach the collector at " + url + " (" + access->origin +
                     "): " + curl_easy_strerror(code) + (error[0] ? std::string(": ") + error : ""),
                 1);
   }

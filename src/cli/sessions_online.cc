@@ -38,37 +38,12 @@ constexpr std::size_t kMaxLine = 16 << 20;  // one session's JSON line
 
 int Fail(const std::string& message, int code = 1) { return cli::Fail("sessions", message, code); }
 
-struct Collector {
-  std::string base_url;  // without a trailing '/'
-  std::string token;     // "" when none
-};
+using Collector = CollectorAccess;
 
-// --collector / --token-file, else "collector" / "token_file" in the CLI config.
 Result<Collector> ResolveCollector(const FlagParser& flags) {
   auto config = LoadCliConfig();
   if (!config.ok()) return config.status();
-  Collector c;
-  auto flag_url = flags.Value("collector");
-  auto url_text = FlagOrConfig(flag_url, config->collector);
-  if (!url_text) {
-    return Status::InvalidArgument("no collector: give --collector URL or set \"collector\" in " +
-                                   CliConfigPath());
-  }
-  const std::string origin = flag_url ? "--collector" : "\"collector\" in " + config->source;
-  auto url = ParseUrl(*url_text);
-  if (!url.ok()) {
-    return Status::InvalidArgument(origin + " '" + *url_text + "': " + url.status().message());
-  }
-  c.base_url = url->ToString();
-  while (!c.base_url.empty() && c.base_url.back() == '/') c.base_url.pop_back();
-  auto flag_token = flags.Value("token-file");
-  if (auto token_file = FlagOrConfig(flag_token, config->token_file)) {
-    auto token = ReadSecretFile(
-        *token_file, flag_token ? "--token-file" : "\"token_file\" in " + config->source + ":");
-    if (!token.ok()) return token.status();
-    c.token = *token;
-  }
-  return c;
+  return cli::ResolveCollector(flags, *config);
 }
 
 struct Transfer {

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <string>
 
+#include "picket/common/clock.h"
 #include "picket/common/units.h"
 
 namespace picket::collector {
@@ -18,75 +19,6 @@ Status BadParam(std::string_view name, std::string_view value, std::string_view 
                                  ")");
 }
 
-// Reads exactly `digits` decimal digits at text[pos].
-bool Digits(std::string_view text, std::size_t& pos, int digits, int& out) {
-  if (pos + digits > text.size()) return false;
-  out = 0;
-  for (int i = 0; i < digits; ++i) {
-    char c = text[pos + i];
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  pos += digits;
-  return true;
-}
-
-bool Expect(std::string_view text, std::size_t& pos, std::string_view chars) {
-  if (pos >= text.size() || chars.find(text[pos]) == std::string_view::npos) return false;
-  ++pos;
-  return true;
-}
-
-std::optional<std::int64_t> ParseRfc3339Us(std::string_view t) {
-  std::size_t p = 0;
-  int year, mon, day, hour, min, sec;
-  if (!Digits(t, p, 4, year) || !Expect(t, p, "-") || !Digits(t, p, 2, mon) ||
-      !Expect(t, p, "-") || !Digits(t, p, 2, day) || !Expect(t, p, "Tt ") ||
-      !Digits(t, p, 2, hour) || !Expect(t, p, ":") || !Digits(t, p, 2, min) ||
-      !Expect(t, p, ":") || !Digits(t, p, 2, sec)) {
-    return std::nullopt;
-  }
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
-    return std::nullopt;
-  }
-  std::int64_t frac_us = 0;
-  if (p < t.size() && t[p] == '.') {
-    ++p;
-    int n = 0;
-    std::int64_t scale = 100000;
-    while (p < t.size() && t[p] >= '0' && t[p] <= '9') {
-      if (n < 6) frac_us += (t[p] - '0') * scale;
-      scale /= 10;
-      ++n;
-      ++p;
-    }
-    if (n == 0) return std::nullopt;
-  }
-  std::int64_t offset_s = 0;
-  if (p < t.size() && (t[p] == 'Z' || t[p] == 'z')) {
-    ++p;
-  } else if (p < t.size() && (t[p] == '+' || t[p] == '-')) {
-    const int sign = t[p] == '-' ? -1 : 1;
-    ++p;
-    int oh, om;
-    if (!Digits(t, p, 2, oh) || !Expect(t, p, ":") || !Digits(t, p, 2, om) || oh > 23 || om > 59) {
-      return std::nullopt;
-    }
-    offset_s = sign * (oh * 3600 + om * 60);
-  } else {
-    return std::nullopt;
-  }
-  if (p != t.size()) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mon - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = min;
-  tm.tm_sec = sec;
-  const std::int64_t secs = static_cast<std::int64_t>(::timegm(&tm)) - offset_s;
-  return secs * 1'000'000 + frac_us;
-}
 
 // The canonical text of an address (as inet_ntop writes the stored ones).
 std::optional<std::string> CanonicalIp(const std::string& text) {
@@ -132,7 +64,7 @@ std::optional<int> ParseProto(std::string_view text) {
 }
 
 Result<std::int64_t> ParseTimeOrAgo(std::string_view text, std::int64_t now_ms) {
-  if (auto us = ParseRfc3339Us(text)) return *us;
+  if (auto us = ParseRfc3339Micros(text)) return *us;
   auto ago = ParseDuration(text);
   if (!ago.ok()) return Status::InvalidArgument("not an RFC 3339 time or a duration");
   return (now_ms - ago->count()) * 1000;

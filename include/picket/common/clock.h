@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace picket {
 
@@ -33,5 +35,10 @@ class SystemClock final : public Clock {
 std::string FormatRfc3339Millis(std::int64_t unix_ms);
 // "2026-11-21T13:25:34Z": whole seconds (tables for people).
 std::string FormatRfc3339Seconds(std::int64_t unix_ms);
+// "2026-11-21T13:25:34.494123Z": microseconds (session records), "" past year 9999.
+std::string FormatRfc3339Micros(std::int64_t unix_us);
+// The one RFC 3339 parser: "2026-11-21T13:25:34[.fraction](Z|±hh:mm)" (T or a
+// space; up to 6 fraction digits kept) to µs since the epoch; nullopt otherwise.
+std::optional<std::int64_t> ParseRfc3339Micros(std::string_view text);
 
 }  // namespace picket
