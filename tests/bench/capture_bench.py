@@ -51,7 +51,7 @@ import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from servers import Processes, WaitTimeout, free_port, proc_cmdline, wait_for, write_private  # noqa: E402
+from servers import Processes, WaitTimeout, free_port, proc_cmdline, wait_for, write_private, machine_line  # noqa: E402
 
 LOOPBACK = "127.0.0.1"           # the only address this program ever sends to
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -696,19 +696,11 @@ def print_rss(loads, results, drains):
 
 
 def machine_header(bench):
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem = int(f.readline().split()[1]) / 2**20
     tcpdump_v = subprocess.run([bench.tcpdump, "--version"], capture_output=True, text=True).stdout.splitlines()
     picketd_v = subprocess.run([bench.picketd, "version"], capture_output=True, text=True).stdout.splitlines()
     top = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu"], capture_output=True, text=True).stdout
     busy = ", ".join(" ".join(l.split()) for l in top.splitlines()[1:4])
-    print(f"machine: {os.cpu_count()} CPUs ({model}), {mem:.1f} GiB, Linux {os.uname().release}")
+    print(f"machine: {machine_line()}")
     print(f"tools:   {tcpdump_v[0] if tcpdump_v else '?'}; {tcpdump_v[1] if len(tcpdump_v) > 1 else ''}; "
           f"{picketd_v[0] if picketd_v else '?'}")
     built = ", ".join(f"{name} {src} ({time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(os.path.getmtime(src)))})"

@@ -62,7 +62,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from servers import Processes, WaitTimeout, start_collector  # noqa: E402
+from servers import Processes, WaitTimeout, machine_line, start_collector  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -638,14 +638,6 @@ def print_lag(a, r):
 # ---------------------------------------------------------------------------
 
 def machine_header(a):
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem = int(f.readline().split()[1]) / 2**20
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     ver = {}
@@ -657,7 +649,7 @@ def machine_header(a):
             out = ""
         line = next((l for l in out.splitlines() if l.strip()), "?")
         ver[name] = line.strip()
-    print(f"machine: {os.cpu_count()} CPUs ({model}), {mem:.1f} GiB, Linux {os.uname().release}; "
+    print(f"machine: {machine_line()}; "
           f"loadavg {load} at start")
     print(f"tools:   {ver['picket']}; {ver['ndpiReader']}; {ver['tshark']}")
 

@@ -43,6 +43,19 @@ def write_private(path, text):
     return path
 
 
+def machine_line():
+    """'N CPUs (model), M GiB, Linux release': the head line every benchmark prints."""
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 2**20
+    return f"{os.cpu_count()} CPUs ({model}), {mem:.1f} GiB, Linux {os.uname().release}"
+
+
 def free_port(kind=socket.SOCK_STREAM):
     """A port on 127.0.0.1 that nothing used a moment ago (bound to 0, then released)."""
     with socket.socket(socket.AF_INET, kind) as s:
