@@ -60,7 +60,7 @@ if(PICKET_BUILD_CENTRAL)
   pkg_check_modules(MARIADB REQUIRED IMPORTED_TARGET libmariadb)
   add_library(dep::mariadb INTERFACE IMPORTED)
   target_link_libraries(dep::mariadb INTERFACE PkgConfig::MARIADB)
-  # Debian ships nDPI only as libndpi.a (+ libgcrypt for its TLS/QUIC dissectors).
+  # nDPI 4.2 (libndpi4.2; libgcrypt for its TLS/QUIC dissectors): central binary only.
   pkg_check_modules(NDPI REQUIRED IMPORTED_TARGET libndpi)
   add_library(dep::ndpi INTERFACE IMPORTED)
   target_link_libraries(dep::ndpi INTERFACE PkgConfig::NDPI)

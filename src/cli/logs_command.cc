@@ -26,6 +26,7 @@
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
 #include "picket/common/command_line.h"
+#include "picket/common/json_limits.h"
 #include "picket/common/file_io.h"
 #include "picket/common/units.h"
 #include "picket/common/url.h"
@@ -118,7 +119,7 @@ void CurlGlobalInit() {
 }
 
 std::string ErrorFromBody(long status, const std::string& body) {
-  auto j = json::parse(body, nullptr, false);
+  auto j = ParseJsonBounded(body, kMaxJsonAnswerDepth);
   std::string message = j.is_object() && j.contains("error") && j["error"].is_string()
                             ? j["error"].get<std::string>()
                             : body.substr(0, 300);
@@ -291,7 +292,7 @@ int ListOnce(const LogsOptions& o) {
     if (t.code != CURLE_OK)
       return Fail("cannot reach the collector at " + url + ": " + t.curl_error);
     if (t.status != wire::kHttpOk) return Fail(url + ": " + ErrorFromBody(t.status, t.error_body));
-    json rows = json::parse(body, nullptr, false);
+    json rows = ParseJsonBounded(body, kMaxJsonAnswerDepth);
     if (!rows.is_array()) return Fail(url + ": the answer is not a JSON array");
     for (const json& row : rows) {
       PrintRow(row, o.json);
@@ -340,7 +341,7 @@ int Follow(const LogsOptions& o) {
           parser.Feed(data, &events);
           for (const SseEvent& e : events) {
             got_event = true;
-            json row = json::parse(e.data, nullptr, false);
+            json row = ParseJsonBounded(e.data, kMaxJsonAnswerDepth);
             if (row.is_discarded()) {
               std::fprintf(stderr, "picket logs: skipping an event that is not JSON (id %s)\n",
                            e.id.c_str());

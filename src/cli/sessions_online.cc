@@ -18,6 +18,7 @@
 #include "cli/cli_config.h"
 #include "cli/operator_support.h"
 #include "picket/analysis/session.h"
+#include "picket/common/json_limits.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/command_line.h"
 #include "picket/common/file_io.h"
@@ -113,7 +114,7 @@ Transfer Get(const Collector& c, const std::string& path,
 }
 
 std::string ErrorFromBody(long status, const std::string& body) {
-  auto j = json::parse(body, nullptr, false);
+  auto j = ParseJsonBounded(body, kMaxJsonAnswerDepth);
   std::string message = j.is_object() && j.contains("error") && j["error"].is_string()
                             ? j["error"].get<std::string>()
                             : body.substr(0, 300);
@@ -187,7 +188,7 @@ int RunSessionsList(std::span<char* const> args) {
     std::string bad_line;
     auto handle_line = [&](std::string_view line) -> bool {
       if (line.empty()) return true;
-      json row = json::parse(line, nullptr, false);
+      json row = ParseJsonBounded(line, kMaxJsonAnswerDepth);
       auto session = row.is_discarded() ? Result<analysis::Session>(Status::InvalidArgument("not JSON"))
                                         : analysis::FromJson(row);
       if (!session.ok() || !row.contains("id") || !row["id"].is_number_unsigned()) {
@@ -238,7 +239,7 @@ int RunSessionsShow(std::span<char* const> args) {
     return true;
   });
   if (auto code = TransferFailed(*collector, path, t)) return *code;
-  json row = json::parse(body, nullptr, false);
+  json row = ParseJsonBounded(body, kMaxJsonAnswerDepth);
   auto session = row.is_discarded() ? Result<analysis::Session>(Status::InvalidArgument("not JSON"))
                                     : analysis::FromJson(row);
   if (!session.ok()) return Fail(collector->base_url + path + ": " + session.status().message());

@@ -25,6 +25,11 @@ bool JsonNestingWithin(std::string_view text, int max_depth) {
   return true;
 }
 
+nlohmann::json ParseJsonBounded(std::string_view text, int max_depth) {
+  if (!JsonNestingWithin(text, max_depth)) return nlohmann::json(nlohmann::json::value_t::discarded);
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
 }  // namespace picket
 
 namespace picket::config_internal {

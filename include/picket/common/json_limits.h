@@ -4,6 +4,7 @@
 // before parsing, on the text, in one pass that needs no stack.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string_view>
 
 namespace picket {
@@ -13,5 +14,13 @@ inline constexpr int kMaxJsonDepth = 32;
 
 // True when no '[' or '{' outside strings nests deeper than max_depth.
 bool JsonNestingWithin(std::string_view text, int max_depth = kMaxJsonDepth);
+
+// nlohmann's parse without exceptions, refusing (a discarded value) text that
+// nests deeper than kMaxJsonDepth before the parser recurses into it.
+nlohmann::json ParseJsonBounded(std::string_view text, int max_depth = kMaxJsonDepth);
+
+// The collector's answers wrap stored documents (up to kMaxJsonDepth) in a
+// list and a row object: what a client accepts from it.
+inline constexpr int kMaxJsonAnswerDepth = kMaxJsonDepth + 4;
 
 }  // namespace picket
