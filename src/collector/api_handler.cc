@@ -344,7 +344,7 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
       else
         st = digest.status();
     }
-  } else {
+  } else if (a.route.endpoint != wire::Endpoint::kPostStatus) {  // heartbeats replace, never add
     auto key = h.Get(wire::kIdempotencyKeyHeader);
     std::string_view k = key ? Trim(*key) : std::string_view();
     if (k.size() >= 2 && k.front() == '"' && k.back() == '"') k = k.substr(1, k.size() - 2);
@@ -390,6 +390,26 @@ Reply ApiHandler::Handle(Admission a, std::string body) {
       return GetSession(a.route);
     case wire::Endpoint::kGetSessionPcap:
       return GetSessionPcap(a.route);
+    // Heartbeats, fleet state, scans, probes and metrics: fleet_api.cc.
+    case wire::Endpoint::kPostStatus:
+    case wire::Endpoint::kGetFleet:
+    case wire::Endpoint::kGetDeviceStatus:
+    case wire::Endpoint::kGetDeviceSeries:
+    case wire::Endpoint::kListIssues:
+    case wire::Endpoint::kListScans:
+    case wire::Endpoint::kMetrics:
+    case wire::Endpoint::kHealthz:
+    case wire::Endpoint::kReadyz:
+      return HandleFleet(a, std::move(body));
+    // The page, login sessions and operator actions: web_api.cc.
+    case wire::Endpoint::kSubmitScan:
+    case wire::Endpoint::kCancelScan:
+    case wire::Endpoint::kPutDeviceConfig:
+    case wire::Endpoint::kLogin:
+    case wire::Endpoint::kLogout:
+    case wire::Endpoint::kWhoami:
+    case wire::Endpoint::kPageAsset:
+      return HandleWeb(a, std::move(body));
   }
   return JsonError(wire::kHttpInternalError, "unhandled endpoint");
 }

@@ -125,6 +125,8 @@ class ApiHandler {
   Reply ListSessions(const wire::Route& route);  // session_api.cc
   Reply GetSession(const wire::Route& route);
   Reply GetSessionPcap(const wire::Route& route);
+  Reply HandleFleet(const Admission& a, std::string body);  // fleet_api.cc
+  Reply HandleWeb(const Admission& a, std::string body);    // web_api.cc
 
   const TokenTable* tokens_;
   CollectorDb* db_;

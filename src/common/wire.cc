@@ -16,6 +16,28 @@ constexpr std::string_view kResultsSegment = "results";
 constexpr std::string_view kLogsSegment = "logs";
 constexpr std::string_view kSessionsSegment = "sessions";
 constexpr std::string_view kPcapSegment = "pcap";
+constexpr std::string_view kStatusSegment = "status";
+constexpr std::string_view kSeriesSegment = "series";
+constexpr std::string_view kConfigSegment = "config";
+constexpr std::string_view kFleetSegment = "fleet";
+constexpr std::string_view kIssuesSegment = "issues";
+constexpr std::string_view kScansSegment = "scans";
+constexpr std::string_view kCancelSegment = "cancel";
+constexpr std::string_view kLoginSegment = "login";
+constexpr std::string_view kLogoutSegment = "logout";
+constexpr std::string_view kWhoamiSegment = "whoami";
+constexpr std::string_view kUiPrefix = "/ui/";
+
+// Page asset names: one path segment of [A-Za-z0-9._-], not starting with '.'.
+bool IsValidAssetName(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name.front() == '.') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
@@ -183,8 +205,28 @@ std::string_view TrimSpaces(std::string_view s) {
 }  // namespace
 
 bool IsDeviceWrite(Endpoint endpoint) {
-  return endpoint == Endpoint::kPutChunk || endpoint == Endpoint::kPostResults ||
-         endpoint == Endpoint::kPostLogs;
+  return EndpointAccess(endpoint) == Access::kDevice;
+}
+
+Access EndpointAccess(Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::kPutChunk:
+    case Endpoint::kPostResults:
+    case Endpoint::kPostLogs:
+    case Endpoint::kPostStatus:
+      return Access::kDevice;
+    case Endpoint::kSubmitScan:
+    case Endpoint::kCancelScan:
+    case Endpoint::kPutDeviceConfig:
+      return Access::kAdmin;
+    case Endpoint::kLogin:
+    case Endpoint::kHealthz:
+    case Endpoint::kReadyz:
+    case Endpoint::kPageAsset:
+      return Access::kPublic;
+    default:
+      return Access::kRead;
+  }
 }
 
 std::string_view EndpointName(Endpoint endpoint) {
@@ -211,6 +253,38 @@ std::string_view EndpointName(Endpoint endpoint) {
       return "get_session";
     case Endpoint::kGetSessionPcap:
       return "get_session_pcap";
+    case Endpoint::kPostStatus:
+      return "post_status";
+    case Endpoint::kGetFleet:
+      return "get_fleet";
+    case Endpoint::kGetDeviceStatus:
+      return "get_device_status";
+    case Endpoint::kGetDeviceSeries:
+      return "get_device_series";
+    case Endpoint::kListIssues:
+      return "list_issues";
+    case Endpoint::kListScans:
+      return "list_scans";
+    case Endpoint::kSubmitScan:
+      return "submit_scan";
+    case Endpoint::kCancelScan:
+      return "cancel_scan";
+    case Endpoint::kPutDeviceConfig:
+      return "put_device_config";
+    case Endpoint::kLogin:
+      return "login";
+    case Endpoint::kLogout:
+      return "logout";
+    case Endpoint::kWhoami:
+      return "whoami";
+    case Endpoint::kMetrics:
+      return "metrics";
+    case Endpoint::kHealthz:
+      return "healthz";
+    case Endpoint::kReadyz:
+      return "readyz";
+    case Endpoint::kPageAsset:
+      return "page";
   }
   return "unknown";
 }
@@ -218,9 +292,15 @@ std::string_view EndpointName(Endpoint endpoint) {
 std::string_view EndpointMethod(Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::kPutChunk:
+    case Endpoint::kPutDeviceConfig:
       return "PUT";
     case Endpoint::kPostResults:
     case Endpoint::kPostLogs:
+    case Endpoint::kPostStatus:
+    case Endpoint::kSubmitScan:
+    case Endpoint::kCancelScan:
+    case Endpoint::kLogin:
+    case Endpoint::kLogout:
       return "POST";
     case Endpoint::kGetChunk:
     case Endpoint::kListChunks:
@@ -230,6 +310,16 @@ std::string_view EndpointMethod(Endpoint endpoint) {
     case Endpoint::kListSessions:
     case Endpoint::kGetSession:
     case Endpoint::kGetSessionPcap:
+    case Endpoint::kGetFleet:
+    case Endpoint::kGetDeviceStatus:
+    case Endpoint::kGetDeviceSeries:
+    case Endpoint::kListIssues:
+    case Endpoint::kListScans:
+    case Endpoint::kWhoami:
+    case Endpoint::kMetrics:
+    case Endpoint::kHealthz:
+    case Endpoint::kReadyz:
+    case Endpoint::kPageAsset:
       return "GET";
   }
   return "GET";
@@ -321,6 +411,27 @@ std::string SessionPcapPath(std::uint64_t id) {
   return SessionPath(id) + '/' + std::string(kPcapSegment);
 }
 
+std::string DeviceStatusPath(std::string_view device) { return DevicePath(device, kStatusSegment); }
+std::string DeviceSeriesPath(std::string_view device, std::string_view window) {
+  return QueryBuilder(DevicePath(device, kSeriesSegment))
+      .Add(kWindowParam, std::optional<std::string>(std::string(window)))
+      .Take();
+}
+std::string DeviceConfigPath(std::string_view device) { return DevicePath(device, kConfigSegment); }
+std::string FleetPath() { return CollectionPath(kFleetSegment); }
+std::string IssuesPath() { return CollectionPath(kIssuesSegment); }
+std::string ScansPath() { return CollectionPath(kScansSegment); }
+std::string CancelScanPath(std::string_view job) {
+  std::string out = CollectionPath(kScansSegment) + '/';
+  AppendEncoded(out, job);
+  out += '/';
+  out += kCancelSegment;
+  return out;
+}
+std::string LoginPath() { return CollectionPath(kLoginSegment); }
+std::string LogoutPath() { return CollectionPath(kLogoutSegment); }
+std::string WhoamiPath() { return CollectionPath(kWhoamiSegment); }
+
 std::string LogsPath(const LogsQuery& query) {
   return QueryBuilder(CollectionPath(kLogsSegment))
       .Add(kDeviceParam, query.device)
@@ -338,10 +449,31 @@ RouteMatch MatchRoute(std::string_view method, std::string_view target) {
     query = target.substr(q + 1);
   }
   if (path.empty() || path[0] != '/') return Fail(kHttpNotFound, "no such path");
+  Route route;
+  // Outside /v1: the page, its assets and the probes.
+  std::optional<Endpoint> plain;
+  if (path == "/" || path == "/index.html") {
+    plain = Endpoint::kPageAsset;
+  } else if (path.starts_with(kUiPrefix)) {
+    std::string_view name = path.substr(kUiPrefix.size());
+    if (!IsValidAssetName(name)) return Fail(kHttpNotFound, "no such path");
+    route.asset = std::string(name);
+    plain = Endpoint::kPageAsset;
+  } else if (path == kMetricsPath) {
+    plain = Endpoint::kMetrics;
+  } else if (path == kHealthzPath) {
+    plain = Endpoint::kHealthz;
+  } else if (path == kReadyzPath) {
+    plain = Endpoint::kReadyz;
+  }
+  if (plain) {
+    if (auto st = ParseQuery(query, route); !st.ok()) return Fail(kHttpBadRequest, st.message());
+    const Endpoint one[] = {*plain};
+    return PickMethod(method, one, std::move(route));
+  }
   auto seg = SplitPath(path);
   if (seg.size() < 2 || seg[0] != kPrefix.substr(1)) return Fail(kHttpNotFound, "no such path");
 
-  Route route;
   if (auto st = ParseQuery(query, route); !st.ok()) return Fail(kHttpBadRequest, st.message());
 
   if (seg.size() == 2) {
@@ -355,7 +487,28 @@ RouteMatch MatchRoute(std::string_view method, std::string_view target) {
     if (seg[1] == kSessionsSegment) {
       return PickMethod(method, {Endpoint::kListSessions}, std::move(route));
     }
+    if (seg[1] == kFleetSegment) return PickMethod(method, {Endpoint::kGetFleet}, std::move(route));
+    if (seg[1] == kIssuesSegment) {
+      return PickMethod(method, {Endpoint::kListIssues}, std::move(route));
+    }
+    if (seg[1] == kScansSegment) {
+      return PickMethod(method, {Endpoint::kListScans, Endpoint::kSubmitScan}, std::move(route));
+    }
+    if (seg[1] == kLoginSegment) return PickMethod(method, {Endpoint::kLogin}, std::move(route));
+    if (seg[1] == kLogoutSegment) return PickMethod(method, {Endpoint::kLogout}, std::move(route));
+    if (seg[1] == kWhoamiSegment) return PickMethod(method, {Endpoint::kWhoami}, std::move(route));
     return Fail(kHttpNotFound, "no such path");
+  }
+  if (seg[1] == kScansSegment && seg.size() == 4 && seg[3] == kCancelSegment) {
+    RouteMatch m = PickMethod(method, {Endpoint::kCancelScan}, std::move(route));
+    if (!m.matched()) return m;
+    // Job ids share the device-id alphabet (they are znode names too).
+    if (!IsValidDeviceId(seg[2])) {
+      return Fail(kHttpBadRequest,
+                  "bad job id '" + std::string(seg[2]) + "' (expected [A-Za-z0-9._-]{1,64})");
+    }
+    m.route.job = std::string(seg[2]);
+    return m;
   }
   if (seg[1] == kSessionsSegment && (seg.size() == 3 || (seg.size() == 4 && seg[3] == kPcapSegment))) {
     RouteMatch m = PickMethod(
@@ -381,6 +534,12 @@ RouteMatch MatchRoute(std::string_view method, std::string_view target) {
     m = PickMethod(method, {Endpoint::kPostResults}, std::move(route));
   } else if (seg.size() == 4 && kind == kLogsSegment) {
     m = PickMethod(method, {Endpoint::kPostLogs}, std::move(route));
+  } else if (seg.size() == 4 && kind == kStatusSegment) {
+    m = PickMethod(method, {Endpoint::kGetDeviceStatus, Endpoint::kPostStatus}, std::move(route));
+  } else if (seg.size() == 4 && kind == kSeriesSegment) {
+    m = PickMethod(method, {Endpoint::kGetDeviceSeries}, std::move(route));
+  } else if (seg.size() == 4 && kind == kConfigSegment) {
+    m = PickMethod(method, {Endpoint::kPutDeviceConfig}, std::move(route));
   } else {
     return Fail(kHttpNotFound, "no such path");
   }

@@ -18,6 +18,21 @@
 //   GET  /v1/sessions                    operator  analysed sessions, NDJSON, streamed, filtered
 //   GET  /v1/sessions/{id}               operator  one session with its packet refs
 //   GET  /v1/sessions/{id}/pcap          operator  the session's packets as a classic pcap
+//   POST /v1/devices/{id}/status         device  heartbeat: the status document (JSON)
+//   GET  /v1/fleet                       read    every device with its derived liveness
+//   GET  /v1/devices/{id}/status         read    one device: heartbeat, ZooKeeper view, config
+//   GET  /v1/devices/{id}/series         read    ?window=1h|24h|7d: rolled-up counters
+//   GET  /v1/issues                      read    what an operator should act on
+//   GET  /v1/scans                       read    shared scan jobs with shard progress (--zk)
+//   POST /v1/scans                       admin   submit a job (--db)
+//   POST /v1/scans/{job}/cancel          admin   cancel a job (--db)
+//   PUT  /v1/devices/{id}/config         admin   replace a device's config row (--db)
+//   POST /v1/login                       public  token -> session cookie (+ CSRF token)
+//   POST /v1/logout                      read    ends the cookie session
+//   GET  /v1/whoami                      read    role and CSRF token of this session
+//   GET  /metrics                        read    Prometheus text format
+//   GET  /healthz, /readyz               public  liveness, readiness
+//   GET  /, /ui/{asset}                  public  the web page (it holds no data)
 // Every request carries "Authorization: Bearer <token>" (unless the collector
 // runs with --insecure-no-auth); a device token only writes its own device id;
 // the operator token reads everything and writes nothing.
@@ -50,7 +65,28 @@ enum class Endpoint {
   kListSessions,    // GET  /v1/sessions?device=&since=&until=&ip=&port=&proto=&app=&risk=&state=&after=&limit=
   kGetSession,      // GET  /v1/sessions/{id}
   kGetSessionPcap,  // GET  /v1/sessions/{id}/pcap
+  kPostStatus,       // POST /v1/devices/{id}/status
+  kGetFleet,         // GET  /v1/fleet
+  kGetDeviceStatus,  // GET  /v1/devices/{id}/status
+  kGetDeviceSeries,  // GET  /v1/devices/{id}/series?window=
+  kListIssues,       // GET  /v1/issues
+  kListScans,        // GET  /v1/scans
+  kSubmitScan,       // POST /v1/scans
+  kCancelScan,       // POST /v1/scans/{job}/cancel
+  kPutDeviceConfig,  // PUT  /v1/devices/{id}/config
+  kLogin,            // POST /v1/login
+  kLogout,           // POST /v1/logout
+  kWhoami,           // GET  /v1/whoami
+  kMetrics,          // GET  /metrics
+  kHealthz,          // GET  /healthz
+  kReadyz,           // GET  /readyz
+  kPageAsset,        // GET  / and /ui/{asset}: Route::asset is "" for "/" (index.html)
 };
+
+// Who may call an endpoint. kRead: an operator token of either role (or its
+// cookie session); kAdmin: the admin role only; kDevice: that device's token.
+enum class Access { kPublic, kDevice, kRead, kAdmin };
+Access EndpointAccess(Endpoint endpoint);
 
 // Device writes need that device's own token and carry a body; everything
 // else is an operator read without one.
@@ -135,6 +171,20 @@ std::string LogsPath(const LogsQuery& query = {});
 std::string SessionsPath(const SessionsQuery& query = {});
 std::string SessionPath(std::uint64_t id);
 std::string SessionPcapPath(std::uint64_t id);
+std::string DeviceStatusPath(std::string_view device);  // POST (device) and GET (operator)
+std::string DeviceSeriesPath(std::string_view device, std::string_view window);
+std::string DeviceConfigPath(std::string_view device);
+std::string FleetPath();
+std::string IssuesPath();
+std::string ScansPath();
+std::string CancelScanPath(std::string_view job);
+std::string LoginPath();
+std::string LogoutPath();
+std::string WhoamiPath();
+inline constexpr std::string_view kMetricsPath = "/metrics";
+inline constexpr std::string_view kHealthzPath = "/healthz";
+inline constexpr std::string_view kReadyzPath = "/readyz";
+inline constexpr std::string_view kWindowParam = "window";  // series: 1h, 24h, 7d
 
 // ---- Routing, for the collector ----------------------------------------------
 
@@ -143,6 +193,8 @@ struct Route {
   std::string device;  // path {id}, validated; empty for collection-wide endpoints
   std::uint64_t seq = 0;
   std::uint64_t session_id = 0;  // path {id} of the session routes
+  std::string job;               // path {job} of /v1/scans/{job}/cancel, validated
+  std::string asset;             // kPageAsset: file name under /ui/ ([A-Za-z0-9._-], no "..")
   std::map<std::string, std::string, std::less<>> query;  // percent-decoded, '+' is a space
 };
 
