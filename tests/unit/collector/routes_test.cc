@@ -47,11 +47,35 @@ TEST_SUITE("collector.routes") {
 
   TEST_CASE("unknown paths are 404") {
     for (const char* path :
-         {"/", "/v1", "/v1/", "/v2/devices", "/v1/devices/", "/v1/devices/gw",
+         {"/v1", "/v1/", "/ui/", "/ui/../x", "/ui/.hidden", "/ui/a/b", "/metricsx", "/v2/devices", "/v1/devices/", "/v1/devices/gw",
           "/v1/devices/gw/chunks/1/x", "/v1/devices/gw/stats", "/v1/devicesx", "v1/devices", ""}) {
       CAPTURE(path);
       CHECK(MatchRoute("GET", path).http_status == 404);
     }
+  }
+
+  TEST_CASE("console routes: page, probes, fleet, scans, admin actions") {
+    CHECK(MatchRoute("GET", "/").route.endpoint == Endpoint::kPageAsset);
+    CHECK(MatchRoute("GET", "/ui/app.js").route.asset == "app.js");
+    CHECK(MatchRoute("GET", "/metrics").route.endpoint == Endpoint::kMetrics);
+    CHECK(MatchRoute("GET", "/healthz").route.endpoint == Endpoint::kHealthz);
+    CHECK(MatchRoute("POST", "/healthz").http_status == 405);
+    CHECK(MatchRoute("POST", "/v1/devices/gw/status").route.endpoint == Endpoint::kPostStatus);
+    CHECK(MatchRoute("GET", "/v1/devices/gw/status").route.endpoint == Endpoint::kGetDeviceStatus);
+    CHECK(MatchRoute("GET", "/v1/devices/gw/series?window=1h").route.query.at("window") == "1h");
+    CHECK(MatchRoute("PUT", "/v1/devices/gw/config").route.endpoint == Endpoint::kPutDeviceConfig);
+    CHECK(MatchRoute("GET", "/v1/devices/gw/config").http_status == 405);
+    CHECK(MatchRoute("POST", "/v1/scans").route.endpoint == Endpoint::kSubmitScan);
+    auto cancel = MatchRoute("POST", "/v1/scans/job-1/cancel");
+    CHECK(cancel.route.endpoint == Endpoint::kCancelScan);
+    CHECK(cancel.route.job == "job-1");
+    CHECK(MatchRoute("POST", "/v1/scans/a%2Fb/cancel").http_status == 400);
+    CHECK(EndpointAccess(Endpoint::kPostStatus) == Access::kDevice);
+    CHECK(EndpointAccess(Endpoint::kSubmitScan) == Access::kAdmin);
+    CHECK(EndpointAccess(Endpoint::kMetrics) == Access::kRead);
+    CHECK(EndpointAccess(Endpoint::kLogin) == Access::kPublic);
+    CHECK(CancelScanPath("job 1") == "/v1/scans/job%201/cancel");
+    CHECK(DeviceSeriesPath("gw", "24h") == "/v1/devices/gw/series?window=24h");
   }
 
   TEST_CASE("wrong methods are 405 with Allow") {
