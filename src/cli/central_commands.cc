@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "cli/chunks_command.h"
 #include "cli/config_command.h"
 #include "cli/devices_command.h"
 #include "cli/logs_command.h"
@@ -58,6 +59,7 @@ constexpr Command kCommands[] = {
     {"config", kConfigSummary, kConfigUsage, RunConfigCommand},
     {"scan", kScanSummary, kScanUsage, RunScanJobsCommand},
     {"sessions", kSessionsSummary, kSessionsUsage, RunSessionsCommand},
+    {"chunks", kChunksSummary, kChunksUsage, RunChunksCommand},
 };
 
 }  // namespace

@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "cli/cli_config.h"
+#include "cli/collector_client.h"
 #include "cli/operator_support.h"
 #include "cli/sse_parser.h"
 #include "picket/common/backoff.h"
-#include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
 #include "picket/common/command_line.h"
 #include "picket/common/json_limits.h"
@@ -37,12 +37,9 @@ namespace picket::cli {
 namespace {
 
 using nlohmann::json;
-using CurlEasy = CHandle<CURL, curl_easy_cleanup>;
-using CurlHeaders = CHandle<curl_slist, curl_slist_free_all>;
 
 constexpr std::uint64_t kDefaultLimit = 1000;
 constexpr std::uint64_t kPage = 1000;
-constexpr std::size_t kMaxErrorBody = 64 * 1024;
 
 // Set by SIGINT/SIGTERM while following: the transfer and the backoff wait end.
 std::atomic<bool> g_stop{false};
@@ -113,19 +110,6 @@ Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
   return o;
 }
 
-void CurlGlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string ErrorFromBody(long status, const std::string& body) {
-  auto j = ParseJsonBounded(body, kMaxJsonAnswerDepth);
-  std::string message = j.is_object() && j.contains("error") && j["error"].is_string()
-                            ? j["error"].get<std::string>()
-                            : body.substr(0, 300);
-  return "HTTP " + std::to_string(status) + (message.empty() ? "" : ": " + message);
-}
-
 void PrintRow(const json& row, bool as_json) {
   std::string text;
   if (as_json) {
@@ -138,139 +122,13 @@ void PrintRow(const json& row, bool as_json) {
   std::fflush(stdout);  // a line as soon as it arrives, also into a pipe or file
 }
 
-// One HTTP GET with libcurl. on_data sees the body as it arrives once the
-// status is 200 (returning false aborts); other statuses collect the body.
-struct Transfer {
-  CURLcode code = CURLE_OK;
-  std::string curl_error;
-  long status = 0;
-  std::string error_body;
-  long retry_after_s = 0;
-  bool got_200 = false;
-};
-
-struct TransferState {
-  CURL* easy = nullptr;
-  Transfer* result = nullptr;
-  const std::function<bool(std::string_view)>* on_data = nullptr;
-  const std::function<void()>* on_connected = nullptr;
-  bool follow = false;
-};
-
-// The status is known once the header block ends: a stream with nothing
-// stored yet sends no body bytes for a while, but it is open.
-void NoteStatus(TransferState* st) {
-  if (st->result->status != 0) return;
-  curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &st->result->status);
-  if (st->result->status == wire::kHttpOk) {
-    st->result->got_200 = true;
-    if (*st->on_connected) (*st->on_connected)();
-  }
-}
-
-extern "C" size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-  auto* st = static_cast<TransferState*>(user);
-  const size_t n = size * count;
-  std::string_view line(data, n);
-  if (line == "\r\n" || line == "\n") {
-    try {
-      NoteStatus(st);
-    } catch (...) {
-      return 0;
-    }
-  }
-  return n;
-}
-
-extern "C" size_t OnBody(char* data, size_t size, size_t count, void* user) {
-  auto* st = static_cast<TransferState*>(user);
-  const size_t n = size * count;
-  try {
-    NoteStatus(st);
-  } catch (...) {
-    return 0;
-  }
-  if (st->result->status != wire::kHttpOk) {
-    if (st->result->error_body.size() < kMaxErrorBody) st->result->error_body.append(data, n);
-    return n;
-  }
-  try {
-    if (!(*st->on_data)(std::string_view(data, n))) return 0;  // aborts: CURLE_WRITE_ERROR
-  } catch (...) {
-    return 0;  // no exception crosses into libcurl
-  }
-  return n;
-}
-
-extern "C" int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* st = static_cast<TransferState*>(user);
-  return st->follow && g_stop.load() ? 1 : 0;
-}
-
-Transfer Get(const std::string& url, const LogsOptions& o, const std::vector<std::string>& headers,
-             bool follow, const std::function<bool(std::string_view)>& on_data,
-             const std::function<void()>& on_connected = {}) {
-  CurlGlobalInit();
-  Transfer result;
-  CurlEasy easy(curl_easy_init());
-  if (!easy) {
-    result.code = CURLE_FAILED_INIT;
-    result.curl_error = "curl_easy_init failed";
-    return result;
-  }
-  CURL* h = easy.get();
-  CurlHeaders list;
-  std::vector<std::string> all = headers;
-  if (!o.token.empty()) all.push_back(wire::BearerHeaderLine(o.token));
-  if (follow) all.push_back(wire::HeaderLine(wire::kAcceptHeader, wire::kEventStreamContentType));
-  for (const auto& line : all) {
-    curl_slist* next = curl_slist_append(list.get(), line.c_str());
-    if (next == nullptr) {
-      result.code = CURLE_OUT_OF_MEMORY;
-      result.curl_error = "curl_slist_append failed";
-      return result;
-    }
-    (void)list.release();
-    list.reset(next);
-  }
-  TransferState state{h, &result, &on_data, &on_connected, follow};
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &state);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &state);
-  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &state);
-  SetCommonCurlOptions(h, error);
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (follow) {
-    // The collector sends a comment every 15 s: 45 s of silence is a dead link.
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 45L);
-  } else {
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 120'000L);
-  }
-  result.code = curl_easy_perform(h);
-  if (result.code != CURLE_OK) {
-    result.curl_error = std::string(curl_easy_strerror(result.code)) +
-                        (error[0] != '\0' ? std::string(": ") + error : std::string());
-  }
-  if (result.status == 0) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result.status);
-  curl_off_t retry_after = 0;
-  if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK) {
-    result.retry_after_s = static_cast<long>(std::min<curl_off_t>(retry_after, 300));
-  }
-  return result;
-}
+CollectorAccess Access(const LogsOptions& o) { return {o.base_url, o.token, "--collector"}; }
 
 // GET /v1/logs for the one device, from --since if given.
-std::string LogsUrl(const LogsOptions& o, wire::LogsQuery query) {
+std::string LogsTarget(const LogsOptions& o, wire::LogsQuery query) {
   query.device = o.device;
   query.since_ms = o.since_ms;
-  return o.base_url + wire::LogsPath(query);
+  return wire::LogsPath(query);
 }
 
 int Fail(const std::string& message, int code = 1) { return cli::Fail("logs", message, code); }
@@ -283,9 +141,10 @@ int ListOnce(const LogsOptions& o) {
     wire::LogsQuery query;
     query.limit = page;
     query.since = cursor;
-    const std::string url = LogsUrl(o, query);
+    const std::string target = LogsTarget(o, query);
+    const std::string url = o.base_url + target;
     std::string body;
-    Transfer t = Get(url, o, {}, false, [&body](std::string_view data) {
+    CollectorTransfer t = CollectorGet(Access(o), target, [&body](std::string_view data) {
       body.append(data);
       return true;
     });
@@ -326,16 +185,27 @@ int Follow(const LogsOptions& o) {
   bool ever_connected = false;
   wire::LogsQuery query;
   query.follow = true;
-  const std::string url = LogsUrl(o, query);
+  const std::string target = LogsTarget(o, query);
+  const std::string url = o.base_url + target;
   std::vector<SseEvent> events;
   while (!g_stop.load()) {
-    std::vector<std::string> headers;
+    CollectorGetOptions get;
+    get.stream = true;
+    get.cancel = &g_stop;
+    get.headers.push_back(wire::HeaderLine(wire::kAcceptHeader, wire::kEventStreamContentType));
     if (!parser.last_event_id().empty())
-      headers.push_back(wire::HeaderLine(wire::kLastEventIdHeader, parser.last_event_id()));
+      get.headers.push_back(wire::HeaderLine(wire::kLastEventIdHeader, parser.last_event_id()));
+    get.on_connected = [&] {
+      std::fprintf(stderr, "picket logs: %s device %s at %s\n",
+                   ever_connected ? "following again" : "following", o.device.c_str(),
+                   o.base_url.c_str());
+      ever_connected = true;
+      backoff.Reset();
+    };
     parser.ResetConnection();
     bool got_event = false;
-    Transfer t = Get(
-        url, o, headers, true,
+    CollectorTransfer t = CollectorGet(
+        Access(o), target,
         [&](std::string_view data) {
           events.clear();
           parser.Feed(data, &events);
@@ -351,13 +221,7 @@ int Follow(const LogsOptions& o) {
           }
           return !g_stop.load();
         },
-        [&] {
-          std::fprintf(stderr, "picket logs: %s device %s at %s\n",
-                       ever_connected ? "following again" : "following", o.device.c_str(),
-                       o.base_url.c_str());
-          ever_connected = true;
-          backoff.Reset();
-        });
+        get);
     if (g_stop.load()) break;
     std::chrono::milliseconds server_hint(0);
     if (t.code == CURLE_OK && t.status == wire::kHttpOk) {

@@ -3,23 +3,20 @@
 // /v1/sessions/{id}/pcap (written to a temp file, renamed when complete).
 #include "cli/sessions_online.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <functional>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/cli_config.h"
+#include "cli/collector_client.h"
 #include "cli/operator_support.h"
 #include "picket/analysis/session.h"
 #include "picket/common/json_limits.h"
-#include "picket/common/c_handle.h"
 #include "picket/common/command_line.h"
 #include "picket/common/file_io.h"
 #include "picket/common/url.h"
@@ -30,11 +27,8 @@ namespace picket::cli {
 namespace {
 
 using nlohmann::json;
-using CurlEasy = CHandle<CURL, curl_easy_cleanup>;
-using CurlHeaders = CHandle<curl_slist, curl_slist_free_all>;
 
 constexpr std::uint64_t kPage = 10'000;
-constexpr std::size_t kMaxErrorBody = 64 * 1024;
 constexpr std::size_t kMaxLine = 16 << 20;  // one session's JSON line
 
 int Fail(const std::string& message, int code = 1) { return cli::Fail("sessions", message, code); }
@@ -47,86 +41,10 @@ Result<Collector> ResolveCollector(const FlagParser& flags) {
   return cli::ResolveCollector(flags, *config);
 }
 
-struct Transfer {
-  CURLcode code = CURLE_OK;
-  std::string curl_error;
-  long status = 0;
-  std::string error_body;
-};
-
-struct TransferState {
-  CURL* easy = nullptr;
-  Transfer* result = nullptr;
-  const std::function<bool(std::string_view)>* on_data = nullptr;
-};
-
-extern "C" size_t OnSessionsBody(char* data, size_t size, size_t count, void* user) {
-  auto* st = static_cast<TransferState*>(user);
-  const size_t n = size * count;
-  if (st->result->status == 0) {
-    curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &st->result->status);
-  }
-  if (st->result->status != wire::kHttpOk) {
-    if (st->result->error_body.size() < kMaxErrorBody) st->result->error_body.append(data, n);
-    return n;
-  }
-  try {
-    return (*st->on_data)(std::string_view(data, n)) ? n : 0;
-  } catch (...) {
-    return 0;  // no exception crosses into libcurl
-  }
-}
-
-// One GET; the body goes to on_data as it arrives when the status is 200.
-Transfer Get(const Collector& c, const std::string& path,
-             const std::function<bool(std::string_view)>& on_data) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  Transfer result;
-  CurlEasy easy(curl_easy_init());
-  if (!easy) {
-    result.code = CURLE_FAILED_INIT;
-    result.curl_error = "curl_easy_init failed";
-    return result;
-  }
-  CurlHeaders headers;
-  if (!c.token.empty()) {
-    headers.reset(curl_slist_append(nullptr, wire::BearerHeaderLine(c.token).c_str()));
-  }
-  const std::string url = c.base_url + path;
-  TransferState state{easy.get(), &result, &on_data};
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &OnSessionsBody);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &state);
-  SetCommonCurlOptions(easy.get(), error);
-  // A big listing or pcap may take long; a stalled one may not.
-  curl_easy_setopt(easy.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(easy.get(), CURLOPT_LOW_SPEED_TIME, 60L);
-  result.code = curl_easy_perform(easy.get());
-  if (result.code != CURLE_OK) {
-    result.curl_error = std::string(curl_easy_strerror(result.code)) +
-                        (error[0] != '\0' ? std::string(": ") + error : std::string());
-  }
-  if (result.status == 0) curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &result.status);
-  return result;
-}
-
-std::string ErrorFromBody(long status, const std::string& body) {
-  auto j = ParseJsonBounded(body, kMaxJsonAnswerDepth);
-  std::string message = j.is_object() && j.contains("error") && j["error"].is_string()
-                            ? j["error"].get<std::string>()
-                            : body.substr(0, 300);
-  return "HTTP " + std::to_string(status) + (message.empty() ? "" : ": " + message);
-}
-
 // Non-zero exit code and a message when the transfer failed.
-std::optional<int> TransferFailed(const Collector& c, const std::string& path, const Transfer& t) {
-  if (t.status != 0 && t.status != wire::kHttpOk) {
-    return Fail(c.base_url + path + ": " + ErrorFromBody(t.status, t.error_body));
-  }
-  if (t.code != CURLE_OK) return Fail(c.base_url + path + ": " + t.curl_error);
+std::optional<int> TransferFailed(const Collector& c, const std::string& path,
+                                  const CollectorTransfer& t) {
+  if (std::string why = TransferError(c, path, t); !why.empty()) return Fail(why);
   return std::nullopt;
 }
 
@@ -202,7 +120,7 @@ int RunSessionsList(std::span<char* const> args) {
       PrintLine(as_json ? std::string(line) : TableLine(id, *session));
       return true;
     };
-    Transfer t = Get(*collector, path, [&](std::string_view data) {
+    CollectorTransfer t = CollectorGet(*collector, path, [&](std::string_view data) {
       pending.append(data);
       std::size_t start = 0;
       for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
@@ -234,7 +152,7 @@ int RunSessionsShow(std::span<char* const> args) {
   if (!collector.ok()) return Fail(collector.status().message(), 2);
   const std::string path = wire::SessionPath(*id);
   std::string body;
-  Transfer t = Get(*collector, path, [&body](std::string_view data) {
+  CollectorTransfer t = CollectorGet(*collector, path, [&body](std::string_view data) {
     body.append(data);
     return true;
   });
@@ -284,23 +202,7 @@ int RunSessionsPcap(std::span<char* const> args) {
   auto collector = ResolveCollector(flags);
   if (!collector.ok()) return Fail(collector.status().message(), 2);
   const std::string path = wire::SessionPcapPath(*id);
-  const std::string temp = *output + ".part";
-  std::FILE* file = std::fopen(temp.c_str(), "wb");
-  if (file == nullptr) return Fail(temp + ": cannot create");
-  bool write_failed = false;
-  Transfer t = Get(*collector, path, [&](std::string_view data) {
-    write_failed = std::fwrite(data.data(), 1, data.size(), file) != data.size();
-    return !write_failed;
-  });
-  const bool closed = std::fclose(file) == 0;
-  if (auto code = TransferFailed(*collector, path, t)) {
-    std::remove(temp.c_str());
-    return *code;
-  }
-  if (write_failed || !closed || std::rename(temp.c_str(), output->c_str()) != 0) {
-    std::remove(temp.c_str());
-    return Fail(*output + ": cannot write the pcap");
-  }
+  if (Status st = DownloadToFile(*collector, path, *output); !st.ok()) return Fail(st.message());
   return 0;
 }
 
