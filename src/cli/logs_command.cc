@@ -27,6 +27,7 @@
 #include "picket/common/clock.h"
 #include "picket/common/command_line.h"
 #include "picket/common/json_limits.h"
+#include "picket/common/log.h"
 #include "picket/common/file_io.h"
 #include "picket/common/units.h"
 #include "picket/common/url.h"
@@ -38,7 +39,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::uint64_t kDefaultLimit = 1000;
+constexpr std::uint64_t kDefaultLines = 1000;
+constexpr std::uint64_t kDefaultFollowLines = 10;  // journalctl -f
 constexpr std::uint64_t kPage = 1000;
 
 // Set by SIGINT/SIGTERM while following: the transfer and the backoff wait end.
@@ -59,7 +61,8 @@ struct LogsOptions {
   bool follow = false;
   bool json = false;
   std::optional<std::int64_t> since_ms;
-  std::uint64_t limit = kDefaultLimit;
+  std::uint64_t limit = kDefaultLines;
+  std::optional<log::Level> level;  // print only lines at this level or worse
   std::string base_url;  // without a trailing '/'
   std::string token;     // "" when none
 };
@@ -67,11 +70,14 @@ struct LogsOptions {
 Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
   // "-f" is the one short flag (tail -f); FlagParser reads long flags only.
   static char kFollow[] = "--follow";
+  static char kLines[] = "--lines";
   std::vector<char*> rewritten(args.begin(), args.end());
   for (char*& a : rewritten) {
     if (std::string_view(a) == "-f") a = kFollow;
+    if (std::string_view(a) == "-n") a = kLines;
   }
-  FlagParser flags({"device", "since", "limit", "collector", "token-file"}, {"follow", "json"});
+  FlagParser flags({"device", "since", "limit", "lines", "level", "collector", "token-file"},
+                   {"follow", "json"});
   PICKET_RETURN_IF_ERROR(flags.Parse(rewritten));
   auto config = LoadCliConfig();
   if (!config.ok()) return config.status();
@@ -92,15 +98,28 @@ Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
     if (!d.ok()) return d.status().WithContext("--since " + *since);
     o.since_ms = SystemClock::Instance().WallMillis() - d->count();
   }
-  if (auto limit = flags.Value("limit")) {
-    if (o.follow) return Status::InvalidArgument("--limit cannot be combined with --follow");
+  if (flags.Has("limit") && flags.Has("lines")) {
+    return Status::InvalidArgument("-n and --limit are the same flag: give one");
+  }
+  o.limit = o.follow ? kDefaultFollowLines : kDefaultLines;
+  if (auto text = flags.Value("lines") ? flags.Value("lines") : flags.Value("limit")) {
+    const std::string flag = flags.Has("lines") ? "-n" : "--limit";
+    // Newest-first needs the collector's tail (at most kMaxLogTail); lines
+    // since a time are paged, so they may be many more.
+    const std::uint64_t max = o.since_ms && !o.follow ? 100'000'000 : wire::kMaxLogTail;
     std::uint64_t n = 0;
-    auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
-    if (limit->empty() || ec != std::errc() || end != limit->data() + limit->size() || n == 0 ||
-        n > 100'000'000) {
-      return Status::InvalidArgument("--limit '" + *limit + "': expected an integer 1..100000000");
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+    if (text->empty() || ec != std::errc() || end != text->data() + text->size() || n == 0 ||
+        n > max) {
+      return Status::InvalidArgument(flag + " '" + *text + "': expected an integer 1.." +
+                                     std::to_string(max));
     }
     o.limit = n;
+  }
+  if (auto level = flags.Value("level")) {
+    auto parsed = log::ParseLevel(*level);
+    if (!parsed.ok()) return parsed.status().WithContext("--level");
+    o.level = *parsed;
   }
 
   auto access = ResolveCollector(flags, *config);
@@ -110,7 +129,26 @@ Result<LogsOptions> ParseLogsOptions(std::span<char* const> args) {
   return o;
 }
 
-void PrintRow(const json& row, bool as_json) {
+// The level word of a daemon line ("<time> WARN <component> ..."); nullopt for
+// lines of another shape (a worker's raw stderr, a drop note): never filtered.
+std::optional<log::Level> LineLevel(const std::string& text) {
+  const std::size_t start = text.find(' ');
+  if (start == std::string::npos) return std::nullopt;
+  const std::size_t end = text.find(' ', start + 1);
+  const std::string word = text.substr(start + 1, end == std::string::npos ? end : end - start - 1);
+  for (log::Level l : {log::Level::kError, log::Level::kWarn, log::Level::kInfo,
+                       log::Level::kDebug, log::Level::kTrace}) {
+    if (word == log::LevelName(l)) return l;
+  }
+  return std::nullopt;
+}
+
+void PrintRow(const json& row, const LogsOptions& o) {
+  if (o.level) {
+    auto level = LineLevel(LogLineText(row));
+    if (level && static_cast<int>(*level) > static_cast<int>(*o.level)) return;
+  }
+  const bool as_json = o.json;
   std::string text;
   if (as_json) {
     text = row.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -133,14 +171,41 @@ std::string LogsTarget(const LogsOptions& o, wire::LogsQuery query) {
 
 int Fail(const std::string& message, int code = 1) { return cli::Fail("logs", message, code); }
 
+// Whether the collector has ever stored anything of the device (GET /v1/devices).
+Result<bool> CollectorKnowsDevice(const LogsOptions& o) {
+  const std::string target = wire::DevicesPath();
+  std::string body;
+  CollectorTransfer t = CollectorGet(Access(o), target, [&body](std::string_view data) {
+    body.append(data);
+    return body.size() <= (256u << 20);
+  });
+  if (std::string why = TransferError(Access(o), target, t); !why.empty()) {
+    return Status::Unavailable(why);
+  }
+  json rows = ParseJsonBounded(body, kMaxJsonAnswerDepth);
+  if (!rows.is_array()) return Status::Unavailable(o.base_url + target + ": not a JSON array");
+  for (const json& row : rows) {
+    if (row.is_object() && row.value("id", std::string()) == o.device) return true;
+  }
+  return false;
+}
+
+std::string UnknownDevice(const LogsOptions& o) {
+  return "the collector at " + o.base_url + " has no device '" + o.device +
+         "' (nothing of it was ever uploaded there; `picket devices` lists the fleet)";
+}
+
 int ListOnce(const LogsOptions& o) {
   std::uint64_t printed = 0;
   std::optional<std::uint64_t> cursor;
+  // Without --since: the newest o.limit lines in one answer (tail ≤ 10000).
+  const bool newest = !o.since_ms;
   while (printed < o.limit) {
-    const std::uint64_t page = std::min(kPage, o.limit - printed);
+    const std::uint64_t page = newest ? o.limit : std::min(kPage, o.limit - printed);
     wire::LogsQuery query;
     query.limit = page;
     query.since = cursor;
+    if (newest) query.tail = o.limit;
     const std::string target = LogsTarget(o, query);
     const std::string url = o.base_url + target;
     std::string body;
@@ -154,14 +219,19 @@ int ListOnce(const LogsOptions& o) {
     json rows = ParseJsonBounded(body, kMaxJsonAnswerDepth);
     if (!rows.is_array()) return Fail(url + ": the answer is not a JSON array");
     for (const json& row : rows) {
-      PrintRow(row, o.json);
+      PrintRow(row, o);
       ++printed;
       if (row.contains("id") && row["id"].is_number_integer() &&
           row["id"].get<std::int64_t>() >= 0) {
         cursor = row["id"].get<std::uint64_t>();
       }
     }
-    if (rows.size() < page || !cursor) break;
+    if (newest || rows.size() < page || !cursor) break;
+  }
+  if (printed == 0) {
+    auto known = CollectorKnowsDevice(o);
+    if (!known.ok()) return Fail(known.status().message());
+    if (!*known) return Fail(UnknownDevice(o));
   }
   return 0;
 }
@@ -183,8 +253,13 @@ int Follow(const LogsOptions& o) {
   SseParser parser;
   JitteredBackoff backoff(std::chrono::milliseconds(500), std::chrono::seconds(15));
   bool ever_connected = false;
+  if (auto known = CollectorKnowsDevice(o); known.ok() && !*known) {
+    std::fprintf(stderr, "picket logs: warning: %s; waiting for its lines\n",
+                 UnknownDevice(o).c_str());
+  }
   wire::LogsQuery query;
   query.follow = true;
+  if (!o.since_ms) query.tail = o.limit;  // a reconnect's Last-Event-ID takes precedence
   const std::string target = LogsTarget(o, query);
   const std::string url = o.base_url + target;
   std::vector<SseEvent> events;
@@ -217,7 +292,7 @@ int Follow(const LogsOptions& o) {
                            e.id.c_str());
               continue;
             }
-            PrintRow(row, o.json);
+            PrintRow(row, o);
           }
           return !g_stop.load();
         },

@@ -120,6 +120,18 @@ std::optional<ResultKey> ExtractResultKey(const json& obj) {
 // follow=1 on GET /v1/logs; nullopt without it. The cursor is the row id in
 // Last-Event-ID (a reconnecting EventSource), else "since" (a row id, as for
 // the plain listing), else "since_ms" (a wall time), else the beginning.
+// tail=N: 1 … kMaxLogTail, errors name the parameter and value.
+Result<std::optional<std::uint64_t>> ParseTail(const wire::Route& route) {
+  auto tail = wire::QueryNumber(route, wire::kTailParam);
+  if (!tail.ok()) return tail.status();
+  if (*tail && (**tail == 0 || **tail > wire::kMaxLogTail)) {
+    return Status::InvalidArgument("query parameter 'tail' must be 1.." +
+                                   std::to_string(wire::kMaxLogTail) + ", got '" +
+                                   std::to_string(**tail) + "'");
+  }
+  return *tail;
+}
+
 Result<std::optional<LogFollow>> ParseLogFollow(const wire::Route& route, const HeaderMap& h) {
   auto flag = wire::QueryText(route, wire::kFollowParam);
   if (!flag || *flag == "0" || *flag == "false") return std::optional<LogFollow>();
@@ -145,6 +157,10 @@ Result<std::optional<LogFollow>> ParseLogFollow(const wire::Route& route, const 
     f.cursor = **since;
   } else if (*since_ms) {
     f.since_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(**since_ms, INT64_MAX));
+  } else {
+    auto tail = ParseTail(route);
+    if (!tail.ok()) return tail.status();
+    f.tail = *tail;
   }
   return std::optional<LogFollow>(std::move(f));
 }
@@ -256,8 +272,9 @@ std::string FormatSseEvent(std::uint64_t id, std::string_view data) {
 }
 
 Result<std::uint64_t> ApiHandler::StartCursor(const LogFollow& follow) {
-  if (!follow.since_ms) return follow.cursor;
-  return db_->LogCursorAt(*follow.since_ms);
+  if (follow.since_ms) return db_->LogCursorAt(*follow.since_ms);
+  if (follow.tail) return db_->LogCursorTail(follow.device, *follow.tail);
+  return follow.cursor;
 }
 
 Result<LogEvents> ApiHandler::NextLogEvents(const LogFollow& follow, std::uint64_t cursor) {
@@ -538,6 +555,15 @@ Reply ApiHandler::List(const wire::Route& route) {
     if (!since_ms.ok()) return JsonError(wire::kHttpBadRequest, since_ms.status().message());
     if (*since_ms) {
       q.since_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(**since_ms, INT64_MAX));
+    }
+    // tail=N without since/since_ms: the newest N lines, oldest of them first.
+    auto tail = ParseTail(route);
+    if (!tail.ok()) return JsonError(wire::kHttpBadRequest, tail.status().message());
+    if (*tail && !q.since && !q.since_ms) {
+      auto cursor = db_->LogCursorTail(q.device, **tail);
+      if (!cursor.ok()) return StorageError(cursor.status(), "reading logs");
+      q.since = *cursor;
+      q.limit = std::min(q.limit, **tail);
     }
   }
 

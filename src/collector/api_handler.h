@@ -68,6 +68,7 @@ struct LogFollow {
   std::optional<std::string> device;     // nullopt: every device
   std::uint64_t cursor = 0;              // row id; events are the rows after it
   std::optional<std::int64_t> since_ms;  // no since/Last-Event-ID given: start at this time
+  std::optional<std::uint64_t> tail;     // none of those given: start before the newest N
 };
 
 // One batch of events for a follower.

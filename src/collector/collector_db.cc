@@ -430,6 +430,25 @@ Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
   return CollectRows(*stmt, {"line"});
 }
 
+Result<std::uint64_t> CollectorDb::LogCursorTail(const std::optional<std::string>& device,
+                                                 std::uint64_t lines) {
+  std::lock_guard lock(mu_);
+  // Two statements, so each walks an index backwards (logs_by_device or the
+  // primary key) and reads `lines` entries, never the whole table.
+  auto stmt = db_.Prepare(device ? R"sql(
+    SELECT coalesce((SELECT id FROM logs WHERE device = ?1
+                     ORDER BY id DESC LIMIT 1 OFFSET ?2), 0))sql"
+                                 : R"sql(
+    SELECT coalesce((SELECT id FROM logs ORDER BY id DESC LIMIT 1 OFFSET ?2), 0))sql");
+  if (!stmt.ok()) return stmt.status();
+  if (device) stmt->Bind(1, *device);
+  stmt->Bind(2, static_cast<std::int64_t>(lines));
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::uint64_t{0};
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(stmt->Int(0), 0));
+}
+
 Result<std::uint64_t> CollectorDb::LogCursorAt(std::int64_t since_ms) {
   std::lock_guard lock(mu_);
   auto stmt = db_.Prepare(R"sql(

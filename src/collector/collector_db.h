@@ -116,6 +116,10 @@ class CollectorDb {
   // since_ms (the newest row when there is none, 0 for an empty table): where
   // a follower that asked for a time starts reading ids.
   Result<std::uint64_t> LogCursorAt(std::int64_t since_ms);
+  // The cursor before the newest `lines` log rows (of `device`, or of all):
+  // reading after it gives those rows. 0 when there are fewer.
+  Result<std::uint64_t> LogCursorTail(const std::optional<std::string>& device,
+                                      std::uint64_t lines);
 
  private:
   // One text column of one chunk row; `sql` takes ?1 = device, ?2 = seq.

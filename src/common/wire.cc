@@ -439,6 +439,7 @@ std::string LogsPath(const LogsQuery& query) {
       .Add(kLimitParam, query.limit)
       .Add(kSinceParam, query.since)
       .Add(kSinceMsParam, query.since_ms)
+      .Add(kTailParam, query.tail)
       .Take();
 }
 

@@ -250,18 +250,53 @@ TEST_SUITE("integration.logs_follow") {
     CliSetup setup(*c);
     REQUIRE(PostLogs(*c, "gw-1", "a", "{\"msg\":\"stored-1\"}\n{\"msg\":\"stored-2\"}\n").status ==
             200);
-    Cli plain = RunCli(setup.dir.path(), "plain", {"logs", "--device", "gw-1", "--limit", "1"});
+    // -n 1: the newest line, as `journalctl -n 1` (and GET /v1/logs?tail=1).
+    Cli plain = RunCli(setup.dir.path(), "plain", {"logs", "--device", "gw-1", "-n", "1"});
     auto code = plain.process->WaitForExit(After(10s));
     REQUIRE(code.ok());
     CHECK(*code == 0);
-    CHECK(plain.Printed("gw-1 {\"msg\":\"stored-1\"}\n"));
-    CHECK_FALSE(plain.Printed("stored-2"));
+    CHECK(plain.Printed("gw-1 {\"msg\":\"stored-2\"}\n"));
+    CHECK_FALSE(plain.Printed("stored-1"));
     Cli json = RunCli(setup.dir.path(), "json", {"logs", "--device", "gw-1", "--json"});
     code = json.process->WaitForExit(After(10s));
     REQUIRE(code.ok());
     CHECK(*code == 0);
     CHECK(json.Printed("\"device\":\"gw-1\""));
     CHECK(json.Printed("stored-2"));
+  }
+
+  TEST_CASE("picket logs: --level filters, an unknown device exits 1 naming it, tail=0 is a 400") {
+    auto c = StartCollector();
+    CliSetup setup(*c);
+    REQUIRE(PostLogs(*c, "gw-1", "b",
+                     "{\"line\":\"2026-12-03T10:00:00.000Z WARN supervisor disk low\"}\n"
+                     "{\"line\":\"2026-12-03T10:00:01.000Z INFO supervisor config applied\"}\n"
+                     "{\"line\":\"raw worker output\"}\n")
+                .status == 200);
+    Cli warn = RunCli(setup.dir.path(), "warn", {"logs", "--device", "gw-1", "--level", "warn"});
+    auto code = warn.process->WaitForExit(After(10s));
+    REQUIRE(code.ok());
+    CHECK(*code == 0);
+    CHECK(warn.Printed("disk low"));
+    CHECK(warn.Printed("raw worker output"));  // no level word: never filtered
+    CHECK_FALSE(warn.Printed("config applied"));
+    Cli unknown = RunCli(setup.dir.path(), "unknown", {"logs", "--device", "gw-404"});
+    code = unknown.process->WaitForExit(After(10s));
+    REQUIRE(code.ok());
+    CHECK(*code == 1);
+    CHECK(unknown.Printed("has no device 'gw-404'"));
+    auto bad = Perform({"GET", c->url() + "/v1/logs?device=gw-1&tail=0",
+                        {"Authorization: Bearer tok-operator-0123456789"}, ""});
+    REQUIRE(bad.ok());
+    CHECK(bad->status == 400);
+    CHECK(bad->body.find("'tail'") != std::string::npos);
+    auto newest = Perform({"GET", c->url() + "/v1/logs?device=gw-1&tail=2",
+                           {"Authorization: Bearer tok-operator-0123456789"}, ""});
+    REQUIRE(newest.ok());
+    auto rows = nlohmann::json::parse(newest->body);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0]["line"]["line"] == "2026-12-03T10:00:01.000Z INFO supervisor config applied");
+    CHECK(rows[1]["line"]["line"] == "raw worker output");
   }
 
   TEST_CASE("a bad --collector URL or an unreachable collector: non-zero, naming it") {

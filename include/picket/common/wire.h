@@ -116,6 +116,10 @@ inline constexpr std::string_view kSinceParam = "since";       // rows (chunks: 
 inline constexpr std::string_view kSinceMsParam = "since_ms";  // logs: received at or after, ms
 inline constexpr std::string_view kLimitParam = "limit";    // rows per answer: 1000, at most 10000
 inline constexpr std::string_view kFollowParam = "follow";  // logs: "1"/"true" streams
+// logs: start with the newest N lines (1 … kMaxLogTail) instead of the oldest;
+// with follow, the stream begins with them (like `tail -n N -f`).
+inline constexpr std::string_view kTailParam = "tail";
+inline constexpr std::uint64_t kMaxLogTail = 10000;
 // Sessions (config/API.md): since/until are an RFC 3339 time or a duration back
 // from now ("1h"); the session overlaps [since, until). after = the last id seen.
 inline constexpr std::string_view kUntilParam = "until";
@@ -153,6 +157,7 @@ struct LogsQuery {
   std::optional<std::uint64_t> since;
   std::optional<std::uint64_t> limit;
   std::optional<std::int64_t> since_ms;
+  std::optional<std::uint64_t> tail;
 };
 
 struct SessionsQuery {
