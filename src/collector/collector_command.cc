@@ -1,5 +1,6 @@
 #include "picket/collector/collector_command.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,6 +116,21 @@ int RunCollectorCommand(std::span<char* const> args) {
   server_options.port = o.listen_port;
   server_options.threads = o.threads;
   server_options.max_inflight = o.max_inflight;
+  // The total cap stays below the file limit, so accept() never meets EMFILE
+  // and SQLite, chunk files and ZooKeeper keep their descriptors.
+  struct rlimit files {};
+  const std::uint64_t file_limit =
+      ::getrlimit(RLIMIT_NOFILE, &files) == 0 ? static_cast<std::uint64_t>(files.rlim_cur) : 1024;
+  const std::size_t affordable = AffordableConnections(4096, file_limit);
+  if (o.max_connections && *o.max_connections > affordable) {
+    return StartupError(Status::InvalidArgument(
+        "--max-connections " + std::to_string(*o.max_connections) + ": the file limit (ulimit -n) is " +
+        std::to_string(file_limit) + ", which leaves room for " + std::to_string(affordable) +
+        " connections; raise the limit or lower the flag"));
+  }
+  server_options.caps.max_connections = o.max_connections.value_or(affordable);
+  server_options.caps.max_per_address = o.max_connections_per_address;
+  server_options.caps.max_inflight_per_device = o.max_inflight_per_device;
   server_options.tls_cert = o.tls_cert;
   server_options.tls_key = o.tls_key;
   auto server = HttpServer::Create(server_options, &handler);
@@ -130,6 +146,7 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"data", o.data_dir}, {"auth", tokens ? "tokens" : "none"},
              {"tokens", tokens ? tokens->size() : 0}, {"max_body", FormatSize(o.max_body)},
              {"max_inflight", o.max_inflight}, {"max_followers", o.max_followers},
+             {"max_connections", static_cast<std::uint64_t>(server_options.caps.max_connections)},
              {"threads", o.threads}, {"sessions", o.sessions ? "on" : "off"},
              {"session_retention", FormatDuration(o.session_retention)},
              {"session_gap_wait", FormatDuration(o.session_gap_wait)});

@@ -100,6 +100,7 @@ Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_
 Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   FlagParser flags(
       {"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
+       "max-connections", "max-connections-per-address", "max-inflight-per-device",
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
        "session-udp-idle", "session-icmp-idle"},
@@ -144,6 +145,21 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     auto n = ParsePositiveInt("--max-inflight", *v, 100000);
     if (!n.ok()) return n.status();
     o.max_inflight = *n;
+  }
+  if (auto v = flags.Value("max-connections")) {
+    auto n = ParsePositiveInt("--max-connections", *v, 1000000);
+    if (!n.ok()) return n.status();
+    o.max_connections = static_cast<std::size_t>(*n);
+  }
+  if (auto v = flags.Value("max-connections-per-address")) {
+    auto n = ParsePositiveInt("--max-connections-per-address", *v, 1000000);
+    if (!n.ok()) return n.status();
+    o.max_connections_per_address = static_cast<std::size_t>(*n);
+  }
+  if (auto v = flags.Value("max-inflight-per-device")) {
+    auto n = ParsePositiveInt("--max-inflight-per-device", *v, 100000);
+    if (!n.ok()) return n.status();
+    o.max_inflight_per_device = *n;
   }
   if (auto v = flags.Value("max-followers")) {
     auto n = ParsePositiveInt("--max-followers", *v, 100000);

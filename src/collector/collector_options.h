@@ -24,6 +24,10 @@ struct CollectorOptions {
   std::optional<std::string> tls_cert, tls_key;
   std::uint64_t max_body = 64ull << 20;  // after decompression
   int max_inflight = 64;
+  // Connection caps (connection_limits.h); nullopt: min(4096, file limit - 128).
+  std::optional<std::size_t> max_connections;
+  std::size_t max_connections_per_address = 256;
+  int max_inflight_per_device = 8;
   int max_followers = 64;  // open GET /v1/logs?follow=1 streams
   int threads = 2;
   std::optional<std::string> ready_file;

@@ -7,6 +7,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -23,7 +24,7 @@ using boost::system::error_code;
 struct HttpServer::Impl {
   explicit Impl(const HttpServerOptions& o)
       : options(o),
-        shared(o.max_inflight),
+        shared(o.max_inflight, o.caps),
         acceptor(ioc),
         signals(ioc),
         drain_timer(ioc),
@@ -40,19 +41,76 @@ struct HttpServer::Impl {
   net::steady_timer accept_retry;
   tcp::endpoint bound;
 
+  // accept() failures (EMFILE, ENFILE, ENOBUFS): back off, doubling up to 1 s,
+  // and log the first one and then at most one line every 10 s with a count.
+  std::chrono::milliseconds accept_backoff{0};
+  std::chrono::steady_clock::time_point accept_error_logged{};
+  std::uint64_t accept_errors_unlogged = 0;
+  std::chrono::steady_clock::time_point refusal_logged{};
+  std::uint64_t refusals_unlogged = 0;
+
+  void OnAcceptError(const error_code& ec) {
+    accept_backoff = std::clamp(accept_backoff * 2, std::chrono::milliseconds(10),
+                                std::chrono::milliseconds(1000));
+    ++accept_errors_unlogged;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - accept_error_logged >= std::chrono::seconds(10)) {
+      PICKET_LOG(kWarn, "collector", "accept failed", {"error", ec.message()},
+                 {"times", accept_errors_unlogged},
+                 {"open_connections", static_cast<std::uint64_t>(shared.limits.open())},
+                 {"retry_ms", static_cast<std::int64_t>(accept_backoff.count())});
+      accept_error_logged = now;
+      accept_errors_unlogged = 0;
+    }
+    accept_retry.expires_after(accept_backoff);
+    accept_retry.async_wait([this](error_code) {
+      if (!shared.stopping.load()) Accept();
+    });
+  }
+
+  void OnRefused(const std::string& address) {
+    ++refusals_unlogged;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - refusal_logged >= std::chrono::seconds(10)) {
+      PICKET_LOG(kWarn, "collector", "connections refused: per-address cap reached",
+                 {"address", address}, {"times", refusals_unlogged},
+                 {"max_per_address", static_cast<std::uint64_t>(options.caps.max_per_address)});
+      refusal_logged = now;
+      refusals_unlogged = 0;
+    }
+  }
+
   void Accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
       if (shared.stopping.load()) return;
-      if (ec) {
-        // EMFILE and friends: back off briefly instead of spinning.
-        PICKET_LOG(kWarn, "collector", "accept failed", {"error", ec.message()});
-        accept_retry.expires_after(std::chrono::milliseconds(100));
-        accept_retry.async_wait([this](error_code) {
-          if (!shared.stopping.load()) Accept();
-        });
+      if (ec) return OnAcceptError(ec);
+      accept_backoff = std::chrono::milliseconds(0);
+      error_code peer_ec;
+      const std::string address = socket.remote_endpoint(peer_ec).address().to_string();
+      if (peer_ec) {  // already gone
+        Accept();
         return;
       }
-      StartSession(std::move(socket), shared);
+      std::unique_ptr<ConnectionLimits::Ticket> ticket;
+      switch (shared.limits.Open(address, &ticket)) {
+        case ConnectionLimits::Verdict::kRefuseAddress:
+          OnRefused(address);
+          socket.close(peer_ec);  // a reset, before any byte is read
+          break;
+        case ConnectionLimits::Verdict::kAdmitAfterEvicting:
+          // At the cap, a waiting connection makes room for one that arrives
+          // (nginx reuses keep-alive connections the same way); when none is
+          // idle, the new one is closed instead.
+          if (shared.registry.CloseOldestIdle()) {
+            StartSession(std::move(socket), shared, std::move(ticket));
+          } else {
+            socket.close(peer_ec);
+          }
+          break;
+        case ConnectionLimits::Verdict::kAdmit:
+          StartSession(std::move(socket), shared, std::move(ticket));
+          break;
+      }
       Accept();
     });
   }

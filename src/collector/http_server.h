@@ -12,6 +12,7 @@
 #include <string>
 
 #include "collector/api_handler.h"
+#include "collector/connection_limits.h"
 #include "picket/common/status.h"
 
 namespace picket::collector {
@@ -21,6 +22,7 @@ struct HttpServerOptions {
   std::uint16_t port = 0;          // 0: any free port
   int threads = 2;
   int max_inflight = 64;
+  ConnectionCaps caps;  // connections in total and per address, requests per device
   std::optional<std::string> tls_cert, tls_key;  // PEM files; both or neither
   std::chrono::seconds drain_timeout{30};
 };

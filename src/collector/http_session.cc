@@ -68,13 +68,35 @@ void SessionRegistry::CloseAll() {
   for (auto& s : Live()) s->ForceClose();
 }
 
+bool SessionRegistry::CloseOldestIdle() {
+  std::shared_ptr<SessionBase> victim;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, weak] : sessions_) {  // ids grow: oldest first
+      auto s = weak.lock();
+      if (s && s->IdleNow()) {
+        victim = std::move(s);
+        break;
+      }
+    }
+  }
+  if (!victim) return false;
+  victim->CloseIfIdle();  // outside the lock: dropping it may run its destructor
+  return true;
+}
+
 // HttpSession ------------------------------------------------------------------
 
 namespace {
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(15);
 constexpr auto kIdleTimeout = std::chrono::seconds(60);   // between requests
-constexpr auto kBodyTimeout = std::chrono::seconds(300);  // slow uplinks, big chunks
+// A body must arrive at kMinBodyRate or better, within [kMinBodyTime, kMaxBodyTime]:
+// 2 bytes of a declared 1 MB hold a slot for 64 s, not 300 s; slow uplinks
+// still get 300 s for a big chunk.
+constexpr auto kMinBodyTime = std::chrono::seconds(30);
+constexpr auto kMaxBodyTime = std::chrono::seconds(300);
+constexpr std::uint64_t kMinBodyRate = 16 * 1024;  // bytes per second
 constexpr std::size_t kBodyReadBuffer = 256 * 1024;  // per read call while a body arrives
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
@@ -103,8 +125,12 @@ class HttpSession final : public SessionBase,
 
  public:
   template <class... TlsContext>
-  HttpSession(ServerShared& shared, tcp::socket&& socket, TlsContext&... tls)
-      : stream_(std::move(socket), tls...), shared_(shared), heartbeat_(stream_.get_executor()) {
+  HttpSession(ServerShared& shared, std::unique_ptr<ConnectionLimits::Ticket> ticket,
+              tcp::socket&& socket, TlsContext&... tls)
+      : stream_(std::move(socket), tls...),
+        shared_(shared),
+        ticket_(std::move(ticket)),
+        heartbeat_(stream_.get_executor()) {
     beast::error_code ec;
     auto peer = Lowest().socket().remote_endpoint(ec);
     if (!ec) peer_ = peer.address().to_string() + ":" + std::to_string(peer.port());
@@ -131,6 +157,8 @@ class HttpSession final : public SessionBase,
   void ForceClose() override {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Close(); });
   }
+
+  bool IdleNow() const override { return idle_.load(std::memory_order_relaxed); }
 
  private:
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
@@ -200,6 +228,18 @@ class HttpSession final : public SessionBase,
     admission_ = shared_.handler->Admit(head_);
     device_ = admission_.route.device;
     if (admission_.reject) return Respond(std::move(*admission_.reject), body_unread);
+    if (wire::IsDeviceWrite(admission_.route.endpoint)) {
+      if (!shared_.limits.TryAcquireDevice(device_)) {
+        Reply busy = JsonError(
+            wire::kHttpTooManyRequests,
+            "device '" + device_ + "' already has " +
+                std::to_string(shared_.limits.caps().max_inflight_per_device) +
+                " requests in flight (--max-inflight-per-device); retry later");
+        busy.headers.emplace_back(wire::kRetryAfterHeader, "1");
+        return Respond(std::move(busy), body_unread);
+      }
+      device_slot_ = device_;
+    }
     if (!body_unread) return Dispatch(std::string());
 
     parser_->body_limit(admission_.body_limit);
@@ -220,7 +260,9 @@ class HttpSession final : public SessionBase,
     // Beast reads max(512, free capacity) bytes per call: without room a 1 MiB
     // body took ~2,000 recvmsg calls. Given back after the body (idle sockets).
     buffer_.reserve(kBodyReadBuffer);
-    Lowest().expires_after(kBodyTimeout);
+    const std::uint64_t declared = head_.content_length.value_or(admission_.body_limit);
+    Lowest().expires_after(std::clamp<std::chrono::steady_clock::duration>(
+        std::chrono::seconds(declared / kMinBodyRate), kMinBodyTime, kMaxBodyTime));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnBody, Self()));
   }
@@ -570,10 +612,13 @@ class HttpSession final : public SessionBase,
       slot_held_ = false;
       shared_.inflight.Release();
     }
+    if (!device_slot_.empty()) shared_.limits.ReleaseDevice(std::exchange(device_slot_, {}));
   }
 
   Stream stream_;
   ServerShared& shared_;
+  std::unique_ptr<ConnectionLimits::Ticket> ticket_;  // released when the session ends
+  std::string device_slot_;  // the device whose in-flight count this request holds
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -603,20 +648,26 @@ class HttpSession final : public SessionBase,
   std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
   std::size_t lingered_ = 0;
   int status_ = 0;
-  bool idle_ = false;       // waiting for a request (or lingering): safe to close at shutdown
+  // Waiting for a request (or lingering): safe to close at shutdown or to make
+  // room under --max-connections (read from other threads by IdleNow).
+  std::atomic<bool> idle_{false};
   bool slot_held_ = false;  // counts against --max-inflight
   bool keep_alive_ = false;
 };
 
 }  // namespace
 
-void StartSession(tcp::socket socket, ServerShared& shared) {
+void StartSession(tcp::socket socket, ServerShared& shared,
+                  std::unique_ptr<ConnectionLimits::Ticket> ticket) {
   beast::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   if (shared.tls != nullptr) {
-    std::make_shared<HttpSession<TlsStream>>(shared, std::move(socket), *shared.tls)->Start();
+    std::make_shared<HttpSession<TlsStream>>(shared, std::move(ticket), std::move(socket),
+                                             *shared.tls)
+        ->Start();
   } else {
-    std::make_shared<HttpSession<PlainStream>>(shared, std::move(socket))->Start();
+    std::make_shared<HttpSession<PlainStream>>(shared, std::move(ticket), std::move(socket))
+        ->Start();
   }
 }
 

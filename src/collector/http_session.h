@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "collector/api_handler.h"
+#include "collector/connection_limits.h"
 
 namespace picket::collector {
 
@@ -44,6 +45,8 @@ class SessionBase {
   virtual void CloseIfIdle() = 0;
   // Closes the connection now, cancelling whatever it was doing. Any thread.
   virtual void ForceClose() = 0;
+  // Waiting for a request (or for its TLS handshake): closing loses nothing.
+  virtual bool IdleNow() const = 0;
 };
 
 // Live sessions, so shutdown can close idle keep-alive connections and learn
@@ -57,6 +60,8 @@ class SessionRegistry {
   void Drain(std::function<void()> on_empty);
   // ForceClose on every session (the drain timeout ran out).
   void CloseAll();
+  // Closes the idle session that was opened first; false when none is idle.
+  bool CloseOldestIdle();
 
  private:
   std::mutex mu_;
@@ -74,11 +79,14 @@ struct ServerShared {
   InflightLimit inflight;
   std::atomic<bool> stopping{false};
   SessionRegistry registry;
+  ConnectionLimits limits;
 
-  explicit ServerShared(int max_inflight) : inflight(max_inflight) {}
+  ServerShared(int max_inflight, ConnectionCaps caps) : inflight(max_inflight), limits(caps) {}
 };
 
-// Takes over an accepted connection (its executor must be a strand).
-void StartSession(boost::asio::ip::tcp::socket socket, ServerShared& shared);
+// Takes over an accepted connection (its executor must be a strand), which
+// holds `ticket` (its place under the connection caps) until it closes.
+void StartSession(boost::asio::ip::tcp::socket socket, ServerShared& shared,
+                  std::unique_ptr<ConnectionLimits::Ticket> ticket);
 
 }  // namespace picket::collector
