@@ -229,6 +229,17 @@ Result<std::vector<NdjsonLine>> ParseNdjson(std::string_view body, LineKind kind
     ++line_no;
     line = Trim(line);
     if (line.empty()) continue;
+    // Each line costs ~128 bytes of bookkeeping until it is stored: 64 MiB of
+    // "{}" lines would take gigabytes. A device sends at most 10,000 a batch.
+    if (lines.size() >= kMaxNdjsonLines) {
+      return Status::ResourceExhausted("more than " + std::to_string(kMaxNdjsonLines) +
+                                       " lines in one request (send smaller batches)");
+    }
+    if (line.size() > kMaxNdjsonLineBytes) {
+      return Status::ResourceExhausted("line " + std::to_string(line_no) + ": " +
+                                       std::to_string(line.size()) + " bytes, more than the " +
+                                       std::to_string(kMaxNdjsonLineBytes) + " a line may have");
+    }
     // Bounded before parsing: a stored line is re-encoded on every read.
     if (!JsonNestingWithin(line)) {
       return Status::InvalidArgument("line " + std::to_string(line_no) + ": JSON nesting deeper than " +
@@ -512,7 +523,12 @@ Reply ApiHandler::PostLines(LineKind kind, Admission& a, std::string body) {
                      decoded.status().message());
   }
   auto lines = ParseNdjson(*decoded, kind);
-  if (!lines.ok()) return JsonError(wire::kHttpBadRequest, lines.status().message());
+  if (!lines.ok()) {
+    return JsonError(lines.status().code() == StatusCode::kResourceExhausted
+                         ? wire::kHttpPayloadTooLarge
+                         : wire::kHttpBadRequest,
+                     lines.status().message());
+  }
   auto outcome = db_->IngestLines(kind, a.route.device, a.idempotency_key, *lines,
                                   clock_->WallMillis(), a.report, Sha256Hex(*decoded));
   if (!outcome.ok() && outcome.status().code() == StatusCode::kConflict) {

@@ -143,6 +143,10 @@ class ApiHandler {
 // among other algorithms); InvalidArgument when absent or malformed.
 Result<std::string> Sha256FromDigestHeader(std::string_view value);
 
+// Bounds of one NDJSON request (ResourceExhausted, answered 413, beyond them).
+inline constexpr std::size_t kMaxNdjsonLines = 100'000;
+inline constexpr std::size_t kMaxNdjsonLineBytes = 64 * 1024;
+
 // Splits an NDJSON body into lines; every non-blank line must be a JSON object.
 // For results, fills result_key from ip/port/proto (+ job) when present.
 // Errors name the 1-based line number. The views point into `body`.

@@ -9,7 +9,8 @@ idle        1,100 idle connections from one address (more than the file limit al
 spread      1,100 idle connections from 40 addresses (the total cap: oldest idle evicted)
 slowloris   600 connections from 20 addresses sending a request header a byte at a time
 slow-body   one device opens 64 PUTs that declare 1 MB and send 2 bytes
-deep-json   one device posts a log line of 100,000 nested '[' and the operator reads it
+gzip-bomb   65 KB of gzip inflating to 64 MiB of '{}' lines
+deep-json   one device posts a log line of 60,000 nested '[' and the operator reads it
 
 usage: hostile_clients_test.py PICKETD PICKET   (PICKETD unused)"""
 import base64, hashlib, http.client, json, os, resource, shutil, socket, struct, sys, tempfile
@@ -183,11 +184,21 @@ def main():
             check(refused >= 64 - 8, f"only {refused} of 64 slow PUTs of one device got 429")
             return socks
 
+        def gzip_bomb():
+            import gzip
+            body = gzip.compress(b"{}\n" * ((64 << 20) // 3 - 1), 9)
+            status, answer = c.request("POST", "/v1/devices/gw-2/logs", "tok-gw-2", body,
+                                       {"Idempotency-Key": "bomb-1", "Content-Encoding": "gzip"},
+                                       timeout=30)
+            check(status == 413 and b"lines in one request" in answer,
+                  f"{len(body)} bytes of gzip inflating to 64 MiB of lines: {status} {answer[:200]!r}")
+            return []
+
         def deep_json():
-            line = "[" * 100_000 + "\n"
+            line = "[" * 60_000 + "\n"  # under the 64 KiB line cap: the depth check answers
             status, answer = c.request("POST", "/v1/devices/gw-2/logs", "tok-gw-2", line.encode(),
                                        {"Idempotency-Key": "deep-1"}, timeout=30)
-            check(status in (200, 400), f"deep line: {status} {answer[:200]!r}")
+            check(status == 400 and b"nesting" in answer, f"deep line: {status} {answer[:200]!r}")
             status, answer = c.request("GET", "/v1/logs?device=gw-2", "tok-op", timeout=30)
             check(status == 200, f"reading logs after a deep line: {status}")
             return []
@@ -196,7 +207,8 @@ def main():
                              ("idle connections, 40 addresses", idle_spread),
                              ("slowloris headers, 20 addresses", slowloris),
                              ("64 slow bodies of one device", slow_bodies),
-                             ("100,000 nested brackets", deep_json)]:
+                             ("64 MiB of '{}' lines in 65 KB of gzip", gzip_bomb),
+                             ("60,000 nested brackets", deep_json)]:
             case(name, attack)
         text = open(c.log).read()
         accept_lines = text.count("accept failed")

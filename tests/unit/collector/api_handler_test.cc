@@ -250,6 +250,25 @@ TEST_SUITE("collector.api") {
     CHECK(f.Call("POST", "/v1/devices/gw-1/logs", h, ok32).status == 200);
   }
 
+  TEST_CASE("NDJSON bounds: lines per request and bytes per line, 413 naming the limit") {
+    using picket::collector::kMaxNdjsonLineBytes;
+    using picket::collector::kMaxNdjsonLines;
+    using picket::collector::LineKind;
+    using picket::collector::ParseNdjson;
+    std::string many;
+    for (std::size_t i = 0; i <= kMaxNdjsonLines; ++i) many += "{}\n";
+    auto too_many = ParseNdjson(many, LineKind::kLogs);
+    REQUIRE_FALSE(too_many.ok());
+    CHECK(too_many.status().code() == picket::StatusCode::kResourceExhausted);
+    CHECK(too_many.status().message().find("more than 100000 lines") != std::string::npos);
+    many.resize(many.size() - 3);
+    CHECK(ParseNdjson(many, LineKind::kLogs).ok());
+    const std::string long_line = "{\"m\":\"" + std::string(kMaxNdjsonLineBytes, 'x') + "\"}\n";
+    auto too_long = ParseNdjson("{}\n" + long_line, LineKind::kLogs);
+    REQUIRE_FALSE(too_long.ok());
+    CHECK(too_long.status().message().find("line 2: ") == 0);
+  }
+
   TEST_CASE("invalid UTF-8 in a path or a stored header still gives a JSON answer") {
     Fixture f;
     auto bad_id =
