@@ -556,6 +556,49 @@ Reply ApiHandler::GetChunk(const wire::Route& route) {
   return r;
 }
 
+// Results and logs (rows of up to 64 KiB each) go out as one JSON array a page
+// at a time, so an answer of 10,000 rows never sits in memory whole. The first
+// page is read before answering, so a storage failure is still a 503.
+Reply ApiHandler::StreamRows(LineKind kind, ListQuery q) {
+  static constexpr std::uint64_t kStreamPage = 200;
+  struct State {
+    ListQuery query;
+    std::uint64_t remaining;
+    bool started = false, done = false;
+  };
+  auto state = std::make_shared<State>(
+      State{q, std::clamp<std::uint64_t>(q.limit, 1, kMaxListLimit)});
+  auto next = [this, kind, state]() -> Result<std::string> {
+    if (state->done) return std::string();
+    ListQuery page = state->query;
+    page.limit = std::min(kStreamPage, state->remaining);
+    auto rows = kind == LineKind::kLogs ? db_->ListLogs(page) : db_->ListResults(page);
+    if (!rows.ok()) return rows.status();
+    std::string out = state->started ? "" : "[";
+    for (const json& row : *rows) {
+      if (state->started || out.size() > 1) out += ',';
+      out += row.dump(-1, ' ', false, json::error_handler_t::replace);
+      state->query.since = row.value("id", std::uint64_t{0});
+      --state->remaining;
+    }
+    state->started = true;
+    if (rows->size() < page.limit || state->remaining == 0) {
+      out += ']';
+      state->done = true;
+    }
+    return out;
+  };
+  auto first = next();
+  if (!first.ok()) return StorageError(first.status(), "query");
+  Reply r;
+  r.content_type = std::string(wire::kJsonContentType);
+  r.stream = [first = std::move(*first), next]() mutable -> Result<std::string> {
+    if (!first.empty()) return std::exchange(first, std::string());
+    return next();
+  };
+  return r;
+}
+
 Reply ApiHandler::List(const wire::Route& route) {
   ListQuery q;
   q.device = wire::QueryText(route, wire::kDeviceParam);
@@ -581,6 +624,13 @@ Reply ApiHandler::List(const wire::Route& route) {
       q.since = *cursor;
       q.limit = std::min(q.limit, **tail);
     }
+  }
+
+  if (route.endpoint == wire::Endpoint::kListResults ||
+      route.endpoint == wire::Endpoint::kListLogs) {
+    return StreamRows(route.endpoint == wire::Endpoint::kListLogs ? LineKind::kLogs
+                                                                  : LineKind::kResults,
+                      q);
   }
 
   Result<json> rows = Status::Internal("unreachable");

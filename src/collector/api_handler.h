@@ -123,6 +123,7 @@ class ApiHandler {
   Reply PostLines(LineKind kind, Admission& a, std::string body);
   Reply GetChunk(const wire::Route& route);
   Reply List(const wire::Route& route);
+  Reply StreamRows(LineKind kind, ListQuery query);
   Reply ListSessions(const wire::Route& route);  // session_api.cc
   Reply GetSession(const wire::Route& route);
   Reply GetSessionPcap(const wire::Route& route);

@@ -15,7 +15,6 @@ using sqlite::Transaction;
 
 // 2: idempotency_keys.body_sha256 (a key reused with another body is refused).
 constexpr int kSchemaVersion = 2;
-constexpr std::uint64_t kMaxListLimit = 10000;
 
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS devices(
@@ -152,6 +151,12 @@ Result<std::unique_ptr<CollectorDb>> CollectorDb::Open(const std::string& path) 
   if (!db.ok()) return db.status();
   std::unique_ptr<CollectorDb> out(new CollectorDb(std::move(*db)));
   PICKET_RETURN_IF_ERROR(out->CreateSchema());
+  // Reads get a connection of their own: in WAL mode they see the last commit
+  // and never wait for (or make wait) the writers' mutex and transactions.
+  auto reader = Database::Open(path);
+  if (!reader.ok()) return reader.status().WithContext("read connection");
+  PICKET_RETURN_IF_ERROR(reader->Exec("PRAGMA query_only=ON"));
+  out->reader_.emplace(std::move(*reader));
   return out;
 }
 
@@ -375,8 +380,8 @@ Result<std::optional<std::string>> CollectorDb::ChunkPath(const std::string& dev
 Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql,
                                                           const std::string& device,
                                                           std::uint64_t seq) {
-  std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(sql);
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare(sql);
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(seq));
   auto row = stmt->Step();
@@ -386,8 +391,8 @@ Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql,
 }
 
 Result<nlohmann::json> CollectorDb::ListDevices() {
-  std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(R"sql(
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare(R"sql(
     SELECT id, first_seen_ms, last_seen_ms, chunks, chunk_bytes, packets, kernel_drops,
            interface_drops, lost_packets, last_chunk_seq, last_chunk_ms, results, log_lines, evicted_chunks,
            evicted_bytes
@@ -397,8 +402,8 @@ Result<nlohmann::json> CollectorDb::ListDevices() {
 }
 
 Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const ListQuery& q) {
-  std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(R"sql(
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare(R"sql(
     SELECT seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
            lost_packets, gap_before_ms, interface, received_at_ms
     FROM chunks WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql");
@@ -408,8 +413,8 @@ Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const 
 }
 
 Result<nlohmann::json> CollectorDb::ListResults(const ListQuery& q) {
-  std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(R"sql(
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare(R"sql(
     SELECT id, device, job, ip, port, proto, first_seen_ms, last_seen_ms, seen, line AS result
     FROM results
     WHERE (?1 IS NULL OR device = ?1) AND (?2 IS NULL OR job = ?2) AND id > ?3
@@ -420,8 +425,8 @@ Result<nlohmann::json> CollectorDb::ListResults(const ListQuery& q) {
 }
 
 Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
-  std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(R"sql(
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare(R"sql(
     SELECT id, device, received_at_ms, line FROM logs
     WHERE (?1 IS NULL OR device = ?1) AND id > ?2 AND (?4 IS NULL OR received_at_ms >= ?4)
     ORDER BY id LIMIT ?3)sql");
@@ -432,10 +437,10 @@ Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
 
 Result<std::uint64_t> CollectorDb::LogCursorTail(const std::optional<std::string>& device,
                                                  std::uint64_t lines) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(read_mu_);
   // Two statements, so each walks an index backwards (logs_by_device or the
   // primary key) and reads `lines` entries, never the whole table.
-  auto stmt = db_.Prepare(device ? R"sql(
+  auto stmt = reader_->Prepare(device ? R"sql(
     SELECT coalesce((SELECT id FROM logs WHERE device = ?1
                      ORDER BY id DESC LIMIT 1 OFFSET ?2), 0))sql"
                                  : R"sql(
@@ -450,8 +455,8 @@ Result<std::uint64_t> CollectorDb::LogCursorTail(const std::optional<std::string
 }
 
 Result<std::uint64_t> CollectorDb::LogCursorAt(std::int64_t since_ms) {
-  std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(R"sql(
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare(R"sql(
     SELECT coalesce((SELECT min(id) FROM logs WHERE received_at_ms >= ?1) - 1,
                     (SELECT max(id) FROM logs), 0))sql");
   if (!stmt.ok()) return stmt.status();

@@ -65,6 +65,9 @@ struct IngestOutcome {
   bool duplicate = false;
 };
 
+// Rows in one answer of a list endpoint, at most.
+inline constexpr std::uint64_t kMaxListLimit = 10000;
+
 struct ListQuery {
   std::optional<std::string> device;
   std::optional<std::string> job;      // results only
@@ -107,7 +110,7 @@ class CollectorDb {
 
   Result<std::optional<std::string>> ChunkPath(const std::string& device, std::uint64_t seq);
 
-  // JSON arrays for the GET endpoints.
+  // JSON arrays for the GET endpoints, read on the read connection.
   Result<nlohmann::json> ListDevices();
   Result<nlohmann::json> ListChunks(const std::string& device, const ListQuery& query);
   Result<nlohmann::json> ListResults(const ListQuery& query);
@@ -129,8 +132,10 @@ class CollectorDb {
   Status CreateSchema();
   Status UpsertDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
 
-  std::mutex mu_;
+  std::mutex mu_;  // writes, on db_
   sqlite::Database db_;
+  std::mutex read_mu_;  // reads, on reader_ (so a long read never stalls a write)
+  std::optional<sqlite::Database> reader_;
 };
 
 }  // namespace picket::collector

@@ -10,6 +10,8 @@ spread      1,100 idle connections from 40 addresses (the total cap: oldest idle
 slowloris   600 connections from 20 addresses sending a request header a byte at a time
 slow-body   one device opens 64 PUTs that declare 1 MB and send 2 bytes
 gzip-bomb   65 KB of gzip inflating to 64 MiB of '{}' lines
+big-reads   one device posts 60 MB of log lines; four operators read 10,000 of them at a
+            time while the good clients write and read
 deep-json   one device posts a log line of 60,000 nested '[' and the operator reads it
 
 usage: hostile_clients_test.py PICKETD PICKET   (PICKETD unused)"""
@@ -194,6 +196,36 @@ def main():
                   f"{len(body)} bytes of gzip inflating to 64 MiB of lines: {status} {answer[:200]!r}")
             return []
 
+        def reads_during_writes():
+            line = json.dumps({"line": "x" * 1000}) + "\n"
+            for batch in range(60):  # 60 MB of log lines of one device
+                status, answer = c.request("POST", "/v1/devices/gw-2/logs", "tok-gw-2",
+                                           (line * 1000).encode(), {"Idempotency-Key": f"bulk-{batch}"},
+                                           timeout=30)
+                check(status == 200, f"bulk batch {batch}: {status} {answer[:200]!r}")
+            import threading
+            stop = threading.Event()
+            reads = []
+
+            def reader():
+                while not stop.is_set() and len(reads) < 40:
+                    status, answer = c.request("GET", "/v1/logs?device=gw-2&limit=10000", "tok-op",
+                                               timeout=60)
+                    reads.append((status, len(answer)))
+
+            threads = [threading.Thread(target=reader) for _ in range(4)]
+            for t in threads:
+                t.start()
+            try:
+                wait_for("reads under way", lambda: len(reads) >= 1, 60)
+                good_clients_served(c, next(seq))  # while the reads go on
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(120)
+            check(all(s == 200 and n > 10_000_000 for s, n in reads), f"reads: {reads[:5]}")
+            return []
+
         def deep_json():
             line = "[" * 60_000 + "\n"  # under the 64 KiB line cap: the depth check answers
             status, answer = c.request("POST", "/v1/devices/gw-2/logs", "tok-gw-2", line.encode(),
@@ -208,6 +240,7 @@ def main():
                              ("slowloris headers, 20 addresses", slowloris),
                              ("64 slow bodies of one device", slow_bodies),
                              ("64 MiB of '{}' lines in 65 KB of gzip", gzip_bomb),
+                             ("10,000-line reads of 60 MB of logs", reads_during_writes),
                              ("60,000 nested brackets", deep_json)]:
             case(name, attack)
         text = open(c.log).read()
