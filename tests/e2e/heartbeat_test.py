@@ -8,9 +8,9 @@ application/json and without an Idempotency-Key, and the counters in it must mov
 traffic we send (packets, bytes_captured, uploads_ok). Device gw-quiet (heartbeat_interval 0s)
 uploads its chunks to the same recorder and never sends one.
 
-Part 2, the real collector (`picket collector --tokens`): the heartbeats of device gw-live land
-there, and GET /v1/devices/gw-live/status (operator token) shows the newest one, whose counters
-move.
+Part 2, the real collector (`picket collector --tokens`): the heartbeats of device gw-live reach
+it past the device-token check (its request log), and GET /v1/devices/gw-live/status (operator
+token) shows the newest one, whose counters move.
 
 usage: heartbeat_test.py PICKETD PICKET
 Needs root (live capture on lo); skips without it unless CI=true."""
@@ -221,8 +221,21 @@ def part_collector(a, work, procs, failures):
     procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data",
                  os.path.join(work, "collector"), "--tokens", tokens, "--ready-file", ready], "collector")
     base = wait_for("collector ready file", lambda: os.path.exists(ready) and open(ready).read().strip(), 20)
+    captures = procs.log_text().count("capturing")
     live = procs.start([a.picketd, "run", "--config",
                         write_config(work, "gw-live", base, "live-token", "1s")], "picketd gw-live")
+    wait_for("gw-live's worker capturing", lambda: procs.log_text().count("capturing") > captures, 30)
+
+    # The collector logs every request: the POSTs arrive and pass the device-token check.
+    def posted():
+        return [line for line in procs.log_text().splitlines()
+                if "collector request method=POST path=/v1/devices/gw-live/status " in line]
+    try:
+        line = wait_for("a heartbeat POST in the collector's request log", posted, 20)[0]
+        if " status=401" in line or " status=403" in line:
+            failures.append(f"the collector refused gw-live's device token: {line}")
+    except WaitTimeout as e:
+        failures.append(str(e))
 
     def latest():
         try:
