@@ -332,7 +332,9 @@ class Daemon {
     if (!check.ok()) {
       json errors = json::array();
       for (const auto& e : check.errors) errors.push_back(e.ToString());
+      // "error" (the first message) is what the collector's fleet view shows.
       config_status["refused"] = {{"version", version},
+                                  {"error", check.errors.front().ToString()},
                                   {"errors", errors},
                                   {"at_ms", SystemClock::Instance().WallMillis()}};
       SetStatus("config", config_status, true);
