@@ -5,8 +5,9 @@ Part 1, the wire: picketd's collector is a recorder on 127.0.0.1 that takes chun
 like the collector and keeps every request. Device gw-hb (heartbeat_interval 1s) must POST its
 status document to /v1/devices/gw-hb/status about once a second, with its bearer token, as
 application/json and without an Idempotency-Key, and the counters in it must move with the
-traffic we send (packets, bytes_captured, uploads_ok). Device gw-quiet (heartbeat_interval 0s)
-uploads its chunks to the same recorder and never sends one.
+traffic we send (packets, bytes_captured, uploads_ok), and a killed worker must not reset them.
+Device gw-quiet (heartbeat_interval 0s) uploads its chunks to the same recorder and never sends
+one.
 
 Part 2, the real collector (`picket collector --tokens`): the heartbeats of device gw-live reach
 it past the device-token check (its request log), and GET /v1/devices/gw-live/status (operator
@@ -14,7 +15,7 @@ token) shows the newest one, whose counters move.
 
 usage: heartbeat_test.py PICKETD PICKET
 Needs root (live capture on lo); skips without it unless CI=true."""
-import argparse, gzip, http.server, json, os, socket, statistics, sys, tempfile, threading, time
+import argparse, gzip, http.server, json, os, signal, socket, statistics, sys, tempfile, threading, time
 import urllib.error
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
@@ -187,6 +188,27 @@ def part_wire(a, work, procs, failures):
             last = recorder.statuses("gw-hb")
             failures.append(f"{e}; last counters {doc_of(last[-1])['counters'] if last else None}")
         wait_for("gw-quiet's chunks at the recorder", lambda: recorder.chunk_puts("gw-quiet"), 30)
+
+        # Cumulative since the daemon started: a worker killed and restarted counts on from there.
+        worker = doc_of(recorder.statuses("gw-hb")[-1])["worker"]
+        os.kill(worker["pid"], signal.SIGKILL)
+
+        def restarted():
+            for r in reversed(recorder.statuses("gw-hb")):
+                d = doc_of(r)
+                if d["worker"].get("starts", 0) > worker["starts"] and d["worker"].get("state") == "running":
+                    return d
+            return None
+        try:
+            total = wait_for("gw-hb's worker running again", restarted, 30)["counters"]["packets"]
+            if total < before["packets"] + packets:
+                failures.append(f"gw-hb: packets went back to {total} after a worker restart")
+            send("gw-hb", 1000)
+            wait_for("gw-hb counting on after the restart",
+                     lambda: any(doc_of(r)["counters"]["packets"] >= before["packets"] + packets + 1000
+                                 for r in recorder.statuses("gw-hb")), 30)
+        except WaitTimeout as e:
+            failures.append(str(e))
 
         # About one a second, fresh each time.
         wait_for("8 heartbeats from gw-hb", lambda: len(recorder.statuses("gw-hb")) >= 8, 30)
