@@ -321,6 +321,18 @@ class SqliteBufferStore final : public BufferStore {
     return static_cast<std::uint64_t>(r->Int(0));
   }
 
+  Result<std::uint64_t> OldestPendingAgeS(std::int64_t now_ms) override {
+    auto q = db_.Prepare(
+        "SELECT MIN(t) FROM (SELECT MIN(sealed_at_ms) AS t FROM chunks WHERE state = 0 "
+        "UNION ALL SELECT MIN(created_ms) FROM batches WHERE state = 0)");
+    if (!q.ok()) return q.status();
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row || q->IsNull(0)) return std::uint64_t{0};
+    const std::int64_t oldest = q->Int(0);
+    return oldest < now_ms ? static_cast<std::uint64_t>((now_ms - oldest) / 1000) : 0;
+  }
+
   Result<BufferCounters> Counters() override {
     BufferCounters c;
     auto q = db_.Prepare(

@@ -176,6 +176,13 @@ void Sniffer::PublishStats() {
   lost_packets_.store(writer_.stats().lost_packets, kRelaxed);
   write_errors_.store(counted_.write_errors, kRelaxed);
   filter_changes_.store(counted_.filter_changes, kRelaxed);
+  if (const MonoTime now = clock_.MonotonicNow(); now >= next_source_stats_) {
+    next_source_stats_ = now + options_.source_stats_every;
+    if (auto source = source_.Stats(); source.ok()) {
+      kernel_drops_.store(source->kernel_drops, kRelaxed);
+      interface_drops_.store(source->interface_drops, kRelaxed);
+    }
+  }
 }
 
 SnifferStats Sniffer::Stats() const {
@@ -186,6 +193,8 @@ SnifferStats Sniffer::Stats() const {
   s.lost_packets = lost_packets_.load(kRelaxed);
   s.write_errors = write_errors_.load(kRelaxed);
   s.filter_changes = filter_changes_.load(kRelaxed);
+  s.kernel_drops = kernel_drops_.load(kRelaxed);
+  s.interface_drops = interface_drops_.load(kRelaxed);
   return s;
 }
 

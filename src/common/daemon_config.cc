@@ -131,6 +131,17 @@ void ReadUpload(JsonObjectReader& r, UploadSection& u) {
   r.Duration("retry_base", milliseconds(10), kHour, &u.retry_base);
   r.Duration("retry_max", milliseconds(10), kDay, &u.retry_max);
   r.Bool("gzip", &u.gzip);
+  // 0 turns heartbeats off; below 1 s they would cost the collector more than they tell.
+  milliseconds heartbeat{0};
+  if (r.Duration("heartbeat_interval", milliseconds(0), kDay, &heartbeat)) {
+    if (heartbeat.count() == 0 ||
+        (heartbeat >= milliseconds(1'000) && heartbeat <= milliseconds(300'000))) {
+      u.heartbeat_interval = heartbeat;
+    } else {
+      r.Error("heartbeat_interval",
+              "must be 0s (off) or in 1s..5m, got \"" + FormatDuration(heartbeat) + "\"");
+    }
+  }
   if (u.retry_base > u.retry_max) {
     r.Error("retry_base", "(" + FormatDuration(u.retry_base) + ") must not exceed retry_max (" +
                               FormatDuration(u.retry_max) + ")");
@@ -380,6 +391,7 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"retry_base", ms(c.upload.retry_base)},
         {"retry_max", ms(c.upload.retry_max)},
         {"gzip", c.upload.gzip},
+        {"heartbeat_interval", ms(c.upload.heartbeat_interval)},
         {"discover", c.upload.discover},
         {"allow_plain_http", c.upload.allow_plain_http}}},
       {"scans", scans},

@@ -184,7 +184,10 @@ std::string EncodeEvent(const Event& event) {
           return {{"event", "stats"},
                   {"packets", e.packets},
                   {"lost_packets", e.lost_packets},
-                  {"filter_changes", e.filter_changes}};
+                  {"filter_changes", e.filter_changes},
+                  {"kernel_drops", e.kernel_drops},
+                  {"if_drops", e.if_drops},
+                  {"bytes_captured", e.bytes_captured}};
         } else {
           static_assert(kAlwaysFalse<T>, "every event is encoded");
         }
@@ -270,6 +273,9 @@ Result<Event> ParseEvent(std::string_view line) {
     r.Integer("packets", &e.packets, false);
     r.Integer("lost_packets", &e.lost_packets, false);
     r.Integer("filter_changes", &e.filter_changes, false);
+    r.Integer("kernel_drops", &e.kernel_drops, false);  // absent from older workers
+    r.Integer("if_drops", &e.if_drops, false);
+    r.Integer("bytes_captured", &e.bytes_captured, false);
     return Finish<Event>(r, e);
   }
   return Status::InvalidArgument("worker event: field \"event\" has an unknown value " +

@@ -100,7 +100,9 @@ constexpr picket::Command kCommands[] = {
      "Runs picketd in the foreground (systemd/procd supervise it): starts `picketd worker`\n"
      "to capture into pcap chunks, keeps every chunk in the local SQLite buffer until the\n"
      "collector has it, and restarts the worker with backoff if it dies. SIGTERM/SIGINT stop\n"
-     "both cleanly, sealing the open chunk. Without --config it runs on the embedded\n"
+     "both cleanly, sealing the open chunk. Every upload.heartbeat_interval (default 5s,\n"
+     "0s: off) it POSTs its status document (versions, worker, counters, disk) to the\n"
+     "collector, never stored and never retried. Without --config it runs on the embedded\n"
      "defaults: capture on lo, buffer in /var/lib/picketd, collector http://127.0.0.1:8750.\n"
      "  --config FILE   JSON config (see config/README.md)\n",
      RunRun},

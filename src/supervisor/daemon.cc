@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <fstream>
@@ -27,6 +28,7 @@
 #include "log_shipper.h"
 #include "loop_inbox.h"
 #include "picket/upload/upload_scheduler.h"
+#include "status_document.h"
 #include "worker_process.h"
 
 namespace picket::supervisor {
@@ -44,8 +46,9 @@ Result<std::string> ReadToken(const std::string& path, std::string_view key) {
 }
 
 // The supervisor process: owns the loop, the buffer handle, the worker, the
-// uploads, the log shipper and, with ZooKeeper, the fleet agent. Everything
-// runs on the loop thread; other threads reach it only through `inbox`.
+// uploads, the log shipper, the status document (heartbeats) and, with
+// ZooKeeper, the fleet agent. Everything runs on the loop thread; other
+// threads reach it only through `inbox`.
 class Daemon {
  public:
   explicit Daemon(const RunOptions& options)
@@ -66,6 +69,9 @@ class Daemon {
   uv_loop_t loop{};
   uv_signal_t sigterm{}, sigint{};
   uv_timer_t counters_timer{};
+  uv_timer_t heartbeat_timer{};
+  std::chrono::milliseconds heartbeat_every{0};  // the interval the timer runs at; 0: off
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   DaemonConfig local;    // from the file: the base ZooKeeper's document is laid over
   DaemonConfig running;  // applied now
   std::string self_executable;
@@ -87,10 +93,15 @@ class Daemon {
 
   // --- status --------------------------------------------------------------
 
+  // One document, kept with or without ZooKeeper: the fleet agent writes it
+  // to the status node, the heartbeat sends it to the collector.
+  json status_doc = json::object();
+
   void SetStatus(const char* key, json value, bool urgent) {
+    status_doc[key] = value;
     if (fleet) fleet->SetStatus(key, std::move(value), urgent);
   }
-  void SetWorkerState(std::string state) {
+  void SetWorkerState(std::string state, bool urgent = true) {
     worker_state = std::move(state);
     json w = {{"state", worker_state}};
     if (worker) {
@@ -100,7 +111,7 @@ class Daemon {
       w["unexpected_exits"] = s.unexpected_exits;
       w["crash_loop"] = s.crash_loop;
     }
-    SetStatus("worker", w, true);
+    SetStatus("worker", w, urgent);
   }
   void SetApplied(std::int64_t version) {
     // Re-applying the running version (ZooKeeper holding no config yet) is not news.
@@ -113,9 +124,12 @@ class Daemon {
   }
   void SetLastError(const std::string& error) { SetStatus("last_error", error, true); }
 
-  json worker_counters = json::object();
-  void PublishCounters() {
-    json c = worker_counters;
+  WorkerCounterTotals worker_totals;  // across worker restarts
+  // `urgent`: the fleet agent writes the status node at once (its 2 s timer,
+  // as before heartbeats); a heartbeat's refresh waits for the periodic write.
+  void PublishCounters(bool urgent = true) {
+    json c = json::object();
+    worker_totals.WriteTo(c);
     if (auto bc = store->Counters(); bc.ok()) {
       c["chunks_pending"] = bc->chunks_pending;
       c["bytes_pending"] = bc->chunk_bytes_pending + bc->batch_bytes_pending;
@@ -124,7 +138,10 @@ class Daemon {
       c["bytes_evicted"] = bc->bytes_evicted;
       c["chunks_dead"] = bc->chunks_dead;
       c["batches_dead"] = bc->batches_dead;
-      fleet->SetResultsPending(bc->result_batches_pending);
+      if (fleet) fleet->SetResultsPending(bc->result_batches_pending);
+    }
+    if (auto age = store->OldestPendingAgeS(SystemClock::Instance().WallMillis()); age.ok()) {
+      c["oldest_pending_age_s"] = *age;
     }
     if (uploads) {
       const upload::UploadStats& u = uploads->stats();
@@ -134,9 +151,42 @@ class Daemon {
       c["bytes_uploaded"] = u.bytes_sent;
     }
     SetStatus("counters", c, false);
-    if (worker) SetWorkerState(worker_state);  // pid, starts, crash loop
+    if (worker) SetWorkerState(worker_state, urgent);  // pid, starts, crash loop
   }
   static void OnCountersTimer(uv_timer_t* t) { static_cast<Daemon*>(t->data)->PublishCounters(); }
+
+  // --- heartbeats ----------------------------------------------------------
+
+  // (Re)starts the timer at upload.heartbeat_interval; the first one goes at once.
+  void StartHeartbeats() {
+    heartbeat_every = running.upload.heartbeat_interval;
+    uv_timer_stop(&heartbeat_timer);
+    if (heartbeat_every.count() <= 0) return;
+    const auto every = static_cast<std::uint64_t>(heartbeat_every.count());
+    uv_timer_start(&heartbeat_timer, &OnHeartbeatTimer, 0, every);
+  }
+
+  // A copy of the document goes to the scheduler, which sends only the newest
+  // and never stores it: a heartbeat costs the buffer nothing.
+  void SendHeartbeat() {
+    if (!uploads || shutting_down) return;  // rebuilding: the next tick
+    PublishCounters(/*urgent=*/false);
+    HeartbeatFields f;
+    f.sent_at_ms = SystemClock::Instance().WallMillis();
+    f.interval_ms = heartbeat_every.count();
+    f.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count();
+    f.device = local.device.id;
+    f.group = local.device.group;
+    f.zk_configured = local.zookeeper.enabled();
+    f.zk_connected = fleet && fleet->connected();
+    f.disk_path = local.buffer.dir;
+    if (auto disk = StatDisk(local.buffer.dir); disk.ok()) f.disk = *disk;
+    if (fleet) f.scan = fleet->ScanStatus();
+    uploads->SetHeartbeat(HeartbeatBody(status_doc, f));
+  }
+  static void OnHeartbeatTimer(uv_timer_t* t) { static_cast<Daemon*>(t->data)->SendHeartbeat(); }
 
   // --- uploads -------------------------------------------------------------
 
@@ -211,11 +261,9 @@ class Daemon {
     return WriteFileAtomically(WorkerConfigPath(running), DaemonConfigToJson(for_worker));
   }
 
+  // The control channel always: its stats feed the status document.
   std::vector<std::string> WorkerArgv() const {
-    std::vector<std::string> argv = {self_executable, "worker", "--config",
-                                     WorkerConfigPath(running)};
-    if (fleet) argv.push_back("--control");
-    return argv;
+    return {self_executable, "worker", "--config", WorkerConfigPath(running), "--control"};
   }
 
   Status StartWorker() {
@@ -225,15 +273,13 @@ class Daemon {
       LogShipper* shipper = logs.get();
       wo.on_stderr = [shipper](std::string_view bytes) { shipper->FeedWorkerOutput(bytes); };
     }
-    if (fleet) {
-      wo.on_event = [this](worker_protocol::Event event) {
-        std::visit(WorkerEventHandler{*this}, std::move(event));
-      };
-      wo.on_exit = [this] {
-        fleet->OnWorkerExit();
-        if (!shutting_down) SetWorkerState("restarting");
-      };
-    }
+    wo.on_event = [this](worker_protocol::Event event, std::uint64_t run) {
+      std::visit(WorkerEventHandler{*this, run}, std::move(event));
+    };
+    wo.on_exit = [this] {
+      if (fleet) fleet->OnWorkerExit();
+      if (!shutting_down) SetWorkerState("restarting");
+    };
     worker = std::make_unique<WorkerProcess>(&loop, std::move(wo));
     PICKET_RETURN_IF_ERROR(worker->Start());
     SetWorkerState("starting");
@@ -243,17 +289,16 @@ class Daemon {
   // What the worker reports on its control channel (loop thread).
   struct WorkerEventHandler {
     Daemon& d;
+    std::uint64_t run;  // which worker sent it
     void operator()(const worker_protocol::Ready& e) const { d.OnWorkerReady(e); }
     void operator()(const worker_protocol::FilterAck& e) const { d.OnFilterAck(e); }
     void operator()(worker_protocol::ShardEvent e) const {
+      if (!d.fleet) return;  // shards come only from the fleet agent's commands
       std::optional<std::uint64_t> results_pending;
       if (auto n = d.store->ResultBatchesPending(); n.ok()) results_pending = *n;
       d.fleet->OnWorkerEvent(std::move(e), results_pending);
     }
-    void operator()(const worker_protocol::Stats& e) const {
-      d.worker_counters["packets"] = e.packets;
-      d.worker_counters["lost_packets"] = e.lost_packets;
-    }
+    void operator()(const worker_protocol::Stats& e) const { d.worker_totals.Update(run, e); }
   };
 
   void OnWorkerReady(const worker_protocol::Ready& ready) {
@@ -265,7 +310,7 @@ class Daemon {
       return;
     }
     if (applied_version != ready.version) SetApplied(ready.version);
-    fleet->OnWorkerReady();
+    if (fleet) fleet->OnWorkerReady();
   }
 
   void OnFilterAck(const worker_protocol::FilterAck& ack) {
@@ -287,7 +332,9 @@ class Daemon {
     if (!check.ok()) {
       json errors = json::array();
       for (const auto& e : check.errors) errors.push_back(e.ToString());
+      // "error" (the first message) is what the collector's fleet view shows.
       config_status["refused"] = {{"version", version},
+                                  {"error", check.errors.front().ToString()},
                                   {"errors", errors},
                                   {"at_ms", SystemClock::Instance().WallMillis()}};
       SetStatus("config", config_status, true);
@@ -309,6 +356,7 @@ class Daemon {
     running = check.config;
     if (delta.log_level) log::SetLevel(running.log.level);
     if (delta.uploads) RebuildUploads();
+    if (running.upload.heartbeat_interval != heartbeat_every) StartHeartbeats();
     if (Status st = WriteWorkerConfig(); !st.ok()) {
       SetLastError(st.ToString());
       PICKET_LOG(kError, "supervisor", "worker config not written", {"error", st});
@@ -362,6 +410,7 @@ class Daemon {
     shutting_down = true;
     PICKET_LOG(kInfo, "supervisor", "shutting down", {"signal", signum});
     uv_timer_stop(&counters_timer);
+    uv_timer_stop(&heartbeat_timer);
     auto stop_uploads = [this] {
       if (fleet) fleet->Stop();  // after the worker: its last checkpoints are written
       if (logs) logs->Stop();    // what is queued goes into the buffer, shipped at next start
@@ -382,6 +431,7 @@ class Daemon {
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&counters_timer), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer), nullptr);
     if (inbox) inbox->Close();
     worker.reset();  // closes its timers
     uploads.reset();
@@ -426,9 +476,7 @@ Status Daemon::StartFleet() {
     });
   };
   fleet = std::make_unique<FleetAgent>(std::move(fo), std::move(hooks));
-  fleet->SetStatus("picketd", std::string(PicketVersion()), false);
-  fleet->SetStatus("pid", ::getpid(), false);
-  fleet->SetStatus("started_at_ms", SystemClock::Instance().WallMillis(), false);
+  for (const auto& [key, value] : status_doc.items()) fleet->SetStatus(key, value, false);
   return fleet->Start();
 }
 
@@ -448,22 +496,29 @@ int Daemon::Run() {
   ::setenv("UV_THREADPOOL_SIZE", pool.c_str(), 1);
   uv_loop_init(&loop);
   inbox = std::make_unique<LoopInbox>(&loop);
-  sigterm.data = sigint.data = counters_timer.data = this;
+  sigterm.data = sigint.data = counters_timer.data = heartbeat_timer.data = this;
   uv_signal_init(&loop, &sigterm);
   uv_signal_init(&loop, &sigint);
   uv_signal_start(&sigterm, &OnSignal, SIGTERM);
   uv_signal_start(&sigint, &OnSignal, SIGINT);
   uv_timer_init(&loop, &counters_timer);
+  uv_timer_init(&loop, &heartbeat_timer);
   ::signal(SIGPIPE, SIG_IGN);
 
+  SetStatus("picketd", std::string(PicketVersion()), false);
+  SetStatus("pid", ::getpid(), false);
+  SetStatus("started_at_ms", SystemClock::Instance().WallMillis(), false);
+  SetStatus("config", config_status, false);
+  SetStatus("worker", {{"state", worker_state}}, false);
+  SetStatus("last_error", nullptr, false);
   if (local.zookeeper.enabled()) {
     if (Status st = StartFleet(); !st.ok()) return fail("zookeeper", st);
-    SetStatus("config", config_status, false);
     // First at once: `picket devices` should not show a fresh device without counters.
     uv_timer_start(&counters_timer, &OnCountersTimer, 0, 2000);
   }
   if (Status st = WriteWorkerConfig(); !st.ok()) return fail("worker config", st);
   if (Status st = StartUploads(); !st.ok()) return fail("uploads", st);
+  StartHeartbeats();
   if (running.log.ship) {
     logs = std::make_unique<LogShipper>(&loop, store.get());
     logs->Start();

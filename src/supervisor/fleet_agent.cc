@@ -105,6 +105,16 @@ void FleetAgent::SetResultsPending(std::uint64_t batches) {
   Post([this, batches] { shards_->SetResultsPending(batches); });
 }
 
+bool FleetAgent::connected() const {
+  return session_ && session_->state() == zk::SessionState::kConnected;
+}
+
+json FleetAgent::ScanStatus() const {
+  std::lock_guard lock(mu_);
+  auto it = status_.find("scan");
+  return it == status_.end() ? json() : *it;
+}
+
 void FleetAgent::OnWorkerExit() {
   Post([this] { shards_->OnWorkerExit(); });
 }

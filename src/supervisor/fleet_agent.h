@@ -70,6 +70,11 @@ class FleetAgent {
   void OnWorkerExit();
   void SetResultsPending(std::uint64_t batches);
 
+  // For the heartbeat (any thread): the session is connected now; the "scan"
+  // entry the agent keeps (null before the first one).
+  bool connected() const;
+  nlohmann::json ScanStatus() const;
+
  private:
   void Post(std::function<void()> fn);
   void PublishScan();
@@ -84,7 +89,7 @@ class FleetAgent {
   std::unique_ptr<zk::ConfigWatcher> watcher_;
   std::unique_ptr<ShardCoordinator> shards_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
   bool stop_ = false;

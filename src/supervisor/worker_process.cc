@@ -97,7 +97,7 @@ Status WorkerProcess::Spawn() {
   if (in_pipe) {
     if (control_in_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(control_in_));
     control_in_ = in_pipe;
-    control_out_[out_pipe] = std::string();
+    control_out_[out_pipe] = ControlOut{std::string(), stats_.starts + 1};  // this run's number
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(out_pipe),
         [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
@@ -213,7 +213,8 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
   auto* self = static_cast<WorkerProcess*>(stream->data);
   auto* pipe = reinterpret_cast<uv_pipe_t*>(stream);
   if (nread > 0 && self) {
-    std::string& partial = self->control_out_[pipe];
+    ControlOut& out = self->control_out_[pipe];
+    std::string& partial = out.partial;
     partial.append(buf->base, static_cast<std::size_t>(nread));
     std::size_t start = 0;
     for (std::size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
@@ -224,7 +225,7 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
                    {"error", event.status()});
         continue;
       }
-      self->options_.on_event(std::move(*event));
+      self->options_.on_event(std::move(*event), out.run);
     }
     partial.erase(0, start);
     if (partial.size() > worker_protocol::kMaxLineBytes) partial.clear();  // a runaway line: drop it, keep the channel

@@ -34,8 +34,10 @@ struct WorkerProcessOptions {
   std::function<void(std::string_view)> on_stderr;
   // When set, the worker's stdin and stdout are the control channel
   // (picket/common/worker_protocol.h). Events from the worker arrive here
-  // (loop thread); lines that do not parse are logged and dropped.
-  std::function<void(worker_protocol::Event event)> on_event;
+  // (loop thread) with the run that sent them (WorkerStats::starts when it was
+  // spawned: a late line from an exited worker is told from its successor's);
+  // lines that do not parse are logged and dropped.
+  std::function<void(worker_protocol::Event event, std::uint64_t run)> on_event;
   // Called on the loop after every exit of a worker (also for restarts).
   std::function<void()> on_exit;
 };
@@ -87,7 +89,11 @@ class WorkerProcess {
   uv_timer_t* kill_timer_ = nullptr;
   std::set<uv_pipe_t*> stderr_pipes_;  // open until their worker closes its end
   uv_pipe_t* control_in_ = nullptr;    // the running worker's stdin
-  std::map<uv_pipe_t*, std::string> control_out_;  // worker stdout → partial line
+  struct ControlOut {
+    std::string partial;  // a line not complete yet
+    std::uint64_t run = 0;
+  };
+  std::map<uv_pipe_t*, ControlOut> control_out_;  // worker stdout → its reader state
   JitteredBackoff backoff_;
   std::chrono::steady_clock::time_point started_at_;
   int quick_exits_ = 0;

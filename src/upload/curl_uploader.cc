@@ -5,6 +5,7 @@
 #include <array>
 #include <cerrno>
 #include <mutex>
+#include <optional>
 
 #include "gzip.h"
 #include "picket/common/c_handle.h"
@@ -102,14 +103,26 @@ class CurlUploader final : public ChunkUploader {
     return Send("POST", url, batch.body, std::move(headers), counters);
   }
 
+  UploadResult PostStatus(const std::string& base_url, const std::string& body) override {
+    std::vector<std::string> headers = {
+        wire::HeaderLine(wire::kContentTypeHeader, wire::kJsonContentType),
+    };
+    const std::string url = base_url + wire::DeviceStatusPath(settings_.device_id);
+    return Send("POST", url, body, std::move(headers), std::nullopt,
+                settings_.connect_timeout + kStatusTransferTime);
+  }
+
  private:
   template <typename T>
   static std::string Header(std::string_view name, T value) {
     return wire::HeaderLine(name, std::to_string(value));
   }
 
+  // `counters`: the X-Picket-Evicted-* headers (chunks and batches only);
+  // `total_time`: a bound on the whole transfer (0: only the low-speed limit).
   UploadResult Send(const char* method, const std::string& url, std::string body,
-                    std::vector<std::string> headers, const DeviceCounters& counters) {
+                    std::vector<std::string> headers, std::optional<DeviceCounters> counters,
+                    std::chrono::milliseconds total_time = std::chrono::milliseconds(0)) {
     UploadResult result;
     if (settings_.gzip && body.size() > 256 && WorthCompressing(body)) {
       auto packed = GzipCompress(body);
@@ -118,8 +131,10 @@ class CurlUploader final : public ChunkUploader {
         headers.push_back(wire::HeaderLine(wire::kContentEncodingHeader, wire::kGzipEncoding));
       }
     }
-    headers.push_back(Header(wire::kEvictedChunksHeader, counters.evicted_chunks));
-    headers.push_back(Header(wire::kEvictedBytesHeader, counters.evicted_bytes));
+    if (counters) {
+      headers.push_back(Header(wire::kEvictedChunksHeader, counters->evicted_chunks));
+      headers.push_back(Header(wire::kEvictedBytesHeader, counters->evicted_bytes));
+    }
     if (!settings_.token.empty()) headers.push_back(wire::BearerHeaderLine(settings_.token));
     headers.push_back("Expect:");  // no 100-continue round trip on loopback and LAN
 
@@ -154,6 +169,9 @@ class CurlUploader final : public ChunkUploader {
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     if (!settings_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, settings_.ca_file.c_str());
+    if (total_time.count() > 0) {
+      curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(total_time.count()));
+    }
 
     CURLcode rc = curl_easy_perform(h);
     result.bytes_sent = body.size();

@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -14,6 +15,8 @@ namespace picket::upload {
 namespace {
 
 std::atomic<std::uint64_t> g_generation{1};
+
+constexpr const char* kHeartbeatKey = "h";  // in_flight_ key: at most one heartbeat
 
 // Each pool thread keeps one uploader (one CURL handle, one keep-alive
 // connection) until the settings generation changes.
@@ -37,6 +40,7 @@ class UploadScheduler::Impl {
   void Stop(std::function<void()> done);
   // Poll now (e.g. the worker reported a new chunk).
   void Kick();
+  void SetHeartbeat(std::string body);
 
   const UploadStats& stats() const { return stats_; }
   std::size_t in_flight() const { return in_flight_.size(); }
@@ -50,6 +54,7 @@ class UploadScheduler::Impl {
   void Poll();
   void Dispatch(std::unique_ptr<Job> job);
   void Finish(Job& job);
+  void FinishHeartbeat(const Job& job);
   void MaybeFinishStop();
   std::int64_t NowMs() const;
 
@@ -57,7 +62,9 @@ class UploadScheduler::Impl {
   buffer::BufferStore* store_;
   UploadSchedulerOptions options_;
   uv_timer_t* timer_ = nullptr;  // freed in its close callback
-  std::set<std::string> in_flight_;  // "c<seq>" / "b<id>"
+  std::set<std::string> in_flight_;  // "c<seq>" / "b<id>" / kHeartbeatKey
+  std::optional<std::string> pending_heartbeat_;
+  bool heartbeat_failing_ = false;  // log the change of state, not every tick
   std::size_t collector_index_ = 0;
   bool collector_down_ = false;
   bool stopping_ = false;
@@ -73,6 +80,8 @@ struct UploadScheduler::Impl::Job {
   Impl* self = nullptr;
   std::string key;
   bool is_chunk = true;
+  bool is_heartbeat = false;
+  std::string status_body;  // heartbeat only
   buffer::PendingChunk chunk;
   buffer::Batch batch;
   std::string collector;
@@ -125,8 +134,16 @@ void UploadScheduler::Impl::Kick() {
   if (!stopping_) Poll();
 }
 
+void UploadScheduler::Impl::SetHeartbeat(std::string body) {
+  if (stopping_ || options_.collectors.empty()) return;
+  if (pending_heartbeat_) ++stats_.heartbeats_replaced;
+  pending_heartbeat_ = std::move(body);
+  Poll();
+}
+
 void UploadScheduler::Impl::Stop(std::function<void()> done) {
   stopping_ = true;
+  pending_heartbeat_.reset();
   on_stopped_ = std::move(done);
   if (timer_) uv_timer_stop(timer_);
   MaybeFinishStop();
@@ -142,7 +159,20 @@ void UploadScheduler::Impl::MaybeFinishStop() {
 
 void UploadScheduler::Impl::Poll() {
   const int free_slots = options_.max_in_flight - static_cast<int>(in_flight_.size());
-  if (stopping_ || free_slots <= 0) return;
+  if (!timer_ || stopping_ || free_slots <= 0) return;  // not started, or stopping
+  int dispatched = 0;
+  // The heartbeat first: a few hundred bytes that say the device is alive
+  // must not wait behind megabytes of pcap.
+  if (pending_heartbeat_ && !in_flight_.count(kHeartbeatKey)) {
+    auto job = std::make_unique<Job>();
+    job->key = kHeartbeatKey;
+    job->is_chunk = false;
+    job->is_heartbeat = true;
+    job->status_body = std::move(*pending_heartbeat_);
+    pending_heartbeat_.reset();
+    Dispatch(std::move(job));
+    if (++dispatched >= free_slots) return;
+  }
   const std::int64_t now = NowMs();
   auto counters = store_->Counters();
   upload::DeviceCounters device;
@@ -150,7 +180,6 @@ void UploadScheduler::Impl::Poll() {
     device.evicted_chunks = counters->chunks_evicted;
     device.evicted_bytes = counters->bytes_evicted;
   }
-  int dispatched = 0;
   // Batches first: results and logs are small and must never wait behind pcap.
   auto batches = store_->DueBatches(now, free_slots + static_cast<int>(in_flight_.size()));
   if (!batches.ok()) {
@@ -211,9 +240,14 @@ void UploadScheduler::Impl::DoWork(uv_work_t* req) {
     t_uploader.uploader = job->options->make_uploader(job->options->settings);
     t_uploader.generation = job->generation;
   }
-  job->result = job->is_chunk
-                    ? t_uploader.uploader->PutChunk(job->collector, job->chunk.meta, job->counters)
-                    : t_uploader.uploader->PostBatch(job->collector, job->batch, job->counters);
+  upload::ChunkUploader& up = *t_uploader.uploader;
+  if (job->is_heartbeat) {
+    job->result = up.PostStatus(job->collector, job->status_body);
+  } else if (job->is_chunk) {
+    job->result = up.PutChunk(job->collector, job->chunk.meta, job->counters);
+  } else {
+    job->result = up.PostBatch(job->collector, job->batch, job->counters);
+  }
 }
 
 void UploadScheduler::Impl::AfterWork(uv_work_t* req, int) {
@@ -221,8 +255,37 @@ void UploadScheduler::Impl::AfterWork(uv_work_t* req, int) {
   job->self->Finish(*job);
 }
 
+// Never retried and never a reason to fail over: the collector may not have
+// the status route yet (501), and chunks judge the collector's health.
+void UploadScheduler::Impl::FinishHeartbeat(const Job& job) {
+  const upload::UploadResult& r = job.result;
+  if (r.outcome == upload::Outcome::kDone) {
+    ++stats_.heartbeats_ok;
+    if (heartbeat_failing_) {
+      heartbeat_failing_ = false;
+      PICKET_LOG(kInfo, "upload", "heartbeats accepted again", {"url", job.collector});
+    }
+  } else {
+    ++stats_.heartbeats_failed;
+    if (!heartbeat_failing_) {
+      heartbeat_failing_ = true;
+      PICKET_LOG(kWarn, "upload", "heartbeat not accepted; dropped, the next one follows",
+                 {"url", job.collector}, {"status", r.http_status}, {"error", r.error});
+    } else {
+      PICKET_LOG(kDebug, "upload", "heartbeat not accepted", {"status", r.http_status},
+                 {"error", r.error});
+    }
+  }
+  if (stopping_) {
+    MaybeFinishStop();
+  } else {
+    Poll();  // a newer heartbeat may be waiting for this slot
+  }
+}
+
 void UploadScheduler::Impl::Finish(Job& job) {
   in_flight_.erase(job.key);
+  if (job.is_heartbeat) return FinishHeartbeat(job);
   const upload::UploadResult& r = job.result;
   const std::int64_t id = job.is_chunk ? job.chunk.meta.seq : job.batch.id;
   const char* what = job.is_chunk ? "chunk" : "batch";
@@ -300,6 +363,7 @@ UploadScheduler::~UploadScheduler() = default;
 Status UploadScheduler::Start() { return impl_->Start(); }
 void UploadScheduler::Stop(std::function<void()> done) { impl_->Stop(std::move(done)); }
 void UploadScheduler::Kick() { impl_->Kick(); }
+void UploadScheduler::SetHeartbeat(std::string body) { impl_->SetHeartbeat(std::move(body)); }
 const UploadStats& UploadScheduler::stats() const { return impl_->stats(); }
 std::size_t UploadScheduler::in_flight() const { return impl_->in_flight(); }
 

@@ -246,7 +246,8 @@ int Run(const DaemonConfig& config, bool control_channel) {
           capture::Sniffer* sniffer = g_sniffer.load();
           if (sniffer == nullptr) return;
           const auto st = sniffer->Stats();
-          channel->Send(wp::Stats{st.packets, st.lost_packets, st.filter_changes});
+          channel->Send(wp::Stats{st.packets, st.lost_packets, st.filter_changes,
+                                  st.kernel_drops, st.interface_drops, st.captured_bytes});
         });
   }
   int rc = 0;

@@ -106,6 +106,10 @@ class BufferStore {
   // Counters().result_batches_pending alone: one indexed count, cheap enough
   // for every shard event.
   virtual Result<std::uint64_t> ResultBatchesPending() = 0;
+  // Whole seconds the oldest pending item has waited at `now_ms`: a chunk since
+  // it was sealed, a batch since it was appended; 0 when nothing is pending
+  // (or the clock went back). Dead and evicted items do not count.
+  virtual Result<std::uint64_t> OldestPendingAgeS(std::int64_t now_ms) = 0;
 
   // Small durable key/value state (last good config, device state).
   virtual Status PutState(const std::string& key, const std::string& value) = 0;

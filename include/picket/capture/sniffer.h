@@ -39,6 +39,8 @@ struct SnifferOptions {
   // libpcap filters a ring's old blocks with the new filter after a change,
   // dropping what matched only the old one. 0: no drain (file sources).
   Millis ring_drain{0};
+  // How often Stats() refreshes the source's drop counters (one pcap_stats call).
+  Millis source_stats_every{1'000};
 };
 
 struct SnifferStats {
@@ -48,6 +50,10 @@ struct SnifferStats {
   std::uint64_t lost_packets = 0;    // received but not in any chunk (write errors)
   std::uint64_t write_errors = 0;
   std::uint64_t filter_changes = 0;  // applied successfully
+  // The source's cumulative drop counters, read on the capture thread (a
+  // pcap_t is not thread-safe) at most every source_stats_every.
+  std::uint64_t kernel_drops = 0;
+  std::uint64_t interface_drops = 0;
 };
 
 class Sniffer {
@@ -117,6 +123,9 @@ class Sniffer {
   std::atomic<std::uint64_t> lost_packets_{0};
   std::atomic<std::uint64_t> write_errors_{0};
   std::atomic<std::uint64_t> filter_changes_{0};
+  std::atomic<std::uint64_t> kernel_drops_{0};
+  std::atomic<std::uint64_t> interface_drops_{0};
+  MonoTime next_source_stats_{};  // loop thread
 };
 
 }  // namespace picket::capture

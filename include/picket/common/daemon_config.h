@@ -55,6 +55,9 @@ struct UploadSection {
   std::chrono::milliseconds retry_base{1'000};
   std::chrono::milliseconds retry_max{300'000};
   bool gzip = true;
+  // How often the status document is POSTed to the collector (the fleet page's
+  // liveness and counters); 0: no heartbeats.
+  std::chrono::milliseconds heartbeat_interval{5'000};
   // Collectors found in ZooKeeper are used only when their URL matches one of
   // these shell patterns (fnmatch, e.g. "https://*.collect.example.net"); none:
   // discovery is off, so a node anyone wrote never receives this device's token.

@@ -12,7 +12,10 @@
 //     {"event":"filter","version":V,"ok":B[,"error":E]}  the answer to a filter command
 //     {"event":"shard","kind":K,"job":J,"shard":S,"checkpoint":C,"done":D,"total":N,
 //      "results":R[,"error":E]}                          K: progress|finished|stopped|failed
-//     {"event":"stats","packets":P,"lost_packets":L,"filter_changes":F}   every ~2 s
+//     {"event":"stats","packets":P,"lost_packets":L,"filter_changes":F,
+//      "kernel_drops":K,"if_drops":I,"bytes_captured":B}  every ~2 s; cumulative
+//                                                        since the worker started;
+//                                                        a missing field reads as 0
 //
 // Both binaries are the same build, but a line is still untrusted input: the
 // parsers bound its length and nesting, check every field's type and range,
@@ -89,6 +92,9 @@ struct ShardEvent {
 
 struct Stats {
   std::uint64_t packets = 0, lost_packets = 0, filter_changes = 0;
+  std::uint64_t kernel_drops = 0;    // libpcap ps_drop: the ring was full
+  std::uint64_t if_drops = 0;        // libpcap ps_ifdrop: dropped by the NIC/driver
+  std::uint64_t bytes_captured = 0;  // sum of caplen of the packets received
   bool operator==(const Stats&) const = default;
 };
 

@@ -1,5 +1,5 @@
-// One upload attempt over HTTP(S): a chunk PUT or an NDJSON batch POST to one
-// collector, classified into Done / Retry / Dead. Blocking; a ChunkUploader
+// One upload attempt over HTTP(S): a chunk PUT, an NDJSON batch POST or a
+// heartbeat POST to one collector, classified into Done / Retry / Dead. Blocking; a ChunkUploader
 // holds one reusable connection (keep-alive) and is used by one thread at a
 // time — the supervisor gives each libuv pool thread its own.
 #pragma once
@@ -52,7 +52,14 @@ class ChunkUploader {
                                 const DeviceCounters& counters) = 0;
   virtual UploadResult PostBatch(const std::string& base_url, const buffer::Batch& batch,
                                  const DeviceCounters& counters) = 0;
+  // One heartbeat: the status document (JSON) to wire::DeviceStatusPath, no
+  // Idempotency-Key (the newest replaces the previous one), the whole
+  // transfer bounded by connect_timeout + kStatusTransferTime.
+  virtual UploadResult PostStatus(const std::string& base_url, const std::string& body) = 0;
 };
+
+// A heartbeat that cannot be delivered in this time is stale anyway.
+inline constexpr std::chrono::milliseconds kStatusTransferTime{10'000};
 
 std::unique_ptr<ChunkUploader> MakeCurlUploader(const UploadSettings& settings);
 

@@ -3,7 +3,8 @@
 // (uv_queue_work) with that thread's own reusable ChunkUploader, and the
 // outcome is written back to the buffer on the loop thread — the only thread
 // that touches the BufferStore. Collector URLs are tried in order; a network
-// error or 5xx moves the next attempts to the next collector.
+// error or 5xx moves the next attempts to the next collector. Heartbeats (the
+// status document) ride the same pool but never touch the buffer.
 #pragma once
 
 #include <chrono>
@@ -32,6 +33,8 @@ struct UploadSchedulerOptions {
 
 struct UploadStats {
   std::uint64_t chunks_ok = 0, batches_ok = 0, failures = 0, dead = 0, bytes_sent = 0;
+  // Heartbeats are counted apart: they are not items and never retried.
+  std::uint64_t heartbeats_ok = 0, heartbeats_failed = 0, heartbeats_replaced = 0;
 };
 
 class UploadScheduler {
@@ -48,6 +51,12 @@ class UploadScheduler {
   void Stop(std::function<void()> done);
   // Poll now (e.g. the worker reported a new chunk).
   void Kick();
+  // Queues a heartbeat (the status document, JSON); before Start it waits for
+  // the first poll. Only the newest waits: it replaces one not sent yet. When
+  // a slot is free it goes before chunks and batches (it is small); at most one is in flight; it is never written to
+  // the buffer and never retried (a failure drops it; the caller's next tick
+  // brings a fresh one). Ignored once Stop was called. Loop thread.
+  void SetHeartbeat(std::string body);
 
   const UploadStats& stats() const;
   std::size_t in_flight() const;

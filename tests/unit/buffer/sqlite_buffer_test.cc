@@ -264,3 +264,44 @@ TEST_SUITE("buffer") {
 }
 
 }  // namespace picket::buffer
+
+namespace picket::buffer {
+
+TEST_SUITE("buffer") {
+  TEST_CASE("the oldest pending age follows the oldest chunk or batch still waiting") {
+    testing::TempDir dir;
+    auto store = Open(dir);
+    constexpr std::int64_t kT0 = 1'800'000'000'000;  // sealed_at_ms of the first chunk
+    CHECK(*store->OldestPendingAgeS(kT0) == 0);      // nothing pending
+    auto add_sealed_at = [&](std::int64_t sealed_at_ms) {
+      ChunkMeta m;
+      m.seq = *store->NextChunkSeq();
+      m.file = store->ChunkDir() + "/" + std::to_string(m.seq) + ".pcap";
+      std::ofstream(m.file) << "x";
+      m.bytes = 1;
+      m.sealed_at_ms = sealed_at_ms;
+      REQUIRE(store->CommitChunk(m).ok());
+      return m.seq;
+    };
+    const std::int64_t first = add_sealed_at(kT0);
+    const std::int64_t second = add_sealed_at(kT0 + 30'000);
+    CHECK(*store->OldestPendingAgeS(kT0 + 90'500) == 90);
+    // Uploaded or dead items no longer wait; retried ones still do.
+    REQUIRE(store->MarkChunkRetry(second, kT0 + 200'000, "503").ok());
+    REQUIRE(store->MarkChunkUploaded(first).ok());
+    CHECK(*store->OldestPendingAgeS(kT0 + 90'500) == 60);
+    REQUIRE(store->MarkChunkDead(second, "409").ok());
+    CHECK(*store->OldestPendingAgeS(kT0 + 90'500) == 0);
+    // A batch counts from when it was appended (wall clock now).
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    REQUIRE(store->AppendBatch(BatchKind::kResults, "{}\n", 1).ok());
+    const std::uint64_t batch_age = *store->OldestPendingAgeS(now_ms + 42'000);
+    CHECK(batch_age >= 41);
+    CHECK(batch_age <= 42);
+    // A clock that went back reads as 0, never as a huge unsigned age.
+    CHECK(*store->OldestPendingAgeS(now_ms - 10'000) == 0);
+  }
+}
+
+}  // namespace picket::buffer

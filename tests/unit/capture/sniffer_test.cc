@@ -110,6 +110,29 @@ TEST_SUITE("capture.sniffer") {
     CHECK(rig.sealed[1].interface_drops == 0);
   }
 
+  TEST_CASE("Stats carries the source's drop counters, read at most every source_stats_every") {
+    Rig rig;
+    Sniffer* running = nullptr;
+    std::uint64_t seen_before_due = 0;
+    rig.source.PushIdle([&] {
+      rig.source.set_stats({10, 3, 1});
+      rig.clock.Advance(Millis(1000));
+    });
+    rig.source.PushIdle([&] { rig.source.set_stats({20, 5, 2}); });  // not due yet
+    rig.source.PushIdle([&] {
+      seen_before_due = running->Stats().kernel_drops;
+      rig.clock.Advance(Millis(1000));
+    });
+    SnifferOptions o;
+    o.source_stats_every = Millis(1000);
+    Sniffer sniffer(rig.source, *rig.writer, rig.clock, o);
+    running = &sniffer;
+    REQUIRE(sniffer.Run().ok());
+    CHECK(seen_before_due == 3);
+    CHECK(sniffer.Stats().kernel_drops == 5);
+    CHECK(sniffer.Stats().interface_drops == 2);
+  }
+
   TEST_CASE("a stop request ends the loop after the current dispatch and seals") {
     Rig rig;
     std::unique_ptr<Sniffer> sniffer;

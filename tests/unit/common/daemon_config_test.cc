@@ -84,6 +84,19 @@ TEST_SUITE("common.config") {
     CHECK(d.log.level == log::Level::kDebug);
   }
 
+  TEST_CASE("upload.heartbeat_interval: 5s by default, 0s turns it off, 1s and 5m are the bounds") {
+    CHECK(ParseDaemonConfig("{}").config.upload.heartbeat_interval == std::chrono::seconds(5));
+    for (const auto& [text, ms] : {std::pair{"0s", 0}, {"1s", 1000}, {"5m", 300000}, {"30s", 30000}}) {
+      ConfigCheck c = ParseDaemonConfig(std::string(R"({"upload": {"heartbeat_interval": ")") +
+                                        text + "\"}}");
+      REQUIRE_MESSAGE(c.ok(), Dump(c));
+      CHECK(c.config.upload.heartbeat_interval == std::chrono::milliseconds(ms));
+    }
+    ConfigCheck bad = ParseDaemonConfig(R"({"upload": {"heartbeat_interval": "999ms"}})");
+    CHECK_MESSAGE(HasError(bad, "/upload/heartbeat_interval", "must be 0s (off) or in 1s..5m, got \"999ms\""),
+                  Dump(bad));
+  }
+
   TEST_CASE("bad configs are refused with the JSON path and the bad value") {
     const std::string big_array = "[" + std::string(40, '[') + std::string(40, ']') + "]";
     const BadCase cases[] = {
@@ -123,6 +136,14 @@ TEST_SUITE("common.config") {
          "http://x"},
         {"collectors empty", R"({"upload": {"collectors": []}})", "/upload/collectors",
          "at least one"},
+        {"heartbeat under 1s", R"({"upload": {"heartbeat_interval": "500ms"}})",
+         "/upload/heartbeat_interval", "500ms"},
+        {"heartbeat over 5m", R"({"upload": {"heartbeat_interval": "6m"}})",
+         "/upload/heartbeat_interval", "6m"},
+        {"heartbeat number", R"({"upload": {"heartbeat_interval": 5}})",
+         "/upload/heartbeat_interval", "5"},
+        {"heartbeat no unit", R"({"upload": {"heartbeat_interval": "5"}})",
+         "/upload/heartbeat_interval", "'5'"},
         {"collector ftp", R"({"upload": {"collectors": ["ftp://x"]}})", "/upload/collectors/0",
          "ftp://x"},
         {"collector bad port", R"({"upload": {"collectors": ["http://h", "http://h:70000"]}})",

@@ -63,6 +63,8 @@ TEST_SUITE("common.worker_protocol") {
         ShardEvent{ShardEvent::kStopped, "lab", 0, 5, 6, 10, 0, ""},
         failed,
         Stats{1000000, 12, 2},
+        Stats{1000000, 12, 2, 40, 3, 96000000},
+        Stats{0, 0, 0, ~std::uint64_t{0}, ~std::uint64_t{0}, ~std::uint64_t{0}},
     };
     for (const auto& e : events) {
       const std::string line = EncodeEvent(e);
@@ -82,8 +84,8 @@ TEST_SUITE("common.worker_protocol") {
     CHECK(EncodeCommand(ReleaseAll{}) == R"({"op":"release_all"})");
     CHECK(EncodeEvent(Ready{4, true}) == R"({"capture":true,"event":"ready","version":4})");
     CHECK(EncodeEvent(FilterAck{4, true, ""}) == R"({"event":"filter","ok":true,"version":4})");
-    CHECK(EncodeEvent(Stats{1, 2, 3}) ==
-          R"({"event":"stats","filter_changes":3,"lost_packets":2,"packets":1})");
+    CHECK(EncodeEvent(Stats{1, 2, 3, 4, 5, 6}) ==
+          R"({"bytes_captured":6,"event":"stats","filter_changes":3,"if_drops":5,"kernel_drops":4,"lost_packets":2,"packets":1})");
     CHECK(EncodeEvent(ShardEvent{ShardEvent::kProgress, "j", 1, 2, 3, 4, 5, ""}) ==
           R"({"checkpoint":2,"done":3,"event":"shard","job":"j","kind":"progress","results":5,"shard":1,"total":4})");
   }
@@ -93,6 +95,15 @@ TEST_SUITE("common.worker_protocol") {
     auto parsed = ParseEvent(line);
     REQUIRE(parsed.ok());
     CHECK(std::get<FilterAck>(*parsed).error.find("bad ") == 0);
+  }
+
+  TEST_CASE("stats from an older worker without the drop and byte counters read as zero") {
+    auto parsed = ParseEvent(R"({"event":"stats","packets":5,"lost_packets":1,"filter_changes":0})");
+    REQUIRE_MESSAGE(parsed.ok(), parsed.status().ToString());
+    CHECK(std::get<Stats>(*parsed) == Stats{5, 1, 0, 0, 0, 0});
+    auto bare = ParseEvent(R"({"event":"stats"})");
+    REQUIRE(bare.ok());
+    CHECK(std::get<Stats>(*bare) == Stats{});
   }
 
   TEST_CASE("optional counters default to zero") {
@@ -149,6 +160,11 @@ TEST_SUITE("common.worker_protocol") {
          R"({"event":"shard","kind":"progress","job":"j","shard":1,"checkpoint":"10"})",
          "\"checkpoint\"", "\"10\""},
         {"packets negative", R"({"event":"stats","packets":-3})", "\"packets\"", "-3"},
+        {"kernel_drops a string", R"({"event":"stats","kernel_drops":"7"})", "\"kernel_drops\"",
+         "\"7\""},
+        {"if_drops a float", R"({"event":"stats","if_drops":1.5})", "\"if_drops\"", "1.5"},
+        {"bytes_captured negative", R"({"event":"stats","bytes_captured":-1})",
+         "\"bytes_captured\"", "-1"},
     };
     for (const auto& b : bad) {
       CAPTURE(b.name);
