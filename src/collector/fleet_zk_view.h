@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "picket/common/clock.h"
+#include "picket/common/shared_job.h"
+#include "picket/zk/fleet_views.h"
 #include "picket/zk/connect_string.h"
 
 namespace picket::collector {
@@ -44,6 +46,13 @@ struct ZkViewOptions {
   zk::ZkCredentials auth;
   std::chrono::milliseconds period{2000};
 };
+
+// One job of GET /v1/scans: {"job","spec","state","progress_pct","rate_pps",
+// "eta_s","found","shards":[{"shard","state","holder","done","total","pct"}]}.
+// state: done (every shard done), running (a shard claimed), else pending;
+// progress_pct averages the shards (done 100, claimed checkpoint/total).
+nlohmann::json ScanJobJson(const SharedJobSpec& spec, const nlohmann::json& spec_doc,
+                           const zk::JobStatusView& view);
 
 class ZkFleetView {
  public:
