@@ -14,11 +14,22 @@ using nlohmann::json;
 constexpr std::int64_t kMinuteMs = 60'000;
 constexpr std::size_t kMaxTextField = 512;  // device-supplied strings shown in rows
 
-const json* At(const json& doc, const char* pointer) {
-  if (!doc.is_object()) return nullptr;
-  json::json_pointer p(pointer);
-  if (!doc.contains(p)) return nullptr;
-  return &doc.at(p);
+// The member at "/a/b" (object keys only); null when any step is missing.
+// Walks with find: json_pointer parses the path and walks it twice, which
+// cost most of GET /v1/fleet's time with 1,000 devices.
+const json* At(const json& doc, std::string_view pointer) {
+  const json* at = &doc;
+  while (!pointer.empty()) {
+    pointer.remove_prefix(1);  // '/'
+    const std::size_t slash = pointer.find('/');
+    const std::string_view key = pointer.substr(0, slash);
+    if (!at->is_object()) return nullptr;
+    auto it = at->find(key);
+    if (it == at->end()) return nullptr;
+    at = &*it;
+    pointer = slash == std::string_view::npos ? std::string_view() : pointer.substr(slash);
+  }
+  return at;
 }
 
 std::optional<std::int64_t> IntAt(const json& doc, const char* pointer) {
