@@ -135,17 +135,20 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
                      {"upload_bps", opt(p.upload_bps)},
                      {"upload_errors", p.upload_errors}});
     }
-    return JsonReply(wire::kHttpOk,
-                     json{{"device", a.route.device},
-                          {"window", window},
-                          {"step_s", level->step_s},
-                          {"points", std::move(out)}});
+    json answer = json::object();
+    answer["device"] = a.route.device;
+    answer["window"] = window;
+    answer["step_s"] = level->step_s;
+    answer["points"] = std::move(out);
+    return JsonReply(wire::kHttpOk, answer);
   }
 
   // The rest evaluate the fleet: heartbeats + uploads + ZooKeeper.
   auto devices = db_->ListDevices();
   if (!devices.ok()) return StorageError(devices.status(), "list devices");
-  std::vector<DeviceFacts> facts = f.state->Evaluate(UploadsFrom(*devices), zk.get());
+  const bool with_rows =
+      e == wire::Endpoint::kGetFleet || e == wire::Endpoint::kGetDeviceStatus;
+  std::vector<DeviceFacts> facts = f.state->Evaluate(UploadsFrom(*devices), zk.get(), with_rows);
 
   if (e == wire::Endpoint::kGetFleet) {
     json counts = {{"online", 0}, {"degraded", 0}, {"offline", 0}, {"never_seen", 0}};
@@ -155,18 +158,22 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
       c = c.get<int>() + 1;
       rows.push_back(std::move(d.row));
     }
-    return JsonReply(wire::kHttpOk,
-                     json{{"now_ms", clock_->WallMillis()},
-                          {"offline_after_ms_default", OfflineAfterMs(std::nullopt)},
-                          {"zookeeper", zk ? json(zk->connected) : json()},
-                          {"counts", std::move(counts)},
-                          {"devices", std::move(rows)}});
+    // Assigned, not a json{{...}} list: that would deep-copy all rows once more.
+    json out = json::object();
+    out["now_ms"] = clock_->WallMillis();
+    out["offline_after_ms_default"] = OfflineAfterMs(std::nullopt);
+    out["zookeeper"] = zk ? json(zk->connected) : json();
+    out["counts"] = std::move(counts);
+    out["devices"] = std::move(rows);
+    return JsonReply(wire::kHttpOk, out);
   }
 
   if (e == wire::Endpoint::kListIssues) {
     json out = json::array();
     for (const IssueRow& i : f.state->Issues(facts)) out.push_back(IssueJson(i));
-    return JsonReply(wire::kHttpOk, json{{"issues", std::move(out)}});
+    json answer = json::object();
+    answer["issues"] = std::move(out);
+    return JsonReply(wire::kHttpOk, answer);
   }
 
   if (e == wire::Endpoint::kGetDeviceStatus) {

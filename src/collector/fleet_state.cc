@@ -208,7 +208,7 @@ std::uint64_t FleetState::heartbeats() const {
 }
 
 std::vector<DeviceFacts> FleetState::Evaluate(const std::map<std::string, DeviceUploads>& uploads,
-                                              const ZkFleetSnapshot* zk) {
+                                              const ZkFleetSnapshot* zk, bool with_rows) {
   const std::int64_t now = clock_->WallMillis();
   std::lock_guard lock(mu_);
   std::set<std::string> ids;
@@ -227,14 +227,15 @@ std::vector<DeviceFacts> FleetState::Evaluate(const std::map<std::string, Device
       if (auto n = zk->devices.find(id); n != zk->devices.end()) nodes = &n->second;
     }
     out.push_back(EvaluateOne(id, t == tracks_.end() ? nullptr : &t->second,
-                              u == uploads.end() ? nullptr : &u->second, nodes, zk, now));
+                              u == uploads.end() ? nullptr : &u->second, nodes, zk, now,
+                              with_rows));
   }
   return out;
 }
 
 DeviceFacts FleetState::EvaluateOne(const std::string& id, const Track* track,
                                     const DeviceUploads* uploads, const ZkDeviceNodes* nodes,
-                                    const ZkFleetSnapshot* zk, std::int64_t now) {
+                                    const ZkFleetSnapshot* zk, std::int64_t now, bool with_rows) {
   DeviceFacts f;
   f.id = id;
   LivenessInput& in = f.input;
@@ -326,39 +327,42 @@ DeviceFacts FleetState::EvaluateOne(const std::string& id, const Track* track,
   f.drops = Drops(doc);
   f.backlog_bytes = CounterAt(doc, "/counters/bytes_pending");
 
+  if (!with_rows) return f;
   json reasons = json::array();
   for (const std::string& r : f.assessment.reasons) reasons.push_back(r);
   std::optional<std::int64_t> age_s;
   if (in.last_heartbeat_ms) age_s = std::max<std::int64_t>(0, now - *in.last_heartbeat_ms) / 1000;
-  f.row = json{
-      {"id", id},
-      {"group", OrNull(group)},
-      {"status", std::string(DeviceStatusName(f.assessment.status))},
-      {"reasons", std::move(reasons)},
-      {"last_heartbeat_ms", OrNull(in.last_heartbeat_ms)},
-      {"heartbeat_age_s", OrNull(age_s)},
-      {"offline_after_ms", f.assessment.offline_after_ms},
-      {"picketd", OrNull(TextAt(doc, "/picketd"))},
-      {"desired_version", OrNull(in.desired_version)},
-      {"applied_version", OrNull(in.applied_version)},
-      {"drift", in.desired_version.has_value() && in.desired_version != in.applied_version},
-      {"refused", device_refused ? *device_refused : json()},
-      {"worker_state", OrNull(in.worker_state)},
-      {"crash_loop", OrNull(BoolAt(doc, "/worker/crash_loop"))},
-      {"starts", OrNull(CounterAt(doc, "/worker/starts"))},
-      {"pps", OrNull(track != nullptr ? track->pps : std::nullopt)},
-      {"bps", OrNull(track != nullptr ? track->bps : std::nullopt)},
-      {"drop_pct", OrNull(track != nullptr ? track->drop_pct : std::nullopt)},
-      {"backlog_bytes", OrNull(f.backlog_bytes)},
-      {"backlog_chunks", OrNull(CounterAt(doc, "/counters/chunks_pending"))},
-      {"oldest_pending_age_s", OrNull(CounterAt(doc, "/counters/oldest_pending_age_s"))},
-      {"upload_errors", OrNull(UploadErrors(doc))},
-      {"disk_free_bytes", OrNull(free_bytes)},
-      {"disk_free_pct", OrNull(in.disk_free_pct)},
-      {"uptime_s", OrNull(CounterAt(doc, "/uptime_s"))},
-      {"last_upload_ms", uploads != nullptr ? json(uploads->last_upload_ms) : json()},
-      {"zk_alive", OrNull(in.zk_alive)},
-  };
+  // Emplaced one by one: a json{{...}} initializer list deep-copies every value,
+  // which made up most of GET /v1/fleet's time with 1,000 devices.
+  f.row = json::object();
+  auto& row = f.row.get_ref<json::object_t&>();
+  row.emplace("id", id);
+  row.emplace("group", OrNull(group));
+  row.emplace("status", std::string(DeviceStatusName(f.assessment.status)));
+  row.emplace("reasons", std::move(reasons));
+  row.emplace("last_heartbeat_ms", OrNull(in.last_heartbeat_ms));
+  row.emplace("heartbeat_age_s", OrNull(age_s));
+  row.emplace("offline_after_ms", f.assessment.offline_after_ms);
+  row.emplace("picketd", OrNull(TextAt(doc, "/picketd")));
+  row.emplace("desired_version", OrNull(in.desired_version));
+  row.emplace("applied_version", OrNull(in.applied_version));
+  row.emplace("drift", in.desired_version.has_value() && in.desired_version != in.applied_version);
+  row.emplace("refused", device_refused ? *device_refused : json());
+  row.emplace("worker_state", OrNull(in.worker_state));
+  row.emplace("crash_loop", OrNull(BoolAt(doc, "/worker/crash_loop")));
+  row.emplace("starts", OrNull(CounterAt(doc, "/worker/starts")));
+  row.emplace("pps", OrNull(track != nullptr ? track->pps : std::nullopt));
+  row.emplace("bps", OrNull(track != nullptr ? track->bps : std::nullopt));
+  row.emplace("drop_pct", OrNull(track != nullptr ? track->drop_pct : std::nullopt));
+  row.emplace("backlog_bytes", OrNull(f.backlog_bytes));
+  row.emplace("backlog_chunks", OrNull(CounterAt(doc, "/counters/chunks_pending")));
+  row.emplace("oldest_pending_age_s", OrNull(CounterAt(doc, "/counters/oldest_pending_age_s")));
+  row.emplace("upload_errors", OrNull(UploadErrors(doc)));
+  row.emplace("disk_free_bytes", OrNull(free_bytes));
+  row.emplace("disk_free_pct", OrNull(in.disk_free_pct));
+  row.emplace("uptime_s", OrNull(CounterAt(doc, "/uptime_s")));
+  row.emplace("last_upload_ms", uploads != nullptr ? json(uploads->last_upload_ms) : json());
+  row.emplace("zk_alive", OrNull(in.zk_alive));
   return f;
 }
 

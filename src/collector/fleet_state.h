@@ -32,7 +32,7 @@ struct DeviceFacts {
   std::string id;
   LivenessInput input;
   Assessment assessment;
-  nlohmann::json row;  // the FleetRow of GET /v1/fleet
+  nlohmann::json row;  // the FleetRow of GET /v1/fleet (null when not asked for)
   // Cumulative counters for /metrics (the newest heartbeat's).
   std::optional<std::int64_t> packets, drops, backlog_bytes;
 };
@@ -53,8 +53,9 @@ class FleetState {
   Status Ingest(const std::string& device, std::string_view body);
 
   // Every known device (heartbeats, uploads, ZooKeeper), sorted by id.
+  // with_rows = false skips building DeviceFacts::row (issues, metrics).
   std::vector<DeviceFacts> Evaluate(const std::map<std::string, DeviceUploads>& uploads,
-                                    const ZkFleetSnapshot* zk);
+                                    const ZkFleetSnapshot* zk, bool with_rows = true);
   // Issues of the evaluated devices, with when each began (critical first).
   std::vector<IssueRow> Issues(const std::vector<DeviceFacts>& facts);
   // The newest heartbeat document, nullopt when none.
@@ -76,7 +77,7 @@ class FleetState {
   };
   DeviceFacts EvaluateOne(const std::string& id, const Track* track, const DeviceUploads* uploads,
                           const ZkDeviceNodes* nodes, const ZkFleetSnapshot* zk,
-                          std::int64_t now_ms);
+                          std::int64_t now_ms, bool with_rows);
 
   FleetStore* store_;
   const Clock* clock_;
