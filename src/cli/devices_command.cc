@@ -13,25 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-json ParseObject(const std::optional<std::string>& text) {
-  if (!text) return json();
-  json j = json::parse(*text, nullptr, false);
-  return j.is_object() ? j : json();
-}
-
-std::optional<std::int64_t> IntAt(const json& j, const json::json_pointer& p) {
-  if (!j.is_object() || !j.contains(p)) return std::nullopt;
-  const json& v = j.at(p);
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  return std::nullopt;
-}
-
-std::string StringAt(const json& j, const json::json_pointer& p) {
-  if (!j.is_object() || !j.contains(p)) return {};
-  const json& v = j.at(p);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 template <typename T>
@@ -40,32 +21,6 @@ std::string OrDash(const std::optional<T>& v) {
 }
 
 }  // namespace
-
-DeviceView BuildDeviceView(std::string id, const std::optional<std::string>& config,
-                           const std::optional<std::string>& status,
-                           const std::optional<std::string>& sync) {
-  DeviceView d;
-  d.id = std::move(id);
-  d.alive = status.has_value();
-  d.desired_version = IntAt(ParseObject(config), json::json_pointer("/version"));
-  const json s = ParseObject(status);
-  d.group = StringAt(s, json::json_pointer("/group"));
-  d.applied_version = IntAt(s, json::json_pointer("/config/applied_version"));
-  d.last_error = StringAt(s, json::json_pointer("/last_error"));
-  d.worker_state = StringAt(s, json::json_pointer("/worker/state"));
-  if (auto pending = IntAt(s, json::json_pointer("/counters/bytes_pending"));
-      pending && *pending >= 0) {
-    d.bytes_pending = static_cast<std::uint64_t>(*pending);
-  }
-  const json refusal = ParseObject(sync);
-  const std::string error = StringAt(refusal, json::json_pointer("/error"));
-  const auto refused_version = IntAt(refusal, json::json_pointer("/version"));
-  if (!error.empty() &&
-      (!d.applied_version || !refused_version || *refused_version > *d.applied_version)) {
-    d.last_error = "sync refused version " + OrDash(refused_version) + ": " + error;
-  }
-  return d;
-}
 
 std::string FormatDevicesTable(const std::vector<DeviceView>& devices) {
   std::vector<std::vector<std::string>> rows;

@@ -10,25 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "picket/zk/fleet_views.h"
+
 namespace picket::cli {
 
-struct DeviceView {
-  std::string id;
-  std::string group;                            // "" when unknown (no status)
-  bool alive = false;                           // the status ephemeral exists
-  std::optional<std::int64_t> applied_version;  // status.config.applied_version
-  std::optional<std::int64_t> desired_version;  // "version" in <id>/config
-  std::string last_error;                       // "" when none
-  std::optional<std::uint64_t> bytes_pending;   // status.counters.bytes_pending
-  std::string worker_state;                     // status.worker.state, "" when unknown
-};
-
-// Pure: builds the view from the three nodes' data (nullopt: no such node).
-// The sync refusal (<id>/sync {"version","error"}) wins over status.last_error
-// when its version is newer than the applied one (or nothing is applied).
-DeviceView BuildDeviceView(std::string id, const std::optional<std::string>& config,
-                           const std::optional<std::string>& status,
-                           const std::optional<std::string>& sync);
+// The view and its builder live in the zk module (the collector computes the
+// same rows for GET /v1/fleet).
+using zk::BuildDeviceView;
+using zk::DeviceView;
 
 std::string FormatDevicesTable(const std::vector<DeviceView>& devices);
 std::string FormatDevicesJson(const std::vector<DeviceView>& devices);

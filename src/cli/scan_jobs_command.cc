@@ -48,28 +48,6 @@ Result<std::uint64_t> UintFlag(const FlagParser& flags, std::string_view name, s
   return n;
 }
 
-std::optional<std::uint32_t> ShardNumber(std::string_view name, std::uint32_t shards) {
-  std::uint32_t n = 0;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
-  if (name.empty() || ec != std::errc() || end != name.data() + name.size() || n >= shards) {
-    return std::nullopt;
-  }
-  return n;
-}
-
-json ParseObject(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  return j.is_object() ? j : json::object();
-}
-
-std::optional<std::uint64_t> UintMember(const json& j, const char* key) {
-  if (j.contains(key) && j[key].is_number_unsigned()) return j[key].get<std::uint64_t>();
-  if (j.contains(key) && j[key].is_number_integer() && j[key].get<std::int64_t>() >= 0) {
-    return static_cast<std::uint64_t>(j[key].get<std::int64_t>());
-  }
-  return std::nullopt;
-}
-
 // ---- submit ----------------------------------------------------------------
 
 int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& flags) {
@@ -212,22 +190,6 @@ int RunCancel(const std::vector<std::string>& positionals, const FlagParser& fla
 
 // ---- status ----------------------------------------------------------------
 
-Result<std::map<std::uint32_t, std::string>> ReadShardNodes(zk::ZkSession& zk,
-                                                            const std::string& dir,
-                                                            std::uint32_t shards) {
-  std::map<std::uint32_t, std::string> out;
-  auto children = ChildrenIfExists(zk, dir);
-  if (!children.ok()) return children.status();
-  for (const auto& c : *children) {
-    auto n = ShardNumber(c, shards);
-    if (!n) continue;
-    auto data = GetIfExists(zk, zk::ZnodeLayout::Child(dir, c));
-    if (!data.ok()) return data.status();
-    if (*data) out[*n] = **data;  // gone between listing and reading: skip
-  }
-  return out;
-}
-
 int RunStatus(const std::vector<std::string>& positionals, const FlagParser& flags) {
   const auto job_arg = JobArgument(positionals, "status");
   if (!job_arg) return 2;
@@ -248,42 +210,9 @@ int RunStatus(const std::vector<std::string>& positionals, const FlagParser& fla
   }
   auto spec = ParseSharedJobSpec(job, **spec_text);
   if (!spec.ok()) return Fail(kName, path + ": not a valid job: " + spec.status().message(), 1);
-  auto claims = ReadShardNodes(zk, layout.JobClaims(job), spec->shards);
-  auto progress = ReadShardNodes(zk, layout.JobProgress(job), spec->shards);
-  auto done = ReadShardNodes(zk, layout.JobDone(job), spec->shards);
-  for (const auto* r : {&claims, &progress, &done}) {
-    if (!r->ok()) return Fail(kName, r->status().ToString(), 1);
-  }
-  // A claimer's status node reports the shard's size and live checkpoint
-  // ("scan":[{"job","shard","total","checkpoint"}]).
-  std::map<std::uint32_t, std::uint64_t> totals;
-  std::map<std::string, json> statuses;
-  for (const auto& [shard, data] : *claims) {
-    const std::string device = ParseObject(data).value("device", std::string());
-    if (device.empty() || !sync::IsValidNodeName(device)) continue;
-    if (!statuses.count(device)) {
-      auto s = GetIfExists(zk, layout.DeviceStatus(device));
-      statuses[device] = s.ok() && *s ? ParseObject(**s) : json::object();
-    }
-    const json& st = statuses[device];
-    if (!st.contains("scan") || !st["scan"].is_array()) continue;
-    for (const json& e : st["scan"]) {
-      if (e.is_object() && e.value("job", std::string()) == job &&
-          UintMember(e, "shard") == std::optional<std::uint64_t>(shard)) {
-        // 0 until the worker reports the shard's size.
-        if (auto t = UintMember(e, "total"); t && *t > 0) totals[shard] = *t;
-        // The claimer's live checkpoint runs ahead of progress/<shard>, which
-        // advances only every few seconds and once the results are uploaded.
-        auto live = UintMember(e, "checkpoint");
-        auto stored = progress->count(shard) ? UintMember(ParseObject((*progress)[shard]), "checkpoint")
-                                              : std::nullopt;
-        if (live && *live > stored.value_or(0)) {
-          (*progress)[shard] = json{{"checkpoint", *live}}.dump();
-        }
-      }
-    }
-  }
-  JobStatusView view = BuildJobStatus(*spec, *claims, *progress, *done, totals);
+  auto nodes = zk::ReadJobNodes(zk, layout, *spec);
+  if (!nodes.ok()) return Fail(kName, nodes.status().ToString(), 1);
+  JobStatusView view = zk::BuildJobStatus(*spec, *nodes, scan::ScanSpec{}.connect_timeout);
   std::fputs((flags.Has("json") ? FormatJobStatusJson(view) : FormatJobStatusTable(view)).c_str(),
              stdout);
   return 0;
@@ -374,58 +303,6 @@ std::string Cell(const json& row, const char* key) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-// How long a shard takes for `indices` permutation indices, paced as the scanners pace
-// themselves (their own eta_s): SYN mode sends every retry at the rate and then waits
-// for replies; connect mode retries only timeouts and ends with the last attempts' timeout.
-struct ShardPace {
-  double seconds_per_index = 0;
-  double tail_s = 0;
-  double Seconds(double indices) const { return indices * seconds_per_index + tail_s; }
-};
-
-ShardPace PaceOf(const SharedJobSpec& spec) {
-  const bool syn = spec.mode == ScanMode::kSyn;
-  const double probes_per_index = syn ? spec.retries + 1.0 : 1.0;
-  const auto tail = syn ? spec.wait : scan::ScanSpec{}.connect_timeout;
-  return {probes_per_index / static_cast<double>(std::max<std::uint64_t>(spec.rate_pps, 1)),
-          std::chrono::duration<double>(tail).count()};
-}
-
-// Rough by design: the work left is spread over the shards claimed now, each at
-// rate_pps (devices that join later make it shorter), but no sooner than the
-// slowest of them ends. With none claimed nothing says when one will start, so
-// the ETA is unknown rather than a guess.
-void EstimateJobEta(JobStatusView& v, const ShardPace& pace) {
-  if (v.done == v.shards) {
-    v.eta_s = 0;
-    return;
-  }
-  if (v.claimed == 0) {
-    v.eta_unknown = "no shard running";
-    return;
-  }
-  // Shards are interleaved strides of one permutation, so their sizes differ by at
-  // most one: any known size (a done shard's checkpoint is its size) stands in for
-  // a waiting shard's.
-  std::uint64_t shard_size = 0;
-  double slowest = 0;
-  for (const auto& r : v.rows) {
-    if (r.state == "claimed" && !r.eta_s) {
-      v.eta_unknown = "shard " + std::to_string(r.shard) + " has not reported its size";
-      return;
-    }
-    shard_size = std::max(shard_size, (r.state == "done" ? r.checkpoint : r.total).value_or(0));
-    if (r.eta_s) slowest = std::max(slowest, *r.eta_s);
-  }
-  std::uint64_t indices_left = 0;
-  for (const auto& r : v.rows) {
-    if (r.state == "done") continue;
-    const std::uint64_t size = r.total.value_or(shard_size);
-    indices_left += size - std::min(size, r.checkpoint.value_or(0));  // waiting: maybe resumed
-  }
-  v.eta_s = std::max(slowest, pace.Seconds(static_cast<double>(indices_left) / v.claimed));
-}
-
 // "45s", "3m05s", "2h07m", rounded up.
 std::string FormatSeconds(double seconds) {
   const auto s = static_cast<std::uint64_t>(std::ceil(seconds));
@@ -464,47 +341,8 @@ JobStatusView BuildJobStatus(const SharedJobSpec& spec,
                              const std::map<std::uint32_t, std::string>& progress,
                              const std::map<std::uint32_t, std::string>& done,
                              const std::map<std::uint32_t, std::uint64_t>& totals) {
-  const ShardPace pace = PaceOf(spec);
-  JobStatusView v;
-  v.job = spec.id;
-  v.shards = spec.shards;
-  for (std::uint32_t s = 0; s < spec.shards; ++s) {
-    ShardView r;
-    r.shard = s;
-    if (auto it = progress.find(s); it != progress.end()) {
-      r.checkpoint = UintMember(ParseObject(it->second), "checkpoint");
-    }
-    if (auto it = totals.find(s); it != totals.end()) r.total = it->second;
-    if (auto it = done.find(s); it != done.end()) {
-      const json d = ParseObject(it->second);
-      r.state = "done";
-      r.device = d.value("device", std::string());
-      r.results = UintMember(d, "results");
-      if (auto c = UintMember(d, "checkpoint")) r.checkpoint = c;
-      r.eta_s = 0;
-      ++v.done;
-      v.results += r.results.value_or(0);
-      if (!r.device.empty()) {
-        ++v.devices[r.device].done;
-        v.devices[r.device].results += r.results.value_or(0);
-      }
-    } else if (auto it = claims.find(s); it != claims.end()) {
-      r.state = "claimed";
-      r.device = ParseObject(it->second).value("device", std::string());
-      if (r.total) {  // without a progress node nothing is checkpointed yet
-        r.eta_s = pace.Seconds(
-            static_cast<double>(*r.total - std::min(*r.total, r.checkpoint.value_or(0))));
-      }
-      ++v.claimed;
-      if (!r.device.empty()) ++v.devices[r.device].claimed;
-    } else {
-      r.state = "waiting";
-      ++v.waiting;
-    }
-    v.rows.push_back(std::move(r));
-  }
-  EstimateJobEta(v, pace);
-  return v;
+  return zk::BuildJobStatus(spec, zk::JobNodes{claims, progress, done, totals},
+                            scan::ScanSpec{}.connect_timeout);
 }
 
 std::string FormatJobStatusTable(const JobStatusView& v) {

@@ -13,41 +13,20 @@
 #include <vector>
 
 #include "picket/common/shared_job.h"
+#include "picket/zk/fleet_views.h"
 
 namespace picket::cli {
 
 // "scan-<yyyymmdd-hhmmss>-<4 hex>" for the given UTC wall time and random bits.
 std::string MakeJobId(std::int64_t wall_ms, std::uint16_t random);
 
-struct ShardView {
-  std::uint32_t shard = 0;
-  std::string state;   // "done", "claimed" or "waiting"
-  std::string device;  // claimer or finisher, "" when waiting
-  std::optional<std::uint64_t> checkpoint;
-  std::optional<std::uint64_t> total;    // the shard's size when a status node reports it
-  std::optional<std::uint64_t> results;  // done shards
-  std::optional<double> eta_s;           // done: 0; claimed: when its size is known; waiting: never
-};
+// The job view lives in the zk module (the collector's GET /v1/scans builds
+// the same one).
+using zk::DeviceShards;
+using zk::JobStatusView;
+using zk::ShardView;
 
-struct DeviceShards {
-  std::uint32_t done = 0, claimed = 0;
-  std::uint64_t results = 0;
-};
-
-struct JobStatusView {
-  std::string job;
-  std::uint32_t shards = 0;
-  std::vector<ShardView> rows;
-  std::uint32_t done = 0, claimed = 0, waiting = 0;
-  std::uint64_t results = 0;
-  std::optional<double> eta_s;                  // seconds until the last shard is done
-  std::string eta_unknown;                      // why eta_s is empty
-  std::map<std::string, DeviceShards> devices;  // by the device that claimed or finished
-};
-
-// Pure: node data by shard number (children that are not shard numbers are
-// ignored); totals by shard from the claimers' status nodes. The spec gives the
-// job id, shard count and the pace (rate, mode, retries, wait) for the ETAs.
+// Pure: zk::BuildJobStatus with the connect scanner's timeout (scan::ScanSpec).
 JobStatusView BuildJobStatus(const SharedJobSpec& spec,
                              const std::map<std::uint32_t, std::string>& claims,
                              const std::map<std::uint32_t, std::string>& progress,

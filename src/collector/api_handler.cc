@@ -317,6 +317,7 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
     return a;
   }
   a.route = std::move(match.route);
+  a.matched = true;
   if (auto denied = Authorize(tokens_, head.headers, a.route)) {
     a.reject = std::move(denied);
     return a;
@@ -344,11 +345,15 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
     }
   }
   // A gzip body may be slightly larger than what it inflates to (stored blocks).
-  a.body_limit = a.gzip ? max_body_ + max_body_ / 256 + 1024 : max_body_;
+  // Heartbeats are small: 64 KiB after decompression (fleet_api.h).
+  const std::uint64_t limit =
+      a.route.endpoint == wire::Endpoint::kPostStatus ? std::min<std::uint64_t>(max_body_, 64 * 1024)
+                                                      : max_body_;
+  a.body_limit = a.gzip ? limit + limit / 256 + 1024 : limit;
   if (head.content_length && *head.content_length > a.body_limit) {
     a.reject = JsonError(wire::kHttpPayloadTooLarge,
                          "body of " + std::to_string(*head.content_length) +
-                             " bytes exceeds the limit of " + std::to_string(max_body_) + " bytes");
+                             " bytes exceeds the limit of " + std::to_string(limit) + " bytes");
     return a;
   }
   Status st = ReadNumbers(h, {{wire::kEvictedChunksHeader, &a.report.evicted_chunks},
@@ -510,7 +515,10 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
   if (!pending.ok()) return StorageError(pending.status(), "write chunk file");
   auto put = db_->PutChunk(c, a.report, [&] { return pending->Publish(); });
   if (!put.ok()) return StorageError(put.status(), "store chunk");
-  if (put->outcome == ChunkOutcome::kStored && on_chunk_stored_) on_chunk_stored_(c.device);
+  if (put->outcome == ChunkOutcome::kStored) {
+    metrics_.AddIngest("chunk", c.bytes, 1);
+    if (on_chunk_stored_) on_chunk_stored_(c.device);
+  }
   return answer(*put);
 }
 
@@ -537,6 +545,8 @@ Reply ApiHandler::PostLines(LineKind kind, Admission& a, std::string body) {
   if (!outcome.ok())
     return StorageError(outcome.status(), std::string("store ") + std::string(LineKindName(kind)));
   if (kind == LineKind::kLogs && outcome->accepted > 0) log_feed_.Publish(a.route.device);
+  metrics_.AddIngest(kind == LineKind::kLogs ? "logs" : "results", decoded->size(),
+                     outcome->accepted);
   return JsonReply(wire::kHttpOk,
                    json{{"accepted", outcome->accepted}, {"duplicate", outcome->duplicate}});
 }

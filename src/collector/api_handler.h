@@ -18,6 +18,7 @@
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
 #include "collector/log_feed.h"
+#include "collector/metrics.h"
 #include "collector/session_store.h"
 #include "collector/token_table.h"
 #include "picket/common/clock.h"
@@ -81,8 +82,11 @@ struct LogEvents {
 // The wire form of one server-sent event whose data is a single line.
 std::string FormatSseEvent(std::uint64_t id, std::string_view data);
 
+struct FleetServices;  // fleet_api.h
+
 struct Admission {
   std::optional<Reply> reject;  // answer this without reading the body
+  bool matched = false;         // a route was found (metrics label it, else "unmatched")
   wire::Route route;
   std::uint64_t body_limit = 0;  // bytes on the wire this request may send
   bool gzip = false;
@@ -107,6 +111,11 @@ class ApiHandler {
   // the session routes answer 503.
   void EnableSessions(SessionStore* sessions,
                       std::function<void(const std::string& device)> on_chunk_stored);
+
+  // Heartbeats, fleet state, probes and metrics (fleet_api.cc); without this
+  // call they answer 503 (GET /healthz still answers).
+  void EnableFleet(FleetServices* fleet) { fleet_ = fleet; }
+  CollectorMetrics& metrics() { return metrics_; }
 
   Admission Admit(const RequestHead& head) const;
   Reply Handle(Admission admission, std::string body);
@@ -138,6 +147,8 @@ class ApiHandler {
   LogFeed log_feed_;
   SessionStore* sessions_ = nullptr;
   std::function<void(const std::string&)> on_chunk_stored_;
+  FleetServices* fleet_ = nullptr;
+  CollectorMetrics metrics_;
 };
 
 // The base64 SHA-256 named in a Digest header ("sha-256=<base64>", possibly

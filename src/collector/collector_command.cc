@@ -14,6 +14,11 @@
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
 #include "collector/collector_options.h"
+#include "collector/fleet_api.h"
+#include "collector/fleet_state.h"
+#include "collector/fleet_store.h"
+#include "collector/fleet_zk_view.h"
+#include "collector/probes.h"
 #include "collector/http_server.h"
 #include "collector/session_analysis.h"
 #include "collector/session_store.h"
@@ -111,6 +116,32 @@ int RunCollectorCommand(std::span<char* const> args) {
   handler.EnableSessions(sessions->get(), [raw_analysis](const std::string& device) {
     if (raw_analysis != nullptr) raw_analysis->Notify(device);
   });
+  // Fleet state: heartbeats in memory and <data>/fleet.db, the ZooKeeper view.
+  auto fleet_store = FleetStore::Open(o.data_dir + "/fleet.db", o.heartbeat_retention);
+  if (!fleet_store.ok()) return StartupError(fleet_store.status().WithContext("--data"));
+  FleetState fleet_state(fleet_store->get(), &SystemClock::Instance());
+  if (Status st = fleet_state.Restore(); !st.ok()) return StartupError(st.WithContext("fleet.db"));
+  FleetFlusher fleet_flusher(fleet_store->get(), &SystemClock::Instance());
+  std::unique_ptr<ZkFleetView> zk_view;
+  if (o.zk_hosts) {
+    zk_view = std::make_unique<ZkFleetView>(
+        ZkViewOptions{*o.zk_hosts, o.zk_root, o.zk_auth, std::chrono::milliseconds(2000)},
+        &SystemClock::Instance());
+  }
+  FleetServices fleet;
+  fleet.state = &fleet_state;
+  fleet.store = fleet_store->get();
+  fleet.zk = zk_view.get();
+  fleet.data_dir = o.data_dir;
+  fleet.min_free_disk = *ParseDiskThreshold(o.min_free_disk);  // checked by the parser
+  if (o.sessions) {
+    auto backlog = MakeAnalysisBacklog(o.data_dir + "/collector.db", sessions->get(),
+                                       &SystemClock::Instance());
+    if (!backlog.ok()) return StartupError(backlog.status().WithContext("--data"));
+    fleet.analysis_backlog = std::move(*backlog);
+  }
+  handler.EnableFleet(&fleet);
+
   HttpServerOptions server_options;
   server_options.host = o.listen_host;
   server_options.port = o.listen_port;
@@ -149,7 +180,9 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"max_connections", static_cast<std::uint64_t>(server_options.caps.max_connections)},
              {"threads", o.threads}, {"sessions", o.sessions ? "on" : "off"},
              {"session_retention", FormatDuration(o.session_retention)},
-             {"session_gap_wait", FormatDuration(o.session_gap_wait)});
+             {"session_gap_wait", FormatDuration(o.session_gap_wait)},
+             {"heartbeat_retention", FormatDuration(o.heartbeat_retention)},
+             {"min_free_disk", o.min_free_disk});
 
   // Registration fails for good only when the id stays taken: stop serving
   // and exit 1, like any other startup error.
@@ -178,7 +211,11 @@ int RunCollectorCommand(std::span<char* const> args) {
   }
 
   if (analysis) analysis->Start();
+  fleet_flusher.Start();
+  if (zk_view) zk_view->Start();
   (*server)->Run();
+  if (zk_view) zk_view->Stop();
+  fleet_flusher.Stop();  // the last second of heartbeats reaches fleet.db
   if (analysis) analysis->Stop();  // finishes the chunk in hand; the rest resumes next start
   if (registration) registration->Stop();  // deletes the node, closes the session
   PICKET_LOG(kInfo, "collector", "stopped");

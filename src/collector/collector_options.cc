@@ -1,5 +1,7 @@
 #include "collector/collector_options.h"
 
+#include "collector/probes.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,7 +105,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
        "max-connections", "max-connections-per-address", "max-inflight-per-device",
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
-       "session-udp-idle", "session-icmp-idle"},
+       "session-udp-idle", "session-icmp-idle", "heartbeat-retention", "min-free-disk"},
       {"insecure-no-auth", "no-sessions"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
@@ -192,6 +194,20 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
       return Status::InvalidArgument("--" + std::string(flag) + " " + *v + ": must be positive");
     }
     *out = *d;
+  }
+
+  if (auto v = flags.Value("heartbeat-retention")) {
+    auto d = ParseDuration(*v);
+    if (!d.ok()) return d.status().WithContext("--heartbeat-retention");
+    if (d->count() < 3'600'000) {
+      return Status::InvalidArgument("--heartbeat-retention " + *v + ": must be at least 1h");
+    }
+    o.heartbeat_retention = *d;
+  }
+  if (auto v = flags.Value("min-free-disk")) {
+    auto t = ParseDiskThreshold(*v);
+    if (!t.ok()) return t.status();
+    o.min_free_disk = *v;
   }
 
   o.zk_hosts = flags.Value("zk");

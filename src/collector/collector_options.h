@@ -39,6 +39,10 @@ struct CollectorOptions {
   std::chrono::milliseconds session_tcp_idle{300'000}, session_udp_idle{60'000},
       session_icmp_idle{30'000};
 
+  // Fleet state (<data>/fleet.db) and readiness.
+  std::chrono::milliseconds heartbeat_retention{7LL * 86400 * 1000};
+  std::string min_free_disk = "1%";  // --min-free-disk: SIZE or PCT%, checked by probes.h
+
   // ZooKeeper registration (DESIGN.md §3); off without --zk.
   std::optional<std::string> zk_hosts;  // "h1:2181,h2:2181[/chroot]"
   std::string zk_root = std::string(zk::kDefaultRoot);

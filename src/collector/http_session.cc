@@ -202,6 +202,7 @@ class HttpSession final : public SessionBase,
     started_ = std::chrono::steady_clock::now();
     head_ = RequestHead();
     device_.clear();
+    route_label_ = "unmatched";
     bytes_in_ = 0;
     if (ec) {
       if (IsQuietDisconnect(ec)) return Close();
@@ -225,8 +226,10 @@ class HttpSession final : public SessionBase,
       return Respond(std::move(busy), body_unread);
     }
     slot_held_ = true;
+    shared_.handler->metrics().RequestStarted();
     admission_ = shared_.handler->Admit(head_);
     device_ = admission_.route.device;
+    if (admission_.matched) route_label_ = wire::EndpointName(admission_.route.endpoint);
     if (admission_.reject) return Respond(std::move(*admission_.reject), body_unread);
     if (wire::IsDeviceWrite(admission_.route.endpoint)) {
       if (!shared_.limits.TryAcquireDevice(device_)) {
@@ -327,6 +330,9 @@ class HttpSession final : public SessionBase,
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started_)
                         .count();
+    shared_.handler->metrics().ObserveRequest(
+        route_label_, status_,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
     PICKET_LOG(kInfo, "collector", "request", {"method", head_.method}, {"path", head_.target},
                {"device", device_.empty() ? std::string("-") : device_}, {"status", status_},
                {"bytes", bytes_in_}, {"sent", bytes_out_}, {"ms", static_cast<std::int64_t>(ms)},
@@ -611,6 +617,7 @@ class HttpSession final : public SessionBase,
     if (slot_held_) {
       slot_held_ = false;
       shared_.inflight.Release();
+      shared_.handler->metrics().RequestFinished();
     }
     if (!device_slot_.empty()) shared_.limits.ReleaseDevice(std::exchange(device_slot_, {}));
   }
@@ -642,6 +649,7 @@ class HttpSession final : public SessionBase,
   RequestHead head_;
   Admission admission_;
   std::string device_;
+  std::string_view route_label_ = "unmatched";  // metrics: wire::EndpointName or "unmatched"
   std::string peer_ = "?";
   std::chrono::steady_clock::time_point started_;
   std::uint64_t registry_id_ = 0;

@@ -1,0 +1,88 @@
+// What the fleet looks like from ZooKeeper's nodes: a device's view (alive,
+// applied vs desired version, last error) and a shared scan job's status
+// (shards done, claimed, waiting; ETA). Pure builders plus one reader of a
+// job's nodes, shared by the operator CLI (`picket devices`, `picket scan
+// status`) and the collector's ZooKeeper view (GET /v1/fleet, /v1/scans), so
+// both compute the same answer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "picket/common/shared_job.h"
+#include "picket/common/status.h"
+
+namespace picket::zk {
+
+class ZkSession;
+class ZnodeLayout;
+
+struct DeviceView {
+  std::string id;
+  std::string group;                            // "" when unknown (no status)
+  bool alive = false;                           // the status ephemeral exists
+  std::optional<std::int64_t> applied_version;  // status.config.applied_version
+  std::optional<std::int64_t> desired_version;  // "version" in <id>/config
+  std::string last_error;                       // "" when none
+  std::optional<std::uint64_t> bytes_pending;   // status.counters.bytes_pending
+  std::string worker_state;                     // status.worker.state, "" when unknown
+};
+
+// Pure: builds the view from the three nodes' data (nullopt: no such node).
+// The sync refusal (<id>/sync {"version","error"}) wins over status.last_error
+// when its version is newer than the applied one (or nothing is applied).
+DeviceView BuildDeviceView(std::string id, const std::optional<std::string>& config,
+                           const std::optional<std::string>& status,
+                           const std::optional<std::string>& sync);
+
+struct ShardView {
+  std::uint32_t shard = 0;
+  std::string state;   // "done", "claimed" or "waiting"
+  std::string device;  // claimer or finisher, "" when waiting
+  std::optional<std::uint64_t> checkpoint;
+  std::optional<std::uint64_t> total;    // the shard's size when a status node reports it
+  std::optional<std::uint64_t> results;  // done shards
+  std::optional<double> eta_s;           // done: 0; claimed: when its size is known; waiting: never
+};
+
+struct DeviceShards {
+  std::uint32_t done = 0, claimed = 0;
+  std::uint64_t results = 0;
+};
+
+struct JobStatusView {
+  std::string job;
+  std::uint32_t shards = 0;
+  std::vector<ShardView> rows;
+  std::uint32_t done = 0, claimed = 0, waiting = 0;
+  std::uint64_t results = 0;
+  std::optional<double> eta_s;                  // seconds until the last shard is done
+  std::string eta_unknown;                      // why eta_s is empty
+  std::map<std::string, DeviceShards> devices;  // by the device that claimed or finished
+};
+
+// A job's shard nodes by shard number (children that are not shard numbers are
+// ignored) and the shards' sizes reported by the claimers' status nodes.
+struct JobNodes {
+  std::map<std::uint32_t, std::string> claims, progress, done;
+  std::map<std::uint32_t, std::uint64_t> totals;
+};
+
+// Pure. The spec gives the job id, shard count and the pace (rate, mode,
+// retries, wait) for the ETAs; connect_timeout is the connect scanner's
+// (scan::ScanSpec), the tail of a connect-mode shard.
+JobStatusView BuildJobStatus(const SharedJobSpec& spec, const JobNodes& nodes,
+                             std::chrono::milliseconds connect_timeout);
+
+// Reads claims/, progress/ and done/ of the job, and the claimers' status
+// nodes for shard sizes and live checkpoints (ahead of progress/<shard>,
+// which advances only every few seconds). Nodes gone between listing and
+// reading are skipped.
+Result<JobNodes> ReadJobNodes(ZkSession& session, const ZnodeLayout& layout,
+                              const SharedJobSpec& spec);
+
+}  // namespace picket::zk
