@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
 #include "collector/log_feed.h"
+#include "collector/login_sessions.h"
 #include "collector/session_store.h"
 #include "collector/token_table.h"
 #include "picket/common/clock.h"
@@ -91,7 +93,14 @@ struct Admission {
   std::string idempotency_key;  // POST results/logs
   // GET /v1/logs?follow=1: the session streams events itself; Handle is not called.
   std::optional<LogFollow> follow;
+  // Who is calling (Authorize): nullopt for a public route called without a
+  // credential. login_session: the cookie's session id when the request was
+  // authenticated by it (whoami, logout).
+  std::optional<Principal> principal;
+  std::string login_session;
 };
+
+class OperatorActions;
 
 class ApiHandler {
  public:
@@ -106,6 +115,12 @@ class ApiHandler {
   // the session routes answer 503.
   void EnableSessions(SessionStore* sessions,
                       std::function<void(const std::string& device)> on_chunk_stored);
+
+  // The page's login sessions and the admin actions (web_api.cc). tls: the
+  // collector serves HTTPS (cookies get Secure, the origin is https://).
+  // actions == nullptr: no --db, the actions answer 501.
+  void EnableWeb(bool tls, OperatorActions* actions);
+  LoginSessions& login_sessions() { return *login_sessions_; }
 
   Admission Admit(const RequestHead& head) const;
   Reply Handle(Admission admission, std::string body);
@@ -136,6 +151,9 @@ class ApiHandler {
   LogFeed log_feed_;
   SessionStore* sessions_ = nullptr;
   std::function<void(const std::string&)> on_chunk_stored_;
+  std::unique_ptr<LoginSessions> login_sessions_;
+  bool tls_ = false;
+  OperatorActions* actions_ = nullptr;
 };
 
 // The base64 SHA-256 named in a Digest header ("sha-256=<base64>", possibly

@@ -14,6 +14,7 @@
 #include "collector/collector_db.h"
 #include "collector/collector_options.h"
 #include "collector/http_server.h"
+#include "collector/operator_actions.h"
 #include "collector/session_analysis.h"
 #include "collector/session_store.h"
 #include "collector/token_table.h"
@@ -91,6 +92,10 @@ int RunCollectorCommand(std::span<char* const> args) {
   ApiHandler handler(tokens ? &*tokens : nullptr, db->get(), &*store, o.max_body,
                      &SystemClock::Instance(), o.max_followers);
 
+  std::unique_ptr<OperatorActions> actions;
+  if (o.db) actions = std::make_unique<OperatorActions>(*o.db, &SystemClock::Instance());
+  handler.EnableWeb(o.tls_cert.has_value(), actions.get());
+
   auto sessions = SessionStore::Open(o.data_dir + "/sessions.db");
   if (!sessions.ok()) return StartupError(sessions.status().WithContext("--data"));
   std::unique_ptr<SessionAnalysis> analysis;
@@ -132,7 +137,8 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"max_inflight", o.max_inflight}, {"max_followers", o.max_followers},
              {"threads", o.threads}, {"sessions", o.sessions ? "on" : "off"},
              {"session_retention", FormatDuration(o.session_retention)},
-             {"session_gap_wait", FormatDuration(o.session_gap_wait)});
+             {"session_gap_wait", FormatDuration(o.session_gap_wait)},
+             {"operator_db", o.db ? o.db->Redacted() : std::string("none")});
 
   // Registration fails for good only when the id stays taken: stop serving
   // and exit 1, like any other startup error.

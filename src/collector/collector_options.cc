@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <tuple>
 
 #include "picket/common/command_line.h"
+#include "picket/common/file_io.h"
 #include "picket/common/net_address.h"
 #include "picket/common/units.h"
 #include "picket/common/url.h"
@@ -45,6 +47,30 @@ Status CheckZkRoot(const std::string& root) {
     if (segment.empty() || segment == "." || segment == "..") return bad;
     start = slash + 1;
   }
+  return Status::Ok();
+}
+
+// --db URL [--db-password-file FILE]: the password from the file, else
+// PICKET_DB_PASSWORD, else the URL (as picket sync and the CLI take it).
+Status ParseDbFlags(const FlagParser& flags, CollectorOptions* o) {
+  auto text = flags.Value("db");
+  if (!text) {
+    if (flags.Has("db-password-file")) {
+      return Status::InvalidArgument("--db-password-file needs --db URL");
+    }
+    return Status::Ok();
+  }
+  auto url = sync::ParseDbUrl(*text);
+  if (!url.ok()) return Status::InvalidArgument("--db: " + url.status().message());
+  if (const char* password = std::getenv("PICKET_DB_PASSWORD"); password != nullptr) {
+    url->password = password;
+  }
+  if (auto file = flags.Value("db-password-file")) {
+    auto password = ReadSecretFile(*file, "--db-password-file");
+    if (!password.ok()) return password.status();
+    url->password = *password;
+  }
+  o->db = std::move(url).value();
   return Status::Ok();
 }
 
@@ -102,7 +128,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
       {"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
-       "session-udp-idle", "session-icmp-idle"},
+       "session-udp-idle", "session-icmp-idle", "db", "db-password-file"},
       {"insecure-no-auth", "no-sessions"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
@@ -177,6 +203,8 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     }
     *out = *d;
   }
+
+  PICKET_RETURN_IF_ERROR(ParseDbFlags(flags, &o));
 
   o.zk_hosts = flags.Value("zk");
   if (!o.zk_hosts) {
