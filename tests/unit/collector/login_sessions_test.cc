@@ -10,6 +10,7 @@
 #include <set>
 
 #include "collector/api_handler.h"
+#include "collector/web_assets.h"
 #include "support/temp_dir.h"
 
 namespace picket::collector {
@@ -59,7 +60,8 @@ struct Fixture {
     for (auto& [name, value] : r.headers) {
       if (name == "Set-Cookie") cookie = value;
     }
-    auto id = CookieValue(cookie.substr(0, cookie.find(';')), kSessionCookie);
+    const std::string first = cookie.substr(0, cookie.find(';'));
+    auto id = CookieValue(first, kSessionCookie);
     REQUIRE(id);
     return {std::string(*id), nlohmann::json::parse(r.body)["csrf"].get<std::string>()};
   }

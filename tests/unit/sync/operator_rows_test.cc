@@ -21,7 +21,7 @@ std::string Flag(std::string_view field) {
 
 ScanJobFields Minimal() {
   ScanJobFields f;
-  f.targets = "127.0.0.1/30";
+  f.targets = "127.0.0.0/30";
   f.ports = "1-100";
   f.rate = "1000";
   f.shards = "4";
@@ -37,7 +37,7 @@ TEST_SUITE("sync.operator_rows") {
     CHECK(ok->id == "scan-drawn");
     CHECK(ok->rate_pps == 1000);
     CHECK(ok->shards == 4);
-    CHECK(CheckScanJob(*ok).ok());
+    CHECK_MESSAGE(CheckScanJob(*ok).ok(), CheckScanJob(*ok).message());
     auto spec = nlohmann::json::parse(ScanJobSpecJson(*ok));
     CHECK(spec["rate_pps"] == 1000);
     CHECK_FALSE(spec.contains("devices"));
