@@ -129,6 +129,13 @@ def main():
         for token in (TOKENS["device"], "not-a-token"):
             status, _, body = c.call("POST", "/v1/login", {"token": token})
             check(status == 401, f"login with {token[:8]}...: {status}, expected 401")
+        # Guessing tokens costs the guesser a round trip each and the collector one hash per
+        # token line: bounded loop, timed.
+        t0 = time.monotonic()
+        wrong = [c.call("POST", "/v1/login", {"token": f"guess-{i:04d}"})[0] for i in range(200)]
+        per_ms = (time.monotonic() - t0) * 1000 / len(wrong)
+        check(set(wrong) == {401}, f"wrong-token logins answered {sorted(set(wrong))}")
+        print(f"figure: 200 wrong-token logins, {per_ms:.2f} ms each (new connection per request)")
         read_cookie, read_login, set_cookie = login(c, TOKENS["read"])
         for attr in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"):
             check(attr in set_cookie, f"Set-Cookie lacks {attr}: {set_cookie!r}")
