@@ -279,6 +279,39 @@ TEST_SUITE("collector.login") {
     CHECK(f.Call("GET", "/v1/whoami", {}).status == 401);
   }
 
+  TEST_CASE("under TLS the cookie is Secure and the origin is https") {
+    Fixture f;
+    f.api.EnableWeb(/*tls=*/true, nullptr);
+    Reply r = f.Call("POST", "/v1/login", {}, R"({"token":"tok-admin"})");
+    REQUIRE(r.status == 200);
+    CHECK(Header(r, "Set-Cookie").ends_with("; Secure"));
+    const std::string first = Header(r, "Set-Cookie").substr(0, Header(r, "Set-Cookie").find(';'));
+    const std::string id(*CookieValue(first, kSessionCookie));
+    const std::string csrf = nlohmann::json::parse(r.body)["csrf"];
+    const std::vector<std::pair<std::string, std::string>> base = {
+        {"Cookie", "picket_session=" + id}, {"Host", "c.example:8750"}, {"X-CSRF-Token", csrf}};
+    auto plain = base;
+    plain.emplace_back("Origin", "http://c.example:8750");
+    CHECK(f.Call("POST", "/v1/logout", plain).status == 403);
+    auto https = base;
+    https.emplace_back("Origin", "https://c.example:8750");
+    CHECK(f.Call("POST", "/v1/logout", https).status == 200);
+  }
+
+  TEST_CASE("a bearer token wins over a cookie, and needs no CSRF token") {
+    Fixture f;
+    auto [id, csrf] = f.Login("tok-admin");
+    // The admin's cookie with a read bearer token: the bearer's role counts.
+    auto r = f.Call("POST", "/v1/scans",
+                    {{"Cookie", "picket_session=" + id}, {"Authorization", "Bearer tok-read"}}, "{}");
+    CHECK(r.status == 403);
+    CHECK(Error(r).find("read role") != std::string::npos);
+    auto who = f.Call("GET", "/v1/whoami", {{"Authorization", "Bearer tok-admin"}});
+    REQUIRE(who.status == 200);
+    CHECK(nlohmann::json::parse(who.body)["role"] == "admin");
+    CHECK(nlohmann::json::parse(who.body)["csrf"] == "");
+  }
+
   TEST_CASE("--insecure-no-auth: everything is allowed as admin") {
     testing::TempDir dir;
     auto db = CollectorDb::Open(dir.path() + "/collector.db").value();
