@@ -23,6 +23,6 @@ foreach(entry IN LISTS FILES)
 endforeach()
 string(APPEND body "}  // namespace\n\nconst EmbeddedFile kEmbeddedWebFiles[] = {\n${table}};\n")
 string(APPEND body "const std::size_t kEmbeddedWebFileCount = ${index};\n\n}  // namespace picket::collector\n")
-file(WRITE "${OUTPUT}.tmp" "${body}")
-file(COPY_FILE "${OUTPUT}.tmp" "${OUTPUT}" ONLY_IF_DIFFERENT)
-file(REMOVE "${OUTPUT}.tmp")
+# Always rewritten: make compares timestamps, so an output left untouched would
+# rerun this on every build.
+file(WRITE "${OUTPUT}" "${body}")
