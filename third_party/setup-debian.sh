@@ -28,6 +28,7 @@ dev_packages=(
   masscan nmap ethtool nftables
   mariadb-server mariadb-client libmariadb-dev
   libndpi-dev libndpi-bin
+  libjs-chart.js
   clang-14 libfuzzer-14-dev
   prometheus
 )

@@ -10,6 +10,7 @@
 
 #include "cli/operator_support.h"
 #include "picket/common/config_check.h"
+#include "picket/sync/operator_rows.h"
 #include "picket/sync/sync_documents.h"
 #include "picket/sync/mariadb_connection.h"
 
@@ -21,13 +22,7 @@ using nlohmann::json;
 
 constexpr std::string_view kName = "config";
 
-struct Target {
-  bool group = false;
-  std::string key;
-  std::string Table() const { return group ? "device_groups" : "devices"; }
-  std::string KeyColumn() const { return group ? "name" : "id"; }
-  std::string Describe() const { return (group ? "group " : "device ") + key; }
-};
+using Target = sync::ConfigRowTarget;
 
 Result<Target> ParseTarget(const std::vector<std::string>& positionals, const FlagParser& flags) {
   Target t;
@@ -49,23 +44,6 @@ Result<Target> ParseTarget(const std::vector<std::string>& positionals, const Fl
   return t;
 }
 
-struct Row {
-  std::string config;
-  std::int64_t version = 0;
-};
-
-Result<std::optional<Row>> ReadRow(sync::MariaDbConnection& db, const Target& t) {
-  auto rows = db.Query("SELECT config, version FROM " + t.Table() + " WHERE " + t.KeyColumn() +
-                       " = " + db.Quote(t.key));
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<Row>();
-  const auto& r = (*rows)[0];
-  Row row;
-  row.config = r.size() > 0 && r[0] ? *r[0] : std::string("{}");
-  row.version = r.size() > 1 && r[1] ? std::stoll(*r[1]) : 0;
-  return std::optional<Row>(row);
-}
-
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return FromErrno("--file " + path, errno);
@@ -79,7 +57,7 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 int RunGet(const Target& t, sync::MariaDbConnection& db) {
-  auto row = ReadRow(db, t);
+  auto row = sync::ReadConfigRow(db, t);
   if (!row.ok()) return Fail(kName, row.status().ToString(), 1);
   if (!*row) return Fail(kName, t.Describe() + ": no row in table " + t.Table(), 1);
   json j = json::parse((*row)->config, nullptr, false);
@@ -107,50 +85,25 @@ int RunSet(const Target& t, const FlagParser& flags, const sync::DbUrl& url) {
     text = *inline_json;
     origin = "--json";
   }
-  ConfigCheck check = CheckDaemonConfigText(text);
-  if (!check.ok()) {
-    std::fputs(("picket config set: " + FormatConfigErrors(origin, check)).c_str(), stderr);
+  auto document = sync::CheckConfigDocument(text, origin);
+  if (!document.ok()) {
+    std::fputs(("picket config set: " + document.status().message()).c_str(), stderr);
     std::fprintf(stderr, "picket config set: nothing written for %s\n", t.Describe().c_str());
-    return 1;
-  }
-  const json doc = json::parse(text, nullptr, false);
-  if (!doc.is_object()) return Fail(kName, origin + ": not a JSON object", 1);
-  if (doc.contains("version")) {
-    // picket sync sets "version" from the row; a hand-written one would be overwritten.
-    std::fprintf(stderr,
-                 "picket config set: %s is invalid, 1 error(s):\n  /version: set by the database "
-                 "(row version), leave it out, got %s\n",
-                 origin.c_str(), doc["version"].dump().c_str());
     return 1;
   }
   auto db = ConnectDb(url);
   if (!db.ok()) return Fail(kName, db.status().ToString(), 1);
-  sync::MariaDbConnection& sql = **db;
-  const std::string compact = doc.dump();
-  auto before = ReadRow(sql, t);
-  if (!before.ok()) return Fail(kName, before.status().ToString(), 1);
-  Status st;
-  if (*before) {
-    st = sql.Execute("UPDATE " + t.Table() + " SET config = " + sql.Quote(compact) + " WHERE " +
-                     t.KeyColumn() + " = " + sql.Quote(t.key));
-  } else {
-    st = sql.Execute("INSERT INTO " + t.Table() + " (" + t.KeyColumn() + ", config) VALUES (" +
-                     sql.Quote(t.key) + ", " + sql.Quote(compact) + ")");
-  }
-  if (!st.ok()) return Fail(kName, st.ToString(), 1);
-  auto after = ReadRow(sql, t);
-  if (!after.ok()) return Fail(kName, after.status().ToString(), 1);
-  if (!*after) return Fail(kName, t.Describe() + ": row vanished after the write", 1);
-  if (!*before) {
+  auto write = sync::WriteConfigRow(**db, t, *document);
+  if (!write.ok()) return Fail(kName, write.status().ToString(), 1);
+  if (!write->before) {
     std::printf("%s: created, version %lld\n", t.Describe().c_str(),
-                static_cast<long long>((*after)->version));
-  } else if ((*after)->version == (*before)->version) {
+                static_cast<long long>(write->after));
+  } else if (write->after == *write->before) {
     std::printf("%s: unchanged, version %lld\n", t.Describe().c_str(),
-                static_cast<long long>((*after)->version));
+                static_cast<long long>(write->after));
   } else {
     std::printf("%s: version %lld (was %lld)\n", t.Describe().c_str(),
-                static_cast<long long>((*after)->version),
-                static_cast<long long>((*before)->version));
+                static_cast<long long>(write->after), static_cast<long long>(*write->before));
   }
   return 0;
 }

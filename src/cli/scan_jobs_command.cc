@@ -22,6 +22,7 @@
 #include "picket/common/url.h"
 #include "picket/common/wire.h"
 #include "picket/scan/scanner.h"
+#include "picket/sync/operator_rows.h"
 #include "picket/sync/sync_documents.h"
 #include "picket/zk/zk_session.h"
 #include "picket/sync/mariadb_connection.h"
@@ -55,93 +56,41 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
     return Fail(kName, "scan submit takes no positional argument (got '" + positionals[1] + "')",
                 2);
   }
-  for (std::string_view required : {"targets", "ports", "rate", "shards"}) {
-    if (!flags.Value(required)) {
-      return Fail(kName, "scan submit: --" + std::string(required) + " is required", 2);
-    }
-  }
-  if (flags.Value("group") && flags.Value("devices")) {
-    return Fail(kName, "scan submit: give --group or --devices, not both", 2);
-  }
-  auto rate = UintFlag(flags, "rate", 1, 100'000'000);
-  if (!rate.ok()) return Fail(kName, rate.status().message(), 2);
-  auto shards = UintFlag(flags, "shards", 1, 1'000'000);
-  if (!shards.ok()) return Fail(kName, shards.status().message(), 2);
-  std::optional<std::uint64_t> max_parallel;
-  if (flags.Value("max-parallel")) {
-    auto n = UintFlag(flags, "max-parallel", 1, 1'000'000);
-    if (!n.ok()) return Fail(kName, n.status().message(), 2);
-    max_parallel = *n;
-  }
-  std::string id;
-  if (auto given = flags.Value("id")) {
-    if (!sync::IsValidNodeName(*given)) {
-      return Fail(kName, "--id '" + *given + "': expected [A-Za-z0-9._-]{1,64}", 2);
-    }
-    id = *given;
-  } else {
-    std::random_device rd;
-    id = MakeJobId(SystemClock::Instance().WallMillis(), static_cast<std::uint16_t>(rd()));
-  }
-
-  json spec = {{"targets", *flags.Value("targets")},
-               {"ports", *flags.Value("ports")},
-               {"rate_pps", *rate},
-               {"shards", *shards}};
-  if (auto mode = flags.Value("mode")) spec["mode"] = *mode;
-  if (max_parallel) spec["max_parallel_shards"] = *max_parallel;
-  if (auto group = flags.Value("group")) spec["group"] = *group;
-  json devices = json::array();
-  if (auto list = flags.Value("devices")) {
-    std::string_view rest = *list;
-    while (true) {
-      std::size_t comma = rest.find(',');
-      std::string one(rest.substr(0, comma));
-      if (!sync::IsValidNodeName(one)) {
-        return Fail(kName,
-                    "--devices '" + *list + "': '" + one +
-                        "' is not a device id (expected [A-Za-z0-9._-]{1,64})",
-                    2);
-      }
-      devices.push_back(one);
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
-    spec["devices"] = devices;
-  }
-  auto parsed = ParseSharedJobSpec(id, spec.dump());
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "picket scan submit: job %s is invalid:\n", id.c_str());
-    std::istringstream lines(parsed.status().message());
+  sync::ScanJobFields fields;
+  fields.targets = flags.Value("targets");
+  fields.ports = flags.Value("ports");
+  fields.rate = flags.Value("rate");
+  fields.shards = flags.Value("shards");
+  fields.mode = flags.Value("mode");
+  fields.group = flags.Value("group");
+  fields.devices = flags.Value("devices");
+  fields.id = flags.Value("id");
+  fields.max_parallel = flags.Value("max-parallel");
+  const auto flag_name = [](std::string_view field) {
+    std::string flag = "--" + std::string(field);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    return flag;
+  };
+  std::random_device rd;
+  const std::string drawn =
+      MakeJobId(SystemClock::Instance().WallMillis(), static_cast<std::uint16_t>(rd()));
+  auto row = sync::ParseScanJobFields(fields, flag_name, drawn);
+  if (!row.ok()) return Fail(kName, "scan submit: " + row.status().message(), 2);
+  if (Status st = sync::CheckScanJob(*row); !st.ok()) {
+    std::fprintf(stderr, "picket scan submit: job %s is invalid:\n", row->id.c_str());
+    std::istringstream lines(st.message());
     for (std::string line; std::getline(lines, line);) {
       std::fprintf(stderr, "  %s\n", line.c_str());
     }
     return 1;
   }
-
   int exit_code = 0;
   auto db = OpenDbOrFail(kName, flags, &exit_code);
   if (!db) return exit_code;
-  sync::MariaDbConnection& sql = *db;
-  auto existing = sql.Query("SELECT state FROM scan_jobs WHERE id = " + sql.Quote(id));
-  if (!existing.ok()) return Fail(kName, existing.status().ToString(), 1);
-  if (!existing->empty()) return Fail(kName, "job '" + id + "' exists already in scan_jobs", 1);
-  auto opt_int = [](std::optional<std::uint64_t> v) {
-    return v ? std::to_string(*v) : std::string("NULL");
-  };
-  auto opt_text = [&sql](const std::optional<std::string>& v) {
-    return v ? sql.Quote(*v) : std::string("NULL");
-  };
-  const std::string statement =
-      "INSERT INTO scan_jobs (id, targets, ports, rate_pps, mode, shards, max_parallel_shards, "
-      "group_name, devices) VALUES (" +
-      sql.Quote(id) + ", " + sql.Quote(*flags.Value("targets")) + ", " +
-      sql.Quote(*flags.Value("ports")) + ", " + std::to_string(*rate) + ", " +
-      opt_text(flags.Value("mode")) + ", " + std::to_string(*shards) + ", " +
-      opt_int(max_parallel) + ", " + opt_text(flags.Value("group")) + ", " +
-      (devices.empty() ? std::string("NULL") : sql.Quote(devices.dump())) + ")";
-  if (Status st = sql.Execute(statement); !st.ok()) return Fail(kName, st.ToString(), 1);
-  std::printf("%s\n", id.c_str());
+  if (Status st = sync::InsertScanJob(*db, *row); !st.ok()) {
+    return Fail(kName, st.code() == StatusCode::kAlreadyExists ? st.message() : st.ToString(), 1);
+  }
+  std::printf("%s\n", row->id.c_str());
   return 0;
 }
 
@@ -169,19 +118,15 @@ int RunCancel(const std::vector<std::string>& positionals, const FlagParser& fla
   int exit_code = 0;
   auto db = OpenDbOrFail(kName, flags, &exit_code);
   if (!db) return exit_code;
-  sync::MariaDbConnection& sql = *db;
-  auto state = sql.Query("SELECT state FROM scan_jobs WHERE id = " + sql.Quote(job));
-  if (!state.ok()) return Fail(kName, state.status().ToString(), 1);
-  if (state->empty()) return Fail(kName, "no job '" + job + "' in scan_jobs", 1);
-  const std::string was = (*state)[0][0].value_or("");
-  if (was != "active") {
-    std::printf("job %s is %s already: nothing to cancel\n", job.c_str(), was.c_str());
+  auto outcome = sync::CancelScanJob(*db, job);
+  if (!outcome.ok()) {
+    const Status& st = outcome.status();
+    return Fail(kName, st.code() == StatusCode::kNotFound ? st.message() : st.ToString(), 1);
+  }
+  if (!outcome->cancelled) {
+    std::printf("job %s is %s already: nothing to cancel\n", job.c_str(), outcome->was.c_str());
     return 0;
   }
-  // The state condition keeps a concurrent edit of the row from being undone.
-  Status st = sql.Execute("UPDATE scan_jobs SET state = 'cancelled' WHERE id = " + sql.Quote(job) +
-                          " AND state = 'active'");
-  if (!st.ok()) return Fail(kName, st.ToString(), 1);
   std::printf("job %s cancelled: picket sync removes it from ZooKeeper and the devices stop its "
               "shards\n",
               job.c_str());
@@ -326,14 +271,7 @@ json EtaJson(const std::optional<double>& eta_s) {
 }  // namespace
 
 std::string MakeJobId(std::int64_t wall_ms, std::uint16_t random) {
-  std::time_t t = static_cast<std::time_t>(wall_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  char hex[8];
-  std::snprintf(hex, sizeof hex, "%04x", static_cast<unsigned>(random));
-  return std::string("scan-") + stamp + "-" + hex;
+  return sync::MakeScanJobId(wall_ms, random);
 }
 
 JobStatusView BuildJobStatus(const SharedJobSpec& spec,

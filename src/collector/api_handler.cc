@@ -61,39 +61,80 @@ Status ReadNumbers(
   return Status::Ok();
 }
 
-std::optional<std::string_view> BearerToken(const HeaderMap& h) {
-  auto auth = h.Get(wire::kAuthorizationHeader);
-  if (!auth) return std::nullopt;
-  return wire::ParseBearerToken(*auth);
+Reply Unauthorized(std::string_view message) {
+  Reply r = JsonError(wire::kHttpUnauthorized, message);
+  r.headers.emplace_back(wire::kWwwAuthenticateHeader, wire::kBearerScheme);
+  return r;
 }
 
-// The principal's right to the route: nullopt when allowed, else 401/403.
-std::optional<Reply> Authorize(const TokenTable* tokens, const HeaderMap& h,
-                               const wire::Route& route) {
-  if (tokens == nullptr) return std::nullopt;
-  auto token = BearerToken(h);
-  std::optional<Principal> who = token ? tokens->Lookup(*token) : std::nullopt;
-  if (!who) {
-    Reply r = JsonError(wire::kHttpUnauthorized,
-                        token ? "unknown bearer token" : "missing 'Authorization: Bearer <token>'");
-    r.headers.emplace_back(wire::kWwwAuthenticateHeader, wire::kBearerScheme);
-    return r;
-  }
-  if (wire::IsDeviceWrite(route.endpoint)) {
-    if (who->kind != Principal::Kind::kDevice) {
-      return JsonError(wire::kHttpForbidden,
-                       "the operator token is read-only; devices write with their own token");
-    }
-    if (who->device_id != route.device) {
-      return JsonError(wire::kHttpForbidden, "token of device '" + who->device_id +
-                                                 "' may not write device '" + route.device + "'");
-    }
+bool IsSafeMethod(std::string_view method) { return method == "GET" || method == "HEAD"; }
+
+// Who calls and whether they may call this route (wire::EndpointAccess):
+// fills a.principal (and a.login_session for a cookie), or returns the 401/403.
+// A bearer token wins over a cookie. A cookie session's non-GET requests must
+// come from this collector's own origin and carry the session's CSRF token.
+std::optional<Reply> Authorize(const TokenTable* tokens, LoginSessions& sessions, bool tls,
+                               const RequestHead& head, Admission& a) {
+  const HeaderMap& h = head.headers;
+  const wire::Access access = wire::EndpointAccess(a.route.endpoint);
+  if (tokens == nullptr) {  // --insecure-no-auth
+    a.principal = Principal{Role::kAdmin, ""};
     return std::nullopt;
   }
-  if (who->kind != Principal::Kind::kOperator) {
-    return JsonError(wire::kHttpForbidden, "reading needs the operator token");
+  if (auto auth = h.Get(wire::kAuthorizationHeader)) {
+    auto token = wire::ParseBearerToken(*auth);
+    auto who = token ? tokens->Lookup(*token) : std::nullopt;
+    if (!who) {
+      if (access == wire::Access::kPublic) return std::nullopt;
+      return Unauthorized(token ? "unknown bearer token"
+                                : "the Authorization header is not 'Bearer <token>'");
+    }
+    a.principal = std::move(who);
+  } else if (auto cookie = CookieValue(h.Get(kCookieHeader).value_or(""), kSessionCookie)) {
+    auto session = sessions.Find(*cookie);
+    if (!session) {
+      if (access == wire::Access::kPublic) return std::nullopt;
+      return Unauthorized("the login session is unknown or expired: log in again");
+    }
+    if (!IsSafeMethod(head.method)) {
+      if (auto origin = h.Get(kOriginHeader)) {
+        if (auto wrong = OriginMismatch(*origin, h.Get(kHostHeader).value_or(""), tls)) {
+          return JsonError(wire::kHttpForbidden, *wrong);
+        }
+      }
+      auto csrf = h.Get(kCsrfHeader);
+      if (!csrf) {
+        return JsonError(wire::kHttpForbidden,
+                         "missing X-CSRF-Token header (needed with the session cookie)");
+      }
+      if (!CsrfMatches(*session, *csrf)) {
+        return JsonError(wire::kHttpForbidden, "X-CSRF-Token does not match the login session");
+      }
+    }
+    a.principal = Principal{session->role, ""};
+    a.login_session = std::string(*cookie);
+  } else {
+    if (access == wire::Access::kPublic) return std::nullopt;
+    return Unauthorized("missing 'Authorization: Bearer <token>' (or a login session cookie)");
+  }
+  if (auto denied = AccessDenied(*a.principal, a.route)) {
+    return JsonError(wire::kHttpForbidden, *denied);
   }
   return std::nullopt;
+}
+
+// Operator requests that carry a JSON body, and its limit.
+std::optional<std::uint64_t> ActionBodyLimit(wire::Endpoint endpoint) {
+  switch (endpoint) {
+    case wire::Endpoint::kLogin:
+      return 4 * 1024;
+    case wire::Endpoint::kSubmitScan:
+    case wire::Endpoint::kCancelScan:
+    case wire::Endpoint::kPutDeviceConfig:
+      return 64 * 1024;
+    default:
+      return std::nullopt;
+  }
 }
 
 std::optional<ResultKey> ExtractResultKey(const json& obj) {
@@ -267,7 +308,13 @@ ApiHandler::ApiHandler(const TokenTable* tokens, CollectorDb* db, const ChunkSto
       store_(store),
       max_body_(max_body),
       clock_(clock),
-      log_feed_(max_followers) {}
+      log_feed_(max_followers),
+      login_sessions_(std::make_unique<LoginSessions>(clock)) {}
+
+void ApiHandler::EnableWeb(bool tls, OperatorActions* actions) {
+  tls_ = tls;
+  actions_ = actions;
+}
 
 void ApiHandler::EnableSessions(SessionStore* sessions,
                                 std::function<void(const std::string& device)> on_chunk_stored) {
@@ -318,7 +365,7 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
   }
   a.route = std::move(match.route);
   a.matched = true;
-  if (auto denied = Authorize(tokens_, head.headers, a.route)) {
+  if (auto denied = Authorize(tokens_, *login_sessions_, tls_, head, a)) {
     a.reject = std::move(denied);
     return a;
   }
@@ -329,6 +376,20 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
       return a;
     }
     a.follow = std::move(*follow);
+  }
+  if (auto limit = ActionBodyLimit(a.route.endpoint)) {  // small JSON, never compressed
+    a.body_limit = *limit;
+    if (auto enc = head.headers.Get(wire::kContentEncodingHeader);
+        enc && !Trim(*enc).empty() && Lower(Trim(*enc)) != "identity") {
+      a.reject = JsonError(wire::kHttpUnsupportedMediaType,
+                           "Content-Encoding '" + std::string(*enc) + "' is not accepted here");
+    } else if (head.content_length && *head.content_length > a.body_limit) {
+      a.reject = JsonError(wire::kHttpPayloadTooLarge,
+                           "body of " + std::to_string(*head.content_length) +
+                               " bytes exceeds the limit of " + std::to_string(a.body_limit) +
+                               " bytes");
+    }
+    return a;
   }
   if (!wire::IsDeviceWrite(a.route.endpoint)) return a;  // reads take no body
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "collector/collector_db.h"
 #include "collector/log_feed.h"
 #include "collector/metrics.h"
+#include "collector/login_sessions.h"
 #include "collector/session_store.h"
 #include "collector/token_table.h"
 #include "picket/common/clock.h"
@@ -96,7 +98,14 @@ struct Admission {
   std::string idempotency_key;  // POST results/logs
   // GET /v1/logs?follow=1: the session streams events itself; Handle is not called.
   std::optional<LogFollow> follow;
+  // Who is calling (Authorize): nullopt for a public route called without a
+  // credential. login_session: the cookie's session id when the request was
+  // authenticated by it (whoami, logout).
+  std::optional<Principal> principal;
+  std::string login_session;
 };
+
+class OperatorActions;
 
 class ApiHandler {
  public:
@@ -116,6 +125,11 @@ class ApiHandler {
   // call they answer 503 (GET /healthz still answers).
   void EnableFleet(FleetServices* fleet) { fleet_ = fleet; }
   CollectorMetrics& metrics() { return metrics_; }
+  // The page's login sessions and the admin actions (web_api.cc). tls: the
+  // collector serves HTTPS (cookies get Secure, the origin is https://).
+  // actions == nullptr: no --db, the actions answer 501.
+  void EnableWeb(bool tls, OperatorActions* actions);
+  LoginSessions& login_sessions() { return *login_sessions_; }
 
   Admission Admit(const RequestHead& head) const;
   Reply Handle(Admission admission, std::string body);
@@ -149,6 +163,9 @@ class ApiHandler {
   std::function<void(const std::string&)> on_chunk_stored_;
   FleetServices* fleet_ = nullptr;
   CollectorMetrics metrics_;
+  std::unique_ptr<LoginSessions> login_sessions_;
+  bool tls_ = false;
+  OperatorActions* actions_ = nullptr;
 };
 
 // The base64 SHA-256 named in a Digest header ("sha-256=<base64>", possibly

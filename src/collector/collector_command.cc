@@ -20,6 +20,7 @@
 #include "collector/fleet_zk_view.h"
 #include "collector/probes.h"
 #include "collector/http_server.h"
+#include "collector/operator_actions.h"
 #include "collector/session_analysis.h"
 #include "collector/session_store.h"
 #include "collector/token_table.h"
@@ -96,6 +97,10 @@ int RunCollectorCommand(std::span<char* const> args) {
 
   ApiHandler handler(tokens ? &*tokens : nullptr, db->get(), &*store, o.max_body,
                      &SystemClock::Instance(), o.max_followers);
+
+  std::unique_ptr<OperatorActions> actions;
+  if (o.db) actions = std::make_unique<OperatorActions>(*o.db, &SystemClock::Instance());
+  handler.EnableWeb(o.tls_cert.has_value(), actions.get());
 
   auto sessions = SessionStore::Open(o.data_dir + "/sessions.db");
   if (!sessions.ok()) return StartupError(sessions.status().WithContext("--data"));
@@ -182,7 +187,8 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"session_retention", FormatDuration(o.session_retention)},
              {"session_gap_wait", FormatDuration(o.session_gap_wait)},
              {"heartbeat_retention", FormatDuration(o.heartbeat_retention)},
-             {"min_free_disk", o.min_free_disk});
+             {"min_free_disk", o.min_free_disk},
+             {"operator_db", o.db ? o.db->Redacted() : std::string("none")});
 
   // Registration fails for good only when the id stays taken: stop serving
   // and exit 1, like any other startup error.

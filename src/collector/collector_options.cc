@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <tuple>
 
 #include "picket/common/command_line.h"
+#include "picket/common/file_io.h"
 #include "picket/common/net_address.h"
 #include "picket/common/units.h"
 #include "picket/common/url.h"
@@ -47,6 +49,30 @@ Status CheckZkRoot(const std::string& root) {
     if (segment.empty() || segment == "." || segment == "..") return bad;
     start = slash + 1;
   }
+  return Status::Ok();
+}
+
+// --db URL [--db-password-file FILE]: the password from the file, else
+// PICKET_DB_PASSWORD, else the URL (as picket sync and the CLI take it).
+Status ParseDbFlags(const FlagParser& flags, CollectorOptions* o) {
+  auto text = flags.Value("db");
+  if (!text) {
+    if (flags.Has("db-password-file")) {
+      return Status::InvalidArgument("--db-password-file needs --db URL");
+    }
+    return Status::Ok();
+  }
+  auto url = sync::ParseDbUrl(*text);
+  if (!url.ok()) return Status::InvalidArgument("--db: " + url.status().message());
+  if (const char* password = std::getenv("PICKET_DB_PASSWORD"); password != nullptr) {
+    url->password = password;
+  }
+  if (auto file = flags.Value("db-password-file")) {
+    auto password = ReadSecretFile(*file, "--db-password-file");
+    if (!password.ok()) return password.status();
+    url->password = *password;
+  }
+  o->db = std::move(url).value();
   return Status::Ok();
 }
 
@@ -105,7 +131,8 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
        "max-connections", "max-connections-per-address", "max-inflight-per-device",
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
-       "session-udp-idle", "session-icmp-idle", "heartbeat-retention", "min-free-disk"},
+       "session-udp-idle", "session-icmp-idle", "heartbeat-retention", "min-free-disk",
+       "db", "db-password-file"},
       {"insecure-no-auth", "no-sessions"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
@@ -209,6 +236,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     if (!t.ok()) return t.status();
     o.min_free_disk = *v;
   }
+  PICKET_RETURN_IF_ERROR(ParseDbFlags(flags, &o));
 
   o.zk_hosts = flags.Value("zk");
   if (!o.zk_hosts) {

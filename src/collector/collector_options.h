@@ -9,6 +9,7 @@
 #include <string>
 
 #include "picket/common/status.h"
+#include "picket/sync/db_url.h"
 
 #include "picket/zk/connect_string.h"
 #include "picket/zk/znode_layout.h"
@@ -49,6 +50,9 @@ struct CollectorOptions {
   zk::ZkCredentials zk_auth;  // --zk-user / --zk-password-file
   std::string advertise_url;  // normalised by ParseUrl; required with --zk
   std::string collector_id;   // empty: DefaultCollectorId(bound port)
+
+  // The operator database for the admin actions; nullopt without --db (501).
+  std::optional<sync::DbUrl> db;
 };
 
 Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args);

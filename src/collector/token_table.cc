@@ -35,6 +35,45 @@ std::vector<std::string_view> Fields(std::string_view line) {
 
 }  // namespace
 
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kDevice:
+      return "device";
+    case Role::kRead:
+      return "read";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "?";
+}
+
+std::optional<std::string> AccessDenied(const Principal& who, const wire::Route& route) {
+  switch (wire::EndpointAccess(route.endpoint)) {
+    case wire::Access::kPublic:
+      return std::nullopt;
+    case wire::Access::kDevice:
+      if (who.role != Role::kDevice) {
+        return "the " + std::string(RoleName(who.role)) +
+               " token may not write device data; devices write with their own token";
+      }
+      if (who.device_id != route.device) {
+        return "token of device '" + who.device_id + "' may not write device '" + route.device +
+               "'";
+      }
+      return std::nullopt;
+    case wire::Access::kRead:
+      if (who.role == Role::kDevice) return std::string("reading needs an operator token (read or admin role)");
+      return std::nullopt;
+    case wire::Access::kAdmin:
+      if (who.role != Role::kAdmin) {
+        return std::string(wire::EndpointName(route.endpoint)) + " needs the admin role (this is the " +
+               std::string(RoleName(who.role)) + " role)";
+      }
+      return std::nullopt;
+  }
+  return std::string("unknown access rule");
+}
+
 Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view origin) {
   TokenTable table;
   std::size_t line_no = 0;
@@ -59,12 +98,14 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view ori
     }
     Entry entry;
     if (fields[0] == kOperatorId) {
-      entry.principal.kind = Principal::Kind::kOperator;
+      entry.principal.role = Role::kRead;
+    } else if (fields[0] == kAdminId) {
+      entry.principal.role = Role::kAdmin;
     } else if (IsValidDeviceId(fields[0])) {
       entry.principal.device_id = std::string(fields[0]);
     } else {
       return Status::InvalidArgument(where + "bad device id '" + std::string(fields[0]) +
-                                     "' (expected [A-Za-z0-9._-]{1,64} or @operator)");
+                                     "' (expected [A-Za-z0-9._-]{1,64}, @operator or @admin)");
     }
     entry.token_hash = HashToken(fields[1]);
     for (const Entry& e : table.entries_) {

@@ -1,7 +1,8 @@
 // Bearer tokens from the --tokens file:
 //   # comment
 //   <device-id> <token>      a device may write only its own id
-//   @operator   <token>      the read token (GET endpoints)
+//   @operator   <token>      role read: every read endpoint, the page's login
+//   @admin      <token>      role admin: read + the operator actions (--db)
 // A device may have several tokens (rotation). Only SHA-256 hashes of the
 // tokens are kept in memory, and lookups compare every entry in constant time,
 // so response timing tells nothing about how much of a token was right.
@@ -21,12 +22,20 @@
 namespace picket::collector {
 
 inline constexpr std::string_view kOperatorId = "@operator";
+inline constexpr std::string_view kAdminId = "@admin";
+
+// What a credential may do (wire::EndpointAccess says what a route needs).
+enum class Role { kDevice, kRead, kAdmin };
+std::string_view RoleName(Role role);  // "device", "read", "admin"
 
 struct Principal {
-  enum class Kind { kDevice, kOperator };
-  Kind kind = Kind::kDevice;
-  std::string device_id;  // empty for the operator
+  Role role = Role::kDevice;
+  std::string device_id;  // kDevice only
 };
+
+// Whether `who` may call `route` (its endpoint's wire::Access and, for device
+// writes, the device id): nullopt when allowed, else why not (a 403 message).
+std::optional<std::string> AccessDenied(const Principal& who, const wire::Route& route);
 
 class TokenTable {
  public:

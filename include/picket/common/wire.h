@@ -282,6 +282,7 @@ inline constexpr int kHttpUnprocessable = 422;         // Idempotency-Key reused
 inline constexpr int kHttpTooManyRequests = 429;       // over --max-inflight, with Retry-After
 inline constexpr int kHttpHeaderTooLarge = 431;        // request header block over 16 KiB
 inline constexpr int kHttpInternalError = 500;         // storage failure; the client retries
+inline constexpr int kHttpNotImplemented = 501;        // admin action without --db
 inline constexpr int kHttpUnavailable = 503;           // storage busy or too many log followers,
                                                        // with Retry-After
 
