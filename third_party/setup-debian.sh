@@ -29,6 +29,7 @@ dev_packages=(
   mariadb-server mariadb-client libmariadb-dev
   libndpi-dev libndpi-bin
   clang-14 libfuzzer-14-dev
+  chromium chromium-driver python3-selenium
 )
 static_packages=(
   dpkg-dev flex bison libc-ares-dev
