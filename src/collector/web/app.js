@@ -104,19 +104,28 @@
   class ApiError extends Error {
     constructor(status, message) { super(message); this.status = status; }
   }
-  function showError(message) {
-    replace(errorBox, message);
-    errorBox.hidden = false;
+  // Errors by source (one per poller or action): a poller's success clears only its own error.
+  const errors = new Map();
+  function drawErrors() {
+    replace(errorBox, [...errors.values()].join('\n'));
+    errorBox.hidden = errors.size === 0;
   }
-  function clearError() { errorBox.hidden = true; errorBox.replaceChildren(); }
-  function handleError(e) {
+  function showError(message, key = 'action') {
+    errors.set(key, message);
+    drawErrors();
+  }
+  function clearError(key) {
+    if (key === undefined) errors.clear(); else errors.delete(key);
+    drawErrors();
+  }
+  function handleError(e, key = 'action') {
     if (e instanceof ApiError && e.status === 401) {
       state.who = null;
       if (!location.hash.startsWith('#/login')) state.afterLogin = location.hash || '#/fleet';
       showLogin('Your session has ended: log in again.');
       return;
     }
-    showError(e instanceof Error ? e.message : String(e));
+    showError(e instanceof Error ? e.message : String(e), key);
   }
 
   // ---- the API ---------------------------------------------------------------------------------
@@ -171,16 +180,18 @@
     }
   }
   // Runs fn now and then every ms after the previous run ended, while the page is shown.
+  let pollers = 0;
   function poll(ms, fn) {
     const gen = state.gen;
+    const key = 'poll' + (++pollers);
     let timer = null;
     const tick = async () => {
       if (gen !== state.gen) return;
       try {
         await fn();
-        if (gen === state.gen) clearError();
+        if (gen === state.gen) clearError(key);
       } catch (e) {
-        if (gen === state.gen) handleError(e);
+        if (gen === state.gen) handleError(e, key);
       }
       if (gen === state.gen) timer = setTimeout(tick, ms);
     };
