@@ -257,8 +257,9 @@ def main():
                 seen_pct.append(pct)
             return state == "done" and pct.startswith("100") and (state, pct)
         browser.wait("job web-scan done at 100 % on the scans page", job_done, 90)
-        holders = {r[1] for r in browser.table('section[data-job="web-scan"] table.shards')}
-        shard_pcts = [r[3] for r in browser.table('section[data-job="web-scan"] table.shards')]
+        shard_rows = browser.table('section[data-job="web-scan"] table.shards')
+        holders = {r[2] for r in shard_rows}
+        shard_pcts = [r[4] for r in shard_rows]
         figure(f"step 3: page submit -> 100 % shown: {time.monotonic() - t0:.1f} s; progress seen {seen_pct}; "
                f"shard holders {sorted(holders)}; shards {shard_pcts}")
         if not holders <= set(DEVICES) or not holders:

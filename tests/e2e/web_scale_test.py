@@ -160,7 +160,7 @@ def main():
             timing = browser.wait(f"the fleet table with {args.devices} rows (load {i + 1})",
                                   lambda d: browser.js("return window.picketTiming && window.picketTiming.fleetPaintMs "
                                                        "? window.picketTiming : null"), 30)
-            rows = len(browser.find("#fleet-table tbody tr"))
+            rows = browser.fleet_rows()
             loads.append(timing["fleetPaintMs"])
             print(f"load {i + 1}: table with {timing['fleetRows']} rows in the DOM at {timing['fleetDomMs']:.0f} ms, "
                   f"first frame after it at {timing['fleetPaintMs']:.0f} ms; rows now {rows}", flush=True)

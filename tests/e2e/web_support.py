@@ -98,11 +98,19 @@ class Browser:
             if (!t || !t.tBodies.length) return [];
             return [...t.tBodies[0].rows].map(r => [...r.cells].map(c => c.innerText));""", css)
 
+    FLEET_ROWS = "#fleet-table .fbody > [role=row]"
+
+    def fleet_rows(self):
+        """How many device rows the fleet table holds."""
+        return self.js("return document.querySelectorAll(arguments[0]).length", self.FLEET_ROWS)
+
     def fleet_cell(self, device, col):
+        """The text of one cell of the fleet table (textContent: rows off screen are not laid
+        out, so innerText would not see them)."""
         return self.js("""
-            const tr = [...document.querySelectorAll('#fleet-table tbody tr')].find(r => r.dataset.device === arguments[0]);
-            const td = tr && tr.querySelector('td[data-col="' + arguments[1] + '"]');
-            return td ? td.innerText : null;""", device, col)
+            const tr = [...document.querySelectorAll(arguments[2])].find(r => r.dataset.device === arguments[0]);
+            const td = tr && tr.querySelector('[data-col="' + arguments[1] + '"]');
+            return td ? td.textContent : null;""", device, col, self.FLEET_ROWS)
 
     def select(self, css, value):
         from selenium.webdriver.support.ui import Select

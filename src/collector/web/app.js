@@ -80,7 +80,15 @@
     while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
     return (i === 0 ? String(Math.round(n)) : n.toFixed(1)) + ' ' + units[i];
   }
-  function fmtRate(v) { return known(v) && typeof v === 'number' ? fmtBytes(v) + '/s' : UNKNOWN; }
+  // Bits per second, SI prefixes (the API's bps and upload_bps are bits/s).
+  function fmtBits(v) {
+    if (!known(v) || typeof v !== 'number') return UNKNOWN;
+    const units = ['bit/s', 'kbit/s', 'Mbit/s', 'Gbit/s', 'Tbit/s'];
+    let i = 0;
+    let n = v;
+    while (Math.abs(n) >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    return (i === 0 ? String(Math.round(n)) : n.toFixed(1)) + ' ' + units[i];
+  }
   function fmtPct(v) { return known(v) && typeof v === 'number' ? (v < 10 ? v.toFixed(2) : v.toFixed(1)) + ' %' : UNKNOWN; }
   function fmtAge(s) {
     if (!known(s) || typeof s !== 'number') return UNKNOWN;
@@ -158,8 +166,18 @@
     }
     return text;
   }
+  // GET answers asked for before they are needed (the first page's data, fetched beside
+  // /v1/whoami); each is used once.
+  const prefetched = new Map();
+  function prefetch(path) {
+    const answer = api('GET', path);
+    answer.catch(() => {});  // a 401 here is reported by whoami; never an unhandled rejection
+    prefetched.set(path, answer);
+  }
   async function getJson(path) {
-    const text = await api('GET', path);
+    const early = prefetched.get(path);
+    prefetched.delete(path);
+    const text = await (early || api('GET', path));
     try {
       return JSON.parse(text);
     } catch (e) {
@@ -265,12 +283,12 @@
 
   // One column per FleetRow field group; `sort` gives the value sorted on.
   const FLEET_COLUMNS = [
-    { key: 'id', label: 'Device', sort: r => r.id, cell: r => deviceLink(r.id) },
+    { key: 'id', label: 'Device', sort: r => r.id,
+      cell: r => (typeof r.id === 'string' && r.id !== '' ? { href: '#/device/' + enc(r.id), text: r.id } : UNKNOWN) },
     { key: 'group', label: 'Group', sort: r => r.group, cell: r => fmtText(r.group) },
     { key: 'status', label: 'Status', sort: r => STATUS_ORDER[r.status] ?? 4,
       cls: r => 'st ' + (STATUSES.includes(r.status) ? r.status : 'unknown'),
-      cell: r => [statusLabel(r.status),
-        arrayOf(r.reasons).length ? el('div', { className: 'reasons' }, arrayOf(r.reasons).map(fmtText).join('; ')) : null] },
+      cell: r => ({ text: statusLabel(r.status), sub: arrayOf(r.reasons).map(fmtText).join('; ') }) },
     { key: 'heartbeat_age_s', label: 'Heartbeat age', num: true, sort: r => r.heartbeat_age_s,
       cell: r => fmtAge(r.heartbeat_age_s) },
     { key: 'picketd', label: 'picketd', sort: r => r.picketd, cell: r => fmtText(r.picketd) },
@@ -283,7 +301,7 @@
     { key: 'worker', label: 'Worker', sort: r => r.worker_state, cls: r => (r.crash_loop ? 'bad' : ''),
       cell: r => `${fmtText(r.worker_state)}${r.crash_loop ? ' crash loop' : ''}${known(r.starts) ? `, ${fmtNum(r.starts)} starts` : ''}` },
     { key: 'pps', label: 'Packets/s', num: true, sort: r => r.pps, cell: r => fmtNum(r.pps) },
-    { key: 'bps', label: 'Bytes/s', num: true, sort: r => r.bps, cell: r => fmtRate(r.bps) },
+    { key: 'bps', label: 'Captured', num: true, sort: r => r.bps, cell: r => fmtBits(r.bps) },
     { key: 'drop_pct', label: 'Drop', num: true, sort: r => r.drop_pct, cls: r => (r.drop_pct > 1 ? 'bad' : ''),
       cell: r => fmtPct(r.drop_pct) },
     { key: 'backlog_bytes', label: 'Backlog', num: true, sort: r => r.backlog_bytes,
@@ -326,25 +344,33 @@
       const c = compareValues(col.sort(a), col.sort(b));
       return (view.desc ? -c : c) || compareValues(a.id, b.id);
     });
-    const frag = document.createDocumentFragment();
+    // Rows are grid boxes, not <tr>: with content-visibility the browser lays out only the
+    // rows on screen. Built as one string of escaped text (every value through esc()) and
+    // parsed once: 1,000 rows x 18 cells in one innerHTML beat 20,000 createElement calls.
+    let html = '';
     for (const r of shown) {
-      const tr = document.createElement('tr');
-      tr.className = 'status-' + (STATUSES.includes(r.status) ? r.status : 'unknown');
-      tr.dataset.device = typeof r.id === 'string' ? r.id : '';
+      const status = STATUSES.includes(r.status) ? r.status : 'unknown';
+      html += `<div class="fr status-${status}" role="row" data-device="${esc(typeof r.id === 'string' ? r.id : '')}">`;
       for (const c of FLEET_COLUMNS) {
-        const td = document.createElement('td');
-        td.dataset.col = c.key;
-        const cls = (c.num ? 'num ' : '') + (c.cls ? c.cls(r) : '');
-        if (cls.trim()) td.className = cls.trim();
+        const cls = ((c.num ? 'num ' : '') + (c.cls ? c.cls(r) : '')).trim();
+        html += `<div role="cell" data-col="${c.key}"${cls ? ` class="${esc(cls)}"` : ''}>`;
         const v = c.cell(r);
-        if (Array.isArray(v)) append(td, v); else td.append(v instanceof Node ? v : String(v));
-        tr.append(td);
+        if (typeof v === 'string') {
+          html += esc(v);
+        } else {
+          html += v.href ? `<a class="device" href="${esc(v.href)}">${esc(v.text)}</a>` : esc(v.text);
+          if (v.sub) html += `<div class="reasons">${esc(v.sub)}</div>`;
+        }
+        html += '</div>';
       }
-      frag.append(tr);
+      html += '</div>';
     }
-    tbody.replaceChildren(frag);
+    tbody.innerHTML = html;
     return shown.length;
   }
+  // For the one innerHTML above: text to markup-safe text (element content and quoted attributes).
+  const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+  function esc(v) { return String(v).replace(/[&<>"']/g, ch => ESCAPES[ch]); }
 
   function pageFleet() {
     const gen = state.gen;
@@ -358,16 +384,16 @@
       el('option', { value: '' }, 'every status'), STATUSES.map(s => el('option', { value: s }, statusLabel(s))));
     statusSel.value = view.status;
     const drift = el('input', { type: 'checkbox', id: 'fleet-drift', checked: view.driftOnly });
-    const thead = el('tr');
-    const tbody = el('tbody');
-    const table = el('table', { id: 'fleet-table', className: 'grid' }, el('thead', null, thead), tbody);
+    const thead = el('div', { className: 'fr head', role: 'row' });
+    const tbody = el('div', { className: 'fbody', role: 'rowgroup' });
+    const table = el('div', { id: 'fleet-table', className: 'fleet', role: 'table', 'aria-label': 'devices' }, thead, tbody);
     let rows = [];
     let firstRender = true;
 
     function drawHead() {
       thead.replaceChildren(...FLEET_COLUMNS.map(c => {
         const mark = view.sort === c.key ? (view.desc ? ' ▼' : ' ▲') : '';
-        return el('th', { className: c.num ? 'num sortable' : 'sortable', dataset: { col: c.key }, title: 'sort',
+        return el('div', { className: c.num ? 'num sortable' : 'sortable', role: 'columnheader', dataset: { col: c.key }, title: 'sort',
           on: { click: () => {
             if (view.sort === c.key) view.desc = !view.desc; else { view.sort = c.key; view.desc = false; }
             drawHead(); draw();
@@ -416,7 +442,7 @@
     { key: 'pps', title: 'Packets/s', y: p => p.pps },
     { key: 'drops', title: 'Drops (per step) and drop %', y: p => p.drops, y2: p => p.drop_pct },
     { key: 'backlog_bytes', title: 'Upload backlog (bytes)', y: p => p.backlog_bytes },
-    { key: 'upload_bps', title: 'Upload rate (bytes/s)', y: p => p.upload_bps },
+    { key: 'upload_bps', title: 'Upload rate (bits/s)', y: p => p.upload_bps },
   ];
 
   function timeTick(windowName) {
@@ -426,9 +452,24 @@
     };
   }
 
+  // Chart.js (200 KB) is loaded by the first page that draws a chart, not by every page.
+  let chartScript = null;
+  function loadChart() {
+    if (typeof window.Chart === 'function') return Promise.resolve();
+    if (!chartScript) {
+      chartScript = new Promise((resolve, reject) => {
+        const script = el('script', { src: '/ui/chart.js' });
+        script.addEventListener('load', resolve);
+        script.addEventListener('error', () => { chartScript = null; reject(new ApiError(0, 'GET /ui/chart.js: the chart library did not load')); });
+        document.head.append(script);
+      });
+    }
+    return chartScript;
+  }
+
   function makeChart(canvas, spec, windowName) {
     if (typeof window.Chart !== 'function') return null;
-    const datasets = [{ label: spec.title, data: [], borderColor: '#2563eb', backgroundColor: 'rgba(37,99,235,0.15)',
+    const datasets = [{ label: spec.y2 ? 'drops' : spec.title, data: [], borderColor: '#2563eb', backgroundColor: 'rgba(37,99,235,0.15)',
                         fill: true, pointRadius: 0, borderWidth: 1.5, spanGaps: false, yAxisID: 'y' }];
     if (spec.y2) {
       datasets.push({ label: 'drop %', data: [], borderColor: '#dc2626', pointRadius: 0, borderWidth: 1.5,
@@ -532,7 +573,7 @@
           ['Config applied / desired', el('span', { className: r.drift ? 'drift' : '' },
             `${fmtText(r.applied_version)} / ${fmtText(r.desired_version)}${r.drift ? ' (drift)' : ''}`)],
           ['Worker', `${fmtText(r.worker_state)}, ${fmtNum(r.starts)} starts${r.crash_loop ? ', crash loop' : ''}`],
-          ['Packets/s', fmtNum(r.pps)], ['Bytes/s', fmtRate(r.bps)], ['Drop', fmtPct(r.drop_pct)],
+          ['Packets/s', fmtNum(r.pps)], ['Captured', fmtBits(r.bps)], ['Drop', fmtPct(r.drop_pct)],
           ['Backlog', `${fmtBytes(r.backlog_bytes)} in ${fmtNum(r.backlog_chunks)} chunks, oldest ${fmtAge(r.oldest_pending_age_s)}`],
           ['Upload errors', fmtNum(r.upload_errors)], ['Last upload', fmtTime(r.last_upload_ms)],
           ['Disk free', `${fmtPct(r.disk_free_pct)} (${fmtBytes(r.disk_free_bytes)})`],
@@ -612,10 +653,13 @@
       el('details', null, el('summary', null, 'Latest heartbeat document'), heartbeatPre),
       el('h2', null, 'Log ', logState), logList);
     drawWindows();
-    rebuildCharts();
     state.cleanups.push(() => { for (const c of charts) if (c) c.destroy(); });
     poll(REFRESH_DEVICE_MS, loadStatus);
-    poll(REFRESH_SERIES_MS, loadSeries);
+    loadChart().then(() => {
+      if (!current(gen)) return;
+      rebuildCharts();
+      poll(REFRESH_SERIES_MS, loadSeries);
+    }).catch(e => { if (current(gen)) { replace(seriesNote, e.message); poll(REFRESH_SERIES_MS, loadSeries); } });
     openLogTail();
   }
 
@@ -783,14 +827,15 @@
             el('span', { className: 'badge job-' + (typeof j.state === 'string' ? j.state.replace(/[^a-z]/g, '') : 'unknown') }, fmtText(j.state)),
             canAct && running ? el('button', { type: 'button', className: 'danger cancel', on: { click: () => cancel(j.job) } }, 'Cancel') : null),
           el('div', { className: 'job-line' }, progressBar(j.progress_pct),
-            el('span', null, ` rate ${fmtNum(j.rate_pps)} pps, ETA ${j.state === 'done' ? '0 s' : fmtAge(j.eta_s)}, found ${fmtNum(j.found)}`)),
+            el('span', null, ` rate ${fmtNum(j.rate_pps)} pps, ETA ${j.state === 'done' ? '0 s' : known(j.eta_s) ? fmtAge(j.eta_s) : 'unknown' + (typeof j.eta_unknown === 'string' ? ` (${j.eta_unknown})` : '')}, found ${fmtNum(j.found)}`)),
           el('p', { className: 'muted' }, `targets ${fmtText(spec.targets)}, ports ${fmtText(spec.ports)}, mode ${fmtText(spec.mode)}, ` +
             `rate ${fmtText(spec.rate_pps)} pps, ${fmtText(spec.shards)} shards` +
             (spec.group ? `, group ${fmtText(spec.group)}` : '') + (Array.isArray(spec.devices) ? `, devices ${spec.devices.map(fmtText).join(', ')}` : '')),
           el('table', { className: 'grid shards' },
-            el('thead', null, el('tr', null, el('th', null, 'Shard'), el('th', null, 'Holder'), el('th', null, 'Done / total'), el('th', null, 'Progress'))),
-            el('tbody', null, arrayOf(j.shards).map(s => el('tr', { dataset: { shard: String(s && s.shard) } },
-              el('td', { className: 'num' }, fmtText(s.shard)), el('td', null, typeof s.holder === 'string' ? deviceLink(s.holder) : '—'),
+            el('thead', null, el('tr', null, el('th', null, 'Shard'), el('th', null, 'State'), el('th', null, 'Holder'), el('th', null, 'Done / total'), el('th', null, 'Progress'))),
+            el('tbody', null, arrayOf(j.shards).filter(s => s && typeof s === 'object').map(s => el('tr', { dataset: { shard: String(s.shard) } },
+              el('td', { className: 'num' }, fmtText(s.shard)), el('td', null, fmtText(s.state)),
+              el('td', null, typeof s.holder === 'string' ? deviceLink(s.holder) : '—'),
               el('td', { className: 'num' }, `${fmtNum(s.done)} / ${fmtNum(s.total)}`), el('td', null, progressBar(s.pct)))))));
       }));
     }
@@ -980,10 +1025,13 @@
   async function start() {
     document.getElementById('logout').addEventListener('click', logout);
     window.addEventListener('hashchange', route);
+    const first = parseHash().parts[0] || 'fleet';
+    if (first === 'fleet') prefetch('/v1/fleet');
     try {
       state.who = expectObject(await getJson('/v1/whoami'), 'GET /v1/whoami');
     } catch (e) {
       state.who = null;
+      prefetched.clear();  // asked without a session: useless after the login
       if (!(e instanceof ApiError && e.status === 401)) showError(e.message);
     }
     route();
