@@ -197,31 +197,38 @@ def main():
         if "admin" not in who or "actions enabled" not in who:
             failures.append(f"after the admin login the header says {who!r}, expected role admin with actions")
 
-        # 2. Both devices online with packets/s above 0 (rates from their last two heartbeats).
-        def both_online(_):
-            cells = {d: (browser.fleet_cell(d, "status"), number(browser.fleet_cell(d, "pps"))) for d in DEVICES}
-            ok = all((s or "").startswith("online") and (p or 0) > 0 for s, p in cells.values())
-            return ok and cells
-        cells = browser.wait("both devices online with packets/s > 0 on the fleet page", both_online, 45)
-        figure(f"step 2: admin login -> both devices online with packets moving on the fleet page: "
-               f"{time.monotonic() - t0:.1f} s; packets/s {[cells[d][1] for d in DEVICES]}")
-        counts = browser.text("#fleet-counts")
-        if not counts.startswith("2 online"):
-            failures.append(f"the fleet counts read {counts!r}, expected '2 online' first")
-        browser.screenshot("fleet.png")
+        # 2. Both devices online on the fleet page; each one's counters moving on its own page
+        # (the heartbeat's counters.packets grows). The fleet's packets/s is a rate between the
+        # last two heartbeats; the worker refreshes its counters every 2 s, so with 1 s heartbeats
+        # it reads 0 every other heartbeat: it is recorded here, not asserted.
+        moving = {}
 
-        browser.go(base, "#/device/gw-1")
+        def both_online(_):
+            cells = {d: (browser.fleet_cell(d, "status") or "", number(browser.fleet_cell(d, "pps"))) for d in DEVICES}
+            for d, (status, pps) in cells.items():
+                if status.startswith("online") and (pps or 0) > 0:
+                    moving.setdefault(d, pps)
+            return all(s.startswith("online") for s, _ in cells.values())
+        browser.wait("both devices online on the fleet page", both_online, 45)
+        figure(f"step 2: admin login -> both devices online on the fleet page: {time.monotonic() - t0:.1f} s; "
+               f"packets/s above 0 seen so far: {moving}")
+        online = browser.text("#count-online .n")
+        if online != "2":
+            failures.append(f"the fleet page counts {online!r} online, expected 2: {browser.text('#fleet-counts')!r}")
+        browser.screenshot("fleet.png")
 
         def heartbeat_packets(_):
             try:
-                return json.loads(browser.text("#device-heartbeat") or browser.js(
+                return json.loads(browser.js(
                     "return document.getElementById('device-heartbeat').textContent"))["counters"]["packets"]
             except (ValueError, KeyError, TypeError):
                 return None
-        p1 = browser.wait("gw-1's heartbeat document on its page", heartbeat_packets, 15)
-        p2 = browser.wait("gw-1's packet counter to grow on its page",
-                          lambda d: (lambda p: p is not None and p > p1 and p)(heartbeat_packets(d)), 15)
-        figure(f"step 2: gw-1's page: heartbeat counters.packets {p1} -> {p2}")
+        for d in reversed(DEVICES):  # gw-1 last: its page is the one photographed
+            browser.go(base, f"#/device/{d}")
+            p1 = browser.wait(f"{d}'s heartbeat document on its page", heartbeat_packets, 15)
+            p2 = browser.wait(f"{d}'s packet counter to grow on its page",
+                              lambda _: (lambda p: p is not None and p > p1 and p)(heartbeat_packets(_)), 15)
+            figure(f"step 2: {d}'s page: heartbeat counters.packets {p1} -> {p2}")
         browser.wait("gw-1's series on its page", lambda d: (number(browser.text("#series-note")) or 0) >= 1, 20)
         browser.wait("gw-1's log tail live with lines", lambda d: browser.text("#log-state") == "live" and
                      len(browser.find("#log-tail li")) >= 1, 20)

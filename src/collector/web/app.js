@@ -805,7 +805,7 @@
     function drawJobSelect() {
       const jobs = [...new Set(records.map(r => r.job).filter(Boolean))].sort();
       const keep = jobSel.value;
-      jobSel.replaceChildren(el('option', { value: '' }, 'every job'), jobs.map(j => el('option', { value: j }, j)));
+      jobSel.replaceChildren(el('option', { value: '' }, 'every job'), ...jobs.map(j => el('option', { value: j }, j)));
       jobSel.value = jobs.includes(keep) ? keep : '';
     }
     async function cancel(job) {
