@@ -31,6 +31,7 @@ dev_packages=(
   libjs-chart.js
   clang-14 libfuzzer-14-dev
   prometheus
+  chromium chromium-driver python3-selenium
 )
 static_packages=(
   dpkg-dev flex bison libc-ares-dev
