@@ -101,6 +101,30 @@ std::optional<std::int64_t> CounterAt(const json& doc, const char* pointer) {
 
 FleetState::FleetState(FleetStore* store, const Clock* clock) : store_(store), clock_(clock) {}
 
+// The rates a row shows, over the last kRateWindowMs (or all the samples kept
+// when they span less): a device's counters move in steps (its worker reports
+// every 2 s), so a rate between two heartbeats 1 s apart reads 0 every other time.
+void FleetState::ShownRates(Track& t) {
+  t.pps = t.bps = t.drop_pct = std::nullopt;
+  if (t.minute.size() < 2) return;
+  const Sample& last = t.minute.back();
+  const Sample* ref = &t.minute.front();
+  for (const Sample& s : t.minute) {
+    if (s.ms <= last.ms - kRateWindowMs) ref = &s;
+  }
+  if (ref == &last || last.ms <= ref->ms) return;
+  const double seconds = static_cast<double>(last.ms - ref->ms) / 1000.0;
+  auto dp = Increase(ref->packets, last.packets);
+  auto db = Increase(ref->bytes, last.bytes);
+  auto dd = Increase(ref->drops, last.drops);
+  if (dp) t.pps = static_cast<double>(*dp) / seconds;
+  if (db) t.bps = static_cast<double>(*db) * 8.0 / seconds;
+  if (dp && dd) {
+    t.drop_pct =
+        *dp + *dd > 0 ? 100.0 * static_cast<double>(*dd) / static_cast<double>(*dp + *dd) : 0.0;
+  }
+}
+
 Status FleetState::Restore() {
   auto latest = store_->LoadLatest();
   if (!latest.ok()) return latest.status();
@@ -155,15 +179,6 @@ Status FleetState::Ingest(const std::string& device, std::string_view body) {
     auto du = Increase(CounterAt(t.doc, "/counters/bytes_uploaded"),
                        CounterAt(doc, "/counters/bytes_uploaded"));
     auto de = Increase(UploadErrors(t.doc), UploadErrors(doc));
-    const double seconds = static_cast<double>(dt) / 1000.0;
-    t.pps = dp ? std::optional<double>(static_cast<double>(*dp) / seconds) : std::nullopt;
-    t.bps = db ? std::optional<double>(static_cast<double>(*db) * 8.0 / seconds) : std::nullopt;
-    t.drop_pct = std::nullopt;
-    if (dp && dd && *dp + *dd > 0) {
-      t.drop_pct = 100.0 * static_cast<double>(*dd) / static_cast<double>(*dp + *dd);
-    } else if (dp && dd) {
-      t.drop_pct = 0.0;
-    }
     delta.covered_ms = dt;
     delta.packets = dp.value_or(0);
     delta.bytes = db.value_or(0);
@@ -177,9 +192,11 @@ Status FleetState::Ingest(const std::string& device, std::string_view body) {
     t.last_packet_change_ms = now;  // the clock for "no packets" starts at the first beat
   }
   if (restarted) t.minute.clear();
-  t.minute.push_back({now, packets, drops, delta.backlog_bytes});
+  t.minute.push_back(
+      {now, packets, drops, delta.backlog_bytes, CounterAt(doc, "/counters/bytes_captured")});
   while (t.minute.size() > 2 && t.minute[1].ms <= now - kMinuteMs) t.minute.pop_front();
   while (t.minute.size() > 64) t.minute.pop_front();  // a device beating too fast
+  ShownRates(t);
 
   const auto desired = IntAt(doc, "/config/desired_version");
   const auto applied = IntAt(doc, "/config/applied_version");

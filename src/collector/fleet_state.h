@@ -65,7 +65,7 @@ class FleetState {
  private:
   struct Sample {
     std::int64_t ms = 0;
-    std::optional<std::int64_t> packets, drops, backlog;
+    std::optional<std::int64_t> packets, drops, backlog, bytes;
   };
   struct Track {
     std::int64_t received_ms = 0;
@@ -75,6 +75,8 @@ class FleetState {
     std::optional<std::int64_t> last_packet_change_ms;
     std::optional<std::int64_t> drift_since_ms;
   };
+  static constexpr std::int64_t kRateWindowMs = 10'000;  // rates shown in a row
+  static void ShownRates(Track& t);
   DeviceFacts EvaluateOne(const std::string& id, const Track* track, const DeviceUploads* uploads,
                           const ZkDeviceNodes* nodes, const ZkFleetSnapshot* zk,
                           std::int64_t now_ms, bool with_rows);

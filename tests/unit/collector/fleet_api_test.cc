@@ -88,6 +88,24 @@ TEST_SUITE("collector.fleet_api") {
     CHECK(metrics.body.find("picket_data_disk_free_bytes ") != std::string::npos);
   }
 
+  TEST_CASE("packets/s is steady when counters move in steps slower than heartbeats") {
+    // The worker reports every 2 s, heartbeats go every 1 s: a rate between two
+    // heartbeats alone would read 0, 100, 0, 100, ...
+    FleetFixture f;
+    for (int i = 0; i <= 20; ++i) {
+      const int packets = 100 * (i / 2) * 2;  // +200 every second beat
+      const std::string beat = R"({"interval_ms":1000,"worker":{"state":"running"},"counters":{"packets":)" +
+                               std::to_string(packets) + "}}";
+      REQUIRE(f.Call("POST", "/v1/devices/gw-1/status", "tok-1", beat).status == 200);
+      if (i >= 12) {
+        auto row = Json(f.Call("GET", "/v1/fleet", "tok-op"))["devices"][0];
+        CAPTURE(i);
+        CHECK(row["pps"].get<double>() == doctest::Approx(100.0).epsilon(0.15));
+      }
+      f.clock.Advance(std::chrono::seconds(1));
+    }
+  }
+
   TEST_CASE("heartbeat bodies are capped at 64 KiB, before and after gunzip") {
     FleetFixture f;
     const std::string big = R"({"pad":")" + std::string(70 * 1024, 'x') + R"("})";
