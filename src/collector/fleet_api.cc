@@ -179,7 +179,7 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
   if (e == wire::Endpoint::kGetDeviceStatus) {
     for (DeviceFacts& d : facts) {
       if (d.id != a.route.device) continue;
-      json config;
+      json config, device_config;
       json refusals = json::array();
       for (const Refusal& r : d.input.refusals) {
         refusals.push_back({{"source", r.source},
@@ -197,12 +197,21 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
           }
           config = ParseJsonBounded(merged);
           if (config.is_discarded()) config = json();
+          // The device's own row (what PUT /v1/devices/{id}/config replaces),
+          // without the "version" sync adds beside it.
+          device_config = ParseJsonBounded(*n->second.config);
+          if (device_config.is_object()) {
+            device_config.erase("version");
+          } else {
+            device_config = json();
+          }
         }
       }
       auto latest = f.state->Latest(d.id);
       return JsonReply(wire::kHttpOk, json{{"device", std::move(d.row)},
                                            {"heartbeat", latest ? *latest : json()},
                                            {"config", std::move(config)},
+                                           {"device_config", std::move(device_config)},
                                            {"refusals", std::move(refusals)}});
     }
     return JsonError(wire::kHttpNotFound, "no device '" + a.route.device +
