@@ -10,72 +10,19 @@ fleet page afresh three times. Measured and printed:
   - the collector's CPU time (user + system, /proc) per round of 1,000
     heartbeats, and the wall time of a round sent over 8 connections;
   - GET /v1/fleet answer time for 1,000 devices (median of 10).
-The seeding is this test's own (a few lines of http.client): tests/pylib has no
-heartbeat generator yet.
+The synthetic devices are tests/pylib/heartbeats.py's (as tests/bench/heartbeat_bench.py's).
 usage: web_scale_test.py PICKETD PICKET [--devices N] [--rounds R] [--screenshots DIR]
 Skips without Chromium unless CI=true; needs no root."""
-import argparse, http.client, json, os, random, statistics, sys, tempfile, threading, time
+import argparse, http.client, json, os, random, statistics, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import remove_unless_kept, report  # noqa: E402
-from servers import Processes, free_port, skip_code, wait_for, write_private  # noqa: E402
+from heartbeats import HeartbeatFleet, device_ids, write_tokens  # noqa: E402
+from servers import Processes, free_port, skip_code, wait_for  # noqa: E402
 from web_support import Browser, browser_missing  # noqa: E402
 
 RENDER_LIMIT_MS = 1000
 CONNECTIONS = 8
-
-
-def heartbeat(device, round_no, rng, now_ms):
-    """The contract's heartbeat document with counters that grow each round."""
-    packets = round_no * 5000 + rng.randint(0, 4000)
-    return {
-        "device": device, "group": f"site-{rng.randint(1, 20)}", "picketd": "0.15.0", "pid": 1000 + rng.randint(0, 9000),
-        "started_at_ms": now_ms - 3_600_000, "uptime_s": 3600 + round_no * 5, "sent_at_ms": now_ms, "interval_ms": 5000,
-        "config": {"source": "zookeeper", "applied_version": 7, "desired_version": 7 if rng.random() > 0.05 else 8,
-                   "refused": None},
-        "worker": {"state": "running", "pid": 2000 + rng.randint(0, 9000), "starts": 1, "unexpected_exits": 0,
-                   "crash_loop": False},
-        "last_error": None,
-        "zookeeper": {"configured": False, "connected": False},
-        "counters": {"packets": packets, "lost_packets": 0, "kernel_drops": rng.randint(0, 50), "if_drops": 0,
-                     "bytes_captured": packets * 400, "chunks_pending": rng.randint(0, 5),
-                     "batches_pending": 0, "bytes_pending": rng.randint(0, 1 << 24), "oldest_pending_age_s": rng.randint(0, 30),
-                     "chunks_evicted": 0, "bytes_evicted": 0, "chunks_dead": 0, "batches_dead": 0,
-                     "uploads_ok": round_no * 3, "uploads_failed": rng.randint(0, 2), "uploads_dead": 0,
-                     "bytes_uploaded": packets * 380},
-        "disk": {"path": "/var/lib/picketd", "free_bytes": rng.randint(1 << 30, 1 << 34), "total_bytes": 1 << 35},
-        "scan": [],
-    }
-
-
-def send_round(port, tokens, round_no):
-    """One heartbeat from every device, over CONNECTIONS keep-alive connections; returns the
-    number of answers that were not 200."""
-    devices = sorted(tokens)
-    bad = []
-    lock = threading.Lock()
-
-    def worker(index, part):
-        rng = random.Random(round_no * 1000 + index)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            for d in part:
-                body = json.dumps(heartbeat(d, round_no, rng, int(time.time() * 1000)))
-                conn.request("POST", f"/v1/devices/{d}/status", body=body,
-                             headers={"Authorization": f"Bearer {tokens[d]}", "Content-Type": "application/json"})
-                r = conn.getresponse()
-                r.read()
-                if r.status != 200:
-                    with lock:
-                        bad.append((d, r.status))
-        finally:
-            conn.close()
-    threads = [threading.Thread(target=worker, args=(i, devices[i::CONNECTIONS])) for i in range(CONNECTIONS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return bad
 
 
 def cpu_seconds(pid):
@@ -108,10 +55,9 @@ def main():
         print("FIGURE:", text, flush=True)
 
     try:
-        tokens = {f"dev-{i:04d}": f"t{i:04d}-{random.getrandbits(64):016x}" for i in range(args.devices)}
         operator = f"operator-{random.getrandbits(64):016x}"
-        tokens_file = write_private(os.path.join(work, "tokens"),
-                                    "".join(f"{d} {t}\n" for d, t in tokens.items()) + f"@operator {operator}\n")
+        tokens_file = os.path.join(work, "tokens")
+        tokens = write_tokens(tokens_file, device_ids(args.devices, "dev"), operator_token=operator)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         ready = os.path.join(work, "collector.url")
@@ -121,13 +67,18 @@ def main():
         wait_for("the collector", lambda: os.path.exists(ready) and open(ready).read().strip(), 30)
 
         cpu, walls = [], []
-        for r in range(args.rounds):
-            c0, w0 = cpu_seconds(collector.pid), time.monotonic()
-            bad = send_round(port, tokens, r)
-            walls.append(time.monotonic() - w0)
-            cpu.append(cpu_seconds(collector.pid) - c0)
-            if bad:
-                raise AssertionError(f"round {r}: {len(bad)} heartbeats not answered 200, e.g. {bad[:3]}")
+        fleet_of = HeartbeatFleet(base, tokens, connections=CONNECTIONS, timeout=30)
+        try:
+            for r in range(args.rounds):
+                c0, w0 = cpu_seconds(collector.pid), time.monotonic()
+                fleet_of.beat_all()
+                walls.append(time.monotonic() - w0)
+                cpu.append(cpu_seconds(collector.pid) - c0)
+                if fleet_of.failures:
+                    raise AssertionError(f"round {r}: {len(fleet_of.failures)} heartbeats not answered 200, "
+                                         f"e.g. {fleet_of.failures[:3]}")
+        finally:
+            fleet_of.close()
         figure(f"heartbeats: {args.rounds} rounds of {args.devices} devices over {CONNECTIONS} connections: "
                f"collector CPU per round {statistics.median(cpu) * 1000:.0f} ms median "
                f"({', '.join(f'{c * 1000:.0f}' for c in cpu)} ms), wall per round {statistics.median(walls) * 1000:.0f} ms "
