@@ -123,6 +123,16 @@ std::optional<Reply> Authorize(const TokenTable* tokens, LoginSessions& sessions
   return std::nullopt;
 }
 
+// Whether the request carries a token or login session the collector knows.
+bool HasCredential(const TokenTable* tokens, LoginSessions& sessions, const HeaderMap& h) {
+  if (auto auth = h.Get(wire::kAuthorizationHeader)) {
+    auto token = wire::ParseBearerToken(*auth);
+    return token && tokens->Lookup(*token).has_value();
+  }
+  auto cookie = CookieValue(h.Get(kCookieHeader).value_or(""), kSessionCookie);
+  return cookie && sessions.Find(*cookie).has_value();
+}
+
 // Operator requests that carry a JSON body, and its limit.
 std::optional<std::uint64_t> ActionBodyLimit(wire::Endpoint endpoint) {
   switch (endpoint) {
@@ -358,6 +368,12 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
   Admission a;
   wire::RouteMatch match = wire::MatchRoute(head.method, head.target);
   if (!match.matched()) {
+    // A stranger learns nothing about which paths exist: without a valid
+    // credential every unknown or malformed path is a 401, like a real one.
+    if (tokens_ != nullptr && !HasCredential(tokens_, *login_sessions_, head.headers)) {
+      a.reject = Unauthorized("missing 'Authorization: Bearer <token>' (or a login session cookie)");
+      return a;
+    }
     Reply r = JsonError(match.http_status, match.error);
     if (!match.allow.empty()) r.headers.emplace_back(wire::kAllowHeader, match.allow);
     a.reject = std::move(r);

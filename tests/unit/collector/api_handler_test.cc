@@ -196,6 +196,19 @@ TEST_SUITE("collector.api") {
     CHECK(f.Call("GET", "/v1/devices", {{"Authorization", "Basic dG9rLW9w"}}).status == 401);
   }
 
+  TEST_CASE("route errors only for a known credential: a stranger gets 401 on any path") {
+    Fixture f;
+    for (const char* path : {"/v1/nothing", "/v1/devices/a%2Fb/chunks", "/v2/x", "/ui/../etc"}) {
+      CAPTURE(path);
+      CHECK(f.Call("GET", path, {}).status == 401);
+      CHECK(f.Call("GET", path, {{"Authorization", "Bearer tok-x"}}).status == 401);
+    }
+    CHECK(f.Call("GET", "/v1/nothing", {{"Authorization", "Bearer tok-op"}}).status == 404);
+    CHECK(f.Call("GET", "/v1/nothing", {{"Authorization", "Bearer tok-1"}}).status == 404);
+    CHECK(f.Call("DELETE", "/v1/devices", {{"Authorization", "Bearer tok-op"}}).status == 405);
+    CHECK(f.Call("GET", "/", {}).status == 200);  // the page stays public
+  }
+
   TEST_CASE("no token table: everything is allowed") {
     Fixture f;
     ApiHandler open(nullptr, f.db.get(), &f.store, 4096, &f.clock);
