@@ -524,6 +524,16 @@ Reply ApiHandler::Handle(Admission a, std::string body) {
   return JsonError(wire::kHttpInternalError, "unhandled endpoint");
 }
 
+std::optional<Reply> ApiHandler::ChargeQuota(const std::string& device, std::uint64_t bytes,
+                                             std::uint64_t rows) {
+  if (quota_ == nullptr) return std::nullopt;
+  auto refused = quota_->Charge(device, bytes, rows);
+  if (!refused) return std::nullopt;
+  Reply r = JsonError(wire::kHttpTooManyRequests, refused->message);
+  r.headers.emplace_back(wire::kRetryAfterHeader, std::to_string(refused->retry_after_s));
+  return r;
+}
+
 Reply ApiHandler::PutChunk(Admission& a, std::string body) {
   auto decoded = DecodeBody(a, std::move(body));
   if (!decoded.ok()) {
@@ -535,6 +545,7 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
   const std::string& pcap = *decoded;
   if (Status st = CheckCaptureHeader(pcap); !st.ok())
     return JsonError(wire::kHttpBadRequest, st.message());
+  if (auto over = ChargeQuota(a.route.device, pcap.size(), 0)) return std::move(*over);
 
   Sha256 hasher;
   hasher.Update(pcap);
@@ -613,6 +624,9 @@ Reply ApiHandler::PostLines(LineKind kind, Admission& a, std::string body) {
                          ? wire::kHttpPayloadTooLarge
                          : wire::kHttpBadRequest,
                      lines.status().message());
+  }
+  if (auto over = ChargeQuota(a.route.device, decoded->size(), lines->size())) {
+    return std::move(*over);
   }
   auto outcome = db_->IngestLines(kind, a.route.device, a.idempotency_key, *lines,
                                   clock_->WallMillis(), a.report, Sha256Hex(*decoded));

@@ -18,6 +18,7 @@
 
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
+#include "collector/device_quota.h"
 #include "collector/log_feed.h"
 #include "collector/metrics.h"
 #include "collector/login_sessions.h"
@@ -129,6 +130,8 @@ class ApiHandler {
   // collector serves HTTPS (cookies get Secure, the origin is https://).
   // actions == nullptr: no --db, the actions answer 501.
   void EnableWeb(bool tls, OperatorActions* actions);
+  // Per-device bytes and rows a minute (device_quota.h); none without this call.
+  void EnableQuota(DeviceQuota* quota) { quota_ = quota; }
   LoginSessions& login_sessions() { return *login_sessions_; }
 
   Admission Admit(const RequestHead& head) const;
@@ -166,6 +169,10 @@ class ApiHandler {
   std::unique_ptr<LoginSessions> login_sessions_;
   bool tls_ = false;
   OperatorActions* actions_ = nullptr;
+  DeviceQuota* quota_ = nullptr;
+  // 429 + Retry-After when the device is over its quota; charges it otherwise.
+  std::optional<Reply> ChargeQuota(const std::string& device, std::uint64_t bytes,
+                                   std::uint64_t rows);
 };
 
 // The base64 SHA-256 named in a Digest header ("sha-256=<base64>", possibly

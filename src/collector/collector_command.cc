@@ -118,6 +118,9 @@ int RunCollectorCommand(std::span<char* const> args) {
     analysis = std::move(*created);
   }
   SessionAnalysis* raw_analysis = analysis.get();
+  DeviceQuota quota({o.device_bytes_per_minute, o.device_rows_per_minute},
+                    &SystemClock::Instance());
+  handler.EnableQuota(&quota);
   handler.EnableSessions(sessions->get(), [raw_analysis](const std::string& device) {
     if (raw_analysis != nullptr) raw_analysis->Notify(device);
   });

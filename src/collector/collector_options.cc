@@ -129,6 +129,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   FlagParser flags(
       {"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
        "max-connections", "max-connections-per-address", "max-inflight-per-device",
+       "device-bytes-per-minute", "device-rows-per-minute",
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
        "session-udp-idle", "session-icmp-idle", "heartbeat-retention", "min-free-disk",
@@ -189,6 +190,20 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     auto n = ParsePositiveInt("--max-inflight-per-device", *v, 100000);
     if (!n.ok()) return n.status();
     o.max_inflight_per_device = *n;
+  }
+  if (auto v = flags.Value("device-bytes-per-minute")) {
+    auto size = ParseSize(*v);
+    if (!size.ok()) return size.status().WithContext("--device-bytes-per-minute");
+    o.device_bytes_per_minute = *size;
+  }
+  if (auto v = flags.Value("device-rows-per-minute")) {
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (v->empty() || ec != std::errc() || end != v->data() + v->size()) {
+      return Status::InvalidArgument("--device-rows-per-minute '" + *v +
+                                     "': expected a non-negative integer (0: no limit)");
+    }
+    o.device_rows_per_minute = n;
   }
   if (auto v = flags.Value("max-followers")) {
     auto n = ParsePositiveInt("--max-followers", *v, 100000);

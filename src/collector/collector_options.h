@@ -29,6 +29,9 @@ struct CollectorOptions {
   std::optional<std::size_t> max_connections;
   std::size_t max_connections_per_address = 256;
   int max_inflight_per_device = 8;
+  // Per-device ingest a minute (device_quota.h); 0 turns one off.
+  std::uint64_t device_bytes_per_minute = 8ull << 30;  // above 1 Gbit/s of capture
+  std::uint64_t device_rows_per_minute = 1'000'000;
   int max_followers = 64;  // open GET /v1/logs?follow=1 streams
   int threads = 2;
   std::optional<std::string> ready_file;

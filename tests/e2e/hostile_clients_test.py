@@ -10,6 +10,7 @@ spread      1,100 idle connections from 40 addresses (the total cap: oldest idle
 slowloris   600 connections from 20 addresses sending a request header a byte at a time
 slow-body   one device opens 64 PUTs that declare 1 MB and send 2 bytes
 gzip-bomb   65 KB of gzip inflating to 64 MiB of '{}' lines
+row-flood   one device posts 10 batches of 100,000 lines (its quota here: 300,000 a minute)
 big-reads   one device posts 60 MB of log lines; four operators read 10,000 of them at a
             time while the good clients write and read
 deep-json   one device posts a log line of 60,000 nested '[' and the operator reads it
@@ -25,6 +26,7 @@ from servers import Processes, wait_for, write_private  # noqa: E402
 FILE_LIMIT = 1024
 RSS_LIMIT_KB = 256 * 1024
 GOOD_DEADLINE_S = 2.0
+ROWS_PER_MINUTE = 300_000  # this collector's per-device row quota
 
 
 def check(cond, message):
@@ -47,7 +49,8 @@ class Collector:
         self.log = os.path.join(work, "collector.log")
         self.argv = ["sh", "-c", f"ulimit -n {FILE_LIMIT} && exec \"$@\"", "sh", picket, "collector",
                      "--listen", "127.0.0.1:0", "--data", os.path.join(work, "data"),
-                     "--tokens", os.path.join(work, "tokens"), "--ready-file", self.ready]
+                     "--tokens", os.path.join(work, "tokens"), "--ready-file", self.ready,
+                     "--device-rows-per-minute", str(ROWS_PER_MINUTE)]
 
     def start(self, procs):
         self.proc = procs.start(self.argv, "collector", log_path=self.log)
@@ -226,6 +229,21 @@ def main():
             check(all(s == 200 and n > 10_000_000 for s, n in reads), f"reads: {reads[:5]}")
             return []
 
+        def row_flood():
+            # gw-1 posts batches of 100,000 '{}' lines as fast as it can: beyond its quota it
+            # is told to come back later, and the database gets no more than the quota.
+            body = b"{}\n" * 100_000
+            answers = []
+            for i in range(10):
+                status, answer = c.request("POST", "/v1/devices/gw-1/logs", "tok-gw-1", body,
+                                           {"Idempotency-Key": f"flood-{i}"}, timeout=30)
+                answers.append(status)
+            check(answers.count(200) <= ROWS_PER_MINUTE // 100_000 + 1,
+                  f"{answers.count(200)} of 10 batches of 100,000 rows accepted: {answers}")
+            check(answers.count(429) >= 6 and b"--device-rows-per-minute" in answer,
+                  f"answers {answers}, last {answer[:200]!r}")
+            return []
+
         def deep_json():
             line = "[" * 60_000 + "\n"  # under the 64 KiB line cap: the depth check answers
             status, answer = c.request("POST", "/v1/devices/gw-2/logs", "tok-gw-2", line.encode(),
@@ -241,6 +259,7 @@ def main():
                              ("64 slow bodies of one device", slow_bodies),
                              ("64 MiB of '{}' lines in 65 KB of gzip", gzip_bomb),
                              ("10,000-line reads of 60 MB of logs", reads_during_writes),
+                             ("one device floods 1,000,000 rows", row_flood),
                              ("60,000 nested brackets", deep_json)]:
             case(name, attack)
         text = open(c.log).read()
