@@ -39,7 +39,7 @@ DEVICES = ("gw-1", "gw-2")
 SESSION_MS = 4000
 # Addresses and ports no other e2e test uses: ctest -j2 runs them side by side, and another
 # test's listeners would join this one's ground truth.
-PORTS = (43100, 43149)          # 15 hosts x 50 ports = 750 probes a job, 375 a shard
+PORTS = (23100, 23149)          # 15 hosts x 50 ports = 750 probes a job, 375 a shard
 LOG_ROUNDS = 5
 LOG_GAP_LIMIT_S = 2.0
 

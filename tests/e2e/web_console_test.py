@@ -39,7 +39,7 @@ OFFLINE_LIMIT_S = OFFLINE_AFTER_S + SESSION_MS / 1000 + ZK_POLL_S + PAGE_REFRESH
 # Ports no other e2e test uses (ctest -j2 runs them side by side).
 UDP_PORT = {"gw-1": 47601, "gw-2": 47602}
 TCP_SESSION_PORT = 47611             # gw-1 captures these connections: the sessions step
-SCAN_PORTS = (44100, 44199)          # 100 ports of 127.0.0.1, two shards, 10 pps: ~5 s a shard
+SCAN_PORTS = (24100, 24199)          # 100 ports of 127.0.0.1, two shards, 10 pps: ~5 s a shard
 SESSION_CONNECTIONS = 3
 
 

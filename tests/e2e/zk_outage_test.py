@@ -18,7 +18,7 @@ DEVICE = "gw-1"
 UDP_PORT = 47101
 MAGIC = b"PKTOUTAGE"
 HOSTS = [f"127.0.104.{i}" for i in range(1, 16)]
-PORTS = (42300, 42479)          # 15 x 180 = 2700 probes at 60 pps: 45 s
+PORTS = (22300, 22479)          # 15 x 180 = 2700 probes at 60 pps: 45 s
 
 
 def sender(stop, sent):
