@@ -13,11 +13,8 @@ namespace picket::collector {
 
 namespace {
 
-std::array<std::uint8_t, 32> Hash(std::string_view id) {
-  Sha256 h;
-  h.Update(id);
-  return h.Finish();
-}
+// Sessions are kept under the SHA-256 of their id, never the id itself.
+std::array<std::uint8_t, 32> Hash(std::string_view id) { return Sha256Of(id); }
 
 std::string Lower(std::string_view s) {
   std::string out(s);

@@ -12,12 +12,6 @@ namespace picket::collector {
 
 namespace {
 
-std::array<std::uint8_t, 32> HashToken(std::string_view token) {
-  Sha256 h;
-  h.Update(token);
-  return h.Finish();
-}
-
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
 // Splits a line into whitespace-separated fields.
@@ -107,7 +101,7 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view ori
       return Status::InvalidArgument(where + "bad device id '" + std::string(fields[0]) +
                                      "' (expected [A-Za-z0-9._-]{1,64}, @operator or @admin)");
     }
-    entry.token_hash = HashToken(fields[1]);
+    entry.token_hash = Sha256Of(fields[1]);
     for (const Entry& e : table.entries_) {
       if (e.token_hash == entry.token_hash) {
         return Status::InvalidArgument(where + "token already used on an earlier line");
@@ -129,7 +123,7 @@ Result<TokenTable> TokenTable::LoadFile(const std::string& path) {
 
 std::optional<Principal> TokenTable::Lookup(std::string_view token) const {
   if (token.empty()) return std::nullopt;
-  const auto presented = HashToken(token);
+  const auto presented = Sha256Of(token);
   const Entry* match = nullptr;
   for (const Entry& e : entries_) {  // no early exit: the same work for every token
     bool equal = CRYPTO_memcmp(e.token_hash.data(), presented.data(), presented.size()) == 0;

@@ -63,10 +63,14 @@ std::string Base64Encode(const std::uint8_t* data, std::size_t size) {
   return out;
 }
 
-std::string Sha256Hex(std::string_view data) {
+std::array<std::uint8_t, 32> Sha256Of(std::string_view data) {
   Sha256 h;
   h.Update(data);
-  auto d = h.Finish();
+  return h.Finish();
+}
+
+std::string Sha256Hex(std::string_view data) {
+  const auto d = Sha256Of(data);
   return HexEncode(d.data(), d.size());
 }
 

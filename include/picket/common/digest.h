@@ -32,6 +32,7 @@ class Sha256 {
 std::string HexEncode(const std::uint8_t* data, std::size_t size);
 std::string Base64Encode(const std::uint8_t* data, std::size_t size);
 std::string Sha256Hex(std::string_view data);
+std::array<std::uint8_t, 32> Sha256Of(std::string_view data);
 // Hashes a whole file; errors name the path.
 Result<std::array<std::uint8_t, 32>> Sha256File(const std::string& path);
 
