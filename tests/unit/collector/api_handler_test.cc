@@ -10,6 +10,7 @@
 #include "collector/gunzip.h"
 #include "picket/common/digest.h"
 #include "support/temp_dir.h"
+#include "unit/collector/api_call.h"
 
 namespace picket::collector {
 
@@ -48,21 +49,7 @@ struct Fixture {
 
   Reply Call(std::string method, std::string target,
              std::vector<std::pair<std::string, std::string>> headers, std::string body = {}) {
-    RequestHead head;
-    head.method = std::move(method);
-    head.target = std::move(target);
-    for (auto& [k, v] : headers) head.headers.Add(k, v);
-    if (!body.empty()) head.content_length = body.size();
-    Admission a = api.Admit(head);
-    Reply r = api.Handle(std::move(a), std::move(body));
-    // A streamed answer is read to its end, as the transport would send it.
-    while (r.stream) {
-      auto piece = r.stream();
-      REQUIRE(piece.ok());
-      if (piece->empty()) r.stream = nullptr;
-      r.body += *piece;
-    }
-    return r;
+    return testing::CallApi(api, std::move(method), std::move(target), headers, std::move(body));
   }
 
   Reply PutChunk(std::string device, int seq, const std::string& body, std::string token,

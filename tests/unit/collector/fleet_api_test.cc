@@ -8,6 +8,7 @@
 #include "collector/gunzip.h"
 #include "fakes/capture/fake_clock.h"
 #include "support/temp_dir.h"
+#include "unit/collector/api_call.h"
 
 namespace picket::collector {
 
@@ -35,14 +36,8 @@ struct FleetFixture {
 
   Reply Call(std::string method, std::string target, std::string token, std::string body = {},
              std::vector<std::pair<std::string, std::string>> headers = {}) {
-    RequestHead head;
-    head.method = std::move(method);
-    head.target = std::move(target);
-    head.headers.Add("Authorization", "Bearer " + token);
-    for (auto& [k, v] : headers) head.headers.Add(k, v);
-    if (!body.empty()) head.content_length = body.size();
-    Admission a = api.Admit(head);
-    return api.Handle(std::move(a), std::move(body));
+    headers.insert(headers.begin(), {"Authorization", "Bearer " + token});
+    return testing::CallApi(api, std::move(method), std::move(target), headers, std::move(body));
   }
 };
 

@@ -12,6 +12,7 @@
 #include "collector/api_handler.h"
 #include "collector/web_assets.h"
 #include "support/temp_dir.h"
+#include "unit/collector/api_call.h"
 
 namespace picket::collector {
 
@@ -42,13 +43,7 @@ struct Fixture {
 
   Reply Call(std::string method, std::string target,
              std::vector<std::pair<std::string, std::string>> headers, std::string body = {}) {
-    RequestHead head;
-    head.method = std::move(method);
-    head.target = std::move(target);
-    for (auto& [k, v] : headers) head.headers.Add(k, v);
-    if (!body.empty()) head.content_length = body.size();
-    Admission a = api.Admit(head);
-    return api.Handle(std::move(a), std::move(body));
+    return testing::CallApi(api, std::move(method), std::move(target), headers, std::move(body));
   }
 
   // Logs in; returns the cookie value and the CSRF token.
