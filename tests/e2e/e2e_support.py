@@ -2,7 +2,7 @@
 check, a process's children, the closing report line. Tests import it from
 their own directory; the processes they start (picketd, the collector,
 ZooKeeper, MariaDB) are owned by ../pylib/servers.py."""
-import os, socket, struct, subprocess, urllib.request
+import os, socket, struct, subprocess, time, urllib.request
 
 
 def root_or_skip():
@@ -57,8 +57,15 @@ def remove_unless_kept(path):
         print("kept", path)
 
 
-def report(failures):
-    """Prints each failure and the closing 'N passed, M failed' line; returns the exit code."""
+def report(failures, figures=None, t_start=None):
+    """Prints the figures and the run time (when given), each failure and the closing
+    'N passed, M failed' line; returns the exit code."""
+    if figures is not None:
+        print("figures:")
+        for f in figures:
+            print("  " + f)
+    if t_start is not None:
+        print(f"total run time {time.monotonic() - t_start:.1f} s")
     for f in failures:
         print("FAIL:", f)
     print("1 passed, 0 failed" if not failures else "0 passed, 1 failed")

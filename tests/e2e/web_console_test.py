@@ -409,11 +409,7 @@ def main():
         for s in sockets:
             s.close()
         remove_unless_kept(work)
-    print("figures:")
-    for f in figures:
-        print("  " + f)
-    print(f"total run time {time.monotonic() - t_start:.1f} s")
-    return report(failures)
+    return report(failures, figures, t_start)
 
 
 if __name__ == "__main__":

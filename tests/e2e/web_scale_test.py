@@ -136,11 +136,7 @@ def main():
             print("--- processes"); print(procs.log_text()[-4000:])
         procs.stop_all()
         remove_unless_kept(work)
-    print("figures:")
-    for f in figures:
-        print("  " + f)
-    print(f"total run time {time.monotonic() - t_start:.1f} s")
-    return report(failures)
+    return report(failures, figures, t_start)
 
 
 if __name__ == "__main__":
