@@ -148,7 +148,10 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
   if (!devices.ok()) return StorageError(devices.status(), "list devices");
   const bool with_rows =
       e == wire::Endpoint::kGetFleet || e == wire::Endpoint::kGetDeviceStatus;
-  std::vector<DeviceFacts> facts = f.state->Evaluate(UploadsFrom(*devices), zk.get(), with_rows);
+  // One device's page evaluates that device, not the whole fleet.
+  const std::string* only = e == wire::Endpoint::kGetDeviceStatus ? &a.route.device : nullptr;
+  std::vector<DeviceFacts> facts =
+      f.state->Evaluate(UploadsFrom(*devices), zk.get(), with_rows, only);
 
   if (e == wire::Endpoint::kGetFleet) {
     json counts = {{"online", 0}, {"degraded", 0}, {"offline", 0}, {"never_seen", 0}};

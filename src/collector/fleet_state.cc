@@ -225,14 +225,22 @@ std::uint64_t FleetState::heartbeats() const {
 }
 
 std::vector<DeviceFacts> FleetState::Evaluate(const std::map<std::string, DeviceUploads>& uploads,
-                                              const ZkFleetSnapshot* zk, bool with_rows) {
+                                              const ZkFleetSnapshot* zk, bool with_rows,
+                                              const std::string* only) {
   const std::int64_t now = clock_->WallMillis();
   std::lock_guard lock(mu_);
   std::set<std::string> ids;
-  for (const auto& [id, _] : tracks_) ids.insert(id);
-  for (const auto& [id, _] : uploads) ids.insert(id);
-  if (zk != nullptr) {
-    for (const auto& [id, _] : zk->devices) ids.insert(id);
+  if (only != nullptr) {
+    if (tracks_.count(*only) || uploads.count(*only) ||
+        (zk != nullptr && zk->devices.count(*only))) {
+      ids.insert(*only);
+    }
+  } else {
+    for (const auto& [id, _] : tracks_) ids.insert(id);
+    for (const auto& [id, _] : uploads) ids.insert(id);
+    if (zk != nullptr) {
+      for (const auto& [id, _] : zk->devices) ids.insert(id);
+    }
   }
   std::vector<DeviceFacts> out;
   out.reserve(ids.size());

@@ -53,9 +53,11 @@ class FleetState {
   Status Ingest(const std::string& device, std::string_view body);
 
   // Every known device (heartbeats, uploads, ZooKeeper), sorted by id.
-  // with_rows = false skips building DeviceFacts::row (issues, metrics).
+  // with_rows = false skips building DeviceFacts::row (issues, metrics);
+  // `only` evaluates that one device (when any source knows it), not the fleet.
   std::vector<DeviceFacts> Evaluate(const std::map<std::string, DeviceUploads>& uploads,
-                                    const ZkFleetSnapshot* zk, bool with_rows = true);
+                                    const ZkFleetSnapshot* zk, bool with_rows = true,
+                                    const std::string* only = nullptr);
   // Issues of the evaluated devices, with when each began (critical first).
   std::vector<IssueRow> Issues(const std::vector<DeviceFacts>& facts);
   // The newest heartbeat document, nullopt when none.
