@@ -316,6 +316,7 @@ std::string FormatJobStatusTable(const JobStatusView& v) {
       if (d.done) line += " " + std::to_string(d.done) + " done";
       if (d.done && d.claimed) line += " +";
       if (d.claimed) line += " " + std::to_string(d.claimed) + " claimed";
+      if (d.total_pps) line += " (" + std::to_string(std::llround(*d.total_pps)) + " pps over all its scans)";
     }
     out += "per device: " + line + "\n";
   }
@@ -336,6 +337,7 @@ std::string FormatJobStatusJson(const JobStatusView& v) {
   json devices = json::object();
   for (const auto& [device, d] : v.devices) {
     devices[device] = {{"done", d.done}, {"claimed", d.claimed}, {"results", d.results}};
+    if (d.total_pps) devices[device]["total_pps"] = std::llround(*d.total_pps);
   }
   json out = {{"job", v.job},
               {"shards", v.shards},

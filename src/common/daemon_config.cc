@@ -285,6 +285,7 @@ ConfigCheck ParseDaemonConfigValue(const Json& root) {
     if (!top.valid()) return check;
     top.Int("version", std::int64_t{0}, std::int64_t{1} << 53, &c.version);
     top.Uint("scan_max_probes", 1, ~std::uint64_t{0}, &c.scan_max_probes);
+    top.Uint("scan_max_pps", 0, 10'000'000, &c.scan_max_pps);
     auto section = [&](std::string_view key, auto read) {
       if (const Json* v = top.Child(key)) {
         JsonObjectReader r(*v, JoinPath("/", key), &check.errors);
@@ -396,6 +397,7 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"allow_plain_http", c.upload.allow_plain_http}}},
       {"scans", scans},
       {"scan_max_probes", c.scan_max_probes},
+      {"scan_max_pps", c.scan_max_pps},
       {"zookeeper",
        {{"hosts", c.zookeeper.hosts},
         {"root", c.zookeeper.root},

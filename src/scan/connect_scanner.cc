@@ -206,12 +206,14 @@ void ConnectScanner::Launch() {
   const std::uint64_t end = scan_.shard.size();
   while (active_.size() < concurrency_ && (!retry_queue_.empty() || window_.next() < end)) {
     const std::uint64_t want = std::min<std::uint64_t>(64, concurrency_ - active_.size());
-    const std::uint64_t grant = bucket_->Take(now, want);
+    const std::uint64_t grant =
+        TakeWithBudget(*bucket_, scan_.spec.device_budget.get(), now, want);
     if (grant == 0) {
       if (!launch_armed_) {
         launch_armed_ = true;
         launch_timer_->expires_after(
-            std::min<std::chrono::nanoseconds>(bucket_->TimeUntil(now, 1), milliseconds(2)));
+            std::min<std::chrono::nanoseconds>(
+                TimeUntilBoth(*bucket_, scan_.spec.device_budget.get(), now), milliseconds(2)));
         launch_timer_->async_wait([this](const boost::system::error_code&) {
           launch_armed_ = false;
           Launch();

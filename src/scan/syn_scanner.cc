@@ -273,9 +273,10 @@ void SynScanner::SendLoop() {
   bool finished = todo == 0;
   while (!finished && !stop_.load(std::memory_order_relaxed)) {
     const MonoTime now = clock.MonotonicNow();
-    const std::uint64_t grant = bucket.Take(now, kBatch);
+    const std::uint64_t grant = TakeWithBudget(bucket, scan_.spec.device_budget.get(), now, kBatch);
     if (grant == 0) {
-      std::this_thread::sleep_for(std::min<nanoseconds>(bucket.TimeUntil(now, 1), milliseconds(2)));
+      std::this_thread::sleep_for(std::min<nanoseconds>(
+          TimeUntilBoth(bucket, scan_.spec.device_budget.get(), now), milliseconds(2)));
       continue;
     }
     std::size_t n = 0;

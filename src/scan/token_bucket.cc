@@ -23,6 +23,10 @@ std::uint64_t TokenBucket::Take(MonoTime now, std::uint64_t want) {
   return grant;
 }
 
+void TokenBucket::Give(std::uint64_t n) {
+  tokens_ = std::min(burst_, tokens_ + static_cast<double>(n));
+}
+
 std::chrono::nanoseconds TokenBucket::TimeUntil(MonoTime now, std::uint64_t n) const {
   const double need = static_cast<double>(n) - Available(now);
   if (need <= 0) return std::chrono::nanoseconds(0);
@@ -30,5 +34,18 @@ std::chrono::nanoseconds TokenBucket::TimeUntil(MonoTime now, std::uint64_t n) c
 }
 
 double DefaultBurst(double rate_per_second) { return std::max(1.0, rate_per_second * 0.05); }
+
+std::uint64_t TakeWithBudget(TokenBucket& own, RateBudget* budget, MonoTime now, std::uint64_t want) {
+  const std::uint64_t mine = own.Take(now, want);
+  if (budget == nullptr || mine == 0) return mine;
+  const std::uint64_t granted = budget->Take(now, mine);
+  own.Give(mine - granted);
+  return granted;
+}
+
+std::chrono::nanoseconds TimeUntilBoth(const TokenBucket& own, const RateBudget* budget, MonoTime now) {
+  const auto wait = own.TimeUntil(now, 1);
+  return budget == nullptr ? wait : std::max(wait, budget->TimeUntilOne(now));
+}
 
 }  // namespace picket::scan

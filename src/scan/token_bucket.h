@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "picket/common/clock.h"
+#include "picket/scan/rate_budget.h"
 
 namespace picket::scan {
 
@@ -21,6 +22,8 @@ class TokenBucket {
 
   // Refills up to `now`, then grants min(want, whole tokens available).
   std::uint64_t Take(MonoTime now, std::uint64_t want);
+  // Puts back tokens taken but not used (up to the burst).
+  void Give(std::uint64_t n);
   // How long after `now` until `n` tokens are available (0 when they already are).
   std::chrono::nanoseconds TimeUntil(MonoTime now, std::uint64_t n) const;
 
@@ -38,5 +41,11 @@ class TokenBucket {
 
 // The default burst for a rate: 50 ms worth of tokens, at least 1.
 double DefaultBurst(double rate_per_second);
+
+// Takes up to `want` probes from a scan's own bucket and then from the
+// device's budget (null: none); what the budget refuses goes back to `own`.
+std::uint64_t TakeWithBudget(TokenBucket& own, RateBudget* budget, MonoTime now, std::uint64_t want);
+// How long until both have a token.
+std::chrono::nanoseconds TimeUntilBoth(const TokenBucket& own, const RateBudget* budget, MonoTime now);
 
 }  // namespace picket::scan

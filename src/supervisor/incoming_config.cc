@@ -66,6 +66,7 @@ ConfigDelta CompareConfigs(const DaemonConfig& running, const DaemonConfig& next
   capture_b.erase("filter");
   d.restart_worker = capture_a != capture_b || a["scans"] != b["scans"] ||
                      a["scan_max_probes"] != b["scan_max_probes"] ||
+                     a["scan_max_pps"] != b["scan_max_pps"] ||
                      a["buffer"] != b["buffer"] ||
                      a["upload"]["collectors"] != b["upload"]["collectors"];
   d.filter_only = filter_changed && !d.restart_worker;

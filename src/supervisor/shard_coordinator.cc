@@ -1,9 +1,11 @@
 #include "shard_coordinator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "picket/common/clock.h"
+#include "picket/common/json_limits.h"
 #include "picket/common/log.h"
 
 namespace picket::supervisor {
@@ -18,6 +20,21 @@ constexpr auto kFailedJobBackoff = std::chrono::seconds(30);
 // the spec) or it is deleted (the listing shows that at once).
 constexpr auto kSettledJobRecheck = std::chrono::seconds(10);
 constexpr auto kSteadyJobRecheck = std::chrono::seconds(3);
+// A device that already scans leaves a free shard this long even when no
+// member holds fewer: a device that has not looked at the new job yet (every
+// device looks each second) joins it meanwhile and takes it.
+constexpr auto kBusyClaimDelay = std::chrono::milliseconds(2500);
+// A member holding fewer shards that has not claimed a free one by then has a
+// reason not to (its scans fail, it is overloaded): take the shard after all.
+constexpr auto kLighterMemberGrace = std::chrono::seconds(15);
+// An idle device leaves a free shard this long to a faster idle member.
+constexpr auto kFasterFirstDelay = std::chrono::milliseconds(1500);
+// Hand-overs to idle members: at most this many per job, this far apart, so
+// two devices can never pass a shard back and forth for long.
+constexpr int kMaxHandOversPerJob = 4;
+constexpr auto kHandOverSpacing = std::chrono::seconds(20);
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::vector<std::string> ChildrenOrEmpty(zk::ZkSession& s, const std::string& path) {
   auto children = s.GetChildren(path);
@@ -72,6 +89,7 @@ void ShardCoordinator::Tick() {
   std::vector<std::string> order(jobs->begin(), jobs->end());
   std::shuffle(order.begin(), order.end(), rng_);  // no device favours the first job
   for (const auto& job : order) TickJob(job);
+  PublishLoad();
 }
 
 void ShardCoordinator::TickJob(const std::string& job) {
@@ -101,7 +119,7 @@ void ShardCoordinator::TickJob(const std::string& job) {
   if (!member_of_.count(job)) {
     Status st = EnsureJobDir(layout_.JobMembers(job));
     if (st.ok()) {
-      st = session_.CreateEphemeral(layout_.JobMember(job, options_.device_id), "",
+      st = session_.CreateEphemeral(layout_.JobMember(job, options_.device_id), LoadDocument(),
                                     zk::ZkSession::Lifetime::kThisSession);
     }
     if (st.ok() || st.code() == StatusCode::kAlreadyExists) {
@@ -127,11 +145,17 @@ void ShardCoordinator::TickJob(const std::string& job) {
     if (key.first == job) busy.insert(key.second);
   }
   const bool free_shard = busy.size() < spec->shards;
+  if (!free_shard) deferring_since_.erase(job);
   if (mine < limit && free_shard) {
-    TryClaim(job, *spec, node->data, busy);
+    // Left to another device for now: looked at again next tick.
+    if (ClaimNow(job, *spec, spec->shards - busy.size())) {
+      deferring_since_.erase(job);
+      if (TryClaim(job, *spec, node->data, busy)) PublishLoad();
+    }
   } else if (mine > limit && !free_shard) {
     MaybeYield(job, limit);
   } else {
+    if (!free_shard && mine > 0 && HeldTotal() >= 2) MaybeHandOver(job);
     // Nothing to claim or yield now: look again in a few seconds (a shard of
     // ours ending looks at once). What changes meanwhile, a dead device's
     // claim or a new member, takes longer than that to matter.
@@ -217,6 +241,140 @@ void ShardCoordinator::MaybeYield(const std::string& job, std::size_t limit) {
              {"shard", least.second});
   held_[least].releasing = true;
   to_worker_(worker_protocol::ReleaseShard{least.first, least.second});
+}
+
+std::size_t ShardCoordinator::HeldTotal() const {
+  std::size_t n = 0;
+  for (const auto& [key, held] : held_) n += !held.releasing;
+  return n;
+}
+
+std::string ShardCoordinator::LoadDocument() const {
+  return json{{"held", HeldTotal()}, {"pps", std::round(measured_pps_)}}.dump();
+}
+
+// Every member node of this device carries its load; rewritten when it changes.
+void ShardCoordinator::PublishLoad() {
+  const std::size_t held = HeldTotal();
+  const double pps = std::round(measured_pps_);
+  if (held == published_held_ && pps == published_pps_) return;
+  const std::string data = LoadDocument();
+  bool all = true;
+  for (const auto& job : member_of_) {
+    Status st = session_.Set(layout_.JobMember(job, options_.device_id), data);
+    if (!st.ok() && st.code() != StatusCode::kNotFound) all = false;
+  }
+  if (all) {
+    published_held_ = held;
+    published_pps_ = pps;
+  }
+}
+
+std::vector<ShardCoordinator::MemberLoad> ShardCoordinator::OtherMembers(const std::string& job) {
+  std::vector<MemberLoad> out;
+  for (const auto& m : ChildrenOrEmpty(session_, layout_.JobMembers(job))) {
+    if (m == options_.device_id) continue;
+    auto node = session_.Get(layout_.JobMember(job, m));
+    if (!node.ok()) continue;  // gone since the listing
+    const json load = ParseJsonBounded(node->data);
+    MemberLoad member{m, ~std::size_t{0}, 0};  // no load published: never counted as lighter
+    if (load.is_object()) {
+      if (auto h = load.find("held"); h != load.end() && h->is_number_unsigned()) {
+        member.held = h->get<std::size_t>();
+      }
+      if (auto p = load.find("pps"); p != load.end() && p->is_number() && p->get<double>() >= 0) {
+        member.pps = p->get<double>();
+      }
+    }
+    out.push_back(std::move(member));
+  }
+  return out;
+}
+
+bool ShardCoordinator::ClaimNow(const std::string& job, const SharedJobSpec& spec,
+                                std::size_t free_count) {
+  const std::size_t held = HeldTotal();
+  if (held == 0 && measured_pps_ <= 0) return true;  // idle, pace unknown: nobody to wait for
+  const auto now = Clock::now();
+  const auto [since, first_look] = deferring_since_.try_emplace(job, now);
+  const auto waited = now - since->second;
+  const auto others = OtherMembers(job);
+  if (held == 0) {
+    const auto faster = static_cast<std::size_t>(std::count_if(
+        others.begin(), others.end(),
+        [&](const MemberLoad& m) { return m.held == 0 && m.pps > measured_pps_; }));
+    if (faster < free_count || waited >= kFasterFirstDelay) return true;
+    if (first_look) {
+      PICKET_LOG(kDebug, "supervisor", "leaving a free shard to a faster idle device", {"job", job},
+                 {"faster_idle", faster}, {"free", free_count});
+    }
+    return false;
+  }
+  const auto lighter = std::find_if(others.begin(), others.end(),
+                                    [&](const MemberLoad& m) { return m.held < held; });
+  if (lighter == others.end()) {
+    // A job that names its devices: once all of them are members, nobody else is coming.
+    const bool all_here = !spec.devices.empty() &&
+        std::all_of(spec.devices.begin(), spec.devices.end(), [&](const std::string& d) {
+          return d == options_.device_id ||
+                 std::any_of(others.begin(), others.end(), [&](const MemberLoad& m) {
+                   return m.device == d && m.held != ~std::size_t{0};
+                 });
+        });
+    return all_here || waited >= kBusyClaimDelay;
+  }
+  if (waited < kLighterMemberGrace) {
+    if (first_look) {
+      PICKET_LOG(kDebug, "supervisor", "leaving a free shard to a device that holds fewer",
+                 {"job", job}, {"device", lighter->device}, {"its_shards", lighter->held},
+                 {"mine", held});
+    }
+    return false;
+  }
+  PICKET_LOG(kInfo, "supervisor", "claiming a free shard a device holding fewer left alone",
+             {"job", job}, {"device", lighter->device}, {"waited_s", Seconds(waited)});
+  return true;
+}
+
+void ShardCoordinator::MaybeHandOver(const std::string& job) {
+  Yields& yields = hand_overs_[job];
+  const auto now = Clock::now();
+  if (yields.count >= kMaxHandOversPerJob ||
+      (yields.count > 0 && now - yields.last < kHandOverSpacing)) {
+    return;
+  }
+  const auto others = OtherMembers(job);
+  const auto idle = std::find_if(others.begin(), others.end(),
+                                 [](const MemberLoad& m) { return m.held == 0; });
+  if (idle == others.end()) return;
+  // The least advanced shard: one not started yet loses nothing at all.
+  std::optional<Key> least;
+  std::uint64_t least_done = 0;
+  for (const auto& [key, held] : held_) {
+    if (key.first == job && !held.releasing && (!least || held.done < least_done)) {
+      least = key;
+      least_done = held.done;
+    }
+  }
+  if (!least) return;
+  const Key key = *least;
+  ++yields.count;
+  yields.last = now;
+  PICKET_LOG(kInfo, "supervisor", "yielding shard to an idle device", {"job", job},
+             {"shard", key.second}, {"to", idle->device}, {"mine", HeldTotal()},
+             {"reason", "this device scans several shards and a member of the job scans none"},
+             {"hand_over", yields.count}, {"of_at_most", kMaxHandOversPerJob});
+  held_[key].releasing = true;
+  to_worker_(worker_protocol::ReleaseShard{key.first, key.second});
+  PublishLoad();
+}
+
+void ShardCoordinator::NoteFinishedPace(const Held& held) {
+  if (!held.seen_event) return;
+  const double seconds = Seconds(held.rate_time - held.first_event);
+  if (seconds < 0.5 || held.rate_done <= held.first_done) return;  // too short to tell
+  const double pps = static_cast<double>(held.rate_done - held.first_done) / seconds;
+  measured_pps_ = measured_pps_ <= 0 ? pps : 0.5 * measured_pps_ + 0.5 * pps;
 }
 
 void ShardCoordinator::SendAssign(const Key& key, Held& held) {
@@ -308,6 +466,19 @@ void ShardCoordinator::OnWorkerEvent(const worker_protocol::ShardEvent& event,
   if (it == held_.end()) return;  // released after an expiry: only the checkpoint matters
   Held& held = it->second;
   held.checkpoint = std::max(held.checkpoint, event.checkpoint);
+  const auto now = Clock::now();
+  if (!held.seen_event) {
+    held.seen_event = true;
+    held.first_done = held.rate_done = event.done;
+    held.first_event = held.rate_time = now;
+  } else if (now - held.rate_time >= std::chrono::seconds(1) || event.kind != Kind::kProgress) {
+    const double dt = Seconds(now - held.rate_time);
+    if (dt > 0 && event.done >= held.rate_done) {
+      held.pps = static_cast<double>(event.done - held.rate_done) / dt;
+    }
+    held.rate_done = event.done;
+    held.rate_time = now;
+  }
   held.done = event.done;
   held.total = event.total;
   // The loop stamps each event with the result batches pending when it arrived.
@@ -320,7 +491,9 @@ void ShardCoordinator::OnWorkerEvent(const worker_protocol::ShardEvent& event,
     }
   } else if (event.kind == Kind::kFinished) {
     Finished f{event.results, held.checkpoint};
+    NoteFinishedPace(held);
     held_.erase(it);
+    PublishLoad();
     resting_.erase(key.first);  // free for the next shard at the next tick
     if (results_pending_ != 0 || !CompleteShard(key, f)) pending_done_[key] = f;
   } else {  // stopped or failed
@@ -334,6 +507,7 @@ void ShardCoordinator::OnWorkerEvent(const worker_protocol::ShardEvent& event,
     if (held.releasing || failed) {
       DropClaim(key);
       held_.erase(it);
+      PublishLoad();
     } else {
       held.with_worker = false;  // the worker is stopping; its successor resumes the shard
     }
@@ -368,6 +542,7 @@ void ShardCoordinator::OnSessionExpired() {
   }
   held_.clear();
   member_of_.clear();
+  published_held_ = ~std::size_t{0};  // the member nodes are made anew
   // A finished shard whose done node is not written yet is finished still:
   // pending_done_ stays; CompleteShard copes with the claim being gone.
 }
@@ -379,7 +554,8 @@ json ShardCoordinator::Describe() const {
                       {"shard", key.second},
                       {"done", held.done},
                       {"total", held.total},
-                      {"checkpoint", held.checkpoint}});
+                      {"checkpoint", held.checkpoint},
+                      {"pps", std::round(held.pps)}});
   }
   return shards;
 }

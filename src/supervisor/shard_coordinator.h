@@ -3,9 +3,17 @@
 // progress and done children (picket/zk/znode_layout.h). A checkpoint is
 // written every few seconds; a done node is created together with the
 // claim's deletion (one multi).
-// Fairness: a device holds at most min(max_parallel_shards, ceil(open shards /
-// members)) claims, takes at most one new claim per tick, and yields its least
-// advanced shard when it holds more than its share while nothing is free.
+// Fairness within a job: a device holds at most min(max_parallel_shards,
+// ceil(open shards / members)) claims, takes at most one new claim per tick,
+// and yields its least advanced shard when it holds more than its share while
+// nothing is free.
+// Fairness across jobs: every member node carries the device's load, the
+// shards it holds in all jobs and its measured probes/s. A device that already
+// scans something leaves a free shard to a member holding fewer, and waits a
+// moment before taking it even then (a device that has not looked at the new
+// job yet gets its turn); it hands a shard over to a member of the job that
+// holds none (a bounded number of times, logged with the reason). Among idle
+// devices the faster (measured) claims first. See DESIGN.md §3.
 // A dead device's claim vanishes with its session; another member resumes the
 // shard from the larger of the ZooKeeper checkpoint and its own.
 //
@@ -21,6 +29,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -67,6 +76,11 @@ class ShardCoordinator {
   struct Held {
     std::string spec_text;
     std::uint64_t checkpoint = 0, done = 0, total = 0;
+    // Pace: `done` and the time of the first and of the latest event.
+    std::uint64_t first_done = 0, rate_done = 0;
+    std::chrono::steady_clock::time_point first_event{}, rate_time{};
+    bool seen_event = false;
+    double pps = 0;  // probes/s over the last few seconds
     std::uint64_t uploaded_checkpoint = 0;  // results below it are at the collector
     std::chrono::steady_clock::time_point last_progress_write{};
     bool with_worker = false;
@@ -75,11 +89,30 @@ class ShardCoordinator {
   struct Finished {
     std::uint64_t results = 0, checkpoint = 0;
   };
+  // Another member's load, from its member node ({"held":N,"pps":X}).
+  struct MemberLoad {
+    std::string device;
+    std::size_t held = 0;
+    double pps = 0;
+  };
+  struct Yields {
+    int count = 0;
+    std::chrono::steady_clock::time_point last{};
+  };
 
   void TickJob(const std::string& job);
   bool TryClaim(const std::string& job, const SharedJobSpec& spec, const std::string& spec_text,
                 const std::set<std::uint32_t>& busy);
   void MaybeYield(const std::string& job, std::size_t limit);
+  // Whether to claim one of `free_count` free shards of `job` now (cross-job fairness).
+  bool ClaimNow(const std::string& job, const SharedJobSpec& spec, std::size_t free_count);
+  // Hands a shard of `job` to a member that holds none, when this device holds several.
+  void MaybeHandOver(const std::string& job);
+  std::vector<MemberLoad> OtherMembers(const std::string& job);
+  std::size_t HeldTotal() const;
+  std::string LoadDocument() const;
+  void PublishLoad();
+  void NoteFinishedPace(const Held& held);
   void SendAssign(const Key& key, Held& held);
   void WriteProgress(const Key& key, std::uint64_t checkpoint);
   bool CompleteShard(const Key& key, const Finished& finished);
@@ -102,6 +135,12 @@ class ShardCoordinator {
   // to claim or yield (3 s). Each look costs 2-4 ZooKeeper reads on every
   // device, and most listed jobs are in one of these states.
   std::map<std::string, std::chrono::steady_clock::time_point> resting_;
+  // Since when this device has left a free shard of the job to others.
+  std::map<std::string, std::chrono::steady_clock::time_point> deferring_since_;
+  std::map<std::string, Yields> hand_overs_;
+  std::size_t published_held_ = ~std::size_t{0};
+  double published_pps_ = -1;
+  double measured_pps_ = 0;  // this device's probes/s over its finished shards (moving average)
   std::mt19937 rng_{std::random_device{}()};
 };
 

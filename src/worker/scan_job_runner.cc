@@ -127,6 +127,7 @@ Status ScanJobRunner::RunJob(const ScanJobConfig& job) {
   if (!spec.ok()) return spec.status();
   spec->max_probes = max_probes_;
   spec->start_index = state.checkpoint;
+  spec->device_budget = options_.device_budget;
   auto scanner = options_.make_scanner(*spec);
   if (!scanner.ok()) return scanner.status();
   PICKET_LOG(kInfo, "worker", state.checkpoint ? "resuming scan job" : "starting scan job",

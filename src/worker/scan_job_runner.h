@@ -27,6 +27,8 @@ using ScannerFactory =
 struct ScanJobOptions {
   ScannerFactory make_scanner = scan::CreateScanner;
   std::size_t flush_lines = 1000;  // a result batch holds at most this many lines
+  // scan_max_pps: one budget for every scan and shard of the worker (null: none).
+  std::shared_ptr<scan::RateBudget> device_budget;
 };
 
 class ScanJobRunner {

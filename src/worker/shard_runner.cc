@@ -205,6 +205,7 @@ void ShardRunner::RunShard(Shard& shard) {
   spec->shard_count = a.job.shards;
   spec->start_index = a.start_index;
   spec->max_probes = max_probes_;
+  spec->device_budget = options_.device_budget;
   auto made = options_.make_scanner(*spec);
   if (!made.ok()) return emit(ShardEvent::kFailed, made.status().ToString());
   std::unique_ptr<scan::Scanner> scanner = std::move(*made);
@@ -237,6 +238,7 @@ void ShardRunner::RunShard(Shard& shard) {
   // Unpublish the scanner and wait out any Stop still holding the pointer.
   cell.scanner.store(nullptr);
   while (cell.stoppers.load() != 0) std::this_thread::yield();
+  const scan::ScanSummary summary = scanner->Summary();
   scanner.reset();
 
   const Status flushed = Flush(lines, &results);
@@ -250,7 +252,8 @@ void ShardRunner::RunShard(Shard& shard) {
     checkpoint = last.total;
     last.done = last.total;
     PICKET_LOG(kInfo, "worker", "shard finished", {"job", a.job.id}, {"shard", a.shard},
-               {"results", results});
+               {"results", results}, {"sent", summary.sent}, {"replies", summary.replies},
+               {"send_errors", summary.send_errors}, {"pps", summary.pps});
     return emit(ShardEvent::kFinished);
   }
   if (st.code() == StatusCode::kCancelled) {

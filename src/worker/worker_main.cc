@@ -216,13 +216,18 @@ int Run(const DaemonConfig& config, bool control_channel) {
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
 
+  ScanJobOptions scan_options;
+  if (config.scan_max_pps > 0) {
+    scan_options.device_budget =
+        scan::RateBudget::Create(config.scan_max_pps, SystemClock::Instance().MonotonicNow());
+  }
   std::unique_ptr<ScanJobRunner> scans;
   if (!config.scans.empty()) {
     // The scan thread gets its own SQLite connection; orphan cleanup was done above.
     auto scan_store = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes, false});
     if (!scan_store.ok()) return fail("buffer for scans", scan_store.status());
     scans = std::make_unique<ScanJobRunner>(config.scans, config.scan_max_probes,
-                                            std::move(*scan_store));
+                                            std::move(*scan_store), scan_options);
   }
   std::unique_ptr<WorkerControl> control;
   std::unique_ptr<ShardRunner> shards;
@@ -233,7 +238,7 @@ int Run(const DaemonConfig& config, bool control_channel) {
     WorkerControl* channel = control.get();
     shards = std::make_unique<ShardRunner>(
         config.scan_max_probes, std::move(*shard_store),
-        [channel](const ShardEvent& e) { channel->Send(e); });
+        [channel](const ShardEvent& e) { channel->Send(e); }, scan_options);
     g_shards.store(shards.get());
     if (g_stop) shards->RequestStopAll();
     ShardRunner* runner = shards.get();

@@ -205,7 +205,11 @@ JobStatusView BuildJobStatus(const SharedJobSpec& spec, const JobNodes& nodes,
             static_cast<double>(*r.total - std::min(*r.total, r.checkpoint.value_or(0))));
       }
       ++v.claimed;
-      if (!r.device.empty()) ++v.devices[r.device].claimed;
+      if (!r.device.empty()) {
+        DeviceShards& d = v.devices[r.device];
+        ++d.claimed;
+        if (auto p = nodes.device_pps.find(r.device); p != nodes.device_pps.end()) d.total_pps = p->second;
+      }
     } else {
       r.state = "waiting";
       ++v.waiting;
@@ -241,6 +245,11 @@ Result<JobNodes> ReadJobNodes(ZkSession& session, const ZnodeLayout& layout,
     }
     const json& st = statuses[device];
     if (!st.contains("scan") || !st["scan"].is_array()) continue;
+    double pps = 0;
+    for (const json& e : st["scan"]) {
+      if (e.is_object() && e.contains("pps") && e["pps"].is_number()) pps += e["pps"].get<double>();
+    }
+    n.device_pps[device] = pps;
     for (const json& e : st["scan"]) {
       if (e.is_object() && TextMember(e, "job") == job &&
           UintMember(e, "shard") == std::optional<std::uint64_t>(shard)) {

@@ -119,6 +119,7 @@ struct DaemonConfig {
   UploadSection upload;
   std::vector<ScanJobConfig> scans;
   std::uint64_t scan_max_probes = 1ull << 32;  // refuse target×port spaces above this
+  std::uint64_t scan_max_pps = 0;  // probes/s of all scans and shards together; 0: no device cap
   ZooKeeperSection zookeeper;
   LogSection log;
 };

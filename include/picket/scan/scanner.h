@@ -20,6 +20,7 @@
 #include "picket/common/daemon_config.h"
 #include "picket/common/net_address.h"
 #include "picket/common/status.h"
+#include "picket/scan/rate_budget.h"
 
 namespace picket::scan {
 
@@ -39,6 +40,8 @@ struct ScanSpec {
   std::chrono::milliseconds connect_timeout{1000};
   std::uint64_t max_probes = 1ull << 32;    // refuse bigger target×port spaces
   std::chrono::milliseconds banner_timeout{1000};  // read window after connect when banners
+  // The device's scan_max_pps, shared by every scan it runs (null: no cap beyond rate_pps).
+  std::shared_ptr<RateBudget> device_budget;
 };
 
 struct ScanResult {

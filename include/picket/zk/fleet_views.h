@@ -52,6 +52,9 @@ struct ShardView {
 struct DeviceShards {
   std::uint32_t done = 0, claimed = 0;
   std::uint64_t results = 0;
+  // Probes/s of everything the device scans now, over all jobs (its status
+  // node's "scan" entries); only for devices that hold a claim of this job.
+  std::optional<double> total_pps;
 };
 
 struct JobStatusView {
@@ -70,6 +73,7 @@ struct JobStatusView {
 struct JobNodes {
   std::map<std::uint32_t, std::string> claims, progress, done;
   std::map<std::uint32_t, std::uint64_t> totals;
+  std::map<std::string, double> device_pps;  // claimers: sum of "pps" over their status "scan"
 };
 
 // Pure. The spec gives the job id, shard count and the pace (rate, mode,
