@@ -20,10 +20,11 @@ constexpr auto kFailedJobBackoff = std::chrono::seconds(30);
 // the spec) or it is deleted (the listing shows that at once).
 constexpr auto kSettledJobRecheck = std::chrono::seconds(10);
 constexpr auto kSteadyJobRecheck = std::chrono::seconds(3);
-// A device that already scans leaves a free shard this long even when no
-// member holds fewer: a device that has not looked at the new job yet (every
-// device looks each second) joins it meanwhile and takes it.
-constexpr auto kBusyClaimDelay = std::chrono::milliseconds(2500);
+// A device that already scans takes a free shard of a job only once it has
+// known the job this long, even when no member holds fewer: every device looks
+// at the jobs each second and joins a new one at its first look, so by then
+// every live eligible device is a member and its load can be seen.
+constexpr auto kNewJobGrace = std::chrono::milliseconds(1500);
 // A member holding fewer shards that has not claimed a free one by then has a
 // reason not to (its scans fail, it is overloaded): take the shard after all.
 constexpr auto kLighterMemberGrace = std::chrono::seconds(15);
@@ -79,6 +80,8 @@ void ShardCoordinator::Tick() {
   }
   std::set<std::string> listed(jobs->begin(), jobs->end());
   std::erase_if(resting_, [&](const auto& entry) { return !listed.count(entry.first); });
+  std::erase_if(first_seen_, [&](const auto& entry) { return !listed.count(entry.first); });
+  for (const auto& job : listed) first_seen_.try_emplace(job, Clock::now());
   // Shards of jobs that were deleted: stop scanning them.
   for (auto& [key, held] : held_) {
     if (!listed.count(key.first) && !held.releasing) {
@@ -321,7 +324,7 @@ bool ShardCoordinator::ClaimNow(const std::string& job, const SharedJobSpec& spe
                    return m.device == d && m.held != ~std::size_t{0};
                  });
         });
-    return all_here || waited >= kBusyClaimDelay;
+    return all_here || now - first_seen_[job] >= kNewJobGrace;
   }
   if (waited < kLighterMemberGrace) {
     if (first_look) {

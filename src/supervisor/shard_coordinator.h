@@ -9,9 +9,9 @@
 // nothing is free.
 // Fairness across jobs: every member node carries the device's load, the
 // shards it holds in all jobs and its measured probes/s. A device that already
-// scans something leaves a free shard to a member holding fewer, and waits a
-// moment before taking it even then (a device that has not looked at the new
-// job yet gets its turn); it hands a shard over to a member of the job that
+// scans something leaves a free shard to a member holding fewer, and takes a
+// free shard of a job it has known for less than a moment not even then (a
+// device that has not looked at the new job yet gets its turn); it hands a shard over to a member of the job that
 // holds none (a bounded number of times, logged with the reason). Among idle
 // devices the faster (measured) claims first. config/README.md "Shared scan jobs".
 // A dead device's claim vanishes with its session; another member resumes the
@@ -138,6 +138,7 @@ class ShardCoordinator {
   // Since when this device has left a free shard of the job to others.
   std::map<std::string, std::chrono::steady_clock::time_point> deferring_since_;
   std::map<std::string, Yields> hand_overs_;
+  std::map<std::string, std::chrono::steady_clock::time_point> first_seen_;  // listed jobs
   std::size_t published_held_ = ~std::size_t{0};
   double published_pps_ = -1;
   double measured_pps_ = 0;  // this device's probes/s over its finished shards (moving average)
