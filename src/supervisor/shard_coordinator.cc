@@ -24,7 +24,7 @@ constexpr auto kSteadyJobRecheck = std::chrono::seconds(3);
 // known the job this long, even when no member holds fewer: every device looks
 // at the jobs each second and joins a new one at its first look, so by then
 // every live eligible device is a member and its load can be seen.
-constexpr auto kNewJobGrace = std::chrono::milliseconds(1500);
+constexpr auto kNewJobGrace = std::chrono::milliseconds(2000);
 // A member holding fewer shards that has not claimed a free one by then has a
 // reason not to (its scans fail, it is overloaded): take the shard after all.
 constexpr auto kLighterMemberGrace = std::chrono::seconds(15);
