@@ -59,12 +59,14 @@ endfunction()
 
 picket_static_lib(PICKET_UV_LIBRARY libuv_a.a libuv1-dev)  # Debian names the static libuv libuv_a
 picket_static_lib(PICKET_SQLITE3_LIBRARY libsqlite3.a libsqlite3-dev)
+picket_static_lib(PICKET_SECCOMP_LIBRARY libseccomp.a libseccomp-dev)
 picket_static_lib(PICKET_ZOOKEEPER_LIBRARY libzookeeper_mt.a libzookeeper-mt-dev)
 picket_static_lib(PICKET_SSL_LIBRARY libssl.a libssl-dev)
 picket_static_lib(PICKET_CRYPTO_LIBRARY libcrypto.a libssl-dev)
 picket_static_lib(PICKET_CARES_LIBRARY libcares.a libc-ares-dev)
 picket_static_include(PICKET_UV_INCLUDE uv.h libuv1-dev)
 picket_static_include(PICKET_SQLITE3_INCLUDE sqlite3.h libsqlite3-dev)
+picket_static_include(PICKET_SECCOMP_INCLUDE seccomp.h libseccomp-dev)
 picket_static_include(PICKET_ZOOKEEPER_INCLUDE zookeeper/zookeeper.h libzookeeper-mt-dev)
 picket_static_include(PICKET_OPENSSL_INCLUDE openssl/ssl.h libssl-dev)
 picket_static_include(PICKET_CARES_INCLUDE ares.h libc-ares-dev)
@@ -199,6 +201,12 @@ set_target_properties(dep::sqlite3 PROPERTIES
   IMPORTED_LOCATION "${PICKET_SQLITE3_LIBRARY}"
   INTERFACE_INCLUDE_DIRECTORIES "${PICKET_SQLITE3_INCLUDE}")
 target_link_libraries(dep::sqlite3 INTERFACE m ${CMAKE_DL_LIBS})
+
+# The worker's syscall allowlist (capture/syscall_filter.cc).
+add_library(dep::seccomp STATIC IMPORTED)
+set_target_properties(dep::seccomp PROPERTIES
+  IMPORTED_LOCATION "${PICKET_SECCOMP_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${PICKET_SECCOMP_INCLUDE}")
 
 add_library(dep::zookeeper STATIC IMPORTED)
 set_target_properties(dep::zookeeper PROPERTIES
