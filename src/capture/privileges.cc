@@ -135,7 +135,8 @@ Status SwitchToUser(const RunAsUser& user) {
   return Status::Ok();
 }
 
-Status LimitCapabilities(std::initializer_list<int> keep, std::initializer_list<int> bounding) {
+Status LimitCapabilities(std::initializer_list<int> effective,
+                         std::initializer_list<int> bounding) {
   auto in = [](std::initializer_list<int> set, int cap) {
     for (int c : set) {
       if (c == cap) return true;
@@ -153,10 +154,8 @@ Status LimitCapabilities(std::initializer_list<int> keep, std::initializer_list<
   }
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  for (int cap : keep) {
-    data[CAP_TO_INDEX(cap)].permitted |= CAP_TO_MASK(cap);
-    data[CAP_TO_INDEX(cap)].effective |= CAP_TO_MASK(cap);
-  }
+  for (int cap : bounding) data[CAP_TO_INDEX(cap)].permitted |= CAP_TO_MASK(cap);
+  for (int cap : effective) data[CAP_TO_INDEX(cap)].effective |= CAP_TO_MASK(cap);
   if (CapSet(&header, data) != 0) return FromErrno("capset", errno);
   return Status::Ok();
 }

@@ -54,7 +54,7 @@ constexpr const char* kAllowed[] = {
     "getgid", "getegid", "getuid32", "geteuid32", "getgid32", "getegid32", "getresuid",
     "getresgid", "getresuid32", "getresgid32", "getgroups", "getgroups32", "getpgrp", "getpgid",
     "getsid", "prctl", "arch_prctl", "getrlimit", "ugetrlimit", "prlimit64", "getrusage",
-    "sysinfo", "uname", "getrandom", "wait4", "waitid", "getpriority", "capget",
+    "sysinfo", "uname", "getrandom", "wait4", "waitid", "getpriority", "capget", "setrlimit",
     "set_tls", "cacheflush", "get_mempolicy",
     // sockets: AF_PACKET capture, raw IPv4 SYNs, netlink routes, TCP connects
     "socket", "socketpair", "bind", "connect", "getsockname", "getpeername", "getsockopt",

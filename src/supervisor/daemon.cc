@@ -491,19 +491,24 @@ Status Daemon::StartFleet() {
 }
 
 // Root start: the spool goes to the worker's user, then the supervisor keeps
-// only what it uses itself — CAP_DAC_OVERRIDE (read, upload and delete the
-// chunks and rows the worker's user owns), CAP_CHOWN (SQLite hands a journal it
-// creates to the database's owner), CAP_KILL (signal a worker of another uid) —
-// and bounds what a worker started as root gets: those plus CAP_NET_RAW
-// (capture, raw sockets), CAP_SETUID/CAP_SETGID (its switch) and CAP_SETPCAP
-// (it empties its own bounding set). No thread runs yet: all later ones inherit it.
+// effective only what it uses itself — CAP_DAC_OVERRIDE (read, upload and
+// delete the chunks and rows the worker's user owns), CAP_CHOWN (SQLite hands
+// a journal it creates to the database's owner), CAP_KILL (signal a worker of
+// another uid) — and bounds what a worker started as root gets: those plus
+// CAP_NET_RAW (capture, raw sockets), CAP_SETUID/CAP_SETGID (its switch) and
+// CAP_SETPCAP (it empties its own bounding set). No thread runs yet: all later
+// ones inherit it.
 Status Daemon::HandOverAndLimit(const capture::RunAsUser& user) {
-  if (user.uid != 0) PICKET_RETURN_IF_ERROR(GiveSpoolTo(local.buffer.dir, user.uid, user.gid));
+  if (user.uid != 0) {
+    PICKET_RETURN_IF_ERROR(CheckReachable(local.buffer.dir, user.uid, user.gid, user.name));
+    PICKET_RETURN_IF_ERROR(GiveSpoolTo(local.buffer.dir, user.uid, user.gid));
+  }
   PICKET_RETURN_IF_ERROR(capture::LimitCapabilities(
       {CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_KILL},
       {CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_KILL, CAP_NET_RAW, CAP_SETUID, CAP_SETGID, CAP_SETPCAP}));
   PICKET_LOG(kInfo, "supervisor", "privileges limited", {"spool_owner", user.name},
-             {"kept", "CAP_DAC_OVERRIDE,CAP_CHOWN,CAP_KILL"});
+             {"effective", "CAP_DAC_OVERRIDE,CAP_CHOWN,CAP_KILL"},
+             {"bounding", "+CAP_NET_RAW,CAP_SETUID,CAP_SETGID,CAP_SETPCAP"});
   return Status::Ok();
 }
 

@@ -16,4 +16,9 @@ namespace picket::supervisor {
 // themselves, never their targets) and clears group/other permission bits.
 Status GiveSpoolTo(const std::string& dir, uid_t uid, gid_t gid);
 
+// FailedPrecondition naming the first directory above `dir` that uid:gid
+// cannot search (the worker opens chunk files by path after its switch, with
+// no capability that bypasses permissions), or OK.
+Status CheckReachable(const std::string& dir, uid_t uid, gid_t gid, const std::string& user);
+
 }  // namespace picket::supervisor

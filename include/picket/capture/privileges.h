@@ -42,10 +42,13 @@ Status RetainOnlyCapNetRaw();
 // starting other threads.
 Status SwitchToUser(const RunAsUser& user);
 
-// For the root supervisor: the bounding set becomes `bounding` (what a worker
-// it starts as root can have) and the permitted and effective sets `keep` (a
-// subset of it: what the supervisor itself uses). Capability numbers as in
-// <linux/capability.h>. Calling thread only: call it before starting threads.
-Status LimitCapabilities(std::initializer_list<int> keep, std::initializer_list<int> bounding);
+// For the root supervisor: the bounding and permitted sets become `bounding`
+// (what a worker it starts as root can have; permitted too, because under
+// NO_NEW_PRIVS an exec keeps only what the parent permits) and the effective
+// set `effective` (a subset of it: what the supervisor itself uses).
+// Capability numbers as in <linux/capability.h>. Calling thread only: call it
+// before starting threads.
+Status LimitCapabilities(std::initializer_list<int> effective,
+                         std::initializer_list<int> bounding);
 
 }  // namespace picket::capture
