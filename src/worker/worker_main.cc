@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <mutex>
 #include <variant>
 
@@ -130,10 +132,15 @@ buffer::ChunkMeta ToChunkMeta(const capture::SealedChunk& c) {
 // Everything that needs root is done (buffer, lock, capture handle): become
 // security.user with CAP_NET_RAW only, then NO_NEW_PRIVS and the seccomp
 // allowlist. No thread runs yet, so the capability change covers them all.
-Status DropPrivileges(const SecuritySection& security) {
+Status DropPrivileges(const SecuritySection& security, const std::string& chunk_dir) {
   auto user = capture::LookUpUser(security.user, "security.user");
   if (!user.ok()) return user.status();
   PICKET_RETURN_IF_ERROR(capture::SwitchToUser(*user));
+  // `picketd run` hands the buffer over first; a worker started some other way may find it root's.
+  if (::access(chunk_dir.c_str(), W_OK | X_OK) != 0) {
+    return Status::PermissionDenied("buffer.dir: '" + chunk_dir + "' is not writable by user " +
+                                    user->name + " (security.user): " + std::strerror(errno));
+  }
   // A uid change clears the parent-death signal: the worker must still die with its supervisor.
   PICKET_RETURN_IF_ERROR(StopWithParent(SIGTERM));
   return capture::ConfineSyscalls(security.seccomp, "security.seccomp false");
@@ -244,7 +251,9 @@ int Run(const DaemonConfig& config, bool control_channel) {
     if (!opened_source.ok()) return fail("capture", opened_source.status());
     source = std::move(*opened_source);
   }
-  if (Status st = DropPrivileges(config.security); !st.ok()) return fail("drop privileges", st);
+  if (Status st = DropPrivileges(config.security, store->ChunkDir()); !st.ok()) {
+    return fail("drop privileges", st);
+  }
 
   std::unique_ptr<WorkerControl> control;
   std::unique_ptr<ShardRunner> shards;
