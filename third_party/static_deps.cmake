@@ -202,10 +202,20 @@ set_target_properties(dep::sqlite3 PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES "${PICKET_SQLITE3_INCLUDE}")
 target_link_libraries(dep::sqlite3 INTERFACE m ${CMAKE_DL_LIBS})
 
-# The worker's syscall allowlist (capture/syscall_filter.cc).
+# The worker's syscall allowlist (capture/syscall_filter.cc). libseccomp and the ZooKeeper
+# client both define a global `hash`: in one static link libseccomp's BPF generator would call
+# ZooKeeper's (a null function pointer, SIGSEGV in seccomp_load). A renamed copy keeps them apart.
+set(_picket_seccomp_renamed "${CMAKE_BINARY_DIR}/deps/libseccomp-renamed.a")
+file(MAKE_DIRECTORY "${CMAKE_BINARY_DIR}/deps")
+execute_process(COMMAND "${CMAKE_OBJCOPY}" --redefine-sym hash=picket_seccomp_hash
+                        "${PICKET_SECCOMP_LIBRARY}" "${_picket_seccomp_renamed}"
+                RESULT_VARIABLE _picket_rc)
+if(NOT _picket_rc EQUAL 0)
+  message(FATAL_ERROR "objcopy --redefine-sym on ${PICKET_SECCOMP_LIBRARY} failed (${_picket_rc})")
+endif()
 add_library(dep::seccomp STATIC IMPORTED)
 set_target_properties(dep::seccomp PROPERTIES
-  IMPORTED_LOCATION "${PICKET_SECCOMP_LIBRARY}"
+  IMPORTED_LOCATION "${_picket_seccomp_renamed}"
   INTERFACE_INCLUDE_DIRECTORIES "${PICKET_SECCOMP_INCLUDE}")
 
 add_library(dep::zookeeper STATIC IMPORTED)
