@@ -74,6 +74,15 @@ struct FilterDeleter {
   void operator()(void* ctx) const { seccomp_release(ctx); }
 };
 
+// What the kernel (or qemu-user, which emulates neither seccomp(2) nor
+// PR_SET_SECCOMP) answers when it has no usable seccomp at all.
+bool Unsupported(int rc) { return rc == -EINVAL || rc == -ENOSYS || rc == -EOPNOTSUPP; }
+
+Status Refused(int rc) {
+  return Status::Unavailable("seccomp: the kernel (or an emulator such as qemu-user) refuses "
+                             "filters: " + std::string(std::strerror(-rc)));
+}
+
 Status SeccompError(const std::string& what, int rc) {
   return Status::Internal("seccomp: " + what + ": " + std::strerror(-rc));
 }
@@ -97,10 +106,11 @@ Status SetNoNewPrivileges() {
 Status InstallSyscallFilter() {
   PICKET_RETURN_IF_ERROR(SetNoNewPrivileges());
   std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(SCMP_ACT_KILL_PROCESS));
-  if (!ctx) return Status::Internal("seccomp_init failed");
+  // libseccomp probes the kernel here: qemu-user (no seccomp(2)) already fails.
+  if (!ctx) return Refused(-EOPNOTSUPP);
   // Every thread, also those started before (a logging or control thread).
   if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1); rc != 0) {
-    return SeccompError("thread sync", rc);
+    return Unsupported(rc) ? Refused(rc) : SeccompError("thread sync", rc);
   }
   for (const char* name : kAllowed) PICKET_RETURN_IF_ERROR(AddRule(ctx.get(), name));
 #if defined(__SANITIZE_ADDRESS__)
@@ -122,11 +132,7 @@ Status InstallSyscallFilter() {
     return SeccompError("ioctl", rc);
   }
   if (int rc = seccomp_load(ctx.get()); rc != 0) {
-    if (rc == -EINVAL || rc == -ENOSYS || rc == -EOPNOTSUPP) {
-      return Status::Unavailable("seccomp: the kernel (or an emulator such as qemu-user) refuses "
-                                 "filters: " + std::string(std::strerror(-rc)));
-    }
-    return SeccompError("load", rc);
+    return Unsupported(rc) ? Refused(rc) : SeccompError("load", rc);
   }
   PICKET_LOG(kInfo, "capture", "seccomp allowlist installed", {"no_new_privs", 1});
   return Status::Ok();

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -50,7 +51,10 @@ ChildEnd RunFiltered(const std::function<int()>& body) {
   REQUIRE(pid >= 0);
   if (pid == 0) {
     Status st = InstallSyscallFilter();
-    if (!st.ok()) ::_exit(SyscallFilterUnsupported(st) ? kUnsupported : 2);
+    if (!st.ok()) {
+      std::fprintf(stderr, "InstallSyscallFilter: %s\n", st.ToString().c_str());
+      ::_exit(SyscallFilterUnsupported(st) ? kUnsupported : 2);
+    }
     ::_exit(body());
   }
   int status = 0;
