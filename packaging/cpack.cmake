@@ -22,5 +22,16 @@ else()
   set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE amd64)
 endif()
 file(WRITE ${CMAKE_BINARY_DIR}/deb-extra/conffiles "/etc/picketd/picketd.json\n")
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_BINARY_DIR}/deb-extra/conffiles)
+# The unit runs picketd as the system user picketd (also security.user's default).
+file(WRITE ${CMAKE_BINARY_DIR}/deb-extra/postinst [=[#!/bin/sh
+set -e
+if [ "$1" = configure ] && ! getent passwd picketd >/dev/null; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent \
+          --shell /usr/sbin/nologin --comment "picket edge daemon" picketd
+fi
+]=])
+file(CHMOD ${CMAKE_BINARY_DIR}/deb-extra/postinst PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
+     GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${CMAKE_BINARY_DIR}/deb-extra/conffiles ${CMAKE_BINARY_DIR}/deb-extra/postinst)
 include(CPack)

@@ -21,7 +21,7 @@ fi
 
 dev_packages=(
   build-essential cmake pkg-config git ca-certificates file
-  libpcap-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libzookeeper-mt-dev
+  libpcap-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libzookeeper-mt-dev libseccomp-dev
   nlohmann-json3-dev libboost-dev doctest-dev libssl-dev zlib1g-dev
   tcpdump tshark iproute2 python3
   zookeeper default-jre-headless python3-kazoo
@@ -77,8 +77,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 if [ "$want_static" -eq 1 ]; then
   # Static binaries embed these libraries: build them with Debian's latest security fixes.
-  embedded=(libssl-dev libc-ares-dev zlib1g-dev libsqlite3-dev libuv1-dev libzookeeper-mt-dev)
+  embedded=(libssl-dev libc-ares-dev zlib1g-dev libsqlite3-dev libuv1-dev libzookeeper-mt-dev libseccomp-dev)
   [ "${#missing[@]}" -gt 0 ] || [ "${need_update:-0}" -eq 1 ] || apt-get update -qq
   apt-get install -y -qq --only-upgrade "${embedded[@]}" >/dev/null
 fi
-echo "setup-debian.sh: all ${#packages[@]} packages present"
+# The unprivileged account picketd's worker switches to (security.user); tests running as root
+# then exercise the real switch. No home, no shell, no password.
+if ! getent passwd picketd >/dev/null; then
+  echo "setup-debian.sh: adding system user picketd"
+  useradd --system --user-group --no-create-home --home-dir /nonexistent \
+          --shell /usr/sbin/nologin --comment "picket edge daemon" picketd
+fi
+echo "setup-debian.sh: all ${#packages[@]} packages present, user picketd exists"

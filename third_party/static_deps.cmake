@@ -59,12 +59,14 @@ endfunction()
 
 picket_static_lib(PICKET_UV_LIBRARY libuv_a.a libuv1-dev)  # Debian names the static libuv libuv_a
 picket_static_lib(PICKET_SQLITE3_LIBRARY libsqlite3.a libsqlite3-dev)
+picket_static_lib(PICKET_SECCOMP_LIBRARY libseccomp.a libseccomp-dev)
 picket_static_lib(PICKET_ZOOKEEPER_LIBRARY libzookeeper_mt.a libzookeeper-mt-dev)
 picket_static_lib(PICKET_SSL_LIBRARY libssl.a libssl-dev)
 picket_static_lib(PICKET_CRYPTO_LIBRARY libcrypto.a libssl-dev)
 picket_static_lib(PICKET_CARES_LIBRARY libcares.a libc-ares-dev)
 picket_static_include(PICKET_UV_INCLUDE uv.h libuv1-dev)
 picket_static_include(PICKET_SQLITE3_INCLUDE sqlite3.h libsqlite3-dev)
+picket_static_include(PICKET_SECCOMP_INCLUDE seccomp.h libseccomp-dev)
 picket_static_include(PICKET_ZOOKEEPER_INCLUDE zookeeper/zookeeper.h libzookeeper-mt-dev)
 picket_static_include(PICKET_OPENSSL_INCLUDE openssl/ssl.h libssl-dev)
 picket_static_include(PICKET_CARES_INCLUDE ares.h libc-ares-dev)
@@ -199,6 +201,22 @@ set_target_properties(dep::sqlite3 PROPERTIES
   IMPORTED_LOCATION "${PICKET_SQLITE3_LIBRARY}"
   INTERFACE_INCLUDE_DIRECTORIES "${PICKET_SQLITE3_INCLUDE}")
 target_link_libraries(dep::sqlite3 INTERFACE m ${CMAKE_DL_LIBS})
+
+# The worker's syscall allowlist (capture/syscall_filter.cc). libseccomp and the ZooKeeper
+# client both define a global `hash`: in one static link libseccomp's BPF generator would call
+# ZooKeeper's (a null function pointer, SIGSEGV in seccomp_load). A renamed copy keeps them apart.
+set(_picket_seccomp_renamed "${CMAKE_BINARY_DIR}/deps/libseccomp-renamed.a")
+file(MAKE_DIRECTORY "${CMAKE_BINARY_DIR}/deps")
+execute_process(COMMAND "${CMAKE_OBJCOPY}" --redefine-sym hash=picket_seccomp_hash
+                        "${PICKET_SECCOMP_LIBRARY}" "${_picket_seccomp_renamed}"
+                RESULT_VARIABLE _picket_rc)
+if(NOT _picket_rc EQUAL 0)
+  message(FATAL_ERROR "objcopy --redefine-sym on ${PICKET_SECCOMP_LIBRARY} failed (${_picket_rc})")
+endif()
+add_library(dep::seccomp STATIC IMPORTED)
+set_target_properties(dep::seccomp PROPERTIES
+  IMPORTED_LOCATION "${_picket_seccomp_renamed}"
+  INTERFACE_INCLUDE_DIRECTORIES "${PICKET_SECCOMP_INCLUDE}")
 
 add_library(dep::zookeeper STATIC IMPORTED)
 set_target_properties(dep::zookeeper PROPERTIES

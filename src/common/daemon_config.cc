@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <set>
@@ -210,6 +211,24 @@ void ReadLog(JsonObjectReader& r, LogSection& l) {
   r.Bool("ship", &l.ship);
 }
 
+void ReadSecurity(JsonObjectReader& r, SecuritySection& s) {
+  if (r.String("user", &s.user, 32)) {
+    // useradd's portable name: the lookup happens at startup, where the user must exist.
+    bool ok = !s.user.empty() && (std::islower(static_cast<unsigned char>(s.user[0])) ||
+                                  s.user[0] == '_');
+    for (char ch : s.user) {
+      ok = ok && (std::islower(static_cast<unsigned char>(ch)) ||
+                  std::isdigit(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' ||
+                  ch == '.');
+    }
+    if (!ok) {
+      r.Error("user", "must be a user name like picketd ([a-z_][a-z0-9_.-]*, at most 32), got \"" +
+                          s.user + "\"");
+    }
+  }
+  r.Bool("seccomp", &s.seccomp);
+}
+
 }  // namespace
 
 Status ConfigCheck::ToStatus() const {
@@ -298,6 +317,7 @@ ConfigCheck ParseDaemonConfigValue(const Json& root) {
     section("upload", [&](JsonObjectReader& r) { ReadUpload(r, c.upload); });
     section("zookeeper", [&](JsonObjectReader& r) { ReadZooKeeper(r, c.zookeeper); });
     section("log", [&](JsonObjectReader& r) { ReadLog(r, c.log); });
+    section("security", [&](JsonObjectReader& r) { ReadSecurity(r, c.security); });
     if (const Json* scans = top.Child("scans")) {
       if (!scans->is_array()) {
         top.Error("scans", "must be an array of scan jobs, got " + Describe(*scans));
@@ -410,6 +430,7 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"file_max_bytes", FormatSize(c.log.file_max_bytes)},
         {"file_keep", c.log.file_keep},
         {"ship", c.log.ship}}},
+      {"security", {{"user", c.security.user}, {"seccomp", c.security.seccomp}}},
   };
   return j;
 }

@@ -104,6 +104,9 @@ constexpr picket::Command kCommands[] = {
      "0s: off) it POSTs its status document (versions, worker, counters, disk) to the\n"
      "collector, never stored and never retried. Without --config it runs on the embedded\n"
      "defaults: capture on lo, buffer in /var/lib/picketd, collector http://127.0.0.1:8750.\n"
+     "Started as root it hands the buffer to security.user (default picketd, which must exist)\n"
+     "and keeps CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_KILL; the worker becomes that user with\n"
+     "CAP_NET_RAW only, NO_NEW_PRIVS and a seccomp allowlist (security.seccomp).\n"
      "  --config FILE   JSON config (see config/README.md)\n",
      RunRun},
     {"worker", "(internal) the capture process that `run` starts",

@@ -2,13 +2,19 @@
 
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 
+#include "picket/capture/privileges.h"
+#include "picket/capture/syscall_filter.h"
 #include "picket/common/command_line.h"
 #include "picket/common/file_io.h"
 #include "picket/common/log.h"
@@ -97,12 +103,29 @@ std::string FormatEta(double s) {
   return buf;
 }
 
+// CAP_NET_RAW is kept for the raw socket and captures Run opens; the checkpoint
+// is written after the switch, so its directory must be writable by the user.
+Status Confine(const capture::RunAsUser& user, bool no_seccomp,
+               const std::optional<std::string>& resume_path) {
+  PICKET_RETURN_IF_ERROR(capture::SwitchToUser(user));
+  if (resume_path) {
+    std::string dir = std::filesystem::path(*resume_path).parent_path().string();
+    if (dir.empty()) dir = ".";
+    if (::access(dir.c_str(), W_OK) != 0) {
+      return Status::PermissionDenied("--resume '" + *resume_path + "': directory '" + dir +
+                                      "' is not writable by user " + user.name +
+                                      " (--user); use a directory that user can write");
+    }
+  }
+  return capture::ConfineSyscalls(!no_seccomp, "--no-seccomp");
+}
+
 }  // namespace
 
 int RunScanCommand(std::span<char* const> args) {
   FlagParser flags({"targets", "ports", "rate", "retries", "wait", "exclude", "exclude-file",
-                    "shard", "format", "seed", "resume"},
-                   {"connect", "banners", "quiet"});
+                    "shard", "format", "seed", "resume", "user"},
+                   {"connect", "banners", "quiet", "no-seccomp"});
   if (auto st = flags.Parse(args); !st.ok()) return BadFlag(st.message());
 
   ScanSpec spec;
@@ -236,12 +259,20 @@ int RunScanCommand(std::span<char* const> args) {
     return 0;
   }
 
+  // Root switches to --user before the first probe, as the worker does; the user must exist.
+  auto run_as = capture::LookUpUser(flags.Value("user").value_or("picketd"), "--user");
+  if (!run_as.ok()) return BadFlag(run_as.status().message());
+
   auto scanner = CreateScanner(spec);
   if (!scanner.ok()) {
     const Status& st = scanner.status();
     if (st.code() == StatusCode::kInvalidArgument) {
       return BadFlag(FlagOfSpecError(st.message()) + ": " + st.message());
     }
+    std::fprintf(stderr, "picketd scan: %s\n", st.message().c_str());
+    return 1;
+  }
+  if (Status st = Confine(*run_as, flags.Has("no-seccomp"), resume_path); !st.ok()) {
     std::fprintf(stderr, "picketd scan: %s\n", st.message().c_str());
     return 1;
   }

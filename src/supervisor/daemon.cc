@@ -16,7 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <linux/capability.h>
+
 #include "picket/buffer/buffer_store.h"
+#include "picket/capture/privileges.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
 #include "picket/common/file_io.h"
@@ -28,6 +31,7 @@
 #include "log_shipper.h"
 #include "loop_inbox.h"
 #include "picket/upload/upload_scheduler.h"
+#include "spool_owner.h"
 #include "status_document.h"
 #include "worker_process.h"
 
@@ -65,6 +69,7 @@ class Daemon {
 
  private:
   Status StartFleet();
+  Status HandOverAndLimit(const capture::RunAsUser& user);
 
   uv_loop_t loop{};
   uv_signal_t sigterm{}, sigint{};
@@ -110,6 +115,7 @@ class Daemon {
       w["starts"] = s.starts;
       w["unexpected_exits"] = s.unexpected_exits;
       w["crash_loop"] = s.crash_loop;
+      w["seccomp_kills"] = s.seccomp_kills;
     }
     SetStatus("worker", w, urgent);
   }
@@ -275,6 +281,10 @@ class Daemon {
     }
     wo.on_event = [this](worker_protocol::Event event, std::uint64_t run) {
       std::visit(WorkerEventHandler{*this, run}, std::move(event));
+    };
+    wo.on_seccomp_kill = [this](int pid) {
+      SetLastError("worker " + std::to_string(pid) +
+                   " killed by seccomp (SIGSYS): a system call outside the allowlist");
     };
     wo.on_exit = [this] {
       if (fleet) fleet->OnWorkerExit();
@@ -480,15 +490,47 @@ Status Daemon::StartFleet() {
   return fleet->Start();
 }
 
+// Root start: the spool goes to the worker's user, then the supervisor keeps
+// effective only what it uses itself — CAP_DAC_OVERRIDE (read, upload and
+// delete the chunks and rows the worker's user owns), CAP_CHOWN (SQLite hands
+// a journal it creates to the database's owner), CAP_KILL (signal a worker of
+// another uid) — and bounds what a worker started as root gets: those plus
+// CAP_NET_RAW (capture, raw sockets), CAP_SETUID/CAP_SETGID (its switch) and
+// CAP_SETPCAP (it empties its own bounding set). No thread runs yet: all later
+// ones inherit it.
+Status Daemon::HandOverAndLimit(const capture::RunAsUser& user) {
+  if (user.uid != 0) {
+    PICKET_RETURN_IF_ERROR(CheckReachable(local.buffer.dir, user.uid, user.gid, user.name));
+    PICKET_RETURN_IF_ERROR(GiveSpoolTo(local.buffer.dir, user.uid, user.gid));
+  }
+  PICKET_RETURN_IF_ERROR(capture::LimitCapabilities(
+      {CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_KILL},
+      {CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_KILL, CAP_NET_RAW, CAP_SETUID, CAP_SETGID, CAP_SETPCAP}));
+  PICKET_LOG(kInfo, "supervisor", "privileges limited", {"spool_owner", user.name},
+             {"effective", "CAP_DAC_OVERRIDE,CAP_CHOWN,CAP_KILL"},
+             {"bounding", "+CAP_NET_RAW,CAP_SETUID,CAP_SETGID,CAP_SETPCAP"});
+  return Status::Ok();
+}
+
 int Daemon::Run() {
   auto fail = [](const std::string& what, const Status& st) {
     PICKET_LOG(kError, "supervisor", "cannot start", {"what", what}, {"error", st});
     return 1;
   };
   // The worker, under its lock, removes orphan chunk files; the supervisor must not.
+  // Root: the worker becomes security.user, which must exist before anything starts.
+  std::optional<capture::RunAsUser> worker_user;
+  if (::geteuid() == 0) {
+    auto user = capture::LookUpUser(local.security.user, "security.user");
+    if (!user.ok()) return fail("security.user", user.status());
+    worker_user = *user;
+  }
   auto opened = buffer::OpenSqliteBuffer({local.buffer.dir, local.buffer.max_bytes, false});
   if (!opened.ok()) return fail("buffer " + local.buffer.dir, opened.status());
   store = std::move(*opened);
+  if (worker_user) {
+    if (Status st = HandOverAndLimit(*worker_user); !st.ok()) return fail("privileges", st);
+  }
   if (local.zookeeper.enabled()) LoadLastGood();
 
   // libuv's pool size is process-global and read at its first use.

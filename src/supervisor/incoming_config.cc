@@ -13,9 +13,11 @@ namespace {
 using nlohmann::json;
 
 // Keys ZooKeeper may not change: they say who the device is, how it reaches
-// ZooKeeper and where its buffer is, so a bad row cannot cut a device off.
-constexpr const char* kLocalOnly[][2] = {
-    {"device", "id"}, {"device", "group"}, {"buffer", "dir"}, {"zookeeper", nullptr}};
+// ZooKeeper and where its buffer is, so a bad row cannot cut a device off;
+// nor may a row loosen the worker's confinement (security).
+constexpr const char* kLocalOnly[][2] = {{"device", "id"},      {"device", "group"},
+                                         {"buffer", "dir"},     {"zookeeper", nullptr},
+                                         {"security", nullptr}};
 
 void PinLocalKeys(const json& local, json& merged) {
   for (const auto& key : kLocalOnly) {

@@ -142,6 +142,7 @@ void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
   uv_timer_stop(kill_timer_);
   stats_.last_exit_status = static_cast<int>(exit_status);
   stats_.last_term_signal = term_signal;
+  const int pid = stats_.pid;
   stats_.pid = 0;
   const auto ran = std::chrono::steady_clock::now() - started_at_;
   const auto ran_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ran).count();
@@ -165,6 +166,13 @@ void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
     return;
   }
   ++stats_.unexpected_exits;
+  if (term_signal == SIGSYS) {
+    ++stats_.seccomp_kills;
+    PICKET_LOG(kError, "supervisor",
+               "worker killed by seccomp: a system call outside the allowlist (SIGSYS)",
+               {"pid", pid}, {"seccomp_kills", stats_.seccomp_kills});
+    if (options_.on_seccomp_kill) options_.on_seccomp_kill(pid);
+  }
   if (ran < options_.healthy_after) {
     ++quick_exits_;
   } else {

@@ -40,6 +40,9 @@ struct WorkerProcessOptions {
   std::function<void(worker_protocol::Event event, std::uint64_t run)> on_event;
   // Called on the loop after every exit of a worker (also for restarts).
   std::function<void()> on_exit;
+  // Called on the loop when the worker was killed by its seccomp filter
+  // (SIGSYS: a system call outside the allowlist), before the usual restart.
+  std::function<void(int pid)> on_seccomp_kill;
 };
 
 struct WorkerStats {
@@ -48,6 +51,7 @@ struct WorkerStats {
   int last_exit_status = 0;
   int last_term_signal = 0;
   int pid = 0;
+  std::uint64_t seccomp_kills = 0;  // exits by SIGSYS
   bool crash_loop = false;
 };
 

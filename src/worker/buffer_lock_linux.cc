@@ -9,7 +9,7 @@
 namespace picket::worker {
 
 Result<UniqueFd> LockExclusive(const std::string& path, std::chrono::milliseconds timeout) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return FromErrno("open " + path, errno);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

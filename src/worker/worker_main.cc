@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <mutex>
 #include <variant>
 
@@ -12,6 +14,7 @@
 #include "picket/capture/chunk_writer.h"
 #include "picket/capture/pcap_source.h"
 #include "picket/capture/privileges.h"
+#include "picket/capture/syscall_filter.h"
 #include "picket/capture/sniffer.h"
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
@@ -126,33 +129,38 @@ buffer::ChunkMeta ToChunkMeta(const capture::SealedChunk& c) {
   return m;
 }
 
-// Captures until SIGTERM; starts the scan jobs once the capture is open and privileges dropped.
-int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRunner* scans,
-               WorkerControl* control) {
+// Everything that needs root is done (buffer, lock, capture handle): become
+// security.user with CAP_NET_RAW only, then NO_NEW_PRIVS and the seccomp
+// allowlist. No thread runs yet, so the capability change covers them all.
+Status DropPrivileges(const SecuritySection& security, const std::string& chunk_dir) {
+  auto user = capture::LookUpUser(security.user, "security.user");
+  if (!user.ok()) return user.status();
+  PICKET_RETURN_IF_ERROR(capture::SwitchToUser(*user));
+  // `picketd run` hands the buffer over first; a worker started some other way may find it root's.
+  if (::access(chunk_dir.c_str(), W_OK | X_OK) != 0) {
+    return Status::PermissionDenied("buffer.dir: '" + chunk_dir + "' is not writable by user " +
+                                    user->name + " (security.user): " + std::strerror(errno));
+  }
+  // A uid change clears the parent-death signal: the worker must still die with its supervisor.
+  PICKET_RETURN_IF_ERROR(StopWithParent(SIGTERM));
+  return capture::ConfineSyscalls(security.seccomp, "security.seccomp false");
+}
+
+// Captures from `source` until SIGTERM; starts the scan jobs once the capture runs.
+int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
+               std::unique_ptr<capture::PcapLiveSource> source, std::int64_t gap_ms,
+               ScanJobRunner* scans, WorkerControl* control) {
   auto fail = [](const char* what, const Status& st) {
     PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
     return 1;
   };
-  // Capture was down from the last sealed chunk until now: record it on the first chunk.
   const Clock& clock = SystemClock::Instance();
-  std::int64_t gap_ms = 0;
-  if (auto last = store.LastChunk(); last.ok() && last->has_value()) {
-    gap_ms = std::max<std::int64_t>(0, clock.WallMillis() - (*last)->sealed_at_ms);
-  }
-
-  auto source = capture::PcapLiveSource::Open(
-      capture::LiveCaptureOptions::FromConfig(config.capture, CollectorEndpoints(config.upload)));
-  if (!source.ok()) return fail("capture", source.status());
-  if (Status st = capture::RetainOnlyCapNetRaw(); !st.ok() && ::geteuid() == 0) {
-    return fail("drop privileges", st);
-  }
-
-  auto options = capture::ChunkWriterOptions::FromConfig(config.capture, store.ChunkDir(), **source);
+  auto options = capture::ChunkWriterOptions::FromConfig(config.capture, store.ChunkDir(), *source);
   options.gap_before_ms = gap_ms;
   std::uint64_t committed = 0;
   auto writer = capture::ChunkWriter::Open(
       options, clock, [&]() { return store.NextChunkSeq(); },
-      [&]() { return (*source)->Stats(); },
+      [&]() { return source->Stats(); },
       [&](const capture::SealedChunk& chunk) {
         if (Status st = store.CommitChunk(ToChunkMeta(chunk)); !st.ok()) {
           // The file stays behind as an orphan and is removed at the next start.
@@ -168,7 +176,7 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRu
 
   capture::SnifferOptions sniffer_options;
   sniffer_options.ring_drain = std::chrono::milliseconds(config.capture.timeout_ms + 30);
-  capture::Sniffer sniffer(**source, **writer, clock, sniffer_options);
+  capture::Sniffer sniffer(*source, **writer, clock, sniffer_options);
   g_sniffer.store(&sniffer);
   if (g_stop) sniffer.RequestStop();  // SIGTERM arrived while the capture was opening
   if (scans) {
@@ -177,7 +185,7 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store, ScanJobRu
     if (g_stop) scans->RequestStop();
   }
   PICKET_LOG(kInfo, "worker", "capturing", {"interface", config.capture.interface},
-             {"filter", (*source)->InstalledFilter()}, {"gap_before_ms", gap_ms});
+             {"filter", source->InstalledFilter()}, {"gap_before_ms", gap_ms});
   if (control) {
     control->Send(wp::Ready{config.version, true});
   }
@@ -229,15 +237,36 @@ int Run(const DaemonConfig& config, bool control_channel) {
     scans = std::make_unique<ScanJobRunner>(config.scans, config.scan_max_probes,
                                             std::move(*scan_store), scan_options);
   }
+  std::unique_ptr<buffer::BufferStore> shard_store;
+  if (control_channel) {
+    auto opened_shards =
+        buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes, false});
+    if (!opened_shards.ok()) return fail("buffer for shards", opened_shards.status());
+    shard_store = std::move(*opened_shards);
+  }
+  // Capture was down from the last sealed chunk until now: record it on the first chunk.
+  std::int64_t gap_ms = 0;
+  if (auto last = store->LastChunk(); last.ok() && last->has_value()) {
+    gap_ms = std::max<std::int64_t>(0, SystemClock::Instance().WallMillis() - (*last)->sealed_at_ms);
+  }
+  std::unique_ptr<capture::PcapLiveSource> source;
+  if (config.capture.enabled) {
+    auto opened_source = capture::PcapLiveSource::Open(
+        capture::LiveCaptureOptions::FromConfig(config.capture, CollectorEndpoints(config.upload)));
+    if (!opened_source.ok()) return fail("capture", opened_source.status());
+    source = std::move(*opened_source);
+  }
+  if (Status st = DropPrivileges(config.security, store->ChunkDir()); !st.ok()) {
+    return fail("drop privileges", st);
+  }
+
   std::unique_ptr<WorkerControl> control;
   std::unique_ptr<ShardRunner> shards;
   if (control_channel) {
-    auto shard_store = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes, false});
-    if (!shard_store.ok()) return fail("buffer for shards", shard_store.status());
     control = std::make_unique<WorkerControl>(STDIN_FILENO, STDOUT_FILENO);
     WorkerControl* channel = control.get();
     shards = std::make_unique<ShardRunner>(
-        config.scan_max_probes, std::move(*shard_store),
+        config.scan_max_probes, std::move(shard_store),
         [channel](const ShardEvent& e) { channel->Send(e); }, scan_options);
     g_shards.store(shards.get());
     if (g_stop) shards->RequestStopAll();
@@ -256,12 +285,9 @@ int Run(const DaemonConfig& config, bool control_channel) {
         });
   }
   int rc = 0;
-  if (config.capture.enabled) {
-    rc = RunCapture(config, *store, scans.get(), control.get());
+  if (source) {
+    rc = RunCapture(config, *store, std::move(source), gap_ms, scans.get(), control.get());
   } else {
-    if (Status st = capture::RetainOnlyCapNetRaw(); !st.ok() && ::geteuid() == 0) {
-      return fail("drop privileges", st);
-    }
     if (scans) {
       g_scans.store(scans.get());
       scans->Start();

@@ -178,6 +178,7 @@ class Env:
         self.a = a
         self.name = name
         self.work = tempfile.mkdtemp(prefix=f"picket-bad-{name}-")
+        os.chmod(self.work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
         self.procs = []      # (Popen, log file object)
         self.fakes = []
         self.mounts = []

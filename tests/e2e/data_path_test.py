@@ -33,6 +33,7 @@ def main():
         return code
 
     work = tempfile.mkdtemp(prefix="picket-e2e-")
+    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     try:
         device_token, operator_token = "dev-secret-1", "op-secret-1"

@@ -57,6 +57,7 @@ def main():
         return code
 
     work = tempfile.mkdtemp(prefix="picket-fault-")
+    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     stop_traffic = threading.Event()
     sent = [0]

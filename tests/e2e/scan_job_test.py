@@ -41,6 +41,7 @@ def main():
     if (code := root_or_skip()) is not None:
         return code
     work = tempfile.mkdtemp(prefix="picket-scanjob-")
+    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     listeners = []
     try:

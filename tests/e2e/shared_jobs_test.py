@@ -50,6 +50,7 @@ def main():
     if reason := zookeeper_missing():
         return skip_code(reason)
     work = tempfile.mkdtemp(prefix="picket-jobs-")
+    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     device_logs = {d: Processes(os.path.join(work, f"{d}.log")) for d in ("gw-1", "gw-2")}
     zkserver = ZooKeeper(work)

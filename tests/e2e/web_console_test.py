@@ -118,6 +118,7 @@ def main():
         return skip_code("tshark not found (apt-get install tshark)")
     t_start = time.monotonic()
     work = tempfile.mkdtemp(prefix="picket-web-")
+    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     device_logs = {d: Processes(os.path.join(work, f"{d}.log")) for d in DEVICES}
     zkserver = ZooKeeper(work)

@@ -31,6 +31,7 @@ def main():
         return skip_code(reason)
     from kazoo.exceptions import NoAuthError
     work = tempfile.mkdtemp(prefix="picket-acl-")
+    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     device = Processes(os.path.join(work, "gw-1.log"))
     zkserver = ZooKeeper(work)

@@ -47,6 +47,7 @@ def main():
     if reason := zookeeper_missing():
         return skip_code(reason)
     work = tempfile.mkdtemp(prefix="picket-outage-")
+    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     zkserver = ZooKeeper(work)
     sockets, failures = [], []

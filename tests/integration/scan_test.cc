@@ -6,6 +6,8 @@
 // (a socket stays in the namespace it was created in).
 //
 // Needs root; skipped without it unless CI=true (then it fails).
+#include <pwd.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -614,6 +616,10 @@ TEST_CASE(
   const Layout layout = MakeLayout();
   Listeners listeners(ns, layout.all(), false);
   picket::testing::TempDir dir;
+  // The scan becomes --user (default picketd) before it writes its first checkpoint.
+  if (const passwd* pw = ::getpwnam("picketd")) {
+    REQUIRE(::chown(dir.path().c_str(), pw->pw_uid, pw->pw_gid) == 0);
+  }
   const std::string ck = dir.Join("scan.ck");
   const std::vector<std::string> args = {
       "--targets", "127.0.0.0/20", "--ports", PortList(), "--rate", "20000", "--wait",

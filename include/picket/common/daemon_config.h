@@ -111,6 +111,13 @@ struct LogSection {
   bool ship = true;              // batch log lines to the collector
 };
 
+// Who the worker and `picketd scan` run as once their capture handles and raw
+// sockets are open. Local-only: ZooKeeper cannot loosen it.
+struct SecuritySection {
+  std::string user = "picketd";  // switched to when started as root; must exist
+  bool seccomp = true;           // false: run without the syscall allowlist (unsafe, by name)
+};
+
 struct DaemonConfig {
   std::int64_t version = 0;      // set by sync from the MariaDB row; 0 for local files
   DeviceSection device;
@@ -122,6 +129,7 @@ struct DaemonConfig {
   std::uint64_t scan_max_pps = 0;  // probes/s of all scans and shards together; 0: no device cap
   ZooKeeperSection zookeeper;
   LogSection log;
+  SecuritySection security;
 };
 
 struct ConfigError {

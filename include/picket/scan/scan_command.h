@@ -16,7 +16,7 @@ inline constexpr std::string_view kScanCommandSummary =
 inline constexpr std::string_view kScanCommandUsage =
     "scan --targets LIST --ports LIST [--rate PPS] [--connect] [--retries N] [--wait DURATION]\n"
     "     [--exclude LIST] [--exclude-file FILE] [--shard I/N] [--format json|list]\n"
-    "     [--banners] [--seed N] [--resume FILE] [--quiet]\n\n"
+    "     [--banners] [--seed N] [--resume FILE] [--quiet] [--user NAME] [--no-seccomp]\n\n"
     "Scans every (address, port) of LIST x LIST once, in a seeded random order, at a fixed\n"
     "rate. SYN mode (default) sends raw SYNs and needs root or CAP_NET_RAW; --connect uses\n"
     "ordinary connections (IPv4 and IPv6, no privileges). Open ports go to stdout, progress\n"
@@ -35,7 +35,12 @@ inline constexpr std::string_view kScanCommandUsage =
     "  --banners          read up to 256 bytes each open port sends first\n"
     "  --seed N           permutation seed (default random; printed in the summary)\n"
     "  --resume FILE      read the checkpoint from FILE if it exists and keep it updated\n"
-    "  --quiet            no progress lines\n";
+    "  --quiet            no progress lines\n"
+    "  --user NAME        started as root, run as this user with CAP_NET_RAW only once the\n"
+    "                     scan is set up (default picketd; it must exist); --resume's\n"
+    "                     directory must be writable by it\n"
+    "  --no-seccomp       UNSAFE: run without the seccomp syscall allowlist (only where the\n"
+    "                     kernel or an emulator refuses seccomp; NO_NEW_PRIVS stays)\n";
 
 // args: everything after "scan".
 int RunScanCommand(std::span<char* const> args);
