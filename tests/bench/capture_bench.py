@@ -791,6 +791,7 @@ def main():
         signal.signal(sig, interrupted)
 
     work = tempfile.mkdtemp(prefix="picket-bench-", dir=a.workdir)
+    os.chmod(work, 0o711)  # picketd's worker runs as security.user and must reach its buffer
     bench = Bench(a, work)
     ok = False
     try:

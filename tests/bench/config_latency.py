@@ -116,6 +116,7 @@ def main():
         print(f"config_latency: {reason}")
         return 2
     work = tempfile.mkdtemp(prefix="picket-cfglat-")
+    os.chmod(work, 0o711)  # picketd's worker runs as security.user and must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     zkserver = ZooKeeper(work)
     zk = zk2 = db = session = None

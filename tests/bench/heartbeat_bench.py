@@ -47,6 +47,7 @@ def main():
     a.seconds = min(a.seconds, 600.0)  # bounded
     print(machine_line())
     work = tempfile.mkdtemp(prefix="picket-hb-bench-")
+    os.chmod(work, 0o711)  # picketd's worker runs as security.user and must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"), detach=True)
     try:
         tokens = write_tokens(os.path.join(work, "tokens"), device_ids(a.devices), operator_token=OPERATOR)

@@ -788,6 +788,7 @@ def main():
         signal.signal(sig, interrupted)
 
     work = tempfile.mkdtemp(prefix="picket-scan-bench-", dir=a.workdir)
+    os.chmod(work, 0o711)  # picketd's worker runs as security.user and must reach its buffer
     bench = Bench(a, work)
     bench.truth = [list(p) for p in make_ground_truth(a.target_net, a.nmap_net, a.port_list, a.pairs, a.seed)]
     for ip, _ in bench.truth:       # belt and braces: nothing outside 127/8, ever

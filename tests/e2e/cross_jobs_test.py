@@ -100,6 +100,7 @@ def main():
             return skip_code(f"{tool} not found")
     t_start = time.monotonic()
     work = tempfile.mkdtemp(prefix="picket-xjobs-")
+    os.chmod(work, 0o711)  # the worker, as security.user, reaches its buffer below it
     procs = Processes(os.path.join(work, "processes.log"))
     device_logs = {d: Processes(os.path.join(work, f"{d}.log")) for d in DEVICES}
     zkserver = ZooKeeper(work)
