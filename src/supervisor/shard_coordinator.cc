@@ -33,6 +33,10 @@ constexpr auto kFasterFirstDelay = std::chrono::milliseconds(1500);
 // Hand-overs to idle members: at most this many per job, this far apart, so
 // two devices can never pass a shard back and forth for long.
 constexpr int kMaxHandOversPerJob = 4;
+// A device that gave a shard of a job away claims none of that job for this
+// long while other members are there: the member it yielded to looks at the
+// job only every few seconds when it had nothing to do there.
+constexpr auto kAfterYield = std::chrono::seconds(6);
 constexpr auto kHandOverSpacing = std::chrono::seconds(20);
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -81,6 +85,7 @@ void ShardCoordinator::Tick() {
   std::set<std::string> listed(jobs->begin(), jobs->end());
   std::erase_if(resting_, [&](const auto& entry) { return !listed.count(entry.first); });
   std::erase_if(first_seen_, [&](const auto& entry) { return !listed.count(entry.first); });
+  std::erase_if(yielded_at_, [&](const auto& entry) { return !listed.count(entry.first); });
   for (const auto& job : listed) first_seen_.try_emplace(job, Clock::now());
   // Shards of jobs that were deleted: stop scanning them.
   for (auto& [key, held] : held_) {
@@ -242,6 +247,7 @@ void ShardCoordinator::MaybeYield(const std::string& job, std::size_t limit) {
   if (least_done == ~std::uint64_t{0}) return;
   PICKET_LOG(kInfo, "supervisor", "yielding shard to a device with fewer claims", {"job", job},
              {"shard", least.second});
+  yielded_at_[job] = Clock::now();
   held_[least].releasing = true;
   to_worker_(worker_protocol::ReleaseShard{least.first, least.second});
 }
@@ -297,8 +303,12 @@ std::vector<ShardCoordinator::MemberLoad> ShardCoordinator::OtherMembers(const s
 bool ShardCoordinator::ClaimNow(const std::string& job, const SharedJobSpec& spec,
                                 std::size_t free_count) {
   const std::size_t held = HeldTotal();
-  if (held == 0 && measured_pps_ <= 0) return true;  // idle, pace unknown: nobody to wait for
   const auto now = Clock::now();
+  if (auto y = yielded_at_.find(job); y != yielded_at_.end()) {
+    if (now - y->second < kAfterYield && !OtherMembers(job).empty()) return false;
+    yielded_at_.erase(y);
+  }
+  if (held == 0 && measured_pps_ <= 0) return true;  // idle, pace unknown: nobody to wait for
   const auto [since, first_look] = deferring_since_.try_emplace(job, now);
   const auto waited = now - since->second;
   const auto others = OtherMembers(job);
@@ -368,6 +378,7 @@ void ShardCoordinator::MaybeHandOver(const std::string& job) {
              {"reason", "this device scans several shards and a member of the job scans none"},
              {"hand_over", yields.count}, {"of_at_most", kMaxHandOversPerJob});
   held_[key].releasing = true;
+  yielded_at_[job] = now;
   to_worker_(worker_protocol::ReleaseShard{key.first, key.second});
   PublishLoad();
 }

@@ -139,6 +139,7 @@ class ShardCoordinator {
   std::map<std::string, std::chrono::steady_clock::time_point> deferring_since_;
   std::map<std::string, Yields> hand_overs_;
   std::map<std::string, std::chrono::steady_clock::time_point> first_seen_;  // listed jobs
+  std::map<std::string, std::chrono::steady_clock::time_point> yielded_at_;  // last yield per job
   std::size_t published_held_ = ~std::size_t{0};
   double published_pps_ = -1;
   double measured_pps_ = 0;  // this device's probes/s over its finished shards (moving average)
