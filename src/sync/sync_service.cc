@@ -4,6 +4,7 @@
 
 #include "picket/common/digest.h"
 #include "picket/common/log.h"
+#include "picket/zk/fleet_acl.h"
 
 namespace picket::sync {
 
@@ -72,6 +73,14 @@ Status SyncService::Run() {
                                       options_.zk_auth.user, options_.zk_auth.password});
   if (!session.ok()) return session.status().WithContext("--zk " + options_.zk_hosts);
   zk_ = std::move(session).value();
+  if (!options_.zk_auth.user.empty()) {
+    // Admin-only until PrepareAdminAcls has read who else the ACLs name.
+    zk::FleetIdentities admin_only;
+    admin_only.admin = zk::DigestId(options_.zk_auth.user, options_.zk_auth.password);
+    zk_->SetAclProvider([layout = layout_, admin_only](const std::string& path) {
+      return zk::AclFor(layout, admin_only, path);
+    });
+  }
   zk_->SetStateListener([this](zk::SessionState state) {
     if (state == zk::SessionState::kExpired) leading_.store(false);
     Wake();
@@ -146,6 +155,7 @@ Status SyncService::Run() {
     Status st;
     if (need_reconcile || now >= next_reconcile) {
       st = Reconcile();
+      if (st.ok()) st = SecureTree();
       if (st.ok()) {
         need_reconcile = false;
         next_reconcile = now + options_.reconcile_interval;
@@ -167,6 +177,23 @@ Status SyncService::Run() {
   ReleaseLeaderLock();
   election_->Resign();
   PICKET_LOG(kInfo, "sync", "stopped");
+  return Status::Ok();
+}
+
+// After each full reconcile: every node under the root gets the ACL of
+// zk/acl_policy.h, nodes made before credentials were turned on included,
+// and groups follow the devices' current rows.
+Status SyncService::SecureTree() {
+  if (options_.zk_auth.user.empty()) return Status::Ok();  // an open fleet, allowed by name
+  PICKET_RETURN_IF_ERROR(MayWrite());
+  auto ids = zk::PrepareAdminAcls(*zk_, layout_, options_.zk_auth.user, options_.zk_auth.password);
+  if (!ids.ok()) return ids.status();
+  auto report = zk::SecureTree(*zk_, layout_, *ids);
+  if (!report.ok()) return report.status();
+  if (report->changed > 0) {
+    PICKET_LOG(kInfo, "sync", "re-applied ZooKeeper ACLs", {"nodes", report->nodes},
+               {"changed", report->changed}, {"devices", ids->devices.size()});
+  }
   return Status::Ok();
 }
 

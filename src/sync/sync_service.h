@@ -44,6 +44,7 @@ class SyncService {
   void WaitFor(std::chrono::milliseconds delay);
   Status MayWrite();
   Status Reconcile();
+  Status SecureTree();
   Status Poll();
   Status SyncDevice(const DeviceRow& row, Counters& c);
   Status SyncGroup(const GroupRow& row, Counters& c);

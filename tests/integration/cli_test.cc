@@ -173,8 +173,9 @@ TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper,
   CHECK(generated.output.rfind("scan-", 0) == 0);
 
   auto sync =
+      // --zk-open-acl (here and below): this test is about the CLI's output, e2e.zk_acl about ACLs.
       ChildProcess::Spawn({PICKET_BINARY_PATH, "sync", "--db", url, "--zk", f.zk_server.hosts(),
-                           "--root", "/picket", "--poll-interval", "250ms"},
+                           "--root", "/picket", "--poll-interval", "250ms", "--zk-open-acl"},
                           f.dir.path() + "/sync.log");
   REQUIRE(sync.ok());
   Run ok = f.Picket({"scan",      "submit",    "--targets",      "127.0.101.1-127.0.101.15",
@@ -248,7 +249,7 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   f.Node("/picket/devices/gw-2/sync", R"({"version":8,"error":"/capture/filter: bad","at_ms":1})");
   f.Node("/picket/devices/gw-3/config", R"({"version":5})");
 
-  Run status = f.Picket({"scan", "status", "sweep", "--zk", zk});
+  Run status = f.Picket({"scan", "status", "sweep", "--zk", zk, "--zk-open-acl"});
   CHECK_MESSAGE(status.code == 0, status.output);
   INFO(status.output);
   CHECK(Has(status.output, "0      done     gw-1"));
@@ -257,18 +258,18 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   CHECK(Has(status.output, "3      waiting  -       40"));
   CHECK(Has(status.output, "job sweep: 1/4 shards done, 1 claimed, 2 waiting; 17 results"));
 
-  Run status_json = f.Picket({"scan", "status", "sweep", "--json", "--zk", zk});
+  Run status_json = f.Picket({"scan", "status", "sweep", "--json", "--zk", zk, "--zk-open-acl"});
   REQUIRE(status_json.code == 0);
   Json j = Json::parse(status_json.output);
   CHECK(j["done"] == 1);
   CHECK(j["shard_states"][1]["device"] == "gw-2");
   CHECK(j["shard_states"][1]["total"] == 379);
 
-  Run unknown = f.Picket({"scan", "status", "nope", "--zk", zk});
+  Run unknown = f.Picket({"scan", "status", "nope", "--zk", zk, "--zk-open-acl"});
   CHECK(unknown.code == 1);
   CHECK(Has(unknown.output, "/picket/jobs/nope"));
 
-  Run devices = f.Picket({"devices", "--zk", zk});
+  Run devices = f.Picket({"devices", "--zk", zk, "--zk-open-acl"});
   CHECK_MESSAGE(devices.code == 0, devices.output);
   INFO(devices.output);
   CHECK(Has(devices.output, "gw-2    lab    yes    7/8"));
@@ -277,7 +278,7 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   CHECK(Has(devices.output, "sync refused version 8: /capture/filter: bad"));
   CHECK(Has(devices.output, "gw-3    -      no     -/5"));
 
-  Run devices_json = f.Picket({"devices", "--json", "--zk", zk});
+  Run devices_json = f.Picket({"devices", "--json", "--zk", zk, "--zk-open-acl"});
   REQUIRE(devices_json.code == 0);
   Json d = Json::parse(devices_json.output);
   REQUIRE(d.size() == 2);
@@ -288,6 +289,11 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   Run no_zk = f.Picket({"devices"});
   CHECK(no_zk.code == 2);
   CHECK_MESSAGE(Has(no_zk.output, "--zk"), no_zk.output);
+
+  Run no_credentials = f.Picket({"devices", "--zk", zk});
+  CHECK(no_credentials.code == 2);
+  CHECK_MESSAGE(Has(no_credentials.output, "without credentials"), no_credentials.output);
+  CHECK_MESSAGE(Has(no_credentials.output, "--zk-open-acl"), no_credentials.output);
 }
 
 }  // namespace
