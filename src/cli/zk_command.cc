@@ -80,18 +80,30 @@ Status PutNode(zk::ZkSession& session, const std::string& path, const std::strin
   return st;
 }
 
-int DeviceAdd(ZkConnection& c, const std::string& device, const std::optional<std::string>& out) {
+int DeviceAdd(ZkConnection& c, const std::string& device, const std::optional<std::string>& group,
+              const std::optional<std::string>& out) {
   if (!sync::IsValidNodeName(device)) {
     return Fail(kName, "device id '" + device.substr(0, 100) +
                            "': expected [A-Za-z0-9._-]{1,64}, as in the devices table",
                 2);
+  }
+  if (group && !sync::IsValidNodeName(*group)) {
+    return Fail(kName, "--group '" + group->substr(0, 100) + "': expected [A-Za-z0-9._-]{1,64}", 2);
   }
   const zk::ZnodeLayout layout(c.address.root);
   auto ids = zk::PrepareAdminAcls(*c.session, layout, c.address.auth.user, c.address.auth.password);
   if (!ids.ok()) return Fail(kName, ids.status().ToString(), 1);
   auto password = NewPassword();
   if (!password.ok()) return Fail(kName, password.status().ToString(), 1);
-  Status st = PutNode(*c.session, layout.DeviceIdentity(device), zk::DigestId(device, *password));
+  zk::DeviceIdentity identity{zk::DigestId(device, *password), group.value_or("")};
+  if (!group) {  // a new password keeps the group picket sync recorded
+    auto current = c.session->Get(layout.DeviceIdentity(device));
+    if (current.ok()) {
+      auto parsed = zk::ParseDeviceIdentityDocument(current->data, device);
+      if (parsed.ok()) identity.group = parsed->group;
+    }
+  }
+  Status st = PutNode(*c.session, layout.DeviceIdentity(device), zk::DeviceIdentityDocument(identity));
   if (!st.ok()) return Fail(kName, st.ToString(), 1);
   st = HandOver("device " + device, *password, out);
   if (!st.ok()) return Fail(kName, st.ToString(), 1);
@@ -116,7 +128,7 @@ int FleetInit(ZkConnection& c, const std::optional<std::string>& out) {
 
 int RunZkCommand(std::span<char* const> args) {
   const std::vector<std::string_view> value_flags = {"zk", "zk-root", "zk-user",
-                                                     "zk-password-file", "out"};
+                                                     "zk-password-file", "out", "group"};
   SplitArgs split = SplitPositionals(args, value_flags);
   const auto& words = split.positionals;
   const std::string action = words.empty() ? "" : words[0];
@@ -129,6 +141,7 @@ int RunZkCommand(std::span<char* const> args) {
   }
   std::vector<std::string_view> allowed = {"zk", "zk-root", "zk-user", "zk-password-file"};
   if (!secure) allowed.push_back("out");
+  if (device_add) allowed.push_back("group");
   FlagParser flags(allowed, secure ? std::vector<std::string_view>{"json"}
                                    : std::vector<std::string_view>{});
   if (auto st = flags.Parse(split.flags); !st.ok()) return Fail(kName, st.message(), 2);
@@ -136,7 +149,7 @@ int RunZkCommand(std::span<char* const> args) {
   auto connection = OpenZkOrFail(kName, flags, &exit_code);
   if (!connection) return exit_code;
   if (secure) return Secure(*connection, flags.Has("json"));
-  if (device_add) return DeviceAdd(*connection, words[2], flags.Value("out"));
+  if (device_add) return DeviceAdd(*connection, words[2], flags.Value("group"), flags.Value("out"));
   return FleetInit(*connection, flags.Value("out"));
 }
 

@@ -186,13 +186,16 @@ Status SyncService::Run() {
 Status SyncService::SecureTree() {
   if (options_.zk_auth.user.empty()) return Status::Ok();  // an open fleet, allowed by name
   PICKET_RETURN_IF_ERROR(MayWrite());
+  auto regrouped = zk::UpdateIdentityGroups(*zk_, layout_, device_groups_);
+  if (!regrouped.ok()) return regrouped.status();
   auto ids = zk::PrepareAdminAcls(*zk_, layout_, options_.zk_auth.user, options_.zk_auth.password);
   if (!ids.ok()) return ids.status();
   auto report = zk::SecureTree(*zk_, layout_, *ids);
   if (!report.ok()) return report.status();
   if (report->changed > 0) {
     PICKET_LOG(kInfo, "sync", "re-applied ZooKeeper ACLs", {"nodes", report->nodes},
-               {"changed", report->changed}, {"devices", ids->devices.size()});
+               {"changed", report->changed}, {"devices", ids->devices.size()},
+               {"regrouped", *regrouped});
   }
   return Status::Ok();
 }
@@ -425,6 +428,8 @@ Status SyncService::Reconcile() {
     devices.insert(row.id);
     PICKET_RETURN_IF_ERROR(SyncDevice(row, c));
   }
+  device_groups_.clear();
+  for (const auto& row : snapshot->devices) device_groups_[row.id] = row.group;
   for (const auto& row : snapshot->jobs) {
     if (JobIsActive(row)) jobs.insert(row.id);
     PICKET_RETURN_IF_ERROR(SyncJob(row, c));

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,6 +97,7 @@ class SyncService {
   std::atomic<bool> leading_{false};
   ChangeCursor cursor_;
   std::string last_failure_;
+  std::map<std::string, std::string> device_groups_;  // rows of the last reconcile: id -> group
 };
 
 }  // namespace picket::sync

@@ -113,6 +113,41 @@ Status CheckDigestId(std::string_view digest_id, std::string_view expected_user)
   return Status::Ok();
 }
 
+std::string DeviceIdentityDocument(const DeviceIdentity& identity) {
+  nlohmann::json doc = {{"digest", identity.digest}};
+  if (!identity.group.empty()) doc["group"] = identity.group;
+  return doc.dump();
+}
+
+Result<DeviceIdentity> ParseDeviceIdentityDocument(std::string_view text,
+                                                   std::string_view device_id) {
+  const std::string where = "identity of device " + std::string(device_id);
+  if (text.size() > kMaxIdentitiesBytes) {
+    return Status::InvalidArgument(where + ": " + std::to_string(text.size()) +
+                                   " bytes, more than " + std::to_string(kMaxIdentitiesBytes));
+  }
+  const nlohmann::json doc = ParseJsonBounded(text);
+  if (!doc.is_object()) return Status::InvalidArgument(where + ": not a JSON object");
+  DeviceIdentity out;
+  for (const auto& [key, value] : doc.items()) {
+    if (key != "digest" && key != "group") {
+      return Status::InvalidArgument(where + ": unknown key \"" + key + "\"");
+    }
+    if (!value.is_string() || value.get_ref<const std::string&>().size() > 256) {
+      return Status::InvalidArgument(where + ": \"" + key + "\" is not a string of at most 256 bytes");
+    }
+    (key == "digest" ? out.digest : out.group) = value.get<std::string>();
+  }
+  Status st = CheckDigestId(out.digest, device_id);
+  if (!st.ok()) return st.WithContext(where + ": \"digest\"");
+  for (char ch : out.group) {
+    bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-';
+    if (!ok) return Status::InvalidArgument(where + ": \"group\" '" + out.group + "': not a group name");
+  }
+  return out;
+}
+
 std::string IdentitiesDocument(const FleetIdentities& ids) {
   nlohmann::json doc = nlohmann::json::object();
   if (!ids.admin.empty()) doc["admin"] = ids.admin;

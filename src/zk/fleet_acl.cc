@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "picket/common/json_limits.h"
 #include "picket/common/log.h"
 
 namespace picket::zk {
@@ -15,17 +14,6 @@ Result<std::optional<NodeData>> ReadOptional(ZkSession& session, const std::stri
   if (node.ok()) return std::optional<NodeData>(std::move(node).value());
   if (node.status().code() == StatusCode::kNotFound) return std::optional<NodeData>();
   return node.status();
-}
-
-// The group named in a device's config document ("" when none or unreadable).
-std::string GroupOf(ZkSession& session, const ZnodeLayout& layout, const std::string& id) {
-  auto node = session.Get(layout.DeviceConfig(id));
-  if (!node.ok()) return {};
-  const auto doc = ParseJsonBounded(node->data);
-  if (!doc.is_object()) return {};
-  auto it = doc.find("group");
-  if (it == doc.end() || !it->is_string()) return {};
-  return it->get<std::string>();
 }
 
 }  // namespace
@@ -80,17 +68,41 @@ Result<FleetIdentities> PrepareAdminAcls(ZkSession& session, const ZnodeLayout& 
     auto node = ReadOptional(session, layout.DeviceIdentity(id));
     if (!node.ok()) return node.status();
     if (!*node) continue;
-    Status st = CheckDigestId((*node)->data, id);
-    if (!st.ok()) {
+    auto identity = ParseDeviceIdentityDocument((*node)->data, id);
+    if (!identity.ok()) {
       PICKET_LOG(kWarn, "zk", "device identity ignored", {"path", layout.DeviceIdentity(id)},
-                 {"error", st});
+                 {"error", identity.status()});
       continue;
     }
-    ids.devices[id] = (*node)->data;
-    ids.groups[id] = GroupOf(session, layout, id);
+    ids.devices[id] = identity->digest;
+    ids.groups[id] = identity->group;
   }
   session.SetAclProvider([layout, ids](const std::string& p) { return AclFor(layout, ids, p); });
   return ids;
+}
+
+Result<std::size_t> UpdateIdentityGroups(ZkSession& session, const ZnodeLayout& layout,
+                                         const std::map<std::string, std::string>& groups) {
+  auto devices = session.GetChildren(layout.DeviceIdentities());
+  if (devices.status().code() == StatusCode::kNotFound) return std::size_t{0};
+  if (!devices.ok()) return devices.status();
+  std::size_t changed = 0;
+  for (const std::string& id : *devices) {
+    auto row = groups.find(id);
+    if (row == groups.end()) continue;
+    auto node = ReadOptional(session, layout.DeviceIdentity(id));
+    if (!node.ok()) return node.status();
+    if (!*node) continue;
+    auto identity = ParseDeviceIdentityDocument((*node)->data, id);
+    if (!identity.ok() || identity->group == row->second) continue;  // bad ones: logged on load
+    identity->group = row->second;
+    Status st = session.Set(layout.DeviceIdentity(id), DeviceIdentityDocument(*identity),
+                            (*node)->version);
+    if (st.code() == StatusCode::kConflict || st.code() == StatusCode::kNotFound) continue;
+    PICKET_RETURN_IF_ERROR(st);
+    ++changed;
+  }
+  return changed;
 }
 
 Result<SecureReport> SecureTree(ZkSession& session, const ZnodeLayout& layout,

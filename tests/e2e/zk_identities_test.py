@@ -120,7 +120,7 @@ def main():
             if mode != 0o600:
                 failures.append(f"{path}: mode {mode:o}, expected 600")
         stored = admin.get(f"{ROOT}/identities/devices/gw-a")[0].decode()
-        if password_of(pw["gw-a"]) in stored or not stored.startswith("gw-a:"):
+        if password_of(pw["gw-a"]) in stored or not json.loads(stored)["digest"].startswith("gw-a:"):
             failures.append(f"identities/devices/gw-a holds {stored!r}, expected only a digest")
 
         procs.start([picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT,
@@ -148,6 +148,10 @@ def main():
                           lambda: (lambda s: s and s.get("config", {}).get("applied_version") == version and s)(
                               read_json(admin, f"{ROOT}/devices/gw-a/status")), 30)
         print(f"gw-a applied version {version} as itself; worker {status['worker']['state']}")
+        identity = read_json(admin, f"{ROOT}/identities/devices/gw-a")
+        print(f"identities/devices/gw-a after sync: {identity}")
+        if identity.get("group") != "lab" or set(identity) != {"digest", "group"}:
+            failures.append(f"sync did not record gw-a's group from its row: {identity}")
         logs = wait_for("gw-a's log lines at the collector (found through ZooKeeper)",
                         lambda: json.loads(http_get(f"{base}/v1/logs?device=gw-a&limit=5")), 30)
         print(f"collector has gw-a's log lines: {len(logs)}+")

@@ -69,7 +69,19 @@ std::vector<AclEntry> AclFor(const ZnodeLayout& layout, const FleetIdentities& i
 // the field and the value.
 std::string IdentitiesDocument(const FleetIdentities& ids);
 Status ParseIdentitiesDocument(std::string_view text, FleetIdentities* ids);
-// A digest id as stored in identities/devices/<id>: "<id>:<28 base64 chars>".
+// A digest id: "<user>:<28 base64 chars>" (expected_user "" takes any user).
 Status CheckDigestId(std::string_view digest_id, std::string_view expected_user);
+
+// identities/devices/<id>: {"digest": "<id>:<hash>", "group": "<group>"}. The
+// group is the devices row's group_name (picket sync keeps it current), the one
+// group config the device may read. Parse bounds the text, refuses unknown
+// keys and a digest of another user, naming the field and the value.
+struct DeviceIdentity {
+  std::string digest;
+  std::string group;  // "" until known
+};
+std::string DeviceIdentityDocument(const DeviceIdentity& identity);
+Result<DeviceIdentity> ParseDeviceIdentityDocument(std::string_view text,
+                                                   std::string_view device_id);
 
 }  // namespace picket::zk

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "picket/common/status.h"
@@ -45,6 +46,12 @@ Result<SecureReport> SecureTree(ZkSession& session, const ZnodeLayout& layout,
 Result<FleetIdentities> DeviceAcls(ZkSession& session, const ZnodeLayout& layout,
                                    const std::string& device_id, const std::string& group,
                                    const std::string& user, const std::string& password);
+
+// Admin side: each registered device identity's "group" set to `groups`'s
+// entry for it (picket sync: the rows' group_name); identities without an
+// entry keep theirs. Returns how many changed.
+Result<std::size_t> UpdateIdentityGroups(ZkSession& session, const ZnodeLayout& layout,
+                                         const std::map<std::string, std::string>& groups);
 
 // Same entries in any order.
 bool SameAcl(std::vector<AclEntry> a, std::vector<AclEntry> b);

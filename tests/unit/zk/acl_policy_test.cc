@@ -141,6 +141,27 @@ TEST_SUITE("zk.acl_policy") {
     CHECK(st.message().find("admin:short") != std::string::npos);
   }
 
+  TEST_CASE("a device identity document: its digest and group, nothing else") {
+    const DeviceIdentity gw1{DigestId("gw-1", "pw1"), "lab"};
+    auto parsed = ParseDeviceIdentityDocument(DeviceIdentityDocument(gw1), "gw-1");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->digest == gw1.digest);
+    CHECK(parsed->group == "lab");
+    auto no_group = ParseDeviceIdentityDocument(DeviceIdentityDocument({gw1.digest, ""}), "gw-1");
+    REQUIRE(no_group.ok());
+    CHECK(no_group->group.empty());
+    CHECK_FALSE(ParseDeviceIdentityDocument(DeviceIdentityDocument(gw1), "gw-2").ok());
+    for (const std::string& bad : std::vector<std::string>{
+             "", "[]", "{\"digest\": 1}", "{\"digest\": \"" + gw1.digest + "\", \"x\": \"\"}",
+             "{\"digest\": \"" + gw1.digest + "\", \"group\": \"../x\"}", std::string(200, '{')}) {
+      CAPTURE(bad);
+      CHECK_FALSE(ParseDeviceIdentityDocument(bad, "gw-1").ok());
+    }
+    auto named = ParseDeviceIdentityDocument("{\"digest\": \"" + gw1.digest + "\", \"group\": \"a b\"}", "gw-1");
+    REQUIRE_FALSE(named.ok());
+    CHECK(named.status().message().find("a b") != std::string::npos);
+  }
+
   TEST_CASE("device digest ids must name the device") {
     CHECK(CheckDigestId(DigestId("gw-1", "pw1"), "gw-1").ok());
     CHECK_FALSE(CheckDigestId(DigestId("gw-2", "pw1"), "gw-1").ok());
