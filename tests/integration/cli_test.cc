@@ -4,8 +4,10 @@
 // done) are created by hand. Waits use deadlines, never fixed sleeps.
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -232,6 +234,13 @@ TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper,
 TEST_CASE("cli: scan status and devices read trees written by devices") {
   PICKET_CLI_FIXTURE(f);
   const std::string zk = f.zk_server.hosts();
+  // The tree is written anonymously (world:anyone): the CLI reads it with credentials (--json
+  // runs: stdout must be JSON alone) or with --zk-open-acl (table runs: the warning is logged).
+  const std::string password_file = f.dir.path() + "/zk.password";
+  {
+    std::ofstream(password_file) << "admin-password\n";
+    REQUIRE(::chmod(password_file.c_str(), 0600) == 0);
+  }
   f.Node("/picket/jobs/sweep",
          R"({"targets":"127.0.101.1-127.0.101.15","ports":"8000-8100","rate_pps":2000,)"
          R"("mode":"connect","shards":4})");
@@ -258,7 +267,8 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   CHECK(Has(status.output, "3      waiting  -       40"));
   CHECK(Has(status.output, "job sweep: 1/4 shards done, 1 claimed, 2 waiting; 17 results"));
 
-  Run status_json = f.Picket({"scan", "status", "sweep", "--json", "--zk", zk, "--zk-open-acl"});
+  Run status_json = f.Picket({"scan", "status", "sweep", "--json", "--zk", zk, "--zk-user", "admin",
+                              "--zk-password-file", password_file});
   REQUIRE(status_json.code == 0);
   Json j = Json::parse(status_json.output);
   CHECK(j["done"] == 1);
@@ -277,8 +287,10 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   CHECK(Has(devices.output, "running"));
   CHECK(Has(devices.output, "sync refused version 8: /capture/filter: bad"));
   CHECK(Has(devices.output, "gw-3    -      no     -/5"));
+  CHECK(Has(devices.output, "UNSAFE: ZooKeeper without credentials"));
 
-  Run devices_json = f.Picket({"devices", "--json", "--zk", zk, "--zk-open-acl"});
+  Run devices_json = f.Picket({"devices", "--json", "--zk", zk, "--zk-user", "admin",
+                               "--zk-password-file", password_file});
   REQUIRE(devices_json.code == 0);
   Json d = Json::parse(devices_json.output);
   REQUIRE(d.size() == 2);
