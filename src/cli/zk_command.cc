@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -55,17 +56,21 @@ int Secure(ZkConnection& c, bool as_json) {
   const zk::ZnodeLayout layout(c.address.root);
   auto ids = zk::PrepareAdminAcls(*c.session, layout, c.address.auth.user, c.address.auth.password);
   if (!ids.ok()) return Fail(kName, ids.status().ToString(), 1);
+  const auto started = std::chrono::steady_clock::now();
   auto report = zk::SecureTree(*c.session, layout, *ids);
   if (!report.ok()) return Fail(kName, report.status().ToString(), 1);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started).count();
   if (as_json) {
     nlohmann::json j = {{"root", c.address.root},      {"nodes", report->nodes},
                         {"changed", report->changed},  {"devices", ids->devices.size()},
-                        {"fleet_identity", !ids->fleet.empty()}};
+                        {"fleet_identity", !ids->fleet.empty()}, {"ms", ms}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("secured %s: %llu nodes, %llu ACLs changed, %zu device identities%s\n",
+    std::printf("secured %s: %llu nodes, %llu ACLs changed, %zu device identities, %lld ms%s\n",
                 c.address.root.c_str(), static_cast<unsigned long long>(report->nodes),
                 static_cast<unsigned long long>(report->changed), ids->devices.size(),
+                static_cast<long long>(ms),
                 ids->fleet.empty() ? ", no picket-fleet identity yet (`picket zk fleet init`)"
                                    : "");
   }
@@ -137,7 +142,7 @@ int RunZkCommand(std::span<char* const> args) {
   const bool fleet_init = action == "fleet" && words.size() == 2 && words[1] == "init";
   if (!secure && !device_add && !fleet_init) {
     return Fail(kName, "expected `zk secure`, `zk device add DEVICE` or `zk fleet init` (see "
-                       "`picket help zk`)", 2);
+                       "picket zk --help)", 2);
   }
   std::vector<std::string_view> allowed = {"zk", "zk-root", "zk-user", "zk-password-file"};
   if (!secure) allowed.push_back("out");

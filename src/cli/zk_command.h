@@ -16,8 +16,8 @@ inline constexpr std::string_view kZkSummary =
 
 inline constexpr std::string_view kZkUsage =
     "zk secure [--json] [ZK FLAGS]\n"
-    "zk device add DEVICE [--group GROUP] [--out FILE] [ZK FLAGS]\n"
-    "zk fleet init [--out FILE] [ZK FLAGS]\n\n"
+    "     zk device add DEVICE [--group GROUP] [--out FILE] [ZK FLAGS]\n"
+    "     zk fleet init [--out FILE] [ZK FLAGS]\n\n"
     "Every part of a fleet authenticates to ZooKeeper with a digest identity: the admin\n"
     "(sync, collector, this CLI), each device as itself (user = device id) and, for shared\n"
     "scan jobs, every device also as picket-fleet. config/OPERATOR.md \"ZooKeeper identities\"\n"
@@ -36,7 +36,8 @@ inline constexpr std::string_view kZkUsage =
     "  --out FILE   write the password to FILE (mode 0600, replaced) instead of printing it\n"
     "  --group G    device add: the group whose config DEVICE may read until picket sync\n"
     "               records the devices row's group_name (it does at every full reconcile)\n"
-    "  --json       secure: one JSON object {\"nodes\", \"changed\", \"devices\"}\n"
+    "  --json       secure: one JSON object {\"root\", \"nodes\", \"changed\", \"devices\",\n"
+    "               \"fleet_identity\", \"ms\"}\n"
     "ZK FLAGS: --zk HOSTS, --zk-root PATH, --zk-user USER --zk-password-file FILE (the\n"
     "admin identity; default: \"zookeeper\", \"zk_root\", \"zk_user\", \"zk_password_file\"\n"
     "in the CLI config). Credentials are required.\n\n"

@@ -98,6 +98,9 @@ class SyncService {
   ChangeCursor cursor_;
   std::string last_failure_;
   std::map<std::string, std::string> device_groups_;  // rows of the last reconcile: id -> group
+  std::optional<zk::FleetIdentities> secured_ids_;    // what the last ACL walk applied
+  std::int64_t secured_session_ = 0;                  // ... as the leader of this session
+  int reconciles_since_secure_ = 0;
 };
 
 }  // namespace picket::sync

@@ -1,6 +1,7 @@
 #include "picket/zk/fleet_acl.h"
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "picket/common/log.h"

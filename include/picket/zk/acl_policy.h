@@ -58,6 +58,7 @@ struct FleetIdentities {
   std::string fleet;          // digest id of kFleetUser; empty: no device shares jobs
   std::map<std::string, std::string, std::less<>> devices;  // device id -> digest id
   std::map<std::string, std::string, std::less<>> groups;   // device id -> group
+  bool operator==(const FleetIdentities&) const = default;
 };
 
 // The ACL a node at `path` must have; paths outside the root: admin only.
