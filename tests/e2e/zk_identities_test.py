@@ -2,6 +2,7 @@
 """Per-device ZooKeeper identities, and a tree that was open before credentials were turned on.
   1. An open fleet (`picket sync --zk-open-acl`) pushes gw-a (group lab) and gw-b (group dmz);
      its nodes are world:anyone, and a stranger leaves a fake collectors/<id> node meanwhile.
+     Without credentials and that flag, sync, the collector and picketd's config are refused.
   2. Credentials on: `picket zk secure` re-applies the ACLs (counts printed), `picket zk fleet
      init` and `picket zk device add gw-a|gw-b` hand out passwords (0600 files, digests only in
      ZooKeeper). sync and the collector run with the admin identity, gw-a as itself + picket-fleet.
@@ -91,6 +92,19 @@ def main():
         print(f"sync without credentials: exit {r.returncode}")
         if r.returncode != 2 or "--zk-open-acl" not in r.stderr:
             failures.append(f"sync without credentials: exit {r.returncode}: {r.stderr.strip()}")
+
+        open_cfg = os.path.join(work, "open.json")
+        with open(open_cfg, "w") as f:
+            json.dump({"device": {"id": "gw-a"}, "zookeeper": {"hosts": zkserver.hosts, "root": ROOT}}, f)
+        for args, needle in (([picketd, "check-config", "--config", open_cfg], "allow_open_acl"),
+                             ([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "c0"),
+                               "--insecure-no-auth", "--zk", zkserver.hosts, "--advertise", "http://127.0.0.1:1"],
+                              "--zk-open-acl")):
+            r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+            print(f"{os.path.basename(args[0])} {args[1]} without credentials: exit {r.returncode}")
+            if r.returncode == 0 or needle not in r.stdout + r.stderr:
+                failures.append(f"{args[1]} without credentials: exit {r.returncode}, no {needle}: "
+                                f"{(r.stdout + r.stderr).strip()[-300:]}")
 
         # 2. Credentials on.
         cli_cfg = os.path.join(work, "cli.json")
