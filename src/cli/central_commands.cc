@@ -8,6 +8,7 @@
 #include "cli/logs_command.h"
 #include "cli/scan_jobs_command.h"
 #include "cli/sessions_command.h"
+#include "cli/zk_command.h"
 #include "picket/collector/collector_command.h"
 #include "picket/collector/library_info.h"
 #include "picket/common/version.h"
@@ -60,6 +61,7 @@ constexpr Command kCommands[] = {
     {"scan", kScanSummary, kScanUsage, RunScanJobsCommand},
     {"sessions", kSessionsSummary, kSessionsUsage, RunSessionsCommand},
     {"chunks", kChunksSummary, kChunksUsage, RunChunksCommand},
+    {"zk", kZkSummary, kZkUsage, RunZkCommand},
 };
 
 }  // namespace

@@ -32,7 +32,7 @@ std::string KnownKeys() {
     if (!out.empty()) out += ", ";
     out += k.name;
   }
-  return out;
+  return out + ", zk_open_acl";
 }
 
 }  // namespace
@@ -54,6 +54,14 @@ Result<CliConfig> ParseCliConfig(std::string_view text, const std::string& origi
   CliConfig config;
   config.source = origin;
   for (const auto& [name, value] : doc.items()) {
+    if (name == "zk_open_acl") {
+      if (!value.is_boolean()) {
+        return Status::InvalidArgument(origin + ": key 'zk_open_acl' must be true or false, got " +
+                                       value.dump(-1, ' ', false, json::error_handler_t::replace));
+      }
+      config.zk_open_acl = value.get<bool>();
+      continue;
+    }
     const Key* key = nullptr;
     for (const Key& k : kKeys) {
       if (k.name == name) key = &k;

@@ -4,7 +4,8 @@
 //    "zookeeper": "127.0.0.1:2181", "zk_root": "/picket",
 //    "zk_user": "picket", "zk_password_file": "/etc/picket/zk.password",
 //    "db": "mysql://user:pass@127.0.0.1:3306/picket"}
-// Every key is optional; command-line flags override it. Unknown keys and
+// "zk_open_acl": true (the one boolean) lets the CLI use a ZooKeeper without
+// credentials (an unsafe, world-writable fleet). Every key is optional; command-line flags override it. Unknown keys and
 // values that are not non-empty strings are refused, naming the file and key,
 // so a typo never silently falls back to a default.
 #pragma once
@@ -25,6 +26,7 @@ struct CliConfig {
   std::optional<std::string> zk_user;           // ZooKeeper digest user (with zk_password_file)
   std::optional<std::string> zk_password_file;
   std::optional<std::string> db;  // mysql://user:pass@host:port/database
+  bool zk_open_acl = false;       // "zk_open_acl": true: ZooKeeper without credentials, on purpose
   std::string source;             // the file read; "" when none was
 };
 

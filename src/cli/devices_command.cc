@@ -52,7 +52,7 @@ std::string FormatDevicesJson(const std::vector<DeviceView>& devices) {
 
 int RunDevicesCommand(std::span<char* const> args) {
   constexpr std::string_view kName = "devices";
-  FlagParser flags({"zk", "zk-root", "zk-user", "zk-password-file"}, {"json"});
+  FlagParser flags({"zk", "zk-root", "zk-user", "zk-password-file"}, {"json", "zk-open-acl"});
   if (auto st = flags.Parse(args); !st.ok()) return Fail(kName, st.message(), 2);
   int exit_code = 0;
   auto connection = OpenZkOrFail(kName, flags, &exit_code);

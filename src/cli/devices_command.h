@@ -25,7 +25,8 @@ std::string FormatDevicesJson(const std::vector<DeviceView>& devices);
 inline constexpr std::string_view kDevicesSummary = "list devices from ZooKeeper with their state";
 
 inline constexpr std::string_view kDevicesUsage =
-    "devices [--json] [--zk HOSTS] [--zk-root PATH] [--zk-user USER --zk-password-file FILE]\n\n"
+    "devices [--json] [--zk HOSTS] [--zk-root PATH]\n"
+    "        [--zk-user USER --zk-password-file FILE | --zk-open-acl]\n\n"
     "Reads <root>/devices/<id>/{config,status,sync}: group, alive (the status ephemeral\n"
     "exists), applied vs desired config version, last error (a refusal by picket sync\n"
     "wins when newer), bytes pending upload and the worker state.\n\n"
@@ -33,8 +34,9 @@ inline constexpr std::string_view kDevicesUsage =
     "  --zk HOSTS         ZooKeeper HOST:PORT[,...] (default: \"zookeeper\" in the CLI config)\n"
     "  --zk-root PATH     znode root (default: \"zk_root\" in the CLI config, else /picket)\n"
     "  --zk-user USER, --zk-password-file FILE\n"
-    "                     ZooKeeper digest credentials, when the tree has ACLs (default:\n"
-    "                     \"zk_user\", \"zk_password_file\" in the CLI config)\n\n"
+    "                     the fleet's admin ZooKeeper identity (default: \"zk_user\",\n"
+    "                     \"zk_password_file\" in the CLI config); required unless\n"
+    "  --zk-open-acl      UNSAFE: a ZooKeeper without credentials (or \"zk_open_acl\": true)\n\n"
     "Exit codes: 0 listed, 1 ZooKeeper error, 2 bad flag or config.\n";
 
 int RunDevicesCommand(std::span<char* const> args);

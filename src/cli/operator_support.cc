@@ -148,6 +148,12 @@ Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config) {
       flag_file ? "--zk-password-file" : "\"zk_password_file\" in " + config.source);
   if (!auth.ok()) return auth.status();
   a.auth = std::move(auth).value();
+  const bool open_flag = flags.Has("zk-open-acl");
+  PICKET_RETURN_IF_ERROR(zk::RequireZkCredentials(
+      !a.auth.user.empty(), open_flag || config.zk_open_acl,
+      open_flag ? "--zk-open-acl" : "--zk-open-acl (or \"zk_open_acl\": true in " + CliConfigPath() + ")",
+      "--zk-user/--zk-password-file (\"zk_user\"/\"zk_password_file\" in " + CliConfigPath() +
+          ")"));
   return a;
 }
 

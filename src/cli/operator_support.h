@@ -48,7 +48,8 @@ struct ZkAddress {
   zk::ZkCredentials auth;  // from --zk-user/--zk-password-file or the config; empty: none
 };
 // From --zk / --zk-root / --zk-user / --zk-password-file, else "zookeeper" /
-// "zk_root" / "zk_user" / "zk_password_file" in the CLI config.
+// "zk_root" / "zk_user" / "zk_password_file" in the CLI config. Without
+// credentials: refused unless --zk-open-acl or "zk_open_acl": true.
 Result<ZkAddress> ResolveZk(const FlagParser& flags, const CliConfig& config);
 // Where and as whom the CLI talks to the collector: --collector / --token-file,
 // else "collector" / "token_file" in the CLI config. Errors name the flag or key.

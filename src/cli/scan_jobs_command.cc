@@ -385,7 +385,7 @@ int RunScanJobsCommand(std::span<char* const> args) {
                "group",   "devices", "id",   "max-parallel", "db"};
   } else if (action == "status") {
     allowed = {"zk", "zk-root", "zk-user", "zk-password-file"};
-    bools = {"json"};
+    bools = {"json", "zk-open-acl"};
   } else if (action == "results") {
     allowed = {"collector", "token-file", "limit"};
     bools = {"json"};

@@ -45,7 +45,7 @@ inline constexpr std::string_view kScanUsage =
     "scan submit --targets T --ports P --rate PPS --shards N [--mode syn|connect]\n"
     "            [--group G | --devices a,b] [--id ID] [--max-parallel N] [--db URL]\n"
     "     scan status JOB [--json] [--zk HOSTS] [--zk-root PATH]\n"
-    "                     [--zk-user USER --zk-password-file FILE]\n"
+    "                     [--zk-user USER --zk-password-file FILE | --zk-open-acl]\n"
     "     scan results JOB [--json] [--limit N] [--collector URL] [--token-file FILE]\n"
     "     scan cancel JOB [--db URL]\n\n"
     "submit validates the job with the devices' own parser and inserts a scan_jobs row\n"
@@ -65,7 +65,8 @@ inline constexpr std::string_view kScanUsage =
     "  --zk HOSTS, --zk-root PATH, --zk-user USER, --zk-password-file FILE, --db URL,\n"
     "  --collector URL, --token-file FILE default to \"zookeeper\", \"zk_root\", \"zk_user\",\n"
     "  \"zk_password_file\", \"db\", \"collector\", \"token_file\" in the CLI config.\n"
-    "  PICKET_DB_PASSWORD overrides the database password.\n\n"
+    "  PICKET_DB_PASSWORD overrides the database password. status needs the ZooKeeper\n"
+    "  credentials, or --zk-open-acl (\"zk_open_acl\": true) for an unsafe open tree.\n\n"
     "Exit codes: 0 done, 1 invalid job, unknown job or server error, 2 bad flag or config.\n";
 
 int RunScanJobsCommand(std::span<char* const> args);

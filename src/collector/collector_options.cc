@@ -134,7 +134,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
        "session-udp-idle", "session-icmp-idle", "heartbeat-retention", "min-free-disk",
        "db", "db-password-file"},
-      {"insecure-no-auth", "no-sessions"});
+      {"insecure-no-auth", "no-sessions", "zk-open-acl"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
 
@@ -256,7 +256,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   o.zk_hosts = flags.Value("zk");
   if (!o.zk_hosts) {
     for (std::string_view flag :
-         {"zk-root", "advertise", "collector-id", "zk-user", "zk-password-file"}) {
+         {"zk-root", "advertise", "collector-id", "zk-user", "zk-password-file", "zk-open-acl"}) {
       if (flags.Has(flag)) {
         return Status::InvalidArgument("--" + std::string(flag) + " needs --zk HOSTS");
       }
@@ -288,6 +288,8 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     }
     o.collector_id = *v;
   }
+  PICKET_RETURN_IF_ERROR(zk::RequireZkCredentials(!o.zk_auth.user.empty(), flags.Has("zk-open-acl"),
+                                                  "--zk-open-acl", "--zk-user/--zk-password-file"));
   return o;
 }
 

@@ -8,6 +8,7 @@
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
 #include "picket/zk/collector_directory.h"
+#include "picket/zk/fleet_acl.h"
 #include "picket/zk/znode_layout.h"
 
 namespace picket::collector {
@@ -97,6 +98,12 @@ Status ZkRegistration::TryRegister() {
   if (zk::SessionState state = session_->state(); state != zk::SessionState::kConnected) {
     return Status::Unavailable("not connected to ZooKeeper " + options_.hosts + " (session " +
                                std::string(zk::SessionStateName(state)) + ")");
+  }
+  if (!options_.auth.user.empty()) {
+    // Our node gets the fleet's ACL: devices read it, only the admin writes.
+    auto ids = zk::PrepareAdminAcls(*session_, zk::ZnodeLayout(options_.root), options_.auth.user,
+                                    options_.auth.password);
+    if (!ids.ok()) return ids.status();
   }
   PICKET_RETURN_IF_ERROR(session_->EnsurePath(zk::ZnodeLayout(options_.root).Collectors()));
   Status st = session_->CreateEphemeral(path_, data_);

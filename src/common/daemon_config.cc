@@ -195,8 +195,19 @@ void ReadZooKeeper(JsonObjectReader& r, ZooKeeperSection& z) {
   r.Int("session_timeout_ms", 4000, 40000, &z.session_timeout_ms);
   r.String("auth_user", &z.auth_user, 256);
   r.String("auth_password_file", &z.auth_password_file, 1024);
+  r.String("fleet_password_file", &z.fleet_password_file, 1024);
+  r.Bool("allow_open_acl", &z.allow_open_acl);
   if (!z.auth_user.empty() && z.auth_password_file.empty()) {
     r.Error("auth_password_file", "is required when auth_user is set");
+  }
+  if (z.auth_user.empty() && !z.fleet_password_file.empty()) {
+    r.Error("fleet_password_file", "needs auth_user (the device's own identity) too");
+  }
+  if (!z.hosts.empty() && z.auth_user.empty() && !z.allow_open_acl) {
+    r.Error("auth_user",
+            "is required with hosts: a ZooKeeper without credentials lets anyone read and change "
+            "every config and register a fake collector (set allow_open_acl to true to run "
+            "open on purpose)");
   }
 }
 
@@ -423,7 +434,9 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"root", c.zookeeper.root},
         {"session_timeout_ms", c.zookeeper.session_timeout_ms},
         {"auth_user", c.zookeeper.auth_user},
-        {"auth_password_file", c.zookeeper.auth_password_file}}},
+        {"auth_password_file", c.zookeeper.auth_password_file},
+        {"fleet_password_file", c.zookeeper.fleet_password_file},
+        {"allow_open_acl", c.zookeeper.allow_open_acl}}},
       {"log",
        {{"level", level},
         {"file", c.log.file},

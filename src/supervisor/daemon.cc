@@ -28,6 +28,7 @@
 #include "picket/common/worker_protocol.h"
 #include "incoming_config.h"
 #include "fleet_agent.h"
+#include "picket/zk/connect_string.h"
 #include "log_shipper.h"
 #include "loop_inbox.h"
 #include "picket/upload/upload_scheduler.h"
@@ -460,11 +461,19 @@ Status Daemon::StartFleet() {
   FleetAgentOptions fo;
   fo.zk.hosts = zk.hosts;
   fo.zk.session_timeout_ms = zk.session_timeout_ms;
+  PICKET_RETURN_IF_ERROR(zk::RequireZkCredentials(!zk.auth_user.empty(), zk.allow_open_acl,
+                                                  "zookeeper.allow_open_acl",
+                                                  "zookeeper.auth_user"));
   if (!zk.auth_user.empty()) {
     auto password = ReadToken(zk.auth_password_file, "zookeeper.auth_password_file");
     if (!password.ok()) return password.status();
     fo.zk.auth_user = zk.auth_user;
     fo.zk.auth_password = *password;
+  }
+  if (!zk.fleet_password_file.empty()) {  // shared jobs, as picket-fleet (zk/acl_policy.h)
+    auto password = ReadToken(zk.fleet_password_file, "zookeeper.fleet_password_file");
+    if (!password.ok()) return password.status();
+    fo.zk.more_auth.push_back({std::string(zk::kFleetUser), *password});
   }
   fo.root = zk.root;
   fo.device_id = local.device.id;

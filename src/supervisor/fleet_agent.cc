@@ -3,6 +3,7 @@
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
 #include "picket/zk/collector_directory.h"
+#include "picket/zk/fleet_acl.h"
 
 namespace picket::supervisor {
 
@@ -144,6 +145,7 @@ void FleetAgent::Run() {
     }
     if (now >= next_tick) {
       lock.unlock();
+      LearnAcls();
       shards_->Tick();
       PublishScan();
       if (now >= next_collectors) {
@@ -163,6 +165,7 @@ void FleetAgent::Run() {
 void FleetAgent::PublishStatus() {
   last_publish_ = Clock::now();
   if (session_->state() != zk::SessionState::kConnected) return;  // caught up on reconnect
+  LearnAcls();
   json status;
   {
     std::lock_guard lock(mu_);
@@ -189,6 +192,41 @@ void FleetAgent::PublishStatus() {
   if (!st.ok()) {
     PICKET_LOG(kDebug, "supervisor", "status not written; next time", {"error", st});
   }
+}
+
+// The ACL of the nodes this device creates (status, claims, checkpoints) names
+// the admin and fleet ids read from <root>/identities. Until they are known
+// (no sync or collector has written them yet, or this device lacks the fleet
+// identity that may read them) its nodes are the creator's only, and it asks
+// again every 5 s; once known, the status node is made again with the right
+// ACL. An open fleet needs none.
+void FleetAgent::LearnAcls() {
+  if (acls_known_ || options_.zk.auth_user.empty()) return;
+  const auto now = Clock::now();
+  if (now < next_acl_try_ || session_->state() != zk::SessionState::kConnected) return;
+  next_acl_try_ = now + std::chrono::seconds(5);
+  auto ids = zk::DeviceAcls(*session_, layout_, options_.device_id, options_.group,
+                            options_.zk.auth_user, options_.zk.auth_password);
+  if (!ids.ok()) {
+    if (ids.status().message() != acl_error_) {
+      acl_error_ = ids.status().message();
+      PICKET_LOG(kWarn, "supervisor",
+                 "cannot read the fleet's ZooKeeper identities: this device's nodes are its own "
+                 "only (the operator cannot see its status) until it can",
+                 {"error", ids.status()});
+    }
+    return;
+  }
+  session_->SetAclProvider([layout = layout_, ids = *ids](const std::string& path) {
+    return zk::AclFor(layout, ids, path);
+  });
+  acls_known_ = true;
+  if (status_created_) {
+    (void)session_->Delete(layout_.DeviceStatus(options_.device_id));
+    status_created_ = false;  // the next publish makes it with the fleet's ACL
+  }
+  PICKET_LOG(kInfo, "supervisor", "fleet ZooKeeper identities read",
+             {"admin", zk::DigestUser(ids->admin)}, {"fleet", !ids->fleet.empty()});
 }
 
 void FleetAgent::RefreshCollectors() {

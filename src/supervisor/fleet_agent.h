@@ -81,6 +81,7 @@ class FleetAgent {
   void Run();
   void PublishStatus();
   void RefreshCollectors();
+  void LearnAcls();
 
   FleetAgentOptions options_;
   zk::ZnodeLayout layout_;
@@ -99,6 +100,9 @@ class FleetAgent {
 
   // Agent thread only.
   bool status_created_ = false;
+  bool acls_known_ = false;
+  std::chrono::steady_clock::time_point next_acl_try_{};
+  std::string acl_error_;
   std::string last_published_;
   nlohmann::json scan_shape_ = nlohmann::json::array();  // fleet thread: shards held and their sizes
   std::chrono::steady_clock::time_point last_publish_{};

@@ -41,7 +41,7 @@ Result<SyncOptions> ParseSyncOptions(std::span<char* const> args) {
   using std::chrono::milliseconds;
   FlagParser flags({"db", "zk", "root", "poll-interval", "reconcile-interval", "session-timeout",
                     "zk-user", "zk-password-file", "log-level"},
-                   {});
+                   {"zk-open-acl"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   SyncOptions o;
   auto db = flags.Value("db");
@@ -87,6 +87,8 @@ Result<SyncOptions> ParseSyncOptions(std::span<char* const> args) {
     }
     o.log_level = *v;
   }
+  PICKET_RETURN_IF_ERROR(zk::RequireZkCredentials(!o.zk_auth.user.empty(), flags.Has("zk-open-acl"),
+                                                  "--zk-open-acl", "--zk-user/--zk-password-file"));
   return o;
 }
 

@@ -4,6 +4,7 @@
 
 #include "picket/common/digest.h"
 #include "picket/common/log.h"
+#include "picket/zk/fleet_acl.h"
 
 namespace picket::sync {
 
@@ -11,6 +12,7 @@ namespace {
 
 constexpr int kHintBatch = 5000;
 constexpr int kHintRetentionDays = 30;
+constexpr int kSecureEvery = 10;  // reconciles between ACL walks when nothing changed
 
 }  // namespace
 
@@ -72,6 +74,14 @@ Status SyncService::Run() {
                                       options_.zk_auth.user, options_.zk_auth.password});
   if (!session.ok()) return session.status().WithContext("--zk " + options_.zk_hosts);
   zk_ = std::move(session).value();
+  if (!options_.zk_auth.user.empty()) {
+    // Admin-only until PrepareAdminAcls has read who else the ACLs name.
+    zk::FleetIdentities admin_only;
+    admin_only.admin = zk::DigestId(options_.zk_auth.user, options_.zk_auth.password);
+    zk_->SetAclProvider([layout = layout_, admin_only](const std::string& path) {
+      return zk::AclFor(layout, admin_only, path);
+    });
+  }
   zk_->SetStateListener([this](zk::SessionState state) {
     if (state == zk::SessionState::kExpired) leading_.store(false);
     Wake();
@@ -146,6 +156,7 @@ Status SyncService::Run() {
     Status st;
     if (need_reconcile || now >= next_reconcile) {
       st = Reconcile();
+      if (st.ok()) st = SecureTree();
       if (st.ok()) {
         need_reconcile = false;
         next_reconcile = now + options_.reconcile_interval;
@@ -167,6 +178,36 @@ Status SyncService::Run() {
   ReleaseLeaderLock();
   election_->Resign();
   PICKET_LOG(kInfo, "sync", "stopped");
+  return Status::Ok();
+}
+
+// After each full reconcile: every node under the root gets the ACL of
+// zk/acl_policy.h, nodes made before credentials were turned on included,
+// and groups follow the devices' current rows. The walk costs ~1 ms a node
+// (two calls each), so it runs on leadership, when the identities or groups
+// changed, and every kSecureEvery-th reconcile otherwise (nodes made since
+// got their ACL at creation).
+Status SyncService::SecureTree() {
+  if (options_.zk_auth.user.empty()) return Status::Ok();  // an open fleet, allowed by name
+  PICKET_RETURN_IF_ERROR(MayWrite());
+  auto regrouped = zk::UpdateIdentityGroups(*zk_, layout_, device_groups_);
+  if (!regrouped.ok()) return regrouped.status();
+  auto ids = zk::PrepareAdminAcls(*zk_, layout_, options_.zk_auth.user, options_.zk_auth.password);
+  if (!ids.ok()) return ids.status();
+  const bool due = !secured_ids_ || *secured_ids_ != *ids ||
+                   secured_session_ != leader_session_ || ++reconciles_since_secure_ >= kSecureEvery;
+  if (!due) return Status::Ok();
+  const MonoTime started = SystemClock::Instance().MonotonicNow();
+  auto report = zk::SecureTree(*zk_, layout_, *ids);
+  if (!report.ok()) return report.status();
+  secured_ids_ = *ids;
+  secured_session_ = leader_session_;
+  reconciles_since_secure_ = 0;
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      SystemClock::Instance().MonotonicNow() - started);
+  PICKET_LOG(kInfo, "sync", "ZooKeeper ACLs checked", {"nodes", report->nodes},
+             {"changed", report->changed}, {"devices", ids->devices.size()},
+             {"regrouped", *regrouped}, {"ms", took.count()});
   return Status::Ok();
 }
 
@@ -398,6 +439,8 @@ Status SyncService::Reconcile() {
     devices.insert(row.id);
     PICKET_RETURN_IF_ERROR(SyncDevice(row, c));
   }
+  device_groups_.clear();
+  for (const auto& row : snapshot->devices) device_groups_[row.id] = row.group;
   for (const auto& row : snapshot->jobs) {
     if (JobIsActive(row)) jobs.insert(row.id);
     PICKET_RETURN_IF_ERROR(SyncJob(row, c));

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,6 +45,7 @@ class SyncService {
   void WaitFor(std::chrono::milliseconds delay);
   Status MayWrite();
   Status Reconcile();
+  Status SecureTree();
   Status Poll();
   Status SyncDevice(const DeviceRow& row, Counters& c);
   Status SyncGroup(const GroupRow& row, Counters& c);
@@ -95,6 +97,10 @@ class SyncService {
   std::atomic<bool> leading_{false};
   ChangeCursor cursor_;
   std::string last_failure_;
+  std::map<std::string, std::string> device_groups_;  // rows of the last reconcile: id -> group
+  std::optional<zk::FleetIdentities> secured_ids_;    // what the last ACL walk applied
+  std::int64_t secured_session_ = 0;                  // ... as the leader of this session
+  int reconciles_since_secure_ = 0;
 };
 
 }  // namespace picket::sync

@@ -4,6 +4,9 @@
 #include <string_view>
 
 #include "picket/common/file_io.h"
+#include "picket/common/log.h"
+
+#include <mutex>
 
 namespace picket::zk {
 
@@ -53,6 +56,27 @@ Result<ZkCredentials> LoadZkCredentials(const std::optional<std::string>& user,
   auto password = ReadSecretFile(*password_file, file_origin);
   if (!password.ok()) return password.status();
   return ZkCredentials{*user, *password};
+}
+
+Status RequireZkCredentials(bool has_credentials, bool allow_open, std::string_view allow_name,
+                            std::string_view credentials_name) {
+  if (has_credentials) return Status::Ok();
+  if (!allow_open) {
+    return Status::InvalidArgument(
+        "ZooKeeper without credentials: " + std::string(credentials_name) +
+        " not set, and an open fleet lets anyone who reaches ZooKeeper read every config, "
+        "change it and register a fake collector. Give the credentials (config/OPERATOR.md, "
+        "\"ZooKeeper identities\"), or set " + std::string(allow_name) +
+        " to run open on purpose");
+  }
+  static std::once_flag warned;
+  std::call_once(warned, [&] {
+    PICKET_LOG(kWarn, "zk",
+               "UNSAFE: ZooKeeper without credentials, every node is world:anyone (readable and "
+               "writable by anyone who reaches ZooKeeper, fake collectors included)",
+               {"allowed_by", allow_name});
+  });
+  return Status::Ok();
 }
 
 }  // namespace picket::zk

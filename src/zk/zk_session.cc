@@ -63,6 +63,25 @@ int ReadNode(ReadFn read, NodeData& out) {
   return ZSYSTEMERROR;
 }
 
+// An ACL in the client library's layout; the strings stay alive with it.
+class ZooAcl {
+ public:
+  explicit ZooAcl(const std::vector<AclEntry>& entries) : entries_(entries) {
+    acls_.reserve(entries_.size());
+    for (auto& e : entries_) acls_.push_back({e.perms, {e.scheme.data(), e.id.data()}});
+    vector_.count = static_cast<std::int32_t>(acls_.size());
+    vector_.data = acls_.data();
+  }
+  ZooAcl(const ZooAcl&) = delete;
+  ZooAcl& operator=(const ZooAcl&) = delete;
+  struct ACL_vector* get() { return &vector_; }
+
+ private:
+  std::vector<AclEntry> entries_;
+  std::vector<ACL> acls_;
+  struct ACL_vector vector_{};
+};
+
 struct Ephemeral {
   std::string data;
 };
@@ -102,6 +121,7 @@ struct ZkSession::Impl {
   WatchId next_watch = 1;
   bool retry_pending = false;
   std::function<void(SessionState)> state_listener;
+  AclProvider acl_provider;  // guarded by mu
 
   std::recursive_mutex callback_mu;  // held while a watch callback runs
   std::thread::id thread_id;
@@ -147,11 +167,15 @@ struct ZkSession::Impl {
       return Status::InvalidArgument("zookeeper_init " + options.hosts + ": " +
                                      std::strerror(errno));
     }
+    std::vector<ZkOptions::Credential> auths = options.more_auth;
     if (!options.auth_user.empty()) {
-      std::string cred = options.auth_user + ":" + options.auth_password;
+      auths.insert(auths.begin(), {options.auth_user, options.auth_password});
+    }
+    for (const auto& auth : auths) {
+      std::string cred = auth.user + ":" + auth.password;
       int rc = zoo_add_auth(zh, "digest", cred.data(), static_cast<int>(cred.size()), nullptr,
                             nullptr);
-      if (rc != ZOK) return ZkStatus(rc, "zoo_add_auth", options.hosts);
+      if (rc != ZOK) return ZkStatus(rc, "zoo_add_auth " + auth.user, options.hosts);
     }
     std::lock_guard lock(mu);
     ++sessions;
@@ -183,8 +207,17 @@ struct ZkSession::Impl {
     }
   }
 
-  struct ACL_vector* Acl() const {
-    return options.auth_user.empty() ? &ZOO_OPEN_ACL_UNSAFE : &ZOO_CREATOR_ALL_ACL;
+  std::unique_ptr<ZooAcl> Acl(const std::string& path) {
+    AclProvider provider;
+    {
+      std::lock_guard lock(mu);
+      provider = acl_provider;
+    }
+    if (provider) return std::make_unique<ZooAcl>(provider(path));
+    const bool anonymous = options.auth_user.empty() && options.more_auth.empty();
+    return std::make_unique<ZooAcl>(anonymous
+                                        ? std::vector<AclEntry>{{kPermAll, "world", "anyone"}}
+                                        : std::vector<AclEntry>{{kPermAll, "auth", ""}});
   }
 
   // --- session thread -----------------------------------------------------
@@ -290,12 +323,13 @@ struct ZkSession::Impl {
     }
     for (const auto& [path, eph] : copy) {
       int rc;
+      auto acl = Acl(path);
       {
         std::shared_lock handle_lock(handle_mu);
         rc = zh == nullptr ? ZINVALIDSTATE
                            : zoo_create(zh, path.c_str(), eph.data.data(),
-                                        static_cast<int>(eph.data.size()), Acl(), ZOO_EPHEMERAL,
-                                        nullptr, 0);
+                                        static_cast<int>(eph.data.size()), acl->get(),
+                                        ZOO_EPHEMERAL, nullptr, 0);
       }
       Status s = ZkStatus(rc, "re-create ephemeral", path);
       if (s.ok()) {
@@ -443,6 +477,36 @@ void ZkSession::SetStateListener(std::function<void(SessionState)> listener) {
   impl_->state_listener = std::move(listener);
 }
 
+void ZkSession::SetAclProvider(AclProvider provider) {
+  std::lock_guard lock(impl_->mu);
+  impl_->acl_provider = std::move(provider);
+}
+
+Result<std::vector<AclEntry>> ZkSession::GetAcl(const std::string& path) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (impl_->zh == nullptr) return Status::Unavailable("zoo_get_acl " + path + ": no session");
+  struct ACL_vector acl {};
+  Stat stat{};
+  int rc = zoo_get_acl(impl_->zh, path.c_str(), &acl, &stat);
+  if (rc != ZOK) return ZkStatus(rc, "zoo_get_acl", path);
+  std::vector<AclEntry> out;
+  for (int i = 0; i < acl.count; ++i) {
+    out.push_back({acl.data[i].perms, acl.data[i].id.scheme ? acl.data[i].id.scheme : "",
+                   acl.data[i].id.id ? acl.data[i].id.id : ""});
+  }
+  deallocate_ACL_vector(&acl);
+  return out;
+}
+
+Status ZkSession::SetAcl(const std::string& path, const std::vector<AclEntry>& acl,
+                         std::int32_t expected_version) {
+  ZooAcl zacl(acl);
+  std::shared_lock lock(impl_->handle_mu);
+  if (impl_->zh == nullptr) return Status::Unavailable("zoo_set_acl " + path + ": no session");
+  return ZkStatus(zoo_set_acl(impl_->zh, path.c_str(), expected_version, zacl.get()),
+                  "zoo_set_acl", path);
+}
+
 Result<NodeData> ZkSession::Get(const std::string& path) {
   std::shared_lock lock(impl_->handle_mu);
   if (impl_->zh == nullptr) return Status::Unavailable("zoo_get " + path + ": no session");
@@ -467,21 +531,23 @@ Result<bool> ZkSession::Exists(const std::string& path) {
 }
 
 Status ZkSession::Create(const std::string& path, std::string_view data) {
+  auto acl = impl_->Acl(path);
   std::shared_lock lock(impl_->handle_mu);
   if (impl_->zh == nullptr) return Status::Unavailable("zoo_create " + path + ": no session");
   int rc = zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()),
-                      impl_->Acl(), ZOO_PERSISTENT, nullptr, 0);
+                      acl->get(), ZOO_PERSISTENT, nullptr, 0);
   return ZkStatus(rc, "zoo_create", path);
 }
 
 Status ZkSession::CreateEphemeral(const std::string& path, std::string_view data,
                                   Lifetime lifetime) {
   int rc;
+  auto acl = impl_->Acl(path);
   {
     std::shared_lock lock(impl_->handle_mu);
     if (impl_->zh == nullptr) return Status::Unavailable("zoo_create " + path + ": no session");
     rc = zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()),
-                    impl_->Acl(), ZOO_EPHEMERAL, nullptr, 0);
+                    acl->get(), ZOO_EPHEMERAL, nullptr, 0);
   }
   if (rc == ZOK && lifetime == Lifetime::kRebuilt) {
     std::lock_guard lock(impl_->mu);
@@ -497,7 +563,9 @@ Status ZkSession::EnsurePath(const std::string& path) {
   // Ancestors first; each one may exist already or be created by someone else meanwhile.
   for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
     const std::string prefix = slash == std::string::npos ? path : path.substr(0, slash);
-    Status st = Create(prefix, "");
+    auto exists = Exists(prefix);
+    if (!exists.ok()) return exists.status();
+    Status st = *exists ? Status::Ok() : Create(prefix, "");
     if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
     if (slash == std::string::npos) return Status::Ok();
   }
@@ -510,13 +578,15 @@ Status ZkSession::Multi(const std::vector<Op>& ops) {
   // The client writes created names and stats into these (never pass null).
   std::vector<std::string> created(ops.size());
   std::vector<Stat> stats(ops.size());
+  std::vector<std::unique_ptr<ZooAcl>> acls(ops.size());
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
     created[i].assign(op.path.size() + 16, '\0');
     switch (op.kind) {
       case Op::kCreate:
+        acls[i] = impl_->Acl(op.path);
         zoo_create_op_init(&zops[i], op.path.c_str(), op.data.data(),
-                           static_cast<int>(op.data.size()), impl_->Acl(), ZOO_PERSISTENT,
+                           static_cast<int>(op.data.size()), acls[i]->get(), ZOO_PERSISTENT,
                            created[i].data(), static_cast<int>(created[i].size()));
         break;
       case Op::kDelete:

@@ -81,4 +81,10 @@ std::string ZnodeLayout::SyncJobError(std::string_view job) const {
   return Child(SyncJobErrors(), job);
 }
 
+std::string ZnodeLayout::Identities() const { return Child(root_, "identities"); }
+std::string ZnodeLayout::DeviceIdentities() const { return Child(Identities(), "devices"); }
+std::string ZnodeLayout::DeviceIdentity(std::string_view id) const {
+  return Child(DeviceIdentities(), id);
+}
+
 }  // namespace picket::zk

@@ -131,7 +131,7 @@ def main():
                        "buffer": {"dir": os.path.join(work, "buffer")},
                        "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
                        "log": {"level": "warn"},
-                       "zookeeper": {"hosts": zkserver.hosts, "root": ROOT, "session_timeout_ms": 10000}}, f)
+                       "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=10000)}, f)
         procs.start([a.picketd, "run", "--config", cfg])
         status_path = f"{ROOT}/devices/{DEVICE}/status"
         config_path = f"{ROOT}/devices/{DEVICE}/config"
@@ -141,7 +141,8 @@ def main():
         if a.via_db:
             db = MariaDB(work)
             db.start(SCHEMA)
-            procs.start([a.picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT])
+            procs.start([a.picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT,
+                         *zkserver.admin_flags()])
             session = db.session()
 
             def change(i, capture):

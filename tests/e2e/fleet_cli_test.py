@@ -180,7 +180,7 @@ def main():
         base = start_collector(procs, picket, work)
         cli_cfg = os.path.join(work, "cli.json")
         with open(cli_cfg, "w") as f:
-            json.dump({"collector": base, "zookeeper": zkserver.hosts, "zk_root": ROOT, "db": db.url}, f)
+            json.dump(zkserver.cli_config(ROOT, collector=base, db=db.url), f)
         env = dict(os.environ, PICKET_CLI_CONFIG=cli_cfg)
         env.pop("PICKET_DB_PASSWORD", None)
 
@@ -209,7 +209,7 @@ def main():
         # Two sync instances: the first to stand leads, the second stands by (scenario 5).
         sync_logs = {n: Processes(os.path.join(work, f"sync-{n}.log")) for n in ("first", "second")}
         sync_args = [picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT,
-                     "--session-timeout", f"{SESSION_MS}ms"]
+                     "--session-timeout", f"{SESSION_MS}ms", *zkserver.admin_flags()]
         syncs = {"first": sync_logs["first"].start(sync_args)}
         wait_for("the first sync to lead", lambda: "leader now" in sync_logs["first"].log_text(), 30)
         syncs["second"] = sync_logs["second"].start(sync_args)
@@ -224,8 +224,7 @@ def main():
                                        "buffer_mib": 4},
                            "buffer": {"dir": os.path.join(work, f"buffer-{d}")},
                            "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
-                           "zookeeper": {"hosts": zkserver.hosts, "root": ROOT,
-                                         "session_timeout_ms": SESSION_MS}}, f)
+                           "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=SESSION_MS)}, f)
             device_logs[d].start([picketd, "run", "--config", cfg])
             watches[d] = StatusWatch(zk, d)
         for d in DEVICES:

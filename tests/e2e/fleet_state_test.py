@@ -75,7 +75,8 @@ def zk_part(procs, work, start, args, tokens, devices, check):
         kz.create(f"{root}/jobs/job-1/claims/0", b'{"device": "gw-a"}', ephemeral=True)
 
         procs.stop(procs.procs[-1])
-        url = start_with(start, args + ["--zk", zk.hosts, "--zk-root", root, "--advertise", "http://127.0.0.1:1"])
+        url = start_with(start, args + ["--zk", zk.hosts, "--zk-root", root, "--advertise", "http://127.0.0.1:1",
+                                        *zk.admin_flags()])
         for d in ("gw-a", "gw-b"):
             request(f"{url}/v1/devices/{d}/status", tokens[d], "POST", devices[d].document())
 

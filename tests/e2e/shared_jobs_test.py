@@ -72,7 +72,7 @@ def main():
         base = f"http://127.0.0.1:{port}"
         procs.start([picket, "collector", "--listen", f"127.0.0.1:{port}", "--data", os.path.join(work, "collector"),
                      "--insecure-no-auth", "--zk", zkserver.hosts, "--zk-root", ROOT, "--advertise", base,
-                     "--collector-id", "central-1"])
+                     "--collector-id", "central-1", *zkserver.admin_flags()])
         wait_for("the collector registered in ZooKeeper",
                  lambda: (read_json(zk, f"{ROOT}/collectors/central-1") or {}).get("url"), 30)
         daemons = {}
@@ -83,8 +83,7 @@ def main():
                            "buffer": {"dir": os.path.join(work, f"buffer-{device}")},
                            "upload": {"collectors": ["http://127.0.0.1:9"], "retry_base": "100ms",
                                       "retry_max": "1s", "discover": ["http://127.0.0.1:*"]},
-                           "zookeeper": {"hosts": zkserver.hosts, "root": ROOT,
-                                         "session_timeout_ms": SESSION_MS}}, f)
+                           "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=SESSION_MS)}, f)
             daemons[device] = device_logs[device].start([picketd, "run", "--config", cfg])
         for device in daemons:
             wait_for(f"{device} running", lambda: (read_json(zk, f"{ROOT}/devices/{device}/status") or {})

@@ -150,7 +150,7 @@ def main():
         ready = os.path.join(work, "collector.url")
         procs.start([picket, "collector", "--listen", f"127.0.0.1:{port}", "--data", os.path.join(work, "collector"),
                      "--ready-file", ready, "--tokens", tokens_file, "--zk", zkserver.hosts, "--zk-root", ROOT,
-                     "--advertise", base, "--db", db.url], name="collector")
+                     "--advertise", base, "--db", db.url, *zkserver.admin_flags()], name="collector")
         wait_for("the collector", lambda: os.path.exists(ready) and open(ready).read().strip(), 30)
 
         for d in DEVICES:
@@ -158,7 +158,7 @@ def main():
                             f"('{d}', 'lab', '{json.dumps(filter_doc(d))}')")
         versions = {d: int(session.execute(f"SELECT version FROM devices WHERE id = '{d}'")[-1]) for d in DEVICES}
         procs.start([picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT,
-                     "--session-timeout", f"{SESSION_MS}ms"], name="sync")
+                     "--session-timeout", f"{SESSION_MS}ms", *zkserver.admin_flags()], name="sync")
         daemons = {}
         for d in DEVICES:
             cfg = os.path.join(work, f"{d}.json")
@@ -170,7 +170,7 @@ def main():
                            "buffer": {"dir": os.path.join(work, f"buffer-{d}")},
                            "upload": {"collectors": [base], "token_file": token_file, "retry_base": "100ms",
                                       "retry_max": "1s", "heartbeat_interval": f"{HEARTBEAT_S}s"},
-                           "zookeeper": {"hosts": zkserver.hosts, "root": ROOT, "session_timeout_ms": SESSION_MS}}, f)
+                           "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=SESSION_MS)}, f)
             daemons[d] = device_logs[d].start([picketd, "run", "--config", cfg])
 
         def applied(d):

@@ -9,7 +9,8 @@ zk_password_file in cli.json). Every node they create gets CREATOR_ALL_ACL.
   2. a client without the credentials, or with a wrong password, can neither
      read a device's config nor change it, nor submit a job, and the CLI
      without them exits 1 saying it was refused;
-  3. credentials given by halves are a startup error naming the flag.
+  3. credentials given by halves are a startup error naming the flag; none at all is refused
+     unless --zk-open-acl / "zk_open_acl" asks for it (then ZooKeeper says no).
 
 usage: zk_acl_test.py PICKETD PICKET
 Skips without ZooKeeper or MariaDB unless CI=true."""
@@ -40,7 +41,7 @@ def main():
     failures = []
 
     def client(auth=None):
-        c = zkserver.client()
+        c = zkserver.client(None)  # anonymous unless `auth`
         if auth:
             c.add_auth("digest", auth)
         clients.append(c)
@@ -161,9 +162,16 @@ def main():
         r = subprocess.run([picket, "devices"], env=dict(os.environ, PICKET_CLI_CONFIG=no_creds),
                            capture_output=True, text=True, timeout=30)
         print(f"picket devices without credentials: exit {r.returncode}: {r.stderr.strip()}")
-        if r.returncode != 1 or "auth" not in r.stderr.lower():
+        if r.returncode != 2 or "without credentials" not in r.stderr or "zk_open_acl" not in r.stderr:
             failures.append(f"picket devices without credentials: exit {r.returncode}, stderr {r.stderr.strip()!r} "
-                            "does not say it was refused")
+                            "does not refuse it naming zk_open_acl")
+        # Asked for by name, it connects, and ZooKeeper itself says no.
+        r = subprocess.run([picket, "devices", "--zk-open-acl"], env=dict(os.environ, PICKET_CLI_CONFIG=no_creds),
+                           capture_output=True, text=True, timeout=30)
+        print(f"picket devices --zk-open-acl without credentials: exit {r.returncode}: {r.stderr.strip()}")
+        if r.returncode != 1 or "auth" not in r.stderr.lower():
+            failures.append(f"picket devices --zk-open-acl without credentials: exit {r.returncode}, "
+                            f"stderr {r.stderr.strip()!r} does not say ZooKeeper refused it")
     except AssertionError as e:
         failures.append(str(e))
     finally:

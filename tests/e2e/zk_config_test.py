@@ -107,7 +107,7 @@ def main():
                        "capture": {"filter": f"udp port {p1}", "chunk_idle": "500ms", "chunk_max_age": "2s"},
                        "buffer": {"dir": os.path.join(work, "buffer")},
                        "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
-                       "zookeeper": {"hosts": zkserver.hosts, "root": ROOT, "session_timeout_ms": SESSION_MS}}, f)
+                       "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=SESSION_MS)}, f)
         daemon = procs.start([picketd, "run", "--config", cfg])
         wait_for("the status node with a running worker", lambda: applied(zk, 0), 30)
 

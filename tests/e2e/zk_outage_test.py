@@ -65,7 +65,7 @@ def main():
                        "capture": {"filter": f"udp port {UDP_PORT}", "chunk_max_age": "2s", "chunk_idle": "1s"},
                        "buffer": {"dir": os.path.join(work, "buffer")},
                        "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
-                       "zookeeper": {"hosts": zkserver.hosts, "root": ROOT, "session_timeout_ms": 4000}}, f)
+                       "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=4000)}, f)
         daemon = procs.start([a.picketd, "run", "--config", cfg])
         status_path = f"{ROOT}/devices/{DEVICE}/status"
         wait_for("worker running", lambda: (read_json(zk, status_path) or {}).get("worker", {}).get("state") == "running", 30)

@@ -4,8 +4,10 @@
 // done) are created by hand. Waits use deadlines, never fixed sleeps.
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -173,8 +175,9 @@ TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper,
   CHECK(generated.output.rfind("scan-", 0) == 0);
 
   auto sync =
+      // --zk-open-acl (here and below): this test is about the CLI's output, e2e.zk_acl about ACLs.
       ChildProcess::Spawn({PICKET_BINARY_PATH, "sync", "--db", url, "--zk", f.zk_server.hosts(),
-                           "--root", "/picket", "--poll-interval", "250ms"},
+                           "--root", "/picket", "--poll-interval", "250ms", "--zk-open-acl"},
                           f.dir.path() + "/sync.log");
   REQUIRE(sync.ok());
   Run ok = f.Picket({"scan",      "submit",    "--targets",      "127.0.101.1-127.0.101.15",
@@ -231,6 +234,13 @@ TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper,
 TEST_CASE("cli: scan status and devices read trees written by devices") {
   PICKET_CLI_FIXTURE(f);
   const std::string zk = f.zk_server.hosts();
+  // The tree is written anonymously (world:anyone): the CLI reads it with credentials (--json
+  // runs: stdout must be JSON alone) or with --zk-open-acl (table runs: the warning is logged).
+  const std::string password_file = f.dir.path() + "/zk.password";
+  {
+    std::ofstream(password_file) << "admin-password\n";
+    REQUIRE(::chmod(password_file.c_str(), 0600) == 0);
+  }
   f.Node("/picket/jobs/sweep",
          R"({"targets":"127.0.101.1-127.0.101.15","ports":"8000-8100","rate_pps":2000,)"
          R"("mode":"connect","shards":4})");
@@ -248,7 +258,7 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   f.Node("/picket/devices/gw-2/sync", R"({"version":8,"error":"/capture/filter: bad","at_ms":1})");
   f.Node("/picket/devices/gw-3/config", R"({"version":5})");
 
-  Run status = f.Picket({"scan", "status", "sweep", "--zk", zk});
+  Run status = f.Picket({"scan", "status", "sweep", "--zk", zk, "--zk-open-acl"});
   CHECK_MESSAGE(status.code == 0, status.output);
   INFO(status.output);
   CHECK(Has(status.output, "0      done     gw-1"));
@@ -257,18 +267,19 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   CHECK(Has(status.output, "3      waiting  -       40"));
   CHECK(Has(status.output, "job sweep: 1/4 shards done, 1 claimed, 2 waiting; 17 results"));
 
-  Run status_json = f.Picket({"scan", "status", "sweep", "--json", "--zk", zk});
+  Run status_json = f.Picket({"scan", "status", "sweep", "--json", "--zk", zk, "--zk-user", "admin",
+                              "--zk-password-file", password_file});
   REQUIRE(status_json.code == 0);
   Json j = Json::parse(status_json.output);
   CHECK(j["done"] == 1);
   CHECK(j["shard_states"][1]["device"] == "gw-2");
   CHECK(j["shard_states"][1]["total"] == 379);
 
-  Run unknown = f.Picket({"scan", "status", "nope", "--zk", zk});
+  Run unknown = f.Picket({"scan", "status", "nope", "--zk", zk, "--zk-open-acl"});
   CHECK(unknown.code == 1);
   CHECK(Has(unknown.output, "/picket/jobs/nope"));
 
-  Run devices = f.Picket({"devices", "--zk", zk});
+  Run devices = f.Picket({"devices", "--zk", zk, "--zk-open-acl"});
   CHECK_MESSAGE(devices.code == 0, devices.output);
   INFO(devices.output);
   CHECK(Has(devices.output, "gw-2    lab    yes    7/8"));
@@ -276,8 +287,10 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   CHECK(Has(devices.output, "running"));
   CHECK(Has(devices.output, "sync refused version 8: /capture/filter: bad"));
   CHECK(Has(devices.output, "gw-3    -      no     -/5"));
+  CHECK(Has(devices.output, "UNSAFE: ZooKeeper without credentials"));
 
-  Run devices_json = f.Picket({"devices", "--json", "--zk", zk});
+  Run devices_json = f.Picket({"devices", "--json", "--zk", zk, "--zk-user", "admin",
+                               "--zk-password-file", password_file});
   REQUIRE(devices_json.code == 0);
   Json d = Json::parse(devices_json.output);
   REQUIRE(d.size() == 2);
@@ -288,6 +301,11 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   Run no_zk = f.Picket({"devices"});
   CHECK(no_zk.code == 2);
   CHECK_MESSAGE(Has(no_zk.output, "--zk"), no_zk.output);
+
+  Run no_credentials = f.Picket({"devices", "--zk", zk});
+  CHECK(no_credentials.code == 2);
+  CHECK_MESSAGE(Has(no_credentials.output, "without credentials"), no_credentials.output);
+  CHECK_MESSAGE(Has(no_credentials.output, "--zk-open-acl"), no_credentials.output);
 }
 
 }  // namespace

@@ -28,7 +28,9 @@ constexpr auto kSessionTimeout = 10s;
 std::unique_ptr<CollectorProcess> StartRegistered(const std::string& hosts, const std::string& id,
                                                   const std::string& advertise) {
   auto c = CollectorProcess::Start(
-      {"", {"--zk", hosts, "--zk-root", "/reg", "--advertise", advertise, "--collector-id", id}});
+      // --zk-open-acl: this test is about registration, not ACLs (e2e.zk_acl is).
+      {"", {"--zk", hosts, "--zk-root", "/reg", "--advertise", advertise, "--collector-id", id,
+            "--zk-open-acl"}});
   if (!c.ok()) FAIL("collector did not start: " << c.status().ToString());
   return std::move(c).value();
 }
@@ -148,6 +150,9 @@ TEST_CASE("collector registration: bad flags exit 2 naming the flag and value") 
        {"--zk-root picket"}},
       {{"--zk", "127.0.0.1:1", "--advertise", "http://127.0.0.1:1", "--collector-id", "a/b"},
        {"--collector-id a/b"}},
+      {{"--zk", "127.0.0.1:1", "--advertise", "http://127.0.0.1:1"},
+       {"without credentials", "--zk-user", "--zk-open-acl"}},
+      {{"--zk-open-acl"}, {"--zk-open-acl needs --zk"}},
   };
   int n = 0;
   for (const Case& k : cases) {

@@ -64,7 +64,8 @@ class SyncFixture {
     auto child = ChildProcess::Spawn(
         {PICKET_BINARY_PATH, "sync", "--db", db_server.Url(), "--zk", zk_server.hosts(), "--root",
          "/picket", "--poll-interval", "250ms", "--reconcile-interval", "60s",
-         "--session-timeout", session_timeout, "--log-level", "debug"},
+         "--session-timeout", session_timeout, "--log-level", "debug",
+         "--zk-open-acl"},  // this test is about sync, e2e.zk_acl about ACLs
         dir.path() + "/" + name + ".log");
     REQUIRE(child.ok());
     return std::move(child).value();

@@ -226,13 +226,23 @@ def four_letter(port, word):
         return ""
 
 
+ZK_ADMIN_USER = "picket-admin"
+
+
 class ZooKeeper:
-    """A standalone ZooKeeper 3.8 in <work>/zookeeper; start/stop/start keeps port and data."""
+    """A standalone ZooKeeper 3.8 in <work>/zookeeper; start/stop/start keeps port and data.
+    picket refuses a ZooKeeper without credentials unless told by name, so the fleet's admin
+    identity (sync, collector, CLI) lives here too: `admin_flags()`, `cli_config()`,
+    `device_section()` (a device using the admin identity: for tests about something else;
+    e2e.zk_acl gives devices their own) and `client()` (admin unless asked otherwise)."""
 
     def __init__(self, work):
         self.dir = os.path.join(work, "zookeeper")
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         os.makedirs(os.path.join(self.dir, "conf"), exist_ok=True)
+        self.admin_password = "admin-" + os.urandom(12).hex()
+        self.admin_password_file = write_private(os.path.join(self.dir, "admin.password"),
+                                                 self.admin_password + "\n")
         self.port = free_port()
         with open(os.path.join(self.dir, "conf", "zoo.cfg"), "w") as f:
             f.write(f"tickTime=1000\ninitLimit=10\nsyncLimit=5\ndataDir={self.dir}/data\n"
@@ -272,10 +282,35 @@ class ZooKeeper:
                 self.proc.wait()
         self.proc = None
 
-    def client(self):
+    @property
+    def admin_auth(self):
+        return f"{ZK_ADMIN_USER}:{self.admin_password}"
+
+    def admin_flags(self):
+        """picket sync/collector/CLI flags of the fleet's admin identity."""
+        return ["--zk-user", ZK_ADMIN_USER, "--zk-password-file", self.admin_password_file]
+
+    def cli_config(self, root=None, **extra):
+        """cli.json keys for this ZooKeeper with the admin identity, plus `extra`."""
+        cfg = {"zookeeper": self.hosts, "zk_user": ZK_ADMIN_USER, "zk_password_file": self.admin_password_file}
+        if root:
+            cfg["zk_root"] = root
+        cfg.update(extra)
+        return cfg
+
+    def device_section(self, root, **extra):
+        """A picketd config's "zookeeper" section authenticating with the admin identity."""
+        return {"hosts": self.hosts, "root": root, "auth_user": ZK_ADMIN_USER,
+                "auth_password_file": self.admin_password_file, **extra}
+
+    def client(self, auth="admin"):
+        """A kazoo client: the admin identity by default, None for an anonymous one, or
+        "user:password"."""
         from kazoo.client import KazooClient
         c = KazooClient(hosts=self.hosts, timeout=10)
         c.start(timeout=30)
+        if auth:
+            c.add_auth("digest", self.admin_auth if auth == "admin" else auth)
         return c
 
 

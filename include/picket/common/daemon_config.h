@@ -98,8 +98,10 @@ struct ZooKeeperSection {
   std::string hosts;             // "h1:2181,h2:2181"; empty: run from the local file only
   std::string root = "/picket";
   int session_timeout_ms = 10'000;
-  std::string auth_user;
+  std::string auth_user;             // the device's own digest identity (user = device id)
   std::string auth_password_file;
+  std::string fleet_password_file;   // picket-fleet's password: shared jobs (zk/acl_policy.h)
+  bool allow_open_acl = false;       // UNSAFE: no credentials, world:anyone nodes
   bool enabled() const { return !hosts.empty(); }
 };
 

@@ -20,15 +20,24 @@
 #include <vector>
 
 #include "picket/common/status.h"
+#include "picket/zk/acl_policy.h"
 
 namespace picket::zk {
 
 struct ZkOptions {
   std::string hosts;                 // "h1:2181,h2:2181[/chroot]"
   int session_timeout_ms = 10'000;
-  std::string auth_user;             // digest auth when non-empty; nodes get CREATOR_ALL_ACL
+  std::string auth_user;             // digest auth when non-empty
   std::string auth_password;
+  struct Credential {
+    std::string user, password;
+  };
+  std::vector<Credential> more_auth;  // added too (a device's fleet identity)
 };
+
+// The ACL of a node this session creates (zk/acl_policy.h AclFor). Without
+// one: world:anyone when the session has no credentials, else the creator's.
+using AclProvider = std::function<std::vector<AclEntry>(const std::string& path)>;
 
 struct NodeData {
   std::string data;
@@ -74,6 +83,13 @@ class ZkSession {
   // before the ephemerals and watches are rebuilt: drop claims there). Set it
   // before the session connects to see the first change.
   void SetStateListener(std::function<void(SessionState)> listener);
+  // Any thread; applies to nodes created from now on.
+  void SetAclProvider(AclProvider provider);
+
+  // A node's ACL, and its replacement (version -1: any).
+  Result<std::vector<AclEntry>> GetAcl(const std::string& path);
+  Status SetAcl(const std::string& path, const std::vector<AclEntry>& acl,
+                std::int32_t expected_version = -1);
 
   // Reads up to kMaxNodeBytes; re-reads with a bigger buffer when the node
   // is larger than the first buffer (zoo_get truncates silently).
@@ -89,7 +105,8 @@ class ZkSession {
   Status CreateEphemeral(const std::string& path, std::string_view data,
                          Lifetime lifetime = Lifetime::kRebuilt);
   // Creates `path` and its missing ancestors as empty persistent nodes; a
-  // node that exists already is fine.
+  // node that exists already is fine (checked first: creating below a parent
+  // this identity may not create in is NoAuth even when the node exists).
   Status EnsurePath(const std::string& path);
   // expected_version -1: any version. Conflict on a version mismatch.
   Status Set(const std::string& path, std::string_view data, std::int32_t expected_version = -1);

@@ -18,6 +18,8 @@
 //   <root>/sync/leader-<10 digits>       ephemeral: election candidate                sync
 //   <root>/sync/jobs/<job>               the job row's version                        sync
 //   <root>/sync/job-errors/<job>         why the job row was refused                  sync
+//   <root>/identities                    {"admin", "fleet"}: digest ids (zk/acl_policy.h)  sync, CLI
+//   <root>/identities/devices/<id>       the device's digest id (admin only)  picket zk device add
 //
 // Names (ids, groups, jobs) are not checked here: callers validate them
 // (sync::IsValidNodeName, the config validator) before they reach a path.
@@ -77,6 +79,10 @@ class ZnodeLayout {
   std::string SyncJobVersion(std::string_view job) const;
   std::string SyncJobErrors() const;
   std::string SyncJobError(std::string_view job) const;
+
+  std::string Identities() const;  // who the ACLs name (zk/acl_policy.h)
+  std::string DeviceIdentities() const;
+  std::string DeviceIdentity(std::string_view id) const;
 
  private:
   std::string root_;

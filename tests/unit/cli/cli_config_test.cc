@@ -32,6 +32,17 @@ TEST_SUITE("cli.config") {
     CHECK(c->source == "/x/cli.json");
   }
 
+  TEST_CASE("zk_open_acl is the one boolean, false unless set") {
+    auto open = ParseCliConfig(R"({"zk_open_acl": true})", "a.json");
+    REQUIRE(open.ok());
+    CHECK(open->zk_open_acl);
+    CHECK_FALSE(ParseCliConfig("{}", "a.json")->zk_open_acl);
+    auto text = ParseCliConfig(R"({"zk_open_acl": "yes"})", "a.json");
+    REQUIRE_FALSE(text.ok());
+    CHECK(Contains(text.status().message(), "zk_open_acl"));
+    CHECK(Contains(text.status().message(), "\"yes\""));
+  }
+
   TEST_CASE("keys are optional") {
     auto c = ParseCliConfig("{}", "f.json");
     REQUIRE(c.ok());

@@ -63,7 +63,9 @@ TEST_SUITE("common.config") {
       "scans": [{"id": "s1", "targets": "127.0.0.0/24,127.1.0.1-127.1.0.9", "ports": "1-1024",
                  "rate_pps": 50000, "mode": "syn", "retries": 2, "wait": "3s"}],
       "zookeeper": {"hosts": "127.0.0.1:2181,zk2:2181", "root": "/picket/prod",
-                    "session_timeout_ms": 20000},
+                    "session_timeout_ms": 20000, "auth_user": "gw-1",
+                    "auth_password_file": "/etc/picketd/zk.password",
+                    "fleet_password_file": "/etc/picketd/zk-fleet.password"},
       "log": {"level": "debug", "file": "/var/log/picketd.log", "file_keep": 5}
     })");
     REQUIRE_MESSAGE(c.ok(), Dump(c));
@@ -203,6 +205,12 @@ TEST_SUITE("common.config") {
          "/zookeeper/session_timeout_ms", "100"},
         {"zk auth without password", R"({"zookeeper": {"auth_user": "picket"}})",
          "/zookeeper/auth_password_file", "required"},
+        {"zk without credentials", R"({"zookeeper": {"hosts": "zk1:2181"}})",
+         "/zookeeper/auth_user", "allow_open_acl"},
+        {"zk fleet password alone", R"({"zookeeper": {"fleet_password_file": "/f"}})",
+         "/zookeeper/fleet_password_file", "auth_user"},
+        {"zk open acl not a bool", R"({"zookeeper": {"allow_open_acl": "yes"}})",
+         "/zookeeper/allow_open_acl", "yes"},
         {"log level", R"({"log": {"level": "verbose"}})", "/log/level", "verbose"},
         {"version negative", R"({"version": -3})", "/version", "-3"},
         {"null section", R"({"upload": null})", "/upload", "null"},
@@ -217,6 +225,15 @@ TEST_SUITE("common.config") {
       CHECK_MESSAGE(HasError(c, bad.path, bad.needle), "errors were:\n" << Dump(c));
     }
     CHECK(std::size(cases) >= 30);
+  }
+
+  TEST_CASE("zookeeper without credentials only when allow_open_acl says so") {
+    ConfigCheck open = ParseDaemonConfig(
+        R"({"zookeeper": {"hosts": "127.0.0.1:2181", "allow_open_acl": true}})");
+    CHECK_MESSAGE(open.ok(), Dump(open));
+    CHECK(open.config.zookeeper.allow_open_acl);
+    CHECK_FALSE(ParseDaemonConfig("{}").config.zookeeper.allow_open_acl);
+    CHECK_FALSE(ParseDaemonConfig(R"({"zookeeper": {"hosts": "127.0.0.1:2181"}})").ok());
   }
 
   TEST_CASE("collector URLs: plain http only on loopback unless asked for, discovery by allowlist") {

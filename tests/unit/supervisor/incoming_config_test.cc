@@ -15,6 +15,8 @@ DaemonConfig Local() {
   c.device.group = "lab";
   c.buffer.dir = "/tmp/picket-local";
   c.zookeeper.hosts = "127.0.0.1:22181";
+  c.zookeeper.auth_user = "gw-1";  // ZooKeeper without credentials is refused
+  c.zookeeper.auth_password_file = "/etc/picketd/zk.password";
   c.capture.filter = "udp";
   return c;
 }

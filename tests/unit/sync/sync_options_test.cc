@@ -15,14 +15,15 @@ Result<SyncOptions> Parse(std::vector<std::string> args) {
 }
 
 TEST_CASE("ParseSyncOptions: defaults and values") {
-  auto o = Parse({"--db", "mysql://u:p@127.0.0.1:3306/picket", "--zk", "127.0.0.1:2181"});
+  auto o = Parse({"--db", "mysql://u:p@127.0.0.1:3306/picket", "--zk", "127.0.0.1:2181",
+                  "--zk-open-acl"});
   REQUIRE(o.ok());
   CHECK(o->root == "/picket");
   CHECK(o->poll_interval == std::chrono::milliseconds(250));
   CHECK(o->reconcile_interval == std::chrono::seconds(60));
   auto custom = Parse({"--db", "mysql://u@h/d", "--zk", "a:1,b:2/chroot", "--root", "/p2",
                        "--poll-interval", "500ms", "--reconcile-interval", "30s",
-                       "--session-timeout", "6s"});
+                       "--session-timeout", "6s", "--zk-open-acl"});
   REQUIRE(custom.ok());
   CHECK(custom->root == "/p2");
   CHECK(custom->poll_interval == std::chrono::milliseconds(500));
@@ -43,6 +44,8 @@ TEST_CASE("ParseSyncOptions: errors name the flag and the value") {
       {{"--db", "mysql://u@h/d", "--zk", "h:1", "--poll-interval", "soon"}, "--poll-interval soon"},
       {{"--db", "mysql://u@h/d", "--zk", "h:1", "--log-level", "loud"}, "--log-level loud"},
       {{"--db", "mysql://u@h/d", "--zk", "h:1", "--bogus", "1"}, "bogus"},
+      {{"--db", "mysql://u@h/d", "--zk", "h:1"}, "--zk-open-acl"},
+      {{"--db", "mysql://u@h/d", "--zk", "h:1"}, "without credentials"},
   };
   for (const auto& c : cases) {
     auto o = Parse(c.args);
