@@ -120,7 +120,7 @@ def main():
         base = start_collector(procs, picket, work)
         cli_cfg = os.path.join(work, "cli.json")
         with open(cli_cfg, "w") as f:
-            json.dump({"collector": base, "zookeeper": zkserver.hosts, "zk_root": ROOT, "db": db.url}, f)
+            json.dump(zkserver.cli_config(ROOT, collector=base, db=db.url), f)
         env = dict(os.environ, PICKET_CLI_CONFIG=cli_cfg)
         env.pop("PICKET_DB_PASSWORD", None)
 
@@ -147,15 +147,14 @@ def main():
             session.execute(f"INSERT INTO devices (id, group_name, config) VALUES ('{d}', 'lab', '{{}}')")
         versions = {d: int(session.execute(f"SELECT version FROM devices WHERE id = '{d}'")[-1]) for d in DEVICES}
         procs.start([picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT,
-                     "--session-timeout", f"{SESSION_MS}ms"], name="sync")
+                     "--session-timeout", f"{SESSION_MS}ms", *zkserver.admin_flags()], name="sync")
         for d in DEVICES:
             cfg = os.path.join(work, f"{d}.json")
             with open(cfg, "w") as f:
                 json.dump({"device": {"id": d, "group": "lab"}, "capture": {"enabled": False},
                            "buffer": {"dir": os.path.join(work, f"buffer-{d}")},
                            "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
-                           "zookeeper": {"hosts": zkserver.hosts, "root": ROOT,
-                                         "session_timeout_ms": SESSION_MS}}, f)
+                           "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=SESSION_MS)}, f)
             device_logs[d].start([picketd, "run", "--config", cfg])
         for d in DEVICES:
             wait_for(f"{d} running its row", lambda: applied(d, versions[d]), 60)
