@@ -42,6 +42,7 @@ def main():
     from kazoo.exceptions import NoAuthError
     from kazoo.security import make_digest_acl
     work = tempfile.mkdtemp(prefix="picket-ids-")
+    os.chmod(work, 0o711)  # the worker, as security.user, reaches its buffer below it
     procs = Processes(os.path.join(work, "processes.log"))
     device = Processes(os.path.join(work, "gw-a.log"))
     zkserver = ZooKeeper(work)
