@@ -10,6 +10,7 @@
 #include "cli/sessions_command.h"
 #include "picket/collector/collector_command.h"
 #include "picket/collector/library_info.h"
+#include "picket/collector/token_command.h"
 #include "picket/common/version.h"
 #include "picket/common/config_check.h"
 #include "picket/sync/sync_command.h"
@@ -53,6 +54,7 @@ constexpr Command kCommands[] = {
      RunCheckConfig},
     {"collector", collector::kCollectorSummary, collector::kCollectorUsage,
      collector::RunCollectorCommand},
+    {"token", collector::kTokenSummary, collector::kTokenUsage, collector::RunTokenCommand},
     {"sync", sync::kSyncSummary, sync::kSyncUsage, sync::RunSyncCommand},
     {"logs", kLogsSummary, kLogsUsage, RunLogsCommand},
     {"devices", kDevicesSummary, kDevicesUsage, RunDevicesCommand},

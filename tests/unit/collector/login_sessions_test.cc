@@ -13,6 +13,7 @@
 #include "collector/web_assets.h"
 #include "support/temp_dir.h"
 #include "unit/collector/api_call.h"
+#include "unit/collector/token_text.h"
 
 namespace picket::collector {
 
@@ -35,7 +36,7 @@ bool IsBase64Url(std::string_view s) {
 struct Fixture {
   testing::TempDir dir;
   TokenTable tokens =
-      *TokenTable::Parse("gw-1 tok-1\n@operator tok-read\n@admin tok-admin\n", "t");
+      TokenTable::Parse(picket::testing::HashedTokens("gw-1 tok-1\n@operator tok-read\n@admin tok-admin\n"), "t").value();
   std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
   ChunkStore store = *ChunkStore::Open(dir.path());
   StepClock clock;
