@@ -70,7 +70,8 @@ Result<ChunkStore::SweepResult> ChunkStore::SweepOrphans(
     if (!device_dir.is_directory(ec)) continue;
     const std::string device = device_dir.path().filename().string();
     auto on_record = seqs_on_record(device);
-    if (!on_record.ok()) return on_record.status().WithContext("sweep " + device_dir.path().string());
+    if (!on_record.ok())
+      return on_record.status().WithContext("sweep " + device_dir.path().string());
     bool removed_any = false;
     for (const auto& file : std::filesystem::directory_iterator(device_dir.path(), ec)) {
       auto seq = ChunkSeqFromName(file.path().filename().string());
@@ -78,8 +79,10 @@ Result<ChunkStore::SweepResult> ChunkStore::SweepOrphans(
       std::error_code size_ec, remove_ec;
       const auto size = std::filesystem::file_size(file.path(), size_ec);
       std::filesystem::remove(file.path(), remove_ec);
-      if (remove_ec) return Status::IoError("remove " + file.path().string() + ": " + remove_ec.message());
-      PICKET_LOG(kWarn, "collector", "removed a chunk file without a database row (a crash before its commit)",
+      if (remove_ec)
+        return Status::IoError("remove " + file.path().string() + ": " + remove_ec.message());
+      PICKET_LOG(kWarn, "collector",
+                 "removed a chunk file without a database row (a crash before its commit)",
                  {"path", file.path().string()});
       ++result.files;
       result.bytes += size_ec ? 0 : size;

@@ -31,9 +31,9 @@ std::string CommonName(X509* cert) {
 
 std::string FirstDeviceDnsName(X509* cert) {
   using Names = std::unique_ptr<GENERAL_NAMES, decltype(&GENERAL_NAMES_free)>;
-  Names names(static_cast<GENERAL_NAMES*>(
-                  X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)),
-              &GENERAL_NAMES_free);
+  Names names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)),
+      &GENERAL_NAMES_free);
   if (!names) return {};
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);

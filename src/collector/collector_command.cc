@@ -94,8 +94,8 @@ int RunCollectorCommand(std::span<char* const> args) {
   if (!db.ok()) return StartupError(db.status().WithContext("--data"));
   auto store = ChunkStore::Open(o.data_dir);
   if (!store.ok()) return StartupError(store.status().WithContext("--data"));
-  auto swept = store->SweepOrphans(
-      [&db](const std::string& device) { return (*db)->ChunkSeqs(device); });
+  auto swept =
+      store->SweepOrphans([&db](const std::string& device) { return (*db)->ChunkSeqs(device); });
   if (!swept.ok()) return StartupError(swept.status().WithContext("--data"));
   if (swept->files > 0) {
     PICKET_LOG(kWarn, "collector", "chunk files without a row removed at startup",
@@ -189,7 +189,8 @@ int RunCollectorCommand(std::span<char* const> args) {
     }
     auto fresh = TokenTable::LoadFile(*o.tokens_file);
     if (!fresh.ok()) {
-      PICKET_LOG(kError, "collector", "SIGHUP: tokens file not reloaded, the old tokens stay in use",
+      PICKET_LOG(kError, "collector",
+                 "SIGHUP: tokens file not reloaded, the old tokens stay in use",
                  {"file", *o.tokens_file}, {"error", fresh.status().message()});
       return;
     }

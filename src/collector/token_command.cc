@@ -59,7 +59,8 @@ Status CheckOwner(std::string_view owner) {
 
 int RunAdd(const std::string& owner, std::span<char* const> flag_args) {
   FlagParser flags({"tokens"}, {});
-  if (Status st = flags.Parse(flag_args); !st.ok()) return ReportFlagError("picket", "token add", st);
+  if (Status st = flags.Parse(flag_args); !st.ok())
+    return ReportFlagError("picket", "token add", st);
   auto path = flags.Value("tokens");
   if (!path) return Fail(Status::InvalidArgument("token add: --tokens FILE is required"), 2);
   if (Status st = CheckOwner(owner); !st.ok()) return Fail(st, 2);
@@ -150,12 +151,15 @@ int RunTokenCommand(std::span<char* const> args) {
     }
   }
   if (verb == "add") {
-    if (!owner) return Fail(Status::InvalidArgument("usage: picket token add OWNER --tokens FILE"), 2);
+    if (!owner)
+      return Fail(Status::InvalidArgument("usage: picket token add OWNER --tokens FILE"), 2);
     return RunAdd(*owner, flag_args);
   }
   if (verb == "hash") {
     if (!flag_args.empty()) {
-      return Fail(Status::InvalidArgument("token hash takes no flags: usage: picket token hash [OWNER]"), 2);
+      return Fail(
+          Status::InvalidArgument("token hash takes no flags: usage: picket token hash [OWNER]"),
+          2);
     }
     return owner ? RunHashOne(*owner) : RunHashFile();
   }

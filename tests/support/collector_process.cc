@@ -15,7 +15,8 @@ std::string HashTokenLines(std::string_view plaintext) {
     plaintext = nl == std::string_view::npos ? std::string_view() : plaintext.substr(nl + 1);
     const std::size_t space = line.find(' ');
     std::string_view owner = line.substr(0, space);
-    std::string_view token = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+    std::string_view token =
+        space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
     if (owner.empty() || owner[0] == '#' || token.empty() || token.rfind("sha256:", 0) == 0) {
       out.append(line);
     } else {

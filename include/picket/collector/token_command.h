@@ -12,7 +12,7 @@ inline constexpr std::string_view kTokenSummary =
 
 inline constexpr std::string_view kTokenUsage =
     "token add OWNER --tokens FILE\n"
-    "       token hash [OWNER]\n\n"
+    "       picket token hash [OWNER]\n\n"
     "OWNER is a device id, @operator (read role) or @admin (read + the actions of --db).\n\n"
     "  add OWNER --tokens FILE  make a new random token (32 bytes from OpenSSL's RAND_bytes,\n"
     "                       base64url), print it once on stdout and append only its hash\n"

@@ -42,8 +42,10 @@ std::string DigestOf(std::string_view body) {
 
 struct Fixture {
   testing::TempDir dir;
-  TokenTable tokens = TokenTable::Parse(
-      picket::testing::HashedTokens("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n"), "t").value();
+  TokenTable tokens =
+      TokenTable::Parse(picket::testing::HashedTokens("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n"),
+                        "t")
+          .value();
   std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
   ChunkStore store = *ChunkStore::Open(dir.path());
   FixedClock clock;
@@ -116,7 +118,8 @@ TEST_SUITE("collector.api") {
     CHECK(over.status == 429);
     CHECK(Json(over)["error"].get<std::string>().find("--device-disk-quota") != std::string::npos);
     bool retry_after = false;
-    for (const auto& [k, v] : over.headers) retry_after = retry_after || (k == "Retry-After" && v == "600");
+    for (const auto& [k, v] : over.headers)
+      retry_after = retry_after || (k == "Retry-After" && v == "600");
     CHECK(retry_after);
     CHECK_FALSE(std::filesystem::exists(f.store.PathFor("gw-1", 3)));
     // A retry of a stored chunk is still acknowledged; another device stores freely.

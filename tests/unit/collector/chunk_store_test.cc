@@ -91,8 +91,8 @@ TEST_SUITE("collector.chunk_store") {
     // A file that is not a chunk's name is never touched.
     REQUIRE(WriteFileAtomically(dir.path() + "/chunks/gw-1/notes.txt", "x").ok());
 
-    auto swept = store->SweepOrphans(
-        [&](const std::string& device) { return (*db)->ChunkSeqs(device); });
+    auto swept =
+        store->SweepOrphans([&](const std::string& device) { return (*db)->ChunkSeqs(device); });
     REQUIRE(swept.ok());
     CHECK(swept->files == 1);
     CHECK(swept->bytes == 5);
@@ -104,8 +104,8 @@ TEST_SUITE("collector.chunk_store") {
     // The device resends the unacknowledged chunk: stored normally.
     REQUIRE(put(2, false).ok());
     CHECK(*(*db)->ChunkHash("gw-1", 2) == "aa");
-    auto again = store->SweepOrphans(
-        [&](const std::string& device) { return (*db)->ChunkSeqs(device); });
+    auto again =
+        store->SweepOrphans([&](const std::string& device) { return (*db)->ChunkSeqs(device); });
     REQUIRE(again.ok());
     CHECK(again->files == 0);
   }
@@ -117,9 +117,10 @@ TEST_SUITE("collector.chunk_store") {
     auto pending = store->Prepare("gw-1", 7, "x");
     REQUIRE(pending.ok());
     REQUIRE(pending->Publish().ok());
-    auto swept = store->SweepOrphans([](const std::string&) -> Result<std::unordered_set<std::uint64_t>> {
-      return Status::Unavailable("database locked");
-    });
+    auto swept =
+        store->SweepOrphans([](const std::string&) -> Result<std::unordered_set<std::uint64_t>> {
+          return Status::Unavailable("database locked");
+        });
     REQUIRE_FALSE(swept.ok());
     CHECK(swept.status().message().find("database locked") != std::string::npos);
     CHECK(std::filesystem::exists(store->PathFor("gw-1", 7)));

@@ -70,7 +70,8 @@ TEST_SUITE("collector.db") {
     CHECK(devices->empty());  // the whole transaction rolled back
   }
 
-  TEST_CASE("the disk quota refuses a chunk that would pass it, per device, inside the transaction") {
+  TEST_CASE(
+      "the disk quota refuses a chunk that would pass it, per device, inside the transaction") {
     testing::TempDir dir;
     auto db = CollectorDb::Open(dir.path() + "/collector.db");
     REQUIRE(db.ok());
@@ -80,8 +81,10 @@ TEST_SUITE("collector.db") {
       return Status::Ok();
     };
     // Chunks of 100 bytes; a quota of 250 holds two.
-    REQUIRE((*db)->PutChunk(Chunk("gw", 1, "a"), {}, publish, 250)->outcome == ChunkOutcome::kStored);
-    REQUIRE((*db)->PutChunk(Chunk("gw", 2, "b"), {}, publish, 250)->outcome == ChunkOutcome::kStored);
+    REQUIRE((*db)->PutChunk(Chunk("gw", 1, "a"), {}, publish, 250)->outcome ==
+            ChunkOutcome::kStored);
+    REQUIRE((*db)->PutChunk(Chunk("gw", 2, "b"), {}, publish, 250)->outcome ==
+            ChunkOutcome::kStored);
     CHECK(*(*db)->DeviceChunkBytes("gw") == 200);
     auto over = (*db)->PutChunk(Chunk("gw", 3, "c"), {}, publish, 250);
     REQUIRE(over.ok());

@@ -36,7 +36,9 @@ bool IsBase64Url(std::string_view s) {
 struct Fixture {
   testing::TempDir dir;
   TokenTable tokens =
-      TokenTable::Parse(picket::testing::HashedTokens("gw-1 tok-1\n@operator tok-read\n@admin tok-admin\n"), "t").value();
+      TokenTable::Parse(
+          picket::testing::HashedTokens("gw-1 tok-1\n@operator tok-read\n@admin tok-admin\n"), "t")
+          .value();
   std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
   ChunkStore store = *ChunkStore::Open(dir.path());
   StepClock clock;

@@ -63,7 +63,8 @@ TEST_SUITE("collector.tokens") {
   }
 
   TEST_CASE("errors name the file and line") {
-    auto missing_token = TokenTable::Parse(TokenFileLine("gw-01", "ok") + "\ngw-02\n", "tokens.txt");
+    auto missing_token =
+        TokenTable::Parse(TokenFileLine("gw-01", "ok") + "\ngw-02\n", "tokens.txt");
     REQUIRE_FALSE(missing_token.ok());
     CHECK(missing_token.status().message().find("tokens.txt:2:") == 0);
 
@@ -74,7 +75,8 @@ TEST_SUITE("collector.tokens") {
     REQUIRE_FALSE(bad_id.ok());
     CHECK(bad_id.status().message().find("gw/01") != std::string::npos);
 
-    auto reused = TokenTable::Parse(TokenFileLine("a", "tok") + "\n" + TokenFileLine("b", "tok"), "t");
+    auto reused =
+        TokenTable::Parse(TokenFileLine("a", "tok") + "\n" + TokenFileLine("b", "tok"), "t");
     REQUIRE_FALSE(reused.ok());
     CHECK(reused.status().message().find("t:2:") == 0);
 
@@ -87,7 +89,8 @@ TEST_SUITE("collector.tokens") {
   TEST_CASE("Replace swaps in a reloaded table: new tokens work, removed ones do not") {
     auto t = TokenTable::Parse(TokenFileLine("gw-1", "old") + "\n", "t");
     REQUIRE(t.ok());
-    auto fresh = TokenTable::Parse(TokenFileLine("gw-1", "new") + "\n" + TokenFileLine("gw-2", "two"), "t");
+    auto fresh =
+        TokenTable::Parse(TokenFileLine("gw-1", "new") + "\n" + TokenFileLine("gw-2", "two"), "t");
     REQUIRE(fresh.ok());
     t->Replace(std::move(*fresh));
     CHECK(t->size() == 2);
