@@ -92,6 +92,10 @@ std::optional<Reply> Authorize(const TokenTable* tokens, LoginSessions& sessions
     a.principal = std::move(who);
   } else if (auto cookie = CookieValue(h.Get(kCookieHeader).value_or(""), kSessionCookie)) {
     auto session = sessions.Find(*cookie);
+    if (session && session->token_hash && !tokens->HasTokenHash(*session->token_hash)) {
+      sessions.Remove(*cookie);  // its token was removed from the tokens file (SIGHUP)
+      session.reset();
+    }
     if (!session) {
       if (access == wire::Access::kPublic) return std::nullopt;
       return Unauthorized("the login session is unknown or expired: log in again");
@@ -133,7 +137,10 @@ bool HasCredential(const TokenTable* tokens, LoginSessions& sessions, const Requ
     return token && tokens->Lookup(*token).has_value();
   }
   auto cookie = CookieValue(h.Get(kCookieHeader).value_or(""), kSessionCookie);
-  if (cookie) return sessions.Find(*cookie).has_value();
+  if (cookie) {
+    auto session = sessions.Find(*cookie);
+    return session && (!session->token_hash || tokens->HasTokenHash(*session->token_hash));
+  }
   return !head.client_cert_device.empty();
 }
 

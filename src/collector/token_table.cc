@@ -223,6 +223,15 @@ Result<TokenTable> TokenTable::LoadFile(const std::string& path) {
   return Parse(*text, path);
 }
 
+bool TokenTable::HasTokenHash(const std::array<std::uint8_t, 32>& hash) const {
+  const auto entries = Snapshot();
+  bool found = false;
+  for (const Entry& e : *entries) {  // no early exit, as in Lookup
+    found |= CRYPTO_memcmp(e.token_hash.data(), hash.data(), hash.size()) == 0;
+  }
+  return found;
+}
+
 std::optional<Principal> TokenTable::Lookup(std::string_view token) const {
   if (token.empty()) return std::nullopt;
   const auto presented = Sha256Of(token);

@@ -71,6 +71,8 @@ class TokenTable {
   TokenTable& operator=(const TokenTable&) = delete;
 
   std::optional<Principal> Lookup(std::string_view token) const;
+  // Whether a token with this SHA-256 is in the table (a login session's token, after a reload).
+  bool HasTokenHash(const std::array<std::uint8_t, 32>& hash) const;
   std::size_t size() const;
 
   // Takes over `fresh`'s entries (a reload); `fresh` is left empty.
