@@ -9,7 +9,9 @@
   token, for its own routes only; one from another CA fails the handshake; picketd with
   upload.client_cert/client_key and no token uploads its chunks (root: live capture);
 - --device-disk-quota (a second collector): the device past it gets 429 + Retry-After,
-  another device does not, /metrics counts the refusals.
+  another device does not, /metrics counts the refusals;
+- a restart removes a chunk file without a row (the rename-before-commit crash window) and
+  temp files, and keeps the committed chunks.
 
 usage: tokens_test.py PICKETD PICKET"""
 import argparse, base64, hashlib, http.client, json, os, shutil, signal, socket, ssl, subprocess, sys
@@ -138,6 +140,8 @@ def main():
         def start_collector(name, *extra):
             ready = os.path.join(work, f"{name}.url")
             log = os.path.join(work, f"{name}.log")
+            if os.path.exists(ready):  # a restart: wait for the new URL, not the old one
+                os.remove(ready)
             p = procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, name),
                              "--tokens", tokens, "--ready-file", ready, "--tls-cert", f"{work}/server.pem",
                              "--tls-key", f"{work}/server.key", *extra], name, log_path=log)
@@ -204,6 +208,20 @@ def main():
         used = {d["id"]: d["chunk_bytes"] for d in devices}
         figures.append(f"disk quota {quota} B: gw-1 holds {used.get('gw-1')} B, refused 1 chunk")
         check(used.get("gw-1") == quota, f"gw-1 chunk_bytes {used.get('gw-1')}")
+        procs.stop(quota_collector)
+
+        # --- the crash window: a chunk file renamed into place whose row never committed ---
+        chunk_dir = os.path.join(work, "collector-quota", "chunks", "gw-1")
+        orphan = os.path.join(chunk_dir, "000000000077.pcap")
+        write_private(orphan, "never committed")
+        write_private(os.path.join(chunk_dir, ".000000000078.pcap.tmp.1.0"), "half written")
+        quota_collector, quota_log, _, quota_port = start_collector("collector-quota", "--device-disk-quota",
+                                                                    str(quota))
+        check(sorted(os.listdir(chunk_dir)) == [f"{n:012d}.pcap" for n in (1, 2, 3)],
+              f"after the startup sweep: {sorted(os.listdir(chunk_dir))}")
+        check("chunk files without a row removed at startup" in open(quota_log).read(), "sweep log line")
+        status, _, body = Client(quota_port, f"{work}/ca.pem").call("GET", "/v1/devices/gw-1/chunks/2", op)
+        check(status == 200 and body == tiny_pcap(b"y"), f"a committed chunk after the sweep: {status}")
         procs.stop(quota_collector)
         plain_client = Client(port, f"{work}/ca.pem")
 
