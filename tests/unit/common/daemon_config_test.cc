@@ -157,6 +157,10 @@ TEST_SUITE("common.config") {
         {"discover empty pattern", R"({"upload": {"discover": ["https://*", ""]}})",
          "/upload/discover/1", "1..256"},
         {"threads zero", R"({"upload": {"threads": 0}})", "/upload/threads", "got 0"},
+        {"client cert without key", R"({"upload": {"client_cert": "/etc/picketd/gw.pem"}})",
+         "/upload/client_key", "together"},
+        {"client key without cert", R"({"upload": {"client_key": "/etc/picketd/gw.key"}})",
+         "/upload/client_cert", "together"},
         {"retry inverted", R"({"upload": {"retry_base": "10m", "retry_max": "1m"}})",
          "/upload/retry_base", "10m"},
         {"scans object", R"({"scans": {"id": "x"}})", "/scans", "must be an array"},
@@ -217,6 +221,15 @@ TEST_SUITE("common.config") {
       CHECK_MESSAGE(HasError(c, bad.path, bad.needle), "errors were:\n" << Dump(c));
     }
     CHECK(std::size(cases) >= 30);
+  }
+
+  TEST_CASE("upload.client_cert and client_key: read together, shown in the effective config") {
+    ConfigCheck c = ParseDaemonConfig(
+        R"({"upload": {"client_cert": "/etc/picketd/gw.pem", "client_key": "/etc/picketd/gw.key"}})");
+    REQUIRE_MESSAGE(c.ok(), Dump(c));
+    CHECK(c.config.upload.client_cert == "/etc/picketd/gw.pem");
+    CHECK(c.config.upload.client_key == "/etc/picketd/gw.key");
+    CHECK(ParseDaemonConfig("{}").config.upload.client_cert.empty());
   }
 
   TEST_CASE("collector URLs: plain http only on loopback unless asked for, discovery by allowlist") {
