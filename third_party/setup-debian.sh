@@ -23,7 +23,7 @@ dev_packages=(
   build-essential cmake pkg-config git ca-certificates file
   libpcap-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libzookeeper-mt-dev libseccomp-dev
   nlohmann-json3-dev libboost-dev doctest-dev libssl-dev zlib1g-dev
-  tcpdump tshark iproute2 python3
+  tcpdump tshark iproute2 python3 openssl
   zookeeper default-jre-headless python3-kazoo
   masscan nmap ethtool nftables
   mariadb-server mariadb-client libmariadb-dev

@@ -11,6 +11,7 @@
 #include "cli/zk_command.h"
 #include "picket/collector/collector_command.h"
 #include "picket/collector/library_info.h"
+#include "picket/collector/token_command.h"
 #include "picket/common/version.h"
 #include "picket/common/config_check.h"
 #include "picket/sync/sync_command.h"
@@ -54,6 +55,7 @@ constexpr Command kCommands[] = {
      RunCheckConfig},
     {"collector", collector::kCollectorSummary, collector::kCollectorUsage,
      collector::RunCollectorCommand},
+    {"token", collector::kTokenSummary, collector::kTokenUsage, collector::RunTokenCommand},
     {"sync", sync::kSyncSummary, sync::kSyncUsage, sync::RunSyncCommand},
     {"logs", kLogsSummary, kLogsUsage, RunLogsCommand},
     {"devices", kDevicesSummary, kDevicesUsage, RunDevicesCommand},

@@ -92,6 +92,10 @@ std::optional<Reply> Authorize(const TokenTable* tokens, LoginSessions& sessions
     a.principal = std::move(who);
   } else if (auto cookie = CookieValue(h.Get(kCookieHeader).value_or(""), kSessionCookie)) {
     auto session = sessions.Find(*cookie);
+    if (session && session->token_hash && !tokens->HasTokenHash(*session->token_hash)) {
+      sessions.Remove(*cookie);  // its token was removed from the tokens file (SIGHUP)
+      session.reset();
+    }
     if (!session) {
       if (access == wire::Access::kPublic) return std::nullopt;
       return Unauthorized("the login session is unknown or expired: log in again");
@@ -113,6 +117,8 @@ std::optional<Reply> Authorize(const TokenTable* tokens, LoginSessions& sessions
     }
     a.principal = Principal{session->role, ""};
     a.login_session = std::string(*cookie);
+  } else if (!head.client_cert_device.empty()) {
+    a.principal = Principal{Role::kDevice, head.client_cert_device};
   } else {
     if (access == wire::Access::kPublic) return std::nullopt;
     return Unauthorized("missing 'Authorization: Bearer <token>' (or a login session cookie)");
@@ -124,13 +130,18 @@ std::optional<Reply> Authorize(const TokenTable* tokens, LoginSessions& sessions
 }
 
 // Whether the request carries a token or login session the collector knows.
-bool HasCredential(const TokenTable* tokens, LoginSessions& sessions, const HeaderMap& h) {
+bool HasCredential(const TokenTable* tokens, LoginSessions& sessions, const RequestHead& head) {
+  const HeaderMap& h = head.headers;
   if (auto auth = h.Get(wire::kAuthorizationHeader)) {
     auto token = wire::ParseBearerToken(*auth);
     return token && tokens->Lookup(*token).has_value();
   }
   auto cookie = CookieValue(h.Get(kCookieHeader).value_or(""), kSessionCookie);
-  return cookie && sessions.Find(*cookie).has_value();
+  if (cookie) {
+    auto session = sessions.Find(*cookie);
+    return session && (!session->token_hash || tokens->HasTokenHash(*session->token_hash));
+  }
+  return !head.client_cert_device.empty();
 }
 
 // Operator requests that carry a JSON body, and its limit.
@@ -370,7 +381,7 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
   if (!match.matched()) {
     // A stranger learns nothing about which paths exist: without a valid
     // credential every unknown or malformed path is a 401, like a real one.
-    if (tokens_ != nullptr && !HasCredential(tokens_, *login_sessions_, head.headers)) {
+    if (tokens_ != nullptr && !HasCredential(tokens_, *login_sessions_, head)) {
       a.reject = Unauthorized("missing 'Authorization: Bearer <token>' (or a login session cookie)");
       return a;
     }
@@ -529,8 +540,25 @@ std::optional<Reply> ApiHandler::ChargeQuota(const std::string& device, std::uin
   if (quota_ == nullptr) return std::nullopt;
   auto refused = quota_->Charge(device, bytes, rows);
   if (!refused) return std::nullopt;
+  metrics_.AddQuotaRefusal(refused->quota);
   Reply r = JsonError(wire::kHttpTooManyRequests, refused->message);
   r.headers.emplace_back(wire::kRetryAfterHeader, std::to_string(refused->retry_after_s));
+  return r;
+}
+
+// A disk quota frees up only when the operator deletes chunks or raises it:
+// the device is told to come back in minutes, not seconds.
+constexpr std::int64_t kDiskQuotaRetryAfterS = 600;
+
+Reply ApiHandler::DiskQuotaRefusal(const std::string& device, std::uint64_t stored,
+                                   std::uint64_t bytes) {
+  metrics_.AddQuotaRefusal("disk");
+  Reply r = JsonError(wire::kHttpTooManyRequests,
+                      "device '" + device + "' stores " + std::to_string(stored) +
+                          " bytes of chunks; this chunk of " + std::to_string(bytes) +
+                          " bytes would pass its disk quota of " + std::to_string(disk_quota_) +
+                          " bytes (--device-disk-quota); retry later");
+  r.headers.emplace_back(wire::kRetryAfterHeader, std::to_string(kDiskQuotaRetryAfterS));
   return r;
 }
 
@@ -583,6 +611,8 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
         return JsonError(wire::kHttpConflict, id + " is already stored with sha256 " +
                                                   put.stored_sha256 + "; this body has sha256 " +
                                                   c.sha256_hex);
+      case ChunkOutcome::kOverDiskQuota:
+        return DiskQuotaRefusal(c.device, put.device_bytes, c.bytes);
     }
     return JsonError(wire::kHttpInternalError, "unhandled chunk outcome");
   };
@@ -599,9 +629,16 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
     return answer(put);
   }
 
+  // Checked before the file is written, so a device over its quota costs no
+  // disk writes; PutChunk checks again in its transaction (concurrent PUTs).
+  if (disk_quota_ > 0) {
+    auto stored = db_->DeviceChunkBytes(c.device);
+    if (!stored.ok()) return StorageError(stored.status(), "look up the device's disk use");
+    if (*stored + c.bytes > disk_quota_) return DiskQuotaRefusal(c.device, *stored, c.bytes);
+  }
   auto pending = store_->Prepare(c.device, c.seq, pcap);
   if (!pending.ok()) return StorageError(pending.status(), "write chunk file");
-  auto put = db_->PutChunk(c, a.report, [&] { return pending->Publish(); });
+  auto put = db_->PutChunk(c, a.report, [&] { return pending->Publish(); }, disk_quota_);
   if (!put.ok()) return StorageError(put.status(), "store chunk");
   if (put->outcome == ChunkOutcome::kStored) {
     metrics_.AddIngest("chunk", c.bytes, 1);

@@ -44,6 +44,9 @@ struct RequestHead {
   std::string target;
   HeaderMap headers;
   std::optional<std::uint64_t> content_length;  // absent for chunked or no body
+  // mTLS (--client-ca): the device a verified client certificate names, ""
+  // without one; authenticates as that device when no token or cookie is sent.
+  std::string client_cert_device;
 };
 
 // A body produced piece by piece (GET /v1/sessions, /v1/sessions/{id}/pcap):
@@ -132,6 +135,9 @@ class ApiHandler {
   void EnableWeb(bool tls, OperatorActions* actions);
   // Per-device bytes and rows a minute (device_quota.h); none without this call.
   void EnableQuota(DeviceQuota* quota) { quota_ = quota; }
+  // Chunk bytes one device may keep stored (collector.db's count); a PUT past it
+  // gets 429 + Retry-After. 0 (the default): no limit.
+  void EnableDiskQuota(std::uint64_t bytes_per_device) { disk_quota_ = bytes_per_device; }
   LoginSessions& login_sessions() { return *login_sessions_; }
 
   Admission Admit(const RequestHead& head) const;
@@ -170,6 +176,8 @@ class ApiHandler {
   bool tls_ = false;
   OperatorActions* actions_ = nullptr;
   DeviceQuota* quota_ = nullptr;
+  std::uint64_t disk_quota_ = 0;
+  Reply DiskQuotaRefusal(const std::string& device, std::uint64_t stored, std::uint64_t bytes);
   // 429 + Retry-After when the device is over its quota; charges it otherwise.
   std::optional<Reply> ChargeQuota(const std::string& device, std::uint64_t bytes,
                                    std::uint64_t rows);

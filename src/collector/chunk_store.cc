@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include "picket/common/c_handle.h"
@@ -44,7 +45,54 @@ void RemoveStaleTemps(const std::string& root) {
   }
 }
 
+// "000000000042.pcap" → 42; nullopt for any other name.
+std::optional<std::uint64_t> ChunkSeqFromName(std::string_view name) {
+  constexpr std::string_view kSuffix = ".pcap";
+  if (name.size() != 12 + kSuffix.size() || name.substr(12) != kSuffix) return std::nullopt;
+  std::uint64_t seq = 0;
+  for (char c : name.substr(0, 12)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return seq;
+}
+
 }  // namespace
+
+Result<ChunkStore::SweepResult> ChunkStore::SweepOrphans(
+    const std::function<Result<std::unordered_set<std::uint64_t>>(const std::string& device)>&
+        seqs_on_record) const {
+  SweepResult result;
+  std::error_code ec;
+  std::filesystem::directory_iterator devices(root_, ec);
+  if (ec) return Status::IoError("list " + root_ + ": " + ec.message());
+  for (const auto& device_dir : devices) {
+    if (!device_dir.is_directory(ec)) continue;
+    const std::string device = device_dir.path().filename().string();
+    auto on_record = seqs_on_record(device);
+    if (!on_record.ok())
+      return on_record.status().WithContext("sweep " + device_dir.path().string());
+    bool removed_any = false;
+    for (const auto& file : std::filesystem::directory_iterator(device_dir.path(), ec)) {
+      auto seq = ChunkSeqFromName(file.path().filename().string());
+      if (!seq || on_record->count(*seq) != 0) continue;
+      std::error_code size_ec, remove_ec;
+      const auto size = std::filesystem::file_size(file.path(), size_ec);
+      std::filesystem::remove(file.path(), remove_ec);
+      if (remove_ec)
+        return Status::IoError("remove " + file.path().string() + ": " + remove_ec.message());
+      PICKET_LOG(kWarn, "collector",
+                 "removed a chunk file without a database row (a crash before its commit)",
+                 {"path", file.path().string()});
+      ++result.files;
+      result.bytes += size_ec ? 0 : size;
+      removed_any = true;
+    }
+    if (ec) return Status::IoError("list " + device_dir.path().string() + ": " + ec.message());
+    if (removed_any) PICKET_RETURN_IF_ERROR(SyncDirectory(device_dir.path().string()));
+  }
+  return result;
+}
 
 Result<ChunkStore> ChunkStore::Open(const std::string& data_dir) {
   std::string root = data_dir + "/chunks";

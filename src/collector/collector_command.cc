@@ -94,6 +94,13 @@ int RunCollectorCommand(std::span<char* const> args) {
   if (!db.ok()) return StartupError(db.status().WithContext("--data"));
   auto store = ChunkStore::Open(o.data_dir);
   if (!store.ok()) return StartupError(store.status().WithContext("--data"));
+  auto swept =
+      store->SweepOrphans([&db](const std::string& device) { return (*db)->ChunkSeqs(device); });
+  if (!swept.ok()) return StartupError(swept.status().WithContext("--data"));
+  if (swept->files > 0) {
+    PICKET_LOG(kWarn, "collector", "chunk files without a row removed at startup",
+               {"files", swept->files}, {"bytes", swept->bytes});
+  }
 
   ApiHandler handler(tokens ? &*tokens : nullptr, db->get(), &*store, o.max_body,
                      &SystemClock::Instance(), o.max_followers);
@@ -121,6 +128,7 @@ int RunCollectorCommand(std::span<char* const> args) {
   DeviceQuota quota({o.device_bytes_per_minute, o.device_rows_per_minute},
                     &SystemClock::Instance());
   handler.EnableQuota(&quota);
+  handler.EnableDiskQuota(o.device_disk_quota);
   handler.EnableSessions(sessions->get(), [raw_analysis](const std::string& device) {
     if (raw_analysis != nullptr) raw_analysis->Notify(device);
   });
@@ -172,6 +180,25 @@ int RunCollectorCommand(std::span<char* const> args) {
   server_options.caps.max_inflight_per_device = o.max_inflight_per_device;
   server_options.tls_cert = o.tls_cert;
   server_options.tls_key = o.tls_key;
+  server_options.client_ca = o.client_ca;
+  // SIGHUP reloads the tokens file: a bad file keeps the table in use.
+  server_options.on_reload = [&tokens, &o] {
+    if (!tokens) {
+      PICKET_LOG(kInfo, "collector", "SIGHUP: nothing to reload (--insecure-no-auth)");
+      return;
+    }
+    auto fresh = TokenTable::LoadFile(*o.tokens_file);
+    if (!fresh.ok()) {
+      PICKET_LOG(kError, "collector",
+                 "SIGHUP: tokens file not reloaded, the old tokens stay in use",
+                 {"file", *o.tokens_file}, {"error", fresh.status().message()});
+      return;
+    }
+    const std::size_t count = fresh->size();
+    tokens->Replace(std::move(*fresh));
+    PICKET_LOG(kInfo, "collector", "SIGHUP: tokens file reloaded", {"file", *o.tokens_file},
+               {"tokens", static_cast<std::uint64_t>(count)});
+  };
   auto server = HttpServer::Create(server_options, &handler);
   if (!server.ok()) return StartupError(server.status());
 
@@ -184,7 +211,9 @@ int RunCollectorCommand(std::span<char* const> args) {
   PICKET_LOG(kInfo, "collector", "listening", {"address", (*server)->BoundAddress()}, {"url", url},
              {"data", o.data_dir}, {"auth", tokens ? "tokens" : "none"},
              {"tokens", tokens ? tokens->size() : 0}, {"max_body", FormatSize(o.max_body)},
-             {"max_inflight", o.max_inflight}, {"max_followers", o.max_followers},
+             {"max_inflight", o.max_inflight},
+             {"device_disk_quota", o.device_disk_quota ? FormatSize(o.device_disk_quota) : "off"},
+             {"client_ca", o.client_ca.value_or("none")}, {"max_followers", o.max_followers},
              {"max_connections", static_cast<std::uint64_t>(server_options.caps.max_connections)},
              {"threads", o.threads}, {"sessions", o.sessions ? "on" : "off"},
              {"session_retention", FormatDuration(o.session_retention)},

@@ -219,7 +219,8 @@ Result<std::optional<std::string>> CollectorDb::ChunkHash(const std::string& dev
 }
 
 Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport& report,
-                                       const std::function<Status()>& publish_file) {
+                                       const std::function<Status()>& publish_file,
+                                       std::uint64_t disk_quota) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::Begin(db_);
   if (!tx.ok()) return tx.status();
@@ -239,7 +240,22 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
     return put;
   }
 
-  // The file must be durable before the row that points at it commits.
+  if (disk_quota > 0) {
+    auto used = db_.Prepare("SELECT chunk_bytes FROM devices WHERE id=?1");
+    if (!used.ok()) return used.status();
+    used->Bind(1, r.device);
+    auto found = used->Step();
+    if (!found.ok()) return found.status();
+    const auto bytes = *found ? static_cast<std::uint64_t>(used->Int(0)) : 0;
+    if (bytes + r.bytes > disk_quota) {
+      PICKET_RETURN_IF_ERROR(tx->Commit());  // keeps the last_seen update
+      return ChunkPut{ChunkOutcome::kOverDiskQuota, "", bytes};
+    }
+  }
+
+  // The file must be durable before the row that points at it commits. A
+  // crash between this rename and the commit leaves a file without a row:
+  // ChunkStore::SweepOrphans removes it at the next start.
   PICKET_RETURN_IF_ERROR(publish_file());
 
   auto insert = db_.Prepare(R"sql(
@@ -285,6 +301,31 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
                              .Run());
   PICKET_RETURN_IF_ERROR(tx->Commit());
   return ChunkPut{ChunkOutcome::kStored, r.sha256_hex};
+}
+
+Result<std::uint64_t> CollectorDb::DeviceChunkBytes(const std::string& device) {
+  std::lock_guard lock(read_mu_);
+  auto q = reader_->Prepare("SELECT chunk_bytes FROM devices WHERE id=?1");
+  if (!q.ok()) return q.status();
+  q->Bind(1, device);
+  auto row = q->Step();
+  if (!row.ok()) return row.status();
+  return *row ? static_cast<std::uint64_t>(q->Int(0)) : 0;
+}
+
+Result<std::unordered_set<std::uint64_t>> CollectorDb::ChunkSeqs(const std::string& device) {
+  std::lock_guard lock(read_mu_);
+  auto q = reader_->Prepare("SELECT seq FROM chunks WHERE device=?1");
+  if (!q.ok()) return q.status();
+  q->Bind(1, device);
+  std::unordered_set<std::uint64_t> seqs;
+  while (true) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    seqs.insert(static_cast<std::uint64_t>(q->Int(0)));
+  }
+  return seqs;
 }
 
 Status CollectorDb::TouchDevice(const std::string& device, std::int64_t now_ms,

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "picket/common/status.h"
@@ -37,11 +38,14 @@ struct DeviceReport {
   std::optional<std::int64_t> evicted_chunks, evicted_bytes;
 };
 
-enum class ChunkOutcome { kStored, kAlreadyStored, kConflict };
+// kOverDiskQuota: the device's stored chunk bytes plus this chunk would pass
+// its disk quota; nothing is written.
+enum class ChunkOutcome { kStored, kAlreadyStored, kConflict, kOverDiskQuota };
 
 struct ChunkPut {
   ChunkOutcome outcome = ChunkOutcome::kStored;
-  std::string stored_sha256;  // the hash on record (kAlreadyStored, kConflict)
+  std::string stored_sha256;       // the hash on record (kAlreadyStored, kConflict)
+  std::uint64_t device_bytes = 0;  // the device's stored chunk bytes (kOverDiskQuota)
 };
 
 // The natural key of a scan result: a repeated finding updates last_seen.
@@ -91,9 +95,19 @@ class CollectorDb {
   // kAlreadyStored or kConflict and leaves the file alone; otherwise calls
   // publish_file (which must make the chunk file durable under record.path),
   // inserts the row and adds to the device's counters, then commits. The
-  // transaction serialises concurrent PUTs of the same seq.
+  // transaction serialises concurrent PUTs of the same seq. disk_quota > 0:
+  // a new chunk that would take the device's stored chunk bytes past it is
+  // kOverDiskQuota (checked in the transaction, so concurrent PUTs cannot
+  // overshoot), and publish_file is not called.
   Result<ChunkPut> PutChunk(const ChunkRecord& record, const DeviceReport& report,
-                            const std::function<Status()>& publish_file);
+                            const std::function<Status()>& publish_file,
+                            std::uint64_t disk_quota = 0);
+
+  // The chunk bytes stored for the device (0 for an unknown one). A read.
+  Result<std::uint64_t> DeviceChunkBytes(const std::string& device);
+
+  // The seqs of the device's chunks on record (the startup sweep of orphaned files).
+  Result<std::unordered_set<std::uint64_t>> ChunkSeqs(const std::string& device);
 
   // Marks the device as seen now with its latest counters (re-PUTs, conflicts).
   Status TouchDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);

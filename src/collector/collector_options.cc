@@ -129,7 +129,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   FlagParser flags(
       {"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
        "max-connections", "max-connections-per-address", "max-inflight-per-device",
-       "device-bytes-per-minute", "device-rows-per-minute",
+       "device-bytes-per-minute", "device-rows-per-minute", "device-disk-quota", "client-ca",
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
        "session-udp-idle", "session-icmp-idle", "heartbeat-retention", "min-free-disk",
@@ -163,6 +163,11 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   if (o.tls_cert.has_value() != o.tls_key.has_value()) {
     return Status::InvalidArgument("--tls-cert and --tls-key must be given together");
   }
+  o.client_ca = flags.Value("client-ca");
+  if (o.client_ca && !o.tls_cert) {
+    return Status::InvalidArgument(
+        "--client-ca needs --tls-cert and --tls-key: client certificates come with TLS");
+  }
 
   if (auto v = flags.Value("max-body")) {
     auto size = ParseSize(*v);
@@ -195,6 +200,11 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     auto size = ParseSize(*v);
     if (!size.ok()) return size.status().WithContext("--device-bytes-per-minute");
     o.device_bytes_per_minute = *size;
+  }
+  if (auto v = flags.Value("device-disk-quota")) {
+    auto size = ParseSize(*v);
+    if (!size.ok()) return size.status().WithContext("--device-disk-quota");
+    o.device_disk_quota = *size;
   }
   if (auto v = flags.Value("device-rows-per-minute")) {
     std::uint64_t n = 0;

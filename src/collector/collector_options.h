@@ -23,6 +23,9 @@ struct CollectorOptions {
   std::optional<std::string> tokens_file;
   bool insecure_no_auth = false;
   std::optional<std::string> tls_cert, tls_key;
+  // PEM CA bundle: request client certificates and let a verified one whose
+  // CN or DNS SAN is a device id authenticate as that device (mTLS).
+  std::optional<std::string> client_ca;
   std::uint64_t max_body = 64ull << 20;  // after decompression
   int max_inflight = 64;
   // Connection caps (connection_limits.h); nullopt: min(4096, file limit - 128).
@@ -32,6 +35,10 @@ struct CollectorOptions {
   // Per-device ingest a minute (device_quota.h); 0 turns one off.
   std::uint64_t device_bytes_per_minute = 8ull << 30;  // above 1 Gbit/s of capture
   std::uint64_t device_rows_per_minute = 1'000'000;
+  // Chunk bytes one device may keep stored; 0: no limit (the default: the
+  // collector deletes no chunks, so any fixed default would one day stop every
+  // healthy device for good; the per-minute byte quota bounds the rate).
+  std::uint64_t device_disk_quota = 0;
   int max_followers = 64;  // open GET /v1/logs?follow=1 streams
   int threads = 2;
   std::optional<std::string> ready_file;

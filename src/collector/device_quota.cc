@@ -50,13 +50,15 @@ std::optional<QuotaRefusal> DeviceQuota::Charge(const std::string& device, std::
   const double need_rows =
       std::min<double>(static_cast<double>(rows), static_cast<double>(limits_.rows_per_minute));
   if (limits_.bytes_per_minute && b.bytes < need_bytes) {
-    return QuotaRefusal{"device '" + device + "' is over its quota of " +
+    return QuotaRefusal{"bytes_per_minute",
+                        "device '" + device + "' is over its quota of " +
                             std::to_string(limits_.bytes_per_minute) +
                             " bytes a minute (--device-bytes-per-minute); retry later",
                         SecondsUntil(b.bytes, need_bytes, limits_.bytes_per_minute)};
   }
   if (limits_.rows_per_minute && b.rows < need_rows) {
-    return QuotaRefusal{"device '" + device + "' is over its quota of " +
+    return QuotaRefusal{"rows_per_minute",
+                        "device '" + device + "' is over its quota of " +
                             std::to_string(limits_.rows_per_minute) +
                             " rows a minute (--device-rows-per-minute); retry later",
                         SecondsUntil(b.rows, need_rows, limits_.rows_per_minute)};

@@ -23,6 +23,7 @@ struct DeviceQuotaLimits {
 };
 
 struct QuotaRefusal {
+  std::string_view quota;     // "bytes_per_minute" or "rows_per_minute" (metrics)
   std::string message;        // names the quota, its limit and the flag
   std::int64_t retry_after_s;  // when the bucket holds enough again (1 … 60)
 };

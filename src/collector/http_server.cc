@@ -37,6 +37,7 @@ struct HttpServer::Impl {
   net::io_context ioc;
   tcp::acceptor acceptor;
   net::signal_set signals;
+  std::optional<net::signal_set> reload_signals;  // SIGHUP, with options.on_reload
   net::steady_timer drain_timer;
   net::steady_timer accept_retry;
   tcp::endpoint bound;
@@ -116,6 +117,15 @@ struct HttpServer::Impl {
   }
 
   // Runs on the io_context; idempotent.
+  // One SIGHUP at a time, each handled on an I/O thread, until shutdown cancels the wait.
+  void WaitForReload() {
+    reload_signals->async_wait([this](error_code ec, int) {
+      if (ec || shared.stopping) return;
+      options.on_reload();
+      WaitForReload();
+    });
+  }
+
   void BeginShutdown(std::string_view reason) {
     if (shared.stopping.exchange(true)) return;
     PICKET_LOG(kInfo, "collector", "shutting down: finishing requests in flight",
@@ -124,6 +134,7 @@ struct HttpServer::Impl {
     error_code ec;
     acceptor.close(ec);
     signals.cancel(ec);
+    if (reload_signals) reload_signals->cancel(ec);
     accept_retry.cancel();
     drain_timer.expires_after(options.drain_timeout);
     drain_timer.async_wait([this](error_code wait_ec) {
@@ -143,6 +154,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
   auto impl = std::make_unique<Impl>(options);
   impl->shared.handler = handler;
 
+  if (options.client_ca && !options.tls_cert) {
+    return Status::InvalidArgument("--client-ca needs --tls-cert and --tls-key");
+  }
   if (options.tls_cert || options.tls_key) {
     if (!options.tls_cert || !options.tls_key) {
       return Status::InvalidArgument("--tls-cert and --tls-key must be given together");
@@ -159,6 +173,21 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
     if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
       return Status::InvalidArgument("--tls-key " + *options.tls_key +
                                      " does not match the certificate in " + *options.tls_cert);
+    }
+    if (options.client_ca) {
+      const std::string& ca = *options.client_ca;
+      ctx.load_verify_file(ca, ec);
+      if (ec) return Status::InvalidArgument("--client-ca " + ca + ": " + ec.message());
+      // Named in the CertificateRequest, so a client with several certificates picks ours.
+      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca.c_str());
+      if (names == nullptr) {
+        return Status::InvalidArgument("--client-ca " + ca + ": no CA certificate in the file");
+      }
+      SSL_CTX_set_client_CA_list(ctx.native_handle(), names);
+      // Optional: operators and token-holding devices connect without one; a
+      // certificate that is sent must verify, or the handshake fails.
+      ctx.set_verify_mode(ssl::verify_peer, ec);
+      if (ec) return Status::Internal("--client-ca: " + ec.message());
     }
     impl->shared.tls = &ctx;
   }
@@ -186,6 +215,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
   impl->signals.add(SIGTERM, ec);
   if (!ec) impl->signals.add(SIGINT, ec);
   if (ec) return Status::Internal("cannot handle SIGTERM/SIGINT: " + ec.message());
+  if (impl->options.on_reload) {
+    impl->reload_signals.emplace(impl->ioc);
+    impl->reload_signals->add(SIGHUP, ec);
+    if (ec) return Status::Internal("cannot handle SIGHUP: " + ec.message());
+  }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -215,6 +249,7 @@ void HttpServer::Run() {
     if (ec) return;
     s.BeginShutdown(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   });
+  if (s.reload_signals) s.WaitForReload();
   s.Accept();
   // A handler that throws is a bug; log it and keep serving the other connections.
   auto serve = [&s] {

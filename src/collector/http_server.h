@@ -12,6 +12,8 @@
 #include <string>
 
 #include "collector/api_handler.h"
+#include <functional>
+
 #include "collector/connection_limits.h"
 #include "picket/common/status.h"
 
@@ -24,7 +26,13 @@ struct HttpServerOptions {
   int max_inflight = 64;
   ConnectionCaps caps;  // connections in total and per address, requests per device
   std::optional<std::string> tls_cert, tls_key;  // PEM files; both or neither
+  // PEM CA bundle (needs TLS): client certificates are requested and, when
+  // sent, must verify against it; RequestHead::client_cert_device names the device.
+  std::optional<std::string> client_ca;
   std::chrono::seconds drain_timeout{30};
+  // Called on an I/O thread for every SIGHUP (reload the tokens file); unset: SIGHUP
+  // keeps its default action.
+  std::function<void()> on_reload;
 };
 
 class HttpServer {

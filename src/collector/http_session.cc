@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "collector/client_cert.h"
 #include "picket/common/log.h"
 #include "picket/common/wire.h"
 
@@ -182,6 +183,7 @@ class HttpSession final : public SessionBase,
                  {"error", ec.message()});
       return Close();
     }
+    if constexpr (kTls) cert_device_ = DeviceFromVerifiedPeer(stream_.native_handle());
     ReadHeader();
   }
 
@@ -201,6 +203,7 @@ class HttpSession final : public SessionBase,
     idle_ = false;
     started_ = std::chrono::steady_clock::now();
     head_ = RequestHead();
+    head_.client_cert_device = cert_device_;
     device_.clear();
     route_label_ = "unmatched";
     bytes_in_ = 0;
@@ -647,6 +650,7 @@ class HttpSession final : public SessionBase,
   bool more_pending_ = false;  // new rows were announced (or a page was full) during a write
   bool follow_logged_ = false;
   RequestHead head_;
+  std::string cert_device_;  // mTLS: set once, after the handshake
   Admission admission_;
   std::string device_;
   std::string_view route_label_ = "unmatched";  // metrics: wire::EndpointName or "unmatched"

@@ -66,7 +66,8 @@ void LoginSessions::DropExpiredLocked(std::int64_t now_ms) {
   }
 }
 
-Result<LoginSessions::Created> LoginSessions::Create(Role role) {
+Result<LoginSessions::Created> LoginSessions::Create(
+    Role role, std::optional<std::array<std::uint8_t, 32>> token_hash) {
   auto id = RandomToken();
   if (!id.ok()) return id.status();
   auto csrf = RandomToken();
@@ -74,6 +75,7 @@ Result<LoginSessions::Created> LoginSessions::Create(Role role) {
   Created out;
   out.id = std::move(*id);
   out.session.role = role;
+  out.session.token_hash = token_hash;
   out.session.csrf = std::move(*csrf);
   const std::int64_t now = clock_->WallMillis();
   out.session.expires_ms = now + lifetime_.count();

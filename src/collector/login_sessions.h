@@ -32,6 +32,10 @@ inline constexpr std::size_t kMaxLoginSessions = 10'000;
 
 struct LoginSession {
   Role role = Role::kRead;
+  // SHA-256 of the token the session was made from: when a tokens-file reload
+  // (SIGHUP) removes that token, the session stops working too. nullopt: made
+  // without a token (--insecure-no-auth).
+  std::optional<std::array<std::uint8_t, 32>> token_hash;
   std::string csrf;  // 32 random bytes, base64url
   std::int64_t expires_ms = 0;
 };
@@ -46,7 +50,8 @@ class LoginSessions {
     LoginSession session;
   };
   // Internal when the random generator fails (never answers with a weak id).
-  Result<Created> Create(Role role);
+  Result<Created> Create(Role role,
+                         std::optional<std::array<std::uint8_t, 32>> token_hash = std::nullopt);
   // nullopt for an unknown or expired id (expired ones are dropped).
   std::optional<LoginSession> Find(std::string_view id);
   void Remove(std::string_view id);

@@ -89,6 +89,13 @@ void CollectorMetrics::AddIngest(std::string_view kind, std::uint64_t bytes, std
   it->second.second += rows;
 }
 
+void CollectorMetrics::AddQuotaRefusal(std::string_view quota) {
+  std::lock_guard lock(mu_);
+  for (std::size_t i = 0; i < kQuotaNames.size(); ++i) {
+    if (quota == kQuotaNames[i]) ++quota_refusals_[i];
+  }
+}
+
 void CollectorMetrics::Write(ExpositionWriter& out) const {
   std::lock_guard lock(mu_);
   out.Family("picket_http_requests_total", "counter",
@@ -130,6 +137,13 @@ void CollectorMetrics::Write(ExpositionWriter& out) const {
     auto it = ingest_.find(kind);
     out.Sample("picket_ingest_rows_total", {{"kind", kind}},
                it == ingest_.end() ? 0.0 : static_cast<double>(it->second.second));
+  }
+  out.Family("picket_quota_refusals_total", "counter",
+             "Device requests refused with 429 by a per-device quota (disk: "
+             "--device-disk-quota; bytes_per_minute, rows_per_minute).");
+  for (std::size_t i = 0; i < kQuotaNames.size(); ++i) {
+    out.Sample("picket_quota_refusals_total", {{"quota", kQuotaNames[i]}},
+               static_cast<double>(quota_refusals_[i]));
   }
 }
 

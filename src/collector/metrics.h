@@ -51,6 +51,10 @@ class CollectorMetrics {
   void ObserveRequest(std::string_view route, int code, double seconds);
   // kind: "chunk", "results", "logs" or "status".
   void AddIngest(std::string_view kind, std::uint64_t bytes, std::uint64_t rows);
+  // quota: one of kQuotaNames (a device's request refused with 429).
+  void AddQuotaRefusal(std::string_view quota);
+  static constexpr std::array<const char*, 3> kQuotaNames = {"disk", "bytes_per_minute",
+                                                             "rows_per_minute"};
   void RequestStarted() { inflight_.fetch_add(1, std::memory_order_relaxed); }
   void RequestFinished() { inflight_.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -67,6 +71,7 @@ class CollectorMetrics {
   std::map<std::pair<std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Histogram, std::less<>> latency_;
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> ingest_;  // bytes, rows
+  std::array<std::uint64_t, kQuotaNames.size()> quota_refusals_{};
   std::atomic<std::int64_t> inflight_{0};
 };
 

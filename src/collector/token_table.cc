@@ -1,9 +1,7 @@
 #include "collector/token_table.h"
 
 #include <openssl/crypto.h>
-
-#include <fstream>
-#include <sstream>
+#include <openssl/rand.h>
 
 #include "picket/common/digest.h"
 #include "picket/common/file_io.h"
@@ -27,7 +25,97 @@ std::vector<std::string_view> Fields(std::string_view line) {
   return out;
 }
 
+// "sha256:<64 hex>" → the hash; nullopt for anything else.
+std::optional<std::array<std::uint8_t, 32>> ParseTokenHash(std::string_view field) {
+  if (field.substr(0, kTokenHashPrefix.size()) != kTokenHashPrefix) return std::nullopt;
+  std::string_view hex = field.substr(kTokenHashPrefix.size());
+  std::array<std::uint8_t, 32> out{};
+  if (hex.size() != out.size() * 2) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+  }
+  return out;
+}
+
 }  // namespace
+
+bool IsValidTokenOwner(std::string_view owner) {
+  return owner == kOperatorId || owner == kAdminId || IsValidDeviceId(owner);
+}
+
+std::string TokenFileLine(std::string_view owner, std::string_view token) {
+  return std::string(owner) + " " + std::string(kTokenHashPrefix) + Sha256Hex(token);
+}
+
+Result<std::string> NewToken() {
+  std::array<unsigned char, 32> raw{};
+  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
+    return Status::Internal("RAND_bytes failed: no random bytes for a new token");
+  }
+  std::string token = Base64Encode(raw.data(), raw.size());
+  OPENSSL_cleanse(raw.data(), raw.size());
+  // base64url without padding: no '+', '/' or '=' to quote in a header or a shell.
+  for (char& c : token) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  while (!token.empty() && token.back() == '=') token.pop_back();
+  return token;
+}
+
+Status AppendTokenFileLine(const std::string& path, std::string_view line) {
+  std::string text;
+  if (auto existing = ReadPrivateFile(path, "tokens file"); existing.ok()) {
+    text = std::move(*existing);
+  } else if (existing.status().code() != StatusCode::kNotFound) {
+    return existing.status();
+  }
+  // Never extend a file the collector would refuse: fix it first.
+  if (auto parsed = TokenTable::Parse(text, path, /*allow_empty=*/true); !parsed.ok()) {
+    return parsed.status();
+  }
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  text += line;
+  text += '\n';
+  if (auto parsed = TokenTable::Parse(text, path); !parsed.ok()) return parsed.status();
+  return WriteFileAtomically(path, text);  // 0600 temp file, fsync, rename, fsync(dir)
+}
+
+TokenTable::TokenTable(TokenTable&& other) noexcept : entries_(other.Snapshot()) {
+  std::lock_guard lock(other.mu_);
+  other.entries_ = std::make_shared<const Entries>();
+}
+
+TokenTable& TokenTable::operator=(TokenTable&& other) noexcept {
+  if (this != &other) Replace(std::move(other));
+  return *this;
+}
+
+std::shared_ptr<const TokenTable::Entries> TokenTable::Snapshot() const {
+  std::lock_guard lock(mu_);
+  return entries_;
+}
+
+std::size_t TokenTable::size() const { return Snapshot()->size(); }
+
+void TokenTable::Replace(TokenTable&& fresh) {
+  std::shared_ptr<const Entries> taken;
+  {
+    std::lock_guard lock(fresh.mu_);
+    taken = std::move(fresh.entries_);
+    fresh.entries_ = std::make_shared<const Entries>();
+  }
+  std::lock_guard lock(mu_);
+  entries_ = std::move(taken);
+}
 
 std::string_view RoleName(Role role) {
   switch (role) {
@@ -68,8 +156,9 @@ std::optional<std::string> AccessDenied(const Principal& who, const wire::Route&
   return std::string("unknown access rule");
 }
 
-Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view origin) {
-  TokenTable table;
+Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view origin,
+                                     bool allow_empty) {
+  Entries entries;
   std::size_t line_no = 0;
   while (!text.empty()) {
     std::size_t nl = text.find('\n');
@@ -77,7 +166,7 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view ori
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     ++line_no;
     auto fields = Fields(line);
-    // A field starting with '#' starts a comment; '#' inside a token is kept.
+    // A field starting with '#' starts a comment.
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (fields[i][0] == '#') {
         fields.resize(i);
@@ -87,7 +176,7 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view ori
     if (fields.empty()) continue;
     auto where = std::string(origin) + ":" + std::to_string(line_no) + ": ";
     if (fields.size() != 2) {
-      return Status::InvalidArgument(where + "expected '<device-id> <token>', got " +
+      return Status::InvalidArgument(where + "expected '<device-id> sha256:<hex>', got " +
                                      std::to_string(fields.size()) + " field(s)");
     }
     Entry entry;
@@ -101,17 +190,30 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view ori
       return Status::InvalidArgument(where + "bad device id '" + std::string(fields[0]) +
                                      "' (expected [A-Za-z0-9._-]{1,64}, @operator or @admin)");
     }
-    entry.token_hash = Sha256Of(fields[1]);
-    for (const Entry& e : table.entries_) {
+    auto hash = ParseTokenHash(fields[1]);
+    if (!hash) {
+      // The field may be a live plaintext token: never echo it.
+      const std::string owner(fields[0]);
+      return Status::InvalidArgument(
+          where + "the token of '" + owner +
+          "' is not 'sha256:<64 hex digits>': token files hold only hashes. Replace the line "
+          "with the output of 'picket token hash " + owner +
+          "' (the token on its standard input), or issue a new token with 'picket token add " +
+          owner + " --tokens " + std::string(origin) + "'");
+    }
+    entry.token_hash = *hash;
+    for (const Entry& e : entries) {
       if (e.token_hash == entry.token_hash) {
         return Status::InvalidArgument(where + "token already used on an earlier line");
       }
     }
-    table.entries_.push_back(std::move(entry));
+    entries.push_back(std::move(entry));
   }
-  if (table.entries_.empty()) {
+  if (entries.empty() && !allow_empty) {
     return Status::InvalidArgument(std::string(origin) + ": no tokens");
   }
+  TokenTable table;
+  table.entries_ = std::make_shared<const Entries>(std::move(entries));
   return table;
 }
 
@@ -121,11 +223,21 @@ Result<TokenTable> TokenTable::LoadFile(const std::string& path) {
   return Parse(*text, path);
 }
 
+bool TokenTable::HasTokenHash(const std::array<std::uint8_t, 32>& hash) const {
+  const auto entries = Snapshot();
+  bool found = false;
+  for (const Entry& e : *entries) {  // no early exit, as in Lookup
+    found |= CRYPTO_memcmp(e.token_hash.data(), hash.data(), hash.size()) == 0;
+  }
+  return found;
+}
+
 std::optional<Principal> TokenTable::Lookup(std::string_view token) const {
   if (token.empty()) return std::nullopt;
   const auto presented = Sha256Of(token);
+  const auto entries = Snapshot();  // kept alive through the loop, whatever Replace() does
   const Entry* match = nullptr;
-  for (const Entry& e : entries_) {  // no early exit: the same work for every token
+  for (const Entry& e : *entries) {  // no early exit: the same work for every token
     bool equal = CRYPTO_memcmp(e.token_hash.data(), presented.data(), presented.size()) == 0;
     if (equal) match = &e;
   }

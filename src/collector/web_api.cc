@@ -7,6 +7,7 @@
 #include "collector/api_handler.h"
 #include "collector/operator_actions.h"
 #include "collector/web_assets.h"
+#include "picket/common/digest.h"
 #include "picket/common/json_limits.h"
 #include "picket/common/log.h"
 
@@ -82,6 +83,7 @@ Reply ApiHandler::HandleWeb(const Admission& a, std::string body) {
         return JsonError(wire::kHttpBadRequest, "expected {\"token\": \"<operator token>\"}");
       }
       Role role = Role::kAdmin;  // --insecure-no-auth: everyone is admin
+      std::optional<std::array<std::uint8_t, 32>> token_hash;
       if (tokens_ != nullptr) {
         auto who = tokens_->Lookup(doc["token"].get<std::string>());
         if (!who || who->role == Role::kDevice) {
@@ -91,8 +93,9 @@ Reply ApiHandler::HandleWeb(const Admission& a, std::string body) {
           return r;
         }
         role = who->role;
+        token_hash = Sha256Of(doc["token"].get<std::string>());  // revoked with the token
       }
-      auto created = login_sessions_->Create(role);
+      auto created = login_sessions_->Create(role, token_hash);
       if (!created.ok()) return JsonError(wire::kHttpInternalError, created.status().message());
       Reply r = JsonReply(wire::kHttpOk, role_json(role, created->session.csrf));
       const auto max_age =

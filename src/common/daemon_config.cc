@@ -125,6 +125,12 @@ void ReadUpload(JsonObjectReader& r, UploadSection& u) {
   }
   r.String("token_file", &u.token_file, 1024);
   r.String("ca_file", &u.ca_file, 1024);
+  r.String("client_cert", &u.client_cert, 1024);
+  r.String("client_key", &u.client_key, 1024);
+  if (u.client_cert.empty() != u.client_key.empty()) {
+    r.Error(u.client_cert.empty() ? "client_cert" : "client_key",
+            "client_cert and client_key must be given together (a PEM certificate and its key)");
+  }
   r.Int("threads", 1, 16, &u.threads);
   r.Duration("connect_timeout", milliseconds(100), milliseconds(120'000), &u.connect_timeout);
   r.Duration("low_speed_time", milliseconds(1000), milliseconds(600'000), &u.low_speed_time);
@@ -416,6 +422,8 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
        {{"collectors", c.upload.collectors},
         {"token_file", c.upload.token_file},
         {"ca_file", c.upload.ca_file},
+        {"client_cert", c.upload.client_cert},
+        {"client_key", c.upload.client_key},
         {"threads", c.upload.threads},
         {"connect_timeout", ms(c.upload.connect_timeout)},
         {"low_speed_time", ms(c.upload.low_speed_time)},

@@ -1,6 +1,7 @@
 #include "picket/supervisor/daemon.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <uv.h>
 #include <unistd.h>
 
@@ -222,6 +223,14 @@ class Daemon {
     up.settings.device_id = running.device.id;
     up.settings.token = *token;
     up.settings.ca_file = running.upload.ca_file;
+    if (!running.upload.client_key.empty()) {
+      // libcurl reads the key itself; refuse it first when others can read it.
+      auto key = ReadPrivateFile(running.upload.client_key, "upload.client_key");
+      if (!key.ok()) return key.status();
+      ::explicit_bzero(key->data(), key->size());
+    }
+    up.settings.client_cert = running.upload.client_cert;
+    up.settings.client_key = running.upload.client_key;
     up.settings.gzip = running.upload.gzip;
     up.settings.connect_timeout = running.upload.connect_timeout;
     up.settings.low_speed_time = running.upload.low_speed_time;

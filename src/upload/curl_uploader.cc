@@ -169,6 +169,10 @@ class CurlUploader final : public ChunkUploader {
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     if (!settings_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, settings_.ca_file.c_str());
+    if (!settings_.client_cert.empty()) {
+      curl_easy_setopt(h, CURLOPT_SSLCERT, settings_.client_cert.c_str());
+      curl_easy_setopt(h, CURLOPT_SSLKEY, settings_.client_key.c_str());
+    }
     if (total_time.count() > 0) {
       curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(total_time.count()));
     }

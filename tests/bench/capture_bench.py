@@ -51,7 +51,7 @@ import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from servers import Processes, WaitTimeout, free_port, proc_cmdline, wait_for, write_private, machine_line  # noqa: E402
+from servers import Processes, WaitTimeout, free_port, proc_cmdline, wait_for, write_private, write_tokens_file, machine_line  # noqa: E402
 
 LOOPBACK = "127.0.0.1"           # the only address this program ever sends to
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -238,7 +238,7 @@ class Bench:
         if not self.tcpdump:
             raise BenchError("tcpdump not found (apt-get install tcpdump)")
         write_private(os.path.join(self.work, "device.token"), DEVICE_TOKEN + "\n")
-        write_private(os.path.join(self.work, "tokens"), f"{DEVICE_ID} {DEVICE_TOKEN}\n@operator {OPERATOR_TOKEN}\n")
+        write_tokens_file(os.path.join(self.work, "tokens"), f"{DEVICE_ID} {DEVICE_TOKEN}\n@operator {OPERATOR_TOKEN}\n")
 
     def run_dir(self, label):
         """A fresh directory per run; the previous runs' dirty pages are written

@@ -15,7 +15,7 @@ import argparse, json, os, re, shutil, signal, socket, socketserver, sqlite3, su
 import tempfile, threading, time, traceback, urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from servers import wait_for, write_private  # noqa: E402
+from servers import wait_for, write_private, write_tokens_file  # noqa: E402
 
 MAGIC = b"picket-bad-input "
 DEVICE, DEVICE_TOKEN, OPERATOR_TOKEN = "gw-1", "dev-secret-1", "op-secret-1"
@@ -193,7 +193,7 @@ class Env:
         self.daemon_log = os.path.join(self.work, "picketd.log")
         self.buffer_dir = os.path.join(self.work, "buffer")
         write_private(os.path.join(self.work, "token"), DEVICE_TOKEN + "\n")
-        write_private(os.path.join(self.work, "tokens"), f"{DEVICE} {DEVICE_TOKEN}\n@operator {OPERATOR_TOKEN}\n")
+        write_tokens_file(os.path.join(self.work, "tokens"), f"{DEVICE} {DEVICE_TOKEN}\n@operator {OPERATOR_TOKEN}\n")
 
     # processes
     def start(self, args, log_path):

@@ -12,7 +12,7 @@ import base64, hashlib, http.client, json, os, shutil, struct, subprocess, sys, 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
-from servers import Processes, start_collector, write_private  # noqa: E402
+from servers import Processes, start_collector, write_private, write_tokens_file  # noqa: E402
 
 
 def check(cond, message):
@@ -56,7 +56,7 @@ def main():
     procs = Processes(os.path.join(work, "processes.log"))
     passed = failed = 0
     try:
-        write_private(os.path.join(work, "tokens"), "gw-1 device-token-1\n@operator operator-token\n")
+        write_tokens_file(os.path.join(work, "tokens"), "gw-1 device-token-1\n@operator operator-token\n")
         write_private(os.path.join(work, "op.token"), "operator-token\n")
         write_private(os.path.join(work, "dev.token"), "device-token-1\n")
         url = start_collector(procs, picket, work, "--tokens", os.path.join(work, "tokens"))

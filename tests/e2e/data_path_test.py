@@ -10,7 +10,7 @@ import argparse, json, os, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import http_get, pcap_frames, remove_unless_kept, root_or_skip  # noqa: E402
-from servers import Processes, wait_for, write_private  # noqa: E402
+from servers import Processes, wait_for, write_private, write_tokens_file  # noqa: E402
 
 PORT = 39123          # UDP destination on 127.0.0.1; only our own packets match the filter
 MAGIC = b"picket-e2e "
@@ -38,7 +38,7 @@ def main():
     try:
         device_token, operator_token = "dev-secret-1", "op-secret-1"
         tokens = os.path.join(work, "tokens")
-        write_private(tokens, f"gw-1 {device_token}\n@operator {operator_token}\n")
+        write_tokens_file(tokens, f"gw-1 {device_token}\n@operator {operator_token}\n")
         ready = os.path.join(work, "collector.url")
         procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data",
                      os.path.join(work, "collector"), "--tokens", tokens, "--ready-file", ready])

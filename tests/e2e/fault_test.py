@@ -12,7 +12,7 @@ import argparse, json, os, signal, socket, sqlite3, subprocess, sys, tempfile, t
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import (report, alive, children, http_get, pcap_frames, remove_unless_kept,
                          root_or_skip)  # noqa: E402
-from servers import Processes, wait_for, write_private  # noqa: E402
+from servers import Processes, wait_for, write_private, write_tokens_file  # noqa: E402
 
 PORT = 39124
 MAGIC = b"picket-fault "
@@ -67,7 +67,7 @@ def main():
     try:
         token, operator = "fault-dev", "fault-op"
         tokens = os.path.join(work, "tokens")
-        write_private(tokens, f"gw-1 {token}\n@operator {operator}\n")
+        write_tokens_file(tokens, f"gw-1 {token}\n@operator {operator}\n")
         write_private(os.path.join(work, "token"), token + "\n")
         data_dir = os.path.join(work, "collector")
         ready = os.path.join(work, "collector.url")

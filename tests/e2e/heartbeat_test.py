@@ -20,7 +20,7 @@ import urllib.error
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import http_get, remove_unless_kept, report, root_or_skip  # noqa: E402
-from servers import Processes, WaitTimeout, wait_for, write_private  # noqa: E402
+from servers import Processes, WaitTimeout, wait_for, write_private, write_tokens_file  # noqa: E402
 
 PORTS = {"gw-hb": 39141, "gw-quiet": 39142, "gw-live": 39143}  # UDP, 127.0.0.1, ours only
 PAYLOAD = b"picket-heartbeat-e2e " + b"x" * 79                   # 100 bytes
@@ -238,7 +238,7 @@ def part_wire(a, work, procs, failures):
 
 def part_collector(a, work, procs, failures):
     tokens = os.path.join(work, "tokens")
-    write_private(tokens, "gw-live live-token\n@operator op-token\n")
+    write_tokens_file(tokens, "gw-live live-token\n@operator op-token\n")
     ready = os.path.join(work, "collector.url")
     procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data",
                  os.path.join(work, "collector"), "--tokens", tokens, "--ready-file", ready], "collector")

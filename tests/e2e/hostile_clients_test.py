@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
-from servers import Processes, wait_for, write_private  # noqa: E402
+from servers import Processes, wait_for, write_tokens_file  # noqa: E402
 
 FILE_LIMIT = 1024
 RSS_LIMIT_KB = 256 * 1024
@@ -44,7 +44,7 @@ class Collector:
     def __init__(self, picket, work):
         self.work = work
         tokens = "".join(f"gw-{i} tok-gw-{i}\n" for i in range(3)) + "@operator tok-op\n"
-        write_private(os.path.join(work, "tokens"), tokens)
+        write_tokens_file(os.path.join(work, "tokens"), tokens)
         self.ready = os.path.join(work, "url")
         self.log = os.path.join(work, "collector.log")
         self.argv = ["sh", "-c", f"ulimit -n {FILE_LIMIT} && exec \"$@\"", "sh", picket, "collector",

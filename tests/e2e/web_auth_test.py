@@ -20,7 +20,7 @@ import http.client, json, os, sys, tempfile, time, urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import report, remove_unless_kept  # noqa: E402
 from servers import (MariaDB, Processes, mariadb_missing, skip_code, start_collector,  # noqa: E402
-                     wait_for, write_private)
+                     wait_for, write_private, write_tokens_file)
 
 SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
 TOKENS = {"device": "tok-device-gw-1-0123456789", "read": "tok-read-0123456789abcdef",
@@ -94,7 +94,7 @@ def main():
         db.run("CREATE USER 'web'@'127.0.0.1' IDENTIFIED BY 'web-secret-pw'; "
                "GRANT ALL ON picket.* TO 'web'@'127.0.0.1'", db=None)
         password_file = write_private(os.path.join(work, "db-password"), "web-secret-pw\n")
-        tokens_file = write_private(os.path.join(work, "tokens"),
+        tokens_file = write_tokens_file(os.path.join(work, "tokens"),
                                     f"gw-1 {TOKENS['device']}\n@operator {TOKENS['read']}\n"
                                     f"@admin {TOKENS['admin']}\n")
         db_url = f"mysql://web@127.0.0.1:{db.port}/picket"

@@ -24,7 +24,7 @@ import argparse, json, os, random, signal, socket, subprocess, sys, tempfile, th
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import open_listeners, remove_unless_kept, report, root_or_skip  # noqa: E402
 from servers import (MariaDB, Processes, ZooKeeper, free_port, mariadb_missing, read_json,  # noqa: E402
-                     skip_code, wait_for, write_private, zookeeper_missing)
+                     skip_code, wait_for, write_private, write_tokens_file, zookeeper_missing)
 from web_support import Browser, browser_missing, read_csv  # noqa: E402
 
 SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
@@ -142,7 +142,7 @@ def main():
         tokens = {d: f"token-{d}-{random.getrandbits(64):016x}" for d in DEVICES}
         admin_token = f"admin-{random.getrandbits(64):016x}"
         operator_token = f"operator-{random.getrandbits(64):016x}"
-        tokens_file = write_private(os.path.join(work, "tokens"),
+        tokens_file = write_tokens_file(os.path.join(work, "tokens"),
                                     "".join(f"{d} {t}\n" for d, t in tokens.items()) +
                                     f"@operator {operator_token}\n@admin {admin_token}\n")
         port = free_port()

@@ -424,9 +424,11 @@ TEST_SUITE("integration.collector") {
 
   TEST_CASE("startup errors: one line naming the problem and a non-zero exit") {
     TempDir dir;
-    const std::string tokens = dir.path() + "/tokens", bad_tokens = dir.path() + "/bad-tokens";
-    REQUIRE(WriteWholeFile(tokens, kTokens).ok());
-    REQUIRE(WriteWholeFile(bad_tokens, "gw-1 tok\ngw/2 tok2\n").ok());
+    const std::string tokens = dir.path() + "/tokens", bad_tokens = dir.path() + "/bad-tokens",
+                      plain_tokens = dir.path() + "/plain-tokens";
+    REQUIRE(WriteWholeFile(tokens, HashTokenLines(kTokens)).ok());
+    REQUIRE(WriteWholeFile(bad_tokens, HashTokenLines("gw-1 tok\ngw/2 tok2\n")).ok());
+    REQUIRE(WriteWholeFile(plain_tokens, "# old\ngw-1 plaintext-token\n").ok());
     REQUIRE(WriteWholeFile(dir.path() + "/a-file", "x").ok());
     auto running = StartCollector();
     const std::string data = dir.path() + "/data";
@@ -444,6 +446,9 @@ TEST_SUITE("integration.collector") {
          1,
          dir.path() + "/none"},
         {{"--listen", "127.0.0.1:0", "--data", data, "--tokens", bad_tokens}, 1, bad_tokens + ":2"},
+        {{"--listen", "127.0.0.1:0", "--data", data, "--tokens", plain_tokens},
+         1,
+         plain_tokens + ":2: the token of 'gw-1' is not 'sha256:<64 hex digits>'"},
         {{"--listen", "127.0.0.1:0", "--data", dir.path() + "/a-file", "--tokens", tokens},
          1,
          "--data"},

@@ -17,7 +17,7 @@ kernel_drops (a small share), uploads; bytes_pending wobbles. Device i of N is d
 import argparse, http.client, ipaddress, json, os, random, secrets, sys, time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from servers import write_private  # noqa: E402
+from servers import write_private, write_tokens_file  # noqa: E402
 
 MAX_DEVICES = 100_000
 
@@ -30,7 +30,8 @@ def device_ids(n, prefix="hb"):
 
 
 def write_tokens(path, ids, operator_token=None, admin_token=None):
-    """Writes '<id> <token>' per device (+ '@operator', '@admin' lines) mode 0600; returns
+    """Writes a tokens file (hashes, mode 0600) for the devices (+ '@operator', '@admin') and
+    the plaintext '<id> <token>' lines to PATH.plain (0600, for the load generator); returns
     {id: token}."""
     tokens = {d: secrets.token_hex(16) for d in ids}
     lines = [f"{d} {t}" for d, t in tokens.items()]
@@ -38,13 +39,15 @@ def write_tokens(path, ids, operator_token=None, admin_token=None):
         lines.append(f"@operator {operator_token}")
     if admin_token:
         lines.append(f"@admin {admin_token}")
-    write_private(path, "\n".join(lines) + "\n")
+    write_tokens_file(path, "\n".join(lines) + "\n")
+    write_private(path + ".plain", "\n".join(lines) + "\n")
     return tokens
 
 
 def read_tokens(path):
+    """{id: token} from the PATH.plain that write_tokens left beside the tokens file."""
     tokens = {}
-    with open(path) as f:
+    with open(path + ".plain") as f:
         for line in f:
             parts = line.split()
             if len(parts) == 2 and not parts[0].startswith("@"):

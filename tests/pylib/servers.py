@@ -9,7 +9,7 @@ Same server commands as ../shared/research/sync-anchors.md §6.1 and §6.2.
 Scripts in tests/e2e and tests/bench import it after
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 """
-import json, os, shutil, signal, socket, subprocess, sys, time
+import hashlib, json, os, shutil, signal, socket, subprocess, sys, time
 
 try:
     import kazoo  # noqa: F401
@@ -41,6 +41,24 @@ def write_private(path, text):
         f.write(text)
     os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
     return path
+
+
+def hash_tokens(text):
+    """A tokens file as tests write it ('<owner> <token>' lines) in the form the collector
+    takes: '<owner> sha256:<hex>' (comments, blank and already hashed lines kept)."""
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and not words[0].startswith("#") and not words[1].startswith("sha256:"):
+            line = f"{words[0]} sha256:{hashlib.sha256(words[1].encode()).hexdigest()}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def write_tokens_file(path, text):
+    """Writes a collector --tokens file (mode 0600) from '<owner> <token>' lines: only the
+    hashes land on disk, as `picket token add` leaves them."""
+    return write_private(path, hash_tokens(text))
 
 
 def machine_line():

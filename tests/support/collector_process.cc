@@ -2,9 +2,30 @@
 
 #include <cstdlib>
 
+#include "picket/common/digest.h"
 #include "support/http_client.h"
 
 namespace picket::testing {
+
+std::string HashTokenLines(std::string_view plaintext) {
+  std::string out;
+  while (!plaintext.empty()) {
+    const std::size_t nl = plaintext.find('\n');
+    std::string_view line = plaintext.substr(0, nl);
+    plaintext = nl == std::string_view::npos ? std::string_view() : plaintext.substr(nl + 1);
+    const std::size_t space = line.find(' ');
+    std::string_view owner = line.substr(0, space);
+    std::string_view token =
+        space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+    if (owner.empty() || owner[0] == '#' || token.empty() || token.rfind("sha256:", 0) == 0) {
+      out.append(line);
+    } else {
+      out.append(owner).append(" sha256:").append(Sha256Hex(token));
+    }
+    out += '\n';
+  }
+  return out;
+}
 
 std::string PicketBinary() {
   if (const char* env = std::getenv("PICKET_BINARY"); env != nullptr && *env != '\0') return env;
@@ -24,7 +45,7 @@ Result<std::unique_ptr<CollectorProcess>> CollectorProcess::Start(const Collecto
     argv.push_back("--insecure-no-auth");
   } else {
     const std::string tokens = c->dir() + "/tokens";
-    PICKET_RETURN_IF_ERROR(WriteWholeFile(tokens, config.tokens));
+    PICKET_RETURN_IF_ERROR(WriteWholeFile(tokens, HashTokenLines(config.tokens)));
     argv.push_back("--tokens");
     argv.push_back(tokens);
   }

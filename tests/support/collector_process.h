@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/process_harness.h"
@@ -16,8 +17,12 @@ namespace picket::testing {
 // The picket binary: $PICKET_BINARY, else the path compiled into the test.
 std::string PicketBinary();
 
+// '<owner> <token>' lines as the tests write them → the '<owner> sha256:<hex>'
+// lines the collector's --tokens file holds (comments and hashed lines kept).
+std::string HashTokenLines(std::string_view plaintext);
+
 struct CollectorConfig {
-  std::string tokens;                   // tokens file content; empty: --insecure-no-auth
+  std::string tokens;  // '<owner> <token>' lines, written hashed; empty: --insecure-no-auth
   std::vector<std::string> extra_args;  // e.g. {"--max-body", "1MiB"}
   std::string listen = "127.0.0.1:0";
 };

@@ -48,6 +48,9 @@ struct UploadSection {
   std::vector<std::string> collectors = {"http://127.0.0.1:8750"};
   std::string token_file;        // bearer token for this device; empty: none
   std::string ca_file;           // empty: system CA bundle
+  // mTLS: a PEM client certificate and its key (a private file, 0600), given
+  // together, presented to https collectors; empty: none.
+  std::string client_cert, client_key;
   int threads = 2;               // libuv pool size
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds low_speed_time{20'000};  // abort when below low_speed_bytes/s this long

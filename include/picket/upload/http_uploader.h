@@ -21,6 +21,7 @@ struct UploadSettings {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds low_speed_time{20000};
   std::uint64_t low_speed_bytes = 1024;
+  std::string client_cert, client_key;  // PEM files for mTLS; empty: none
 };
 
 enum class Outcome { kDone, kRetry, kDead };

@@ -11,6 +11,7 @@
 #include "picket/common/digest.h"
 #include "support/temp_dir.h"
 #include "unit/collector/api_call.h"
+#include "unit/collector/token_text.h"
 
 namespace picket::collector {
 
@@ -41,7 +42,10 @@ std::string DigestOf(std::string_view body) {
 
 struct Fixture {
   testing::TempDir dir;
-  TokenTable tokens = *TokenTable::Parse("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n", "t");
+  TokenTable tokens =
+      TokenTable::Parse(picket::testing::HashedTokens("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n"),
+                        "t")
+          .value();
   std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
   ChunkStore store = *ChunkStore::Open(dir.path());
   FixedClock clock;
@@ -102,6 +106,63 @@ TEST_SUITE("collector.api") {
     CHECK(bytes.body == a);
     CHECK(f.Call("GET", "/v1/devices/gw-1/chunks/9", {{"Authorization", "Bearer tok-op"}}).status ==
           404);
+  }
+
+  TEST_CASE("disk quota: a device past it gets 429 + Retry-After, others and repeats do not") {
+    Fixture f;
+    const std::string a = TinyPcap('a'), b = TinyPcap('b'), c = TinyPcap('c');
+    f.api.EnableDiskQuota(2 * a.size());  // two tiny chunks
+    REQUIRE(f.PutChunk("gw-1", 1, a, "tok-1", {{"Digest", DigestOf(a)}}).status == 201);
+    REQUIRE(f.PutChunk("gw-1", 2, b, "tok-1", {{"Digest", DigestOf(b)}}).status == 201);
+    auto over = f.PutChunk("gw-1", 3, c, "tok-1", {{"Digest", DigestOf(c)}});
+    CHECK(over.status == 429);
+    CHECK(Json(over)["error"].get<std::string>().find("--device-disk-quota") != std::string::npos);
+    bool retry_after = false;
+    for (const auto& [k, v] : over.headers)
+      retry_after = retry_after || (k == "Retry-After" && v == "600");
+    CHECK(retry_after);
+    CHECK_FALSE(std::filesystem::exists(f.store.PathFor("gw-1", 3)));
+    // A retry of a stored chunk is still acknowledged; another device stores freely.
+    CHECK(f.PutChunk("gw-1", 2, b, "tok-1", {{"Digest", DigestOf(b)}}).status == 200);
+    CHECK(f.PutChunk("gw-2", 1, c, "tok-2", {{"Digest", DigestOf(c)}}).status == 201);
+    CHECK(f.PutChunk("gw-1", 4, c, "tok-1", {{"Digest", DigestOf(c)}}).status == 429);
+
+    ExpositionWriter out;
+    f.api.metrics().Write(out);
+    CHECK(out.text().find("picket_quota_refusals_total{quota=\"disk\"} 2\n") != std::string::npos);
+    CHECK(out.text().find("picket_quota_refusals_total{quota=\"rows_per_minute\"} 0\n") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("a verified client certificate authenticates as its device, and as nothing else") {
+    Fixture f;
+    auto admit = [&](std::string method, std::string target, std::string cert_device,
+                     std::string token = {}) {
+      RequestHead head;
+      head.method = std::move(method);
+      head.target = std::move(target);
+      head.client_cert_device = std::move(cert_device);
+      if (!token.empty()) head.headers.Add("Authorization", "Bearer " + token);
+      if (head.method == "PUT") {
+        head.headers.Add("Digest", DigestOf(TinyPcap('m')));
+        head.content_length = TinyPcap('m').size();
+      }
+      return f.api.Admit(head);
+    };
+    auto status = [](const Admission& a) { return a.reject ? a.reject->status : 0; };
+    auto own = admit("PUT", "/v1/devices/gw-9/chunks/1", "gw-9");
+    CHECK(status(own) == 0);
+    REQUIRE(own.principal);
+    CHECK(own.principal->device_id == "gw-9");  // a device without a token: the CA vouches
+    CHECK(status(admit("PUT", "/v1/devices/gw-1/chunks/1", "gw-9")) == 403);
+    CHECK(status(admit("GET", "/v1/fleet", "gw-9")) == 403);
+    CHECK(status(admit("PUT", "/v1/devices/gw-9/chunks/1", "")) == 401);
+    // A token, when sent, decides: a wrong one is a 401 even with a certificate.
+    CHECK(status(admit("PUT", "/v1/devices/gw-9/chunks/1", "gw-9", "nope")) == 401);
+    CHECK(status(admit("PUT", "/v1/devices/gw-1/chunks/1", "gw-9", "tok-1")) == 0);
+    // Unknown paths stay 401 for strangers, 404 for a certificate holder.
+    CHECK(status(admit("GET", "/v1/nowhere", "")) == 401);
+    CHECK(status(admit("GET", "/v1/nowhere", "gw-9")) == 404);
   }
 
   TEST_CASE("PUT chunk: gzip, digest and pcap checks") {

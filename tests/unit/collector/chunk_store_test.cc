@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "collector/collector_db.h"
 #include "picket/common/file_io.h"
 #include "support/temp_dir.h"
 
@@ -55,6 +56,74 @@ TEST_SUITE("collector.chunk_store") {
     REQUIRE(store.ok());
     CHECK(FilesIn(dir.path() + "/chunks/gw-1") == 1);
     CHECK(*ChunkStore::Read(dir.path() + "/chunks/gw-1/000000000001.pcap") == "kept");
+  }
+
+  TEST_CASE("the crash window: a file renamed into place whose row never committed is swept") {
+    testing::TempDir dir;
+    auto store = ChunkStore::Open(dir.path());
+    REQUIRE(store.ok());
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    auto put = [&](std::uint64_t seq, bool crash) {
+      ChunkRecord c;
+      c.device = "gw-1";
+      c.seq = seq;
+      c.sha256_hex = "aa";
+      c.bytes = 5;
+      c.received_at_ms = 1;
+      c.path = store->PathFor("gw-1", seq);
+      auto pending = store->Prepare("gw-1", seq, "bytes");
+      REQUIRE(pending.ok());
+      // crash: the rename happens, then the process dies before COMMIT (the
+      // transaction is rolled back as SQLite would on the next open).
+      return (*db)->PutChunk(c, {}, [&]() -> Status {
+        PICKET_RETURN_IF_ERROR(pending->Publish());
+        if (crash) return Status::Internal("killed before commit");
+        return Status::Ok();
+      });
+    };
+    REQUIRE(put(1, false).ok());
+    REQUIRE_FALSE(put(2, true).ok());
+    REQUIRE(put(3, false).ok());
+    const std::string orphan = store->PathFor("gw-1", 2);
+    REQUIRE(std::filesystem::exists(orphan));  // the state a crash leaves
+    CHECK_FALSE(*(*db)->ChunkHash("gw-1", 2));
+    // A file that is not a chunk's name is never touched.
+    REQUIRE(WriteFileAtomically(dir.path() + "/chunks/gw-1/notes.txt", "x").ok());
+
+    auto swept =
+        store->SweepOrphans([&](const std::string& device) { return (*db)->ChunkSeqs(device); });
+    REQUIRE(swept.ok());
+    CHECK(swept->files == 1);
+    CHECK(swept->bytes == 5);
+    CHECK_FALSE(std::filesystem::exists(orphan));
+    CHECK(*ChunkStore::Read(store->PathFor("gw-1", 1)) == "bytes");
+    CHECK(*ChunkStore::Read(store->PathFor("gw-1", 3)) == "bytes");
+    CHECK(std::filesystem::exists(dir.path() + "/chunks/gw-1/notes.txt"));
+
+    // The device resends the unacknowledged chunk: stored normally.
+    REQUIRE(put(2, false).ok());
+    CHECK(*(*db)->ChunkHash("gw-1", 2) == "aa");
+    auto again =
+        store->SweepOrphans([&](const std::string& device) { return (*db)->ChunkSeqs(device); });
+    REQUIRE(again.ok());
+    CHECK(again->files == 0);
+  }
+
+  TEST_CASE("a sweep that cannot read the database removes nothing and says why") {
+    testing::TempDir dir;
+    auto store = ChunkStore::Open(dir.path());
+    REQUIRE(store.ok());
+    auto pending = store->Prepare("gw-1", 7, "x");
+    REQUIRE(pending.ok());
+    REQUIRE(pending->Publish().ok());
+    auto swept =
+        store->SweepOrphans([](const std::string&) -> Result<std::unordered_set<std::uint64_t>> {
+          return Status::Unavailable("database locked");
+        });
+    REQUIRE_FALSE(swept.ok());
+    CHECK(swept.status().message().find("database locked") != std::string::npos);
+    CHECK(std::filesystem::exists(store->PathFor("gw-1", 7)));
   }
 
   TEST_CASE("errors name the path") {

@@ -70,6 +70,43 @@ TEST_SUITE("collector.db") {
     CHECK(devices->empty());  // the whole transaction rolled back
   }
 
+  TEST_CASE(
+      "the disk quota refuses a chunk that would pass it, per device, inside the transaction") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    int published = 0;
+    auto publish = [&] {
+      ++published;
+      return Status::Ok();
+    };
+    // Chunks of 100 bytes; a quota of 250 holds two.
+    REQUIRE((*db)->PutChunk(Chunk("gw", 1, "a"), {}, publish, 250)->outcome ==
+            ChunkOutcome::kStored);
+    REQUIRE((*db)->PutChunk(Chunk("gw", 2, "b"), {}, publish, 250)->outcome ==
+            ChunkOutcome::kStored);
+    CHECK(*(*db)->DeviceChunkBytes("gw") == 200);
+    auto over = (*db)->PutChunk(Chunk("gw", 3, "c"), {}, publish, 250);
+    REQUIRE(over.ok());
+    CHECK(over->outcome == ChunkOutcome::kOverDiskQuota);
+    CHECK(over->device_bytes == 200);
+    CHECK(published == 2);  // no file for the refused chunk
+    CHECK_FALSE(*(*db)->ChunkHash("gw", 3));
+    // A repeat of a stored chunk is still answered; another device is not affected.
+    CHECK((*db)->PutChunk(Chunk("gw", 2, "b"), {}, publish, 250)->outcome ==
+          ChunkOutcome::kAlreadyStored);
+    CHECK((*db)->PutChunk(Chunk("other", 1, "a"), {}, publish, 250)->outcome ==
+          ChunkOutcome::kStored);
+    // Exactly at the quota fits; 0 is no quota.
+    CHECK((*db)->PutChunk(Chunk("gw", 3, "c"), {}, publish, 300)->outcome == ChunkOutcome::kStored);
+    CHECK((*db)->PutChunk(Chunk("gw", 4, "d"), {}, publish, 0)->outcome == ChunkOutcome::kStored);
+    CHECK(*(*db)->DeviceChunkBytes("gw") == 400);
+    CHECK(*(*db)->DeviceChunkBytes("nobody") == 0);
+    auto seqs = (*db)->ChunkSeqs("gw");
+    REQUIRE(seqs.ok());
+    CHECK(*seqs == std::unordered_set<std::uint64_t>{1, 2, 3, 4});
+  }
+
   TEST_CASE("device counters add up and evictions keep the latest report") {
     testing::TempDir dir;
     auto db = CollectorDb::Open(dir.path() + "/collector.db");

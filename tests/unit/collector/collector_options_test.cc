@@ -28,12 +28,14 @@ TEST_SUITE("collector.options") {
     CHECK(o->max_inflight == 64);
     CHECK(o->threads == 2);
     CHECK_FALSE(o->ready_file);
+    CHECK(o->device_disk_quota == 0);  // off: the collector deletes no chunks (see the header)
+    CHECK_FALSE(o->client_ca);
   }
 
   TEST_CASE("every flag") {
     auto o = Parse({"--listen=[::1]:8443", "--data", "d", "--insecure-no-auth", "--tls-cert", "c",
                     "--tls-key", "k", "--max-body", "1MiB", "--max-inflight", "1", "--threads", "4",
-                    "--ready-file", "r"});
+                    "--ready-file", "r", "--device-disk-quota", "10GiB", "--client-ca", "ca.pem"});
     REQUIRE(o.ok());
     CHECK(o->listen_host == "::1");
     CHECK(o->listen_port == 8443);
@@ -42,6 +44,8 @@ TEST_SUITE("collector.options") {
     CHECK(o->max_inflight == 1);
     CHECK(o->threads == 4);
     CHECK(o->ready_file == "r");
+    CHECK(o->device_disk_quota == 10ull << 30);
+    CHECK(o->client_ca == "ca.pem");
   }
 
   TEST_CASE("errors name the flag") {
@@ -68,6 +72,10 @@ TEST_SUITE("collector.options") {
         {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--tls-cert", "c"},
          "--tls-key"},
         {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--bogus"}, "--bogus"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--device-disk-quota", "x"},
+         "--device-disk-quota"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--client-ca", "ca.pem"},
+         "--client-ca needs --tls-cert"},
     };
     for (const Case& c : cases) {
       auto o = Parse(c.args);

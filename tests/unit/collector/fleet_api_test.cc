@@ -9,6 +9,7 @@
 #include "fakes/capture/fake_clock.h"
 #include "support/temp_dir.h"
 #include "unit/collector/api_call.h"
+#include "unit/collector/token_text.h"
 
 namespace picket::collector {
 
@@ -16,7 +17,10 @@ namespace {
 
 struct FleetFixture {
   testing::TempDir dir;
-  TokenTable tokens = *TokenTable::Parse("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n", "t");
+  TokenTable tokens =
+      TokenTable::Parse(picket::testing::HashedTokens("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n"),
+                        "t")
+          .value();
   std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
   ChunkStore store = *ChunkStore::Open(dir.path());
   capture::testing::FakeClock clock;

@@ -6,6 +6,7 @@
 
 #include "collector/api_handler.h"
 #include "support/temp_dir.h"
+#include "unit/collector/token_text.h"
 
 namespace picket::collector {
 
@@ -20,7 +21,10 @@ class StepClock final : public Clock {
 
 struct FollowFixture {
   testing::TempDir dir;
-  TokenTable tokens = *TokenTable::Parse("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n", "t");
+  TokenTable tokens =
+      TokenTable::Parse(picket::testing::HashedTokens("gw-1 tok-1\ngw-2 tok-2\n@operator tok-op\n"),
+                        "t")
+          .value();
   std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
   ChunkStore store = *ChunkStore::Open(dir.path());
   StepClock clock;

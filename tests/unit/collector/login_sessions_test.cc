@@ -13,6 +13,7 @@
 #include "collector/web_assets.h"
 #include "support/temp_dir.h"
 #include "unit/collector/api_call.h"
+#include "unit/collector/token_text.h"
 
 namespace picket::collector {
 
@@ -35,7 +36,9 @@ bool IsBase64Url(std::string_view s) {
 struct Fixture {
   testing::TempDir dir;
   TokenTable tokens =
-      *TokenTable::Parse("gw-1 tok-1\n@operator tok-read\n@admin tok-admin\n", "t");
+      TokenTable::Parse(
+          picket::testing::HashedTokens("gw-1 tok-1\n@operator tok-read\n@admin tok-admin\n"), "t")
+          .value();
   std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
   ChunkStore store = *ChunkStore::Open(dir.path());
   StepClock clock;
@@ -231,6 +234,27 @@ TEST_SUITE("collector.login") {
     CHECK(out.status == 200);
     CHECK(Header(out, "Set-Cookie").find("Max-Age=0") != std::string::npos);
     CHECK(f.Call("GET", "/v1/whoami", {cookie}).status == 401);
+  }
+
+  TEST_CASE("a reload that removes the token ends the sessions it made, and only those") {
+    Fixture f;
+    auto [read_id, read_csrf] = f.Login("tok-read");
+    auto [admin_id, admin_csrf] = f.Login("tok-admin");
+    const std::pair<std::string, std::string> read_cookie{"Cookie", "picket_session=" + read_id};
+    const std::pair<std::string, std::string> admin_cookie{"Cookie", "picket_session=" + admin_id};
+    REQUIRE(f.Call("GET", "/v1/devices", {read_cookie}).status == 200);
+    f.tokens.Replace(
+        TokenTable::Parse(picket::testing::HashedTokens("gw-1 tok-1\n@admin tok-admin\n"), "t")
+            .value());
+    CHECK(f.Call("GET", "/v1/devices", {read_cookie}).status == 401);
+    CHECK(f.Call("GET", "/v1/whoami", {read_cookie}).status == 401);
+    CHECK(f.Call("GET", "/v1/devices", {admin_cookie}).status == 200);
+    // Adding the token back does not revive the session: it was dropped.
+    f.tokens.Replace(TokenTable::Parse(picket::testing::HashedTokens(
+                                           "@operator tok-read\n@admin tok-admin\n"),
+                                       "t")
+                         .value());
+    CHECK(f.Call("GET", "/v1/devices", {read_cookie}).status == 401);
   }
 
   TEST_CASE("the admin role acts through the cookie, without --db the answer is 501") {

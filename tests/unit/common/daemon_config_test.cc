@@ -159,6 +159,10 @@ TEST_SUITE("common.config") {
         {"discover empty pattern", R"({"upload": {"discover": ["https://*", ""]}})",
          "/upload/discover/1", "1..256"},
         {"threads zero", R"({"upload": {"threads": 0}})", "/upload/threads", "got 0"},
+        {"client cert without key", R"({"upload": {"client_cert": "/etc/picketd/gw.pem"}})",
+         "/upload/client_key", "together"},
+        {"client key without cert", R"({"upload": {"client_key": "/etc/picketd/gw.key"}})",
+         "/upload/client_cert", "together"},
         {"retry inverted", R"({"upload": {"retry_base": "10m", "retry_max": "1m"}})",
          "/upload/retry_base", "10m"},
         {"scans object", R"({"scans": {"id": "x"}})", "/scans", "must be an array"},
@@ -234,6 +238,15 @@ TEST_SUITE("common.config") {
     CHECK(open.config.zookeeper.allow_open_acl);
     CHECK_FALSE(ParseDaemonConfig("{}").config.zookeeper.allow_open_acl);
     CHECK_FALSE(ParseDaemonConfig(R"({"zookeeper": {"hosts": "127.0.0.1:2181"}})").ok());
+  }
+
+  TEST_CASE("upload.client_cert and client_key: read together, shown in the effective config") {
+    ConfigCheck c = ParseDaemonConfig(
+        R"({"upload": {"client_cert": "/etc/picketd/gw.pem", "client_key": "/etc/picketd/gw.key"}})");
+    REQUIRE_MESSAGE(c.ok(), Dump(c));
+    CHECK(c.config.upload.client_cert == "/etc/picketd/gw.pem");
+    CHECK(c.config.upload.client_key == "/etc/picketd/gw.key");
+    CHECK(ParseDaemonConfig("{}").config.upload.client_cert.empty());
   }
 
   TEST_CASE("collector URLs: plain http only on loopback unless asked for, discovery by allowlist") {
