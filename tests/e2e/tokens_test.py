@@ -105,6 +105,7 @@ def main():
         return ok
 
     work = tempfile.mkdtemp(prefix="picket-tokens-")
+    os.chmod(work, 0o711)  # the worker, as security.user, reaches its buffer below it
     procs = Processes(os.path.join(work, "processes.log"))
     try:
         make_certs(work)
