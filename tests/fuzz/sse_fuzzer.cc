@@ -3,6 +3,7 @@
 // input is fed whole to one parser and, split at offsets the first bytes
 // choose, to a second: both must dispatch the same events and end with the
 // same last id (the split must not matter), and nothing may crash.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
