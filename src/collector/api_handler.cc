@@ -418,7 +418,17 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
     }
     return a;
   }
-  if (!wire::IsDeviceWrite(a.route.endpoint)) return a;  // reads take no body
+  if (!wire::IsDeviceWrite(a.route.endpoint)) {  // reads take no body
+    // Refused here, before the transport reads it: Beast's string body
+    // reserves the declared length first (2^60 bytes threw bad_alloc).
+    if (head.content_length && *head.content_length > 0) {
+      a.reject = JsonError(wire::kHttpPayloadTooLarge,
+                           std::string(wire::EndpointName(a.route.endpoint)) +
+                               " takes no body; got Content-Length " +
+                               std::to_string(*head.content_length));
+    }
+    return a;
+  }
 
   const HeaderMap& h = head.headers;
   if (auto enc = h.Get(wire::kContentEncodingHeader)) {

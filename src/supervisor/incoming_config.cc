@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "picket/common/json_limits.h"
 #include "picket/common/log.h"
 #include "picket/common/config_check.h"
 #include "picket/zk/json_merge.h"
@@ -35,9 +36,10 @@ void PinLocalKeys(const json& local, json& merged) {
 
 ConfigCheck CheckZooKeeperConfig(const DaemonConfig& local, std::string_view zk_document,
                                  std::int64_t version, std::string* effective_json) {
-  json overlay = json::parse(zk_document.empty() ? std::string_view("{}") : zk_document, nullptr,
-                             false);
-  // Not an object: the validator's own message says what is wrong with it.
+  // Bounded before parsing: merging and dumping recurse once per level.
+  json overlay = ParseJsonBounded(zk_document.empty() ? std::string_view("{}") : zk_document,
+                                  kMaxConfigDepth);
+  // Not an object (or too deep): the validator's own message says what is wrong with it.
   if (overlay.is_discarded() || !overlay.is_object()) return CheckDaemonConfigText(zk_document);
   // Merged and checked as parsed values; the text is only measured (the byte
   // limit) and kept as the last good copy.

@@ -59,6 +59,27 @@ std::set<std::uint32_t> ShardNumbers(const std::vector<std::string>& names, std:
 
 }  // namespace
 
+// json::value() throws on a non-object or a mistyped member: read by hand.
+std::int64_t ClaimSessionOf(std::string_view claim_node) {
+  const json owner = ParseJsonBounded(claim_node);
+  const auto it = owner.is_object() ? owner.find("session") : owner.end();
+  return it != owner.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+std::optional<std::string> ClaimDeviceOf(std::string_view claim_node) {
+  const json owner = ParseJsonBounded(claim_node);
+  const auto it = owner.is_object() ? owner.find("device") : owner.end();
+  if (it == owner.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+std::uint64_t ProgressCheckpointOf(std::string_view progress_node) {
+  const json p = ParseJsonBounded(progress_node);
+  const auto it = p.is_object() ? p.find("checkpoint") : p.end();
+  // A negative checkpoint would wrap to a huge index and skip the whole shard.
+  return it != p.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
 ShardCoordinator::ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptions options,
                                    ToWorker to_worker)
     : session_(session),
@@ -190,10 +211,7 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
     // Lost the race, or the reply was lost: it is ours only if it names this session.
     auto existing = session_.Get(layout_.ShardClaim(job, shard));
     if (!existing.ok()) return false;
-    auto owner = json::parse(existing->data, nullptr, false);
-    if (owner.is_discarded() || owner.value("session", std::int64_t{0}) != session_.session_id()) {
-      return false;
-    }
+    if (ClaimSessionOf(existing->data) != session_.session_id()) return false;
   } else if (!st.ok()) {
     PICKET_LOG(kWarn, "supervisor", "cannot claim shard", {"job", job}, {"shard", shard}, {"error", st});
     return false;
@@ -208,8 +226,7 @@ bool ShardCoordinator::TryClaim(const std::string& job, const SharedJobSpec& spe
   const Key key{job, shard};
   std::uint64_t start = best_checkpoint_[key];
   if (auto progress = session_.Get(layout_.ShardProgress(job, shard)); progress.ok()) {
-    auto p = json::parse(progress->data, nullptr, false);
-    if (!p.is_discarded()) start = std::max(start, p.value("checkpoint", std::uint64_t{0}));
+    start = std::max(start, ProgressCheckpointOf(progress->data));
   }
   Held& held = held_[key];
   held = Held{};
@@ -229,8 +246,7 @@ void ShardCoordinator::MaybeYield(const std::string& job, std::size_t limit) {
   for (const auto& c : ChildrenOrEmpty(session_, layout_.JobClaims(job))) {
     auto node = session_.Get(zk::ZnodeLayout::Child(layout_.JobClaims(job), c));
     if (!node.ok()) continue;
-    auto owner = json::parse(node->data, nullptr, false);
-    if (!owner.is_discarded()) ++per_device[owner.value("device", std::string())];
+    if (auto owner = ClaimDeviceOf(node->data)) ++per_device[*owner];
   }
   const bool someone_starved = std::any_of(per_device.begin(), per_device.end(), [&](const auto& d) {
     return d.first != options_.device_id && d.second < limit;

@@ -28,6 +28,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,13 @@ struct ShardCoordinatorOptions {
   std::string group;
   std::chrono::milliseconds progress_interval{3000};  // ZooKeeper writes fsync: not more often
 };
+
+// What the coordinator reads from nodes other members write (untrusted):
+// a claim's session id (0 when unreadable), a claim's device (nullopt when
+// the node is not JSON) and a progress node's checkpoint (0 when unreadable).
+std::int64_t ClaimSessionOf(std::string_view claim_node);
+std::optional<std::string> ClaimDeviceOf(std::string_view claim_node);
+std::uint64_t ProgressCheckpointOf(std::string_view progress_node);
 
 class ShardCoordinator {
  public:

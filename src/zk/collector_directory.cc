@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "picket/common/json_limits.h"
 #include "picket/common/log.h"
 #include "picket/common/url.h"
 #include "picket/zk/znode_layout.h"
@@ -28,6 +29,21 @@ void WarnOnce(const std::string& path, const std::string& data, std::string_view
 
 }  // namespace
 
+Result<std::string> CollectorUrlFromNode(std::string_view data) {
+  auto doc = ParseJsonBounded(data);
+  if (!doc.is_object()) {
+    return Status::InvalidArgument("not a JSON object (or nested deeper than " +
+                                   std::to_string(kMaxJsonDepth) + " levels)");
+  }
+  auto url_field = doc.find("url");
+  if (url_field == doc.end() || !url_field->is_string()) {
+    return Status::InvalidArgument("no \"url\" string");
+  }
+  auto url = ParseUrl(url_field->get<std::string>());
+  if (!url.ok()) return url.status();
+  return url->ToString();
+}
+
 std::string CollectorsPath(const std::string& root) { return ZnodeLayout(root).Collectors(); }
 
 Result<std::vector<std::string>> ListCollectorUrls(ZkSession& session, const std::string& root) {
@@ -45,22 +61,12 @@ Result<std::vector<std::string>> ListCollectorUrls(ZkSession& session, const std
       if (node.status().code() == StatusCode::kNotFound) continue;  // its collector just left
       return node.status();
     }
-    auto doc = nlohmann::json::parse(node->data, nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_object()) {
-      WarnOnce(path, node->data, "not a JSON object");
-      continue;
-    }
-    auto url_field = doc.find("url");
-    if (url_field == doc.end() || !url_field->is_string()) {
-      WarnOnce(path, node->data, "no \"url\" string");
-      continue;
-    }
-    auto url = ParseUrl(url_field->get<std::string>());
+    auto url = CollectorUrlFromNode(node->data);
     if (!url.ok()) {
       WarnOnce(path, node->data, url.status().message());
       continue;
     }
-    urls.push_back(url->ToString());
+    urls.push_back(std::move(*url));
   }
   std::sort(urls.begin(), urls.end());
   urls.erase(std::unique(urls.begin(), urls.end()), urls.end());

@@ -1,5 +1,9 @@
 #include "picket/zk/json_merge.h"
 
+#include <string>
+
+#include "picket/common/json_limits.h"
+
 namespace picket::zk {
 
 void DeepMerge(nlohmann::json& base, const nlohmann::json& overlay) {
@@ -19,6 +23,11 @@ void DeepMerge(nlohmann::json& base, const nlohmann::json& overlay) {
 
 Result<nlohmann::json> ParseJsonObjectDocument(std::string_view text, std::string_view which) {
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return nlohmann::json::object();
+  // Copying, merging and dumping recurse once per level: refuse deep text first.
+  if (!JsonNestingWithin(text)) {
+    return Status::InvalidArgument(std::string(which) + ": JSON nesting deeper than " +
+                                   std::to_string(kMaxJsonDepth) + " levels");
+  }
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::InvalidArgument(std::string(which) + ": not valid JSON");
   if (!doc.is_object()) return Status::InvalidArgument(std::string(which) + ": not a JSON object");

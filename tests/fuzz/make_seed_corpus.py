@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_seed_corpus: the analysis fuzzer's seed inputs, synthetic and small.
 
-Writes tests/fuzz/corpus/<name> (replacing what is there): for every link type
+Writes tests/fuzz/corpus/analysis/<name> (replacing what is there): for every link type
 the analyser reads (Ethernet with 802.1Q/QinQ, Linux cooked v1/v2, raw IPv4/IPv6,
 BSD NULL/loopback) a few packets of TCP (handshake, data, FIN both ways), UDP
 (a DNS query and answer, a TLS-less HTTP-ish payload), ICMP and ICMPv6 echo,
@@ -153,7 +153,7 @@ def framed(link_index, frames, options=0):
 
 
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "analysis")
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     pkts = ip_packets()

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "picket/common/status.h"
@@ -20,6 +21,10 @@ std::string CollectorsPath(const std::string& root);
 // content; a node deleted between listing and reading is skipped. Errors
 // (connection loss, permissions) name the znode. Any thread; one synchronous
 // round trip per collector.
+// One collector node's data: its normalised "url"; InvalidArgument saying
+// why when the node is not a JSON object with a valid "url" string.
+Result<std::string> CollectorUrlFromNode(std::string_view data);
+
 Result<std::vector<std::string>> ListCollectorUrls(ZkSession& session, const std::string& root);
 
 }  // namespace picket::zk

@@ -230,6 +230,27 @@ TEST_SUITE("collector.api") {
               .status == 413);
   }
 
+  // Found by http_fuzzer: a read was admitted whatever its Content-Length, and
+  // the transport's string body reserved that length (2^60: bad_alloc) before
+  // the zero body limit applied. Refused at admission, before any body byte.
+  TEST_CASE("a read that declares a body is refused at admission") {
+    Fixture f;
+    for (std::string target : {"/healthz", "/v1/results", "/v1/devices"}) {
+      CAPTURE(target);
+      RequestHead head;
+      head.method = "GET";
+      head.target = target;
+      head.headers.Add("Authorization", "Bearer tok-op");
+      head.content_length = 2125120192330829370ull;
+      Admission a = f.api.Admit(head);
+      REQUIRE(a.reject.has_value());
+      CHECK(a.reject->status == 413);
+      CHECK(a.reject->body.find("2125120192330829370") != std::string::npos);
+      head.content_length = 0;  // an empty body is no body
+      CHECK_FALSE(f.api.Admit(head).reject.has_value());
+    }
+  }
+
   TEST_CASE("tokens: 401 without or with a wrong token, 403 for another device or the operator") {
     Fixture f;
     const std::string a = TinyPcap('a');

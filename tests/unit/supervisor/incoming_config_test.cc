@@ -37,6 +37,15 @@ TEST_CASE("ZooKeeper config: laid over the local file, version from ZooKeeper") 
   CHECK(Check("{}").config.capture.filter == "udp");
 }
 
+// 200,000 levels fit in a znode; merging and dumping them overflowed the
+// stack (zk_documents_fuzzer). Refused as any invalid document is.
+TEST_CASE("ZooKeeper config: a document nested too deep is refused, not merged") {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  ConfigCheck c = Check(R"({"capture":{"x":)" + deep + "}}");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.errors.at(0).message.find("32") != std::string::npos);
+}
+
 TEST_CASE("ZooKeeper config: identity, ZooKeeper settings and buffer dir stay local") {
   ConfigCheck c = Check(
       R"({"device":{"id":"evil","group":"other"},"buffer":{"dir":"/"},"zookeeper":{"hosts":""}})");
