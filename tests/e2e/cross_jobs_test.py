@@ -21,10 +21,10 @@ MariaDB, ZooKeeper, `picket sync`, the collector and three `picketd run`
 Connect scans to 127.x and to the test's own namespace: no packet leaves the host.
 usage: cross_jobs_test.py PICKETD PICKET
 Root; skips without root, ZooKeeper, MariaDB, ip or tcpdump unless CI=true."""
-import json, os, shutil, signal, struct, subprocess, sys, tempfile, time
+import json, os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import report, remove_unless_kept, root_or_skip  # noqa: E402
+from e2e_support import job_done_nodes, pcap_packets, report, remove_unless_kept, root_or_skip  # noqa: E402
 from servers import (MariaDB, Processes, ZooKeeper, mariadb_missing, read_json, skip_code,
                      start_collector, wait_for, zookeeper_missing)  # noqa: E402
 
@@ -73,20 +73,9 @@ def remove_target_namespace():
 
 
 def pcap_times(path):
-    """Packet timestamps (s) of a classic pcap file tcpdump wrote."""
+    """Packet timestamps (s) of the pcap tcpdump is writing."""
     with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        return []
-    magic = struct.unpack("<I", data[:4])[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
-    times, off = [], 24
-    while off + 16 <= len(data):
-        sec, frac, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
-        times.append(sec + frac / (1e9 if nano else 1e6))
-        off += 16 + incl
-    return times
+        return [us / 1e6 for us, _, _ in pcap_packets(f.read(), torn_ok=True)]
 
 
 def main():
@@ -160,11 +149,7 @@ def main():
             wait_for(f"{d} running its row", lambda: applied(d, versions[d]), 60)
 
         def done_nodes(job):
-            try:
-                names = zk.get_children(f"{ROOT}/jobs/{job}/done")
-            except Exception:
-                return {}
-            return {int(n): read_json(zk, f"{ROOT}/jobs/{job}/done/{n}") for n in names}
+            return job_done_nodes(zk, ROOT, job)
 
         def claims(job, shards):
             out = {}
@@ -220,7 +205,7 @@ def main():
                 cli("scan", "submit", "--id", job, "--targets", f"127.0.{net}.1-127.0.{net}.10",
                     "--ports", f"{PORTS_2[0]}-{PORTS_2[1]}", "--rate", "25", "--shards", "4",
                     "--mode", "connect", "--group", "lab", "--max-parallel", "4")
-            worst, stretch_start, longest, max_spread = 0, None, 0.0, 0
+            stretch_start, longest, max_spread = None, 0.0, 0
             got_work, samples = set(), 0
             while time.monotonic() - t0 < 120:
                 held = {d: 0 for d in DEVICES}

@@ -96,3 +96,34 @@ def open_listeners(hosts, ports, count, rng):
                 if c.connect_ex((h, p)) == 0:
                     truth.add((h, p))
     return sockets, truth
+
+
+def pcap_packets(data, torn_ok=False):
+    """[(ts_us, wire_len, bytes)] of a classic pcap held in memory (µs or ns). `torn_ok`: a file
+    still being written may end inside a record (that record is left out)."""
+    if not data:
+        return []
+    magic = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
+    out, off = [], 24
+    while off + 16 <= len(data):
+        sec, frac, caplen, wire = struct.unpack(endian + "IIII", data[off:off + 16])
+        us = sec * 1_000_000 + (frac // 1000 if nano else frac)
+        if off + 16 + caplen > len(data):
+            break
+        out.append((us, wire, data[off + 16:off + 16 + caplen]))
+        off += 16 + caplen
+    if off != len(data) and not torn_ok:
+        raise AssertionError("torn pcap")
+    return out
+
+
+def job_done_nodes(zk, root, job):
+    """A shared job's done nodes by shard number ({} while there are none)."""
+    from servers import read_json
+    try:
+        names = zk.get_children(f"{root}/jobs/{job}/done")
+    except Exception:
+        return {}
+    return {int(n): read_json(zk, f"{root}/jobs/{job}/done/{n}") for n in names}

@@ -26,6 +26,7 @@ import struct, subprocess, sys, tempfile, threading, time, traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
 from servers import Processes, skip_code, start_collector, wait_for  # noqa: E402
+from e2e_support import pcap_packets  # noqa: E402
 
 IGNORED = {"device", "id", "packets"}
 KEEP = ("--session-retention", "0")  # the captures are years old: retention would delete them
@@ -59,23 +60,6 @@ def read_pcap(path):
         records.append((data[off:off + 16], data[off + 16:off + 16 + caplen]))
         off += 16 + caplen
     return data[:24], endian, records
-
-
-def pcap_packets(data):
-    """[(ts_us, wire_len, bytes)] of a classic pcap held in memory (µs or ns)."""
-    if not data:
-        return []
-    magic = struct.unpack("<I", data[:4])[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
-    out, off = [], 24
-    while off + 16 <= len(data):
-        sec, frac, caplen, wire = struct.unpack(endian + "IIII", data[off:off + 16])
-        us = sec * 1_000_000 + (frac // 1000 if nano else frac)
-        out.append((us, wire, data[off + 16:off + 16 + caplen]))
-        off += 16 + caplen
-    check(off == len(data), "torn pcap")
-    return out
 
 
 def split_points(n, parts, rng):

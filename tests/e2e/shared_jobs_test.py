@@ -15,7 +15,7 @@ Root like the daemon; skips without root or ZooKeeper unless CI=true."""
 import json, os, random, signal, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import (report, children, http_get, open_listeners, remove_unless_kept, root_or_skip)  # noqa: E402
+from e2e_support import (report, children, job_done_nodes, http_get, open_listeners, remove_unless_kept, root_or_skip)  # noqa: E402
 from servers import (Processes, ZooKeeper, free_port, read_json, skip_code, wait_for, zookeeper_missing)  # noqa: E402
 
 ROOT = "/picket-jobs"
@@ -31,11 +31,7 @@ def job_spec(targets, ports, rate, shards=2):
 
 
 def done_nodes(zk, job):
-    try:
-        names = zk.get_children(f"{ROOT}/jobs/{job}/done")
-    except Exception:
-        return {}
-    return {int(n): read_json(zk, f"{ROOT}/jobs/{job}/done/{n}") for n in names}
+    return job_done_nodes(zk, ROOT, job)
 
 
 def results(base, job):
