@@ -41,6 +41,8 @@ fi
 cmake --build "$build" -j2 --target "${target}_fuzzer"
 mkdir -p "$build/corpus/$target" "$build/crashes/$target"
 # New inputs go to the first directory; the committed seeds are only read.
+# libFuzzer's own exit code for a crash is 77, ctest's skip code: a crash must fail.
 exec "$build/${target}_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -error_exitcode=1 -timeout_exitcode=1 \
   -print_final_stats=1 -artifact_prefix="$build/crashes/$target/" "$@" \
   "$build/corpus/$target" "$here/corpus/$target"

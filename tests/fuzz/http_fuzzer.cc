@@ -53,10 +53,13 @@ class FixedClock final : public picket::Clock {
 struct Collector {
   picket::fuzz::ScratchDir dir;
   FixedClock clock;
-  TokenTable tokens =
-      TokenTable::Parse("gw-1 device-token-1\ngw-2 device-token-2\n@operator operator-token-1\n",
-                        "fuzz")
-          .value();
+  // The tokens file holds hashes; the inputs present the tokens themselves.
+  TokenTable tokens = TokenTable::Parse(picket::collector::TokenFileLine("gw-1", "device-token-1") + "\n" +
+                                            picket::collector::TokenFileLine("gw-2", "device-token-2") + "\n" +
+                                            picket::collector::TokenFileLine("@operator", "operator-token-1") +
+                                            "\n",
+                                        "fuzz")
+                          .value();
   std::unique_ptr<CollectorDb> db = CollectorDb::Open(dir.path() + "/collector.db").value();
   ChunkStore store = ChunkStore::Open(dir.path()).value();
   std::unique_ptr<SessionStore> sessions = SessionStore::Open(dir.path() + "/sessions.db").value();
