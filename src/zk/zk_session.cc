@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <chrono>
 #include <thread>
 
 #include "picket/common/backoff.h"
@@ -157,6 +158,19 @@ struct ZkSession::Impl {
   }
 
   Status OpenHandle() {  // caller holds handle_mu exclusively (or no thread runs yet)
+    // The library's IO thread starts with the handle and may leave it in a
+    // state zoo_add_auth refuses (ZINVALIDSTATE) before the credentials are
+    // added, seen with the server down at boot: a new handle then, a few times.
+    Status st;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      st = OpenHandleOnce();
+      if (st.code() != StatusCode::kUnavailable) return st;  // only the refused add_auth
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));  // backoff
+    }
+    return st;
+  }
+
+  Status OpenHandleOnce() {
     // The library's own lines (a "connection refused" every ~70 ms while the
     // server is down) go to our log at debug level: the session's state
     // changes are logged by us, once each.
@@ -175,7 +189,14 @@ struct ZkSession::Impl {
       std::string cred = auth.user + ":" + auth.password;
       int rc = zoo_add_auth(zh, "digest", cred.data(), static_cast<int>(cred.size()), nullptr,
                             nullptr);
-      if (rc != ZOK) return ZkStatus(rc, "zoo_add_auth " + auth.user, options.hosts);
+      if (rc != ZOK) {
+        Status st = ZkStatus(rc, "zoo_add_auth " + auth.user, options.hosts);
+        if (rc == ZINVALIDSTATE) {
+          zookeeper_close(zh);
+          zh = nullptr;
+        }
+        return st;
+      }
     }
     std::lock_guard lock(mu);
     ++sessions;
