@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace picket::testing {
 namespace {
@@ -46,7 +49,12 @@ Status MariaDbServer::RunTool(const std::vector<std::string>& argv, const std::s
   auto rc = child->WaitForExit(After(std::chrono::seconds(60)));
   if (!rc.ok()) return rc.status();
   if (*rc != 0) {
-    return Status::Internal(argv[0] + " exited with " + std::to_string(*rc) + " (see " + log + ")");
+    // The temp dir goes with the test: the log's tail goes into the message.
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > 1500) text = text.substr(text.size() - 1500);
+    return Status::Internal(argv[0] + " exited with " + std::to_string(*rc) + "; " + log +
+                            " ends with:\n" + text);
   }
   return Status::Ok();
 }
@@ -58,9 +66,21 @@ Status MariaDbServer::Start(const std::string& schema_path) {
   if (first) {
     port_ = FreeLoopbackPort();
     if (port_ == 0) return Status::Unavailable("no free port on 127.0.0.1");
-    PICKET_RETURN_IF_ERROR(RunTool({kInstall, "--no-defaults", "--user=root", "--datadir=" + d + "/data",
-                                    "--auth-root-authentication-method=normal", "--skip-test-db"},
-                                   d + "/install.log"));
+    const std::vector<std::string> install = {kInstall, "--no-defaults", "--user=root",
+                                              "--datadir=" + d + "/data",
+                                              "--auth-root-authentication-method=normal",
+                                              "--skip-test-db"};
+    Status installed = RunTool(install, d + "/install.log");
+    if (!installed.ok()) {
+      // Seen failing twice in full runs under load, its log gone with the temp dir: one
+      // more try on an empty data dir, and both reasons when that fails too.
+      std::error_code ignored;
+      std::filesystem::remove_all(d + "/data", ignored);
+      Status again = RunTool(install, d + "/install-again.log");
+      if (!again.ok()) {
+        return Status::Internal(installed.ToString() + "\nand again: " + again.ToString());
+      }
+    }
   }
   auto child = ChildProcess::Spawn(
       {kServer, "--no-defaults", "--user=root", "--datadir=" + d + "/data",
