@@ -80,6 +80,19 @@ std::uint64_t ProgressCheckpointOf(std::string_view progress_node) {
   return it != p.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
 }
 
+MemberLoad MemberLoadOf(std::string_view member_node) {
+  const json load = ParseJsonBounded(member_node);
+  MemberLoad m;
+  if (!load.is_object()) return m;
+  if (auto h = load.find("held"); h != load.end() && h->is_number_unsigned()) {
+    m.held = static_cast<std::size_t>(std::min<std::uint64_t>(h->get<std::uint64_t>(), kUnknownLoad - 1));
+  }
+  if (auto p = load.find("pps"); p != load.end() && p->is_number() && p->get<double>() >= 0) {
+    m.pps = p->get<double>();
+  }
+  return m;
+}
+
 ShardCoordinator::ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptions options,
                                    ToWorker to_worker)
     : session_(session),
@@ -177,7 +190,7 @@ void ShardCoordinator::TickJob(const std::string& job) {
   if (!free_shard) deferring_since_.erase(job);
   if (mine < limit && free_shard) {
     // Left to another device for now: looked at again next tick.
-    if (ClaimNow(job, *spec, spec->shards - busy.size())) {
+    if (ClaimNow(job, *spec, spec->shards - busy.size(), members)) {
       deferring_since_.erase(job);
       if (TryClaim(job, *spec, node->data, busy)) PublishLoad();
     }
@@ -295,33 +308,24 @@ void ShardCoordinator::PublishLoad() {
   }
 }
 
-std::vector<ShardCoordinator::MemberLoad> ShardCoordinator::OtherMembers(const std::string& job) {
-  std::vector<MemberLoad> out;
+std::vector<ShardCoordinator::MemberLoadOfDevice> ShardCoordinator::OtherMembers(
+    const std::string& job) {
+  std::vector<MemberLoadOfDevice> out;
   for (const auto& m : ChildrenOrEmpty(session_, layout_.JobMembers(job))) {
     if (m == options_.device_id) continue;
     auto node = session_.Get(layout_.JobMember(job, m));
     if (!node.ok()) continue;  // gone since the listing
-    const json load = ParseJsonBounded(node->data);
-    MemberLoad member{m, ~std::size_t{0}, 0};  // no load published: never counted as lighter
-    if (load.is_object()) {
-      if (auto h = load.find("held"); h != load.end() && h->is_number_unsigned()) {
-        member.held = h->get<std::size_t>();
-      }
-      if (auto p = load.find("pps"); p != load.end() && p->is_number() && p->get<double>() >= 0) {
-        member.pps = p->get<double>();
-      }
-    }
-    out.push_back(std::move(member));
+    out.push_back({MemberLoadOf(node->data), m});
   }
   return out;
 }
 
 bool ShardCoordinator::ClaimNow(const std::string& job, const SharedJobSpec& spec,
-                                std::size_t free_count) {
+                                std::size_t free_count, std::size_t members) {
   const std::size_t held = HeldTotal();
   const auto now = Clock::now();
   if (auto y = yielded_at_.find(job); y != yielded_at_.end()) {
-    if (now - y->second < kAfterYield && !OtherMembers(job).empty()) return false;
+    if (now - y->second < kAfterYield && members > 1) return false;
     yielded_at_.erase(y);
   }
   if (held == 0 && measured_pps_ <= 0) return true;  // idle, pace unknown: nobody to wait for
@@ -331,7 +335,7 @@ bool ShardCoordinator::ClaimNow(const std::string& job, const SharedJobSpec& spe
   if (held == 0) {
     const auto faster = static_cast<std::size_t>(std::count_if(
         others.begin(), others.end(),
-        [&](const MemberLoad& m) { return m.held == 0 && m.pps > measured_pps_; }));
+        [&](const MemberLoadOfDevice& m) { return m.held == 0 && m.pps > measured_pps_; }));
     if (faster < free_count || waited >= kFasterFirstDelay) return true;
     if (first_look) {
       PICKET_LOG(kDebug, "supervisor", "leaving a free shard to a faster idle device", {"job", job},
@@ -340,14 +344,14 @@ bool ShardCoordinator::ClaimNow(const std::string& job, const SharedJobSpec& spe
     return false;
   }
   const auto lighter = std::find_if(others.begin(), others.end(),
-                                    [&](const MemberLoad& m) { return m.held < held; });
+                                    [&](const MemberLoadOfDevice& m) { return m.held < held; });
   if (lighter == others.end()) {
     // A job that names its devices: once all of them are members, nobody else is coming.
     const bool all_here = !spec.devices.empty() &&
         std::all_of(spec.devices.begin(), spec.devices.end(), [&](const std::string& d) {
           return d == options_.device_id ||
-                 std::any_of(others.begin(), others.end(), [&](const MemberLoad& m) {
-                   return m.device == d && m.held != ~std::size_t{0};
+                 std::any_of(others.begin(), others.end(), [&](const MemberLoadOfDevice& m) {
+                   return m.device == d && m.held != kUnknownLoad;
                  });
         });
     return all_here || now - first_seen_[job] >= kNewJobGrace;
@@ -374,7 +378,7 @@ void ShardCoordinator::MaybeHandOver(const std::string& job) {
   }
   const auto others = OtherMembers(job);
   const auto idle = std::find_if(others.begin(), others.end(),
-                                 [](const MemberLoad& m) { return m.held == 0; });
+                                 [](const MemberLoadOfDevice& m) { return m.held == 0; });
   if (idle == others.end()) return;
   // The least advanced shard: one not started yet loses nothing at all.
   std::optional<Key> least;

@@ -54,6 +54,15 @@ struct ShardCoordinatorOptions {
 std::int64_t ClaimSessionOf(std::string_view claim_node);
 std::optional<std::string> ClaimDeviceOf(std::string_view claim_node);
 std::uint64_t ProgressCheckpointOf(std::string_view progress_node);
+// A member node's published load ({"held":N,"pps":X}, written by PublishLoad).
+// A node that does not say (older picketd, junk) holds kUnknownLoad shards:
+// never lighter than anyone. held is capped at kUnknownLoad - 1, pps at >= 0.
+inline constexpr std::size_t kUnknownLoad = 1'000'000;
+struct MemberLoad {
+  std::size_t held = kUnknownLoad;
+  double pps = 0;
+};
+MemberLoad MemberLoadOf(std::string_view member_node);
 
 class ShardCoordinator {
  public:
@@ -98,10 +107,8 @@ class ShardCoordinator {
     std::uint64_t results = 0, checkpoint = 0;
   };
   // Another member's load, from its member node ({"held":N,"pps":X}).
-  struct MemberLoad {
+  struct MemberLoadOfDevice : MemberLoad {
     std::string device;
-    std::size_t held = 0;
-    double pps = 0;
   };
   struct Yields {
     int count = 0;
@@ -113,10 +120,12 @@ class ShardCoordinator {
                 const std::set<std::uint32_t>& busy);
   void MaybeYield(const std::string& job, std::size_t limit);
   // Whether to claim one of `free_count` free shards of `job` now (cross-job fairness).
-  bool ClaimNow(const std::string& job, const SharedJobSpec& spec, std::size_t free_count);
+  // `members`: how many the job lists, this device included.
+  bool ClaimNow(const std::string& job, const SharedJobSpec& spec, std::size_t free_count,
+                std::size_t members);
   // Hands a shard of `job` to a member that holds none, when this device holds several.
   void MaybeHandOver(const std::string& job);
-  std::vector<MemberLoad> OtherMembers(const std::string& job);
+  std::vector<MemberLoadOfDevice> OtherMembers(const std::string& job);
   std::size_t HeldTotal() const;
   std::string LoadDocument() const;
   void PublishLoad();

@@ -123,6 +123,8 @@ void ShardNode(int which, const std::string& text) {
   if (which == 0) {
     (void)supervisor::ClaimSessionOf(text);
     (void)supervisor::ClaimDeviceOf(text);
+    const supervisor::MemberLoad load = supervisor::MemberLoadOf(text);  // members/<device>
+    if (load.held > supervisor::kUnknownLoad || !(load.pps >= 0)) std::abort();
     nodes.claims[shard] = text;
   } else if (which == 1) {
     (void)supervisor::ProgressCheckpointOf(text);

@@ -231,6 +231,20 @@ TEST_SUITE("common.config") {
     CHECK(std::size(cases) >= 30);
   }
 
+  TEST_CASE("scan_max_pps: 0 (no cap) to 10 M, anything else named with its value") {
+    CHECK(ParseDaemonConfig("{}").config.scan_max_pps == 0);
+    ConfigCheck c = ParseDaemonConfig(R"({"scan_max_pps": 1000})");
+    REQUIRE_MESSAGE(c.ok(), Dump(c));
+    CHECK(c.config.scan_max_pps == 1000);
+    for (const char* bad : {R"({"scan_max_pps": -1})", R"({"scan_max_pps": 10000001})",
+                            R"({"scan_max_pps": "fast"})", R"({"scan_max_pps": 1.5})"}) {
+      CAPTURE(bad);
+      ConfigCheck b = ParseDaemonConfig(bad);
+      REQUIRE_FALSE(b.ok());
+      CHECK(b.errors.front().path == "/scan_max_pps");
+    }
+  }
+
   TEST_CASE("zookeeper without credentials only when allow_open_acl says so") {
     ConfigCheck open = ParseDaemonConfig(
         R"({"zookeeper": {"hosts": "127.0.0.1:2181", "allow_open_acl": true}})");

@@ -33,5 +33,22 @@ TEST_CASE("progress nodes: only a non-negative integer checkpoint counts") {
   }
 }
 
+TEST_CASE("member nodes: a load nobody can read is never lighter than anyone") {
+  const MemberLoad ok = MemberLoadOf(R"({"held":2,"pps":950})");
+  CHECK(ok.held == 2);
+  CHECK(ok.pps == 950);
+  CHECK(MemberLoadOf(R"({"held":0})").held == 0);
+  for (const char* bad : {"", "{", "[0]", "0", R"({"held":-1})", R"({"held":"0"})", R"({"held":0.5})",
+                          R"({"pps":1})"}) {
+    CAPTURE(bad);
+    CHECK(MemberLoadOf(bad).held == kUnknownLoad);
+  }
+  CHECK(MemberLoadOf(R"({"held":18446744073709551615})").held == kUnknownLoad - 1);  // capped
+  CHECK(MemberLoadOf(R"({"held":1,"pps":-5})").pps == 0);
+  CHECK(MemberLoadOf(R"({"held":1,"pps":"fast"})").pps == 0);
+  std::string deep(100'000, '[');
+  CHECK(MemberLoadOf(deep).held == kUnknownLoad);  // depth-bounded: no recursion
+}
+
 }  // namespace
 }  // namespace picket::supervisor
