@@ -325,7 +325,8 @@ int Run(const DaemonConfig& config, bool control_channel) {
           if (sniffer == nullptr) return;
           const auto st = sniffer->Stats();
           channel->Send(wp::Stats{st.packets, st.lost_packets, st.filter_changes,
-                                  st.kernel_drops, st.interface_drops, st.captured_bytes});
+                                  st.kernel_drops, st.interface_drops, st.captured_bytes,
+                                  DegradedText()});
         });
   }
   int rc = 0;
