@@ -198,9 +198,9 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Result<std::uint64_t> FootprintBytes() override {
-    auto pending = PendingBytes();
-    if (!pending.ok()) return pending.status();
-    return static_cast<std::uint64_t>(*pending) + FilesBytes();
+    auto used = UsedBytes();
+    if (!used.ok()) return used.status();
+    return static_cast<std::uint64_t>(*used);
   }
 
  private:
@@ -228,19 +228,18 @@ class SqliteBufferStore final : public BufferStore {
     return static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
   }
 
-  // Database, WAL and reserve: what the rows do not count.
-  std::uint64_t FilesBytes() const {
-    const std::string db = options_.dir + "/buffer.db";
-    return FileSize(db) + FileSize(db + "-wal") + FileSize(ReservePath());
-  }
-
-  Result<std::int64_t> PendingBytes() {
+  // The footprint: pending chunk files + the database and its WAL (which hold
+  // the batches; their bytes when the files do not show them yet) + the reserve.
+  Result<std::int64_t> UsedBytes() {
     auto total = db_.Prepare(
-        "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chunks WHERE state = 0) + "
+        "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chunks WHERE state = 0), "
         "(SELECT COALESCE(SUM(bytes), 0) FROM batches WHERE state = 0)");
     if (!total.ok()) return total.status();
     if (auto row = total->Step(); !row.ok()) return row.status();
-    return total->Int(0);
+    const std::string db = options_.dir + "/buffer.db";
+    const auto files = static_cast<std::int64_t>(FileSize(db) + FileSize(db + "-wal"));
+    return total->Int(0) + std::max(total->Int(1), files) +
+           static_cast<std::int64_t>(FileSize(ReservePath()));
   }
 
   static void RemoveFiles(const std::vector<std::string>& files) {
@@ -590,9 +589,9 @@ class SqliteBufferStore final : public BufferStore {
   // The newest chunk goes last, and only when it alone (with the batches, which
   // are never evicted, and the database) is over budget.
   Status EvictOverBudget(std::vector<std::string>* files) {
-    auto pending = PendingBytes();
-    if (!pending.ok()) return pending.status();
-    const std::int64_t used = *pending + static_cast<std::int64_t>(FilesBytes());
+    auto counted = UsedBytes();
+    if (!counted.ok()) return counted.status();
+    const std::int64_t used = *counted;
     const auto budget = static_cast<std::int64_t>(options_.max_bytes);
     std::int64_t freed = 0;
     if (used > budget) {

@@ -5,8 +5,9 @@
 // uploads and acknowledges them). Each process opens its own BufferStore; one
 // BufferStore is used by one thread at a time.
 //
-// Disk budget (max_bytes): the real footprint — pending chunk bytes + pending
-// batch bytes + the database and its WAL files + the reserve file. Committing a
+// Disk budget (max_bytes): the real footprint — pending chunk bytes + the
+// database and its WAL files (they hold the batches: at least the pending batch
+// bytes are counted) + the reserve file. Committing a
 // chunk over budget evicts the oldest pending chunks first (counted, never
 // silent); result and log batches are never evicted. The filesystem's free
 // space is checked too (statvfs): below kMinFreeBytes the oldest pending chunks
@@ -115,7 +116,7 @@ class BufferStore {
   // nothing is left to evict. Returns the free bytes. Cheap when there is room:
   // one statvfs, no database access.
   virtual Result<std::uint64_t> MakeRoom(std::uint64_t free_bytes) = 0;
-  // The budget's view of the footprint: pending chunks + batches + database + WAL + reserve.
+  // The budget's view of the footprint (see the top of this file).
   virtual Result<std::uint64_t> FootprintBytes() = 0;
 
   // Items whose next attempt is due at `now_ms`, oldest first.
