@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <optional>
@@ -103,8 +104,12 @@ class UploadScheduler::Impl {
 };
 
 namespace {
-// Bounds the in-memory bookkeeping and the rows read per poll.
-constexpr std::size_t kMaxHeld = 4096;
+// Bounds the rows read per poll. The held maps need no bound of their own: one
+// entry per pending item at most, and the buffer bounds those.
+constexpr std::size_t kMaxRowsPerPoll = 10000;
+// A held retry whose item did not come back this long after its due time is
+// gone from the buffer (evicted, or recorded by now): forget it.
+constexpr std::int64_t kForgetHeldMs = 600'000;
 }  // namespace
 
 struct UploadScheduler::Impl::Job {
@@ -249,9 +254,11 @@ void UploadScheduler::Impl::Poll() {
   }
   const std::int64_t now = NowMs();
   RecordLaterOutcomes(now);
+  std::erase_if(held_retries_, [&](const auto& h) { return h.second.due_ms + kForgetHeldMs < now; });
   // Held items may come first in the buffer's order: read past them (bounded).
-  const int want = free_slots + static_cast<int>(in_flight_.size() + held_retries_.size() +
-                                                 later_outcomes_.size());
+  const int want = static_cast<int>(std::min(
+      kMaxRowsPerPoll, static_cast<std::size_t>(free_slots) + in_flight_.size() +
+                           held_retries_.size() + later_outcomes_.size()));
   auto counters = store_->Counters();
   upload::DeviceCounters device;
   if (counters.ok()) {
@@ -441,10 +448,7 @@ void UploadScheduler::Impl::Finish(Job& job) {
   if (!st.ok() && st.code() != StatusCode::kNotFound) {
     // The buffer cannot take the outcome (disk full, database locked): remember
     // it here, so the item is not sent again in a loop.
-    if (later_outcomes_.size() + held_retries_.size() >= kMaxHeld) {
-      PICKET_LOG(kError, "upload", "cannot record upload outcome; too many held, dropped from memory",
-                 {"what", what}, {"id", id}, {"error", st});
-    } else if (r.outcome == upload::Outcome::kRetry) {
+    if (r.outcome == upload::Outcome::kRetry) {
       held_retries_[job.key] = {retry_at, attempts_now};
     } else {
       later_outcomes_[job.key] = {job.is_chunk, id, r.outcome, r.error};
