@@ -332,20 +332,40 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status MarkChunkUploaded(std::int64_t seq) override {
-    std::string file;
+    std::string file, reason;
+    bool was_evicted = false;
+    std::int64_t bytes = 0, packets = 0;
     {
-      auto q = db_.Prepare("SELECT file FROM chunks WHERE seq = ? AND state = 0");
+      // Evicted too: the worker may evict a chunk while it is on its way to the collector.
+      auto q = db_.Prepare(
+          "SELECT file, state, last_error, bytes, packets FROM chunks WHERE seq = ? AND state IN (0, 3)");
       if (!q.ok()) return q.status();
       q->Bind(1, seq);
       auto row = q->Step();
       if (!row.ok()) return row.status();
       if (!*row) return Status::NotFound("no pending chunk " + std::to_string(seq));
       file = q->Text(0);
+      was_evicted = q->Int(1) == kEvicted;
+      reason = q->Text(2);
+      bytes = q->Int(3);
+      packets = q->Int(4);
     }
     PICKET_RETURN_IF_ERROR(Durable([&]() -> Status {
       auto tx = Transaction::Begin(db_);
       if (!tx.ok()) return tx.status();
-      PICKET_RETURN_IF_ERROR(SetChunkState(seq, kUploaded, ""));
+      if (was_evicted) {
+        // Delivered after all: it counts as uploaded, not as evicted.
+        auto q = db_.Prepare("UPDATE chunks SET state = 1, last_error = '' WHERE seq = ? AND state = 3");
+        if (!q.ok()) return q.status();
+        q->Bind(1, seq);
+        PICKET_RETURN_IF_ERROR(q->Run());
+        PICKET_RETURN_IF_ERROR(AddCounter("chunks_evicted", -1));
+        PICKET_RETURN_IF_ERROR(AddCounter("bytes_evicted", -bytes));
+        PICKET_RETURN_IF_ERROR(AddCounter("packets_evicted", -packets));
+        if (reason == kDiskFull) PICKET_RETURN_IF_ERROR(AddCounter("chunks_evicted_disk_full", -1));
+      } else {
+        PICKET_RETURN_IF_ERROR(SetChunkState(seq, kUploaded, ""));
+      }
       PICKET_RETURN_IF_ERROR(AddCounter("chunks_uploaded", 1));
       return tx->Commit();
     }));

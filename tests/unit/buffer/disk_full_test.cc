@@ -88,6 +88,26 @@ TEST_SUITE("buffer.disk_full") {
     auto again = s.MakeRoom(~std::uint64_t{0} / 2);
     CHECK(again.status().message().find("no pending chunk left") != std::string::npos);
   }
+
+  TEST_CASE("a chunk evicted while it was being uploaded counts as uploaded once delivered") {
+    Quiet quiet;
+    TempDir dir;
+    auto store = OpenSqliteBuffer({dir.Join("buf"), 1ull << 30});
+    REQUIRE(store.ok());
+    BufferStore& s = **store;
+    REQUIRE(s.CommitChunk(Chunk(s, 1, 4096, 5)).ok());
+    REQUIRE(s.CommitChunk(Chunk(s, 2, 4096, 5)).ok());
+    (void)s.MakeRoom(~std::uint64_t{0} / 2);  // the disk filled up meanwhile: both evicted
+    REQUIRE(s.Counters()->chunks_evicted == 2);
+    REQUIRE(s.MarkChunkUploaded(1).ok());  // but chunk 1 had reached the collector
+    auto c = s.Counters();
+    CHECK(c->chunks_uploaded == 1);
+    CHECK(c->chunks_evicted == 1);
+    CHECK(c->chunks_evicted_disk_full == 1);
+    CHECK(c->packets_evicted == 5);
+    CHECK(c->bytes_evicted == 4096);
+    CHECK(s.MarkChunkUploaded(1).code() == StatusCode::kNotFound);  // once only
+  }
 }
 
 }  // namespace picket::buffer
