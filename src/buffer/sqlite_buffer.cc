@@ -203,108 +203,6 @@ class SqliteBufferStore final : public BufferStore {
     return static_cast<std::uint64_t>(*used);
   }
 
- private:
-  static constexpr const char* kBudget = "evicted: disk budget";
-  static constexpr const char* kDiskFull = "evicted: disk full";
-
-  std::string ReservePath() const { return options_.dir + "/reserve"; }
-
- public:
-  // Preallocates the reserve file; best effort (a full disk makes it later).
-  void EnsureReserve() {
-    const std::string path = ReservePath();
-    if (FileSize(path) >= kReserveBytes) return;
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) return;
-    const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(kReserveBytes));
-    ::close(fd);
-    if (rc != 0) ::unlink(path.c_str());  // a partial reserve would only hide the shortage
-  }
-
- private:
-  std::uint64_t FreeBytes() const {
-    struct statvfs vfs {};
-    if (::statvfs(options_.dir.c_str(), &vfs) != 0) return ~std::uint64_t{0};  // unknown: no eviction
-    return static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-  }
-
-  // The footprint: pending chunk files + the database and its WAL (which hold
-  // the batches; their bytes when the files do not show them yet) + the reserve.
-  Result<std::int64_t> UsedBytes() {
-    auto total = db_.Prepare(
-        "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chunks WHERE state = 0), "
-        "(SELECT COALESCE(SUM(bytes), 0) FROM batches WHERE state = 0)");
-    if (!total.ok()) return total.status();
-    if (auto row = total->Step(); !row.ok()) return row.status();
-    const std::string db = options_.dir + "/buffer.db";
-    const auto files = static_cast<std::int64_t>(FileSize(db) + FileSize(db + "-wal"));
-    return total->Int(0) + std::max(total->Int(1), files) +
-           static_cast<std::int64_t>(FileSize(ReservePath()));
-  }
-
-  static void RemoveFiles(const std::vector<std::string>& files) {
-    for (const auto& f : files) ::unlink(f.c_str());
-  }
-
-  // Runs a write; when SQLite says the disk is full, releases the reserve file,
-  // evicts the oldest pending chunks back to the free-space floor and tries once
-  // more, then makes the reserve again. So an outcome can be recorded on a full disk.
-  template <typename Op>
-  Status Durable(Op&& op) {
-    Status st = op();
-    if (st.code() != StatusCode::kResourceExhausted) return st;
-    ::unlink(ReservePath().c_str());
-    std::vector<std::string> files;
-    Status evicted = [&]() -> Status {
-      const std::uint64_t free = FreeBytes();
-      if (free >= kMinFreeBytes) return Status::Ok();
-      auto tx = Transaction::Begin(db_);
-      if (!tx.ok()) return tx.status();
-      auto n = EvictOldest(static_cast<std::int64_t>(kMinFreeBytes - free), true, &files);
-      if (!n.ok()) return n.status();
-      return tx->Commit();
-    }();
-    if (evicted.ok()) RemoveFiles(files);
-    PICKET_LOG(kWarn, "buffer", "disk full: released the reserve and evicted to write",
-               {"error", st}, {"evicted_files", files.size()}, {"evict_status", evicted},
-               {"free_bytes", FreeBytes()});
-    st = op();
-    Checkpoint();
-    EnsureReserve();
-    return st;
-  }
-
-  // Gives the WAL file back after deletes; failures (a reader in the way) only wait for the next.
-  void Checkpoint() { (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
-
-  Status CommitChunkOnce(const ChunkMeta& m, std::vector<std::string>* evicted_files) {
-    auto tx = Transaction::Begin(db_);
-    if (!tx.ok()) return tx.status();
-    auto next = NextChunkSeq();
-    if (!next.ok()) return next.status();
-    if (m.uncommitted_before < 0 || m.seq != *next + m.uncommitted_before) {
-      return Status::FailedPrecondition("chunk seq " + std::to_string(m.seq) +
-                                        " committed out of order, expected " +
-                                        std::to_string(*next + std::max<std::int64_t>(
-                                                                   0, m.uncommitted_before)));
-    }
-    auto ins = db_.Prepare(
-        "INSERT INTO chunks(seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, "
-        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms, lost_packets) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (!ins.ok()) return ins.status();
-    ins->Bind(1, m.seq).Bind(2, m.file).Bind(3, static_cast<std::int64_t>(m.bytes))
-        .Bind(4, static_cast<std::int64_t>(m.packets)).Bind(5, m.first_ts_us).Bind(6, m.last_ts_us)
-        .Bind(7, static_cast<std::int64_t>(m.kernel_drops))
-        .Bind(8, static_cast<std::int64_t>(m.interface_drops)).Bind(9, m.gap_before_ms)
-        .Bind(10, m.sha256_hex).Bind(11, m.interface).Bind(12, m.sealed_at_ms)
-        .Bind(13, static_cast<std::int64_t>(m.lost_packets));
-    PICKET_RETURN_IF_ERROR(ins->Run());
-    PICKET_RETURN_IF_ERROR(EvictOverBudget(evicted_files));
-    return tx->Commit();
-  }
-
- public:
 
   Result<std::optional<ChunkMeta>> LastChunk() override {
     auto q = db_.Prepare(std::string(kChunkColumns) + " FROM chunks ORDER BY seq DESC LIMIT 1");
@@ -552,7 +450,105 @@ class SqliteBufferStore final : public BufferStore {
     return std::optional<std::string>(q->Text(0));
   }
 
+  // Preallocates the reserve file; best effort (a full disk makes it later).
+  void EnsureReserve() {
+    const std::string path = ReservePath();
+    if (FileSize(path) >= kReserveBytes) return;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return;
+    const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(kReserveBytes));
+    ::close(fd);
+    if (rc != 0) ::unlink(path.c_str());  // a partial reserve would only hide the shortage
+  }
+
  private:
+  static constexpr const char* kBudget = "evicted: disk budget";
+  static constexpr const char* kDiskFull = "evicted: disk full";
+
+  std::string ReservePath() const { return options_.dir + "/reserve"; }
+
+  std::uint64_t FreeBytes() const {
+    struct statvfs vfs {};
+    if (::statvfs(options_.dir.c_str(), &vfs) != 0) return ~std::uint64_t{0};  // unknown: no eviction
+    return static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  }
+
+  // The footprint: pending chunk files + the database and its WAL (which hold
+  // the batches; their bytes when the files do not show them yet) + the reserve.
+  Result<std::int64_t> UsedBytes() {
+    auto total = db_.Prepare(
+        "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chunks WHERE state = 0), "
+        "(SELECT COALESCE(SUM(bytes), 0) FROM batches WHERE state = 0)");
+    if (!total.ok()) return total.status();
+    if (auto row = total->Step(); !row.ok()) return row.status();
+    const std::string db = options_.dir + "/buffer.db";
+    const auto files = static_cast<std::int64_t>(FileSize(db) + FileSize(db + "-wal"));
+    return total->Int(0) + std::max(total->Int(1), files) +
+           static_cast<std::int64_t>(FileSize(ReservePath()));
+  }
+
+  static void RemoveFiles(const std::vector<std::string>& files) {
+    for (const auto& f : files) ::unlink(f.c_str());
+  }
+
+  // Runs a write; when SQLite says the disk is full, releases the reserve file,
+  // evicts the oldest pending chunks back to the free-space floor and tries once
+  // more, then makes the reserve again. So an outcome can be recorded on a full disk.
+  template <typename Op>
+  Status Durable(Op&& op) {
+    Status st = op();
+    if (st.code() != StatusCode::kResourceExhausted) return st;
+    ::unlink(ReservePath().c_str());
+    std::vector<std::string> files;
+    Status evicted = [&]() -> Status {
+      const std::uint64_t free = FreeBytes();
+      if (free >= kMinFreeBytes) return Status::Ok();
+      auto tx = Transaction::Begin(db_);
+      if (!tx.ok()) return tx.status();
+      auto n = EvictOldest(static_cast<std::int64_t>(kMinFreeBytes - free), true, &files);
+      if (!n.ok()) return n.status();
+      return tx->Commit();
+    }();
+    if (evicted.ok()) RemoveFiles(files);
+    PICKET_LOG(kWarn, "buffer", "disk full: released the reserve and evicted to write",
+               {"error", st}, {"evicted_files", files.size()}, {"evict_status", evicted},
+               {"free_bytes", FreeBytes()});
+    st = op();
+    Checkpoint();
+    EnsureReserve();
+    return st;
+  }
+
+  // Gives the WAL file back after deletes; failures (a reader in the way) only wait for the next.
+  void Checkpoint() { (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
+
+  Status CommitChunkOnce(const ChunkMeta& m, std::vector<std::string>* evicted_files) {
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
+    auto next = NextChunkSeq();
+    if (!next.ok()) return next.status();
+    if (m.uncommitted_before < 0 || m.seq != *next + m.uncommitted_before) {
+      return Status::FailedPrecondition("chunk seq " + std::to_string(m.seq) +
+                                        " committed out of order, expected " +
+                                        std::to_string(*next + std::max<std::int64_t>(
+                                                                   0, m.uncommitted_before)));
+    }
+    auto ins = db_.Prepare(
+        "INSERT INTO chunks(seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, "
+        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms, lost_packets) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!ins.ok()) return ins.status();
+    ins->Bind(1, m.seq).Bind(2, m.file).Bind(3, static_cast<std::int64_t>(m.bytes))
+        .Bind(4, static_cast<std::int64_t>(m.packets)).Bind(5, m.first_ts_us).Bind(6, m.last_ts_us)
+        .Bind(7, static_cast<std::int64_t>(m.kernel_drops))
+        .Bind(8, static_cast<std::int64_t>(m.interface_drops)).Bind(9, m.gap_before_ms)
+        .Bind(10, m.sha256_hex).Bind(11, m.interface).Bind(12, m.sealed_at_ms)
+        .Bind(13, static_cast<std::int64_t>(m.lost_packets));
+    PICKET_RETURN_IF_ERROR(ins->Run());
+    PICKET_RETURN_IF_ERROR(EvictOverBudget(evicted_files));
+    return tx->Commit();
+  }
+
   static constexpr std::string_view kChunkColumns =
       "SELECT seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops, "
       "gap_before_ms, sha256, interface, sealed_at_ms, lost_packets";
