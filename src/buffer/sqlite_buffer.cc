@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,6 +76,11 @@ std::vector<std::string> ListDir(const std::string& dir) {
   return names;
 }
 
+std::uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
 std::string RandomKey() {
   std::random_device rd;
   std::uint8_t bytes[16];
@@ -91,6 +97,10 @@ class SqliteBufferStore final : public BufferStore {
     PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_mode=WAL"));
     // FULL: a committed row survives power loss, matching the fsync'd chunk files.
     PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=FULL"));
+    // The WAL counts against the budget: checkpoint every 64 pages and give the
+    // file back down to 256 KiB after each reset (the default grows it to 4 MiB and keeps it).
+    PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA wal_autocheckpoint=64"));
+    PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_size_limit=262144"));
     PICKET_RETURN_IF_ERROR(db_.Exec(kSchema));
     // Databases made before lost_packets existed get the column (the error says it exists).
     (void)db_.Exec("ALTER TABLE chunks ADD COLUMN lost_packets INTEGER NOT NULL DEFAULT 0");
@@ -152,33 +162,47 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status CommitChunk(const ChunkMeta& m) override {
-    auto tx = Transaction::Begin(db_);
-    if (!tx.ok()) return tx.status();
-    auto next = NextChunkSeq();
-    if (!next.ok()) return next.status();
-    if (m.seq != *next) {
-      return Status::FailedPrecondition("chunk seq " + std::to_string(m.seq) +
-                                        " committed out of order, expected " +
-                                        std::to_string(*next));
-    }
-    auto ins = db_.Prepare(
-        "INSERT INTO chunks(seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, "
-        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms, lost_packets) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (!ins.ok()) return ins.status();
-    ins->Bind(1, m.seq).Bind(2, m.file).Bind(3, static_cast<std::int64_t>(m.bytes))
-        .Bind(4, static_cast<std::int64_t>(m.packets)).Bind(5, m.first_ts_us).Bind(6, m.last_ts_us)
-        .Bind(7, static_cast<std::int64_t>(m.kernel_drops))
-        .Bind(8, static_cast<std::int64_t>(m.interface_drops)).Bind(9, m.gap_before_ms)
-        .Bind(10, m.sha256_hex).Bind(11, m.interface).Bind(12, m.sealed_at_ms)
-        .Bind(13, static_cast<std::int64_t>(m.lost_packets));
-    PICKET_RETURN_IF_ERROR(ins->Run());
     std::vector<std::string> evicted_files;
-    PICKET_RETURN_IF_ERROR(EvictOverBudget(&evicted_files));
-    PICKET_RETURN_IF_ERROR(tx->Commit());
-    for (const auto& f : evicted_files) ::unlink(f.c_str());
+    PICKET_RETURN_IF_ERROR(Durable([&] {
+      evicted_files.clear();
+      return CommitChunkOnce(m, &evicted_files);
+    }));
+    RemoveFiles(evicted_files);
     return Status::Ok();
   }
+
+  Result<std::uint64_t> MakeRoom(std::uint64_t free_bytes) override {
+    std::uint64_t free = FreeBytes();
+    if (free >= free_bytes) return free;
+    std::vector<std::string> files;
+    std::uint64_t freed = 0;
+    PICKET_RETURN_IF_ERROR(Durable([&]() -> Status {
+      files.clear();
+      auto tx = Transaction::Begin(db_);
+      if (!tx.ok()) return tx.status();
+      auto evicted = EvictOldest(static_cast<std::int64_t>(free_bytes - free), true, &files);
+      if (!evicted.ok()) return evicted.status();
+      freed = static_cast<std::uint64_t>(*evicted);
+      return tx->Commit();
+    }));
+    RemoveFiles(files);
+    free = FreeBytes();
+    if (free < free_bytes) {
+      return Status::ResourceExhausted("buffer: " + std::to_string(free) + " bytes free on the "
+                                       "filesystem of " + options_.dir + ", " +
+                                       std::to_string(free_bytes) + " needed; " +
+                                       (freed == 0 ? "no pending chunk left to evict"
+                                                   : "evicting every pending chunk was not enough"));
+    }
+    return free;
+  }
+
+  Result<std::uint64_t> FootprintBytes() override {
+    auto used = UsedBytes();
+    if (!used.ok()) return used.status();
+    return static_cast<std::uint64_t>(*used);
+  }
+
 
   Result<std::optional<ChunkMeta>> LastChunk() override {
     auto q = db_.Prepare(std::string(kChunkColumns) + " FROM chunks ORDER BY seq DESC LIMIT 1");
@@ -206,21 +230,43 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status MarkChunkUploaded(std::int64_t seq) override {
-    std::string file;
+    std::string file, reason;
+    bool was_evicted = false;
+    std::int64_t bytes = 0, packets = 0;
     {
-      auto q = db_.Prepare("SELECT file FROM chunks WHERE seq = ? AND state = 0");
+      // Evicted too: the worker may evict a chunk while it is on its way to the collector.
+      auto q = db_.Prepare(
+          "SELECT file, state, last_error, bytes, packets FROM chunks WHERE seq = ? AND state IN (0, 3)");
       if (!q.ok()) return q.status();
       q->Bind(1, seq);
       auto row = q->Step();
       if (!row.ok()) return row.status();
       if (!*row) return Status::NotFound("no pending chunk " + std::to_string(seq));
       file = q->Text(0);
+      was_evicted = q->Int(1) == kEvicted;
+      reason = q->Text(2);
+      bytes = q->Int(3);
+      packets = q->Int(4);
     }
-    auto tx = Transaction::Begin(db_);
-    if (!tx.ok()) return tx.status();
-    PICKET_RETURN_IF_ERROR(SetChunkState(seq, kUploaded, ""));
-    PICKET_RETURN_IF_ERROR(AddCounter("chunks_uploaded", 1));
-    PICKET_RETURN_IF_ERROR(tx->Commit());
+    PICKET_RETURN_IF_ERROR(Durable([&]() -> Status {
+      auto tx = Transaction::Begin(db_);
+      if (!tx.ok()) return tx.status();
+      if (was_evicted) {
+        // Delivered after all: it counts as uploaded, not as evicted.
+        auto q = db_.Prepare("UPDATE chunks SET state = 1, last_error = '' WHERE seq = ? AND state = 3");
+        if (!q.ok()) return q.status();
+        q->Bind(1, seq);
+        PICKET_RETURN_IF_ERROR(q->Run());
+        PICKET_RETURN_IF_ERROR(AddCounter("chunks_evicted", -1));
+        PICKET_RETURN_IF_ERROR(AddCounter("bytes_evicted", -bytes));
+        PICKET_RETURN_IF_ERROR(AddCounter("packets_evicted", -packets));
+        if (reason == kDiskFull) PICKET_RETURN_IF_ERROR(AddCounter("chunks_evicted_disk_full", -1));
+      } else {
+        PICKET_RETURN_IF_ERROR(SetChunkState(seq, kUploaded, ""));
+      }
+      PICKET_RETURN_IF_ERROR(AddCounter("chunks_uploaded", 1));
+      return tx->Commit();
+    }));
     // The row is the truth; a file left behind by a crash here is an orphan
     // and is removed at the next start.
     ::unlink(file.c_str());
@@ -228,39 +274,48 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status MarkChunkRetry(std::int64_t seq, std::int64_t next_ms, const std::string& error) override {
-    auto q = db_.Prepare(
-        "UPDATE chunks SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
-        "WHERE seq = ? AND state = 0");
-    if (!q.ok()) return q.status();
-    q->Bind(1, next_ms).Bind(2, error).Bind(3, seq);
-    return q->Run();
+    return Durable([&]() -> Status {
+      auto q = db_.Prepare(
+          "UPDATE chunks SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
+          "WHERE seq = ? AND state = 0");
+      if (!q.ok()) return q.status();
+      q->Bind(1, next_ms).Bind(2, error).Bind(3, seq);
+      return q->Run();
+    });
   }
 
   Status MarkChunkDead(std::int64_t seq, const std::string& error) override {
-    auto tx = Transaction::Begin(db_);
-    if (!tx.ok()) return tx.status();
-    PICKET_RETURN_IF_ERROR(SetChunkState(seq, kDead, error));
-    PICKET_RETURN_IF_ERROR(AddCounter("chunks_dead", 1));
-    return tx->Commit();
+    return Durable([&]() -> Status {
+      auto tx = Transaction::Begin(db_);
+      if (!tx.ok()) return tx.status();
+      PICKET_RETURN_IF_ERROR(SetChunkState(seq, kDead, error));
+      PICKET_RETURN_IF_ERROR(AddCounter("chunks_dead", 1));
+      return tx->Commit();
+    });
   }
 
   Status RetryAllNow() override {
-    auto tx = Transaction::Begin(db_);
-    if (!tx.ok()) return tx.status();
-    PICKET_RETURN_IF_ERROR(db_.Exec("UPDATE chunks SET next_attempt_ms = 0 WHERE state = 0"));
-    PICKET_RETURN_IF_ERROR(db_.Exec("UPDATE batches SET next_attempt_ms = 0 WHERE state = 0"));
-    return tx->Commit();
+    return Durable([&]() -> Status {
+      auto tx = Transaction::Begin(db_);
+      if (!tx.ok()) return tx.status();
+      PICKET_RETURN_IF_ERROR(db_.Exec("UPDATE chunks SET next_attempt_ms = 0 WHERE state = 0"));
+      PICKET_RETURN_IF_ERROR(db_.Exec("UPDATE batches SET next_attempt_ms = 0 WHERE state = 0"));
+      return tx->Commit();
+    });
   }
 
   Result<std::int64_t> AppendBatch(BatchKind kind, const std::string& ndjson,
                                    std::uint64_t lines) override {
-    auto q = db_.Prepare(
-        "INSERT INTO batches(kind, idem_key, body, lines, bytes, created_ms) VALUES(?,?,?,?,?,?)");
-    if (!q.ok()) return q.status();
-    q->Bind(1, std::int64_t{kind == BatchKind::kResults ? 0 : 1}).Bind(2, RandomKey())
-        .Bind(3, ndjson).Bind(4, static_cast<std::int64_t>(lines))
-        .Bind(5, static_cast<std::int64_t>(ndjson.size())).Bind(6, NowMs());
-    PICKET_RETURN_IF_ERROR(q->Run());
+    const std::string key = RandomKey();
+    PICKET_RETURN_IF_ERROR(Durable([&]() -> Status {
+      auto q = db_.Prepare(
+          "INSERT INTO batches(kind, idem_key, body, lines, bytes, created_ms) VALUES(?,?,?,?,?,?)");
+      if (!q.ok()) return q.status();
+      q->Bind(1, std::int64_t{kind == BatchKind::kResults ? 0 : 1}).Bind(2, key)
+          .Bind(3, ndjson).Bind(4, static_cast<std::int64_t>(lines))
+          .Bind(5, static_cast<std::int64_t>(ndjson.size())).Bind(6, NowMs());
+      return q->Run();
+    }));
     return db_.LastInsertRowId();
   }
 
@@ -283,34 +338,41 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status MarkBatchUploaded(std::int64_t id) override {
-    auto tx = Transaction::Begin(db_);
-    if (!tx.ok()) return tx.status();
-    auto q = db_.Prepare("DELETE FROM batches WHERE id = ? AND state = 0");
-    if (!q.ok()) return q.status();
-    q->Bind(1, id);
-    PICKET_RETURN_IF_ERROR(q->Run());
-    PICKET_RETURN_IF_ERROR(AddCounter("batches_uploaded", db_.Changes()));
-    return tx->Commit();
+    return Durable([&]() -> Status {
+      auto tx = Transaction::Begin(db_);
+      if (!tx.ok()) return tx.status();
+      auto q = db_.Prepare("DELETE FROM batches WHERE id = ? AND state = 0");
+      if (!q.ok()) return q.status();
+      q->Bind(1, id);
+      PICKET_RETURN_IF_ERROR(q->Run());
+      PICKET_RETURN_IF_ERROR(AddCounter("batches_uploaded", db_.Changes()));
+      return tx->Commit();
+    });
   }
 
   Status MarkBatchRetry(std::int64_t id, std::int64_t next_ms, const std::string& error) override {
-    auto q = db_.Prepare(
-        "UPDATE batches SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
-        "WHERE id = ? AND state = 0");
-    if (!q.ok()) return q.status();
-    q->Bind(1, next_ms).Bind(2, error).Bind(3, id);
-    return q->Run();
+    return Durable([&]() -> Status {
+      auto q = db_.Prepare(
+          "UPDATE batches SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? "
+          "WHERE id = ? AND state = 0");
+      if (!q.ok()) return q.status();
+      q->Bind(1, next_ms).Bind(2, error).Bind(3, id);
+      return q->Run();
+    });
   }
 
   Status MarkBatchDead(std::int64_t id, const std::string& error) override {
-    auto tx = Transaction::Begin(db_);
-    if (!tx.ok()) return tx.status();
-    auto q = db_.Prepare("UPDATE batches SET state = 2, last_error = ? WHERE id = ? AND state = 0");
-    if (!q.ok()) return q.status();
-    q->Bind(1, error).Bind(2, id);
-    PICKET_RETURN_IF_ERROR(q->Run());
-    PICKET_RETURN_IF_ERROR(AddCounter("batches_dead", db_.Changes()));
-    return tx->Commit();
+    return Durable([&]() -> Status {
+      auto tx = Transaction::Begin(db_);
+      if (!tx.ok()) return tx.status();
+      auto q =
+          db_.Prepare("UPDATE batches SET state = 2, last_error = ? WHERE id = ? AND state = 0");
+      if (!q.ok()) return q.status();
+      q->Bind(1, error).Bind(2, id);
+      PICKET_RETURN_IF_ERROR(q->Run());
+      PICKET_RETURN_IF_ERROR(AddCounter("batches_dead", db_.Changes()));
+      return tx->Commit();
+    });
   }
 
   Result<std::uint64_t> ResultBatchesPending() override {
@@ -359,6 +421,8 @@ class SqliteBufferStore final : public BufferStore {
     PICKET_RETURN_IF_ERROR(get("chunks_dead", &c.chunks_dead));
     PICKET_RETURN_IF_ERROR(get("chunks_evicted", &c.chunks_evicted));
     PICKET_RETURN_IF_ERROR(get("bytes_evicted", &c.bytes_evicted));
+    PICKET_RETURN_IF_ERROR(get("chunks_evicted_disk_full", &c.chunks_evicted_disk_full));
+    PICKET_RETURN_IF_ERROR(get("packets_evicted", &c.packets_evicted));
     PICKET_RETURN_IF_ERROR(get("batches_uploaded", &c.batches_uploaded));
     PICKET_RETURN_IF_ERROR(get("batches_dead", &c.batches_dead));
     auto next = NextChunkSeq();
@@ -368,10 +432,12 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   Status PutState(const std::string& key, const std::string& value) override {
-    auto q = db_.Prepare("INSERT OR REPLACE INTO state(key, value) VALUES(?, ?)");
-    if (!q.ok()) return q.status();
-    q->Bind(1, key).Bind(2, value);
-    return q->Run();
+    return Durable([&]() -> Status {
+      auto q = db_.Prepare("INSERT OR REPLACE INTO state(key, value) VALUES(?, ?)");
+      if (!q.ok()) return q.status();
+      q->Bind(1, key).Bind(2, value);
+      return q->Run();
+    });
   }
 
   Result<std::optional<std::string>> GetState(const std::string& key) override {
@@ -384,7 +450,105 @@ class SqliteBufferStore final : public BufferStore {
     return std::optional<std::string>(q->Text(0));
   }
 
+  // Preallocates the reserve file; best effort (a full disk makes it later).
+  void EnsureReserve() {
+    const std::string path = ReservePath();
+    if (FileSize(path) >= kReserveBytes) return;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return;
+    const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(kReserveBytes));
+    ::close(fd);
+    if (rc != 0) ::unlink(path.c_str());  // a partial reserve would only hide the shortage
+  }
+
  private:
+  static constexpr const char* kBudget = "evicted: disk budget";
+  static constexpr const char* kDiskFull = "evicted: disk full";
+
+  std::string ReservePath() const { return options_.dir + "/reserve"; }
+
+  std::uint64_t FreeBytes() const {
+    struct statvfs vfs {};
+    if (::statvfs(options_.dir.c_str(), &vfs) != 0) return ~std::uint64_t{0};  // unknown: no eviction
+    return static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  }
+
+  // The footprint: pending chunk files + the database and its WAL (which hold
+  // the batches; their bytes when the files do not show them yet) + the reserve.
+  Result<std::int64_t> UsedBytes() {
+    auto total = db_.Prepare(
+        "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chunks WHERE state = 0), "
+        "(SELECT COALESCE(SUM(bytes), 0) FROM batches WHERE state = 0)");
+    if (!total.ok()) return total.status();
+    if (auto row = total->Step(); !row.ok()) return row.status();
+    const std::string db = options_.dir + "/buffer.db";
+    const auto files = static_cast<std::int64_t>(FileSize(db) + FileSize(db + "-wal"));
+    return total->Int(0) + std::max(total->Int(1), files) +
+           static_cast<std::int64_t>(FileSize(ReservePath()));
+  }
+
+  static void RemoveFiles(const std::vector<std::string>& files) {
+    for (const auto& f : files) ::unlink(f.c_str());
+  }
+
+  // Runs a write; when SQLite says the disk is full, releases the reserve file,
+  // evicts the oldest pending chunks back to the free-space floor and tries once
+  // more, then makes the reserve again. So an outcome can be recorded on a full disk.
+  template <typename Op>
+  Status Durable(Op&& op) {
+    Status st = op();
+    if (st.code() != StatusCode::kResourceExhausted) return st;
+    ::unlink(ReservePath().c_str());
+    std::vector<std::string> files;
+    Status evicted = [&]() -> Status {
+      const std::uint64_t free = FreeBytes();
+      if (free >= kMinFreeBytes) return Status::Ok();
+      auto tx = Transaction::Begin(db_);
+      if (!tx.ok()) return tx.status();
+      auto n = EvictOldest(static_cast<std::int64_t>(kMinFreeBytes - free), true, &files);
+      if (!n.ok()) return n.status();
+      return tx->Commit();
+    }();
+    if (evicted.ok()) RemoveFiles(files);
+    PICKET_LOG(kWarn, "buffer", "disk full: released the reserve and evicted to write",
+               {"error", st}, {"evicted_files", files.size()}, {"evict_status", evicted},
+               {"free_bytes", FreeBytes()});
+    st = op();
+    Checkpoint();
+    EnsureReserve();
+    return st;
+  }
+
+  // Gives the WAL file back after deletes; failures (a reader in the way) only wait for the next.
+  void Checkpoint() { (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
+
+  Status CommitChunkOnce(const ChunkMeta& m, std::vector<std::string>* evicted_files) {
+    auto tx = Transaction::Begin(db_);
+    if (!tx.ok()) return tx.status();
+    auto next = NextChunkSeq();
+    if (!next.ok()) return next.status();
+    if (m.uncommitted_before < 0 || m.seq != *next + m.uncommitted_before) {
+      return Status::FailedPrecondition("chunk seq " + std::to_string(m.seq) +
+                                        " committed out of order, expected " +
+                                        std::to_string(*next + std::max<std::int64_t>(
+                                                                   0, m.uncommitted_before)));
+    }
+    auto ins = db_.Prepare(
+        "INSERT INTO chunks(seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, "
+        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms, lost_packets) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!ins.ok()) return ins.status();
+    ins->Bind(1, m.seq).Bind(2, m.file).Bind(3, static_cast<std::int64_t>(m.bytes))
+        .Bind(4, static_cast<std::int64_t>(m.packets)).Bind(5, m.first_ts_us).Bind(6, m.last_ts_us)
+        .Bind(7, static_cast<std::int64_t>(m.kernel_drops))
+        .Bind(8, static_cast<std::int64_t>(m.interface_drops)).Bind(9, m.gap_before_ms)
+        .Bind(10, m.sha256_hex).Bind(11, m.interface).Bind(12, m.sealed_at_ms)
+        .Bind(13, static_cast<std::int64_t>(m.lost_packets));
+    PICKET_RETURN_IF_ERROR(ins->Run());
+    PICKET_RETURN_IF_ERROR(EvictOverBudget(evicted_files));
+    return tx->Commit();
+  }
+
   static constexpr std::string_view kChunkColumns =
       "SELECT seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops, "
       "gap_before_ms, sha256, interface, sealed_at_ms, lost_packets";
@@ -437,38 +601,71 @@ class SqliteBufferStore final : public BufferStore {
   }
 
   // Inside the commit transaction: evict the oldest pending chunks until the
-  // pending bytes fit the budget. The newest chunk goes last, and only when it
-  // alone (with the batches, which are never evicted) is over budget.
+  // footprint fits the budget, then until the filesystem keeps kMinFreeBytes.
+  // The newest chunk goes last, and only when it alone (with the batches, which
+  // are never evicted, and the database) is over budget.
   Status EvictOverBudget(std::vector<std::string>* files) {
-    auto total = db_.Prepare(
-        "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chunks WHERE state = 0) + "
-        "(SELECT COALESCE(SUM(bytes), 0) FROM batches WHERE state = 0)");
-    if (!total.ok()) return total.status();
-    if (auto row = total->Step(); !row.ok()) return row.status();
-    std::int64_t used = total->Int(0);
+    auto counted = UsedBytes();
+    if (!counted.ok()) return counted.status();
+    const std::int64_t used = *counted;
     const auto budget = static_cast<std::int64_t>(options_.max_bytes);
-    if (used <= budget) return Status::Ok();
-    auto oldest = db_.Prepare("SELECT seq, file, bytes FROM chunks WHERE state = 0 ORDER BY seq");
+    std::int64_t freed = 0;
+    if (used > budget) {
+      auto n = EvictOldest(used - budget, false, files);
+      if (!n.ok()) return n.status();
+      freed = *n;
+    }
+    const auto free = static_cast<std::int64_t>(std::min<std::uint64_t>(FreeBytes(), INT64_MAX / 2));
+    const auto floor = static_cast<std::int64_t>(kMinFreeBytes);
+    if (free + freed < floor) {
+      auto n = EvictOldest(floor - free - freed, true, files);
+      if (!n.ok()) return n.status();
+    }
+    return Status::Ok();
+  }
+
+  // Inside a transaction: marks the oldest pending chunks evicted until at
+  // least `bytes` are freed (or none is left), counts them by `reason`, and
+  // adds their files to `files` (removed once the transaction committed).
+  // Returns the bytes freed.
+  Result<std::int64_t> EvictOldest(std::int64_t bytes, bool disk_full,
+                                   std::vector<std::string>* files) {
+    const char* reason = disk_full ? kDiskFull : kBudget;
+    auto oldest =
+        db_.Prepare("SELECT seq, file, bytes, packets FROM chunks WHERE state = 0 ORDER BY seq");
     if (!oldest.ok()) return oldest.status();
-    std::vector<std::tuple<std::int64_t, std::string, std::int64_t>> victims;
-    while (used > budget) {
+    struct Victim {
+      std::int64_t seq;
+      std::string file;
+      std::int64_t bytes, packets;
+    };
+    std::vector<Victim> victims;
+    std::int64_t freed = 0, packets = 0;
+    while (freed < bytes) {
       auto row = oldest->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      victims.emplace_back(oldest->Int(0), oldest->Text(1), oldest->Int(2));
-      used -= oldest->Int(2);
+      victims.push_back({oldest->Int(0), oldest->Text(1), oldest->Int(2), oldest->Int(3)});
+      freed += oldest->Int(2);
+      packets += oldest->Int(3);
     }
-    std::int64_t bytes = 0;
-    for (const auto& [seq, file, size] : victims) {
-      PICKET_RETURN_IF_ERROR(SetChunkState(seq, kEvicted, "evicted: disk budget"));
-      files->push_back(file);
-      bytes += size;
+    if (victims.empty()) return std::int64_t{0};
+    for (const auto& v : victims) {
+      PICKET_RETURN_IF_ERROR(SetChunkState(v.seq, kEvicted, reason));
+      files->push_back(v.file);
     }
-    PICKET_RETURN_IF_ERROR(AddCounter("chunks_evicted", static_cast<std::int64_t>(victims.size())));
-    PICKET_RETURN_IF_ERROR(AddCounter("bytes_evicted", bytes));
-    PICKET_LOG(kWarn, "buffer", "disk budget exceeded, evicted oldest chunks",
-               {"chunks", victims.size()}, {"bytes", bytes}, {"budget", options_.max_bytes});
-    return Status::Ok();
+    const auto count = static_cast<std::int64_t>(victims.size());
+    PICKET_RETURN_IF_ERROR(AddCounter("chunks_evicted", count));
+    PICKET_RETURN_IF_ERROR(AddCounter("bytes_evicted", freed));
+    PICKET_RETURN_IF_ERROR(AddCounter("packets_evicted", packets));
+    if (disk_full) PICKET_RETURN_IF_ERROR(AddCounter("chunks_evicted_disk_full", count));
+    PICKET_LOG(kWarn, "buffer",
+               disk_full ? "filesystem full, evicted oldest chunks"
+                                   : "disk budget exceeded, evicted oldest chunks",
+               {"chunks", count}, {"bytes", freed}, {"packets", packets},
+               {"first_seq", victims.front().seq}, {"budget", options_.max_bytes},
+               {"free_bytes", FreeBytes()});
+    return freed;
   }
 
   // Keeps the table small: rows of uploaded or evicted chunks older than the
@@ -489,7 +686,9 @@ class SqliteBufferStore final : public BufferStore {
     if (!del.ok()) return del.status();
     del->Bind(1, *next - 1000);
     PICKET_RETURN_IF_ERROR(del->Run());
-    return tx->Commit();
+    PICKET_RETURN_IF_ERROR(tx->Commit());
+    Checkpoint();
+    return Status::Ok();
   }
 
   Database db_;
@@ -540,6 +739,7 @@ Result<std::unique_ptr<BufferStore>> OpenOnce(const BufferOptions& options,
   PICKET_RETURN_IF_ERROR(store->Init());
   if (seq_floor > 0) PICKET_RETURN_IF_ERROR(store->RaiseSeqFloor(seq_floor));
   PICKET_RETURN_IF_ERROR(MakeDir(store->ChunkDir()));
+  store->EnsureReserve();
   if (options.remove_orphans) PICKET_RETURN_IF_ERROR(store->RemoveOrphans());
   return std::unique_ptr<BufferStore>(std::move(store));
 }

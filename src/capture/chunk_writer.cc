@@ -154,7 +154,7 @@ struct ChunkWriter::State {
   const Clock* clock = nullptr;
   SeqAllocator next_seq;
   StatsProvider stats_provider;
-  SealedCallback on_sealed;
+  CommitCallback on_commit;
   UniqueFd dir_fd;
   std::vector<std::uint8_t> file_header;
   bool queued = false;
@@ -340,6 +340,8 @@ struct ChunkWriter::State {
     chunk.sha256 = hash.Finish();
     chunk.sha256_hex = HexEncode(chunk.sha256.data(), chunk.sha256.size());
     if (!queued && stats_provider) drops = stats_provider();
+    const CaptureStats old_baseline = baseline;
+    const bool old_gap_reported = gap_reported;
     if (drops) {
       // Used only once the chunk is durable: a failed chunk's drops go to the next one.
       Result<CaptureStats>& now = *drops;
@@ -364,19 +366,45 @@ struct ChunkWriter::State {
     seq.reset();
     bytes = 0;
     packets = 0;
+
+    PICKET_LOG(kInfo, "capture", "chunk sealed", {"seq", chunk.seq}, {"packets", chunk.packets},
+               {"bytes", chunk.bytes}, {"reason", SealReasonName(reason)},
+               {"kernel_drops", chunk.kernel_drops}, {"if_drops", chunk.interface_drops},
+               {"lost", chunk.lost_packets}, {"iface", chunk.interface});
+    Status committed = on_commit ? on_commit(chunk) : Status::Ok();
+    if (!committed.ok()) {
+      // No file may keep a final name without a committed row; what it counted moves on.
+      baseline = old_baseline;
+      gap_reported = old_gap_reported;
+      lost_pending += chunk.lost_packets;
+      RemoveRefused(chunk, final_name, committed);
+      return Status::Ok();
+    }
     {
       std::lock_guard<std::mutex> lock(mu);
       ++stats.chunks_sealed;
       stats.packets_sealed += chunk.packets;
       stats.bytes_sealed += chunk.bytes;
     }
-
-    PICKET_LOG(kInfo, "capture", "chunk sealed", {"seq", chunk.seq}, {"packets", chunk.packets},
-               {"bytes", chunk.bytes}, {"reason", SealReasonName(reason)},
-               {"kernel_drops", chunk.kernel_drops}, {"if_drops", chunk.interface_drops},
-               {"lost", chunk.lost_packets}, {"iface", chunk.interface});
-    if (on_sealed) on_sealed(chunk);
     return Status::Ok();
+  }
+
+  // A sealed chunk the CommitCallback refused: its file goes, its packets are lost.
+  void RemoveRefused(const SealedChunk& chunk, const std::string& final_name, const Status& why) {
+    if (unlinkat(dir_fd.get(), final_name.c_str(), 0) != 0 && errno != ENOENT) {
+      PICKET_LOG(kError, "capture", "cannot remove a refused chunk", {"path", chunk.path},
+                 {"error", std::strerror(errno)});
+    }
+    (void)::fsync(dir_fd.get());
+    CountLost(chunk.packets);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++stats.chunks_abandoned;
+      ++stats.commit_failures;
+    }
+    PICKET_LOG(kWarn, "capture", "sealed chunk not committed; removed, its packets counted lost",
+               {"seq", chunk.seq}, {"packets", chunk.packets}, {"error", why},
+               {"iface", chunk.interface});
   }
 
   // ---- Queued mode: the writer thread ----
@@ -672,6 +700,22 @@ Result<std::unique_ptr<ChunkWriter>> ChunkWriter::Open(ChunkWriterOptions option
                                                        const Clock& clock, SeqAllocator next_seq,
                                                        StatsProvider stats,
                                                        SealedCallback on_sealed) {
+  CommitCallback commit;
+  if (on_sealed) {
+    commit = [cb = std::move(on_sealed)](const SealedChunk& chunk) {
+      cb(chunk);
+      return Status::Ok();
+    };
+  }
+  return OpenCommitting(std::move(options), clock, std::move(next_seq), std::move(stats),
+                        std::move(commit));
+}
+
+Result<std::unique_ptr<ChunkWriter>> ChunkWriter::OpenCommitting(ChunkWriterOptions options,
+                                                                 const Clock& clock,
+                                                                 SeqAllocator next_seq,
+                                                                 StatsProvider stats,
+                                                                 CommitCallback on_commit) {
   if (options.dir.empty()) return Status::InvalidArgument("chunk writer: no directory");
   if (options.max_bytes <= kFileHeaderBytes) {
     return Status::InvalidArgument("chunk writer: max_bytes " + std::to_string(options.max_bytes) +
@@ -705,7 +749,7 @@ Result<std::unique_ptr<ChunkWriter>> ChunkWriter::Open(ChunkWriterOptions option
   state->clock = &clock;
   state->next_seq = std::move(next_seq);
   state->stats_provider = std::move(stats);
-  state->on_sealed = std::move(on_sealed);
+  state->on_commit = std::move(on_commit);
   if (state->stats_provider) {
     Result<CaptureStats> now = state->stats_provider();
     if (now.ok()) state->baseline = *now;

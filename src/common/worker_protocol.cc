@@ -181,13 +181,15 @@ std::string EncodeEvent(const Event& event) {
           if (!e.error.empty()) j["error"] = e.error;
           return j;
         } else if constexpr (std::is_same_v<T, Stats>) {
-          return {{"event", "stats"},
-                  {"packets", e.packets},
-                  {"lost_packets", e.lost_packets},
-                  {"filter_changes", e.filter_changes},
-                  {"kernel_drops", e.kernel_drops},
-                  {"if_drops", e.if_drops},
-                  {"bytes_captured", e.bytes_captured}};
+          json j = {{"event", "stats"},
+                    {"packets", e.packets},
+                    {"lost_packets", e.lost_packets},
+                    {"filter_changes", e.filter_changes},
+                    {"kernel_drops", e.kernel_drops},
+                    {"if_drops", e.if_drops},
+                    {"bytes_captured", e.bytes_captured}};
+          if (!e.degraded.empty()) j["degraded"] = e.degraded;
+          return j;
         } else {
           static_assert(kAlwaysFalse<T>, "every event is encoded");
         }
@@ -276,6 +278,7 @@ Result<Event> ParseEvent(std::string_view line) {
     r.Integer("kernel_drops", &e.kernel_drops, false);  // absent from older workers
     r.Integer("if_drops", &e.if_drops, false);
     r.Integer("bytes_captured", &e.bytes_captured, false);
+    r.String("degraded", &e.degraded, false);
     return Finish<Event>(r, e);
   }
   return Status::InvalidArgument("worker event: field \"event\" has an unknown value " +

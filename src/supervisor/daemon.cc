@@ -96,6 +96,7 @@ class Daemon {
   json config_status = {{"source", "file"}, {"applied_version", nullptr},
                         {"desired_version", nullptr}, {"refused", nullptr}};
   std::string worker_state = "stopped";
+  std::string worker_degraded;  // the running worker's "degraded: ..." (Stats), "" when fine
   bool shutting_down = false;
 
   // --- status --------------------------------------------------------------
@@ -111,6 +112,7 @@ class Daemon {
   void SetWorkerState(std::string state, bool urgent = true) {
     worker_state = std::move(state);
     json w = {{"state", worker_state}};
+    if (!worker_degraded.empty() && worker_state == "running") w["degraded"] = worker_degraded;
     if (worker) {
       const WorkerStats& s = worker->stats();
       w["pid"] = s.pid;
@@ -144,6 +146,8 @@ class Daemon {
       c["batches_pending"] = bc->batches_pending;
       c["chunks_evicted"] = bc->chunks_evicted;
       c["bytes_evicted"] = bc->bytes_evicted;
+      c["chunks_evicted_disk_full"] = bc->chunks_evicted_disk_full;
+      c["packets_evicted"] = bc->packets_evicted;
       c["chunks_dead"] = bc->chunks_dead;
       c["batches_dead"] = bc->batches_dead;
       if (fleet) fleet->SetResultsPending(bc->result_batches_pending);
@@ -318,7 +322,10 @@ class Daemon {
       if (auto n = d.store->ResultBatchesPending(); n.ok()) results_pending = *n;
       d.fleet->OnWorkerEvent(std::move(e), results_pending);
     }
-    void operator()(const worker_protocol::Stats& e) const { d.worker_totals.Update(run, e); }
+    void operator()(const worker_protocol::Stats& e) const {
+      d.worker_totals.Update(run, e);
+      d.worker_degraded = e.degraded;
+    }
   };
 
   void OnWorkerReady(const worker_protocol::Ready& ready) {

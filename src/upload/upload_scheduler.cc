@@ -2,7 +2,9 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <optional>
 #include <random>
 #include <set>
@@ -57,6 +59,10 @@ class UploadScheduler::Impl {
   void FinishHeartbeat(const Job& job);
   void MaybeFinishStop();
   std::int64_t NowMs() const;
+  bool Held(const std::string& key, std::int64_t now) const;
+  void RecordLaterOutcomes(std::int64_t now);
+  Status RecordOutcome(bool is_chunk, std::int64_t id, upload::Outcome outcome,
+                       const std::string& error);
 
   uv_loop_t* loop_;
   buffer::BufferStore* store_;
@@ -73,7 +79,38 @@ class UploadScheduler::Impl {
   std::uint64_t generation_;
   std::shared_ptr<const UploadSchedulerOptions> shared_options_;
   UploadStats stats_;
+  // Due times are on this clock: steady_clock anchored at the wall clock of
+  // construction, so a wall-clock step never delays (or hurries) a retry. The
+  // buffer's next_attempt_ms of an earlier process means nothing here: Start
+  // makes every item due.
+  const std::int64_t clock_anchor_ms_;
+
+  // Items whose outcome the buffer could not record (disk full, database
+  // locked): kept in memory so nothing is sent again in a loop.
+  struct HeldRetry {
+    std::int64_t due_ms = 0;
+    int attempts = 0;
+  };
+  std::map<std::string, HeldRetry> held_retries_;  // key -> when it may go again
+  struct LaterOutcome {
+    bool is_chunk = true;
+    std::int64_t id = 0;
+    upload::Outcome outcome = upload::Outcome::kDone;
+    std::string error;
+  };
+  std::map<std::string, LaterOutcome> later_outcomes_;  // delivered/refused, not yet recorded
+  std::int64_t next_record_ms_ = 0;  // the next try at recording later_outcomes_
+  int record_failures_ = 0;
 };
+
+namespace {
+// Bounds the rows read per poll. The held maps need no bound of their own: one
+// entry per pending item at most, and the buffer bounds those.
+constexpr std::size_t kMaxRowsPerPoll = 10000;
+// A held retry whose item did not come back this long after its due time is
+// gone from the buffer (evicted, or recorded by now): forget it.
+constexpr std::int64_t kForgetHeldMs = 600'000;
+}  // namespace
 
 struct UploadScheduler::Impl::Job {
   uv_work_t req{};
@@ -98,7 +135,11 @@ UploadScheduler::Impl::Impl(uv_loop_t* loop, buffer::BufferStore* store,
       store_(store),
       options_(std::move(options)),
       generation_(g_generation++),
-      shared_options_(std::make_shared<const UploadSchedulerOptions>(options_)) {}
+      shared_options_(std::make_shared<const UploadSchedulerOptions>(options_)),
+      clock_anchor_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch() -
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count()) {}
 
 UploadScheduler::Impl::~Impl() {
   if (timer_) {
@@ -109,14 +150,52 @@ UploadScheduler::Impl::~Impl() {
 }
 
 std::int64_t UploadScheduler::Impl::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return clock_anchor_ms_ + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count();
+}
+
+bool UploadScheduler::Impl::Held(const std::string& key, std::int64_t now) const {
+  if (later_outcomes_.count(key)) return true;  // delivered or refused: never sent again
+  auto it = held_retries_.find(key);
+  return it != held_retries_.end() && it->second.due_ms > now;
+}
+
+Status UploadScheduler::Impl::RecordOutcome(bool is_chunk, std::int64_t id,
+                                            upload::Outcome outcome, const std::string& error) {
+  if (outcome == upload::Outcome::kDone) {
+    return is_chunk ? store_->MarkChunkUploaded(id) : store_->MarkBatchUploaded(id);
+  }
+  return is_chunk ? store_->MarkChunkDead(id, error) : store_->MarkBatchDead(id, error);
+}
+
+// Tries again to write outcomes the buffer refused, with backoff between rounds.
+void UploadScheduler::Impl::RecordLaterOutcomes(std::int64_t now) {
+  if (later_outcomes_.empty() || now < next_record_ms_) return;
+  for (auto it = later_outcomes_.begin(); it != later_outcomes_.end();) {
+    const LaterOutcome& o = it->second;
+    Status st = RecordOutcome(o.is_chunk, o.id, o.outcome, o.error);
+    if (!st.ok() && st.code() != StatusCode::kNotFound) {  // NotFound: gone meanwhile (evicted)
+      ++record_failures_;
+      next_record_ms_ = now + JitteredDelay(options_.retry_base, options_.retry_max,
+                                            record_failures_, rng_).count();
+      PICKET_LOG(kDebug, "upload", "upload outcome still not recorded", {"error", st},
+                 {"waiting", later_outcomes_.size()});
+      return;
+    }
+    it = later_outcomes_.erase(it);
+  }
+  record_failures_ = 0;
+  PICKET_LOG(kInfo, "upload", "upload outcomes recorded again");
 }
 
 Status UploadScheduler::Impl::Start() {
   if (options_.collectors.empty()) return Status::InvalidArgument("no collector URL configured");
   upload::InitHttpGlobals();
+  // Due times of an earlier process were on its own clock (and a reboot restarts the monotonic one).
+  if (Status due = store_->RetryAllNow(); !due.ok()) {
+    PICKET_LOG(kWarn, "upload", "cannot reset due times at start", {"error", due});
+  }
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;
@@ -174,6 +253,12 @@ void UploadScheduler::Impl::Poll() {
     if (++dispatched >= free_slots) return;
   }
   const std::int64_t now = NowMs();
+  RecordLaterOutcomes(now);
+  std::erase_if(held_retries_, [&](const auto& h) { return h.second.due_ms + kForgetHeldMs < now; });
+  // Held items may come first in the buffer's order: read past them (bounded).
+  const int want = static_cast<int>(std::min(
+      kMaxRowsPerPoll, static_cast<std::size_t>(free_slots) + in_flight_.size() +
+                           held_retries_.size() + later_outcomes_.size()));
   auto counters = store_->Counters();
   upload::DeviceCounters device;
   if (counters.ok()) {
@@ -181,7 +266,7 @@ void UploadScheduler::Impl::Poll() {
     device.evicted_bytes = counters->bytes_evicted;
   }
   // Batches first: results and logs are small and must never wait behind pcap.
-  auto batches = store_->DueBatches(now, free_slots + static_cast<int>(in_flight_.size()));
+  auto batches = store_->DueBatches(now, want);
   if (!batches.ok()) {
     PICKET_LOG(kError, "upload", "cannot read due batches", {"error", batches.status()});
     return;
@@ -189,7 +274,10 @@ void UploadScheduler::Impl::Poll() {
   for (auto& b : *batches) {
     if (dispatched >= free_slots) break;
     std::string key = "b" + std::to_string(b.id);
-    if (in_flight_.count(key)) continue;
+    if (in_flight_.count(key) || Held(key, now)) continue;
+    if (auto h = held_retries_.find(key); h != held_retries_.end()) {
+      b.attempts = std::max(b.attempts, h->second.attempts);
+    }
     auto job = std::make_unique<Job>();
     job->key = key;
     job->is_chunk = false;
@@ -199,7 +287,7 @@ void UploadScheduler::Impl::Poll() {
     ++dispatched;
   }
   if (dispatched >= free_slots) return;
-  auto chunks = store_->DueChunks(now, free_slots + static_cast<int>(in_flight_.size()));
+  auto chunks = store_->DueChunks(now, want);
   if (!chunks.ok()) {
     PICKET_LOG(kError, "upload", "cannot read due chunks", {"error", chunks.status()});
     return;
@@ -207,7 +295,10 @@ void UploadScheduler::Impl::Poll() {
   for (auto& c : *chunks) {
     if (dispatched >= free_slots) break;
     std::string key = "c" + std::to_string(c.meta.seq);
-    if (in_flight_.count(key)) continue;
+    if (in_flight_.count(key) || Held(key, now)) continue;
+    if (auto h = held_retries_.find(key); h != held_retries_.end()) {
+      c.attempts = std::max(c.attempts, h->second.attempts);
+    }
     auto job = std::make_unique<Job>();
     job->key = key;
     job->chunk = std::move(c);
@@ -290,9 +381,11 @@ void UploadScheduler::Impl::Finish(Job& job) {
   const std::int64_t id = job.is_chunk ? job.chunk.meta.seq : job.batch.id;
   const char* what = job.is_chunk ? "chunk" : "batch";
   Status st;
+  std::int64_t retry_at = 0;
+  int attempts_now = 0;
   switch (r.outcome) {
     case upload::Outcome::kDone:
-      st = job.is_chunk ? store_->MarkChunkUploaded(id) : store_->MarkBatchUploaded(id);
+      st = RecordOutcome(job.is_chunk, id, r.outcome, r.error);
       (job.is_chunk ? stats_.chunks_ok : stats_.batches_ok)++;
       stats_.bytes_sent += r.bytes_sent;
       if (collector_down_) {
@@ -301,6 +394,7 @@ void UploadScheduler::Impl::Finish(Job& job) {
         if (Status due = store_->RetryAllNow(); !due.ok()) {
           PICKET_LOG(kError, "upload", "cannot reschedule pending items", {"error", due});
         }
+        for (auto& [key, held] : held_retries_) held.due_ms = 0;
       }
       PICKET_LOG(kDebug, "upload", "uploaded", {"what", what}, {"id", id},
                  {"bytes", r.bytes_sent}, {"status", r.http_status});
@@ -329,6 +423,8 @@ void UploadScheduler::Impl::Finish(Job& job) {
         }
       }
       const std::int64_t next = NowMs() + delay.count();
+      retry_at = next;
+      attempts_now = attempts + 1;
       st = job.is_chunk ? store_->MarkChunkRetry(id, next, r.error)
                         : store_->MarkBatchRetry(id, next, r.error);
       break;
@@ -345,10 +441,25 @@ void UploadScheduler::Impl::Finish(Job& job) {
                    {"id", id}, {"url", job.collector}, {"status", r.http_status},
                    {"error", r.error});
       }
-      st = job.is_chunk ? store_->MarkChunkDead(id, r.error) : store_->MarkBatchDead(id, r.error);
+      st = RecordOutcome(job.is_chunk, id, r.outcome, r.error);
       break;
   }
-  if (!st.ok()) PICKET_LOG(kError, "upload", "cannot record upload outcome", {"error", st});
+  held_retries_.erase(job.key);
+  if (!st.ok() && st.code() != StatusCode::kNotFound) {
+    // The buffer cannot take the outcome (disk full, database locked): remember
+    // it here, so the item is not sent again in a loop.
+    if (r.outcome == upload::Outcome::kRetry) {
+      held_retries_[job.key] = {retry_at, attempts_now};
+    } else {
+      later_outcomes_[job.key] = {job.is_chunk, id, r.outcome, r.error};
+      if (next_record_ms_ == 0 || record_failures_ == 0) {
+        next_record_ms_ = NowMs() + options_.retry_base.count();
+      }
+    }
+    PICKET_LOG(kError, "upload", "cannot record upload outcome; held in memory, not re-sent",
+               {"what", what}, {"id", id}, {"error", st}, {"held", held_retries_.size()},
+               {"outcomes_waiting", later_outcomes_.size()});
+  }
   if (stopping_) {
     MaybeFinishStop();
   } else if (r.outcome == upload::Outcome::kDone) {

@@ -46,6 +46,29 @@ void OnStopSignal(int) {
 
 namespace wp = worker_protocol;
 
+// Why capture cannot keep its chunks right now ("" when it can): set and
+// cleared on the writer thread, read by the control thread for Stats.
+std::atomic<int> g_degraded{0};
+constexpr const char* kDegradedText[] = {"", "degraded: disk full", "degraded: database locked",
+                                         "degraded: buffer write failed"};
+
+void SetDegraded(const Status& why) {
+  const int state = why.code() == StatusCode::kResourceExhausted ? 1
+                    : why.code() == StatusCode::kUnavailable      ? 2
+                                                                  : 3;
+  if (g_degraded.exchange(state) != state) {
+    PICKET_LOG(kWarn, "worker", kDegradedText[state], {"error", why});
+  }
+}
+
+void ClearDegraded() {
+  if (int was = g_degraded.exchange(0); was != 0) {
+    PICKET_LOG(kInfo, "worker", "chunks are committed again", {"was", kDegradedText[was]});
+  }
+}
+
+std::string DegradedText() { return kDegradedText[g_degraded.load()]; }
+
 // Carries out the supervisor's commands: a live filter change and the shards
 // of shared scan jobs it has claimed in ZooKeeper.
 class CommandHandler {
@@ -158,19 +181,40 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
   auto options = capture::ChunkWriterOptions::FromConfig(config.capture, store.ChunkDir(), *source);
   options.gap_before_ms = gap_ms;
   std::uint64_t committed = 0;
-  auto writer = capture::ChunkWriter::Open(
-      options, clock, [&]() { return store.NextChunkSeq(); },
-      [&]() { return source->Stats(); },
-      [&](const capture::SealedChunk& chunk) {
-        if (Status st = store.CommitChunk(ToChunkMeta(chunk)); !st.ok()) {
-          // The file stays behind as an orphan and is removed at the next start.
-          PICKET_LOG(kError, "worker", "cannot commit sealed chunk", {"seq", chunk.seq},
-                     {"error", st});
-          return;
+  // Seqs come from memory, not MAX(seq)+1 of committed rows: a chunk whose
+  // commit failed keeps its number, so it is never handed out twice. Both
+  // lambdas run on the writer's thread, one after the other.
+  auto first_seq = store.NextChunkSeq();
+  if (!first_seq.ok()) return fail("chunk seq", first_seq.status());
+  std::int64_t next_seq = *first_seq;       // the next one handed out
+  std::int64_t next_committed = *first_seq;  // what the buffer expects next
+  const std::uint64_t room = options.max_bytes + buffer::kMinFreeBytes;
+  auto writer = capture::ChunkWriter::OpenCommitting(
+      options, clock,
+      [&]() -> Result<std::int64_t> {
+        // Room for a whole chunk before it is opened: evict, or pause capture (packets counted lost).
+        if (auto free = store.MakeRoom(room); !free.ok()) {
+          SetDegraded(free.status());
+          return free.status();
         }
+        return next_seq++;
+      },
+      [&]() { return source->Stats(); },
+      [&](const capture::SealedChunk& chunk) -> Status {
+        buffer::ChunkMeta meta = ToChunkMeta(chunk);
+        meta.uncommitted_before = chunk.seq - next_committed;
+        if (Status st = store.CommitChunk(meta); !st.ok()) {
+          SetDegraded(st);
+          PICKET_LOG(kError, "worker", "cannot commit sealed chunk; capture goes on",
+                     {"seq", chunk.seq}, {"state", DegradedText()}, {"error", st});
+          return st;
+        }
+        next_committed = chunk.seq + 1;
         ++committed;
+        ClearDegraded();
         PICKET_LOG(kDebug, "worker", "chunk committed", {"seq", chunk.seq},
                    {"packets", chunk.packets}, {"bytes", chunk.bytes});
+        return Status::Ok();
       });
   if (!writer.ok()) return fail("chunk writer", writer.status());
 
@@ -281,7 +325,8 @@ int Run(const DaemonConfig& config, bool control_channel) {
           if (sniffer == nullptr) return;
           const auto st = sniffer->Stats();
           channel->Send(wp::Stats{st.packets, st.lost_packets, st.filter_changes,
-                                  st.kernel_drops, st.interface_drops, st.captured_bytes});
+                                  st.kernel_drops, st.interface_drops, st.captured_bytes,
+                                  DegradedText()});
         });
   }
   int rc = 0;

@@ -5,9 +5,24 @@
 // uploads and acknowledges them). Each process opens its own BufferStore; one
 // BufferStore is used by one thread at a time.
 //
-// Disk budget (max_bytes): pending chunk bytes + pending batch bytes. Committing
-// a chunk over budget evicts the oldest pending chunks first (counted, never
-// silent); result and log batches are never evicted.
+// Disk budget (max_bytes): the real footprint — pending chunk bytes + the
+// database and its WAL files (they hold the batches: at least the pending batch
+// bytes are counted) + the reserve file. Committing a
+// chunk over budget evicts the oldest pending chunks first (counted, never
+// silent); result and log batches are never evicted. The filesystem's free
+// space is checked too (statvfs): below kMinFreeBytes the oldest pending chunks
+// are evicted ("disk full", counted apart), and when nothing is left to evict
+// MakeRoom fails so the caller pauses capture (its packets counted as lost).
+//
+// Recording an outcome must not fail on a full disk: the buffer keeps a
+// preallocated reserve file (kReserveBytes). A write that SQLite refuses with
+// "database or disk is full" releases the reserve, evicts the oldest pending
+// chunks to get the floor back, tries the write once more and re-creates the
+// reserve. Simpler than preallocating SQLite's pages (WAL frames are appended
+// whatever the free pages), and it frees room for the WAL as well.
+//
+// The WAL is kept small: journal_size_limit and wal_autocheckpoint bound it,
+// and it is checkpointed (TRUNCATE) after evictions and pruning.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +49,17 @@ struct ChunkMeta {
   std::string sha256_hex;
   std::string interface;
   std::int64_t sealed_at_ms = 0;   // wall clock
+  // Seqs handed out right before this one whose chunks never got committed (a
+  // failed commit): CommitChunk then expects seq = NextChunkSeq() + this, so a
+  // seq is never handed out twice.
+  std::int64_t uncommitted_before = 0;
 };
+
+// Free space the buffer keeps on its filesystem: below it the oldest pending
+// chunks are evicted and capture pauses rather than writing into ENOSPC.
+inline constexpr std::uint64_t kMinFreeBytes = 512u << 10;
+// The preallocated reserve file (dir/reserve) released when SQLite hits a full disk.
+inline constexpr std::uint64_t kReserveBytes = 256u << 10;
 
 enum class BatchKind { kResults, kLogs };
 
@@ -56,6 +81,9 @@ struct BufferCounters {
   std::uint64_t chunks_pending = 0, chunk_bytes_pending = 0;
   std::uint64_t chunks_uploaded = 0, chunks_dead = 0;
   std::uint64_t chunks_evicted = 0, bytes_evicted = 0;
+  // Of chunks_evicted: evicted because the filesystem was full (the rest: max_bytes).
+  std::uint64_t chunks_evicted_disk_full = 0;
+  std::uint64_t packets_evicted = 0;  // packets in evicted chunks (either reason)
   std::uint64_t batches_pending = 0, batch_bytes_pending = 0;
   std::uint64_t result_batches_pending = 0;  // scan results the collector does not have yet
   std::uint64_t batches_uploaded = 0, batches_dead = 0;
@@ -83,6 +111,13 @@ class BufferStore {
   // FailedPrecondition when meta.seq is not NextChunkSeq().
   virtual Status CommitChunk(const ChunkMeta& meta) = 0;
   virtual Result<std::optional<ChunkMeta>> LastChunk() = 0;
+  // Evicts the oldest pending chunks ("disk full") until the filesystem has at
+  // least `free_bytes` available; ResourceExhausted (naming both figures) when
+  // nothing is left to evict. Returns the free bytes. Cheap when there is room:
+  // one statvfs, no database access.
+  virtual Result<std::uint64_t> MakeRoom(std::uint64_t free_bytes) = 0;
+  // The budget's view of the footprint (see the top of this file).
+  virtual Result<std::uint64_t> FootprintBytes() = 0;
 
   // Items whose next attempt is due at `now_ms`, oldest first.
   virtual Result<std::vector<PendingChunk>> DueChunks(std::int64_t now_ms, int limit) = 0;

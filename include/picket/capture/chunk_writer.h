@@ -111,7 +111,8 @@ struct ChunkWriterStats {
   std::uint64_t chunks_sealed = 0;
   std::uint64_t packets_sealed = 0;
   std::uint64_t bytes_sealed = 0;
-  std::uint64_t chunks_abandoned = 0;   // after a write/seal error
+  std::uint64_t chunks_abandoned = 0;   // after a write/seal error or a refused commit
+  std::uint64_t commit_failures = 0;    // of chunks_abandoned: the CommitCallback refused it
   std::uint64_t lost_packets = 0;       // total, including ones already reported in a chunk
   std::uint64_t queue_drops = 0;        // of lost_packets: the queue's pool was exhausted
   std::uint64_t truncated_packets = 0;  // caplen > snaplen, cut to snaplen
@@ -123,8 +124,15 @@ class ChunkWriter {
   // Inline mode: on the calling thread inside Write/Tick/SealNow. Queued mode:
   // on the writer thread, as is the SeqAllocator (never concurrently with it).
   using SealedCallback = std::function<void(const SealedChunk&)>;
-  // The next chunk's sequence number. A seq is consumed only by a successful
-  // seal: after a failed chunk the same number is used again.
+  // As SealedCallback, but may refuse the chunk (e.g. the buffer could not
+  // record it: disk full, database locked). A refused chunk is removed under its
+  // final name, its seq stays consumed (never handed out again), its packets
+  // are counted as lost and its drop counts and restart gap move to the next
+  // chunk; the writer goes on with the next chunk (no error is returned).
+  using CommitCallback = std::function<Status(const SealedChunk&)>;
+  // The next chunk's sequence number. A seq is consumed by a successful seal
+  // (also when the CommitCallback then refuses the chunk): after a failed
+  // write or seal the same number is used again.
   using SeqAllocator = std::function<Result<std::int64_t>()>;
   // The source's cumulative counters (PacketSource::Stats); may be empty (no drops).
   using StatsProvider = std::function<Result<CaptureStats>()>;
@@ -133,6 +141,11 @@ class ChunkWriter {
   static Result<std::unique_ptr<ChunkWriter>> Open(ChunkWriterOptions options, const Clock& clock,
                                                    SeqAllocator next_seq, StatsProvider stats,
                                                    SealedCallback on_sealed);
+  static Result<std::unique_ptr<ChunkWriter>> OpenCommitting(ChunkWriterOptions options,
+                                                             const Clock& clock,
+                                                             SeqAllocator next_seq,
+                                                             StatsProvider stats,
+                                                             CommitCallback on_commit);
   // A SeqAllocator counting up from `first`.
   static SeqAllocator CountingSeq(std::int64_t first);
 

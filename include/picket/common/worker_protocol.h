@@ -95,6 +95,9 @@ struct Stats {
   std::uint64_t kernel_drops = 0;    // libpcap ps_drop: the ring was full
   std::uint64_t if_drops = 0;        // libpcap ps_ifdrop: dropped by the NIC/driver
   std::uint64_t bytes_captured = 0;  // sum of caplen of the packets received
+  // Why sealed chunks cannot be kept right now ("degraded: disk full",
+  // "degraded: database locked", ...); "" when they can. Not summed across runs.
+  std::string degraded;
   bool operator==(const Stats&) const = default;
 };
 
