@@ -194,7 +194,17 @@ Status CollectorDb::CreateSchema() {
     PICKET_RETURN_IF_ERROR(db_.Exec("ALTER TABLE idempotency_keys ADD COLUMN body_sha256 TEXT"));
   }
   if (found >= 1 && found < 3) {  // older chunks stay NULL: not known
-    PICKET_RETURN_IF_ERROR(db_.Exec("ALTER TABLE chunks ADD COLUMN ts_backwards INTEGER"));
+    bool has_column = false;
+    {  // finished before the ALTER
+      auto has = db_.Prepare("SELECT 1 FROM pragma_table_info('chunks') WHERE name = 'ts_backwards'");
+      if (!has.ok()) return has.status();
+      auto row = has->Step();
+      if (!row.ok()) return row.status();
+      has_column = *row;
+    }
+    if (!has_column) {
+      PICKET_RETURN_IF_ERROR(db_.Exec("ALTER TABLE chunks ADD COLUMN ts_backwards INTEGER"));
+    }
   }
   PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
   return tx->Commit();

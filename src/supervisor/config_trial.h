@@ -38,6 +38,11 @@ class ConfigTrial {
 
   // The worker is handed config `version`, not yet proven: the trial starts over.
   void Begin(std::int64_t version);
+  // A newer version the same worker runs on (no restart: log level, uploads,
+  // the filter): the trial goes on for it, its clocks and failures kept.
+  void Retarget(std::int64_t version) {
+    if (version_) version_ = version;
+  }
   // The config running is proven (or needs no proof): no trial.
   void End();
 

@@ -115,6 +115,7 @@ class Daemon {
   json refused_entry;               // its status entry, shown again when it is sent again
   std::string worker_error;         // what the worker said before it exited (Failed event)
   std::uint64_t worker_error_run = 0, ready_run = 0;
+  std::uint64_t trial_after_run = 0;  // runs after this one ran the config on trial
   std::string worker_state = "stopped";
   bool shutting_down = false;
 
@@ -336,8 +337,13 @@ class Daemon {
     std::uint64_t run;  // which worker sent it
     void operator()(const worker_protocol::Ready& e) const { d.OnWorkerReady(e, run); }
     void operator()(const worker_protocol::Failed& e) const {
+      // May come before or after the exit is seen: either way last_error gets its words.
       d.worker_error = e.what + ": " + e.error;
       d.worker_error_run = run;
+      if (d.worker && d.worker->stats().starts == run) {  // not a worker rolled back since
+        d.SetLastError("worker on config version " + std::to_string(d.running.version) + ": " +
+                       d.worker_error);
+      }
     }
     void operator()(const worker_protocol::FilterAck& e) const { d.OnFilterAck(e); }
     void operator()(worker_protocol::ShardEvent e) const {
@@ -398,12 +404,21 @@ class Daemon {
 
   // An exit nobody asked for: its reason is the last error; a config on trial
   // that keeps failing goes back to the last good one.
+  // Why the worker of `exit` failed: its own words when they came (the control
+  // line and the exit are read in either order), else how it ended, with what
+  // an earlier run of the same config on trial said.
+  std::string WorkerFailure(const WorkerExit& exit) const {
+    if (worker_error_run == exit.run && !worker_error.empty()) return worker_error;
+    std::string how = exit.term_signal != 0 ? "killed by signal " + std::to_string(exit.term_signal)
+                                            : "exited with status " + std::to_string(exit.exit_status);
+    if (trial.on_trial() && worker_error_run > trial_after_run && !worker_error.empty()) {
+      how += " (an earlier run: " + worker_error + ")";
+    }
+    return how;
+  }
+
   void OnWorkerFailed(const WorkerExit& exit) {
-    std::string why = worker_error_run == exit.run && !worker_error.empty()
-                          ? worker_error
-                          : exit.term_signal != 0
-                                ? "killed by signal " + std::to_string(exit.term_signal)
-                                : "exited with status " + std::to_string(exit.exit_status);
+    const std::string why = WorkerFailure(exit);
     SetLastError("worker on config version " + std::to_string(running.version) + " failed after " +
                  std::to_string(exit.ran.count()) + " ms: " + why);
     if (!trial.OnFailure(SystemClock::Instance().MonotonicNow())) return;
@@ -412,8 +427,8 @@ class Daemon {
                  {"version", running.version}, {"failures", trial.failures()}, {"error", why});
       return;
     }
-    // Not from inside the worker's exit callback.
-    inbox->Post([this, why = std::move(why)] { RollBack(why); });
+    // Not from inside the worker's exit callback (and its last words may still be in the pipe).
+    inbox->Post([this, exit] { RollBack(WorkerFailure(exit)); });
   }
 
   void RollBack(const std::string& why) {
@@ -437,6 +452,7 @@ class Daemon {
     PICKET_LOG(kError, "supervisor", "config rolled back: its worker keeps failing", {"version", bad},
                {"to", last_good->config.version}, {"error", why});
     config_status["source"] = "last_good";
+    SetStatus("config", config_status, true);
     trial.End();
     const DaemonConfig to = last_good->config;
     running_document = last_good->document;
@@ -509,8 +525,13 @@ class Daemon {
     const bool was_on_trial = trial.on_trial();
     running_document = effective;
     const ConfigDelta delta = SwitchTo(check.config);
-    // A worker restarted on it, or one that has not proven its config yet, must prove this one.
-    if ((delta.restart_worker && worker) || was_on_trial) trial.Begin(version);
+    // A restarted worker must prove this config; one still on trial goes on proving it.
+    if (delta.restart_worker && worker) {
+      trial.Begin(version);
+      trial_after_run = worker->stats().starts;
+    } else if (was_on_trial) {
+      trial.Retarget(version);
+    }
     if (Status st = WriteWorkerConfig(); !st.ok()) {
       SetLastError(st.ToString());
       PICKET_LOG(kError, "supervisor", "worker config not written", {"error", st});

@@ -45,6 +45,20 @@ TEST_SUITE("supervisor.config_trial") {
     CHECK(t.OnFailure(At(80'000)));
   }
 
+  TEST_CASE("a retargeted trial keeps its proof clock and its failures") {
+    ConfigTrial t({milliseconds(10'000), 3, milliseconds(60'000)});
+    t.Begin(5);
+    CHECK_FALSE(t.OnFailure(At(0)));
+    t.OnReady(5, At(1'000));
+    t.Retarget(6);  // only the log level changed: the same worker runs on
+    CHECK(t.version() == 6);
+    CHECK(t.failures() == 1);
+    CHECK(t.ProvenAt(At(11'000)));
+    ConfigTrial none;
+    none.Retarget(9);  // nothing on trial: stays so
+    CHECK_FALSE(none.on_trial());
+  }
+
   TEST_CASE("failures outside a trial never roll anything back") {
     ConfigTrial t;
     for (int i = 0; i < 10; ++i) CHECK_FALSE(t.OnFailure(At(i)));
