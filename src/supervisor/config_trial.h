@@ -55,6 +55,9 @@ class ConfigTrial {
   bool OnFailure(MonoTime now);
   // True when the config on trial has run proven_after since its worker was ready.
   bool ProvenAt(MonoTime now) const;
+  // Its worker is ready and nothing on this trial failed: asked to stop now
+  // (SIGTERM), the config ran until it was told to stop, and counts as run.
+  bool RunningCleanly() const { return version_ && ready_at_ && failures_.empty(); }
 
   bool on_trial() const { return version_.has_value(); }
   std::int64_t version() const { return version_.value_or(-1); }

@@ -598,6 +598,8 @@ class Daemon {
     if (shutting_down) return;
     shutting_down = true;
     PICKET_LOG(kInfo, "supervisor", "shutting down", {"signal", signum});
+    // Stopped while its worker runs it without a failure: it ran until told to stop.
+    if (trial.RunningCleanly() && trial.version() == running.version) ProveRunning();
     uv_timer_stop(&counters_timer);
     uv_timer_stop(&heartbeat_timer);
     uv_timer_stop(&proven_timer);

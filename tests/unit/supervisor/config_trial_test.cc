@@ -59,6 +59,18 @@ TEST_SUITE("supervisor.config_trial") {
     CHECK_FALSE(none.on_trial());
   }
 
+  TEST_CASE("running cleanly: ready, and no failure on this trial") {
+    ConfigTrial t({milliseconds(10'000), 3, milliseconds(60'000)});
+    CHECK_FALSE(t.RunningCleanly());
+    t.Begin(8);
+    CHECK_FALSE(t.RunningCleanly());  // not ready yet
+    t.OnReady(8, At(0));
+    CHECK(t.RunningCleanly());
+    CHECK_FALSE(t.OnFailure(At(1'000)));
+    t.OnReady(8, At(2'000));
+    CHECK_FALSE(t.RunningCleanly());  // it failed once on this trial
+  }
+
   TEST_CASE("failures outside a trial never roll anything back") {
     ConfigTrial t;
     for (int i = 0; i < 10; ++i) CHECK_FALSE(t.OnFailure(At(i)));
