@@ -202,7 +202,7 @@ class SqliteBufferStore final : public BufferStore {
       auto row = q->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      out.push_back({ReadChunk(*q), static_cast<int>(q->Int(13))});
+      out.push_back({ReadChunk(*q), static_cast<int>(q->Int(kChunkColumnCount))});
     }
     return out;
   }
@@ -390,6 +390,7 @@ class SqliteBufferStore final : public BufferStore {
   static constexpr std::string_view kChunkColumns =
       "SELECT seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops, "
       "gap_before_ms, sha256, interface, sealed_at_ms, lost_packets, ts_backwards";
+  static constexpr int kChunkColumnCount = 14;  // the index of a column added after them
 
   static ChunkMeta ReadChunk(const Statement& q) {
     ChunkMeta m;
