@@ -192,8 +192,8 @@ def main():
         except AssertionError:
             delivered_s = None
         limit = RETRY_MAX_S + UPLOAD_SLACK_S
-        figures.append(f"collector outage: {waiting_up_to - seq_down} chunks waited across +1 h / -2 h "
-                       f"steps; all delivered " +
+        figures.append(f"collector outage: {waiting_up_to - seq_down} chunks waited across " +
+                       ("no steps (--no-step)" if dry else "+1 h / -2 h steps") + "; all delivered " +
                        (f"{delivered_s:.2f} s after the collector served again (restart took "
                         f"{t_ready - t_back:.2f} s; limit retry_max {RETRY_MAX_S:.0f} s + {UPLOAD_SLACK_S:.0f} s)"
                         if delivered_s is not None else "NOT within 60 s"))
@@ -222,6 +222,9 @@ def main():
             failures.append(f"expected a flagged chunk for each step back (2), got {flagged}")
         if dry and flagged:
             failures.append(f"chunks flagged ts_backwards without a clock step: {flagged}")
+        unreported = [c["seq"] for c in listed if c.get("ts_backwards") is None]
+        if unreported:  # every chunk of this picketd says 0 or more (X-Picket-Ts-Backwards)
+            failures.append(f"chunks without ts_backwards at the collector: {unreported}")
         if unflagged_back:
             failures.append(f"chunks whose timestamps went back without the flag: {unflagged_back}")
         table = subprocess.run([picket, "chunks", "list", DEVICE, "--collector", base],
