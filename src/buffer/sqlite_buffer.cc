@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   seq INTEGER PRIMARY KEY, file TEXT NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,
   first_ts_us INTEGER NOT NULL, last_ts_us INTEGER NOT NULL, kernel_drops INTEGER NOT NULL,
   interface_drops INTEGER NOT NULL, gap_before_ms INTEGER NOT NULL, sha256 TEXT NOT NULL,
-  lost_packets INTEGER NOT NULL DEFAULT 0,
+  lost_packets INTEGER NOT NULL DEFAULT 0, ts_backwards INTEGER NOT NULL DEFAULT 0,
   interface TEXT NOT NULL, sealed_at_ms INTEGER NOT NULL,
   state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
@@ -104,6 +104,7 @@ class SqliteBufferStore final : public BufferStore {
     PICKET_RETURN_IF_ERROR(db_.Exec(kSchema));
     // Databases made before lost_packets existed get the column (the error says it exists).
     (void)db_.Exec("ALTER TABLE chunks ADD COLUMN lost_packets INTEGER NOT NULL DEFAULT 0");
+    (void)db_.Exec("ALTER TABLE chunks ADD COLUMN ts_backwards INTEGER NOT NULL DEFAULT 0");
     auto check = db_.Prepare("PRAGMA quick_check");
     if (!check.ok()) return check.status();
     auto row = check->Step();
@@ -224,7 +225,7 @@ class SqliteBufferStore final : public BufferStore {
       auto row = q->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      out.push_back({ReadChunk(*q), static_cast<int>(q->Int(13))});
+      out.push_back({ReadChunk(*q), static_cast<int>(q->Int(kChunkColumnCount))});
     }
     return out;
   }
@@ -535,15 +536,16 @@ class SqliteBufferStore final : public BufferStore {
     }
     auto ins = db_.Prepare(
         "INSERT INTO chunks(seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, "
-        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms, lost_packets) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms, lost_packets, ts_backwards) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!ins.ok()) return ins.status();
     ins->Bind(1, m.seq).Bind(2, m.file).Bind(3, static_cast<std::int64_t>(m.bytes))
         .Bind(4, static_cast<std::int64_t>(m.packets)).Bind(5, m.first_ts_us).Bind(6, m.last_ts_us)
         .Bind(7, static_cast<std::int64_t>(m.kernel_drops))
         .Bind(8, static_cast<std::int64_t>(m.interface_drops)).Bind(9, m.gap_before_ms)
         .Bind(10, m.sha256_hex).Bind(11, m.interface).Bind(12, m.sealed_at_ms)
-        .Bind(13, static_cast<std::int64_t>(m.lost_packets));
+        .Bind(13, static_cast<std::int64_t>(m.lost_packets))
+        .Bind(14, static_cast<std::int64_t>(m.ts_backwards));
     PICKET_RETURN_IF_ERROR(ins->Run());
     PICKET_RETURN_IF_ERROR(EvictOverBudget(evicted_files));
     return tx->Commit();
@@ -551,7 +553,8 @@ class SqliteBufferStore final : public BufferStore {
 
   static constexpr std::string_view kChunkColumns =
       "SELECT seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops, "
-      "gap_before_ms, sha256, interface, sealed_at_ms, lost_packets";
+      "gap_before_ms, sha256, interface, sealed_at_ms, lost_packets, ts_backwards";
+  static constexpr int kChunkColumnCount = 14;  // the index of a column added after them
 
   static ChunkMeta ReadChunk(const Statement& q) {
     ChunkMeta m;
@@ -568,6 +571,7 @@ class SqliteBufferStore final : public BufferStore {
     m.interface = q.Text(10);
     m.sealed_at_ms = q.Int(11);
     m.lost_packets = static_cast<std::uint64_t>(q.Int(12));
+    m.ts_backwards = static_cast<std::uint64_t>(q.Int(13));
     return m;
   }
 

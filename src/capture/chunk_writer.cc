@@ -142,6 +142,7 @@ struct Item {
   bool seal = true;  // end item: false abandons the chunk instead
   SealReason reason = SealReason::kStop;
   std::int64_t first_us = 0, last_us = 0;
+  std::uint64_t backwards = 0;  // packets stamped before the one ahead of them
   std::uint64_t lost = 0;  // lost on the capture side since the previous end item
   std::optional<Result<CaptureStats>> drops;  // the source's counters at the rotation
 };
@@ -174,6 +175,7 @@ struct ChunkWriter::State {
   std::uint64_t bytes = 0;          // header + records, buffered or written
   std::uint64_t packets = 0;
   std::int64_t first_us = 0, last_us = 0;
+  std::uint64_t backwards = 0;
   CaptureStats baseline;
   std::uint64_t lost_pending = 0;
   bool gap_reported = false;
@@ -190,6 +192,14 @@ struct ChunkWriter::State {
   std::uint64_t q_bytes = 0, q_packets = 0;
   std::int64_t q_first_us = 0, q_last_us = 0;
   std::uint64_t q_lost = 0;       // for the next end item
+  std::uint64_t q_backwards = 0;
+  // The last packet's stamp, across chunks: a wall clock stepped back shows here.
+  std::optional<std::int64_t> last_stamp_us;
+  bool WentBackwards(std::int64_t us) {
+    const bool back = last_stamp_us && us < *last_stamp_us;
+    last_stamp_us = us;
+    return back;
+  }
   std::uint64_t ends_pushed = 0;  // = index of the open chunk
   Block* current = nullptr;       // being filled; the part past cur_pushed is this thread's
   std::size_t cur_used = 0, cur_pushed = 0;
@@ -337,6 +347,7 @@ struct ChunkWriter::State {
     chunk.packets = packets;
     chunk.first_packet_us = first_us;
     chunk.last_packet_us = last_us;
+    chunk.ts_backwards = backwards;
     chunk.sha256 = hash.Finish();
     chunk.sha256_hex = HexEncode(chunk.sha256.data(), chunk.sha256.size());
     if (!queued && stats_provider) drops = stats_provider();
@@ -465,6 +476,7 @@ struct ChunkWriter::State {
     }
     first_us = item.first_us;
     last_us = item.last_us;
+    backwards = item.backwards;
     if (Status st = Seal(item.reason, std::move(item.drops)); !st.ok()) Report(std::move(st), index);
   }
 
@@ -546,6 +558,7 @@ struct ChunkWriter::State {
     item.reason = reason;
     item.first_us = q_first_us;
     item.last_us = q_last_us;
+    item.backwards = q_backwards;
     item.lost = q_lost;
     q_lost = 0;
     if (seal && stats_provider) item.drops = stats_provider();
@@ -629,7 +642,11 @@ struct ChunkWriter::State {
     cur_used += record;
     ++cur_packets;
     const std::int64_t us = Micros(packet.ts);
-    if (q_packets == 0) q_first_us = us;
+    if (q_packets == 0) {
+      q_first_us = us;
+      q_backwards = 0;
+    }
+    if (WentBackwards(us)) ++q_backwards;
     q_last_us = us;
     ++q_packets;
     q_bytes += record;
@@ -803,7 +820,11 @@ Status ChunkWriter::Write(const Packet& packet) {
     return st;
   }
   const std::int64_t us = Micros(packet.ts);
-  if (s.packets == 0) s.first_us = us;
+  if (s.packets == 0) {
+    s.first_us = us;
+    s.backwards = 0;
+  }
+  if (s.WentBackwards(us)) ++s.backwards;
   s.last_us = us;
   ++s.packets;
   s.last_mono = now;

@@ -191,7 +191,8 @@ int Get(std::span<char* const> args) {
 }  // namespace
 
 std::vector<std::string> ChunkTableHeader() {
-  return {"SEQ", "PACKETS", "BYTES", "FIRST", "LAST", "DROPS", "LOST", "GAP_MS", "SHA256"};
+  return {"SEQ",  "PACKETS", "BYTES",   "FIRST", "LAST",
+          "DROPS", "LOST",   "GAP_MS", "TS_BACK", "SHA256"};
 }
 
 std::vector<std::string> ChunkTableCells(const json& chunk) {
@@ -200,7 +201,8 @@ std::vector<std::string> ChunkTableCells(const json& chunk) {
   if (sha.size() > 16) sha.resize(16);
   return {Field(chunk, "seq"),         Field(chunk, "packets"),      Field(chunk, "bytes"),
           Time(chunk, "first_ts_us"),  Time(chunk, "last_ts_us"),    std::to_string(drops),
-          Field(chunk, "lost_packets"), Field(chunk, "gap_before_ms"), sha};
+          Field(chunk, "lost_packets"), Field(chunk, "gap_before_ms"), Field(chunk, "ts_backwards"),
+          sha};
 }
 
 int RunChunksCommand(std::span<char* const> args) {

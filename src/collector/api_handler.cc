@@ -465,7 +465,8 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
                            {wire::kKernelDropsHeader, &c.kernel_drops},
                            {wire::kInterfaceDropsHeader, &c.interface_drops},
                            {wire::kLostPacketsHeader, &c.lost_packets},
-                           {wire::kGapBeforeHeader, &c.gap_before_ms}});
+                           {wire::kGapBeforeHeader, &c.gap_before_ms},
+                           {wire::kTsBackwardsHeader, &c.ts_backwards}});
     }
     if (auto iface = h.Get(wire::kInterfaceHeader)) c.interface = std::string(Trim(*iface));
     if (st.ok()) {

@@ -14,7 +14,7 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 // 2: idempotency_keys.body_sha256 (a key reused with another body is refused).
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;  // 3: chunks.ts_backwards
 
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS devices(
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   interface_drops INTEGER,
   lost_packets INTEGER,
   gap_before_ms INTEGER,
+  ts_backwards INTEGER,
   interface TEXT,
   received_at_ms INTEGER NOT NULL,
   path TEXT NOT NULL,
@@ -192,6 +193,19 @@ Status CollectorDb::CreateSchema() {
   if (found == 1) {
     PICKET_RETURN_IF_ERROR(db_.Exec("ALTER TABLE idempotency_keys ADD COLUMN body_sha256 TEXT"));
   }
+  if (found >= 1 && found < 3) {  // older chunks stay NULL: not known
+    bool has_column = false;
+    {  // finished before the ALTER
+      auto has = db_.Prepare("SELECT 1 FROM pragma_table_info('chunks') WHERE name = 'ts_backwards'");
+      if (!has.ok()) return has.status();
+      auto row = has->Step();
+      if (!row.ok()) return row.status();
+      has_column = *row;
+    }
+    if (!has_column) {
+      PICKET_RETURN_IF_ERROR(db_.Exec("ALTER TABLE chunks ADD COLUMN ts_backwards INTEGER"));
+    }
+  }
   PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
   return tx->Commit();
 }
@@ -260,8 +274,9 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
 
   auto insert = db_.Prepare(R"sql(
     INSERT INTO chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops,
-                       interface_drops, gap_before_ms, interface, received_at_ms, path, lost_packets)
-    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14))sql");
+                       interface_drops, gap_before_ms, interface, received_at_ms, path, lost_packets,
+                       ts_backwards)
+    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
   if (!insert.ok()) return insert.status();
   PICKET_RETURN_IF_ERROR(insert->Bind(1, r.device)
                              .Bind(2, static_cast<std::int64_t>(r.seq))
@@ -277,6 +292,7 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
                              .Bind(12, r.received_at_ms)
                              .Bind(13, r.path)
                              .Bind(14, r.lost_packets)
+                             .Bind(15, r.ts_backwards)
                              .Run());
   // Counters saturate at 2^53 - 1: headers are capped there (api_handler), so
   // a sum never overflows int64 (which SQLite would turn into a float) and
@@ -446,7 +462,7 @@ Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const 
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare(R"sql(
     SELECT seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
-           lost_packets, gap_before_ms, interface, received_at_ms
+           lost_packets, gap_before_ms, ts_backwards, interface, received_at_ms
     FROM chunks WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, device).Bind(2, SinceBound(q)).Bind(3, ClampLimit(q.limit));

@@ -190,6 +190,10 @@ std::string EncodeEvent(const Event& event) {
                     {"bytes_captured", e.bytes_captured}};
           if (!e.degraded.empty()) j["degraded"] = e.degraded;
           return j;
+        } else if constexpr (std::is_same_v<T, Failed>) {
+          return {{"event", "failed"},
+                  {"what", e.what.substr(0, kMaxFailureBytes)},
+                  {"error", e.error.substr(0, kMaxFailureBytes)}};
         } else {
           static_assert(kAlwaysFalse<T>, "every event is encoded");
         }
@@ -280,6 +284,15 @@ Result<Event> ParseEvent(std::string_view line) {
     r.Integer("bytes_captured", &e.bytes_captured, false);
     r.String("degraded", &e.degraded, false);
     return Finish<Event>(r, e);
+  }
+  if (*tag == "failed") {
+    Failed e;
+    r.String("what", &e.what);
+    r.String("error", &e.error);
+    // Shown in the status node: a longer text is cut, not refused.
+    if (e.what.size() > kMaxFailureBytes) e.what.resize(kMaxFailureBytes);
+    if (e.error.size() > kMaxFailureBytes) e.error.resize(kMaxFailureBytes);
+    return Finish<Event>(r, std::move(e));
   }
   return Status::InvalidArgument("worker event: field \"event\" has an unknown value " +
                                  Describe(json(*tag)));

@@ -23,10 +23,13 @@
 #include "picket/capture/privileges.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
+#include "picket/common/digest.h"
 #include "picket/common/file_io.h"
+#include "picket/common/json_limits.h"
 #include "picket/common/log.h"
 #include "picket/common/version.h"
 #include "picket/common/worker_protocol.h"
+#include "config_trial.h"
 #include "incoming_config.h"
 #include "fleet_agent.h"
 #include "picket/zk/connect_string.h"
@@ -44,6 +47,9 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kLastGoodKey = "config:last_good";
+// {"digest": sha256 of the effective document, "refusal": the status entry}:
+// a config rolled back after its worker failed is never booted again.
+constexpr const char* kRefusedKey = "config:refused";
 
 // The setting is optional: no file, no token.
 Result<std::string> ReadToken(const std::string& path, std::string_view key) {
@@ -77,6 +83,7 @@ class Daemon {
   uv_signal_t sigterm{}, sigint{};
   uv_timer_t counters_timer{};
   uv_timer_t heartbeat_timer{};
+  uv_timer_t proven_timer{};  // a ready worker's config becomes last good when it fires
   std::chrono::milliseconds heartbeat_every{0};  // the interval the timer runs at; 0: off
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   DaemonConfig local;    // from the file: the base ZooKeeper's document is laid over
@@ -93,8 +100,22 @@ class Daemon {
   std::vector<std::string> discovered_collectors;
   mutable std::set<std::string> refused_collectors_logged;  // each refused URL logged once
   std::int64_t applied_version = -1;
-  json config_status = {{"source", "file"}, {"applied_version", nullptr},
-                        {"desired_version", nullptr}, {"refused", nullptr}};
+  json config_status = {{"source", "file"},         {"applied_version", nullptr},
+                        {"desired_version", nullptr}, {"last_good_version", nullptr},
+                        {"refused", nullptr}};
+  // --- last good means ran (config_trial.h) ---
+  ConfigTrial trial;
+  struct LastGood {
+    DaemonConfig config;
+    std::string document;  // effective JSON; "" for the local file (never stored)
+  };
+  std::optional<LastGood> last_good;
+  std::string running_document;     // effective JSON of `running` when ZooKeeper sent it
+  std::string refused_digest;       // of the config rolled back ("" none)
+  json refused_entry;               // its status entry, shown again when it is sent again
+  std::string worker_error;         // what the worker said before it exited (Failed event)
+  std::uint64_t worker_error_run = 0, ready_run = 0;
+  std::uint64_t trial_after_run = 0;  // runs after this one ran the config on trial
   std::string worker_state = "stopped";
   std::string worker_degraded;  // the running worker's "degraded: ..." (Stats), "" when fine
   bool shutting_down = false;
@@ -300,9 +321,13 @@ class Daemon {
       SetLastError("worker " + std::to_string(pid) +
                    " killed by seccomp (SIGSYS): a system call outside the allowlist");
     };
-    wo.on_exit = [this] {
+    wo.on_exit = [this](const WorkerExit& exit) {
       if (fleet) fleet->OnWorkerExit();
-      if (!shutting_down) SetWorkerState("restarting");
+      uv_timer_stop(&proven_timer);
+      trial.OnExit();
+      if (shutting_down) return;
+      SetWorkerState("restarting");
+      if (!exit.expected) OnWorkerFailed(exit);
     };
     worker = std::make_unique<WorkerProcess>(&loop, std::move(wo));
     PICKET_RETURN_IF_ERROR(worker->Start());
@@ -314,7 +339,16 @@ class Daemon {
   struct WorkerEventHandler {
     Daemon& d;
     std::uint64_t run;  // which worker sent it
-    void operator()(const worker_protocol::Ready& e) const { d.OnWorkerReady(e); }
+    void operator()(const worker_protocol::Ready& e) const { d.OnWorkerReady(e, run); }
+    void operator()(const worker_protocol::Failed& e) const {
+      // May come before or after the exit is seen: either way last_error gets its words.
+      d.worker_error = e.what + ": " + e.error;
+      d.worker_error_run = run;
+      if (d.worker && d.worker->stats().starts == run) {  // not a worker rolled back since
+        d.SetLastError("worker on config version " + std::to_string(d.running.version) + ": " +
+                       d.worker_error);
+      }
+    }
     void operator()(const worker_protocol::FilterAck& e) const { d.OnFilterAck(e); }
     void operator()(worker_protocol::ShardEvent e) const {
       if (!d.fleet) return;  // shards come only from the fleet agent's commands
@@ -328,7 +362,7 @@ class Daemon {
     }
   };
 
-  void OnWorkerReady(const worker_protocol::Ready& ready) {
+  void OnWorkerReady(const worker_protocol::Ready& ready, std::uint64_t run) {
     SetWorkerState("running");
     if (ready.version != running.version) {
       // It read its config before the latest change was written: run that one.
@@ -338,11 +372,124 @@ class Daemon {
     }
     if (applied_version != ready.version) SetApplied(ready.version);
     if (fleet) fleet->OnWorkerReady();
+    ready_run = run;
+    trial.OnReady(ready.version, SystemClock::Instance().MonotonicNow());
+    const auto proof = static_cast<std::uint64_t>(trial.policy().proven_after.count());
+    uv_timer_start(&proven_timer, &OnProvenTimer, proof, 0);
+  }
+
+  // The ready worker ran its config for proven_after: it is last good, and
+  // any crash loop is over now.
+  static void OnProvenTimer(uv_timer_t* t) {
+    auto& d = *static_cast<Daemon*>(t->data);
+    if (d.shutting_down || !d.worker || !d.worker->running() ||
+        d.worker->stats().starts != d.ready_run) {
+      return;
+    }
+    d.worker->MarkHealthy();
+    if (d.trial.on_trial() && d.trial.ProvenAt(SystemClock::Instance().MonotonicNow())) {
+      d.ProveRunning();
+    }
+    d.SetWorkerState(d.worker_state);  // crash_loop: false
+  }
+
+  // `running` has run: it becomes last good (stored when ZooKeeper sent it).
+  void ProveRunning() {
+    trial.End();
+    last_good = LastGood{running, running_document};
+    config_status["last_good_version"] = running.version;
+    SetStatus("config", config_status, true);
+    if (running_document.empty()) return;
+    if (Status st = store->PutState(
+            kLastGoodKey, json{{"version", running.version}, {"document", running_document}}.dump());
+        !st.ok()) {
+      PICKET_LOG(kWarn, "supervisor", "last good config not stored", {"error", st});
+      return;
+    }
+    PICKET_LOG(kInfo, "supervisor", "config ran: now the last good one", {"version", running.version});
+  }
+
+  // An exit nobody asked for: its reason is the last error; a config on trial
+  // that keeps failing goes back to the last good one.
+  // Why the worker of `exit` failed: its own words when they came (the control
+  // line and the exit are read in either order), else how it ended, with what
+  // an earlier run of the same config on trial said.
+  std::string WorkerFailure(const WorkerExit& exit) const {
+    if (worker_error_run == exit.run && !worker_error.empty()) return worker_error;
+    std::string how = exit.term_signal != 0 ? "killed by signal " + std::to_string(exit.term_signal)
+                                            : "exited with status " + std::to_string(exit.exit_status);
+    if (trial.on_trial() && worker_error_run > trial_after_run && !worker_error.empty()) {
+      how += " (an earlier run: " + worker_error + ")";
+    }
+    return how;
+  }
+
+  void OnWorkerFailed(const WorkerExit& exit) {
+    const std::string why = WorkerFailure(exit);
+    SetLastError("worker on config version " + std::to_string(running.version) + " failed after " +
+                 std::to_string(exit.ran.count()) + " ms: " + why);
+    if (!trial.OnFailure(SystemClock::Instance().MonotonicNow())) return;
+    if (!last_good || last_good->config.version == running.version) {
+      PICKET_LOG(kError, "supervisor", "config keeps failing and there is no last good one to return to",
+                 {"version", running.version}, {"failures", trial.failures()}, {"error", why});
+      return;
+    }
+    // Not from inside the worker's exit callback (and its last words may still be in the pipe).
+    inbox->Post([this, exit] { RollBack(WorkerFailure(exit)); });
+  }
+
+  void RollBack(const std::string& why) {
+    if (shutting_down || !last_good || !trial.on_trial()) return;
+    const std::int64_t bad = trial.version();
+    const TrialPolicy& p = trial.policy();
+    const std::string error = "worker failed " + std::to_string(trial.failures()) + " times within " +
+                              std::to_string(p.failure_window.count() / 1000) + " s: " + why;
+    config_status["refused"] = {{"version", bad},
+                                {"error", error},
+                                {"errors", json::array({error})},
+                                {"rolled_back_to", last_good->config.version},
+                                {"at_ms", SystemClock::Instance().WallMillis()}};
+    refused_entry = config_status["refused"];
+    refused_digest = Sha256Hex(running_document);
+    if (Status st = store->PutState(kRefusedKey,
+                                    json{{"digest", refused_digest}, {"refusal", refused_entry}}.dump());
+        !st.ok()) {
+      PICKET_LOG(kWarn, "supervisor", "refused config not stored", {"error", st});
+    }
+    PICKET_LOG(kError, "supervisor", "config rolled back: its worker keeps failing", {"version", bad},
+               {"to", last_good->config.version}, {"error", why});
+    config_status["source"] = "last_good";
+    SetStatus("config", config_status, true);
+    trial.End();
+    const DaemonConfig to = last_good->config;
+    running_document = last_good->document;
+    SwitchTo(to);
+    SetLastError("config version " + std::to_string(bad) + " rolled back to version " +
+                 std::to_string(to.version) + ": " + error);
+    if (Status st = WriteWorkerConfig(); !st.ok()) {
+      SetLastError(st.ToString());
+      return;
+    }
+    SetWorkerState("restarting");
+    worker->Restart(WorkerArgv());
+  }
+
+  // `running` becomes `next`, with what that takes besides the worker.
+  ConfigDelta SwitchTo(const DaemonConfig& next) {
+    const ConfigDelta delta = CompareConfigs(running, next);
+    running = next;
+    if (delta.log_level) log::SetLevel(running.log.level);
+    if (delta.uploads) RebuildUploads();
+    if (running.upload.heartbeat_interval != heartbeat_every) StartHeartbeats();
+    return delta;
   }
 
   void OnFilterAck(const worker_protocol::FilterAck& ack) {
     if (ack.ok) {
-      if (ack.version == running.version) SetApplied(ack.version);
+      if (ack.version == running.version) {
+        SetApplied(ack.version);
+        if (!trial.on_trial()) ProveRunning();  // the proven worker runs the new filter
+      }
     } else if (worker_state == "running") {  // a starting worker reads the file instead
       SetLastError("filter of config version " + std::to_string(ack.version) +
                    " not applied: " + ack.error);
@@ -372,18 +519,26 @@ class Daemon {
                  {"first", check.errors.front().ToString()}, {"running", applied_version});
       return;
     }
+    if (!refused_digest.empty() && Sha256Hex(effective) == refused_digest) {
+      // Its worker failed and it was rolled back: never booted again.
+      config_status["refused"] = refused_entry;
+      SetStatus("config", config_status, true);
+      PICKET_LOG(kWarn, "supervisor", "config was rolled back before; not applied again",
+                 {"version", version}, {"running", running.version});
+      return;
+    }
     config_status["refused"] = nullptr;
     config_status["source"] = source;
-    if (Status st = store->PutState(kLastGoodKey,
-                                    json{{"version", version}, {"document", effective}}.dump());
-        !st.ok()) {
-      PICKET_LOG(kWarn, "supervisor", "last good config not stored", {"error", st});
+    const bool was_on_trial = trial.on_trial();
+    running_document = effective;
+    const ConfigDelta delta = SwitchTo(check.config);
+    // A restarted worker must prove this config; one still on trial goes on proving it.
+    if (delta.restart_worker && worker) {
+      trial.Begin(version);
+      trial_after_run = worker->stats().starts;
+    } else if (was_on_trial) {
+      trial.Retarget(version);
     }
-    const ConfigDelta delta = CompareConfigs(running, check.config);
-    running = check.config;
-    if (delta.log_level) log::SetLevel(running.log.level);
-    if (delta.uploads) RebuildUploads();
-    if (running.upload.heartbeat_interval != heartbeat_every) StartHeartbeats();
     if (Status st = WriteWorkerConfig(); !st.ok()) {
       SetLastError(st.ToString());
       PICKET_LOG(kError, "supervisor", "worker config not written", {"error", st});
@@ -398,6 +553,7 @@ class Daemon {
       worker->SendControl(worker_protocol::FilterCommand{running.capture.filter, version});
     } else {
       SetApplied(version);  // nothing the worker must do (or it reads it when it starts)
+      if (!trial.on_trial()) ProveRunning();  // the proven worker runs on unchanged
     }
   }
 
@@ -425,9 +581,22 @@ class Daemon {
       return;
     }
     running = check.config;
+    running_document = saved.value("document", "");
+    last_good = LastGood{running, running_document};
     config_status["source"] = "last_good";
+    config_status["last_good_version"] = version;
     PICKET_LOG(kInfo, "supervisor", "starting on the last good config from ZooKeeper",
                {"version", version});
+  }
+
+  // The config rolled back last: refused again (not booted) if ZooKeeper still sends it.
+  void LoadRefused() {
+    auto raw = store->GetState(kRefusedKey);
+    if (!raw.ok() || !raw->has_value()) return;
+    json saved = ParseJsonBounded(**raw);
+    if (!saved.is_object() || !saved.contains("digest") || !saved["digest"].is_string()) return;
+    refused_digest = saved["digest"].get<std::string>();
+    refused_entry = saved.value("refusal", json());
   }
 
   // --- lifecycle -----------------------------------------------------------
@@ -436,8 +605,11 @@ class Daemon {
     if (shutting_down) return;
     shutting_down = true;
     PICKET_LOG(kInfo, "supervisor", "shutting down", {"signal", signum});
+    // Stopped while its worker runs it without a failure: it ran until told to stop.
+    if (trial.RunningCleanly() && trial.version() == running.version) ProveRunning();
     uv_timer_stop(&counters_timer);
     uv_timer_stop(&heartbeat_timer);
+    uv_timer_stop(&proven_timer);
     auto stop_uploads = [this] {
       if (fleet) fleet->Stop();  // after the worker: its last checkpoints are written
       if (logs) logs->Stop();    // what is queued goes into the buffer, shipped at next start
@@ -459,6 +631,7 @@ class Daemon {
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&counters_timer), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&proven_timer), nullptr);
     if (inbox) inbox->Close();
     worker.reset();  // closes its timers
     uploads.reset();
@@ -556,20 +729,25 @@ int Daemon::Run() {
   if (worker_user) {
     if (Status st = HandOverAndLimit(*worker_user); !st.ok()) return fail("privileges", st);
   }
-  if (local.zookeeper.enabled()) LoadLastGood();
+  if (local.zookeeper.enabled()) {
+    LoadLastGood();
+    LoadRefused();
+  }
+  if (!last_good) trial.Begin(running.version);  // the file's config must prove itself too
 
   // libuv's pool size is process-global and read at its first use.
   const std::string pool = std::to_string(running.upload.threads);
   ::setenv("UV_THREADPOOL_SIZE", pool.c_str(), 1);
   uv_loop_init(&loop);
   inbox = std::make_unique<LoopInbox>(&loop);
-  sigterm.data = sigint.data = counters_timer.data = heartbeat_timer.data = this;
+  sigterm.data = sigint.data = counters_timer.data = heartbeat_timer.data = proven_timer.data = this;
   uv_signal_init(&loop, &sigterm);
   uv_signal_init(&loop, &sigint);
   uv_signal_start(&sigterm, &OnSignal, SIGTERM);
   uv_signal_start(&sigint, &OnSignal, SIGINT);
   uv_timer_init(&loop, &counters_timer);
   uv_timer_init(&loop, &heartbeat_timer);
+  uv_timer_init(&loop, &proven_timer);
   ::signal(SIGPIPE, SIG_IGN);
 
   SetStatus("picketd", std::string(PicketVersion()), false);

@@ -138,7 +138,6 @@ void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(control_in_));
     control_in_ = nullptr;
   }
-  if (options_.on_exit) options_.on_exit();
   uv_timer_stop(kill_timer_);
   stats_.last_exit_status = static_cast<int>(exit_status);
   stats_.last_term_signal = term_signal;
@@ -146,6 +145,10 @@ void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
   stats_.pid = 0;
   const auto ran = std::chrono::steady_clock::now() - started_at_;
   const auto ran_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ran).count();
+  if (options_.on_exit) {
+    options_.on_exit(WorkerExit{stats_.starts, static_cast<int>(exit_status), term_signal,
+                                std::chrono::milliseconds(ran_ms), stopping_ || restart_requested_});
+  }
   if (stopping_) {
     PICKET_LOG(kInfo, "supervisor", "worker stopped", {"status", exit_status},
                {"signal", term_signal}, {"ran_ms", ran_ms});
@@ -281,6 +284,15 @@ void WorkerProcess::Stop(std::function<void()> done) {
   on_stopped_ = std::move(done);
   uv_process_kill(process_, SIGTERM);
   uv_timer_start(kill_timer_, &OnKillTimer, static_cast<std::uint64_t>(options_.stop_grace.count()), 0);
+}
+
+void WorkerProcess::MarkHealthy() {
+  quick_exits_ = 0;
+  backoff_.Reset();
+  if (stats_.crash_loop) {
+    stats_.crash_loop = false;
+    PICKET_LOG(kInfo, "supervisor", "worker crash loop over", {"pid", stats_.pid});
+  }
 }
 
 void WorkerProcess::Restart(std::vector<std::string> argv) {

@@ -22,6 +22,15 @@
 
 namespace picket::supervisor {
 
+// One exit of a worker, as on_exit sees it.
+struct WorkerExit {
+  std::uint64_t run = 0;       // WorkerStats::starts when it was spawned
+  int exit_status = 0;
+  int term_signal = 0;
+  std::chrono::milliseconds ran{0};  // monotonic: spawn to exit
+  bool expected = false;       // asked for: Stop() or Restart()
+};
+
 struct WorkerProcessOptions {
   std::vector<std::string> argv;                 // argv[0] is the executable path
   std::chrono::milliseconds restart_base{500};
@@ -39,7 +48,7 @@ struct WorkerProcessOptions {
   // lines that do not parse are logged and dropped.
   std::function<void(worker_protocol::Event event, std::uint64_t run)> on_event;
   // Called on the loop after every exit of a worker (also for restarts).
-  std::function<void()> on_exit;
+  std::function<void(const WorkerExit&)> on_exit;
   // Called on the loop when the worker was killed by its seccomp filter
   // (SIGSYS: a system call outside the allowlist), before the usual restart.
   std::function<void(int pid)> on_seccomp_kill;
@@ -67,6 +76,10 @@ class WorkerProcess {
   void Stop(std::function<void()> done);
   // Restarts now with new argv (config change); the gap is the worker's seal + start.
   void Restart(std::vector<std::string> argv);
+  // The running worker has proven itself (the owner's judgement: it ran its
+  // config for a while): the backoff starts over and a crash loop is over now,
+  // not at the next exit.
+  void MarkHealthy();
 
   // Sends one command to the running worker's control channel; false when no
   // worker runs (a restarted worker is sent its state again when it is ready).

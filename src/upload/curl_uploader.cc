@@ -85,6 +85,7 @@ class CurlUploader final : public ChunkUploader {
         Header(wire::kInterfaceDropsHeader, chunk.interface_drops),
         Header(wire::kLostPacketsHeader, chunk.lost_packets),
         Header(wire::kGapBeforeHeader, chunk.gap_before_ms),
+        Header(wire::kTsBackwardsHeader, chunk.ts_backwards),
         wire::HeaderLine(wire::kInterfaceHeader, chunk.interface),
     };
     const std::string url = base_url + wire::ChunkPath(settings_.device_id, chunk.seq);

@@ -19,7 +19,6 @@ std::string Fingerprint(const ScanJobConfig& job) {
          (job.mode == ScanMode::kSyn ? "syn" : "connect");
 }
 
-std::int64_t NowMs() { return SystemClock::Instance().WallMillis(); }
 
 }  // namespace
 
@@ -61,18 +60,20 @@ void ScanJobRunner::Loop() {
 void ScanJobRunner::RunDueJobsOnce() {
   for (const auto& job : jobs_) {
     if (stop_.load()) return;
-    if (!Due(job, NowMs())) continue;
+    if (!Due(job, SealMarkNow())) continue;
     if (Status st = RunJob(job); !st.ok()) {
       PICKET_LOG(kError, "worker", "scan job failed", {"job", job.id}, {"error", st});
     }
   }
 }
 
-bool ScanJobRunner::Due(const ScanJobConfig& job, std::int64_t now_ms) {
+bool ScanJobRunner::Due(const ScanJobConfig& job, const SealMark& now) {
   JobState s = LoadState(job);
   if (s.finished_ms == 0) return true;          // never run, or interrupted: (re)start or resume
   if (job.interval.count() == 0) return false;  // a one-shot job that finished
-  return now_ms >= s.finished_ms + job.interval.count();
+  // Monotonic within a boot: a wall clock stepped back does not hold the next run off.
+  const SealMark finished{s.finished_boot_id, s.finished_boot_ms, s.finished_ms};
+  return ElapsedMs(finished, now) >= job.interval.count();
 }
 
 ScanJobRunner::JobState ScanJobRunner::LoadState(const ScanJobConfig& job) {
@@ -86,6 +87,8 @@ ScanJobRunner::JobState ScanJobRunner::LoadState(const ScanJobConfig& job) {
   s.seed = j.value("seed", std::uint64_t{0});
   s.checkpoint = j.value("checkpoint", std::uint64_t{0});
   s.finished_ms = j.value("finished_ms", std::int64_t{0});
+  s.finished_boot_id = j.value("finished_boot_id", std::string());
+  s.finished_boot_ms = j.value("finished_boot_ms", std::int64_t{0});
   s.fingerprint = j.value("fingerprint", std::string());
   if (s.fingerprint != Fingerprint(job)) return JobState{};  // the job changed: start over
   return s;
@@ -94,7 +97,8 @@ ScanJobRunner::JobState ScanJobRunner::LoadState(const ScanJobConfig& job) {
 Status ScanJobRunner::SaveState(const ScanJobConfig& job, const JobState& s) {
   nlohmann::json j = {{"run", s.run},           {"seed", s.seed},
                       {"checkpoint", s.checkpoint}, {"finished_ms", s.finished_ms},
-                      {"fingerprint", s.fingerprint}};
+                      {"finished_boot_id", s.finished_boot_id},
+                      {"finished_boot_ms", s.finished_boot_ms}, {"fingerprint", s.fingerprint}};
   std::lock_guard lock(mu_);
   return store_->PutState(StateKey(job), j.dump());
 }
@@ -160,7 +164,10 @@ Status ScanJobRunner::RunJob(const ScanJobConfig& job) {
                {"checkpoint", state.checkpoint}, {"status", st});
     return st;
   }
-  state.finished_ms = NowMs();
+  const SealMark finished = SealMarkNow();
+  state.finished_ms = finished.wall_ms;
+  state.finished_boot_id = finished.boot_id;
+  state.finished_boot_ms = finished.boot_ms;
   PICKET_RETURN_IF_ERROR(SaveState(job, state));
   PICKET_LOG(kInfo, "worker", "scan job finished", {"job", job.id}, {"run", state.run},
              {"sent", summary.sent}, {"open", summary.open}, {"pps", summary.pps},

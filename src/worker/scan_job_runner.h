@@ -18,6 +18,7 @@
 #include "picket/buffer/buffer_store.h"
 #include "picket/common/daemon_config.h"
 #include "picket/scan/scanner.h"
+#include "worker/restart_gap.h"
 
 namespace picket::worker {
 
@@ -53,7 +54,10 @@ class ScanJobRunner {
     std::int64_t run = 0;
     std::uint64_t seed = 0;
     std::uint64_t checkpoint = 0;
-    std::int64_t finished_ms = 0;  // 0: this run is not finished
+    std::int64_t finished_ms = 0;  // wall stamp; 0: this run is not finished
+    // When it finished on the boot clock: the interval is timed on it within a boot.
+    std::string finished_boot_id;
+    std::int64_t finished_boot_ms = 0;
     std::string fingerprint;       // targets/ports/mode: a changed job starts over
   };
 
@@ -62,7 +66,7 @@ class ScanJobRunner {
   JobState LoadState(const ScanJobConfig& job);
   Status SaveState(const ScanJobConfig& job, const JobState& state);
   Status FlushResults();
-  bool Due(const ScanJobConfig& job, std::int64_t now_ms);
+  bool Due(const ScanJobConfig& job, const SealMark& now);
 
   std::vector<ScanJobConfig> jobs_;
   std::uint64_t max_probes_;

@@ -23,6 +23,7 @@
 #include "picket/common/worker_protocol.h"
 #include "worker/buffer_lock.h"
 #include "worker/parent_watch.h"
+#include "worker/restart_gap.h"
 #include "worker/scan_job_runner.h"
 #include "worker/shard_runner.h"
 #include "worker/control_channel.h"
@@ -142,6 +143,7 @@ buffer::ChunkMeta ToChunkMeta(const capture::SealedChunk& c) {
   m.packets = c.packets;
   m.first_ts_us = c.first_packet_us;
   m.last_ts_us = c.last_packet_us;
+  m.ts_backwards = c.ts_backwards;
   m.kernel_drops = c.kernel_drops;
   m.interface_drops = c.interface_drops;
   m.lost_packets = c.lost_packets;
@@ -173,8 +175,9 @@ Status DropPrivileges(const SecuritySection& security, const std::string& chunk_
 int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
                std::unique_ptr<capture::PcapLiveSource> source, std::int64_t gap_ms,
                ScanJobRunner* scans, WorkerControl* control) {
-  auto fail = [](const char* what, const Status& st) {
+  auto fail = [control](const char* what, const Status& st) {
     PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
+    if (control) control->Send(wp::Failed{what, st.ToString()});
     return 1;
   };
   const Clock& clock = SystemClock::Instance();
@@ -212,6 +215,11 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
         next_committed = chunk.seq + 1;
         ++committed;
         ClearDegraded();
+        // Where the clocks stood: the next worker's gap is measured from here.
+        if (Status mark = store.PutState(std::string(kSealMarkKey), EncodeSealMark(SealMarkNow()));
+            !mark.ok()) {
+          PICKET_LOG(kDebug, "worker", "seal mark not stored", {"error", mark});
+        }
         PICKET_LOG(kDebug, "worker", "chunk committed", {"seq", chunk.seq},
                    {"packets", chunk.packets}, {"bytes", chunk.bytes});
         return Status::Ok();
@@ -242,14 +250,20 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
   auto stats = sniffer.Stats();
   PICKET_LOG(kInfo, "worker", "capture stopped", {"packets", stats.packets},
              {"chunks", committed}, {"lost", stats.lost_packets}, {"status", st});
+  if (!st.ok() && control) control->Send(wp::Failed{"capture", st.ToString()});
   return st.ok() ? 0 : 1;
 }
 
 }  // namespace
 
 int Run(const DaemonConfig& config, bool control_channel) {
-  auto fail = [](const char* what, const Status& st) {
+  // Made first (its reader starts later): a worker that cannot start says why
+  // on the channel, and the supervisor shows it (status node, rollbacks).
+  std::unique_ptr<WorkerControl> control;
+  if (control_channel) control = std::make_unique<WorkerControl>(STDIN_FILENO, STDOUT_FILENO);
+  auto fail = [&control](const char* what, const Status& st) {
     PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
+    if (control) control->Send(wp::Failed{what, st.ToString()});
     return 1;
   };
   if (Status st = StopWithParent(SIGTERM); !st.ok()) return fail("parent watch", st);
@@ -288,11 +302,17 @@ int Run(const DaemonConfig& config, bool control_channel) {
     if (!opened_shards.ok()) return fail("buffer for shards", opened_shards.status());
     shard_store = std::move(*opened_shards);
   }
-  // Capture was down from the last sealed chunk until now: record it on the first chunk.
-  std::int64_t gap_ms = 0;
+  // Capture was down from the last sealed chunk until now: record it on the first chunk
+  // (monotonic within a boot: a stepped wall clock records no phantom gap).
+  std::optional<std::int64_t> last_sealed_ms;
   if (auto last = store->LastChunk(); last.ok() && last->has_value()) {
-    gap_ms = std::max<std::int64_t>(0, SystemClock::Instance().WallMillis() - (*last)->sealed_at_ms);
+    last_sealed_ms = (*last)->sealed_at_ms;
   }
+  std::optional<SealMark> last_mark;
+  if (auto raw = store->GetState(std::string(kSealMarkKey)); raw.ok() && raw->has_value()) {
+    last_mark = ParseSealMark(**raw);
+  }
+  const std::int64_t gap_ms = RestartGapMs(last_mark, last_sealed_ms, SealMarkNow());
   std::unique_ptr<capture::PcapLiveSource> source;
   if (config.capture.enabled) {
     auto opened_source = capture::PcapLiveSource::Open(
@@ -304,10 +324,8 @@ int Run(const DaemonConfig& config, bool control_channel) {
     return fail("drop privileges", st);
   }
 
-  std::unique_ptr<WorkerControl> control;
   std::unique_ptr<ShardRunner> shards;
   if (control_channel) {
-    control = std::make_unique<WorkerControl>(STDIN_FILENO, STDOUT_FILENO);
     WorkerControl* channel = control.get();
     shards = std::make_unique<ShardRunner>(
         config.scan_max_probes, std::move(shard_store),

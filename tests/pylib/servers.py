@@ -204,12 +204,14 @@ class Processes:
             self.log.close()
 
 
-def start_collector(procs, picket, work, *extra):
-    """Starts `picket collector` on a free loopback port (no auth unless `extra` says otherwise);
-    returns its base URL once it serves."""
+def start_collector(procs, picket, work, *extra, listen="127.0.0.1:0"):
+    """Starts `picket collector` on a free loopback port, or on `listen` (a restart on the same
+    URL), with no auth unless `extra` says otherwise; returns its base URL once it serves."""
     ready = os.path.join(work, "collector.url")
+    if os.path.exists(ready):  # a restart: wait for the new one's file
+        os.remove(ready)
     auth = [] if "--tokens" in extra else ["--insecure-no-auth"]
-    procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, "collector"),
+    procs.start([picket, "collector", "--listen", listen, "--data", os.path.join(work, "collector"),
                  "--ready-file", ready, *auth, *extra])
     return wait_for("collector", lambda: os.path.exists(ready) and open(ready).read().strip())
 

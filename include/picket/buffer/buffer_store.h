@@ -42,6 +42,7 @@ struct ChunkMeta {
   std::uint64_t packets = 0;
   std::int64_t first_ts_us = 0;    // first/last packet timestamps, µs since the epoch
   std::int64_t last_ts_us = 0;
+  std::uint64_t ts_backwards = 0;  // packets stamped before the one ahead (clock stepped back)
   std::uint64_t kernel_drops = 0;  // during this chunk's interval
   std::uint64_t interface_drops = 0;
   std::uint64_t lost_packets = 0;  // received but in no chunk: disk too slow, write errors

@@ -70,6 +70,9 @@ struct SealedChunk {
   std::uint64_t packets = 0;
   std::int64_t first_packet_us = 0;  // packet timestamps (µs since the epoch)
   std::int64_t last_packet_us = 0;
+  // Packets stamped earlier than the packet before them (this chunk's or the
+  // previous one's last): the wall clock was stepped back. 0: in order.
+  std::uint64_t ts_backwards = 0;
   std::array<std::uint8_t, 32> sha256{};
   std::string sha256_hex;
   // Drops since the previous chunk was sealed (or the writer opened): deltas of

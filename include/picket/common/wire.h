@@ -245,6 +245,8 @@ inline constexpr std::string_view kInterfaceDropsHeader = "X-Picket-Interface-Dr
 // Received by the worker but in no chunk (disk slower than capture, write errors).
 inline constexpr std::string_view kLostPacketsHeader = "X-Picket-Lost-Packets";
 inline constexpr std::string_view kGapBeforeHeader = "X-Picket-Gap-Before-Ms";  // capture down before it
+// Packets stamped earlier than the packet before them (the clock stepped back); 0: in order.
+inline constexpr std::string_view kTsBackwardsHeader = "X-Picket-Ts-Backwards";
 inline constexpr std::string_view kInterfaceHeader = "X-Picket-Interface";       // text
 // Device counters, sent on every upload so the collector always has the latest.
 inline constexpr std::string_view kEvictedChunksHeader = "X-Picket-Evicted-Chunks";

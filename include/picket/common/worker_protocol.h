@@ -16,6 +16,8 @@
 //      "kernel_drops":K,"if_drops":I,"bytes_captured":B}  every ~2 s; cumulative
 //                                                        since the worker started;
 //                                                        a missing field reads as 0
+//     {"event":"failed","what":W,"error":E}              why it is about to exit 1
+//                                                        (W: "capture", "buffer", ...)
 //
 // Both binaries are the same build, but a line is still untrusted input: the
 // parsers bound its length and nesting, check every field's type and range,
@@ -101,7 +103,16 @@ struct Stats {
   bool operator==(const Stats&) const = default;
 };
 
-using Event = std::variant<Ready, FilterAck, ShardEvent, Stats>;
+// Sent once, just before the worker exits for a reason it knows: the
+// supervisor shows it as the worker's error (status node, config refusals).
+struct Failed {
+  std::string what;   // the part that could not start or run ("capture", "buffer", ...)
+  std::string error;  // its message, cut to kMaxFailureBytes
+  bool operator==(const Failed&) const = default;
+};
+inline constexpr std::size_t kMaxFailureBytes = 2048;
+
+using Event = std::variant<Ready, FilterAck, ShardEvent, Stats, Failed>;
 
 // "progress", "finished", "stopped", "failed".
 std::string_view ShardKindName(ShardEvent::Kind kind);

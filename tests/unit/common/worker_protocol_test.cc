@@ -65,6 +65,8 @@ TEST_SUITE("common.worker_protocol") {
         Stats{1000000, 12, 2},
         Stats{1000000, 12, 2, 40, 3, 96000000},
         Stats{0, 0, 0, ~std::uint64_t{0}, ~std::uint64_t{0}, ~std::uint64_t{0}},
+        Failed{"capture", "unavailable: nosuch0: No such device exists"},
+        Failed{"", ""},
     };
     for (const auto& e : events) {
       const std::string line = EncodeEvent(e);
@@ -73,6 +75,15 @@ TEST_SUITE("common.worker_protocol") {
       REQUIRE_MESSAGE(parsed.ok(), parsed.status().ToString());
       CHECK(*parsed == e);
     }
+  }
+
+  TEST_CASE("a worker's failure text is cut to kMaxFailureBytes, both ways") {
+    const std::string long_error(10'000, 'e');
+    const std::string line = EncodeEvent(Failed{"capture", long_error});
+    CHECK(line.size() < kMaxFailureBytes + 100);
+    auto parsed = ParseEvent(R"({"event":"failed","what":"capture","error":")" + long_error + "\"}");
+    REQUIRE(parsed.ok());
+    CHECK(std::get<Failed>(*parsed).error.size() == kMaxFailureBytes);
   }
 
   TEST_CASE("the wire format is the one the worker and the supervisor always spoke") {
@@ -154,6 +165,8 @@ TEST_SUITE("common.worker_protocol") {
         {"ready without version", R"({"event":"ready","capture":true})", "\"version\"", "missing"},
         {"capture not a bool", R"({"event":"ready","version":1,"capture":1})", "\"capture\"", "1"},
         {"ok not a bool", R"({"event":"filter","version":1,"ok":"yes"})", "\"ok\"", "yes"},
+        {"failed without error", R"({"event":"failed","what":"capture"})", "\"error\"", "missing"},
+        {"failed error a number", R"({"event":"failed","what":"capture","error":5})", "\"error\"", "5"},
         {"unknown kind", R"({"event":"shard","kind":"paused","job":"j","shard":1})", "\"kind\"",
          "paused"},
         {"checkpoint a string",

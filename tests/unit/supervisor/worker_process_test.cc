@@ -8,6 +8,7 @@
 #include "support/temp_dir.h"
 
 #include <filesystem>
+#include <fstream>
 
 namespace picket::supervisor {
 
@@ -65,6 +66,39 @@ TEST_SUITE("supervisor.worker") {
     bool stopped = false;
     w.Stop([&] { stopped = true; });
     CHECK(l.RunUntil([&] { return stopped; }));
+  }
+
+  TEST_CASE("MarkHealthy ends a crash loop at once and on_exit says which exits were asked for") {
+    Loop l;
+    testing::TempDir dir;
+    const std::string ready = dir.Join("ready");
+    const std::string fail_flag = dir.Join("fail");
+    { std::ofstream(fail_flag).put('x'); }
+    // Fails while the flag exists, then runs (a config that was fixed).
+    WorkerProcessOptions o = Fast({"/bin/sh", "-c", "test -e '" + fail_flag + "' && exit 4; touch '" +
+                                                        ready + "'; while :; do sleep 0.05; done"});
+    std::vector<WorkerExit> exits;
+    o.on_exit = [&](const WorkerExit& e) { exits.push_back(e); };
+    WorkerProcess w(&l.loop, std::move(o));
+    REQUIRE(w.Start().ok());
+    CHECK(l.RunUntil([&] { return w.stats().crash_loop; }));
+    REQUIRE(!exits.empty());
+    CHECK(exits.back().exit_status == 4);
+    CHECK_FALSE(exits.back().expected);
+    CHECK(exits.back().run >= 1);
+    std::filesystem::remove(fail_flag);
+    CHECK(l.RunUntil([&] { return std::filesystem::exists(ready); }));
+    CHECK(w.stats().crash_loop);  // still flagged: nobody has judged the new run yet
+    w.MarkHealthy();
+    CHECK_FALSE(w.stats().crash_loop);
+    const std::size_t before = exits.size();
+    w.Restart({"/bin/sh", "-c", "while :; do sleep 0.05; done"});
+    CHECK(l.RunUntil([&] { return exits.size() > before && w.running(); }));
+    CHECK(exits.back().expected);
+    bool stopped = false;
+    w.Stop([&] { stopped = true; });
+    CHECK(l.RunUntil([&] { return stopped; }));
+    CHECK(exits.back().expected);
   }
 
   TEST_CASE("stop sends SIGTERM and the worker exits by itself") {

@@ -1,0 +1,72 @@
+#include "worker/restart_gap.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "picket/common/clock.h"
+
+namespace picket::worker {
+
+namespace {
+
+constexpr std::size_t kMaxMarkBytes = 512;  // three small fields
+
+std::int64_t BootMillis() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+std::string ReadBootId() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id.size() <= 64 ? id : std::string();
+}
+
+}  // namespace
+
+SealMark SealMarkNow() {
+  static const std::string boot_id = ReadBootId();  // fixed for the process: read once
+  return {boot_id, BootMillis(), SystemClock::Instance().WallMillis()};
+}
+
+std::string EncodeSealMark(const SealMark& mark) {
+  return nlohmann::json{{"boot_id", mark.boot_id}, {"boot_ms", mark.boot_ms}, {"wall_ms", mark.wall_ms}}
+      .dump();
+}
+
+std::optional<SealMark> ParseSealMark(std::string_view text) {
+  if (text.size() > kMaxMarkBytes) return std::nullopt;
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  const auto id = j.find("boot_id");
+  const auto boot = j.find("boot_ms");
+  const auto wall = j.find("wall_ms");
+  if (id == j.end() || !id->is_string() || boot == j.end() || !boot->is_number_integer() ||
+      wall == j.end() || !wall->is_number_integer()) {
+    return std::nullopt;
+  }
+  return SealMark{id->get<std::string>(), boot->get<std::int64_t>(), wall->get<std::int64_t>()};
+}
+
+std::int64_t ElapsedMs(const SealMark& then, const SealMark& now) {
+  if (!then.boot_id.empty() && then.boot_id == now.boot_id) return now.boot_ms - then.boot_ms;
+  return now.wall_ms - then.wall_ms;
+}
+
+std::int64_t RestartGapMs(const std::optional<SealMark>& last,
+                          const std::optional<std::int64_t>& last_sealed_wall_ms,
+                          const SealMark& now) {
+  if (last && !last->boot_id.empty() && last->boot_id == now.boot_id) {
+    return std::max<std::int64_t>(0, now.boot_ms - last->boot_ms);
+  }
+  if (!last_sealed_wall_ms) return 0;
+  return std::max<std::int64_t>(0, now.wall_ms - *last_sealed_wall_ms);
+}
+
+}  // namespace picket::worker
