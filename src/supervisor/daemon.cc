@@ -93,8 +93,10 @@ class Daemon {
   std::vector<std::string> discovered_collectors;
   mutable std::set<std::string> refused_collectors_logged;  // each refused URL logged once
   std::int64_t applied_version = -1;
-  json config_status = {{"source", "file"}, {"applied_version", nullptr},
-                        {"desired_version", nullptr}, {"refused", nullptr}};
+  json running_group_version = nullptr;  // the group row `running` came from (null: none)
+  json config_status = {{"source", "file"},           {"applied_version", nullptr},
+                        {"desired_version", nullptr}, {"applied_group_version", nullptr},
+                        {"desired_group_version", nullptr}, {"refused", nullptr}};
   std::string worker_state = "stopped";
   bool shutting_down = false;
 
@@ -128,6 +130,7 @@ class Daemon {
     }
     applied_version = version;
     config_status["applied_version"] = version;
+    config_status["applied_group_version"] = running_group_version;
     SetStatus("config", config_status, true);
   }
   void SetLastError(const std::string& error) { SetStatus("last_error", error, true); }
@@ -344,9 +347,12 @@ class Daemon {
 
   // --- config from ZooKeeper -----------------------------------------------
 
-  void ApplyConfig(const std::string& document, std::int64_t version, const char* source) {
+  void ApplyConfig(const std::string& document, std::int64_t version, std::int64_t group_version,
+                   const char* source) {
     version = std::max<std::int64_t>(version, 0);  // -1: no device node yet
+    const json group = group_version >= 0 ? json(group_version) : json();  // no group node: null
     config_status["desired_version"] = version;
+    config_status["desired_group_version"] = group;
     std::string effective;
     ConfigCheck check = CheckZooKeeperConfig(local, document, version, &effective);
     if (!check.ok()) {
@@ -354,6 +360,7 @@ class Daemon {
       for (const auto& e : check.errors) errors.push_back(e.ToString());
       // "error" (the first message) is what the collector's fleet view shows.
       config_status["refused"] = {{"version", version},
+                                  {"group_version", group},
                                   {"error", check.errors.front().ToString()},
                                   {"errors", errors},
                                   {"at_ms", SystemClock::Instance().WallMillis()}};
@@ -368,12 +375,14 @@ class Daemon {
     config_status["refused"] = nullptr;
     config_status["source"] = source;
     if (Status st = store->PutState(kLastGoodKey,
-                                    json{{"version", version}, {"document", effective}}.dump());
+                                    json{{"version", version}, {"group_version", group},
+                                         {"document", effective}}.dump());
         !st.ok()) {
       PICKET_LOG(kWarn, "supervisor", "last good config not stored", {"error", st});
     }
     const ConfigDelta delta = CompareConfigs(running, check.config);
     running = check.config;
+    running_group_version = group;
     if (delta.log_level) log::SetLevel(running.log.level);
     if (delta.uploads) RebuildUploads();
     if (running.upload.heartbeat_interval != heartbeat_every) StartHeartbeats();
@@ -418,6 +427,8 @@ class Daemon {
       return;
     }
     running = check.config;
+    running_group_version = saved.value("group_version", json());
+    if (!running_group_version.is_number_integer()) running_group_version = nullptr;
     config_status["source"] = "last_good";
     PICKET_LOG(kInfo, "supervisor", "starting on the last good config from ZooKeeper",
                {"version", version});
@@ -488,9 +499,9 @@ Status Daemon::StartFleet() {
   fo.device_id = local.device.id;
   fo.group = local.device.group;
   FleetAgentHooks hooks;
-  hooks.on_config = [this](std::string document, std::int64_t version) {
-    inbox->Post([this, document = std::move(document), version] {
-      if (!shutting_down) ApplyConfig(document, version, "zookeeper");
+  hooks.on_config = [this](std::string document, std::int64_t version, std::int64_t group_version) {
+    inbox->Post([this, document = std::move(document), version, group_version] {
+      if (!shutting_down) ApplyConfig(document, version, group_version, "zookeeper");
     });
   };
   hooks.on_collectors = [this](std::vector<std::string> urls) {

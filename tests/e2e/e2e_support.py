@@ -2,7 +2,7 @@
 check, a process's children, the closing report line. Tests import it from
 their own directory; the processes they start (picketd, the collector,
 ZooKeeper, MariaDB) are owned by ../pylib/servers.py."""
-import os, socket, struct, subprocess, time, urllib.request
+import json, os, socket, struct, subprocess, time, urllib.request
 
 
 def root_or_skip():
@@ -127,3 +127,96 @@ def job_done_nodes(zk, root, job):
     except Exception:
         return {}
     return {int(n): read_json(zk, f"{root}/jobs/{job}/done/{n}") for n in names}
+
+
+class Fleet:
+    """A fleet on loopback as an operator runs it: MariaDB (config/schema.sql), ZooKeeper with
+    credentials, one `picket sync`, `picket collector`, and `picketd run` devices capturing `lo`;
+    the operator CLI configured only by the cli.json named by $PICKET_CLI_CONFIG. Every process
+    is stopped by PID in close(). Use: f = Fleet(...); f.start(); ...; finally f.close()."""
+
+    def __init__(self, picketd, picket, work, root, schema, session_ms=4000):
+        from servers import MariaDB, Processes, ZooKeeper
+        self.picketd, self.picket, self.work, self.root = picketd, picket, work, root
+        self.schema, self.session_ms = schema, session_ms
+        self.procs = Processes(os.path.join(work, "processes.log"))
+        self.device_logs = {}
+        self.zkserver = ZooKeeper(work)
+        self.db = MariaDB(work)
+        self.zk = self.sql = self.collector = self.env = None
+
+    def start(self):
+        """ZooKeeper, MariaDB, the collector and cli.json (sync and devices: start_sync, add_device)."""
+        from servers import start_collector
+        os.chmod(self.work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
+        self.zkserver.start()
+        self.zk = self.zkserver.client()
+        self.db.start(self.schema)
+        self.sql = self.db.session()
+        self.collector = start_collector(self.procs, self.picket, self.work)
+        cli_cfg = os.path.join(self.work, "cli.json")
+        with open(cli_cfg, "w") as f:
+            json.dump(self.zkserver.cli_config(self.root, collector=self.collector, db=self.db.url), f)
+        self.env = dict(os.environ, PICKET_CLI_CONFIG=cli_cfg)
+        self.env.pop("PICKET_DB_PASSWORD", None)
+
+    def start_sync(self):
+        from servers import wait_for
+        log = os.path.join(self.work, "sync.log")
+        self.procs.start([self.picket, "sync", "--db", self.db.url, "--zk", self.zkserver.hosts,
+                          "--root", self.root, "--session-timeout", f"{self.session_ms}ms",
+                          *self.zkserver.admin_flags()], "sync", log_path=log)
+        wait_for("picket sync to lead", lambda: "leader now" in open(log).read(), 30)
+
+    def add_device(self, device, group, capture_filter="udp port 47999"):
+        """Starts `picketd run` for `device` of `group` (its local file names both)."""
+        from servers import Processes
+        cfg = os.path.join(self.work, f"{device}.json")
+        with open(cfg, "w") as f:
+            json.dump({"device": {"id": device, "group": group},
+                       "capture": {"enabled": True, "interface": "lo", "filter": capture_filter,
+                                   "buffer_mib": 4},
+                       "buffer": {"dir": os.path.join(self.work, f"buffer-{device}")},
+                       "upload": {"collectors": [self.collector], "retry_base": "100ms", "retry_max": "1s"},
+                       "zookeeper": self.zkserver.device_section(self.root, session_timeout_ms=self.session_ms)},
+                      f)
+        self.device_logs[device] = Processes(os.path.join(self.work, f"{device}.log"))
+        self.device_logs[device].start([self.picketd, "run", "--config", cfg])
+
+    def cli(self, *args, check=True, timeout=30):
+        """Runs the operator CLI; raises AssertionError on a non-zero exit when `check`."""
+        r = subprocess.run([self.picket, *args], env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"picket {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+        return r
+
+    def row_version(self, table, key):
+        column = "name" if table == "device_groups" else "id"
+        return int(self.sql.execute(f"SELECT version FROM {table} WHERE {column} = '{key}'")[-1])
+
+    def status(self, device):
+        from servers import read_json
+        return read_json(self.zk, f"{self.root}/devices/{device}/status") or {}
+
+    def logs_tail(self, n=3000):
+        """The end of every process log, for a failure's report."""
+        out = []
+        for d, p in self.device_logs.items():
+            out.append(f"--- {d}\n" + p.log_text()[-n:])
+        out.append("--- processes\n" + self.procs.log_text()[-n:])
+        sync_log = os.path.join(self.work, "sync.log")
+        if os.path.exists(sync_log):
+            out.append("--- sync\n" + open(sync_log).read()[-n:])
+        return "\n".join(out)
+
+    def close(self):
+        for logs in self.device_logs.values():
+            logs.stop_all()
+        self.procs.stop_all()
+        if self.sql:
+            self.sql.close()
+        if self.zk:
+            self.zk.stop()
+        self.db.stop()
+        self.zkserver.stop()

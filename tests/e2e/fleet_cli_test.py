@@ -26,7 +26,7 @@ their devices.
 Connect scans of 127.0.x.y and live capture on lo: no packet leaves the host.
 usage: fleet_cli_test.py PICKETD PICKET
 Root (live capture); skips without root, ZooKeeper or MariaDB unless CI=true."""
-import json, os, random, re, subprocess, sys, tempfile, threading, time
+import datetime, json, os, random, re, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import report, open_listeners, remove_unless_kept, root_or_skip  # noqa: E402
@@ -42,6 +42,12 @@ SESSION_MS = 4000
 PORTS = (23100, 23149)          # 15 hosts x 50 ports = 750 probes a job, 375 a shard
 LOG_ROUNDS = 5
 LOG_GAP_LIMIT_S = 2.0
+
+
+def version_text(v):
+    """A row version as the CLI's tables print it (UTC time of the microsecond stamp)."""
+    t = datetime.datetime.fromtimestamp(v // 1_000_000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{v % 1_000_000:06d}Z"
 
 
 def filter_doc(port):
@@ -243,7 +249,7 @@ def main():
         doc = {"capture": {"filter": "udp port 47303"}}
         t0 = time.monotonic()
         r = cli("config", "set", "gw-1", "--json", json.dumps(doc))
-        m = re.search(r"\bversion (\d+)", r.stdout)  # "device gw-1: version N (was M)"
+        m = re.search(r"\braw (\d+)", r.stdout)  # "device gw-1: version <UTC time> (was ...; raw N)"
         if not m:
             raise AssertionError(f"picket config set printed no version: {r.stdout!r}")
         v_set = int(m.group(1))
@@ -283,7 +289,7 @@ def main():
                    f"last_error: {row['last_error']}")
             if field not in row["last_error"]:
                 failures.append(f"{name}: devices --json last_error does not name {field}: {row['last_error']}")
-            if field not in line or f"sync refused version {bad_v}" not in line:
+            if field not in line or f"sync refused device row version {version_text(bad_v)}" not in line:
                 failures.append(f"{name}: the devices table row does not name {field}: {line!r}")
             s = watches["gw-2"].current()
             if s["config"]["applied_version"] != good_v or row["applied_version"] != good_v:
