@@ -1,5 +1,6 @@
 #include "cli/devices_command.h"
 
+#include <cctype>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -58,6 +59,27 @@ std::optional<bool> GroupApplied(const DeviceView& d) {
   return d.applied_group_version == d.desired_group_version;
 }
 
+// Texts written by devices name versions raw ("config version 1796326396977529
+// refused: ..."): the table prints every 16-digit number in them as FormatVersion does.
+std::string ReadableVersions(const std::string& text) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t j = i;
+    while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+    if (j == i) {
+      out += text[i++];
+      continue;
+    }
+    const bool alone = (i == 0 || !std::isalnum(static_cast<unsigned char>(text[i - 1]))) &&
+                       (j == text.size() || !std::isalnum(static_cast<unsigned char>(text[j])));
+    out += alone && j - i == 16 ? FormatVersion(std::stoll(text.substr(i, j - i)))
+                                : text.substr(i, j - i);
+    i = j;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> DeviceProblems(const DeviceView& d) {
@@ -88,7 +110,9 @@ std::string FormatDevicesTable(const std::vector<DeviceView>& devices) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : devices) {
     std::string problems;
-    for (const auto& p : DeviceProblems(d)) problems += (problems.empty() ? "" : "; ") + p;
+    for (const auto& p : DeviceProblems(d)) {
+      problems += (problems.empty() ? "" : "; ") + ReadableVersions(p);
+    }
     std::string status = OrDash(d.collector_status);
     if (!d.collector_reasons.empty() && d.collector_status != "online") {
       status += " (" + OneLineText(d.collector_reasons.front()) + ")";

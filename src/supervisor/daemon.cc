@@ -332,7 +332,11 @@ class Daemon {
       worker->Restart(WorkerArgv());
       return;
     }
-    if (applied_version != ready.version) SetApplied(ready.version);
+    // A group-only change keeps the device version: the group's must be reported too.
+    if (applied_version != ready.version ||
+        config_status["applied_group_version"] != running_group_version) {
+      SetApplied(ready.version);
+    }
     if (fleet) fleet->OnWorkerReady();
   }
 

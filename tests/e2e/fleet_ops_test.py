@@ -2,7 +2,8 @@
 """Group rows as an operator sees them (issue #16, acceptance 1), on a real fleet on loopback:
 MariaDB, ZooKeeper, `picket sync`, a collector and two `picketd run` (gw-1, gw-2, group lab),
 read only through the operator CLI:
-  1. a group change (UPDATE device_groups) shows as applied on each device in `picket devices`
+  1. a group change (UPDATE device_groups, one that restarts the worker) shows as applied on each
+     device in `picket devices`
      (--json: applied_group_version = the row's version, group_applied; the table's GROUP_CONFIG
      cell without " -> "), commit -> applied on both measured;
   2. `picket config effective DEVICE` equals what the device runs: its config is the group row
@@ -128,8 +129,9 @@ def main():
         g1 = fleet.row_version("device_groups", "lab")
         wait_group_applied(g1, "both devices running group version 1", 40)
 
-        # 1. A group change shows as applied per device.
-        group_doc = {"log": {"level": "debug"}}
+        # 1. A group change shows as applied per device; this one restarts the workers (a capture
+        # setting), so "applied" waits for the new worker, as for a device row.
+        group_doc = {"log": {"level": "debug"}, "capture": {"chunk_max_age": "90s"}}
         g2, t0 = update_group(group_doc)
         rows = wait_group_applied(g2, "the group change applied on both devices")
         took = time.monotonic() - t0

@@ -116,6 +116,7 @@ TEST_CASE("BuildDeviceView shows what the status node and the group's nodes repo
   CHECK(table.find("worker crash loop") != std::string::npos);
   CHECK(table.find("zookeeper connecting") != std::string::npos);
   CHECK(table.find("degraded: disk full") != std::string::npos);
+  CHECK(table.find("config version 2025-12-03T18:42:12.123458Z refused") != std::string::npos);
   // picketd's refusal is in last_error once, not twice.
   CHECK(table.find("no such device") == table.rfind("no such device"));
 
