@@ -31,7 +31,8 @@ inline constexpr std::string_view kDevicesSummary = "list devices from ZooKeeper
 
 inline constexpr std::string_view kDevicesUsage =
     "devices [--json] [--zk HOSTS] [--zk-root PATH]\n"
-    "        [--zk-user USER --zk-password-file FILE | --zk-open-acl]\n\n"
+    "        [--zk-user USER --zk-password-file FILE | --zk-open-acl]\n"
+    "        [--collector URL] [--token-file FILE]\n\n"
     "Reads <root>/devices/<id>/{config,status,sync} and the group's\n"
     "<root>/groups/<group>/{config,sync}: group, alive (the status ephemeral exists),\n"
     "STATUS (when a collector is configured: its liveness rule, GET /v1/fleet, which\n"
