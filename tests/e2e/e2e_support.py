@@ -141,6 +141,7 @@ class Fleet:
         self.schema, self.session_ms = schema, session_ms
         self.procs = Processes(os.path.join(work, "processes.log"))
         self.device_logs = {}
+        self.sync_logs = {}
         self.zkserver = ZooKeeper(work)
         self.db = MariaDB(work)
         self.zk = self.sql = self.collector = self.env = None
@@ -160,13 +161,16 @@ class Fleet:
         self.env = dict(os.environ, PICKET_CLI_CONFIG=cli_cfg)
         self.env.pop("PICKET_DB_PASSWORD", None)
 
-    def start_sync(self):
-        from servers import wait_for
-        log = os.path.join(self.work, "sync.log")
-        self.procs.start([self.picket, "sync", "--db", self.db.url, "--zk", self.zkserver.hosts,
-                          "--root", self.root, "--session-timeout", f"{self.session_ms}ms",
-                          *self.zkserver.admin_flags()], "sync", log_path=log)
-        wait_for("picket sync to lead", lambda: "leader now" in open(log).read(), 30)
+    def start_sync(self, name="sync", wait_text="leader now"):
+        """Starts one `picket sync` (its log: <work>/<name>.log, in self.sync_logs[name]) and
+        waits until its log says `wait_text` ("standing for leader" for a standby)."""
+        from servers import Processes, wait_for
+        logs = self.sync_logs[name] = Processes(os.path.join(self.work, f"{name}.log"))
+        p = logs.start([self.picket, "sync", "--db", self.db.url, "--zk", self.zkserver.hosts,
+                        "--root", self.root, "--session-timeout", f"{self.session_ms}ms",
+                        *self.zkserver.admin_flags()])
+        wait_for(f"{name} to log '{wait_text}'", lambda: wait_text in logs.log_text(), 30)
+        return p
 
     def add_device(self, device, group, capture_filter="udp port 47999"):
         """Starts `picketd run` for `device` of `group` (its local file names both)."""
@@ -205,13 +209,12 @@ class Fleet:
         for d, p in self.device_logs.items():
             out.append(f"--- {d}\n" + p.log_text()[-n:])
         out.append("--- processes\n" + self.procs.log_text()[-n:])
-        sync_log = os.path.join(self.work, "sync.log")
-        if os.path.exists(sync_log):
-            out.append("--- sync\n" + open(sync_log).read()[-n:])
+        for name, p in self.sync_logs.items():
+            out.append(f"--- {name}\n" + p.log_text()[-n:])
         return "\n".join(out)
 
     def close(self):
-        for logs in self.device_logs.values():
+        for logs in [*self.device_logs.values(), *self.sync_logs.values()]:
             logs.stop_all()
         self.procs.stop_all()
         if self.sql:

@@ -29,9 +29,8 @@ Root (live capture); skips without root, ZooKeeper or MariaDB unless CI=true."""
 import datetime, json, os, random, re, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import report, open_listeners, remove_unless_kept, root_or_skip  # noqa: E402
-from servers import (MariaDB, Processes, ZooKeeper, mariadb_missing, skip_code,
-                     start_collector, wait_for, zookeeper_missing)  # noqa: E402
+from e2e_support import Fleet, report, open_listeners, remove_unless_kept, root_or_skip  # noqa: E402
+from servers import mariadb_missing, skip_code, wait_for, zookeeper_missing  # noqa: E402
 
 SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
 ROOT = "/picket-fleet"
@@ -164,12 +163,8 @@ def main():
         return skip_code(reason)
     t_start = time.monotonic()
     work = tempfile.mkdtemp(prefix="picket-fleet-")
-    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
-    procs = Processes(os.path.join(work, "processes.log"))
-    device_logs = {d: Processes(os.path.join(work, f"{d}.log")) for d in DEVICES}
-    zkserver = ZooKeeper(work)
-    db = MariaDB(work)
-    zk = session = tail = follow_err = sync_logs = None
+    fleet = Fleet(picketd, picket, work, ROOT, SCHEMA, session_ms=SESSION_MS)
+    tail = follow_err = None
     sockets = []
     failures = []
     figures = []
@@ -179,25 +174,12 @@ def main():
         print("FIGURE:", text)
 
     try:
-        zkserver.start()
-        zk = zkserver.client()
-        db.start(SCHEMA)
-        session = db.session()
-        base = start_collector(procs, picket, work)
-        cli_cfg = os.path.join(work, "cli.json")
-        with open(cli_cfg, "w") as f:
-            json.dump(zkserver.cli_config(ROOT, collector=base, db=db.url), f)
-        env = dict(os.environ, PICKET_CLI_CONFIG=cli_cfg)
-        env.pop("PICKET_DB_PASSWORD", None)
-
-        def cli(*args, check=True, timeout=30):
-            r = subprocess.run([picket, *args], env=env, capture_output=True, text=True, timeout=timeout)
-            if check and r.returncode != 0:
-                raise AssertionError(f"picket {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
-            return r
+        fleet.start()
+        zk, session, db, env, cli = fleet.zk, fleet.sql, fleet.db, fleet.env, fleet.cli
+        device_logs, sync_logs = fleet.device_logs, fleet.sync_logs
 
         def row_version(device):
-            return int(session.execute(f"SELECT version FROM devices WHERE id = '{device}'")[-1])
+            return fleet.row_version("devices", device)
 
         def update_row(device, doc):
             """UPDATE of the device's row; returns (version, monotonic time just before the commit)."""
@@ -213,25 +195,11 @@ def main():
                             f"('{d}', 'lab', '{json.dumps(filter_doc(udp_port[d]))}')")
         versions = {d: row_version(d) for d in DEVICES}
         # Two sync instances: the first to stand leads, the second stands by (scenario 5).
-        sync_logs = {n: Processes(os.path.join(work, f"sync-{n}.log")) for n in ("first", "second")}
-        sync_args = [picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT,
-                     "--session-timeout", f"{SESSION_MS}ms", *zkserver.admin_flags()]
-        syncs = {"first": sync_logs["first"].start(sync_args)}
-        wait_for("the first sync to lead", lambda: "leader now" in sync_logs["first"].log_text(), 30)
-        syncs["second"] = sync_logs["second"].start(sync_args)
-        wait_for("the second sync to stand by",
-                 lambda: "standing for leader" in sync_logs["second"].log_text(), 30)
+        syncs = {"first": fleet.start_sync("first")}
+        syncs["second"] = fleet.start_sync("second", "standing for leader")
         watches = {}
         for d in DEVICES:
-            cfg = os.path.join(work, f"{d}.json")
-            with open(cfg, "w") as f:
-                json.dump({"device": {"id": d, "group": "lab"},
-                           "capture": {"enabled": True, "interface": "lo", "filter": "udp port 47999",
-                                       "buffer_mib": 4},
-                           "buffer": {"dir": os.path.join(work, f"buffer-{d}")},
-                           "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
-                           "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=SESSION_MS)}, f)
-            device_logs[d].start([picketd, "run", "--config", cfg])
+            fleet.add_device(d, "lab")
             watches[d] = StatusWatch(zk, d)
         for d in DEVICES:
             watches[d].wait_applied(versions[d], 30)
@@ -457,7 +425,7 @@ def main():
         follow_err = open(os.path.join(work, "logs-follow.err"), "w")
         follower = subprocess.Popen([picket, "logs", "--device", "gw-1", "-f"], env=env, stdout=subprocess.PIPE,
                                     stderr=follow_err, text=True, bufsize=1)
-        procs.procs.append(follower)  # stopped by PID with the others
+        fleet.procs.procs.append(follower)  # stopped by PID with the others
         reader = LineReader(follower.stdout)
         tail = FileTail(device_logs["gw-1"].log.name, r"config applied version=\d+")
         wait_for("picket logs -f following", lambda: "following device gw-1" in open(follow_err.name).read()
@@ -523,20 +491,8 @@ def main():
         if follow_err:
             follow_err.close()
         if failures:
-            for d, p in device_logs.items():
-                print(f"--- {d}"); print(p.log_text()[-4000:])
-            print("--- processes"); print(procs.log_text()[-4000:])
-        if zk is not None:
-            zk.stop()
-        if session:
-            session.close()
-        for p in device_logs.values():
-            p.stop_all()
-        for p in (sync_logs or {}).values():
-            p.stop_all()
-        procs.stop_all()
-        db.stop()
-        zkserver.stop()
+            print(fleet.logs_tail(4000))
+        fleet.close()
         for s in sockets:
             s.close()
         remove_unless_kept(work)
