@@ -172,8 +172,9 @@ class Fleet:
         wait_for(f"{name} to log '{wait_text}'", lambda: wait_text in logs.log_text(), 30)
         return p
 
-    def add_device(self, device, group, capture_filter="udp port 47999"):
-        """Starts `picketd run` for `device` of `group` (its local file names both)."""
+    def add_device(self, device, group, capture_filter="udp port 47999", zk_hosts=None):
+        """Starts `picketd run` for `device` of `group` (its local file names both); `zk_hosts`
+        replaces the fleet's ZooKeeper (e.g. a dead port: a device that cannot reach it)."""
         from servers import Processes
         cfg = os.path.join(self.work, f"{device}.json")
         with open(cfg, "w") as f:
@@ -182,7 +183,8 @@ class Fleet:
                                    "buffer_mib": 4},
                        "buffer": {"dir": os.path.join(self.work, f"buffer-{device}")},
                        "upload": {"collectors": [self.collector], "retry_base": "100ms", "retry_max": "1s"},
-                       "zookeeper": self.zkserver.device_section(self.root, session_timeout_ms=self.session_ms)},
+                       "zookeeper": dict(self.zkserver.device_section(self.root, session_timeout_ms=self.session_ms),
+                                         **({"hosts": zk_hosts} if zk_hosts else {}))},
                       f)
         self.device_logs[device] = Processes(os.path.join(self.work, f"{device}.log"))
         self.device_logs[device].start([self.picketd, "run", "--config", cfg])

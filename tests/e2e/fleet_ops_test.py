@@ -12,12 +12,14 @@ read only through the operator CLI:
      devices` (table and --json group_refusal naming /log/level), the devices keep the last
      accepted group version, `picket config get --group` marks the document "// refused:";
      a good row afterwards clears it on both;
-  4. versions print readable (no 16-digit stamp in any table), `--version`/`-V` of both
+  4. a device that cannot reach ZooKeeper but uploads shows STATUS degraded (the collector's
+     liveness rule, heartbeats), naming ZooKeeper, not dead;
+  5. versions print readable (no 16-digit stamp in any table), `--version`/`-V` of both
      binaries, exit code 2 and one "picket <command>:" prefix for bad flags, and check-config's
      "cannot read" for a missing file.
 usage: fleet_ops_test.py PICKETD PICKET
 Root (live capture); skips without root, ZooKeeper or MariaDB unless CI=true."""
-import json, os, re, subprocess, sys, tempfile, time
+import json, os, re, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import Fleet, report, remove_unless_kept, root_or_skip  # noqa: E402
@@ -203,6 +205,25 @@ def main():
         got = fleet.cli("config", "get", "--group", "lab")
         if "refused" in got.stdout or json.loads(got.stdout) != {"log": {"level": "info"}}:
             failures.append(f"config get --group lab of a good row: {got.stdout[:200]!r}")
+
+        # 4. A device that cannot reach ZooKeeper but uploads is not called dead: no status node
+        # (ALIVE no), but the collector's STATUS (heartbeats) says degraded, naming ZooKeeper.
+        fleet.sql.execute("INSERT INTO devices (id, group_name, config) VALUES ('gw-3', 'lab', '{}')")
+        with socket.socket() as s:  # a loopback port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            dead_zk = f"127.0.0.1:{s.getsockname()[1]}"
+        fleet.add_device("gw-3", "lab", zk_hosts=dead_zk)
+
+        def gw3_heard():
+            row = devices_json().get("gw-3")
+            return row and row["status"] not in (None, "never_seen") and row
+        row = wait_for("gw-3's heartbeat in `picket devices`", gw3_heard, 20, 0.1)
+        _, lines = table_rows()
+        figure(f"device without ZooKeeper: alive {row['alive']}, STATUS {row['status']} "
+               f"({'; '.join(row['status_reasons'])})")
+        if row["alive"] or row["status"] != "degraded" or \
+                not any("ZooKeeper" in r for r in row["status_reasons"]) or "degraded (" not in lines.get("gw-3", ""):
+            failures.append(f"gw-3 (uploading, no ZooKeeper): {row}; table {lines.get('gw-3')!r}")
     except AssertionError as e:
         failures.append(str(e))
     finally:
