@@ -26,13 +26,12 @@ their devices.
 Connect scans of 127.0.x.y and live capture on lo: no packet leaves the host.
 usage: fleet_cli_test.py PICKETD PICKET
 Root (live capture); skips without root, ZooKeeper or MariaDB unless CI=true."""
-import datetime, json, os, random, re, subprocess, sys, tempfile, threading, time
+import datetime, json, os, random, re, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import Fleet, report, open_listeners, remove_unless_kept, root_or_skip  # noqa: E402
+from e2e_support import Fleet, report, open_listeners, root_or_skip  # noqa: E402
 from servers import mariadb_missing, skip_code, wait_for, zookeeper_missing  # noqa: E402
 
-SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
 ROOT = "/picket-fleet"
 DEVICES = ("gw-1", "gw-2")
 SESSION_MS = 4000
@@ -162,8 +161,8 @@ def main():
     if reason := zookeeper_missing() or mariadb_missing():
         return skip_code(reason)
     t_start = time.monotonic()
-    work = tempfile.mkdtemp(prefix="picket-fleet-")
-    fleet = Fleet(picketd, picket, work, ROOT, SCHEMA, session_ms=SESSION_MS)
+    fleet = Fleet(picketd, picket, ROOT, "picket-fleet-", session_ms=SESSION_MS)
+    work = fleet.work
     tail = follow_err = None
     sockets = []
     failures = []
@@ -174,8 +173,8 @@ def main():
         print("FIGURE:", text)
 
     try:
-        fleet.start()
-        zk, session, db, env, cli = fleet.zk, fleet.sql, fleet.db, fleet.env, fleet.cli
+        fleet.start_servers()
+        zk, session, db, env, cli = fleet.zk, fleet.session, fleet.db, fleet.env, fleet.cli
         device_logs, sync_logs = fleet.device_logs, fleet.sync_logs
 
         def row_version(device):
@@ -490,12 +489,9 @@ def main():
             tail.close()
         if follow_err:
             follow_err.close()
-        if failures:
-            print(fleet.logs_tail(4000))
-        fleet.close()
+        fleet.stop(show_logs=bool(failures))
         for s in sockets:
             s.close()
-        remove_unless_kept(work)
     return report(failures, figures, t_start)
 
 

@@ -19,13 +19,12 @@ read only through the operator CLI:
      "cannot read" for a missing file.
 usage: fleet_ops_test.py PICKETD PICKET
 Root (live capture); skips without root, ZooKeeper or MariaDB unless CI=true."""
-import json, os, re, socket, subprocess, sys, tempfile, time
+import json, os, re, socket, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import Fleet, report, remove_unless_kept, root_or_skip  # noqa: E402
+from e2e_support import Fleet, report, root_or_skip  # noqa: E402
 from servers import mariadb_missing, skip_code, wait_for, zookeeper_missing  # noqa: E402
 
-SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
 ROOT = "/picket-ops"
 DEVICES = ("gw-1", "gw-2")
 STAMP = re.compile(r"\b\d{16}\b")  # a raw microsecond version
@@ -84,8 +83,8 @@ def main():
     if reason := zookeeper_missing() or mariadb_missing():
         return skip_code(reason)
     t_start = time.monotonic()
-    work = tempfile.mkdtemp(prefix="picket-ops-")
-    fleet = Fleet(picketd, picket, work, ROOT, SCHEMA)
+    fleet = Fleet(picketd, picket, ROOT, "picket-ops-")
+    work = fleet.work
     failures, figures = [], []
 
     def figure(text):
@@ -113,17 +112,17 @@ def main():
 
     def update_group(doc):
         t0 = time.monotonic()
-        fleet.sql.execute(f"UPDATE device_groups SET config = '{json.dumps(doc)}' WHERE name = 'lab'")
+        fleet.session.execute(f"UPDATE device_groups SET config = '{json.dumps(doc)}' WHERE name = 'lab'")
         return fleet.row_version("device_groups", "lab"), t0
 
     try:
         check_small_inconsistencies(picketd, picket, work, failures)
-        fleet.start()
+        fleet.start_servers()
         group_doc = {"log": {"level": "info"}}
         device_docs = {d: {"capture": {"filter": f"udp port {47501 + i}"}} for i, d in enumerate(DEVICES)}
-        fleet.sql.execute(f"INSERT INTO device_groups (name, config) VALUES ('lab', '{json.dumps(group_doc)}')")
+        fleet.session.execute(f"INSERT INTO device_groups (name, config) VALUES ('lab', '{json.dumps(group_doc)}')")
         for d in DEVICES:
-            fleet.sql.execute(f"INSERT INTO devices (id, group_name, config) VALUES "
+            fleet.session.execute(f"INSERT INTO devices (id, group_name, config) VALUES "
                               f"('{d}', 'lab', '{json.dumps(device_docs[d])}')")
         fleet.start_sync()
         for d in DEVICES:
@@ -208,7 +207,7 @@ def main():
 
         # 4. A device that cannot reach ZooKeeper but uploads is not called dead: no status node
         # (ALIVE no), but the collector's STATUS (heartbeats) says degraded, naming ZooKeeper.
-        fleet.sql.execute("INSERT INTO devices (id, group_name, config) VALUES ('gw-3', 'lab', '{}')")
+        fleet.session.execute("INSERT INTO devices (id, group_name, config) VALUES ('gw-3', 'lab', '{}')")
         with socket.socket() as s:  # a loopback port nobody listens on
             s.bind(("127.0.0.1", 0))
             dead_zk = f"127.0.0.1:{s.getsockname()[1]}"
@@ -227,10 +226,7 @@ def main():
     except AssertionError as e:
         failures.append(str(e))
     finally:
-        if failures:
-            print(fleet.logs_tail())
-        fleet.close()
-        remove_unless_kept(work)
+        fleet.stop(show_logs=bool(failures))
     return report(failures, figures, t_start)
 
 
