@@ -127,6 +127,10 @@ def main():
         fleet.start_sync()
         for d in DEVICES:
             fleet.add_device(d, "lab")
+        # A filter value the collector refuses (400) is a bad flag like any other: exit 2.
+        r = fleet.cli("sessions", "--port", "99999", check=False)
+        if r.returncode != 2 or r.stderr.count("picket sessions:") != 1:
+            failures.append(f"picket sessions --port 99999: exit {r.returncode}: {r.stderr.strip()[:200]}")
         g1 = fleet.row_version("device_groups", "lab")
         wait_group_applied(g1, "both devices running group version 1", 40)
 
