@@ -146,9 +146,9 @@ Result<Effective> ReadEffective(zk::ZkSession& zk, const zk::ZnodeLayout& layout
   // The device reports the versions it applied (the group's as null when it
   // has no group node); without a device node it applies version 0.
   const std::int64_t want = std::max<std::int64_t>(e.version, 0);
-  const std::optional<std::int64_t> want_group =
-      e.group_version >= 0 ? std::optional(e.group_version) : std::nullopt;
-  e.runs = e.alive && e.applied_version == want && e.applied_group_version == want_group;
+  const bool group_matches = e.group_version >= 0 ? e.applied_group_version == e.group_version
+                                                  : !e.applied_group_version.has_value();
+  e.runs = e.alive && e.applied_version == want && group_matches;
   return e;
 }
 
