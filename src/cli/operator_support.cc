@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 
 #include "picket/common/file_io.h"
 #include "picket/common/url.h"
@@ -57,6 +58,8 @@ std::string OneLine(const std::string& cell) {
 }
 
 }  // namespace
+
+std::string OneLineText(const std::string& text) { return OneLine(text); }
 
 std::string FormatTable(const std::vector<std::string>& header,
                         const std::vector<std::vector<std::string>>& raw_rows) {
@@ -168,7 +171,14 @@ Result<sync::DbUrl> ResolveDb(const FlagParser& flags, const CliConfig& config) 
   }
   const std::string origin = flag_db ? "--db" : "\"db\" in " + config.source;
   auto url = sync::ParseDbUrl(*text);
-  if (!url.ok()) return Status::InvalidArgument(origin + ": " + url.status().message());
+  if (!url.ok()) {
+    // The parser names "--db" itself; say where the URL came from instead, once.
+    std::string_view why = url.status().message();
+    if (why.starts_with("--db")) why.remove_prefix(4);
+    if (why.starts_with(": ")) why.remove_prefix(2);
+    if (why.starts_with(" ")) why.remove_prefix(1);
+    return Status::InvalidArgument(origin + ": " + std::string(why));
+  }
   if (const char* password = std::getenv("PICKET_DB_PASSWORD"); password != nullptr) {
     url->password = password;
   }
@@ -264,6 +274,21 @@ void SetCommonCurlOptions(CURL* handle, char* error) {
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
+}
+
+std::string FormatVersion(std::optional<std::int64_t> version) {
+  constexpr std::int64_t kMicrosecondStamps = 1'000'000'000'000'000;  // 2001-09-09
+  constexpr std::int64_t kYear9999 = 253'402'300'799'000'000;
+  if (!version) return "-";
+  if (*version < kMicrosecondStamps || *version > kYear9999) return std::to_string(*version);
+  const std::time_t seconds = static_cast<std::time_t>(*version / 1'000'000);
+  std::tm utc{};
+  if (::gmtime_r(&seconds, &utc) == nullptr) return std::to_string(*version);
+  char text[40];
+  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(text + n, sizeof text - n, ".%06lldZ",
+                static_cast<long long>(*version % 1'000'000));
+  return text;
 }
 
 int Fail(std::string_view command, const std::string& message, int code) {

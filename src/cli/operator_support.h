@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -36,6 +37,10 @@ struct SplitArgs {
 };
 SplitArgs SplitPositionals(std::span<char* const> args,
                            const std::vector<std::string_view>& value_flags);
+
+// One line of text: line breaks (and the next line's indent) become "; ",
+// other control characters spaces. Table cells go through it.
+std::string OneLineText(const std::string& text);
 
 // Columns padded to the widest cell, two spaces apart, no trailing blanks.
 std::string FormatTable(const std::vector<std::string>& header,
@@ -88,6 +93,14 @@ Result<std::unique_ptr<sync::MariaDbConnection>> ConnectDb(const sync::DbUrl& ur
 Result<std::optional<std::string>> GetIfExists(zk::ZkSession& session, const std::string& path);
 // Children, empty when the node does not exist.
 Result<std::vector<std::string>> ChildrenIfExists(zk::ZkSession& session, const std::string& path);
+
+// A config row version as people read it. Rows start at the server clock in
+// microseconds (config/schema.sql) and every edit adds 1, so a version from
+// 10^15 on prints as that instant, ISO 8601 UTC to the microsecond
+// ("2026-12-03T19:02:12.123457Z": created then, or edited n times since, n µs
+// later); smaller ones (hand-made nodes) print as the counter they are.
+// nullopt: "-". --json output keeps the raw integer beside it.
+std::string FormatVersion(std::optional<std::int64_t> version);
 
 // "picket <command>: <message>" on stderr; returns `code`.
 int Fail(std::string_view command, const std::string& message, int code);

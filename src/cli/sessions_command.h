@@ -51,7 +51,7 @@ inline constexpr std::string_view kSessionsUsage =
     "  --collector URL and --token-file FILE as for `picket logs` (default: the CLI\n"
     "  config, $PICKET_CLI_CONFIG else ~/.config/picket/cli.json).\n\n"
     "Exit codes: 0 done, 1 unreadable or damaged file, collector or network error,\n"
-    "2 bad flag.\n";
+    "2 bad flag (also a filter value the collector refuses with 400).\n";
 
 int RunSessionsCommand(std::span<char* const> args);
 

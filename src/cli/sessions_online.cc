@@ -44,7 +44,8 @@ Result<Collector> ResolveCollector(const FlagParser& flags) {
 // Non-zero exit code and a message when the transfer failed.
 std::optional<int> TransferFailed(const Collector& c, const std::string& path,
                                   const CollectorTransfer& t) {
-  if (std::string why = TransferError(c, path, t); !why.empty()) return Fail(why);
+  // The collector checks the filter values (--since, --port, ...): its 400 is a bad flag.
+  if (std::string why = TransferError(c, path, t); !why.empty()) return Fail(why, t.status == 400 ? 2 : 1);
   return std::nullopt;
 }
 

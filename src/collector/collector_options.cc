@@ -63,7 +63,7 @@ Status ParseDbFlags(const FlagParser& flags, CollectorOptions* o) {
     return Status::Ok();
   }
   auto url = sync::ParseDbUrl(*text);
-  if (!url.ok()) return Status::InvalidArgument("--db: " + url.status().message());
+  if (!url.ok()) return url.status();  // names --db already
   if (const char* password = std::getenv("PICKET_DB_PASSWORD"); password != nullptr) {
     url->password = password;
   }

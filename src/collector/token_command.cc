@@ -62,7 +62,7 @@ int RunAdd(const std::string& owner, std::span<char* const> flag_args) {
   if (Status st = flags.Parse(flag_args); !st.ok())
     return ReportFlagError("picket", "token add", st);
   auto path = flags.Value("tokens");
-  if (!path) return Fail(Status::InvalidArgument("token add: --tokens FILE is required"), 2);
+  if (!path) return Fail(Status::InvalidArgument("add: --tokens FILE is required"), 2);
   if (Status st = CheckOwner(owner); !st.ok()) return Fail(st, 2);
   auto token = NewToken();
   if (!token.ok()) return Fail(token.status());
@@ -158,7 +158,7 @@ int RunTokenCommand(std::span<char* const> args) {
   if (verb == "hash") {
     if (!flag_args.empty()) {
       return Fail(
-          Status::InvalidArgument("token hash takes no flags: usage: picket token hash [OWNER]"),
+          Status::InvalidArgument("hash takes no flags (usage: picket token hash [OWNER])"),
           2);
     }
     return owner ? RunHashOne(*owner) : RunHashFile();

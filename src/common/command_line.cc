@@ -18,8 +18,10 @@ void PrintTable(std::FILE* out, std::string_view program, std::string_view about
     std::fprintf(out, "  %-14.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
                  static_cast<int>(c.summary.size()), c.summary.data());
   }
-  std::fprintf(out, "\n'%.*s <command> --help' describes one command.\n",
-               static_cast<int>(program.size()), program.data());
+  std::fprintf(out, "\n'%.*s <command> --help' describes one command; '%.*s --version' (or -V)\n"
+               "prints the version. Exit code 2: a bad command, flag or argument.\n",
+               static_cast<int>(program.size()), program.data(), static_cast<int>(program.size()),
+               program.data());
 }
 
 bool IsHelp(std::string_view a) { return a == "--help" || a == "-h" || a == "help"; }
@@ -47,6 +49,8 @@ int RunCommandTable(std::string_view program, std::string_view about,
     return 2;
   }
   std::string_view name = argv[1];
+  // Both binaries have a `version` command; the flags every tool has reach it.
+  if (name == "--version" || name == "-V") name = "version";
   if (IsHelp(name)) {
     if (argc >= 3) name = argv[2];  // "help run" == "run --help"
     else {

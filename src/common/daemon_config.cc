@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <set>
 
 #include "json_reader.h"
@@ -363,10 +364,15 @@ ConfigCheck LoadDaemonConfigFile(const std::string& path) {
     check.errors.push_back({"/", path + ": " + std::move(message)});
     return check;
   };
+  // Not "invalid": nothing was read (FormatConfigErrors prints it alone).
+  auto unreadable = [&](int error) {
+    check.errors.push_back({"/", "cannot read " + path + ": " + std::strerror(error)});
+    return check;
+  };
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return fail(FromErrno("open", errno).message());
+  if (!fd.valid()) return unreadable(errno);
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return fail(FromErrno("stat", errno).message());
+  if (::fstat(fd.get(), &st) != 0) return unreadable(errno);
   if (!S_ISREG(st.st_mode)) return fail("not a regular file");
   if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes) {
     return fail("file is " + std::to_string(st.st_size) + " bytes, the limit is " +

@@ -78,31 +78,17 @@ std::string ScanResult::ToJson() const {
 }
 
 std::string EscapeBanner(const std::uint8_t* data, std::size_t size) {
+  // Each byte one character (ISO 8859-1 → UTF-8): ToJson escapes once, and a
+  // JSON reader gets back the bytes as code points 0-255.
   std::string out;
   out.reserve(size);
   for (std::size_t i = 0; i < size; ++i) {
     const std::uint8_t c = data[i];
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c >= 0x20 && c < 0x7f) {
-          out += static_cast<char>(c);
-        } else {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        }
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else {
+      out += static_cast<char>(0xc0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3f));
     }
   }
   return out;

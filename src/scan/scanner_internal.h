@@ -45,7 +45,8 @@ void GrabBanners(std::vector<ScanResult>& results, int concurrency,
                  std::chrono::milliseconds banner_timeout, const std::atomic<bool>& stop);
 
 inline constexpr std::size_t kBannerBytes = 256;
-// Bytes → printable ASCII: \\ \r \n \t and \xNN for the rest.
+// Bytes → UTF-8 text, one character per byte (ISO 8859-1), escaped only by the
+// JSON writer (it was escaped twice: \\r\\n in JSON).
 std::string EscapeBanner(const std::uint8_t* data, std::size_t size);
 
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the soft limit now in force.

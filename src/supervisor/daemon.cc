@@ -100,17 +100,20 @@ class Daemon {
   std::vector<std::string> discovered_collectors;
   mutable std::set<std::string> refused_collectors_logged;  // each refused URL logged once
   std::int64_t applied_version = -1;
-  json config_status = {{"source", "file"},         {"applied_version", nullptr},
-                        {"desired_version", nullptr}, {"last_good_version", nullptr},
+  json config_status = {{"source", "file"},           {"applied_version", nullptr},
+                        {"desired_version", nullptr}, {"applied_group_version", nullptr},
+                        {"desired_group_version", nullptr}, {"last_good_version", nullptr},
                         {"refused", nullptr}};
   // --- last good means ran (config_trial.h) ---
   ConfigTrial trial;
   struct LastGood {
     DaemonConfig config;
     std::string document;  // effective JSON; "" for the local file (never stored)
+    json group_version;    // the group row it came from (null: none)
   };
   std::optional<LastGood> last_good;
   std::string running_document;     // effective JSON of `running` when ZooKeeper sent it
+  json running_group_version = nullptr;  // the group row `running` came from (null: none)
   std::string refused_digest;       // of the config rolled back ("" none)
   json refused_entry;               // its status entry, shown again when it is sent again
   std::string worker_error;         // what the worker said before it exited (Failed event)
@@ -151,6 +154,7 @@ class Daemon {
     }
     applied_version = version;
     config_status["applied_version"] = version;
+    config_status["applied_group_version"] = running_group_version;
     SetStatus("config", config_status, true);
   }
   void SetLastError(const std::string& error) { SetStatus("last_error", error, true); }
@@ -370,7 +374,11 @@ class Daemon {
       worker->Restart(WorkerArgv());
       return;
     }
-    if (applied_version != ready.version) SetApplied(ready.version);
+    // A group-only change keeps the device version: the group's must be reported too.
+    if (applied_version != ready.version ||
+        config_status["applied_group_version"] != running_group_version) {
+      SetApplied(ready.version);
+    }
     if (fleet) fleet->OnWorkerReady();
     ready_run = run;
     trial.OnReady(ready.version, SystemClock::Instance().MonotonicNow());
@@ -396,12 +404,13 @@ class Daemon {
   // `running` has run: it becomes last good (stored when ZooKeeper sent it).
   void ProveRunning() {
     trial.End();
-    last_good = LastGood{running, running_document};
+    last_good = LastGood{running, running_document, running_group_version};
     config_status["last_good_version"] = running.version;
     SetStatus("config", config_status, true);
     if (running_document.empty()) return;
-    if (Status st = store->PutState(
-            kLastGoodKey, json{{"version", running.version}, {"document", running_document}}.dump());
+    if (Status st = store->PutState(kLastGoodKey, json{{"version", running.version},
+                                                       {"group_version", running_group_version},
+                                                       {"document", running_document}}.dump());
         !st.ok()) {
       PICKET_LOG(kWarn, "supervisor", "last good config not stored", {"error", st});
       return;
@@ -429,7 +438,9 @@ class Daemon {
     SetLastError("worker on config version " + std::to_string(running.version) + " failed after " +
                  std::to_string(exit.ran.count()) + " ms: " + why);
     if (!trial.OnFailure(SystemClock::Instance().MonotonicNow())) return;
-    if (!last_good || last_good->config.version == running.version) {
+    // Same device version with another document: a group-only change, which can be rolled back.
+    if (!last_good || (last_good->config.version == running.version &&
+                       last_good->document == running_document)) {
       PICKET_LOG(kError, "supervisor", "config keeps failing and there is no last good one to return to",
                  {"version", running.version}, {"failures", trial.failures()}, {"error", why});
       return;
@@ -445,6 +456,7 @@ class Daemon {
     const std::string error = "worker failed " + std::to_string(trial.failures()) + " times within " +
                               std::to_string(p.failure_window.count() / 1000) + " s: " + why;
     config_status["refused"] = {{"version", bad},
+                                {"group_version", running_group_version},
                                 {"error", error},
                                 {"errors", json::array({error})},
                                 {"rolled_back_to", last_good->config.version},
@@ -463,6 +475,7 @@ class Daemon {
     trial.End();
     const DaemonConfig to = last_good->config;
     running_document = last_good->document;
+    running_group_version = last_good->group_version;
     SwitchTo(to);
     SetLastError("config version " + std::to_string(bad) + " rolled back to version " +
                  std::to_string(to.version) + ": " + error);
@@ -498,9 +511,12 @@ class Daemon {
 
   // --- config from ZooKeeper -----------------------------------------------
 
-  void ApplyConfig(const std::string& document, std::int64_t version, const char* source) {
+  void ApplyConfig(const std::string& document, std::int64_t version, std::int64_t group_version,
+                   const char* source) {
     version = std::max<std::int64_t>(version, 0);  // -1: no device node yet
+    const json group = group_version >= 0 ? json(group_version) : json();  // no group node: null
     config_status["desired_version"] = version;
+    config_status["desired_group_version"] = group;
     std::string effective;
     ConfigCheck check = CheckZooKeeperConfig(local, document, version, &effective);
     if (!check.ok()) {
@@ -508,6 +524,7 @@ class Daemon {
       for (const auto& e : check.errors) errors.push_back(e.ToString());
       // "error" (the first message) is what the collector's fleet view shows.
       config_status["refused"] = {{"version", version},
+                                  {"group_version", group},
                                   {"error", check.errors.front().ToString()},
                                   {"errors", errors},
                                   {"at_ms", SystemClock::Instance().WallMillis()}};
@@ -531,6 +548,7 @@ class Daemon {
     config_status["source"] = source;
     const bool was_on_trial = trial.on_trial();
     running_document = effective;
+    running_group_version = group;
     const ConfigDelta delta = SwitchTo(check.config);
     // A restarted worker must prove this config; one still on trial goes on proving it.
     if (delta.restart_worker && worker) {
@@ -582,7 +600,9 @@ class Daemon {
     }
     running = check.config;
     running_document = saved.value("document", "");
-    last_good = LastGood{running, running_document};
+    running_group_version = saved.value("group_version", json());
+    if (!running_group_version.is_number_integer()) running_group_version = nullptr;
+    last_good = LastGood{running, running_document, running_group_version};
     config_status["source"] = "last_good";
     config_status["last_good_version"] = version;
     PICKET_LOG(kInfo, "supervisor", "starting on the last good config from ZooKeeper",
@@ -668,9 +688,9 @@ Status Daemon::StartFleet() {
   fo.device_id = local.device.id;
   fo.group = local.device.group;
   FleetAgentHooks hooks;
-  hooks.on_config = [this](std::string document, std::int64_t version) {
-    inbox->Post([this, document = std::move(document), version] {
-      if (!shutting_down) ApplyConfig(document, version, "zookeeper");
+  hooks.on_config = [this](std::string document, std::int64_t version, std::int64_t group_version) {
+    inbox->Post([this, document = std::move(document), version, group_version] {
+      if (!shutting_down) ApplyConfig(document, version, group_version, "zookeeper");
     });
   };
   hooks.on_collectors = [this](std::vector<std::string> urls) {

@@ -37,8 +37,8 @@ Status FleetAgent::Start() {
   });
   watcher_ = std::make_unique<zk::ConfigWatcher>(
       *session_, zk::ConfigWatcherOptions{options_.root, options_.group, options_.device_id},
-      [this](std::string merged, std::int64_t version) {
-        hooks_.on_config(std::move(merged), version);
+      [this](std::string merged, std::int64_t version, std::int64_t group_version) {
+        hooks_.on_config(std::move(merged), version, group_version);
       });
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();

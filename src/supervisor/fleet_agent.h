@@ -31,7 +31,8 @@ namespace picket::supervisor {
 
 struct FleetAgentHooks {
   // The merged group+device document (unvalidated) and its version; session thread.
-  std::function<void(std::string document, std::int64_t version)> on_config;
+  std::function<void(std::string document, std::int64_t version, std::int64_t group_version)>
+      on_config;
   // Collector URLs registered in ZooKeeper, when the list changes; agent thread.
   std::function<void(std::vector<std::string> urls)> on_collectors;
   // A command for the worker's control channel; agent thread.

@@ -52,8 +52,18 @@ std::pair<std::string, std::int64_t> ConfigWatcher::Merge(const std::optional<Wa
   return {std::move(merged), version};
 }
 
+std::int64_t ConfigWatcher::GroupVersion(const std::optional<WatchEvent>& group) {
+  if (!group) return -1;
+  auto parsed = ParseJsonObjectDocument(group->data, "group document");
+  if (parsed.ok()) {
+    auto v = parsed->find("version");
+    if (v != parsed->end() && v->is_number_integer()) return v->get<std::int64_t>();
+  }
+  return group->version;
+}
+
 void ConfigWatcher::OnNode(bool is_device, const WatchEvent& event) {
-  std::pair<std::string, std::int64_t> merged;
+  std::tuple<std::string, std::int64_t, std::int64_t> merged;
   {
     std::lock_guard lock(mu_);
     std::optional<WatchEvent> value;
@@ -66,13 +76,15 @@ void ConfigWatcher::OnNode(bool is_device, const WatchEvent& event) {
       group_seen_ = true;
     }
     if (!group_seen_ || !device_seen_) return;
-    merged = Merge(group_, device_);
+    auto [document, version] = Merge(group_, device_);
+    merged = {std::move(document), version, GroupVersion(group_)};
     if (last_ && *last_ == merged) return;
     last_ = merged;
   }
-  PICKET_LOG(kInfo, "zk", "config changed", {"version", merged.second},
-             {"bytes", merged.first.size()}, {"node", event.path});
-  on_config_(std::move(merged.first), merged.second);
+  auto& [document, version, group_version] = merged;
+  PICKET_LOG(kInfo, "zk", "config changed", {"version", version}, {"group_version", group_version},
+             {"bytes", document.size()}, {"node", event.path});
+  on_config_(std::move(document), version, group_version);
 }
 
 }  // namespace picket::zk

@@ -41,6 +41,16 @@ std::string StringAt(const json& j, const json::json_pointer& p) {
 
 std::string OrDash(const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : "-"; }
 
+ConfigEvent EventOf(std::string kind, const json& object) {
+  ConfigEvent e;
+  e.kind = std::move(kind);
+  e.version = IntAt(object, json::json_pointer("/version"));
+  e.group_version = IntAt(object, json::json_pointer("/group_version"));
+  e.error = StringAt(object, json::json_pointer("/error"));
+  if (e.error.empty()) e.error = StringAt(object, json::json_pointer("/reason"));
+  return e;
+}
+
 std::optional<std::uint64_t> UintMember(const json& j, const char* key) {
   if (j.contains(key) && j[key].is_number_unsigned()) return j[key].get<std::uint64_t>();
   if (j.contains(key) && j[key].is_number_integer() && j[key].get<std::int64_t>() >= 0) {
@@ -161,14 +171,40 @@ DeviceView BuildDeviceView(std::string id, const std::optional<std::string>& con
       pending && *pending >= 0) {
     d.bytes_pending = static_cast<std::uint64_t>(*pending);
   }
+  d.applied_group_version = IntAt(s, json::json_pointer("/config/applied_group_version"));
+  d.zookeeper = StringAt(s, json::json_pointer("/zookeeper"));
+  const json::json_pointer crash_loop("/worker/crash_loop");
+  d.crash_loop = s.is_object() && s.contains(crash_loop) && s.at(crash_loop).is_boolean() &&
+                 s.at(crash_loop).get<bool>();
+  if (const json::json_pointer config("/config"); s.is_object() && s.contains(config) &&
+                                                   s.at(config).is_object()) {
+    // Bounded by the parser's limits; each kind once (object keys are unique).
+    for (const auto& [key, value] : s.at(config).items()) {
+      if (value.is_object() && !value.empty()) d.config_events.push_back(EventOf(key, value));
+    }
+  }
   const json refusal = ParseObjectOrNull(sync);
   const std::string error = StringAt(refusal, json::json_pointer("/error"));
   const auto refused_version = IntAt(refusal, json::json_pointer("/version"));
   if (!error.empty() &&
       (!d.applied_version || !refused_version || *refused_version > *d.applied_version)) {
     d.last_error = "sync refused version " + OrDash(refused_version) + ": " + error;
+    d.sync_refusal = EventOf("sync", refusal);
   }
   return d;
+}
+
+void AddGroupView(DeviceView& view, const std::optional<std::string>& group_config,
+                  const std::optional<std::string>& group_sync) {
+  view.desired_group_version = DocumentVersion(group_config);
+  const json refusal = ParseObjectOrNull(group_sync);
+  if (refusal.is_object() && !StringAt(refusal, json::json_pointer("/error")).empty()) {
+    view.group_refusal = EventOf("group sync", refusal);
+  }
+}
+
+std::optional<std::int64_t> DocumentVersion(const std::optional<std::string>& document) {
+  return IntAt(ParseObjectOrNull(document), json::json_pointer("/version"));
 }
 
 JobStatusView BuildJobStatus(const SharedJobSpec& spec, const JobNodes& nodes,

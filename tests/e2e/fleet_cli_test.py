@@ -26,14 +26,12 @@ their devices.
 Connect scans of 127.0.x.y and live capture on lo: no packet leaves the host.
 usage: fleet_cli_test.py PICKETD PICKET
 Root (live capture); skips without root, ZooKeeper or MariaDB unless CI=true."""
-import json, os, random, re, subprocess, sys, tempfile, threading, time
+import datetime, json, os, random, re, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import report, open_listeners, remove_unless_kept, root_or_skip  # noqa: E402
-from servers import (MariaDB, Processes, ZooKeeper, mariadb_missing, skip_code,
-                     start_collector, wait_for, zookeeper_missing)  # noqa: E402
+from e2e_support import Fleet, report, open_listeners, root_or_skip  # noqa: E402
+from servers import mariadb_missing, skip_code, wait_for, zookeeper_missing  # noqa: E402
 
-SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
 ROOT = "/picket-fleet"
 DEVICES = ("gw-1", "gw-2")
 SESSION_MS = 4000
@@ -42,6 +40,12 @@ SESSION_MS = 4000
 PORTS = (23100, 23149)          # 15 hosts x 50 ports = 750 probes a job, 375 a shard
 LOG_ROUNDS = 5
 LOG_GAP_LIMIT_S = 2.0
+
+
+def version_text(v):
+    """A row version as the CLI's tables print it (UTC time of the microsecond stamp)."""
+    t = datetime.datetime.fromtimestamp(v // 1_000_000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{v % 1_000_000:06d}Z"
 
 
 def filter_doc(port):
@@ -157,13 +161,9 @@ def main():
     if reason := zookeeper_missing() or mariadb_missing():
         return skip_code(reason)
     t_start = time.monotonic()
-    work = tempfile.mkdtemp(prefix="picket-fleet-")
-    os.chmod(work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
-    procs = Processes(os.path.join(work, "processes.log"))
-    device_logs = {d: Processes(os.path.join(work, f"{d}.log")) for d in DEVICES}
-    zkserver = ZooKeeper(work)
-    db = MariaDB(work)
-    zk = session = tail = follow_err = sync_logs = None
+    fleet = Fleet(picketd, picket, ROOT, "picket-fleet-", session_ms=SESSION_MS)
+    work = fleet.work
+    tail = follow_err = None
     sockets = []
     failures = []
     figures = []
@@ -173,25 +173,12 @@ def main():
         print("FIGURE:", text)
 
     try:
-        zkserver.start()
-        zk = zkserver.client()
-        db.start(SCHEMA)
-        session = db.session()
-        base = start_collector(procs, picket, work)
-        cli_cfg = os.path.join(work, "cli.json")
-        with open(cli_cfg, "w") as f:
-            json.dump(zkserver.cli_config(ROOT, collector=base, db=db.url), f)
-        env = dict(os.environ, PICKET_CLI_CONFIG=cli_cfg)
-        env.pop("PICKET_DB_PASSWORD", None)
-
-        def cli(*args, check=True, timeout=30):
-            r = subprocess.run([picket, *args], env=env, capture_output=True, text=True, timeout=timeout)
-            if check and r.returncode != 0:
-                raise AssertionError(f"picket {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
-            return r
+        fleet.start_servers()
+        zk, session, db, env, cli = fleet.zk, fleet.session, fleet.db, fleet.env, fleet.cli
+        device_logs, sync_logs = fleet.device_logs, fleet.sync_logs
 
         def row_version(device):
-            return int(session.execute(f"SELECT version FROM devices WHERE id = '{device}'")[-1])
+            return fleet.row_version("devices", device)
 
         def update_row(device, doc):
             """UPDATE of the device's row; returns (version, monotonic time just before the commit)."""
@@ -207,25 +194,11 @@ def main():
                             f"('{d}', 'lab', '{json.dumps(filter_doc(udp_port[d]))}')")
         versions = {d: row_version(d) for d in DEVICES}
         # Two sync instances: the first to stand leads, the second stands by (scenario 5).
-        sync_logs = {n: Processes(os.path.join(work, f"sync-{n}.log")) for n in ("first", "second")}
-        sync_args = [picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT,
-                     "--session-timeout", f"{SESSION_MS}ms", *zkserver.admin_flags()]
-        syncs = {"first": sync_logs["first"].start(sync_args)}
-        wait_for("the first sync to lead", lambda: "leader now" in sync_logs["first"].log_text(), 30)
-        syncs["second"] = sync_logs["second"].start(sync_args)
-        wait_for("the second sync to stand by",
-                 lambda: "standing for leader" in sync_logs["second"].log_text(), 30)
+        syncs = {"first": fleet.start_sync("first")}
+        syncs["second"] = fleet.start_sync("second", "standing for leader")
         watches = {}
         for d in DEVICES:
-            cfg = os.path.join(work, f"{d}.json")
-            with open(cfg, "w") as f:
-                json.dump({"device": {"id": d, "group": "lab"},
-                           "capture": {"enabled": True, "interface": "lo", "filter": "udp port 47999",
-                                       "buffer_mib": 4},
-                           "buffer": {"dir": os.path.join(work, f"buffer-{d}")},
-                           "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
-                           "zookeeper": zkserver.device_section(ROOT, session_timeout_ms=SESSION_MS)}, f)
-            device_logs[d].start([picketd, "run", "--config", cfg])
+            fleet.add_device(d, "lab")
             watches[d] = StatusWatch(zk, d)
         for d in DEVICES:
             watches[d].wait_applied(versions[d], 30)
@@ -243,7 +216,7 @@ def main():
         doc = {"capture": {"filter": "udp port 47303"}}
         t0 = time.monotonic()
         r = cli("config", "set", "gw-1", "--json", json.dumps(doc))
-        m = re.search(r"\bversion (\d+)", r.stdout)  # "device gw-1: version N (was M)"
+        m = re.search(r"\braw (\d+)", r.stdout)  # "device gw-1: version <UTC time> (was ...; raw N)"
         if not m:
             raise AssertionError(f"picket config set printed no version: {r.stdout!r}")
         v_set = int(m.group(1))
@@ -283,7 +256,7 @@ def main():
                    f"last_error: {row['last_error']}")
             if field not in row["last_error"]:
                 failures.append(f"{name}: devices --json last_error does not name {field}: {row['last_error']}")
-            if field not in line or f"sync refused version {bad_v}" not in line:
+            if field not in line or f"sync refused device row version {version_text(bad_v)}" not in line:
                 failures.append(f"{name}: the devices table row does not name {field}: {line!r}")
             s = watches["gw-2"].current()
             if s["config"]["applied_version"] != good_v or row["applied_version"] != good_v:
@@ -451,7 +424,7 @@ def main():
         follow_err = open(os.path.join(work, "logs-follow.err"), "w")
         follower = subprocess.Popen([picket, "logs", "--device", "gw-1", "-f"], env=env, stdout=subprocess.PIPE,
                                     stderr=follow_err, text=True, bufsize=1)
-        procs.procs.append(follower)  # stopped by PID with the others
+        fleet.procs.procs.append(follower)  # stopped by PID with the others
         reader = LineReader(follower.stdout)
         tail = FileTail(device_logs["gw-1"].log.name, r"config applied version=\d+")
         wait_for("picket logs -f following", lambda: "following device gw-1" in open(follow_err.name).read()
@@ -516,24 +489,9 @@ def main():
             tail.close()
         if follow_err:
             follow_err.close()
-        if failures:
-            for d, p in device_logs.items():
-                print(f"--- {d}"); print(p.log_text()[-4000:])
-            print("--- processes"); print(procs.log_text()[-4000:])
-        if zk is not None:
-            zk.stop()
-        if session:
-            session.close()
-        for p in device_logs.values():
-            p.stop_all()
-        for p in (sync_logs or {}).values():
-            p.stop_all()
-        procs.stop_all()
-        db.stop()
-        zkserver.stop()
+        fleet.stop(show_logs=bool(failures))
         for s in sockets:
             s.close()
-        remove_unless_kept(work)
     return report(failures, figures, t_start)
 
 

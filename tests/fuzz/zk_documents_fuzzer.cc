@@ -147,7 +147,9 @@ void DeviceView(const std::string& text, int layout) {
     status = Part(text, 1);
     sync = Part(text, 2);
   }
-  (void)zk::BuildDeviceView("gw-1", config, status, sync);
+  zk::DeviceView view = zk::BuildDeviceView("gw-1", config, status, sync);
+  // The group's nodes (<root>/groups/<group>/config and /sync) are read the same way.
+  zk::AddGroupView(view, config, sync);
 }
 
 }  // namespace

@@ -282,11 +282,11 @@ TEST_CASE("cli: scan status and devices read trees written by devices") {
   Run devices = f.Picket({"devices", "--zk", zk, "--zk-open-acl"});
   CHECK_MESSAGE(devices.code == 0, devices.output);
   INFO(devices.output);
-  CHECK(Has(devices.output, "gw-2    lab    yes    7/8"));
+  CHECK(Has(devices.output, "gw-2    lab    yes    -       7 -> 8"));
   CHECK(Has(devices.output, "2048"));
   CHECK(Has(devices.output, "running"));
-  CHECK(Has(devices.output, "sync refused version 8: /capture/filter: bad"));
-  CHECK(Has(devices.output, "gw-3    -      no     -/5"));
+  CHECK(Has(devices.output, "sync refused device row version 8: /capture/filter: bad"));
+  CHECK(Has(devices.output, "gw-3    -      no     -       - -> 5"));
   CHECK(Has(devices.output, "UNSAFE: ZooKeeper without credentials"));
 
   Run devices_json = f.Picket({"devices", "--json", "--zk", zk, "--zk-user", "admin",

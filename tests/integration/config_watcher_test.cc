@@ -49,7 +49,7 @@ TEST_CASE("ConfigWatcher delivers the merged config within 1 s of a change to ei
               .ok());
 
   Delivered d;
-  zk::ConfigWatcher watcher(*s, options, [&](std::string merged, std::int64_t version) {
+  zk::ConfigWatcher watcher(*s, options, [&](std::string merged, std::int64_t version, std::int64_t) {
     {
       std::lock_guard lock(d.mu);
       d.configs.emplace_back(std::move(merged), version);

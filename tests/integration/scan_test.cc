@@ -724,7 +724,7 @@ TEST_CASE("banners: connect and SYN mode read what the service sends first") {
     REQUIRE(run.lines.size() == 2);
     for (const auto& j : run.lines) {
       const std::string want = "hello " + j["ip"].get<std::string>() + ":" +
-                               std::to_string(j["port"].get<int>()) + "\\r\\n";
+                               std::to_string(j["port"].get<int>()) + "\r\n";
       CHECK(j.value("banner", "") == want);
     }
   }

@@ -50,7 +50,7 @@ struct ScanResult {
   std::string state = "open";
   int ttl = 0;
   std::int64_t ts_ms = 0;                   // Unix epoch milliseconds
-  std::string banner;                       // printable-escaped
+  std::string banner;                       // one character per byte (ISO 8859-1), UTF-8
   std::string job_id;
   std::uint32_t shard = 0;
   // {"ip":"127.0.0.2","port":8080,"proto":"tcp","state":"open","ttl":64,"ts":"RFC3339","banner":"…"}

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "picket/zk/zk_session.h"
 #include "picket/zk/znode_layout.h"
@@ -30,7 +31,10 @@ class ConfigWatcher {
  public:
   // version: the device document's integer "version" field if present, else
   // the device znode's version (-1 when the device node is missing).
-  using OnConfig = std::function<void(std::string merged_json, std::int64_t version)>;
+  // group_version: the same rule for the group node, so the device can report
+  // which group row it applied (the merge keeps only the device's "version").
+  using OnConfig = std::function<void(std::string merged_json, std::int64_t version,
+                                      std::int64_t group_version)>;
 
   // Called on the session's thread, once both nodes have been read and then
   // whenever the (merged document, version) pair changes.
@@ -42,6 +46,8 @@ class ConfigWatcher {
   // The merge and version rule, exposed for tests. Missing node: nullopt.
   static std::pair<std::string, std::int64_t> Merge(const std::optional<WatchEvent>& group,
                                                     const std::optional<WatchEvent>& device);
+  // The group node's version by the same rule (-1 when it is missing).
+  static std::int64_t GroupVersion(const std::optional<WatchEvent>& group);
 
  private:
   void OnNode(bool is_device, const WatchEvent& event);
@@ -52,7 +58,7 @@ class ConfigWatcher {
   std::mutex mu_;
   bool group_seen_ = false, device_seen_ = false;
   std::optional<WatchEvent> group_, device_;
-  std::optional<std::pair<std::string, std::int64_t>> last_;
+  std::optional<std::tuple<std::string, std::int64_t, std::int64_t>> last_;
   ZkSession::WatchId group_watch_ = 0, device_watch_ = 0;
 };
 

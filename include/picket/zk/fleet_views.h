@@ -21,6 +21,16 @@ namespace picket::zk {
 class ZkSession;
 class ZnodeLayout;
 
+// Something the status node's "config" object reports as an object (picketd's
+// "refused", a rollback such as "rolled_back", whatever comes next), or a row
+// picket sync refused; read generically so new kinds show without a CLI change.
+struct ConfigEvent {
+  std::string kind;                           // the status key, or "sync" / "group sync"
+  std::optional<std::int64_t> version;        // "version"
+  std::optional<std::int64_t> group_version;  // "group_version"
+  std::string error;                          // "error", else "reason"; "" when neither
+};
+
 struct DeviceView {
   std::string id;
   std::string group;                            // "" when unknown (no status)
@@ -30,6 +40,23 @@ struct DeviceView {
   std::string last_error;                       // "" when none
   std::optional<std::uint64_t> bytes_pending;   // status.counters.bytes_pending
   std::string worker_state;                     // status.worker.state, "" when unknown
+  bool crash_loop = false;                      // status.worker.crash_loop
+  std::string zookeeper;                        // status.zookeeper ("connected", ...)
+  // The device row's refusal by picket sync when it explains a newer version
+  // than the applied one (last_error then says the same).
+  std::optional<ConfigEvent> sync_refusal;
+  std::vector<ConfigEvent> config_events;  // status.config's objects ("refused", "rolled_back")
+  // The group: its row's version in <root>/groups/<group>/config, the one the
+  // device says it runs (status.config.applied_group_version), and the group
+  // row's refusal by picket sync (<root>/groups/<group>/sync).
+  std::optional<std::int64_t> applied_group_version;
+  std::optional<std::int64_t> desired_group_version;
+  std::optional<ConfigEvent> group_refusal;
+  // The collector's liveness rule (GET /v1/fleet: "online", "degraded",
+  // "offline", "never_seen" and its reasons), which also counts heartbeats and
+  // uploads; filled by `picket devices` when it can ask a collector, else "".
+  std::string collector_status;
+  std::vector<std::string> collector_reasons;
 };
 
 // Pure: builds the view from the three nodes' data (nullopt: no such node).
@@ -38,6 +65,16 @@ struct DeviceView {
 DeviceView BuildDeviceView(std::string id, const std::optional<std::string>& config,
                            const std::optional<std::string>& status,
                            const std::optional<std::string>& sync);
+
+// Pure: adds the group's nodes (<root>/groups/<group>/config and /sync) to a
+// view whose group is known. A group refusal is kept whatever its version:
+// picket sync deletes it once a newer row of the group is pushed.
+void AddGroupView(DeviceView& view, const std::optional<std::string>& group_config,
+                  const std::optional<std::string>& group_sync);
+
+// "<version>" (the device row's, the group's) as the same integer rule the
+// device uses: the document's integer "version", else nullopt.
+std::optional<std::int64_t> DocumentVersion(const std::optional<std::string>& document);
 
 struct ShardView {
   std::uint32_t shard = 0;

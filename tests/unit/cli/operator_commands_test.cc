@@ -72,11 +72,84 @@ TEST_CASE("BuildDeviceView reads status, config and sync nodes") {
     CHECK_FALSE(s.applied_version);
     CHECK_FALSE(s.desired_version);
     std::string table = FormatDevicesTable({s});
-    CHECK(table.find("\ngw-2    -      no     -/-") != std::string::npos);
+    CHECK(table.find("\ngw-2    -      no     -  ") != std::string::npos);
     auto j = nlohmann::json::parse(FormatDevicesJson({s}));
     CHECK(j[0]["alive"] == false);
     CHECK(j[0]["applied_version"].is_null());
   }
+}
+
+TEST_CASE("BuildDeviceView shows what the status node and the group's nodes report") {
+  const std::string status = R"({"device":"gw-1","group":"lab",
+    "config":{"applied_version":1764787332123457,"applied_group_version":1764787300000002,
+              "refused":{"version":1764787332123458,"group_version":1764787300000003,
+                         "error":"/capture/interface: no such device"},
+              "rolled_back":{"version":9,"reason":"worker failed 3 times"},"source":"zookeeper"},
+    "worker":{"state":"degraded: disk full","crash_loop":true},"zookeeper":"connecting",
+    "last_error":"config version 1764787332123458 refused: /capture/interface: no such device"})";
+  DeviceView d =
+      BuildDeviceView("gw-1", std::string(R"({"version":1764787332123457})"), status, std::nullopt);
+  AddGroupView(d, std::string(R"({"version":1764787300000003,"log":{"level":"debug"}})"),
+               std::string(R"({"version":1764787300000004,"error":"/log/level: 'loud'"})"));
+  CHECK(d.applied_group_version == 1764787300000002);
+  CHECK(d.desired_group_version == 1764787300000003);
+  CHECK(d.crash_loop);
+  CHECK(d.zookeeper == "connecting");
+  REQUIRE(d.config_events.size() == 2);
+  CHECK(d.config_events[0].kind == "refused");
+  CHECK(d.config_events[0].group_version == 1764787300000003);
+  CHECK(d.config_events[1].kind == "rolled_back");
+  CHECK(d.config_events[1].error == "worker failed 3 times");
+  REQUIRE(d.group_refusal);
+  CHECK(d.group_refusal->version == 1764787300000004);
+
+  const std::string table = FormatDevicesTable({d});
+  INFO(table);
+  // Readable versions only: no 16-digit stamp in the table.
+  CHECK(table.find("1764787") == std::string::npos);
+  CHECK(table.find("2025-12-03T18:42:12.123457Z") != std::string::npos);
+  CHECK(table.find("2025-12-03T18:41:40.000002Z -> 2025-12-03T18:41:40.000003Z") !=
+        std::string::npos);
+  CHECK(table.find("sync refused group lab row version 2025-12-03T18:41:40.000004Z: /log/level: "
+                   "'loud'") != std::string::npos);
+  CHECK(table.find("rolled_back version 9: worker failed 3 times") != std::string::npos);
+  CHECK(table.find("worker crash loop") != std::string::npos);
+  CHECK(table.find("zookeeper connecting") != std::string::npos);
+  CHECK(table.find("degraded: disk full") != std::string::npos);
+  CHECK(table.find("config version 2025-12-03T18:42:12.123458Z refused") != std::string::npos);
+  // picketd's refusal is in last_error once, not twice.
+  CHECK(table.find("no such device") == table.rfind("no such device"));
+
+  auto j = nlohmann::json::parse(FormatDevicesJson({d}));
+  CHECK(j[0]["applied_version"] == 1764787332123457);
+  CHECK(j[0]["applied_version_text"] == "2025-12-03T18:42:12.123457Z");
+  CHECK(j[0]["group_applied"] == false);
+  CHECK(j[0]["group_refusal"]["version"] == 1764787300000004);
+  CHECK(j[0]["config_events"].size() == 2);
+  CHECK(j[0]["crash_loop"] == true);
+}
+
+TEST_CASE("BuildDeviceView reads hostile status nodes without trusting their types") {
+  for (const char* status : {R"({"config":[],"worker":{"crash_loop":"yes"}})",
+                             R"({"config":{"refused":{"version":"x","error":7}}})",
+                             R"({"config":{"refused":null,"rolled_back":{}}})", "[[[[", "null"}) {
+    DeviceView d = BuildDeviceView("gw", std::nullopt, std::string(status), std::nullopt);
+    AddGroupView(d, std::string("{\"version\":\"7\"}"), std::string("not json"));
+    CHECK_FALSE(d.crash_loop);
+    CHECK_FALSE(d.desired_group_version);
+    CHECK_FALSE(d.group_refusal);
+    for (const auto& e : d.config_events) CHECK_FALSE(e.version);
+    CHECK_NOTHROW((void)FormatDevicesJson({d}));
+  }
+}
+
+TEST_CASE("FormatVersion prints microsecond row versions as UTC time, small ones as counters") {
+  CHECK(FormatVersion(std::nullopt) == "-");
+  CHECK(FormatVersion(7) == "7");
+  CHECK(FormatVersion(-1) == "-1");
+  CHECK(FormatVersion(1764787332123457) == "2025-12-03T18:42:12.123457Z");
+  CHECK(FormatVersion(1000000000000000) == "2001-09-09T01:46:40.000000Z");
+  CHECK(FormatVersion(999999999999999) == "999999999999999");
 }
 
 TEST_CASE("MakeJobId formats UTC time and four hex digits") {

@@ -346,7 +346,9 @@ TEST_SUITE("common.config") {
     };
     {
       ConfigCheck c = LoadDaemonConfigFile(dir + "/missing.json");
-      CHECK(HasError(c, "/", "missing.json: open: No such file"));
+      CHECK(HasError(c, "/", "cannot read " + dir + "/missing.json: No such file"));
+      // Said as what it is, not as "invalid".
+      CHECK(FormatConfigErrors("x", c) == "cannot read " + dir + "/missing.json: No such file or directory\n");
     }
     {
       ConfigCheck c = LoadDaemonConfigFile(write("empty.json", ""));
@@ -378,6 +380,12 @@ TEST_SUITE("common.config") {
     CHECK(HasError(bad, "/capture/filter", "tcp prot 80"));
     ConfigCheck range = CheckDaemonConfigText(R"({"capture": {"filter": "port 99999"}})");
     CHECK(HasError(range, "/capture/filter", "99999"));
+    // All errors at once: a bad filter is named beside the other fields' errors.
+    ConfigCheck all = CheckDaemonConfigText(
+        R"({"capture": {"filter": "tcp prot 80", "snaplen": 3}, "upload": {"threads": 0}})");
+    CHECK_MESSAGE(HasError(all, "/capture/filter", "tcp prot 80"), Dump(all));
+    CHECK(HasError(all, "/capture/snaplen"));
+    CHECK(HasError(all, "/upload/threads"));
   }
 
   TEST_CASE("the effective config round-trips through JSON") {

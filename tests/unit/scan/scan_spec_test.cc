@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "picket/scan/scanner.h"
 #include "scan/route_lookup.h"
@@ -156,14 +157,17 @@ TEST_CASE("result JSON: fields, escaping, job and shard only for jobs") {
       R"({"ip":"127.0.0.2","port":8080,"proto":"tcp","state":"open","ttl":64,"ts":"2025-11-21T10:36:03.123Z"})");
   const std::uint8_t raw[] = {'S', 'S', 'H', '"', '\\', '\r', '\n', 0x01, 0xff};
   r.banner = EscapeBanner(raw, sizeof raw);
-  CHECK(r.banner == R"(SSH"\\\r\n\x01\xff)");
+  CHECK(r.banner == "SSH\"\\\r\n\x01\xc3\xbf");
   r.job_id = "j1";
   r.shard = 3;
   r.ttl = 0;
   CHECK(
       r.ToJson() ==
       R"({"ip":"127.0.0.2","port":8080,"proto":"tcp","state":"open","ts":"2025-11-21T10:36:03.123Z",)"
-      R"("banner":"SSH\"\\\\\\r\\n\\x01\\xff","job":"j1","shard":3})");
+      R"("banner":"SSH\"\\\r\n\u0001)" "\xc3\xbf" R"(","job":"j1","shard":3})");
+  // Escaped once: a JSON reader gets the bytes back as code points.
+  const auto parsed = nlohmann::json::parse(r.ToJson())["banner"].get<std::string>();
+  CHECK(parsed == "SSH\"\\\r\n\x01\xc3\xbf");
 }
 
 }  // namespace

@@ -112,5 +112,13 @@ TEST_CASE("Config paths") {
   CHECK(DeviceConfigPath(o) == "/picket/devices/dev-1/config");
 }
 
+TEST_CASE("ConfigWatcher::GroupVersion: the group document's version, else the znode's") {
+  CHECK(ConfigWatcher::GroupVersion(std::nullopt) == -1);
+  CHECK(ConfigWatcher::GroupVersion(Node(R"({"version":1764787300000003})", 2)) ==
+        1764787300000003);
+  CHECK(ConfigWatcher::GroupVersion(Node(R"({"log":{}})", 4)) == 4);
+  CHECK(ConfigWatcher::GroupVersion(Node("not json", 5)) == 5);
+}
+
 }  // namespace
 }  // namespace picket::zk
