@@ -45,7 +45,9 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
   const std::pair<const char*, std::optional<std::string>*> fields[] = {
       {"targets", &f.targets}, {"ports", &f.ports},   {"rate", &f.rate},
       {"shards", &f.shards},   {"mode", &f.mode},     {"group", &f.group},
-      {"devices", &f.devices}, {"id", &f.id},         {"max_parallel", &f.max_parallel}};
+      {"devices", &f.devices}, {"id", &f.id},         {"max_parallel", &f.max_parallel},
+      {"exclude", &f.exclude}, {"retries", &f.retries}, {"wait", &f.wait},
+      {"banners", &f.banners}, {"seed", &f.seed}};
   for (const auto& [key, value] : doc->items()) {
     std::optional<std::string>* out = nullptr;
     for (const auto& [name, slot] : fields) {
@@ -54,12 +56,13 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
     if (out == nullptr) {
       return Status::InvalidArgument("unknown field '" + key +
                                      "' (expected targets, ports, rate, shards, mode, group, "
-                                     "devices, id, max_parallel)");
+                                     "devices, id, max_parallel, exclude, retries, wait, "
+                                     "banners, seed)");
     }
     if (value.is_null()) continue;  // the same as leaving it out
     if (value.is_string()) {
       *out = value.get<std::string>();
-    } else if (value.is_number_integer()) {
+    } else if (value.is_number_integer() || (key == "banners" && value.is_boolean())) {
       *out = value.dump();
     } else if (key == "devices" && value.is_array()) {
       std::string list;
@@ -78,7 +81,8 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
   }
   // An empty string is what a blank form field sends: the same as absent,
   // except for the required fields, whose check below names them.
-  for (auto* optional_field : {&f.mode, &f.group, &f.devices, &f.id, &f.max_parallel}) {
+  for (auto* optional_field : {&f.mode, &f.group, &f.devices, &f.id, &f.max_parallel, &f.exclude,
+                               &f.retries, &f.wait, &f.banners, &f.seed}) {
     if (*optional_field && optional_field->value().empty()) optional_field->reset();
   }
   return f;

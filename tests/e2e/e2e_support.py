@@ -1,8 +1,9 @@
 """Shared checks of picket's end-to-end tests: reading pcap bytes, the root
 check, a process's children, the closing report line. Tests import it from
 their own directory; the processes they start (picketd, the collector,
-ZooKeeper, MariaDB) are owned by ../pylib/servers.py."""
-import os, socket, struct, subprocess, time, urllib.request
+ZooKeeper, MariaDB) are owned by ../pylib/servers.py. `Fleet` puts them
+together into a loopback fleet the operator CLI drives."""
+import json, os, socket, struct, subprocess, tempfile, time, urllib.request
 
 
 def root_or_skip():
@@ -127,3 +128,112 @@ def job_done_nodes(zk, root, job):
     except Exception:
         return {}
     return {int(n): read_json(zk, f"{root}/jobs/{job}/done/{n}") for n in names}
+
+
+class Fleet:
+    """A whole fleet on loopback for tests that drive the operator CLI: ZooKeeper with the admin
+    identity, MariaDB loaded with config/schema.sql, `picket collector` (no auth), one `picket
+    sync`, and `picketd run` devices capturing `lo`, each with a `devices` row inserted before
+    sync starts; the CLI is configured only by a cli.json named by $PICKET_CLI_CONFIG.
+
+        fleet = Fleet(picketd, picket, "/picket-x", "picket-x-")
+        try:
+            fleet.start({"gw-1": "udp port 47501"})
+            fleet.cli("scan", "list")
+        finally:
+            fleet.stop(show_logs=bool(failures))
+
+    Every process is stopped by PID in stop(); the work dir goes unless PICKET_KEEP_TEST_DIR."""
+
+    SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "schema.sql")
+
+    def __init__(self, picketd, picket, root, prefix, session_ms=4000):
+        from servers import MariaDB, Processes, ZooKeeper  # ../pylib, on the tests' sys.path
+        self.picketd, self.picket, self.root, self.session_ms = picketd, picket, root, session_ms
+        self.work = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.work, 0o711)  # picketd's worker runs as user picketd: it must reach its buffer
+        self.procs = Processes(os.path.join(self.work, "processes.log"))
+        self.device_logs = {}
+        self.sync_log = Processes(os.path.join(self.work, "sync.log"))
+        self.zkserver = ZooKeeper(self.work)
+        self.db = MariaDB(self.work)
+        self.zk = self.session = None
+        self.base = self.env = None
+
+    def start(self, devices, group="lab"):
+        """`devices`: {id: capture filter}. Returns once every device applied its row."""
+        from servers import start_collector, wait_for
+        self.zkserver.start()
+        self.zk = self.zkserver.client()
+        self.db.start(self.SCHEMA)
+        self.session = self.db.session()
+        self.base = start_collector(self.procs, self.picket, self.work)
+        cli_cfg = os.path.join(self.work, "cli.json")
+        with open(cli_cfg, "w") as f:
+            json.dump(self.zkserver.cli_config(self.root, collector=self.base, db=self.db.url), f)
+        self.env = dict(os.environ, PICKET_CLI_CONFIG=cli_cfg)
+        self.env.pop("PICKET_DB_PASSWORD", None)
+        for d in devices:
+            self.session.execute(f"INSERT INTO devices (id, group_name, config) VALUES ('{d}', '{group}', '{{}}')")
+        self.sync_log.start([self.picket, "sync", "--db", self.db.url, "--zk", self.zkserver.hosts,
+                             "--root", self.root, "--session-timeout", f"{self.session_ms}ms",
+                             *self.zkserver.admin_flags()])
+        wait_for("picket sync to lead", lambda: "leader now" in self.sync_log.log_text(), 30)
+        for d, capture_filter in devices.items():
+            self.device_logs[d] = Processes(os.path.join(self.work, f"{d}.log"))
+            cfg = os.path.join(self.work, f"{d}.json")
+            with open(cfg, "w") as f:
+                json.dump({"device": {"id": d, "group": group},
+                           "capture": {"enabled": True, "interface": "lo", "filter": capture_filter,
+                                       "buffer_mib": 4, "chunk_idle": "500ms"},
+                           "buffer": {"dir": os.path.join(self.work, f"buffer-{d}")},
+                           "upload": {"collectors": [self.base], "retry_base": "100ms", "retry_max": "1s"},
+                           "zookeeper": self.zkserver.device_section(self.root, session_timeout_ms=self.session_ms)},
+                          f)
+            self.device_logs[d].start([self.picketd, "run", "--config", cfg])
+        for d in devices:
+            wait_for(f"{d} to apply its row", lambda d=d: self.applied(d), 30)
+
+    def applied(self, device):
+        """The device's status node when its worker runs the row's version, else None."""
+        from servers import read_json
+        version = int(self.session.execute(f"SELECT version FROM devices WHERE id = '{device}'")[-1])
+        try:
+            s = read_json(self.zk, f"{self.root}/devices/{device}/status") or {}
+        except Exception:
+            return None
+        ok = s.get("config", {}).get("applied_version") == version and \
+            s.get("worker", {}).get("state") == "running"
+        return s if ok else None
+
+    def cli(self, *args, check=True, timeout=30):
+        r = subprocess.run([self.picket, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"picket {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+        return r
+
+    def popen(self, *args):
+        """A CLI process whose stdout the caller reads (stopped by PID in stop() if still running)."""
+        p = subprocess.Popen([self.picket, *args], env=self.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.procs.procs.append(p)
+        self.procs.names[p.pid] = "picket " + args[0]
+        return p
+
+    def stop(self, show_logs=False):
+        if show_logs:
+            for d, p in self.device_logs.items():
+                print(f"--- {d}"); print(p.log_text()[-4000:])
+            print("--- sync"); print(self.sync_log.log_text()[-4000:])
+            print("--- processes"); print(self.procs.log_text()[-3000:])
+        if self.zk is not None:
+            self.zk.stop()
+        if self.session:
+            self.session.close()
+        for p in self.device_logs.values():
+            p.stop_all()
+        self.sync_log.stop_all()
+        self.procs.stop_all()
+        self.db.stop()
+        self.zkserver.stop()
+        remove_unless_kept(self.work)
