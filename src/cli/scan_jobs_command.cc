@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -87,8 +88,15 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
     // Name the job only when the operator chose its id: a drawn one never existed.
     const std::string what = fields.id ? "job " + row->id : "the job";
     std::fprintf(stderr, "picket scan: submit: %s is invalid, nothing submitted:\n", what.c_str());
-    std::istringstream lines(st.message());
+    // The parser's header names the drawn id; keep only the field lines.
+    std::string message = st.message();
+    if (message.starts_with("shared job \"")) {
+      const std::size_t end = message.find('\n');
+      message = end == std::string::npos ? std::string() : message.substr(end + 1);
+    }
+    std::istringstream lines(message);
     for (std::string line; std::getline(lines, line);) {
+      line.erase(0, line.find_first_not_of(' '));
       std::fprintf(stderr, "  %s\n", line.c_str());
     }
     return 1;
@@ -210,7 +218,17 @@ int WatchJob(zk::ZkSession& zk, const zk::ZnodeLayout& layout, const std::string
       s.state = "cancelled";
     } else {
       const JobStatusView& v = read->view;
-      s.fraction = JobFraction(v);
+      // The claimers' live counts move every second; checkpoints lag behind connect timeouts.
+      LiveDone live;
+      std::set<std::string> claimers;
+      for (const auto& r : v.rows) {
+        if (r.state == "claimed" && wire::IsValidDeviceId(r.device)) claimers.insert(r.device);
+      }
+      for (const auto& device : claimers) {
+        auto status = GetIfExists(zk, layout.DeviceStatus(device));
+        if (status.ok() && *status) AddLiveDone(**status, job, live);
+      }
+      s.fraction = JobFraction(v, live);
       const double t = std::chrono::duration<double>(SystemClock::Instance().MonotonicNow() -
                                                      started).count();
       smoother.Add(t, s.fraction);

@@ -47,15 +47,31 @@ std::string Shorten(const std::string& text, std::size_t max) {
 
 }  // namespace
 
-double JobFraction(const zk::JobStatusView& view) {
+void AddLiveDone(std::string_view status_json, std::string_view job, LiveDone& out) {
+  const json status = json::parse(status_json, nullptr, false);
+  if (!status.is_object() || !status.contains("scan") || !status["scan"].is_array()) return;
+  for (const json& e : status["scan"]) {
+    if (!e.is_object() || !e.contains("job") || e["job"] != job) continue;
+    if (!e.contains("shard") || !e["shard"].is_number_unsigned() || !e.contains("done") ||
+        !e["done"].is_number_unsigned()) {
+      continue;
+    }
+    const auto shard = e["shard"].get<std::uint64_t>();
+    if (shard > UINT32_MAX) continue;
+    out[static_cast<std::uint32_t>(shard)] = e["done"].get<std::uint64_t>();
+  }
+}
+
+double JobFraction(const zk::JobStatusView& view, const LiveDone& live) {
   if (view.shards == 0) return 0;
   double sum = 0;
   for (const auto& r : view.rows) {
     if (r.state == "done") {
       sum += 1;
     } else if (r.state == "claimed" && r.total && *r.total > 0) {
-      sum += static_cast<double>(std::min(*r.total, r.checkpoint.value_or(0))) /
-             static_cast<double>(*r.total);
+      std::uint64_t at = r.checkpoint.value_or(0);
+      if (auto it = live.find(r.shard); it != live.end()) at = std::max(at, it->second);
+      sum += static_cast<double>(std::min(*r.total, at)) / static_cast<double>(*r.total);
     }
   }
   return std::clamp(sum / view.shards, 0.0, 1.0);
@@ -73,17 +89,19 @@ std::uint64_t JobPairs(const zk::JobStatusView& view, const SharedJobSpec& spec)
 }
 
 void ProgressSmoother::Add(double t_s, double fraction) {
-  if (last_t_ && t_s > *last_t_) {
+  if (last_t_ && t_s <= *last_t_) return;  // out of order or the same instant
+  if (last_t_) {
     const double dt = t_s - *last_t_;
     const double sample = std::max(0.0, fraction - *last_fraction_) / dt;
-    // The first real sample seeds the average; later ones move it by 1 - e^(-dt/tau).
-    const double alpha = rate_ ? 1 - std::exp(-dt / tau_s_) : 1.0;
-    rate_ = rate_ ? *rate_ + alpha * (sample - *rate_) : sample;
+    // Nothing moved yet (the job waits for a claim): no rate rather than a rate of 0.
+    if (!started_t_ && sample > 0) started_t_ = *last_t_;
+    if (started_t_) {
+      const double alpha = std::max(1 - std::exp(-dt / tau_s_), dt / (t_s - *started_t_));
+      rate_ = rate_ ? *rate_ + alpha * (sample - *rate_) : sample;
+    }
   }
-  if (!last_t_ || t_s > *last_t_) {
-    last_t_ = t_s;
-    last_fraction_ = fraction;
-  }
+  last_t_ = t_s;
+  last_fraction_ = fraction;
 }
 
 std::optional<double> ProgressSmoother::EtaSeconds() const {

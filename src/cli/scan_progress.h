@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "picket/common/shared_job.h"
@@ -14,20 +16,28 @@
 
 namespace picket::cli {
 
-// 0..1: done shards count whole, claimed shards by checkpoint/total when the
-// claimer reported its size, waiting shards (and unknown sizes) as 0.
-double JobFraction(const zk::JobStatusView& view);
+// A claimer's live count of each shard it scans: indices whose first probe
+// went out ("done" of its status node's "scan" entries for the job).
+using LiveDone = std::map<std::uint32_t, std::uint64_t>;
+void AddLiveDone(std::string_view status_json, std::string_view job, LiveDone& out);
+
+// 0..1: done shards count whole, claimed shards by the larger of checkpoint
+// and live count over the size when the claimer reported it, waiting shards
+// (and unknown sizes) as 0.
+double JobFraction(const zk::JobStatusView& view, const LiveDone& live = {});
 
 // Address x port pairs of the whole job: the claimers' reported shard sizes x
 // shards when one is known (exact), else the spec's upper bound.
 std::uint64_t JobPairs(const zk::JobStatusView& view, const SharedJobSpec& spec);
 
 // An exponentially weighted rate of the fraction per second, with time
-// constant tau_s: a sample 1 s later moves it by 1 - e^(-1/tau) (~10 % for
-// tau 10 s), so one slow or fast poll cannot halve or double the ETA.
+// constant tau_s: a sample 1 s later moves it by 1 - e^(-1/tau) (~18 % for
+// tau 5 s), so one slow or fast poll cannot halve or double the ETA. It starts
+// at the first sample that moved, and weighs at least dt / (time since then),
+// the plain average, so the first seconds are not dominated by one sample.
 class ProgressSmoother {
  public:
-  explicit ProgressSmoother(double tau_s = 10.0) : tau_s_(tau_s) {}
+  explicit ProgressSmoother(double tau_s = 5.0) : tau_s_(tau_s) {}
   // t_s: seconds on a monotonic clock; fraction 0..1.
   void Add(double t_s, double fraction);
   std::optional<double> FractionPerSecond() const { return rate_; }
@@ -36,7 +46,7 @@ class ProgressSmoother {
 
  private:
   double tau_s_;
-  std::optional<double> last_t_, last_fraction_, rate_;
+  std::optional<double> last_t_, last_fraction_, rate_, started_t_;
 };
 
 struct WatchSample {

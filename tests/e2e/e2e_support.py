@@ -162,7 +162,7 @@ class Fleet:
 
     def start(self, devices, group="lab"):
         """`devices`: {id: capture filter}. Returns once every device applied its row."""
-        from servers import start_collector, wait_for
+        from servers import Processes, start_collector, wait_for
         self.zkserver.start()
         self.zk = self.zkserver.client()
         self.db.start(self.SCHEMA)
@@ -212,10 +212,11 @@ class Fleet:
             raise AssertionError(f"picket {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
         return r
 
-    def popen(self, *args):
-        """A CLI process whose stdout the caller reads (stopped by PID in stop() if still running)."""
+    def popen(self, *args, text=True):
+        """A CLI process whose stdout the caller reads (stopped by PID in stop() if still running).
+        text=False keeps the bytes as written (text mode turns "\\r" into "\\n")."""
         p = subprocess.Popen([self.picket, *args], env=self.env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=text)
         self.procs.procs.append(p)
         self.procs.names[p.pid] = "picket " + args[0]
         return p

@@ -50,27 +50,48 @@ TEST_SUITE("cli.scan_progress") {
     CHECK(JobPairs(View({Shard("claimed", 1, 19), Shard("waiting")}), spec) == 38);
   }
 
-  TEST_CASE("the smoothed rate moves ~10 % a second, so the ETA does not swing 2x") {
-    ProgressSmoother s(10.0);
-    CHECK_FALSE(s.EtaSeconds());
+  TEST_CASE("the smoothed rate moves ~18 % a second, so the ETA does not swing 2x") {
+    ProgressSmoother s(5.0);
     s.Add(0, 0);
+    s.Add(1, 0);  // the job waits for a claim: no rate rather than 0
+    CHECK_FALSE(s.FractionPerSecond());
     CHECK_FALSE(s.EtaSeconds());
-    s.Add(1, 0.01);  // 1 %/s: the first sample seeds the average
+    s.Add(2, 0.01);  // the first move seeds it: 1 %/s
     REQUIRE(s.FractionPerSecond());
     CHECK(*s.FractionPerSecond() == doctest::Approx(0.01));
     CHECK(*s.EtaSeconds() == doctest::Approx(99));
-    // The rate halves for one poll (a slow ZooKeeper read, a shard handed over).
-    s.Add(2, 0.015);
-    const double eta = *s.EtaSeconds();
-    CHECK(eta == doctest::Approx(0.985 / (0.01 - (1 - std::exp(-0.1)) * 0.005)).epsilon(0.001));
-    CHECK(eta < 1.1 * 0.985 / 0.01);
-    // Back to 1 %/s: the average returns towards it.
-    for (int t = 3; t < 60; ++t) s.Add(t, 0.015 + 0.01 * (t - 2));
+    for (int t = 3; t <= 12; ++t) s.Add(t, 0.01 * (t - 1));
+    const double before = *s.EtaSeconds();
+    CHECK(before == doctest::Approx(89).epsilon(0.001));
+    // One poll at half the speed (a slow read, a shard handed over): a raw
+    // sample would double the ETA (0.885 / 0.005 = 177 s).
+    s.Add(13, 0.115);
+    const double after = *s.EtaSeconds();
+    CHECK(after > before);
+    CHECK(after < 1.15 * before);
+    // Back to 1 %/s: the average returns to it.
+    for (int t = 14; t <= 60; ++t) s.Add(t, 0.115 + 0.01 * (t - 13));
     CHECK(*s.FractionPerSecond() == doctest::Approx(0.01).epsilon(0.01));
     s.Add(61, 1.0);
     CHECK(*s.EtaSeconds() == 0);
-    s.Add(61, 0.5);  // same time: ignored
+    s.Add(61, 0.5);  // the same instant again: ignored
     CHECK(*s.EtaSeconds() == 0);
+  }
+
+  TEST_CASE("live counts from the claimers' status nodes move claimed shards") {
+    LiveDone live;
+    AddLiveDone(R"({"scan":[{"job":"j","shard":1,"done":60,"total":100},)"
+                R"({"job":"other","shard":0,"done":99},{"job":"j","shard":-1,"done":5},)"
+                R"({"job":"j","shard":0,"done":"x"},"junk"]})",
+                "j", live);
+    CHECK(live == LiveDone{{1, 60}});
+    AddLiveDone("not json", "j", live);
+    AddLiveDone(R"({"scan":{}})", "j", live);
+    CHECK(live.size() == 1);
+    auto v = View({Shard("waiting"), Shard("claimed", 20, 100)});
+    v.rows[1].shard = 1;
+    CHECK(JobFraction(v) == doctest::Approx(0.1));
+    CHECK(JobFraction(v, live) == doctest::Approx(0.3));
   }
 
   TEST_CASE("the watch line and its JSON event") {
