@@ -94,9 +94,9 @@ void ProgressSmoother::Add(double t_s, double fraction) {
     const double dt = t_s - *last_t_;
     const double sample = std::max(0.0, fraction - *last_fraction_) / dt;
     // Nothing moved yet (the job waits for a claim): no rate rather than a rate of 0.
-    if (!started_t_ && sample > 0) started_t_ = *last_t_;
-    if (started_t_) {
-      const double alpha = std::max(1 - std::exp(-dt / tau_s_), dt / (t_s - *started_t_));
+    started_ = started_ || sample > 0;
+    if (started_) {
+      const double alpha = 1 - std::exp(-dt / tau_s_);
       rate_ = rate_ ? *rate_ + alpha * (sample - *rate_) : sample;
     }
   }

@@ -31,13 +31,12 @@ double JobFraction(const zk::JobStatusView& view, const LiveDone& live = {});
 std::uint64_t JobPairs(const zk::JobStatusView& view, const SharedJobSpec& spec);
 
 // An exponentially weighted rate of the fraction per second, with time
-// constant tau_s: a sample 1 s later moves it by 1 - e^(-1/tau) (~18 % for
-// tau 5 s), so one slow or fast poll cannot halve or double the ETA. It starts
-// at the first sample that moved, and weighs at least dt / (time since then),
-// the plain average, so the first seconds are not dominated by one sample.
+// constant tau_s: a sample 1 s later moves it by 1 - e^(-1/tau) (~10 % for
+// tau 10 s), so one slow or fast poll cannot halve or double the ETA. The first
+// sample that moved seeds it: a job waiting for its first claim has no rate.
 class ProgressSmoother {
  public:
-  explicit ProgressSmoother(double tau_s = 5.0) : tau_s_(tau_s) {}
+  explicit ProgressSmoother(double tau_s = 10.0) : tau_s_(tau_s) {}
   // t_s: seconds on a monotonic clock; fraction 0..1.
   void Add(double t_s, double fraction);
   std::optional<double> FractionPerSecond() const { return rate_; }
@@ -46,7 +45,8 @@ class ProgressSmoother {
 
  private:
   double tau_s_;
-  std::optional<double> last_t_, last_fraction_, rate_, started_t_;
+  std::optional<double> last_t_, last_fraction_, rate_;
+  bool started_ = false;
 };
 
 struct WatchSample {

@@ -50,8 +50,8 @@ TEST_SUITE("cli.scan_progress") {
     CHECK(JobPairs(View({Shard("claimed", 1, 19), Shard("waiting")}), spec) == 38);
   }
 
-  TEST_CASE("the smoothed rate moves ~18 % a second, so the ETA does not swing 2x") {
-    ProgressSmoother s(5.0);
+  TEST_CASE("the smoothed rate moves ~10 % a second, so the ETA does not swing 2x") {
+    ProgressSmoother s;  // tau 10 s
     s.Add(0, 0);
     s.Add(1, 0);  // the job waits for a claim: no rate rather than 0
     CHECK_FALSE(s.FractionPerSecond());
