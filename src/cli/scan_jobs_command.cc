@@ -88,13 +88,7 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
     // Name the job only when the operator chose its id: a drawn one never existed.
     const std::string what = fields.id ? "job " + row->id : "the job";
     std::fprintf(stderr, "picket scan: submit: %s is invalid, nothing submitted:\n", what.c_str());
-    // The parser's header names the drawn id; keep only the field lines.
-    std::string message = st.message();
-    if (message.starts_with("shared job \"")) {
-      const std::size_t end = message.find('\n');
-      message = end == std::string::npos ? std::string() : message.substr(end + 1);
-    }
-    std::istringstream lines(message);
+    std::istringstream lines(st.message());  // one "/field: problem" a line
     for (std::string line; std::getline(lines, line);) {
       line.erase(0, line.find_first_not_of(' '));
       std::fprintf(stderr, "  %s\n", line.c_str());

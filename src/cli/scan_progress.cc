@@ -37,8 +37,8 @@ std::string HoursMinutesSeconds(double seconds) {
   return buf;
 }
 
-json Rounded(const std::optional<double>& v, double unit) {
-  return v ? json(std::round(*v / unit) * unit) : json();
+json Tenths(const std::optional<double>& v) {
+  return v ? json(std::round(*v * 10) / 10) : json();  // / 10, not * 0.1: prints as 0.6, not 0.6000000000000001
 }
 
 std::string Shorten(const std::string& text, std::size_t max) {
@@ -132,13 +132,13 @@ std::string WatchEventJson(const WatchSample& s) {
   json j = {{"job", s.job},
             {"state", s.state},
             {"percent", std::floor(s.fraction * 10000) / 100},
-            {"rate", Rounded(s.pairs_per_s, 0.1)},
+            {"rate", Tenths(s.pairs_per_s)},
             {"found", s.found},
             {"shards", s.shards},
             {"done", s.done},
             {"claimed", s.claimed},
             {"waiting", s.waiting},
-            {"eta_s", Rounded(s.eta_s, 0.1)},
+            {"eta_s", Tenths(s.eta_s)},
             {"ts_ms", s.ts_ms}};
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -119,7 +119,9 @@ Result<json> OperatorActions::SubmitScan(std::string_view body) {
       sync::MakeScanJobId(clock_->WallMillis(), static_cast<std::uint16_t>(rd())));
   if (!row.ok()) return row.status();
   if (Status st = sync::CheckScanJob(*row); !st.ok()) {
-    return Status::InvalidArgument("job " + row->id + " is invalid: " + st.message());
+    // A drawn id never existed: name the job only when the body chose its id.
+    return Status::InvalidArgument((fields->id ? "job " + row->id : std::string("the job")) +
+                                   " is invalid: " + st.message());
   }
   std::lock_guard lock(mu_);
   auto db = ConnectionLocked();

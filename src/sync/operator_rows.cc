@@ -199,7 +199,15 @@ std::string ScanJobSpecJson(const ScanJobRow& row) {
 
 Status CheckScanJob(const ScanJobRow& row) {
   auto parsed = ParseSharedJobSpec(row.id, ScanJobSpecJson(row));
-  return parsed.ok() ? Status::Ok() : parsed.status();
+  if (parsed.ok()) return Status::Ok();
+  // The parser's header line names the id, which may be a drawn one nobody created.
+  std::string message = parsed.status().message();
+  if (message.starts_with("shared job \"")) {
+    const std::size_t end = message.find('\n');
+    if (end != std::string::npos) message = message.substr(end + 1);
+  }
+  message.erase(0, message.find_first_not_of(' '));
+  return Status::InvalidArgument(message);
 }
 
 Status InsertScanJob(MariaDbConnection& sql, const ScanJobRow& row) {

@@ -76,7 +76,8 @@ std::string MakeScanJobId(std::int64_t wall_ms, std::uint16_t random);
 Result<ScanJobRow> ParseScanJobFields(const ScanJobFields& fields, const FieldNamer& name,
                                       const std::string& drawn_id);
 // The job document the devices parse (common/shared_job.h), and its check by
-// their own parser: InvalidArgument with one "/field: message" line per problem.
+// their own parser: InvalidArgument with one "/field: message" line per problem
+// (without the parser's header, which names the id: it may be a drawn one).
 std::string ScanJobSpecJson(const ScanJobRow& row);
 Status CheckScanJob(const ScanJobRow& row);
 

@@ -95,6 +95,8 @@ TEST_SUITE("sync.operator_rows") {
     REQUIRE_FALSE(st.ok());
     CHECK(st.message().find("ports") != std::string::npos);
     CHECK(st.message().find("70000") != std::string::npos);
+    CHECK_MESSAGE(st.message().starts_with("/ports"), st.message());
+    CHECK(st.message().find("job-1") == std::string::npos);  // the id may be a drawn one
   }
 
   TEST_CASE("MakeScanJobId formats UTC time and four hex digits") {
