@@ -109,7 +109,11 @@ def main():
             out = sql.execute(f"SELECT state, finished_at IS NOT NULL FROM scan_jobs WHERE id = '{job}'")
             return out[-1] == "finished\t1"
         wait_for("state 'finished' in scan_jobs", finished, 10)
-        figure(f"100% seen by the watcher -> row state 'finished': {(time.monotonic() - t_done) * 1000:.0f} ms")
+        last_done_ms = max(fleet.zk.get(f"{ROOT}/jobs/{job}/done/{n}")[1].created
+                           for n in fleet.zk.get_children(f"{ROOT}/jobs/{job}/done")) * 1000
+        finished_ms = float(sql.execute(f"SELECT UNIX_TIMESTAMP(finished_at) FROM scan_jobs WHERE id = '{job}'")[-1]) * 1000
+        figure(f"last done node -> scan_jobs.finished_at: {finished_ms - last_done_ms:.0f} ms")
+        expect(finished_ms - last_done_ms < 3000, f"finished {finished_ms - last_done_ms:.0f} ms after the last done node")
         table = cli("scan", "list").stdout
         print(table.rstrip())
         line = next((l for l in table.splitlines() if l.startswith(job + " ")), "")
