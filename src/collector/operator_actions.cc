@@ -47,7 +47,7 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
       {"shards", &f.shards},   {"mode", &f.mode},     {"group", &f.group},
       {"devices", &f.devices}, {"id", &f.id},         {"max_parallel", &f.max_parallel},
       {"exclude", &f.exclude}, {"retries", &f.retries}, {"wait", &f.wait},
-      {"banners", &f.banners}, {"seed", &f.seed}};
+      {"banners", &f.banners}, {"seed", &f.seed},         {"force", &f.force}};
   for (const auto& [key, value] : doc->items()) {
     std::optional<std::string>* out = nullptr;
     for (const auto& [name, slot] : fields) {
@@ -57,12 +57,13 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
       return Status::InvalidArgument("unknown field '" + key +
                                      "' (expected targets, ports, rate, shards, mode, group, "
                                      "devices, id, max_parallel, exclude, retries, wait, "
-                                     "banners, seed)");
+                                     "banners, seed, force)");
     }
     if (value.is_null()) continue;  // the same as leaving it out
     if (value.is_string()) {
       *out = value.get<std::string>();
-    } else if (value.is_number_integer() || (key == "banners" && value.is_boolean())) {
+    } else if (value.is_number_integer() ||
+               ((key == "banners" || key == "force") && value.is_boolean())) {
       *out = value.dump();
     } else if (key == "devices" && value.is_array()) {
       std::string list;
@@ -82,7 +83,7 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
   // An empty string is what a blank form field sends: the same as absent,
   // except for the required fields, whose check below names them.
   for (auto* optional_field : {&f.mode, &f.group, &f.devices, &f.id, &f.max_parallel, &f.exclude,
-                               &f.retries, &f.wait, &f.banners, &f.seed}) {
+                               &f.retries, &f.wait, &f.banners, &f.seed, &f.force}) {
     if (*optional_field && optional_field->value().empty()) optional_field->reset();
   }
   return f;
@@ -123,15 +124,26 @@ Result<json> OperatorActions::SubmitScan(std::string_view body) {
     return Status::InvalidArgument((fields->id ? "job " + row->id : std::string("the job")) +
                                    " is invalid: " + st.message());
   }
+  const sync::SizeVerdict size = sync::JudgeScanJobSize(
+      sync::EstimateScanJobSize(*row), fields->force == std::optional<std::string>("true"));
+  if (size.refuse) return Status::InvalidArgument(size.message);
   std::lock_guard lock(mu_);
   auto db = ConnectionLocked();
   if (!db.ok()) return db.status();
+  auto eligibility = sync::EligibilityWarnings(**db, *row);
+  if (!eligibility.ok()) {
+    ForgetOnUnavailable(eligibility.status());
+    return eligibility.status();
+  }
   if (Status st = sync::InsertScanJob(**db, *row); !st.ok()) {
     ForgetOnUnavailable(st);
     return st;
   }
-  PICKET_LOG(kInfo, "collector", "scan job submitted", {"job", row->id});
-  return json{{"job", row->id}};
+  json warnings = json::array();
+  if (!size.message.empty()) warnings.push_back(size.message);
+  for (const auto& w : *eligibility) warnings.push_back(w);
+  PICKET_LOG(kInfo, "collector", "scan job submitted", {"job", row->id}, {"warnings", warnings.size()});
+  return json{{"job", row->id}, {"warnings", warnings}};
 }
 
 Result<json> OperatorActions::CancelScan(const std::string& job) {

@@ -112,7 +112,7 @@ SizeVerdict JudgeScanJobSize(const ScanJobSize& size, bool force) {
   const std::string probes = what + " x (1 + retries) = " + std::to_string(size.probes) + " probes";
   if (size.probes > kMaxProbesUnforced && !force) {
     return {true, probes + " is over " + std::to_string(kMaxProbesUnforced) +
-                      " (give --force to submit it anyway)"};
+                      " (force it: --force, or \"force\": true in POST /v1/scans)"};
   }
   if (size.probes > kWarnProbes) {
     return {false, "warning: " + probes + " is over " + std::to_string(kWarnProbes) +

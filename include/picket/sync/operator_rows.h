@@ -29,9 +29,10 @@ inline constexpr std::string_view kDefaultScanMode = "connect";
 // A job as the operator typed it, every field as text ("rate": "5000").
 // devices: comma-separated device ids. id: empty or absent draws one.
 // wait: a duration ("2s", "500ms"); banners: "true"/"false"/"1"/"0".
+// force is no row field: "true" lets a job over kMaxProbesUnforced through.
 struct ScanJobFields {
   std::optional<std::string> targets, ports, rate, shards, mode, group, devices, id, max_parallel,
-      exclude, retries, wait, banners, seed;
+      exclude, retries, wait, banners, seed, force;
 };
 
 // How a field is named in messages: the CLI says "--max-parallel", the API "max_parallel".

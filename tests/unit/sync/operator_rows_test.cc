@@ -220,6 +220,7 @@ TEST_SUITE("sync.operator_rows") {
     CHECK(huge.probes == 11534336000u);
     CHECK(JudgeScanJobSize(huge, false).refuse);
     CHECK(JudgeScanJobSize(huge, false).message.find("--force") != std::string::npos);
+    CHECK(JudgeScanJobSize(huge, false).message.find("\"force\": true") != std::string::npos);
     CHECK_FALSE(JudgeScanJobSize(huge, true).refuse);
 
     f.targets = "::/0";  // saturates instead of wrapping
@@ -230,8 +231,9 @@ TEST_SUITE("sync.operator_rows") {
     using collector::OperatorActions;
     auto f = OperatorActions::ScanFieldsFromJson(
         R"({"targets":"10.0.0.0/24","ports":"22","rate":5,"shards":1,"exclude":"10.0.0.1",)"
-        R"("retries":2,"wait":"1s","banners":true,"seed":"7"})");
+        R"("retries":2,"wait":"1s","banners":true,"seed":"7","force":true})");
     REQUIRE(f.ok());
+    CHECK(f->force == "true");
     CHECK(f->exclude == "10.0.0.1");
     CHECK(f->retries == "2");
     CHECK(f->wait == "1s");
