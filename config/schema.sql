@@ -47,10 +47,19 @@ CREATE TABLE IF NOT EXISTS scan_jobs (
   group_name           VARCHAR(64)     NULL,
   devices              TEXT            NULL,   -- 'gw-1,gw-2' or '["gw-1","gw-2"]'
   seed                 BIGINT UNSIGNED NULL,
-  state                VARCHAR(16)     NOT NULL DEFAULT 'active',  -- only 'active' jobs are in ZooKeeper
+  -- 'active': pushed to ZooKeeper; 'finished': every shard done (picket sync sets it, with
+  -- finished_at; the job's tree stays for `scan status`); anything else ('cancelled'): removed.
+  state                VARCHAR(16)     NOT NULL DEFAULT 'active',
   version              BIGINT UNSIGNED NOT NULL DEFAULT 0,
-  updated_at           TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)
+  updated_at           TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+  created_at           TIMESTAMP(6)    NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  finished_at          TIMESTAMP(6)    NULL DEFAULT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+-- Databases made by an older schema.sql get the columns added later (re-running this file is safe).
+ALTER TABLE scan_jobs ADD COLUMN IF NOT EXISTS
+  created_at  TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6);
+ALTER TABLE scan_jobs ADD COLUMN IF NOT EXISTS
+  finished_at TIMESTAMP(6) NULL DEFAULT NULL;
 
 -- Hint table: which rows to look at. Only a hint: `picket sync` re-reads the
 -- named rows, tolerates sequence numbers that commit out of order, and

@@ -12,9 +12,13 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "cli/operator_support.h"
+#include "cli/scan_progress.h"
+#include "picket/common/units.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/clock.h"
 #include "picket/common/file_io.h"
@@ -53,8 +57,7 @@ Result<std::uint64_t> UintFlag(const FlagParser& flags, std::string_view name, s
 
 int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& flags) {
   if (positionals.size() > 1) {
-    return Fail(kName, "scan submit takes no positional argument (got '" + positionals[1] + "')",
-                2);
+    return Fail(kName, "submit takes no positional argument (got '" + positionals[1] + "')", 2);
   }
   sync::ScanJobFields fields;
   fields.targets = flags.Value("targets");
@@ -66,6 +69,11 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
   fields.devices = flags.Value("devices");
   fields.id = flags.Value("id");
   fields.max_parallel = flags.Value("max-parallel");
+  fields.exclude = flags.Value("exclude");
+  fields.retries = flags.Value("retries");
+  fields.wait = flags.Value("wait");
+  fields.seed = flags.Value("seed");
+  if (flags.Has("banners")) fields.banners = "true";
   const auto flag_name = [](std::string_view field) {
     std::string flag = "--" + std::string(field);
     std::replace(flag.begin(), flag.end(), '_', '-');
@@ -75,21 +83,34 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
   const std::string drawn =
       MakeJobId(SystemClock::Instance().WallMillis(), static_cast<std::uint16_t>(rd()));
   auto row = sync::ParseScanJobFields(fields, flag_name, drawn);
-  if (!row.ok()) return Fail(kName, "scan submit: " + row.status().message(), 2);
+  if (!row.ok()) return Fail(kName, "submit: " + row.status().message(), 2);
   if (Status st = sync::CheckScanJob(*row); !st.ok()) {
-    std::fprintf(stderr, "picket scan submit: job %s is invalid:\n", row->id.c_str());
-    std::istringstream lines(st.message());
+    // Name the job only when the operator chose its id: a drawn one never existed.
+    const std::string what = fields.id ? "job " + row->id : "the job";
+    std::fprintf(stderr, "picket scan: submit: %s is invalid, nothing submitted:\n", what.c_str());
+    std::istringstream lines(st.message());  // one "/field: problem" a line
     for (std::string line; std::getline(lines, line);) {
+      line.erase(0, line.find_first_not_of(' '));
       std::fprintf(stderr, "  %s\n", line.c_str());
     }
     return 1;
   }
+  const sync::SizeVerdict size =
+      sync::JudgeScanJobSize(sync::EstimateScanJobSize(*row), flags.Has("force"));
+  if (size.refuse) return Fail(kName, "submit: " + size.message + ", nothing submitted", 1);
   int exit_code = 0;
   auto db = OpenDbOrFail(kName, flags, &exit_code);
   if (!db) return exit_code;
+  auto warnings = sync::EligibilityWarnings(*db, *row);
+  if (!warnings.ok()) return Fail(kName, "submit: " + warnings.status().ToString(), 1);
   if (Status st = sync::InsertScanJob(*db, *row); !st.ok()) {
-    return Fail(kName, st.code() == StatusCode::kAlreadyExists ? st.message() : st.ToString(), 1);
+    return Fail(kName,
+                "submit: " + (st.code() == StatusCode::kAlreadyExists ? st.message() : st.ToString()),
+                1);
   }
+  // Warnings after the insert: the job exists, and stderr says what will slow or stall it.
+  if (!size.message.empty()) std::fprintf(stderr, "picket scan: %s\n", size.message.c_str());
+  for (const auto& w : *warnings) std::fprintf(stderr, "picket scan: %s\n", w.c_str());
   std::printf("%s\n", row->id.c_str());
   return 0;
 }
@@ -99,7 +120,7 @@ int RunSubmit(const std::vector<std::string>& positionals, const FlagParser& fla
 std::optional<std::string> JobArgument(const std::vector<std::string>& positionals,
                                        const std::string& action) {
   if (positionals.size() != 2) {
-    Fail(kName, "scan " + action + ": exactly one JOB is required", 2);
+    Fail(kName, action + ": exactly one JOB is required", 2);
     return std::nullopt;
   }
   if (!sync::IsValidNodeName(positionals[1])) {
@@ -124,7 +145,8 @@ int RunCancel(const std::vector<std::string>& positionals, const FlagParser& fla
     return Fail(kName, st.code() == StatusCode::kNotFound ? st.message() : st.ToString(), 1);
   }
   if (!outcome->cancelled) {
-    std::printf("job %s is %s already: nothing to cancel\n", job.c_str(), outcome->was.c_str());
+    std::printf("job %s is %s already: nothing to cancel%s\n", job.c_str(), outcome->was.c_str(),
+                outcome->was == "finished" ? " (its status and results stay)" : "");
     return 0;
   }
   std::printf("job %s cancelled: picket sync removes it from ZooKeeper and the devices stop its "
@@ -135,30 +157,196 @@ int RunCancel(const std::vector<std::string>& positionals, const FlagParser& fla
 
 // ---- status ----------------------------------------------------------------
 
+// sync's refusal of the job's row ({"version","error","at_ms"}), "" when none.
+std::string SyncRefusal(zk::ZkSession& zk, const zk::ZnodeLayout& layout, const std::string& job) {
+  auto node = GetIfExists(zk, layout.SyncJobError(job));
+  if (!node.ok() || !*node) return "";
+  json doc = json::parse(**node, nullptr, false);
+  if (!doc.is_object() || !doc.contains("error") || !doc["error"].is_string()) return "";
+  std::string out = doc["error"].get<std::string>();
+  if (doc.contains("version") && doc["version"].is_number_integer()) {
+    out = "row version " + std::to_string(doc["version"].get<std::int64_t>()) + ": " + out;
+  }
+  return out;
+}
+
+struct JobRead {
+  std::optional<SharedJobSpec> spec;  // nullopt: no job node
+  JobStatusView view;
+};
+
+Result<JobRead> ReadJob(zk::ZkSession& zk, const zk::ZnodeLayout& layout, const std::string& job) {
+  JobRead out;
+  const std::string path = layout.Job(job);
+  auto spec_text = GetIfExists(zk, path);
+  if (!spec_text.ok()) return spec_text.status();
+  if (!*spec_text) return out;
+  auto spec = ParseSharedJobSpec(job, **spec_text);
+  if (!spec.ok()) {
+    return Status::InvalidArgument(path + ": not a valid job: " + spec.status().message());
+  }
+  auto nodes = zk::ReadJobNodes(zk, layout, *spec);
+  if (!nodes.ok()) return nodes.status();
+  out.view = zk::BuildJobStatus(*spec, *nodes, scan::ScanSpec{}.connect_timeout);
+  out.spec = std::move(*spec);
+  return out;
+}
+
+// Polls the job every `interval` until 100 % or until it leaves ZooKeeper
+// (cancelled): one line rewritten with \r, or one JSON event a line.
+int WatchJob(zk::ZkSession& zk, const zk::ZnodeLayout& layout, const std::string& job,
+             std::chrono::milliseconds interval, bool as_json) {
+  ProgressSmoother smoother;
+  std::size_t last_width = 0;
+  const auto started = SystemClock::Instance().MonotonicNow();
+  while (true) {
+    auto read = ReadJob(zk, layout, job);
+    if (!read.ok()) {
+      if (!as_json && last_width) std::fputc('\n', stdout);
+      return Fail(kName, "status: " + read.status().ToString(), 1);
+    }
+    WatchSample s;
+    s.job = job;
+    s.ts_ms = SystemClock::Instance().WallMillis();
+    if (!read->spec) {
+      s.state = "cancelled";
+    } else {
+      const JobStatusView& v = read->view;
+      // The claimers' live counts move every second; checkpoints lag behind connect timeouts.
+      LiveDone live;
+      std::set<std::string> claimers;
+      for (const auto& r : v.rows) {
+        if (r.state == "claimed" && wire::IsValidDeviceId(r.device)) claimers.insert(r.device);
+      }
+      for (const auto& device : claimers) {
+        auto status = GetIfExists(zk, layout.DeviceStatus(device));
+        if (status.ok() && *status) AddLiveDone(**status, job, live);
+      }
+      s.fraction = JobFraction(v, live);
+      const double t = std::chrono::duration<double>(SystemClock::Instance().MonotonicNow() -
+                                                     started).count();
+      smoother.Add(t, s.fraction);
+      if (auto r = smoother.FractionPerSecond()) {
+        s.pairs_per_s = *r * static_cast<double>(JobPairs(v, *read->spec));
+      }
+      s.eta_s = smoother.EtaSeconds();
+      s.found = v.results;
+      s.shards = v.shards;
+      s.done = v.done;
+      s.claimed = v.claimed;
+      s.waiting = v.waiting;
+      s.state = v.done == v.shards ? "finished" : "running";
+    }
+    if (as_json) {
+      std::printf("%s\n", WatchEventJson(s).c_str());
+    } else {
+      std::string line = FormatWatchLine(s);
+      const std::size_t width = line.size();
+      if (width < last_width) line += std::string(last_width - width, ' ');  // wipe the longer line
+      last_width = width;
+      std::printf("\r%s", line.c_str());
+    }
+    std::fflush(stdout);
+    if (s.state == "finished") {
+      if (!as_json) std::fputc('\n', stdout);
+      return 0;
+    }
+    if (s.state == "cancelled") {
+      if (!as_json) std::fputc('\n', stdout);
+      std::fprintf(stderr, "picket scan: job %s left ZooKeeper (cancelled or deleted)\n", job.c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(interval);  // the poll period, not a synchronisation
+  }
+}
+
 int RunStatus(const std::vector<std::string>& positionals, const FlagParser& flags) {
   const auto job_arg = JobArgument(positionals, "status");
   if (!job_arg) return 2;
   const std::string& job = *job_arg;
+  std::chrono::milliseconds interval{1000};
+  if (auto text = flags.Value("interval")) {
+    auto d = ParseDuration(*text);
+    if (!d.ok() || d->count() < 100 || d->count() > 3'600'000) {
+      return Fail(kName, "status: --interval '" + *text + "': expected a duration 100ms..1h", 2);
+    }
+    interval = *d;
+  }
   int exit_code = 0;
   auto connection = OpenZkOrFail(kName, flags, &exit_code);
   if (!connection) return exit_code;
   const zk::ZnodeLayout layout(connection->address.root);
   zk::ZkSession& zk = *connection->session;
-  const std::string path = layout.Job(job);
-  auto spec_text = GetIfExists(zk, path);
-  if (!spec_text.ok()) return Fail(kName, spec_text.status().ToString(), 1);
-  if (!*spec_text) {
+  auto read = ReadJob(zk, layout, job);
+  if (!read.ok()) return Fail(kName, "status: " + read.status().ToString(), 1);
+  const std::string refused = SyncRefusal(zk, layout, job);
+  if (!read->spec) {
+    if (!refused.empty()) {
+      return Fail(kName, "status: job '" + job + "' was refused by picket sync (" + refused + ")",
+                  1);
+    }
     return Fail(kName,
-                "no job '" + job + "' in ZooKeeper at " + path +
-                    " (not submitted, not active, or picket sync has not pushed it yet)",
+                "status: no job '" + job + "' in ZooKeeper at " + layout.Job(job) +
+                    " (not submitted, cancelled, or picket sync has not pushed it yet)",
                 1);
   }
-  auto spec = ParseSharedJobSpec(job, **spec_text);
-  if (!spec.ok()) return Fail(kName, path + ": not a valid job: " + spec.status().message(), 1);
-  auto nodes = zk::ReadJobNodes(zk, layout, *spec);
-  if (!nodes.ok()) return Fail(kName, nodes.status().ToString(), 1);
-  JobStatusView view = zk::BuildJobStatus(*spec, *nodes, scan::ScanSpec{}.connect_timeout);
-  std::fputs((flags.Has("json") ? FormatJobStatusJson(view) : FormatJobStatusTable(view)).c_str(),
+  if (!refused.empty()) {
+    std::fprintf(stderr, "picket scan: job %s: a newer row was refused by picket sync (%s)\n",
+                 job.c_str(), refused.c_str());
+  }
+  if (flags.Has("watch")) return WatchJob(zk, layout, job, interval, flags.Has("json"));
+  std::fputs((flags.Has("json") ? FormatJobStatusJson(read->view)
+                                : FormatJobStatusTable(read->view))
+                 .c_str(),
+             stdout);
+  return 0;
+}
+
+// ---- list ------------------------------------------------------------------
+
+int RunList(const std::vector<std::string>& positionals, const FlagParser& flags) {
+  if (positionals.size() > 1) {
+    return Fail(kName, "list takes no positional argument (got '" + positionals[1] + "')", 2);
+  }
+  std::uint64_t limit = 50;
+  if (flags.Value("limit")) {
+    auto n = UintFlag(flags, "limit", 1, 10'000);
+    if (!n.ok()) return Fail(kName, "list: " + n.status().message(), 2);
+    limit = *n;
+  }
+  const std::string state = flags.Value("state").value_or("");
+  if (!state.empty() && !sync::IsValidNodeName(state)) {
+    return Fail(kName, "list: --state '" + state + "': expected active, finished or cancelled", 2);
+  }
+  int exit_code = 0;
+  auto db = OpenDbOrFail(kName, flags, &exit_code);
+  if (!db) return exit_code;
+  auto rows = sync::ListScanJobs(*db, limit, state);
+  if (!rows.ok()) return Fail(kName, "list: " + rows.status().ToString(), 1);
+  // ZooKeeper adds progress and refusals; without it the rows still print.
+  auto connection = OpenZkOrFail(kName, flags, &exit_code);
+  if (!connection) std::fputs("picket scan: list: progress unknown (no ZooKeeper)\n", stderr);
+  std::vector<JobListEntry> entries;
+  for (auto& row : *rows) {
+    JobListEntry e;
+    e.row = std::move(row);
+    if (connection && sync::IsValidNodeName(e.row.id)) {
+      const zk::ZnodeLayout layout(connection->address.root);
+      e.refused = SyncRefusal(*connection->session, layout, e.row.id);
+      auto read = ReadJob(*connection->session, layout, e.row.id);
+      if (read.ok() && read->spec) {
+        e.fraction = JobFraction(read->view);
+        e.shards_done = read->view.done;
+        e.found = read->view.results;
+        for (const auto& [device, shards] : read->view.devices) e.devices.push_back(device);
+      } else if (!read.ok()) {
+        std::fprintf(stderr, "picket scan: list: job %s: %s\n", e.row.id.c_str(),
+                     read.status().ToString().c_str());
+      }
+    }
+    entries.push_back(std::move(e));
+  }
+  std::fputs((flags.Has("json") ? FormatJobListJson(entries) : FormatJobListTable(entries)).c_str(),
              stdout);
   return 0;
 }
@@ -373,18 +561,26 @@ std::string FormatResultsTable(const std::string& rows_json) {
 
 int RunScanJobsCommand(std::span<char* const> args) {
   const std::vector<std::string_view> value_flags = {
-      "targets",      "ports", "rate", "shards",  "mode",      "group",      "devices", "id",
-      "max-parallel", "db",    "zk",   "zk-root", "collector", "token-file", "limit",
-      "zk-user",      "zk-password-file"};
+      "targets",    "ports",      "rate",      "shards",  "mode",      "group",
+      "devices",    "id",         "max-parallel", "db",   "zk",        "zk-root",
+      "collector",  "token-file", "limit",     "zk-user", "zk-password-file",
+      "exclude",    "retries",    "wait",      "seed",    "interval",  "state"};
   SplitArgs split = SplitPositionals(args, value_flags);
   const std::string action = split.positionals.empty() ? "" : split.positionals[0];
+  const std::vector<std::string_view> zk_flags = {"zk", "zk-root", "zk-user", "zk-password-file"};
   std::vector<std::string_view> allowed;
   std::vector<std::string_view> bools;
   if (action == "submit") {
-    allowed = {"targets", "ports",   "rate", "shards",       "mode",
-               "group",   "devices", "id",   "max-parallel", "db"};
+    allowed = {"targets", "ports",   "rate",    "shards",  "mode", "group", "devices",
+               "id",      "max-parallel", "db", "exclude", "retries", "wait", "seed"};
+    bools = {"banners", "force"};
   } else if (action == "status") {
-    allowed = {"zk", "zk-root", "zk-user", "zk-password-file"};
+    allowed = zk_flags;
+    allowed.push_back("interval");
+    bools = {"json", "zk-open-acl", "watch"};
+  } else if (action == "list") {
+    allowed = zk_flags;
+    allowed.insert(allowed.end(), {"db", "limit", "state"});
     bools = {"json", "zk-open-acl"};
   } else if (action == "results") {
     allowed = {"collector", "token-file", "limit"};
@@ -394,9 +590,9 @@ int RunScanJobsCommand(std::span<char* const> args) {
   } else {
     return Fail(kName,
                 action.empty()
-                    ? "expected submit, status, results or cancel (see picket scan --help)"
+                    ? "expected submit, list, status, results or cancel (see picket scan --help)"
                     : "unknown action '" + action +
-                          "' (expected submit, status, results or cancel)",
+                          "' (expected submit, list, status, results or cancel)",
                 2);
   }
   FlagParser flags(allowed, bools);
@@ -404,6 +600,7 @@ int RunScanJobsCommand(std::span<char* const> args) {
     return Fail(kName, action + ": " + st.message(), 2);
   }
   if (action == "submit") return RunSubmit(split.positionals, flags);
+  if (action == "list") return RunList(split.positionals, flags);
   if (action == "status") return RunStatus(split.positionals, flags);
   if (action == "cancel") return RunCancel(split.positionals, flags);
   return RunResults(split.positionals, flags);

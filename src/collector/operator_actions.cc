@@ -45,7 +45,9 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
   const std::pair<const char*, std::optional<std::string>*> fields[] = {
       {"targets", &f.targets}, {"ports", &f.ports},   {"rate", &f.rate},
       {"shards", &f.shards},   {"mode", &f.mode},     {"group", &f.group},
-      {"devices", &f.devices}, {"id", &f.id},         {"max_parallel", &f.max_parallel}};
+      {"devices", &f.devices}, {"id", &f.id},         {"max_parallel", &f.max_parallel},
+      {"exclude", &f.exclude}, {"retries", &f.retries}, {"wait", &f.wait},
+      {"banners", &f.banners}, {"seed", &f.seed},         {"force", &f.force}};
   for (const auto& [key, value] : doc->items()) {
     std::optional<std::string>* out = nullptr;
     for (const auto& [name, slot] : fields) {
@@ -54,12 +56,14 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
     if (out == nullptr) {
       return Status::InvalidArgument("unknown field '" + key +
                                      "' (expected targets, ports, rate, shards, mode, group, "
-                                     "devices, id, max_parallel)");
+                                     "devices, id, max_parallel, exclude, retries, wait, "
+                                     "banners, seed, force)");
     }
     if (value.is_null()) continue;  // the same as leaving it out
     if (value.is_string()) {
       *out = value.get<std::string>();
-    } else if (value.is_number_integer()) {
+    } else if (value.is_number_integer() ||
+               ((key == "banners" || key == "force") && value.is_boolean())) {
       *out = value.dump();
     } else if (key == "devices" && value.is_array()) {
       std::string list;
@@ -78,7 +82,8 @@ Result<sync::ScanJobFields> OperatorActions::ScanFieldsFromJson(std::string_view
   }
   // An empty string is what a blank form field sends: the same as absent,
   // except for the required fields, whose check below names them.
-  for (auto* optional_field : {&f.mode, &f.group, &f.devices, &f.id, &f.max_parallel}) {
+  for (auto* optional_field : {&f.mode, &f.group, &f.devices, &f.id, &f.max_parallel, &f.exclude,
+                               &f.retries, &f.wait, &f.banners, &f.seed, &f.force}) {
     if (*optional_field && optional_field->value().empty()) optional_field->reset();
   }
   return f;
@@ -115,17 +120,30 @@ Result<json> OperatorActions::SubmitScan(std::string_view body) {
       sync::MakeScanJobId(clock_->WallMillis(), static_cast<std::uint16_t>(rd())));
   if (!row.ok()) return row.status();
   if (Status st = sync::CheckScanJob(*row); !st.ok()) {
-    return Status::InvalidArgument("job " + row->id + " is invalid: " + st.message());
+    // A drawn id never existed: name the job only when the body chose its id.
+    return Status::InvalidArgument((fields->id ? "job " + row->id : std::string("the job")) +
+                                   " is invalid: " + st.message());
   }
+  const sync::SizeVerdict size = sync::JudgeScanJobSize(
+      sync::EstimateScanJobSize(*row), fields->force == std::optional<std::string>("true"));
+  if (size.refuse) return Status::InvalidArgument(size.message);
   std::lock_guard lock(mu_);
   auto db = ConnectionLocked();
   if (!db.ok()) return db.status();
+  auto eligibility = sync::EligibilityWarnings(**db, *row);
+  if (!eligibility.ok()) {
+    ForgetOnUnavailable(eligibility.status());
+    return eligibility.status();
+  }
   if (Status st = sync::InsertScanJob(**db, *row); !st.ok()) {
     ForgetOnUnavailable(st);
     return st;
   }
-  PICKET_LOG(kInfo, "collector", "scan job submitted", {"job", row->id});
-  return json{{"job", row->id}};
+  json warnings = json::array();
+  if (!size.message.empty()) warnings.push_back(size.message);
+  for (const auto& w : *eligibility) warnings.push_back(w);
+  PICKET_LOG(kInfo, "collector", "scan job submitted", {"job", row->id}, {"warnings", warnings.size()});
+  return json{{"job", row->id}, {"warnings", warnings}};
 }
 
 Result<json> OperatorActions::CancelScan(const std::string& job) {

@@ -1,5 +1,6 @@
 #include "picket/common/shared_job.h"
 
+#include <charconv>
 #include <set>
 
 #include "json_reader.h"
@@ -170,6 +171,21 @@ ScanJobConfig ToScanJobConfig(const SharedJobSpec& s) {
   c.id = s.id;
   c.interval = std::chrono::milliseconds(0);
   return c;
+}
+
+std::uint32_t CountDoneShards(const std::vector<std::string>& children, std::uint32_t shards) {
+  std::set<std::uint32_t> seen;
+  for (const auto& name : children) {
+    std::uint32_t n = 0;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
+    // Canonical decimal only: "01" would count shard 1 twice.
+    if (name.empty() || ec != std::errc() || end != name.data() + name.size() || n >= shards ||
+        (name.size() > 1 && name[0] == '0')) {
+      continue;
+    }
+    seen.insert(n);
+  }
+  return static_cast<std::uint32_t>(seen.size());
 }
 
 }  // namespace picket

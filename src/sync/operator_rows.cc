@@ -2,11 +2,15 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "picket/common/config_check.h"
+#include "picket/common/net_address.h"
 #include "picket/common/shared_job.h"
+#include "picket/common/units.h"
 #include "picket/sync/sync_documents.h"
 
 namespace picket::sync {
@@ -27,7 +31,95 @@ Result<std::uint64_t> UintField(const FieldNamer& name, std::string_view field,
   return n;
 }
 
+std::uint64_t SaturatingMul(std::uint64_t a, std::uint64_t b) {
+  if (a != 0 && b > UINT64_MAX / a) return UINT64_MAX;
+  return a * b;
+}
+
+Result<bool> BoolField(const FieldNamer& name, std::string_view field, const std::string& text) {
+  if (text == "true" || text == "1") return true;
+  if (text == "false" || text == "0") return false;
+  return Status::InvalidArgument(name(field) + " '" + text + "': expected true or false");
+}
+
+// The optional numeric and text fields that go into the row as given.
+Status ParseProbeFields(const ScanJobFields& f, const FieldNamer& name, ScanJobRow& row) {
+  if (f.exclude) row.exclude = *f.exclude;
+  if (f.retries) {
+    auto n = UintField(name, "retries", *f.retries, 0, 10);
+    if (!n.ok()) return n.status();
+    row.retries = *n;
+  }
+  if (f.wait) {
+    auto d = ParseDuration(*f.wait);
+    if (!d.ok() || d->count() < 0 || d->count() > 60'000) {
+      return Status::InvalidArgument(name("wait") + " '" + *f.wait +
+                                     "': expected a duration 0s..60s (\"500ms\", \"2s\")");
+    }
+    row.wait_ms = static_cast<std::uint64_t>(d->count());
+  }
+  if (f.banners) {
+    auto b = BoolField(name, "banners", *f.banners);
+    if (!b.ok()) return b.status();
+    row.banners = *b;
+  }
+  if (f.seed) {
+    auto n = UintField(name, "seed", *f.seed, 1, UINT64_MAX);
+    if (!n.ok()) return n.status();
+    row.seed = *n;
+  }
+  return Status::Ok();
+}
+
+std::optional<std::uint64_t> OptUint(const SqlValue& v) {
+  if (!v) return std::nullopt;
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
+  return n;
+}
+
+std::optional<std::int64_t> OptMillis(const SqlValue& v) {
+  // UNIX_TIMESTAMP(ts(6)) answers "1764790000.123456".
+  if (!v || v->empty()) return std::nullopt;
+  char* end = nullptr;
+  const double seconds = std::strtod(v->c_str(), &end);
+  if (end != v->c_str() + v->size() || seconds <= 0) return std::nullopt;
+  return static_cast<std::int64_t>(seconds * 1000);
+}
+
 }  // namespace
+
+ScanJobSize EstimateScanJobSize(const ScanJobRow& row) {
+  ScanJobSize size;
+  if (auto targets = ParseTargetList(row.targets); targets.ok()) {
+    size.addresses = CountAddresses(*targets);
+  }
+  if (auto ports = ParsePortList(row.ports); ports.ok()) size.ports = CountPorts(*ports);
+  size.space = SaturatingMul(size.addresses, size.ports);
+  size.probes = SaturatingMul(size.space, 1 + row.retries.value_or(ScanProbe{}.retries));
+  return size;
+}
+
+SizeVerdict JudgeScanJobSize(const ScanJobSize& size, bool force) {
+  const std::string what = std::to_string(size.addresses) + " addresses x " +
+                           std::to_string(size.ports) + " ports";
+  if (size.space > kMaxScanSpace) {
+    return {true, what + " = " + std::to_string(size.space) + " targets is over the " +
+                      std::to_string(kMaxScanSpace) +
+                      " a device scans (split the job into several)"};
+  }
+  const std::string probes = what + " x (1 + retries) = " + std::to_string(size.probes) + " probes";
+  if (size.probes > kMaxProbesUnforced && !force) {
+    return {true, probes + " is over " + std::to_string(kMaxProbesUnforced) +
+                      " (force it: --force, or \"force\": true in POST /v1/scans)"};
+  }
+  if (size.probes > kWarnProbes) {
+    return {false, "warning: " + probes + " is over " + std::to_string(kWarnProbes) +
+                       ": it will run a long time"};
+  }
+  return {};
+}
 
 std::string MakeScanJobId(std::int64_t wall_ms, std::uint16_t random) {
   std::time_t t = static_cast<std::time_t>(wall_ms / 1000);
@@ -68,8 +160,9 @@ Result<ScanJobRow> ParseScanJobFields(const ScanJobFields& f, const FieldNamer& 
   if (!IsValidNodeName(row.id)) {
     return Status::InvalidArgument(name("id") + " '" + row.id + "': expected [A-Za-z0-9._-]{1,64}");
   }
-  row.mode = f.mode;
+  row.mode = f.mode ? *f.mode : std::string(kDefaultScanMode);
   row.group = f.group;
+  PICKET_RETURN_IF_ERROR(ParseProbeFields(f, name, row));
   if (f.devices) {
     std::string_view rest = *f.devices;
     while (true) {
@@ -96,12 +189,25 @@ std::string ScanJobSpecJson(const ScanJobRow& row) {
   if (row.max_parallel) spec["max_parallel_shards"] = *row.max_parallel;
   if (row.group) spec["group"] = *row.group;
   if (!row.devices.empty()) spec["devices"] = row.devices;
+  if (row.exclude) spec["exclude"] = *row.exclude;
+  if (row.retries) spec["retries"] = *row.retries;
+  if (row.wait_ms) spec["wait_ms"] = *row.wait_ms;
+  if (row.banners) spec["banners"] = *row.banners;
+  if (row.seed) spec["seed"] = *row.seed;
   return spec.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Status CheckScanJob(const ScanJobRow& row) {
   auto parsed = ParseSharedJobSpec(row.id, ScanJobSpecJson(row));
-  return parsed.ok() ? Status::Ok() : parsed.status();
+  if (parsed.ok()) return Status::Ok();
+  // The parser's header line names the id, which may be a drawn one nobody created.
+  std::string message = parsed.status().message();
+  if (message.starts_with("shared job \"")) {
+    const std::size_t end = message.find('\n');
+    if (end != std::string::npos) message = message.substr(end + 1);
+  }
+  message.erase(0, message.find_first_not_of(' '));
+  return Status::InvalidArgument(message);
 }
 
 Status InsertScanJob(MariaDbConnection& sql, const ScanJobRow& row) {
@@ -118,13 +224,86 @@ Status InsertScanJob(MariaDbConnection& sql, const ScanJobRow& row) {
   };
   const std::string statement =
       "INSERT INTO scan_jobs (id, targets, ports, rate_pps, mode, shards, max_parallel_shards, "
-      "group_name, devices) VALUES (" +
+      "group_name, devices, exclude, retries, wait_ms, banners, seed) VALUES (" +
       sql.Quote(row.id) + ", " + sql.Quote(row.targets) + ", " + sql.Quote(row.ports) + ", " +
       std::to_string(row.rate_pps) + ", " + opt_text(row.mode) + ", " +
       std::to_string(row.shards) + ", " + opt_int(row.max_parallel) + ", " + opt_text(row.group) +
       ", " + (row.devices.empty() ? std::string("NULL") : sql.Quote(json(row.devices).dump())) +
-      ")";
+      ", " + opt_text(row.exclude) + ", " + opt_int(row.retries) + ", " + opt_int(row.wait_ms) +
+      ", " + (row.banners ? std::string(*row.banners ? "1" : "0") : std::string("NULL")) + ", " +
+      opt_int(row.seed) + ")";
   return sql.Execute(statement);
+}
+
+Result<std::vector<std::string>> EligibilityWarnings(MariaDbConnection& sql,
+                                                    const ScanJobRow& row) {
+  std::vector<std::string> out;
+  if (!row.devices.empty()) {
+    std::string list;
+    for (const auto& d : row.devices) list += (list.empty() ? "" : ", ") + sql.Quote(d);
+    auto rows = sql.Query("SELECT id, enabled FROM devices WHERE id IN (" + list + ")");
+    if (!rows.ok()) return rows.status();
+    std::map<std::string, bool> enabled;
+    for (const auto& r : *rows) {
+      if (r.size() == 2 && r[0]) enabled[*r[0]] = r[1].value_or("1") != "0";
+    }
+    std::size_t usable = 0;
+    for (const auto& d : row.devices) {
+      auto it = enabled.find(d);
+      if (it == enabled.end()) {
+        out.push_back("warning: device '" + d + "' has no row in devices");
+      } else if (!it->second) {
+        out.push_back("warning: device '" + d + "' is disabled (enabled = 0): it scans nothing");
+      } else {
+        ++usable;
+      }
+    }
+    if (usable == 0) {
+      out.push_back("warning: no eligible device: the job waits until a listed device exists");
+    }
+    return out;
+  }
+  if (row.group) {
+    auto rows = sql.Query("SELECT COUNT(*) FROM devices WHERE enabled <> 0 AND group_name = " +
+                          sql.Quote(*row.group));
+    if (!rows.ok()) return rows.status();
+    if (rows->empty() || rows->front().empty() || OptUint(rows->front()[0]).value_or(0) == 0) {
+      out.push_back("warning: no enabled device row has group_name '" + *row.group +
+                    "': no eligible device, the job waits until one joins the group");
+    }
+  }
+  return out;
+}
+
+Result<std::vector<ScanJobListing>> ListScanJobs(MariaDbConnection& sql, std::uint64_t limit,
+                                                 const std::string& state) {
+  auto rows = sql.Query(
+      "SELECT id, targets, exclude, ports, mode, group_name, devices, state, shards, rate_pps, "
+      "retries, UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(finished_at), version FROM scan_jobs" +
+      (state.empty() ? std::string() : " WHERE state = " + sql.Quote(state)) +
+      " ORDER BY created_at DESC, id LIMIT " + std::to_string(limit));
+  if (!rows.ok()) return rows.status();
+  std::vector<ScanJobListing> out;
+  for (const auto& r : *rows) {
+    if (r.size() != 14) return Status::Internal("unexpected row shape from scan_jobs");
+    ScanJobListing j;
+    j.id = r[0].value_or("");
+    j.targets = r[1].value_or("");
+    j.exclude = r[2].value_or("");
+    j.ports = r[3].value_or("");
+    j.mode = r[4].value_or("");
+    j.group = r[5].value_or("");
+    j.devices = r[6].value_or("");
+    j.state = r[7].value_or("");
+    j.shards = OptUint(r[8]);
+    j.rate_pps = OptUint(r[9]);
+    j.retries = OptUint(r[10]);
+    j.created_ms = OptMillis(r[11]);
+    j.finished_ms = OptMillis(r[12]);
+    j.version = static_cast<std::int64_t>(OptUint(r[13]).value_or(0));
+    out.push_back(std::move(j));
+  }
+  return out;
 }
 
 Result<CancelOutcome> CancelScanJob(MariaDbConnection& sql, std::string_view job) {

@@ -154,6 +154,16 @@ Result<std::optional<JobRow>> SyncDb::ReadJob(const std::string& id) {
   return std::optional<JobRow>(std::move(rows->front()));
 }
 
+Result<bool> SyncDb::MarkJobFinished(const std::string& id, std::int64_t version) {
+  PICKET_RETURN_IF_ERROR(connection_->Execute(
+      "UPDATE scan_jobs SET state = 'finished', finished_at = NOW(6) WHERE id = " +
+      connection_->Quote(id) + " AND state = 'active' AND version = " + std::to_string(version)));
+  auto changed = connection_->Query("SELECT ROW_COUNT()");
+  if (!changed.ok()) return changed.status();
+  if (changed->size() != 1 || (*changed)[0].size() != 1) return Malformed("ROW_COUNT", SqlRow());
+  return Number<std::int64_t>((*changed)[0][0]).value_or(0) == 1;
+}
+
 Status SyncDb::PruneHints(int days) {
   return connection_->Execute("DELETE FROM config_changes WHERE changed_at < NOW(6) - INTERVAL " +
                               std::to_string(days) + " DAY LIMIT 10000");

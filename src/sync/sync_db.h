@@ -1,5 +1,5 @@
 // The rows `picket sync` reads from MariaDB (config/schema.sql). Every read is
-// a plain SELECT; nothing here writes operator tables.
+// a plain SELECT; the one write is a finished job's state (MarkJobFinished).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +41,9 @@ class SyncDb {
   Result<std::optional<DeviceRow>> ReadDevice(const std::string& id);
   Result<std::optional<GroupRow>> ReadGroup(const std::string& name);
   Result<std::optional<JobRow>> ReadJob(const std::string& id);
+  // Compare-and-set 'active' at `version` -> 'finished' (finished_at = now).
+  // False when the row changed since (cancelled, edited, deleted): nothing written.
+  Result<bool> MarkJobFinished(const std::string& id, std::int64_t version);
   // Deletes hints older than `days` (bounded batch); the leader calls it now and then.
   Status PruneHints(int days);
 

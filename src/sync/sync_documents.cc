@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "picket/common/shared_job.h"
+#include "picket/sync/operator_rows.h"
 #include "picket/common/config_check.h"
 
 namespace picket::sync {
@@ -81,7 +82,8 @@ Result<std::string> BuildJobDocument(const JobRow& row) {
   Json doc = {{"targets", row.targets}, {"ports", row.ports}};
   if (!row.exclude.empty()) doc["exclude"] = row.exclude;
   if (row.rate_pps) doc["rate_pps"] = *row.rate_pps;
-  if (row.mode) doc["mode"] = *row.mode;
+  // A row without a mode scans like `picket scan submit` does by default (operator_rows.h).
+  doc["mode"] = row.mode ? *row.mode : std::string(kDefaultScanMode);
   if (row.retries) doc["retries"] = *row.retries;
   if (row.wait_ms) doc["wait_ms"] = *row.wait_ms;
   if (row.banners) doc["banners"] = *row.banners != 0;

@@ -4,6 +4,7 @@
 
 #include "picket/common/digest.h"
 #include "picket/common/log.h"
+#include "picket/common/shared_job.h"
 #include "picket/zk/fleet_acl.h"
 
 namespace picket::sync {
@@ -165,6 +166,7 @@ Status SyncService::Run() {
       st = Poll();
       if (!st.ok()) need_reconcile = true;  // hints taken but not all applied
     }
+    if (st.ok()) st = FinishDoneJobs();
     if (!st.ok()) {
       retry(db_broken_ ? "mariadb" : "zookeeper", st);
       continue;
@@ -352,15 +354,31 @@ Status SyncService::SyncConfigNode(const std::string& kind, const std::string& n
   return writer_->ClearError(error_path, version);
 }
 
-Status SyncService::SyncJob(const JobRow& row, Counters& c) {
+Status SyncService::SyncJob(const JobRow& row, Counters& c, bool* kept) {
+  if (kept) *kept = false;
   if (!IsValidNodeName(row.id)) {
     PICKET_LOG(kWarn, "sync", "job id cannot be a znode name: skipped", {"job", row.id});
     ++c.refused;
     return Status::Ok();
   }
-  if (!JobIsActive(row)) return RemoveJob(row.id, c);
+  if (!JobIsActive(row)) {
+    active_jobs_.erase(row.id);
+    // A finished job keeps its tree (claims gone, done nodes with results) for
+    // `scan status`; so does one cancelled after its last shard was done.
+    bool keep = row.state == "finished";
+    if (!keep) {
+      auto complete = JobTreeComplete(row.id);
+      if (!complete.ok()) return complete.status();
+      keep = *complete;
+    }
+    if (!keep) return RemoveJob(row.id, c);
+    if (kept) *kept = true;
+    return writer_->ClearError(layout_.SyncJobError(row.id), row.version);
+  }
+  if (kept) *kept = true;
   auto doc = BuildJobDocument(row);
   if (!doc.ok()) {
+    active_jobs_.erase(row.id);
     ++c.refused;
     PICKET_LOG(kWarn, "sync", "scan job refused", {"job", row.id}, {"version", row.version},
                {"error", doc.status().message()});
@@ -375,7 +393,63 @@ Status SyncService::SyncJob(const JobRow& row, Counters& c) {
   } else {
     ++c.up_to_date;
   }
+  if (auto spec = ParseSharedJobSpec(row.id, *doc); spec.ok()) {
+    active_jobs_[row.id] = PushedJob{row.version, spec->shards};
+  }
   return writer_->ClearError(layout_.SyncJobError(row.id), row.version);
+}
+
+Result<bool> SyncService::JobTreeComplete(const std::string& id) {
+  auto spec_text = zk_->Get(layout_.Job(id));
+  if (!spec_text.ok()) {
+    if (spec_text.status().code() == StatusCode::kNotFound) return false;
+    return spec_text.status();
+  }
+  auto spec = ParseSharedJobSpec(id, spec_text->data);
+  if (!spec.ok()) return false;
+  auto done = zk_->GetChildren(layout_.JobDone(id));
+  if (!done.ok()) {
+    if (done.status().code() == StatusCode::kNotFound) return false;
+    return done.status();
+  }
+  return CountDoneShards(*done, spec->shards) >= spec->shards;
+}
+
+// One GetChildren per active job a second: a job finishes within about a
+// second of its last done node, without a watch per job.
+Status SyncService::FinishDoneJobs() {
+  const MonoTime now = SystemClock::Instance().MonotonicNow();
+  if (now < next_finish_check_ || active_jobs_.empty()) return Status::Ok();
+  next_finish_check_ = now + std::chrono::seconds(1);
+  std::vector<std::string> settled;
+  for (const auto& [id, job] : active_jobs_) {
+    auto done = zk_->GetChildren(layout_.JobDone(id));
+    if (!done.ok()) {
+      if (done.status().code() == StatusCode::kNotFound) continue;
+      return done.status();
+    }
+    if (CountDoneShards(*done, job.shards) < job.shards) continue;
+    auto marked = db_->MarkJobFinished(id, job.version);
+    settled.push_back(id);
+    if (!marked.ok()) {
+      if (marked.status().code() == StatusCode::kUnavailable) {
+        db_broken_ = true;
+        return marked.status();  // tried again after the reconcile a new connection brings
+      }
+      // Refused (a sync user without UPDATE on scan_jobs): say so, and keep syncing.
+      PICKET_LOG(kWarn, "sync", "cannot mark a done scan job finished (grant UPDATE (state, "
+                 "finished_at) ON scan_jobs to the sync user)", {"job", id}, {"error", marked.status()});
+      continue;
+    }
+    if (*marked) {
+      PICKET_LOG(kInfo, "sync", "scan job finished", {"job", id}, {"shards", job.shards});
+    } else {
+      // The row moved on (cancelled, edited): its hint brings the new row.
+      PICKET_LOG(kInfo, "sync", "scan job done but its row changed: left as it is", {"job", id});
+    }
+  }
+  for (const auto& id : settled) active_jobs_.erase(id);
+  return Status::Ok();
 }
 
 Status SyncService::RemoveDevice(const std::string& id, Counters& c) {
@@ -441,9 +515,11 @@ Status SyncService::Reconcile() {
   }
   device_groups_.clear();
   for (const auto& row : snapshot->devices) device_groups_[row.id] = row.group;
+  active_jobs_.clear();
   for (const auto& row : snapshot->jobs) {
-    if (JobIsActive(row)) jobs.insert(row.id);
-    PICKET_RETURN_IF_ERROR(SyncJob(row, c));
+    bool kept = false;
+    PICKET_RETURN_IF_ERROR(SyncJob(row, c, &kept));
+    if (kept) jobs.insert(row.id);
   }
   // Rows deleted while no hint reached us: their znodes go too.
   auto children = [&](const std::string& path) -> Result<std::vector<std::string>> {

@@ -53,7 +53,12 @@ class SyncService {
                         const std::string& config_path, const std::string& error_path,
                         const std::function<Result<std::string>()>& build, std::int64_t version,
                         Counters& c);
-  Status SyncJob(const JobRow& row, Counters& c);
+  // *kept: the job's tree stays in ZooKeeper (active, finished, or every shard done).
+  Status SyncJob(const JobRow& row, Counters& c, bool* kept = nullptr);
+  // Whether every shard of the job's tree in ZooKeeper has its done node.
+  Result<bool> JobTreeComplete(const std::string& id);
+  // Active jobs whose shards are all done become 'finished' in MariaDB (once a second).
+  Status FinishDoneJobs();
   Status RemoveDevice(const std::string& id, Counters& c);
   Status RemoveGroup(const std::string& name, Counters& c);
   Status RemoveJob(const std::string& id, Counters& c);
@@ -101,6 +106,12 @@ class SyncService {
   std::optional<zk::FleetIdentities> secured_ids_;    // what the last ACL walk applied
   std::int64_t secured_session_ = 0;                  // ... as the leader of this session
   int reconciles_since_secure_ = 0;
+  struct PushedJob {
+    std::int64_t version = 0;  // the row version pushed: the compare-and-set's condition
+    std::uint32_t shards = 1;
+  };
+  std::map<std::string, PushedJob> active_jobs_;  // pushed, not yet seen finished
+  MonoTime next_finish_check_{};
 };
 
 }  // namespace picket::sync

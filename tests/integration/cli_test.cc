@@ -180,6 +180,8 @@ TEST_CASE("cli: scan submit inserts a row that picket sync mirrors to ZooKeeper,
                            "--root", "/picket", "--poll-interval", "250ms", "--zk-open-acl"},
                           f.dir.path() + "/sync.log");
   REQUIRE(sync.ok());
+  // Device rows, or submit warns that no listed device can take the job.
+  f.Rows("INSERT INTO devices (id, config) VALUES ('gw-1', '{}'), ('gw-2', '{}')");
   Run ok = f.Picket({"scan",      "submit",    "--targets",      "127.0.101.1-127.0.101.15",
                      "--ports",   "8000-8100", "--rate",         "2000",
                      "--shards",  "4",         "--mode",         "connect",

@@ -46,6 +46,10 @@ std::uint64_t DefaultSharedJobSeed(std::string_view job_id);
 // decides alone; otherwise a non-empty job group must equal `group`; otherwise yes.
 bool JobEligible(const SharedJobSpec& spec, std::string_view device_id, std::string_view group);
 
+// How many of a job's done/ children name a distinct shard 0..shards-1 (other
+// names are ignored), so "every shard done" is count == shards.
+std::uint32_t CountDoneShards(const std::vector<std::string>& children, std::uint32_t shards);
+
 // The per-device scan settings, for scan::SpecFromConfig (interval 0: shards run once).
 ScanJobConfig ToScanJobConfig(const SharedJobSpec& spec);
 

@@ -22,23 +22,52 @@ namespace picket::sync {
 inline constexpr std::uint64_t kMaxScanRatePps = 100'000'000;
 inline constexpr std::uint64_t kMaxScanShards = 1'000'000;
 
+// The mode of a job that names none: connect needs no raw socket on the
+// devices and is what the docs' examples use; SYN is asked for by name.
+inline constexpr std::string_view kDefaultScanMode = "connect";
+
 // A job as the operator typed it, every field as text ("rate": "5000").
 // devices: comma-separated device ids. id: empty or absent draws one.
+// wait: a duration ("2s", "500ms"); banners: "true"/"false"/"1"/"0".
+// force is no row field: "true" lets a job over kMaxProbesUnforced through.
 struct ScanJobFields {
-  std::optional<std::string> targets, ports, rate, shards, mode, group, devices, id, max_parallel;
+  std::optional<std::string> targets, ports, rate, shards, mode, group, devices, id, max_parallel,
+      exclude, retries, wait, banners, seed, force;
 };
 
 // How a field is named in messages: the CLI says "--max-parallel", the API "max_parallel".
-// Fields: targets, ports, rate, shards, mode, group, devices, id, max_parallel.
+// Fields: targets, ports, rate, shards, mode, group, devices, id, max_parallel,
+// exclude, retries, wait, banners, seed.
 using FieldNamer = std::function<std::string(std::string_view field)>;
 
 struct ScanJobRow {
   std::string id, targets, ports;
   std::uint64_t rate_pps = 0, shards = 0;
   std::optional<std::uint64_t> max_parallel;
-  std::optional<std::string> mode, group;
+  std::optional<std::string> mode, group;  // ParseScanJobFields sets mode (kDefaultScanMode)
   std::vector<std::string> devices;
+  std::optional<std::string> exclude;
+  std::optional<std::uint64_t> retries, wait_ms, seed;
+  std::optional<bool> banners;
 };
+
+// How big a job is: addresses x ports (overlaps and excludes not subtracted,
+// so an upper bound) and the probes that sends, x (1 + retries). Saturates.
+struct ScanJobSize {
+  std::uint64_t addresses = 0, ports = 0, space = 0, probes = 0;
+};
+ScanJobSize EstimateScanJobSize(const ScanJobRow& row);
+// Above kWarnProbes submit warns; above kMaxProbesUnforced it refuses unless
+// forced; a space over kMaxScanSpace no device scans (scan::ScanSpec::max_probes).
+inline constexpr std::uint64_t kWarnProbes = 1'000'000'000;
+inline constexpr std::uint64_t kMaxProbesUnforced = 10'000'000'000;
+inline constexpr std::uint64_t kMaxScanSpace = 1ull << 32;
+// Empty when the size is fine; else one line why ("warning: ..." or the refusal).
+struct SizeVerdict {
+  bool refuse = false;
+  std::string message;
+};
+SizeVerdict JudgeScanJobSize(const ScanJobSize& size, bool force);
 
 // "scan-<yyyymmdd-hhmmss>-<4 hex>" for the given UTC wall time and random bits.
 std::string MakeScanJobId(std::int64_t wall_ms, std::uint16_t random);
@@ -48,15 +77,31 @@ std::string MakeScanJobId(std::int64_t wall_ms, std::uint16_t random);
 Result<ScanJobRow> ParseScanJobFields(const ScanJobFields& fields, const FieldNamer& name,
                                       const std::string& drawn_id);
 // The job document the devices parse (common/shared_job.h), and its check by
-// their own parser: InvalidArgument with one "/field: message" line per problem.
+// their own parser: InvalidArgument with one "/field: message" line per problem
+// (without the parser's header, which names the id: it may be a drawn one).
 std::string ScanJobSpecJson(const ScanJobRow& row);
 Status CheckScanJob(const ScanJobRow& row);
 
 // AlreadyExists "job '<id>' exists already in scan_jobs"; database errors pass through.
 Status InsertScanJob(MariaDbConnection& db, const ScanJobRow& row);
 
+// Warnings for a job no device can take: listed devices without a row in
+// `devices` (or disabled), a group without an enabled device row. Empty: fine.
+Result<std::vector<std::string>> EligibilityWarnings(MariaDbConnection& db, const ScanJobRow& row);
+
+// One scan_jobs row as `picket scan list` shows it.
+struct ScanJobListing {
+  std::string id, targets, exclude, ports, mode, group, devices, state;
+  std::optional<std::uint64_t> shards, rate_pps, retries;
+  std::optional<std::int64_t> created_ms, finished_ms;  // Unix ms; nullopt when NULL
+  std::int64_t version = 0;
+};
+// Newest first, at most `limit`; `state` "" for every state.
+Result<std::vector<ScanJobListing>> ListScanJobs(MariaDbConnection& db, std::uint64_t limit,
+                                                 const std::string& state);
+
 struct CancelOutcome {
-  std::string was;         // the row's state before: "active", "cancelled", "done", ...
+  std::string was;         // the row's state before: "active", "cancelled", "finished", ...
   bool cancelled = false;  // this call cancelled it (it was active)
 };
 // NotFound "no job '<id>' in scan_jobs". Only an active row changes.

@@ -721,7 +721,7 @@
 
   function submitForm(onDone) {
     const field = (name, label, props) => el('label', null, label, el('input', Object.assign({ name, id: 'scan-' + name }, props)));
-    const mode = el('select', { name: 'mode', id: 'scan-mode' }, el('option', { value: '' }, 'default (syn)'),
+    const mode = el('select', { name: 'mode', id: 'scan-mode' }, el('option', { value: '' }, 'default (connect)'),
       el('option', { value: 'syn' }, 'syn'), el('option', { value: 'connect' }, 'connect'));
     const msg = el('p', { id: 'scan-submit-message', className: 'muted' });
     const form = el('form', { id: 'scan-submit', className: 'card form-grid' },

@@ -28,6 +28,13 @@ struct BadCase {
 }  // namespace
 
 TEST_SUITE("common.shared_job") {
+  TEST_CASE("CountDoneShards counts each shard number below the count once") {
+    CHECK(CountDoneShards({"0", "1", "2"}, 3) == 3);
+    CHECK(CountDoneShards({"0", "00", "01", "1"}, 3) == 2);  // non-canonical names ignored
+    CHECK(CountDoneShards({"3", "x", "", "-1", "4294967296"}, 3) == 0);
+    CHECK(CountDoneShards({}, 1) == 0);
+  }
+
   TEST_CASE("a full spec is read field by field") {
     auto spec = ParseSharedJobSpec("lab-scan", kGood);
     REQUIRE_MESSAGE(spec.ok(), spec.status().ToString());

@@ -95,6 +95,8 @@ TEST_SUITE("sync.operator_rows") {
     REQUIRE_FALSE(st.ok());
     CHECK(st.message().find("ports") != std::string::npos);
     CHECK(st.message().find("70000") != std::string::npos);
+    CHECK_MESSAGE(st.message().starts_with("/ports"), st.message());
+    CHECK(st.message().find("job-1") == std::string::npos);  // the id may be a drawn one
   }
 
   TEST_CASE("MakeScanJobId formats UTC time and four hex digits") {
@@ -138,6 +140,108 @@ TEST_SUITE("sync.operator_rows") {
     CHECK_FALSE(OperatorActions::ScanFieldsFromJson(R"({"devices":[1]})").ok());
     CHECK_FALSE(OperatorActions::ScanFieldsFromJson("[]").ok());
     CHECK_FALSE(OperatorActions::ScanFieldsFromJson(std::string(100000, '[')).ok());
+  }
+
+  TEST_CASE("scan job fields: every probe field, connect by default") {
+    auto plain = ParseScanJobFields(Minimal(), Flag, "j");
+    REQUIRE(plain.ok());
+    CHECK(plain->mode == std::string(kDefaultScanMode));
+    CHECK(nlohmann::json::parse(ScanJobSpecJson(*plain))["mode"] == "connect");
+
+    auto f = Minimal();
+    f.exclude = "127.0.0.2";
+    f.retries = "3";
+    f.wait = "500ms";
+    f.banners = "true";
+    f.seed = "42";
+    f.mode = "syn";
+    auto row = ParseScanJobFields(f, Flag, "j");
+    REQUIRE(row.ok());
+    CHECK(row->mode == "syn");
+    CHECK(row->retries == 3u);
+    CHECK(row->wait_ms == 500u);
+    CHECK(row->banners == true);
+    CHECK(row->seed == 42u);
+    CHECK_MESSAGE(CheckScanJob(*row).ok(), CheckScanJob(*row).message());
+    auto spec = nlohmann::json::parse(ScanJobSpecJson(*row));
+    CHECK(spec["exclude"] == "127.0.0.2");
+    CHECK(spec["retries"] == 3);
+    CHECK(spec["wait_ms"] == 500);
+    CHECK(spec["banners"] == true);
+    CHECK(spec["seed"] == 42);
+
+    f = Minimal();
+    f.retries = "11";
+    CHECK(ParseScanJobFields(f, Flag, "j").status().message() ==
+          "--retries '11': expected an integer 0..10");
+    f = Minimal();
+    f.wait = "2";  // a bare number could be seconds or milliseconds
+    CHECK(ParseScanJobFields(f, Flag, "j").status().message().starts_with("--wait '2'"));
+    f = Minimal();
+    f.wait = "61s";
+    CHECK_FALSE(ParseScanJobFields(f, Flag, "j").ok());
+    f = Minimal();
+    f.banners = "yes";
+    CHECK(ParseScanJobFields(f, Flag, "j").status().message() ==
+          "--banners 'yes': expected true or false");
+    f = Minimal();
+    f.seed = "0";
+    CHECK_FALSE(ParseScanJobFields(f, Flag, "j").ok());
+    f = Minimal();
+    f.exclude = "10.0.0.0/33";
+    auto bad_exclude = ParseScanJobFields(f, Flag, "j");
+    REQUIRE(bad_exclude.ok());
+    CHECK(CheckScanJob(*bad_exclude).message().find("/33") != std::string::npos);
+  }
+
+  TEST_CASE("job size: warn above 10^9 probes, refuse above 10^10 unless forced, never over 2^32") {
+    auto f = Minimal();  // 4 addresses x 100 ports x (1 + 1)
+    auto small = EstimateScanJobSize(*ParseScanJobFields(f, Flag, "j"));
+    CHECK(small.space == 400);
+    CHECK(small.probes == 800);
+    CHECK(JudgeScanJobSize(small, false).message.empty());
+
+    f.targets = "10.0.0.0/8";  // 16777216 x 100 x 2 = 3.4e9
+    auto big = EstimateScanJobSize(*ParseScanJobFields(f, Flag, "j"));
+    CHECK(big.probes == 3355443200u);
+    auto warn = JudgeScanJobSize(big, false);
+    CHECK_FALSE(warn.refuse);
+    CHECK(warn.message.starts_with("warning: 16777216 addresses x 100 ports"));
+
+    f.ports = "1-1000";  // 1.68e10 pairs: over what a device scans
+    f.retries = "0";
+    auto space = JudgeScanJobSize(EstimateScanJobSize(*ParseScanJobFields(f, Flag, "j")), true);
+    CHECK(space.refuse);
+    CHECK(space.message.find("4294967296") != std::string::npos);
+
+    f.targets = "10.0.0.0/12";  // 1048576 x 1000 = 1.05e9 pairs x (1 + 10) = 1.15e10 probes
+    f.retries = "10";
+    auto huge = EstimateScanJobSize(*ParseScanJobFields(f, Flag, "j"));
+    CHECK(huge.probes == 11534336000u);
+    CHECK(JudgeScanJobSize(huge, false).refuse);
+    CHECK(JudgeScanJobSize(huge, false).message.find("--force") != std::string::npos);
+    CHECK(JudgeScanJobSize(huge, false).message.find("\"force\": true") != std::string::npos);
+    CHECK_FALSE(JudgeScanJobSize(huge, true).refuse);
+
+    f.targets = "::/0";  // saturates instead of wrapping
+    CHECK(EstimateScanJobSize(*ParseScanJobFields(f, Flag, "j")).probes == UINT64_MAX);
+  }
+
+  TEST_CASE("POST /v1/scans takes the probe fields too") {
+    using collector::OperatorActions;
+    auto f = OperatorActions::ScanFieldsFromJson(
+        R"({"targets":"10.0.0.0/24","ports":"22","rate":5,"shards":1,"exclude":"10.0.0.1",)"
+        R"("retries":2,"wait":"1s","banners":true,"seed":"7","force":true})");
+    REQUIRE(f.ok());
+    CHECK(f->force == "true");
+    CHECK(f->exclude == "10.0.0.1");
+    CHECK(f->retries == "2");
+    CHECK(f->wait == "1s");
+    CHECK(f->banners == "true");
+    CHECK(f->seed == "7");
+    auto row = ParseScanJobFields(*f, [](std::string_view n) { return std::string(n); }, "j");
+    REQUIRE(row.ok());
+    CHECK(row->banners == true);
   }
 }
 

@@ -114,6 +114,8 @@ TEST_CASE("BuildJobDocument: the spec devices parse, device lists as CSV or JSON
   REQUIRE(!bad.ok());
   CHECK(bad.status().message().find("/targets") != std::string::npos);
   row.targets = "10.0.0.1";
+  row.mode.reset();  // NULL: the connect scan `picket scan submit` defaults to as well
+  CHECK(Json::parse(*BuildJobDocument(row))["mode"] == "connect");
   row.mode = "fast";
   CHECK(!BuildJobDocument(row).ok());
 
