@@ -15,8 +15,17 @@
 #   - removing picketd stops the service, masks the unit and keeps the buffer; purging keeps
 #     it too; purging with PICKETD_PURGE_DATA=yes deletes it and the user.
 # usage: tests/packaging/chroot_test.sh PICKETD_DEB PICKET_DEB
+#        tests/packaging/chroot_test.sh --bins STATIC_PICKETD PICKET   (builds the .debs first)
 # KEEP_CHROOT=1 keeps the chroot for a look. Root. Exit 77 (skip) without root, debootstrap or a cached tarball and no mirror, unless CI=true.
 set -euo pipefail
+if [ "${1:-}" = --bins ]; then
+  [ -x "$2" ] || { echo "SKIP: no static picketd at $2 (build the static-x86_64 preset)"; \
+                   [ "${CI:-}" = true ] && exit 1; exit 77; }
+  debs=$(mktemp -d /tmp/picket-test-debs-XXXXXX)
+  trap 'rm -rf "$debs"' EXIT
+  "$(dirname "$0")/../../packaging/build-debs.sh" --picketd "$2" --picket "$3" --out "$debs"
+  set -- "$debs"/picketd_*.deb "$debs"/picket_*.deb
+fi
 picketd_deb=$(realpath "$1") picket_deb=$(realpath "$2")
 cache=/var/cache/picket-debootstrap
 tarball=$cache/bookworm-minbase.tgz
@@ -42,6 +51,7 @@ mounted=0
 cleanup() {
   if [ "$mounted" -eq 1 ]; then umount "$root/proc" || true; fi
   if [ -n "${KEEP_CHROOT:-}" ]; then echo "chroot kept in $root"; else rm -rf --one-file-system "$root"; fi
+  [ -z "${debs:-}" ] || rm -rf "$debs"
 }
 trap cleanup EXIT
 # Two caches: debootstrap's tarball of .debs (so no download after the first run) and the
