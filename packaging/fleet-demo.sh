@@ -35,13 +35,19 @@ getent passwd picketd >/dev/null || die "user picketd missing: run ./third_party
 t0=$SECONDS
 work=$(mktemp -d /tmp/picket-fleet-demo-XXXXXX)
 chmod 0711 "$work"  # the devices' workers run as picketd and must reach their buffers
+echo "fleet-demo: working in $work"
 pids=() names=()
+# The messages of cleanup go to the demo's own stdout/stderr, kept as fds 3 and 4: an
+# interrupt can arrive inside a command whose output is redirected (wait_for's >/dev/null).
+exec 3>&1 4>&2
 cleanup() {
   local rc=$? i
   trap - EXIT INT TERM
-  # Newest first: devices, collector, sync, then the databases they talk to.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  exec 1>&3 2>&4
+  # Newest first, one at a time: devices, sync, collector, then the databases they talk to
+  # (so each still reaches ZooKeeper while it shuts down).
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || continue
     local deadline=$((SECONDS + 30))
     while kill -0 "${pids[i]}" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
     if kill -0 "${pids[i]}" 2>/dev/null; then
@@ -62,7 +68,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 start() {  # start NAME LOG COMMAND...: in the background, remembered for cleanup
   local name=$1 log=$2; shift 2
-  "$@" >"$log" 2>&1 &
+  "$@" >"$log" 2>&1 3>&- 4>&- &
   pids+=($!) names+=("$name")
 }
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: poll a condition with a deadline
@@ -164,6 +170,8 @@ PICKET_DB_PASSWORD=$(cat "$work/sync.dbpass") start sync "$work/sync.log" "$bin/
   --db "mysql://picket_sync@127.0.0.1:$db_port/picket" --zk "127.0.0.1:$zk_port" --root /picket \
   --zk-user picket --zk-password-file "$work/zk-admin.password"
 wait_for 30 "sync to lead" grep -q "leader now" "$work/sync.log"
+# Devices start once their rows are in ZooKeeper, as on a real fleet (sync runs before them).
+wait_for 30 "sync's first full reconcile" grep -q "reconciled groups=" "$work/sync.log"
 echo "sync leads; rows mirrored"
 
 say "two devices, gw-1 and gw-2, capturing on lo with their own identities"
