@@ -85,10 +85,18 @@ in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/
 # Stand-ins for a running systemd: dpkg's maintainer scripts see /run/systemd/system and call
 # these first in PATH; each records its arguments.
 mkdir -p "$root/run/systemd/system" "$root/usr/local/sbin"
-for tool in deb-systemd-invoke systemctl; do
-  printf '#!/bin/sh\necho "%s $*" >> /var/log/picket-invoked\n' "$tool" > "$root/usr/local/sbin/$tool"
-  chmod 0755 "$root/usr/local/sbin/$tool"
-done
+# systemctl --root=... (offline: deb-systemd-helper's "preset" that enables a unit) is passed on
+# to the real one, as it works without a running systemd.
+cat > "$root/usr/local/sbin/deb-systemd-invoke" <<'EOF'
+#!/bin/sh
+echo "deb-systemd-invoke $*" >> /var/log/picket-invoked
+EOF
+cat > "$root/usr/local/sbin/systemctl" <<'EOF'
+#!/bin/sh
+echo "systemctl $*" >> /var/log/picket-invoked
+case "$*" in --root=*) exec /usr/bin/systemctl "$@" ;; esac
+EOF
+chmod 0755 "$root/usr/local/sbin/deb-systemd-invoke" "$root/usr/local/sbin/systemctl"
 cp "$picketd_deb" "$picket_deb" "$root/tmp/"
 
 echo "== install"
@@ -101,10 +109,12 @@ ok "systemd-analyze verify picketd.service picket-collector.service picket-sync.
   in_root /usr/bin/systemd-analyze verify /lib/systemd/system/picketd.service \
   /lib/systemd/system/picket-collector.service /lib/systemd/system/picket-sync.service
 ok "users picketd and picket exist" in_root sh -c 'getent passwd picketd && getent passwd picket'
-ok "/var/lib/picketd is 0700 picketd" sh -c "[ \"\$(stat -c '%a %U' '$root/var/lib/picketd')\" = '700 picketd' ]"
-ok "/etc/picketd is 0750 root:picketd" sh -c "[ \"\$(stat -c '%a %U:%G' '$root/etc/picketd')\" = '750 root:picketd' ]"
-ok "/etc/picket and its env files are root:picket 0750/0640" sh -c \
-  "[ \"\$(stat -c '%a %U:%G' '$root/etc/picket' '$root/etc/picket/sync.env' '$root/etc/picket/collector.env' | tr '\n' ' ')\" = '750 root:picket 640 root:picket 640 root:picket ' ]"
+# Owners by name inside the chroot (its users' ids are not the host's).
+modes() { in_root stat -c '%a %U:%G' "$@" | tr '\n' ' '; }
+ok "/var/lib/picketd is 0700 picketd:picketd" test "$(modes /var/lib/picketd)" = "700 picketd:picketd "
+ok "/etc/picketd is 0750 root:picketd" test "$(modes /etc/picketd)" = "750 root:picketd "
+ok "/etc/picket and its env files are root:picket 0750/0640" \
+  test "$(modes /etc/picket /etc/picket/sync.env /etc/picket/collector.env)" = "750 root:picket 640 root:picket 640 root:picket "
 ok "no /etc/picketd/picketd.json shipped (the unit waits for the operator's)" test ! -e "$root/etc/picketd/picketd.json"
 ok "picketd.service enabled" test -L "$root/etc/systemd/system/multi-user.target.wants/picketd.service"
 ok "picket-collector and picket-sync not enabled" sh -c \
@@ -131,7 +141,7 @@ ok "dpkg --purge picketd" in_root dpkg --purge picketd
 ok "the buffer and user stay after purge" sh -c "test -f '$root/var/lib/picketd/marker' && chroot '$root' getent passwd picketd"
 ok "the mask is gone after purge" test ! -e "$root/etc/systemd/system/picketd.service"
 ok "reinstall picketd" in_root dpkg -i "/tmp/$(basename "$picketd_deb")"
-ok "the kept buffer is picketd's again" sh -c "[ \"\$(stat -c '%U' '$root/var/lib/picketd/marker')\" != '' ]"
+ok "the kept buffer is still there after reinstall" test -f "$root/var/lib/picketd/marker"
 ok "purge with PICKETD_PURGE_DATA=yes" in_root sh -c 'PICKETD_PURGE_DATA=yes dpkg --purge picketd'
 ok "... deletes the buffer and the user" sh -c "test ! -e '$root/var/lib/picketd' && ! chroot '$root' getent passwd picketd"
 

@@ -14,6 +14,7 @@ skip() { echo "SKIP: $*"; [ "${CI:-}" = true ] && { echo "FAIL: CI=true does not
 for need in /usr/share/java/zookeeper.jar /usr/sbin/mariadbd; do [ -e "$need" ] || skip "$need missing"; done
 command -v java >/dev/null || skip "java missing"
 command -v git >/dev/null || skip "git missing"
+git -C "$src" rev-parse --git-dir >/dev/null 2>&1 || skip "$src is not a git checkout (the test clones it)"
 fails=0
 fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 clone=$(mktemp -d /tmp/picket-demo-clone-XXXXXX)
