@@ -4,7 +4,7 @@
 #   picket_<version>_amd64.deb    collector, sync and CLI (from the dev build; dynamic)
 # usage: packaging/build-debs.sh [--picketd BIN] [--picket BIN] [--out DIR] [--version V]
 #   defaults: --picketd build/static-x86_64/bin/picketd, --picket build/dev/bin/picket,
-#   --out build/debs. Either package is skipped with --picketd '' or --picket ''.
+#   --out build/debs. --no-picketd / --no-picket (or an empty path) skip a package.
 # Run from the source root; needs dpkg-dev (dpkg-shlibdeps) and binutils (strip).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +16,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --picketd) picketd_bin=$2; shift 2 ;;
     --picket) picket_bin=$2; shift 2 ;;
+    --no-picketd) picketd_bin=; shift ;;
+    --no-picket) picket_bin=; shift ;;
     --out) out=$2; shift 2 ;;
     --version) version=$2; shift 2 ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;

@@ -2,10 +2,10 @@
 # maintainer scripts, copyright, man page), into <dir>/debs. A static build packages picketd
 # (its architecture read from the binary); a build with the central binary packages picket.
 if(PICKET_STATIC)
-  set(_picket_deb_args --picketd $<TARGET_FILE:picketd> --picket "")
+  set(_picket_deb_args --picketd $<TARGET_FILE:picketd> --no-picket)
   set(_picket_deb_deps picketd)
 elseif(PICKET_BUILD_CENTRAL)
-  set(_picket_deb_args --picketd "" --picket $<TARGET_FILE:picket>)
+  set(_picket_deb_args --no-picketd --picket $<TARGET_FILE:picket>)
   set(_picket_deb_deps picket)
 endif()
 if(DEFINED _picket_deb_args)
