@@ -2,7 +2,7 @@
 # A tarball of the three static picketd (x86_64, aarch64, armhf) with SHA256SUMS, the copyright
 # of every embedded library and the man page:
 #   picketd-<version>-static/{picketd-x86_64,picketd-aarch64,picketd-armhf,SHA256SUMS,COPYRIGHT,picketd.8}
-# usage: packaging/static-tarball.sh [--build] [--arch LIST] [--out DIR]
+# usage: packaging/static-tarball.sh [--build] [--arch LIST] [--out DIR] [--from DIR]
 #   --build      configure and build the missing static presets first (slow: each rebuilds curl
 #                and libpcap; see README "Building"; needs setup-debian.sh --static)
 #   --arch LIST  comma-separated subset of x86_64,aarch64,armhf (default all three)
