@@ -207,9 +207,9 @@ wait_for 60 "gw-1's first chunk at the collector" has_chunks
 
 say "a shared scan: 127.0.0.1, the fleet's own ports and 1-1024, connect mode, 2 shards"
 ports="$zk_port,$db_port,${collector##*:},1-1024"
-job=$(picket scan submit --targets 127.0.0.1 --ports "$ports" --rate 2000 --shards 2 \
-        --mode connect --group lab | tail -n 1 | awk '{print $NF}')
-echo "job $job"
+job=demo-$(date -u +%H%M%S)
+picket scan submit --id "$job" --targets 127.0.0.1 --ports "$ports" --rate 2000 --shards 2 \
+  --mode connect --group lab
 job_done() {
   picket scan status "$job" --json | python3 -c 'import json,sys
 st=json.load(sys.stdin); sys.exit(0 if st["shards"] and st["done"] == st["shards"] else 1)'
