@@ -2,14 +2,17 @@
 # Installs everything picket needs on a fresh Debian 12 machine (run as root).
 #   setup-debian.sh            dev build: compilers, -dev packages, test tools
 #   setup-debian.sh --static   also deb-src, flex/bison, cross compilers and qemu for the static builds
+#   setup-debian.sh --packaging  also debootstrap and lintian (packaging/, tests/packaging/chroot_test.sh)
 # Idempotent: a second run only checks.
 set -euo pipefail
 
 want_static=0
+want_packaging=0
 for arg in "$@"; do
   case "$arg" in
     --static) want_static=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --packaging) want_packaging=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "setup-debian.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +35,10 @@ dev_packages=(
   clang-14 libfuzzer-14-dev
   prometheus
   chromium chromium-driver python3-selenium
+  man-db bsdextrautils
 )
+# The .debs: dpkg-deb and dpkg-shlibdeps (dpkg-dev), a clean chroot and the package checker.
+packaging_packages=(dpkg-dev binutils debootstrap lintian)
 static_packages=(
   dpkg-dev flex bison libc-ares-dev
   crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user-static
@@ -40,6 +46,7 @@ static_packages=(
 
 packages=("${dev_packages[@]}")
 [ "$want_static" -eq 1 ] && packages+=("${static_packages[@]}")
+[ "$want_packaging" -eq 1 ] && packages+=("${packaging_packages[@]}")
 
 export DEBIAN_FRONTEND=noninteractive
 # tshark asks whether non-root users may capture; answer once, non-interactively.
