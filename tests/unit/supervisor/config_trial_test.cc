@@ -30,7 +30,7 @@ TEST_SUITE("supervisor.config_trial") {
     CHECK_FALSE(t.on_trial());
   }
 
-  TEST_CASE("max_failures within the window roll back; older failures age out") {
+  TEST_CASE("max_failures within the window roll back, older failures age out") {
     ConfigTrial t({milliseconds(10'000), 3, milliseconds(60'000)});
     t.Begin(2);
     CHECK_FALSE(t.OnFailure(At(0)));

@@ -181,7 +181,7 @@ TEST_SUITE("upload.outcomes") {
     f.Stop(s);
   }
 
-  TEST_CASE("a retry whose due time cannot be written backs off in memory; a stuck item starves no other") {
+  TEST_CASE("a retry whose due time cannot be written backs off in memory, a stuck item starves no other") {
     Fixture f;
     f.AddChunks(2);
     REQUIRE(f.store->AppendBatch(buffer::BatchKind::kLogs, "{}\n", 1).ok());
