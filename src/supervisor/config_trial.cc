@@ -32,4 +32,10 @@ bool ConfigTrial::ProvenAt(MonoTime now) const {
   return version_ && ready_at_ && now - *ready_at_ >= policy_.proven_after;
 }
 
+std::optional<std::chrono::milliseconds> ConfigTrial::UntilProven(MonoTime now) const {
+  if (!version_ || !ready_at_) return std::nullopt;
+  const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(now - *ready_at_);
+  return ran >= policy_.proven_after ? std::chrono::milliseconds(0) : policy_.proven_after - ran;
+}
+
 }  // namespace picket::supervisor

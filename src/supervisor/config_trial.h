@@ -55,6 +55,10 @@ class ConfigTrial {
   bool OnFailure(MonoTime now);
   // True when the config on trial has run proven_after since its worker was ready.
   bool ProvenAt(MonoTime now) const;
+  // How long until ProvenAt(now) holds: zero when it does, nullopt when no
+  // ready worker is on trial. A loop timer may fire early by the age of its
+  // cached clock; the caller waits this much more.
+  std::optional<std::chrono::milliseconds> UntilProven(MonoTime now) const;
   // Its worker is ready and nothing on this trial failed: asked to stop now
   // (SIGTERM), the config ran until it was told to stop, and counts as run.
   bool RunningCleanly() const { return version_ && ready_at_ && failures_.empty(); }

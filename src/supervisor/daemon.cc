@@ -394,10 +394,15 @@ class Daemon {
         d.worker->stats().starts != d.ready_run) {
       return;
     }
-    d.worker->MarkHealthy();
-    if (d.trial.on_trial() && d.trial.ProvenAt(SystemClock::Instance().MonotonicNow())) {
-      d.ProveRunning();
+    // libuv measured the delay from its cached loop time, older than the ready
+    // stamp: the timer can fire a little early. Wait out the rest, then prove.
+    const auto left = d.trial.UntilProven(SystemClock::Instance().MonotonicNow());
+    if (left && left->count() > 0) {
+      uv_timer_start(t, &OnProvenTimer, static_cast<std::uint64_t>(left->count()) + 1, 0);
+      return;
     }
+    d.worker->MarkHealthy();
+    if (left) d.ProveRunning();
     d.SetWorkerState(d.worker_state);  // crash_loop: false
   }
 

@@ -187,8 +187,16 @@ struct ZkSession::Impl {
     }
     for (const auto& auth : auths) {
       std::string cred = auth.user + ":" + auth.password;
-      int rc = zoo_add_auth(zh, "digest", cred.data(), static_cast<int>(cred.size()), nullptr,
-                            nullptr);
+      // With the server down the library's IO thread parks the handle in state 0
+      // for a moment after each refused connect, and zoo_add_auth refuses that
+      // (ZINVALIDSTATE) though the handle recovers: ask again for up to 1 s.
+      int rc = ZINVALIDSTATE;
+      for (int tries = 0; tries < 100; ++tries) {
+        rc = zoo_add_auth(zh, "digest", cred.data(), static_cast<int>(cred.size()), nullptr,
+                          nullptr);
+        if (rc != ZINVALIDSTATE || is_unrecoverable(zh) == ZINVALIDSTATE) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       if (rc != ZOK) {
         Status st = ZkStatus(rc, "zoo_add_auth " + auth.user, options.hosts);
         if (rc == ZINVALIDSTATE) {

@@ -30,6 +30,17 @@ TEST_SUITE("supervisor.config_trial") {
     CHECK_FALSE(t.on_trial());
   }
 
+  TEST_CASE("UntilProven says how much longer a timer that fired early must wait") {
+    ConfigTrial t({milliseconds(10'000), 3, milliseconds(60'000)});
+    CHECK_FALSE(t.UntilProven(At(0)).has_value());  // nothing on trial
+    t.Begin(4);
+    CHECK_FALSE(t.UntilProven(At(0)).has_value());  // no ready worker yet
+    t.OnReady(4, At(2'000));
+    CHECK(t.UntilProven(At(11'990)) == milliseconds(10));  // the loop's clock lagged 10 ms
+    CHECK(t.UntilProven(At(12'000)) == milliseconds(0));
+    CHECK(t.ProvenAt(At(12'000)));
+  }
+
   TEST_CASE("max_failures within the window roll back, older failures age out") {
     ConfigTrial t({milliseconds(10'000), 3, milliseconds(60'000)});
     t.Begin(2);
