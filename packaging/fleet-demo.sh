@@ -162,18 +162,8 @@ collector=$(cat "$work/collector.url")
 sed -i "s|\"COLLECTOR\"|\"$collector\"|" "$work/cli.json"
 echo "collector $collector"
 
-say "picket sync (MariaDB rows -> ZooKeeper)"
-# The two devices' rows, in group lab (the group row holds what both share).
-sql picket -e "INSERT INTO device_groups (name, config) VALUES ('lab', '{\"capture\": {\"filter\": \"udp port 47900\"}}');
-               INSERT INTO devices (id, group_name, config) VALUES ('gw-1', 'lab', '{}'), ('gw-2', 'lab', '{}');"
-PICKET_DB_PASSWORD=$(cat "$work/sync.dbpass") start sync "$work/sync.log" "$bin/picket" sync \
-  --db "mysql://picket_sync@127.0.0.1:$db_port/picket" --zk "127.0.0.1:$zk_port" --root /picket \
-  --zk-user picket --zk-password-file "$work/zk-admin.password"
-wait_for 30 "sync to lead" grep -q "leader now" "$work/sync.log"
-# Devices start once their rows are in ZooKeeper, as on a real fleet (sync runs before them).
-wait_for 30 "sync's first full reconcile" grep -q "reconciled groups=" "$work/sync.log"
-echo "sync leads; rows mirrored"
-
+# The devices boot before sync has written their rows (boxes come up in any order): they run
+# on their local file and must pick up their group's and their own row once sync writes them.
 say "two devices, gw-1 and gw-2, capturing on lo with their own identities"
 for d in gw-1 gw-2; do
   cat > "$work/$d.json" <<EOF
@@ -189,6 +179,17 @@ for d in gw-1 gw-2; do
 EOF
   start "$d" "$work/$d.log" "$bin/picketd" run --config "$work/$d.json"
 done
+say "picket sync (MariaDB rows -> ZooKeeper)"
+# The two devices' rows, in group lab (the group row holds what both share).
+sql picket -e "INSERT INTO device_groups (name, config) VALUES ('lab', '{\"capture\": {\"filter\": \"udp port 47900\"}}');
+               INSERT INTO devices (id, group_name, config) VALUES ('gw-1', 'lab', '{}'), ('gw-2', 'lab', '{}');"
+PICKET_DB_PASSWORD=$(cat "$work/sync.dbpass") start sync "$work/sync.log" "$bin/picket" sync \
+  --db "mysql://picket_sync@127.0.0.1:$db_port/picket" --zk "127.0.0.1:$zk_port" --root /picket \
+  --zk-user picket --zk-password-file "$work/zk-admin.password"
+wait_for 30 "sync to lead" grep -q "leader now" "$work/sync.log"
+wait_for 30 "sync's first full reconcile" grep -q "reconciled groups=" "$work/sync.log"
+echo "sync leads; rows mirrored"
+
 both_alive() {
   picket devices --json | python3 -c 'import json,sys
 docs=[json.loads(l) for l in sys.stdin if l.strip()]

@@ -121,6 +121,13 @@ struct ZkSession::Impl {
   std::map<WatchId, std::shared_ptr<WatchEntry>> watches;
   WatchId next_watch = 1;
   bool retry_pending = false;
+  // A node watched while missing is also looked for every kAbsentPoll: the
+  // server may never send its NodeCreated. Seen with Debian 12's ZooKeeper
+  // 3.8.0-11+deb12u2 (CVE-2024-23944 patch): a device watching its config
+  // node under ancestors it may not read got no event when sync created it,
+  // and ran on its group's config alone until restarted.
+  static constexpr std::chrono::seconds kAbsentPoll{2};
+  std::chrono::steady_clock::time_point next_absent_poll{};
   std::function<void(SessionState)> state_listener;
   AclProvider acl_provider;  // guarded by mu
 
@@ -251,6 +258,13 @@ struct ZkSession::Impl {
 
   // --- session thread -----------------------------------------------------
 
+  bool AnyAbsent() const {  // caller holds mu
+    for (const auto& [id, w] : watches) {
+      if (w->last && !w->last->exists) return true;
+    }
+    return false;
+  }
+
   void Run() {
     thread_id = std::this_thread::get_id();
     std::unique_lock lock(mu);
@@ -264,6 +278,19 @@ struct ZkSession::Impl {
             ReadWatches(/*all=*/false, "");
             lock.lock();
           }
+        } else if (state == SessionState::kConnected && AnyAbsent()) {
+          const auto now = std::chrono::steady_clock::now();
+          if (now < next_absent_poll) {
+            cv.wait_until(lock, next_absent_poll);
+            continue;
+          }
+          next_absent_poll = now + kAbsentPoll;
+          for (auto& [id, w] : watches) {
+            if (w->last && !w->last->exists) w->pending = true;
+          }
+          lock.unlock();
+          ReadWatches(/*all=*/false, "");
+          lock.lock();
         } else {
           cv.wait(lock);
         }
