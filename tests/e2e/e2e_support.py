@@ -130,6 +130,25 @@ def job_done_nodes(zk, root, job):
     return {int(n): read_json(zk, f"{root}/jobs/{job}/done/{n}") for n in names}
 
 
+def device_status(zk, path):
+    """A device's status node as a dict ({} while it is missing)."""
+    from servers import read_json
+    return read_json(zk, path) or {}
+
+
+def config_applied(zk, path, version):
+    """The status node when the device reports `version` applied with its worker running, else False."""
+    s = device_status(zk, path)
+    return s.get("config", {}).get("applied_version") == version and \
+        s.get("worker", {}).get("state") == "running" and s
+
+
+def send_marked(port, marker, count=20):
+    """`count` UDP datagrams `marker-i` to 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(count):
+            s.sendto(marker + b"-%d" % i, ("127.0.0.1", port))
+
 
 class Fleet:
     """A whole fleet on loopback for tests that drive the operator CLI: ZooKeeper with the admin

@@ -12,10 +12,11 @@ real collector:
 
 usage: zk_config_test.py PICKETD PICKET
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
-import json, os, random, signal, socket, sys, tempfile
+import json, os, random, signal, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import report, children, http_get, remove_unless_kept, root_or_skip  # noqa: E402
+from e2e_support import config_applied, device_status, send_marked  # noqa: E402
 from servers import (Processes, ZooKeeper, read_json, skip_code, start_collector, wait_for,
                      zookeeper_missing)  # noqa: E402
 
@@ -61,19 +62,11 @@ def invalid_configs():
 
 
 def status(zk):
-    return read_json(zk, STATUS) or {}
+    return device_status(zk, STATUS)
 
 
 def applied(zk, version):
-    s = status(zk)
-    return s.get("config", {}).get("applied_version") == version and \
-        s.get("worker", {}).get("state") == "running" and s
-
-
-def send_marked(port, marker, count=20):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for i in range(count):
-            s.sendto(marker + b"-%d" % i, ("127.0.0.1", port))
+    return config_applied(zk, STATUS, version)
 
 
 def all_marked(data, marker, count=20):
