@@ -15,9 +15,9 @@ Root (live capture); skips without root or ZooKeeper unless CI=true."""
 import json, os, re, signal, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import report, http_get, remove_unless_kept, root_or_skip  # noqa: E402
-from e2e_support import config_applied, device_status, send_marked  # noqa: E402
-from servers import (Processes, ZooKeeper, read_json, skip_code, start_collector, wait_for,
+from e2e_support import (config_applied, device_status, http_get,
+                         remove_unless_kept, report, root_or_skip, send_marked)  # noqa: E402
+from servers import (Processes, ZooKeeper, skip_code, start_collector, wait_for,
                      zookeeper_missing)  # noqa: E402
 
 ROOT = "/picket-rollback"
