@@ -38,6 +38,7 @@ void SessionRegistry::Remove(std::uint64_t id) {
   {
     std::lock_guard lock(mu_);
     sessions_.erase(id);
+    evicting_.erase(id);
     if (draining_ && sessions_.empty() && on_empty_) notify = std::exchange(on_empty_, nullptr);
   }
   if (notify) notify();
@@ -71,14 +72,25 @@ void SessionRegistry::CloseAll() {
 
 bool SessionRegistry::CloseOldestIdle() {
   std::shared_ptr<SessionBase> victim;
+  // Sessions looked at hold a reference until the lock is released: the last
+  // reference dropped runs the destructor, which calls Remove (takes mu_).
+  std::vector<std::shared_ptr<SessionBase>> looked_at;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, weak] : sessions_) {  // ids grow: oldest first
       auto s = weak.lock();
-      if (s && s->IdleNow()) {
+      if (!s) continue;
+      if (evicting_.count(id)) {  // told to close already: it makes room for one newcomer only
+        if (!s->IdleNow()) evicting_.erase(id);  // a request came first: it stays open
+        looked_at.push_back(std::move(s));
+        continue;
+      }
+      if (s->IdleNow()) {
         victim = std::move(s);
+        evicting_.insert(id);
         break;
       }
+      looked_at.push_back(std::move(s));
     }
   }
   if (!victim) return false;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -69,6 +70,10 @@ class SessionRegistry {
   std::vector<std::shared_ptr<SessionBase>> Live();  // takes mu_
 
   std::map<std::uint64_t, std::weak_ptr<SessionBase>> sessions_;
+  // Chosen by CloseOldestIdle and closing on their strand: still listed (and
+  // still idle) until then, but each makes room for one newcomer only; without
+  // this a burst of accepts picked the same victim and ran out of descriptors.
+  std::set<std::uint64_t> evicting_;
   bool draining_ = false;
   std::function<void()> on_empty_;
 };

@@ -153,9 +153,11 @@ def main():
             failures.append(f"job-c: collector differs from the truth by {sorted(found ^ truth['job-c'])}")
 
         # 3. Fair share: gw-1, alone, takes both shards of job-d (max_parallel_shards 2); when gw-2
-        # comes back it joins and gw-1 yields one shard to it.
+        # comes back it joins and gw-1 yields one shard to it. 40 pps: a shard lasts ~19 s, so
+        # gw-2 has ~15 s after gw-1 holds both to start and join (at 100 pps, 4.5 s: CI once
+        # saw both shards finish before a loaded gw-2 had joined).
         zk.create(f"{ROOT}/jobs/job-d", json.dumps({
-            "targets": "127.0.104.1-127.0.104.15", "ports": f"{PORTS_C[0]}-{PORTS_C[1]}", "rate_pps": 100,
+            "targets": "127.0.104.1-127.0.104.15", "ports": f"{PORTS_C[0]}-{PORTS_C[1]}", "rate_pps": 40,
             "mode": "connect", "wait_ms": 500, "retries": 0, "shards": 2, "max_parallel_shards": 2,
             "group": "lab"}).encode())
         def claims_of(job):
