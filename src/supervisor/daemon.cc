@@ -145,7 +145,10 @@ class Daemon {
       w["crash_loop"] = s.crash_loop;
       w["seccomp_kills"] = s.seccomp_kills;
     }
-    SetStatus("worker", w, urgent);
+    // Published at once only when it changed: the counters timer refreshes it
+    // every 2 s, and an unchanged one rides the 5 s periodic write.
+    const bool changed = !status_doc.contains("worker") || status_doc["worker"] != w;
+    SetStatus("worker", w, urgent && changed);
   }
   void SetApplied(std::int64_t version) {
     // Re-applying the running version (ZooKeeper holding no config yet) is not news.
@@ -160,8 +163,8 @@ class Daemon {
   void SetLastError(const std::string& error) { SetStatus("last_error", error, true); }
 
   WorkerCounterTotals worker_totals;  // across worker restarts
-  // `urgent`: the fleet agent writes the status node at once (its 2 s timer,
-  // as before heartbeats); a heartbeat's refresh waits for the periodic write.
+  // `urgent`: a worker state that changed (pid, starts, crash loop) is written
+  // to the status node at once; counters always wait for the periodic write.
   void PublishCounters(bool urgent = true) {
     json c = json::object();
     worker_totals.WriteTo(c);

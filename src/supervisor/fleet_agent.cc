@@ -35,6 +35,16 @@ Status FleetAgent::Start() {
     }
     if (state == zk::SessionState::kConnected) Post([this] { last_published_.clear(); });
   });
+  // Listings on change instead of every tick: an idle device reads nothing.
+  session_->WatchChildren(layout_.Jobs(), [this](const zk::WatchEvent& e) {
+    Post([this, jobs = e.children] {
+      shards_->SetJobs(jobs);
+      next_tick_ = Clock::now();
+    });
+  });
+  session_->WatchChildren(zk::CollectorsPath(options_.root), [this](const zk::WatchEvent&) {
+    Post([this] { RefreshCollectors(); });
+  });
   watcher_ = std::make_unique<zk::ConfigWatcher>(
       *session_, zk::ConfigWatcherOptions{options_.root, options_.group, options_.device_id},
       [this](std::string merged, std::int64_t version, std::int64_t group_version) {
@@ -121,8 +131,8 @@ void FleetAgent::OnWorkerExit() {
 }
 
 void FleetAgent::Run() {
-  auto next_tick = Clock::now();
-  auto next_collectors = Clock::now();
+  next_tick_ = Clock::now();
+  auto next_relist = Clock::now() + options_.relist_every;
   std::unique_lock lock(mu_);
   while (!stop_) {
     const auto now = Clock::now();
@@ -143,20 +153,21 @@ void FleetAgent::Run() {
       lock.lock();
       continue;
     }
-    if (now >= next_tick) {
+    if (now >= next_tick_) {
       lock.unlock();
       LearnAcls();
+      if (now >= next_relist) {
+        RelistJobs();
+        RefreshCollectors();
+        next_relist = now + options_.relist_every;
+      }
       shards_->Tick();
       PublishScan();
-      if (now >= next_collectors) {
-        RefreshCollectors();
-        next_collectors = now + options_.collectors_every;
-      }
       lock.lock();
-      next_tick = now + options_.tick;
+      next_tick_ = now + options_.tick;
       continue;
     }
-    auto wake = std::min(next_tick, last_publish_ + options_.status_every);
+    auto wake = std::min(next_tick_, last_publish_ + options_.status_every);
     if (urgent_) wake = std::min(wake, last_publish_ + kUrgentSpacing);
     cv_.wait_until(lock, wake);
   }
@@ -229,7 +240,20 @@ void FleetAgent::LearnAcls() {
              {"admin", zk::DigestUser(ids->admin)}, {"fleet", !ids->fleet.empty()});
 }
 
+void FleetAgent::RelistJobs() {
+  if (session_->state() != zk::SessionState::kConnected) return;
+  auto jobs = session_->GetChildren(layout_.Jobs());
+  if (jobs.ok()) {
+    shards_->SetJobs(std::move(*jobs));
+  } else if (jobs.status().code() == StatusCode::kNotFound) {
+    shards_->SetJobs({});
+  } else {
+    PICKET_LOG(kWarn, "supervisor", "cannot list jobs", {"error", jobs.status()});
+  }
+}
+
 void FleetAgent::RefreshCollectors() {
+  if (session_->state() != zk::SessionState::kConnected) return;
   auto urls = zk::ListCollectorUrls(*session_, options_.root);
   if (!urls.ok() || *urls == collectors_) return;
   collectors_ = *urls;

@@ -43,9 +43,11 @@ struct FleetAgentOptions {
   zk::ZkOptions zk;
   std::string root = std::string(zk::kDefaultRoot);
   std::string device_id, group;
-  std::chrono::milliseconds tick{1000};           // jobs, urgent status
+  std::chrono::milliseconds tick{1000};           // held shards, claims of listed jobs
   std::chrono::milliseconds status_every{5000};   // counters without a change
-  std::chrono::milliseconds collectors_every{5000};
+  // /jobs and the collector list are child-watched; listed again this often
+  // only in case a watch event is lost (a server that drops NodeCreated was seen).
+  std::chrono::milliseconds relist_every{30000};
 };
 
 class FleetAgent {
@@ -82,6 +84,7 @@ class FleetAgent {
   void Run();
   void PublishStatus();
   void RefreshCollectors();
+  void RelistJobs();
   void LearnAcls();
 
   FleetAgentOptions options_;
@@ -108,6 +111,7 @@ class FleetAgent {
   nlohmann::json scan_shape_ = nlohmann::json::array();  // fleet thread: shards held and their sizes
   std::chrono::steady_clock::time_point last_publish_{};
   std::vector<std::string> collectors_;
+  std::chrono::steady_clock::time_point next_tick_{};  // a jobs change sets it to now
 };
 
 }  // namespace picket::supervisor

@@ -102,6 +102,8 @@ ShardCoordinator::ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptio
 
 void ShardCoordinator::SetResultsPending(std::uint64_t batches) { results_pending_ = batches; }
 
+void ShardCoordinator::SetJobs(std::vector<std::string> jobs) { jobs_ = std::move(jobs); }
+
 void ShardCoordinator::Tick() {
   if (session_.state() != zk::SessionState::kConnected) return;  // keep scanning what is held
   if (results_pending_ == 0) {
@@ -109,14 +111,9 @@ void ShardCoordinator::Tick() {
       it = CompleteShard(it->first, it->second) ? pending_done_.erase(it) : std::next(it);
     }
   }
-  auto jobs = session_.GetChildren(layout_.Jobs());
-  if (!jobs.ok()) {
-    if (jobs.status().code() != StatusCode::kNotFound) {
-      PICKET_LOG(kWarn, "supervisor", "cannot list jobs", {"error", jobs.status()});
-    }
-    return;
-  }
-  std::set<std::string> listed(jobs->begin(), jobs->end());
+  if (!jobs_) return;  // not listed yet
+  const std::vector<std::string>& jobs = *jobs_;
+  std::set<std::string> listed(jobs.begin(), jobs.end());
   std::erase_if(resting_, [&](const auto& entry) { return !listed.count(entry.first); });
   std::erase_if(first_seen_, [&](const auto& entry) { return !listed.count(entry.first); });
   std::erase_if(yielded_at_, [&](const auto& entry) { return !listed.count(entry.first); });
@@ -128,7 +125,7 @@ void ShardCoordinator::Tick() {
       to_worker_(worker_protocol::ReleaseShard{key.first, key.second});
     }
   }
-  std::vector<std::string> order(jobs->begin(), jobs->end());
+  std::vector<std::string> order(jobs.begin(), jobs.end());
   std::shuffle(order.begin(), order.end(), rng_);  // no device favours the first job
   for (const auto& job : order) TickJob(job);
   PublishLoad();

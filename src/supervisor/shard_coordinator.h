@@ -70,7 +70,10 @@ class ShardCoordinator {
 
   ShardCoordinator(zk::ZkSession& session, ShardCoordinatorOptions options, ToWorker to_worker);
 
-  // Looks at the jobs, finishes what is pending, claims or yields shards.
+  // The children of <root>/jobs, from the agent's child watch (empty when the
+  // folder is missing). Until the first listing Tick looks at no job.
+  void SetJobs(std::vector<std::string> jobs);
+  // Looks at the listed jobs, finishes what is pending, claims or yields shards.
   void Tick();
   // A shard event from the worker (progress, finished, stopped, failed), with
   // the result batches pending when the loop received it (if it could tell).
@@ -116,6 +119,7 @@ class ShardCoordinator {
   };
 
   void TickJob(const std::string& job);
+  std::optional<std::vector<std::string>> jobs_;  // SetJobs
   bool TryClaim(const std::string& job, const SharedJobSpec& spec, const std::string& spec_text,
                 const std::set<std::uint32_t>& busy);
   void MaybeYield(const std::string& job, std::size_t limit);

@@ -89,6 +89,7 @@ struct Ephemeral {
 
 struct WatchEntry {
   std::string path;
+  bool children = false;               // WatchChildren: the listing, not the data
   ZkSession::WatchCallback callback;
   bool pending = true;                 // needs a (re-)read
   std::optional<WatchEvent> last;      // last delivered
@@ -412,11 +413,13 @@ struct ZkSession::Impl {
         if (all || (path.empty() ? w->pending : w->path == path)) todo.emplace_back(id, w);
       }
     }
-    std::map<std::string, std::optional<WatchEvent>> read_cache;  // one read per path
+    // One read per path and kind.
+    std::map<std::pair<std::string, bool>, std::optional<WatchEvent>> read_cache;
     for (auto& [id, w] : todo) {
-      auto cached = read_cache.find(w->path);
+      const auto key = std::make_pair(w->path, w->children);
+      auto cached = read_cache.find(key);
       if (cached == read_cache.end()) {
-        cached = read_cache.emplace(w->path, ReadAndArm(w->path)).first;
+        cached = read_cache.emplace(key, w->children ? ListAndArm(w->path) : ReadAndArm(w->path)).first;
       }
       const std::optional<WatchEvent>& current = cached->second;
       if (!current) {
@@ -432,13 +435,47 @@ struct ZkSession::Impl {
         if (!watches.count(id)) continue;  // unwatched meanwhile
         const auto& last = w->last;
         if (last && last->exists == current->exists && last->version == current->version &&
-            last->data == current->data) {
+            last->data == current->data && last->children == current->children) {
           continue;
         }
         w->last = current;
       }
       w->callback(*current);
     }
+  }
+
+  WatchId AddWatch(const std::string& path, bool children, WatchCallback callback);
+
+  // As ReadAndArm, for the node's children (a child watch).
+  std::optional<WatchEvent> ListAndArm(const std::string& path) {
+    std::shared_lock handle_lock(handle_mu);
+    if (zh == nullptr) return std::nullopt;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      String_vector names{};
+      Stat stat{};
+      int rc = zoo_wget_children2(zh, path.c_str(), &Impl::NodeWatcher, this, &names, &stat);
+      if (rc == ZOK) {
+        WatchEvent e{path, true, "", stat.cversion, {}};
+        e.children.reserve(static_cast<std::size_t>(names.count));
+        for (int i = 0; i < names.count; ++i) e.children.emplace_back(names.data[i]);
+        deallocate_String_vector(&names);
+        std::sort(e.children.begin(), e.children.end());
+        return e;
+      }
+      if (rc != ZNONODE) {
+        PICKET_LOG(kDebug, "zk", "child watch failed",
+                   {"error", ZkStatus(rc, "zoo_wget_children2", path)});
+        return std::nullopt;
+      }
+      rc = zoo_wexists(zh, path.c_str(), &Impl::NodeWatcher, this, &stat);
+      if (rc == ZNONODE) return WatchEvent{path, false, "", -1, {}};
+      if (rc != ZOK) {
+        PICKET_LOG(kDebug, "zk", "watch exists failed",
+                   {"error", ZkStatus(rc, "zoo_wexists", path)});
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
   }
 
   // nullopt on an error (retried later); exists=false when the node is missing
@@ -723,16 +760,26 @@ Result<std::vector<std::string>> ZkSession::GetChildren(const std::string& path)
 }
 
 ZkSession::WatchId ZkSession::Watch(const std::string& path, WatchCallback callback) {
+  return impl_->AddWatch(path, /*children=*/false, std::move(callback));
+}
+
+ZkSession::WatchId ZkSession::WatchChildren(const std::string& path, WatchCallback callback) {
+  return impl_->AddWatch(path, /*children=*/true, std::move(callback));
+}
+
+ZkSession::WatchId ZkSession::Impl::AddWatch(const std::string& path, bool children,
+                                             WatchCallback callback) {
   WatchId id;
   {
-    std::lock_guard lock(impl_->mu);
-    id = impl_->next_watch++;
+    std::lock_guard lock(mu);
+    id = next_watch++;
     auto entry = std::make_shared<WatchEntry>();
     entry->path = path;
+    entry->children = children;
     entry->callback = std::move(callback);
-    impl_->watches.emplace(id, std::move(entry));
+    watches.emplace(id, std::move(entry));
   }
-  impl_->Push({Event::kArm, 0, "", nullptr});
+  Push({Event::kArm, 0, "", nullptr});
   return id;
 }
 

@@ -139,6 +139,36 @@ TEST_CASE("ZkSession: a watch fires once per change and re-arms itself") {
   CHECK(later.count() == 2);
 }
 
+TEST_CASE("ZkSession: a child watch lists the children once per change, data changes aside") {
+  PICKET_REQUIRE_ZOOKEEPER();
+  ZooKeeperServer zk;
+  REQUIRE(zk.Start().ok());
+  auto s = OpenConnected(zk.hosts());
+  auto writer = OpenConnected(zk.hosts());
+
+  WatchRecorder rec;
+  s->WatchChildren("/jobs", rec.Callback());
+  REQUIRE(rec.WaitForCount(1, 5s));
+  CHECK_FALSE(rec.last().exists);  // missing: the exists watch (and the absent poll) covers it
+  REQUIRE(writer->Create("/jobs", "").ok());
+  REQUIRE(rec.WaitForCount(2, 3s));
+  CHECK(rec.last().exists);
+  CHECK(rec.last().children.empty());
+
+  REQUIRE(writer->Create("/jobs/b", "").ok());
+  REQUIRE(rec.WaitForCount(3, 2s));
+  REQUIRE(writer->Create("/jobs/a", "").ok());
+  REQUIRE(rec.WaitForCount(4, 2s));
+  CHECK(rec.last().children == std::vector<std::string>{"a", "b"});  // sorted
+  // A child's data and the node's own data are not its children: no event for them.
+  REQUIRE(writer->Set("/jobs/a", "spec").ok());
+  REQUIRE(writer->Set("/jobs", "x").ok());
+  REQUIRE(writer->Delete("/jobs/b").ok());
+  REQUIRE(rec.WaitForCount(5, 2s));
+  CHECK(rec.last().children == std::vector<std::string>{"a"});
+  CHECK(rec.count() == 5);
+}
+
 TEST_CASE("ZkSession: a watch keeps working across a server restart") {
   PICKET_REQUIRE_ZOOKEEPER();
   ZooKeeperServer zk;

@@ -50,6 +50,9 @@ struct WatchEvent {
   bool exists = false;
   std::string data;
   std::int32_t version = -1;         // -1 when the node does not exist
+  // WatchChildren only: the node's children, sorted; `version` is then its
+  // child version (Stat.cversion) and `data` is empty.
+  std::vector<std::string> children;
 };
 
 enum class SessionState { kConnecting, kConnected, kExpired, kAuthFailed, kClosed };
@@ -128,6 +131,9 @@ class ZkSession {
   // succession may be coalesced: ZooKeeper watches are one-shot), after a
   // reconnect if the node changed meanwhile, and after session recovery.
   WatchId Watch(const std::string& path, WatchCallback callback);
+  // The same for the node's list of children (a child created or deleted):
+  // one listing per change instead of polling it.
+  WatchId WatchChildren(const std::string& path, WatchCallback callback);
   // After it returns the callback is not running and will not run again
   // (may be called from the callback itself).
   void Unwatch(WatchId id);
