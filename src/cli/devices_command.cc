@@ -1,5 +1,6 @@
 #include "cli/devices_command.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <map>
@@ -224,31 +225,47 @@ int RunDevicesCommand(std::span<char* const> args) {
 
   auto ids = ChildrenIfExists(zk, layout.Devices());
   if (!ids.ok()) return Fail(kName, ids.status().ToString(), 1);
-  std::vector<DeviceView> views;
+  // Every node read pipelined: 3 per device, then 2 per group (one round trip
+  // each would take seconds for thousands of devices).
+  std::vector<std::string> paths;
+  paths.reserve(ids->size() * 3);
   for (const std::string& id : *ids) {
-    std::optional<std::string> nodes[3];
-    const std::string paths[3] = {layout.DeviceConfig(id), layout.DeviceStatus(id),
-                                  layout.DeviceSyncError(id)};
-    for (int i = 0; i < 3; ++i) {
-      auto data = GetIfExists(zk, paths[i]);
-      if (!data.ok()) return Fail(kName, data.status().ToString(), 1);
-      nodes[i] = *data;
-    }
-    views.push_back(BuildDeviceView(id, nodes[0], nodes[1], nodes[2]));
+    paths.push_back(layout.DeviceConfig(id));
+    paths.push_back(layout.DeviceStatus(id));
+    paths.push_back(layout.DeviceSyncError(id));
+  }
+  auto nodes = zk.GetMany(paths);
+  if (!nodes.ok()) return Fail(kName, nodes.status().ToString(), 1);
+  const auto data_of = [](const std::optional<zk::NodeData>& n) {
+    return n ? std::optional<std::string>(n->data) : std::nullopt;
+  };
+  std::vector<DeviceView> views;
+  views.reserve(ids->size());
+  for (std::size_t i = 0; i < ids->size(); ++i) {
+    views.push_back(BuildDeviceView((*ids)[i], data_of((*nodes)[3 * i]), data_of((*nodes)[3 * i + 1]),
+                                    data_of((*nodes)[3 * i + 2])));
   }
   // Each group's nodes once, whatever the number of its devices.
-  std::map<std::string, std::pair<std::optional<std::string>, std::optional<std::string>>> groups;
-  for (DeviceView& v : views) {
+  std::vector<std::string> group_names;
+  for (const DeviceView& v : views) {
     if (v.group.empty() || !wire::IsValidDeviceId(v.group)) continue;  // names a znode: checked
-    auto it = groups.find(v.group);
-    if (it == groups.end()) {
-      auto config = GetIfExists(zk, layout.GroupConfig(v.group));
-      if (!config.ok()) return Fail(kName, config.status().ToString(), 1);
-      auto sync = GetIfExists(zk, layout.GroupSyncError(v.group));
-      if (!sync.ok()) return Fail(kName, sync.status().ToString(), 1);
-      it = groups.emplace(v.group, std::pair(*config, *sync)).first;
-    }
-    AddGroupView(v, it->second.first, it->second.second);
+    group_names.push_back(v.group);
+  }
+  std::sort(group_names.begin(), group_names.end());
+  group_names.erase(std::unique(group_names.begin(), group_names.end()), group_names.end());
+  paths.clear();
+  for (const std::string& g : group_names) {
+    paths.push_back(layout.GroupConfig(g));
+    paths.push_back(layout.GroupSyncError(g));
+  }
+  auto group_nodes = zk.GetMany(paths);
+  if (!group_nodes.ok()) return Fail(kName, group_nodes.status().ToString(), 1);
+  std::map<std::string, std::size_t> group_index;
+  for (std::size_t i = 0; i < group_names.size(); ++i) group_index[group_names[i]] = i;
+  for (DeviceView& v : views) {
+    auto it = group_index.find(v.group);
+    if (it == group_index.end()) continue;
+    AddGroupView(v, data_of((*group_nodes)[2 * it->second]), data_of((*group_nodes)[2 * it->second + 1]));
   }
   AddCollectorStatus(flags, views);
   const std::string text = flags.Has("json") ? FormatDevicesJson(views) : FormatDevicesTable(views);

@@ -613,6 +613,75 @@ Result<NodeData> ZkSession::Get(const std::string& path) {
   return node;
 }
 
+namespace {
+
+// The replies of one GetMany; completions run on the client library's thread.
+struct PipelinedReads {
+  static constexpr std::size_t kWindow = 512;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t in_flight = 0;
+  std::vector<std::optional<NodeData>> nodes;
+  std::vector<int> codes;
+
+  struct Slot {
+    PipelinedReads* reads;
+    std::size_t index;
+  };
+  static void Done(int rc, const char* value, int value_len, const Stat* stat, const void* data) {
+    auto* slot = static_cast<const Slot*>(data);
+    PipelinedReads& r = *slot->reads;
+    std::lock_guard lock(r.mu);
+    if (rc == ZOK && stat != nullptr && static_cast<std::size_t>(stat->dataLength) > kMaxNodeBytes) {
+      rc = ZBADARGUMENTS;
+    }
+    r.codes[slot->index] = rc;
+    if (rc == ZOK) {
+      r.nodes[slot->index] = NodeData{std::string(value ? value : "", value_len < 0 ? 0 : value_len),
+                                      stat ? stat->version : 0};
+    }
+    // The sender waits for half a window or for the end: one wake-up per
+    // half window, not one per reply.
+    if (--r.in_flight == kWindow / 2 || r.in_flight == 0) r.cv.notify_all();
+  }
+};
+
+}  // namespace
+
+Result<std::vector<std::optional<NodeData>>> ZkSession::GetMany(const std::vector<std::string>& paths) {
+  PipelinedReads reads;
+  reads.nodes.resize(paths.size());
+  reads.codes.assign(paths.size(), ZOK);
+  std::vector<PipelinedReads::Slot> slots(paths.size());
+  {
+    std::shared_lock lock(impl_->handle_mu);
+    if (impl_->zh == nullptr) return Status::Unavailable("zoo_aget: no session");
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      slots[i] = {&reads, i};
+      std::unique_lock wait(reads.mu);
+      if (reads.in_flight >= PipelinedReads::kWindow) {
+        reads.cv.wait(wait, [&] { return reads.in_flight <= PipelinedReads::kWindow / 2; });
+      }
+      ++reads.in_flight;
+      wait.unlock();
+      int rc = zoo_aget(impl_->zh, paths[i].c_str(), 0, &PipelinedReads::Done, &slots[i]);
+      if (rc != ZOK) {  // not sent: no completion will come
+        wait.lock();
+        --reads.in_flight;
+        reads.codes[i] = rc;
+        break;
+      }
+    }
+    // Every request sent gets its completion (a lost connection completes them with an error).
+    std::unique_lock wait(reads.mu);
+    reads.cv.wait(wait, [&] { return reads.in_flight == 0; });
+  }
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (reads.codes[i] != ZOK && reads.codes[i] != ZNONODE) return ZkStatus(reads.codes[i], "zoo_aget", paths[i]);
+  }
+  return std::move(reads.nodes);
+}
+
 Result<bool> ZkSession::Exists(const std::string& path) {
   std::shared_lock lock(impl_->handle_mu);
   if (impl_->zh == nullptr) return Status::Unavailable("zoo_exists " + path + ": no session");

@@ -169,6 +169,40 @@ TEST_CASE("ZkSession: a child watch lists the children once per change, data cha
   CHECK(rec.count() == 5);
 }
 
+TEST_CASE("ZkSession: GetMany pipelines reads beyond its window, missing nodes as nullopt") {
+  PICKET_REQUIRE_ZOOKEEPER();
+  ZooKeeperServer zk;
+  REQUIRE(zk.Start().ok());
+  auto s = OpenConnected(zk.hosts());
+  REQUIRE(s->Create("/m", "").ok());
+  std::vector<std::string> paths;
+  for (int i = 0; i < 1200; ++i) {  // more than the 512 in flight
+    const std::string path = "/m/n" + std::to_string(i);
+    if (i % 3 != 0) REQUIRE(s->Create(path, "v" + std::to_string(i)).ok());
+    paths.push_back(path);
+  }
+  std::string big(900 * 1024, 'b');
+  REQUIRE(s->Create("/m/big", big).ok());
+  paths.push_back("/m/big");
+  auto nodes = s->GetMany(paths);
+  REQUIRE(nodes.ok());
+  REQUIRE(nodes->size() == paths.size());
+  for (int i = 0; i < 1200; ++i) {
+    CAPTURE(i);
+    if (i % 3 == 0) {
+      CHECK_FALSE((*nodes)[i].has_value());
+    } else {
+      REQUIRE((*nodes)[i].has_value());
+      CHECK((*nodes)[i]->data == "v" + std::to_string(i));
+    }
+  }
+  CHECK(nodes->back()->data.size() == big.size());
+  CHECK(s->GetMany({}).value().empty());
+  auto bad = s->GetMany({"/m/n1", "not-a-path"});
+  CHECK_FALSE(bad.ok());
+  CHECK(bad.status().message().find("not-a-path") != std::string::npos);
+}
+
 TEST_CASE("ZkSession: a watch keeps working across a server restart") {
   PICKET_REQUIRE_ZOOKEEPER();
   ZooKeeperServer zk;

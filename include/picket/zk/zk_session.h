@@ -98,6 +98,10 @@ class ZkSession {
   // is larger than the first buffer (zoo_get truncates silently).
   Result<NodeData> Get(const std::string& path);
   Result<bool> Exists(const std::string& path);
+  // Many reads pipelined (up to 512 in flight instead of one round trip each):
+  // one entry per path, nullopt where the node is missing; the first other
+  // error fails the whole call. For listings of a fleet (picket devices).
+  Result<std::vector<std::optional<NodeData>>> GetMany(const std::vector<std::string>& paths);
   // A persistent node (missing parents are not created).
   Status Create(const std::string& path, std::string_view data);
   // An ephemeral node. kRebuilt: re-created with its latest data after
