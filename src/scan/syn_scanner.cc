@@ -70,7 +70,11 @@ using std::chrono::nanoseconds;
 constexpr std::size_t kBatch = 64;
 constexpr int kSnaplen = 128;
 constexpr int kCaptureBufferBytes = 32 << 20;
-constexpr int kCaptureTimeoutMs = 20;
+// The ring's block timeout: how long a reply can wait in a block that is not full. Short, as
+// the last replies of a scan always wait it out; 100 wake-ups a second cost nothing.
+constexpr int kCaptureTimeoutMs = 10;
+// The receiver's poll timeout: how late it sees the stop flag (the scan's end waits for it).
+constexpr int kReceivePollMs = 10;
 // A reply can sit up to the capture's block timeout in the ring before we see it, so the
 // measured times include it; the floor adds it once more on top of 10 ms for the last reply.
 constexpr milliseconds kReplyTimeoutFloor{10 + kCaptureTimeoutMs};
@@ -405,7 +409,7 @@ void SynScanner::ReceiveLoop() {
     }
   };
   while (!rx_stop_.load(std::memory_order_acquire)) {
-    const int r = ::poll(fds.data(), fds.size(), 50);
+    const int r = ::poll(fds.data(), fds.size(), kReceivePollMs);
     if (r < 0 && errno != EINTR) break;
     for (std::size_t i = 0; i < fds.size(); ++i) drain(i);
   }
@@ -495,7 +499,7 @@ Status SynScanner::Run(const std::function<void(const ScanResult&)>& on_result,
   // the sender is bounded by probes / rate.
   while (true) {
     const bool sending = !sender_done_.load(std::memory_order_acquire);
-    std::this_thread::sleep_for(milliseconds(sending ? 20 : 2));
+    std::this_thread::sleep_for(milliseconds(sending ? 5 : 2));
     const MonoTime now = clock.MonotonicNow();
     deliver();
     if (stop_.load(std::memory_order_relaxed)) break;

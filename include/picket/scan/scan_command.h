@@ -29,7 +29,7 @@ inline constexpr std::string_view kScanCommandUsage =
     "                     sends them (stateless); connect mode after a timeout only\n"
     "  --wait DURATION    the longest to listen after the last probe (default 2s; SYN\n"
     "                     mode): the scan ends as soon as every probe is answered, else\n"
-    "                     srtt + 4 x rttvar of the measured reply times after it (>= 30ms)\n"
+    "                     srtt + 4 x rttvar of the measured reply times after it (>= 20ms)\n"
     "  --exclude LIST     addresses never probed (same grammar as --targets)\n"
     "  --exclude-file F   one LIST per line; '#' starts a comment\n"
     "  --shard I/N        probe only shard I (0-based) of N; every shard needs the same --seed\n"
