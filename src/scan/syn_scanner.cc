@@ -26,6 +26,13 @@
 // Retries: attempt a of local index j goes out at stream step j + a·D, with D =
 // rate/4 probes (~250 ms). Exactly retries+1 SYNs per probe.
 //
+// The end: after the last probe the scan listens until every probe has been
+// answered (SYN-ACK or RST; answers are counted in a set of (ip, port) when the
+// shard has at most kMaxTrackedAnswers probes) or until srtt + 4·rttvar of the
+// measured reply times has passed, at least kReplyTimeoutFloor and at most
+// --wait (reply_timing.h). Checkpoints still wait the full --wait: they must
+// hold on any network, not only the one measured so far.
+//
 // Threads: Run's thread coordinates (callbacks, progress, wait); one sender and
 // one receiver thread. RequestStop stores an atomic flag and nothing else.
 #include <netinet/in.h>
@@ -47,6 +54,7 @@
 #include "picket/common/log.h"
 #include "scan/checkpoint.h"
 #include "scan/packet.h"
+#include "scan/reply_timing.h"
 #include "scan/scanner_internal.h"
 #include "scan/syn_cookie.h"
 #include "scan/token_bucket.h"
@@ -62,7 +70,16 @@ using std::chrono::nanoseconds;
 constexpr std::size_t kBatch = 64;
 constexpr int kSnaplen = 128;
 constexpr int kCaptureBufferBytes = 32 << 20;
-constexpr int kCaptureTimeoutMs = 20;
+// The ring's block timeout: how long a reply can wait in a block that is not full. Short, as
+// the last replies of a scan always wait it out; 100 wake-ups a second cost nothing.
+constexpr int kCaptureTimeoutMs = 10;
+// The receiver's poll timeout: how late it sees the stop flag (the scan's end waits for it).
+constexpr int kReceivePollMs = 10;
+// A reply can sit up to the capture's block timeout in the ring before we see it, so the
+// measured times include it; the floor adds it once more on top of 10 ms for the last reply.
+constexpr milliseconds kReplyTimeoutFloor{10 + kCaptureTimeoutMs};
+// Answers are counted (for the early end) up to this many probes: ~40 B each in the set.
+constexpr std::uint64_t kMaxTrackedAnswers = std::uint64_t{1} << 22;
 
 struct Capture {
   PcapHandle pcap;
@@ -97,7 +114,9 @@ class SynScanner final : public Scanner {
       : scan_(std::move(scan)),
         perm_(scan_.space.size(), scan_.spec.seed),
         cookie_(RandomKey()),
-        window_(scan_.spec.start_index, nanoseconds(scan_.spec.wait)) {}
+        window_(scan_.spec.start_index, nanoseconds(scan_.spec.wait)),
+        timer_(kReplyTimeoutFloor, nanoseconds(scan_.spec.wait)),
+        track_answers_(scan_.shard.size() - scan_.spec.start_index <= kMaxTrackedAnswers) {}
 
   Status Run(const std::function<void(const ScanResult&)>& on_result,
              const std::function<void(const ScanProgress&)>& on_progress) override;
@@ -112,7 +131,8 @@ class SynScanner final : public Scanner {
   Status OpenCaptures();
   void SendLoop();
   void ReceiveLoop();
-  void SendBatch(const std::uint64_t* locals, std::size_t n);
+  // time_first: locals[0] is a first attempt whose reply time is measured.
+  void SendBatch(const std::uint64_t* locals, std::size_t n, bool time_first);
   static void OnPacket(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
   void HandleFrame(int dlt, const pcap_pkthdr* h, const u_char* bytes);
   ScanProgress MakeProgress(MonoTime now, bool finished);
@@ -142,6 +162,12 @@ class SynScanner final : public Scanner {
   std::mutex results_mu_;
   std::vector<ScanResult> pending_results_;
   std::unordered_set<std::uint64_t> open_seen_;  // receiver thread only
+
+  std::mutex timer_mu_;
+  ReplyTimer timer_;
+  const bool track_answers_;
+  std::unordered_set<std::uint64_t> answered_;  // receiver thread only, if track_answers_
+  std::atomic<std::uint64_t> answered_count_{0};
 
   MonoTime started_{};
   MonoTime last_progress_time_{};
@@ -209,11 +235,12 @@ Status SynScanner::OpenCaptures() {
   return Status::Ok();
 }
 
-void SynScanner::SendBatch(const std::uint64_t* locals, std::size_t n) {
+void SynScanner::SendBatch(const std::uint64_t* locals, std::size_t n, bool time_first) {
   std::uint8_t packets[kBatch][kSynPacketSize];
   iovec iov[kBatch];
   sockaddr_in to[kBatch];
   mmsghdr msgs[kBatch];
+  std::uint64_t first_key = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const TargetSpace::Probe probe = scan_.space.At(perm_.At(scan_.shard.Global(locals[i])));
     SynProbe syn;
@@ -224,6 +251,7 @@ void SynScanner::SendBatch(const std::uint64_t* locals, std::size_t n) {
     syn.seq = cookie_.Sequence(syn.src_ip, syn.dst_ip, syn.src_port, syn.dst_port);
     syn.ip_id =
         static_cast<std::uint16_t>(syn.seq >> 16 ^ counters_.sent.load(std::memory_order_relaxed));
+    if (i == 0) first_key = ProbeKey(syn.dst_ip, syn.dst_port);
     BuildSynPacket(syn, std::span<std::uint8_t, kSynPacketSize>(packets[i], kSynPacketSize));
     iov[i] = {packets[i], kSynPacketSize};
     to[i] = {};
@@ -234,6 +262,12 @@ void SynScanner::SendBatch(const std::uint64_t* locals, std::size_t n) {
     msgs[i].msg_hdr.msg_namelen = sizeof to[i];
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  if (time_first && n > 0) {
+    // Noted before the send: on loopback the reply can be handled before sendmmsg returns.
+    const MonoTime now = SystemClock::Instance().MonotonicNow();
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    timer_.Sent(first_key, now);
   }
   std::size_t offset = 0;
   int busy_retries = 0;
@@ -280,6 +314,7 @@ void SynScanner::SendLoop() {
       continue;
     }
     std::size_t n = 0;
+    bool time_first = false;
     while (n < grant) {
       if (step > last_step) {
         finished = true;
@@ -292,10 +327,13 @@ void SynScanner::SendLoop() {
       }
       const std::uint64_t j = step - attempt * distance;
       ++attempt;
-      if (j < todo) locals[n++] = start + j;
+      if (j < todo) {
+        if (n == 0) time_first = attempt == 1;
+        locals[n++] = start + j;
+      }
     }
     if (n > 0) {
-      SendBatch(locals, n);
+      SendBatch(locals, n, time_first);
       const MonoTime sent_at = clock.MonotonicNow();
       {
         std::lock_guard<std::mutex> lock(send_time_mu_);
@@ -331,10 +369,18 @@ void SynScanner::HandleFrame(int dlt, const pcap_pkthdr* h, const u_char* bytes)
     return;
   }
   counters_.replies.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t probe = ProbeKey(reply->src_ip, reply->src_port);
+  {
+    const MonoTime now = SystemClock::Instance().MonotonicNow();
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    timer_.Answered(probe, now);
+  }
+  if (track_answers_ && answered_.insert(probe).second) {
+    answered_count_.fetch_add(1, std::memory_order_release);
+  }
   if ((reply->flags & (kTcpSyn | kTcpAck)) != (kTcpSyn | kTcpAck) || (reply->flags & kTcpRst))
     return;
-  const std::uint64_t key = std::uint64_t{reply->src_ip} << 16 | reply->src_port;
-  if (!open_seen_.insert(key).second) return;
+  if (!open_seen_.insert(probe).second) return;
   counters_.open.fetch_add(1, std::memory_order_relaxed);
   ScanResult r;
   r.ip = IpAddress::V4(reply->src_ip);
@@ -363,7 +409,7 @@ void SynScanner::ReceiveLoop() {
     }
   };
   while (!rx_stop_.load(std::memory_order_acquire)) {
-    const int r = ::poll(fds.data(), fds.size(), 50);
+    const int r = ::poll(fds.data(), fds.size(), kReceivePollMs);
     if (r < 0 && errno != EINTR) break;
     for (std::size_t i = 0; i < fds.size(); ++i) drain(i);
   }
@@ -387,9 +433,14 @@ ScanProgress SynScanner::MakeProgress(MonoTime now, bool finished) {
   last_progress_sent_ = p.sent;
   p.elapsed_s = duration<double>(now - started_).count();
   const std::uint64_t remaining = Emissions() > p.sent ? Emissions() - p.sent : 0;
+  nanoseconds tail;
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    tail = timer_.estimator().Timeout();
+  }
   p.eta_s = finished ? 0
                      : static_cast<double>(remaining) / static_cast<double>(scan_.spec.rate_pps) +
-                           duration<double>(scan_.spec.wait).count();
+                           duration<double>(tail).count();
   return p;
 }
 
@@ -439,18 +490,34 @@ Status SynScanner::Run(const std::function<void(const ScanResult&)>& on_result,
     }
   };
 
-  std::optional<MonoTime> wait_started;
+  const std::uint64_t probes = scan_.shard.size() - scan_.spec.start_index;
   MonoTime next_progress = started_ + std::chrono::seconds(1);
   bool completed = false;
-  while (true) {  // ends: stop, or sender done + wait (sender is bounded by probes / rate)
-    std::this_thread::sleep_for(milliseconds(50));
+  nanoseconds waited_for{0};
+  std::optional<std::uint64_t> answered;
+  // Ends: stop, or sender done + every probe answered or the reply timeout (at most --wait);
+  // the sender is bounded by probes / rate.
+  while (true) {
+    const bool sending = !sender_done_.load(std::memory_order_acquire);
+    std::this_thread::sleep_for(milliseconds(sending ? 5 : 2));
     const MonoTime now = clock.MonotonicNow();
     deliver();
     if (stop_.load(std::memory_order_relaxed)) break;
-    if (!wait_started && sender_done_.load(std::memory_order_acquire)) wait_started = now;
-    if (wait_started && now - *wait_started >= scan_.spec.wait) {
-      completed = true;
-      break;
+    if (!sending) {
+      MonoTime last_send;
+      {
+        std::lock_guard<std::mutex> lock(send_time_mu_);
+        last_send = first_batch_ == 0 ? started_ : last_send_;
+      }
+      {
+        std::lock_guard<std::mutex> lock(timer_mu_);
+        waited_for = timer_.estimator().Timeout();
+      }
+      if (track_answers_) answered = answered_count_.load(std::memory_order_acquire);
+      if (ReplyWaitOver(now, last_send, answered, probes, waited_for)) {
+        completed = true;
+        break;
+      }
     }
     if (now >= next_progress) {
       if (on_progress) on_progress(MakeProgress(now, false));
@@ -462,6 +529,17 @@ Status SynScanner::Run(const std::function<void(const ScanResult&)>& on_result,
   rx_stop_.store(true, std::memory_order_release);
   receiver.join();
   deliver();
+  if (completed) {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    const RttEstimator& rtt = timer_.estimator();
+    PICKET_LOG(kInfo, "scan", "syn scan replies done",
+               {"end", answered && *answered >= probes ? "every probe answered" : "reply timeout"},
+               {"answered", answered ? std::to_string(*answered) : std::string("not counted")},
+               {"probes", probes}, {"rtt_samples", rtt.samples()},
+               {"srtt_us", static_cast<std::uint64_t>(rtt.srtt().count() / 1000)},
+               {"rttvar_us", static_cast<std::uint64_t>(rtt.rttvar().count() / 1000)},
+               {"timeout_ms", static_cast<std::uint64_t>(waited_for.count() / 1000000)});
+  }
 
   std::uint64_t drops = 0;
   for (const auto& c : captures_) {

@@ -24,6 +24,10 @@ One run:
      ports), and a keep-alive UDP datagram to 127.0.0.1:9 every 100 ms (else masscan never exits).
      A second, plain namespace (lo up, nothing else; same listeners) checks that picketd's SYN
      mode needs none of that (row "picketd SYN, plain ns"; --no-plain skips it).
+     A third, lossy namespace (`picket-bench-<pid>-loss`: plain, same listeners, then
+     `tc qdisc add dev lo root netem loss --loss%`, which drops probes and replies alike) checks
+     that retries recover what is lost (row "picketd SYN, netem N% loss", with --loss-retries;
+     --loss 0 skips it).
   3. --runs rounds (order rotated each round) of:
        picketd scan (SYN)        --target x ports
        picketd scan --connect    --target x ports
@@ -31,8 +35,10 @@ One run:
        nmap -sS                  --nmap-target x ports  (-n -Pn, --max-rate RATE, -T4)
        picketd scan (SYN)        --nmap-target x ports  (the like-for-like row for nmap)
        picketd scan (SYN)        --target x ports in the plain namespace
+       picketd scan (SYN)        --target x ports in the lossy namespace, --loss-retries
      all at --rate pps, --retries extra probes, --wait after the last probe (masscan: rounded up
-     to whole seconds).
+     to whole seconds; picketd: the longest wait, it ends sooner when every probe is answered or
+     after srtt + 4 x rttvar of its measured reply times).
   4. A table per row: wall time (spawn to exit, median), achieved pps (the tool's own figure:
      picketd's summary, masscan's status line; nmap: wire SYNs / its elapsed time), wire pps
      (SYNs on lo between the first and the last one, from a tcpdump in the namespace; off with
@@ -168,8 +174,9 @@ def read_text(path):
 class Namespace:
     """A private netns with only its own lo. Created here, deleted by delete()."""
 
-    def __init__(self, name, procs, work, tweaked, max_seconds):
+    def __init__(self, name, procs, work, tweaked, max_seconds, loss=0.0):
         self.name, self.procs, self.work, self.tweaked = name, procs, work, tweaked
+        self.loss = loss            # percent dropped by netem on lo, set by start_loss()
         self.max_seconds = max_seconds
         self.created = False
         self.helpers = []
@@ -237,6 +244,41 @@ class Namespace:
 
     def start_listeners(self, pairs):
         self.start_helper("listener", LISTENER, [json.dumps(pairs), str(self.max_seconds)])
+
+    def start_loss(self):
+        """Every packet leaving on lo (probe and reply alike) dropped with p = loss%: netem, or where the
+        kernel has no netem (CONFIG_NET_SCH_NETEM off, as on this CI VM) an nft netdev egress rule with
+        numgen random, which drops at the same place, before the packet taps: a dropped reply is never
+        captured. After the listeners, whose start-up check connects to each of them. Returns which."""
+        r = self.sh(["tc", "qdisc", "add", "dev", "lo", "root", "netem", "loss", f"{self.loss:g}%"], check=False)
+        if r.returncode == 0:
+            self.loss_by = "netem"
+            return self.loss_by
+        per_million = int(round(self.loss * 10_000))
+        rules = (f"table netdev {NFT_TABLE}_loss {{\n"
+                 "  counter dropped {}\n"
+                 "  chain egress {\n"
+                 '    type filter hook egress device "lo" priority 0; policy accept;\n'
+                 f"    numgen random mod 1000000 < {per_million} counter name dropped drop\n"
+                 "  }\n}\n")
+        path = os.path.join(self.work, f"{self.name}.loss.nft")
+        with open(path, "w") as f:
+            f.write(rules)
+        self.sh(["nft", "-f", path])
+        log(f"{self.name}: no netem ({first_line(r.stderr or r.stdout)}); {self.loss:g}% loss by nft egress")
+        self.loss_by = "nft egress"
+        return self.loss_by
+
+    def loss_dropped(self):
+        """Packets the nft loss rule dropped so far, or None (netem, or no loss)."""
+        if getattr(self, "loss_by", None) != "nft egress":
+            return None
+        out = self.sh(["nft", "-j", "list", "counter", "netdev", f"{NFT_TABLE}_loss", "dropped"]).stdout
+        for item in json.loads(out).get("nftables", []):
+            c = item.get("counter")
+            if c and c.get("name") == "dropped":
+                return c.get("packets", 0)
+        return None
 
     def start_keepalive(self):
         self.start_helper("keepalive", KEEPALIVE, [str(self.max_seconds)])
@@ -335,8 +377,9 @@ def pcap_syn_window(path):
 class Tool:
     """One row of the table: how to run it, where, and how to read its results."""
 
-    def __init__(self, key, label, kind, ns, target, syn=True):
+    def __init__(self, key, label, kind, ns, target, syn=True, retries=None):
         self.key, self.label, self.kind, self.ns, self.target, self.syn = key, label, kind, ns, target, syn
+        self.retries = retries      # None: --retries
         self.unavailable = None     # reason, when the row cannot run
 
 
@@ -376,7 +419,7 @@ class Bench:
             argv = [a.picketd, "scan", "--targets", target, "--ports", ports, "--rate", str(a.rate),
                     "--wait", f"{int(round(a.wait * 1000))}ms", "--format", "json"]
             if tool.syn:
-                argv += ["--retries", str(a.retries)]
+                argv += ["--retries", str(a.retries if tool.retries is None else tool.retries)]
             else:
                 argv += ["--connect"]
             return argv + a.picketd_arg
@@ -394,7 +437,8 @@ class Bench:
 
     def timeout_for(self, tool):
         a = self.a
-        probes = tool.target.num_addresses * len(a.port_list) * (1 + a.retries) ** 2
+        retries = a.retries if tool.retries is None else tool.retries
+        probes = tool.target.num_addresses * len(a.port_list) * (1 + retries) ** 2
         t = 30 + 3 * (probes / a.rate + a.wait + 2)
         if tool.kind == "nmap":
             t += 120
@@ -421,6 +465,7 @@ class Bench:
             if dump.poll() is not None:
                 raise BenchError(f"tcpdump exited: {read_text(dump_log)[-300:]}")
         c0 = tool.ns.counters()
+        lost0 = tool.ns.loss_dropped()
         with open(out_path if tool.kind == "picketd" else os.devnull, "ab") as out, open(err_path, "wb") as err:
             t0 = time.monotonic()
             p = self.procs.start(argv, tool.label, stdout=out if tool.kind == "picketd" else err, stderr=err,
@@ -433,12 +478,15 @@ class Bench:
                 got = self.procs.stop(p, signal.SIGINT, 10)
         rc, ru = got
         c1 = tool.ns.counters()
+        lost1 = tool.ns.loss_dropped()
         wire = None
         if dump is not None:
             time.sleep(0.2)   # let tcpdump flush what it has (-U: per packet) before it is stopped
             self.procs.stop(dump, signal.SIGINT, 10)
             wire = pcap_syn_window(pcap_path)
         delta = {k: c1.get(k, 0) - c0.get(k, 0) for k in c1}
+        if lost0 is not None and lost1 is not None:
+            delta["lost"] = lost1 - lost0     # dropped by the loss rule (probes and replies)
         r = {"wall": wall, "rc": rc, "timed_out": timed_out, "counters": delta,
              "cpu": (ru.ru_utime + ru.ru_stime) if ru else None, "rss_kib": ru.ru_maxrss if ru else None,
              "wire": wire, "found": set(), "pps": None, "note": ""}
@@ -452,8 +500,10 @@ class Bench:
         if rc != 0 or timed_out:
             r["note"] = ("timed out; " if timed_out else f"exit {rc}; ") + first_line(stderr_text, 70)
         elif tool.kind == "picketd" and tool.syn and r.get("tool_sent") is not None \
-                and r["tool_sent"] != delta.get("syn", 0):
-            # What picketd counts as sent should all reach lo (the SYN counter sees every probe once).
+                and not (tool.ns.loss and "lost" not in delta) \
+                and not (0 <= r["tool_sent"] - delta.get("syn", 0) <= delta.get("lost", 0)):
+            # What picketd counts as sent should all reach lo (the SYN counter sees every probe once),
+            # less what the loss rule dropped (the nft counter; netem's drops are not counted here).
             r["note"] = (r["note"] + "; " if r["note"] else "") + \
                 f"picketd sent={r['tool_sent']:,} but {delta.get('syn', 0):,} SYNs on lo"
         self.score(tool, r)
@@ -542,7 +592,7 @@ class Bench:
 
     # -- orchestration --------------------------------------------------------
 
-    def setup(self, tools_need_plain):
+    def setup(self, tools_need_plain, tools_need_loss=False):
         a = self.a
         pid = os.getpid()
         main_ns = Namespace(f"picket-bench-{pid}", self.procs, self.work, True, a.max_seconds)
@@ -558,6 +608,14 @@ class Bench:
             plain.create()
             plain.start_listeners(self.truth)
             self.plain_ns = plain
+        self.loss_ns = None
+        if tools_need_loss:
+            lossy = Namespace(f"picket-bench-{pid}-loss", self.procs, self.work, False, a.max_seconds, a.loss)
+            self.namespaces.append(lossy)
+            lossy.create()
+            lossy.start_listeners(self.truth)
+            lossy.start_loss()
+            self.loss_ns = lossy
 
     def teardown(self):
         for ns in reversed(self.namespaces):
@@ -699,6 +757,8 @@ def print_table(bench, tools):
     print("  " + ratio("picketd_syn", "masscan", f"picketd SYN / masscan ({a.target_net})"))
     print("  " + ratio("picketd_connect", "masscan", f"picketd connect / masscan ({a.target_net})"))
     print("  " + ratio("picketd_syn_plain", "masscan", f"picketd SYN in the plain ns / masscan ({a.target_net})"))
+    print("  " + ratio("picketd_syn_loss", "masscan", f"picketd SYN with {a.loss:g}% loss / masscan without "
+                                                       f"({a.target_net})"))
     print("  " + ratio("picketd_syn_small", "nmap", f"picketd SYN / nmap -sS ({a.nmap_net})"))
 
     gaps = []
@@ -735,10 +795,14 @@ def main():
     ap.add_argument("--pairs", type=int, default=50, help="open (ip, port) pairs of the ground truth (default 50)")
     ap.add_argument("--seed", type=int, default=1, help="ground-truth seed (default 1)")
     ap.add_argument("--no-plain", action="store_true", help="skip the picketd row in the plain namespace")
+    ap.add_argument("--loss", type=float, default=1.0,
+                    help="percent of packets netem drops on lo in the lossy namespace (default 1; 0: no such row)")
+    ap.add_argument("--loss-retries", type=int, default=2,
+                    help="picketd's --retries in the lossy row (default 2)")
     ap.add_argument("--no-wire-timing", dest="wire_timing", action="store_false",
                     help="no tcpdump in the namespace (no 'SYN pps (wire)' column)")
     ap.add_argument("--only", default="", help="comma list of rows: picketd_syn, picketd_connect, masscan, nmap, "
-                                               "picketd_syn_small, picketd_syn_plain (default all)")
+                                               "picketd_syn_small, picketd_syn_plain, picketd_syn_loss (default all)")
     ap.add_argument("--picketd-arg", action="append", default=[], help="extra argument for picketd scan (repeatable)")
     ap.add_argument("--masscan-arg", action="append", default=[], help="extra argument for masscan (repeatable)")
     ap.add_argument("--nmap-arg", action="append", default=[], help="extra argument for nmap (repeatable)")
@@ -767,12 +831,14 @@ def main():
     space = a.target_net.num_addresses * len(a.port_list)
     if not (1 <= a.pairs <= min(space, 1000)):
         ap.error("--pairs: 1..min(1000, target x ports)")
+    if not (0 <= a.loss <= 50 and 0 <= a.loss_retries <= 5):
+        ap.error("need 0 <= --loss <= 50 and 0 <= --loss-retries <= 5")
     if not (60 <= a.max_seconds <= 24 * 3600):
         ap.error("--max-seconds: 60..86400")
     if os.geteuid() != 0:
         print("scan_bench: needs root (network namespaces, raw packets)")
         return 2
-    missing_base = [b for b in ("ip", "nft", "ethtool") + (("tcpdump",) if a.wire_timing else ())
+    missing_base = [b for b in ("ip", "nft", "ethtool") + (("tc",) if a.loss > 0 else ()) + (("tcpdump",) if a.wire_timing else ())
                     if not shutil.which(b)]
     if missing_base:
         print(f"scan_bench: missing {', '.join(missing_base)}: apt-get install iproute2 nftables ethtool tcpdump")
@@ -828,8 +894,9 @@ def main():
 
         only = {x.strip() for x in a.only.split(",") if x.strip()}
         want = lambda key: not only or key in only
-        bench.setup(tools_need_plain=want("picketd_syn_plain") and not a.no_plain and not picketd_missing)
-        ns, plain = bench.ns, bench.plain_ns
+        bench.setup(tools_need_plain=want("picketd_syn_plain") and not a.no_plain and not picketd_missing,
+                    tools_need_loss=want("picketd_syn_loss") and a.loss > 0 and not picketd_missing)
+        ns, plain, lossy = bench.ns, bench.plain_ns, bench.loss_ns
         tools = [
             Tool("picketd_syn", "picketd SYN", "picketd", ns, a.target_net),
             Tool("picketd_connect", "picketd connect", "picketd", ns, a.target_net, syn=False),
@@ -837,6 +904,8 @@ def main():
             Tool("nmap", "nmap -sS", "nmap", ns, a.nmap_net),
             Tool("picketd_syn_small", "picketd SYN", "picketd", ns, a.nmap_net),
             Tool("picketd_syn_plain", "picketd SYN, plain ns", "picketd", plain, a.target_net),
+            Tool("picketd_syn_loss", f"picketd SYN, {a.loss:g}% loss, retries {a.loss_retries}", "picketd", lossy,
+                 a.target_net, retries=a.loss_retries),
         ]
         for t in tools:
             if not want(t.key):
@@ -847,6 +916,8 @@ def main():
                 t.unavailable = "not installed (apt-get install masscan nmap)"
             elif t.key == "picketd_syn_plain" and (a.no_plain or plain is None):
                 t.unavailable = "skipped (--no-plain)"
+            elif t.key == "picketd_syn_loss" and lossy is None:
+                t.unavailable = "skipped (--loss 0)"
         runnable = [t for t in tools if not t.unavailable]
         log(f"namespaces {', '.join(n.name for n in bench.namespaces)} ready; {len(bench.truth)} listeners in each; "
             f"rows: {', '.join(t.key for t in runnable) or 'none'}")
@@ -860,6 +931,7 @@ def main():
                     f"pps {fmt(r['pps'], ',.0f')} (wire {fmt(wire, ',.0f')}), SYNs {r['counters'].get('syn', 0):,}, "
                     f"SYN-ACKs {r['counters'].get('synack', 0):,}, RST+ACKs {r['counters'].get('rstack', 0):,}, "
                     f"bare RSTs {r['counters'].get('rst', 0):,}, "
+                    + (f"dropped by the loss rule {r['counters']['lost']:,}, " if "lost" in r["counters"] else "") +
                     f"found {len(r['found'])}, recall {r['hit']}/{r['truth']}, false {len(r['false'])}"
                     + (f"; {r['note']}" if r["note"] else ""))
                 time.sleep(0.3)   # let the previous scan's stragglers (RSTs, TIME_WAITs) settle

@@ -708,6 +708,50 @@ TEST_CASE("--exclude and --exclude-file keep listeners out of the scan") {
   CHECK(bad.err.find("--exclude-file '" + dir.Join("missing.txt") + "'") != std::string::npos);
 }
 
+TEST_CASE("SYN scan ends as soon as every probe is answered, not after --wait") {
+  if (!MayRun()) return;
+  NetNs ns;
+  const std::vector<Endpoint> eps = {{"127.0.0.1", 8080}, {"127.0.0.7", 22}};
+  Listeners listeners(ns, eps, false);
+  // 16 x 3 probes, every one answered (SYN-ACK or RST) within milliseconds on lo.
+  const ScanRun run = RunScan(ns, {"--targets", "127.0.0.0/28", "--ports", "22,80,8080", "--rate",
+                                   "10000", "--wait", "10s"});
+  INFO("stderr: " << run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.opens == std::set<Endpoint>(eps.begin(), eps.end()));
+  CHECK(run.err.find("every probe answered") != std::string::npos);
+  CHECK(run.seconds < 3.0);  // ~0.05 s here; generous for a loaded CI machine
+}
+
+TEST_CASE("SYN scan with an unanswered probe ends after the measured reply timeout, not --wait") {
+  if (!MayRun()) return;
+  const char* nft = ::access("/usr/sbin/nft", X_OK) == 0 ? "/usr/sbin/nft" : "/sbin/nft";
+  if (::access(nft, X_OK) != 0) {
+    MESSAGE("skipped: no nft(8) to drop the probes to one port");
+    return;
+  }
+  NetNs ns;
+  const std::vector<Endpoint> eps = {{"127.0.0.1", 8080}};
+  Listeners listeners(ns, eps, false);
+  // Probes to port 81 vanish on lo (a filtered port): no SYN-ACK, no RST.
+  const auto in_ns = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {IpTool(), "netns", "exec", ns.name(), nft});
+    return RunTool(argv);
+  };
+  REQUIRE(in_ns({"add", "table", "netdev", "drop81"}) == 0);
+  REQUIRE(in_ns({"add", "chain", "netdev", "drop81", "in",
+                 "{ type filter hook ingress device \"lo\" priority 0; policy accept; }"}) == 0);
+  REQUIRE(in_ns({"add", "rule", "netdev", "drop81", "in", "tcp", "dport", "81", "drop"}) == 0);
+  const ScanRun run = RunScan(ns, {"--targets", "127.0.0.0/28", "--ports", "80,81,8080", "--rate",
+                                   "10000", "--retries", "1", "--wait", "10s"});
+  INFO("stderr: " << run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.opens == std::set<Endpoint>(eps.begin(), eps.end()));
+  CHECK(run.sent == 16u * 3 * 2);
+  CHECK(run.err.find("reply timeout") != std::string::npos);
+  CHECK(run.seconds < 5.0);  // the timeout is srtt + 4 rttvar (>= 20 ms), capped at 10 s
+}
+
 TEST_CASE("banners: connect and SYN mode read what the service sends first") {
   if (!MayRun()) return;
   NetNs ns;

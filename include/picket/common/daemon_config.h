@@ -88,7 +88,7 @@ struct ScanProbe {
   std::uint64_t rate_pps = 1000; // per scan (per shard for a shared job), 1..10M
   ScanMode mode = ScanMode::kSyn;
   int retries = 1;               // 0..10
-  std::chrono::milliseconds wait{2'000};  // after the last probe, 0..60 s
+  std::chrono::milliseconds wait{2'000};  // the longest wait after the last probe, 0..60 s
   bool banners = false;
 };
 

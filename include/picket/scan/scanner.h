@@ -31,7 +31,7 @@ struct ScanSpec {
   std::uint64_t rate_pps = 1000;
   ScanMode mode = ScanMode::kSyn;           // picket::ScanMode from daemon_config.h
   int retries = 1;                          // extra probes: SYN always sends them, connect after a timeout
-  std::chrono::milliseconds wait{2000};     // after the last probe
+  std::chrono::milliseconds wait{2000};     // the longest wait after the last probe (SYN mode)
   bool banners = false;
   std::uint64_t seed = 0;                   // permutation seed: same seed+space → same order
   std::uint32_t shard_index = 0, shard_count = 1;
