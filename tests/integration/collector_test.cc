@@ -12,6 +12,8 @@
 #include <string>
 
 #include "collector/gunzip.h"
+#include "picket/buffer/buffer_store.h"
+#include "picket/upload/http_uploader.h"
 #include "picket/common/digest.h"
 #include "support/collector_process.h"
 #include "support/http_client.h"
@@ -276,6 +278,29 @@ TEST_SUITE("integration.collector") {
     CHECK(chunked_put(3, Pcap('c', 600 * 1024)) == 201);
     CHECK(chunked_put(4, Pcap('c', 1536 * 1024)) == 413);
     CHECK(Get(*c, "/v1/devices/gw-1/chunks/3").body == Pcap('c', 600 * 1024));
+  }
+
+  TEST_CASE("picketd's uploader: a large chunk waits for 100 Continue, so a refusal costs no body") {
+    auto c = StartCollector();
+    upload::InitHttpGlobals();
+    TempDir dir;
+    std::string big = Pcap('L', 60000);
+    for (int i = 1; i < 40; ++i) big += Pcap('L', 60000).substr(24);  // ~2.3 MiB, 40 packets
+    buffer::ChunkMeta chunk;
+    chunk.seq = 7;
+    chunk.file = dir.Write("chunk.pcap", big);
+    chunk.bytes = big.size();
+    chunk.packets = 40;
+    chunk.interface = "lo";
+    auto refused = upload::MakeCurlUploader({"gw-1", "not-a-token", "", false});
+    const upload::UploadResult no = refused->PutChunk(c->url(), chunk, {});
+    CHECK(no.http_status == 401);
+    CHECK(no.bytes_sent < 64 * 1024);  // the body never left (it would be 2.3 MiB)
+    auto device = upload::MakeCurlUploader({"gw-1", "tok-gw-1-0123456789", "", false});
+    const upload::UploadResult yes = device->PutChunk(c->url(), chunk, {});
+    CHECK(yes.http_status == 201);
+    CHECK(yes.bytes_sent == big.size());
+    CHECK(Get(*c, "/v1/devices/gw-1/chunks/7").body == big);
   }
 
   TEST_CASE("tokens: 401 without or with an unknown token, 403 for another device's id") {

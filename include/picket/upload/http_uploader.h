@@ -31,7 +31,7 @@ struct UploadResult {
   int http_status = 0;                       // 0: no HTTP response (network error)
   std::chrono::milliseconds retry_after{0};  // server's Retry-After, 0 when absent
   std::string error;                         // for logs and the buffer row
-  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_sent = 0;             // body bytes on the wire (after compression)
 };
 
 // Device counters sent along with every upload (wire.h X-Picket-Evicted-*).
