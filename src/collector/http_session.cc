@@ -102,6 +102,20 @@ bool SessionRegistry::CloseOldestIdle() {
 
 namespace {
 
+// A device upload with a body (chunk, results, logs); heartbeats are not.
+bool IsUpload(const RequestHead& head) {
+  const wire::RouteMatch match = wire::MatchRoute(head.method, head.target);
+  if (!match.matched()) return false;
+  switch (match.route.endpoint) {
+    case wire::Endpoint::kPutChunk:
+    case wire::Endpoint::kPostResults:
+    case wire::Endpoint::kPostLogs:
+      return true;
+    default:
+      return false;
+  }
+}
+
 constexpr auto kHandshakeTimeout = std::chrono::seconds(15);
 constexpr auto kIdleTimeout = std::chrono::seconds(60);   // between requests
 // A body must arrive at kMinBodyRate or better, within [kMinBodyTime, kMaxBodyTime]:
@@ -234,13 +248,14 @@ class HttpSession final : public SessionBase,
     if (auto length = parser_->content_length()) head_.content_length = *length;
     const bool body_unread = !parser_->is_done();
 
-    if (!shared_.inflight.TryAcquire()) {
+    InflightLimit& budget = IsUpload(head_) ? shared_.inflight : shared_.control_inflight;
+    if (!budget.TryAcquire()) {
       Reply busy =
           JsonError(wire::kHttpTooManyRequests, "too many requests in flight; retry later");
       busy.headers.emplace_back(wire::kRetryAfterHeader, "1");
       return Respond(std::move(busy), body_unread);
     }
-    slot_held_ = true;
+    slot_ = &budget;
     shared_.handler->metrics().RequestStarted();
     admission_ = shared_.handler->Admit(head_);
     device_ = admission_.route.device;
@@ -629,9 +644,8 @@ class HttpSession final : public SessionBase,
   }
 
   void ReleaseSlot() {
-    if (slot_held_) {
-      slot_held_ = false;
-      shared_.inflight.Release();
+    if (slot_) {
+      std::exchange(slot_, nullptr)->Release();
       shared_.handler->metrics().RequestFinished();
     }
     if (!device_slot_.empty()) shared_.limits.ReleaseDevice(std::exchange(device_slot_, {}));
@@ -675,7 +689,7 @@ class HttpSession final : public SessionBase,
   // Waiting for a request (or lingering): safe to close at shutdown or to make
   // room under --max-connections (read from other threads by IdleNow).
   std::atomic<bool> idle_{false};
-  bool slot_held_ = false;  // counts against --max-inflight
+  InflightLimit* slot_ = nullptr;  // the --max-inflight budget this request holds a slot of
   bool keep_alive_ = false;
 };
 

@@ -81,12 +81,17 @@ class SessionRegistry {
 struct ServerShared {
   ApiHandler* handler = nullptr;
   boost::asio::ssl::context* tls = nullptr;  // null: plain HTTP
+  // Device uploads with a body (chunks, results, logs) and everything else
+  // (operator reads, heartbeats, the web page) each have --max-inflight slots:
+  // a flood of uploads never makes an operator's read or a heartbeat wait.
   InflightLimit inflight;
+  InflightLimit control_inflight;
   std::atomic<bool> stopping{false};
   SessionRegistry registry;
   ConnectionLimits limits;
 
-  ServerShared(int max_inflight, ConnectionCaps caps) : inflight(max_inflight), limits(caps) {}
+  ServerShared(int max_inflight, ConnectionCaps caps)
+      : inflight(max_inflight), control_inflight(max_inflight), limits(caps) {}
 };
 
 // Takes over an accepted connection (its executor must be a strand), which

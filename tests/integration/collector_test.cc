@@ -388,12 +388,17 @@ TEST_SUITE("integration.collector") {
     CHECK(bad_seq.status == 400);
   }
 
-  TEST_CASE("429 with Retry-After beyond --max-inflight") {
+  TEST_CASE("429 with Retry-After beyond --max-inflight uploads, reads and heartbeats apart") {
     auto c = StartCollector({kTokens, {"--max-inflight", "1"}});
     StalledPair pair;
     StallTwoPuts(*c, pair, 1);
     CHECK(pair.refused_response.find("Retry-After: 1\r\n") != std::string::npos);
     CHECK(pair.refused_response.find("in flight") != std::string::npos);
+    // Operator reads and heartbeats have their own slots: never 429 behind stalled uploads.
+    CHECK(Get(*c, "/v1/devices").status == 200);
+    CHECK(Call({"POST", c->url() + "/v1/devices/gw-1/status",
+                {kDevice1, "Content-Type: application/json"}, R"({"device":"gw-1"})"})
+              .status != 429);
 
     const std::string& body = pair.holder_body;
     REQUIRE(pair.holder->Send(body.substr(100)).ok());
