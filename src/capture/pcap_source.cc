@@ -1,12 +1,16 @@
 #include "picket/capture/pcap_source.h"
 
+#include <linux/filter.h>
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <exception>
+#include <optional>
 
 #include "picket/common/c_handle.h"
 #include "picket/common/log.h"
@@ -17,10 +21,24 @@ namespace {
 
 using PcapHandle = CHandle<pcap_t, pcap_close>;
 
+// Packets stamped up to `until` may have reached the ring before the
+// capture's first kernel filter was attached: they are judged again by it.
+struct StartupRefilter {
+  StartupRefilter() = default;
+  StartupRefilter(const StartupRefilter&) = delete;
+  StartupRefilter& operator=(const StartupRefilter&) = delete;
+  ~StartupRefilter() { pcap_freecode(&program); }
+  bpf_program program{};
+  timeval until{};
+  std::uint64_t rejected = 0;
+};
+
 struct DispatchContext {
   const PacketHandler* handler;
   pcap_t* pcap;
   std::exception_ptr error;
+  StartupRefilter* startup = nullptr;
+  int skipped = 0;
 };
 
 // libpcap is C: nothing may unwind through it. An exception is parked, the
@@ -28,6 +46,12 @@ struct DispatchContext {
 void OnPcapPacket(u_char* user, const pcap_pkthdr* header, const u_char* bytes) {
   auto* ctx = reinterpret_cast<DispatchContext*>(user);
   if (ctx->error) return;
+  if (StartupRefilter* r = ctx->startup; r != nullptr && !timercmp(&header->ts, &r->until, >) &&
+                                         pcap_offline_filter(&r->program, header, bytes) == 0) {
+    ++r->rejected;
+    ++ctx->skipped;
+    return;
+  }
   Packet packet;
   packet.ts = header->ts;
   packet.caplen = header->caplen;
@@ -42,18 +66,58 @@ void OnPcapPacket(u_char* user, const pcap_pkthdr* header, const u_char* bytes) 
 }
 
 // pcap_dispatch's count, or PCAP_ERROR with the text in pcap_geterr.
-int DispatchOnce(pcap_t* pcap, int max_packets, const PacketHandler& handler) {
-  DispatchContext ctx{&handler, pcap, nullptr};
+// `skipped`: how many of those the startup refilter kept from the handler.
+int DispatchOnce(pcap_t* pcap, int max_packets, const PacketHandler& handler,
+                 StartupRefilter* startup = nullptr, int* skipped = nullptr) {
+  DispatchContext ctx{&handler, pcap, nullptr, startup};
   int n = pcap_dispatch(pcap, max_packets, &OnPcapPacket, reinterpret_cast<u_char*>(&ctx));
   if (ctx.error) std::rethrow_exception(ctx.error);
   if (n == PCAP_ERROR_BREAK) {
     // Only OnPcapPacket calls pcap_breakloop. libpcap may return before it sees
     // the flag and report it on the next call instead: that one is stale.
+    ctx.skipped = 0;
     n = pcap_dispatch(pcap, max_packets, &OnPcapPacket, reinterpret_cast<u_char*>(&ctx));
     if (ctx.error) std::rethrow_exception(ctx.error);
     if (n == PCAP_ERROR_BREAK) n = 0;
   }
+  if (skipped != nullptr) *skipped = n > 0 ? ctx.skipped : 0;
   return n;
+}
+
+// A program in the kernel's own filter slot, swapped in one setsockopt (the
+// kernel replaces the socket's filter pointer under RCU): each packet is judged
+// by exactly one program, the one attached when it arrives. pcap_setfilter is
+// not used on a running capture because it first attaches a reject-all filter
+// (whatever arrives meanwhile is lost, uncounted) and makes libpcap filter the
+// ring's queued blocks again with the new program (dropping what matched only
+// the old one). Only for handles that are not cooked: libpcap rewrites packet
+// offsets for DLT_LINUX_SLL(2) before attaching.
+Status AttachKernelFilter(int fd, const bpf_program& program, std::string_view shown_expr,
+                          const std::string& context) {
+  static_assert(sizeof(bpf_insn) == sizeof(sock_filter), "same classic BPF layout");
+  sock_fprog fprog{};
+  fprog.len = static_cast<unsigned short>(program.bf_len);
+  fprog.filter = reinterpret_cast<sock_filter*>(program.bf_insns);
+  if (program.bf_len > 0xffff ||
+      setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) != 0) {
+    const int err = program.bf_len > 0xffff ? E2BIG : errno;
+    return FromErrno(
+        context + ": kernel refused filter \"" + std::string(shown_expr) + "\" (SO_ATTACH_FILTER)",
+        err);
+  }
+  return Status::Ok();
+}
+
+// The wall clock rounded up to the next microsecond, as packet stamps are.
+timeval WallNowCeilUs() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  timeval tv{now.tv_sec, static_cast<suseconds_t>((now.tv_nsec + 999) / 1000)};
+  if (tv.tv_usec >= 1'000'000) {
+    ++tv.tv_sec;
+    tv.tv_usec -= 1'000'000;
+  }
+  return tv;
 }
 
 Status InstallFilter(pcap_t* pcap, const std::string& compiled_expr, std::string_view shown_expr,
@@ -117,6 +181,10 @@ struct PcapLiveSource::Impl {
   UniqueFd wake_fd;
   bpf_u_int32 netmask = PCAP_NETMASK_UNKNOWN;
   std::string installed_filter;
+  // Not cooked: filters go straight into the kernel's slot (AttachKernelFilter).
+  bool kernel_slot = false;
+  bool installed_filter_set = false;
+  std::optional<StartupRefilter> startup;
   int link_type = 0;
   int snaplen = 0;
   unsigned last_recv = 0, last_drop = 0, last_ifdrop = 0;
@@ -170,6 +238,8 @@ Result<std::unique_ptr<PcapLiveSource>> PcapLiveSource::Open(const LiveCaptureOp
   bpf_u_int32 net = 0, mask = 0;
   if (pcap_lookupnet(options.interface.c_str(), &net, &mask, errbuf) == 0) impl->netmask = mask;
 
+  impl->kernel_slot = impl->link_type != DLT_LINUX_SLL && impl->link_type != DLT_LINUX_SLL2;
+
   std::unique_ptr<PcapLiveSource> source(new PcapLiveSource(std::move(impl)));
   PICKET_RETURN_IF_ERROR(source->SetFilter(options.filter));
   PICKET_LOG(kInfo, "capture", "capture opened", {"iface", options.interface},
@@ -182,7 +252,9 @@ Result<std::unique_ptr<PcapLiveSource>> PcapLiveSource::Open(const LiveCaptureOp
 Result<DispatchResult> PcapLiveSource::Dispatch(int max_packets, const PacketHandler& handler) {
   pcap_t* p = impl_->pcap.get();
   // Non-blocking read first: on a busy link there is always a retired block.
-  int n = DispatchOnce(p, max_packets, handler);
+  StartupRefilter* startup = impl_->startup ? &*impl_->startup : nullptr;
+  int skipped = 0;
+  int n = DispatchOnce(p, max_packets, handler, startup, &skipped);
   if (n == 0) {
     pollfd fds[2] = {{impl_->pcap_fd, POLLIN, 0}, {impl_->wake_fd.get(), POLLIN, 0}};
     const int ready = poll(fds, 2, impl_->options.timeout_ms);
@@ -197,10 +269,10 @@ Result<DispatchResult> PcapLiveSource::Dispatch(int max_packets, const PacketHan
       return DispatchResult{};
     }
     if (ready == 0) return DispatchResult{};
-    n = DispatchOnce(p, max_packets, handler);
+    n = DispatchOnce(p, max_packets, handler, startup, &skipped);
   }
   if (n < 0) return Status::Unavailable(impl_->context + ": " + pcap_geterr(p));
-  return DispatchResult{n, false};
+  return DispatchResult{n - skipped, false};
 }
 
 Result<CaptureStats> PcapLiveSource::Stats() {
@@ -217,11 +289,47 @@ Result<CaptureStats> PcapLiveSource::Stats() {
 Status PcapLiveSource::SetFilter(std::string_view expr) {
   Result<std::string> composed = ComposeCaptureFilter(expr, impl_->options.excluded);
   if (!composed.ok()) return composed.status().WithContext(impl_->context);
-  PICKET_RETURN_IF_ERROR(
-      InstallFilter(impl_->pcap.get(), *composed, expr, impl_->netmask, impl_->context));
+  if (impl_->kernel_slot) {
+    pcap_t* p = impl_->pcap.get();
+    bpf_program program{};
+    if (pcap_compile(p, &program, composed->c_str(), 1, impl_->netmask) != 0) {
+      return Status::InvalidArgument(impl_->context + ": bad BPF filter \"" + std::string(expr) +
+                                     "\": " + pcap_geterr(p));
+    }
+    Status attached = AttachKernelFilter(pcap_fileno(p), program, expr, impl_->context);
+    if (!attached.ok() || impl_->installed_filter_set) {
+      pcap_freecode(&program);
+    } else {
+      // The first filter: the ring took every packet since activation until
+      // now, so what is stamped up to now is judged by it once more here.
+      impl_->startup.emplace();
+      impl_->startup->program = program;
+      impl_->startup->until = WallNowCeilUs();
+    }
+    if (!attached.ok() && !impl_->installed_filter_set) {
+      // Opening (e.g. a program over net.core.optmem_max): libpcap filters in
+      // userland instead, and later changes are drained first.
+      PICKET_LOG(kWarn, "capture", "kernel refused the filter; libpcap filters in userland",
+                 {"iface", impl_->options.interface}, {"error", attached});
+      impl_->kernel_slot = false;
+    } else {
+      PICKET_RETURN_IF_ERROR(attached);
+    }
+  }
+  if (!impl_->kernel_slot) {
+    PICKET_RETURN_IF_ERROR(
+        InstallFilter(impl_->pcap.get(), *composed, expr, impl_->netmask, impl_->context));
+  }
+  impl_->installed_filter_set = true;
   impl_->installed_filter = std::move(*composed);
   impl_->options.filter = std::string(expr);
   return Status::Ok();
+}
+
+bool PcapLiveSource::FilterSwitchIsExact() const { return impl_->kernel_slot; }
+
+std::uint64_t PcapLiveSource::StartupRefiltered() const {
+  return impl_->startup ? impl_->startup->rejected : 0;
 }
 
 void PcapLiveSource::Interrupt() noexcept {

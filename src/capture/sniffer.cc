@@ -137,7 +137,9 @@ void Sniffer::RequestFilter(std::string expr, FilterDone done) {
 }
 
 void Sniffer::ApplyPendingFilter(const PacketHandler& handler) {
-  DrainRing(handler);  // what matched the old filter is delivered under it
+  // What matched the old filter is delivered under it: a source that cuts
+  // over exactly keeps it queued; any other is drained first (up to ring_drain).
+  if (!source_.FilterSwitchIsExact()) DrainRing(handler);
   std::optional<std::pair<std::string, FilterDone>> request;
   {
     std::lock_guard<std::mutex> lock(filter_mu_);

@@ -88,6 +88,16 @@ void FleetAgent::SetStatus(std::string key, json value, bool urgent) {
   if (urgent) cv_.notify_all();
 }
 
+void FleetAgent::SetStatusNow(std::string key, json value) {
+  {
+    std::lock_guard lock(mu_);
+    status_[key] = std::move(value);
+    urgent_ = true;
+    immediate_ = true;
+  }
+  cv_.notify_all();
+}
+
 void FleetAgent::OnWorkerEvent(worker_protocol::ShardEvent event,
                                std::optional<std::uint64_t> results_pending) {
   Post([this, event = std::move(event), results_pending] {
@@ -136,7 +146,7 @@ void FleetAgent::Run() {
   std::unique_lock lock(mu_);
   while (!stop_) {
     const auto now = Clock::now();
-    const bool urgent_due = urgent_ && now - last_publish_ >= kUrgentSpacing;
+    const bool urgent_due = urgent_ && (immediate_ || now - last_publish_ >= kUrgentSpacing);
     const bool periodic_due = now - last_publish_ >= options_.status_every;
     if (!queue_.empty()) {
       auto fn = std::move(queue_.front());
@@ -148,6 +158,7 @@ void FleetAgent::Run() {
     }
     if (urgent_due || periodic_due) {
       urgent_ = false;
+      immediate_ = false;
       lock.unlock();
       PublishStatus();
       lock.lock();

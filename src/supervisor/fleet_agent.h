@@ -66,6 +66,9 @@ class FleetAgent {
   // Any thread. Sets status[key] = value; urgent ones are published at once
   // (at most every 100 ms), the rest with the next periodic update.
   void SetStatus(std::string key, nlohmann::json value, bool urgent);
+  // Like an urgent SetStatus, but not held back by the 100 ms spacing: for a
+  // config version applied (one per change, which an operator is waiting for).
+  void SetStatusNow(std::string key, nlohmann::json value);
   // A shard event, with the result batches pending when it arrived (if known).
   void OnWorkerEvent(worker_protocol::ShardEvent event,
                      std::optional<std::uint64_t> results_pending);
@@ -99,6 +102,7 @@ class FleetAgent {
   std::deque<std::function<void()>> queue_;
   bool stop_ = false;
   bool urgent_ = false;
+  bool immediate_ = false;  // the pending urgent write skips the spacing (SetStatusNow)
   nlohmann::json status_ = nlohmann::json::object();
   std::thread thread_;
 

@@ -14,9 +14,10 @@ the write → the device's status node showing that version applied with the
 worker running. Changes alternate between
   filter  only capture.filter changes: applied live with pcap_setfilter, same worker;
   restart capture.snaplen changes too: the worker is restarted (seal → exit → start).
-Every change is verified by traffic: after it is applied, a marked packet goes to
-the new filter's port and one to the old port; at the end every "new" packet must
-be in the chunks at the collector and no "old" one.
+Every change is verified by traffic: just before it a marked packet goes to the
+old filter's port ("pre"); after it is applied, one goes to the new filter's port
+("new") and one to the old port ("old"); at the end every "pre" and "new" packet
+must be in the chunks at the collector exactly once and no "old" one.
 
 Peers, measured in the same run:
   tcpdump restart   spawn `tcpdump -i lo -w FILE <new filter>` → "listening on" (what
@@ -171,6 +172,8 @@ def main():
             if kind == "restart":
                 snaplen = 60000 + i
             capture = {"filter": f"udp port {port}", "snaplen": snaplen}
+            # Arrives under the old filter just before the change: kept exactly once.
+            udp.sendto(b"PRE-%04d" % i, ("127.0.0.1", old_port))
             t0 = time.monotonic()
             version = change(i, capture)
             latencies[kind].append(watch.wait_applied(version) - t0)
@@ -193,6 +196,12 @@ def main():
         stale = [i for i in range(1, a.changes + 1) if b"OLD-%04d" % i in data]
         if stale:
             raise AssertionError(f"packets matching only the old filter were captured after changes {stale}")
+        markers = {k: [data.count(b"%s-%04d" % (k, i)) for i in range(1, a.changes + 1)]
+                   for k in (b"PRE", b"NEW")}
+        lost = {k.decode(): [i + 1 for i, n in enumerate(v) if n == 0] for k, v in markers.items()}
+        doubled = {k.decode(): [i + 1 for i, n in enumerate(v) if n > 1] for k, v in markers.items()}
+        if any(lost.values()) or any(doubled.values()):
+            raise AssertionError(f"markers across the switch: lost {lost}, duplicated {doubled}")
 
         # Peers.
         tcpdump = [tcpdump_restart(work, BASE_PORT + i) for i in range(max(10, a.changes // 2))]
@@ -219,6 +228,9 @@ def main():
             start = "MariaDB UPDATE (via picket sync)" if a.via_db else "ZooKeeper write"
             print(f"config change latency: {start} -> applied on the device "
                   f"({a.changes} changes, every one verified by traffic)")
+            print(f"markers across the switch: {2 * a.changes} sent (one before each change under the "
+                  f"old filter, one after it under the new), 0 lost, 0 duplicated; "
+                  f"{a.changes} old-filter-only after the change, 0 captured")
             print(f"{'':44} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
             for name, s in rows:
                 print(f"{name:44} {s['n']:>4} {s['p50_ms']:>8} {s['p99_ms']:>8} {s['max_ms']:>8}")

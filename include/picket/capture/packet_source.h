@@ -56,6 +56,10 @@ class PacketSource {
   // Replaces the BPF filter; the error carries pcap's own text. Live sources
   // always keep their exclusion clause (see LiveCaptureOptions).
   virtual Status SetFilter(std::string_view expr) = 0;
+  // true when SetFilter cuts over exactly: every packet delivered later was
+  // judged by the one filter in place when it arrived, also those still queued
+  // in the source. The caller need not drain before a change then.
+  virtual bool FilterSwitchIsExact() const { return false; }
 
   // Makes a blocked Dispatch return early. Async-signal-safe; any thread.
   virtual void Interrupt() noexcept {}

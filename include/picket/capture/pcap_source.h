@@ -41,7 +41,19 @@ class PcapLiveSource final : public PacketSource {
   Result<DispatchResult> Dispatch(int max_packets, const PacketHandler& handler) override;
   Result<CaptureStats> Stats() override;
   // `expr` is the operator's filter; the exclusion clause is added again.
+  // On a handle that is not cooked (every interface but "any") the program is
+  // attached to the socket directly, replacing the old one in one step: the
+  // change is exact and needs no drain (FilterSwitchIsExact). Packets that
+  // reached the ring before the first filter was attached are judged by it in
+  // userland (a "vlan" filter rejects those few: no VLAN tag metadata there).
+  // Cooked handles, and a capture whose first program the kernel refused
+  // (libpcap then filters in userland), go through pcap_setfilter, which
+  // filters the queued blocks again with the new program: the caller drains
+  // first. A later program the kernel refuses is an error; the old one stays.
   Status SetFilter(std::string_view expr) override;
+  bool FilterSwitchIsExact() const override;
+  // Startup packets the first filter rejected in userland (see SetFilter).
+  std::uint64_t StartupRefiltered() const;
   void Interrupt() noexcept override;
   int LinkType() const override;
   int Snaplen() const override;

@@ -32,12 +32,13 @@ struct SnifferOptions {
   // true: stop and return the error.
   bool stop_on_write_error = false;
   Millis write_retry{1'000};
-  // Before a stop and before a filter change, keep reading up to this long
-  // while the source has received packets not yet delivered. A live
-  // TPACKET_V3 ring hands a partly filled block over only when it retires
-  // (the capture timeout): closing the ring would lose those packets, and
-  // libpcap filters a ring's old blocks with the new filter after a change,
-  // dropping what matched only the old one. 0: no drain (file sources).
+  // Before a stop, and before a filter change on a source whose switch is not
+  // exact (FilterSwitchIsExact), keep reading up to this long while the source
+  // has received packets not yet delivered. A live TPACKET_V3 ring hands a
+  // partly filled block over only when it retires (the capture timeout):
+  // closing the ring would lose those packets, and pcap_setfilter makes
+  // libpcap filter a ring's old blocks with the new filter, dropping what
+  // matched only the old one. 0: no drain (file sources).
   Millis ring_drain{0};
   // How often Stats() refreshes the source's drop counters (one pcap_stats call).
   Millis source_stats_every{1'000};

@@ -33,6 +33,7 @@ class FakePacketSource final : public PacketSource {
   void set_block_when_empty(bool block);
   void set_stats(CaptureStats stats);
   void set_filter_result(Status status);
+  void set_exact_filter_switch(bool exact) { exact_filter_switch_ = exact; }
 
   struct FilterCall {
     std::string expr;
@@ -45,6 +46,7 @@ class FakePacketSource final : public PacketSource {
   Result<DispatchResult> Dispatch(int max_packets, const PacketHandler& handler) override;
   Result<CaptureStats> Stats() override;
   Status SetFilter(std::string_view expr) override;
+  bool FilterSwitchIsExact() const override { return exact_filter_switch_; }
   void Interrupt() noexcept override;
   int LinkType() const override { return link_type_; }
   int Snaplen() const override { return snaplen_; }
@@ -64,6 +66,7 @@ class FakePacketSource final : public PacketSource {
   Status filter_result_;
   std::vector<FilterCall> filter_calls_;
   int dispatch_calls_ = 0;
+  bool exact_filter_switch_ = false;  // set before Run
 };
 
 }  // namespace picket::capture::testing

@@ -259,6 +259,31 @@ TEST_SUITE("capture.sniffer") {
     CHECK(sniffer->Stats().packets == 5);
   }
 
+  TEST_CASE("a source that cuts over exactly gets the filter at once, with no drain") {
+    Rig rig;
+    rig.source.set_exact_filter_switch(true);
+    std::unique_ptr<Sniffer> sniffer;
+    std::vector<Status> results;
+    rig.source.PushPackets(Packets(0, 2));
+    rig.source.PushIdle([&] {
+      rig.source.set_stats({4, 0, 0});  // two received under the old filter, still queued
+      sniffer->RequestFilter("udp port 53", [&](const Status& st) { results.push_back(st); });
+    });
+    rig.source.PushPackets(Packets(2, 2));  // the queued two, delivered after the change
+    rig.source.PushPackets(Packets(4, 1));
+    SnifferOptions o;
+    o.ring_drain = Millis(500);
+    sniffer = std::make_unique<Sniffer>(rig.source, *rig.writer, rig.clock, o);
+    REQUIRE(sniffer->Run().ok());
+    const auto calls = rig.source.filter_calls();
+    REQUIRE(calls.size() == 1);
+    CHECK(calls[0].after_dispatch == 2);  // applied before any further dispatch
+    REQUIRE(results.size() == 1);
+    CHECK(results[0].ok());
+    CHECK(sniffer->Stats().packets == 5);
+    CHECK(rig.ReadAllSealed().size() == 5);  // each once
+  }
+
   TEST_CASE("a refused filter is reported and the capture goes on") {
     Rig rig;
     std::unique_ptr<Sniffer> sniffer;
