@@ -468,8 +468,11 @@ bool ShardCoordinator::CompleteShard(const Key& key, const Finished& finished) {
 
 // A job's claims/progress/done/members folder, created when missing, but
 // never the job node itself (as EnsurePath would): a job picket sync deleted
-// must stay deleted, not come back empty. NotFound: the job is gone.
+// must stay deleted, not come back empty. NotFound: the job is gone. Looked
+// for first: a create that fails still costs the ensemble a write (a quorum
+// round of an error transaction), an exists is a read any server answers.
 Status ShardCoordinator::EnsureJobDir(const std::string& dir) {
+  if (auto exists = session_.Exists(dir); exists.ok() && *exists) return Status::Ok();
   Status st = session_.Create(dir, "");
   return st.code() == StatusCode::kAlreadyExists ? Status::Ok() : st;
 }

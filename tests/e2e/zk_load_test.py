@@ -104,6 +104,25 @@ def main():
         status = device_status(zk, STATUS)
         if stat1.version == stat0.version or time.time() * 1000 - status.get("updated_at_ms", 0) > 7000:
             failures.append(f"the status node was not refreshed every 5 s: {status.get('updated_at_ms')}")
+
+        # The same device scanning a shard of a shared job (a connect scan of 127.0.0.1 at
+        # 100 probes/s, ~40 s): claims, checkpoints and the status's scan entry cost this much.
+        zk.create(f"{ROOT}/jobs/load", json.dumps({
+            "targets": "127.0.0.1", "ports": "1-4000", "rate_pps": 100, "mode": "connect",
+            "retries": 0, "shards": 1, "group": "lab"}).encode())
+        wait_for("the shard claimed", lambda: zk.exists(f"{ROOT}/jobs/load/claims/0"), 30)
+        r0, z0, _ = server_counts(port, others)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < args.seconds / 2:  # the measured window itself
+            time.sleep(0.5)
+        r1, z1, _ = server_counts(port, others)
+        elapsed = time.monotonic() - t0
+        writes, reads = z1 - z0, (r1 - r0) - (z1 - z0)
+        figures.append(f"scanning a shared job over {elapsed:.1f} s: {writes} writes ({writes / elapsed:.2f}/s), "
+                       f"{reads} reads ({reads / elapsed:.2f}/s)")
+        if writes / elapsed > 1.0 or reads / elapsed > 3.0:
+            failures.append(f"in a job: {writes / elapsed:.2f} writes/s, {reads / elapsed:.2f} reads/s "
+                            "(bound 1 and 3)")
         zk.stop()
     except AssertionError as e:
         failures.append(str(e))
