@@ -110,6 +110,13 @@ struct ZkSession::Impl {
   // The handle: shared for calls, exclusive to replace it (session thread only).
   mutable std::shared_mutex handle_mu;
   zhandle_t* zh = nullptr;
+  // A new handle with credentials, until its first CONNECTED event: there the
+  // credentials are added (sent before anything else) and it becomes zh
+  // (session thread). Meanwhile calls see zh == nullptr ("no session"). Added
+  // at once instead, they were refused whenever the server was down: the
+  // library marks the handle closed (state 0) between two connect attempts,
+  // and zoo_add_auth answers ZINVALIDSTATE then.
+  zhandle_t* pending_zh = nullptr;
 
   std::mutex mu;  // queue, state, watches, ephemerals
   std::condition_variable cv;
@@ -165,20 +172,42 @@ struct ZkSession::Impl {
     cv.notify_all();
   }
 
-  Status OpenHandle() {  // caller holds handle_mu exclusively (or no thread runs yet)
-    // The library's IO thread starts with the handle and may leave it in a
-    // state zoo_add_auth refuses (ZINVALIDSTATE) before the credentials are
-    // added, seen with the server down at boot: a new handle then, a few times.
-    Status st;
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      st = OpenHandleOnce();
-      if (st.code() != StatusCode::kUnavailable) return st;  // only the refused add_auth
-      std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));  // backoff
+  bool HasCredentials() const { return !options.auth_user.empty() || !options.more_auth.empty(); }
+
+  // zoo_add_auth for every credential (a connected handle accepts them).
+  int AddCredentials(zhandle_t* h) {
+    std::vector<ZkOptions::Credential> auths = options.more_auth;
+    if (!options.auth_user.empty()) {
+      auths.insert(auths.begin(), {options.auth_user, options.auth_password});
     }
-    return st;
+    for (const auto& auth : auths) {
+      std::string cred = auth.user + ":" + auth.password;
+      const int rc =
+          zoo_add_auth(h, "digest", cred.data(), static_cast<int>(cred.size()), nullptr, nullptr);
+      if (rc != ZOK) return rc;
+    }
+    return ZOK;
   }
 
-  Status OpenHandleOnce() {
+  // Session thread, on CONNECTED from `from`: a pending handle gets its
+  // credentials (sent before anything else on the connection) and is used
+  // from now on. False when they were refused (the handle is closed).
+  bool PromotePending(zhandle_t* from) {
+    std::unique_lock handle_lock(handle_mu);
+    if (pending_zh == nullptr || from != pending_zh) return true;
+    zhandle_t* h = std::exchange(pending_zh, nullptr);
+    const int rc = AddCredentials(h);
+    if (rc != ZOK) {
+      PICKET_LOG(kError, "zk", "cannot add credentials",
+                 {"error", ZkStatus(rc, "zoo_add_auth " + options.auth_user, options.hosts)});
+      zookeeper_close(h);
+      return false;
+    }
+    zh = h;
+    return true;
+  }
+
+  Status OpenHandle() {  // caller holds handle_mu exclusively (or no thread runs yet)
     // The library's own lines (a "connection refused" every ~70 ms while the
     // server is down) go to our log at debug level: the session's state
     // changes are logged by us, once each.
@@ -189,31 +218,7 @@ struct ZkSession::Impl {
       return Status::InvalidArgument("zookeeper_init " + options.hosts + ": " +
                                      std::strerror(errno));
     }
-    std::vector<ZkOptions::Credential> auths = options.more_auth;
-    if (!options.auth_user.empty()) {
-      auths.insert(auths.begin(), {options.auth_user, options.auth_password});
-    }
-    for (const auto& auth : auths) {
-      std::string cred = auth.user + ":" + auth.password;
-      // With the server down the library's IO thread parks the handle in state 0
-      // for a moment after each refused connect, and zoo_add_auth refuses that
-      // (ZINVALIDSTATE) though the handle recovers: ask again for up to 1 s.
-      int rc = ZINVALIDSTATE;
-      for (int tries = 0; tries < 100; ++tries) {
-        rc = zoo_add_auth(zh, "digest", cred.data(), static_cast<int>(cred.size()), nullptr,
-                          nullptr);
-        if (rc != ZINVALIDSTATE || is_unrecoverable(zh) == ZINVALIDSTATE) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (rc != ZOK) {
-        Status st = ZkStatus(rc, "zoo_add_auth " + auth.user, options.hosts);
-        if (rc == ZINVALIDSTATE) {
-          zookeeper_close(zh);
-          zh = nullptr;
-        }
-        return st;
-      }
-    }
+    if (HasCredentials()) pending_zh = std::exchange(zh, nullptr);  // PromotePending
     std::lock_guard lock(mu);
     ++sessions;
     needs_setup = sessions > 1;
@@ -308,7 +313,7 @@ struct ZkSession::Impl {
   void Handle(const Event& e) {
     {
       std::shared_lock handle_lock(handle_mu);
-      if (e.kind != Event::kArm && e.zh != zh) return;  // from a closed handle
+      if (e.kind != Event::kArm && e.zh != zh && e.zh != pending_zh) return;  // from a closed handle
     }
     switch (e.kind) {
       case Event::kArm:
@@ -318,12 +323,16 @@ struct ZkSession::Impl {
         ReadWatches(false, e.path);
         break;
       case Event::kSession:
-        HandleSession(e.state);
+        HandleSession(e.state, e.zh);
         break;
     }
   }
 
-  void HandleSession(int zstate) {
+  void HandleSession(int zstate, zhandle_t* from) {
+    if (zstate == ZOO_CONNECTED_STATE && !PromotePending(from)) {
+      SetState(SessionState::kAuthFailed, 0);
+      return;
+    }
     std::int64_t id = 0;
     {
       std::shared_lock handle_lock(handle_mu);
@@ -357,7 +366,8 @@ struct ZkSession::Impl {
       {
         std::unique_lock handle_lock(handle_mu);
         if (zh != nullptr) zookeeper_close(zh);
-        zh = nullptr;
+        if (pending_zh != nullptr) zookeeper_close(pending_zh);
+        zh = pending_zh = nullptr;
         status = OpenHandle();
       }
       if (status.ok()) {
@@ -534,7 +544,8 @@ ZkSession::~ZkSession() {
   if (impl_->thread.joinable()) impl_->thread.join();
   std::unique_lock handle_lock(impl_->handle_mu);
   if (impl_->zh != nullptr) zookeeper_close(impl_->zh);  // joins ZooKeeper's threads
-  impl_->zh = nullptr;
+  if (impl_->pending_zh != nullptr) zookeeper_close(impl_->pending_zh);
+  impl_->zh = impl_->pending_zh = nullptr;
 }
 
 bool ZkSession::WaitConnected(std::chrono::milliseconds timeout) {
