@@ -27,13 +27,14 @@ bool Analysed(const std::map<std::string, std::uint64_t>* cursors, const std::st
 }  // namespace
 
 DropReason DecideChunk(const RetentionPolicy& policy, std::int64_t now_ms, const ChunkFacts& chunk,
-                       std::uint64_t device_bytes, std::uint64_t total_bytes, bool hard_pass) {
-  // The total cap protects the disk: it goes first, and in the hard pass it
-  // takes chunks the analysis has not reached.
-  if (policy.total_bytes > 0 && total_bytes > policy.total_bytes && (chunk.analysed || hard_pass)) {
-    return DropReason::kTotalBytes;
+                       std::uint64_t device_bytes, std::uint64_t total_bytes,
+                       RetentionPhase phase) {
+  if (phase != RetentionPhase::kLimits) {
+    const bool over = policy.total_bytes > 0 && total_bytes > policy.total_bytes;
+    return over && (chunk.analysed || phase == RetentionPhase::kHardTotal) ? DropReason::kTotalBytes
+                                                                           : DropReason::kKeep;
   }
-  if (hard_pass || !chunk.analysed) return DropReason::kKeep;
+  if (!chunk.analysed) return DropReason::kKeep;
   if (policy.max_age_ms > 0 && chunk.received_at_ms < now_ms - policy.max_age_ms) {
     return DropReason::kAge;
   }
@@ -52,12 +53,16 @@ std::vector<DropReason> PlanRetention(const RetentionPolicy& policy, std::int64_
     total += c.bytes;
   }
   std::vector<DropReason> out(oldest_first.size(), DropReason::kKeep);
-  for (bool hard : {false, true}) {
-    if (hard && (policy.total_bytes == 0 || total <= policy.total_bytes)) break;
+  for (RetentionPhase phase :
+       {RetentionPhase::kLimits, RetentionPhase::kTotal, RetentionPhase::kHardTotal}) {
+    if (phase != RetentionPhase::kLimits &&
+        (policy.total_bytes == 0 || total <= policy.total_bytes)) {
+      break;
+    }
     for (std::size_t i = 0; i < oldest_first.size(); ++i) {
       if (out[i] != DropReason::kKeep) continue;
       const ChunkFacts& c = oldest_first[i];
-      const DropReason r = DecideChunk(policy, now_ms, c, device_bytes[c.device], total, hard);
+      const DropReason r = DecideChunk(policy, now_ms, c, device_bytes[c.device], total, phase);
       if (r == DropReason::kKeep) continue;
       out[i] = r;
       device_bytes[c.device] -= c.bytes;
@@ -168,7 +173,8 @@ Status Retention::DropBatch(std::vector<std::pair<ChunkFacts, DropReason>>& batc
 }
 
 Status Retention::ScanChunks(std::int64_t now_ms,
-                             const std::map<std::string, std::uint64_t>* cursors, bool hard_pass,
+                             const std::map<std::string, std::uint64_t>* cursors,
+                             RetentionPhase phase,
                              std::map<std::string, std::uint64_t>& device_bytes,
                              std::uint64_t& total_bytes, RetentionPassSummary& summary) {
   std::set<std::string> over_device_cap;
@@ -181,11 +187,16 @@ Status Retention::ScanChunks(std::int64_t now_ms,
   std::vector<std::pair<ChunkFacts, DropReason>> drops;
   std::set<std::string> kept_unanalysed;
   while (true) {
-    // Nothing more can go: the rest is younger than the age limit and no cap is passed.
-    const bool over_total = policy_.total_bytes > 0 && total_bytes > policy_.total_bytes;
-    if (!over_total && (hard_pass || over_device_cap.empty())) {
-      if (hard_pass || policy_.max_age_ms <= 0) break;
-      if (cursor && cursor->received_at_ms >= now_ms - policy_.max_age_ms) break;
+    // Nothing more can go: the rest is younger than the age limit and no
+    // device is over its cap; or the total is within its cap.
+    if (phase == RetentionPhase::kLimits) {
+      if (over_device_cap.empty() &&
+          (policy_.max_age_ms <= 0 ||
+           (cursor && cursor->received_at_ms >= now_ms - policy_.max_age_ms))) {
+        break;
+      }
+    } else if (policy_.total_bytes == 0 || total_bytes <= policy_.total_bytes) {
+      break;
     }
     auto rows = db_->OldestChunks(cursor, batch_);
     if (!rows.ok()) return rows.status().WithContext("retention: list chunks");
@@ -193,7 +204,7 @@ Status Retention::ScanChunks(std::int64_t now_ms,
       ChunkFacts c{row.device, row.seq, row.bytes, row.received_at_ms,
                    Analysed(cursors, row.device, row.seq)};
       std::uint64_t& dev = device_bytes[c.device];
-      const DropReason r = DecideChunk(policy_, now_ms, c, dev, total_bytes, hard_pass);
+      const DropReason r = DecideChunk(policy_, now_ms, c, dev, total_bytes, phase);
       if (r == DropReason::kKeep) {
         if (!c.analysed && over_device_cap.count(c.device) != 0) kept_unanalysed.insert(c.device);
         continue;
@@ -231,9 +242,9 @@ Result<RetentionPassSummary> Retention::RunPass() {
     std::uint64_t total = 0;
     for (const auto& [device, bytes] : *usage) total += bytes;
     const auto* cur = cursors ? &*cursors : nullptr;
-    PICKET_RETURN_IF_ERROR(ScanChunks(now_ms, cur, false, *usage, total, summary));
-    if (policy_.total_bytes > 0 && total > policy_.total_bytes) {
-      PICKET_RETURN_IF_ERROR(ScanChunks(now_ms, cur, true, *usage, total, summary));
+    for (RetentionPhase phase :
+         {RetentionPhase::kLimits, RetentionPhase::kTotal, RetentionPhase::kHardTotal}) {
+      PICKET_RETURN_IF_ERROR(ScanChunks(now_ms, cur, phase, *usage, total, summary));
     }
     if (policy_.max_age_ms <= 0) return Status::Ok();
     const std::int64_t before = now_ms - policy_.max_age_ms;

@@ -12,7 +12,7 @@
 //
 // Analysis. A chunk the session analysis has not reached yet (seq at or after
 // its device's cursor) is kept by the age and per-device limits; only the
-// total cap, the hard one that protects the disk, deletes it, in a second
+// total cap, the hard one that protects the disk, deletes it, in a last
 // scan once the analysed chunks are not enough, and counts it. A reader that
 // already opened a chunk keeps reading it after the unlink (POSIX); one that
 // looks the path up afterwards finds no row and answers 404.
@@ -61,11 +61,17 @@ enum class DropReason { kKeep, kAge, kDeviceBytes, kTotalBytes };
 inline constexpr std::array<const char*, 3> kDropReasonNames = {"age", "device_bytes",
                                                                 "total_bytes"};
 
-// Whether one chunk goes, and why. device_bytes and total_bytes are what is
-// stored now (after earlier deletions of the pass). hard_pass: the second
-// scan, where the total cap may take chunks not yet analysed.
+// A pass scans the chunks oldest first up to three times: the age and
+// per-device limits (analysed chunks only), then, while the total is over
+// its cap, analysed chunks, then any chunk (the hard cap). The total comes
+// last so that what the other limits free counts before it takes anything.
+enum class RetentionPhase { kLimits, kTotal, kHardTotal };
+
+// Whether one chunk goes in this phase, and why. device_bytes and
+// total_bytes are what is stored now (after earlier deletions of the pass).
 DropReason DecideChunk(const RetentionPolicy& policy, std::int64_t now_ms, const ChunkFacts& chunk,
-                       std::uint64_t device_bytes, std::uint64_t total_bytes, bool hard_pass);
+                       std::uint64_t device_bytes, std::uint64_t total_bytes,
+                       RetentionPhase phase);
 
 // A whole pass in memory, as RunPass does it against the database: chunks
 // oldest first, usage from the chunks themselves. Returns one reason per chunk.
@@ -107,7 +113,7 @@ class Retention {
 
  private:
   Status ScanChunks(std::int64_t now_ms, const std::map<std::string, std::uint64_t>* cursors,
-                    bool hard_pass, std::map<std::string, std::uint64_t>& device_bytes,
+                    RetentionPhase phase, std::map<std::string, std::uint64_t>& device_bytes,
                     std::uint64_t& total_bytes, RetentionPassSummary& summary);
   Status DropBatch(std::vector<std::pair<ChunkFacts, DropReason>>& batch,
                    RetentionPassSummary& summary);

@@ -85,7 +85,7 @@ TEST_SUITE("collector.retention") {
     CHECK(Plan(p, chunks) == "tttt.");
   }
 
-  TEST_CASE("limits combine: age, then the device cap, the total cap overrides both") {
+  TEST_CASE("limits combine: age and the device cap first, then the total cap on what is left") {
     RetentionPolicy p;
     p.max_age_ms = 10 * kDay;
     p.device_bytes = 150;
@@ -94,8 +94,8 @@ TEST_SUITE("collector.retention") {
         Facts("a", 0, 100, kNow - 20 * kDay), Facts("b", 0, 100, kNow - 5 * kDay),
         Facts("b", 1, 100, kNow - 4 * kDay), Facts("a", 1, 100, kNow - 3 * kDay)};
     CHECK(Plan(p, chunks) == "ad..");
-    p.total_bytes = 100;  // 400 stored: everything analysed and old enough goes by the total
-    CHECK(Plan(p, chunks) == "ttt.");
+    p.total_bytes = 100;  // 200 left after the other limits: the oldest of the rest goes
+    CHECK(Plan(p, chunks) == "adt.");
   }
 
   TEST_CASE("a pass against collector.db: rows, files, device counters, lines and counters") {
