@@ -122,6 +122,7 @@ void Retention::Start() {
 }
 
 void Retention::Stop() {
+  stop_requested_.store(true, std::memory_order_relaxed);  // ends a pass after its batch
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -186,7 +187,7 @@ Status Retention::ScanChunks(std::int64_t now_ms,
   std::optional<ChunkCursor> cursor;
   std::vector<std::pair<ChunkFacts, DropReason>> drops;
   std::set<std::string> kept_unanalysed;
-  while (true) {
+  while (!stop_requested_.load(std::memory_order_relaxed)) {
     // Nothing more can go: the rest is younger than the age limit and no
     // device is over its cap; or the total is within its cap.
     if (phase == RetentionPhase::kLimits) {
@@ -260,7 +261,8 @@ Result<RetentionPassSummary> Retention::RunPass() {
                   &counters_.logs, &summary.logs},
           RowKind{[&] { return db_->DeleteIdempotencyKeysBefore(before, kLineBatch); },
                   &counters_.idempotency_keys, &summary.idempotency_keys}}) {
-      for (int i = 0; i < kLineBatchesPerPass; ++i) {
+      for (int i = 0; i < kLineBatchesPerPass && !stop_requested_.load(std::memory_order_relaxed);
+           ++i) {
         auto n = kind.drop();
         if (!n.ok()) return n.status().WithContext("retention: delete rows");
         kind.counter->fetch_add(*n, std::memory_order_relaxed);

@@ -127,6 +127,7 @@ class Retention {
   const std::size_t batch_;
   RetentionCounters counters_;
 
+  std::atomic<bool> stop_requested_{false};  // read between batches
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
