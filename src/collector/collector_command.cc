@@ -166,8 +166,8 @@ int RunCollectorCommand(std::span<char* const> args) {
   if (o.retain_bytes_percent) {
     auto disk = DiskSpaceOf(o.data_dir);
     if (!disk.ok()) return StartupError(disk.status().WithContext("--retain-bytes"));
-    retain.total_bytes =
-        static_cast<std::uint64_t>(static_cast<double>(disk->total_bytes) * *o.retain_bytes_percent / 100.0);
+    const double share = *o.retain_bytes_percent / 100.0;
+    retain.total_bytes = static_cast<std::uint64_t>(static_cast<double>(disk->total_bytes) * share);
   }
   Retention::AnalysisCursors cursors;
   if (o.sessions) {

@@ -536,7 +536,8 @@ Result<std::uint64_t> CollectorDb::DeleteLinesBefore(LineKind kind, std::int64_t
       DELETE FROM results WHERE id IN (
         SELECT id FROM results WHERE last_seen_ms < ?1 ORDER BY last_seen_ms LIMIT ?2))sql");
     if (!drop.ok()) return drop.status();
-    PICKET_RETURN_IF_ERROR(drop->Bind(1, before_ms).Bind(2, static_cast<std::int64_t>(batch)).Run());
+    PICKET_RETURN_IF_ERROR(
+        drop->Bind(1, before_ms).Bind(2, static_cast<std::int64_t>(batch)).Run());
   } else {
     // Ids grow with arrival: the old lines are the first ones. Reading the
     // first `batch` ids walks the primary key only; a filter on the time

@@ -44,9 +44,9 @@ namespace picket::collector {
 
 // 0 turns a limit off.
 struct RetentionPolicy {
-  std::int64_t max_age_ms = 0;      // --retain-age
-  std::uint64_t total_bytes = 0;    // --retain-bytes (resolved from a percentage at start)
-  std::uint64_t device_bytes = 0;   // --retain-device-bytes
+  std::int64_t max_age_ms = 0;     // --retain-age
+  std::uint64_t total_bytes = 0;   // --retain-bytes (resolved from a percentage at start)
+  std::uint64_t device_bytes = 0;  // --retain-device-bytes
 };
 
 struct ChunkFacts {
@@ -70,8 +70,7 @@ enum class RetentionPhase { kLimits, kTotal, kHardTotal };
 // Whether one chunk goes in this phase, and why. device_bytes and
 // total_bytes are what is stored now (after earlier deletions of the pass).
 DropReason DecideChunk(const RetentionPolicy& policy, std::int64_t now_ms, const ChunkFacts& chunk,
-                       std::uint64_t device_bytes, std::uint64_t total_bytes,
-                       RetentionPhase phase);
+                       std::uint64_t device_bytes, std::uint64_t total_bytes, RetentionPhase phase);
 
 // A whole pass in memory, as RunPass does it against the database: chunks
 // oldest first, usage from the chunks themselves. Returns one reason per chunk.

@@ -30,9 +30,10 @@ ChunkFacts Facts(std::string device, std::uint64_t seq, std::uint64_t bytes,
 std::string Plan(const RetentionPolicy& p, const std::vector<ChunkFacts>& chunks) {
   std::string out;
   for (DropReason r : PlanRetention(p, kNow, chunks)) {
-    out += r == DropReason::kKeep ? '.' : r == DropReason::kAge ? 'a'
-                                      : r == DropReason::kDeviceBytes ? 'd'
-                                                                      : 't';
+    out += r == DropReason::kKeep          ? '.'
+           : r == DropReason::kAge         ? 'a'
+           : r == DropReason::kDeviceBytes ? 'd'
+                                           : 't';
   }
   return out;
 }
@@ -57,9 +58,9 @@ TEST_SUITE("collector.retention") {
   TEST_CASE("per-device bytes: the device's oldest analysed chunks go until it is under the cap") {
     RetentionPolicy p;
     p.device_bytes = 250;
-    const std::vector<ChunkFacts> chunks = {
-        Facts("a", 0, 100, 1), Facts("b", 0, 100, 2), Facts("a", 1, 100, 3),
-        Facts("b", 1, 100, 4), Facts("a", 2, 100, 5), Facts("a", 3, 100, 6)};
+    const std::vector<ChunkFacts> chunks = {Facts("a", 0, 100, 1), Facts("b", 0, 100, 2),
+                                            Facts("a", 1, 100, 3), Facts("b", 1, 100, 4),
+                                            Facts("a", 2, 100, 5), Facts("a", 3, 100, 6)};
     // a holds 400 (> 250): seqs 0 and 1 go (200 left); b holds 200 and keeps both.
     CHECK(Plan(p, chunks) == "d.d...");
   }
@@ -75,9 +76,9 @@ TEST_SUITE("collector.retention") {
   TEST_CASE("total bytes: oldest analysed first across devices, then unanalysed only if needed") {
     RetentionPolicy p;
     p.total_bytes = 300;
-    std::vector<ChunkFacts> chunks = {
-        Facts("a", 0, 100, 1), Facts("b", 0, 100, 2, false), Facts("a", 1, 100, 3),
-        Facts("b", 1, 100, 4, false), Facts("a", 2, 100, 5, false)};
+    std::vector<ChunkFacts> chunks = {Facts("a", 0, 100, 1), Facts("b", 0, 100, 2, false),
+                                      Facts("a", 1, 100, 3), Facts("b", 1, 100, 4, false),
+                                      Facts("a", 2, 100, 5, false)};
     // 500 stored: two analysed chunks are enough.
     CHECK(Plan(p, chunks) == "t.t..");
     p.total_bytes = 150;
@@ -113,28 +114,31 @@ TEST_SUITE("collector.retention") {
       r.bytes = 100;
       r.received_at_ms = at;
       r.path = dir.path() + "/" + device + "-" + std::to_string(seq) + ".pcap";
-      auto stored = (*db)->PutChunk(r, {}, [&] {
-        return WriteFileAtomically(r.path, std::string(100, 'x'));
-      });
+      auto stored = (*db)->PutChunk(
+          r, {}, [&] { return WriteFileAtomically(r.path, std::string(100, 'x')); });
       REQUIRE(stored.ok());
       return r.path;
     };
     std::vector<std::string> old_paths, new_paths;
-    for (std::uint64_t s = 0; s < 4; ++s) old_paths.push_back(put("gw-old", s, kNow - 40 * kDay + s));
+    for (std::uint64_t s = 0; s < 4; ++s)
+      old_paths.push_back(put("gw-old", s, kNow - 40 * kDay + s));
     for (std::uint64_t s = 0; s < 3; ++s) new_paths.push_back(put("gw-new", s, kNow - 10 + s));
     std::string line = R"({"msg":"x"})";
-    REQUIRE((*db)->IngestLines(LineKind::kLogs, "gw-old", "k1", {{line, std::nullopt}},
-                               kNow - 40 * kDay, {})
+    REQUIRE((*db)
+                ->IngestLines(LineKind::kLogs, "gw-old", "k1", {{line, std::nullopt}},
+                              kNow - 40 * kDay, {})
                 .ok());
-    REQUIRE((*db)->IngestLines(LineKind::kLogs, "gw-new", "k2", {{line, std::nullopt}}, kNow, {})
-                .ok());
+    REQUIRE(
+        (*db)->IngestLines(LineKind::kLogs, "gw-new", "k2", {{line, std::nullopt}}, kNow, {}).ok());
     std::string result = R"({"ip":"10.0.0.1","port":22,"proto":"tcp"})";
-    REQUIRE((*db)->IngestLines(LineKind::kResults, "gw-old", "r1",
-                               {{result, ResultKey{"", "10.0.0.1", 22, "tcp"}}}, kNow - 40 * kDay,
-                               {})
+    REQUIRE((*db)
+                ->IngestLines(LineKind::kResults, "gw-old", "r1",
+                              {{result, ResultKey{"", "10.0.0.1", 22, "tcp"}}}, kNow - 40 * kDay,
+                              {})
                 .ok());
-    REQUIRE((*db)->IngestLines(LineKind::kResults, "gw-new", "r2",
-                               {{result, ResultKey{"", "10.0.0.1", 22, "tcp"}}}, kNow, {})
+    REQUIRE((*db)
+                ->IngestLines(LineKind::kResults, "gw-new", "r2",
+                              {{result, ResultKey{"", "10.0.0.1", 22, "tcp"}}}, kNow, {})
                 .ok());
 
     RetentionPolicy p;
