@@ -180,8 +180,10 @@ int RunCollectorCommand(std::span<char* const> args) {
       return out;
     };
   }
+  ChunkPins pins;  // session pcaps being streamed keep their chunks
+  handler.EnableChunkPins(&pins);
   Retention retention(retain, db->get(), std::move(cursors), &SystemClock::Instance(),
-                      o.retain_interval);
+                      o.retain_interval, 256, &pins);
   fleet.retention = &retention.counters();
   handler.EnableFleet(&fleet);
 

@@ -106,9 +106,11 @@ void WriteRetentionMetrics(ExpositionWriter& out, const RetentionCounters& c) {
 }
 
 Retention::Retention(RetentionPolicy policy, CollectorDb* db, AnalysisCursors cursors,
-                     const Clock* clock, std::chrono::milliseconds interval, std::size_t batch)
+                     const Clock* clock, std::chrono::milliseconds interval, std::size_t batch,
+                     ChunkPins* pins)
     : policy_(policy),
       db_(db),
+      pins_(pins),
       cursors_(std::move(cursors)),
       clock_(clock),
       interval_(interval),
@@ -144,20 +146,36 @@ void Retention::Loop() {
 Status Retention::DropBatch(std::vector<std::pair<ChunkFacts, DropReason>>& batch,
                             RetentionPassSummary& summary) {
   if (batch.empty()) return Status::Ok();
-  std::vector<std::pair<std::string, std::uint64_t>> keys;
   std::map<std::pair<std::string, std::uint64_t>, const std::pair<ChunkFacts, DropReason>*> why;
-  for (const auto& item : batch) {
-    keys.emplace_back(item.first.device, item.first.seq);
-    why[keys.back()] = &item;
-  }
-  auto deleted = db_->DeleteChunks(keys);
+  for (const auto& item : batch) why[{item.first.device, item.first.seq}] = &item;
+  // Filtered, deleted and unlinked under the pins' lock: no reader pins a
+  // chunk of this batch meanwhile (chunk_pins.h).
+  auto drop = [&](const auto& pinned) -> Result<std::vector<StoredChunk>> {
+    std::vector<std::pair<std::string, std::uint64_t>> keys;
+    for (const auto& item : batch) {
+      ChunkPins::Key key{item.first.device, item.first.seq};
+      if (pinned(key)) {
+        ++summary.kept_pinned;
+        continue;
+      }
+      keys.push_back(std::move(key));
+    }
+    if (keys.empty()) return std::vector<StoredChunk>();
+    auto deleted = db_->DeleteChunks(keys);
+    if (!deleted.ok()) return deleted.status();
+    for (const StoredChunk& c : *deleted) {
+      // After the commit: a reader that opened the file goes on reading it.
+      if (std::remove(c.path.c_str()) != 0 && errno != ENOENT) {
+        PICKET_LOG(kWarn, "collector", "retention: cannot remove a chunk file (its row is gone)",
+                   {"path", c.path}, {"errno", errno});
+      }
+    }
+    return deleted;
+  };
+  auto deleted = pins_ != nullptr ? pins_->WhileLocked(drop)
+                                  : drop([](const ChunkPins::Key&) { return false; });
   if (!deleted.ok()) return deleted.status().WithContext("retention: delete chunks");
   for (const StoredChunk& c : *deleted) {
-    // After the commit: a reader that opened the file goes on reading it.
-    if (std::remove(c.path.c_str()) != 0 && errno != ENOENT) {
-      PICKET_LOG(kWarn, "collector", "retention: cannot remove a chunk file (its row is gone)",
-                 {"path", c.path}, {"errno", errno});
-    }
     const auto& [facts, reason] = *why[{c.device, c.seq}];
     const auto i = static_cast<std::size_t>(reason) - 1;
     counters_.chunks[i].fetch_add(1, std::memory_order_relaxed);
@@ -279,7 +297,8 @@ Result<RetentionPassSummary> Retention::RunPass() {
     PICKET_LOG(kInfo, "collector", "retention pass", {"chunks", summary.chunks},
                {"chunk_bytes", summary.chunk_bytes},
                {"unanalysed_chunks", summary.unanalysed_chunks},
-               {"kept_unanalysed_devices", summary.kept_unanalysed}, {"results", summary.results},
+               {"kept_unanalysed_devices", summary.kept_unanalysed},
+               {"kept_pinned", summary.kept_pinned}, {"results", summary.results},
                {"logs", summary.logs}, {"idempotency_keys", summary.idempotency_keys});
   } else {
     PICKET_LOG(kWarn, "collector", "retention pass failed, retried on the next pass",

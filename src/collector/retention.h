@@ -15,7 +15,8 @@
 // total cap, the hard one that protects the disk, deletes it, in a last
 // scan once the analysed chunks are not enough, and counts it. A reader that
 // already opened a chunk keeps reading it after the unlink (POSIX); one that
-// looks the path up afterwards finds no row and answers 404.
+// looks the path up afterwards finds no row and answers 404. Session pcaps,
+// which open their chunks one after another, pin them (chunk_pins.h).
 //
 // Threads: Start runs RunPass on its own thread every `interval`; without
 // Start a test calls RunPass itself with an injected clock. Counters are
@@ -35,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "collector/chunk_pins.h"
 #include "collector/collector_db.h"
 #include "collector/metrics.h"
 #include "picket/common/clock.h"
@@ -90,6 +92,7 @@ struct RetentionPassSummary {
   std::uint64_t chunks = 0, chunk_bytes = 0, unanalysed_chunks = 0, results = 0, logs = 0,
                 idempotency_keys = 0;
   std::uint64_t kept_unanalysed = 0;  // over a soft limit but not analysed yet: kept
+  std::uint64_t kept_pinned = 0;      // due, but a reader is streaming it: next pass
 };
 
 class Retention {
@@ -97,8 +100,10 @@ class Retention {
   // device → the analysis cursor (first seq not analysed); unset: analysis off.
   using AnalysisCursors = std::function<Result<std::map<std::string, std::uint64_t>>()>;
 
+  // pins (may be null): chunks readers are streaming, kept until a later pass.
   Retention(RetentionPolicy policy, CollectorDb* db, AnalysisCursors cursors, const Clock* clock,
-            std::chrono::milliseconds interval, std::size_t batch = 256);
+            std::chrono::milliseconds interval, std::size_t batch = 256,
+            ChunkPins* pins = nullptr);
   ~Retention();  // stops the thread
 
   void Start();
@@ -120,6 +125,7 @@ class Retention {
 
   const RetentionPolicy policy_;
   CollectorDb* db_;
+  ChunkPins* pins_;
   AnalysisCursors cursors_;
   const Clock* clock_;
   const std::chrono::milliseconds interval_;

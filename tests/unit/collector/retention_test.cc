@@ -212,6 +212,44 @@ TEST_SUITE("collector.retention") {
     CHECK(w.text().find("picket_retention_unanalysed_chunks_deleted_total 1\n") !=
           std::string::npos);
   }
+
+  TEST_CASE("a chunk pinned by a reader waits for the pass after its lease ends") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    SetClock clock;
+    std::vector<std::string> paths;
+    for (std::uint64_t seq = 0; seq < 2; ++seq) {
+      ChunkRecord r;
+      r.device = "gw";
+      r.seq = seq;
+      r.sha256_hex = "h";
+      r.bytes = 100;
+      r.received_at_ms = kNow - 40 * kDay;
+      r.path = dir.Join("gw-" + std::to_string(seq));
+      REQUIRE((*db)->PutChunk(r, {}, [&] { return WriteFileAtomically(r.path, "x"); }).ok());
+      paths.push_back(r.path);
+    }
+    RetentionPolicy p;
+    p.max_age_ms = 30 * kDay;
+    ChunkPins pins;
+    Retention retention(p, db->get(), nullptr, &clock, std::chrono::milliseconds(60'000), 256,
+                        &pins);
+    {
+      ChunkPins::Lease lease(&pins, {{"gw", 1}});
+      auto pass = retention.RunPass();
+      REQUIRE(pass.ok());
+      CHECK(pass->chunks == 1);
+      CHECK(pass->kept_pinned == 1);
+      CHECK_FALSE(Exists(paths[0]));
+      CHECK(Exists(paths[1]));
+    }
+    auto pass = retention.RunPass();
+    REQUIRE(pass.ok());
+    CHECK(pass->chunks == 1);
+    CHECK_FALSE(Exists(paths[1]));
+    CHECK((*db)->ChunkSeqs("gw")->empty());
+  }
 }
 
 }  // namespace picket::collector
