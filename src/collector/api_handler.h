@@ -20,6 +20,7 @@
 #include "collector/collector_db.h"
 #include "collector/device_quota.h"
 #include "collector/log_feed.h"
+#include "collector/chunk_pins.h"
 #include "collector/metrics.h"
 #include "collector/login_sessions.h"
 #include "collector/session_store.h"
@@ -125,6 +126,10 @@ class ApiHandler {
   void EnableSessions(SessionStore* sessions,
                       std::function<void(const std::string& device)> on_chunk_stored);
 
+  // Session pcaps pin the chunks they stream, so retention keeps them until
+  // the answer ends (chunk_pins.h). Without this call nothing is pinned.
+  void EnableChunkPins(ChunkPins* pins) { pins_ = pins; }
+
   // Heartbeats, fleet state, probes and metrics (fleet_api.cc); without this
   // call they answer 503 (GET /healthz still answers).
   void EnableFleet(FleetServices* fleet) { fleet_ = fleet; }
@@ -169,6 +174,7 @@ class ApiHandler {
   const Clock* clock_;
   LogFeed log_feed_;
   SessionStore* sessions_ = nullptr;
+  ChunkPins* pins_ = nullptr;
   std::function<void(const std::string&)> on_chunk_stored_;
   FleetServices* fleet_ = nullptr;
   CollectorMetrics metrics_;

@@ -19,6 +19,7 @@
 #include "collector/fleet_store.h"
 #include "collector/fleet_zk_view.h"
 #include "collector/probes.h"
+#include "collector/retention.h"
 #include "collector/http_server.h"
 #include "collector/operator_actions.h"
 #include "collector/session_analysis.h"
@@ -156,6 +157,34 @@ int RunCollectorCommand(std::span<char* const> args) {
     if (!backlog.ok()) return StartupError(backlog.status().WithContext("--data"));
     fleet.analysis_backlog = std::move(*backlog);
   }
+
+  // Retention: --retain-bytes as a share of the file system is resolved once, here.
+  RetentionPolicy retain;
+  retain.max_age_ms = o.retain_age.count();
+  retain.device_bytes = o.retain_device_bytes;
+  retain.total_bytes = o.retain_bytes;
+  if (o.retain_bytes_percent) {
+    auto disk = DiskSpaceOf(o.data_dir);
+    if (!disk.ok()) return StartupError(disk.status().WithContext("--retain-bytes"));
+    const double share = *o.retain_bytes_percent / 100.0;
+    retain.total_bytes = static_cast<std::uint64_t>(static_cast<double>(disk->total_bytes) * share);
+  }
+  Retention::AnalysisCursors cursors;
+  if (o.sessions) {
+    SessionStore* raw_sessions = sessions->get();
+    cursors = [raw_sessions]() -> Result<std::map<std::string, std::uint64_t>> {
+      auto all = raw_sessions->AllCounters();
+      if (!all.ok()) return all.status();
+      std::map<std::string, std::uint64_t> out;
+      for (const AnalysisState& s : *all) out[s.device] = s.next_seq;
+      return out;
+    };
+  }
+  ChunkPins pins;  // session pcaps being streamed keep their chunks
+  handler.EnableChunkPins(&pins);
+  Retention retention(retain, db->get(), std::move(cursors), &SystemClock::Instance(),
+                      o.retain_interval, 256, &pins);
+  fleet.retention = &retention.counters();
   handler.EnableFleet(&fleet);
 
   HttpServerOptions server_options;
@@ -219,6 +248,10 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"session_retention", FormatDuration(o.session_retention)},
              {"session_gap_wait", FormatDuration(o.session_gap_wait)},
              {"heartbeat_retention", FormatDuration(o.heartbeat_retention)},
+             {"retain_age", o.retain_age.count() > 0 ? FormatDuration(o.retain_age) : "off"},
+             {"retain_bytes", retain.total_bytes > 0 ? FormatSize(retain.total_bytes) : "off"},
+             {"retain_device_bytes",
+              retain.device_bytes > 0 ? FormatSize(retain.device_bytes) : "off"},
              {"min_free_disk", o.min_free_disk},
              {"operator_db", o.db ? o.db->Redacted() : std::string("none")});
 
@@ -250,9 +283,11 @@ int RunCollectorCommand(std::span<char* const> args) {
 
   if (analysis) analysis->Start();
   fleet_flusher.Start();
+  retention.Start();
   if (zk_view) zk_view->Start();
   (*server)->Run();
   if (zk_view) zk_view->Stop();
+  retention.Stop();  // ends after the batch in hand
   fleet_flusher.Stop();  // the last second of heartbeats reaches fleet.db
   if (analysis) analysis->Stop();  // finishes the chunk in hand; the rest resumes next start
   if (registration) registration->Stop();  // deletes the node, closes the session

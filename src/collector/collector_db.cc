@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   path TEXT NOT NULL,
   PRIMARY KEY(device, seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_by_received ON chunks(received_at_ms);
 CREATE TABLE IF NOT EXISTS results(
   id INTEGER PRIMARY KEY,
   device TEXT NOT NULL,
@@ -67,6 +68,7 @@ CREATE TABLE IF NOT EXISTS results(
 CREATE UNIQUE INDEX IF NOT EXISTS results_by_finding ON results(device, job, ip, port, proto)
   WHERE ip IS NOT NULL;
 CREATE INDEX IF NOT EXISTS results_by_job ON results(job, id);
+CREATE INDEX IF NOT EXISTS results_by_last_seen ON results(last_seen_ms);
 CREATE TABLE IF NOT EXISTS logs(
   id INTEGER PRIMARY KEY,
   device TEXT NOT NULL,
@@ -83,6 +85,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys(
   body_sha256 TEXT,
   PRIMARY KEY(device, kind, key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys(received_at_ms);
 )sql";
 
 std::int64_t ClampLimit(std::uint64_t limit) {
@@ -445,6 +448,131 @@ Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql,
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<std::string>();
   return std::optional<std::string>(stmt->Text(0));
+}
+
+Result<std::vector<StoredChunk>> CollectorDb::OldestChunks(const std::optional<ChunkCursor>& after,
+                                                          std::size_t limit) {
+  std::lock_guard lock(read_mu_);
+  // Walks chunks_by_received (its entries end with the primary key, so the
+  // row-value comparison is one index range).
+  auto stmt = reader_->Prepare(after ? R"sql(
+    SELECT device, seq, bytes, received_at_ms, path FROM chunks
+    WHERE (received_at_ms, device, seq) > (?1, ?2, ?3)
+    ORDER BY received_at_ms, device, seq LIMIT ?4)sql"
+                                     : R"sql(
+    SELECT device, seq, bytes, received_at_ms, path FROM chunks
+    ORDER BY received_at_ms, device, seq LIMIT ?4)sql");
+  if (!stmt.ok()) return stmt.status();
+  if (after) {
+    stmt->Bind(1, after->received_at_ms)
+        .Bind(2, after->device)
+        .Bind(3, static_cast<std::int64_t>(after->seq));
+  }
+  stmt->Bind(4, static_cast<std::int64_t>(limit));
+  std::vector<StoredChunk> out;
+  while (true) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back({stmt->Text(0), static_cast<std::uint64_t>(stmt->Int(1)),
+                   static_cast<std::uint64_t>(std::max<std::int64_t>(0, stmt->Int(2))),
+                   stmt->Int(3), stmt->Text(4)});
+  }
+}
+
+Result<std::map<std::string, std::uint64_t>> CollectorDb::ChunkBytesByDevice() {
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare("SELECT id, chunk_bytes FROM devices");
+  if (!stmt.ok()) return stmt.status();
+  std::map<std::string, std::uint64_t> out;
+  while (true) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out[stmt->Text(0)] = static_cast<std::uint64_t>(std::max<std::int64_t>(0, stmt->Int(1)));
+  }
+}
+
+Result<std::vector<StoredChunk>> CollectorDb::DeleteChunks(
+    const std::vector<std::pair<std::string, std::uint64_t>>& keys) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx.ok()) return tx.status();
+  auto drop = db_.Prepare(
+      "DELETE FROM chunks WHERE device = ?1 AND seq = ?2 "
+      "RETURNING bytes, received_at_ms, path");
+  if (!drop.ok()) return drop.status();
+  auto counters = db_.Prepare(
+      "UPDATE devices SET chunks = max(chunks - 1, 0), chunk_bytes = max(chunk_bytes - ?2, 0) "
+      "WHERE id = ?1");
+  if (!counters.ok()) return counters.status();
+  std::vector<StoredChunk> deleted;
+  for (const auto& [device, seq] : keys) {
+    drop->Reset();
+    drop->Bind(1, device).Bind(2, static_cast<std::int64_t>(seq));
+    auto row = drop->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) continue;  // gone already
+    StoredChunk c{device, seq, static_cast<std::uint64_t>(std::max<std::int64_t>(0, drop->Int(0))),
+                  drop->Int(1), drop->Text(2)};
+    auto rest = drop->Step();  // finishes the statement
+    if (!rest.ok()) return rest.status();
+    counters->Reset();
+    PICKET_RETURN_IF_ERROR(
+        counters->Bind(1, device).Bind(2, static_cast<std::int64_t>(c.bytes)).Run());
+    deleted.push_back(std::move(c));
+  }
+  PICKET_RETURN_IF_ERROR(tx->Commit());
+  return deleted;
+}
+
+Result<std::uint64_t> CollectorDb::DeleteLinesBefore(LineKind kind, std::int64_t before_ms,
+                                                     std::uint64_t batch) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx.ok()) return tx.status();
+  if (kind == LineKind::kResults) {
+    auto drop = db_.Prepare(R"sql(
+      DELETE FROM results WHERE id IN (
+        SELECT id FROM results WHERE last_seen_ms < ?1 ORDER BY last_seen_ms LIMIT ?2))sql");
+    if (!drop.ok()) return drop.status();
+    PICKET_RETURN_IF_ERROR(
+        drop->Bind(1, before_ms).Bind(2, static_cast<std::int64_t>(batch)).Run());
+  } else {
+    // Ids grow with arrival: the old lines are the first ones. Reading the
+    // first `batch` ids walks the primary key only; a filter on the time
+    // alone would scan the table once the old lines are gone.
+    auto first = db_.Prepare("SELECT id, received_at_ms FROM logs ORDER BY id LIMIT ?1");
+    if (!first.ok()) return first.status();
+    first->Bind(1, static_cast<std::int64_t>(batch));
+    std::optional<std::int64_t> last_old;
+    while (true) {
+      auto row = first->Step();
+      if (!row.ok()) return row.status();
+      if (!*row || first->Int(1) >= before_ms) break;
+      last_old = first->Int(0);
+    }
+    first->Reset();
+    if (!last_old) return std::uint64_t{0};
+    auto drop = db_.Prepare("DELETE FROM logs WHERE id <= ?1");
+    if (!drop.ok()) return drop.status();
+    PICKET_RETURN_IF_ERROR(drop->Bind(1, *last_old).Run());
+  }
+  const auto n = static_cast<std::uint64_t>(db_.Changes());
+  PICKET_RETURN_IF_ERROR(tx->Commit());
+  return n;
+}
+
+Result<std::uint64_t> CollectorDb::DeleteIdempotencyKeysBefore(std::int64_t before_ms,
+                                                               std::uint64_t batch) {
+  std::lock_guard lock(mu_);
+  auto drop = db_.Prepare(R"sql(
+    DELETE FROM idempotency_keys WHERE (device, kind, key) IN (
+      SELECT device, kind, key FROM idempotency_keys WHERE received_at_ms < ?1
+      ORDER BY received_at_ms LIMIT ?2))sql");
+  if (!drop.ok()) return drop.status();
+  PICKET_RETURN_IF_ERROR(drop->Bind(1, before_ms).Bind(2, static_cast<std::int64_t>(batch)).Run());
+  return static_cast<std::uint64_t>(db_.Changes());
 }
 
 Result<nlohmann::json> CollectorDb::ListDevices() {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -72,6 +73,22 @@ struct IngestOutcome {
 // Rows in one answer of a list endpoint, at most.
 inline constexpr std::uint64_t kMaxListLimit = 10000;
 
+// A stored chunk as retention sees it.
+struct StoredChunk {
+  std::string device;
+  std::uint64_t seq = 0;
+  std::uint64_t bytes = 0;
+  std::int64_t received_at_ms = 0;
+  std::string path;
+};
+
+// Where an oldest-first walk of the chunks stopped (exclusive).
+struct ChunkCursor {
+  std::int64_t received_at_ms = 0;
+  std::string device;
+  std::uint64_t seq = 0;
+};
+
 struct ListQuery {
   std::optional<std::string> device;
   std::optional<std::string> job;      // results only
@@ -123,6 +140,26 @@ class CollectorDb {
                                     std::string_view body_sha256 = {});
 
   Result<std::optional<std::string>> ChunkPath(const std::string& device, std::uint64_t seq);
+
+  // ---- retention (retention.h) ----
+  // Up to `limit` chunks ordered by (received_at_ms, device, seq) after the
+  // cursor (from the oldest without one). A read.
+  Result<std::vector<StoredChunk>> OldestChunks(const std::optional<ChunkCursor>& after,
+                                                std::size_t limit);
+  // Every device's stored chunk bytes (devices.chunk_bytes). A read.
+  Result<std::map<std::string, std::uint64_t>> ChunkBytesByDevice();
+  // In one write transaction: deletes the rows of these chunks and takes them
+  // off their devices' chunks/chunk_bytes. Returns the rows that were there
+  // (the caller unlinks their files after this commit).
+  Result<std::vector<StoredChunk>> DeleteChunks(
+      const std::vector<std::pair<std::string, std::uint64_t>>& keys);
+  // In one write transaction: up to `batch` of the oldest result rows
+  // (last_seen_ms) or log lines (lowest ids, while received_at_ms) before
+  // before_ms. Returns how many went.
+  Result<std::uint64_t> DeleteLinesBefore(LineKind kind, std::int64_t before_ms,
+                                          std::uint64_t batch);
+  // Idempotency keys first used before before_ms, up to `batch`, one transaction.
+  Result<std::uint64_t> DeleteIdempotencyKeysBefore(std::int64_t before_ms, std::uint64_t batch);
 
   // JSON arrays for the GET endpoints, read on the read connection.
   Result<nlohmann::json> ListDevices();

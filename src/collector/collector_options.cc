@@ -76,6 +76,66 @@ Status ParseDbFlags(const FlagParser& flags, CollectorOptions* o) {
   return Status::Ok();
 }
 
+// --retain-age, --retain-bytes, --retain-device-bytes, --retain-interval.
+Status ParseRetentionFlags(const FlagParser& flags, CollectorOptions* o) {
+  if (auto v = flags.Value("retain-age")) {
+    if (*v == "0") {
+      o->retain_age = std::chrono::milliseconds(0);
+    } else {
+      auto d = ParseDuration(*v);
+      if (!d.ok()) return d.status().WithContext("--retain-age");
+      if (d->count() < 60'000) {
+        return Status::InvalidArgument("--retain-age " + *v +
+                                       ": must be at least 1m (or 0 to keep everything)");
+      }
+      o->retain_age = *d;
+    }
+  }
+  if (auto v = flags.Value("retain-bytes")) {
+    o->retain_bytes_percent.reset();
+    o->retain_bytes = 0;
+    if (!v->empty() && v->back() == '%') {
+      double pct = 0;
+      const std::string number = v->substr(0, v->size() - 1);
+      auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), pct);
+      if (number.empty() || ec != std::errc() || end != number.data() + number.size() ||
+          !(pct > 0) || pct > 100) {
+        return Status::InvalidArgument("--retain-bytes " + *v +
+                                       ": expected a size (500GiB), a percentage of the --data "
+                                       "file system above 0 and at most 100 (80%), or 0 (no cap)");
+      }
+      o->retain_bytes_percent = pct;
+    } else if (*v != "0") {
+      auto size = ParseSize(*v);
+      if (!size.ok()) return size.status().WithContext("--retain-bytes");
+      o->retain_bytes = *size;
+    }
+  }
+  if (auto v = flags.Value("retain-device-bytes")) {
+    if (*v != "0") {
+      auto size = ParseSize(*v);
+      if (!size.ok()) return size.status().WithContext("--retain-device-bytes");
+      o->retain_device_bytes = *size;
+    }
+  }
+  if (o->retain_device_bytes > 0 && o->device_disk_quota > 0 &&
+      o->retain_device_bytes >= o->device_disk_quota) {
+    return Status::InvalidArgument(
+        "--retain-device-bytes " + flags.Value("retain-device-bytes").value_or("") +
+        ": must be below --device-disk-quota " + flags.Value("device-disk-quota").value_or("") +
+        ", or the device is refused before retention makes room");
+  }
+  if (auto v = flags.Value("retain-interval")) {
+    auto d = ParseDuration(*v);
+    if (!d.ok()) return d.status().WithContext("--retain-interval");
+    if (d->count() < 100 || d->count() > 86'400'000) {
+      return Status::InvalidArgument("--retain-interval " + *v + ": expected 100ms..1d");
+    }
+    o->retain_interval = *d;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool IsValidCollectorId(std::string_view id) {
@@ -133,7 +193,8 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
        "session-udp-idle", "session-icmp-idle", "heartbeat-retention", "min-free-disk",
-       "db", "db-password-file"},
+       "db", "db-password-file", "retain-age", "retain-bytes", "retain-device-bytes",
+       "retain-interval"},
       {"insecure-no-auth", "no-sessions", "zk-open-acl"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
   CollectorOptions o;
@@ -247,6 +308,8 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     }
     *out = *d;
   }
+
+  PICKET_RETURN_IF_ERROR(ParseRetentionFlags(flags, &o));
 
   if (auto v = flags.Value("heartbeat-retention")) {
     auto d = ParseDuration(*v);

@@ -50,6 +50,14 @@ struct CollectorOptions {
   std::chrono::milliseconds session_tcp_idle{300'000}, session_udp_idle{60'000},
       session_icmp_idle{30'000};
 
+  // Retention (retention.h); 0 turns a limit off.
+  std::chrono::milliseconds retain_age{30LL * 86400 * 1000};
+  // --retain-bytes: bytes, or a share of the --data file system (resolved at start).
+  std::uint64_t retain_bytes = 0;
+  std::optional<double> retain_bytes_percent = 80.0;
+  std::uint64_t retain_device_bytes = 0;
+  std::chrono::milliseconds retain_interval{60'000};
+
   // Fleet state (<data>/fleet.db) and readiness.
   std::chrono::milliseconds heartbeat_retention{7LL * 86400 * 1000};
   std::string min_free_disk = "1%";  // --min-free-disk: SIZE or PCT%, checked by probes.h

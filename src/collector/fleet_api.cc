@@ -5,6 +5,7 @@
 #include "collector/api_handler.h"
 #include "collector/fleet_api.h"
 #include "collector/gunzip.h"
+#include "collector/retention.h"
 #include "picket/common/json_limits.h"
 #include "picket/zk/json_merge.h"
 
@@ -238,6 +239,7 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
                  static_cast<double>(backlog->pending_chunks));
       }
     }
+    if (f.retention != nullptr) WriteRetentionMetrics(w, *f.retention);
     w.Family("picket_heartbeats_total", "counter", "Heartbeats accepted since the start.");
     w.Sample("picket_heartbeats_total", static_cast<double>(f.state->heartbeats()));
     if (auto disk = DiskSpaceOf(f.data_dir); disk.ok()) {

@@ -19,6 +19,8 @@
 
 namespace picket::collector {
 
+struct RetentionCounters;  // retention.h
+
 // Chunks stored but not yet analysed into sessions (GET /metrics).
 struct AnalysisBacklog {
   std::uint64_t pending_chunks = 0;
@@ -33,6 +35,7 @@ struct FleetServices {
   DiskThreshold min_free_disk;
   // Reads collector.db's chunks against the analysis cursors; unset: no analysis.
   std::function<Result<AnalysisBacklog>()> analysis_backlog;
+  const RetentionCounters* retention = nullptr;  // null: no retention thread (tests)
 };
 
 class SessionStore;

@@ -70,6 +70,7 @@ struct PcapStream {
   std::string device;
   std::uint64_t session_id = 0;
   std::vector<std::pair<std::string, std::vector<std::uint64_t>>> chunks;  // path, offsets
+  std::unique_ptr<ChunkPins::Lease> pinned;  // until the answer ends
   std::size_t next = 0;
   std::optional<int> link_type;
   bool done = false;
@@ -158,6 +159,15 @@ Reply ApiHandler::GetSessionPcap(const wire::Route& route) {
   auto stream = std::make_shared<PcapStream>();
   stream->device = (*found)->session.device;
   stream->session_id = route.session_id;
+  // Pinned before the lookups: retention either deleted a chunk already (its
+  // row is gone: 404 below) or keeps it until this answer ends.
+  std::vector<ChunkPins::Key> keys;
+  for (const analysis::PacketRef& ref : (*found)->session.packets) {
+    if (keys.empty() || keys.back().second != ref.chunk_seq) {
+      keys.emplace_back(stream->device, ref.chunk_seq);
+    }
+  }
+  stream->pinned = std::make_unique<ChunkPins::Lease>(pins_, std::move(keys));
   // Every chunk is looked up before the 200 goes out: a chunk that is gone is
   // an error the client can read, not a short pcap.
   std::optional<std::uint64_t> current;

@@ -48,6 +48,34 @@ TEST_SUITE("collector.options") {
     CHECK(o->client_ca == "ca.pem");
   }
 
+  TEST_CASE("retention: defaults, values and 0 for off") {
+    auto o = Parse({"--listen", "127.0.0.1:0", "--data", "d", "--tokens", "t"});
+    REQUIRE(o.ok());
+    CHECK(o->retain_age == std::chrono::hours(24 * 30));
+    CHECK(o->retain_bytes_percent == 80.0);
+    CHECK(o->retain_device_bytes == 0);
+    CHECK(o->retain_interval == std::chrono::minutes(1));
+    o = Parse({"--listen", "127.0.0.1:0", "--data", "d", "--tokens", "t", "--retain-age", "7d",
+               "--retain-bytes", "500GiB", "--retain-device-bytes", "10GiB", "--retain-interval",
+               "200ms"});
+    REQUIRE(o.ok());
+    CHECK(o->retain_age == std::chrono::hours(24 * 7));
+    CHECK_FALSE(o->retain_bytes_percent);
+    CHECK(o->retain_bytes == 500ull << 30);
+    CHECK(o->retain_device_bytes == 10ull << 30);
+    CHECK(o->retain_interval == std::chrono::milliseconds(200));
+    o = Parse({"--listen", "127.0.0.1:0", "--data", "d", "--tokens", "t", "--retain-age", "0",
+               "--retain-bytes", "0", "--retain-device-bytes", "0"});
+    REQUIRE(o.ok());
+    CHECK(o->retain_age.count() == 0);
+    CHECK_FALSE(o->retain_bytes_percent);
+    CHECK(o->retain_bytes == 0);
+    o = Parse({"--listen", "127.0.0.1:0", "--data", "d", "--tokens", "t", "--retain-bytes",
+               "50%"});
+    REQUIRE(o.ok());
+    CHECK(o->retain_bytes_percent == 50.0);
+  }
+
   TEST_CASE("errors name the flag") {
     struct Case {
       std::vector<std::string> args;
@@ -76,6 +104,24 @@ TEST_SUITE("collector.options") {
          "--device-disk-quota"},
         {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--client-ca", "ca.pem"},
          "--client-ca needs --tls-cert"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-age", "soon"},
+         "--retain-age: bad duration 'soon'"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-age", "30s"},
+         "--retain-age 30s: must be at least 1m"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-bytes", "120%"},
+         "--retain-bytes 120%"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-bytes", "0%"},
+         "--retain-bytes 0%"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-bytes", "big"},
+         "--retain-bytes: bad size 'big'"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-device-bytes",
+          "-1"},
+         "--retain-device-bytes: bad size '-1'"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-device-bytes",
+          "2GiB", "--device-disk-quota", "1GiB"},
+         "--retain-device-bytes 2GiB: must be below --device-disk-quota 1GiB"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-interval", "1ms"},
+         "--retain-interval 1ms"},
     };
     for (const Case& c : cases) {
       auto o = Parse(c.args);
