@@ -245,7 +245,9 @@ void FleetAgent::LearnAcls() {
   acls_known_ = true;
   if (status_created_) {
     (void)session_->Delete(layout_.DeviceStatus(options_.device_id));
-    status_created_ = false;  // the next publish makes it with the fleet's ACL
+    status_created_ = false;  // the next publish makes it with the fleet's ACL: at once, as
+    std::lock_guard lock(mu_);  // an operator watching a scan reads its totals there
+    urgent_ = immediate_ = true;
   }
   PICKET_LOG(kInfo, "supervisor", "fleet ZooKeeper identities read",
              {"admin", zk::DigestUser(ids->admin)}, {"fleet", !ids->fleet.empty()});

@@ -8,32 +8,17 @@ ones, `tshark -r` must read them (when tshark is installed), a missing chunk and
 token must fail with exit 1 and a message naming the cause.
 
 usage: chunks_cli_test.py PICKETD PICKET   (PICKETD is unused; the e2e runner passes it)"""
-import base64, hashlib, http.client, json, os, shutil, struct, subprocess, sys, tempfile
+import base64, hashlib, http.client, json, os, shutil, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
+from e2e_support import udp_pcap  # noqa: E402
 from servers import Processes, start_collector, write_private, write_tokens_file  # noqa: E402
 
 
 def check(cond, message):
     if not cond:
         raise AssertionError(message)
-
-
-def udp_pcap(first_seq, count):
-    """A classic pcap (Ethernet) of `count` UDP packets 127.0.0.1:40000 -> :9 whose payload
-    is their sequence number."""
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for i in range(count):
-        seq = first_seq + i
-        payload = struct.pack(">Q", seq)
-        udp = struct.pack(">HHHH", 40000, 9, 8 + len(payload), 0) + payload
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0, 64, 17, 0,
-                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
-        frame = b"\0" * 12 + b"\x08\x00" + ip
-        ts = 1_780_000_000 + seq
-        out.append(struct.pack("<IIII", ts, 0, len(frame), len(frame)) + frame)
-    return b"".join(out)
 
 
 def put_chunk(base_url, token, device, seq, body, packets):

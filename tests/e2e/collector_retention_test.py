@@ -12,10 +12,11 @@
    on, gw-1's chunk (once analysed), logs and results go, gw-2's stay.
 
 Every wait is a condition with a deadline. usage: collector_retention_test.py PICKETD PICKET"""
-import base64, hashlib, http.client, json, os, shutil, sqlite3, struct, sys, tempfile
+import base64, hashlib, http.client, json, os, shutil, sqlite3, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
+from e2e_support import udp_pcap  # noqa: E402
 from servers import Processes, start_collector, wait_for  # noqa: E402
 
 DAY_MS = 86_400_000
@@ -24,20 +25,6 @@ DAY_MS = 86_400_000
 def check(cond, message):
     if not cond:
         raise AssertionError(message)
-
-
-def udp_pcap(first_seq, count):
-    """A classic pcap of `count` UDP packets 127.0.0.1:40000 -> :9 (payload: the sequence)."""
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for i in range(count):
-        seq = first_seq + i
-        payload = struct.pack(">Q", seq)
-        udp = struct.pack(">HHHH", 40000, 9, 8 + len(payload), 0) + payload
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0, 64, 17, 0,
-                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
-        frame = b"\0" * 12 + b"\x08\x00" + ip
-        out.append(struct.pack("<IIII", 1_780_000_000 + seq, 0, len(frame), len(frame)) + frame)
-    return b"".join(out)
 
 
 def request(base, method, path, body=None, headers=None):

@@ -120,6 +120,22 @@ def pcap_packets(data, torn_ok=False):
     return out
 
 
+def udp_pcap(first_seq, count):
+    """A classic pcap (Ethernet) of `count` UDP packets 127.0.0.1:40000 -> :9 whose payload
+    is their sequence number."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i in range(count):
+        seq = first_seq + i
+        payload = struct.pack(">Q", seq)
+        udp = struct.pack(">HHHH", 40000, 9, 8 + len(payload), 0) + payload
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\0" * 12 + b"\x08\x00" + ip
+        ts = 1_780_000_000 + seq
+        out.append(struct.pack("<IIII", ts, 0, len(frame), len(frame)) + frame)
+    return b"".join(out)
+
+
 def job_done_nodes(zk, root, job):
     """A shared job's done nodes by shard number ({} while there are none)."""
     from servers import read_json
