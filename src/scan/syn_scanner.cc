@@ -78,8 +78,9 @@ constexpr int kReceivePollMs = 10;
 // A reply can sit up to the capture's block timeout in the ring before we see it, so the
 // measured times include it; the floor adds it once more on top of 10 ms for the last reply.
 constexpr milliseconds kReplyTimeoutFloor{10 + kCaptureTimeoutMs};
-// Answers are counted (for the early end) up to this many probes: ~40 B each in the set.
-constexpr std::uint64_t kMaxTrackedAnswers = std::uint64_t{1} << 22;
+// Answers are counted (for the early end) for shards of up to this many probes: each answer
+// is ~40 B in a hash set, so at most ~10 MiB on a 256 MiB box; larger shards end on the timeout.
+constexpr std::uint64_t kMaxTrackedAnswers = std::uint64_t{1} << 18;
 
 struct Capture {
   PcapHandle pcap;
