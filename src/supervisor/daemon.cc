@@ -142,6 +142,9 @@ class Daemon {
     worker_state = std::move(state);
     json w = {{"state", worker_state}};
     if (!worker_degraded.empty() && worker_state == "running") w["degraded"] = worker_degraded;
+    const json* before = status_doc.contains("worker") ? &status_doc["worker"] : nullptr;
+    const bool news = !before || before->value("state", "") != worker_state ||
+                      before->value("degraded", "") != w.value("degraded", "");
     if (worker) {
       const WorkerStats& s = worker->stats();
       w["pid"] = s.pid;
@@ -154,6 +157,9 @@ class Daemon {
     // every 2 s, and an unchanged one rides the 5 s periodic write.
     const bool changed = !status_doc.contains("worker") || status_doc["worker"] != w;
     SetStatus("worker", w, urgent && changed);
+    // The collector's liveness reads the worker's state: a change goes now, not a heartbeat
+    // interval later (a restarted worker would show "starting" for up to 5 s).
+    if (news) SendHeartbeatNow();
   }
   void SetApplied(std::int64_t version) {
     // Re-applying the running version (ZooKeeper holding no config yet) is not news.
@@ -232,6 +238,13 @@ class Daemon {
     uploads->SetHeartbeat(HeartbeatBody(status_doc, f));
   }
   static void OnHeartbeatTimer(uv_timer_t* t) { static_cast<Daemon*>(t->data)->SendHeartbeat(); }
+  // Out of turn, for news the liveness rule reads; the next periodic one an interval later.
+  void SendHeartbeatNow() {
+    if (heartbeat_every.count() <= 0 || shutting_down) return;  // off: none at all
+    SendHeartbeat();
+    const auto every = static_cast<std::uint64_t>(heartbeat_every.count());
+    uv_timer_start(&heartbeat_timer, &OnHeartbeatTimer, every, every);
+  }
 
   // --- uploads -------------------------------------------------------------
 
@@ -722,6 +735,13 @@ Status Daemon::StartFleet() {
   hooks.to_worker = [this](worker_protocol::Command command) {
     inbox->Post([this, command = std::move(command)] {
       if (worker) worker->SendControl(command);
+    });
+  };
+  // The first heartbeat goes before the session is up: tell the collector at once when it
+  // connects or drops, not a heartbeat interval later (the page would show "ZooKeeper lost").
+  hooks.on_session = [this](bool) {
+    inbox->Post([this] {
+      if (!shutting_down) SendHeartbeatNow();
     });
   };
   fleet = std::make_unique<FleetAgent>(std::move(fo), std::move(hooks));

@@ -34,6 +34,10 @@ Status FleetAgent::Start() {
       });
     }
     if (state == zk::SessionState::kConnected) Post([this] { last_published_.clear(); });
+    const bool connected = state == zk::SessionState::kConnected;
+    if (hooks_.on_session && connected != session_connected_.exchange(connected)) {
+      hooks_.on_session(connected);  // on a change only: retries while down are not news
+    }
   });
   // Listings on change instead of every tick: an idle device reads nothing.
   session_->WatchChildren(layout_.Jobs(), [this](const zk::WatchEvent& e) {

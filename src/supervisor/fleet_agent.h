@@ -6,6 +6,7 @@
 // worker or the loop goes through the hooks, which must post, not block.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -37,6 +38,8 @@ struct FleetAgentHooks {
   std::function<void(std::vector<std::string> urls)> on_collectors;
   // A command for the worker's control channel; agent thread.
   std::function<void(worker_protocol::Command command)> to_worker;
+  // The ZooKeeper session connected (true) or lost its connection (false); session thread.
+  std::function<void(bool connected)> on_session;
 };
 
 struct FleetAgentOptions {
@@ -105,6 +108,7 @@ class FleetAgent {
   bool immediate_ = false;  // the pending urgent write skips the spacing (SetStatusNow)
   nlohmann::json status_ = nlohmann::json::object();
   std::thread thread_;
+  std::atomic<bool> session_connected_{false};  // the last state told to hooks_.on_session
 
   // Agent thread only.
   bool status_created_ = false;

@@ -133,6 +133,18 @@ def main():
             failures.append(f"picket sessions --port 99999: exit {r.returncode}: {r.stderr.strip()[:200]}")
         g1 = fleet.row_version("device_groups", "lab")
         wait_group_applied(g1, "both devices running group version 1", 40)
+        # A device on ZooKeeper is "online" well within a heartbeat interval (5 s): its first
+        # heartbeat goes before the session is up, and the next one at once when it connects.
+        def online():
+            rows = devices_json()
+            return all(rows.get(d, {}).get("status") == "online" for d in DEVICES) and rows
+        t_on = time.monotonic()
+        try:
+            wait_for("both devices online", online, 2.5, 0.05)
+            figure(f"devices applied group version 1 -> both online: {(time.monotonic() - t_on) * 1000:.0f} ms")
+        except AssertionError:
+            failures.append(f"devices not online 2.5 s after applying their config: "
+                            f"{ {d: (r['status'], r['status_reasons']) for d, r in devices_json().items()} }")
 
         # 1. A group change shows as applied per device; this one restarts the workers (a capture
         # setting), so "applied" waits for the new worker, as for a device row.
