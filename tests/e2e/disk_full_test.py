@@ -169,6 +169,23 @@ def accounted(db):
                      "FROM chunks")[0][0]
 
 
+def accounting(db, sent):
+    """The buffer's account of `sent` packets, for a failure message."""
+    row = query(db, "SELECT COALESCE(SUM(packets), 0), COALESCE(SUM(lost_packets), 0), "
+                    "COALESCE(SUM(kernel_drops + interface_drops), 0), COUNT(*), "
+                    "COALESCE(SUM(state = 0), 0) FROM chunks")[0]
+    return (f"sent {sent}, in chunks {row[0]}, lost {row[1]}, drops {row[2]} "
+            f"({row[3]} chunk rows, {row[4]} pending)")
+
+
+def wait_accounted(db, tx, what, timeout, check):
+    """Waits for check(db, sent); the timeout names the buffer's account of the packets."""
+    try:
+        wait_for(what, lambda: check(db, tx.sent), timeout)
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {accounting(db, tx.sent)}") from None
+
+
 def settled(db, sent):
     """Every packet sent is in a committed chunk or counted, and nothing waits for upload."""
     return accounted(db) >= sent and query(db, "SELECT COUNT(*) FROM chunks WHERE state = 0")[0][0] == 0
@@ -203,7 +220,7 @@ def abc_on(picketd, picket, work, mnt, procs, failures, figures):
 
     # A: collector down, about 2.5x the filesystem in traffic.
     tx.send_for(12, 2000, until=lambda: tx.sent >= 20000)
-    wait_for("every packet in a chunk or counted", lambda: accounted(db) >= tx.sent, 20)
+    wait_accounted(db, tx, "every packet in a chunk or counted", 20, lambda d, n: accounted(d) >= n)
     evicted_a = counter(db, "chunks_evicted")
     committed_a = query(db, "SELECT COUNT(*) FROM chunks WHERE state = 0")[0][0]
     collector = start_collector(procs, picket, work)
@@ -246,7 +263,7 @@ def abc_on(picketd, picket, work, mnt, procs, failures, figures):
         mark = tx.sent
         tx.send_for(4, 1500)
         after = tx.sent
-        wait_for("chunks after the filler went", lambda: settled(db, tx.sent), 30)
+        wait_accounted(db, tx, "chunks after the filler went", 30, settled)
         wait_for("worker.degraded gone from the heartbeat", lambda: worker_degraded(collector) is None, 15, 0.2)
         seen, _ = delivered_packets(collector)
         resumed = sum(1 for n in range(mark, after) if tx.times[n] - t_free > 2.0 and n in seen)
@@ -269,7 +286,7 @@ def abc_on(picketd, picket, work, mnt, procs, failures, figures):
         tx.send_for(5, 1500)
         after = tx.sent
         try:
-            wait_for("every packet delivered or counted", lambda: settled(db, tx.sent), 30)
+            wait_accounted(db, tx, "every packet delivered or counted", 30, settled)
         except AssertionError as e:
             failures.append(f"C: {e}")
         procs.stop(picketd_proc)
