@@ -36,6 +36,7 @@ dev_packages=(
   prometheus
   chromium chromium-driver python3-selenium
   man-db bsdextrautils
+  ccache
 )
 # The .debs: dpkg-deb and dpkg-shlibdeps (dpkg-dev), a clean chroot and the package checker.
 packaging_packages=(dpkg-dev binutils debootstrap lintian)
