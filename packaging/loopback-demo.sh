@@ -39,7 +39,8 @@ tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(1000):
     tx.sendto(b"picket demo packet %d" % i, ("127.0.0.1", 39999))
 PY
-echo "demo: sent 1000 UDP packets to 127.0.0.1:39999; chunks seal after 10s of idle (chunk_idle)"
+echo "demo: sent 1000 UDP packets to 127.0.0.1:39999; nothing listens there, so each draws an ICMP port"
+echo "      unreachable and lo carries 2000 packets; chunks seal after 10s of idle (chunk_idle)"
 
 chunks() { python3 -c "import json,urllib.request;print(json.dumps(json.load(urllib.request.urlopen('http://127.0.0.1:8750/v1/devices/local/chunks')),indent=1))"; }
 has_chunk() { chunks 2>/dev/null | grep -q '"seq"'; }
