@@ -8,10 +8,10 @@
 #include <mutex>
 #include <optional>
 
+#include "chunk_body.h"
 #include "gzip.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/digest.h"
-#include "picket/common/file_io.h"
 #include "picket/common/wire.h"
 #include "picket/upload/http_uploader.h"
 
@@ -24,34 +24,48 @@ using CurlEasy = CHandle<CURL, curl_easy_cleanup>;
 constexpr std::size_t kExpectContinueBytes = 1 << 20;
 using CurlHeaders = CHandle<curl_slist, curl_slist_free_all>;
 
-std::array<std::uint8_t, 32> DigestOf(const std::string& hex, const std::string& body) {
+// The digest the worker recorded while writing the chunk, if the row has one.
+std::optional<std::array<std::uint8_t, 32>> RecordedDigest(const std::string& hex) {
   std::array<std::uint8_t, 32> out{};
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
   };
-  bool ok = hex.size() == 64;
-  for (std::size_t i = 0; ok && i < 32; ++i) {
+  if (hex.size() != 64) return std::nullopt;
+  for (std::size_t i = 0; i < 32; ++i) {
     int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    ok = hi >= 0 && lo >= 0;
+    if (hi < 0 || lo < 0) return std::nullopt;
     out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
   }
-  if (ok) return out;
-  Sha256 hash;  // no recorded digest (older rows): hash the file
-  hash.Update(body);
-  return hash.Finish();
+  return out;
 }
 
-// Encrypted or already-compressed traffic does not shrink, and gzipping it
-// costs the supervisor ~25 CPU-s per GB (measured by tests/bench/capture_bench)
-// for a 2.5% saving. A 64 KiB sample decides: send it compressed only when the
-// sample shrinks below 80%.
 bool WorthCompressing(const std::string& body) {
-  constexpr std::size_t kSample = 64 * 1024;
-  if (body.size() <= kSample) return true;
-  auto sample = GzipCompress(std::string_view(body).substr(body.size() / 2 - kSample / 2, kSample));
-  return sample.ok() && sample->size() < kSample * 8 / 10;
+  const std::size_t from = body.size() / 2 - std::min(body.size(), kGzipSampleBytes) / 2;
+  return GzipPays(std::string_view(body).substr(from, kGzipSampleBytes), body.size());
+}
+
+// libcurl pulls a streamed body through these; an error aborts the transfer (retried later).
+struct StreamState {
+  ChunkBody* body;
+  std::string error;
+};
+
+size_t ReadBody(char* out, size_t size, size_t n, void* p) {
+  auto* state = static_cast<StreamState*>(p);
+  auto got = state->body->Read(out, size * n);
+  if (!got.ok()) {
+    state->error = got.status().message();
+    return CURL_READFUNC_ABORT;
+  }
+  return *got;
+}
+
+int SeekBody(void* p, curl_off_t offset, int origin) {
+  auto* state = static_cast<StreamState*>(p);
+  if (offset != 0 || origin != SEEK_SET) return CURL_SEEKFUNC_CANTSEEK;
+  return state->body->Rewind().ok() ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_FAIL;
 }
 
 size_t KeepBody(char* data, size_t size, size_t n, void* sink) {
@@ -66,17 +80,25 @@ class CurlUploader final : public ChunkUploader {
 
   UploadResult PutChunk(const std::string& base_url, const buffer::ChunkMeta& chunk,
                         const DeviceCounters& counters) override {
-    // Chunks are capped at 1 GiB by the config validator.
-    auto body = ReadWholeFile(chunk.file, std::size_t{1} << 30);
-    if (!body.ok()) {
+    // Chunks are capped at 1 GiB by the config validator. The file is streamed:
+    // no whole chunk in memory per upload thread.
+    ChunkBody body;
+    if (Status st = body.Open(chunk.file, std::uint64_t{1} << 30); !st.ok()) {
       // A vanished file cannot come back: dead. EMFILE, EIO and the like may pass: retry.
-      const Outcome outcome =
-          body.status().code() == StatusCode::kNotFound ? Outcome::kDead : Outcome::kRetry;
-      return {outcome, 0, std::chrono::milliseconds(0), body.status().message(), 0};
+      const Outcome outcome = st.code() == StatusCode::kNotFound ? Outcome::kDead : Outcome::kRetry;
+      return {outcome, 0, std::chrono::milliseconds(0), st.message(), 0};
     }
     // The worker hashed the chunk while writing it; sending that digest (not a
     // fresh one) also makes the collector refuse a file damaged on the flash.
-    auto digest = DigestOf(chunk.sha256_hex, *body);
+    auto recorded = RecordedDigest(chunk.sha256_hex);
+    std::array<std::uint8_t, 32> digest{};
+    if (recorded) {
+      digest = *recorded;
+    } else {  // rows written before digests were recorded: hash the file
+      auto hashed = body.HashFile();
+      if (!hashed.ok()) return {Outcome::kRetry, 0, {}, hashed.status().message(), 0};
+      digest = *hashed;
+    }
     std::vector<std::string> headers = {
         wire::HeaderLine(wire::kDigestHeader,
                          "sha-256=" + Base64Encode(digest.data(), digest.size())),
@@ -92,7 +114,12 @@ class CurlUploader final : public ChunkUploader {
         wire::HeaderLine(wire::kInterfaceHeader, chunk.interface),
     };
     const std::string url = base_url + wire::ChunkPath(settings_.device_id, chunk.seq);
-    return Send("PUT", url, std::move(*body), std::move(headers), counters);
+    if (settings_.gzip && body.file_size() > 256 && body.WorthCompressing()) {
+      if (Status st = body.UseGzip(); !st.ok()) return {Outcome::kRetry, 0, {}, st.message(), 0};
+      headers.push_back(wire::HeaderLine(wire::kContentEncodingHeader, wire::kGzipEncoding));
+    }
+    return Send("PUT", url, std::string(), std::move(headers), counters,
+                std::chrono::milliseconds(0), &body);
   }
 
   UploadResult PostBatch(const std::string& base_url, const buffer::Batch& batch,
@@ -124,11 +151,13 @@ class CurlUploader final : public ChunkUploader {
 
   // `counters`: the X-Picket-Evicted-* headers (chunks and batches only);
   // `total_time`: a bound on the whole transfer (0: only the low-speed limit).
+  // `stream`: the body comes from a chunk file (already set to gzip or not), not `body`.
   UploadResult Send(const char* method, const std::string& url, std::string body,
                     std::vector<std::string> headers, std::optional<DeviceCounters> counters,
-                    std::chrono::milliseconds total_time = std::chrono::milliseconds(0)) {
+                    std::chrono::milliseconds total_time = std::chrono::milliseconds(0),
+                    ChunkBody* stream = nullptr) {
     UploadResult result;
-    if (settings_.gzip && body.size() > 256 && WorthCompressing(body)) {
+    if (!stream && settings_.gzip && body.size() > 256 && WorthCompressing(body)) {
       auto packed = GzipCompress(body);
       if (packed.ok()) {
         body = std::move(*packed);
@@ -143,7 +172,8 @@ class CurlUploader final : public ChunkUploader {
     // A large body waits for the collector's "100 Continue": a refusal (token,
     // quota, 429 when busy) then costs a round trip, not the body. Small ones go
     // at once (no round trip on loopback and LAN).
-    headers.push_back(body.size() >= kExpectContinueBytes ? "Expect: 100-continue" : "Expect:");
+    const std::uint64_t size = stream ? stream->file_size() : body.size();
+    headers.push_back(size >= kExpectContinueBytes ? "Expect: 100-continue" : "Expect:");
 
     if (!easy_) {
       easy_.reset(curl_easy_init());
@@ -162,8 +192,21 @@ class CurlUploader final : public ChunkUploader {
     char error[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    StreamState streamed{stream, {}};
+    if (stream) {
+      curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
+      curl_easy_setopt(h, CURLOPT_READDATA, &streamed);
+      curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &SeekBody);
+      curl_easy_setopt(h, CURLOPT_SEEKDATA, &streamed);
+      // Gzip made on the fly has no length yet: chunked transfer encoding.
+      if (!stream->gzip()) {
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(stream->file_size()));
+      }
+    } else {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &KeepBody);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &response);
@@ -193,6 +236,7 @@ class CurlUploader final : public ChunkUploader {
     if (rc != CURLE_OK) {
       result.outcome = Outcome::kRetry;
       result.error = std::string(curl_easy_strerror(rc)) + (error[0] ? std::string(": ") + error : "");
+      if (!streamed.error.empty()) result.error += ": " + streamed.error;
       return result;
     }
     long status = 0;

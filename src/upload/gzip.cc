@@ -25,4 +25,10 @@ Result<std::string> GzipCompress(std::string_view data) {
   return out;
 }
 
+bool GzipPays(std::string_view middle_sample, std::uint64_t body_size) {
+  if (body_size <= kGzipSampleBytes) return true;
+  auto packed = GzipCompress(middle_sample);
+  return packed.ok() && packed->size() < middle_sample.size() * 8 / 10;
+}
+
 }  // namespace picket::upload
