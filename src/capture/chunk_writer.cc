@@ -115,7 +115,7 @@ ChunkWriterOptions ChunkWriterOptions::FromConfig(const CaptureSection& capture,
   o.max_bytes = capture.chunk_max_bytes;
   o.max_age = capture.chunk_max_age;
   o.idle = capture.chunk_idle;
-  o.queue_bytes = ChunkWriterOptions::kDefaultQueueBytes;
+  o.queue_bytes = static_cast<std::size_t>(capture.queue_mib) << 20;
   return o;
 }
 

@@ -65,6 +65,7 @@ void ReadCapture(JsonObjectReader& r, CaptureSection& c) {
   r.Int("snaplen", 64, 262144, &c.snaplen);
   r.Int("buffer_mib", 1, 1024, &c.buffer_mib);
   r.Int("timeout_ms", 10, 1000, &c.timeout_ms);
+  r.Int("queue_mib", 1, 256, &c.queue_mib);
   r.Size("chunk_max_bytes", 64ull << 10, 1ull << 30, &c.chunk_max_bytes);
   r.Duration("chunk_max_age", milliseconds(1000), kHour, &c.chunk_max_age);
   r.Duration("chunk_idle", milliseconds(100), kHour, &c.chunk_idle);
@@ -420,6 +421,7 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"snaplen", c.capture.snaplen},
         {"buffer_mib", c.capture.buffer_mib},
         {"timeout_ms", c.capture.timeout_ms},
+        {"queue_mib", c.capture.queue_mib},
         {"chunk_max_bytes", FormatSize(c.capture.chunk_max_bytes)},
         {"chunk_max_age", ms(c.capture.chunk_max_age)},
         {"chunk_idle", ms(c.capture.chunk_idle)}}},

@@ -104,8 +104,8 @@ struct ChunkWriterOptions {
   // ~45 ms of 3 Gbps, on top of the kernel ring; counts against the gateway's RAM budget.
   static constexpr std::size_t kDefaultQueueBytes = 16 << 20;
 
-  // Rotation limits from the config; link type and snaplen from the source;
-  // queued mode with kDefaultQueueBytes.
+  // Rotation limits and the pool (capture.queue_mib, kDefaultQueueBytes by
+  // default) from the config; link type and snaplen from the source.
   static ChunkWriterOptions FromConfig(const CaptureSection& capture, std::string dir,
                                        const PacketSource& source);
 };

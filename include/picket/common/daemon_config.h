@@ -34,6 +34,7 @@ struct CaptureSection {
   int snaplen = 262144;
   int buffer_mib = 32;           // kernel ring; ≥ 32 MiB avoids the 2 MiB-default drops
   int timeout_ms = 150;          // TPACKET_V3 block retire timeout; never immediate mode
+  int queue_mib = 16;            // the chunk writer's pool between capture and disk
   std::uint64_t chunk_max_bytes = 8ull << 20;
   std::chrono::milliseconds chunk_max_age{60'000};
   std::chrono::milliseconds chunk_idle{10'000};

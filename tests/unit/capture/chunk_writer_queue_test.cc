@@ -142,6 +142,8 @@ TEST_SUITE("capture.chunk_writer.queued") {
     const auto o = ChunkWriterOptions::FromConfig(config, "/tmp", source);
     CHECK(o.queue_bytes == ChunkWriterOptions::kDefaultQueueBytes);
     CHECK(ChunkWriterOptions{}.queue_bytes == 0);  // plain options stay inline
+    config.queue_mib = 4;  // a small box
+    CHECK(ChunkWriterOptions::FromConfig(config, "/tmp", source).queue_bytes == 4u << 20);
   }
 
   TEST_CASE("the writer thread seals every chunk in seq order, byte for byte, hashed") {

@@ -112,6 +112,8 @@ TEST_SUITE("common.config") {
         {"snaplen negative", R"({"capture": {"snaplen": -1}})", "/capture/snaplen", "-1"},
         {"buffer_mib zero", R"({"capture": {"buffer_mib": 0}})", "/capture/buffer_mib", "got 0"},
         {"timeout bool", R"({"capture": {"timeout_ms": true}})", "/capture/timeout_ms", "true"},
+        {"queue_mib zero", R"({"capture": {"queue_mib": 0}})", "/capture/queue_mib", "got 0"},
+        {"queue_mib too big", R"({"capture": {"queue_mib": 1024}})", "/capture/queue_mib", "1024"},
         {"enabled string", R"({"capture": {"enabled": "yes"}})", "/capture/enabled", "\"yes\""},
         {"interface too long", R"({"capture": {"interface": "averyveryverylongname0"}})",
          "/capture/interface", "averyveryverylongname0"},
