@@ -1,11 +1,11 @@
 #include "upload/chunk_body.h"
 
 #include <doctest/doctest.h>
-#include <zlib.h>
 
 #include <cstdint>
 #include <string>
 
+#include "fakes/upload/gunzip_for_tests.h"
 #include "picket/common/digest.h"
 #include "support/temp_dir.h"
 
@@ -13,20 +13,6 @@ namespace picket::upload {
 
 namespace {
 
-std::string Gunzip(const std::string& packed) {
-  z_stream zs{};
-  REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
-  std::string out(4 << 20, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
-  zs.avail_in = static_cast<uInt>(packed.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = inflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  inflateEnd(&zs);
-  CHECK(rc == Z_STREAM_END);
-  return out;
-}
 
 // Pcap-like text that gzip shrinks, and bytes it cannot (a fixed LCG: the same every run).
 std::string Compressible(std::size_t n) {
@@ -80,13 +66,13 @@ TEST_SUITE("upload") {
     REQUIRE(body.UseGzip().ok());
     const std::string packed = ReadAll(body, 16384);
     CHECK(packed.size() < data.size() / 2);
-    CHECK(Gunzip(packed) == data);
+    CHECK(GunzipForTests(packed) == data);
     // libcurl rewinds a body it has partly sent (a reused connection that had closed).
     REQUIRE(body.Rewind().ok());
     char some[300];
     REQUIRE(body.Read(some, sizeof some).ok());
     REQUIRE(body.Rewind().ok());
-    CHECK(Gunzip(ReadAll(body, 7)) == data);
+    CHECK(GunzipForTests(ReadAll(body, 7)) == data);
   }
 
   TEST_CASE("a chunk body hashes its file and still reads from the first byte") {
@@ -109,7 +95,7 @@ TEST_SUITE("upload") {
     ChunkBody empty;
     REQUIRE(empty.Open(dir.Write("e.pcap", ""), 1 << 20).ok());
     REQUIRE(empty.UseGzip().ok());
-    CHECK(Gunzip(ReadAll(empty, 512)).empty());
+    CHECK(GunzipForTests(ReadAll(empty, 512)).empty());
     ChunkBody big;
     const Status st = big.Open(dir.Write("b.pcap", std::string(5000, 'x')), 4096);
     CHECK(st.code() == StatusCode::kInvalidArgument);
