@@ -22,7 +22,8 @@ Root (mounts a tmpfs, live capture); skips without it unless CI=true."""
 import http.client, http.server, json, os, socket, sqlite3, struct, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import report, http_get, remove_unless_kept, root_or_skip, pcap_frames  # noqa: E402
+from e2e_support import (report, http_get, remove_unless_kept, root_or_skip, pcap_frames,  # noqa: E402
+                         request_body)
 from servers import Processes, wait_for, free_port, start_collector  # noqa: E402
 
 DEVICE = "gw-full"
@@ -46,9 +47,11 @@ class CountingProxy:
                 pass
 
             def forward(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                body = request_body(self)
                 key = (self.command, self.path.split("?")[0], self.headers.get("Idempotency-Key", ""))
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                # Forwarded with its length: the body was read whole, chunked or not.
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection", "transfer-encoding", "content-length")}
                 conn = http.client.HTTPConnection(target[0], target[1], timeout=30)
                 try:
                     conn.request(self.command, self.path, body=body, headers=headers)

@@ -23,6 +23,24 @@ def http_get(url, token=None, timeout=10):
         return r.read()
 
 
+def request_body(handler, limit=64 << 20):
+    """The body of a request an http.server handler received: by Content-Length, or decoded from
+    chunked transfer encoding (picketd streams gzip chunks with no length known up front)."""
+    if "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower():
+        body = bytearray()
+        while True:
+            size = int(handler.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+            if len(body) + size > limit:
+                raise ValueError(f"chunked body over {limit} bytes")
+            body += handler.rfile.read(size)
+            handler.rfile.readline(1024)  # the CRLF after each piece
+    return handler.rfile.read(min(int(handler.headers.get("Content-Length") or 0), limit))
+
+
 def pcap_frames(data):
     """Yields the frames of a classic pcap file; fails on a torn last record."""
     magic = struct.unpack("<I", data[:4])[0]

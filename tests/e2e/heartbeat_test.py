@@ -19,7 +19,7 @@ import argparse, gzip, http.server, json, os, signal, socket, statistics, sys, t
 import urllib.error
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from e2e_support import http_get, remove_unless_kept, report, root_or_skip  # noqa: E402
+from e2e_support import http_get, remove_unless_kept, report, request_body, root_or_skip  # noqa: E402
 from servers import Processes, WaitTimeout, wait_for, write_private, write_tokens_file  # noqa: E402
 
 PORTS = {"gw-hb": 39141, "gw-quiet": 39142, "gw-live": 39143}  # UDP, 127.0.0.1, ours only
@@ -60,8 +60,7 @@ class RecorderHandler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(min(n, 64 << 20))
+        body = request_body(self)
         if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
             body = gzip.decompress(body)
         return body
