@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""ingest_bench: the collector ingesting pcap chunks from many simulated devices, beside nginx
+1.22 storing the same PUTs on the same disk, in the same run (issue 18).
+
+A benchmark program, not a test (never registered with ctest). All traffic goes to 127.0.0.1;
+every loop is bounded in count and in seconds; every process is stopped by its PID; the work dir
+is removed at the end, also on Ctrl-C.
+
+For each cell (--devices x --sizes):
+  1. a fresh `picket collector` (per-device tokens: every device has its own, as in a fleet;
+     everything else at its defaults, plus --collector-args) gets --seconds of load;
+  2. a fresh nginx (its own temp config: daemon off, master_process on, worker_processes auto,
+     dav_methods PUT, create_full_put_path on, client_max_body_size 100m, keepalive_requests
+     1000000, its root, body temp dir, pid file and logs in the work dir) gets the same load.
+The load is picket_bench_ingest_load (tests/bench/ingest_load.c, libcurl multi): every device
+keeps one PUT /v1/devices/<id>/chunks/<seq> in flight with the headers picketd sends (Digest,
+Content-Type, Bearer token, Expect: 100-continue from 1 MiB up), honours Retry-After on 429/503
+and backs off 100 ms after a connection error. The body is a valid classic pcap of exactly
+--sizes KiB (UDP frames of random bytes), the same file for every PUT.
+Measured per server: chunks/s and MB/s of 2xx answers, p50/p99 latency of one successful attempt,
+429s, CPU seconds during the load (utime+stime from /proc/PID/stat; nginx: master + workers) and
+peak RSS (VmHWM; nginx: the sum over master + workers). The ratio is collector chunks/s over
+nginx chunks/s.
+
+What differs by design: the collector checks the digest and the pcap, fsyncs every chunk and
+records it in SQLite (and, unless --collector-args=--no-sessions, cuts sessions off the request
+path); nginx only writes the file. The collector's --max-inflight (default 64) answers excess
+uploads with 429 + Retry-After, nginx has no such cap. The generator runs on the same machine
+and its CPU is printed too: on a small machine it takes a real share.
+With more devices than the collector's per-address connection cap (default 256) the driver
+raises it by flag (--max-connections-per-address) and says so; --spread-sources instead makes
+device i connect from 127.0.0.(2 + i % 249).
+
+Disk: each server writes about MB/s x --seconds per cell; a cell's data is deleted (and synced)
+before the next one. The work dir (--workdir, default /var/tmp) must not be a tmpfs.
+
+usage: ingest_bench.py PICKET [--seconds S] [--devices 50,200,1000] [--sizes 64,1024]
+                              [--no-nginx] [--collector-args "--no-sessions ..."]
+                              [--spread-sources] [--load PATH] [--nginx PATH] [--workdir DIR]"""
+import argparse, base64, hashlib, json, os, resource, shlex, shutil, signal, socket, struct
+import subprocess, sys, tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
+from servers import Processes, WaitTimeout, free_port, machine_line, start_collector, wait_for  # noqa: E402
+from heartbeats import device_ids, write_tokens  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+STRAGGLER_S = 30          # the generator aborts requests still running at --seconds + this
+DEFAULT_PER_ADDRESS = 256  # the collector's --max-connections-per-address default
+DEFAULT_TOTAL = 4096       # its --max-connections ceiling (and file limit - 128)
+NGINX_INSTALL = "apt-get install -y nginx   (Debian 12: nginx 1.22 with the DAV module)"
+
+
+class BenchError(Exception):
+    pass
+
+
+def pcap_of(size):
+    """A classic pcap of exactly `size` bytes (>= 24 + 58): UDP frames 127.0.0.1 -> 127.0.0.1
+    with up to 1400 random payload bytes each, the last one cut to fit."""
+    header, per_frame = 24, 16 + 14 + 20 + 8
+    if size < header + per_frame:
+        raise BenchError(f"chunk size {size} B: too small for a pcap with one frame")
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    left, i = size - header, 0
+    while left > 0:  # bounded: every pass takes at least per_frame bytes
+        payload = min(1400, left - per_frame)
+        if 0 < left - per_frame - payload < per_frame:  # the rest would not hold a frame
+            payload -= per_frame
+        data = os.urandom(payload)
+        udp = struct.pack(">HHHH", 40000, 9, 8 + payload, 0) + data
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\0" * 12 + b"\x08\x00" + ip
+        out.append(struct.pack("<IIII", 1_780_000_000 + i, 0, len(frame), len(frame)) + frame)
+        left -= 16 + len(frame)
+        i += 1
+    body = b"".join(out)
+    assert len(body) == size, (len(body), size)
+    return body
+
+
+def fs_type(path):
+    """The file system type of the mount holding `path` (longest mount point prefix)."""
+    path, best, kind = os.path.realpath(path), "", "?"
+    with open("/proc/mounts") as f:
+        for line in f:
+            _, mnt, fstype = line.split()[:3]
+            mnt = mnt.replace("\\040", " ")
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best, kind = mnt, fstype
+    return kind
+
+
+def cpu_ticks(pid):
+    """(utime, stime) of `pid` in clock ticks ((0, 0) when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0, 0
+
+
+def peak_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children_of(pid):
+    """The PIDs whose parent is `pid` (nginx's workers)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(name))
+        except (OSError, IndexError, ValueError):
+            pass
+    return kids
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def raise_file_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the children inherit it
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def nginx_conf(d, port, devices):
+    as_root = "user root root;  # the driver runs as root; so do the collector and nginx's workers\n"
+    conns = devices + 256
+    return f"""{as_root if os.geteuid() == 0 else ''}daemon off;
+master_process on;
+worker_processes auto;
+worker_rlimit_nofile {2 * conns};
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections {conns}; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/client_temp;
+    proxy_temp_path {d}/proxy_temp;
+    fastcgi_temp_path {d}/fastcgi_temp;
+    uwsgi_temp_path {d}/uwsgi_temp;
+    scgi_temp_path {d}/scgi_temp;
+    client_max_body_size 100m;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/root;
+        location /v1/devices/ {{
+            dav_methods PUT;
+            create_full_put_path on;
+        }}
+    }}
+}}
+"""
+
+
+class Bench:
+    def __init__(self, a, work):
+        self.a, self.work = a, work
+        self.procs = Processes(os.path.join(work, "processes.log"), detach=True)
+        self.collector_args = shlex.split(a.collector_args)
+
+    def run_load(self, url, devices, body, cell):
+        """Runs the generator against `url`; returns its JSON result."""
+        out_path = os.path.join(cell, f"load-{len(os.listdir(cell))}.json")
+        argv = [self.a.load, "--url", url, "--devices", str(devices), "--seconds", str(self.a.seconds),
+                "--body", body["path"], "--digest", body["digest"], "--tokens", self.tokens_plain]
+        if self.a.spread_sources:
+            argv.append("--spread-sources")
+        with open(out_path, "wb") as out:
+            p = self.procs.start(argv, "ingest_load", stdout=out, stderr=None)
+        got = self.procs.wait(p, self.a.seconds + STRAGGLER_S + 30)
+        if got is None:
+            print(f"ingest_load (pid {p.pid}) overran its own bound: stopping it", flush=True)
+            got = self.procs.stop(p, signal.SIGTERM, 10)
+        with open(out_path) as f:
+            text = f.read().strip()
+        if got[0] != 0 or not text:
+            raise BenchError(f"ingest_load exited with {got[0]} (see {self.procs.log.name})")
+        return json.loads(text.splitlines()[-1])
+
+    def measure(self, pids_fn, url, devices, body, cell):
+        """CPU of pids_fn()'s processes during the load and their peak RSS just after."""
+        before = {pid: cpu_ticks(pid) for pid in pids_fn()}
+        result = self.run_load(url, devices, body, cell)
+        pids = pids_fn()
+        for i, key in ((0, "cpu_user_s"), (1, "cpu_sys_s")):
+            result[key] = sum(cpu_ticks(p)[i] - before.get(p, (0, 0))[i] for p in pids) / CLK_TCK
+        result["cpu_server_s"] = result["cpu_user_s"] + result["cpu_sys_s"]
+        result["rss_mib"] = sum(peak_rss_kib(p) for p in pids) / 1024
+        result["processes"] = len(pids)
+        return result
+
+    def collector_flags(self, devices):
+        """Cap flags the load needs, unless --collector-args set them; and the note to print."""
+        flags, notes = [], []
+        given = set(a.split("=", 1)[0] for a in self.collector_args)
+        if (not self.a.spread_sources and devices > DEFAULT_PER_ADDRESS - 16
+                and "--max-connections-per-address" not in given):
+            flags += ["--max-connections-per-address", str(devices + 64)]
+            notes.append(f"--max-connections-per-address {devices + 64} (default "
+                         f"{DEFAULT_PER_ADDRESS}; all {devices} devices connect from 127.0.0.1)")
+        if devices + 64 > DEFAULT_TOTAL and "--max-connections" not in given:
+            flags += ["--max-connections", str(devices + 64)]
+            notes.append(f"--max-connections {devices + 64} (default at most {DEFAULT_TOTAL})")
+        return flags, notes
+
+    def collector_cell(self, devices, body, cell):
+        d = os.path.join(cell, "c")
+        os.makedirs(d)
+        flags, notes = self.collector_flags(devices)
+        url = start_collector(self.procs, self.a.picket, d, "--tokens", self.tokens_file,
+                              *flags, *self.collector_args)
+        p = self.procs.procs[-1]
+        try:
+            r = self.measure(lambda: [p.pid] if p.poll() is None else [], url, devices, body, cell)
+        finally:
+            code, _ = self.procs.stop(p, signal.SIGTERM, 30)
+        if code not in (0, None):
+            print(f"note: the collector exited with {code} when stopped (see {self.procs.log.name})")
+        r["notes"] = notes
+        return r
+
+    def nginx_cell(self, devices, body, cell):
+        d = os.path.join(cell, "n")
+        for sub in ("root/v1/devices", "client_temp"):
+            os.makedirs(os.path.join(d, sub))
+        port = free_port()
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(nginx_conf(d, port, devices))
+        p = self.procs.start([self.a.nginx, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
+                             "nginx", log_path=os.path.join(d, "nginx.out"))
+        try:
+            wait_for("nginx to accept", lambda: p.poll() is not None or accepts(port), 30)
+            if p.poll() is not None:
+                raise BenchError(f"nginx exited with {p.returncode}: {tail(os.path.join(d, 'error.log'))}")
+            for pid in children_of(p.pid):  # killed in stop_all should they outlive a killed master
+                self.procs.watch(pid, "nginx worker", "nginx: worker")
+            r = self.measure(lambda: [p.pid] + children_of(p.pid) if p.poll() is None else [],
+                             f"http://127.0.0.1:{port}", devices, body, cell)
+        finally:
+            self.procs.stop(p, signal.SIGTERM, 30)
+        errors = tail(os.path.join(d, "error.log"), 3)
+        if errors:
+            r["notes"] = [f"nginx error.log: {errors}"]
+        return r
+
+
+def tail(path, n=5):
+    try:
+        with open(path) as f:
+            return " | ".join(line.strip() for line in f.readlines()[-n:])
+    except OSError:
+        return ""
+
+
+def fmt(r):
+    if r is None:
+        return f"{'-':>8}{'-':>8}{'-':>17}{'-':>7}{'-':>7}{'-':>8}"
+    lat = f"{r['p50_ms']:.1f}/{r['p99_ms']:.1f}" if r["ok"] else "-"
+    return (f"{r['chunks_per_s']:>8.0f}{r['mb_per_s']:>8.1f}{lat:>17}{r['status_429']:>7}"
+            f"{r['cpu_server_s']:>7.1f}{r['rss_mib']:>8.1f}")
+
+
+def print_table(rows, a):
+    print()
+    print(f"{a.seconds:g} s of load per server per cell; latency of one successful PUT attempt")
+    head = f"{'chunks/s':>8}{'MB/s':>8}{'p50/p99 ms':>17}{'429s':>7}{'CPU s':>7}{'RSS MiB':>8}"
+    print(f"{'':>7}{'':>8} |{'collector':^{len(head)}}|{'nginx':^{len(head)}}|")
+    print(f"{'chunk':>7}{'devices':>8} |{head}|{head}| ratio")
+    for kib, devices, c, n in rows:
+        ratio = f"{c['chunks_per_s'] / n['chunks_per_s']:.2f}" if n and n["chunks_per_s"] else "-"
+        size = f"{kib // 1024} MiB" if kib % 1024 == 0 else f"{kib} KiB"
+        print(f"{size:>7}{devices:>8} |{fmt(c)}|{fmt(n)}| {ratio}")
+    print("ratio: collector chunks/s / nginx chunks/s. RSS: VmHWM (nginx: master + workers summed).")
+    print()
+    print("details (per run): seconds to the last answer, 503s, other statuses, connection errors, "
+          "aborted at the bound, server CPU, generator CPU")
+    for kib, devices, c, n in rows:
+        for name, r in (("collector", c), ("nginx", n)):
+            if r is None:
+                continue
+            print(f"  {kib:>5} KiB {devices:>5} dev {name:<9} {r['seconds']:.1f} s, 503 {r['status_503']}, "
+                  f"other {r['other_status']}, errors {r['errors']}, aborted {r['aborted']}, "
+                  f"server CPU {r['cpu_user_s']:.1f} user + {r['cpu_sys_s']:.1f} sys s in "
+                  f"{r['processes']} process(es), generator {r['cpu_s']:.1f} CPU s")
+            for note in r.get("notes", []):
+                print(f"      caps raised: {note}" if note.startswith("--") else f"      {note}")
+            if r["first_error"]:
+                print(f"      first error: {r['first_error'][:200]}")
+            for note in r["other_notes"]:
+                print(f"      other status: {note[:200]}")
+
+
+def find_nginx():
+    """nginx on PATH, or Debian's /usr/sbin/nginx (not on a user's PATH), or None."""
+    found = shutil.which("nginx")
+    return found or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+
+
+def int_list(text):
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("picket", help="the picket binary (build/dev/bin/picket)")
+    ap.add_argument("--seconds", type=float, default=20, help="load per server per cell (default 20)")
+    ap.add_argument("--devices", type=int_list, default=[50, 200, 1000], help="comma list (default 50,200,1000)")
+    ap.add_argument("--sizes", type=int_list, default=[64, 1024], help="chunk KiB, comma list (default 64,1024)")
+    ap.add_argument("--no-nginx", action="store_true", help="collector rows only")
+    ap.add_argument("--collector-args", default="", help='extra collector flags, one string: "--no-sessions ..."')
+    ap.add_argument("--spread-sources", action="store_true",
+                    help="device i connects from 127.0.0.(2 + i %% 249) instead of raising the per-address cap")
+    ap.add_argument("--load", help="picket_bench_ingest_load (default: next to PICKET)")
+    ap.add_argument("--nginx", help="nginx binary (default: nginx on PATH, or /usr/sbin/nginx)")
+    ap.add_argument("--workdir", default="/var/tmp", help="parent of the work dir; not a tmpfs (default /var/tmp)")
+    a = ap.parse_args()
+
+    a.picket = os.path.abspath(a.picket)
+    if not os.access(a.picket, os.X_OK):
+        print(f"ingest_bench: {a.picket} is not executable (cmake --build --preset dev --target picket)")
+        return 2
+    a.load = os.path.abspath(a.load or os.path.join(os.path.dirname(a.picket), "picket_bench_ingest_load"))
+    if not os.access(a.load, os.X_OK):
+        print(f"ingest_bench: no generator at {a.load} (cmake --build --preset dev --target "
+              "picket_bench_ingest_load; it needs libcurl4-openssl-dev)")
+        return 2
+    if not 0 < a.seconds <= 3600 or not a.devices or not a.sizes:
+        print("ingest_bench: --seconds 0..3600, and at least one --devices and --sizes")
+        return 2
+    if max(a.devices) > 100_000 or min(a.devices) < 1 or min(a.sizes) < 1 or max(a.sizes) > 65536:
+        print("ingest_bench: --devices 1..100000, --sizes 1..65536 KiB")
+        return 2
+    if not a.no_nginx:
+        a.nginx = a.nginx or find_nginx()
+        if not a.nginx:
+            print(f"ingest_bench: nginx not found; install it with: {NGINX_INSTALL}")
+            print("ingest_bench: running the collector rows alone")
+            a.no_nginx = True
+    kind = fs_type(a.workdir)
+    if kind in ("tmpfs", "ramfs"):
+        print(f"ingest_bench: {a.workdir} is a {kind}: pick a disk with --workdir (e.g. the working directory)")
+        return 2
+    file_limit = raise_file_limit()
+    if file_limit < max(a.devices) + 256:
+        print(f"ingest_bench: the file limit is {file_limit}, too low for {max(a.devices)} devices (ulimit -n)")
+        return 2
+
+    # SIGINT/SIGTERM/SIGHUP unwind like Ctrl-C, so every child is stopped by PID.
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
+
+    work = tempfile.mkdtemp(prefix="picket-ingest-bench-", dir=a.workdir)
+    bench, ok, rows = None, False, []
+    try:
+        bench = Bench(a, work)
+        print("ingest_bench: picket collector vs nginx, PUTs of pcap chunks from simulated devices "
+              "(127.0.0.1 only)")
+        print(f"machine: {machine_line()}")
+        print(f"work dir: {work} ({kind}, {free_bytes(work) / 2**30:.0f} GiB free); file limit {file_limit}")
+        version = subprocess.run([a.picket, "version"], capture_output=True, text=True, timeout=30).stdout
+        print(f"collector: {a.picket} ({version.splitlines()[0] if version else '?'}), per-device tokens"
+              f"{', extra flags: ' + a.collector_args if a.collector_args else ', default flags'}")
+        if a.no_nginx:
+            print("nginx: not run")
+        else:
+            v = subprocess.run([a.nginx, "-v"], capture_output=True, text=True, timeout=30).stderr.strip()
+            print(f"nginx: {a.nginx} ({v.split(':', 1)[-1].strip()}), worker_processes auto")
+        print(f"load: {a.load}{' (--spread-sources)' if a.spread_sources else ''}")
+        print(f"loadavg at the start: {loadavg()}", flush=True)
+
+        tokens = os.path.join(work, "tokens")
+        write_tokens(tokens, device_ids(max(a.devices), "ingest"))
+        bench.tokens_file, bench.tokens_plain = tokens, tokens + ".plain"
+        bodies = {}
+        for kib in a.sizes:
+            data = pcap_of(kib * 1024)
+            path = os.path.join(work, f"chunk-{kib}k.pcap")
+            with open(path, "wb") as f:
+                f.write(data)
+            bodies[kib] = {"path": path, "digest": base64.b64encode(hashlib.sha256(data).digest()).decode()}
+
+        for kib in a.sizes:
+            for devices in a.devices:
+                if free_bytes(work) < 4 << 30:
+                    raise BenchError(f"less than 4 GiB free in {work}: stopping before the next cell")
+                cell = os.path.join(work, f"cell-{devices}x{kib}k")
+                os.makedirs(cell)
+                print(f"cell {kib} KiB x {devices} devices: collector ...", flush=True)
+                c = bench.collector_cell(devices, bodies[kib], cell)
+                shutil.rmtree(os.path.join(cell, "c"), ignore_errors=True)
+                os.sync()  # its dirty pages go to disk now, not during nginx's run
+                n = None
+                if not a.no_nginx:
+                    print(f"cell {kib} KiB x {devices} devices: nginx ...", flush=True)
+                    n = bench.nginx_cell(devices, bodies[kib], cell)
+                shutil.rmtree(cell, ignore_errors=True)
+                os.sync()
+                rows.append((kib, devices, c, n))
+        print(f"loadavg at the end: {loadavg()}")
+        ok = True
+    except (BenchError, WaitTimeout) as e:
+        print(f"ingest_bench: FAILED: {e}", flush=True)
+    except KeyboardInterrupt as e:
+        print(f"ingest_bench: interrupted ({e or 'Ctrl-C'}); stopping every process", flush=True)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        if bench:
+            bench.procs.stop_all(15)
+        shutil.rmtree(work, ignore_errors=True)
+    if rows:
+        print_table(rows, a)
+    if a.no_nginx and not find_nginx():
+        print(f"\nnginx rows missing: {NGINX_INSTALL}")
+    if ok:
+        print("ingest_bench: done")
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
