@@ -33,26 +33,38 @@ std::mutex& ModuleLifecycleMutex() {
   return mutex;
 }
 
+// One detection module per thread, shared by every labeller made on that
+// thread: a module costs ~5.6 MiB (measured, nDPI 4.2), and the collector
+// keeps up to 64 device analysers resident on its analysis thread (360 MiB
+// with one module each). ndpiReader too runs all flows of a thread through one
+// module. The module lives as long as a labeller holds it.
+std::shared_ptr<ndpi_detection_module_struct> ThreadModule() {
+  thread_local std::weak_ptr<ndpi_detection_module_struct> current;
+  if (auto module = current.lock()) return module;
+  std::lock_guard<std::mutex> lock(ModuleLifecycleMutex());
+  ndpi_detection_module_struct* raw = ndpi_init_detection_module(ndpi_no_prefs);
+  if (raw == nullptr) return nullptr;
+  NDPI_PROTOCOL_BITMASK all;
+  NDPI_BITMASK_SET_ALL(all);
+  ndpi_set_protocol_detection_bitmask2(raw, &all);
+  ndpi_finalize_initialization(raw);
+  std::shared_ptr<ndpi_detection_module_struct> module(raw, [](ndpi_detection_module_struct* m) {
+    std::lock_guard<std::mutex> exit_lock(ModuleLifecycleMutex());
+    ndpi_exit_detection_module(m);
+  });
+  current = module;
+  return module;
+}
+
 }  // namespace
 
 void NdpiFlowFree::operator()(ndpi_flow_struct* flow) const {
   if (flow != nullptr) ndpi_flow_free(flow);
 }
 
-NdpiLabeller::NdpiLabeller() {
-  std::lock_guard<std::mutex> lock(ModuleLifecycleMutex());
-  module_ = ndpi_init_detection_module(ndpi_no_prefs);
-  if (module_ == nullptr) return;
-  NDPI_PROTOCOL_BITMASK all;
-  NDPI_BITMASK_SET_ALL(all);
-  ndpi_set_protocol_detection_bitmask2(module_, &all);
-  ndpi_finalize_initialization(module_);
-}
+NdpiLabeller::NdpiLabeller() : module_owner_(ThreadModule()), module_(module_owner_.get()) {}
 
-NdpiLabeller::~NdpiLabeller() {
-  std::lock_guard<std::mutex> lock(ModuleLifecycleMutex());
-  if (module_ != nullptr) ndpi_exit_detection_module(module_);
-}
+NdpiLabeller::~NdpiLabeller() = default;
 
 std::size_t NdpiLabeller::FlowStructSize() { return sizeof(ndpi_flow_struct); }
 

@@ -47,6 +47,8 @@ struct NdpiFlowState {
   std::vector<NdpiSeen> seen;   // while !done
 };
 
+// Not thread-safe; use it on the thread that made it (it shares that
+// thread's nDPI module with the thread's other labellers).
 class NdpiLabeller {
  public:
   NdpiLabeller();
@@ -77,6 +79,9 @@ class NdpiLabeller {
   bool AllocateFlow(NdpiFlowState& state);
   void Complete(NdpiFlowState& state, bool give_up);
 
+  // Shared with the other labellers made on this thread (see ThreadModule):
+  // a labeller is used on the thread that made it.
+  std::shared_ptr<ndpi_detection_module_struct> module_owner_;
   ndpi_detection_module_struct* module_ = nullptr;
   std::uint64_t last_time_ms_ = 0;
 };

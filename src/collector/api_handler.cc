@@ -1,12 +1,17 @@
 #include "collector/api_handler.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "collector/capture_format.h"
 #include "collector/gunzip.h"
+#include "picket/common/c_handle.h"
 #include "picket/common/digest.h"
 #include "picket/common/json_limits.h"
 #include "picket/common/log.h"
@@ -392,6 +397,7 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
   }
   a.route = std::move(match.route);
   a.matched = true;
+  a.content_length = head.content_length;
   if (auto denied = Authorize(tokens_, *login_sessions_, tls_, head, a)) {
     a.reject = std::move(denied);
     return a;
@@ -504,7 +510,7 @@ Reply ApiHandler::Handle(Admission a, std::string body) {
     return JsonError(wire::kHttpInternalError, "follow=1 needs the streaming transport");
   switch (a.route.endpoint) {
     case wire::Endpoint::kPutChunk:
-      return PutChunk(a, std::move(body));
+      return PutChunk(a, body);
     case wire::Endpoint::kPostResults:
       return PostLines(LineKind::kResults, a, std::move(body));
     case wire::Endpoint::kPostLogs:
@@ -573,23 +579,57 @@ Reply ApiHandler::DiskQuotaRefusal(const std::string& device, std::uint64_t stor
   return r;
 }
 
-Reply ApiHandler::PutChunk(Admission& a, std::string body) {
-  auto decoded = DecodeBody(a, std::move(body));
-  if (!decoded.ok()) {
-    return JsonError(decoded.status().code() == StatusCode::kResourceExhausted
-                         ? wire::kHttpPayloadTooLarge
-                         : wire::kHttpBadRequest,
-                     decoded.status().message());
+std::unique_ptr<ChunkIntake> ApiHandler::OpenChunkIntake(Admission& a) {
+  const std::string& device = a.route.device;
+  // Retries of stored chunks are common: hashed to answer them, never written.
+  auto known = db_->ChunkHash(device, a.route.seq);
+  if (!known.ok()) {
+    a.reject = StorageError(known.status(), "look up chunk");
+    return nullptr;
   }
-  const std::string& pcap = *decoded;
-  if (Status st = CheckCaptureHeader(pcap); !st.ok())
-    return JsonError(wire::kHttpBadRequest, st.message());
-  if (auto over = ChargeQuota(a.route.device, pcap.size(), 0)) return std::move(*over);
+  if (*known) return std::make_unique<ChunkIntake>(a.gzip, max_body_, std::nullopt);
+  // Checked before the body, so a device at its quota costs no disk writes;
+  // FinishChunk checks the exact size again in its transaction.
+  if (disk_quota_ > 0) {
+    auto stored = db_->DeviceChunkBytes(device);
+    if (!stored.ok()) {
+      a.reject = StorageError(stored.status(), "look up the device's disk use");
+      return nullptr;
+    }
+    const std::uint64_t at_least = a.gzip ? 0 : a.content_length.value_or(0);
+    if (*stored >= disk_quota_ || *stored + at_least > disk_quota_) {
+      a.reject = DiskQuotaRefusal(device, *stored, at_least);
+      return nullptr;
+    }
+  }
+  auto file = store_->Create(device, a.route.seq);
+  if (!file.ok()) {
+    a.reject = StorageError(file.status(), "write chunk file");
+    return nullptr;
+  }
+  return std::make_unique<ChunkIntake>(a.gzip, max_body_, std::move(*file));
+}
 
-  Sha256 hasher;
-  hasher.Update(pcap);
-  const auto digest = hasher.Finish();
-  const std::string actual = Base64Encode(digest.data(), digest.size());
+Reply ApiHandler::PutChunk(Admission& a, std::string_view body) {
+  auto intake = OpenChunkIntake(a);
+  if (!intake) return std::move(*a.reject);
+  (void)intake->Write(body);  // an error is kept and answered by FinishChunk
+  return FinishChunk(a, *intake);
+}
+
+Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
+  auto staged = intake.Finish();
+  if (!staged.ok()) {
+    const StatusCode code = staged.status().code();
+    if (code == StatusCode::kResourceExhausted)
+      return JsonError(wire::kHttpPayloadTooLarge, staged.status().message());
+    if (code == StatusCode::kInvalidArgument)
+      return JsonError(wire::kHttpBadRequest, staged.status().message());
+    return StorageError(staged.status(), "write chunk file");
+  }
+  if (auto over = ChargeQuota(a.route.device, staged->bytes, 0)) return std::move(*over);
+
+  const std::string actual = Base64Encode(staged->sha256.data(), staged->sha256.size());
   if (actual != a.expected_digest) {
     return JsonError(wire::kHttpBadRequest,
                      "Digest mismatch: header says sha-256=" + a.expected_digest +
@@ -599,11 +639,9 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
   ChunkRecord& c = a.chunk;
   c.device = a.route.device;
   c.seq = a.route.seq;
-  c.sha256_hex = HexEncode(digest.data(), digest.size());
-  c.bytes = pcap.size();
-  if (!c.packets) {
-    if (auto counted = CountPcapPackets(pcap)) c.packets = static_cast<std::int64_t>(*counted);
-  }
+  c.sha256_hex = HexEncode(staged->sha256.data(), staged->sha256.size());
+  c.bytes = staged->bytes;
+  if (!c.packets && staged->packets) c.packets = static_cast<std::int64_t>(*staged->packets);
   c.received_at_ms = clock_->WallMillis();
   c.path = store_->PathFor(c.device, c.seq);
 
@@ -628,28 +666,25 @@ Reply ApiHandler::PutChunk(Admission& a, std::string body) {
     return JsonError(wire::kHttpInternalError, "unhandled chunk outcome");
   };
 
-  // Retries of stored chunks are common: answer them without writing a file.
-  auto known = db_->ChunkHash(c.device, c.seq);
-  if (!known.ok()) return StorageError(known.status(), "look up chunk");
-  if (*known) {
+  if (!staged->file) {  // stored before this body came: a retry, hashed only
+    auto known = db_->ChunkHash(c.device, c.seq);
+    if (!known.ok()) return StorageError(known.status(), "look up chunk");
+    if (!*known) {  // removed (retention) while the retry arrived: the next one stores it
+      Reply r = JsonError(wire::kHttpUnavailable, "chunk " + std::to_string(c.seq) +
+                                                      " was removed while this retry arrived; "
+                                                      "send it again");
+      r.headers.emplace_back(wire::kRetryAfterHeader, "1");
+      return r;
+    }
     if (Status st = db_->TouchDevice(c.device, c.received_at_ms, a.report); !st.ok()) {
       return StorageError(st, "update device");
     }
-    ChunkPut put{**known == c.sha256_hex ? ChunkOutcome::kAlreadyStored : ChunkOutcome::kConflict,
-                 **known};
-    return answer(put);
+    return answer(ChunkPut{**known == c.sha256_hex ? ChunkOutcome::kAlreadyStored
+                                                    : ChunkOutcome::kConflict,
+                           **known});
   }
 
-  // Checked before the file is written, so a device over its quota costs no
-  // disk writes; PutChunk checks again in its transaction (concurrent PUTs).
-  if (disk_quota_ > 0) {
-    auto stored = db_->DeviceChunkBytes(c.device);
-    if (!stored.ok()) return StorageError(stored.status(), "look up the device's disk use");
-    if (*stored + c.bytes > disk_quota_) return DiskQuotaRefusal(c.device, *stored, c.bytes);
-  }
-  auto pending = store_->Prepare(c.device, c.seq, pcap);
-  if (!pending.ok()) return StorageError(pending.status(), "write chunk file");
-  auto put = db_->PutChunk(c, a.report, [&] { return pending->Publish(); }, disk_quota_);
+  auto put = db_->PutChunk(c, a.report, [&] { return staged->file->Publish(); }, disk_quota_);
   if (!put.ok()) return StorageError(put.status(), "store chunk");
   if (put->outcome == ChunkOutcome::kStored) {
     metrics_.AddIngest("chunk", c.bytes, 1);
@@ -697,11 +732,24 @@ Reply ApiHandler::GetChunk(const wire::Route& route) {
     return JsonError(wire::kHttpNotFound,
                      "no chunk " + std::to_string(route.seq) + " for device " + route.device);
   }
-  auto bytes = ChunkStore::Read(**path);
-  if (!bytes.ok()) return StorageError(bytes.status(), "read chunk file");
+  // Opened now, so a missing file is an error before the head goes out; then
+  // sent in pieces as the client takes them, never whole in memory. The open
+  // descriptor keeps the bytes readable if retention removes the file meanwhile.
+  auto fd = std::make_shared<UniqueFd>(::open((**path).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd->valid()) return StorageError(FromErrno("open " + **path, errno), "read chunk file");
   Reply r;
   r.content_type = std::string(wire::kPcapContentType);
-  r.body = std::move(*bytes);
+  r.stream = [fd, file = **path]() -> Result<std::string> {
+    constexpr std::size_t kPiece = 256 * 1024;
+    std::string piece(kPiece, '\0');
+    for (;;) {
+      const ssize_t n = ::read(fd->get(), piece.data(), piece.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return FromErrno("read " + file, errno);
+      piece.resize(static_cast<std::size_t>(n));  // "" at the end
+      return piece;
+    }
+  };
   return r;
 }
 

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "collector/chunk_intake.h"
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
 #include "collector/device_quota.h"
@@ -96,6 +97,7 @@ struct Admission {
   bool matched = false;         // a route was found (metrics label it, else "unmatched")
   wire::Route route;
   std::uint64_t body_limit = 0;  // bytes on the wire this request may send
+  std::optional<std::uint64_t> content_length;  // as declared; absent when chunked
   bool gzip = false;
   DeviceReport report;          // device counters from the headers
   ChunkRecord chunk;            // PUT chunk: metadata from the headers
@@ -148,6 +150,14 @@ class ApiHandler {
   Admission Admit(const RequestHead& head) const;
   Reply Handle(Admission admission, std::string body);
 
+  // PUT chunk, streamed: the transport opens an intake once the head is
+  // admitted and feeds it the body as it arrives (never whole in memory);
+  // null with admission.reject set when the chunk is refused before its body
+  // (a device over its disk quota). FinishChunk stores it and answers.
+  // Handle(PUT chunk) does the same with a body already in memory.
+  std::unique_ptr<ChunkIntake> OpenChunkIntake(Admission& admission);
+  Reply FinishChunk(Admission& admission, ChunkIntake& intake);
+
   // Log follow mode: POSTed log lines are published here; the cursor a new
   // follower starts from; the next page of events after `cursor`.
   LogFeed& log_feed() { return log_feed_; }
@@ -156,7 +166,7 @@ class ApiHandler {
 
  private:
   Result<std::string> DecodeBody(const Admission& a, std::string body) const;
-  Reply PutChunk(Admission& a, std::string body);
+  Reply PutChunk(Admission& a, std::string_view body);
   Reply PostLines(LineKind kind, Admission& a, std::string body);
   Reply GetChunk(const wire::Route& route);
   Reply List(const wire::Route& route);

@@ -1,5 +1,6 @@
 #include "collector/capture_format.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -56,29 +57,47 @@ Status CheckCaptureHeader(std::string_view body) {
 
 std::optional<std::uint64_t> CountPcapPackets(std::string_view body) {
   if (!CheckCaptureHeader(body).ok()) return std::nullopt;
-  const std::uint32_t magic = FirstWordBigEndian(body);
-  if (magic == kPcapngSection) return std::nullopt;
-  // The magic as written tells the byte order of every other field.
-  const bool big_endian = magic == kPcapMicro || magic == kPcapNano;
-  auto u32 = [&](std::size_t at) {
-    auto b = [&](std::size_t i) {
-      return static_cast<std::uint32_t>(static_cast<unsigned char>(body[at + i]));
-    };
-    return big_endian ? (b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3))
-                      : (b(3) << 24 | b(2) << 16 | b(1) << 8 | b(0));
-  };
+  PcapRecordCounter counter;
+  counter.Feed(body);
+  return counter.Count();
+}
+
+void PcapRecordCounter::Feed(std::string_view piece) {
   constexpr std::size_t kRecordHeaderBytes = 16;
-  std::uint64_t packets = 0;
-  std::size_t at = kPcapHeaderBytes;
-  while (at < body.size()) {
-    if (body.size() - at < kRecordHeaderBytes) return std::nullopt;
-    const std::uint32_t captured = u32(at + 8);
-    at += kRecordHeaderBytes;
-    if (body.size() - at < captured) return std::nullopt;
-    at += captured;
-    ++packets;
+  while (!piece.empty() && !not_classic_) {
+    if (data_left_ > 0) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(data_left_, piece.size()));
+      data_left_ -= n;
+      piece.remove_prefix(n);
+      continue;
+    }
+    const std::size_t want = in_records_ ? kRecordHeaderBytes : kPcapHeaderBytes;
+    const std::size_t n = std::min(want - gathering_.size(), piece.size());
+    gathering_.append(piece.substr(0, n));
+    piece.remove_prefix(n);
+    if (gathering_.size() < want) return;
+    if (!in_records_) {
+      const std::uint32_t magic = FirstWordBigEndian(gathering_);
+      // The magic as written tells the byte order of every other field.
+      big_endian_ = magic == kPcapMicro || magic == kPcapNano;
+      not_classic_ = !big_endian_ && magic != kPcapMicroSwapped && magic != kPcapNanoSwapped;
+      in_records_ = true;
+    } else {
+      auto b = [&](std::size_t i) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(gathering_[8 + i]));
+      };
+      data_left_ = big_endian_ ? (b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3))
+                               : (b(3) << 24 | b(2) << 16 | b(1) << 8 | b(0));
+      ++records_;
+    }
+    gathering_.clear();
   }
-  return packets;
+}
+
+std::optional<std::uint64_t> PcapRecordCounter::Count() const {
+  // A record cut short (header or data) makes the body's count unknown.
+  if (not_classic_ || !in_records_ || !gathering_.empty() || data_left_ > 0) return std::nullopt;
+  return records_;
 }
 
 }  // namespace picket::collector

@@ -117,6 +117,11 @@ Status ChunkStore::EnsureDeviceDir(const std::string& dir) const {
   return Status::Ok();
 }
 
+Result<PendingFile> ChunkStore::Create(std::string_view device, std::uint64_t seq) const {
+  PICKET_RETURN_IF_ERROR(EnsureDeviceDir(root_ + "/" + std::string(device)));
+  return PendingFile::Create(PathFor(device, seq));
+}
+
 Result<PendingFile> ChunkStore::Prepare(std::string_view device, std::uint64_t seq,
                                         std::string_view data) const {
   PICKET_RETURN_IF_ERROR(EnsureDeviceDir(root_ + "/" + std::string(device)));

@@ -26,7 +26,10 @@ class ChunkStore {
 
   std::string PathFor(std::string_view device, std::uint64_t seq) const;
 
-  // Writes the chunk under a temp name in its device directory (created on demand).
+  // Opens an empty temp file for the chunk in its device directory (created
+  // on demand), for a body written as it arrives (ChunkIntake).
+  Result<PendingFile> Create(std::string_view device, std::uint64_t seq) const;
+  // Writes a whole chunk under a temp name in its device directory and fsyncs it.
   Result<PendingFile> Prepare(std::string_view device, std::uint64_t seq,
                               std::string_view data) const;
 

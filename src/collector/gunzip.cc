@@ -38,54 +38,122 @@ void ReserveWithin(std::string& out, std::size_t extra, std::size_t cap) {
 
 }  // namespace
 
-Result<std::string> GunzipCapped(std::string_view compressed, std::size_t max_output) {
+struct GunzipStream::State {
   InflateStream s;
-  int rc = inflateInit2(&s.z, kGzipWindowBits);
-  if (rc != Z_OK) return Status::Internal("inflateInit2: " + ZlibMessage(s.z, rc));
-  s.initialised = true;
+  std::array<unsigned char, kOutputStep> step;
+};
 
-  std::string out;
-  auto step = std::make_unique<std::array<unsigned char, kOutputStep>>();
-  std::string_view input = compressed;
-  bool member_done = false;
-  while (true) {
-    if (member_done) {
-      if (input.empty()) break;
+GunzipStream::GunzipStream(std::size_t max_output, Sink sink)
+    : state_(std::make_unique<State>()), max_output_(max_output), sink_(std::move(sink)) {}
+
+GunzipStream::~GunzipStream() = default;
+
+Status GunzipStream::Feed(std::string_view input) {
+  if (failed_) return Status::FailedPrecondition("gzip stream already failed");
+  auto fail = [&](Status st) {
+    failed_ = true;
+    return st;
+  };
+  z_stream& z = state_->s.z;
+  if (!state_->s.initialised) {
+    int rc = inflateInit2(&z, kGzipWindowBits);
+    if (rc != Z_OK) return fail(Status::Internal("inflateInit2: " + ZlibMessage(z, rc)));
+    state_->s.initialised = true;
+  }
+  while (!input.empty()) {
+    if (member_done_) {
       // A gzip file may hold several members back to back; anything else is garbage.
-      if (input.size() < 2 || static_cast<unsigned char>(input[0]) != 0x1f ||
-          static_cast<unsigned char>(input[1]) != 0x8b) {
-        return Status::InvalidArgument("gzip body has trailing bytes after the end of the stream");
+      if (static_cast<unsigned char>(input[0]) != 0x1f ||
+          (input.size() >= 2 && static_cast<unsigned char>(input[1]) != 0x8b)) {
+        return fail(
+            Status::InvalidArgument("gzip body has trailing bytes after the end of the stream"));
       }
-      inflateReset(&s.z);
-      member_done = false;
+      inflateReset(&z);
+      member_done_ = false;
     }
+    started_ = true;
     const uInt chunk_in = static_cast<uInt>(std::min<std::size_t>(input.size(), UINT_MAX));
-    s.z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-    s.z.avail_in = chunk_in;
-    s.z.next_out = step->data();
-    s.z.avail_out = static_cast<uInt>(step->size());
-    rc = inflate(&s.z, Z_NO_FLUSH);
-    const std::size_t consumed = chunk_in - s.z.avail_in;
-    const std::size_t produced = step->size() - s.z.avail_out;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+    z.avail_in = chunk_in;
+    z.next_out = state_->step.data();
+    z.avail_out = static_cast<uInt>(state_->step.size());
+    int rc = inflate(&z, Z_NO_FLUSH);
+    const std::size_t consumed = chunk_in - z.avail_in;
+    const std::size_t produced = state_->step.size() - z.avail_out;
     input.remove_prefix(consumed);
     if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      return Status::InvalidArgument("corrupt gzip body: " + ZlibMessage(s.z, rc));
+      return fail(Status::InvalidArgument("corrupt gzip body: " + ZlibMessage(z, rc)));
     }
-    if (produced > max_output - out.size()) {
-      return Status::ResourceExhausted("decompressed body exceeds the limit of " +
-                                       std::to_string(max_output) + " bytes");
+    if (produced > max_output_ - produced_) {
+      return fail(Status::ResourceExhausted("decompressed body exceeds the limit of " +
+                                            std::to_string(max_output_) + " bytes"));
     }
-    ReserveWithin(out, produced, max_output);
-    out.append(reinterpret_cast<const char*>(step->data()), produced);
+    produced_ += produced;
+    if (produced > 0) {
+      Status st = sink_(std::string_view(reinterpret_cast<const char*>(state_->step.data()),
+                                         produced));
+      if (!st.ok()) return fail(std::move(st));
+    }
     if (rc == Z_STREAM_END) {
-      member_done = true;
+      member_done_ = true;
       continue;
     }
-    if (consumed == 0 && produced == 0) {
-      // No progress: the input ended inside a member.
-      return Status::InvalidArgument("truncated gzip body");
+    if (consumed == 0 && produced == 0) {  // zlib makes progress when it has input and room
+      return fail(Status::InvalidArgument("corrupt gzip body: inflate made no progress"));
     }
   }
+  return Status::Ok();
+}
+
+Status GunzipStream::Finish() {
+  if (failed_) return Status::FailedPrecondition("gzip stream already failed");
+  // Output still inside zlib (the input is all in, but the last call filled
+  // the step): drain it.
+  z_stream& z = state_->s.z;
+  while (started_ && !member_done_) {
+    z.next_in = nullptr;
+    z.avail_in = 0;
+    z.next_out = state_->step.data();
+    z.avail_out = static_cast<uInt>(state_->step.size());
+    int rc = inflate(&z, Z_NO_FLUSH);
+    const std::size_t produced = state_->step.size() - z.avail_out;
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+      failed_ = true;
+      return Status::InvalidArgument("corrupt gzip body: " + ZlibMessage(z, rc));
+    }
+    if (produced > max_output_ - produced_) {
+      failed_ = true;
+      return Status::ResourceExhausted("decompressed body exceeds the limit of " +
+                                       std::to_string(max_output_) + " bytes");
+    }
+    produced_ += produced;
+    if (produced > 0) {
+      Status st = sink_(std::string_view(reinterpret_cast<const char*>(state_->step.data()),
+                                         produced));
+      if (!st.ok()) {
+        failed_ = true;
+        return st;
+      }
+    }
+    if (rc == Z_STREAM_END) member_done_ = true;
+    if (produced == 0 && rc != Z_STREAM_END) break;
+  }
+  if (!member_done_) {
+    failed_ = true;
+    return Status::InvalidArgument("truncated gzip body");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> GunzipCapped(std::string_view compressed, std::size_t max_output) {
+  std::string out;
+  GunzipStream stream(max_output, [&](std::string_view piece) {
+    ReserveWithin(out, piece.size(), max_output);
+    out.append(piece);
+    return Status::Ok();
+  });
+  PICKET_RETURN_IF_ERROR(stream.Feed(compressed));
+  PICKET_RETURN_IF_ERROR(stream.Finish());
   return out;
 }
 

@@ -4,12 +4,42 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "picket/common/status.h"
 
 namespace picket::collector {
+
+// Inflates one or more concatenated gzip members that arrive in pieces; each
+// piece of output goes to `sink` as it is made (at most 64 KiB at a time), so
+// memory stays ~100 KiB whatever the body's size. Not thread-safe.
+class GunzipStream {
+ public:
+  using Sink = std::function<Status(std::string_view)>;
+  GunzipStream(std::size_t max_output, Sink sink);
+  ~GunzipStream();
+  GunzipStream(const GunzipStream&) = delete;
+  GunzipStream& operator=(const GunzipStream&) = delete;
+
+  // Errors as GunzipCapped's; a sink error is passed on as it is.
+  Status Feed(std::string_view compressed);
+  // InvalidArgument when the input ended inside a member (or held none).
+  Status Finish();
+  std::size_t output_bytes() const { return produced_; }
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  const std::size_t max_output_;
+  Sink sink_;
+  std::size_t produced_ = 0;
+  bool member_done_ = false;
+  bool started_ = false;   // a member has begun
+  bool failed_ = false;    // an error was returned: every later call fails
+};
 
 // Inflates one or more concatenated gzip members.
 // ResourceExhausted when the output would exceed max_output bytes;

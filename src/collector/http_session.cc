@@ -133,6 +133,35 @@ constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 // and finds dead peers; a write stuck longer than kWriteTimeout ends the stream.
 constexpr auto kHeartbeatInterval = std::chrono::seconds(15);
 
+// PUT chunk bodies go into a ChunkIntake (file, hash, record count) as they
+// arrive, never into a string: a 64 MiB chunk costs ~200 KiB of memory.
+struct IntakeBody {
+  using value_type = ChunkIntake*;
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(http::header<isRequest, Fields>&, value_type& intake) : intake_(*intake) {}
+    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      ec = {};
+      std::size_t taken = 0;
+      for (auto piece : beast::buffers_range_ref(buffers)) {
+        if (!intake_.Write({static_cast<const char*>(piece.data()), piece.size()}).ok()) {
+          ec = beast::errc::make_error_code(beast::errc::invalid_argument);  // why: intake.error()
+          return taken;
+        }
+        taken += piece.size();
+      }
+      return taken;
+    }
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    ChunkIntake& intake_;
+  };
+};
+
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -216,12 +245,16 @@ class HttpSession final : public SessionBase,
   void ReadHeader() {
     if (shared_.stopping.load()) return Shutdown();
     idle_ = true;
-    parser_.emplace();
-    parser_->header_limit(kHeaderLimit);
+    parser_.reset();
+    intake_parser_.reset();
+    intake_.reset();
+    request_keep_alive_ = false;
+    header_parser_.emplace();
+    header_parser_->header_limit(kHeaderLimit);
     // Unlimited until admitted: Admit answers 413 itself, naming the limit.
-    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     Lowest().expires_after(kIdleTimeout);
-    http::async_read_header(stream_, buffer_, *parser_,
+    http::async_read_header(stream_, buffer_, *header_parser_,
                             beast::bind_front_handler(&HttpSession::OnHeader, Self()));
   }
 
@@ -241,12 +274,13 @@ class HttpSession final : public SessionBase,
           ec == http::error::header_limit ? wire::kHttpHeaderTooLarge : wire::kHttpBadRequest;
       return Respond(JsonError(status, "malformed request: " + ec.message()), /*body_unread=*/true);
     }
-    const auto& req = parser_->get();
+    const auto& req = header_parser_->get();
+    request_keep_alive_ = req.keep_alive();
     head_.method = std::string(View(req.method_string()));
     head_.target = std::string(View(req.target()));
     for (const auto& field : req) head_.headers.Add(View(field.name_string()), View(field.value()));
-    if (auto length = parser_->content_length()) head_.content_length = *length;
-    const bool body_unread = !parser_->is_done();
+    if (auto length = header_parser_->content_length()) head_.content_length = *length;
+    const bool body_unread = !header_parser_->is_done();
 
     InflightLimit& budget = IsUpload(head_) ? shared_.inflight : shared_.control_inflight;
     if (!budget.TryAcquire()) {
@@ -275,9 +309,18 @@ class HttpSession final : public SessionBase,
     }
     if (!body_unread) return Dispatch(std::string());
 
-    parser_->body_limit(admission_.body_limit);
-    auto expect = req[http::field::expect];
-    if (beast::iequals(expect, "100-continue")) {
+    const bool wants_continue = beast::iequals(req[http::field::expect], "100-continue");
+    if (admission_.route.endpoint == wire::Endpoint::kPutChunk) {
+      intake_ = shared_.handler->OpenChunkIntake(admission_);
+      if (!intake_) return Respond(std::move(*admission_.reject), body_unread);
+      intake_parser_.emplace(std::move(*header_parser_), intake_.get());
+      intake_parser_->body_limit(admission_.body_limit);
+    } else {
+      parser_.emplace(std::move(*header_parser_));
+      parser_->body_limit(admission_.body_limit);
+    }
+    header_parser_.reset();
+    if (wants_continue) {
       continue_ = http::response<http::empty_body>(http::status::continue_, 11);
       Lowest().expires_after(kWriteTimeout);
       http::async_write(stream_, continue_, [self = Self()](beast::error_code wec, std::size_t) {
@@ -296,17 +339,38 @@ class HttpSession final : public SessionBase,
     const std::uint64_t declared = head_.content_length.value_or(admission_.body_limit);
     Lowest().expires_after(std::clamp<std::chrono::steady_clock::duration>(
         std::chrono::seconds(declared / kMinBodyRate), kMinBodyTime, kMaxBodyTime));
+    if (intake_parser_) {
+      return http::async_read(stream_, buffer_, *intake_parser_,
+                              beast::bind_front_handler(&HttpSession::OnChunkBody, Self()));
+    }
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnBody, Self()));
   }
 
-  void OnBody(beast::error_code ec, std::size_t) {
-    if (ec == http::error::body_limit) {
-      return Respond(JsonError(wire::kHttpPayloadTooLarge,
-                               "body exceeds the limit of " +
-                                   std::to_string(admission_.body_limit) + " bytes"),
-                     /*body_unread=*/true);
+  Reply BodyTooLarge() const {
+    return JsonError(wire::kHttpPayloadTooLarge, "body exceeds the limit of " +
+                                                     std::to_string(admission_.body_limit) +
+                                                     " bytes");
+  }
+
+  void OnChunkBody(beast::error_code ec, std::size_t) {
+    bytes_in_ = intake_->received_bytes();
+    buffer_.shrink_to_fit();
+    if (ec == http::error::body_limit) return Respond(BodyTooLarge(), /*body_unread=*/true);
+    // The intake refused the body (too large inflated, not a capture, disk
+    // error): FinishChunk answers with its reason; the rest is not read.
+    if (ec && !intake_->error().ok()) {
+      return Respond(shared_.handler->FinishChunk(admission_, *intake_), /*body_unread=*/true);
     }
+    if (ec) return Abort(ec);  // the temp file goes with the intake
+    Reply reply = shared_.handler->FinishChunk(admission_, *intake_);
+    intake_parser_.reset();
+    intake_.reset();
+    Respond(std::move(reply), /*body_unread=*/false);
+  }
+
+  void OnBody(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) return Respond(BodyTooLarge(), /*body_unread=*/true);
     if (ec) return Abort(ec);
     std::string body = std::move(parser_->get().body());
     bytes_in_ = body.size();
@@ -336,7 +400,7 @@ class HttpSession final : public SessionBase,
     bytes_out_ = res.body().size();
     // After an early answer the rest of the body is still on the wire: close.
     keep_alive_ =
-        !body_unread && !shared_.stopping.load() && parser_ && parser_->get().keep_alive();
+        !body_unread && !shared_.stopping.load() && request_keep_alive_;
     res.keep_alive(keep_alive_);
     res.prepare_payload();
     Lowest().expires_after(kWriteTimeout);
@@ -422,7 +486,7 @@ class HttpSession final : public SessionBase,
     stream_head_->set(http::field::server, "picket-collector");
     stream_head_->set(http::field::content_type, reply.content_type);
     for (const auto& [name, value] : reply.headers) stream_head_->set(name, value);
-    keep_alive_ = !shared_.stopping.load() && parser_ && parser_->get().keep_alive();
+    keep_alive_ = !shared_.stopping.load() && request_keep_alive_;
     stream_head_->keep_alive(keep_alive_);
     stream_head_->chunked(true);
     stream_serializer_.emplace(*stream_head_);
@@ -656,7 +720,13 @@ class HttpSession final : public SessionBase,
   std::unique_ptr<ConnectionLimits::Ticket> ticket_;  // released when the session ends
   std::string device_slot_;  // the device whose in-flight count this request holds
   beast::flat_buffer buffer_;
+  // A request's head is read with header_parser_, then its body with parser_
+  // (in memory) or, for a chunk, intake_parser_ into intake_.
+  std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::unique_ptr<ChunkIntake> intake_;
+  std::optional<http::request_parser<IntakeBody>> intake_parser_;  // destroyed before intake_
+  bool request_keep_alive_ = false;
   std::optional<http::response<http::string_body>> response_;
   http::response<http::empty_body> continue_;
   net::steady_timer heartbeat_;

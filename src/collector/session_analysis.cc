@@ -1,7 +1,10 @@
 #include "collector/session_analysis.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <limits>
+#include <memory>
 
 #include "collector/chunk_store.h"
 #include "picket/common/log.h"
@@ -259,14 +262,16 @@ Status SessionAnalysis::AnalyseChunk(Device& d, const ChunkRow& row, bool gap) {
   (void)d.analyzer->TakePacketRefs();  // nothing should be pending; be sure
   if (gap) d.analyzer->CloseAll(analysis::EndReason::kGap);
   bool damaged = false;
-  auto bytes = ChunkStore::Read(row.path);
-  if (!bytes.ok()) {
+  // Read from the file, never whole into memory: a chunk may be 64 MiB.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(row.path.c_str(), "rbe"),
+                                                        &std::fclose);
+  if (!file) {
     damaged = true;
     PICKET_LOG(kWarn, "collector", "chunk unreadable; no sessions from it", {"device", d.id},
-               {"seq", row.seq}, {"status", bytes.status()});
+               {"seq", row.seq}, {"status", FromErrno("open " + row.path, errno)});
   } else {
-    Status st = analysis::ReadCaptureBytes(
-        *bytes, row.seq, [&d](const analysis::RawPacket& p) { d.analyzer->Feed(p); });
+    Status st = analysis::ReadCapture(
+        file.get(), row.seq, [&d](const analysis::RawPacket& p) { d.analyzer->Feed(p); });
     if (!st.ok()) {
       damaged = true;
       PICKET_LOG(kWarn, "collector", "damaged chunk: analysed up to the damage", {"device", d.id},

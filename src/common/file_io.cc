@@ -52,36 +52,62 @@ Status WriteAll(int fd, std::string_view data, const std::string& path) {
 
 }  // namespace
 
-Result<PendingFile> PendingFile::Write(const std::string& final_path, std::string_view data) {
+Result<PendingFile> PendingFile::Create(const std::string& final_path) {
   std::string temp = TempPathFor(final_path);
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd.valid()) return FromErrno("create " + temp, errno);
-  PendingFile pending(temp, final_path);  // from here on the temp file is removed on error
-  PICKET_RETURN_IF_ERROR(WriteAll(fd.get(), data, temp));
-  if (::fsync(fd.get()) != 0) return FromErrno("fsync " + temp, errno);
-  if (::close(fd.Release()) != 0) return FromErrno("close " + temp, errno);
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return FromErrno("create " + temp, errno);
+  return PendingFile(std::move(temp), final_path, fd);  // removes the temp file on error
+}
+
+Status PendingFile::Append(std::string_view data) {
+  if (fd_ < 0) return Status::FailedPrecondition("append to " + final_path_ + ": file is sealed");
+  return WriteAll(fd_, data, temp_path_);
+}
+
+Status PendingFile::Seal() {
+  if (fd_ < 0) return Status::Ok();
+  if (::fsync(fd_) != 0) return FromErrno("fsync " + temp_path_, errno);
+  if (::close(std::exchange(fd_, -1)) != 0) return FromErrno("close " + temp_path_, errno);
+  return Status::Ok();
+}
+
+Result<PendingFile> PendingFile::Write(const std::string& final_path, std::string_view data) {
+  auto pending = Create(final_path);
+  if (!pending.ok()) return pending.status();
+  PICKET_RETURN_IF_ERROR(pending->Append(data));
+  PICKET_RETURN_IF_ERROR(pending->Seal());
   return pending;
 }
 
+void PendingFile::CloseQuietly() {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
 PendingFile::PendingFile(PendingFile&& other) noexcept
-    : temp_path_(std::exchange(other.temp_path_, {})), final_path_(std::move(other.final_path_)) {}
+    : temp_path_(std::exchange(other.temp_path_, {})),
+      final_path_(std::move(other.final_path_)),
+      fd_(std::exchange(other.fd_, -1)) {}
 
 PendingFile& PendingFile::operator=(PendingFile&& other) noexcept {
   if (this != &other) {
+    CloseQuietly();
     if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
     temp_path_ = std::exchange(other.temp_path_, {});
     final_path_ = std::move(other.final_path_);
+    fd_ = std::exchange(other.fd_, -1);
   }
   return *this;
 }
 
 PendingFile::~PendingFile() {
+  CloseQuietly();
   if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
 Status PendingFile::Publish() {
   if (temp_path_.empty())
     return Status::FailedPrecondition("publish " + final_path_ + ": no temp file");
+  PICKET_RETURN_IF_ERROR(Seal());
   if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
     return FromErrno("rename " + temp_path_ + " to " + final_path_, errno);
   }

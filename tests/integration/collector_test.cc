@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 #include "picket/buffer/buffer_store.h"
 #include "picket/upload/http_uploader.h"
 #include "picket/common/digest.h"
+#include "picket/common/file_io.h"
 #include "support/collector_process.h"
 #include "support/http_client.h"
 
@@ -278,6 +281,82 @@ TEST_SUITE("integration.collector") {
     CHECK(chunked_put(3, Pcap('c', 600 * 1024)) == 201);
     CHECK(chunked_put(4, Pcap('c', 1536 * 1024)) == 413);
     CHECK(Get(*c, "/v1/devices/gw-1/chunks/3").body == Pcap('c', 600 * 1024));
+  }
+
+  TEST_CASE("a chunk body goes to its file as it arrives: memory stays flat, an abort leaves nothing") {
+    auto c = StartCollector({kTokens, {"--max-body", "256MiB"}});
+    const std::string device_dir = c->data_dir() + "/chunks/gw-1";
+    auto kib_of = [&](const char* field) -> std::int64_t {  // VmRSS / VmHWM of the collector
+      std::ifstream status("/proc/" + std::to_string(c->process().pid()) + "/status");
+      std::string line;
+      while (std::getline(status, line)) {
+        if (line.rfind(field, 0) == 0) return std::atoll(line.c_str() + std::strlen(field));
+      }
+      return -1;
+    };
+    auto temp_file_bytes = [&]() -> std::int64_t {  // the one PendingFile temp, -1 if none
+      std::error_code ec;
+      for (const auto& f : std::filesystem::directory_iterator(device_dir, ec)) {
+        if (IsPendingFileName(f.path().filename().string()))
+          return static_cast<std::int64_t>(f.file_size(ec));
+      }
+      return -1;
+    };
+    // A warm-up chunk creates the device's directory and the database's pages.
+    const std::string small = Pcap('w', 1000);
+    REQUIRE(PutChunk(*c, "gw-1", 1, small, {kDevice1, DigestHeader(small)}).status == 201);
+    const std::int64_t hwm_before = kib_of("VmHWM:");
+    REQUIRE(hwm_before > 0);
+
+    // 96 MiB in 1,536 records of 64 KiB: half of it sent, then the test waits.
+    std::string big = Pcap('B', 65536);
+    const std::string record = big.substr(24);
+    big.reserve(24 + 1536 * record.size());
+    for (int i = 1; i < 1536; ++i) big += record;
+    std::optional<RawConnection> conn;
+    {
+      auto connected = RawConnection::Connect(c->host(), c->port());
+      REQUIRE(connected.ok());
+      conn.emplace(std::move(*connected));
+    }
+    REQUIRE(conn->Send(PutHead("gw-1", 2, big) + big.substr(0, big.size() / 2)).ok());
+    const std::int64_t half = static_cast<std::int64_t>(big.size() / 2);
+    REQUIRE_MESSAGE(WaitFor([&] { return temp_file_bytes() >= half - (1 << 20); }, After(20s)),
+                    "the temp file holds " << temp_file_bytes() << " of the " << half
+                                           << " bytes sent\n" << c->Log());
+    const std::int64_t rss_mid = kib_of("VmRSS:");
+    MESSAGE("48 MiB of the body on disk: collector RSS " << rss_mid << " KiB, peak before "
+                                                         << hwm_before << " KiB");
+    CHECK(rss_mid < hwm_before + 16 * 1024);  // a buffered body would add 48 MiB
+
+    // The client goes away: its temp file goes with it, nothing is stored.
+    conn.reset();
+    CHECK_MESSAGE(WaitFor([&] { return temp_file_bytes() < 0; }, After(10s)), c->Log());
+    CHECK(Get(*c, "/v1/devices/gw-1/chunks/2").status == 404);
+
+    // Whole, raw and gzip: stored byte for byte, peak memory still far below the body.
+    auto raw = PutChunk(*c, "gw-1", 2, big, {kDevice1, DigestHeader(big)});
+    CHECK_MESSAGE(raw.status == 201, raw.body);
+    auto gz = collector::GzipCompress(big);
+    REQUIRE(gz.ok());
+    auto zipped = PutChunk(*c, "gw-1", 3, *gz, {kDevice1, DigestHeader(big), "Content-Encoding: gzip"});
+    CHECK_MESSAGE(zipped.status == 201, zipped.body);
+    const std::int64_t hwm_after = kib_of("VmHWM:");
+    MESSAGE("peak RSS after two 96 MiB chunks: " << hwm_after << " KiB (before " << hwm_before
+                                                 << " KiB)");
+    CHECK(hwm_after < hwm_before + 24 * 1024);
+    for (std::uint64_t seq : {2u, 3u}) {
+      std::ifstream stored(c->data_dir() + "/chunks/gw-1/00000000000" + std::to_string(seq) +
+                               ".pcap",
+                           std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(stored)), std::istreambuf_iterator<char>());
+      CHECK(bytes.size() == big.size());
+      CHECK(Sha256Hex(bytes) == Sha256Hex(big));
+    }
+    auto listed = json::parse(Get(*c, "/v1/devices/gw-1/chunks").body);
+    REQUIRE(listed.size() == 3);
+    CHECK(listed[1]["packets"] == 1536);
+    CHECK(temp_file_bytes() < 0);
   }
 
   TEST_CASE("picketd's uploader: a large chunk waits for 100 Continue, so a refusal costs no body") {

@@ -3,7 +3,8 @@
 // and `picket sessions --read` own files, databases and threads.
 //
 // One Analyzer per packet stream (a device at the collector, a file offline),
-// used by one thread at a time. Timers run on packet time, so the same
+// used on the thread that made it: analysers made on one thread share one
+// nDPI detection module (~5.6 MiB) and must not run at once. Timers run on packet time, so the same
 // packets always give the same sessions, however they are cut into chunks.
 #pragma once
 

@@ -19,6 +19,12 @@ class PendingFile {
   // Writes `data` to "<dir>/.<name>.tmp.<unique>" and fsyncs it. Errors name the path.
   static Result<PendingFile> Write(const std::string& final_path, std::string_view data);
 
+  // The same in steps, for data that arrives in pieces (a streamed upload):
+  // Create the empty temp file (mode 0600), Append pieces, Seal (fsync, close).
+  static Result<PendingFile> Create(const std::string& final_path);
+  Status Append(std::string_view data);
+  Status Seal();
+
   PendingFile(PendingFile&& other) noexcept;
   PendingFile& operator=(PendingFile&& other) noexcept;
   PendingFile(const PendingFile&) = delete;
@@ -26,16 +32,19 @@ class PendingFile {
   ~PendingFile();
 
   // rename(temp, final) then fsync of the directory; replaces an existing file.
+  // Seals first if that was not done.
   Status Publish();
 
   const std::string& final_path() const { return final_path_; }
 
  private:
-  PendingFile(std::string temp_path, std::string final_path)
-      : temp_path_(std::move(temp_path)), final_path_(std::move(final_path)) {}
+  PendingFile(std::string temp_path, std::string final_path, int fd)
+      : temp_path_(std::move(temp_path)), final_path_(std::move(final_path)), fd_(fd) {}
+  void CloseQuietly();
 
   std::string temp_path_;  // empty once published or moved from
   std::string final_path_;
+  int fd_ = -1;  // open until sealed
 };
 
 // Convenience for small files (the --ready-file): Write + Publish.

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 namespace picket::collector {
 
@@ -49,6 +50,29 @@ TEST_SUITE("collector.capture_format") {
     be += r + "ab";
     CHECK(CountPcapPackets(be) == std::optional<std::uint64_t>(1));
     CHECK_FALSE(CountPcapPackets(WithMagic({0x0a, 0x0d, 0x0d, 0x0a}, 28)));  // pcapng: not counted
+  }
+
+  TEST_CASE("the counter fed in pieces of any size agrees with the whole body") {
+    std::string body = WithMagic({0xd4, 0xc3, 0xb2, 0xa1}, 24);
+    for (unsigned char caplen : {0, 1, 15, 16, 17, 200}) {
+      std::string r(16, '\0');
+      r[8] = static_cast<char>(caplen);
+      body += r + std::string(caplen, 'x');
+    }
+    const std::vector<std::string> bodies = {body, body.substr(0, body.size() - 1),
+                                             body.substr(0, 30), body.substr(0, 10),
+                                             WithMagic({0x0a, 0x0d, 0x0d, 0x0a}, 28)};
+    for (const std::string& b : bodies) {
+      for (std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{16}, std::size_t{1000}}) {
+        PcapRecordCounter counter;
+        for (std::size_t at = 0; at < b.size(); at += piece) counter.Feed(std::string_view(b).substr(at, piece));
+        const auto whole = CheckCaptureHeader(b).ok() ? CountPcapPackets(b) : std::nullopt;
+        CHECK_MESSAGE(counter.Count() == whole, "body of " << b.size() << " bytes in pieces of " << piece);
+      }
+    }
+    PcapRecordCounter counter;
+    counter.Feed(body);
+    CHECK(counter.Count() == std::optional<std::uint64_t>(6));
   }
 
   TEST_CASE("other bodies are refused, naming the magic") {

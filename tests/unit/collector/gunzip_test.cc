@@ -6,7 +6,57 @@
 
 namespace picket::collector {
 
+namespace {
+
+// Feeds `gz` in pieces of `piece` bytes; the output or the first error.
+Result<std::string> InPieces(const std::string& gz, std::size_t piece, std::size_t cap) {
+  std::string out;
+  GunzipStream stream(cap, [&](std::string_view bytes) {
+    CHECK(bytes.size() <= 64 * 1024);
+    out.append(bytes);
+    return Status::Ok();
+  });
+  for (std::size_t at = 0; at < gz.size(); at += piece) {
+    PICKET_RETURN_IF_ERROR(stream.Feed(std::string_view(gz).substr(at, piece)));
+  }
+  PICKET_RETURN_IF_ERROR(stream.Finish());
+  CHECK(stream.output_bytes() == out.size());
+  return out;
+}
+
+}  // namespace
+
 TEST_SUITE("collector.gunzip") {
+  TEST_CASE("a stream fed in pieces of any size gives the same bytes and the same errors") {
+    std::string text;
+    for (int i = 0; i < 20000; ++i) text += "record " + std::to_string(i * 7919 % 1000) + ";";
+    auto a = GzipCompress(text);
+    auto b = GzipCompress("and a second member");
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    const std::string two = *a + *b;
+    for (std::size_t piece : {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{4096},
+                              two.size()}) {
+      CAPTURE(piece);
+      auto out = InPieces(two, piece, 1u << 20);
+      REQUIRE(out.ok());
+      CHECK(*out == text + "and a second member");
+      CHECK(InPieces(two, piece, text.size()).status().code() == StatusCode::kResourceExhausted);
+      CHECK(InPieces(*a + "junk", piece, 1u << 20).status().code() ==
+            StatusCode::kInvalidArgument);
+      CHECK(InPieces(a->substr(0, a->size() - 3), piece, 1u << 20).status().code() ==
+            StatusCode::kInvalidArgument);
+    }
+    CHECK(InPieces("", 1, 100).status().code() == StatusCode::kInvalidArgument);
+    // A sink's error ends the stream with that error, and every later call fails.
+    GunzipStream refusing(1u << 20, [](std::string_view) { return Status::IoError("disk full"); });
+    Status st = refusing.Feed(*a);
+    CHECK(st.code() == StatusCode::kIoError);
+    CHECK_FALSE(refusing.Feed(*b).ok());
+    CHECK_FALSE(refusing.Finish().ok());
+  }
+
+
   TEST_CASE("round trip, including an empty body") {
     for (std::string text : {std::string(), std::string("hello pcap"), std::string(300000, 'q')}) {
       auto gz = GzipCompress(text);

@@ -1,0 +1,66 @@
+// A chunk upload taken in as it arrives: inflated when gzip, its capture
+// header checked on the first bytes, hashed, its records counted and written
+// to a temp file beside its final name, so no chunk is ever whole in memory
+// (~200 KiB per upload whatever its size). Finish seals the file; the handler
+// publishes it inside the transaction that inserts the chunk's row.
+// Not thread-safe: one upload, one owner.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "collector/capture_format.h"
+#include "collector/gunzip.h"
+#include "picket/common/digest.h"
+#include "picket/common/file_io.h"
+#include "picket/common/status.h"
+
+namespace picket::collector {
+
+class ChunkIntake {
+ public:
+  // `max_bytes` caps the chunk after decompression. `file` receives the bytes;
+  // without one the body is only hashed (a retry of a chunk already stored:
+  // answering it needs its hash, not a second copy on disk).
+  ChunkIntake(bool gzip, std::uint64_t max_bytes, std::optional<PendingFile> file);
+  ChunkIntake(const ChunkIntake&) = delete;
+  ChunkIntake& operator=(const ChunkIntake&) = delete;
+
+  // Bytes as they came off the wire. After an error every call fails with it:
+  // ResourceExhausted (over max_bytes), InvalidArgument (corrupt gzip, not a
+  // capture), or the file's error.
+  Status Write(std::string_view received);
+
+  struct Staged {
+    std::array<std::uint8_t, 32> sha256{};
+    std::uint64_t bytes = 0;                 // the chunk, decompressed
+    std::optional<std::uint64_t> packets;    // classic pcap records; nullopt for pcapng
+    std::optional<PendingFile> file;         // sealed (fsynced), not yet published
+  };
+  // Ends the body: checks it is complete, seals the file. Call once.
+  Result<Staged> Finish();
+
+  std::uint64_t received_bytes() const { return received_; }
+  const Status& error() const { return error_; }
+
+ private:
+  Status TakeDecoded(std::string_view chunk_bytes);
+  Status Flush();
+
+  std::unique_ptr<GunzipStream> gunzip_;  // null for an uncompressed body
+  const std::uint64_t max_bytes_;
+  std::optional<PendingFile> file_;
+  std::string head_;       // the first bytes, until the capture header is checked
+  bool head_checked_ = false;
+  std::string write_buffer_;  // coalesces small network reads into large writes
+  Sha256 hasher_;
+  PcapRecordCounter counter_;
+  std::uint64_t bytes_ = 0, received_ = 0;
+  Status error_;
+};
+
+}  // namespace picket::collector
