@@ -1,6 +1,6 @@
 # Every external library as one target, whatever the build:
 #   dep::pcap dep::curl dep::uv dep::sqlite3 dep::zookeeper dep::json dep::boost
-#   dep::crypto (OpenSSL libcrypto) dep::zlib
+#   dep::crypto (OpenSSL libcrypto) dep::zlib dep::zstd
 #   dep::mariadb (Connector/C; central builds only, never linked into picketd)
 #   dep::ndpi (nDPI 4.2, session labels; central builds only)
 # Dynamic builds (dev, asan) take Debian's -dev packages; static builds
@@ -40,6 +40,7 @@ pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(UV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 find_library(ZOOKEEPER_MT_LIB zookeeper_mt REQUIRED)
 find_path(ZOOKEEPER_INCLUDE zookeeper/zookeeper.h REQUIRED)
 
@@ -53,6 +54,8 @@ add_library(dep::sqlite3 INTERFACE IMPORTED)
 target_link_libraries(dep::sqlite3 INTERFACE PkgConfig::SQLITE3)
 add_library(dep::seccomp INTERFACE IMPORTED)
 target_link_libraries(dep::seccomp INTERFACE PkgConfig::SECCOMP)
+add_library(dep::zstd INTERFACE IMPORTED)
+target_link_libraries(dep::zstd INTERFACE PkgConfig::ZSTD)
 add_library(dep::zookeeper INTERFACE IMPORTED)
 target_include_directories(dep::zookeeper INTERFACE ${ZOOKEEPER_INCLUDE})
 target_link_libraries(dep::zookeeper INTERFACE ${ZOOKEEPER_MT_LIB} Threads::Threads)

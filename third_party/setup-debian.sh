@@ -25,7 +25,7 @@ fi
 dev_packages=(
   build-essential cmake pkg-config git ca-certificates file
   libpcap-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libzookeeper-mt-dev libseccomp-dev
-  nlohmann-json3-dev libboost-dev doctest-dev libssl-dev zlib1g-dev
+  nlohmann-json3-dev libboost-dev doctest-dev libssl-dev zlib1g-dev libzstd-dev
   tcpdump tshark iproute2 python3 openssl
   zookeeper default-jre-headless python3-kazoo
   masscan nmap ethtool nftables
@@ -85,7 +85,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 if [ "$want_static" -eq 1 ]; then
   # Static binaries embed these libraries: build them with Debian's latest security fixes.
-  embedded=(libssl-dev libc-ares-dev zlib1g-dev libsqlite3-dev libuv1-dev libzookeeper-mt-dev libseccomp-dev)
+  embedded=(libssl-dev libc-ares-dev zlib1g-dev libzstd-dev libsqlite3-dev libuv1-dev libzookeeper-mt-dev libseccomp-dev)
   [ "${#missing[@]}" -gt 0 ] || [ "${need_update:-0}" -eq 1 ] || apt-get update -qq
   apt-get install -y -qq --only-upgrade "${embedded[@]}" >/dev/null
 fi

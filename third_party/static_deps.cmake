@@ -3,7 +3,7 @@
 # Defines the same dep:: targets as the dynamic branch, as static archives:
 #   dep::curl  libcurl rebuilt from Debian's patched source: HTTP/HTTPS only, OpenSSL, c-ares
 #   dep::pcap  libpcap rebuilt from Debian's patched source: no D-Bus, RDMA, Bluetooth, USB
-#   dep::uv dep::sqlite3 dep::zookeeper   Debian's own .a files
+#   dep::uv dep::sqlite3 dep::zookeeper dep::zstd   Debian's own .a files
 # plus the custom target picket_third_party, which builds the two ExternalProjects. Every module
 # and executable depends on it (see picket_module in CMakeLists.txt): dependencies on IMPORTED
 # targets alone do not order the Makefile build, and the link would race the ExternalProject.
@@ -64,12 +64,14 @@ picket_static_lib(PICKET_ZOOKEEPER_LIBRARY libzookeeper_mt.a libzookeeper-mt-dev
 picket_static_lib(PICKET_SSL_LIBRARY libssl.a libssl-dev)
 picket_static_lib(PICKET_CRYPTO_LIBRARY libcrypto.a libssl-dev)
 picket_static_lib(PICKET_CARES_LIBRARY libcares.a libc-ares-dev)
+picket_static_lib(PICKET_ZSTD_LIBRARY libzstd.a libzstd-dev)
 picket_static_include(PICKET_UV_INCLUDE uv.h libuv1-dev)
 picket_static_include(PICKET_SQLITE3_INCLUDE sqlite3.h libsqlite3-dev)
 picket_static_include(PICKET_SECCOMP_INCLUDE seccomp.h libseccomp-dev)
 picket_static_include(PICKET_ZOOKEEPER_INCLUDE zookeeper/zookeeper.h libzookeeper-mt-dev)
 picket_static_include(PICKET_OPENSSL_INCLUDE openssl/ssl.h libssl-dev)
 picket_static_include(PICKET_CARES_INCLUDE ares.h libc-ares-dev)
+picket_static_include(PICKET_ZSTD_INCLUDE zstd.h libzstd-dev)
 
 # ---- Debian source trees of curl and libpcap ----------------------------------------------------
 # The newest unpacked <name>-<version>/ tree (one with debian/changelog) in PICKET_DEPS_SOURCE_DIR.
@@ -189,6 +191,11 @@ set_target_properties(dep::curl PROPERTIES
 # libssl before libcrypto: a static link resolves left to right.
 target_link_libraries(dep::curl INTERFACE
   ${PICKET_CARES_LIBRARY} ${PICKET_SSL_LIBRARY} ${PICKET_CRYPTO_LIBRARY} Threads::Threads ${CMAKE_DL_LIBS})
+
+add_library(dep::zstd STATIC IMPORTED)
+set_target_properties(dep::zstd PROPERTIES
+  IMPORTED_LOCATION "${PICKET_ZSTD_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${PICKET_ZSTD_INCLUDE}")
 
 add_library(dep::uv STATIC IMPORTED)
 set_target_properties(dep::uv PROPERTIES

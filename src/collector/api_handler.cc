@@ -440,20 +440,22 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
   if (auto enc = h.Get(wire::kContentEncodingHeader)) {
     std::string e = Lower(Trim(*enc));
     if (e == wire::kGzipEncoding || e == "x-gzip") {
-      a.gzip = true;
+      a.encoding = BodyEncoding::kGzip;
+    } else if (e == wire::kZstdEncoding) {
+      a.encoding = BodyEncoding::kZstd;
     } else if (!e.empty() && e != "identity") {
-      a.reject =
-          JsonError(wire::kHttpUnsupportedMediaType,
-                    "Content-Encoding '" + std::string(*enc) + "' is not supported (use gzip)");
+      a.reject = JsonError(wire::kHttpUnsupportedMediaType,
+                           "Content-Encoding '" + std::string(*enc) +
+                               "' is not supported (use zstd or gzip)");
       return a;
     }
   }
-  // A gzip body may be slightly larger than what it inflates to (stored blocks).
-  // Heartbeats are small: 64 KiB after decompression (fleet_api.h).
+  // A compressed body may be slightly larger than what it inflates to (stored
+  // blocks). Heartbeats are small: 64 KiB after decompression (fleet_api.h).
   const std::uint64_t limit =
       a.route.endpoint == wire::Endpoint::kPostStatus ? std::min<std::uint64_t>(max_body_, 64 * 1024)
                                                       : max_body_;
-  a.body_limit = a.gzip ? limit + limit / 256 + 1024 : limit;
+  a.body_limit = a.encoding != BodyEncoding::kIdentity ? limit + limit / 256 + 1024 : limit;
   if (head.content_length && *head.content_length > a.body_limit) {
     a.reject = JsonError(wire::kHttpPayloadTooLarge,
                          "body of " + std::to_string(*head.content_length) +
@@ -496,12 +498,7 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
 }
 
 Result<std::string> ApiHandler::DecodeBody(const Admission& a, std::string body) const {
-  if (a.gzip) return GunzipCapped(body, max_body_);
-  if (body.size() > max_body_) {
-    return Status::ResourceExhausted("body exceeds the limit of " + std::to_string(max_body_) +
-                                     " bytes");
-  }
-  return body;
+  return DecodeBodyCapped(a.encoding, std::move(body), max_body_);
 }
 
 Reply ApiHandler::Handle(Admission a, std::string body) {
@@ -587,7 +584,7 @@ std::unique_ptr<ChunkIntake> ApiHandler::OpenChunkIntake(Admission& a) {
     a.reject = StorageError(known.status(), "look up chunk");
     return nullptr;
   }
-  if (*known) return std::make_unique<ChunkIntake>(a.gzip, max_body_, std::nullopt);
+  if (*known) return std::make_unique<ChunkIntake>(a.encoding, max_body_, std::nullopt);
   // Checked before the body, so a device at its quota costs no disk writes;
   // FinishChunk checks the exact size again in its transaction.
   if (disk_quota_ > 0) {
@@ -596,7 +593,8 @@ std::unique_ptr<ChunkIntake> ApiHandler::OpenChunkIntake(Admission& a) {
       a.reject = StorageError(stored.status(), "look up the device's disk use");
       return nullptr;
     }
-    const std::uint64_t at_least = a.gzip ? 0 : a.content_length.value_or(0);
+    const std::uint64_t at_least =
+        a.encoding == BodyEncoding::kIdentity ? a.content_length.value_or(0) : 0;
     if (*stored >= disk_quota_ || *stored + at_least > disk_quota_) {
       a.reject = DiskQuotaRefusal(device, *stored, at_least);
       return nullptr;
@@ -607,7 +605,7 @@ std::unique_ptr<ChunkIntake> ApiHandler::OpenChunkIntake(Admission& a) {
     a.reject = StorageError(file.status(), "write chunk file");
     return nullptr;
   }
-  return std::make_unique<ChunkIntake>(a.gzip, max_body_, std::move(*file));
+  return std::make_unique<ChunkIntake>(a.encoding, max_body_, std::move(*file));
 }
 
 Reply ApiHandler::PutChunk(Admission& a, std::string_view body) {
@@ -684,7 +682,15 @@ Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
                            **known});
   }
 
-  auto put = db_->PutChunk(c, a.report, [&] { return staged->file->Publish(); }, disk_quota_);
+  // Group commit: the rename here, the directory's fsync and the row's commit
+  // once for every chunk that is waiting (CollectorDb::PutChunk).
+  CollectorDb::ChunkPutRequest request;
+  request.record = &c;
+  request.report = &a.report;
+  request.publish_file = [&] { return staged->file->Publish(/*sync_directory=*/false); };
+  request.sync_directory = store_->DirectoryOf(c.device);
+  request.disk_quota = disk_quota_;
+  auto put = db_->PutChunk(request);
   if (!put.ok()) return StorageError(put.status(), "store chunk");
   if (put->outcome == ChunkOutcome::kStored) {
     metrics_.AddIngest("chunk", c.bytes, 1);

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "collector/body_decoder.h"
 #include "collector/chunk_intake.h"
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
@@ -98,7 +99,7 @@ struct Admission {
   wire::Route route;
   std::uint64_t body_limit = 0;  // bytes on the wire this request may send
   std::optional<std::uint64_t> content_length;  // as declared; absent when chunked
-  bool gzip = false;
+  BodyEncoding encoding = BodyEncoding::kIdentity;  // Content-Encoding of a device write
   DeviceReport report;          // device counters from the headers
   ChunkRecord chunk;            // PUT chunk: metadata from the headers
   std::string expected_digest;  // PUT chunk: base64 SHA-256 from the Digest header

@@ -12,19 +12,19 @@ constexpr std::size_t kWriteBytes = 128 * 1024;
 
 }  // namespace
 
-ChunkIntake::ChunkIntake(bool gzip, std::uint64_t max_bytes, std::optional<PendingFile> file)
-    : max_bytes_(max_bytes), file_(std::move(file)) {
-  if (gzip) {
-    gunzip_ = std::make_unique<GunzipStream>(
-        max_bytes, [this](std::string_view piece) { return TakeDecoded(piece); });
-  }
+ChunkIntake::ChunkIntake(BodyEncoding encoding, std::uint64_t max_bytes,
+                         std::optional<PendingFile> file)
+    : decoder_(MakeBodyDecoder(encoding, max_bytes,
+                               [this](std::string_view piece) { return TakeDecoded(piece); })),
+      max_bytes_(max_bytes),
+      file_(std::move(file)) {
   if (file_) write_buffer_.reserve(kWriteBytes);
 }
 
 Status ChunkIntake::Write(std::string_view received) {
   if (!error_.ok()) return error_;
   received_ += received.size();
-  Status st = gunzip_ ? gunzip_->Feed(received) : TakeDecoded(received);
+  Status st = decoder_ ? decoder_->Feed(received) : TakeDecoded(received);
   if (!st.ok()) error_ = st;
   return st;
 }
@@ -67,8 +67,8 @@ Result<ChunkIntake::Staged> ChunkIntake::Finish() {
     error_ = st;
     return st;
   };
-  if (gunzip_) {
-    if (Status st = gunzip_->Finish(); !st.ok()) return fail(std::move(st));
+  if (decoder_) {
+    if (Status st = decoder_->Finish(); !st.ok()) return fail(std::move(st));
   }
   if (!head_checked_) {  // a body shorter than kHeadBytes
     if (Status st = CheckCaptureHeader(head_); !st.ok()) return fail(std::move(st));

@@ -1,7 +1,7 @@
-// A chunk upload taken in as it arrives: inflated when gzip, its capture
+// A chunk upload taken in as it arrives: inflated when gzip or zstd, its capture
 // header checked on the first bytes, hashed, its records counted and written
 // to a temp file beside its final name, so no chunk is ever whole in memory
-// (~200 KiB per upload whatever its size). Finish seals the file; the handler
+// (~200 KiB per upload, zstd up to ~1.4 MiB, whatever its size). Finish seals the file; the handler
 // publishes it inside the transaction that inserts the chunk's row.
 // Not thread-safe: one upload, one owner.
 #pragma once
@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "collector/capture_format.h"
-#include "collector/gunzip.h"
+#include "collector/body_decoder.h"
 #include "picket/common/digest.h"
 #include "picket/common/file_io.h"
 #include "picket/common/status.h"
@@ -26,7 +26,7 @@ class ChunkIntake {
   // `max_bytes` caps the chunk after decompression. `file` receives the bytes;
   // without one the body is only hashed (a retry of a chunk already stored:
   // answering it needs its hash, not a second copy on disk).
-  ChunkIntake(bool gzip, std::uint64_t max_bytes, std::optional<PendingFile> file);
+  ChunkIntake(BodyEncoding encoding, std::uint64_t max_bytes, std::optional<PendingFile> file);
   ChunkIntake(const ChunkIntake&) = delete;
   ChunkIntake& operator=(const ChunkIntake&) = delete;
 
@@ -51,7 +51,7 @@ class ChunkIntake {
   Status TakeDecoded(std::string_view chunk_bytes);
   Status Flush();
 
-  std::unique_ptr<GunzipStream> gunzip_;  // null for an uncompressed body
+  std::unique_ptr<BodyDecoder> decoder_;  // null for an uncompressed body
   const std::uint64_t max_bytes_;
   std::optional<PendingFile> file_;
   std::string head_;       // the first bytes, until the capture header is checked

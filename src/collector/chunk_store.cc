@@ -106,7 +106,7 @@ Result<ChunkStore> ChunkStore::Open(const std::string& data_dir) {
 std::string ChunkStore::PathFor(std::string_view device, std::uint64_t seq) const {
   char name[32];
   std::snprintf(name, sizeof name, "%012llu.pcap", static_cast<unsigned long long>(seq));
-  return root_ + "/" + std::string(device) + "/" + name;
+  return DirectoryOf(device) + "/" + name;
 }
 
 Status ChunkStore::EnsureDeviceDir(const std::string& dir) const {
@@ -118,13 +118,13 @@ Status ChunkStore::EnsureDeviceDir(const std::string& dir) const {
 }
 
 Result<PendingFile> ChunkStore::Create(std::string_view device, std::uint64_t seq) const {
-  PICKET_RETURN_IF_ERROR(EnsureDeviceDir(root_ + "/" + std::string(device)));
+  PICKET_RETURN_IF_ERROR(EnsureDeviceDir(DirectoryOf(device)));
   return PendingFile::Create(PathFor(device, seq));
 }
 
 Result<PendingFile> ChunkStore::Prepare(std::string_view device, std::uint64_t seq,
                                         std::string_view data) const {
-  PICKET_RETURN_IF_ERROR(EnsureDeviceDir(root_ + "/" + std::string(device)));
+  PICKET_RETURN_IF_ERROR(EnsureDeviceDir(DirectoryOf(device)));
   return PendingFile::Write(PathFor(device, seq), data);
 }
 

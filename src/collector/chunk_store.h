@@ -25,6 +25,7 @@ class ChunkStore {
   static Result<ChunkStore> Open(const std::string& data_dir);
 
   std::string PathFor(std::string_view device, std::uint64_t seq) const;
+  std::string DirectoryOf(std::string_view device) const { return root_ + "/" + std::string(device); }
 
   // Opens an empty temp file for the chunk in its device directory (created
   // on demand), for a body written as it arrives (ChunkIntake).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "picket/common/file_io.h"
 #include "picket/common/json_limits.h"
 
 namespace picket::collector {
@@ -213,9 +214,19 @@ Status CollectorDb::CreateSchema() {
   return tx->Commit();
 }
 
+Result<Statement*> CollectorDb::Cached(std::optional<Statement>& slot, std::string_view sql) {
+  if (!slot) {
+    auto prepared = db_.Prepare(sql);
+    if (!prepared.ok()) return prepared.status();
+    slot.emplace(std::move(*prepared));
+  }
+  slot->Reset();
+  return &*slot;
+}
+
 Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
                                  const DeviceReport& report) {
-  auto stmt = db_.Prepare(R"sql(
+  auto stmt = Cached(upsert_device_, R"sql(
     INSERT INTO devices(id, first_seen_ms, last_seen_ms, evicted_chunks, evicted_bytes)
     VALUES(?1, ?2, ?2, coalesce(?3, 0), coalesce(?4, 0))
     ON CONFLICT(id) DO UPDATE SET
@@ -223,7 +234,8 @@ Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
       evicted_chunks = coalesce(?3, evicted_chunks),
       evicted_bytes = coalesce(?4, evicted_bytes))sql");
   if (!stmt.ok()) return stmt.status();
-  return stmt->Bind(1, device)
+  return (*stmt)
+      ->Bind(1, device)
       .Bind(2, now_ms)
       .Bind(3, report.evicted_chunks)
       .Bind(4, report.evicted_bytes)
@@ -238,50 +250,120 @@ Result<std::optional<std::string>> CollectorDb::ChunkHash(const std::string& dev
 Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport& report,
                                        const std::function<Status()>& publish_file,
                                        std::uint64_t disk_quota) {
-  std::lock_guard lock(mu_);
-  auto tx = Transaction::Begin(db_);
-  if (!tx.ok()) return tx.status();
-  PICKET_RETURN_IF_ERROR(UpsertDevice(r.device, r.received_at_ms, report));
+  return PutChunk(ChunkPutRequest{&r, &report, publish_file, "", disk_quota});
+}
 
-  auto existing = db_.Prepare("SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
+struct CollectorDb::QueuedPut {
+  const ChunkPutRequest* request;
+  std::optional<Result<ChunkPut>> result;  // set when its commit is over
+};
+
+Result<ChunkPut> CollectorDb::PutChunk(const ChunkPutRequest& request) {
+  QueuedPut mine{&request, std::nullopt};
+  std::unique_lock lock(queue_mu_);
+  queue_.push_back(&mine);
+  // Leader/follower: whoever finds no commit running takes the whole queue;
+  // the others wait for the commit that holds their chunk.
+  while (!mine.result) {
+    if (committing_) {
+      committed_.wait(lock);
+      continue;
+    }
+    committing_ = true;
+    std::vector<QueuedPut*> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    CommitChunks(batch);
+    lock.lock();
+    committing_ = false;
+    committed_.notify_all();
+  }
+  return std::move(*mine.result);
+}
+
+std::size_t CollectorDb::chunks_queued() {
+  std::lock_guard lock(queue_mu_);
+  return queue_.size();
+}
+
+void CollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
+  std::lock_guard lock(mu_);
+  auto fail_all = [&](const Status& st) {
+    for (QueuedPut* q : batch) q->result = st;
+  };
+  auto tx = Transaction::Begin(db_);
+  if (!tx.ok()) return fail_all(tx.status());
+  std::vector<std::optional<Result<ChunkPut>>> outcomes(batch.size());
+  std::vector<std::string> directories;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    // A savepoint each: one chunk's failure leaves the others in the batch.
+    auto savepoint = Transaction::Begin(db_);
+    if (!savepoint.ok()) return fail_all(savepoint.status());
+    Result<ChunkPut> put = PutOneChunk(*batch[i]->request);
+    if (put.ok()) {
+      if (Status st = savepoint->Commit(); !st.ok()) put = st;
+    }
+    if (put.ok() && put->outcome == ChunkOutcome::kStored &&
+        !batch[i]->request->sync_directory.empty()) {
+      directories.push_back(batch[i]->request->sync_directory);
+    }
+    outcomes[i] = std::move(put);
+  }
+  std::sort(directories.begin(), directories.end());
+  directories.erase(std::unique(directories.begin(), directories.end()), directories.end());
+  // The files must be durable before the rows that point at them commit. A
+  // crash between a rename and the commit leaves a file without a row:
+  // ChunkStore::SweepOrphans removes it at the next start.
+  for (const std::string& dir : directories) {
+    if (Status st = SyncDirectory(dir); !st.ok()) return fail_all(st);
+  }
+  if (Status st = tx->Commit(); !st.ok()) return fail_all(st);
+  chunk_commits_.fetch_add(1);
+  chunks_committed_.fetch_add(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(*outcomes[i]);
+}
+
+Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
+  const ChunkRecord& r = *request.record;
+  PICKET_RETURN_IF_ERROR(UpsertDevice(r.device, r.received_at_ms, *request.report));
+
+  auto existing = Cached(chunk_sha_, "SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
   if (!existing.ok()) return existing.status();
-  existing->Bind(1, r.device).Bind(2, static_cast<std::int64_t>(r.seq));
-  auto row = existing->Step();
+  (*existing)->Bind(1, r.device).Bind(2, static_cast<std::int64_t>(r.seq));
+  auto row = (*existing)->Step();
   if (!row.ok()) return row.status();
   if (*row) {
     ChunkPut put;
-    put.stored_sha256 = existing->Text(0);
+    put.stored_sha256 = (*existing)->Text(0);
+    (*existing)->Reset();
     put.outcome =
         put.stored_sha256 == r.sha256_hex ? ChunkOutcome::kAlreadyStored : ChunkOutcome::kConflict;
-    PICKET_RETURN_IF_ERROR(tx->Commit());  // keeps the last_seen update
-    return put;
+    return put;  // the savepoint keeps the last_seen update
   }
 
-  if (disk_quota > 0) {
-    auto used = db_.Prepare("SELECT chunk_bytes FROM devices WHERE id=?1");
+  if (request.disk_quota > 0) {
+    auto used = Cached(device_bytes_, "SELECT chunk_bytes FROM devices WHERE id=?1");
     if (!used.ok()) return used.status();
-    used->Bind(1, r.device);
-    auto found = used->Step();
+    (*used)->Bind(1, r.device);
+    auto found = (*used)->Step();
     if (!found.ok()) return found.status();
-    const auto bytes = *found ? static_cast<std::uint64_t>(used->Int(0)) : 0;
-    if (bytes + r.bytes > disk_quota) {
-      PICKET_RETURN_IF_ERROR(tx->Commit());  // keeps the last_seen update
+    const auto bytes = *found ? static_cast<std::uint64_t>((*used)->Int(0)) : 0;
+    (*used)->Reset();
+    if (bytes + r.bytes > request.disk_quota) {
       return ChunkPut{ChunkOutcome::kOverDiskQuota, "", bytes};
     }
   }
 
-  // The file must be durable before the row that points at it commits. A
-  // crash between this rename and the commit leaves a file without a row:
-  // ChunkStore::SweepOrphans removes it at the next start.
-  PICKET_RETURN_IF_ERROR(publish_file());
+  PICKET_RETURN_IF_ERROR(request.publish_file());
 
-  auto insert = db_.Prepare(R"sql(
+  auto insert = Cached(insert_chunk_, R"sql(
     INSERT INTO chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops,
                        interface_drops, gap_before_ms, interface, received_at_ms, path, lost_packets,
                        ts_backwards)
     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
   if (!insert.ok()) return insert.status();
-  PICKET_RETURN_IF_ERROR(insert->Bind(1, r.device)
+  PICKET_RETURN_IF_ERROR((*insert)
+                             ->Bind(1, r.device)
                              .Bind(2, static_cast<std::int64_t>(r.seq))
                              .Bind(3, r.sha256_hex)
                              .Bind(4, static_cast<std::int64_t>(r.bytes))
@@ -300,7 +382,7 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
   // Counters saturate at 2^53 - 1: headers are capped there (api_handler), so
   // a sum never overflows int64 (which SQLite would turn into a float) and
   // every value stays exact in JSON.
-  auto counters = db_.Prepare(R"sql(
+  auto counters = Cached(add_chunk_counters_, R"sql(
     UPDATE devices SET chunks = chunks + 1, chunk_bytes = min(chunk_bytes + ?2, (1 << 53) - 1),
       packets = min(packets + coalesce(?3, 0), (1 << 53) - 1),
       kernel_drops = min(kernel_drops + coalesce(?4, 0), (1 << 53) - 1),
@@ -309,7 +391,8 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
       last_chunk_seq = max(coalesce(last_chunk_seq, ?6), ?6), last_chunk_ms = ?7
     WHERE id = ?1)sql");
   if (!counters.ok()) return counters.status();
-  PICKET_RETURN_IF_ERROR(counters->Bind(1, r.device)
+  PICKET_RETURN_IF_ERROR((*counters)
+                             ->Bind(1, r.device)
                              .Bind(2, static_cast<std::int64_t>(r.bytes))
                              .Bind(3, r.packets)
                              .Bind(4, r.kernel_drops)
@@ -318,7 +401,6 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport&
                              .Bind(7, r.received_at_ms)
                              .Bind(8, r.lost_packets)
                              .Run());
-  PICKET_RETURN_IF_ERROR(tx->Commit());
   return ChunkPut{ChunkOutcome::kStored, r.sha256_hex};
 }
 

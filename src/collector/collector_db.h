@@ -4,6 +4,8 @@
 // each write is one transaction.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -120,6 +122,26 @@ class CollectorDb {
                             const std::function<Status()>& publish_file,
                             std::uint64_t disk_quota = 0);
 
+  // The same, committed with whatever other chunks are waiting (group commit):
+  // one thread commits the chunks queued while the previous commit ran, each
+  // in a savepoint of one transaction, then fsyncs each sync_directory once
+  // and commits once (one WAL fsync); every caller returns after the commit
+  // that holds its chunk. publish_file then only has to rename (the directory
+  // fsync is the batch's).
+  struct ChunkPutRequest {
+    const ChunkRecord* record = nullptr;
+    const DeviceReport* report = nullptr;
+    std::function<Status()> publish_file;
+    std::string sync_directory;  // "" when publish_file makes the file durable itself
+    std::uint64_t disk_quota = 0;
+  };
+  Result<ChunkPut> PutChunk(const ChunkPutRequest& request);
+  // Chunks committed and commits made by PutChunk (/metrics: the batch size),
+  // and chunks waiting for the commit that runs now.
+  std::uint64_t chunk_commits() const { return chunk_commits_.load(); }
+  std::uint64_t chunks_committed() const { return chunks_committed_.load(); }
+  std::size_t chunks_queued();
+
   // The chunk bytes stored for the device (0 for an unknown one). A read.
   Result<std::uint64_t> DeviceChunkBytes(const std::string& device);
 
@@ -183,8 +205,22 @@ class CollectorDb {
   Status CreateSchema();
   Status UpsertDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
 
+  struct QueuedPut;
+  void CommitChunks(const std::vector<QueuedPut*>& batch);  // holds mu_
+  Result<ChunkPut> PutOneChunk(const ChunkPutRequest& request);  // in the batch's transaction
+  // A statement on db_ prepared once, reset for reuse (call under mu_).
+  Result<sqlite::Statement*> Cached(std::optional<sqlite::Statement>& slot, std::string_view sql);
+
   std::mutex mu_;  // writes, on db_
   sqlite::Database db_;
+  // Statements of the chunk path, prepared once (they go before db_ does).
+  std::optional<sqlite::Statement> upsert_device_, chunk_sha_, device_bytes_, insert_chunk_,
+      add_chunk_counters_;
+  std::mutex queue_mu_;  // the group commit's queue
+  std::condition_variable committed_;
+  std::vector<QueuedPut*> queue_;
+  bool committing_ = false;
+  std::atomic<std::uint64_t> chunk_commits_{0}, chunks_committed_{0};
   std::mutex read_mu_;  // reads, on reader_ (so a long read never stalls a write)
   std::optional<sqlite::Database> reader_;
 };

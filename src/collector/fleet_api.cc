@@ -58,13 +58,7 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
 
   if (e == wire::Endpoint::kPostStatus) {
     const std::size_t wire_bytes = body.size();
-    Result<std::string> decoded =
-        a.gzip ? GunzipCapped(body, kMaxHeartbeatBytes)
-               : (body.size() > kMaxHeartbeatBytes
-                      ? Result<std::string>(Status::ResourceExhausted(
-                            "heartbeat body exceeds the limit of " +
-                            std::to_string(kMaxHeartbeatBytes) + " bytes"))
-                      : Result<std::string>(std::move(body)));
+    Result<std::string> decoded = DecodeBodyCapped(a.encoding, std::move(body), kMaxHeartbeatBytes);
     if (!decoded.ok()) {
       return JsonError(decoded.status().code() == StatusCode::kResourceExhausted
                            ? wire::kHttpPayloadTooLarge
@@ -240,6 +234,12 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
       }
     }
     if (f.retention != nullptr) WriteRetentionMetrics(w, *f.retention);
+    w.Family("picket_chunk_commits_total", "counter",
+             "Transactions that stored chunks; group commit puts every chunk waiting in one.");
+    w.Sample("picket_chunk_commits_total", static_cast<double>(db_->chunk_commits()));
+    w.Family("picket_chunks_committed_total", "counter",
+             "Chunks that went through those transactions (stored, repeats and refusals).");
+    w.Sample("picket_chunks_committed_total", static_cast<double>(db_->chunks_committed()));
     w.Family("picket_heartbeats_total", "counter", "Heartbeats accepted since the start.");
     w.Sample("picket_heartbeats_total", static_cast<double>(f.state->heartbeats()));
     if (auto disk = DiskSpaceOf(f.data_dir); disk.ok()) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "collector/body_decoder.h"
 #include "picket/common/status.h"
 
 namespace picket::collector {
@@ -16,18 +17,17 @@ namespace picket::collector {
 // Inflates one or more concatenated gzip members that arrive in pieces; each
 // piece of output goes to `sink` as it is made (at most 64 KiB at a time), so
 // memory stays ~100 KiB whatever the body's size. Not thread-safe.
-class GunzipStream {
+class GunzipStream final : public BodyDecoder {
  public:
-  using Sink = std::function<Status(std::string_view)>;
   GunzipStream(std::size_t max_output, Sink sink);
-  ~GunzipStream();
+  ~GunzipStream() override;
   GunzipStream(const GunzipStream&) = delete;
   GunzipStream& operator=(const GunzipStream&) = delete;
 
   // Errors as GunzipCapped's; a sink error is passed on as it is.
-  Status Feed(std::string_view compressed);
+  Status Feed(std::string_view compressed) override;
   // InvalidArgument when the input ended inside a member (or held none).
-  Status Finish();
+  Status Finish() override;
   std::size_t output_bytes() const { return produced_; }
 
  private:

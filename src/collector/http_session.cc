@@ -363,10 +363,33 @@ class HttpSession final : public SessionBase,
       return Respond(shared_.handler->FinishChunk(admission_, *intake_), /*body_unread=*/true);
     }
     if (ec) return Abort(ec);  // the temp file goes with the intake
-    Reply reply = shared_.handler->FinishChunk(admission_, *intake_);
-    intake_parser_.reset();
-    intake_.reset();
-    Respond(std::move(reply), /*body_unread=*/false);
+    intake_parser_.reset();  // it points at intake_, which moves to the storage thread
+    OffTheIoThread([this, intake = std::move(intake_)]() mutable {
+      Reply reply = shared_.handler->FinishChunk(admission_, *intake);
+      intake.reset();  // an unpublished temp file goes now
+      return reply;
+    });
+  }
+
+  // Runs `store` (returns the Reply) on a storage thread, then answers on this
+  // session's strand. The session waits: it reads nothing meanwhile, and
+  // admission_ is not touched by anyone else until the answer.
+  template <class Store>
+  void OffTheIoThread(Store store) {
+    net::post(shared_.storage, [self = Self(), store = std::move(store),
+                                work = net::make_work_guard(stream_.get_executor())]() mutable {
+      Reply reply = JsonError(wire::kHttpInternalError, "storage failed");
+      try {
+        reply = store();
+      } catch (const std::exception& e) {
+        PICKET_LOG(kError, "collector", "unexpected exception storing a request",
+                   {"path", self->head_.target}, {"what", e.what()});
+      }
+      auto executor = self->stream_.get_executor();
+      net::post(executor, [self = std::move(self), reply = std::move(reply)]() mutable {
+        self->Respond(std::move(reply), /*body_unread=*/false);
+      });
+    });
   }
 
   void OnBody(beast::error_code ec, std::size_t) {
@@ -378,10 +401,15 @@ class HttpSession final : public SessionBase,
     Dispatch(std::move(body));
   }
 
-  // Runs the handler on this I/O thread: storage calls are short (one fsync'd
-  // file, one transaction) and other connections run on the other threads.
+  // Reads run on this I/O thread (short, on the database's read connection);
+  // device writes commit a transaction and go to a storage thread.
   void Dispatch(std::string body) {
     if (admission_.follow) return StartFollow();
+    if (wire::IsDeviceWrite(admission_.route.endpoint)) {  // a transaction to commit
+      return OffTheIoThread([this, body = std::move(body)]() mutable {
+        return shared_.handler->Handle(std::move(admission_), std::move(body));
+      });
+    }
     Reply reply = shared_.handler->Handle(std::move(admission_), std::move(body));
     Respond(std::move(reply), /*body_unread=*/false);
   }

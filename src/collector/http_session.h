@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -89,6 +90,14 @@ struct ServerShared {
   std::atomic<bool> stopping{false};
   SessionRegistry registry;
   ConnectionLimits limits;
+  // Device writes are stored here, off the I/O threads: sealing a chunk
+  // (fsync) and waiting for its group commit block, and an I/O thread must
+  // keep reading the other connections meanwhile. Several threads, so that
+  // chunks seal in parallel and the commit finds a batch waiting. Each job
+  // holds work on its session's executor, so the I/O threads outlive it.
+  boost::asio::thread_pool storage{kStorageThreads};
+
+  static constexpr int kStorageThreads = 4;
 
   ServerShared(int max_inflight, ConnectionCaps caps)
       : inflight(max_inflight), control_inflight(max_inflight), limits(caps) {}

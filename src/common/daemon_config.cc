@@ -140,6 +140,8 @@ void ReadUpload(JsonObjectReader& r, UploadSection& u) {
   r.Duration("retry_base", milliseconds(10), kHour, &u.retry_base);
   r.Duration("retry_max", milliseconds(10), kDay, &u.retry_max);
   r.Bool("gzip", &u.gzip);
+  std::string encoding = u.zstd ? "zstd" : "gzip";
+  if (r.Choice("encoding", {"zstd", "gzip"}, &encoding)) u.zstd = encoding == "zstd";
   // 0 turns heartbeats off; below 1 s they would cost the collector more than they tell.
   milliseconds heartbeat{0};
   if (r.Duration("heartbeat_interval", milliseconds(0), kDay, &heartbeat)) {
@@ -439,6 +441,7 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"retry_base", ms(c.upload.retry_base)},
         {"retry_max", ms(c.upload.retry_max)},
         {"gzip", c.upload.gzip},
+        {"encoding", c.upload.zstd ? "zstd" : "gzip"},
         {"heartbeat_interval", ms(c.upload.heartbeat_interval)},
         {"discover", c.upload.discover},
         {"allow_plain_http", c.upload.allow_plain_http}}},

@@ -104,7 +104,7 @@ PendingFile::~PendingFile() {
   if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
-Status PendingFile::Publish() {
+Status PendingFile::Publish(bool sync_directory) {
   if (temp_path_.empty())
     return Status::FailedPrecondition("publish " + final_path_ + ": no temp file");
   PICKET_RETURN_IF_ERROR(Seal());
@@ -112,7 +112,7 @@ Status PendingFile::Publish() {
     return FromErrno("rename " + temp_path_ + " to " + final_path_, errno);
   }
   temp_path_.clear();
-  return SyncDirectory(DirName(final_path_));
+  return sync_directory ? SyncDirectory(DirName(final_path_)) : Status::Ok();
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view data) {

@@ -282,6 +282,7 @@ class Daemon {
     up.settings.client_cert = running.upload.client_cert;
     up.settings.client_key = running.upload.client_key;
     up.settings.gzip = running.upload.gzip;
+    up.settings.zstd = running.upload.zstd;
     up.settings.connect_timeout = running.upload.connect_timeout;
     up.settings.low_speed_time = running.upload.low_speed_time;
     up.settings.low_speed_bytes = running.upload.low_speed_bytes;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
 #include "gzip.h"
 #include "picket/common/digest.h"
@@ -17,6 +18,7 @@ constexpr std::size_t kInput = 64 * 1024;
 
 ChunkBody::~ChunkBody() {
   if (zlib_ready_) deflateEnd(&zs_);
+  ZSTD_freeCCtx(zstd_);
 }
 
 Status ChunkBody::Open(const std::string& path, std::uint64_t max_bytes) {
@@ -33,7 +35,7 @@ Status ChunkBody::Open(const std::string& path, std::uint64_t max_bytes) {
   return Status::Ok();
 }
 
-bool ChunkBody::WorthCompressing() {
+bool ChunkBody::WorthCompressing(Compression c) {
   if (size_ <= kGzipSampleBytes) return true;
   std::string sample(kGzipSampleBytes, '\0');
   const auto at = static_cast<off_t>(size_ / 2 - kGzipSampleBytes / 2);
@@ -46,10 +48,15 @@ bool ChunkBody::WorthCompressing() {
     got += static_cast<std::size_t>(r);
   }
   sample.resize(got);
-  return GzipPays(sample, size_);
+  return CompressionPays(c, sample, size_);
 }
 
 Status ChunkBody::UseGzip() {
+  ZSTD_freeCCtx(std::exchange(zstd_, nullptr));
+  if (zlib_ready_) {
+    gzip_ = true;
+    return Rewind();
+  }
   // Level 1: on a gateway CPU the uploader must keep up with capture.
   // windowBits 15 + 16: gzip header and trailer; memLevel 8 is zlib's default.
   if (deflateInit2(&zs_, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
@@ -57,7 +64,20 @@ Status ChunkBody::UseGzip() {
   }
   zlib_ready_ = gzip_ = true;
   in_.resize(kInput);
-  return Status::Ok();
+  return Rewind();
+}
+
+Status ChunkBody::UseZstd() {
+  if (zlib_ready_) deflateEnd(&zs_);
+  zlib_ready_ = gzip_ = false;
+  if (zstd_ == nullptr) zstd_ = ZSTD_createCCtx();
+  if (zstd_ == nullptr) return Status::ResourceExhausted("ZSTD_createCCtx failed");
+  // Level 1 as for gzip: the gateway's CPU must keep up with capture; its
+  // window (512 KiB) is within what the collector accepts (1 MiB).
+  ZSTD_CCtx_setParameter(zstd_, ZSTD_c_compressionLevel, 1);
+  ZSTD_CCtx_setParameter(zstd_, ZSTD_c_checksumFlag, 1);
+  in_.resize(kInput);
+  return Rewind();
 }
 
 Result<std::size_t> ChunkBody::ReadFile(void* out, std::size_t n) {
@@ -69,7 +89,39 @@ Result<std::size_t> ChunkBody::ReadFile(void* out, std::size_t n) {
 }
 
 Result<std::size_t> ChunkBody::Read(char* out, std::size_t n) {
-  if (!gzip_) return ReadFile(out, n);
+  if (zstd_ != nullptr) return ReadZstd(out, n);
+  if (gzip_) return ReadGzip(out, n);
+  return ReadFile(out, n);
+}
+
+Status ChunkBody::FillInput() {
+  if (in_pos_ < in_len_ || input_done_) return Status::Ok();
+  auto got = ReadFile(in_.data(), in_.size());
+  if (!got.ok()) return got.status();
+  input_done_ = *got == 0;
+  in_pos_ = 0;
+  in_len_ = *got;
+  return Status::Ok();
+}
+
+Result<std::size_t> ChunkBody::ReadZstd(char* out, std::size_t n) {
+  ZSTD_outBuffer output{out, n, 0};
+  // Feed input until some output is ready (zstd buffers up to a block).
+  while (output.pos == 0 && !output_done_) {
+    PICKET_RETURN_IF_ERROR(FillInput());
+    ZSTD_inBuffer input{in_.data() + in_pos_, in_len_ - in_pos_, 0};
+    const std::size_t left =
+        ZSTD_compressStream2(zstd_, &output, &input, input_done_ ? ZSTD_e_end : ZSTD_e_continue);
+    if (ZSTD_isError(left)) {
+      return Status::Internal("zstd " + path_ + ": " + ZSTD_getErrorName(left));
+    }
+    in_pos_ += input.pos;
+    if (input_done_ && left == 0) output_done_ = true;
+  }
+  return output.pos;
+}
+
+Result<std::size_t> ChunkBody::ReadGzip(char* out, std::size_t n) {
   zs_.next_out = reinterpret_cast<Bytef*>(out);
   zs_.avail_out = static_cast<uInt>(n);
   // Feed input until some output is ready (deflate keeps up to a window back).
@@ -96,8 +148,13 @@ Status ChunkBody::Rewind() {
   if (gzip_) {
     if (deflateReset(&zs_) != Z_OK) return Status::Internal("deflateReset failed");
     zs_.avail_in = 0;
-    input_done_ = output_done_ = false;
   }
+  if (zstd_ != nullptr) {
+    const std::size_t rc = ZSTD_CCtx_reset(zstd_, ZSTD_reset_session_only);
+    if (ZSTD_isError(rc)) return Status::Internal(std::string("zstd reset: ") + ZSTD_getErrorName(rc));
+  }
+  in_pos_ = in_len_ = 0;
+  input_done_ = output_done_ = false;
   return Status::Ok();
 }
 

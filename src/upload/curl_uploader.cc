@@ -12,6 +12,7 @@
 #include "gzip.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/digest.h"
+#include "picket/common/log.h"
 #include "picket/common/wire.h"
 #include "picket/upload/http_uploader.h"
 
@@ -41,9 +42,9 @@ std::optional<std::array<std::uint8_t, 32>> RecordedDigest(const std::string& he
   return out;
 }
 
-bool WorthCompressing(const std::string& body) {
+bool WorthCompressing(Compression c, const std::string& body) {
   const std::size_t from = body.size() / 2 - std::min(body.size(), kGzipSampleBytes) / 2;
-  return GzipPays(std::string_view(body).substr(from, kGzipSampleBytes), body.size());
+  return CompressionPays(c, std::string_view(body).substr(from, kGzipSampleBytes), body.size());
 }
 
 // libcurl pulls a streamed body through these; an error aborts the transfer (retried later).
@@ -114,7 +115,14 @@ class CurlUploader final : public ChunkUploader {
         wire::HeaderLine(wire::kInterfaceHeader, chunk.interface),
     };
     const std::string url = base_url + wire::ChunkPath(settings_.device_id, chunk.seq);
-    if (settings_.gzip && body.file_size() > 256 && body.WorthCompressing()) {
+    const Compression c = Encoding();
+    if (settings_.gzip && body.file_size() > 256 && body.WorthCompressing(c)) {
+      if (Status st = body.Use(c); !st.ok()) return {Outcome::kRetry, 0, {}, st.message(), 0};
+      auto with_encoding = headers;
+      with_encoding.push_back(wire::HeaderLine(wire::kContentEncodingHeader, ContentEncodingOf(c)));
+      UploadResult r = Send("PUT", url, std::string(), std::move(with_encoding), counters,
+                            std::chrono::milliseconds(0), &body);
+      if (!RefusedZstd(c, r)) return r;
       if (Status st = body.UseGzip(); !st.ok()) return {Outcome::kRetry, 0, {}, st.message(), 0};
       headers.push_back(wire::HeaderLine(wire::kContentEncodingHeader, wire::kGzipEncoding));
     }
@@ -149,19 +157,39 @@ class CurlUploader final : public ChunkUploader {
     return wire::HeaderLine(name, std::to_string(value));
   }
 
+  Compression Encoding() const {
+    return settings_.zstd && !zstd_refused_ ? Compression::kZstd : Compression::kGzip;
+  }
+
+  // A collector from before zstd answers 415: this uploader sends gzip from
+  // then on (until picketd restarts), and the caller re-sends at once.
+  bool RefusedZstd(Compression c, const UploadResult& r) {
+    if (c != Compression::kZstd || r.http_status != 415) return false;
+    zstd_refused_ = true;
+    PICKET_LOG(kWarn, "upload", "the collector refuses zstd bodies (415); sending gzip instead",
+               {"error", r.error});
+    return true;
+  }
+
   // `counters`: the X-Picket-Evicted-* headers (chunks and batches only);
   // `total_time`: a bound on the whole transfer (0: only the low-speed limit).
   // `stream`: the body comes from a chunk file (already set to gzip or not), not `body`.
+  // `compressed`: `body` is already compressed (its Content-Encoding is in `headers`).
   UploadResult Send(const char* method, const std::string& url, std::string body,
                     std::vector<std::string> headers, std::optional<DeviceCounters> counters,
                     std::chrono::milliseconds total_time = std::chrono::milliseconds(0),
-                    ChunkBody* stream = nullptr) {
+                    ChunkBody* stream = nullptr, bool compressed = false) {
     UploadResult result;
-    if (!stream && settings_.gzip && body.size() > 256 && WorthCompressing(body)) {
-      auto packed = GzipCompress(body);
+    const Compression c = Encoding();
+    if (!stream && !compressed && settings_.gzip && body.size() > 256 && WorthCompressing(c, body)) {
+      auto packed = Compress(c, body);
       if (packed.ok()) {
-        body = std::move(*packed);
-        headers.push_back(wire::HeaderLine(wire::kContentEncodingHeader, wire::kGzipEncoding));
+        auto with_encoding = headers;
+        with_encoding.push_back(wire::HeaderLine(wire::kContentEncodingHeader, ContentEncodingOf(c)));
+        UploadResult r = Send(method, url, std::move(*packed), std::move(with_encoding), counters,
+                              total_time, /*stream=*/nullptr, /*compressed=*/true);
+        if (!RefusedZstd(c, r)) return r;
+        return Send(method, url, std::move(body), std::move(headers), counters, total_time);
       }
     }
     if (counters) {
@@ -199,8 +227,8 @@ class CurlUploader final : public ChunkUploader {
       curl_easy_setopt(h, CURLOPT_READDATA, &streamed);
       curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &SeekBody);
       curl_easy_setopt(h, CURLOPT_SEEKDATA, &streamed);
-      // Gzip made on the fly has no length yet: chunked transfer encoding.
-      if (!stream->gzip()) {
+      // A body compressed on the fly has no length yet: chunked transfer encoding.
+      if (!stream->compressed()) {
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(stream->file_size()));
       }
     } else {
@@ -254,6 +282,7 @@ class CurlUploader final : public ChunkUploader {
 
   UploadSettings settings_;
   CurlEasy easy_;
+  bool zstd_refused_ = false;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "gzip.h"
 
 #include <zlib.h>
+#include <zstd.h>
 
 namespace picket::upload {
 
@@ -25,9 +26,25 @@ Result<std::string> GzipCompress(std::string_view data) {
   return out;
 }
 
-bool GzipPays(std::string_view middle_sample, std::uint64_t body_size) {
+Result<std::string> ZstdCompress(std::string_view data) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  const std::size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 1);
+  if (ZSTD_isError(n)) return Status::Internal(std::string("ZSTD_compress: ") + ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+
+std::string_view ContentEncodingOf(Compression c) {
+  return c == Compression::kZstd ? "zstd" : "gzip";
+}
+
+Result<std::string> Compress(Compression c, std::string_view data) {
+  return c == Compression::kZstd ? ZstdCompress(data) : GzipCompress(data);
+}
+
+bool CompressionPays(Compression c, std::string_view middle_sample, std::uint64_t body_size) {
   if (body_size <= kGzipSampleBytes) return true;
-  auto packed = GzipCompress(middle_sample);
+  auto packed = Compress(c, middle_sample);
   return packed.ok() && packed->size() < middle_sample.size() * 8 / 10;
 }
 

@@ -1,4 +1,5 @@
-// gzip compression of upload bodies (zlib, gzip wrapper, fastest level).
+// Compression of upload bodies: zstd (the default) or gzip, each at its
+// fastest level, and the per-body decision whether compressing pays.
 #pragma once
 
 #include <cstddef>
@@ -11,12 +12,19 @@
 namespace picket::upload {
 
 Result<std::string> GzipCompress(std::string_view data);
+// One zstd frame, level 1 (a 512 KiB window: the collector accepts up to 1 MiB).
+Result<std::string> ZstdCompress(std::string_view data);
 
-// Whether a body is worth compressing, judged on a sample of up to kGzipSampleBytes from its
-// middle: encrypted or already-compressed traffic does not shrink, and gzipping it costs the
-// supervisor ~25 CPU-s per GB (measured by tests/bench/capture_bench) for a 2.5% saving. True
-// when the sample shrinks below 80%, or the body is no bigger than a sample.
+enum class Compression { kZstd, kGzip };
+std::string_view ContentEncodingOf(Compression c);  // "zstd" or "gzip"
+Result<std::string> Compress(Compression c, std::string_view data);
+
+// Whether a body is worth compressing, judged by compressing a sample of up to
+// kGzipSampleBytes from its middle the same way: encrypted or already-compressed traffic does
+// not shrink, and gzipping it cost the supervisor ~25 CPU-s per GB (measured by
+// tests/bench/capture_bench) for a 2.5% saving. True when the sample shrinks below 80%, or the
+// body is no bigger than a sample.
 inline constexpr std::size_t kGzipSampleBytes = 64 * 1024;
-bool GzipPays(std::string_view middle_sample, std::uint64_t body_size);
+bool CompressionPays(Compression c, std::string_view middle_sample, std::uint64_t body_size);
 
 }  // namespace picket::upload

@@ -39,6 +39,7 @@ class Recorder(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), RecorderHandler)
         self.lock = threading.Lock()
         self.requests = []  # (monotonic s, method, path, headers dict, body bytes)
+        self.zstd_refused = 0  # zstd bodies answered 415
 
     def url(self):
         return f"http://127.0.0.1:{self.server_address[1]}"
@@ -80,11 +81,26 @@ class RecorderHandler(http.server.BaseHTTPRequestHandler):
                 self.server.requests.append((time.monotonic(), self.command, self.path,
                                              {k.lower(): v for k, v in self.headers.items()}, body))
 
+    def _refused_zstd(self):
+        """picketd sends zstd first; like a collector from before zstd, answer 415 (unrecorded):
+        its uploaders fall back to gzip, so every body recorded here is readable."""
+        if (self.headers.get("Content-Encoding") or "").lower() != "zstd":
+            return False
+        request_body(self)  # read, so the connection stays usable
+        with self.server.lock:
+            self.server.zstd_refused += 1
+        self._answer(415, {"error": "Content-Encoding 'zstd' is not supported (use gzip)"})
+        return True
+
     def do_PUT(self):
+        if self._refused_zstd():
+            return
         self._record()
         self._answer(201, {"stored": True})
 
     def do_POST(self):
+        if self._refused_zstd():
+            return
         self._record()
         self._answer(200, {"ok": True})
 
@@ -158,6 +174,9 @@ def part_wire(a, work, procs, failures):
                             "picketd gw-quiet")
         wait_for("both workers capturing", lambda: procs.log_text().count("capturing") >= 2, 30)
         first = wait_for("a first heartbeat from gw-hb", lambda: recorder.statuses("gw-hb"), 20)[0]
+        # The status document compresses: it came as gzip after a zstd attempt the recorder refused.
+        if first[3].get("content-encoding") == "gzip" and recorder.zstd_refused == 0:
+            failures.append("gw-hb: a gzip heartbeat without a zstd attempt first (default encoding zstd)")
         for name, value in (("authorization", "Bearer hb-token"), ("content-type", "application/json")):
             if first[3].get(name) != value:
                 failures.append(f"gw-hb: heartbeat header {name} is {first[3].get(name)!r}, not {value!r}")

@@ -2,7 +2,12 @@
 // upload contract (common/wire.h), tokens, limits, idempotency, the operator
 // reads, startup errors and graceful shutdown.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -12,6 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "collector/gunzip.h"
 #include "picket/buffer/buffer_store.h"
@@ -380,6 +387,73 @@ TEST_SUITE("integration.collector") {
     CHECK(yes.http_status == 201);
     CHECK(yes.bytes_sent == big.size());
     CHECK(Get(*c, "/v1/devices/gw-1/chunks/7").body == big);
+  }
+
+  TEST_CASE("picketd's uploader sends zstd by default, and gzip to a collector that refuses zstd") {
+    auto c = StartCollector();
+    upload::InitHttpGlobals();
+    TempDir dir;
+    std::string pcap = Pcap('Z', 1400);
+    for (int i = 1; i < 300; ++i) pcap += Pcap(static_cast<char>('a' + i % 7), 1400).substr(24);
+    buffer::ChunkMeta chunk;
+    chunk.seq = 5;
+    chunk.file = dir.Write("chunk.pcap", pcap);
+    chunk.bytes = pcap.size();
+    chunk.packets = 300;
+    chunk.interface = "lo";
+    auto device = upload::MakeCurlUploader({"gw-1", "tok-gw-1-0123456789"});  // defaults: zstd
+    const upload::UploadResult sent = device->PutChunk(c->url(), chunk, {});
+    CHECK_MESSAGE(sent.http_status == 201, sent.error);
+    CHECK(sent.bytes_sent < pcap.size() / 4);  // compressed on the wire
+    CHECK(Get(*c, "/v1/devices/gw-1/chunks/5").body == pcap);  // stored as captured
+
+    // A collector from before zstd: 415 for a zstd body, 201 for anything else.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    std::vector<std::string> encodings;
+    std::thread old_collector([&] {
+      for (int n = 0; n < 2; ++n) {
+        pollfd p{listener, POLLIN, 0};
+        if (::poll(&p, 1, 10000) != 1) return;
+        const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (conn < 0) return;
+        timeval tv{10, 0};
+        ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        std::string got;
+        char buf[65536];
+        // Head, then a chunked body up to its last chunk (picketd streams compressed bodies).
+        while (got.find("\r\n0\r\n\r\n") == std::string::npos) {
+          const ssize_t r = ::recv(conn, buf, sizeof buf, 0);
+          if (r <= 0) break;
+          got.append(buf, static_cast<std::size_t>(r));
+        }
+        const bool zstd = got.find("Content-Encoding: zstd") != std::string::npos;
+        encodings.push_back(zstd ? "zstd" : got.find("Content-Encoding: gzip") != std::string::npos ? "gzip" : "none");
+        const std::string body = zstd ? R"j({"error":"Content-Encoding 'zstd' is not supported (use gzip)"})j"
+                                      : R"({"stored":true})";
+        const std::string answer = std::string("HTTP/1.1 ") + (zstd ? "415 Unsupported Media Type" : "201 Created") +
+                                   "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+                                   std::to_string(body.size()) + "\r\n\r\n" + body;
+        (void)::send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
+        ::close(conn);
+      }
+    });
+    auto to_old = upload::MakeCurlUploader({"gw-1", "tok"});
+    const std::string old_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    const upload::UploadResult fallback = to_old->PutChunk(old_url, chunk, {});
+    old_collector.join();
+    ::close(listener);
+    CHECK_MESSAGE(fallback.http_status == 201, fallback.error);
+    REQUIRE(encodings.size() == 2);
+    CHECK(encodings[0] == "zstd");
+    CHECK(encodings[1] == "gzip");
   }
 
   TEST_CASE("tokens: 401 without or with an unknown token, 403 for another device's id") {

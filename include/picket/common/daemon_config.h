@@ -58,7 +58,8 @@ struct UploadSection {
   std::uint64_t low_speed_bytes = 1024;
   std::chrono::milliseconds retry_base{1'000};
   std::chrono::milliseconds retry_max{300'000};
-  bool gzip = true;
+  bool gzip = true;  // compress bodies that shrink
+  bool zstd = true;  // "encoding": zstd (default) or gzip
   // How often the status document is POSTed to the collector (the fleet page's
   // liveness and counters); 0: no heartbeats.
   std::chrono::milliseconds heartbeat_interval{5'000};

@@ -32,8 +32,9 @@ class PendingFile {
   ~PendingFile();
 
   // rename(temp, final) then fsync of the directory; replaces an existing file.
-  // Seals first if that was not done.
-  Status Publish();
+  // Seals first if that was not done. sync_directory false: the caller fsyncs
+  // the directory (once for many files) before it relies on the name.
+  Status Publish(bool sync_directory = true);
 
   const std::string& final_path() const { return final_path_; }
 

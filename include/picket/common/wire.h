@@ -230,6 +230,7 @@ inline constexpr std::string_view kAllowHeader = "Allow";  // with 405
 inline constexpr std::string_view kContentTypeHeader = "Content-Type";
 inline constexpr std::string_view kContentEncodingHeader = "Content-Encoding";  // gzip or none
 inline constexpr std::string_view kGzipEncoding = "gzip";  // "x-gzip" and "identity" accepted too
+inline constexpr std::string_view kZstdEncoding = "zstd";  // picketd's default (config upload.encoding)
 inline constexpr std::string_view kAcceptHeader = "Accept";
 inline constexpr std::string_view kLastEventIdHeader = "Last-Event-ID";  // logs follow: a row id
 inline constexpr std::string_view kDigestHeader = "Digest";            // "sha-256=<base64>"

@@ -17,7 +17,8 @@ struct UploadSettings {
   std::string device_id;
   std::string token;                 // bearer token; empty: no Authorization header
   std::string ca_file;               // empty: system bundle
-  bool gzip = true;
+  bool gzip = true;  // compress bodies that shrink (upload.gzip)
+  bool zstd = true;  // with zstd, else gzip (upload.encoding); gzip for a collector that refuses zstd
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds low_speed_time{20000};
   std::uint64_t low_speed_bytes = 1024;

@@ -3,6 +3,7 @@
 #include "collector/api_handler.h"
 
 #include <doctest/doctest.h>
+#include <zstd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -187,6 +188,17 @@ TEST_SUITE("collector.api") {
               .status == 415);
     CHECK(f.PutChunk("gw-1", 2, "junk", "tok-1",
                      {{"Digest", DigestOf(a)}, {"Content-Encoding", "gzip"}})
+              .status == 400);
+    // zstd, picketd's default: stored decompressed; a broken frame is a 400.
+    const std::string c = TinyPcap('c');
+    std::string z(ZSTD_compressBound(c.size()), '\0');
+    z.resize(ZSTD_compress(z.data(), z.size(), c.data(), c.size(), 1));
+    CHECK(f.PutChunk("gw-1", 3, z, "tok-1", {{"Digest", DigestOf(c)}, {"Content-Encoding", "zstd"}})
+              .status == 201);
+    CHECK(f.PutChunk("gw-1", 3, z, "tok-1", {{"Digest", DigestOf(c)}, {"Content-Encoding", "zstd"}})
+              .status == 200);
+    CHECK(f.PutChunk("gw-1", 4, z.substr(0, z.size() - 2), "tok-1",
+                     {{"Digest", DigestOf(c)}, {"Content-Encoding", "zstd"}})
               .status == 400);
   }
 

@@ -1,6 +1,7 @@
 #include "collector/chunk_intake.h"
 
 #include <doctest/doctest.h>
+#include <zstd.h>
 
 #include <fstream>
 #include <iterator>
@@ -49,21 +50,26 @@ TEST_SUITE("collector.chunk_intake") {
     const std::string pcap = Pcap(300, 1500);
     auto gz = GzipCompress(pcap);
     REQUIRE(gz.ok());
+    std::string zst(ZSTD_compressBound(pcap.size()), '\0');
+    zst.resize(ZSTD_compress(zst.data(), zst.size(), pcap.data(), pcap.size(), 1));
     int n = 0;
-    for (bool gzip : {false, true}) {
+    for (BodyEncoding encoding : {BodyEncoding::kIdentity, BodyEncoding::kGzip, BodyEncoding::kZstd}) {
+      const std::string& body = encoding == BodyEncoding::kGzip   ? *gz
+                                : encoding == BodyEncoding::kZstd ? zst
+                                                                  : pcap;
       for (std::size_t piece : {std::size_t{1}, std::size_t{1000}, std::size_t{200'000}}) {
-        CAPTURE(gzip);
+        CAPTURE(BodyEncodingName(encoding));
         CAPTURE(piece);
         const std::string final_path = dir.Join("chunk" + std::to_string(n++) + ".pcap");
         auto file = PendingFile::Create(final_path);
         REQUIRE(file.ok());
-        ChunkIntake intake(gzip, 1u << 20, std::move(*file));
-        auto staged = Take(intake, gzip ? *gz : pcap, piece);
+        ChunkIntake intake(encoding, 1u << 20, std::move(*file));
+        auto staged = Take(intake, body, piece);
         REQUIRE_MESSAGE(staged.ok(), staged.status().ToString());
         CHECK(staged->sha256 == Sha256Of(pcap));
         CHECK(staged->bytes == pcap.size());
         CHECK(staged->packets == std::optional<std::uint64_t>(300));
-        CHECK(intake.received_bytes() == (gzip ? gz->size() : pcap.size()));
+        CHECK(intake.received_bytes() == body.size());
         REQUIRE(staged->file);
         REQUIRE(staged->file->Publish().ok());
         CHECK(ReadAll(final_path) == pcap);
@@ -74,7 +80,7 @@ TEST_SUITE("collector.chunk_intake") {
   TEST_CASE("without a file the body is only hashed") {
     testing::TempDir dir;
     const std::string pcap = Pcap(3, 60);
-    ChunkIntake intake(false, 1u << 20, std::nullopt);
+    ChunkIntake intake(BodyEncoding::kIdentity, 1u << 20, std::nullopt);
     auto staged = Take(intake, pcap, 7);
     REQUIRE(staged.ok());
     CHECK(staged->sha256 == Sha256Of(pcap));
@@ -91,7 +97,7 @@ TEST_SUITE("collector.chunk_intake") {
     };
     const std::string pcap = Pcap(100, 1000);
     {
-      ChunkIntake intake(false, pcap.size() - 1, fresh());
+      ChunkIntake intake(BodyEncoding::kIdentity, pcap.size() - 1, fresh());
       auto r = Take(intake, pcap, 4096);
       CHECK(r.status().code() == StatusCode::kResourceExhausted);
       CHECK(intake.error().code() == StatusCode::kResourceExhausted);
@@ -99,11 +105,11 @@ TEST_SUITE("collector.chunk_intake") {
     {
       auto gz = GzipCompress(pcap);
       REQUIRE(gz.ok());
-      ChunkIntake intake(true, pcap.size() - 1, fresh());
+      ChunkIntake intake(BodyEncoding::kGzip, pcap.size() - 1, fresh());
       CHECK(Take(intake, *gz, 512).status().code() == StatusCode::kResourceExhausted);
     }
     {
-      ChunkIntake intake(false, 1u << 20, fresh());
+      ChunkIntake intake(BodyEncoding::kIdentity, 1u << 20, fresh());
       // Refused at byte 28, before the rest is taken in.
       Status st = intake.Write("GET / HTTP/1.1\r\nHost: x\r\n\r\n and more");
       CHECK(st.code() == StatusCode::kInvalidArgument);
@@ -112,11 +118,11 @@ TEST_SUITE("collector.chunk_intake") {
       CHECK_FALSE(intake.Finish().ok());
     }
     {
-      ChunkIntake intake(false, 1u << 20, fresh());
+      ChunkIntake intake(BodyEncoding::kIdentity, 1u << 20, fresh());
       CHECK(Take(intake, pcap.substr(0, 10), 3).status().code() == StatusCode::kInvalidArgument);
     }
     {
-      ChunkIntake intake(true, 1u << 20, fresh());
+      ChunkIntake intake(BodyEncoding::kGzip, 1u << 20, fresh());
       CHECK(Take(intake, "\x1f\x8b not really gzip", 5).status().code() ==
             StatusCode::kInvalidArgument);
     }
@@ -129,7 +135,7 @@ TEST_SUITE("collector.chunk_intake") {
     const std::string header_only = Pcap(0, 0);
     auto file = PendingFile::Create(dir.Join("h.pcap"));
     REQUIRE(file.ok());
-    ChunkIntake intake(false, 1u << 20, std::move(*file));
+    ChunkIntake intake(BodyEncoding::kIdentity, 1u << 20, std::move(*file));
     auto staged = Take(intake, header_only, 5);
     REQUIRE(staged.ok());
     CHECK(staged->packets == std::optional<std::uint64_t>(0));

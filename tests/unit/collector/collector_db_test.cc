@@ -2,7 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "picket/common/file_io.h"
+#include "support/process_harness.h"
 #include "support/temp_dir.h"
 
 namespace picket::collector {
@@ -54,6 +59,63 @@ TEST_SUITE("collector.db") {
     CHECK(*hash == std::optional<std::string>("aa"));
     CHECK_FALSE((*db)->ChunkHash("gw", 2)->has_value());
     CHECK_FALSE((*db)->ChunkHash("other", 1)->has_value());
+  }
+
+  TEST_CASE("group commit: chunks that wait during a commit go in the next one, each on its own") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    constexpr int kWaiting = 7;
+    std::atomic<bool> first_publishing{false}, all_queued{false};
+    std::vector<ChunkRecord> records;
+    for (int i = 0; i <= kWaiting; ++i) records.push_back(Chunk("gw", i + 1, "h" + std::to_string(i)));
+    const DeviceReport report;
+    std::vector<std::optional<Result<ChunkPut>>> results(kWaiting + 1);
+    auto request = [&](int i) {
+      CollectorDb::ChunkPutRequest r;
+      r.record = &records[i];
+      r.report = &report;
+      r.sync_directory = dir.path();
+      r.publish_file = [&, i]() -> Status {
+        if (i == 0) {  // the first commit holds on until the others queue behind it
+          first_publishing = true;
+          all_queued = testing::WaitFor([&] { return (*db)->chunks_queued() == kWaiting; },
+                                        testing::After(std::chrono::seconds(10)));
+        }
+        if (i == 3) return Status::IoError("rename failed (test)");
+        return Status::Ok();
+      };
+      return r;
+    };
+    std::vector<CollectorDb::ChunkPutRequest> requests;
+    for (int i = 0; i <= kWaiting; ++i) requests.push_back(request(i));
+    std::thread first([&] { results[0] = (*db)->PutChunk(requests[0]); });
+    // The others start once the first commit runs: its publish waits for them.
+    const bool started = testing::WaitFor([&] { return first_publishing.load(); },
+                                          testing::After(std::chrono::seconds(10)));
+    std::vector<std::thread> others;
+    for (int i = 1; i <= kWaiting; ++i) others.emplace_back([&, i] { results[i] = (*db)->PutChunk(requests[i]); });
+    first.join();
+    for (auto& t : others) t.join();
+    REQUIRE(started);
+    CHECK(all_queued.load());
+    CHECK((*db)->chunk_commits() == 2);  // the first alone, then the seven together
+    CHECK((*db)->chunks_committed() == kWaiting + 1);
+    for (int i = 0; i <= kWaiting; ++i) {
+      CAPTURE(i);
+      REQUIRE(results[i].has_value());
+      if (i == 3) {
+        CHECK(results[i]->status().code() == StatusCode::kIoError);
+        CHECK_FALSE((*db)->ChunkHash("gw", i + 1)->has_value());  // its savepoint rolled back
+      } else {
+        REQUIRE(results[i]->ok());
+        CHECK((*results[i])->outcome == ChunkOutcome::kStored);
+        CHECK(*(*db)->ChunkHash("gw", i + 1) == std::optional<std::string>("h" + std::to_string(i)));
+      }
+    }
+    auto devices = (*db)->ListDevices();
+    REQUIRE(devices.ok());
+    CHECK((*devices)[0]["chunks"] == kWaiting);  // the failed one is not counted
   }
 
   TEST_CASE("a failed publish stores no row") {

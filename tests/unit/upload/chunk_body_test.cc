@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getFrameHeader: the window a frame asks for
+#include <zstd.h>
+
 #include "fakes/upload/gunzip_for_tests.h"
 #include "picket/common/digest.h"
 #include "support/temp_dir.h"
@@ -12,6 +15,25 @@
 namespace picket::upload {
 
 namespace {
+
+// One or more zstd frames back to back, as the collector reads them.
+std::string Unzstd(const std::string& packed) {
+  std::string out;
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  std::string buf(ZSTD_DStreamOutSize(), '\0');
+  ZSTD_inBuffer in{packed.data(), packed.size(), 0};
+  std::size_t rc = 1;
+  while (in.pos < in.size || rc != 0) {
+    ZSTD_outBuffer o{buf.data(), buf.size(), 0};
+    rc = ZSTD_decompressStream(d, &o, &in);
+    REQUIRE_FALSE(ZSTD_isError(rc));
+    out.append(buf.data(), o.pos);
+    if (in.pos == in.size && o.pos < o.size && rc != 0) break;  // truncated
+  }
+  ZSTD_freeDCtx(d);
+  CHECK(rc == 0);  // the last frame is complete
+  return out;
+}
 
 
 // Pcap-like text that gzip shrinks, and bytes it cannot (a fixed LCG: the same every run).
@@ -51,7 +73,8 @@ TEST_SUITE("upload") {
     ChunkBody body;
     REQUIRE(body.Open(dir.Write("c.pcap", data), 1 << 20).ok());
     CHECK(body.file_size() == data.size());
-    CHECK_FALSE(body.WorthCompressing());
+    CHECK_FALSE(body.WorthCompressing(Compression::kGzip));
+    CHECK_FALSE(body.WorthCompressing(Compression::kZstd));
     CHECK(ReadAll(body, 16384) == data);
     REQUIRE(body.Rewind().ok());
     CHECK(ReadAll(body, 1000) == data);
@@ -62,7 +85,7 @@ TEST_SUITE("upload") {
     const std::string data = Compressible(1 << 20);
     ChunkBody body;
     REQUIRE(body.Open(dir.Write("c.pcap", data), 2 << 20).ok());
-    CHECK(body.WorthCompressing());
+    CHECK(body.WorthCompressing(Compression::kGzip));
     REQUIRE(body.UseGzip().ok());
     const std::string packed = ReadAll(body, 16384);
     CHECK(packed.size() < data.size() / 2);
@@ -73,6 +96,37 @@ TEST_SUITE("upload") {
     REQUIRE(body.Read(some, sizeof some).ok());
     REQUIRE(body.Rewind().ok());
     CHECK(GunzipForTests(ReadAll(body, 7)) == data);
+  }
+
+  TEST_CASE("a chunk body made zstd on the fly unpacks to the file, after a rewind and a switch to gzip") {
+    testing::TempDir dir;
+    const std::string data = Compressible(3 << 20);
+    ChunkBody body;
+    REQUIRE(body.Open(dir.Write("c.pcap", data), 4 << 20).ok());
+    CHECK(body.WorthCompressing(Compression::kZstd));
+    REQUIRE(body.UseZstd().ok());
+    CHECK(body.compressed());
+    const std::string packed = ReadAll(body, 16384);
+    CHECK(packed.size() < data.size() / 4);
+    CHECK(ZSTD_getFrameContentSize(packed.data(), packed.size()) == ZSTD_CONTENTSIZE_UNKNOWN);
+    ZSTD_frameHeader header{};
+    REQUIRE(ZSTD_getFrameHeader(&header, packed.data(), packed.size()) == 0);
+    CHECK(header.windowSize <= (1u << 20));  // what the collector accepts
+    CHECK(Unzstd(packed) == data);
+    char some[300];
+    REQUIRE(body.Read(some, sizeof some).ok());
+    REQUIRE(body.Rewind().ok());
+    CHECK(Unzstd(ReadAll(body, 5)) == data);
+    // A collector that refuses zstd: the same body again as gzip, from the first byte.
+    REQUIRE(body.Rewind().ok());
+    REQUIRE(body.Read(some, sizeof some).ok());
+    REQUIRE(body.UseGzip().ok());
+    CHECK(body.compressed());
+    CHECK(GunzipForTests(ReadAll(body, 4096)) == data);
+    ChunkBody empty;
+    REQUIRE(empty.Open(dir.Write("e.pcap", ""), 1 << 20).ok());
+    REQUIRE(empty.UseZstd().ok());
+    CHECK(Unzstd(ReadAll(empty, 64)).empty());
   }
 
   TEST_CASE("a chunk body hashes its file and still reads from the first byte") {

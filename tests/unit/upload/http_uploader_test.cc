@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <zstd.h>
 
 #include "fakes/upload/gunzip_for_tests.h"
 #include "picket/upload/http_uploader.h"
@@ -25,6 +26,28 @@ TEST_SUITE("upload") {
     CHECK(static_cast<unsigned char>((*packed)[1]) == 0x8b);
     CHECK(GunzipForTests(*packed) == ndjson);
     CHECK(GunzipForTests(*GzipCompress("")) == "");
+  }
+
+  TEST_CASE("zstd bodies: one frame, level 1's small window, and the compress decision per sample") {
+    std::string ndjson;
+    for (int i = 0; i < 1000; ++i) ndjson += "{\"ip\":\"127.0.0.1\",\"port\":" + std::to_string(i) + "}\n";
+    auto packed = ZstdCompress(ndjson);
+    REQUIRE(packed.ok());
+    CHECK(packed->size() < ndjson.size() / 4);
+    CHECK(ZSTD_getFrameContentSize(packed->data(), packed->size()) == ndjson.size());
+    std::string back(ndjson.size(), '\0');
+    CHECK(ZSTD_decompress(back.data(), back.size(), packed->data(), packed->size()) == ndjson.size());
+    CHECK(back == ndjson);
+    CHECK(ContentEncodingOf(Compression::kZstd) == "zstd");
+    CHECK(ContentEncodingOf(Compression::kGzip) == "gzip");
+    std::string noise(200 * 1024, '\0');
+    std::uint64_t x = 1;
+    for (auto& c : noise) c = static_cast<char>((x = x * 6364136223846793005ull + 1) >> 56);
+    for (Compression c : {Compression::kZstd, Compression::kGzip}) {
+      CHECK(CompressionPays(c, std::string_view(ndjson).substr(0, 40000), 1 << 20));
+      CHECK_FALSE(CompressionPays(c, std::string_view(noise).substr(0, 65536), noise.size()));
+      CHECK(CompressionPays(c, noise, 1000));  // a body no bigger than a sample: always
+    }
   }
 
   TEST_CASE("a refused connection is a retry that names the error") {
