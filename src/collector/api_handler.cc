@@ -618,6 +618,9 @@ Reply ApiHandler::PutChunk(Admission& a, std::string_view body) {
 Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
   auto staged = intake.Finish();
   if (!staged.ok()) {
+    // A full disk is ResourceExhausted too: 503 + Retry-After, never 413 (a
+    // device drops a chunk answered 413).
+    if (intake.storage_failed()) return StorageError(staged.status(), "write chunk file");
     const StatusCode code = staged.status().code();
     if (code == StatusCode::kResourceExhausted)
       return JsonError(wire::kHttpPayloadTooLarge, staged.status().message());

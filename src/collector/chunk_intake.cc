@@ -48,17 +48,22 @@ Status ChunkIntake::TakeDecoded(std::string_view piece) {
   if (!file_) return Status::Ok();
   if (write_buffer_.size() + piece.size() > kWriteBytes) {
     PICKET_RETURN_IF_ERROR(Flush());
-    if (piece.size() >= kWriteBytes) return file_->Append(piece);
+    if (piece.size() >= kWriteBytes) return Stored(file_->Append(piece));
   }
   write_buffer_.append(piece);
   return Status::Ok();
+}
+
+Status ChunkIntake::Stored(Status st) {
+  if (!st.ok()) storage_failed_ = true;
+  return st;
 }
 
 Status ChunkIntake::Flush() {
   if (write_buffer_.empty()) return Status::Ok();
   Status st = file_->Append(write_buffer_);
   write_buffer_.clear();
-  return st;
+  return Stored(std::move(st));
 }
 
 Result<ChunkIntake::Staged> ChunkIntake::Finish() {
@@ -76,7 +81,7 @@ Result<ChunkIntake::Staged> ChunkIntake::Finish() {
   Staged staged;
   if (file_) {
     if (Status st = Flush(); !st.ok()) return fail(std::move(st));
-    if (Status st = file_->Seal(); !st.ok()) return fail(std::move(st));
+    if (Status st = Stored(file_->Seal()); !st.ok()) return fail(std::move(st));
     staged.file = std::move(file_);
     file_.reset();
   }

@@ -46,10 +46,14 @@ class ChunkIntake {
 
   std::uint64_t received_bytes() const { return received_; }
   const Status& error() const { return error_; }
+  // The error came from writing the file (a full disk is ResourceExhausted
+  // too), not from the body: the device must retry, not drop the chunk.
+  bool storage_failed() const { return storage_failed_; }
 
  private:
   Status TakeDecoded(std::string_view chunk_bytes);
   Status Flush();
+  Status Stored(Status st);  // a file operation's result; marks storage_failed_
 
   std::unique_ptr<BodyDecoder> decoder_;  // null for an uncompressed body
   const std::uint64_t max_bytes_;
@@ -61,6 +65,7 @@ class ChunkIntake {
   PcapRecordCounter counter_;
   std::uint64_t bytes_ = 0, received_ = 0;
   Status error_;
+  bool storage_failed_ = false;
 };
 
 }  // namespace picket::collector

@@ -356,13 +356,27 @@ class HttpSession final : public SessionBase,
   void OnChunkBody(beast::error_code ec, std::size_t) {
     bytes_in_ = intake_->received_bytes();
     buffer_.shrink_to_fit();
-    if (ec == http::error::body_limit) return Respond(BodyTooLarge(), /*body_unread=*/true);
+    // Refused: the temp file goes now, not when the connection ends (the
+    // answer is followed by a linger of up to 2 s).
+    auto drop_intake = [this] {
+      intake_parser_.reset();
+      intake_.reset();
+    };
+    if (ec == http::error::body_limit) {
+      drop_intake();
+      return Respond(BodyTooLarge(), /*body_unread=*/true);
+    }
     // The intake refused the body (too large inflated, not a capture, disk
     // error): FinishChunk answers with its reason; the rest is not read.
     if (ec && !intake_->error().ok()) {
-      return Respond(shared_.handler->FinishChunk(admission_, *intake_), /*body_unread=*/true);
+      Reply refusal = shared_.handler->FinishChunk(admission_, *intake_);
+      drop_intake();
+      return Respond(std::move(refusal), /*body_unread=*/true);
     }
-    if (ec) return Abort(ec);  // the temp file goes with the intake
+    if (ec) {
+      drop_intake();
+      return Abort(ec);
+    }
     intake_parser_.reset();  // it points at intake_, which moves to the storage thread
     OffTheIoThread([this, intake = std::move(intake_)]() mutable {
       Reply reply = shared_.handler->FinishChunk(admission_, *intake);

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "collector/gunzip.h"
@@ -27,6 +28,7 @@
 #include "picket/common/file_io.h"
 #include "support/collector_process.h"
 #include "support/http_client.h"
+#include "support/require_server.h"
 
 namespace picket::testing {
 
@@ -364,6 +366,40 @@ TEST_SUITE("integration.collector") {
     REQUIRE(listed.size() == 3);
     CHECK(listed[1]["packets"] == 1536);
     CHECK(temp_file_bytes() < 0);
+  }
+
+  TEST_CASE("a disk that fills while a chunk arrives is a 503 to retry, never a 413, and leaves no file") {
+    if (geteuid() != 0) {
+      if (InCi()) FAIL("mounting a small tmpfs needs root (CI=true)");
+      MESSAGE("skipped: mounting a small tmpfs needs root");
+      return;
+    }
+    auto c = StartCollector();
+    const std::string small = Pcap('s', 1000);
+    REQUIRE(PutChunk(*c, "gw-1", 1, small, {kDevice1, DigestHeader(small)}).status == 201);
+    // The device's chunk directory becomes a 1 MiB file system; a 2 MiB chunk cannot fit.
+    const std::string device_dir = c->data_dir() + "/chunks/gw-1";
+    REQUIRE(std::system(("mount -t tmpfs -o size=1m,mode=0700 picket-test-full " + device_dir).c_str()) == 0);
+    struct Mounted {
+      std::string dir;
+      bool on = true;
+      void Unmount() {
+        if (std::exchange(on, false)) (void)std::system(("umount " + dir).c_str());
+      }
+      ~Mounted() { Unmount(); }
+    } mounted{device_dir};
+    const std::string big = Pcap('F', 2u << 20);
+    auto full = PutChunk(*c, "gw-1", 2, big, {kDevice1, DigestHeader(big)});
+    CHECK_MESSAGE(full.status == 503, full.body);
+    CHECK(full.body.find("write chunk file") != std::string::npos);
+    CHECK(full.Header("retry-after") == "5");
+    std::error_code ec;
+    CHECK(std::filesystem::is_empty(device_dir, ec));  // the temp file went with the refusal
+    CHECK(Get(*c, "/v1/devices/gw-1/chunks/2").status == 404);
+    // Room again: the retry is stored.
+    mounted.Unmount();
+    auto retry = PutChunk(*c, "gw-1", 2, big, {kDevice1, DigestHeader(big)});
+    CHECK_MESSAGE(retry.status == 201, retry.body);
   }
 
   TEST_CASE("picketd's uploader: a large chunk waits for 100 Continue, so a refusal costs no body") {

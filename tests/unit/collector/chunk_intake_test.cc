@@ -45,7 +45,7 @@ Result<ChunkIntake::Staged> Take(ChunkIntake& intake, const std::string& body, s
 }  // namespace
 
 TEST_SUITE("collector.chunk_intake") {
-  TEST_CASE("raw and gzip bodies in pieces of any size land byte for byte, hashed and counted") {
+  TEST_CASE("raw, gzip and zstd bodies in pieces of any size land byte for byte, hashed and counted") {
     testing::TempDir dir;
     const std::string pcap = Pcap(300, 1500);
     auto gz = GzipCompress(pcap);
