@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <zstd.h>
 
+#include <cstdint>
 #include <string>
 
 namespace picket::collector {
@@ -37,7 +38,7 @@ Result<std::string> InPieces(const std::string& z, std::size_t piece, std::size_
 
 std::string Text(std::size_t n) {
   std::string s;
-  for (int i = 0; s.size() < n; ++i) s += "flow " + std::to_string(i * 7919 % 4099) + ";";
+  for (std::uint64_t i = 0; s.size() < n; ++i) s += "flow " + std::to_string(i * 7919 % 4099) + ";";
   s.resize(n);
   return s;
 }
