@@ -48,16 +48,46 @@ GunzipStream::GunzipStream(std::size_t max_output, Sink sink)
 
 GunzipStream::~GunzipStream() = default;
 
+Status GunzipStream::Fail(Status st) {
+  failed_ = true;
+  return st;
+}
+
+Status GunzipStream::Step(std::string_view& input, std::size_t* progress) {
+  z_stream& z = state_->s.z;
+  const uInt chunk_in = static_cast<uInt>(std::min<std::size_t>(input.size(), UINT_MAX));
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+  z.avail_in = chunk_in;
+  z.next_out = state_->step.data();
+  z.avail_out = static_cast<uInt>(state_->step.size());
+  const int rc = inflate(&z, Z_NO_FLUSH);
+  const std::size_t consumed = chunk_in - z.avail_in;
+  const std::size_t produced = state_->step.size() - z.avail_out;
+  input.remove_prefix(consumed);
+  if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+    return Fail(Status::InvalidArgument("corrupt gzip body: " + ZlibMessage(z, rc)));
+  }
+  if (produced > max_output_ - produced_) {
+    return Fail(Status::ResourceExhausted("decompressed body exceeds the limit of " +
+                                          std::to_string(max_output_) + " bytes"));
+  }
+  produced_ += produced;
+  if (produced > 0) {
+    Status st =
+        sink_(std::string_view(reinterpret_cast<const char*>(state_->step.data()), produced));
+    if (!st.ok()) return Fail(std::move(st));
+  }
+  if (rc == Z_STREAM_END) member_done_ = true;
+  *progress = consumed + produced;
+  return Status::Ok();
+}
+
 Status GunzipStream::Feed(std::string_view input) {
   if (failed_) return Status::FailedPrecondition("gzip stream already failed");
-  auto fail = [&](Status st) {
-    failed_ = true;
-    return st;
-  };
   z_stream& z = state_->s.z;
   if (!state_->s.initialised) {
     int rc = inflateInit2(&z, kGzipWindowBits);
-    if (rc != Z_OK) return fail(Status::Internal("inflateInit2: " + ZlibMessage(z, rc)));
+    if (rc != Z_OK) return Fail(Status::Internal("inflateInit2: " + ZlibMessage(z, rc)));
     state_->s.initialised = true;
   }
   while (!input.empty()) {
@@ -65,41 +95,18 @@ Status GunzipStream::Feed(std::string_view input) {
       // A gzip file may hold several members back to back; anything else is garbage.
       if (static_cast<unsigned char>(input[0]) != 0x1f ||
           (input.size() >= 2 && static_cast<unsigned char>(input[1]) != 0x8b)) {
-        return fail(
+        return Fail(
             Status::InvalidArgument("gzip body has trailing bytes after the end of the stream"));
       }
       inflateReset(&z);
       member_done_ = false;
     }
     started_ = true;
-    const uInt chunk_in = static_cast<uInt>(std::min<std::size_t>(input.size(), UINT_MAX));
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-    z.avail_in = chunk_in;
-    z.next_out = state_->step.data();
-    z.avail_out = static_cast<uInt>(state_->step.size());
-    int rc = inflate(&z, Z_NO_FLUSH);
-    const std::size_t consumed = chunk_in - z.avail_in;
-    const std::size_t produced = state_->step.size() - z.avail_out;
-    input.remove_prefix(consumed);
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      return fail(Status::InvalidArgument("corrupt gzip body: " + ZlibMessage(z, rc)));
-    }
-    if (produced > max_output_ - produced_) {
-      return fail(Status::ResourceExhausted("decompressed body exceeds the limit of " +
-                                            std::to_string(max_output_) + " bytes"));
-    }
-    produced_ += produced;
-    if (produced > 0) {
-      Status st = sink_(std::string_view(reinterpret_cast<const char*>(state_->step.data()),
-                                         produced));
-      if (!st.ok()) return fail(std::move(st));
-    }
-    if (rc == Z_STREAM_END) {
-      member_done_ = true;
-      continue;
-    }
-    if (consumed == 0 && produced == 0) {  // zlib makes progress when it has input and room
-      return fail(Status::InvalidArgument("corrupt gzip body: inflate made no progress"));
+    std::size_t progress = 0;
+    PICKET_RETURN_IF_ERROR(Step(input, &progress));
+    // zlib makes progress when it has input and room.
+    if (!member_done_ && progress == 0) {
+      return Fail(Status::InvalidArgument("corrupt gzip body: inflate made no progress"));
     }
   }
   return Status::Ok();
@@ -109,39 +116,13 @@ Status GunzipStream::Finish() {
   if (failed_) return Status::FailedPrecondition("gzip stream already failed");
   // Output still inside zlib (the input is all in, but the last call filled
   // the step): drain it.
-  z_stream& z = state_->s.z;
   while (started_ && !member_done_) {
-    z.next_in = nullptr;
-    z.avail_in = 0;
-    z.next_out = state_->step.data();
-    z.avail_out = static_cast<uInt>(state_->step.size());
-    int rc = inflate(&z, Z_NO_FLUSH);
-    const std::size_t produced = state_->step.size() - z.avail_out;
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      failed_ = true;
-      return Status::InvalidArgument("corrupt gzip body: " + ZlibMessage(z, rc));
-    }
-    if (produced > max_output_ - produced_) {
-      failed_ = true;
-      return Status::ResourceExhausted("decompressed body exceeds the limit of " +
-                                       std::to_string(max_output_) + " bytes");
-    }
-    produced_ += produced;
-    if (produced > 0) {
-      Status st = sink_(std::string_view(reinterpret_cast<const char*>(state_->step.data()),
-                                         produced));
-      if (!st.ok()) {
-        failed_ = true;
-        return st;
-      }
-    }
-    if (rc == Z_STREAM_END) member_done_ = true;
-    if (produced == 0 && rc != Z_STREAM_END) break;
+    std::string_view none;
+    std::size_t progress = 0;
+    PICKET_RETURN_IF_ERROR(Step(none, &progress));
+    if (progress == 0) break;
   }
-  if (!member_done_) {
-    failed_ = true;
-    return Status::InvalidArgument("truncated gzip body");
-  }
+  if (!member_done_) return Fail(Status::InvalidArgument("truncated gzip body"));
   return Status::Ok();
 }
 

@@ -32,6 +32,10 @@ class GunzipStream final : public BodyDecoder {
 
  private:
   struct State;
+  Status Fail(Status st);  // every later call fails too
+  // One inflate call over `input` (empty: drain what zlib holds), its output
+  // to the sink; takes what it consumed off `input`. *progress: bytes in + out.
+  Status Step(std::string_view& input, std::size_t* progress);
   std::unique_ptr<State> state_;
   const std::size_t max_output_;
   Sink sink_;
