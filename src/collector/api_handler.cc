@@ -685,19 +685,20 @@ Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
                            **known});
   }
 
-  // Group commit: the rename here, the directory's fsync and the row's commit
-  // once for every chunk that is waiting (CollectorDb::PutChunk).
+  // Group commit: the rename here; one syncfs and one row commit for every
+  // chunk that is waiting (CollectorDb::PutChunk).
   CollectorDb::ChunkPutRequest request;
   request.record = &c;
   request.report = &a.report;
   request.publish_file = [&] { return staged->file->Publish(/*sync_directory=*/false); };
-  request.sync_directory = store_->DirectoryOf(c.device);
+  request.file_sync = store_;
   request.disk_quota = disk_quota_;
   auto put = db_->PutChunk(request);
   if (!put.ok()) return StorageError(put.status(), "store chunk");
   if (put->outcome == ChunkOutcome::kStored) {
     metrics_.AddIngest("chunk", c.bytes, 1);
     if (on_chunk_stored_) on_chunk_stored_(c.device);
+    if (on_chunk_bytes_stored_) on_chunk_bytes_stored_(c.bytes);
   }
   return answer(*put);
 }

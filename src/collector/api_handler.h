@@ -133,6 +133,11 @@ class ApiHandler {
   // the answer ends (chunk_pins.h). Without this call nothing is pinned.
   void EnableChunkPins(ChunkPins* pins) { pins_ = pins; }
 
+  // Called with the bytes of every chunk stored (retention's early pass).
+  void OnChunkBytesStored(std::function<void(std::uint64_t bytes)> hook) {
+    on_chunk_bytes_stored_ = std::move(hook);
+  }
+
   // Heartbeats, fleet state, probes and metrics (fleet_api.cc); without this
   // call they answer 503 (GET /healthz still answers).
   void EnableFleet(FleetServices* fleet) { fleet_ = fleet; }
@@ -186,6 +191,7 @@ class ApiHandler {
   LogFeed log_feed_;
   SessionStore* sessions_ = nullptr;
   ChunkPins* pins_ = nullptr;
+  std::function<void(std::uint64_t)> on_chunk_bytes_stored_;
   std::function<void(const std::string&)> on_chunk_stored_;
   FleetServices* fleet_ = nullptr;
   CollectorMetrics metrics_;

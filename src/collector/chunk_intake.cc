@@ -81,7 +81,7 @@ Result<ChunkIntake::Staged> ChunkIntake::Finish() {
   Staged staged;
   if (file_) {
     if (Status st = Flush(); !st.ok()) return fail(std::move(st));
-    if (Status st = Stored(file_->Seal()); !st.ok()) return fail(std::move(st));
+    if (Status st = Stored(file_->Close()); !st.ok()) return fail(std::move(st));
     staged.file = std::move(file_);
     file_.reset();
   }

@@ -100,7 +100,14 @@ Result<ChunkStore> ChunkStore::Open(const std::string& data_dir) {
   PICKET_RETURN_IF_ERROR(MakeDir(root, &created));
   if (created) PICKET_RETURN_IF_ERROR(SyncDirectory(data_dir));
   RemoveStaleTemps(root);
-  return ChunkStore(std::move(root));
+  UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return FromErrno("open " + root, errno);
+  return ChunkStore(std::move(root), std::move(fd));
+}
+
+Status ChunkStore::SyncPublished() const {
+  if (::syncfs(root_fd_->get()) != 0) return FromErrno("syncfs " + root_, errno);
+  return Status::Ok();
 }
 
 std::string ChunkStore::PathFor(std::string_view device, std::uint64_t seq) const {

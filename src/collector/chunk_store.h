@@ -1,7 +1,11 @@
 // pcap chunk files under <data>/chunks/<device>/<seq, 12 digits>.pcap.
-// A chunk is first written to a temp file and fsynced (Prepare), and becomes
-// visible only when published (rename + fsync of the directory), which
-// CollectorDb::PutChunk does inside the transaction that inserts its row.
+// A chunk is first written to a temp file, and becomes visible only when
+// published (rename), which CollectorDb::PutChunk does inside the transaction
+// that inserts its row; before that commit, one SyncPublished (syncfs of the
+// chunk filesystem) makes the whole batch's files and names durable: one
+// flush for many chunks instead of a file and a directory fsync for each.
+// Device directories must be on the chunk root's filesystem (no mounts
+// below <data>/chunks: syncfs would not reach them).
 // A crash after that rename and before the commit leaves a file without a
 // row (never acknowledged, so the device still holds the chunk and resends
 // it): SweepOrphans removes such files at startup.
@@ -10,16 +14,19 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 
+#include "collector/collector_db.h"
+#include "picket/common/c_handle.h"
 #include "picket/common/file_io.h"
 #include "picket/common/status.h"
 
 namespace picket::collector {
 
-class ChunkStore {
+class ChunkStore final : public CollectorDb::PublishedFileSync {
  public:
   // Creates <data_dir>/chunks if needed and removes temp files left by a crash.
   static Result<ChunkStore> Open(const std::string& data_dir);
@@ -28,7 +35,8 @@ class ChunkStore {
   std::string DirectoryOf(std::string_view device) const { return root_ + "/" + std::string(device); }
 
   // Opens an empty temp file for the chunk in its device directory (created
-  // on demand), for a body written as it arrives (ChunkIntake).
+  // on demand), for a body written as it arrives (ChunkIntake); the intake
+  // closes it unsynced: SyncPublished makes it durable with its batch.
   Result<PendingFile> Create(std::string_view device, std::uint64_t seq) const;
   // Writes a whole chunk under a temp name in its device directory and fsyncs it.
   Result<PendingFile> Prepare(std::string_view device, std::uint64_t seq,
@@ -48,11 +56,20 @@ class ChunkStore {
 
   const std::string& root() const { return root_; }
 
+  // syncfs of the chunk filesystem: every file written and renamed under the
+  // root so far is on disk when it returns. Reports a writeback error that
+  // happened anywhere on that filesystem since the previous call (the root
+  // descriptor stays open for that: syncfs checks errors per descriptor), so
+  // a chunk whose background writeback failed is never acknowledged.
+  Status SyncPublished() const override;
+
  private:
-  explicit ChunkStore(std::string root) : root_(std::move(root)) {}
+  ChunkStore(std::string root, UniqueFd root_fd)
+      : root_(std::move(root)), root_fd_(std::make_shared<UniqueFd>(std::move(root_fd))) {}
   Status EnsureDeviceDir(const std::string& dir) const;
 
   std::string root_;  // <data>/chunks
+  std::shared_ptr<UniqueFd> root_fd_;  // open for the store's life (SyncPublished)
 };
 
 }  // namespace picket::collector

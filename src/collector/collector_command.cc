@@ -185,6 +185,7 @@ int RunCollectorCommand(std::span<char* const> args) {
   Retention retention(retain, db->get(), std::move(cursors), &SystemClock::Instance(),
                       o.retain_interval, 256, &pins);
   fleet.retention = &retention.counters();
+  handler.OnChunkBytesStored([&retention](std::uint64_t bytes) { retention.OnStored(bytes); });
   handler.EnableFleet(&fleet);
 
   HttpServerOptions server_options;

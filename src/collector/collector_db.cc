@@ -250,7 +250,7 @@ Result<std::optional<std::string>> CollectorDb::ChunkHash(const std::string& dev
 Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport& report,
                                        const std::function<Status()>& publish_file,
                                        std::uint64_t disk_quota) {
-  return PutChunk(ChunkPutRequest{&r, &report, publish_file, "", disk_quota});
+  return PutChunk(ChunkPutRequest{&r, &report, publish_file, nullptr, disk_quota});
 }
 
 struct CollectorDb::QueuedPut {
@@ -294,7 +294,7 @@ void CollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
   auto tx = Transaction::Begin(db_);
   if (!tx.ok()) return fail_all(tx.status());
   std::vector<std::optional<Result<ChunkPut>>> outcomes(batch.size());
-  std::vector<std::string> directories;
+  std::vector<const PublishedFileSync*> syncs;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     // A savepoint each: one chunk's failure leaves the others in the batch.
     auto savepoint = Transaction::Begin(db_);
@@ -304,18 +304,18 @@ void CollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
       if (Status st = savepoint->Commit(); !st.ok()) put = st;
     }
     if (put.ok() && put->outcome == ChunkOutcome::kStored &&
-        !batch[i]->request->sync_directory.empty()) {
-      directories.push_back(batch[i]->request->sync_directory);
+        batch[i]->request->file_sync != nullptr) {
+      syncs.push_back(batch[i]->request->file_sync);
     }
     outcomes[i] = std::move(put);
   }
-  std::sort(directories.begin(), directories.end());
-  directories.erase(std::unique(directories.begin(), directories.end()), directories.end());
+  std::sort(syncs.begin(), syncs.end());
+  syncs.erase(std::unique(syncs.begin(), syncs.end()), syncs.end());
   // The files must be durable before the rows that point at them commit. A
   // crash between a rename and the commit leaves a file without a row:
   // ChunkStore::SweepOrphans removes it at the next start.
-  for (const std::string& dir : directories) {
-    if (Status st = SyncDirectory(dir); !st.ok()) return fail_all(st);
+  for (const PublishedFileSync* sync : syncs) {
+    if (Status st = sync->SyncPublished(); !st.ok()) return fail_all(st);
   }
   if (Status st = tx->Commit(); !st.ok()) return fail_all(st);
   chunk_commits_.fetch_add(1);

@@ -122,17 +122,25 @@ class CollectorDb {
                             const std::function<Status()>& publish_file,
                             std::uint64_t disk_quota = 0);
 
+  // What makes the files a batch published durable (data and names), once
+  // per batch, before its rows commit (ChunkStore: one syncfs).
+  class PublishedFileSync {
+   public:
+    virtual ~PublishedFileSync() = default;
+    virtual Status SyncPublished() const = 0;
+  };
+
   // The same, committed with whatever other chunks are waiting (group commit):
   // one thread commits the chunks queued while the previous commit ran, each
-  // in a savepoint of one transaction, then fsyncs each sync_directory once
-  // and commits once (one WAL fsync); every caller returns after the commit
-  // that holds its chunk. publish_file then only has to rename (the directory
-  // fsync is the batch's).
+  // in a savepoint of one transaction, then calls each distinct file_sync of
+  // the stored ones once and commits once (one WAL fsync); every caller
+  // returns after the commit that holds its chunk. publish_file then only has
+  // to rename (durability is the batch's).
   struct ChunkPutRequest {
     const ChunkRecord* record = nullptr;
     const DeviceReport* report = nullptr;
     std::function<Status()> publish_file;
-    std::string sync_directory;  // "" when publish_file makes the file durable itself
+    const PublishedFileSync* file_sync = nullptr;  // null: publish_file makes it durable itself
     std::uint64_t disk_quota = 0;
   };
   Result<ChunkPut> PutChunk(const ChunkPutRequest& request);

@@ -105,6 +105,19 @@ void WriteRetentionMetrics(ExpositionWriter& out, const RetentionCounters& c) {
   out.Sample("picket_retention_errors_total", static_cast<double>(c.errors.load()));
 }
 
+namespace {
+
+std::uint64_t NudgeBytes(const RetentionPolicy& policy) {
+  std::uint64_t smallest = 0;
+  for (std::uint64_t cap : {policy.total_bytes, policy.device_bytes}) {
+    if (cap > 0 && (smallest == 0 || cap < smallest)) smallest = cap;
+  }
+  if (smallest == 0) return 0;
+  return std::max<std::uint64_t>(smallest / 8, 256 * 1024);
+}
+
+}  // namespace
+
 Retention::Retention(RetentionPolicy policy, CollectorDb* db, AnalysisCursors cursors,
                      const Clock* clock, std::chrono::milliseconds interval, std::size_t batch,
                      ChunkPins* pins)
@@ -114,7 +127,8 @@ Retention::Retention(RetentionPolicy policy, CollectorDb* db, AnalysisCursors cu
       cursors_(std::move(cursors)),
       clock_(clock),
       interval_(interval),
-      batch_(batch < 1 ? 1 : batch) {}
+      batch_(batch < 1 ? 1 : batch),
+      nudge_bytes_(NudgeBytes(policy)) {}
 
 Retention::~Retention() { Stop(); }
 
@@ -133,13 +147,27 @@ void Retention::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Retention::OnStored(std::uint64_t bytes) {
+  if (nudge_bytes_ == 0) return;
+  const std::uint64_t before = stored_since_pass_.fetch_add(bytes, std::memory_order_relaxed);
+  if (before < nudge_bytes_ && before + bytes >= nudge_bytes_) {  // once per crossing
+    {
+      std::lock_guard lock(mu_);
+      nudged_ = true;
+    }
+    wake_.notify_all();
+  }
+}
+
 void Retention::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
+    nudged_ = false;
     lock.unlock();
+    stored_since_pass_.store(0, std::memory_order_relaxed);
     (void)RunPass();  // logged and counted inside
     lock.lock();
-    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+    wake_.wait_for(lock, interval_, [this] { return stopping_ || nudged_; });
   }
 }
 

@@ -18,8 +18,11 @@
 // looks the path up afterwards finds no row and answers 404. Session pcaps,
 // which open their chunks one after another, pin them (chunk_pins.h).
 //
-// Threads: Start runs RunPass on its own thread every `interval`; without
-// Start a test calls RunPass itself with an injected clock. Counters are
+// Threads: Start runs RunPass on its own thread every `interval`, and sooner
+// when ingest has stored an eighth of the smallest size cap since the last
+// pass (OnStored): a fast ingest overshoots a cap by that much, not by a
+// whole interval of chunks. Without Start a test calls RunPass itself with
+// an injected clock. Counters are
 // atomics, read by GET /metrics from any thread.
 #pragma once
 
@@ -109,6 +112,12 @@ class Retention {
   void Start();
   void Stop();
 
+  // Ingest stored `bytes` of chunks; wakes the thread early once they add up
+  // to nudge_bytes() since the last pass. Any thread; cheap (one atomic add).
+  void OnStored(std::uint64_t bytes);
+  // An eighth of the smallest size cap (at least 256 KiB); 0 without one.
+  std::uint64_t nudge_bytes() const { return nudge_bytes_; }
+
   // One pass; logs one summary line. Storage errors end the pass (counted).
   Result<RetentionPassSummary> RunPass();
 
@@ -130,12 +139,15 @@ class Retention {
   const Clock* clock_;
   const std::chrono::milliseconds interval_;
   const std::size_t batch_;
+  const std::uint64_t nudge_bytes_;
   RetentionCounters counters_;
+  std::atomic<std::uint64_t> stored_since_pass_{0};
 
   std::atomic<bool> stop_requested_{false};  // read between batches
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool nudged_ = false;
   std::thread thread_;
 };
 

@@ -64,6 +64,12 @@ Status PendingFile::Append(std::string_view data) {
   return WriteAll(fd_, data, temp_path_);
 }
 
+Status PendingFile::Close() {
+  if (fd_ < 0) return Status::Ok();
+  if (::close(std::exchange(fd_, -1)) != 0) return FromErrno("close " + temp_path_, errno);
+  return Status::Ok();
+}
+
 Status PendingFile::Seal() {
   if (fd_ < 0) return Status::Ok();
   if (::fsync(fd_) != 0) return FromErrno("fsync " + temp_path_, errno);

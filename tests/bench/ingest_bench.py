@@ -22,8 +22,12 @@ Measured per server: chunks/s and MB/s of 2xx answers, p50/p99 latency of one su
 peak RSS (VmHWM; nginx: the sum over master + workers). The ratio is collector chunks/s over
 nginx chunks/s.
 
-What differs by design: the collector checks the digest and the pcap, fsyncs every chunk and
-records it in SQLite (and, unless --collector-args=--no-sessions, cuts sessions off the request
+During the collector's load an operator reads GET /v1/devices every 0.5 s (its own token): the
+details print its p50/max latency and any answer that is not 200 (the acceptance: within 1 s,
+never 429).
+
+What differs by design: the collector checks the digest and the pcap, makes every chunk
+durable before it answers (one syncfs per group commit) and records it in SQLite (and, unless --collector-args=--no-sessions, cuts sessions off the request
 path); nginx only writes the file. The collector's --max-inflight (default 64) answers excess
 uploads with 429 + Retry-After, nginx has no such cap. The generator runs on the same machine
 and its CPU is printed too: on a small machine it takes a real share.
@@ -38,7 +42,7 @@ usage: ingest_bench.py PICKET [--seconds S] [--devices 50,200,1000] [--sizes 64,
                               [--no-nginx] [--collector-args "--no-sessions ..."]
                               [--spread-sources] [--load PATH] [--nginx PATH] [--workdir DIR]"""
 import argparse, base64, hashlib, json, os, resource, shlex, shutil, signal, socket, struct
-import subprocess, sys, tempfile
+import subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
@@ -185,6 +189,38 @@ http {{
 """
 
 
+PROBE_EVERY_S = 0.5
+PROBE_TIMEOUT_S = 10
+
+
+def operator_probe(url, token, out, stop):
+    """An operator reading the device list during the load: (seconds, HTTP status) per GET,
+    status 0 for a connection error or a timeout. Bounded by `stop` and PROBE_TIMEOUT_S."""
+    while not stop.is_set():
+        req = urllib.request.Request(url + "/v1/devices", headers={"Authorization": f"Bearer {token}"})
+        start = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S) as r:
+                r.read()
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except (urllib.error.URLError, OSError):
+            status = 0
+        out.append((time.monotonic() - start, status))
+        stop.wait(PROBE_EVERY_S)
+
+
+def probe_line(probes):
+    if not probes:
+        return "no operator reads"
+    times = sorted(t for t, _ in probes)
+    bad = sum(1 for _, s in probes if s != 200)
+    p50 = times[len(times) // 2] * 1000
+    return (f"operator GET /v1/devices x{len(probes)}: p50 {p50:.0f} ms, max {times[-1] * 1000:.0f} ms, "
+            f"not 200: {bad}" + (f" ({sorted(set(s for _, s in probes if s != 200))})" if bad else ""))
+
+
 class Bench:
     def __init__(self, a, work):
         self.a, self.work = a, work
@@ -210,10 +246,21 @@ class Bench:
             raise BenchError(f"ingest_load exited with {got[0]} (see {self.procs.log.name})")
         return json.loads(text.splitlines()[-1])
 
-    def measure(self, pids_fn, url, devices, body, cell):
-        """CPU of pids_fn()'s processes during the load and their peak RSS just after."""
+    def measure(self, pids_fn, url, devices, body, cell, probe=False):
+        """CPU of pids_fn()'s processes during the load and their peak RSS just after; with
+        probe, an operator's GET /v1/devices every PROBE_EVERY_S during the load."""
         before = {pid: cpu_ticks(pid) for pid in pids_fn()}
-        result = self.run_load(url, devices, body, cell)
+        probes, stop = [], threading.Event()
+        prober = threading.Thread(target=operator_probe, args=(url, self.operator_token, probes, stop))
+        if probe:
+            prober.start()
+        try:
+            result = self.run_load(url, devices, body, cell)
+        finally:
+            stop.set()
+            if probe:
+                prober.join(PROBE_TIMEOUT_S + 5)
+        result["probes"] = probes
         pids = pids_fn()
         for i, key in ((0, "cpu_user_s"), (1, "cpu_sys_s")):
             result[key] = sum(cpu_ticks(p)[i] - before.get(p, (0, 0))[i] for p in pids) / CLK_TCK
@@ -244,7 +291,8 @@ class Bench:
                               *flags, *self.collector_args)
         p = self.procs.procs[-1]
         try:
-            r = self.measure(lambda: [p.pid] if p.poll() is None else [], url, devices, body, cell)
+            r = self.measure(lambda: [p.pid] if p.poll() is None else [], url, devices, body, cell,
+                             probe=True)
         finally:
             code, _ = self.procs.stop(p, signal.SIGTERM, 30)
         if code not in (0, None):
@@ -316,6 +364,8 @@ def print_table(rows, a):
                   f"other {r['other_status']}, errors {r['errors']}, aborted {r['aborted']}, "
                   f"server CPU {r['cpu_user_s']:.1f} user + {r['cpu_sys_s']:.1f} sys s in "
                   f"{r['processes']} process(es), generator {r['cpu_s']:.1f} CPU s")
+            if name == "collector":
+                print(f"      {probe_line(r.get('probes', []))}")
             for note in r.get("notes", []):
                 print(f"      caps raised: {note}" if note.startswith("--") else f"      {note}")
             if r["first_error"]:
@@ -405,7 +455,8 @@ def main():
         print(f"loadavg at the start: {loadavg()}", flush=True)
 
         tokens = os.path.join(work, "tokens")
-        write_tokens(tokens, device_ids(max(a.devices), "ingest"))
+        bench.operator_token = "op-" + os.urandom(8).hex()
+        write_tokens(tokens, device_ids(max(a.devices), "ingest"), operator_token=bench.operator_token)
         bench.tokens_file, bench.tokens_plain = tokens, tokens + ".plain"
         bodies = {}
         for kib in a.sizes:

@@ -24,6 +24,9 @@ class PendingFile {
   static Result<PendingFile> Create(const std::string& final_path);
   Status Append(std::string_view data);
   Status Seal();
+  // Closes without fsync: for a caller that makes many files durable at once
+  // (syncfs) before it relies on them.
+  Status Close();
 
   PendingFile(PendingFile&& other) noexcept;
   PendingFile& operator=(PendingFile&& other) noexcept;

@@ -61,6 +61,16 @@ TEST_SUITE("collector.db") {
     CHECK_FALSE((*db)->ChunkHash("other", 1)->has_value());
   }
 
+  // Counts the batches it was asked to make durable; fails when told to.
+  struct CountingSync final : CollectorDb::PublishedFileSync {
+    mutable std::atomic<int> calls{0};
+    bool fail = false;
+    Status SyncPublished() const override {
+      ++calls;
+      return fail ? Status::IoError("syncfs failed (test)") : Status::Ok();
+    }
+  };
+
   TEST_CASE("group commit: chunks that wait during a commit go in the next one, each on its own") {
     testing::TempDir dir;
     auto db = CollectorDb::Open(dir.path() + "/collector.db");
@@ -71,11 +81,12 @@ TEST_SUITE("collector.db") {
     for (int i = 0; i <= kWaiting; ++i) records.push_back(Chunk("gw", i + 1, "h" + std::to_string(i)));
     const DeviceReport report;
     std::vector<std::optional<Result<ChunkPut>>> results(kWaiting + 1);
+    CountingSync sync;
     auto request = [&](int i) {
       CollectorDb::ChunkPutRequest r;
       r.record = &records[i];
       r.report = &report;
-      r.sync_directory = dir.path();
+      r.file_sync = &sync;
       r.publish_file = [&, i]() -> Status {
         if (i == 0) {  // the first commit holds on until the others queue behind it
           first_publishing = true;
@@ -100,6 +111,7 @@ TEST_SUITE("collector.db") {
     REQUIRE(started);
     CHECK(all_queued.load());
     CHECK((*db)->chunk_commits() == 2);  // the first alone, then the seven together
+    CHECK(sync.calls.load() == 2);        // one file sync per batch, not per chunk
     CHECK((*db)->chunks_committed() == kWaiting + 1);
     for (int i = 0; i <= kWaiting; ++i) {
       CAPTURE(i);
@@ -116,6 +128,29 @@ TEST_SUITE("collector.db") {
     auto devices = (*db)->ListDevices();
     REQUIRE(devices.ok());
     CHECK((*devices)[0]["chunks"] == kWaiting);  // the failed one is not counted
+  }
+
+  TEST_CASE("a batch whose files cannot be made durable stores none of its rows") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    const ChunkRecord record = Chunk("gw", 1, "h1");
+    const DeviceReport report;
+    CountingSync sync;
+    sync.fail = true;
+    CollectorDb::ChunkPutRequest r;
+    r.record = &record;
+    r.report = &report;
+    r.file_sync = &sync;
+    r.publish_file = [] { return Status::Ok(); };
+    auto put = (*db)->PutChunk(r);
+    CHECK(put.status().code() == StatusCode::kIoError);
+    CHECK(sync.calls.load() == 1);
+    CHECK_FALSE((*db)->ChunkHash("gw", 1)->has_value());
+    sync.fail = false;  // the device's retry
+    put = (*db)->PutChunk(r);
+    REQUIRE(put.ok());
+    CHECK(put->outcome == ChunkOutcome::kStored);
   }
 
   TEST_CASE("a failed publish stores no row") {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "picket/common/file_io.h"
+#include "support/process_harness.h"
 #include "support/temp_dir.h"
 
 namespace picket::collector {
@@ -43,6 +44,35 @@ bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0;
 }  // namespace
 
 TEST_SUITE("collector.retention") {
+  TEST_CASE("ingest that stores an eighth of the smallest cap wakes retention before its interval") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    SetClock clock;
+    RetentionPolicy policy;
+    policy.total_bytes = 64ull << 20;
+    policy.device_bytes = 16ull << 20;  // the smaller: nudges every 2 MiB
+    Retention retention(policy, db->get(), {}, &clock, std::chrono::hours(1));
+    CHECK(retention.nudge_bytes() == (2ull << 20));
+    CHECK(Retention({}, db->get(), {}, &clock, std::chrono::hours(1)).nudge_bytes() == 0);
+    RetentionPolicy tiny;
+    tiny.total_bytes = 1000;
+    CHECK(Retention(tiny, db->get(), {}, &clock, std::chrono::hours(1)).nudge_bytes() == 256 * 1024);
+
+    retention.Start();  // the first pass runs at once, the next one in an hour
+    auto passes = [&] { return retention.counters().passes.load(); };
+    REQUIRE(testing::WaitFor([&] { return passes() == 1; },
+                             testing::After(std::chrono::seconds(10))));
+    retention.OnStored(1ull << 20);
+    retention.OnStored((1ull << 20) - 1);  // one byte short of the nudge
+    CHECK(passes() == 1);
+    retention.OnStored(1);
+    CHECK(testing::WaitFor([&] { return passes() == 2; }, testing::After(std::chrono::seconds(10))));
+    retention.OnStored(3ull << 20);  // one chunk past the nudge on its own
+    CHECK(testing::WaitFor([&] { return passes() == 3; }, testing::After(std::chrono::seconds(10))));
+    retention.Stop();
+  }
+
   TEST_CASE("age: analysed chunks older than the limit go, younger and unanalysed ones stay") {
     RetentionPolicy p;
     p.max_age_ms = 30 * kDay;
