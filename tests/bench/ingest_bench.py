@@ -24,10 +24,10 @@ nginx chunks/s.
 
 During the collector's load an operator reads GET /v1/devices every 0.5 s (its own token): the
 details print its p50/max latency and any answer that is not 200 (the acceptance: within 1 s,
-never 429). With many devices on 127.0.0.1 alone, the connections 429s close are re-opened so
-often that a new connection's SYN meets a TIME_WAIT of the same ports and waits 1-3 s for its
-retransmission (seen at 1,000 devices: TcpExtTCPSynRetrans); --spread-sources keeps the
-operator's address apart and measures the server, not that.
+never 429). With 1,000 devices on 127.0.0.1 alone, the connections that 429s close are re-opened
+so often that the operator's new connection sometimes waited ~3 s (64 KiB: max 2.9 s there, 0.4-0.9 s
+with --spread-sources; the 1 s + 2 s steps look like SYN retransmissions after a port clash with a
+TIME_WAIT, not proven); --spread-sources keeps the operator's address apart from the devices'.
 
 What differs by design: the collector checks the digest and the pcap, makes every chunk
 durable before it answers (one syncfs per group commit) and records it in SQLite (and, unless --collector-args=--no-sessions, cuts sessions off the request
