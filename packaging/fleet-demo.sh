@@ -205,6 +205,9 @@ s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(500): s.sendto(b"fleet demo %d" % i, ("127.0.0.1", 47900))'
 has_chunks() { picket chunks list gw-1 --json | grep -q seq; }
 wait_for 60 "gw-1's first chunk at the collector" has_chunks
+# Its log lines come in their own batches: wait for the one that says so too.
+has_sealed_line() { picket logs --device gw-1 | grep -q 'chunk sealed'; }
+wait_for 60 "gw-1's 'chunk sealed' log line at the collector (picket logs)" has_sealed_line
 
 say "a shared scan: 127.0.0.1, the fleet's own ports and 1-1024, connect mode, 2 shards"
 ports="$zk_port,$db_port,${collector##*:},1-1024"
@@ -224,6 +227,8 @@ show scan status "$job"
 show scan results "$job"
 show chunks list gw-1
 show logs --device gw-1 -n 10
+echo; echo "\$ picket logs --device gw-1 | grep -m1 'chunk sealed'"
+picket logs --device gw-1 | grep -m1 'chunk sealed' || echo "(none)"
 echo
 echo "web console: $collector/  (log in with the @admin token in $work/admin.token)"
 echo "CLI config:  export PICKET_CLI_CONFIG=$work/cli.json"

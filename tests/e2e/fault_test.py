@@ -131,7 +131,7 @@ def main():
             worker = children(picketd.pid)[0]
             os.kill(worker, signal.SIGKILL)
             worker_kills += 1
-            wait_for("a new worker", lambda: children(picketd.pid) and children(picketd.pid)[0] != worker)
+            wait_for("a new worker", lambda: (kids := children(picketd.pid)) and kids[0] != worker)
             seq = new_chunk_after(seq)
             old_worker = children(picketd.pid)[0]
             picketd.send_signal(signal.SIGKILL)
