@@ -73,8 +73,7 @@ Status PendingFile::Close() {
 Status PendingFile::Seal() {
   if (fd_ < 0) return Status::Ok();
   if (::fsync(fd_) != 0) return FromErrno("fsync " + temp_path_, errno);
-  if (::close(std::exchange(fd_, -1)) != 0) return FromErrno("close " + temp_path_, errno);
-  return Status::Ok();
+  return Close();
 }
 
 Result<PendingFile> PendingFile::Write(const std::string& final_path, std::string_view data) {
