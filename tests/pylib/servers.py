@@ -256,27 +256,35 @@ class ZooKeeper:
     `device_section()` (a device using the admin identity: for tests about something else;
     e2e.zk_acl gives devices their own) and `client()` (admin unless asked otherwise)."""
 
-    def __init__(self, work):
-        self.dir = os.path.join(work, "zookeeper")
+    def __init__(self, work, name="zookeeper"):
+        self.dir = os.path.join(work, name)
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         os.makedirs(os.path.join(self.dir, "conf"), exist_ok=True)
         self.admin_password = "admin-" + os.urandom(12).hex()
         self.admin_password_file = write_private(os.path.join(self.dir, "admin.password"),
                                                  self.admin_password + "\n")
         self.port = free_port()
-        with open(os.path.join(self.dir, "conf", "zoo.cfg"), "w") as f:
-            f.write(f"tickTime=1000\ninitLimit=10\nsyncLimit=5\ndataDir={self.dir}/data\n"
-                    f"clientPort={self.port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
-                    "4lw.commands.whitelist=ruok,srvr,stat,mntr,cons,wchs\nmaxClientCnxns=0\n"
-                    "minSessionTimeout=2000\nmaxSessionTimeout=40000\n")
+        self.ensemble_hosts = None  # set by zookeeper_ensemble: clients name every node
+        self.write_config()
         self.proc = None
         self.starts = 0
 
+    def write_config(self, quorum_lines=""):
+        with open(os.path.join(self.dir, "conf", "zoo.cfg"), "w") as f:
+            f.write(f"tickTime=1000\ninitLimit=10\nsyncLimit=5\ndataDir={self.dir}/data\n"
+                    f"clientPort={self.port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+                    "4lw.commands.whitelist=ruok,srvr,stat,mntr,cons,wchs,srst\nmaxClientCnxns=0\n"
+                    "minSessionTimeout=2000\nmaxSessionTimeout=40000\n" + quorum_lines)
+
     @property
     def hosts(self):
-        return f"127.0.0.1:{self.port}"
+        return self.ensemble_hosts or f"127.0.0.1:{self.port}"
 
     def start(self):
+        self.launch()
+        self.wait_serving()
+
+    def launch(self):
         cp = ":".join([os.path.join(self.dir, "conf"), ZOOKEEPER_JAR] +
                       [j for j in ("/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar")
                        if os.path.exists(j)])
@@ -287,9 +295,12 @@ class ZooKeeper:
              "-Dzookeeper.root.logger=WARN,CONSOLE", "-Dzookeeper.jmx.log4j.disable=true",
              "org.apache.zookeeper.server.quorum.QuorumPeerMain", os.path.join(self.dir, "conf", "zoo.cfg")],
             stdout=out, stderr=subprocess.STDOUT)
+        self.out_name = out.name
+
+    def wait_serving(self):
         wait_for("zookeeper to answer ruok",
                  lambda: self.proc.poll() is not None or four_letter(self.port, "ruok") == "imok", 60)
-        assert self.proc.poll() is None, f"zookeeper exited, see {out.name}"
+        assert self.proc.poll() is None, f"zookeeper exited, see {self.out_name}"
         wait_for("zookeeper to serve", lambda: "Mode:" in four_letter(self.port, "srvr"), 30)
 
     def stop(self):
@@ -332,6 +343,26 @@ class ZooKeeper:
         if auth:
             c.add_auth("digest", self.admin_auth if auth == "admin" else auth)
         return c
+
+
+def zookeeper_ensemble(work, size=3):
+    """`size` ZooKeeper servers on loopback forming one ensemble, started and serving (one
+    leader). Every node's hosts, client(), cli_config() and device_section() name the whole
+    ensemble and the one admin identity; node.port is that server's own client port."""
+    nodes = [ZooKeeper(work, f"zookeeper-{i + 1}") for i in range(size)]
+    quorum = "".join(f"server.{i + 1}=127.0.0.1:{free_port()}:{free_port()}\n" for i in range(size))
+    hosts = ",".join(f"127.0.0.1:{n.port}" for n in nodes)
+    for i, node in enumerate(nodes):
+        node.admin_password, node.admin_password_file = nodes[0].admin_password, nodes[0].admin_password_file
+        node.ensemble_hosts = hosts
+        node.write_config(quorum)
+        with open(os.path.join(node.dir, "data", "myid"), "w") as f:
+            f.write(f"{i + 1}\n")
+    for node in nodes:  # all before any wait: none serves before a quorum is up
+        node.launch()
+    for node in nodes:
+        node.wait_serving()
+    return nodes
 
 
 def read_json(zk, path):
