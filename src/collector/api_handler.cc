@@ -342,12 +342,6 @@ void ApiHandler::EnableWeb(bool tls, OperatorActions* actions) {
   actions_ = actions;
 }
 
-void ApiHandler::EnableSessions(SessionStore* sessions,
-                                std::function<void(const std::string& device)> on_chunk_stored) {
-  sessions_ = sessions;
-  on_chunk_stored_ = std::move(on_chunk_stored);
-}
-
 std::string FormatSseEvent(std::uint64_t id, std::string_view data) {
   std::string out = "id: " + std::to_string(id) + "\ndata: ";
   out += data;
@@ -697,8 +691,7 @@ Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
   if (!put.ok()) return StorageError(put.status(), "store chunk");
   if (put->outcome == ChunkOutcome::kStored) {
     metrics_.AddIngest("chunk", c.bytes, 1);
-    if (on_chunk_stored_) on_chunk_stored_(c.device);
-    if (on_chunk_bytes_stored_) on_chunk_bytes_stored_(c.bytes);
+    if (on_chunk_stored_) on_chunk_stored_(c.device, c.bytes);
   }
   return answer(*put);
 }

@@ -123,19 +123,17 @@ class ApiHandler {
   ApiHandler(const TokenTable* tokens, CollectorDb* db, const ChunkStore* store,
              std::uint64_t max_body, const Clock* clock, int max_followers = 64);
 
-  // Session routes read `sessions`; a stored chunk calls on_chunk_stored(device)
-  // after its transaction commits (it wakes the analysis). Without this call
-  // the session routes answer 503.
-  void EnableSessions(SessionStore* sessions,
-                      std::function<void(const std::string& device)> on_chunk_stored);
+  // Session routes read `sessions`. Without this call they answer 503.
+  void EnableSessions(SessionStore* sessions) { sessions_ = sessions; }
 
   // Session pcaps pin the chunks they stream, so retention keeps them until
   // the answer ends (chunk_pins.h). Without this call nothing is pinned.
   void EnableChunkPins(ChunkPins* pins) { pins_ = pins; }
 
-  // Called with the bytes of every chunk stored (retention's early pass).
-  void OnChunkBytesStored(std::function<void(std::uint64_t bytes)> hook) {
-    on_chunk_bytes_stored_ = std::move(hook);
+  // Called for every chunk stored, after its transaction commits (it wakes
+  // the session analysis and retention's early pass); not for a retry.
+  void OnChunkStored(std::function<void(const std::string& device, std::uint64_t bytes)> hook) {
+    on_chunk_stored_ = std::move(hook);
   }
 
   // Heartbeats, fleet state, probes and metrics (fleet_api.cc); without this
@@ -191,8 +189,7 @@ class ApiHandler {
   LogFeed log_feed_;
   SessionStore* sessions_ = nullptr;
   ChunkPins* pins_ = nullptr;
-  std::function<void(std::uint64_t)> on_chunk_bytes_stored_;
-  std::function<void(const std::string&)> on_chunk_stored_;
+  std::function<void(const std::string&, std::uint64_t)> on_chunk_stored_;
   FleetServices* fleet_ = nullptr;
   CollectorMetrics metrics_;
   std::unique_ptr<LoginSessions> login_sessions_;

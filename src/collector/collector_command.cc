@@ -130,9 +130,7 @@ int RunCollectorCommand(std::span<char* const> args) {
                     &SystemClock::Instance());
   handler.EnableQuota(&quota);
   handler.EnableDiskQuota(o.device_disk_quota);
-  handler.EnableSessions(sessions->get(), [raw_analysis](const std::string& device) {
-    if (raw_analysis != nullptr) raw_analysis->Notify(device);
-  });
+  handler.EnableSessions(sessions->get());
   // Fleet state: heartbeats in memory and <data>/fleet.db, the ZooKeeper view.
   auto fleet_store = FleetStore::Open(o.data_dir + "/fleet.db", o.heartbeat_retention);
   if (!fleet_store.ok()) return StartupError(fleet_store.status().WithContext("--data"));
@@ -185,7 +183,10 @@ int RunCollectorCommand(std::span<char* const> args) {
   Retention retention(retain, db->get(), std::move(cursors), &SystemClock::Instance(),
                       o.retain_interval, 256, &pins);
   fleet.retention = &retention.counters();
-  handler.OnChunkBytesStored([&retention](std::uint64_t bytes) { retention.OnStored(bytes); });
+  handler.OnChunkStored([raw_analysis, &retention](const std::string& device, std::uint64_t bytes) {
+    if (raw_analysis != nullptr) raw_analysis->Notify(device);
+    retention.OnStored(bytes);
+  });
   handler.EnableFleet(&fleet);
 
   HttpServerOptions server_options;

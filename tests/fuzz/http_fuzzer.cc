@@ -72,7 +72,7 @@ struct Collector {
   std::unique_ptr<ApiHandler> Handler(bool no_auth, bool quota_on, std::uint64_t max_body) {
     auto api = std::make_unique<ApiHandler>(no_auth ? nullptr : &tokens, db.get(), &store,
                                             max_body, &clock);
-    api->EnableSessions(sessions.get(), [](const std::string&) {});
+    api->EnableSessions(sessions.get());
     fleet.state = &fleet_state;
     fleet.store = fleet_store.get();
     fleet.data_dir = dir.path();
