@@ -17,8 +17,13 @@
 // Every second one JSON line: devices started, connected, with a config
 // applied, configs applied in all. Ends after --seconds (bounded, 3600 at
 // most) or at SIGTERM/SIGINT; every agent is stopped (its status node removed).
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <memory>
