@@ -17,6 +17,10 @@ keeps one PUT /v1/devices/<id>/chunks/<seq> in flight with the headers picketd s
 Content-Type, Bearer token, Expect: 100-continue from 1 MiB up), honours Retry-After on 429/503
 and backs off 100 ms after a connection error. The body is a valid classic pcap of exactly
 --sizes KiB (UDP frames of random bytes), the same file for every PUT.
+--rounds R repeats each cell R times, alternating which server goes first (collector, nginx;
+then nginx, collector; ...), because this disk's pace drifts between consecutive runs (the same
+collector cell measured 2,051 then 1,013 chunks/s): the table shows each server's median round
+and the median of the per-round ratios, and every round is printed below it.
 Measured per server: chunks/s and MB/s of 2xx answers, p50/p99 latency of one successful attempt,
 429s, CPU seconds during the load (utime+stime from /proc/PID/stat; nginx: master + workers) and
 peak RSS (VmHWM; nginx: the sum over master + workers). The ratio is collector chunks/s over
@@ -45,7 +49,7 @@ usage: ingest_bench.py PICKET [--seconds S] [--devices 50,200,1000] [--sizes 64,
                               [--no-nginx] [--collector-args "--no-sessions ..."]
                               [--spread-sources] [--load PATH] [--nginx PATH] [--workdir DIR]"""
 import argparse, base64, hashlib, json, os, resource, shlex, shutil, signal, socket, struct
-import subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
+import statistics, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
@@ -351,15 +355,28 @@ def print_table(rows, a):
     head = f"{'chunks/s':>8}{'MB/s':>8}{'p50/p99 ms':>17}{'429s':>7}{'CPU s':>7}{'RSS MiB':>8}"
     print(f"{'':>7}{'':>8} |{'collector':^{len(head)}}|{'nginx':^{len(head)}}|")
     print(f"{'chunk':>7}{'devices':>8} |{head}|{head}| ratio")
-    for kib, devices, c, n in rows:
-        ratio = f"{c['chunks_per_s'] / n['chunks_per_s']:.2f}" if n and n["chunks_per_s"] else "-"
+    for kib, devices, c, n, rounds in rows:
+        ratios = [rc["chunks_per_s"] / rn["chunks_per_s"] for rc, rn in rounds if rn and rn["chunks_per_s"]]
+        ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
         size = f"{kib // 1024} MiB" if kib % 1024 == 0 else f"{kib} KiB"
         print(f"{size:>7}{devices:>8} |{fmt(c)}|{fmt(n)}| {ratio}")
-    print("ratio: collector chunks/s / nginx chunks/s. RSS: VmHWM (nginx: master + workers summed).")
+    print("ratio: collector chunks/s / nginx chunks/s (with --rounds: the median of the rounds' "
+          "ratios). RSS: VmHWM (nginx: master + workers summed).")
+    if any(len(rounds) > 1 for *_, rounds in rows):
+        print()
+        print("rounds (chunks/s collector / nginx = ratio, in the order run):")
+        for kib, devices, _, _, rounds in rows:
+            parts = []
+            for i, (rc, rn) in enumerate(rounds):
+                first = "collector first" if i % 2 == 0 else "nginx first"
+                parts.append(f"{rc['chunks_per_s']:.0f}" + (f" / {rn['chunks_per_s']:.0f} = "
+                             f"{rc['chunks_per_s'] / rn['chunks_per_s']:.2f}" if rn and rn["chunks_per_s"] else "")
+                             + f" ({first})")
+            print(f"  {kib:>5} KiB {devices:>5} dev: " + "; ".join(parts))
     print()
     print("details (per run): seconds to the last answer, 503s, other statuses, connection errors, "
           "aborted at the bound, server CPU, generator CPU")
-    for kib, devices, c, n in rows:
+    for kib, devices, c, n, _ in rows:
         for name, r in (("collector", c), ("nginx", n)):
             if r is None:
                 continue
@@ -375,6 +392,12 @@ def print_table(rows, a):
                 print(f"      first error: {r['first_error'][:200]}")
             for note in r["other_notes"]:
                 print(f"      other status: {note[:200]}")
+
+
+def median_round(results):
+    """The result whose chunks/s is the median (the lower one of an even count)."""
+    ordered = sorted(results, key=lambda r: r["chunks_per_s"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def find_nginx():
@@ -394,6 +417,8 @@ def main():
     ap.add_argument("--devices", type=int_list, default=[50, 200, 1000], help="comma list (default 50,200,1000)")
     ap.add_argument("--sizes", type=int_list, default=[64, 1024], help="chunk KiB, comma list (default 64,1024)")
     ap.add_argument("--no-nginx", action="store_true", help="collector rows only")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="runs per cell, alternating which server goes first (default 1)")
     ap.add_argument("--collector-args", default="", help='extra collector flags, one string: "--no-sessions ..."')
     ap.add_argument("--spread-sources", action="store_true",
                     help="device i connects from 127.0.0.(2 + i %% 249) instead of raising the per-address cap")
@@ -411,8 +436,8 @@ def main():
         print(f"ingest_bench: no generator at {a.load} (cmake --build --preset dev --target "
               "picket_bench_ingest_load; it needs libcurl4-openssl-dev)")
         return 2
-    if not 0 < a.seconds <= 3600 or not a.devices or not a.sizes:
-        print("ingest_bench: --seconds 0..3600, and at least one --devices and --sizes")
+    if not 0 < a.seconds <= 3600 or not a.devices or not a.sizes or not 1 <= a.rounds <= 20:
+        print("ingest_bench: --seconds 0..3600, --rounds 1..20, and at least one --devices and --sizes")
         return 2
     if max(a.devices) > 100_000 or min(a.devices) < 1 or min(a.sizes) < 1 or max(a.sizes) > 65536:
         print("ingest_bench: --devices 1..100000, --sizes 1..65536 KiB")
@@ -473,19 +498,26 @@ def main():
             for devices in a.devices:
                 if free_bytes(work) < 4 << 30:
                     raise BenchError(f"less than 4 GiB free in {work}: stopping before the next cell")
-                cell = os.path.join(work, f"cell-{devices}x{kib}k")
-                os.makedirs(cell)
-                print(f"cell {kib} KiB x {devices} devices: collector ...", flush=True)
-                c = bench.collector_cell(devices, bodies[kib], cell)
-                shutil.rmtree(os.path.join(cell, "c"), ignore_errors=True)
-                os.sync()  # its dirty pages go to disk now, not during nginx's run
-                n = None
-                if not a.no_nginx:
-                    print(f"cell {kib} KiB x {devices} devices: nginx ...", flush=True)
-                    n = bench.nginx_cell(devices, bodies[kib], cell)
-                shutil.rmtree(cell, ignore_errors=True)
-                os.sync()
-                rows.append((kib, devices, c, n))
+                rounds = []
+                for r in range(a.rounds):
+                    cell = os.path.join(work, f"cell-{devices}x{kib}k-{r}")
+                    os.makedirs(cell)
+                    order = ["collector", "nginx"] if r % 2 == 0 else ["nginx", "collector"]
+                    got = {"nginx": None}
+                    for server in order:
+                        if server == "nginx" and a.no_nginx:
+                            continue
+                        print(f"cell {kib} KiB x {devices} devices, round {r + 1}/{a.rounds}: {server} ...",
+                              flush=True)
+                        run = bench.collector_cell if server == "collector" else bench.nginx_cell
+                        got[server] = run(devices, bodies[kib], cell)
+                        shutil.rmtree(os.path.join(cell, server[0]), ignore_errors=True)
+                        os.sync()  # its dirty pages go to disk now, not during the next run
+                    shutil.rmtree(cell, ignore_errors=True)
+                    rounds.append((got["collector"], got["nginx"]))
+                c = median_round([rc for rc, _ in rounds])
+                n = median_round([rn for _, rn in rounds if rn]) if not a.no_nginx else None
+                rows.append((kib, devices, c, n, rounds))
         print(f"loadavg at the end: {loadavg()}")
         ok = True
     except (BenchError, WaitTimeout) as e:
