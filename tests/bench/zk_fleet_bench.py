@@ -25,12 +25,13 @@ here is stopped by PID at the end.
 
 usage: zk_fleet_bench.py PICKET [--devices 2000,10000] [--runs 3]
        zk_fleet_bench.py PICKET --live 2000 [--ensemble 3] [--seconds 60] [--runs 3]"""
-import argparse, json, os, re, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 sys.path.append("/usr/lib/python3/dist-packages")  # Debian's python3-kazoo
 from servers import (Processes, ZooKeeper, four_letter, free_port, machine_line,  # noqa: E402
-                     start_collector, wait_for, zookeeper_ensemble, zookeeper_missing)
+                     start_collector, wait_for, zk_session_xids, zk_zxid, zookeeper_ensemble,
+                     zookeeper_missing)
 
 ROOT = "/picket-bench"
 
@@ -179,16 +180,13 @@ def session_xids(nodes):
     keeps counting on its new server)."""
     xids = {}
     for node in nodes:
-        for line in four_letter(node.port, "cons").splitlines():
-            sid, lcxid = re.search(r"sid=(0x[0-9a-f]+)", line), re.search(r"lcxid=(0x[0-9a-f]+)", line)
-            if sid and lcxid:
-                xids[sid.group(1)] = max(xids.get(sid.group(1), 0), int(lcxid.group(1), 16))
+        for sid, xid in zk_session_xids(node.port).items():
+            xids[sid] = max(xids.get(sid, 0), xid)
     return xids
 
 
 def zxid(nodes):
-    return max(int(m.group(1), 16) for n in nodes
-               if (m := re.search(r"Zxid: (0x[0-9a-f]+)", four_letter(n.port, "srvr"))))
+    return max(z for n in nodes if (z := zk_zxid(n.port)) is not None)
 
 
 def mntr(node):

@@ -10,12 +10,12 @@ status node still refreshed at its documented 5 s cadence (its updated_at_ms mov
 
 usage: zk_load_test.py PICKETD PICKET [--seconds N]
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
-import argparse, json, os, re, sys, tempfile, time
+import argparse, json, os, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import config_applied, device_status, remove_unless_kept, report, root_or_skip  # noqa: E402
-from servers import (Processes, ZooKeeper, four_letter, free_port, skip_code, start_collector,
-                     wait_for, zookeeper_missing)  # noqa: E402
+from servers import (Processes, ZooKeeper, free_port, skip_code, start_collector, wait_for,
+                     zk_session_xids, zk_zxid, zookeeper_missing)  # noqa: E402
 
 ROOT = "/picket-zkload"
 DEVICE = "gw-1"
@@ -26,16 +26,8 @@ MAX_READS_PER_S = 0.5
 
 def server_counts(port, skip_sids):
     """(sum of lcxid over the connections other than skip_sids, server zxid, sids seen)."""
-    requests, sids = 0, set()
-    for line in four_letter(port, "cons").splitlines():
-        sid = re.search(r"sid=(0x[0-9a-f]+)", line)
-        lcxid = re.search(r"lcxid=(0x[0-9a-f]+)", line)
-        if not sid or sid.group(1) in skip_sids:
-            continue
-        sids.add(sid.group(1))
-        requests += int(lcxid.group(1), 16) if lcxid else 0
-    zxid = int(re.search(r"Zxid: (0x[0-9a-f]+)", four_letter(port, "srvr")).group(1), 16)
-    return requests, zxid, sids
+    xids = {sid: xid for sid, xid in zk_session_xids(port).items() if sid not in skip_sids}
+    return sum(xids.values()), zk_zxid(port), set(xids)
 
 
 def main():

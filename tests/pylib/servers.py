@@ -9,7 +9,7 @@ Same server commands as ../shared/research/sync-anchors.md §6.1 and §6.2.
 Scripts in tests/e2e and tests/bench import it after
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 """
-import hashlib, json, os, shutil, signal, socket, subprocess, sys, time
+import hashlib, json, os, re, shutil, signal, socket, subprocess, sys, time
 
 try:
     import kazoo  # noqa: F401
@@ -244,6 +244,23 @@ def four_letter(port, word):
             return out.decode(errors="replace")
     except OSError:
         return ""
+
+
+def zk_session_xids(port):
+    """{session id: its last client xid, 0 before its first request} of every connection the
+    server at `port` lists (`cons`)."""
+    xids = {}
+    for line in four_letter(port, "cons").splitlines():
+        sid, lcxid = re.search(r"sid=(0x[0-9a-f]+)", line), re.search(r"lcxid=(0x[0-9a-f]+)", line)
+        if sid:
+            xids[sid.group(1)] = int(lcxid.group(1), 16) if lcxid else 0
+    return xids
+
+
+def zk_zxid(port):
+    """The last zxid of the server at `port` (`srvr`), or None when it does not answer."""
+    m = re.search(r"Zxid: (0x[0-9a-f]+)", four_letter(port, "srvr"))
+    return int(m.group(1), 16) if m else None
 
 
 ZK_ADMIN_USER = "picket-admin"
