@@ -1,5 +1,8 @@
 #include "collector/token_table.h"
 
+#include <algorithm>
+#include <map>
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -159,6 +162,7 @@ std::optional<std::string> AccessDenied(const Principal& who, const wire::Route&
 Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view origin,
                                      bool allow_empty) {
   Entries entries;
+  std::map<std::array<std::uint8_t, 32>, std::size_t> line_of_hash;  // the duplicate check
   std::size_t line_no = 0;
   while (!text.empty()) {
     std::size_t nl = text.find('\n');
@@ -202,16 +206,18 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view ori
           owner + " --tokens " + std::string(origin) + "'");
     }
     entry.token_hash = *hash;
-    for (const Entry& e : entries) {
-      if (e.token_hash == entry.token_hash) {
-        return Status::InvalidArgument(where + "token already used on an earlier line");
-      }
+    auto [earlier, fresh] = line_of_hash.emplace(entry.token_hash, line_no);
+    if (!fresh) {
+      return Status::InvalidArgument(where + "token already used on line " +
+                                     std::to_string(earlier->second));
     }
     entries.push_back(std::move(entry));
   }
   if (entries.empty() && !allow_empty) {
     return Status::InvalidArgument(std::string(origin) + ": no tokens");
   }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.token_hash < b.token_hash; });
   TokenTable table;
   table.entries_ = std::make_shared<const Entries>(std::move(entries));
   return table;
@@ -223,24 +229,21 @@ Result<TokenTable> TokenTable::LoadFile(const std::string& path) {
   return Parse(*text, path);
 }
 
+const TokenTable::Entry* TokenTable::Find(const Entries& entries,
+                                          const std::array<std::uint8_t, 32>& hash) {
+  auto it = std::lower_bound(entries.begin(), entries.end(), hash,
+                             [](const Entry& e, const auto& h) { return e.token_hash < h; });
+  return it != entries.end() && it->token_hash == hash ? &*it : nullptr;
+}
+
 bool TokenTable::HasTokenHash(const std::array<std::uint8_t, 32>& hash) const {
-  const auto entries = Snapshot();
-  bool found = false;
-  for (const Entry& e : *entries) {  // no early exit, as in Lookup
-    found |= CRYPTO_memcmp(e.token_hash.data(), hash.data(), hash.size()) == 0;
-  }
-  return found;
+  return Find(*Snapshot(), hash) != nullptr;
 }
 
 std::optional<Principal> TokenTable::Lookup(std::string_view token) const {
   if (token.empty()) return std::nullopt;
-  const auto presented = Sha256Of(token);
-  const auto entries = Snapshot();  // kept alive through the loop, whatever Replace() does
-  const Entry* match = nullptr;
-  for (const Entry& e : *entries) {  // no early exit: the same work for every token
-    bool equal = CRYPTO_memcmp(e.token_hash.data(), presented.data(), presented.size()) == 0;
-    if (equal) match = &e;
-  }
+  const auto entries = Snapshot();  // kept alive through the search, whatever Replace() does
+  const Entry* match = Find(*entries, Sha256Of(token));
   if (match == nullptr) return std::nullopt;
   return match->principal;
 }

@@ -79,11 +79,30 @@ TEST_SUITE("collector.tokens") {
         TokenTable::Parse(TokenFileLine("a", "tok") + "\n" + TokenFileLine("b", "tok"), "t");
     REQUIRE_FALSE(reused.ok());
     CHECK(reused.status().message().find("t:2:") == 0);
+    CHECK(reused.status().message().find("already used on line 1") != std::string::npos);
 
     CHECK_FALSE(TokenTable::Parse("# nothing\n\n", "t").ok());
     CHECK(TokenTable::Parse("# nothing\n\n", "t", /*allow_empty=*/true).ok());
     CHECK_FALSE(TokenTable::Parse(TokenFileLine("@root", "tok"), "t").ok());
     CHECK_FALSE(TokenTable::Parse(TokenFileLine("@Admin", "tok"), "t").ok());
+  }
+
+  TEST_CASE("a fleet-sized table: every token finds its device, near misses find nothing") {
+    std::string text;
+    for (int i = 0; i < 2000; ++i) {
+      text += TokenFileLine("gw-" + std::to_string(i), "tok-" + std::to_string(i)) + "\n";
+    }
+    auto t = TokenTable::Parse(text, "t");
+    REQUIRE(t.ok());
+    CHECK(t->size() == 2000);
+    for (int i = 0; i < 2000; ++i) {
+      auto found = t->Lookup("tok-" + std::to_string(i));
+      REQUIRE(found);
+      CHECK(found->device_id == "gw-" + std::to_string(i));
+      CHECK_FALSE(t->Lookup("tok-" + std::to_string(i) + "x"));
+    }
+    CHECK(t->HasTokenHash(Sha256Of("tok-1999")));
+    CHECK_FALSE(t->HasTokenHash(Sha256Of("tok-2000")));
   }
 
   TEST_CASE("Replace swaps in a reloaded table: new tokens work, removed ones do not") {
