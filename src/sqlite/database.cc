@@ -2,7 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <iterator>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "picket/common/c_handle.h"
 
@@ -22,6 +25,35 @@ Status Error(sqlite3* db, int rc, std::string_view context) {
   m += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   return ErrorStatus(rc, std::move(m));
 }
+
+// Finished statements kept for the next Prepare of the same SQL text: a
+// prepare costs ~20 us, and the collector prepared four per stored chunk
+// (13% of its CPU at 2,000 chunks/s). A statement is reset and its bindings
+// cleared before it is kept, so it holds no lock and no read snapshot. A
+// statement in use is not in the pool: a second Prepare of the same SQL
+// while the first is alive gets a fresh one.
+struct StatementPool {
+  static constexpr std::size_t kMaxIdle = 32;  // the distinct SQL one connection runs hot
+  std::vector<std::pair<std::string, StmtHandle>> idle;  // least recently kept first
+
+  StmtHandle Take(std::string_view sql) {
+    for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
+      if (it->first == sql) {
+        StmtHandle stmt = std::move(it->second);
+        idle.erase(std::next(it).base());
+        return stmt;
+      }
+    }
+    return StmtHandle();
+  }
+
+  void Keep(std::string sql, StmtHandle stmt) {
+    sqlite3_reset(stmt.get());
+    sqlite3_clear_bindings(stmt.get());
+    if (idle.size() == kMaxIdle) idle.erase(idle.begin());
+    idle.emplace_back(std::move(sql), std::move(stmt));
+  }
+};
 
 }  // namespace
 
@@ -55,7 +87,13 @@ struct Statement::Impl {
   sqlite3* db;
   const std::string* path;  // the Database's, which outlives the statement
   StmtHandle stmt;
+  StatementPool* pool;  // the Database's: where the statement goes when done
+  std::string sql;      // its key there
   int bind_error = SQLITE_OK;
+
+  ~Impl() {
+    if (stmt) pool->Keep(std::move(sql), std::move(stmt));
+  }
 
   std::string Context(std::string_view what) const {
     const char* sql = sqlite3_sql(stmt.get());
@@ -178,6 +216,7 @@ std::string Statement::ColumnName(int column) const {
 struct Database::Impl {
   DbHandle db;
   std::string path;
+  StatementPool pool;  // after db: its statements are finalized before the close
 };
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -193,23 +232,34 @@ Result<Database> Database::Open(const std::string& path, OpenOptions options) {
   DbHandle db(raw);  // sqlite3_open_v2 may hand back a handle even when it fails
   if (rc != SQLITE_OK) return Error(raw, rc, "open " + path);
   sqlite3_busy_timeout(raw, options.busy_timeout_ms);
-  return Database(std::make_unique<Impl>(Impl{std::move(db), path}));
+  return Database(std::make_unique<Impl>(Impl{std::move(db), path, {}}));
 }
 
 Status Database::Exec(std::string_view sql) {
+  if (sql.find(';') == std::string_view::npos) {  // one statement: through the pool
+    auto stmt = Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    return stmt->Run();
+  }
   int rc = sqlite3_exec(impl_->db.get(), std::string(sql).c_str(), nullptr, nullptr, nullptr);
   if (rc == SQLITE_OK) return Status::Ok();
   return Error(impl_->db.get(), rc, impl_->path + ": " + Quoted(sql));
 }
 
 Result<Statement> Database::Prepare(std::string_view sql) {
-  sqlite3_stmt* raw = nullptr;
-  int rc =
-      sqlite3_prepare_v2(impl_->db.get(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
-  StmtHandle stmt(raw);
-  if (rc != SQLITE_OK) return Error(impl_->db.get(), rc, impl_->path + ": prepare " + Quoted(sql));
-  return Statement(std::make_unique<Statement::Impl>(
-      Statement::Impl{impl_->db.get(), &impl_->path, std::move(stmt)}));
+  StmtHandle stmt = impl_->pool.Take(sql);
+  if (!stmt) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(impl_->db.get(), sql.data(), static_cast<int>(sql.size()), &raw,
+                                nullptr);
+    stmt.reset(raw);
+    if (rc != SQLITE_OK) {
+      return Error(impl_->db.get(), rc, impl_->path + ": prepare " + Quoted(sql));
+    }
+  }
+  return Statement(std::make_unique<Statement::Impl>(impl_->db.get(), &impl_->path,
+                                                     std::move(stmt), &impl_->pool,
+                                                     std::string(sql)));
 }
 
 std::int64_t Database::LastInsertRowId() const {

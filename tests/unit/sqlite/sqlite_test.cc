@@ -108,6 +108,59 @@ TEST_SUITE("sqlite") {
     CHECK_FALSE(*row);
   }
 
+  TEST_CASE("a statement prepared again starts fresh: no bindings, no row, no lock held") {
+    TempDir dir;
+    Database db = OpenIn(dir);
+    REQUIRE(db.Exec("CREATE TABLE t(i INTEGER)").ok());
+    REQUIRE(db.Exec("INSERT INTO t VALUES(1)").ok());
+    REQUIRE(db.Exec("INSERT INTO t VALUES(2)").ok());
+    const std::string select = "SELECT i, ?1 FROM t ORDER BY i";
+    {
+      auto q = db.Prepare(select);
+      REQUIRE(q.ok());
+      q->Bind(1, "bound");
+      REQUIRE(*q->Step());
+      CHECK(q->Int(0) == 1);  // dropped in the middle of its rows, holding a read lock
+    }
+    // Another connection can write: the dropped statement holds no lock.
+    auto other = Database::Open(dir.Join("test.db"), OpenOptions{.busy_timeout_ms = 100});
+    REQUIRE(other.ok());
+    CHECK(other->Exec("INSERT INTO t VALUES(3)").ok());
+    auto again = db.Prepare(select);
+    REQUIRE(again.ok());
+    REQUIRE(*again->Step());
+    CHECK(again->Int(0) == 1);   // from the first row again
+    CHECK(again->IsNull(1));     // the old binding is gone
+    // The same SQL prepared while the first is alive: two independent statements.
+    auto second = db.Prepare(select);
+    REQUIRE(second.ok());
+    REQUIRE(*second->Step());
+    REQUIRE(*again->Step());
+    CHECK(again->Int(0) == 2);
+    CHECK(second->Int(0) == 1);
+    again = Status::Internal("dropped");  // both go back to the pool, in either order
+    second = Status::Internal("dropped");
+    // A schema change after a statement was kept: the kept one still runs, on the new schema.
+    {
+      auto q = db.Prepare("SELECT * FROM t ORDER BY i");
+      REQUIRE(q.ok());
+      REQUIRE(*q->Step());
+      CHECK(q->ColumnCount() == 1);
+    }
+    REQUIRE(db.Exec("ALTER TABLE t ADD COLUMN j INTEGER DEFAULT 7").ok());
+    auto q = db.Prepare("SELECT * FROM t ORDER BY i");
+    REQUIRE(q.ok());
+    REQUIRE(*q->Step());
+    CHECK(q->Int(1) == 7);
+    // More distinct SQL than the pool keeps: every one still runs.
+    for (int i = 0; i < 100; ++i) {
+      auto n = db.Prepare("SELECT " + std::to_string(i));
+      REQUIRE(n.ok());
+      REQUIRE(*n->Step());
+      CHECK(n->Int(0) == i);
+    }
+  }
+
   TEST_CASE("errors name the file and the SQL and carry the mapped code") {
     TempDir dir;
     Database db = OpenIn(dir);
