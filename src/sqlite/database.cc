@@ -91,6 +91,11 @@ struct Statement::Impl {
   std::string sql;      // its key there
   int bind_error = SQLITE_OK;
 
+  Impl(sqlite3* db_in, const std::string* path_in, StmtHandle stmt_in, StatementPool* pool_in,
+       std::string sql_in)
+      : db(db_in), path(path_in), stmt(std::move(stmt_in)), pool(pool_in), sql(std::move(sql_in)) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
   ~Impl() {
     if (stmt) pool->Keep(std::move(sql), std::move(stmt));
   }
