@@ -125,6 +125,10 @@ Status ChunkStore::EnsureDeviceDir(const std::string& dir) const {
 }
 
 Result<PendingFile> ChunkStore::Create(std::string_view device, std::uint64_t seq) const {
+  // After a device's first chunk its directory is there: the file first (one
+  // syscall per chunk), the directory only when the create says it is missing.
+  auto file = PendingFile::Create(PathFor(device, seq));
+  if (file.ok() || file.status().code() != StatusCode::kNotFound) return file;
   PICKET_RETURN_IF_ERROR(EnsureDeviceDir(DirectoryOf(device)));
   return PendingFile::Create(PathFor(device, seq));
 }

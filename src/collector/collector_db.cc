@@ -214,19 +214,9 @@ Status CollectorDb::CreateSchema() {
   return tx->Commit();
 }
 
-Result<Statement*> CollectorDb::Cached(std::optional<Statement>& slot, std::string_view sql) {
-  if (!slot) {
-    auto prepared = db_.Prepare(sql);
-    if (!prepared.ok()) return prepared.status();
-    slot.emplace(std::move(*prepared));
-  }
-  slot->Reset();
-  return &*slot;
-}
-
 Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
                                  const DeviceReport& report) {
-  auto stmt = Cached(upsert_device_, R"sql(
+  auto stmt = db_.Prepare(R"sql(
     INSERT INTO devices(id, first_seen_ms, last_seen_ms, evicted_chunks, evicted_bytes)
     VALUES(?1, ?2, ?2, coalesce(?3, 0), coalesce(?4, 0))
     ON CONFLICT(id) DO UPDATE SET
@@ -234,7 +224,7 @@ Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
       evicted_chunks = coalesce(?3, evicted_chunks),
       evicted_bytes = coalesce(?4, evicted_bytes))sql");
   if (!stmt.ok()) return stmt.status();
-  return (*stmt)
+  return stmt
       ->Bind(1, device)
       .Bind(2, now_ms)
       .Bind(3, report.evicted_chunks)
@@ -327,28 +317,27 @@ Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
   const ChunkRecord& r = *request.record;
   PICKET_RETURN_IF_ERROR(UpsertDevice(r.device, r.received_at_ms, *request.report));
 
-  auto existing = Cached(chunk_sha_, "SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
+  auto existing = db_.Prepare("SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2");
   if (!existing.ok()) return existing.status();
-  (*existing)->Bind(1, r.device).Bind(2, static_cast<std::int64_t>(r.seq));
-  auto row = (*existing)->Step();
+  existing->Bind(1, r.device).Bind(2, static_cast<std::int64_t>(r.seq));
+  auto row = existing->Step();
   if (!row.ok()) return row.status();
   if (*row) {
     ChunkPut put;
-    put.stored_sha256 = (*existing)->Text(0);
-    (*existing)->Reset();
+    put.stored_sha256 = existing->Text(0);
     put.outcome =
         put.stored_sha256 == r.sha256_hex ? ChunkOutcome::kAlreadyStored : ChunkOutcome::kConflict;
     return put;  // the savepoint keeps the last_seen update
   }
 
   if (request.disk_quota > 0) {
-    auto used = Cached(device_bytes_, "SELECT chunk_bytes FROM devices WHERE id=?1");
+    auto used = db_.Prepare("SELECT chunk_bytes FROM devices WHERE id=?1");
     if (!used.ok()) return used.status();
-    (*used)->Bind(1, r.device);
-    auto found = (*used)->Step();
+    used->Bind(1, r.device);
+    auto found = used->Step();
     if (!found.ok()) return found.status();
-    const auto bytes = *found ? static_cast<std::uint64_t>((*used)->Int(0)) : 0;
-    (*used)->Reset();
+    const auto bytes = *found ? static_cast<std::uint64_t>(used->Int(0)) : 0;
+    used->Reset();  // no read open on devices while it is updated below
     if (bytes + r.bytes > request.disk_quota) {
       return ChunkPut{ChunkOutcome::kOverDiskQuota, "", bytes};
     }
@@ -356,13 +345,13 @@ Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
 
   PICKET_RETURN_IF_ERROR(request.publish_file());
 
-  auto insert = Cached(insert_chunk_, R"sql(
+  auto insert = db_.Prepare(R"sql(
     INSERT INTO chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops,
                        interface_drops, gap_before_ms, interface, received_at_ms, path, lost_packets,
                        ts_backwards)
     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
   if (!insert.ok()) return insert.status();
-  PICKET_RETURN_IF_ERROR((*insert)
+  PICKET_RETURN_IF_ERROR(insert
                              ->Bind(1, r.device)
                              .Bind(2, static_cast<std::int64_t>(r.seq))
                              .Bind(3, r.sha256_hex)
@@ -382,7 +371,7 @@ Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
   // Counters saturate at 2^53 - 1: headers are capped there (api_handler), so
   // a sum never overflows int64 (which SQLite would turn into a float) and
   // every value stays exact in JSON.
-  auto counters = Cached(add_chunk_counters_, R"sql(
+  auto counters = db_.Prepare(R"sql(
     UPDATE devices SET chunks = chunks + 1, chunk_bytes = min(chunk_bytes + ?2, (1 << 53) - 1),
       packets = min(packets + coalesce(?3, 0), (1 << 53) - 1),
       kernel_drops = min(kernel_drops + coalesce(?4, 0), (1 << 53) - 1),
@@ -391,7 +380,7 @@ Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
       last_chunk_seq = max(coalesce(last_chunk_seq, ?6), ?6), last_chunk_ms = ?7
     WHERE id = ?1)sql");
   if (!counters.ok()) return counters.status();
-  PICKET_RETURN_IF_ERROR((*counters)
+  PICKET_RETURN_IF_ERROR(counters
                              ->Bind(1, r.device)
                              .Bind(2, static_cast<std::int64_t>(r.bytes))
                              .Bind(3, r.packets)

@@ -216,14 +216,9 @@ class CollectorDb {
   struct QueuedPut;
   void CommitChunks(const std::vector<QueuedPut*>& batch);  // holds mu_
   Result<ChunkPut> PutOneChunk(const ChunkPutRequest& request);  // in the batch's transaction
-  // A statement on db_ prepared once, reset for reuse (call under mu_).
-  Result<sqlite::Statement*> Cached(std::optional<sqlite::Statement>& slot, std::string_view sql);
 
   std::mutex mu_;  // writes, on db_
   sqlite::Database db_;
-  // Statements of the chunk path, prepared once (they go before db_ does).
-  std::optional<sqlite::Statement> upsert_device_, chunk_sha_, device_bytes_, insert_chunk_,
-      add_chunk_counters_;
   std::mutex queue_mu_;  // the group commit's queue
   std::condition_variable committed_;
   std::vector<QueuedPut*> queue_;
