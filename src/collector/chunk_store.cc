@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <system_error>
 
@@ -137,6 +139,19 @@ Result<PendingFile> ChunkStore::Prepare(std::string_view device, std::uint64_t s
                                         std::string_view data) const {
   PICKET_RETURN_IF_ERROR(EnsureDeviceDir(DirectoryOf(device)));
   return PendingFile::Write(PathFor(device, seq), data);
+}
+
+bool ChunkStore::OnExt4WithoutJournal(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  std::error_code ec;
+  const auto device = std::filesystem::canonical(
+      "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev)),
+      ec);
+  if (ec) return false;
+  std::ifstream journal("/sys/fs/ext4/" + device.filename().string() + "/journal_task");
+  std::string first;
+  return journal && std::getline(journal, first) && first == "<none>";
 }
 
 Result<std::string> ChunkStore::Read(const std::string& path) {

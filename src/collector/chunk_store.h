@@ -63,6 +63,13 @@ class ChunkStore final : public CollectorDb::PublishedFileSync {
   // a chunk whose background writeback failed is never acknowledged.
   Status SyncPublished() const override;
 
+  // Whether `path` is on an ext4 without a journal (/sys/fs/ext4/<dev>/journal_task
+  // reads "<none>"). Such an ext4 will not reuse an inode freed in the last 60 s
+  // and looks each one up on every create: with retention deleting chunks, a
+  // new chunk file costs more (measured: 30% of the collector's CPU right after
+  // 10^4 deletions). Unknown (no sysfs, not ext4): false.
+  static bool OnExt4WithoutJournal(const std::string& path);
+
  private:
   ChunkStore(std::string root, UniqueFd root_fd)
       : root_(std::move(root)), root_fd_(std::make_shared<UniqueFd>(std::move(root_fd))) {}

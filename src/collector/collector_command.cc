@@ -95,6 +95,12 @@ int RunCollectorCommand(std::span<char* const> args) {
   if (!db.ok()) return StartupError(db.status().WithContext("--data"));
   auto store = ChunkStore::Open(o.data_dir);
   if (!store.ok()) return StartupError(store.status().WithContext("--data"));
+  if (ChunkStore::OnExt4WithoutJournal(o.data_dir)) {
+    PICKET_LOG(kWarn, "collector",
+               "--data is on an ext4 without a journal: after deletions (retention) new chunk "
+               "files cost more for 60 s; a journaled ext4 or XFS is better (config/OPERATOR.md)",
+               {"path", o.data_dir});
+  }
   auto swept =
       store->SweepOrphans([&db](const std::string& device) { return (*db)->ChunkSeqs(device); });
   if (!swept.ok()) return StartupError(swept.status().WithContext("--data"));

@@ -72,11 +72,15 @@ void SessionAnalysis::Stop() {
 }
 
 void SessionAnalysis::Notify(const std::string& device) {
+  bool was_empty;
   {
     std::lock_guard lock(mu_);
+    was_empty = notified_.empty();
     notified_.insert(device);
   }
-  wake_.notify_all();
+  // The loop waits only when it found the set empty (under mu_), so only the
+  // first device of a pass needs to wake it: not one futex wake per chunk.
+  if (was_empty) wake_.notify_all();
 }
 
 std::size_t SessionAnalysis::resident_devices() const {

@@ -46,6 +46,35 @@ TEST_SUITE("collector.chunk_store") {
     CHECK_FALSE(pending->Publish().ok());  // only once
   }
 
+  TEST_CASE("Create makes the device directory on first use, and again after it was removed") {
+    testing::TempDir dir;
+    auto store = ChunkStore::Open(dir.path());
+    REQUIRE(store.ok());
+    const std::string device_dir = dir.path() + "/chunks/gw-1";
+    {
+      auto first = store->Create("gw-1", 1);
+      REQUIRE(first.ok());
+      REQUIRE(first->Append("one").ok());
+      REQUIRE(first->Close().ok());
+      REQUIRE(first->Publish().ok());
+    }
+    CHECK(*ChunkStore::Read(store->PathFor("gw-1", 1)) == "one");
+    std::filesystem::remove_all(device_dir);  // say, retention emptied and removed it
+    auto again = store->Create("gw-1", 2);
+    REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+    CHECK(std::filesystem::is_directory(device_dir));
+    // Any other failure is reported as it is, naming the path.
+    REQUIRE(WriteFileAtomically(dir.path() + "/chunks/gw-2", "not a directory").ok());
+    auto blocked = store->Create("gw-2", 1);
+    REQUIRE_FALSE(blocked.ok());
+    CHECK(blocked.status().message().find("chunks/gw-2") != std::string::npos);
+  }
+
+  TEST_CASE("the ext4-without-a-journal check is false where it cannot tell") {
+    CHECK_FALSE(ChunkStore::OnExt4WithoutJournal("/proc"));
+    CHECK_FALSE(ChunkStore::OnExt4WithoutJournal("/no/such/path"));
+  }
+
   TEST_CASE("opening removes temp files a crash left behind, and nothing else") {
     testing::TempDir dir;
     std::filesystem::create_directories(dir.path() + "/chunks/gw-1");
