@@ -95,12 +95,6 @@ int RunCollectorCommand(std::span<char* const> args) {
   if (!db.ok()) return StartupError(db.status().WithContext("--data"));
   auto store = ChunkStore::Open(o.data_dir);
   if (!store.ok()) return StartupError(store.status().WithContext("--data"));
-  if (ChunkStore::OnExt4WithoutJournal(o.data_dir)) {
-    PICKET_LOG(kWarn, "collector",
-               "--data is on an ext4 without a journal: after deletions (retention) new chunk "
-               "files cost more for 60 s; a journaled ext4 or XFS is better (config/OPERATOR.md)",
-               {"path", o.data_dir});
-  }
   auto swept =
       store->SweepOrphans([&db](const std::string& device) { return (*db)->ChunkSeqs(device); });
   if (!swept.ok()) return StartupError(swept.status().WithContext("--data"));
@@ -262,6 +256,13 @@ int RunCollectorCommand(std::span<char* const> args) {
               retain.device_bytes > 0 ? FormatSize(retain.device_bytes) : "off"},
              {"min_free_disk", o.min_free_disk},
              {"operator_db", o.db ? o.db->Redacted() : std::string("none")});
+  // After "listening": a startup error stays the one line a failed start prints.
+  if (ChunkStore::OnExt4WithoutJournal(o.data_dir)) {
+    PICKET_LOG(kWarn, "collector",
+               "--data is on an ext4 without a journal: after deletions (retention) new chunk "
+               "files cost more for 60 s; a journaled ext4 or XFS is better (config/OPERATOR.md)",
+               {"path", o.data_dir});
+  }
 
   // Registration fails for good only when the id stays taken: stop serving
   // and exit 1, like any other startup error.
