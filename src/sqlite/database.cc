@@ -241,6 +241,7 @@ Result<Database> Database::Open(const std::string& path, OpenOptions options) {
 }
 
 Status Database::Exec(std::string_view sql) {
+  if (sql.find_first_not_of(" \t\r\n") == std::string_view::npos) return Status::Ok();
   if (sql.find(';') == std::string_view::npos) {  // one statement: through the pool
     auto stmt = Prepare(sql);
     if (!stmt.ok()) return stmt.status();

@@ -152,6 +152,8 @@ TEST_SUITE("sqlite") {
     REQUIRE(q.ok());
     REQUIRE(*q->Step());
     CHECK(q->Int(1) == 7);
+    CHECK(db.Exec("").ok());  // nothing to run, as sqlite3_exec
+    CHECK(db.Exec(" \n").ok());
     // More distinct SQL than the pool keeps: every one still runs.
     for (int i = 0; i < 100; ++i) {
       auto n = db.Prepare("SELECT " + std::to_string(i));
