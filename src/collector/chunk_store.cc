@@ -137,8 +137,10 @@ Result<PendingFile> ChunkStore::Create(std::string_view device, std::uint64_t se
 
 Result<PendingFile> ChunkStore::Prepare(std::string_view device, std::uint64_t seq,
                                         std::string_view data) const {
-  PICKET_RETURN_IF_ERROR(EnsureDeviceDir(DirectoryOf(device)));
-  return PendingFile::Write(PathFor(device, seq), data);
+  auto file = Create(device, seq);
+  if (!file.ok()) return file;
+  PICKET_RETURN_IF_ERROR(file->Append(data));
+  return file;
 }
 
 bool ChunkStore::OnExt4WithoutJournal(const std::string& path) {

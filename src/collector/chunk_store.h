@@ -38,7 +38,7 @@ class ChunkStore final : public CollectorDb::PublishedFileSync {
   // on demand), for a body written as it arrives (ChunkIntake); the intake
   // closes it unsynced: SyncPublished makes it durable with its batch.
   Result<PendingFile> Create(std::string_view device, std::uint64_t seq) const;
-  // Writes a whole chunk under a temp name in its device directory and fsyncs it.
+  // A whole chunk at once (tests, tools): Create + Append; Publish seals it.
   Result<PendingFile> Prepare(std::string_view device, std::uint64_t seq,
                               std::string_view data) const;
 

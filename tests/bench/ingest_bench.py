@@ -50,7 +50,8 @@ device i connect from 127.0.0.(2 + i % 249).
 Disk: each server writes about MB/s x --seconds per cell; the cells' data is kept (synced after
 each run) until less than max(8 GiB, 30% of the free space at the start) is free, then deleted;
 on an ext4 without a journal the next run then waits 62 s (see DeferredDeletion: a run right
-after a deletion paid for the freed inodes, the collector more than nginx). The work dir (--workdir, default /var/tmp) must not be a tmpfs.
+after a deletion paid for the freed inodes, the collector more than nginx). The work dir
+(--workdir, default /var/tmp) must not be a tmpfs.
 
 usage: ingest_bench.py PICKET [--seconds S] [--devices 50,200,1000] [--sizes 64,1024]
                               [--no-nginx] [--collector-args "--no-sessions ..."]
@@ -184,7 +185,7 @@ class DeferredDeletion:
     ext4's no-journal inode window: without a journal, ext4 will not reuse an inode freed in the
     last 60 s (300 s while its table block is dirty, hence the sync) and looks each one up on
     every allocation in that group. A run right after deleting the previous run's ~10^4 files
-    spent 24% of the collector's CPU in that search (perf: recently_deleted under openat), more
+    spent ~30% of the collector's CPU in that search (perf: recently_deleted under openat), more
     for the collector (1,000 device directories spread over many groups) than for nginx (one
     directory), so the order of the runs decided the ratio."""
     WINDOW_S = 62
