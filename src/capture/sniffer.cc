@@ -16,6 +16,7 @@ Sniffer::Sniffer(PacketSource& source, ChunkWriter& writer, const Clock& clock,
                  SnifferOptions options)
     : source_(source), writer_(writer), clock_(clock), options_(options) {
   if (options_.dispatch_batch <= 0) options_.dispatch_batch = 1;
+  skipping_ = options_.skip_through.has_value();
 }
 
 Status Sniffer::Run() {
@@ -65,13 +66,18 @@ void Sniffer::DrainRing(const PacketHandler& handler) {
   auto waiting = [&]() -> std::uint64_t {
     auto stats = source_.Stats();
     if (!stats.ok()) return 0;
-    const std::uint64_t accounted = stats->kernel_drops + counted_.packets + undeliverable_;
+    const std::uint64_t accounted =
+        stats->kernel_drops + counted_.packets + counted_.overlap_skipped + undeliverable_;
     return stats->received > accounted ? stats->received - accounted : 0;
   };
   const auto until = clock_.MonotonicNow() + options_.ring_drain;
+  // A successor has every packet stamped after this (plus a margin for
+  // timestamps taken on other CPUs): past it, nothing is left to take.
+  const std::int64_t past = drain_past_us_.load(std::memory_order_acquire);
+  auto handed_over = [&] { return past > 0 && cut_ && cut_->ts_us > past + 1'000; };
   std::uint64_t left = waiting();
   const std::uint64_t first = left;
-  while (left > 0 && clock_.MonotonicNow() < until) {
+  while (left > 0 && !handed_over() && clock_.MonotonicNow() < until) {
     Result<DispatchResult> result = source_.Dispatch(options_.dispatch_batch, handler);
     if (!result.ok() || result->end_of_input) return;
     left = waiting();
@@ -80,7 +86,29 @@ void Sniffer::DrainRing(const PacketHandler& handler) {
   PICKET_LOG(kDebug, "capture", "ring drained", {"waiting_before", first}, {"never_coming", left});
 }
 
+// True for a packet the previous capture already took (see SnifferOptions::skip_through).
+bool Sniffer::TakenBefore(std::int64_t ts_us) {
+  if (!skipping_) return false;
+  CaptureCut& left = *options_.skip_through;
+  if (ts_us < left.ts_us || (ts_us == left.ts_us && left.at_ts > 0)) {
+    if (ts_us == left.ts_us) --left.at_ts;
+    ++counted_.overlap_skipped;
+    return true;
+  }
+  skipping_ = false;
+  PICKET_LOG(kInfo, "capture", "took over from the previous capture", {"iface", source_.Name()},
+             {"overlap_skipped", counted_.overlap_skipped}, {"cut_ts_us", left.ts_us});
+  return false;
+}
+
 void Sniffer::OnPacket(const Packet& packet) {
+  const std::int64_t ts_us = std::int64_t{packet.ts.tv_sec} * 1'000'000 + packet.ts.tv_usec;
+  if (TakenBefore(ts_us)) return;
+  if (cut_ && cut_->ts_us == ts_us) {
+    ++cut_->at_ts;
+  } else if (!cut_ || ts_us > cut_->ts_us) {
+    cut_ = CaptureCut{ts_us, 1};
+  }
   ++counted_.packets;
   counted_.wire_bytes += packet.len;
   counted_.captured_bytes += packet.caplen;
@@ -114,6 +142,11 @@ void Sniffer::OnWriteError(const Status& status) {
 void Sniffer::RequestStop() noexcept {
   stop_.store(true, std::memory_order_release);
   source_.Interrupt();
+}
+
+void Sniffer::RequestHandOver(std::int64_t successor_since_us) noexcept {
+  drain_past_us_.store(successor_since_us, std::memory_order_release);
+  RequestStop();
 }
 
 bool Sniffer::stop_requested() const noexcept { return stop_.load(std::memory_order_acquire); }
@@ -178,6 +211,7 @@ void Sniffer::PublishStats() {
   lost_packets_.store(writer_.stats().lost_packets, kRelaxed);
   write_errors_.store(counted_.write_errors, kRelaxed);
   filter_changes_.store(counted_.filter_changes, kRelaxed);
+  overlap_skipped_.store(counted_.overlap_skipped, kRelaxed);
   if (const MonoTime now = clock_.MonotonicNow(); now >= next_source_stats_) {
     next_source_stats_ = now + options_.source_stats_every;
     if (auto source = source_.Stats(); source.ok()) {
@@ -197,7 +231,10 @@ SnifferStats Sniffer::Stats() const {
   s.filter_changes = filter_changes_.load(kRelaxed);
   s.kernel_drops = kernel_drops_.load(kRelaxed);
   s.interface_drops = interface_drops_.load(kRelaxed);
+  s.overlap_skipped = overlap_skipped_.load(kRelaxed);
   return s;
 }
+
+std::optional<CaptureCut> Sniffer::Cut() const { return cut_; }
 
 }  // namespace picket::capture

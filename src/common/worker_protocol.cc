@@ -154,6 +154,10 @@ std::string EncodeCommand(const Command& command) {
                   {"start_index", c.start_index}};
         } else if constexpr (std::is_same_v<T, ReleaseShard>) {
           return {{"op", "release"}, {"job", c.job}, {"shard", c.shard}};
+        } else if constexpr (std::is_same_v<T, HandOver>) {
+          return {{"op", "hand_over"},
+                  {"successor_pid", c.successor_pid},
+                  {"successor_since_us", c.successor_since_us}};
         } else if constexpr (std::is_same_v<T, ReleaseAll>) {
           return {{"op", "release_all"}};
         } else {
@@ -169,6 +173,10 @@ std::string EncodeEvent(const Event& event) {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, Ready>) {
           return {{"event", "ready"}, {"version", e.version}, {"capture", e.capture}};
+        } else if constexpr (std::is_same_v<T, Armed>) {
+          return {{"event", "armed"},
+                  {"version", e.version},
+                  {"capturing_since_us", e.capturing_since_us}};
         } else if constexpr (std::is_same_v<T, FilterAck>) {
           json j = {{"event", "filter"}, {"version", e.version}, {"ok", e.ok}};
           if (!e.error.empty()) j["error"] = e.error;
@@ -228,6 +236,15 @@ Result<Command> ParseCommand(std::string_view line) {
     return Finish<Command>(r, std::move(c));
   }
   if (*op == "release_all") return Command(ReleaseAll{});
+  if (*op == "hand_over") {
+    HandOver c;
+    r.Integer("successor_pid", &c.successor_pid);
+    r.Integer("successor_since_us", &c.successor_since_us, false);
+    if (r.status().ok() && c.successor_pid <= 0) {
+      r.Fail("successor_pid", "must be a process id above 0, got " + std::to_string(c.successor_pid));
+    }
+    return Finish<Command>(r, c);
+  }
   return Status::InvalidArgument("worker command: field \"op\" has an unknown value " +
                                  Describe(json(*op)));
 }
@@ -242,6 +259,12 @@ Result<Event> ParseEvent(std::string_view line) {
     Ready e;
     r.Integer("version", &e.version);
     r.Bool("capture", &e.capture);
+    return Finish<Event>(r, e);
+  }
+  if (*tag == "armed") {
+    Armed e;
+    r.Integer("version", &e.version);
+    r.Integer("capturing_since_us", &e.capturing_since_us, false);
     return Finish<Event>(r, e);
   }
   if (*tag == "filter") {

@@ -366,6 +366,7 @@ class Daemon {
     Daemon& d;
     std::uint64_t run;  // which worker sent it
     void operator()(const worker_protocol::Ready& e) const { d.OnWorkerReady(e, run); }
+    void operator()(const worker_protocol::Armed&) const {}  // WorkerProcess hands over on it
     void operator()(const worker_protocol::Failed& e) const {
       // May come before or after the exit is seen: either way last_error gets its words.
       d.worker_error = e.what + ": " + e.error;

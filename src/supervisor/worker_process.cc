@@ -30,6 +30,12 @@ WorkerProcess::WorkerProcess(uv_loop_t* loop, WorkerProcessOptions options)
   kill_timer_ = new uv_timer_t;
   uv_timer_init(loop_, kill_timer_);
   kill_timer_->data = this;
+  retire_kill_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, retire_kill_timer_);
+  retire_kill_timer_->data = this;
+  arm_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, arm_timer_);
+  arm_timer_->data = this;
 }
 
 WorkerProcess::~WorkerProcess() {
@@ -39,11 +45,18 @@ WorkerProcess::~WorkerProcess() {
     uv_process_kill(process_, SIGKILL);
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(process_));
   }
+  if (predecessor_) {
+    uv_process_kill(predecessor_->process, SIGKILL);
+    CloseAndDelete(reinterpret_cast<uv_handle_t*>(predecessor_->process));
+    if (predecessor_->control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(predecessor_->control_in));
+  }
   for (uv_pipe_t* pipe : stderr_pipes_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(pipe));
   for (auto& [pipe, partial] : control_out_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(pipe));
   if (control_in_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(control_in_));
   CloseAndDelete(reinterpret_cast<uv_handle_t*>(restart_timer_));
   CloseAndDelete(reinterpret_cast<uv_handle_t*>(kill_timer_));
+  CloseAndDelete(reinterpret_cast<uv_handle_t*>(retire_kill_timer_));
+  CloseAndDelete(reinterpret_cast<uv_handle_t*>(arm_timer_));
 }
 
 Status WorkerProcess::Start() { return Spawn(); }
@@ -129,7 +142,12 @@ Status WorkerProcess::Spawn() {
 void WorkerProcess::OnExit(uv_process_t* process, int64_t exit_status, int term_signal) {
   auto* self = static_cast<WorkerProcess*>(process->data);
   CloseAndDelete(reinterpret_cast<uv_handle_t*>(process));
-  if (self) self->HandleExit(exit_status, term_signal);
+  if (!self) return;
+  if (self->predecessor_ && self->predecessor_->process == process) {
+    self->HandlePredecessorExit(exit_status, term_signal);
+  } else {
+    self->HandleExit(exit_status, term_signal);
+  }
 }
 
 void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
@@ -145,6 +163,9 @@ void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
   stats_.pid = 0;
   const auto ran = std::chrono::steady_clock::now() - started_at_;
   const auto ran_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ran).count();
+  // A successor that died before arming: its events first, then its exit.
+  const bool before_arming = predecessor_ && !predecessor_->handed_over;
+  if (before_arming) ReleaseHeldEvents();
   if (options_.on_exit) {
     options_.on_exit(WorkerExit{stats_.starts, static_cast<int>(exit_status), term_signal,
                                 std::chrono::milliseconds(ran_ms), stopping_ || restart_requested_});
@@ -152,13 +173,10 @@ void WorkerProcess::HandleExit(int64_t exit_status, int term_signal) {
   if (stopping_) {
     PICKET_LOG(kInfo, "supervisor", "worker stopped", {"status", exit_status},
                {"signal", term_signal}, {"ran_ms", ran_ms});
-    if (on_stopped_) {
-      auto done = std::move(on_stopped_);
-      on_stopped_ = nullptr;
-      done();
-    }
+    FinishStopWhenDone();
     return;
   }
+  if (before_arming) RestorePredecessor();
   if (restart_requested_) {
     restart_requested_ = false;
     PICKET_LOG(kInfo, "supervisor", "worker exited for restart", {"status", exit_status});
@@ -201,7 +219,11 @@ void WorkerProcess::ScheduleRestart() {
 
 void WorkerProcess::OnRestartTimer(uv_timer_t* timer) {
   auto* self = static_cast<WorkerProcess*>(timer->data);
-  if (!self || self->stopping_ || self->process_) return;
+  if (!self || self->stopping_) return;
+  if (self->process_) {  // the predecessor kept running after a failed successor: try again
+    self->Restart(self->options_.argv);
+    return;
+  }
   if (Status st = self->Spawn(); !st.ok()) {
     PICKET_LOG(kError, "supervisor", "worker restart failed", {"error", st});
     self->ScheduleRestart();
@@ -236,6 +258,15 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
                    {"error", event.status()});
         continue;
       }
+      const bool from_successor = self->predecessor_ && out.run == self->stats_.starts;
+      if (const auto* armed = std::get_if<worker_protocol::Armed>(&*event)) {
+        if (from_successor) self->HandOver(armed->capturing_since_us);
+        continue;
+      }
+      if (from_successor) {
+        self->held_events_.emplace_back(std::move(*event), out.run);
+        continue;
+      }
       self->options_.on_event(std::move(*event), out.run);
     }
     partial.erase(0, start);
@@ -249,7 +280,14 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
 }
 
 bool WorkerProcess::SendControl(const worker_protocol::Command& command) {
-  if (!control_in_ || !process_) return false;
+  // Until its exit is reported the predecessor is the owner's worker.
+  if (predecessor_) return WriteControl(predecessor_->control_in, command);
+  if (!process_) return false;
+  return WriteControl(control_in_, command);
+}
+
+bool WorkerProcess::WriteControl(uv_pipe_t* pipe, const worker_protocol::Command& command) {
+  if (!pipe) return false;
   struct WriteRequest {
     uv_write_t req;
     std::string data;
@@ -258,7 +296,7 @@ bool WorkerProcess::SendControl(const worker_protocol::Command& command) {
   w->data.push_back('\n');
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(control_in_), &buf, 1,
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(pipe), &buf, 1,
                     [](uv_write_t* req, int) { delete static_cast<WriteRequest*>(req->data); });
   if (rc != 0) {
     delete w;
@@ -277,13 +315,26 @@ void WorkerProcess::OnKillTimer(uv_timer_t* timer) {
 void WorkerProcess::Stop(std::function<void()> done) {
   stopping_ = true;
   uv_timer_stop(restart_timer_);
-  if (!process_) {
-    if (done) done();
-    return;
-  }
+  uv_timer_stop(arm_timer_);
   on_stopped_ = std::move(done);
-  uv_process_kill(process_, SIGTERM);
-  uv_timer_start(kill_timer_, &OnKillTimer, static_cast<std::uint64_t>(options_.stop_grace.count()), 0);
+  const auto grace = static_cast<std::uint64_t>(options_.stop_grace.count());
+  if (predecessor_ && !predecessor_->handed_over) {
+    predecessor_->handed_over = true;  // no successor will take over now
+    uv_process_kill(predecessor_->process, SIGTERM);
+    uv_timer_start(retire_kill_timer_, &OnRetireKillTimer, grace, 0);
+  }
+  if (process_) {
+    uv_process_kill(process_, SIGTERM);
+    uv_timer_start(kill_timer_, &OnKillTimer, grace, 0);
+  }
+  FinishStopWhenDone();
+}
+
+void WorkerProcess::FinishStopWhenDone() {
+  if (!stopping_ || process_ || predecessor_ || !on_stopped_) return;
+  auto done = std::move(on_stopped_);
+  on_stopped_ = nullptr;
+  done();
 }
 
 void WorkerProcess::MarkHealthy() {
@@ -297,14 +348,121 @@ void WorkerProcess::MarkHealthy() {
 
 void WorkerProcess::Restart(std::vector<std::string> argv) {
   options_.argv = std::move(argv);
+  uv_timer_stop(restart_timer_);
+  if (predecessor_) {  // one hand-over at a time: this argv follows once it is done
+    restart_after_handover_ = true;
+    return;
+  }
   if (!process_) {
-    uv_timer_stop(restart_timer_);
     if (Status st = Spawn(); !st.ok()) ScheduleRestart();
+    return;
+  }
+  if (options_.on_event) {
+    StartSuccessor();
     return;
   }
   restart_requested_ = true;
   uv_process_kill(process_, SIGTERM);
   uv_timer_start(kill_timer_, &OnKillTimer, static_cast<std::uint64_t>(options_.stop_grace.count()), 0);
+}
+
+}  // namespace picket::supervisor
+
+namespace picket::supervisor {
+
+void WorkerProcess::StartSuccessor() {
+  predecessor_ = Predecessor{process_, control_in_, stats_.starts, stats_.pid, started_at_, false};
+  process_ = nullptr;
+  control_in_ = nullptr;
+  if (Status st = Spawn(); !st.ok()) {
+    PICKET_LOG(kError, "supervisor", "worker restart failed; the running worker goes on",
+               {"error", st});
+    RestorePredecessor();
+    ScheduleRestart();
+    return;
+  }
+  PICKET_LOG(kInfo, "supervisor", "worker successor started; the running one captures until it is armed",
+             {"pid", stats_.pid}, {"predecessor", predecessor_->pid});
+  uv_timer_start(arm_timer_, &OnArmTimer, static_cast<std::uint64_t>(options_.arm_timeout.count()), 0);
+}
+
+void WorkerProcess::HandOver(std::int64_t successor_since_us) {
+  if (!predecessor_ || predecessor_->handed_over || !process_) return;
+  uv_timer_stop(arm_timer_);
+  predecessor_->handed_over = true;
+  PICKET_LOG(kInfo, "supervisor", "worker successor armed: handing over", {"pid", stats_.pid},
+             {"predecessor", predecessor_->pid});
+  // A predecessor that cannot read its channel still seals on SIGTERM (with a gap after it).
+  if (!WriteControl(predecessor_->control_in,
+                    worker_protocol::HandOver{stats_.pid, successor_since_us})) {
+    uv_process_kill(predecessor_->process, SIGTERM);
+  }
+  uv_timer_start(retire_kill_timer_, &OnRetireKillTimer,
+                 static_cast<std::uint64_t>(options_.stop_grace.count()), 0);
+}
+
+void WorkerProcess::HandlePredecessorExit(int64_t exit_status, int term_signal) {
+  Predecessor gone = *predecessor_;
+  predecessor_.reset();
+  uv_timer_stop(retire_kill_timer_);
+  if (gone.control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(gone.control_in));
+  const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - gone.started_at);
+  if (gone.handed_over) {
+    PICKET_LOG(kInfo, "supervisor", "worker handed over and exited", {"pid", gone.pid},
+               {"status", exit_status}, {"signal", term_signal});
+  } else {  // it died while its successor was opening: capture has a gap until that one arms
+    PICKET_LOG(kWarn, "supervisor", "worker exited before handing over", {"pid", gone.pid},
+               {"status", exit_status}, {"signal", term_signal});
+  }
+  if (options_.on_exit) {
+    options_.on_exit(WorkerExit{gone.run, static_cast<int>(exit_status), term_signal, ran, true});
+  }
+  ReleaseHeldEvents();
+  if (stopping_) {
+    FinishStopWhenDone();
+    return;
+  }
+  if (restart_after_handover_ && process_) {
+    restart_after_handover_ = false;
+    Restart(options_.argv);
+  }
+}
+
+// The successor died before arming: the predecessor, still capturing, is the worker again.
+void WorkerProcess::RestorePredecessor() {
+  uv_timer_stop(arm_timer_);
+  if (control_in_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(control_in_));
+  process_ = predecessor_->process;
+  control_in_ = predecessor_->control_in;
+  stats_.pid = predecessor_->pid;
+  started_at_ = predecessor_->started_at;
+  predecessor_.reset();
+  restart_after_handover_ = false;
+  PICKET_LOG(kWarn, "supervisor", "worker successor failed before arming; the running worker goes on",
+             {"pid", stats_.pid});
+}
+
+void WorkerProcess::ReleaseHeldEvents() {
+  auto held = std::move(held_events_);
+  held_events_.clear();
+  for (auto& [event, run] : held) options_.on_event(std::move(event), run);
+}
+
+void WorkerProcess::OnRetireKillTimer(uv_timer_t* timer) {
+  auto* self = static_cast<WorkerProcess*>(timer->data);
+  if (!self || !self->predecessor_) return;
+  PICKET_LOG(kWarn, "supervisor", "previous worker did not stop, killing",
+             {"pid", self->predecessor_->pid});
+  uv_process_kill(self->predecessor_->process, SIGKILL);
+}
+
+void WorkerProcess::OnArmTimer(uv_timer_t* timer) {
+  auto* self = static_cast<WorkerProcess*>(timer->data);
+  if (!self || !self->predecessor_ || self->predecessor_->handed_over || !self->process_) return;
+  PICKET_LOG(kError, "supervisor", "worker successor did not open its capture in time, killing it",
+             {"pid", self->stats_.pid}, {"arm_timeout_ms", self->options_.arm_timeout.count()});
+  uv_process_kill(self->process_, SIGKILL);
 }
 
 }  // namespace picket::supervisor

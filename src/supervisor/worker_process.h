@@ -3,6 +3,14 @@
 // jittered exponential backoff (reset once it has run for a while), and a
 // crash loop is logged as such, never silently. Stop() sends SIGTERM (the
 // worker seals its open chunk), then SIGKILL after a grace period.
+//
+// Restart() with a control channel is make-before-break: the successor starts
+// while the running worker captures on; once the successor says Armed (its
+// capture is open) the predecessor is told to hand over (HandOver: stop, and
+// leave the successor its cut), and the successor takes the buffer after it.
+// A successor that fails before arming leaves the predecessor running. To the
+// owner it looks like a restart: the predecessor's exit (expected) is reported
+// first, and the successor's events are held back until then.
 #pragma once
 
 #include <uv.h>
@@ -11,7 +19,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +47,7 @@ struct WorkerProcessOptions {
   std::chrono::milliseconds restart_max{30000};
   std::chrono::milliseconds healthy_after{30000};  // a run this long resets the backoff
   std::chrono::milliseconds stop_grace{10000};     // SIGTERM → SIGKILL
+  std::chrono::milliseconds arm_timeout{10000};    // a successor not armed by then is killed
   int crash_loop_restarts = 5;                     // this many quick exits in a row = crash loop
   // When set, the worker's stderr is a pipe and every chunk read from it is
   // handed here (on the loop thread); otherwise the worker inherits stderr.
@@ -74,7 +85,9 @@ class WorkerProcess {
   Status Start();
   // Stops the worker for good; `done` runs on the loop once it has exited.
   void Stop(std::function<void()> done);
-  // Restarts now with new argv (config change); the gap is the worker's seal + start.
+  // Restarts now with new argv (config change): make-before-break with a
+  // control channel (no gap); otherwise stop, then start (the gap is the
+  // worker's seal + start). A restart asked for during a hand-over follows it.
   void Restart(std::vector<std::string> argv);
   // The running worker has proven itself (the owner's judgement: it ran its
   // config for a while): the backoff starts over and a crash loop is over now,
@@ -89,21 +102,46 @@ class WorkerProcess {
   bool running() const { return process_ != nullptr; }
 
  private:
+  // The worker being replaced, while its successor takes over.
+  struct Predecessor {
+    uv_process_t* process = nullptr;
+    uv_pipe_t* control_in = nullptr;
+    std::uint64_t run = 0;
+    int pid = 0;
+    std::chrono::steady_clock::time_point started_at;
+    bool handed_over = false;  // told to stop
+  };
+
   static void OnExit(uv_process_t* process, int64_t exit_status, int term_signal);
   static void OnRestartTimer(uv_timer_t* timer);
   static void OnKillTimer(uv_timer_t* timer);
+  static void OnRetireKillTimer(uv_timer_t* timer);
+  static void OnArmTimer(uv_timer_t* timer);
   static void OnStderrRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
   Status Spawn();
+  void StartSuccessor();
+  void HandOver(std::int64_t successor_since_us);
   void HandleExit(int64_t exit_status, int term_signal);
+  void HandlePredecessorExit(int64_t exit_status, int term_signal);
+  void RestorePredecessor();
+  void ReleaseHeldEvents();
+  void FinishStopWhenDone();
   void ScheduleRestart();
+  bool WriteControl(uv_pipe_t* pipe, const worker_protocol::Command& command);
 
   uv_loop_t* loop_;
   WorkerProcessOptions options_;
   uv_process_t* process_ = nullptr;   // heap; freed in its close callback
   uv_timer_t* restart_timer_ = nullptr;
   uv_timer_t* kill_timer_ = nullptr;
+  uv_timer_t* retire_kill_timer_ = nullptr;  // the predecessor's SIGKILL
+  uv_timer_t* arm_timer_ = nullptr;          // the successor's arm_timeout
+  std::optional<Predecessor> predecessor_;
+  // The successor's events until the predecessor's exit has been reported.
+  std::vector<std::pair<worker_protocol::Event, std::uint64_t>> held_events_;
+  bool restart_after_handover_ = false;
   std::set<uv_pipe_t*> stderr_pipes_;  // open until their worker closes its end
   uv_pipe_t* control_in_ = nullptr;    // the running worker's stdin
   struct ControlOut {

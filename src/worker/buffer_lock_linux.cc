@@ -18,8 +18,9 @@ Result<UniqueFd> LockExclusive(const std::string& path, std::chrono::millisecond
     if (std::chrono::steady_clock::now() >= deadline) {
       return Status::Unavailable("another worker still holds " + path);
     }
-    // flock has no timed wait; a short poll is fine for a once-per-start lock.
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // flock has no timed wait; a short poll is fine for a once-per-start lock,
+    // and short enough not to delay a hand-over.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
 

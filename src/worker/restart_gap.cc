@@ -15,6 +15,22 @@ namespace {
 
 constexpr std::size_t kMaxMarkBytes = 512;  // three small fields
 
+nlohmann::json MarkJson(const SealMark& mark) {
+  return {{"boot_id", mark.boot_id}, {"boot_ms", mark.boot_ms}, {"wall_ms", mark.wall_ms}};
+}
+
+std::optional<SealMark> MarkFrom(const nlohmann::json& j) {
+  if (!j.is_object()) return std::nullopt;
+  const auto id = j.find("boot_id");
+  const auto boot = j.find("boot_ms");
+  const auto wall = j.find("wall_ms");
+  if (id == j.end() || !id->is_string() || boot == j.end() || !boot->is_number_integer() ||
+      wall == j.end() || !wall->is_number_integer()) {
+    return std::nullopt;
+  }
+  return SealMark{id->get<std::string>(), boot->get<std::int64_t>(), wall->get<std::int64_t>()};
+}
+
 std::int64_t BootMillis() {
   timespec ts{};
   ::clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -35,23 +51,48 @@ SealMark SealMarkNow() {
   return {boot_id, BootMillis(), SystemClock::Instance().WallMillis()};
 }
 
-std::string EncodeSealMark(const SealMark& mark) {
-  return nlohmann::json{{"boot_id", mark.boot_id}, {"boot_ms", mark.boot_ms}, {"wall_ms", mark.wall_ms}}
-      .dump();
-}
+std::string EncodeSealMark(const SealMark& mark) { return MarkJson(mark).dump(); }
 
 std::optional<SealMark> ParseSealMark(std::string_view text) {
   if (text.size() > kMaxMarkBytes) return std::nullopt;
+  return MarkFrom(nlohmann::json::parse(text, nullptr, false));
+}
+
+std::string EncodeHandOver(const CaptureHandOver& handover) {
+  return nlohmann::json{{"cut_ts_us", handover.cut.ts_us},
+                        {"cut_at_ts", handover.cut.at_ts},
+                        {"at", MarkJson(handover.at)},
+                        {"successor_pid", handover.successor_pid}}
+      .dump();
+}
+
+std::optional<CaptureHandOver> ParseHandOver(std::string_view text) {
+  if (text.size() > 2 * kMaxMarkBytes) return std::nullopt;
   const auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object()) return std::nullopt;
-  const auto id = j.find("boot_id");
-  const auto boot = j.find("boot_ms");
-  const auto wall = j.find("wall_ms");
-  if (id == j.end() || !id->is_string() || boot == j.end() || !boot->is_number_integer() ||
-      wall == j.end() || !wall->is_number_integer()) {
+  const auto ts = j.find("cut_ts_us");
+  const auto n = j.find("cut_at_ts");
+  const auto at = j.find("at");
+  const auto pid = j.find("successor_pid");
+  if (ts == j.end() || !ts->is_number_integer() || n == j.end() || !n->is_number_unsigned() ||
+      at == j.end() || pid == j.end() || !pid->is_number_integer()) {
     return std::nullopt;
   }
-  return SealMark{id->get<std::string>(), boot->get<std::int64_t>(), wall->get<std::int64_t>()};
+  auto mark = MarkFrom(*at);
+  if (!mark) return std::nullopt;
+  return CaptureHandOver{
+      {ts->get<std::int64_t>(), n->get<std::uint64_t>()}, *mark, pid->get<std::int64_t>()};
+}
+
+std::optional<capture::CaptureCut> FreshCut(const std::optional<CaptureHandOver>& handover,
+                                            const SealMark& now, std::int64_t self_pid) {
+  if (!handover || handover->successor_pid != self_pid || handover->at.boot_id.empty() ||
+      handover->at.boot_id != now.boot_id) {
+    return std::nullopt;
+  }
+  const std::int64_t age = now.boot_ms - handover->at.boot_ms;
+  if (age < 0 || age > kHandOverMaxAgeMs) return std::nullopt;
+  return handover->cut;
 }
 
 std::int64_t ElapsedMs(const SealMark& then, const SealMark& now) {

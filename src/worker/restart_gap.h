@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "picket/capture/sniffer.h"
+
 namespace picket::worker {
 
 // Where the clocks stood when a chunk was sealed; kept in the buffer's state table.
@@ -37,5 +39,28 @@ std::int64_t ElapsedMs(const SealMark& then, const SealMark& now);
 std::int64_t RestartGapMs(const std::optional<SealMark>& last,
                           const std::optional<std::int64_t>& last_sealed_wall_ms,
                           const SealMark& now);
+
+// What a capture stopped by a hand-over (make-before-break) leaves the worker
+// after it: where it cut, when, and for which process. Written after its last
+// seal; read and cleared by the successor once it holds the buffer.
+struct CaptureHandOver {
+  capture::CaptureCut cut;
+  SealMark at;
+  std::int64_t successor_pid = 0;  // the only worker that may take it
+};
+
+inline constexpr std::string_view kHandOverKey = "capture:handover";
+// A successor takes the buffer within the lock timeout (30 s); anything older
+// is a stop long ago, not an overlap.
+inline constexpr std::int64_t kHandOverMaxAgeMs = 60'000;
+
+std::string EncodeHandOver(const CaptureHandOver& handover);
+// nullopt for anything but a small object with the fields of the right types.
+std::optional<CaptureHandOver> ParseHandOver(std::string_view text);
+
+// The cut to skip through: handed to `self_pid`, written in this boot at most
+// kHandOverMaxAgeMs ago. Anything else is a stop with a gap after it.
+std::optional<capture::CaptureCut> FreshCut(const std::optional<CaptureHandOver>& handover,
+                                            const SealMark& now, std::int64_t self_pid);
 
 }  // namespace picket::worker

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <ctime>
 #include <cstring>
 #include <mutex>
 #include <variant>
@@ -37,6 +38,8 @@ std::mutex g_sniffer_mu;  // held by control-thread users and while g_sniffer is
 std::atomic<ScanJobRunner*> g_scans{nullptr};
 std::atomic<ShardRunner*> g_shards{nullptr};
 volatile std::sig_atomic_t g_stop = 0;
+// Set by a HandOver command before the stop: the armed successor's pid.
+std::atomic<std::int64_t> g_successor_pid{0};
 
 void OnStopSignal(int) {
   g_stop = 1;
@@ -103,6 +106,16 @@ class CommandHandler {
   }
   void operator()(const wp::ReleaseShard& cmd) const { shards_.Release(cmd.job, cmd.shard); }
   void operator()(const wp::ReleaseAll&) const { shards_.ReleaseAll(); }
+  void operator()(const wp::HandOver& cmd) const {
+    // What arrived before the successor's capture opened is in this ring only:
+    // it is drained up to the successor's start, not beyond.
+    g_successor_pid.store(cmd.successor_pid);
+    {
+      std::lock_guard lock(g_sniffer_mu);
+      if (capture::Sniffer* sniffer = g_sniffer.load()) sniffer->RequestHandOver(cmd.successor_since_us);
+    }
+    OnStopSignal(SIGTERM);
+  }
 
  private:
   WorkerControl& control_;
@@ -174,7 +187,8 @@ Status DropPrivileges(const SecuritySection& security, const std::string& chunk_
 // Captures from `source` until SIGTERM; starts the scan jobs once the capture runs.
 int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
                std::unique_ptr<capture::PcapLiveSource> source, std::int64_t gap_ms,
-               ScanJobRunner* scans, WorkerControl* control) {
+               std::optional<capture::CaptureCut> skip_through, ScanJobRunner* scans,
+               WorkerControl* control) {
   auto fail = [control](const char* what, const Status& st) {
     PICKET_LOG(kError, "worker", "cannot start", {"what", what}, {"error", st});
     if (control) control->Send(wp::Failed{what, st.ToString()});
@@ -228,6 +242,7 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
 
   capture::SnifferOptions sniffer_options;
   sniffer_options.ring_drain = std::chrono::milliseconds(config.capture.timeout_ms + 30);
+  sniffer_options.skip_through = skip_through;
   capture::Sniffer sniffer(*source, **writer, clock, sniffer_options);
   g_sniffer.store(&sniffer);
   if (g_stop) sniffer.RequestStop();  // SIGTERM arrived while the capture was opening
@@ -246,10 +261,22 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
     std::lock_guard lock(g_sniffer_mu);
     g_sniffer.store(nullptr);
   }
+  // For the successor whose capture is already open: where this one ended
+  // (nothing taken: {0, 0}, it skips nothing but still records no gap).
+  if (const std::int64_t successor = g_successor_pid.load(); successor != 0) {
+    const CaptureHandOver handover{sniffer.Cut().value_or(capture::CaptureCut{}), SealMarkNow(),
+                                   successor};
+    if (Status put = store.PutState(std::string(kHandOverKey), EncodeHandOver(handover));
+        !put.ok()) {
+      PICKET_LOG(kWarn, "worker", "capture cut not stored: the next worker repeats the overlap",
+                 {"error", put});
+    }
+  }
   if (scans) scans->RequestStop();  // capture ended (signal or fatal error): so does the worker
   auto stats = sniffer.Stats();
   PICKET_LOG(kInfo, "worker", "capture stopped", {"packets", stats.packets},
-             {"chunks", committed}, {"lost", stats.lost_packets}, {"status", st});
+             {"chunks", committed}, {"lost", stats.lost_packets},
+             {"overlap_skipped", stats.overlap_skipped}, {"status", st});
   if (!st.ok() && control) control->Send(wp::Failed{"capture", st.ToString()});
   return st.ok() ? 0 : 1;
 }
@@ -269,6 +296,22 @@ int Run(const DaemonConfig& config, bool control_channel) {
   if (Status st = StopWithParent(SIGTERM); !st.ok()) return fail("parent watch", st);
   // stderr is a pipe to the supervisor: if it is gone, logging must not kill us before the seal.
   ::signal(SIGPIPE, SIG_IGN);
+  // Make-before-break: the capture opens first and its ring fills while a
+  // predecessor (told to stop once we are armed) still seals; the two cut over
+  // at one packet (the hand-over read below).
+  std::unique_ptr<capture::PcapLiveSource> source;
+  if (config.capture.enabled) {
+    auto opened_source = capture::PcapLiveSource::Open(
+        capture::LiveCaptureOptions::FromConfig(config.capture, CollectorEndpoints(config.upload)));
+    if (!opened_source.ok()) return fail("capture", opened_source.status());
+    source = std::move(*opened_source);
+  }
+  if (control) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);  // the clock of packet timestamps
+    const std::int64_t since_us = std::int64_t{now.tv_sec} * 1'000'000 + now.tv_nsec / 1000;
+    control->Send(wp::Armed{config.version, source ? since_us : 0});
+  }
   // One worker per buffer: wait for a previous one that is still sealing.
   auto lock = LockExclusive(config.buffer.dir + "/worker.lock", std::chrono::seconds(30));
   if (!lock.ok()) return fail("worker lock", lock.status());
@@ -312,14 +355,17 @@ int Run(const DaemonConfig& config, bool control_channel) {
   if (auto raw = store->GetState(std::string(kSealMarkKey)); raw.ok() && raw->has_value()) {
     last_mark = ParseSealMark(**raw);
   }
-  const std::int64_t gap_ms = RestartGapMs(last_mark, last_sealed_ms, SealMarkNow());
-  std::unique_ptr<capture::PcapLiveSource> source;
-  if (config.capture.enabled) {
-    auto opened_source = capture::PcapLiveSource::Open(
-        capture::LiveCaptureOptions::FromConfig(config.capture, CollectorEndpoints(config.upload)));
-    if (!opened_source.ok()) return fail("capture", opened_source.status());
-    source = std::move(*opened_source);
+  // A predecessor that stopped while this capture ran left its cut: no gap, and
+  // what it took already is skipped. Read once, then cleared.
+  std::optional<capture::CaptureCut> skip_through;
+  if (auto raw = store->GetState(std::string(kHandOverKey)); raw.ok() && raw->has_value()) {
+    skip_through = FreshCut(ParseHandOver(**raw), SealMarkNow(), ::getpid());
+    if (Status cleared = store->PutState(std::string(kHandOverKey), ""); !cleared.ok()) {
+      return fail("buffer", cleared);
+    }
   }
+  const std::int64_t gap_ms =
+      skip_through ? 0 : RestartGapMs(last_mark, last_sealed_ms, SealMarkNow());
   if (Status st = DropPrivileges(config.security, store->ChunkDir()); !st.ok()) {
     return fail("drop privileges", st);
   }
@@ -349,7 +395,8 @@ int Run(const DaemonConfig& config, bool control_channel) {
   }
   int rc = 0;
   if (source) {
-    rc = RunCapture(config, *store, std::move(source), gap_ms, scans.get(), control.get());
+    rc = RunCapture(config, *store, std::move(source), gap_ms, skip_through, scans.get(),
+                    control.get());
   } else {
     if (scans) {
       g_scans.store(scans.get());

@@ -7,7 +7,8 @@ seen by a watch on another session).
 A benchmark program, not a test (never registered with ctest). Needs root (live
 capture), java + the Debian zookeeper package and python3-kazoo. Installs nothing.
 It starts its own ZooKeeper on a free loopback port, a collector and one picketd,
-all stopped by PID at the end. Traffic goes to 127.0.0.1 only, a few packets per change.
+all stopped by PID at the end. Traffic goes to 127.0.0.1 only: a few packets per change
+and the marker stream below.
 
 Each of --changes (default 50) rounds writes the device's config znode and times
 the write → the device's status node showing that version applied with the
@@ -19,6 +20,16 @@ old filter's port ("pre"); after it is applied, one goes to the new filter's por
 ("new") and one to the old port ("old"); at the end every "pre" and "new" packet
 must be in the chunks at the collector exactly once and no "old" one.
 
+Marker stream (--stream-pps, default 2,000/s, 0 turns it off): a thread sends numbered
+datagrams STREAM-%08d to 127.0.0.1:STREAM_PORT from before the first change until 0.3 s
+after the last one is applied, and every config keeps that port in the filter, so every
+one of them must be in the chunks exactly once: a restart must not leave a gap with no
+worker capturing (nor two workers capturing the same packets). Each datagram counts
+towards the change whose window [write - 50 ms, applied + 50 ms] holds its send time (the
+nearer change when two do), else "elsewhere"; the table shows sent / once / lost /
+duplicated per kind, and each run of lost or doubled numbers is printed with its change and
+how many ms of stream it spans. Any lost or doubled datagram makes the exit code 1.
+
 Peers, measured in the same run:
   tcpdump restart   spawn `tcpdump -i lo -w FILE <new filter>` → "listening on" (what
                     an operator's restart-on-change script costs at best);
@@ -27,14 +38,17 @@ Peers, measured in the same run:
 With --via-db the change starts one step earlier, as operators make it: an
 UPDATE of the device's row in MariaDB (a real mariadbd started here, schema
 config/schema.sql) that `picket sync` mirrors into ZooKeeper; the figure is
-then commit → applied on the device (goal p99 ≤ 1.5 s).
+then commit → applied on the device (goal p99 ≤ 1.5 s). The server keeps a
+row-format binary log, so sync's doorbell syncs each change at its commit;
+--no-binlog turns the log off and measures sync's polling (every 250 ms) instead.
 
-usage: config_latency.py PICKETD PICKET [--changes N] [--via-db] [--json]"""
+usage: config_latency.py PICKETD PICKET [--changes N] [--stream-pps N] [--via-db [--no-binlog]] [--json]"""
 import argparse, json, os, signal, socket, subprocess, sys, tempfile, threading, time
 
 for lib in ("pylib", "e2e"):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", lib))
-from e2e_support import http_get, remove_unless_kept  # noqa: E402
+from e2e_support import (CollectorChunks, MarkerStream, change_near, describe_runs, http_get,
+                         ranges_text, remove_unless_kept, stream_delivered)  # noqa: E402
 from servers import (MariaDB, Processes, ZooKeeper, mariadb_missing, start_collector, wait_for,
                      zookeeper_missing)  # noqa: E402
 
@@ -43,6 +57,8 @@ SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "c
 ROOT = "/picket-bench"
 DEVICE = "bench-1"
 BASE_PORT = 47200
+STREAM_PORT = 47190
+WINDOW = 0.05  # s either side of a change's write .. applied that count as "around" it
 
 
 def pct(values, p):
@@ -85,6 +101,18 @@ class StatusWatch:
                 self.cv.wait(left)
 
 
+def stream_tally(stream, counts, changes):
+    """Sent / once / lost / duplicated, in all and per window kind (filter, restart, elsewhere)."""
+    tally = {k: {"sent": 0, "once": 0, "lost": 0, "duplicated": 0}
+             for k in ("all", "filter", "restart", "elsewhere")}
+    for t, n in zip(stream.sent_at, counts):
+        i = change_near(t, changes, WINDOW)
+        for k in ("all", "elsewhere" if i is None else changes[i]["kind"]):
+            tally[k]["sent"] += 1
+            tally[k]["once" if n == 1 else "lost" if n == 0 else "duplicated"] += 1
+    return tally
+
+
 def tcpdump_restart(work, port):
     """Seconds from spawning tcpdump with a filter to its 'listening on' line."""
     out = os.path.join(work, "tcpdump.pcap")
@@ -107,8 +135,12 @@ def main():
     ap.add_argument("picketd")
     ap.add_argument("picket")
     ap.add_argument("--changes", type=int, default=50)
+    ap.add_argument("--stream-pps", type=int, default=2000,
+                    help=f"marker stream to udp {STREAM_PORT} during the changes (0: none)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--via-db", action="store_true", help="change rows in MariaDB, mirrored by picket sync")
+    ap.add_argument("--no-binlog", action="store_true",
+                    help="with --via-db: MariaDB without a binary log (picket sync polls, no doorbell)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("config_latency: needs root (live capture)")
@@ -120,7 +152,10 @@ def main():
     os.chmod(work, 0o711)  # picketd's worker runs as security.user and must reach its buffer
     procs = Processes(os.path.join(work, "processes.log"))
     zkserver = ZooKeeper(work)
-    zk = zk2 = db = session = None
+    zk = zk2 = db = session = stream = None
+
+    def capture_filter(port):
+        return f"udp port {port} or udp port {STREAM_PORT}" if a.stream_pps else f"udp port {port}"
     try:
         zkserver.start()
         zk = zkserver.client()
@@ -128,7 +163,7 @@ def main():
         cfg = os.path.join(work, "picketd.json")
         with open(cfg, "w") as f:
             json.dump({"device": {"id": DEVICE, "group": "bench"},
-                       "capture": {"filter": f"udp port {BASE_PORT}", "chunk_max_age": "2s", "chunk_idle": "1s"},
+                       "capture": {"filter": capture_filter(BASE_PORT), "chunk_max_age": "2s", "chunk_idle": "1s"},
                        "buffer": {"dir": os.path.join(work, "buffer")},
                        "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
                        "log": {"level": "warn"},
@@ -140,7 +175,7 @@ def main():
         watch = StatusWatch(zk, status_path)
         watch.wait_applied(0, 30)
         if a.via_db:
-            db = MariaDB(work)
+            db = MariaDB(work, binlog=not a.no_binlog)
             db.start(SCHEMA)
             procs.start([a.picket, "sync", "--db", db.url, "--zk", zkserver.hosts, "--root", ROOT,
                          *zkserver.admin_flags()])
@@ -163,7 +198,13 @@ def main():
                 return i
 
         latencies = {"filter": [], "restart": []}
+        changes = []  # {"name", "kind", "write", "applied"}: the marker stream's windows
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if a.stream_pps:
+            # Bounded: even 10 s per change stays inside it; running before the first change.
+            stream = MarkerStream(STREAM_PORT, a.stream_pps, 60 + 10 * a.changes).start()
+            lead = time.monotonic() + 0.3
+            wait_for("the marker stream to run", lambda: stream.sent_after(lead) or stream.error, 10)
         old_port = BASE_PORT
         snaplen = 262144
         for i in range(1, a.changes + 1):
@@ -171,28 +212,39 @@ def main():
             port = BASE_PORT + i
             if kind == "restart":
                 snaplen = 60000 + i
-            capture = {"filter": f"udp port {port}", "snaplen": snaplen}
+            capture = {"filter": capture_filter(port), "snaplen": snaplen}
             # Arrives under the old filter just before the change: kept exactly once.
             udp.sendto(b"PRE-%04d" % i, ("127.0.0.1", old_port))
             t0 = time.monotonic()
             version = change(i, capture)
-            latencies[kind].append(watch.wait_applied(version) - t0)
+            t1 = watch.wait_applied(version)
+            latencies[kind].append(t1 - t0)
+            changes.append({"name": f"{i} ({kind})", "kind": kind, "write": t0, "applied": t1})
             udp.sendto(b"NEW-%04d" % i, ("127.0.0.1", port))
             udp.sendto(b"OLD-%04d" % i, ("127.0.0.1", old_port))
             old_port = port
 
-        # Verification by traffic: every NEW marker captured, no OLD one.
+        if stream:
+            tail = time.monotonic() + 0.3
+            wait_for("the marker stream past the last change", lambda: stream.sent_after(tail) or stream.error, 10)
+            stream.stop()
+            if stream.error or stream.capped:
+                raise AssertionError(f"the marker stream ended early: {stream.error or 'over its bound'}")
+
+        # Verification by traffic: every NEW marker captured, no OLD one; the stream's last datagram.
+        chunks = CollectorChunks(base, DEVICE)
+
         def captured():
-            chunks = json.loads(http_get(f"{base}/v1/devices/{DEVICE}/chunks"))
-            data = b"".join(http_get(f"{base}/v1/devices/{DEVICE}/chunks/{c['seq']}") for c in chunks)
-            return all(b"NEW-%04d" % i in data for i in range(1, a.changes + 1)) and data
+            data = stream_delivered(chunks, stream) if stream else chunks.data()
+            return data and all(b"NEW-%04d" % i in data for i in range(1, a.changes + 1)) and data
         try:
-            data = wait_for("every change's marker packet at the collector", captured, 30)
+            data = wait_for("every change's marker packet at the collector", captured, 30, interval=0.2)
         except AssertionError:
-            chunks = json.loads(http_get(f"{base}/v1/devices/{DEVICE}/chunks"))
-            data = b"".join(http_get(f"{base}/v1/devices/{DEVICE}/chunks/{c['seq']}") for c in chunks)
+            data = chunks.data()
             lost = [i for i in range(1, a.changes + 1) if b"NEW-%04d" % i not in data]
-            raise AssertionError(f"marker packets of changes {lost} never reached the collector")
+            if lost or not stream:
+                raise AssertionError(f"marker packets of changes {lost} never reached the collector")
+            # Only the stream is short: counted and reported below.
         stale = [i for i in range(1, a.changes + 1) if b"OLD-%04d" % i in data]
         if stale:
             raise AssertionError(f"packets matching only the old filter were captured after changes {stale}")
@@ -202,6 +254,12 @@ def main():
         doubled = {k.decode(): [i + 1 for i, n in enumerate(v) if n > 1] for k, v in markers.items()}
         if any(lost.values()) or any(doubled.values()):
             raise AssertionError(f"markers across the switch: lost {lost}, duplicated {doubled}")
+
+        if stream:
+            counts = stream.counts(data)
+            tally = stream_tally(stream, counts, changes)
+            stream_lost = [n for n, c in enumerate(counts, 1) if c == 0]
+            stream_doubled = [n for n, c in enumerate(counts, 1) if c > 1]
 
         # Peers.
         tcpdump = [tcpdump_restart(work, BASE_PORT + i) for i in range(max(10, a.changes // 2))]
@@ -222,8 +280,17 @@ def main():
                 ("picketd, all changes", summary(both)),
                 ("peer: tcpdump restart to 'listening'", summary(tcpdump)),
                 ("floor: ZooKeeper set -> watch", summary(floor))]
+        if stream:
+            seconds = stream.sent_at[-1] - stream.sent_at[0]
+            losses = describe_runs(stream_lost, stream, changes)
+            doubles = describe_runs(stream_doubled, stream, changes)
         if a.json:
-            print(json.dumps(dict(rows), indent=2))
+            out = dict(rows)
+            if stream:
+                out["stream"] = {"pps": a.stream_pps, "port": STREAM_PORT, "seconds": round(seconds, 2),
+                                 "window_ms": WINDOW * 1000, **tally, "lost_runs": losses,
+                                 "duplicated_runs": doubles}
+            print(json.dumps(out, indent=2))
         else:
             start = "MariaDB UPDATE (via picket sync)" if a.via_db else "ZooKeeper write"
             print(f"config change latency: {start} -> applied on the device "
@@ -239,8 +306,28 @@ def main():
                   f"restart {pct(latencies['restart'], 50) / t50:.2f}x")
             goal = 1.5 if a.via_db else 0.5
             print(f"goal p99 < {goal * 1000:.0f} ms: {'met' if pct(both, 99) < goal else 'NOT met'}")
+            if stream:
+                print(f"marker stream: {a.stream_pps}/s to udp {STREAM_PORT} for {seconds:.1f} s; "
+                      f"windows: write - {WINDOW * 1000:.0f} ms .. applied + {WINDOW * 1000:.0f} ms")
+                print(f"{'':44} {'sent':>7} {'once':>7} {'lost':>7} {'doubled':>7}")
+                for k, name in (("filter", "around filter changes"), ("restart", "around worker restarts"),
+                                ("elsewhere", "elsewhere"), ("all", "all")):
+                    t = tally[k]
+                    print(f"{'stream, ' + name:44} {t['sent']:>7} {t['once']:>7} {t['lost']:>7} "
+                          f"{t['duplicated']:>7}")
+                for line in losses:
+                    print(f"  lost {line}")
+                for line in doubles:
+                    print(f"  duplicated {line}")
+        if stream and (stream_lost or stream_doubled):
+            print(f"config_latency: FAIL: marker stream datagrams lost {len(stream_lost)} "
+                  f"({ranges_text(stream_lost)}), duplicated {len(stream_doubled)} "
+                  f"({ranges_text(stream_doubled)})", file=sys.stderr)
+            return 1
         return 0
     finally:
+        if stream:
+            stream.stop()
         for client in (zk, zk2):
             if client is not None:
                 client.stop()

@@ -1,9 +1,10 @@
 """Shared checks of picket's end-to-end tests: reading pcap bytes, the root
-check, a process's children, the closing report line. Tests import it from
-their own directory; the processes they start (picketd, the collector,
+check, a process's children, the closing report line, a numbered marker stream
+and the chunks it landed in. Tests import it from their own directory (the
+benchmarks from ../e2e); the processes they start (picketd, the collector,
 ZooKeeper, MariaDB) are owned by ../pylib/servers.py. `Fleet` puts them
 together into a loopback fleet the operator CLI drives."""
-import json, os, socket, struct, subprocess, tempfile, time, urllib.request
+import json, os, re, socket, struct, subprocess, tempfile, threading, time, urllib.request
 
 
 def root_or_skip():
@@ -182,6 +183,150 @@ def send_marked(port, marker, count=20):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for i in range(count):
             s.sendto(marker + b"-%d" % i, ("127.0.0.1", port))
+
+
+class MarkerStream:
+    """Numbered UDP datagrams `STREAM-%08d` (1, 2, ...) to 127.0.0.1:port at `pps` from a thread,
+    with each one's send time (time.monotonic) in sent_at[n - 1]; ends at stop(), or by itself
+    after `max_seconds` (then `capped`). A socket bound to the port takes them, so lo carries no
+    ICMP port unreachable for each; the capture sees them all the same."""
+
+    PATTERN = re.compile(rb"STREAM-(\d{8})")
+
+    def __init__(self, port, pps, max_seconds):
+        self.port, self.pps, self.max_seconds = port, pps, max_seconds
+        self.sent_at = []
+        self.capped = False
+        self.error = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="marker-stream", daemon=True)
+        self._sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._sink.bind(("127.0.0.1", port))
+        except OSError:  # taken: the datagrams then draw ICMP replies, which the filter leaves out
+            pass
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self._sink.close()
+
+    def _run(self):
+        addr = ("127.0.0.1", self.port)
+        limit = int(self.pps * self.max_seconds)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            t0 = time.monotonic()
+            while not self._stop.is_set():
+                elapsed = time.monotonic() - t0
+                if elapsed >= self.max_seconds or len(self.sent_at) >= limit:
+                    self.capped = True
+                    return
+                due = min(limit, int(elapsed * self.pps) + 1)  # behind schedule: catch up at once
+                while len(self.sent_at) < due:
+                    try:
+                        s.sendto(b"STREAM-%08d" % (len(self.sent_at) + 1), addr)
+                    except OSError as e:
+                        self.error = f"sending datagram {len(self.sent_at) + 1}: {e}"
+                        return
+                    self.sent_at.append(time.monotonic())
+                self._stop.wait(0.001)  # pacing, not synchronisation
+
+    def sent_after(self, t):
+        """True once a datagram went out after monotonic time t."""
+        return bool(self.sent_at) and self.sent_at[-1] > t
+
+    def counts(self, data):
+        """counts[n - 1]: how many times datagram n appears in `data` (pcap bytes)."""
+        counts = [0] * len(self.sent_at)
+        for m in self.PATTERN.finditer(data):
+            n = int(m.group(1))
+            if 1 <= n <= len(counts):
+                counts[n - 1] += 1
+        return counts
+
+
+def number_ranges(numbers):
+    """Sorted numbers as [(first, last), ...] of consecutive runs."""
+    runs = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return [tuple(r) for r in runs]
+
+
+def ranges_text(numbers):
+    """'3-7, 12' for [3, 4, 5, 6, 7, 12]; 'none' for []."""
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in number_ranges(numbers)) or "none"
+
+
+def change_near(t, changes, margin=None):
+    """Index of the change nearest to monotonic time t: changes are dicts with "write" and
+    "applied" times, and t inside [write, applied] is at distance 0. None when none is within
+    `margin` s (given) or there are no changes."""
+    def distance(c):
+        return max(c["write"] - t, t - c["applied"], 0)
+    if not changes:
+        return None
+    best = min(range(len(changes)), key=lambda i: distance(changes[i]))
+    return None if margin is not None and distance(changes[best]) > margin else best
+
+
+def describe_runs(numbers, stream, changes):
+    """One line per run of consecutive stream numbers: its length, how much of the stream it
+    spans and when it was sent relative to the nearest change (write and applied)."""
+    lines = []
+    for first, last in number_ranges(numbers):
+        t0, t1 = stream.sent_at[first - 1], stream.sent_at[last - 1]
+        span = (t1 - t0) * 1000 + 1000 / stream.pps
+        i = change_near(t0, changes)
+        near = ""
+        if i is not None:
+            c = changes[i]
+            near = (f", sent {(t0 - c['write']) * 1000:+.1f} ms after change {c['name']} was written, "
+                    f"applied at {(c['applied'] - c['write']) * 1000:+.1f} ms")
+        n = last - first + 1
+        what = f"{first}-{last} ({n} datagrams" if n > 1 else f"{first} (1 datagram"
+        lines.append(f"{what}, {span:.1f} ms of stream{near})")
+    return lines
+
+
+class CollectorChunks:
+    """One device's chunks at the collector, each fetched once (a stored chunk never changes)."""
+
+    def __init__(self, base, device):
+        self.base, self.device = base, device
+        self.parts = {}
+
+    def data(self):
+        """All chunks' bytes so far, in seq order."""
+        while True:
+            since = f"?since={max(self.parts)}" if self.parts else ""
+            rows = json.loads(http_get(f"{self.base}/v1/devices/{self.device}/chunks{since}"))
+            for c in rows:
+                self.parts[c["seq"]] = http_get(f"{self.base}/v1/devices/{self.device}/chunks/{c['seq']}")
+            if not rows:  # past the last page
+                return b"".join(self.parts[s] for s in sorted(self.parts))
+
+    def gapless(self):
+        """True when the chunks held are seq 1..N with none missing in between."""
+        return sorted(self.parts) == list(range(1, len(self.parts) + 1))
+
+
+def stream_delivered(chunks, stream):
+    """The chunks' bytes once the collector holds the stream's last datagram and every chunk
+    before it (or every datagram), else None: the wait before counting the stream."""
+    data = chunks.data()
+    last = len(stream.sent_at)
+    if b"STREAM-%08d" % last not in data:
+        return None
+    return data if chunks.gapless() or all(stream.counts(data)) else None
 
 
 class Fleet:

@@ -416,13 +416,15 @@ def _accepts(port):
 
 
 class MariaDB:
-    """A private MariaDB in <work>/mariadb: --no-defaults, passwordless root over TCP."""
+    """A private MariaDB in <work>/mariadb: --no-defaults, passwordless root over TCP;
+    `binlog`: with a row-format binary log (what picket sync's doorbell follows)."""
 
-    def __init__(self, work):
+    def __init__(self, work, binlog=False):
         self.dir = os.path.join(work, "mariadb")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.proc = None
+        self.binlog = binlog
 
     @property
     def url(self):
@@ -438,7 +440,9 @@ class MariaDB:
             [MARIADB_SERVER, "--no-defaults", "--user=root", f"--datadir={self.dir}/data",
              f"--socket={self.dir}/mysql.sock", f"--port={self.port}", "--bind-address=127.0.0.1",
              f"--pid-file={self.dir}/mariadbd.pid", f"--log-error={self.dir}/error.log",
-             "--skip-name-resolve", "--innodb-buffer-pool-size=32M"], stdout=out, stderr=subprocess.STDOUT)
+             "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
+             *([f"--log-bin={self.dir}/data/binlog", "--server-id=1", "--binlog-format=ROW"] if self.binlog else [])],
+            stdout=out, stderr=subprocess.STDOUT)
         wait_for("mariadbd to listen", lambda: self.proc.poll() is not None or _accepts(self.port), 60)
         assert self.proc.poll() is None, f"mariadbd exited, see {self.dir}/error.log"
         self.run("CREATE DATABASE picket", db=None)

@@ -24,6 +24,18 @@
 
 namespace picket::capture {
 
+// Where one capture handed over to the next on a config change
+// (make-before-break): the newest packet timestamp the old capture took from
+// its ring, and how many of the packets it took carried exactly that
+// timestamp. Both handles saw the same packets with the same kernel
+// timestamps while they overlapped, so the new one skips what is at or before
+// the cut and keeps the rest: every packet in exactly one chunk.
+struct CaptureCut {
+  std::int64_t ts_us = 0;
+  std::uint64_t at_ts = 0;  // packets taken with ts_us itself (several share a microsecond)
+  bool operator==(const CaptureCut&) const = default;
+};
+
 struct SnifferOptions {
   int dispatch_batch = 4096;      // packets per dispatch: bounds the time between stop-flag checks
   std::uint64_t max_packets = 0;  // stop after this many packets (one-shot capture); 0: never
@@ -42,6 +54,11 @@ struct SnifferOptions {
   Millis ring_drain{0};
   // How often Stats() refreshes the source's drop counters (one pcap_stats call).
   Millis source_stats_every{1'000};
+  // The previous capture's cut when this one started before it stopped: the
+  // packets up to it are in its chunks already and are skipped here (counted
+  // in overlap_skipped). Skipping ends at the first packet after the cut, so a
+  // wall clock stepped back later never makes packets vanish.
+  std::optional<CaptureCut> skip_through;
 };
 
 struct SnifferStats {
@@ -55,6 +72,7 @@ struct SnifferStats {
   // pcap_t is not thread-safe) at most every source_stats_every.
   std::uint64_t kernel_drops = 0;
   std::uint64_t interface_drops = 0;
+  std::uint64_t overlap_skipped = 0;  // at or before skip_through: the previous capture has them
 };
 
 class Sniffer {
@@ -74,6 +92,11 @@ class Sniffer {
 
   // Async-signal-safe: sets a lock-free flag and interrupts the source.
   void RequestStop() noexcept;
+  // A stop for a successor capturing since `successor_since_us` (make-before-
+  // break): the ring drain ends once a packet stamped after it was taken, as
+  // every earlier one has been (a TPACKET ring delivers in arrival order).
+  void RequestHandOver(std::int64_t successor_since_us) noexcept;
+
   bool stop_requested() const noexcept;
 
   // Queues a new operator filter; the loop applies it between dispatches (a
@@ -86,8 +109,15 @@ class Sniffer {
   // Updated after every dispatch (at least every timeout_ms while running).
   SnifferStats Stats() const;
 
+  // Where this capture ends, for a successor started before it stopped: valid
+  // once Run has returned (nullopt when no packet was taken). Packets lost to
+  // write errors count: they were taken from the ring, the successor must not
+  // keep them either.
+  std::optional<CaptureCut> Cut() const;
+
  private:
   void OnPacket(const Packet& packet);
+  bool TakenBefore(std::int64_t ts_us);
   // Packets the kernel counted that will never be delivered (filtered in
   // userland after a filter change, or still pending when a drain timed
   // out): the baseline for "nothing is waiting in the ring".
@@ -104,6 +134,7 @@ class Sniffer {
   SnifferOptions options_;
 
   std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> drain_past_us_{0};  // 0: drain until nothing waits or ring_drain
   static_assert(std::atomic<bool>::is_always_lock_free, "RequestStop must be signal-safe");
 
   std::mutex filter_mu_;
@@ -116,6 +147,8 @@ class Sniffer {
   MonoTime write_retry_at_{};
   Status fatal_;
   SnifferStats counted_;  // counted per packet here, published per dispatch below
+  std::optional<CaptureCut> cut_;  // the newest packet taken, loop thread until Run returns
+  bool skipping_ = false;          // still before or at options_.skip_through
 
   // Published copies for Stats() on other threads (no atomic RMW per packet).
   std::atomic<std::uint64_t> packets_{0};
@@ -126,6 +159,7 @@ class Sniffer {
   std::atomic<std::uint64_t> filter_changes_{0};
   std::atomic<std::uint64_t> kernel_drops_{0};
   std::atomic<std::uint64_t> interface_drops_{0};
+  std::atomic<std::uint64_t> overlap_skipped_{0};
   MonoTime next_source_stats_{};  // loop thread
 };
 

@@ -63,7 +63,17 @@ struct ReleaseAll {
   bool operator==(const ReleaseAll&) const = default;
 };
 
-using Command = std::variant<FilterCommand, AssignShard, ReleaseShard, ReleaseAll>;
+// Stop as on SIGTERM, and leave the successor (already armed, its capture
+// open) where this capture ended: only that worker skips what this one took.
+struct HandOver {
+  std::int64_t successor_pid = 0;
+  // The successor's Armed::capturing_since_us: this capture may stop as soon
+  // as it has taken a packet stamped after it (0: drain as on SIGTERM).
+  std::int64_t successor_since_us = 0;
+  bool operator==(const HandOver&) const = default;
+};
+
+using Command = std::variant<FilterCommand, AssignShard, ReleaseShard, ReleaseAll, HandOver>;
 
 // --- worker → supervisor ----------------------------------------------------
 
@@ -71,6 +81,18 @@ struct Ready {
   std::int64_t version = 0;  // of the config file the worker read
   bool capture = false;      // capture open (false: scans only)
   bool operator==(const Ready&) const = default;
+};
+
+// Make-before-break: the worker's capture is open (its ring fills) and it is
+// about to wait for the buffer, which its predecessor still holds. The
+// supervisor now stops the predecessor; the two cut over at one packet
+// (capture::CaptureCut). Sent before Ready, by every worker.
+struct Armed {
+  std::int64_t version = 0;
+  // Wall clock (µs, the clock of packet timestamps) just after the capture
+  // opened: every packet stamped later is in its ring. 0: no capture.
+  std::int64_t capturing_since_us = 0;
+  bool operator==(const Armed&) const = default;
 };
 
 struct FilterAck {
@@ -112,7 +134,7 @@ struct Failed {
 };
 inline constexpr std::size_t kMaxFailureBytes = 2048;
 
-using Event = std::variant<Ready, FilterAck, ShardEvent, Stats, Failed>;
+using Event = std::variant<Ready, Armed, FilterAck, ShardEvent, Stats, Failed>;
 
 // "progress", "finished", "stopped", "failed".
 std::string_view ShardKindName(ShardEvent::Kind kind);

@@ -239,6 +239,29 @@ TEST_SUITE("capture.sniffer") {
     }
   }
 
+  TEST_CASE("a hand-over drains the ring only past the successor's start") {
+    for (const bool handover : {true, false}) {
+      CAPTURE(handover);
+      Rig rig;
+      std::unique_ptr<Sniffer> sniffer;
+      rig.source.PushPackets({MakePacket(1000, 60), MakePacket(2000, 60)});
+      rig.source.PushIdle([&] {
+        rig.source.set_stats({10, 0, 0});  // more waiting in the ring, and more arriving
+        if (handover) sniffer->RequestHandOver(2500);  // the successor captures since 2500 us
+        else sniffer->RequestStop();
+      });
+      rig.source.PushPackets({MakePacket(3000, 60)});
+      rig.source.PushPackets({MakePacket(3600, 60)});  // past 2500 + 1 ms: the successor has the rest
+      rig.source.PushPackets({MakePacket(5000, 60)});
+      SnifferOptions o;
+      o.ring_drain = Millis(500);
+      sniffer = std::make_unique<Sniffer>(rig.source, *rig.writer, rig.clock, o);
+      REQUIRE(sniffer->Run().ok());
+      CHECK(sniffer->Stats().packets == (handover ? 4u : 5u));
+      CHECK(sniffer->Cut()->ts_us == (handover ? 3600 : 5000));
+    }
+  }
+
   TEST_CASE("a filter change first delivers what the ring holds under the old filter") {
     Rig rig;
     std::unique_ptr<Sniffer> sniffer;
@@ -257,6 +280,42 @@ TEST_SUITE("capture.sniffer") {
     REQUIRE(calls.size() == 1);
     CHECK(calls[0].after_dispatch == 3);  // the drain's dispatch came first
     CHECK(sniffer->Stats().packets == 5);
+  }
+
+  TEST_CASE("make-before-break: the successor keeps exactly what its predecessor did not take") {
+    // Both handles see the same packets with the same kernel timestamps while they overlap.
+    auto at = [](std::int64_t ts_us, int id) { return MakePacket(ts_us, 60, static_cast<std::uint8_t>(id)); };
+    Rig before;
+    // A timestamp going back (another CPU) does not move the cut; two packets share 3000 us.
+    before.source.PushPackets({at(1000, 1), at(3000, 2), at(2500, 3), at(3000, 4)});
+    Sniffer old_capture(before.source, *before.writer, before.clock);
+    CHECK_FALSE(old_capture.Cut().has_value());
+    REQUIRE(old_capture.Run().ok());
+    REQUIRE(old_capture.Cut().has_value());
+    CHECK(*old_capture.Cut() == CaptureCut{3000, 2});
+
+    Rig after;
+    // Its ring opened at 2500: the overlap, then a third packet at 3000 the old one never took,
+    // then later a wall clock stepped back (kept: skipping ended at the first packet after the cut).
+    const std::vector<StoredPacket> kept{at(3000, 5), at(4000, 6), at(1500, 7), at(3000, 8)};
+    after.source.PushPackets({at(2500, 3), at(3000, 2), at(3000, 4)});
+    after.source.PushPackets(kept);
+    SnifferOptions o;
+    o.skip_through = old_capture.Cut();
+    Sniffer new_capture(after.source, *after.writer, after.clock, o);
+    REQUIRE(new_capture.Run().ok());
+    CHECK(after.ReadAllSealed() == kept);
+    CHECK(new_capture.Stats().overlap_skipped == 3);
+    CHECK(new_capture.Stats().packets == 4);
+    CHECK(*new_capture.Cut() == CaptureCut{4000, 1});
+
+    // Without a cut nothing is skipped.
+    Rig plain;
+    plain.source.PushPackets({at(1000, 1), at(1000, 2)});
+    Sniffer first(plain.source, *plain.writer, plain.clock);
+    REQUIRE(first.Run().ok());
+    CHECK(first.Stats().overlap_skipped == 0);
+    CHECK(plain.ReadAllSealed().size() == 2);
   }
 
   TEST_CASE("a source that cuts over exactly gets the filter at once, with no drain") {

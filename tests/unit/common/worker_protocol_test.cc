@@ -33,6 +33,8 @@ TEST_SUITE("common.worker_protocol") {
         AssignShard{"j", 0, "", 0},
         ReleaseShard{"lab-scan", 4294967295u},
         ReleaseAll{},
+        HandOver{4242, 0},
+        HandOver{4242, 1'796'435'445'606'958},
     };
     for (const auto& c : commands) {
       const std::string line = EncodeCommand(c);
@@ -56,6 +58,8 @@ TEST_SUITE("common.worker_protocol") {
     const std::vector<Event> events = {
         Ready{7, true},
         Ready{-1, false},
+        Armed{8, 0},
+        Armed{8, 1'796'435'445'606'958},
         FilterAck{9, true, ""},
         FilterAck{9, false, "capture is not running"},
         ShardEvent{ShardEvent::kProgress, "lab", 1, 100, 120, 65536, 3, ""},
@@ -148,6 +152,9 @@ TEST_SUITE("common.worker_protocol") {
          R"({"op":"assign","job":"j","shard":1,"spec":"{}","start_index":-5})", "\"start_index\"",
          "-5"},
         {"too deep", R"({"op":"filter","filter":[[[[["x"]]]]],"version":1})", "nested", ""},
+        {"hand over to no process", R"({"op":"hand_over","successor_pid":0})", "\"successor_pid\"",
+         "got 0"},
+        {"hand over to nobody", R"({"op":"hand_over"})", "\"successor_pid\"", "missing"},
     };
     for (const auto& b : bad) {
       CAPTURE(b.name);

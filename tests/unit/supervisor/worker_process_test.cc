@@ -52,6 +52,39 @@ WorkerProcessOptions Fast(std::vector<std::string> argv) {
   return o;
 }
 
+// A worker speaking the control protocol: says Armed (when `arms`) and Ready
+// for `version`, appends every command to NAME.commands, exits on a hand-over.
+std::vector<std::string> ProtocolShell(const testing::TempDir& dir, const std::string& name,
+                                       int version, bool arms) {
+  const std::string v = std::to_string(version);
+  std::string script = "touch '" + dir.Join(name + ".started") + "'; ";
+  if (arms) script += "echo '{\"event\":\"armed\",\"version\":" + v + ",\"capturing_since_us\":" + v + "000}'; ";
+  script += "echo '{\"event\":\"ready\",\"version\":" + v + ",\"capture\":true}'; ";
+  script += "while read -r line; do echo \"$line\" >> '" + dir.Join(name + ".commands") +
+            "'; case \"$line\" in *hand_over*) exit 0;; esac; done";
+  return {"/bin/sh", "-c", script};
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// What the owner saw, in order: "ready <run>" and "exit <run>".
+struct Seen {
+  std::vector<std::string> order;
+  std::vector<WorkerExit> exits;
+  void Attach(WorkerProcessOptions& o) {
+    o.on_event = [this](worker_protocol::Event e, std::uint64_t run) {
+      if (std::holds_alternative<worker_protocol::Ready>(e)) order.push_back("ready " + std::to_string(run));
+    };
+    o.on_exit = [this](const WorkerExit& e) {
+      exits.push_back(e);
+      order.push_back("exit " + std::to_string(e.run));
+    };
+  }
+};
+
 }  // namespace
 
 TEST_SUITE("supervisor.worker") {
@@ -145,6 +178,93 @@ TEST_SUITE("supervisor.worker") {
     bool stopped = false;
     w.Stop([&] { stopped = true; });
     CHECK(l.RunUntil([&] { return stopped; }));
+  }
+
+  TEST_CASE("restart is make-before-break: the worker hands over once its successor is armed") {
+    Loop l;
+    testing::TempDir dir;
+    WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true));
+    Seen seen;
+    seen.Attach(o);
+    WorkerProcess w(&l.loop, o);
+    REQUIRE(w.Start().ok());
+    CHECK(l.RunUntil([&] { return seen.order.size() == 1; }));  // "ready 1"
+    const int first = w.stats().pid;
+    w.Restart(ProtocolShell(dir, "b", 2, true));
+    CHECK(l.RunUntil([&] { return seen.order.size() == 3; }));
+    const int second = w.stats().pid;
+    CHECK(second != first);
+    // The running worker was told to stop only by its successor's arming, and which one it was.
+    CHECK(ReadText(dir.Join("a.commands")) == "{\"op\":\"hand_over\",\"successor_pid\":" +
+                                                  std::to_string(second) + ",\"successor_since_us\":2000}\n");
+    // The owner sees a restart: the old worker's (expected) exit, then the new one's events.
+    CHECK(seen.order == std::vector<std::string>{"ready 1", "exit 1", "ready 2"});
+    REQUIRE(seen.exits.size() == 1);
+    CHECK(seen.exits[0].expected);
+    CHECK(w.stats().unexpected_exits == 0);
+    // Commands go to the successor now.
+    CHECK(w.SendControl(worker_protocol::ReleaseAll{}));
+    CHECK(l.RunUntil([&] { return ReadText(dir.Join("b.commands")).find("release_all") != std::string::npos; }));
+    bool stopped = false;
+    w.Stop([&] { stopped = true; });
+    CHECK(l.RunUntil([&] { return stopped; }));
+  }
+
+  TEST_CASE("a successor that fails or never arms leaves the running worker capturing") {
+    for (const bool hangs : {false, true}) {
+      CAPTURE(hangs);
+      Loop l;
+      testing::TempDir dir;
+      WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true));
+      o.arm_timeout = std::chrono::milliseconds(200);
+      o.restart_base = o.restart_max = std::chrono::milliseconds(50);
+      Seen seen;
+      seen.Attach(o);
+      WorkerProcess w(&l.loop, o);
+      REQUIRE(w.Start().ok());
+      CHECK(l.RunUntil([&] { return seen.order.size() == 1; }));
+      const int first = w.stats().pid;
+      // Exits at once (a bad config), or opens nothing and waits forever.
+      w.Restart(hangs ? ProtocolShell(dir, "bad", 2, false)
+                      : std::vector<std::string>{"/bin/sh", "-c", "exit 3"});
+      CHECK(l.RunUntil([&] { return seen.exits.size() >= 2; }));  // tried again after the backoff
+      for (const auto& e : seen.exits) {
+        CHECK_FALSE(e.expected);
+        CHECK(e.run >= 2);
+        if (hangs) CHECK(e.term_signal == SIGKILL);
+        else CHECK(e.exit_status == 3);
+      }
+      CHECK(w.stats().unexpected_exits >= 2);
+      CHECK(ReadText(dir.Join("a.commands")).empty());  // never told to hand over
+      CHECK(::kill(first, 0) == 0);                     // still running
+      // A good config then replaces it without a gap.
+      w.Restart(ProtocolShell(dir, "good", 3, true));
+      CHECK(l.RunUntil([&] { return ReadText(dir.Join("a.commands")).find("hand_over") != std::string::npos; }));
+      CHECK(l.RunUntil([&] { return w.stats().pid != first && w.stats().pid != 0 && seen.order.back().rfind("ready", 0) == 0; }));
+      bool stopped = false;
+      w.Stop([&] { stopped = true; });
+      CHECK(l.RunUntil([&] { return stopped; }));
+    }
+  }
+
+  TEST_CASE("a stop during a hand-over stops both workers") {
+    Loop l;
+    testing::TempDir dir;
+    WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true));
+    Seen seen;
+    seen.Attach(o);
+    WorkerProcess w(&l.loop, o);
+    REQUIRE(w.Start().ok());
+    CHECK(l.RunUntil([&] { return seen.order.size() == 1; }));
+    const int first = w.stats().pid;
+    w.Restart(ProtocolShell(dir, "slow", 2, false));  // never arms
+    CHECK(l.RunUntil([&] { return std::filesystem::exists(dir.Join("slow.started")); }));
+    const int second = w.stats().pid;
+    bool stopped = false;
+    w.Stop([&] { stopped = true; });
+    CHECK(l.RunUntil([&] { return stopped; }));
+    CHECK(::kill(first, 0) != 0);
+    CHECK(::kill(second, 0) != 0);
   }
 
   TEST_CASE("a missing executable is an error naming it") {

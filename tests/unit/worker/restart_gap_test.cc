@@ -47,6 +47,28 @@ TEST_SUITE("worker.restart_gap") {
     }
     CHECK_FALSE(ParseSealMark(std::string(600, ' ') + "{}").has_value());
   }
+
+  TEST_CASE("a hand-over is taken only in the same boot and while fresh") {
+    const CaptureHandOver h{{1'800'000'000'123'456, 2}, SealMark{"b1", 50'000, 1'800'000'000'200}, 77};
+    auto parsed = ParseHandOver(EncodeHandOver(h));
+    REQUIRE(parsed.has_value());
+    CHECK(parsed->cut == h.cut);
+    CHECK(parsed->at.boot_id == "b1");
+    CHECK(FreshCut(parsed, SealMark{"b1", 50'300, 0}, 77) == h.cut);
+    CHECK_FALSE(FreshCut(parsed, SealMark{"b1", 50'300, 0}, 78).has_value());  // another worker
+    CHECK(FreshCut(parsed, SealMark{"b1", 50'000 + kHandOverMaxAgeMs, 0}, 77) == h.cut);
+    CHECK_FALSE(FreshCut(parsed, SealMark{"b1", 50'001 + kHandOverMaxAgeMs, 0}, 77).has_value());
+    CHECK_FALSE(FreshCut(parsed, SealMark{"b2", 50'300, 0}, 77).has_value());  // rebooted
+    CHECK_FALSE(FreshCut(parsed, SealMark{"b1", 49'000, 0}, 77).has_value());  // from the future
+    CHECK_FALSE(FreshCut(std::nullopt, SealMark{"b1", 50'300, 0}, 77).has_value());
+    CHECK_FALSE(FreshCut(CaptureHandOver{{1, 1}, SealMark{"", 1, 1}, 77}, SealMark{"", 2, 2}, 77).has_value());
+    for (const char* bad : {"", "{}", R"({"cut_ts_us":1,"cut_at_ts":-1,"at":{"boot_id":"b","boot_ms":1,"wall_ms":1},"successor_pid":7})",
+                            R"({"cut_ts_us":1,"cut_at_ts":1,"at":{"boot_id":"b","boot_ms":1,"wall_ms":1}})",
+                            R"({"cut_ts_us":1,"cut_at_ts":1,"at":{}})", R"({"cut_ts_us":"1","cut_at_ts":1})"}) {
+      CAPTURE(bad);
+      CHECK_FALSE(ParseHandOver(bad).has_value());
+    }
+  }
 }
 
 }  // namespace picket::worker
