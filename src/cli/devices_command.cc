@@ -212,6 +212,24 @@ void AddCollectorStatus(const FlagParser& flags, std::vector<DeviceView>& views)
   }
 }
 
+namespace {
+
+// How row changes reach the fleet, from the sync leader's status node ("" without one).
+std::string SyncNote(const std::optional<zk::NodeData>& node) {
+  if (!node) return "";
+  const json doc = json::parse(node->data.substr(0, 4096), nullptr, false);
+  if (!doc.is_object() || !doc.contains("doorbell") || !doc["doorbell"].is_string()) return "";
+  const std::string doorbell = doc["doorbell"].get<std::string>();
+  if (doorbell == "binlog") return "sync: changes follow MariaDB's binary log (synced at commit)";
+  std::string note = "sync: " + OneLineText(doorbell);
+  if (doc.contains("poll_interval_ms") && doc["poll_interval_ms"].is_number_integer()) {
+    note += " (every " + std::to_string(doc["poll_interval_ms"].get<std::int64_t>()) + " ms)";
+  }
+  return note;
+}
+
+}  // namespace
+
 int RunDevicesCommand(std::span<char* const> args) {
   constexpr std::string_view kName = "devices";
   FlagParser flags({"zk", "zk-root", "zk-user", "zk-password-file", "collector", "token-file"},
@@ -234,8 +252,12 @@ int RunDevicesCommand(std::span<char* const> args) {
     paths.push_back(layout.DeviceStatus(id));
     paths.push_back(layout.DeviceSyncError(id));
   }
+  paths.push_back(layout.SyncStatus());
   auto nodes = zk.GetMany(paths);
   if (!nodes.ok()) return Fail(kName, nodes.status().ToString(), 1);
+  if (const std::string note = SyncNote(nodes->back()); !note.empty()) {
+    std::fprintf(stderr, "picket devices: %s\n", note.c_str());
+  }
   const auto data_of = [](const std::optional<zk::NodeData>& n) {
     return n ? std::optional<std::string>(n->data) : std::nullopt;
   };

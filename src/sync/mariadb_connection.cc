@@ -5,6 +5,7 @@
 #include <mysqld_error.h>
 
 #include "picket/common/c_handle.h"
+#include "sync/mysql_handle.h"
 
 namespace picket::sync {
 
@@ -23,37 +24,42 @@ bool IsConnectionError(unsigned code) {
 }  // namespace
 
 struct MariaDbConnection::Handle {
-  CHandle<MYSQL, mysql_close> mysql;
+  MysqlHandle mysql;
 };
 
 MariaDbConnection::MariaDbConnection(std::unique_ptr<Handle> handle, std::string where)
     : handle_(std::move(handle)), where_(std::move(where)) {}
 
-Result<std::unique_ptr<MariaDbConnection>> MariaDbConnection::Connect(const DbUrl& url) {
+Result<MysqlHandle> ConnectMysql(const DbUrl& url, unsigned io_timeout_s) {
   MYSQL* handle = mysql_init(nullptr);
   if (handle == nullptr) return Status::ResourceExhausted("mysql_init: out of memory");
-  CHandle<MYSQL, mysql_close> owner(handle);
-  const unsigned connect_timeout = 3, io_timeout = 10;
+  MysqlHandle owner(handle);
+  const unsigned connect_timeout = 3;
   const unsigned protocol = MYSQL_PROTOCOL_TCP;  // never the local socket, even for "localhost"
   mysql_optionsv(handle, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-  mysql_optionsv(handle, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
-  mysql_optionsv(handle, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+  mysql_optionsv(handle, MYSQL_OPT_READ_TIMEOUT, &io_timeout_s);
+  mysql_optionsv(handle, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout_s);
   mysql_optionsv(handle, MYSQL_OPT_PROTOCOL, &protocol);
   mysql_optionsv(handle, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  const std::string where = url.Redacted();
   if (mysql_real_connect(handle, url.host.c_str(), url.user.c_str(), url.password.c_str(),
                          url.database.c_str(), url.port, nullptr, 0) == nullptr) {
     const unsigned code = mysql_errno(handle);
-    std::string message =
-        "connect " + where + ": " + mysql_error(handle) + " (" + std::to_string(code) + ")";
+    std::string message = "connect " + url.Redacted() + ": " + mysql_error(handle) + " (" +
+                          std::to_string(code) + ")";
     if (code == ER_ACCESS_DENIED_ERROR || code == ER_DBACCESS_DENIED_ERROR) {
       return Status::PermissionDenied(std::move(message));
     }
     if (code == ER_BAD_DB_ERROR) return Status::NotFound(std::move(message));
     return Status::Unavailable(std::move(message));
   }
-  return std::unique_ptr<MariaDbConnection>(
-      new MariaDbConnection(std::make_unique<Handle>(Handle{std::move(owner)}), where));
+  return owner;
+}
+
+Result<std::unique_ptr<MariaDbConnection>> MariaDbConnection::Connect(const DbUrl& url) {
+  auto handle = ConnectMysql(url, 10);
+  if (!handle.ok()) return handle.status();
+  return std::unique_ptr<MariaDbConnection>(new MariaDbConnection(
+      std::make_unique<Handle>(Handle{std::move(handle).value()}), url.Redacted()));
 }
 
 MariaDbConnection::~MariaDbConnection() = default;

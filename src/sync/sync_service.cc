@@ -1,6 +1,7 @@
 #include "sync/sync_service.h"
 
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "picket/common/digest.h"
 #include "picket/common/log.h"
@@ -21,6 +22,7 @@ SyncService::SyncService(SyncOptions options)
     : options_(std::move(options)), layout_(options_.root), cursor_(options_.gap_grace) {}
 
 SyncService::~SyncService() {
+  doorbell_.reset();  // its thread wakes this object
   election_.reset();  // unwatches before the session goes
   zk_.reset();
 }
@@ -63,6 +65,29 @@ void SyncService::ReportFailure(std::string_view what, const Status& st) {
   PICKET_LOG(kWarn, "sync", "retrying with backoff", {"source", what}, {"error", st});
 }
 
+void SyncService::PublishStatus() {
+  const std::string doc = nlohmann::json{{"doorbell", doorbell_->State()},
+                                         {"poll_interval_ms", options_.poll_interval.count()}}
+                              .dump();
+  if (doc == published_status_ && published_session_ == leader_session_) return;
+  if (!MayWrite().ok()) return;
+  const std::string path = layout_.SyncStatus();
+  Status st;
+  if (published_session_ != leader_session_) {
+    // A node of the previous leader's session would vanish with it: ours replaces it.
+    if (Status gone = zk_->Delete(path); !gone.ok() && gone.code() != StatusCode::kNotFound) st = gone;
+    if (st.ok()) st = zk_->CreateEphemeral(path, doc, zk::ZkSession::Lifetime::kThisSession);
+  } else {
+    st = zk_->Set(path, doc);
+  }
+  if (!st.ok()) {
+    PICKET_LOG(kDebug, "sync", "status node not written", {"error", st});
+    return;
+  }
+  published_status_ = doc;
+  published_session_ = leader_session_;
+}
+
 void SyncService::ReportRecovery() {
   if (last_failure_.empty()) return;
   PICKET_LOG(kInfo, "sync", "recovered", {"after", last_failure_});
@@ -92,6 +117,9 @@ Status SyncService::Run() {
   PICKET_LOG(kInfo, "sync", "starting", {"db", options_.db.Redacted()}, {"zk", options_.zk_hosts},
              {"root", options_.root}, {"poll_ms", options_.poll_interval.count()},
              {"reconcile_ms", options_.reconcile_interval.count()});
+
+  doorbell_ = std::make_unique<BinlogDoorbell>(options_.db, [this] { Wake(); });
+  doorbell_->Start();
 
   JitteredBackoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10));
   std::int64_t seen_session = 0;
@@ -173,9 +201,11 @@ Status SyncService::Run() {
     }
     backoff.Reset();
     ReportRecovery();
+    PublishStatus();
     WaitFor(options_.poll_interval);
   }
 
+  doorbell_->Stop();
   if (leading_.exchange(false)) PICKET_LOG(kInfo, "sync", "resigning leadership");
   ReleaseLeaderLock();
   election_->Resign();

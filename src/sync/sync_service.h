@@ -22,6 +22,7 @@
 #include "picket/sync/sync_documents.h"
 #include "picket/zk/zk_session.h"
 #include "picket/zk/znode_layout.h"
+#include "sync/binlog_doorbell.h"
 #include "sync/leader_election.h"
 #include "sync/sync_db.h"
 #include "sync/znode_writer.h"
@@ -75,6 +76,8 @@ class SyncService {
   bool WatchLeaderLock();
   std::string LeaderLockName() const;
   void ReportRecovery();
+  // The leader's <root>/sync/status: how changes reach it (doorbell or polling), on change.
+  void PublishStatus();
 
   SyncOptions options_;
   zk::ZnodeLayout layout_;
@@ -87,6 +90,10 @@ class SyncService {
   std::unique_ptr<LeaderElection> election_;
   std::unique_ptr<ZnodeWriter> writer_;
   std::unique_ptr<SyncDb> db_;
+  // Wakes the loop when a transaction on the database commits (polling stays the fallback).
+  std::unique_ptr<BinlogDoorbell> doorbell_;
+  std::string published_status_;         // the document in <root>/sync/status
+  std::int64_t published_session_ = 0;   // ... written as the leader of this session
   bool db_broken_ = false;  // set by any DB call that failed with Unavailable
   bool reconcile_on_connect_ = false;  // a new DB connection means a full reconcile
   std::optional<std::int64_t> lock_connection_;  // ours holds the leader lock, advertised

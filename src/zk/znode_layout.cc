@@ -77,6 +77,7 @@ std::string ZnodeLayout::SyncJobVersion(std::string_view job) const {
   return Child(SyncJobVersions(), job);
 }
 std::string ZnodeLayout::SyncJobErrors() const { return Child(Sync(), "job-errors"); }
+std::string ZnodeLayout::SyncStatus() const { return Child(Sync(), "status"); }
 std::string ZnodeLayout::SyncJobError(std::string_view job) const {
   return Child(SyncJobErrors(), job);
 }

@@ -60,10 +60,11 @@ class SyncFixture {
     REQUIRE_MESSAGE(st.ok(), statement << ": " << st.ToString());
   }
 
-  ChildProcess StartSync(const std::string& name, const std::string& session_timeout = "4s") {
+  ChildProcess StartSync(const std::string& name, const std::string& session_timeout = "4s",
+                         const std::string& poll = "250ms", const std::string& db_url = "") {
     auto child = ChildProcess::Spawn(
-        {PICKET_BINARY_PATH, "sync", "--db", db_server.Url(), "--zk", zk_server.hosts(), "--root",
-         "/picket", "--poll-interval", "250ms", "--reconcile-interval", "60s",
+        {PICKET_BINARY_PATH, "sync", "--db", db_url.empty() ? db_server.Url() : db_url, "--zk",
+         zk_server.hosts(), "--root", "/picket", "--poll-interval", poll, "--reconcile-interval", "60s",
          "--session-timeout", session_timeout, "--log-level", "debug",
          "--zk-open-acl"},  // this test is about sync, e2e.zk_acl about ACLs
         dir.path() + "/" + name + ".log");
@@ -179,6 +180,60 @@ TEST_CASE("sync: an UPDATE reaches the device znode within 1.5 s") {
   CHECK(*f.Node(kGw1) == Json::parse(R"({"capture":{"enabled":false},"scans":[],"version":)" +
                                      std::to_string(v) + "}"));
   CHECK(sync.running());
+}
+
+TEST_CASE("sync: with the binary log on, a change is synced at its commit, not at the next poll") {
+  PICKET_REQUIRE_ZOOKEEPER();
+  PICKET_REQUIRE_MARIADB();
+  SyncFixture f;
+  f.db_server.EnableBinlog();
+  REQUIRE(f.Start());
+  f.Exec("INSERT INTO devices (id, config) VALUES ('gw-1', '{}')");
+  // Polling every second (the longest allowed): only the doorbell makes most changes arrive
+  // within a few ms, and none later than half a poll (all 20 by chance: 2^-20).
+  ChildProcess sync = f.StartSync("sync", "4s", "1s");
+  REQUIRE_MESSAGE(f.WaitVersion(kGw1, f.RowVersion("devices", "gw-1"), 15s).count() >= 0, f.Log("sync"));
+  REQUIRE(WaitFor([&] { return f.Log("sync").find("following the binary log") != std::string::npos; },
+                  After(15s)));
+  std::vector<long> latencies;
+  for (int i = 0; i < 20; ++i) {
+    f.Exec("UPDATE devices SET config = '{\"capture\":{\"filter\":\"tcp port " +
+           std::to_string(9000 + i) + "\"}}' WHERE id = 'gw-1'");
+    const auto committed = std::chrono::steady_clock::now();
+    const std::int64_t version = f.RowVersion("devices", "gw-1");
+    REQUIRE_MESSAGE(WaitFor([&] { return f.NodeVersion(kGw1) >= version; }, After(2s)),
+                    "change " << i << " not synced within 2 s; log:\n" << f.Log("sync"));
+    latencies.push_back(Since(committed).count());
+  }
+  std::sort(latencies.begin(), latencies.end());
+  MESSAGE("doorbell: commit -> znode ms: min " << latencies.front() << " p50 "
+          << latencies[latencies.size() / 2] << " max " << latencies.back());
+  CHECK(latencies[latencies.size() / 2] < 100);
+  CHECK(latencies.back() < 500);
+
+  // An account without REPLICATION SLAVE: told in the log, polling goes on.
+  f.Exec("CREATE USER 'plain'@'127.0.0.1'");
+  f.Exec("GRANT SELECT, INSERT, UPDATE, DELETE ON picket.* TO 'plain'@'127.0.0.1'");
+  const std::string plain = "mysql://plain@127.0.0.1:" + std::to_string(f.db_server.port()) + "/picket";
+  ChildProcess second = f.StartSync("plain", "4s", "250ms", plain);
+  CHECK(WaitFor([&] {
+    const std::string log = f.Log("plain");
+    return log.find("doorbell off, polling only") != std::string::npos &&
+           log.find("REPLICATION SLAVE") != std::string::npos;
+  }, After(15s)));
+  CHECK(sync.running());
+  CHECK(second.running());
+}
+
+TEST_CASE("sync: without a binary log the doorbell says so and polling carries every change") {
+  PICKET_SYNC_FIXTURE(f);
+  f.Exec("INSERT INTO devices (id, config) VALUES ('gw-1', '{}')");
+  ChildProcess sync = f.StartSync("sync");
+  REQUIRE(f.WaitVersion(kGw1, f.RowVersion("devices", "gw-1"), 15s).count() >= 0);
+  CHECK(WaitFor([&] { return f.Log("sync").find("binary log is off") != std::string::npos; },
+                After(15s)));
+  f.Exec("UPDATE devices SET enabled = 0 WHERE id = 'gw-1'");
+  CHECK(f.WaitVersion(kGw1, f.RowVersion("devices", "gw-1"), 1500ms).count() >= 0);
 }
 
 TEST_CASE("sync: a later seq committed first does not hide the earlier one") {

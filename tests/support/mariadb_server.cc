@@ -82,12 +82,15 @@ Status MariaDbServer::Start(const std::string& schema_path) {
       }
     }
   }
-  auto child = ChildProcess::Spawn(
-      {kServer, "--no-defaults", "--user=root", "--datadir=" + d + "/data",
-       "--socket=" + d + "/mysql.sock", "--port=" + std::to_string(port_),
-       "--bind-address=127.0.0.1", "--pid-file=" + d + "/mariadbd.pid",
-       "--log-error=" + d + "/error.log", "--skip-name-resolve", "--innodb-buffer-pool-size=32M"},
-      d + "/mariadbd-" + std::to_string(++starts_) + ".out");
+  std::vector<std::string> argv = {
+      kServer, "--no-defaults", "--user=root", "--datadir=" + d + "/data",
+      "--socket=" + d + "/mysql.sock", "--port=" + std::to_string(port_),
+      "--bind-address=127.0.0.1", "--pid-file=" + d + "/mariadbd.pid",
+      "--log-error=" + d + "/error.log", "--skip-name-resolve", "--innodb-buffer-pool-size=32M"};
+  if (binlog_) {
+    argv.insert(argv.end(), {"--log-bin=" + d + "/data/binlog", "--server-id=1", "--binlog-format=ROW"});
+  }
+  auto child = ChildProcess::Spawn(argv, d + "/mariadbd-" + std::to_string(++starts_) + ".out");
   if (!child.ok()) return child.status();
   child_.emplace(std::move(child).value());
   const bool ready = WaitFor([&] { return !child_->running() || Accepts(port_); },

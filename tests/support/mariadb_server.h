@@ -23,6 +23,8 @@ class MariaDbServer {
   // The first start initialises the datadir, creates database `picket` and
   // loads `schema_path` (config/schema.sql) with the mariadb client.
   Status Start(const std::string& schema_path);
+  // Before Start: the server keeps a binary log (row format), as `picket sync`'s doorbell reads.
+  void EnableBinlog() { binlog_ = true; }
   Status Stop();
   bool running() const { return child_.has_value(); }
   int port() const { return port_; }
@@ -34,6 +36,7 @@ class MariaDbServer {
   TempDir dir_;
   int port_ = 0;
   int starts_ = 0;
+  bool binlog_ = false;
   std::optional<ChildProcess> child_;
 };
 

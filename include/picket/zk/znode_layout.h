@@ -18,6 +18,7 @@
 //   <root>/sync/leader-<10 digits>       ephemeral: election candidate                sync
 //   <root>/sync/jobs/<job>               the job row's version                        sync
 //   <root>/sync/job-errors/<job>         why the job row was refused                  sync
+//   <root>/sync/status                   ephemeral: the leader's {"doorbell", "poll_interval_ms"}  sync
 //   <root>/identities                    {"admin", "fleet"}: digest ids (zk/acl_policy.h)  sync, CLI
 //   <root>/identities/devices/<id>       the device's digest id (admin only)  picket zk device add
 //
@@ -78,6 +79,7 @@ class ZnodeLayout {
   std::string SyncJobVersions() const;
   std::string SyncJobVersion(std::string_view job) const;
   std::string SyncJobErrors() const;
+  std::string SyncStatus() const;
   std::string SyncJobError(std::string_view job) const;
 
   std::string Identities() const;  // who the ACLs name (zk/acl_policy.h)
