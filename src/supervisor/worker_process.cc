@@ -50,6 +50,10 @@ WorkerProcess::~WorkerProcess() {
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(predecessor_->process));
     if (predecessor_->control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(predecessor_->control_in));
   }
+  for (auto& [process, pid] : retired_) {
+    uv_process_kill(process, SIGKILL);
+    CloseAndDelete(reinterpret_cast<uv_handle_t*>(process));
+  }
   for (uv_pipe_t* pipe : stderr_pipes_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(pipe));
   for (auto& [pipe, partial] : control_out_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(pipe));
   if (control_in_) CloseAndDelete(reinterpret_cast<uv_handle_t*>(control_in_));
@@ -143,6 +147,18 @@ void WorkerProcess::OnExit(uv_process_t* process, int64_t exit_status, int term_
   auto* self = static_cast<WorkerProcess*>(process->data);
   CloseAndDelete(reinterpret_cast<uv_handle_t*>(process));
   if (!self) return;
+  if (auto it = self->retired_.find(process); it != self->retired_.end()) {
+    if (exit_status != 0 || term_signal != 0) {  // after handing over: its seal was done
+      PICKET_LOG(kWarn, "supervisor", "previous worker exited badly after handing over",
+                 {"pid", it->second}, {"status", exit_status}, {"signal", term_signal});
+    }
+    self->retired_.erase(it);
+    if (self->retired_.empty() && !(self->predecessor_ && self->predecessor_->handed_over)) {
+      uv_timer_stop(self->retire_kill_timer_);
+    }
+    self->FinishStopWhenDone();
+    return;
+  }
   if (self->predecessor_ && self->predecessor_->process == process) {
     self->HandlePredecessorExit(exit_status, term_signal);
   } else {
@@ -274,8 +290,17 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
   }
   delete[] buf->base;
   if (nread < 0) {
-    if (self) self->control_out_.erase(pipe);
+    std::uint64_t run = 0;
+    if (self) {
+      run = self->control_out_[pipe].run;
+      self->control_out_.erase(pipe);
+    }
     CloseAndDelete(reinterpret_cast<uv_handle_t*>(stream));
+    // A predecessor closes its channel once it has released the buffer: it is
+    // done for the owner, even while the kernel still tears its capture down.
+    if (self && self->predecessor_ && self->predecessor_->handed_over && self->predecessor_->run == run) {
+      self->RetirePredecessor();
+    }
   }
 }
 
@@ -331,7 +356,7 @@ void WorkerProcess::Stop(std::function<void()> done) {
 }
 
 void WorkerProcess::FinishStopWhenDone() {
-  if (!stopping_ || process_ || predecessor_ || !on_stopped_) return;
+  if (!stopping_ || process_ || predecessor_ || !retired_.empty() || !on_stopped_) return;
   auto done = std::move(on_stopped_);
   on_stopped_ = nullptr;
   done();
@@ -401,10 +426,28 @@ void WorkerProcess::HandOver(std::int64_t successor_since_us) {
                  static_cast<std::uint64_t>(options_.stop_grace.count()), 0);
 }
 
+// The predecessor handed the buffer over and closed its channel: its exit, as
+// the owner sees it, then the successor's held events.
+void WorkerProcess::RetirePredecessor() {
+  Predecessor gone = *predecessor_;
+  predecessor_.reset();
+  retired_[gone.process] = gone.pid;  // reaped in OnExit; SIGKILLed by the retire timer if it hangs
+  if (gone.control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(gone.control_in));
+  PICKET_LOG(kInfo, "supervisor", "worker handed over", {"pid", gone.pid}, {"successor", stats_.pid});
+  const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - gone.started_at);
+  if (options_.on_exit) options_.on_exit(WorkerExit{gone.run, 0, 0, ran, true});
+  ReleaseHeldEvents();
+  if (!stopping_ && restart_after_handover_ && process_) {
+    restart_after_handover_ = false;
+    Restart(options_.argv);
+  }
+}
+
 void WorkerProcess::HandlePredecessorExit(int64_t exit_status, int term_signal) {
   Predecessor gone = *predecessor_;
   predecessor_.reset();
-  uv_timer_stop(retire_kill_timer_);
+  if (retired_.empty()) uv_timer_stop(retire_kill_timer_);
   if (gone.control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(gone.control_in));
   const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - gone.started_at);
@@ -451,10 +494,16 @@ void WorkerProcess::ReleaseHeldEvents() {
 
 void WorkerProcess::OnRetireKillTimer(uv_timer_t* timer) {
   auto* self = static_cast<WorkerProcess*>(timer->data);
-  if (!self || !self->predecessor_) return;
-  PICKET_LOG(kWarn, "supervisor", "previous worker did not stop, killing",
-             {"pid", self->predecessor_->pid});
-  uv_process_kill(self->predecessor_->process, SIGKILL);
+  if (!self) return;
+  if (self->predecessor_) {
+    PICKET_LOG(kWarn, "supervisor", "previous worker did not stop, killing",
+               {"pid", self->predecessor_->pid});
+    uv_process_kill(self->predecessor_->process, SIGKILL);
+  }
+  for (auto& [process, pid] : self->retired_) {
+    PICKET_LOG(kWarn, "supervisor", "previous worker did not exit, killing", {"pid", pid});
+    uv_process_kill(process, SIGKILL);
+  }
 }
 
 void WorkerProcess::OnArmTimer(uv_timer_t* timer) {

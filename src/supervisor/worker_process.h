@@ -125,6 +125,7 @@ class WorkerProcess {
   void HandOver(std::int64_t successor_since_us);
   void HandleExit(int64_t exit_status, int term_signal);
   void HandlePredecessorExit(int64_t exit_status, int term_signal);
+  void RetirePredecessor();
   void RestorePredecessor();
   void ReleaseHeldEvents();
   void FinishStopWhenDone();
@@ -139,6 +140,7 @@ class WorkerProcess {
   uv_timer_t* retire_kill_timer_ = nullptr;  // the predecessor's SIGKILL
   uv_timer_t* arm_timer_ = nullptr;          // the successor's arm_timeout
   std::optional<Predecessor> predecessor_;
+  std::map<uv_process_t*, int> retired_;  // handed over, channel closed, not yet reaped → pid
   // The successor's events until the predecessor's exit has been reported.
   std::vector<std::pair<worker_protocol::Event, std::uint64_t>> held_events_;
   bool restart_after_handover_ = false;

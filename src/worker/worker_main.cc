@@ -186,7 +186,7 @@ Status DropPrivileges(const SecuritySection& security, const std::string& chunk_
 
 // Captures from `source` until SIGTERM; starts the scan jobs once the capture runs.
 int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
-               std::unique_ptr<capture::PcapLiveSource> source, std::int64_t gap_ms,
+               capture::PcapLiveSource* source, std::int64_t gap_ms,
                std::optional<capture::CaptureCut> skip_through, ScanJobRunner* scans,
                WorkerControl* control) {
   auto fail = [control](const char* what, const Status& st) {
@@ -395,7 +395,7 @@ int Run(const DaemonConfig& config, bool control_channel) {
   }
   int rc = 0;
   if (source) {
-    rc = RunCapture(config, *store, std::move(source), gap_ms, skip_through, scans.get(),
+    rc = RunCapture(config, *store, source.get(), gap_ms, skip_through, scans.get(),
                     control.get());
   } else {
     if (scans) {
@@ -419,6 +419,12 @@ int Run(const DaemonConfig& config, bool control_channel) {
     g_shards.store(nullptr);
   }
   if (control) control->Stop();
+  // Done: the buffer is free for the next worker, and the closed channel tells
+  // the supervisor so. Closing the packet socket waits out an RCU grace period
+  // in the kernel (~25 ms seen), which nobody need wait for.
+  lock->Reset();
+  if (control) ::close(STDOUT_FILENO);
+  source.reset();
   return rc;
 }
 

@@ -42,7 +42,8 @@ then commit → applied on the device (goal p99 ≤ 1.5 s). The server keeps a
 row-format binary log, so sync's doorbell syncs each change at its commit;
 --no-binlog turns the log off and measures sync's polling (every 250 ms) instead.
 
-usage: config_latency.py PICKETD PICKET [--changes N] [--stream-pps N] [--via-db [--no-binlog]] [--json]"""
+usage: config_latency.py PICKETD PICKET [--changes N] [--stream-pps N] [--timeout-ms MS]
+                         [--via-db [--no-binlog]] [--json]"""
 import argparse, json, os, signal, socket, subprocess, sys, tempfile, threading, time
 
 for lib in ("pylib", "e2e"):
@@ -137,6 +138,9 @@ def main():
     ap.add_argument("--changes", type=int, default=50)
     ap.add_argument("--stream-pps", type=int, default=2000,
                     help=f"marker stream to udp {STREAM_PORT} during the changes (0: none)")
+    ap.add_argument("--timeout-ms", type=int, default=0,
+                    help="capture.timeout_ms for every config (default: picketd's). A restart's "
+                         "hand-over waits for the old ring's block to retire: up to this long")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--via-db", action="store_true", help="change rows in MariaDB, mirrored by picket sync")
     ap.add_argument("--no-binlog", action="store_true",
@@ -163,7 +167,8 @@ def main():
         cfg = os.path.join(work, "picketd.json")
         with open(cfg, "w") as f:
             json.dump({"device": {"id": DEVICE, "group": "bench"},
-                       "capture": {"filter": capture_filter(BASE_PORT), "chunk_max_age": "2s", "chunk_idle": "1s"},
+                       "capture": {"filter": capture_filter(BASE_PORT), "chunk_max_age": "2s", "chunk_idle": "1s",
+                                   **({"timeout_ms": a.timeout_ms} if a.timeout_ms else {})},
                        "buffer": {"dir": os.path.join(work, "buffer")},
                        "upload": {"collectors": [base], "retry_base": "100ms", "retry_max": "1s"},
                        "log": {"level": "warn"},
@@ -174,6 +179,8 @@ def main():
         wait_for("picketd status", lambda: zk.exists(status_path), 30)
         watch = StatusWatch(zk, status_path)
         watch.wait_applied(0, 30)
+        # The first document already has the timeout: change 1 must be the filter change it says.
+        initial = json.dumps({"capture": {"timeout_ms": a.timeout_ms}} if a.timeout_ms else {})
         if a.via_db:
             db = MariaDB(work, binlog=not a.no_binlog)
             db.start(SCHEMA)
@@ -186,12 +193,12 @@ def main():
                     f"UPDATE devices SET config = '{json.dumps({'capture': capture})}' WHERE id = '{DEVICE}';"
                     f" SELECT version FROM devices WHERE id = '{DEVICE}'")
                 return int(lines[-1])
-            session.execute(f"INSERT INTO devices (id, group_name, config) VALUES ('{DEVICE}', 'bench', '{{}}')")
+            session.execute(f"INSERT INTO devices (id, group_name, config) VALUES ('{DEVICE}', 'bench', '{initial}')")
             first = int(session.execute(f"SELECT version FROM devices WHERE id = '{DEVICE}'")[-1])
             watch.wait_applied(first, 30)
         else:
             zk.ensure_path(f"{ROOT}/devices/{DEVICE}")
-            zk.create(config_path, b"{}")
+            zk.create(config_path, initial.encode())
 
             def change(i, capture):
                 zk.set(config_path, json.dumps({"version": i, "capture": capture}).encode())
@@ -212,7 +219,8 @@ def main():
             port = BASE_PORT + i
             if kind == "restart":
                 snaplen = 60000 + i
-            capture = {"filter": capture_filter(port), "snaplen": snaplen}
+            capture = {"filter": capture_filter(port), "snaplen": snaplen,
+                       **({"timeout_ms": a.timeout_ms} if a.timeout_ms else {})}
             # Arrives under the old filter just before the change: kept exactly once.
             udp.sendto(b"PRE-%04d" % i, ("127.0.0.1", old_port))
             t0 = time.monotonic()
