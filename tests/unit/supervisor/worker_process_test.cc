@@ -85,6 +85,30 @@ struct Seen {
   }
 };
 
+// A protocol worker "a" (version 1) started and ready, for the hand-over cases.
+struct HandOverRig {
+  explicit HandOverRig(const std::function<void(WorkerProcessOptions&)>& tune = {}) {
+    WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true));
+    if (tune) tune(o);
+    seen.Attach(o);
+    w = std::make_unique<WorkerProcess>(&l.loop, o);
+    REQUIRE(w->Start().ok());
+    CHECK(l.RunUntil([&] { return seen.order.size() == 1; }));  // "ready 1"
+    first = w->stats().pid;
+  }
+  void StopAll() {
+    bool stopped = false;
+    w->Stop([&] { stopped = true; });
+    CHECK(l.RunUntil([&] { return stopped; }));
+  }
+
+  Loop l;
+  testing::TempDir dir;
+  Seen seen;
+  std::unique_ptr<WorkerProcess> w;
+  int first = 0;
+};
+
 }  // namespace
 
 TEST_SUITE("supervisor.worker") {
@@ -181,89 +205,63 @@ TEST_SUITE("supervisor.worker") {
   }
 
   TEST_CASE("restart is make-before-break: the worker hands over once its successor is armed") {
-    Loop l;
-    testing::TempDir dir;
-    WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true));
-    Seen seen;
-    seen.Attach(o);
-    WorkerProcess w(&l.loop, o);
-    REQUIRE(w.Start().ok());
-    CHECK(l.RunUntil([&] { return seen.order.size() == 1; }));  // "ready 1"
-    const int first = w.stats().pid;
-    w.Restart(ProtocolShell(dir, "b", 2, true));
-    CHECK(l.RunUntil([&] { return seen.order.size() == 3; }));
-    const int second = w.stats().pid;
-    CHECK(second != first);
+    HandOverRig r;
+    r.w->Restart(ProtocolShell(r.dir, "b", 2, true));
+    CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 3; }));
+    const int second = r.w->stats().pid;
+    CHECK(second != r.first);
     // The running worker was told to stop only by its successor's arming, and which one it was.
-    CHECK(ReadText(dir.Join("a.commands")) == "{\"op\":\"hand_over\",\"successor_pid\":" +
-                                                  std::to_string(second) + ",\"successor_since_us\":2000}\n");
+    CHECK(ReadText(r.dir.Join("a.commands")) == "{\"op\":\"hand_over\",\"successor_pid\":" +
+                                                    std::to_string(second) + ",\"successor_since_us\":2000}\n");
     // The owner sees a restart: the old worker's (expected) exit, then the new one's events.
-    CHECK(seen.order == std::vector<std::string>{"ready 1", "exit 1", "ready 2"});
-    REQUIRE(seen.exits.size() == 1);
-    CHECK(seen.exits[0].expected);
-    CHECK(w.stats().unexpected_exits == 0);
+    CHECK(r.seen.order == std::vector<std::string>{"ready 1", "exit 1", "ready 2"});
+    REQUIRE(r.seen.exits.size() == 1);
+    CHECK(r.seen.exits[0].expected);
+    CHECK(r.w->stats().unexpected_exits == 0);
     // Commands go to the successor now.
-    CHECK(w.SendControl(worker_protocol::ReleaseAll{}));
-    CHECK(l.RunUntil([&] { return ReadText(dir.Join("b.commands")).find("release_all") != std::string::npos; }));
-    bool stopped = false;
-    w.Stop([&] { stopped = true; });
-    CHECK(l.RunUntil([&] { return stopped; }));
+    CHECK(r.w->SendControl(worker_protocol::ReleaseAll{}));
+    CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("b.commands")).find("release_all") != std::string::npos; }));
+    r.StopAll();
   }
 
   TEST_CASE("a successor that fails or never arms leaves the running worker capturing") {
     for (const bool hangs : {false, true}) {
       CAPTURE(hangs);
-      Loop l;
-      testing::TempDir dir;
-      WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true));
-      o.arm_timeout = std::chrono::milliseconds(200);
-      o.restart_base = o.restart_max = std::chrono::milliseconds(50);
-      Seen seen;
-      seen.Attach(o);
-      WorkerProcess w(&l.loop, o);
-      REQUIRE(w.Start().ok());
-      CHECK(l.RunUntil([&] { return seen.order.size() == 1; }));
-      const int first = w.stats().pid;
+      HandOverRig r([](WorkerProcessOptions& o) {
+        o.arm_timeout = std::chrono::milliseconds(200);
+        o.restart_base = o.restart_max = std::chrono::milliseconds(50);
+      });
       // Exits at once (a bad config), or opens nothing and waits forever.
-      w.Restart(hangs ? ProtocolShell(dir, "bad", 2, false)
-                      : std::vector<std::string>{"/bin/sh", "-c", "exit 3"});
-      CHECK(l.RunUntil([&] { return seen.exits.size() >= 2; }));  // tried again after the backoff
-      for (const auto& e : seen.exits) {
+      r.w->Restart(hangs ? ProtocolShell(r.dir, "bad", 2, false)
+                         : std::vector<std::string>{"/bin/sh", "-c", "exit 3"});
+      CHECK(r.l.RunUntil([&] { return r.seen.exits.size() >= 2; }));  // tried again after the backoff
+      for (const auto& e : r.seen.exits) {
         CHECK_FALSE(e.expected);
         CHECK(e.run >= 2);
         if (hangs) CHECK(e.term_signal == SIGKILL);
         else CHECK(e.exit_status == 3);
       }
-      CHECK(w.stats().unexpected_exits >= 2);
-      CHECK(ReadText(dir.Join("a.commands")).empty());  // never told to hand over
-      CHECK(::kill(first, 0) == 0);                     // still running
+      CHECK(r.w->stats().unexpected_exits >= 2);
+      CHECK(ReadText(r.dir.Join("a.commands")).empty());  // never told to hand over
+      CHECK(::kill(r.first, 0) == 0);                     // still running
       // A good config then replaces it without a gap.
-      w.Restart(ProtocolShell(dir, "good", 3, true));
-      CHECK(l.RunUntil([&] { return ReadText(dir.Join("a.commands")).find("hand_over") != std::string::npos; }));
-      CHECK(l.RunUntil([&] { return w.stats().pid != first && w.stats().pid != 0 && seen.order.back().rfind("ready", 0) == 0; }));
-      bool stopped = false;
-      w.Stop([&] { stopped = true; });
-      CHECK(l.RunUntil([&] { return stopped; }));
+      r.w->Restart(ProtocolShell(r.dir, "good", 3, true));
+      CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("a.commands")).find("hand_over") != std::string::npos; }));
+      CHECK(r.l.RunUntil([&] {
+        return r.w->stats().pid != r.first && r.w->stats().pid != 0 &&
+               r.seen.order.back().rfind("ready", 0) == 0;
+      }));
+      r.StopAll();
     }
   }
 
   TEST_CASE("a stop during a hand-over stops both workers") {
-    Loop l;
-    testing::TempDir dir;
-    WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true));
-    Seen seen;
-    seen.Attach(o);
-    WorkerProcess w(&l.loop, o);
-    REQUIRE(w.Start().ok());
-    CHECK(l.RunUntil([&] { return seen.order.size() == 1; }));
-    const int first = w.stats().pid;
-    w.Restart(ProtocolShell(dir, "slow", 2, false));  // never arms
-    CHECK(l.RunUntil([&] { return std::filesystem::exists(dir.Join("slow.started")); }));
-    const int second = w.stats().pid;
-    bool stopped = false;
-    w.Stop([&] { stopped = true; });
-    CHECK(l.RunUntil([&] { return stopped; }));
-    CHECK(::kill(first, 0) != 0);
+    HandOverRig r;
+    r.w->Restart(ProtocolShell(r.dir, "slow", 2, false));  // never arms
+    CHECK(r.l.RunUntil([&] { return std::filesystem::exists(r.dir.Join("slow.started")); }));
+    const int second = r.w->stats().pid;
+    r.StopAll();
+    CHECK(::kill(r.first, 0) != 0);
     CHECK(::kill(second, 0) != 0);
   }
 
