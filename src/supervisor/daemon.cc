@@ -152,6 +152,7 @@ class Daemon {
       w["unexpected_exits"] = s.unexpected_exits;
       w["crash_loop"] = s.crash_loop;
       w["seccomp_kills"] = s.seccomp_kills;
+      w["handovers"] = s.handovers;
     }
     // Published at once only when it changed: the counters timer refreshes it
     // every 2 s, and an unchanged one rides the 5 s periodic write.

@@ -432,6 +432,7 @@ void WorkerProcess::RetirePredecessor() {
   Predecessor gone = *predecessor_;
   predecessor_.reset();
   retired_[gone.process] = gone.pid;  // reaped in OnExit; SIGKILLed by the retire timer if it hangs
+  ++stats_.handovers;
   if (gone.control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(gone.control_in));
   PICKET_LOG(kInfo, "supervisor", "worker handed over", {"pid", gone.pid}, {"successor", stats_.pid});
   const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -72,6 +72,7 @@ struct WorkerStats {
   int last_term_signal = 0;
   int pid = 0;
   std::uint64_t seccomp_kills = 0;  // exits by SIGSYS
+  std::uint64_t handovers = 0;      // restarts made without a gap (make-before-break)
   bool crash_loop = false;
 };
 

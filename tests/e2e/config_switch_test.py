@@ -5,7 +5,8 @@ collector: numbered UDP datagrams (1,000/s, one port) cross 8 capture changes
 alternately, about 0.3 s apart, every filter keeping the stream's port. Every
 datagram must be in the chunks at the collector exactly once: no gap while a
 worker restarts, no packet in two chunks. The snaplen changes must restart the
-worker (pid and starts in the status node) and the filter changes must not.
+worker (pid and starts in the status node), each a hand-over (worker.handovers),
+and the filter changes must not.
 
 usage: config_switch_test.py PICKETD PICKET
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
@@ -80,6 +81,10 @@ def main():
                 failures.append(f"change {i} ({kind}): worker pid {before['pid']} -> {after['pid']}, "
                                 f"starts {before['starts']} -> {after['starts']}")
             time.sleep(SPACING)  # spacing: each change gets stream time to itself, not a sync point
+        restarts = sum(1 for c in changes if c["kind"] == "restart")
+        handovers = device_status(zk, STATUS)["worker"].get("handovers")
+        if handovers != restarts:
+            failures.append(f"status worker.handovers is {handovers}, expected {restarts} (one per restart)")
         tail = time.monotonic()
         wait_for("the stream past the last change", lambda: stream.sent_after(tail) or stream.error, 10)
         stream.stop()

@@ -218,6 +218,7 @@ TEST_SUITE("supervisor.worker") {
     REQUIRE(r.seen.exits.size() == 1);
     CHECK(r.seen.exits[0].expected);
     CHECK(r.w->stats().unexpected_exits == 0);
+    CHECK(r.w->stats().handovers == 1);
     // Commands go to the successor now.
     CHECK(r.w->SendControl(worker_protocol::ReleaseAll{}));
     CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("b.commands")).find("release_all") != std::string::npos; }));
@@ -243,6 +244,7 @@ TEST_SUITE("supervisor.worker") {
       }
       CHECK(r.w->stats().unexpected_exits >= 2);
       CHECK(ReadText(r.dir.Join("a.commands")).empty());  // never told to hand over
+      CHECK(r.w->stats().handovers == 0);
       CHECK(::kill(r.first, 0) == 0);                     // still running
       // A good config then replaces it without a gap.
       r.w->Restart(ProtocolShell(r.dir, "good", 3, true));
