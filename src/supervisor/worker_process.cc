@@ -18,25 +18,23 @@ void CloseAndDelete(uv_handle_t* handle) {
   });
 }
 
+uv_timer_t* NewTimer(uv_loop_t* loop, void* owner) {
+  auto* timer = new uv_timer_t;
+  uv_timer_init(loop, timer);
+  timer->data = owner;
+  return timer;
+}
+
 }  // namespace
 
 WorkerProcess::WorkerProcess(uv_loop_t* loop, WorkerProcessOptions options)
     : loop_(loop),
       options_(std::move(options)),
-      backoff_(options_.restart_base, options_.restart_max) {
-  restart_timer_ = new uv_timer_t;
-  uv_timer_init(loop_, restart_timer_);
-  restart_timer_->data = this;
-  kill_timer_ = new uv_timer_t;
-  uv_timer_init(loop_, kill_timer_);
-  kill_timer_->data = this;
-  retire_kill_timer_ = new uv_timer_t;
-  uv_timer_init(loop_, retire_kill_timer_);
-  retire_kill_timer_->data = this;
-  arm_timer_ = new uv_timer_t;
-  uv_timer_init(loop_, arm_timer_);
-  arm_timer_->data = this;
-}
+      restart_timer_(NewTimer(loop_, this)),
+      kill_timer_(NewTimer(loop_, this)),
+      retire_kill_timer_(NewTimer(loop_, this)),
+      arm_timer_(NewTimer(loop_, this)),
+      backoff_(options_.restart_base, options_.restart_max) {}
 
 WorkerProcess::~WorkerProcess() {
   if (process_) {
@@ -429,36 +427,33 @@ void WorkerProcess::HandOver(std::int64_t successor_since_us) {
 // The predecessor handed the buffer over and closed its channel: its exit, as
 // the owner sees it, then the successor's held events.
 void WorkerProcess::RetirePredecessor() {
-  Predecessor gone = *predecessor_;
-  predecessor_.reset();
-  retired_[gone.process] = gone.pid;  // reaped in OnExit; SIGKILLed by the retire timer if it hangs
+  retired_[predecessor_->process] = predecessor_->pid;  // reaped in OnExit; killed if it hangs
   ++stats_.handovers;
-  if (gone.control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(gone.control_in));
-  PICKET_LOG(kInfo, "supervisor", "worker handed over", {"pid", gone.pid}, {"successor", stats_.pid});
-  const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - gone.started_at);
-  if (options_.on_exit) options_.on_exit(WorkerExit{gone.run, 0, 0, ran, true});
-  ReleaseHeldEvents();
-  if (!stopping_ && restart_after_handover_ && process_) {
-    restart_after_handover_ = false;
-    Restart(options_.argv);
-  }
+  PICKET_LOG(kInfo, "supervisor", "worker handed over", {"pid", predecessor_->pid},
+             {"successor", stats_.pid});
+  PredecessorGone(0, 0);
 }
 
 void WorkerProcess::HandlePredecessorExit(int64_t exit_status, int term_signal) {
-  Predecessor gone = *predecessor_;
-  predecessor_.reset();
+  if (predecessor_->handed_over) {
+    PICKET_LOG(kInfo, "supervisor", "worker handed over and exited", {"pid", predecessor_->pid},
+               {"status", exit_status}, {"signal", term_signal});
+  } else {  // it died while its successor was opening: capture has a gap until that one arms
+    PICKET_LOG(kWarn, "supervisor", "worker exited before handing over", {"pid", predecessor_->pid},
+               {"status", exit_status}, {"signal", term_signal});
+  }
   if (retired_.empty()) uv_timer_stop(retire_kill_timer_);
+  PredecessorGone(exit_status, term_signal);
+}
+
+// The predecessor is done for the owner: its exit (always expected: it was
+// being replaced), then the successor's held events, then a restart that waited.
+void WorkerProcess::PredecessorGone(int64_t exit_status, int term_signal) {
+  const Predecessor gone = *predecessor_;
+  predecessor_.reset();
   if (gone.control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(gone.control_in));
   const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - gone.started_at);
-  if (gone.handed_over) {
-    PICKET_LOG(kInfo, "supervisor", "worker handed over and exited", {"pid", gone.pid},
-               {"status", exit_status}, {"signal", term_signal});
-  } else {  // it died while its successor was opening: capture has a gap until that one arms
-    PICKET_LOG(kWarn, "supervisor", "worker exited before handing over", {"pid", gone.pid},
-               {"status", exit_status}, {"signal", term_signal});
-  }
   if (options_.on_exit) {
     options_.on_exit(WorkerExit{gone.run, static_cast<int>(exit_status), term_signal, ran, true});
   }

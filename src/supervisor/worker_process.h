@@ -127,6 +127,7 @@ class WorkerProcess {
   void HandleExit(int64_t exit_status, int term_signal);
   void HandlePredecessorExit(int64_t exit_status, int term_signal);
   void RetirePredecessor();
+  void PredecessorGone(int64_t exit_status, int term_signal);
   void RestorePredecessor();
   void ReleaseHeldEvents();
   void FinishStopWhenDone();

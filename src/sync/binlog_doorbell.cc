@@ -71,9 +71,8 @@ bool BinlogBell::Query(std::string_view database, std::string_view statement) {
   if (StartsWithWord(statement, "COMMIT")) return std::exchange(touched_, false);
   // Statement format logs DML as text under the session's default database,
   // which need not be the table's: a qualified name counts too.
-  const bool ours = database == schema_ ||
-                    statement.find(schema_ + ".") != std::string_view::npos ||
-                    statement.find("`" + schema_ + "`.") != std::string_view::npos;
+  const bool ours = database == schema_ || statement.find(qualified_) != std::string_view::npos ||
+                    statement.find(quoted_) != std::string_view::npos;
   if (!ours) return false;
   touched_ = true;
   return true;  // DDL has no commit event; DML rings again at its XID

@@ -26,7 +26,8 @@ namespace picket::sync {
 // What one binlog event means for the sync loop; pure, so tested without a server.
 class BinlogBell {
  public:
-  explicit BinlogBell(std::string schema) : schema_(std::move(schema)) {}
+  explicit BinlogBell(std::string schema)
+      : schema_(std::move(schema)), qualified_(schema_ + "."), quoted_("`" + schema_ + "`.") {}
   // True when the loop should poll now: a transaction that touched the schema
   // committed (XID), or a statement on it outside a transaction ran (DDL).
   bool TableMap(std::string_view database);
@@ -35,6 +36,7 @@ class BinlogBell {
 
  private:
   std::string schema_;
+  std::string qualified_, quoted_;  // "schema." and "`schema`." as statements name its tables
   bool touched_ = false;  // in the open transaction
 };
 
