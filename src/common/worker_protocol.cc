@@ -240,6 +240,9 @@ Result<Command> ParseCommand(std::string_view line) {
     HandOver c;
     r.Integer("successor_pid", &c.successor_pid);
     r.Integer("successor_since_us", &c.successor_since_us, false);
+    if (r.status().ok() && c.successor_since_us < 0) {
+      r.Fail("successor_since_us", "must be 0 or a time in µs, got " + std::to_string(c.successor_since_us));
+    }
     if (r.status().ok() && c.successor_pid <= 0) {
       r.Fail("successor_pid", "must be a process id above 0, got " + std::to_string(c.successor_pid));
     }
@@ -265,6 +268,9 @@ Result<Event> ParseEvent(std::string_view line) {
     Armed e;
     r.Integer("version", &e.version);
     r.Integer("capturing_since_us", &e.capturing_since_us, false);
+    if (r.status().ok() && e.capturing_since_us < 0) {
+      r.Fail("capturing_since_us", "must be 0 or a time in µs, got " + std::to_string(e.capturing_since_us));
+    }
     return Finish<Event>(r, e);
   }
   if (*tag == "filter") {

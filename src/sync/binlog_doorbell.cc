@@ -193,6 +193,7 @@ Status BinlogDoorbell::Follow() {
   }
   SetState("binlog");
   BinlogBell bell(db_.database);
+  int skipped = 0;  // events in a row Connector/C handed back as nothing
   for (;;) {
     RplEvent event(mariadb_rpl_fetch(rpl.get(), nullptr));
     {
@@ -201,9 +202,12 @@ Status BinlogDoorbell::Follow() {
     }
     if (!event) {
       if (mysql_errno(m) != 0) return QueryError(m, "binlog stream");
-      // Connector/C skips some event types this way; a dead link errors on the next read.
+      // Connector/C skips some event types this way; a dead link errors on the
+      // next read. An end-of-stream packet returns at once: never spin on it.
+      if (++skipped > 1000) return Status::Unavailable("binlog stream: 1000 empty reads in a row");
       continue;
     }
+    skipped = 0;
     bool ring = false;
     switch (event->event_type) {
       case TABLE_MAP_EVENT:

@@ -92,6 +92,9 @@ std::optional<capture::CaptureCut> FreshCut(const std::optional<CaptureHandOver>
   }
   const std::int64_t age = now.boot_ms - handover->at.boot_ms;
   if (age < 0 || age > kHandOverMaxAgeMs) return std::nullopt;
+  // The cut was taken before the record was written (same clock): one stamped
+  // later is damage, and would make the successor skip every packet.
+  if (handover->cut.ts_us > handover->at.wall_ms * 1000 + 1'000'000) return std::nullopt;
   return handover->cut;
 }
 

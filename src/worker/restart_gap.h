@@ -59,7 +59,8 @@ std::string EncodeHandOver(const CaptureHandOver& handover);
 std::optional<CaptureHandOver> ParseHandOver(std::string_view text);
 
 // The cut to skip through: handed to `self_pid`, written in this boot at most
-// kHandOverMaxAgeMs ago. Anything else is a stop with a gap after it.
+// kHandOverMaxAgeMs ago, and not stamped after the record itself (+1 s).
+// Anything else is a stop with a gap after it.
 std::optional<capture::CaptureCut> FreshCut(const std::optional<CaptureHandOver>& handover,
                                             const SealMark& now, std::int64_t self_pid);
 

@@ -155,6 +155,10 @@ TEST_SUITE("common.worker_protocol") {
         {"hand over to no process", R"({"op":"hand_over","successor_pid":0})", "\"successor_pid\"",
          "got 0"},
         {"hand over to nobody", R"({"op":"hand_over"})", "\"successor_pid\"", "missing"},
+        {"hand over before 1970", R"({"op":"hand_over","successor_pid":5,"successor_since_us":-2})",
+         "\"successor_since_us\"", "-2"},
+        {"hand over since a string", R"({"op":"hand_over","successor_pid":5,"successor_since_us":"9"})",
+         "\"successor_since_us\"", "\"9\""},
     };
     for (const auto& b : bad) {
       CAPTURE(b.name);
@@ -170,6 +174,11 @@ TEST_SUITE("common.worker_protocol") {
         {"no event", R"({"kind":"progress"})", "\"event\"", "missing"},
         {"unknown event", R"({"event":"hello"})", "\"event\"", "hello"},
         {"ready without version", R"({"event":"ready","capture":true})", "\"version\"", "missing"},
+        {"armed without version", R"({"event":"armed"})", "\"version\"", "missing"},
+        {"armed before 1970", R"({"event":"armed","version":1,"capturing_since_us":-1})",
+         "\"capturing_since_us\"", "-1"},
+        {"armed time a float", R"({"event":"armed","version":1,"capturing_since_us":1.5})",
+         "\"capturing_since_us\"", "1.5"},
         {"capture not a bool", R"({"event":"ready","version":1,"capture":1})", "\"capture\"", "1"},
         {"ok not a bool", R"({"event":"filter","version":1,"ok":"yes"})", "\"ok\"", "yes"},
         {"failed without error", R"({"event":"failed","what":"capture"})", "\"error\"", "missing"},

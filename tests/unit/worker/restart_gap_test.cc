@@ -61,6 +61,12 @@ TEST_SUITE("worker.restart_gap") {
     CHECK_FALSE(FreshCut(parsed, SealMark{"b2", 50'300, 0}, 77).has_value());  // rebooted
     CHECK_FALSE(FreshCut(parsed, SealMark{"b1", 49'000, 0}, 77).has_value());  // from the future
     CHECK_FALSE(FreshCut(std::nullopt, SealMark{"b1", 50'300, 0}, 77).has_value());
+    // A cut stamped after the record was written (damage) would skip everything: refused.
+    CaptureHandOver future = h;
+    future.cut.ts_us = h.at.wall_ms * 1000 + 1'000'001;
+    CHECK_FALSE(FreshCut(future, SealMark{"b1", 50'300, 0}, 77).has_value());
+    future.cut.ts_us = h.at.wall_ms * 1000 + 1'000'000;
+    CHECK(FreshCut(future, SealMark{"b1", 50'300, 0}, 77) == future.cut);
     CHECK_FALSE(FreshCut(CaptureHandOver{{1, 1}, SealMark{"", 1, 1}, 77}, SealMark{"", 2, 2}, 77).has_value());
     for (const char* bad : {"", "{}", R"({"cut_ts_us":1,"cut_at_ts":-1,"at":{"boot_id":"b","boot_ms":1,"wall_ms":1},"successor_pid":7})",
                             R"({"cut_ts_us":1,"cut_at_ts":1,"at":{"boot_id":"b","boot_ms":1,"wall_ms":1}})",
