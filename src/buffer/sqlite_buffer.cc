@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   first_ts_us INTEGER NOT NULL, last_ts_us INTEGER NOT NULL, kernel_drops INTEGER NOT NULL,
   interface_drops INTEGER NOT NULL, gap_before_ms INTEGER NOT NULL, sha256 TEXT NOT NULL,
   lost_packets INTEGER NOT NULL DEFAULT 0, ts_backwards INTEGER NOT NULL DEFAULT 0,
-  interface TEXT NOT NULL, sealed_at_ms INTEGER NOT NULL,
+  switched_at_us INTEGER NOT NULL DEFAULT 0, interface TEXT NOT NULL, sealed_at_ms INTEGER NOT NULL,
   state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
 CREATE INDEX IF NOT EXISTS chunks_due ON chunks(state, next_attempt_ms);
@@ -105,6 +105,7 @@ class SqliteBufferStore final : public BufferStore {
     // Databases made before lost_packets existed get the column (the error says it exists).
     (void)db_.Exec("ALTER TABLE chunks ADD COLUMN lost_packets INTEGER NOT NULL DEFAULT 0");
     (void)db_.Exec("ALTER TABLE chunks ADD COLUMN ts_backwards INTEGER NOT NULL DEFAULT 0");
+    (void)db_.Exec("ALTER TABLE chunks ADD COLUMN switched_at_us INTEGER NOT NULL DEFAULT 0");
     auto check = db_.Prepare("PRAGMA quick_check");
     if (!check.ok()) return check.status();
     auto row = check->Step();
@@ -536,8 +537,8 @@ class SqliteBufferStore final : public BufferStore {
     }
     auto ins = db_.Prepare(
         "INSERT INTO chunks(seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, "
-        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms, lost_packets, ts_backwards) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "interface_drops, gap_before_ms, sha256, interface, sealed_at_ms, lost_packets, ts_backwards, "
+        "switched_at_us) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!ins.ok()) return ins.status();
     ins->Bind(1, m.seq).Bind(2, m.file).Bind(3, static_cast<std::int64_t>(m.bytes))
         .Bind(4, static_cast<std::int64_t>(m.packets)).Bind(5, m.first_ts_us).Bind(6, m.last_ts_us)
@@ -545,7 +546,7 @@ class SqliteBufferStore final : public BufferStore {
         .Bind(8, static_cast<std::int64_t>(m.interface_drops)).Bind(9, m.gap_before_ms)
         .Bind(10, m.sha256_hex).Bind(11, m.interface).Bind(12, m.sealed_at_ms)
         .Bind(13, static_cast<std::int64_t>(m.lost_packets))
-        .Bind(14, static_cast<std::int64_t>(m.ts_backwards));
+        .Bind(14, static_cast<std::int64_t>(m.ts_backwards)).Bind(15, m.switched_at_us);
     PICKET_RETURN_IF_ERROR(ins->Run());
     PICKET_RETURN_IF_ERROR(EvictOverBudget(evicted_files));
     return tx->Commit();
@@ -553,8 +554,8 @@ class SqliteBufferStore final : public BufferStore {
 
   static constexpr std::string_view kChunkColumns =
       "SELECT seq, file, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops, "
-      "gap_before_ms, sha256, interface, sealed_at_ms, lost_packets, ts_backwards";
-  static constexpr int kChunkColumnCount = 14;  // the index of a column added after them
+      "gap_before_ms, sha256, interface, sealed_at_ms, lost_packets, ts_backwards, switched_at_us";
+  static constexpr int kChunkColumnCount = 15;  // the index of a column added after them
 
   static ChunkMeta ReadChunk(const Statement& q) {
     ChunkMeta m;
@@ -572,6 +573,7 @@ class SqliteBufferStore final : public BufferStore {
     m.sealed_at_ms = q.Int(11);
     m.lost_packets = static_cast<std::uint64_t>(q.Int(12));
     m.ts_backwards = static_cast<std::uint64_t>(q.Int(13));
+    m.switched_at_us = q.Int(14);
     return m;
   }
 

@@ -369,6 +369,7 @@ struct ChunkWriter::State {
     lost_pending = 0;
     if (!gap_reported) {
       chunk.gap_before_ms = options.gap_before_ms;
+      chunk.switched_at_us = options.switched_at_us;
       gap_reported = true;
     }
     chunk.sealed_at_ms = clock->WallMillis();

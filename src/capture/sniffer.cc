@@ -73,11 +73,9 @@ void Sniffer::DrainRing(const PacketHandler& handler) {
   const auto until = clock_.MonotonicNow() + options_.ring_drain;
   // A successor has every packet stamped after this (plus a margin for
   // timestamps taken on other CPUs): past it, nothing is left to take.
-  const std::int64_t past = drain_past_us_.load(std::memory_order_acquire);
-  auto handed_over = [&] { return past > 0 && cut_ && cut_->ts_us > past + 1'000; };
   std::uint64_t left = waiting();
   const std::uint64_t first = left;
-  while (left > 0 && !handed_over() && clock_.MonotonicNow() < until) {
+  while (left > 0 && !past_hand_over_ && clock_.MonotonicNow() < until) {
     Result<DispatchResult> result = source_.Dispatch(options_.dispatch_batch, handler);
     if (!result.ok() || result->end_of_input) return;
     left = waiting();
@@ -103,6 +101,13 @@ bool Sniffer::TakenBefore(std::int64_t ts_us) {
 
 void Sniffer::OnPacket(const Packet& packet) {
   const std::int64_t ts_us = std::int64_t{packet.ts.tv_sec} * 1'000'000 + packet.ts.tv_usec;
+  // One relaxed load per packet: the bound holds from the hand-over request
+  // on, also for the rest of a dispatch that was running when it came.
+  if (ts_us > take_until_us_.load(kRelaxed)) {  // the successor's, as is all after it in the ring
+    take_until_us_.store(std::numeric_limits<std::int64_t>::min(), kRelaxed);
+    past_hand_over_ = true;
+    return;
+  }
   if (TakenBefore(ts_us)) return;
   if (cut_ && cut_->ts_us == ts_us) {
     ++cut_->at_ts;
@@ -145,7 +150,7 @@ void Sniffer::RequestStop() noexcept {
 }
 
 void Sniffer::RequestHandOver(std::int64_t successor_since_us) noexcept {
-  drain_past_us_.store(successor_since_us, std::memory_order_release);
+  take_until_us_.store(successor_since_us + kHandOverMarginUs, kRelaxed);
   RequestStop();
 }
 

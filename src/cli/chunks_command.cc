@@ -191,8 +191,8 @@ int Get(std::span<char* const> args) {
 }  // namespace
 
 std::vector<std::string> ChunkTableHeader() {
-  return {"SEQ",  "PACKETS", "BYTES",   "FIRST", "LAST",
-          "DROPS", "LOST",   "GAP_MS", "TS_BACK", "SHA256"};
+  return {"SEQ",  "PACKETS", "BYTES",   "FIRST",   "LAST",  "DROPS",
+          "LOST", "GAP_MS",  "SWITCH", "TS_BACK", "SHA256"};
 }
 
 std::vector<std::string> ChunkTableCells(const json& chunk) {
@@ -201,8 +201,10 @@ std::vector<std::string> ChunkTableCells(const json& chunk) {
   if (sha.size() > 16) sha.resize(16);
   return {Field(chunk, "seq"),         Field(chunk, "packets"),      Field(chunk, "bytes"),
           Time(chunk, "first_ts_us"),  Time(chunk, "last_ts_us"),    std::to_string(drops),
-          Field(chunk, "lost_packets"), Field(chunk, "gap_before_ms"), Field(chunk, "ts_backwards"),
-          sha};
+          Field(chunk, "lost_packets"), Field(chunk, "gap_before_ms"),
+          // A capture switch without a gap (config change): when, else "-".
+          Number(chunk, "switched_at_us") > 0 ? Time(chunk, "switched_at_us") : "-",
+          Field(chunk, "ts_backwards"), sha};
 }
 
 int RunChunksCommand(std::span<char* const> args) {

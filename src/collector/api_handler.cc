@@ -468,7 +468,8 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
                            {wire::kInterfaceDropsHeader, &c.interface_drops},
                            {wire::kLostPacketsHeader, &c.lost_packets},
                            {wire::kGapBeforeHeader, &c.gap_before_ms},
-                           {wire::kTsBackwardsHeader, &c.ts_backwards}});
+                           {wire::kTsBackwardsHeader, &c.ts_backwards},
+                           {wire::kSwitchedAtHeader, &c.switched_at_us}});
     }
     if (auto iface = h.Get(wire::kInterfaceHeader)) c.interface = std::string(Trim(*iface));
     if (st.ok()) {

@@ -15,7 +15,7 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 // 2: idempotency_keys.body_sha256 (a key reused with another body is refused).
-constexpr int kSchemaVersion = 3;  // 3: chunks.ts_backwards
+constexpr int kSchemaVersion = 4;  // 3: chunks.ts_backwards, 4: chunks.switched_at_us
 
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS devices(
@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   lost_packets INTEGER,
   gap_before_ms INTEGER,
   ts_backwards INTEGER,
+  switched_at_us INTEGER,
   interface TEXT,
   received_at_ms INTEGER NOT NULL,
   path TEXT NOT NULL,
@@ -197,17 +198,21 @@ Status CollectorDb::CreateSchema() {
   if (found == 1) {
     PICKET_RETURN_IF_ERROR(db_.Exec("ALTER TABLE idempotency_keys ADD COLUMN body_sha256 TEXT"));
   }
-  if (found >= 1 && found < 3) {  // older chunks stay NULL: not known
+  // Columns added since: older chunks keep NULL (not known).
+  for (const auto& [since, column] : {std::pair{3, "ts_backwards"}, std::pair{4, "switched_at_us"}}) {
+    if (found < 1 || found >= since) continue;
     bool has_column = false;
     {  // finished before the ALTER
-      auto has = db_.Prepare("SELECT 1 FROM pragma_table_info('chunks') WHERE name = 'ts_backwards'");
+      auto has = db_.Prepare("SELECT 1 FROM pragma_table_info('chunks') WHERE name = ?1");
       if (!has.ok()) return has.status();
+      has->Bind(1, column);
       auto row = has->Step();
       if (!row.ok()) return row.status();
       has_column = *row;
     }
     if (!has_column) {
-      PICKET_RETURN_IF_ERROR(db_.Exec("ALTER TABLE chunks ADD COLUMN ts_backwards INTEGER"));
+      PICKET_RETURN_IF_ERROR(
+          db_.Exec("ALTER TABLE chunks ADD COLUMN " + std::string(column) + " INTEGER"));
     }
   }
   PICKET_RETURN_IF_ERROR(db_.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
@@ -348,8 +353,8 @@ Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
   auto insert = db_.Prepare(R"sql(
     INSERT INTO chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops,
                        interface_drops, gap_before_ms, interface, received_at_ms, path, lost_packets,
-                       ts_backwards)
-    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
+                       ts_backwards, switched_at_us)
+    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16))sql");
   if (!insert.ok()) return insert.status();
   PICKET_RETURN_IF_ERROR(insert
                              ->Bind(1, r.device)
@@ -367,6 +372,7 @@ Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
                              .Bind(13, r.path)
                              .Bind(14, r.lost_packets)
                              .Bind(15, r.ts_backwards)
+                             .Bind(16, r.switched_at_us)
                              .Run());
   // Counters saturate at 2^53 - 1: headers are capped there (api_handler), so
   // a sum never overflows int64 (which SQLite would turn into a float) and
@@ -661,7 +667,7 @@ Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const 
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare(R"sql(
     SELECT seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
-           lost_packets, gap_before_ms, ts_backwards, interface, received_at_ms
+           lost_packets, gap_before_ms, ts_backwards, switched_at_us, interface, received_at_ms
     FROM chunks WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, device).Bind(2, SinceBound(q)).Bind(3, ClampLimit(q.limit));

@@ -30,7 +30,7 @@ struct ChunkRecord {
   std::string sha256_hex;
   std::uint64_t bytes = 0;
   std::optional<std::int64_t> packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
-      lost_packets, gap_before_ms, ts_backwards;
+      lost_packets, gap_before_ms, ts_backwards, switched_at_us;
   std::optional<std::string> interface;
   std::int64_t received_at_ms = 0;
   std::string path;  // where the chunk file lives

@@ -353,7 +353,7 @@ class Daemon {
       uv_timer_stop(&proven_timer);
       trial.OnExit();
       if (shutting_down) return;
-      SetWorkerState("restarting");
+      if (!exit.handed_over) SetWorkerState("restarting");  // else its successor captures already
       if (!exit.expected) OnWorkerFailed(exit);
     };
     worker = std::make_unique<WorkerProcess>(&loop, std::move(wo));
@@ -367,7 +367,8 @@ class Daemon {
     Daemon& d;
     std::uint64_t run;  // which worker sent it
     void operator()(const worker_protocol::Ready& e) const { d.OnWorkerReady(e, run); }
-    void operator()(const worker_protocol::Armed&) const {}  // WorkerProcess hands over on it
+    // Only a successor's, once WorkerProcess told its predecessor to hand over.
+    void operator()(const worker_protocol::Armed& e) const { d.OnSuccessorArmed(e, run); }
     void operator()(const worker_protocol::Failed& e) const {
       // May come before or after the exit is seen: either way last_error gets its words.
       d.worker_error = e.what + ": " + e.error;
@@ -390,7 +391,23 @@ class Daemon {
     }
   };
 
+  // A restart's new capture owns every packet from now on (the switch time
+  // has passed, see Sniffer::RequestHandOver): the config is applied, though
+  // the new worker still waits for its predecessor to seal before it writes
+  // (and before its scans start); it stays on trial until it ran.
+  void OnSuccessorArmed(const worker_protocol::Armed& armed, std::uint64_t run) {
+    if (armed.capturing_since_us == 0 || armed.version != running.version || !worker ||
+        worker->stats().starts != run) {
+      return;  // no capture to switch to, or an older config: Ready decides
+    }
+    SetWorkerState("running");
+    SetApplied(armed.version);
+  }
+
   void OnWorkerReady(const worker_protocol::Ready& ready, std::uint64_t run) {
+    // A successor replaced before it got the buffer (a second change during a
+    // hand-over) is ready as it hands over: the newest worker decides.
+    if (!worker || worker->stats().starts != run) return;
     SetWorkerState("running");
     if (ready.version != running.version) {
       // It read its config before the latest change was written: run that one.

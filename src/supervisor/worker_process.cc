@@ -1,6 +1,9 @@
 #include "worker_process.h"
 
+#include <unistd.h>  // environ
+
 #include <csignal>
+#include <string_view>
 
 #include "picket/common/log.h"
 
@@ -70,6 +73,19 @@ Status WorkerProcess::Spawn() {
   uv_process_options_t opts{};
   opts.file = args[0];
   opts.args = args.data();
+  // A successor learns whom it replaces: it takes the buffer after that one.
+  std::vector<std::string> env_text;
+  std::vector<char*> env;
+  if (predecessor_) {
+    const std::string key = std::string(worker_protocol::kPredecessorEnv) + "=";
+    for (char** e = environ; *e; ++e) {
+      if (std::string_view(*e).substr(0, key.size()) != key) env_text.emplace_back(*e);
+    }
+    env_text.push_back(key + std::to_string(predecessor_->pid));
+    for (auto& e : env_text) env.push_back(e.data());
+    env.push_back(nullptr);
+    opts.env = env.data();
+  }
   opts.exit_cb = &OnExit;
   uv_stdio_container_t stdio[3];
   for (int i = 0; i < 3; ++i) {
@@ -153,6 +169,11 @@ void WorkerProcess::OnExit(uv_process_t* process, int64_t exit_status, int term_
     self->retired_.erase(it);
     if (self->retired_.empty() && !(self->predecessor_ && self->predecessor_->handed_over)) {
       uv_timer_stop(self->retire_kill_timer_);
+    }
+    if (self->restart_after_handover_ && !self->stopping_ && self->retired_.empty() &&
+        self->predecessor_ && self->predecessor_->handed_over && self->process_) {
+      self->Restart(self->options_.argv);  // a restart that waited for the worker two back
+      return;
     }
     self->FinishStopWhenDone();
     return;
@@ -273,11 +294,12 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
         continue;
       }
       const bool from_successor = self->predecessor_ && out.run == self->stats_.starts;
-      if (const auto* armed = std::get_if<worker_protocol::Armed>(&*event)) {
-        if (from_successor) self->HandOver(armed->capturing_since_us);
-        continue;
-      }
-      if (from_successor) {
+      const auto* armed = std::get_if<worker_protocol::Armed>(&*event);
+      if (armed) {
+        // A first worker's has nothing to hand over; a successor's is passed
+        // on once its predecessor was told to.
+        if (!from_successor || !self->HandOver(armed->capturing_since_us)) continue;
+      } else if (from_successor && !std::holds_alternative<worker_protocol::FilterAck>(*event)) {
         self->held_events_.emplace_back(std::move(*event), out.run);
         continue;
       }
@@ -303,8 +325,12 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
 }
 
 bool WorkerProcess::SendControl(const worker_protocol::Command& command) {
-  // Until its exit is reported the predecessor is the owner's worker.
-  if (predecessor_) return WriteControl(predecessor_->control_in, command);
+  // Until its exit is reported the predecessor is the owner's worker, but a
+  // filter change after the hand-over is for the capture that runs on.
+  const bool for_capture = std::holds_alternative<worker_protocol::FilterCommand>(command);
+  if (predecessor_ && !(for_capture && predecessor_->handed_over && process_)) {
+    return WriteControl(predecessor_->control_in, command);
+  }
   if (!process_) return false;
   return WriteControl(control_in_, command);
 }
@@ -372,9 +398,18 @@ void WorkerProcess::MarkHealthy() {
 void WorkerProcess::Restart(std::vector<std::string> argv) {
   options_.argv = std::move(argv);
   uv_timer_stop(restart_timer_);
-  if (predecessor_) {  // one hand-over at a time: this argv follows once it is done
-    restart_after_handover_ = true;
-    return;
+  if (predecessor_) {
+    // The armed successor owns the capture and may be replaced in turn while
+    // its predecessor still seals (each waits for the one it replaces, see
+    // kPredecessorEnv), but never more than one worker back: each holds a
+    // ring. Else this argv follows once the hand-over is done.
+    if (!predecessor_->handed_over || !process_ || !retired_.empty()) {
+      restart_after_handover_ = true;
+      return;
+    }
+    restart_after_handover_ = false;
+    RetirePredecessor();
+    if (predecessor_ || !process_) return;  // the released events restarted it already
   }
   if (!process_) {
     if (Status st = Spawn(); !st.ok()) ScheduleRestart();
@@ -409,8 +444,8 @@ void WorkerProcess::StartSuccessor() {
   uv_timer_start(arm_timer_, &OnArmTimer, static_cast<std::uint64_t>(options_.arm_timeout.count()), 0);
 }
 
-void WorkerProcess::HandOver(std::int64_t successor_since_us) {
-  if (!predecessor_ || predecessor_->handed_over || !process_) return;
+bool WorkerProcess::HandOver(std::int64_t successor_since_us) {
+  if (!predecessor_ || predecessor_->handed_over || !process_) return false;
   uv_timer_stop(arm_timer_);
   predecessor_->handed_over = true;
   PICKET_LOG(kInfo, "supervisor", "worker successor armed: handing over", {"pid", stats_.pid},
@@ -422,6 +457,7 @@ void WorkerProcess::HandOver(std::int64_t successor_since_us) {
   }
   uv_timer_start(retire_kill_timer_, &OnRetireKillTimer,
                  static_cast<std::uint64_t>(options_.stop_grace.count()), 0);
+  return true;
 }
 
 // The predecessor handed the buffer over and closed its channel: its exit, as
@@ -455,7 +491,8 @@ void WorkerProcess::PredecessorGone(int64_t exit_status, int term_signal) {
   const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - gone.started_at);
   if (options_.on_exit) {
-    options_.on_exit(WorkerExit{gone.run, static_cast<int>(exit_status), term_signal, ran, true});
+    options_.on_exit(
+        WorkerExit{gone.run, static_cast<int>(exit_status), term_signal, ran, true, gone.handed_over});
   }
   ReleaseHeldEvents();
   if (stopping_) {

@@ -9,8 +9,10 @@
 // capture is open) the predecessor is told to hand over (HandOver: stop, and
 // leave the successor its cut), and the successor takes the buffer after it.
 // A successor that fails before arming leaves the predecessor running. To the
-// owner it looks like a restart: the predecessor's exit (expected) is reported
-// first, and the successor's events are held back until then.
+// owner it looks like a restart: the successor's Armed is passed on at once
+// (from then on the new capture owns every packet), the predecessor's exit
+// (expected, handed_over) follows, and the successor's other events are held
+// back until then.
 #pragma once
 
 #include <uv.h>
@@ -39,6 +41,8 @@ struct WorkerExit {
   int term_signal = 0;
   std::chrono::milliseconds ran{0};  // monotonic: spawn to exit
   bool expected = false;       // asked for: Stop() or Restart()
+  // A predecessor that handed over to an armed successor: capture went on.
+  bool handed_over = false;
 };
 
 struct WorkerProcessOptions {
@@ -97,6 +101,9 @@ class WorkerProcess {
 
   // Sends one command to the running worker's control channel; false when no
   // worker runs (a restarted worker is sent its state again when it is ready).
+  // During a hand-over that is the predecessor until its exit is reported,
+  // except for a filter change once the successor is armed: that goes to the
+  // successor, whose FilterAck is passed on at once.
   bool SendControl(const worker_protocol::Command& command);
 
   const WorkerStats& stats() const { return stats_; }
@@ -123,7 +130,7 @@ class WorkerProcess {
 
   Status Spawn();
   void StartSuccessor();
-  void HandOver(std::int64_t successor_since_us);
+  bool HandOver(std::int64_t successor_since_us);
   void HandleExit(int64_t exit_status, int term_signal);
   void HandlePredecessorExit(int64_t exit_status, int term_signal);
   void RetirePredecessor();

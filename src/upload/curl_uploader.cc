@@ -114,6 +114,7 @@ class CurlUploader final : public ChunkUploader {
         Header(wire::kTsBackwardsHeader, chunk.ts_backwards),
         wire::HeaderLine(wire::kInterfaceHeader, chunk.interface),
     };
+    if (chunk.switched_at_us > 0) headers.push_back(Header(wire::kSwitchedAtHeader, chunk.switched_at_us));
     const std::string url = base_url + wire::ChunkPath(settings_.device_id, chunk.seq);
     const Compression c = Encoding();
     if (settings_.gzip && body.file_size() > 256 && body.WorthCompressing(c)) {

@@ -49,9 +49,40 @@ void WorkerControl::Send(const worker_protocol::Event& event) {
   }
 }
 
-void WorkerControl::ReadLoop() {
-  std::string partial;
+void WorkerControl::ServeBeforeStart(std::chrono::milliseconds wait, const OnEarlyCommand& early) {
+  if (closed_) return;
+  pollfd fd{in_fd_, POLLIN, 0};
+  if (::poll(&fd, 1, static_cast<int>(wait.count())) <= 0 || !(fd.revents & (POLLIN | POLLHUP))) return;
+  closed_ = !ReadLines([&](const worker_protocol::Command& command) {
+    if (!early(command)) kept_.push_back(command);
+  });
+}
+
+bool WorkerControl::ReadLines(const std::function<void(const worker_protocol::Command&)>& each) {
   char buf[16 * 1024];
+  ssize_t n = ::read(in_fd_, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+  if (n <= 0) return false;
+  partial_.append(buf, static_cast<std::size_t>(n));
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1) {
+    auto command = worker_protocol::ParseCommand(std::string_view(partial_).substr(start, nl - start));
+    if (!command.ok()) {
+      PICKET_LOG(kWarn, "worker", "unreadable control command ignored", {"bytes", nl - start},
+                 {"error", command.status()});
+      continue;
+    }
+    each(*command);
+  }
+  partial_.erase(0, start);
+  if (partial_.size() > worker_protocol::kMaxLineBytes) partial_.clear();  // a runaway line
+  return true;
+}
+
+void WorkerControl::ReadLoop() {
+  for (const auto& command : kept_) on_command_(command);
+  kept_.clear();
+  if (closed_) return;  // EOF: the supervisor closed the channel
   auto next_tick = std::chrono::steady_clock::now() + tick_;
   while (!stop_.load()) {
     if (on_tick_ && std::chrono::steady_clock::now() >= next_tick) {
@@ -63,22 +94,7 @@ void WorkerControl::ReadLoop() {
     int ready = ::poll(fds, wake_fd_ >= 0 ? 2 : 1, 200);
     if (ready < 0 && errno != EINTR) return;
     if (ready <= 0 || !(fds[0].revents & (POLLIN | POLLHUP))) continue;
-    ssize_t n = ::read(in_fd_, buf, sizeof buf);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) return;  // EOF: the supervisor closed the channel
-    partial.append(buf, static_cast<std::size_t>(n));
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-      auto command = worker_protocol::ParseCommand(std::string_view(partial).substr(start, nl - start));
-      if (!command.ok()) {
-        PICKET_LOG(kWarn, "worker", "unreadable control command ignored",
-                   {"bytes", nl - start}, {"error", command.status()});
-        continue;
-      }
-      on_command_(*command);
-    }
-    partial.erase(0, start);
-    if (partial.size() > worker_protocol::kMaxLineBytes) partial.clear();  // a runaway line
+    if (!ReadLines(on_command_)) return;  // EOF: the supervisor closed the channel
   }
 }
 

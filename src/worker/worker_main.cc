@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <csignal>
 #include <ctime>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <variant>
 
 #include "picket/buffer/buffer_store.h"
@@ -40,6 +42,8 @@ std::atomic<ShardRunner*> g_shards{nullptr};
 volatile std::sig_atomic_t g_stop = 0;
 // Set by a HandOver command before the stop: the armed successor's pid.
 std::atomic<std::int64_t> g_successor_pid{0};
+// Its capture's start, for a hand-over that came before our capture loop ran.
+std::atomic<std::int64_t> g_successor_since_us{0};
 
 void OnStopSignal(int) {
   g_stop = 1;
@@ -109,6 +113,7 @@ class CommandHandler {
   void operator()(const wp::HandOver& cmd) const {
     // What arrived before the successor's capture opened is in this ring only:
     // it is drained up to the successor's start, not beyond.
+    g_successor_since_us.store(cmd.successor_since_us);
     g_successor_pid.store(cmd.successor_pid);
     {
       std::lock_guard lock(g_sniffer_mu);
@@ -161,6 +166,7 @@ buffer::ChunkMeta ToChunkMeta(const capture::SealedChunk& c) {
   m.interface_drops = c.interface_drops;
   m.lost_packets = c.lost_packets;
   m.gap_before_ms = c.gap_before_ms;
+  m.switched_at_us = c.switched_at_us;
   m.sha256_hex = c.sha256_hex;
   m.interface = c.interface;
   m.sealed_at_ms = c.sealed_at_ms;
@@ -185,8 +191,14 @@ Status DropPrivileges(const SecuritySection& security, const std::string& chunk_
 }
 
 // Captures from `source` until SIGTERM; starts the scan jobs once the capture runs.
-int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
-               capture::PcapLiveSource* source, std::int64_t gap_ms,
+// How capture went on from the previous worker, for the first chunk.
+struct Continuity {
+  std::int64_t gap_ms = 0;          // down this long
+  std::int64_t switched_at_us = 0;  // or taken over without a gap at this packet time
+};
+
+int RunCapture(const DaemonConfig& config, std::int64_t version, buffer::BufferStore& store,
+               capture::PcapLiveSource* source, Continuity continuity,
                std::optional<capture::CaptureCut> skip_through, ScanJobRunner* scans,
                WorkerControl* control) {
   auto fail = [control](const char* what, const Status& st) {
@@ -196,7 +208,8 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
   };
   const Clock& clock = SystemClock::Instance();
   auto options = capture::ChunkWriterOptions::FromConfig(config.capture, store.ChunkDir(), *source);
-  options.gap_before_ms = gap_ms;
+  options.gap_before_ms = continuity.gap_ms;
+  options.switched_at_us = continuity.switched_at_us;
   std::uint64_t committed = 0;
   // Seqs come from memory, not MAX(seq)+1 of committed rows: a chunk whose
   // commit failed keeps its number, so it is never handed out twice. Both
@@ -245,16 +258,23 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
   sniffer_options.skip_through = skip_through;
   capture::Sniffer sniffer(*source, **writer, clock, sniffer_options);
   g_sniffer.store(&sniffer);
-  if (g_stop) sniffer.RequestStop();  // SIGTERM arrived while the capture was opening
+  if (g_stop) {  // SIGTERM or a hand-over arrived while the capture was opening
+    if (const std::int64_t since = g_successor_since_us.load(); since > 0) {
+      sniffer.RequestHandOver(since);  // replaced before it ran: a successor is armed already
+    } else {
+      sniffer.RequestStop();
+    }
+  }
   if (scans) {
     g_scans.store(scans);
     scans->Start();
     if (g_stop) scans->RequestStop();
   }
   PICKET_LOG(kInfo, "worker", "capturing", {"interface", config.capture.interface},
-             {"filter", source->InstalledFilter()}, {"gap_before_ms", gap_ms});
+             {"filter", source->InstalledFilter()}, {"gap_before_ms", continuity.gap_ms},
+             {"switched_at_us", continuity.switched_at_us});
   if (control) {
-    control->Send(wp::Ready{config.version, true});
+    control->Send(wp::Ready{version, true});
   }
   Status st = sniffer.Run();
   {
@@ -266,6 +286,13 @@ int RunCapture(const DaemonConfig& config, buffer::BufferStore& store,
   if (const std::int64_t successor = g_successor_pid.load(); successor != 0) {
     const CaptureHandOver handover{sniffer.Cut().value_or(capture::CaptureCut{}), SealMarkNow(),
                                    successor};
+    const std::int64_t since = g_successor_since_us.load();
+    const std::int64_t past_switch_us = handover.cut.ts_us - (since + capture::kHandOverMarginUs);
+    if (since > 0 && past_switch_us > 0) {  // taken before the hand-over reached us (see RequestHandOver)
+      PICKET_LOG(kWarn, "worker",
+                 "capture cut lies past the switch: packets only the new filter takes are missing there",
+                 {"past_switch_us", past_switch_us});
+    }
     if (Status put = store.PutState(std::string(kHandOverKey), EncodeHandOver(handover));
         !put.ok()) {
       PICKET_LOG(kWarn, "worker", "capture cut not stored: the next worker repeats the overlap",
@@ -306,14 +333,53 @@ int Run(const DaemonConfig& config, bool control_channel) {
     if (!opened_source.ok()) return fail("capture", opened_source.status());
     source = std::move(*opened_source);
   }
+  timespec opened_at{};
+  ::clock_gettime(CLOCK_REALTIME, &opened_at);  // the clock of packet timestamps
+  const std::int64_t since_us = std::int64_t{opened_at.tv_sec} * 1'000'000 + opened_at.tv_nsec / 1000;
   if (control) {
-    timespec now{};
-    ::clock_gettime(CLOCK_REALTIME, &now);  // the clock of packet timestamps
-    const std::int64_t since_us = std::int64_t{now.tv_sec} * 1'000'000 + now.tv_nsec / 1000;
+    // The switch is at since + the margin (Sniffer::RequestHandOver): armed
+    // means every packet from now on is ours, so the supervisor may report the
+    // new config applied the moment it reads this.
+    if (source) {
+      const std::int64_t switch_us = since_us + capture::kHandOverMarginUs + 1;
+      const timespec at{static_cast<time_t>(switch_us / 1'000'000),
+                        static_cast<long>(switch_us % 1'000'000) * 1000};
+      while (::clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+      }
+    }
     control->Send(wp::Armed{config.version, source ? since_us : 0});
   }
   // One worker per buffer: wait for a previous one that is still sealing.
-  auto lock = LockExclusive(config.buffer.dir + "/worker.lock", std::chrono::seconds(30));
+  // Armed, this capture is the one running: a live filter change sent
+  // meanwhile is installed at once where the switch is exact (kernel filter
+  // slot); any other command waits for the reader thread.
+  std::int64_t version = config.version;  // what runs: a filter change may come before Ready
+  auto take_filter_early = [&](const wp::Command& command) {
+    if (const auto* handover = std::get_if<wp::HandOver>(&command)) {
+      // Replaced before our capture loop ran (a second change during a
+      // hand-over): it must start bounded by the switch, not learn it late.
+      g_successor_since_us.store(handover->successor_since_us);
+      g_successor_pid.store(handover->successor_pid);
+      OnStopSignal(SIGTERM);
+      return true;
+    }
+    const auto* change = std::get_if<wp::FilterCommand>(&command);
+    if (!change || !source || !source->FilterSwitchIsExact()) return false;
+    const Status st = source->SetFilter(change->filter);
+    if (st.ok()) version = change->version;
+    PICKET_LOG(kInfo, "worker", "filter changed before the capture loop started",
+               {"version", change->version}, {"ok", st.ok()});
+    control->Send(wp::FilterAck{change->version, st.ok(), st.ok() ? std::string() : st.ToString()});
+    return true;
+  };
+  const auto serve = [&](std::chrono::milliseconds pause) {
+    if (control) control->ServeBeforeStart(pause, take_filter_early);
+    else std::this_thread::sleep_for(pause);
+  };
+  if (const char* predecessor = std::getenv(wp::kPredecessorEnv)) {
+    if (const int pid = std::atoi(predecessor); pid > 0) WaitForExit(pid, std::chrono::seconds(30), serve);
+  }
+  auto lock = LockExclusive(config.buffer.dir + "/worker.lock", std::chrono::seconds(30), serve);
   if (!lock.ok()) return fail("worker lock", lock.status());
   auto opened = buffer::OpenSqliteBuffer({config.buffer.dir, config.buffer.max_bytes});
   if (!opened.ok()) return fail("buffer", opened.status());
@@ -366,6 +432,11 @@ int Run(const DaemonConfig& config, bool control_channel) {
   }
   const std::int64_t gap_ms =
       skip_through ? 0 : RestartGapMs(last_mark, last_sealed_ms, SealMarkNow());
+  // Recorded on the first chunk instead of a gap: the predecessor's last packet,
+  // or (it took none after we opened) the switch time itself.
+  const std::int64_t switched_at_us =
+      !skip_through ? 0 : skip_through->ts_us > 0 ? skip_through->ts_us
+                                                  : since_us + capture::kHandOverMarginUs;
   if (Status st = DropPrivileges(config.security, store->ChunkDir()); !st.ok()) {
     return fail("drop privileges", st);
   }
@@ -395,8 +466,8 @@ int Run(const DaemonConfig& config, bool control_channel) {
   }
   int rc = 0;
   if (source) {
-    rc = RunCapture(config, *store, source.get(), gap_ms, skip_through, scans.get(),
-                    control.get());
+    rc = RunCapture(config, version, *store, source.get(), {gap_ms, switched_at_us}, skip_through,
+                    scans.get(), control.get());
   } else {
     if (scans) {
       g_scans.store(scans.get());

@@ -14,7 +14,7 @@ import json, os, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from e2e_support import (CollectorChunks, MarkerStream, change_near, config_applied, describe_runs,
-                         device_status, remove_unless_kept, report, root_or_skip,
+                         device_status, http_get, remove_unless_kept, report, root_or_skip,
                          stream_delivered)  # noqa: E402
 from servers import (Processes, WaitTimeout, ZooKeeper, skip_code, start_collector, wait_for,
                      zookeeper_missing)  # noqa: E402
@@ -98,6 +98,13 @@ def main():
         except WaitTimeout as e:
             failures.append(str(e))
             data = chunks.data()
+        # Each restart's first chunk records the switch, none records a gap.
+        rows = json.loads(http_get(f"{base}/v1/devices/{DEVICE}/chunks?limit=1000"))
+        switched = [r["seq"] for r in rows if (r.get("switched_at_us") or 0) > 0]
+        gaps = [r["seq"] for r in rows if (r.get("gap_before_ms") or 0) > 0]
+        if len(switched) != restarts or gaps:
+            failures.append(f"chunks recording a switch: {switched} (expected {restarts}, one per "
+                            f"restart); recording a gap: {gaps} (expected none)")
         counts = stream.counts(data)
         lost = [n for n, c in enumerate(counts, 1) if c == 0]
         doubled = [n for n, c in enumerate(counts, 1) if c > 1]

@@ -47,6 +47,9 @@ struct ChunkMeta {
   std::uint64_t interface_drops = 0;
   std::uint64_t lost_packets = 0;  // received but in no chunk: disk too slow, write errors
   std::int64_t gap_before_ms = 0;  // capture was down this long before the chunk (restart)
+  // A config change switched captures without a gap: packets stamped up to
+  // this (µs) are in earlier chunks. 0: no switch before this chunk.
+  std::int64_t switched_at_us = 0;
   std::string sha256_hex;
   std::string interface;
   std::int64_t sealed_at_ms = 0;   // wall clock

@@ -83,6 +83,8 @@ struct SealedChunk {
   // write errors and packets the caller reported with NoteLostPackets.
   std::uint64_t lost_packets = 0;
   std::int64_t gap_before_ms = 0;  // restart gap; only on the first chunk after the writer opened
+  // The switch from a previous capture (make-before-break), first chunk only; 0: none.
+  std::int64_t switched_at_us = 0;
   std::int64_t sealed_at_ms = 0;   // wall clock
   SealReason reason = SealReason::kStop;
 };
@@ -96,6 +98,7 @@ struct ChunkWriterOptions {
   Millis max_age{60'000};  // ≤ 0: no age rotation
   Millis idle{10'000};     // ≤ 0: no idle rotation
   std::int64_t gap_before_ms = 0;
+  std::int64_t switched_at_us = 0;  // see SealedChunk
   std::size_t buffer_bytes = 256 << 10;  // user-space write buffer (inline mode)
   // In-memory pool between the capture thread and the writer thread (queued mode,
   // see above); 0: inline mode. Blocks are min(1 MiB, queue_bytes / 8), at least

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,6 +31,11 @@ namespace picket::capture {
 // timestamp. Both handles saw the same packets with the same kernel
 // timestamps while they overlapped, so the new one skips what is at or before
 // the cut and keeps the rest: every packet in exactly one chunk.
+// Timestamps of one packet seen on two CPUs may differ by this much: a
+// predecessor takes packets stamped up to its successor's start plus this
+// margin, the successor keeps every later one.
+inline constexpr std::int64_t kHandOverMarginUs = 1'000;
+
 struct CaptureCut {
   std::int64_t ts_us = 0;
   std::uint64_t at_ts = 0;  // packets taken with ts_us itself (several share a microsecond)
@@ -93,8 +99,12 @@ class Sniffer {
   // Async-signal-safe: sets a lock-free flag and interrupts the source.
   void RequestStop() noexcept;
   // A stop for a successor capturing since `successor_since_us` (make-before-
-  // break): the ring drain ends once a packet stamped after it was taken, as
-  // every earlier one has been (a TPACKET ring delivers in arrival order).
+  // break): from now on only packets stamped up to it plus kHandOverMarginUs
+  // are taken; the first one stamped later, and all after it in the ring, are
+  // left to the successor (a TPACKET ring delivers in arrival order). The
+  // switch is at that time, whatever the traffic. (A packet stamped later that
+  // a dispatch delivered before this call is taken: the cut then lies past the
+  // switch, and the successor skips up to the cut.)
   void RequestHandOver(std::int64_t successor_since_us) noexcept;
 
   bool stop_requested() const noexcept;
@@ -134,7 +144,9 @@ class Sniffer {
   SnifferOptions options_;
 
   std::atomic<bool> stop_{false};
-  std::atomic<std::int64_t> drain_past_us_{0};  // 0: drain until nothing waits or ring_drain
+  // Packets stamped after this are a successor's (RequestHandOver); once one
+  // came, every packet after it in the ring too (the bound drops to min).
+  std::atomic<std::int64_t> take_until_us_{std::numeric_limits<std::int64_t>::max()};
   static_assert(std::atomic<bool>::is_always_lock_free, "RequestStop must be signal-safe");
 
   std::mutex filter_mu_;
@@ -149,6 +161,7 @@ class Sniffer {
   SnifferStats counted_;  // counted per packet here, published per dispatch below
   std::optional<CaptureCut> cut_;  // the newest packet taken, loop thread until Run returns
   bool skipping_ = false;          // still before or at options_.skip_through
+  bool past_hand_over_ = false;  // a packet past take_until_us_ came: the drain is done
 
   // Published copies for Stats() on other threads (no atomic RMW per packet).
   std::atomic<std::uint64_t> packets_{0};

@@ -246,6 +246,10 @@ inline constexpr std::string_view kInterfaceDropsHeader = "X-Picket-Interface-Dr
 // Received by the worker but in no chunk (disk slower than capture, write errors).
 inline constexpr std::string_view kLostPacketsHeader = "X-Picket-Lost-Packets";
 inline constexpr std::string_view kGapBeforeHeader = "X-Picket-Gap-Before-Ms";  // capture down before it
+// The chunk's capture took over from a running one on a config change, with no
+// gap: every packet stamped up to this (µs since the epoch) is in the chunks
+// before it, every later one in this chunk or after. Absent: no switch.
+inline constexpr std::string_view kSwitchedAtHeader = "X-Picket-Switched-At-Us";
 // Packets stamped earlier than the packet before them (the clock stepped back); 0: in order.
 inline constexpr std::string_view kTsBackwardsHeader = "X-Picket-Ts-Backwards";
 inline constexpr std::string_view kInterfaceHeader = "X-Picket-Interface";       // text

@@ -36,6 +36,10 @@ namespace picket::worker_protocol {
 
 // A longer line is refused whole (the readers drop it and keep the channel).
 inline constexpr std::size_t kMaxLineBytes = std::size_t{1} << 20;
+// Set in a successor's environment: the pid of the worker it replaces. The
+// successor takes the buffer lock only after that one exited (flock keeps no
+// queue, and a restart during a hand-over has two workers waiting).
+inline constexpr const char* kPredecessorEnv = "PICKET_WORKER_PREDECESSOR";
 
 // --- supervisor → worker ----------------------------------------------------
 

@@ -279,9 +279,10 @@ TEST_SUITE("capture.chunk_writer") {
     CHECK(sealed[0].kernel_drops == 2);
   }
 
-  TEST_CASE("the restart gap is reported on the first chunk only") {
+  TEST_CASE("the restart gap and a capture switch are reported on the first chunk only") {
     ChunkWriterOptions o = Limits(24 + kRecord100, Millis(60'000), Millis(10'000));
     o.gap_before_ms = 340;
+    o.switched_at_us = 1'800'000'000'123'456;
     Harness h(o);
     for (int i = 0; i < 3; ++i) REQUIRE(h.Write(MakePacket(i, 100)).ok());
     REQUIRE(h.writer->SealNow().ok());
@@ -289,6 +290,9 @@ TEST_SUITE("capture.chunk_writer") {
     CHECK(h.sealed[0].gap_before_ms == 340);
     CHECK(h.sealed[1].gap_before_ms == 0);
     CHECK(h.sealed[2].gap_before_ms == 0);
+    CHECK(h.sealed[0].switched_at_us == 1'800'000'000'123'456);
+    CHECK(h.sealed[1].switched_at_us == 0);
+    CHECK(h.sealed[2].switched_at_us == 0);
   }
 
   TEST_CASE("SealNow seals the open chunk and discards an empty one") {

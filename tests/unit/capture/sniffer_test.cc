@@ -251,14 +251,17 @@ TEST_SUITE("capture.sniffer") {
         else sniffer->RequestStop();
       });
       rig.source.PushPackets({MakePacket(3000, 60)});
-      rig.source.PushPackets({MakePacket(3600, 60)});  // past 2500 + 1 ms: the successor has the rest
+      // 3600 is past 2500 + 1 ms: it and all after it in the ring are the
+      // successor's, even one stamped earlier on another CPU.
+      rig.source.PushPackets({MakePacket(3600, 60), MakePacket(3400, 60)});
       rig.source.PushPackets({MakePacket(5000, 60)});
       SnifferOptions o;
       o.ring_drain = Millis(500);
       sniffer = std::make_unique<Sniffer>(rig.source, *rig.writer, rig.clock, o);
       REQUIRE(sniffer->Run().ok());
-      CHECK(sniffer->Stats().packets == (handover ? 4u : 5u));
-      CHECK(sniffer->Cut()->ts_us == (handover ? 3600 : 5000));
+      CHECK(sniffer->Stats().packets == (handover ? 3u : 6u));
+      CHECK(sniffer->Cut()->ts_us == (handover ? 3000 : 5000));
+      CHECK(rig.ReadAllSealed().size() == (handover ? 3u : 6u));
     }
   }
 

@@ -53,15 +53,17 @@ WorkerProcessOptions Fast(std::vector<std::string> argv) {
 }
 
 // A worker speaking the control protocol: says Armed (when `arms`) and Ready
-// for `version`, appends every command to NAME.commands, exits on a hand-over.
+// for `version`, appends every command to NAME.commands, runs `on_hand_over`
+// on a hand-over (which must end the shell, at once or later).
 std::vector<std::string> ProtocolShell(const testing::TempDir& dir, const std::string& name,
-                                       int version, bool arms) {
+                                       int version, bool arms,
+                                       const std::string& on_hand_over = "exit 0") {
   const std::string v = std::to_string(version);
   std::string script = "touch '" + dir.Join(name + ".started") + "'; ";
   if (arms) script += "echo '{\"event\":\"armed\",\"version\":" + v + ",\"capturing_since_us\":" + v + "000}'; ";
   script += "echo '{\"event\":\"ready\",\"version\":" + v + ",\"capture\":true}'; ";
   script += "while read -r line; do echo \"$line\" >> '" + dir.Join(name + ".commands") +
-            "'; case \"$line\" in *hand_over*) exit 0;; esac; done";
+            "'; case \"$line\" in *hand_over*) " + on_hand_over + ";; esac; done";
   return {"/bin/sh", "-c", script};
 }
 
@@ -70,13 +72,14 @@ std::string ReadText(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// What the owner saw, in order: "ready <run>" and "exit <run>".
+// What the owner saw, in order: "armed <run>", "ready <run>" and "exit <run>".
 struct Seen {
   std::vector<std::string> order;
   std::vector<WorkerExit> exits;
   void Attach(WorkerProcessOptions& o) {
     o.on_event = [this](worker_protocol::Event e, std::uint64_t run) {
       if (std::holds_alternative<worker_protocol::Ready>(e)) order.push_back("ready " + std::to_string(run));
+      if (std::holds_alternative<worker_protocol::Armed>(e)) order.push_back("armed " + std::to_string(run));
     };
     o.on_exit = [this](const WorkerExit& e) {
       exits.push_back(e);
@@ -87,8 +90,9 @@ struct Seen {
 
 // A protocol worker "a" (version 1) started and ready, for the hand-over cases.
 struct HandOverRig {
-  explicit HandOverRig(const std::function<void(WorkerProcessOptions&)>& tune = {}) {
-    WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true));
+  explicit HandOverRig(const std::function<void(WorkerProcessOptions&)>& tune = {},
+                       const std::string& first_on_hand_over = "exit 0") {
+    WorkerProcessOptions o = Fast(ProtocolShell(dir, "a", 1, true, first_on_hand_over));
     if (tune) tune(o);
     seen.Attach(o);
     w = std::make_unique<WorkerProcess>(&l.loop, o);
@@ -207,22 +211,63 @@ TEST_SUITE("supervisor.worker") {
   TEST_CASE("restart is make-before-break: the worker hands over once its successor is armed") {
     HandOverRig r;
     r.w->Restart(ProtocolShell(r.dir, "b", 2, true));
-    CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 3; }));
+    CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 4; }));
     const int second = r.w->stats().pid;
     CHECK(second != r.first);
     // The running worker was told to stop only by its successor's arming, and which one it was.
     CHECK(ReadText(r.dir.Join("a.commands")) == "{\"op\":\"hand_over\",\"successor_pid\":" +
                                                     std::to_string(second) + ",\"successor_since_us\":2000}\n");
-    // The owner sees a restart: the old worker's (expected) exit, then the new one's events.
-    CHECK(r.seen.order == std::vector<std::string>{"ready 1", "exit 1", "ready 2"});
+    // The owner sees a restart whose new capture took over at once: the
+    // successor's Armed, the old worker's (expected, handed over) exit, then
+    // the new one's other events. The first worker's Armed had no predecessor.
+    CHECK(r.seen.order == std::vector<std::string>{"ready 1", "armed 2", "exit 1", "ready 2"});
     REQUIRE(r.seen.exits.size() == 1);
     CHECK(r.seen.exits[0].expected);
+    CHECK(r.seen.exits[0].handed_over);
     CHECK(r.w->stats().unexpected_exits == 0);
     CHECK(r.w->stats().handovers == 1);
     // Commands go to the successor now.
     CHECK(r.w->SendControl(worker_protocol::ReleaseAll{}));
     CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("b.commands")).find("release_all") != std::string::npos; }));
     r.StopAll();
+  }
+
+  TEST_CASE("once the successor is armed, a filter change goes to it, other commands to the predecessor") {
+    HandOverRig r({}, "( sleep 1; kill $$ ) &");  // still sealing (and reading) for a while
+    r.w->Restart(ProtocolShell(r.dir, "b", 2, true));
+    CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 2; }));
+    REQUIRE(r.seen.order.back() == "armed 2");
+    CHECK(r.w->SendControl(worker_protocol::FilterCommand{"udp port 53", 3}));
+    CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("b.commands")).find("udp port 53") != std::string::npos; }));
+    CHECK(ReadText(r.dir.Join("a.commands")).find("udp port 53") == std::string::npos);
+    // Other commands stay with the predecessor until its exit is reported.
+    CHECK(r.w->SendControl(worker_protocol::ReleaseAll{}));
+    CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("a.commands")).find("release_all") != std::string::npos; }));
+    CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 4; }));
+    CHECK(r.seen.order == std::vector<std::string>{"ready 1", "armed 2", "exit 1", "ready 2"});
+    r.StopAll();
+  }
+
+  TEST_CASE("a second restart during a hand-over replaces the armed successor without waiting") {
+    HandOverRig r({}, "( sleep 2; kill $$ ) &");  // "a" seals for up to 2 s after its hand-over
+    r.w->Restart(ProtocolShell(r.dir, "b", 2, true, "exit 0"));
+    CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 2; }));  // armed 2
+    const auto started = std::chrono::steady_clock::now();
+    r.w->Restart(ProtocolShell(r.dir, "c", 3, true));
+    // "c" started and armed while "a" still seals; "b" was told to hand over to it.
+    CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("b.commands")).find("hand_over") != std::string::npos; }));
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(1500));
+    CHECK(r.l.RunUntil([&] { return r.seen.order.back() == "ready 3"; }));
+    // "a" leaves the owner's view (handed over) as "c" starts: b's held Ready
+    // comes with it, then c's arming, b's hand-over and c's Ready.
+    CHECK(r.seen.order == std::vector<std::string>{"ready 1", "armed 2", "exit 1", "ready 2",
+                                                   "armed 3", "exit 2", "ready 3"});
+    REQUIRE(r.seen.exits.size() == 2);
+    CHECK(r.seen.exits[0].handed_over);
+    CHECK(r.seen.exits[1].handed_over);
+    CHECK(r.w->stats().handovers == 2);
+    r.StopAll();
+    CHECK(::kill(r.first, 0) != 0);  // gone with the rest
   }
 
   TEST_CASE("a successor that fails or never arms leaves the running worker capturing") {
@@ -238,6 +283,7 @@ TEST_SUITE("supervisor.worker") {
       CHECK(r.l.RunUntil([&] { return r.seen.exits.size() >= 2; }));  // tried again after the backoff
       for (const auto& e : r.seen.exits) {
         CHECK_FALSE(e.expected);
+        CHECK_FALSE(e.handed_over);
         CHECK(e.run >= 2);
         if (hangs) CHECK(e.term_signal == SIGKILL);
         else CHECK(e.exit_status == 3);
