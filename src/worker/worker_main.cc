@@ -352,9 +352,9 @@ int Run(const DaemonConfig& config, bool control_channel) {
   // One worker per buffer: wait for a previous one that is still sealing.
   // Armed, this capture is the one running: a live filter change sent
   // meanwhile is installed at once where the switch is exact (kernel filter
-  // slot); any other command waits for the reader thread.
+  // slot), a hand-over is noted; any other command waits for the reader thread.
   std::int64_t version = config.version;  // what runs: a filter change may come before Ready
-  auto take_filter_early = [&](const wp::Command& command) {
+  auto serve_early = [&](const wp::Command& command) {
     if (const auto* handover = std::get_if<wp::HandOver>(&command)) {
       // Replaced before our capture loop ran (a second change during a
       // hand-over): it must start bounded by the switch, not learn it late.
@@ -373,7 +373,7 @@ int Run(const DaemonConfig& config, bool control_channel) {
     return true;
   };
   const auto serve = [&](std::chrono::milliseconds pause) {
-    if (control) control->ServeBeforeStart(pause, take_filter_early);
+    if (control) control->ServeBeforeStart(pause, serve_early);
     else std::this_thread::sleep_for(pause);
   };
   if (const char* predecessor = std::getenv(wp::kPredecessorEnv)) {

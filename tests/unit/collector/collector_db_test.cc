@@ -269,56 +269,47 @@ TEST_SUITE("collector.db") {
     CHECK((*db)->ListLogs(q)->size() == 1);
   }
 
-  TEST_CASE("a schema 2 database gains chunks.ts_backwards and switched_at_us, NULL for the chunks it had") {
+  // Chunk `gw` 1 as an older collector left it: a current database with
+  // `statements` run on it (columns dropped, the row inserted), at `version`;
+  // listed after the current collector opened it again.
+  nlohmann::json ChunksAfterUpgrade(const std::vector<std::string>& statements, int version) {
     testing::TempDir dir;
     const std::string path = dir.path() + "/collector.db";
     {
       auto raw = sqlite::Database::Open(path);
       REQUIRE(raw.ok());
-      {
-        auto db = CollectorDb::Open(path);
-        REQUIRE(db.ok());
-      }
-      // How a schema 2 collector left it: the column did not exist.
-      REQUIRE(raw->Exec("ALTER TABLE chunks DROP COLUMN ts_backwards").ok());
-      REQUIRE(raw->Exec("ALTER TABLE chunks DROP COLUMN switched_at_us").ok());
-      REQUIRE(raw->Exec("INSERT INTO chunks(device, seq, sha256, bytes, received_at_ms, path) "
-                        "VALUES('gw', 1, 'aa', 10, 5, '/x')").ok());
-      REQUIRE(raw->Exec("PRAGMA user_version=2").ok());
+      REQUIRE(CollectorDb::Open(path).ok());
+      for (const auto& sql : statements) REQUIRE(raw->Exec(sql).ok());
+      REQUIRE(raw->Exec("PRAGMA user_version=" + std::to_string(version)).ok());
     }
     auto db = CollectorDb::Open(path);
     REQUIRE(db.ok());
     auto listed = (*db)->ListChunks("gw", ListQuery{});
     REQUIRE(listed.ok());
     REQUIRE(listed->size() == 1);
-    CHECK((*listed)[0].contains("ts_backwards"));
-    CHECK((*listed)[0]["ts_backwards"].is_null());
-    CHECK((*listed)[0].contains("switched_at_us"));
-    CHECK((*listed)[0]["switched_at_us"].is_null());
+    return (*listed)[0];
+  }
+
+  TEST_CASE("a schema 2 database gains chunks.ts_backwards and switched_at_us, NULL for the chunks it had") {
+    const auto chunk = ChunksAfterUpgrade(
+        {"ALTER TABLE chunks DROP COLUMN ts_backwards", "ALTER TABLE chunks DROP COLUMN switched_at_us",
+         "INSERT INTO chunks(device, seq, sha256, bytes, received_at_ms, path) "
+         "VALUES('gw', 1, 'aa', 10, 5, '/x')"},
+        2);
+    CHECK(chunk.contains("ts_backwards"));
+    CHECK(chunk["ts_backwards"].is_null());
+    CHECK(chunk.contains("switched_at_us"));
+    CHECK(chunk["switched_at_us"].is_null());
   }
 
   TEST_CASE("a schema 3 database gains chunks.switched_at_us and keeps ts_backwards") {
-    testing::TempDir dir;
-    const std::string path = dir.path() + "/collector.db";
-    {
-      auto raw = sqlite::Database::Open(path);
-      REQUIRE(raw.ok());
-      {
-        auto db = CollectorDb::Open(path);
-        REQUIRE(db.ok());
-      }
-      REQUIRE(raw->Exec("ALTER TABLE chunks DROP COLUMN switched_at_us").ok());
-      REQUIRE(raw->Exec("INSERT INTO chunks(device, seq, sha256, bytes, received_at_ms, path, "
-                        "ts_backwards) VALUES('gw', 1, 'aa', 10, 5, '/x', 2)").ok());
-      REQUIRE(raw->Exec("PRAGMA user_version=3").ok());
-    }
-    auto db = CollectorDb::Open(path);
-    REQUIRE(db.ok());
-    auto listed = (*db)->ListChunks("gw", ListQuery{});
-    REQUIRE(listed.ok());
-    REQUIRE(listed->size() == 1);
-    CHECK((*listed)[0]["ts_backwards"] == 2);
-    CHECK((*listed)[0]["switched_at_us"].is_null());
+    const auto chunk = ChunksAfterUpgrade(
+        {"ALTER TABLE chunks DROP COLUMN switched_at_us",
+         "INSERT INTO chunks(device, seq, sha256, bytes, received_at_ms, path, ts_backwards) "
+         "VALUES('gw', 1, 'aa', 10, 5, '/x', 2)"},
+        3);
+    CHECK(chunk["ts_backwards"] == 2);
+    CHECK(chunk["switched_at_us"].is_null());
   }
 
   TEST_CASE("a schema 1 database gains the idempotency fingerprint and keeps its keys") {

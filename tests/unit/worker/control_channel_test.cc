@@ -14,6 +14,24 @@ namespace {
 
 namespace wp = worker_protocol;
 
+// The worker's stdin and stdout: in[1] is the supervisor's end of stdin.
+struct Pipes {
+  Pipes() {
+    REQUIRE(::pipe(in) == 0);
+    REQUIRE(::pipe(out) == 0);
+  }
+  ~Pipes() {
+    for (int fd : {in[0], in[1], out[0], out[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  void CloseSupervisorEnd() {
+    ::close(in[1]);
+    in[1] = -1;
+  }
+  int in[2] = {-1, -1}, out[2] = {-1, -1};
+};
+
 void WriteLine(int fd, const wp::Command& command) {
   const std::string line = wp::EncodeCommand(command) + "\n";
   REQUIRE(::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
@@ -23,16 +41,15 @@ void WriteLine(int fd, const wp::Command& command) {
 
 TEST_SUITE("worker.control_channel") {
   TEST_CASE("before the reader starts, a waiting worker takes what it can and keeps the rest in order") {
-    int in[2], out[2];
-    REQUIRE(::pipe(in) == 0);
-    REQUIRE(::pipe(out) == 0);
+    Pipes p;
+    const int to_worker = p.in[1];
     {
-      WorkerControl control(in[0], out[1]);
-      WriteLine(in[1], wp::ReleaseShard{"job-a", 1});
-      WriteLine(in[1], wp::FilterCommand{"udp port 53", 7});
+      WorkerControl control(p.in[0], p.out[1]);
+      WriteLine(to_worker, wp::ReleaseShard{"job-a", 1});
+      WriteLine(to_worker, wp::FilterCommand{"udp port 53", 7});
       // Half a line: finished after the reader thread took over.
       const std::string second = wp::EncodeCommand(wp::ReleaseAll{}) + "\n";
-      REQUIRE(::write(in[1], second.data(), 5) == 5);
+      REQUIRE(::write(to_worker, second.data(), 5) == 5);
 
       std::vector<std::string> early;
       const auto take_filters = [&](const wp::Command& c) {
@@ -53,7 +70,7 @@ TEST_SUITE("worker.control_channel") {
         later.push_back(wp::EncodeCommand(c));
         cv.notify_all();
       });
-      REQUIRE(::write(in[1], second.data() + 5, second.size() - 5) ==
+      REQUIRE(::write(to_worker, second.data() + 5, second.size() - 5) ==
               static_cast<ssize_t>(second.size() - 5));
       std::unique_lock lock(mu);
       CHECK(cv.wait_for(lock, std::chrono::seconds(5), [&] { return later.size() == 2; }));
@@ -61,16 +78,13 @@ TEST_SUITE("worker.control_channel") {
       CHECK(later[0] == wp::EncodeCommand(wp::ReleaseShard{"job-a", 1}));  // the kept one first
       CHECK(later[1] == wp::EncodeCommand(wp::ReleaseAll{}));
     }
-    for (int fd : {in[0], in[1], out[0], out[1]}) ::close(fd);
   }
 
   TEST_CASE("a channel closed before the reader starts ends the reader at once") {
-    int in[2], out[2];
-    REQUIRE(::pipe(in) == 0);
-    REQUIRE(::pipe(out) == 0);
-    WorkerControl control(in[0], out[1]);
-    WriteLine(in[1], wp::FilterCommand{"tcp", 3});
-    ::close(in[1]);
+    Pipes p;
+    WorkerControl control(p.in[0], p.out[1]);
+    WriteLine(p.in[1], wp::FilterCommand{"tcp", 3});
+    p.CloseSupervisorEnd();
     int taken = 0;
     control.ServeBeforeStart(std::chrono::milliseconds(1000), [&](const wp::Command&) { return ++taken > 0; });
     control.ServeBeforeStart(std::chrono::milliseconds(1000), [&](const wp::Command&) { return ++taken > 0; });
@@ -79,7 +93,6 @@ TEST_SUITE("worker.control_channel") {
     control.Start([](const wp::Command&) {});
     control.Stop();
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
-    for (int fd : {in[0], out[0], out[1]}) ::close(fd);
   }
 }
 
