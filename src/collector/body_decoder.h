@@ -19,7 +19,7 @@ namespace picket::collector {
 enum class BodyEncoding { kIdentity, kGzip, kZstd };
 std::string_view BodyEncodingName(BodyEncoding encoding);
 
-// 2^20 = 1 MiB: picketd compresses at zstd level 1 (a 512 KiB window).
+// 2^20 = 1 MiB: picketd compresses at zstd level -1 (a 512 KiB window).
 inline constexpr int kMaxZstdWindowLog = 20;
 
 class BodyDecoder {

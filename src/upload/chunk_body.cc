@@ -72,9 +72,7 @@ Status ChunkBody::UseZstd() {
   zlib_ready_ = gzip_ = false;
   if (zstd_ == nullptr) zstd_ = ZSTD_createCCtx();
   if (zstd_ == nullptr) return Status::ResourceExhausted("ZSTD_createCCtx failed");
-  // Level 1 as for gzip: the gateway's CPU must keep up with capture; its
-  // window (512 KiB) is within what the collector accepts (1 MiB).
-  ZSTD_CCtx_setParameter(zstd_, ZSTD_c_compressionLevel, 1);
+  ZSTD_CCtx_setParameter(zstd_, ZSTD_c_compressionLevel, kZstdLevel);  // why: gzip.h
   ZSTD_CCtx_setParameter(zstd_, ZSTD_c_checksumFlag, 1);
   in_.resize(kInput);
   return Rewind();

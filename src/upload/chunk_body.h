@@ -1,7 +1,7 @@
 // A chunk file as it goes on the wire, read piece by piece for libcurl: as it
-// is, or zstd / gzip (level 1) made on the fly. No upload thread holds a whole
-// chunk, nor its compressed copy, in memory: 64 KiB of input and the
-// compressor's state (zlib ~300 KiB, zstd level 1 ~1.3 MiB).
+// is, or zstd (kZstdLevel) / gzip (level 1) made on the fly. No upload thread
+// holds a whole chunk, nor its compressed copy, in memory: 64 KiB of input and
+// the compressor's state (zlib ~300 KiB, zstd ~1.3 MiB).
 #pragma once
 
 #include <zlib.h>

@@ -28,7 +28,7 @@ Result<std::string> GzipCompress(std::string_view data) {
 
 Result<std::string> ZstdCompress(std::string_view data) {
   std::string out(ZSTD_compressBound(data.size()), '\0');
-  const std::size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 1);
+  const std::size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), kZstdLevel);
   if (ZSTD_isError(n)) return Status::Internal(std::string("ZSTD_compress: ") + ZSTD_getErrorName(n));
   out.resize(n);
   return out;

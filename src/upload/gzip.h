@@ -11,8 +11,15 @@
 
 namespace picket::upload {
 
+// zstd's fast mode -1 (its level-1 parameters with an acceleration of 1): on
+// captures ~50% faster than level 1 for ~2% less ratio (real traffic x3.04
+// vs x3.11, 1,078 vs 706 MB/s on this VM: zstd -b), the same 512 KiB window
+// (the collector accepts up to 1 MiB). On a gateway CPU the uploader must keep
+// up with capture, and compression is most of its cost.
+inline constexpr int kZstdLevel = -1;
+
 Result<std::string> GzipCompress(std::string_view data);
-// One zstd frame, level 1 (a 512 KiB window: the collector accepts up to 1 MiB).
+// One zstd frame at kZstdLevel.
 Result<std::string> ZstdCompress(std::string_view data);
 
 enum class Compression { kZstd, kGzip };

@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getFrameHeader: the window a body needs
 #include <zstd.h>
 
 #include "fakes/upload/gunzip_for_tests.h"
@@ -28,7 +29,7 @@ TEST_SUITE("upload") {
     CHECK(GunzipForTests(*GzipCompress("")) == "");
   }
 
-  TEST_CASE("zstd bodies: one frame, level 1's small window, and the compress decision per sample") {
+  TEST_CASE("zstd bodies: one frame, the fast level's small window, and the compress decision per sample") {
     std::string ndjson;
     for (int i = 0; i < 1000; ++i) ndjson += "{\"ip\":\"127.0.0.1\",\"port\":" + std::to_string(i) + "}\n";
     auto packed = ZstdCompress(ndjson);
@@ -38,6 +39,14 @@ TEST_SUITE("upload") {
     std::string back(ndjson.size(), '\0');
     CHECK(ZSTD_decompress(back.data(), back.size(), packed->data(), packed->size()) == ndjson.size());
     CHECK(back == ndjson);
+    // A body larger than the window still needs only 512 KiB of it (the collector allows 1 MiB).
+    std::string large;
+    while (large.size() < (4u << 20)) large += ndjson;
+    auto packed_large = ZstdCompress(large);
+    REQUIRE(packed_large.ok());
+    ZSTD_frameHeader header{};
+    REQUIRE(ZSTD_getFrameHeader(&header, packed_large->data(), packed_large->size()) == 0);
+    CHECK(header.windowSize <= (512u << 10));
     CHECK(ContentEncodingOf(Compression::kZstd) == "zstd");
     CHECK(ContentEncodingOf(Compression::kGzip) == "gzip");
     std::string noise(200 * 1024, '\0');
