@@ -222,6 +222,8 @@ class Bench:
             shutil.copy2(src, dst)
             setattr(self, attr, dst)
         traffic = self.a.traffic or os.path.join(os.path.dirname(self.a.picketd), "picket_bench_traffic")
+        if not self.a.traffic and not os.access(traffic, os.X_OK):
+            traffic = os.path.join(REPO, "build", "dev", "bin", "picket_bench_traffic")
         if os.access(traffic, os.X_OK):
             self.traffic = traffic
             log(f"traffic generator: {traffic}")
@@ -713,9 +715,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     bindir = os.path.join(REPO, "build", "dev", "bin")
-    ap.add_argument("--picketd", default=os.path.join(bindir, "picketd"))
+    # What ships is the static binary: the dev build's RSS also counts ~14 MiB of
+    # shared libraries' pages per process.
+    static = os.path.join(REPO, "build", "static-x86_64", "bin", "picketd")
+    ap.add_argument("--picketd", default=static if os.path.exists(static) else os.path.join(bindir, "picketd"),
+                    help="default: build/static-x86_64/bin/picketd if built, else build/dev/bin/picketd")
     ap.add_argument("--picket", default=os.path.join(bindir, "picket"))
-    ap.add_argument("--traffic", help="picket_bench_traffic (default: next to picketd; else built from traffic.c)")
+    ap.add_argument("--traffic", help="picket_bench_traffic (default: next to picketd, else build/dev/bin; "
+                                      "else built from traffic.c)")
     ap.add_argument("--tcpdump", help="tcpdump binary (default: from PATH)")
     ap.add_argument("--seconds", type=float, default=6.0, help="duration of each capture load (default 6)")
     ap.add_argument("--small-pps", type=float, default=300_000, help="60-byte frames per second (default 300000)")
