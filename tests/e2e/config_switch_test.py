@@ -2,11 +2,14 @@
 """Config changes while traffic flows, against a real ZooKeeper and the real
 collector: numbered UDP datagrams (1,000/s, one port) cross 8 capture changes
 (snaplen: the worker is restarted) and 8 filter-only changes (applied live),
-alternately, about 0.3 s apart, every filter keeping the stream's port. Every
-datagram must be in the chunks at the collector exactly once: no gap while a
-worker restarts, no packet in two chunks. The snaplen changes must restart the
-worker (pid and starts in the status node), each a hand-over (worker.handovers),
-and the filter changes must not.
+alternately, about 0.3 s apart, then 8 more the moment the last is applied (a
+restart then replaces a new worker whose predecessor still seals, and a filter
+change reaches a new worker before it holds the buffer), every filter keeping
+the stream's port. Every datagram must be in the chunks at the collector
+exactly once: no gap while a worker restarts, no packet in two chunks. The
+snaplen changes must restart the worker (pid and starts in the status node),
+each a hand-over (worker.handovers) whose first chunk records the switch and no
+gap, and the filter changes must not.
 
 usage: config_switch_test.py PICKETD PICKET
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
@@ -27,6 +30,8 @@ STREAM_PORT = 47700  # the filter changes name 47701.. besides it
 PPS = 1000
 CHANGES = 16         # odd: snaplen (restart), even: filter only
 SPACING = 0.3        # s from one change applied to the next written
+BURST = 8            # then this many more, each written the moment the last is applied:
+                     # restarts replace a new worker whose predecessor still seals
 
 
 def main():
@@ -63,7 +68,7 @@ def main():
         lead = time.monotonic() + SPACING
         wait_for("the stream to run", lambda: stream.sent_after(lead) or stream.error, 10)
         changes = []  # {"name", "kind", "write", "applied"}
-        for i in range(1, CHANGES + 1):
+        for i in range(1, CHANGES + BURST + 1):
             kind = "restart" if i % 2 else "filter"
             if kind == "restart":
                 snaplen = 2000 + i
@@ -80,11 +85,15 @@ def main():
             if restarted != (kind == "restart"):
                 failures.append(f"change {i} ({kind}): worker pid {before['pid']} -> {after['pid']}, "
                                 f"starts {before['starts']} -> {after['starts']}")
-            time.sleep(SPACING)  # spacing: each change gets stream time to itself, not a sync point
+            if i <= CHANGES:
+                time.sleep(SPACING)  # spacing: each change gets stream time to itself, not a sync point
         restarts = sum(1 for c in changes if c["kind"] == "restart")
-        handovers = device_status(zk, STATUS)["worker"].get("handovers")
-        if handovers != restarts:
-            failures.append(f"status worker.handovers is {handovers}, expected {restarts} (one per restart)")
+        try:  # a hand-over is counted once the old worker has sealed: after the change is applied
+            wait_for(f"status worker.handovers at {restarts} (one per restart)",
+                     lambda: device_status(zk, STATUS)["worker"].get("handovers") == restarts, 10)
+        except WaitTimeout as e:
+            handovers = device_status(zk, STATUS)["worker"].get("handovers")
+            failures.append(f"{e}: it is {handovers}")
         tail = time.monotonic()
         wait_for("the stream past the last change", lambda: stream.sent_after(tail) or stream.error, 10)
         stream.stop()
