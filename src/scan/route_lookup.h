@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "picket/common/net_address.h"
@@ -18,6 +19,7 @@ struct RouteInfo {
   bool loopback_interface = false;  // IFF_LOOPBACK on the outgoing interface
   bool local = false;               // RTN_LOCAL: the address is this host's own
   IpAddress source;                 // preferred source address
+  std::optional<IpAddress> gateway; // next hop (RTA_GATEWAY); none: the target is on-link
 };
 
 class RouteResolver {

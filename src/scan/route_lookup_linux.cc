@@ -96,11 +96,12 @@ class NetlinkRouteResolver final : public RouteResolver {
     for (auto* a = RTM_RTA(rt); RTA_OK(a, attr_len); a = RTA_NEXT(a, attr_len)) {
       if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) >= sizeof(int)) {
         std::memcpy(&info.ifindex, RTA_DATA(a), sizeof(int));
-      } else if (a->rta_type == RTA_PREFSRC) {
+      } else if (a->rta_type == RTA_PREFSRC || a->rta_type == RTA_GATEWAY) {
         const std::size_t l = RTA_PAYLOAD(a);
         if (l == 4 || l == 16) {
-          info.source.v6 = l == 16;
-          std::memcpy(info.source.bytes.data(), RTA_DATA(a), l);
+          IpAddress& to = a->rta_type == RTA_PREFSRC ? info.source : info.gateway.emplace();
+          to.v6 = l == 16;
+          std::memcpy(to.bytes.data(), RTA_DATA(a), l);
         }
       }
     }

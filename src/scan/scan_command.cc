@@ -62,6 +62,7 @@ std::string FlagOfSpecError(const std::string& m) {
   if (starts("shard")) return "--shard";
   if (starts("start_index")) return "--resume";
   if (starts("ports")) return "--ports";
+  if (starts("send_path")) return "--send-path";
   if (m.find("max_probes") != std::string::npos) return "--targets/--ports";
   return "--targets";
 }
@@ -124,7 +125,7 @@ Status Confine(const capture::RunAsUser& user, bool no_seccomp,
 
 int RunScanCommand(std::span<char* const> args) {
   FlagParser flags({"targets", "ports", "rate", "retries", "wait", "exclude", "exclude-file",
-                    "shard", "format", "seed", "resume", "user"},
+                    "shard", "format", "seed", "resume", "user", "send-path"},
                    {"connect", "banners", "quiet", "no-seccomp"});
   if (auto st = flags.Parse(args); !st.ok()) return BadFlag(st.message());
 
@@ -157,6 +158,10 @@ int RunScanCommand(std::span<char* const> args) {
     auto d = ParseDuration(*v);
     if (!d.ok()) return BadFlag("--wait '" + *v + "': " + d.status().message());
     spec.wait = *d;
+  }
+  if (auto v = flags.Value("send-path")) {
+    if (*v == "packet") spec.send_path = SendPath::kPacket;
+    else if (*v != "raw") return BadFlag("--send-path '" + *v + "': must be raw or packet");
   }
   if (auto v = flags.Value("exclude")) {
     auto ex = ParseTargetList(*v);

@@ -238,10 +238,23 @@ Result<PreparedScan> PrepareScan(const ScanSpec& spec, RouteResolver& routes) {
         return Status::InvalidArgument("target " + ip.ToString() + ": route via " + route->ifname +
                                        " has no IPv4 source address");
       }
+      if (spec.send_path == SendPath::kPacket) {
+        const RouteInfo& one = scan.span_routes.empty() ? *route : scan.span_routes.front();
+        if (route->loopback_interface || !route->gateway || route->ifindex != one.ifindex ||
+            !one.gateway || *route->gateway != *one.gateway) {
+          return Status::InvalidArgument(
+              "send_path packet: target " + ip.ToString() + " routes via " + route->ifname +
+              (route->gateway ? " gateway " + route->gateway->ToString() : " on-link") +
+              "; every target must route via one gateway on one non-loopback interface");
+        }
+      }
       interfaces.insert(route->ifname);
       if (first) scan.span_routes.push_back(*route);
       first = false;
     }
+  }
+  if (spec.send_path == SendPath::kPacket && spec.mode != ScanMode::kSyn) {
+    return Status::InvalidArgument("send_path packet: only for SYN mode (not --connect)");
   }
   scan.interfaces.assign(interfaces.begin(), interfaces.end());
   return scan;

@@ -54,6 +54,7 @@
 #include "picket/common/log.h"
 #include "scan/checkpoint.h"
 #include "scan/packet.h"
+#include "scan/packet_sender.h"
 #include "scan/reply_timing.h"
 #include "scan/scanner_internal.h"
 #include "scan/syn_cookie.h"
@@ -66,6 +67,7 @@ using PcapHandle = CHandle<pcap_t, pcap_close>;
 using std::chrono::duration;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
+using std::chrono::seconds;
 
 constexpr std::size_t kBatch = 64;
 constexpr int kSnaplen = 128;
@@ -130,10 +132,12 @@ class SynScanner final : public Scanner {
  private:
   Status OpenSocket();
   Status OpenCaptures();
+  Status OpenPacketPath();
   void SendLoop();
   void ReceiveLoop();
   // time_first: locals[0] is a first attempt whose reply time is measured.
-  void SendBatch(const std::uint64_t* locals, std::size_t n, bool time_first);
+  // routed: through the raw socket even on the packet path.
+  void SendBatch(const std::uint64_t* locals, std::size_t n, bool time_first, bool routed = false);
   static void OnPacket(u_char* user, const pcap_pkthdr* h, const u_char* bytes);
   void HandleFrame(int dlt, const pcap_pkthdr* h, const u_char* bytes);
   ScanProgress MakeProgress(MonoTime now, bool finished);
@@ -146,6 +150,8 @@ class SynScanner final : public Scanner {
   Permutation perm_;
   SynCookie cookie_;
   UniqueFd raw_;
+  UniqueFd packet_;  // --send-path packet: frames with ethernet_ in front of every probe
+  std::array<std::uint8_t, kEthernetHeaderSize> ethernet_{};
   std::vector<Capture> captures_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> rx_stop_{false};
@@ -193,6 +199,37 @@ Status SynScanner::OpenSocket() {
   return Status::Ok();
 }
 
+// Every target routes via one gateway on one interface (PrepareScan checked).
+Status SynScanner::OpenPacketPath() {
+  const RouteInfo& route = scan_.span_routes.front();
+  auto own = InterfaceMac(route.ifname);
+  if (!own.ok()) return own.status().WithContext("--send-path packet");
+  std::optional<MacAddress> gateway = NeighbourMac(*route.gateway, route.ifname);
+  if (!gateway && scan_.shard.size() > scan_.spec.start_index) {
+    // Not resolved yet: the scan's first probe goes the routed way, which makes
+    // the kernel ask for it (the probe is then sent again, like a retry).
+    const std::uint64_t first = scan_.spec.start_index;
+    SendBatch(&first, 1, false, true);
+    const Clock& clock = SystemClock::Instance();
+    for (const MonoTime until = clock.MonotonicNow() + seconds(1);
+         !gateway && clock.MonotonicNow() < until;) {
+      std::this_thread::sleep_for(milliseconds(10));
+      gateway = NeighbourMac(*route.gateway, route.ifname);
+    }
+  }
+  if (!gateway) {
+    return Status::Unavailable("--send-path packet: gateway " + route.gateway->ToString() +
+                               " on " + route.ifname + " did not resolve to a MAC address within 1 s");
+  }
+  auto fd = OpenPacketSocket(route.ifindex, route.ifname);
+  if (!fd.ok()) return fd.status();
+  packet_ = std::move(*fd);
+  ethernet_ = EthernetHeader(*gateway, *own);
+  PICKET_LOG(kInfo, "scan", "sending frames to the gateway", {"interface", route.ifname},
+             {"gateway", route.gateway->ToString()});
+  return Status::Ok();
+}
+
 Status SynScanner::OpenCaptures() {
   const std::string filter = "tcp and dst portrange " + std::to_string(kSourcePortBase) + "-65535" +
                              " and ((tcp[tcpflags] & (tcp-syn|tcp-ack)) == (tcp-syn|tcp-ack) or"
@@ -236,8 +273,11 @@ Status SynScanner::OpenCaptures() {
   return Status::Ok();
 }
 
-void SynScanner::SendBatch(const std::uint64_t* locals, std::size_t n, bool time_first) {
-  std::uint8_t packets[kBatch][kSynPacketSize];
+void SynScanner::SendBatch(const std::uint64_t* locals, std::size_t n, bool time_first,
+                           bool routed) {
+  const bool framed = packet_.valid() && !routed;
+  const std::size_t head = framed ? kEthernetHeaderSize : 0;
+  std::uint8_t packets[kBatch][kEthernetHeaderSize + kSynPacketSize];
   iovec iov[kBatch];
   sockaddr_in to[kBatch];
   mmsghdr msgs[kBatch];
@@ -253,14 +293,17 @@ void SynScanner::SendBatch(const std::uint64_t* locals, std::size_t n, bool time
     syn.ip_id =
         static_cast<std::uint16_t>(syn.seq >> 16 ^ counters_.sent.load(std::memory_order_relaxed));
     if (i == 0) first_key = ProbeKey(syn.dst_ip, syn.dst_port);
-    BuildSynPacket(syn, std::span<std::uint8_t, kSynPacketSize>(packets[i], kSynPacketSize));
-    iov[i] = {packets[i], kSynPacketSize};
-    to[i] = {};
-    to[i].sin_family = AF_INET;
-    to[i].sin_addr.s_addr = htonl(syn.dst_ip);
+    if (framed) std::memcpy(packets[i], ethernet_.data(), kEthernetHeaderSize);
+    BuildSynPacket(syn, std::span<std::uint8_t, kSynPacketSize>(packets[i] + head, kSynPacketSize));
+    iov[i] = {packets[i], head + kSynPacketSize};
     msgs[i] = {};
-    msgs[i].msg_hdr.msg_name = &to[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+    if (!framed) {  // the packet socket is bound to its interface and sends to the frame's MAC
+      to[i] = {};
+      to[i].sin_family = AF_INET;
+      to[i].sin_addr.s_addr = htonl(syn.dst_ip);
+      msgs[i].msg_hdr.msg_name = &to[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+    }
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
@@ -273,7 +316,8 @@ void SynScanner::SendBatch(const std::uint64_t* locals, std::size_t n, bool time
   std::size_t offset = 0;
   int busy_retries = 0;
   while (offset < n) {
-    const int r = ::sendmmsg(raw_.get(), msgs + offset, static_cast<unsigned>(n - offset), 0);
+    const int r = ::sendmmsg(framed ? packet_.get() : raw_.get(), msgs + offset,
+                             static_cast<unsigned>(n - offset), 0);
     if (r > 0) {
       offset += static_cast<std::size_t>(r);
       counters_.sent.fetch_add(static_cast<std::uint64_t>(r), std::memory_order_relaxed);
@@ -452,6 +496,7 @@ Status SynScanner::Run(const std::function<void(const ScanResult&)>& on_result,
   first_sent_end_ = scan_.spec.start_index;
   PICKET_RETURN_IF_ERROR(OpenSocket());
   PICKET_RETURN_IF_ERROR(OpenCaptures());
+  if (scan_.spec.send_path == SendPath::kPacket) PICKET_RETURN_IF_ERROR(OpenPacketPath());
   WarnIfPortRangeOverlaps();
   std::string ifaces;
   for (const auto& i : scan_.interfaces) ifaces += (ifaces.empty() ? "" : ",") + i;

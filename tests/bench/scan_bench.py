@@ -44,7 +44,10 @@ One run:
      (SYNs on lo between the first and the last one, from a tcpdump in the namespace; off with
      --no-wire-timing), SYNs and bare RSTs on lo (nft counters), open ports found, recall vs
      ground truth (pairs inside the row's target), false opens, CPU seconds and peak RSS. Then
-     picketd/masscan ratios (and picketd/nmap on the /24), and `scan_bench: done`.
+     picketd/masscan ratios (and picketd/nmap on the /24).
+  5. The send path (send_path_bench.py, --send-rate, 0 skips): picketd --send-path raw and packet and
+     masscan, each pinned to one CPU, pushing 1.97 M SYNs into a sink namespace over veth; then
+     `scan_bench: done`.
 
 usage: scan_bench.py [--rate 50000] [--runs 3] [--picketd PATH] [--quick] ...
        scan_bench.py --help
@@ -811,6 +814,9 @@ def main():
     ap.add_argument("--workdir", default="/var/tmp", help="parent of the temporary work directory")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (commands, outputs, pcaps)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 run per row")
+    ap.add_argument("--send-rate", type=int, default=1_500_000,
+                    help="last phase, send_path_bench.py: both picketd send paths and masscan at this rate "
+                         "on one core into a sink namespace (0 skips it)")
     a = ap.parse_args()
     if a.quick:
         a.runs = 1
@@ -956,6 +962,13 @@ def main():
             print(f"scan_bench: could not delete namespace(s) {', '.join(left)}: ip netns del NAME", flush=True)
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
+    if ok and a.send_rate > 0:
+        # The send-path row: its own two namespaces (send_path_bench.py), after the above are gone.
+        print(flush=True)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import send_path_bench
+        ok = send_path_bench.main(["--picketd", a.picketd, "--rate", str(a.send_rate),
+                                   "--runs", str(a.runs)]) == 0
     if ok:
         print("scan_bench: done")
         return 0

@@ -12,7 +12,8 @@ namespace picket::scan {
 namespace {
 
 // Routes: 127/8 → lo (loopback) except 127.0.0.66 → eth0 (the misrouted
-// loopback case); 10.1/16 → eth0; ::1 → lo; everything else unroutable.
+// loopback case); 10.1/16 → eth0 (on-link); 10.2/16 → eth0 via 10.1.0.254;
+// ::1 → lo; everything else unroutable.
 class FakeRoutes final : public RouteResolver {
  public:
   Result<RouteInfo> Lookup(const IpAddress& ip) override {
@@ -28,6 +29,10 @@ class FakeRoutes final : public RouteResolver {
     if (a == 0x7f000042) return eth;
     if ((a >> 24) == 127) return lo;
     if ((a >> 16) == 0x0a01) return eth;
+    if ((a >> 16) == 0x0a02) {
+      eth.gateway = IpAddress::V4(0x0a0100fe);
+      return eth;
+    }
     return Status(StatusCode::kNotFound,
                   "no route to " + ip.ToString() + ": Network is unreachable");
   }
@@ -61,6 +66,26 @@ TEST_CASE("a good spec prepares with per-span routes and interfaces") {
   REQUIRE(scan->span_routes.size() == 2);
   CHECK(scan->span_routes[0].ifname == "eth0");  // 10.1.2.0/24 sorts first
   CHECK(scan->span_routes[1].ifname == "lo");
+}
+
+TEST_CASE("the packet send path needs every target behind one gateway on one interface") {
+  ScanSpec good = Spec("10.2.0.0/24,10.2.9.9", "80");
+  good.send_path = SendPath::kPacket;
+  FakeRoutes routes;
+  auto scan = PrepareScan(good, routes);
+  REQUIRE(scan.ok());
+  CHECK(scan->span_routes.front().gateway == IpAddress::V4(0x0a0100fe));
+  for (const char* targets : {"127.0.0.0/24", "10.1.2.0/24", "10.2.0.0/24,10.1.0.1"}) {
+    CAPTURE(targets);
+    ScanSpec bad = Spec(targets, "80");
+    bad.send_path = SendPath::kPacket;
+    const std::string why = Refusal(bad);
+    CHECK(Contains(why, "send_path packet: target "));
+    CHECK(Contains(why, "one gateway on one non-loopback interface"));
+  }
+  ScanSpec connect = Spec("10.2.0.0/24", "80", ScanMode::kConnect);
+  connect.send_path = SendPath::kPacket;
+  CHECK(Contains(Refusal(connect), "only for SYN mode"));
 }
 
 TEST_CASE("spec refusals name the value") {
