@@ -27,7 +27,7 @@ namespace picket::scan {
 // How SYN probes leave (ScanSpec::send_path).
 enum class SendPath {
   kRawSocket,  // IPv4 raw socket: the kernel routes each probe (any target, loopback too)
-  kPacket,     // AF_PACKET frames to the gateway's MAC, qdisc bypassed: ~3x the rate per
+  kPacket,     // AF_PACKET frames to the gateway's MAC, qdisc bypassed: ~2x the rate per
                // core; every target must route via one gateway on one interface
 };
 
