@@ -464,7 +464,6 @@ bool WorkerProcess::HandOver(std::int64_t successor_since_us) {
 // the owner sees it, then the successor's held events.
 void WorkerProcess::RetirePredecessor() {
   retired_[predecessor_->process] = predecessor_->pid;  // reaped in OnExit; killed if it hangs
-  ++stats_.handovers;
   PICKET_LOG(kInfo, "supervisor", "worker handed over", {"pid", predecessor_->pid},
              {"successor", stats_.pid});
   PredecessorGone(0, 0);
@@ -487,6 +486,8 @@ void WorkerProcess::HandlePredecessorExit(int64_t exit_status, int term_signal) 
 void WorkerProcess::PredecessorGone(int64_t exit_status, int term_signal) {
   const Predecessor gone = *predecessor_;
   predecessor_.reset();
+  // Counted here, whichever came first: its closed channel or its exit.
+  if (gone.handed_over && !stopping_) ++stats_.handovers;
   if (gone.control_in) CloseAndDelete(reinterpret_cast<uv_handle_t*>(gone.control_in));
   const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - gone.started_at);

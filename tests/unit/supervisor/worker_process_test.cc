@@ -233,7 +233,7 @@ TEST_SUITE("supervisor.worker") {
   }
 
   TEST_CASE("once the successor is armed, a filter change goes to it, other commands to the predecessor") {
-    HandOverRig r({}, "( sleep 1; kill $$ ) &");  // still sealing (and reading) for a while
+    HandOverRig r({}, "( sleep 3; kill $$ ) &");  // still sealing (and reading) for a while
     r.w->Restart(ProtocolShell(r.dir, "b", 2, true));
     CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 2; }));
     REQUIRE(r.seen.order.back() == "armed 2");
