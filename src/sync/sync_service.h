@@ -43,6 +43,9 @@ class SyncService {
     std::uint64_t written = 0, up_to_date = 0, refused = 0, deleted = 0;
   };
   void Wake();
+  // The doorbell's wake: also makes the next wait short (kAfterRing).
+  void Ring();
+  bool TakeRung();
   void WaitFor(std::chrono::milliseconds delay);
   Status MayWrite();
   Status Reconcile();
@@ -85,6 +88,7 @@ class SyncService {
   std::condition_variable cv_;
   bool stop_ = false;
   bool woken_ = false;
+  bool rung_ = false;  // the doorbell rang since the loop last looked
 
   std::unique_ptr<zk::ZkSession> zk_;
   std::unique_ptr<LeaderElection> election_;
