@@ -45,6 +45,12 @@ std::atomic<std::int64_t> g_successor_pid{0};
 // Its capture's start, for a hand-over that came before our capture loop ran.
 std::atomic<std::int64_t> g_successor_since_us{0};
 
+// Replaced by an armed successor: who, and from when its capture has the packets.
+void NoteSuccessor(const worker_protocol::HandOver& cmd) {
+  g_successor_since_us.store(cmd.successor_since_us);
+  g_successor_pid.store(cmd.successor_pid);
+}
+
 void OnStopSignal(int) {
   g_stop = 1;
   if (capture::Sniffer* s = g_sniffer.load()) s->RequestStop();
@@ -113,8 +119,7 @@ class CommandHandler {
   void operator()(const wp::HandOver& cmd) const {
     // What arrived before the successor's capture opened is in this ring only:
     // it is drained up to the successor's start, not beyond.
-    g_successor_since_us.store(cmd.successor_since_us);
-    g_successor_pid.store(cmd.successor_pid);
+    NoteSuccessor(cmd);
     {
       std::lock_guard lock(g_sniffer_mu);
       if (capture::Sniffer* sniffer = g_sniffer.load()) sniffer->RequestHandOver(cmd.successor_since_us);
@@ -358,8 +363,7 @@ int Run(const DaemonConfig& config, bool control_channel) {
     if (const auto* handover = std::get_if<wp::HandOver>(&command)) {
       // Replaced before our capture loop ran (a second change during a
       // hand-over): it must start bounded by the switch, not learn it late.
-      g_successor_since_us.store(handover->successor_since_us);
-      g_successor_pid.store(handover->successor_pid);
+      NoteSuccessor(*handover);
       OnStopSignal(SIGTERM);
       return true;
     }

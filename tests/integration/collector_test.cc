@@ -212,6 +212,10 @@ TEST_SUITE("integration.collector") {
     CHECK(ErrorOf(not_pcap).find("not a pcap") != std::string::npos);
     CHECK(PutChunk(*c, "gw-1", 1, a, {kDevice1, DigestHeader(a), "X-Picket-Packets: -4"}).status ==
           400);
+    auto bad_switch =
+        PutChunk(*c, "gw-1", 1, a, {kDevice1, DigestHeader(a), "X-Picket-Switched-At-Us: 17x"});
+    CHECK(bad_switch.status == 400);
+    CHECK(ErrorOf(bad_switch).find("X-Picket-Switched-At-Us") != std::string::npos);
     CHECK(PutChunk(*c, "gw-1", 1, a, {kDevice1, DigestHeader(a)}).status ==
           201);  // nothing was stored before
   }
