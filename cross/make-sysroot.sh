@@ -26,7 +26,7 @@ esac
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$(dirname "$2")"
 dest=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-packages=(libuv1-dev libsqlite3-dev libzookeeper-mt-dev libssl-dev libc-ares-dev zlib1g-dev libzstd-dev libseccomp-dev)
+packages=(libuv1-dev libsqlite3-dev libzookeeper-mt-dev libssl-dev libc-ares-dev zlib1g-dev libzstd-dev libseccomp-dev libmbedtls-dev)
 
 complete() {
   local p

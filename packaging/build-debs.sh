@@ -80,7 +80,7 @@ if [ -n "$picketd_bin" ]; then
   install -d -m 0755 "$root/usr/share/lintian/overrides"
   install -m 0644 "$src/packaging/deb/picketd/lintian-overrides" "$root/usr/share/lintian/overrides/picketd"
   # The full Debian copyright of every library inside the static binary.
-  for p in libpcap0.8 libcurl4 libc-ares2 libssl3 libuv1 libsqlite3-0 libzookeeper-mt2 zlib1g \
+  for p in libpcap0.8 libcurl4 libc-ares2 libmbedtls14 libssl3 libuv1 libsqlite3-0 libzookeeper-mt2 zlib1g \
            libzstd1 libseccomp2 nlohmann-json3-dev libboost1.74-dev libc6 libstdc++6 libgcc-s1; do
     [ -f "/usr/share/doc/$p/copyright" ] || { echo "build-debs.sh: /usr/share/doc/$p/copyright missing" >&2; exit 1; }
     gz "/usr/share/doc/$p/copyright" "$root/usr/share/doc/picketd/embedded/$p.copyright.gz"

@@ -10,7 +10,8 @@ find_package(Threads REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Boost 1.74 REQUIRED)
 
-# OpenSSL's libcrypto (SHA-256 digests) and zlib (gzip bodies): Debian's .a in static builds.
+# OpenSSL's libcrypto (SHA-1/SHA-256 through its low-level calls, common/digest.cc) and zlib
+# (gzip bodies): Debian's .a in static builds.
 if(PICKET_STATIC)
   set(OPENSSL_USE_STATIC_LIBS TRUE)
   set(ZLIB_USE_STATIC_LIBS TRUE)

@@ -41,7 +41,7 @@ dev_packages=(
 # The .debs: dpkg-deb and dpkg-shlibdeps (dpkg-dev), a clean chroot and the package checker.
 packaging_packages=(dpkg-dev binutils debootstrap lintian)
 static_packages=(
-  dpkg-dev flex bison libc-ares-dev
+  dpkg-dev flex bison libc-ares-dev libmbedtls-dev
   crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user-static
 )
 

@@ -1,7 +1,7 @@
 # Static dependencies for PICKET_STATIC=ON (included by deps.cmake).
 #
 # Defines the same dep:: targets as the dynamic branch, as static archives:
-#   dep::curl  libcurl rebuilt from Debian's patched source: HTTP/HTTPS only, OpenSSL, c-ares
+#   dep::curl  libcurl rebuilt from Debian's patched source: HTTP/HTTPS only, mbedTLS, c-ares
 #   dep::pcap  libpcap rebuilt from Debian's patched source: no D-Bus, RDMA, Bluetooth, USB
 #   dep::uv dep::sqlite3 dep::zookeeper dep::zstd   Debian's own .a files
 # plus the custom target picket_third_party, which builds the two ExternalProjects. Every module
@@ -61,7 +61,9 @@ picket_static_lib(PICKET_UV_LIBRARY libuv_a.a libuv1-dev)  # Debian names the st
 picket_static_lib(PICKET_SQLITE3_LIBRARY libsqlite3.a libsqlite3-dev)
 picket_static_lib(PICKET_SECCOMP_LIBRARY libseccomp.a libseccomp-dev)
 picket_static_lib(PICKET_ZOOKEEPER_LIBRARY libzookeeper_mt.a libzookeeper-mt-dev)
-picket_static_lib(PICKET_SSL_LIBRARY libssl.a libssl-dev)
+picket_static_lib(PICKET_MBEDTLS_LIBRARY libmbedtls.a libmbedtls-dev)
+picket_static_lib(PICKET_MBEDX509_LIBRARY libmbedx509.a libmbedtls-dev)
+picket_static_lib(PICKET_MBEDCRYPTO_LIBRARY libmbedcrypto.a libmbedtls-dev)
 picket_static_lib(PICKET_CRYPTO_LIBRARY libcrypto.a libssl-dev)
 picket_static_lib(PICKET_CARES_LIBRARY libcares.a libc-ares-dev)
 picket_static_lib(PICKET_ZSTD_LIBRARY libzstd.a libzstd-dev)
@@ -69,7 +71,7 @@ picket_static_include(PICKET_UV_INCLUDE uv.h libuv1-dev)
 picket_static_include(PICKET_SQLITE3_INCLUDE sqlite3.h libsqlite3-dev)
 picket_static_include(PICKET_SECCOMP_INCLUDE seccomp.h libseccomp-dev)
 picket_static_include(PICKET_ZOOKEEPER_INCLUDE zookeeper/zookeeper.h libzookeeper-mt-dev)
-picket_static_include(PICKET_OPENSSL_INCLUDE openssl/ssl.h libssl-dev)
+picket_static_include(PICKET_MBEDTLS_INCLUDE mbedtls/ssl.h libmbedtls-dev)
 picket_static_include(PICKET_CARES_INCLUDE ares.h libc-ares-dev)
 picket_static_include(PICKET_ZSTD_INCLUDE zstd.h libzstd-dev)
 
@@ -150,10 +152,14 @@ ExternalProject_Add(picket_ep_curl
     -DCURL_USE_LIBSSH2=OFF -DCURL_USE_LIBSSH=OFF -DCURL_USE_GSSAPI=OFF
     -DUSE_LIBIDN2=OFF -DCURL_USE_LIBPSL=OFF -DUSE_NGHTTP2=OFF
     -DCURL_BROTLI=OFF -DCURL_ZSTD=OFF -DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON
-    -DCURL_USE_OPENSSL=ON -DOPENSSL_USE_STATIC_LIBS=TRUE -DCURL_DISABLE_OPENSSL_AUTO_LOAD_CONFIG=ON
-    -DOPENSSL_INCLUDE_DIR=${PICKET_OPENSSL_INCLUDE}
-    -DOPENSSL_SSL_LIBRARY=${PICKET_SSL_LIBRARY}
-    -DOPENSSL_CRYPTO_LIBRARY=${PICKET_CRYPTO_LIBRARY}
+    # TLS by mbedTLS: OpenSSL's libssl pulls in its providers, ASN.1 and every cipher (3.6 MB of
+    # an 8.5 MB aarch64 picketd); mbedTLS does the device's one job (a TLS 1.2 client with a CA
+    # file and an optional client certificate) in a fraction. cross/README.md has the figures.
+    -DCURL_USE_OPENSSL=OFF -DCURL_USE_MBEDTLS=ON
+    -DMBEDTLS_INCLUDE_DIRS=${PICKET_MBEDTLS_INCLUDE}
+    -DMBEDTLS_LIBRARY=${PICKET_MBEDTLS_LIBRARY}
+    -DMBEDX509_LIBRARY=${PICKET_MBEDX509_LIBRARY}
+    -DMBEDCRYPTO_LIBRARY=${PICKET_MBEDCRYPTO_LIBRARY}
     # c-ares: curl's own name resolution never goes through glibc's getaddrinfo/NSS.
     -DENABLE_ARES=ON -DCARES_INCLUDE_DIR=${PICKET_CARES_INCLUDE} -DCARES_LIBRARY=${PICKET_CARES_LIBRARY}
     -DCURL_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt -DCURL_CA_PATH=none
@@ -187,10 +193,10 @@ add_library(dep::curl STATIC IMPORTED)
 set_target_properties(dep::curl PROPERTIES
   IMPORTED_LOCATION "${_picket_deps_install}/lib/libcurl.a"
   INTERFACE_INCLUDE_DIRECTORIES "${_picket_deps_install}/include"
-  INTERFACE_COMPILE_DEFINITIONS CURL_STATICLIB)
-# libssl before libcrypto: a static link resolves left to right.
-target_link_libraries(dep::curl INTERFACE
-  ${PICKET_CARES_LIBRARY} ${PICKET_SSL_LIBRARY} ${PICKET_CRYPTO_LIBRARY} Threads::Threads ${CMAKE_DL_LIBS})
+  INTERFACE_COMPILE_DEFINITIONS "CURL_STATICLIB;PICKET_CURL_MBEDTLS")
+# tls, x509, crypto in that order: a static link resolves left to right.
+target_link_libraries(dep::curl INTERFACE ${PICKET_CARES_LIBRARY} ${PICKET_MBEDTLS_LIBRARY}
+  ${PICKET_MBEDX509_LIBRARY} ${PICKET_MBEDCRYPTO_LIBRARY} Threads::Threads ${CMAKE_DL_LIBS})
 
 add_library(dep::zstd STATIC IMPORTED)
 set_target_properties(dep::zstd PROPERTIES

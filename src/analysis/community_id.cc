@@ -1,9 +1,8 @@
 #include "analysis/community_id.h"
 
-#include <openssl/evp.h>
-
 #include <cstring>
 #include <memory>
+#include <string_view>
 
 #include "picket/common/digest.h"
 
@@ -40,10 +39,8 @@ std::string CommunityId(const FlowTuple& tuple, std::uint16_t seed) {
     input[n++] = static_cast<std::uint8_t>(second_port >> 8);
     input[n++] = static_cast<std::uint8_t>(second_port);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_len = 0;
-  if (EVP_Digest(input, n, digest, &digest_len, EVP_sha1(), nullptr) != 1) return "";
-  return "1:" + Base64Encode(digest, digest_len);
+  const auto digest = Sha1Of(std::string_view(reinterpret_cast<const char*>(input), n));
+  return "1:" + Base64Encode(digest.data(), digest.size());
 }
 
 }  // namespace picket::analysis

@@ -1,22 +1,22 @@
 #include "picket/common/digest.h"
 
+// OpenSSL's low-level SHA calls, deprecated since 3.0 but kept through 3.x: the EVP interface
+// fetches from a provider, and a static link of the default provider costs ~3 MB, half of an
+// edge binary (cross/README.md). These run the same CPU-specific code (SHA-NI, ARMv8 crypto).
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 
 #include "picket/common/c_handle.h"
 
 namespace picket {
 
 struct Sha256::State {
-  CHandle<EVP_MD_CTX, EVP_MD_CTX_free> ctx{EVP_MD_CTX_new()};
-  void Init() {
-    // Only fails on allocation failure inside OpenSSL: a broken invariant.
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) std::abort();
-  }
+  SHA256_CTX ctx;
+  void Init() { SHA256_Init(&ctx); }  // only sets fields: cannot fail
 };
 
 Sha256::Sha256() : state_(std::make_unique<State>()) { state_->Init(); }
@@ -24,15 +24,21 @@ Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
-void Sha256::Update(const void* data, std::size_t size) {
-  EVP_DigestUpdate(state_->ctx.get(), data, size);
-}
+void Sha256::Update(const void* data, std::size_t size) { SHA256_Update(&state_->ctx, data, size); }
 
 std::array<std::uint8_t, 32> Sha256::Finish() {
   std::array<std::uint8_t, 32> out{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(state_->ctx.get(), out.data(), &len);
+  SHA256_Final(out.data(), &state_->ctx);
   state_->Init();
+  return out;
+}
+
+std::array<std::uint8_t, 20> Sha1Of(std::string_view data) {
+  std::array<std::uint8_t, 20> out{};
+  SHA_CTX ctx;
+  SHA1_Init(&ctx);
+  SHA1_Update(&ctx, data.data(), data.size());
+  SHA1_Final(out.data(), &ctx);
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "picket/common/log.h"
 #include "picket/common/wire.h"
 #include "picket/upload/http_uploader.h"
+#include "tls_ip_names.h"
 
 namespace picket::upload {
 
@@ -248,6 +249,8 @@ class CurlUploader final : public ChunkUploader {
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     if (!settings_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, settings_.ca_file.c_str());
+    const TlsIpName ip_name = IpNameOf(url);  // lives through curl_easy_perform below
+    AcceptIpSubjectAltName(h, &ip_name);
     if (!settings_.client_cert.empty()) {
       curl_easy_setopt(h, CURLOPT_SSLCERT, settings_.client_cert.c_str());
       curl_easy_setopt(h, CURLOPT_SSLKEY, settings_.client_key.c_str());

@@ -1,7 +1,5 @@
 #include "picket/zk/acl_policy.h"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <nlohmann/json.hpp>
 
@@ -40,10 +38,8 @@ bool IsJobFolder(std::string_view name) {
 std::string DigestId(std::string_view user, std::string_view password) {
   std::string plain;
   plain.append(user).append(":").append(password);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> sha1{};
-  unsigned int len = 0;
-  EVP_Digest(plain.data(), plain.size(), sha1.data(), &len, EVP_sha1(), nullptr);
-  return std::string(user) + ":" + Base64Encode(sha1.data(), len);
+  const auto sha1 = Sha1Of(plain);
+  return std::string(user) + ":" + Base64Encode(sha1.data(), sha1.size());
 }
 
 std::string_view DigestUser(std::string_view digest_id) {

@@ -7,13 +7,14 @@
   keeps the old tokens and logs file and line;
 - mTLS (--client-ca): a certificate with CN gw-cert authenticates as that device without a
   token, for its own routes only; one from another CA fails the handshake; picketd with
-  upload.client_cert/client_key and no token uploads its chunks (root: live capture);
+  upload.client_cert/client_key and no token uploads its chunks (root: live capture), then the
+  static picketd (curl on mbedTLS) on the same buffer, every datagram stored once;
 - --device-disk-quota (a second collector): the device past it gets 429 + Retry-After,
   another device does not, /metrics counts the refusals;
 - a restart removes a chunk file without a row (the rename-before-commit crash window) and
   temp files, and keeps the committed chunks.
 
-usage: tokens_test.py PICKETD PICKET"""
+usage: tokens_test.py PICKETD PICKET [--static-picketd PATH]"""
 import argparse, base64, hashlib, http.client, json, os, shutil, signal, socket, ssl, subprocess, sys
 import tempfile, time
 
@@ -45,6 +46,7 @@ def make_certs(d):
         os.chmod(f"{d}/{name}.key", 0o600)
 
     leaf("server", "ca", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1")
+    leaf("server-other-ip", "ca", "/CN=127.0.0.2", "subjectAltName=IP:127.0.0.2")
     leaf("device", "ca", "/CN=gw-cert", "extendedKeyUsage=clientAuth")
     leaf("rogue", "rogue-ca", "/CN=gw-cert", "extendedKeyUsage=clientAuth")
 
@@ -93,6 +95,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("picketd")
     ap.add_argument("picket")
+    ap.add_argument("--static-picketd", help="the static build's picketd, also run over mTLS")
     a = ap.parse_args()
     if shutil.which("openssl") is None:
         return skip_code("openssl is not installed")
@@ -138,14 +141,14 @@ def main():
               and "secret-in-clear" not in r.stderr, f"plaintext tokens file: exit {r.returncode}, {r.stderr!r}")
 
         # --- the collector: TLS and mTLS -----------------------------------------------
-        def start_collector(name, *extra):
+        def start_collector(name, *extra, cert="server"):
             ready = os.path.join(work, f"{name}.url")
             log = os.path.join(work, f"{name}.log")
             if os.path.exists(ready):  # a restart: wait for the new URL, not the old one
                 os.remove(ready)
             p = procs.start([a.picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, name),
-                             "--tokens", tokens, "--ready-file", ready, "--tls-cert", f"{work}/server.pem",
-                             "--tls-key", f"{work}/server.key", *extra], name, log_path=log)
+                             "--tokens", tokens, "--ready-file", ready, "--tls-cert", f"{work}/{cert}.pem",
+                             "--tls-key", f"{work}/{cert}.key", *extra], name, log_path=log)
             url = wait_for(f"{name} ready file", lambda: os.path.exists(ready) and open(ready).read().strip(), 30)
             return p, log, url, int(url.rsplit(":", 1)[1])
 
@@ -227,36 +230,75 @@ def main():
         plain_client = Client(port, f"{work}/ca.pem")
 
         # --- picketd presents its certificate (live capture on lo needs root) -------------
+        # The dev build's picketd (Debian's libcurl on OpenSSL), then the static one that ships
+        # (curl on mbedTLS, TLS 1.2) on the same buffer: its chunks carry on the device's seq.
+        binaries = [("picketd", a.picketd)]
+        if a.static_picketd and os.access(a.static_picketd, os.X_OK):
+            binaries.append(("static picketd", a.static_picketd))
+        else:
+            code = skip_code(f"no static picketd at {a.static_picketd} (build the static-x86_64 preset)")
+            if code != 77:
+                failures.append(f"no static picketd at {a.static_picketd} under CI")
         if os.geteuid() != 0:
             code = skip_code("picketd's mTLS upload needs root (live capture)")
             if code != 77:
                 failures.append("not root under CI")
-        else:
-            config = {
-                "device": {"id": "gw-cert"},
-                "capture": {"interface": "lo", "filter": f"udp and dst port {PORT}", "chunk_max_age": "2s",
-                            "chunk_idle": "1s"},
-                "buffer": {"dir": os.path.join(work, "buffer")},
-                "upload": {"collectors": [base], "ca_file": f"{work}/ca.pem", "client_cert": f"{work}/device.pem",
-                           "client_key": f"{work}/device.key", "retry_base": "200ms", "retry_max": "2s"},
-            }
-            cfg = os.path.join(work, "picketd.json")
-            with open(cfg, "w") as f:
-                json.dump(config, f)
-            procs.start([a.picketd, "run", "--config", cfg], "picketd")
-            wait_for("worker capturing", lambda: "capturing" in procs.log_text(), 30)
+            binaries = []
+        config = {
+            "device": {"id": "gw-cert"},
+            "capture": {"interface": "lo", "filter": f"udp and dst port {PORT}", "chunk_max_age": "2s",
+                        "chunk_idle": "1s"},
+            "buffer": {"dir": os.path.join(work, "buffer")},
+            "upload": {"collectors": [base], "ca_file": f"{work}/ca.pem", "client_cert": f"{work}/device.pem",
+                       "client_key": f"{work}/device.key", "retry_base": "200ms", "retry_max": "2s"},
+        }
+        cfg = os.path.join(work, "picketd.json")
+        with open(cfg, "w") as f:
+            json.dump(config, f)
+        # A collector at 127.0.0.1 whose certificate (same CA) names 127.0.0.2: refused by both.
+        other_ip_collector, _, other_ip_base, _ = start_collector("collector-other-ip", cert="server-other-ip")
+        other_ip_cfg = os.path.join(work, "picketd-other-ip.json")
+        with open(other_ip_cfg, "w") as f:
+            json.dump({**config, "buffer": {"dir": os.path.join(work, "buffer-other-ip")},
+                       "upload": {**config["upload"], "collectors": [other_ip_base]}}, f)
+
+        def device_chunks():
+            rows = json.loads(plain_client.call("GET", "/v1/devices/gw-cert/chunks?limit=1000", op)[2])
+            return [c for c in rows if c["seq"] != 999999]
+
+        for n, (label, binary) in enumerate(binaries):
+            log = os.path.join(work, f"picketd-{n}.log")
+            p = procs.start([binary, "run", "--config", cfg], label, log_path=log)
+            wait_for(f"{label}: worker capturing", lambda: "capturing" in open(log).read(), 30)
+            before = {c["seq"] for c in device_chunks()}
+            marker = b"picket-mtls-%d " % n
             tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             for i in range(100):
-                tx.sendto(b"picket-mtls %03d" % i, ("127.0.0.1", PORT))
+                tx.sendto(marker + b"%03d" % i, ("127.0.0.1", PORT))
             tx.close()
 
-            def device_chunks():
-                rows = json.loads(plain_client.call("GET", "/v1/devices/gw-cert/chunks?limit=1000", op)[2])
-                return [c for c in rows if c["seq"] != 999999] or None
+            def markers_stored():
+                new = [c["seq"] for c in device_chunks() if c["seq"] not in before]
+                found = 0
+                for seq in new:
+                    status, _, body = plain_client.call("GET", f"/v1/devices/gw-cert/chunks/{seq}", op)
+                    if status == 200:
+                        found += body.count(marker)
+                return (len(new), found) if found >= 100 else None
             t0 = time.monotonic()
-            rows = wait_for("picketd's chunks at the collector over mTLS", device_chunks, 60)
-            figures.append(f"picketd (certificate, no token) stored {len(rows)} chunk(s) in "
-                           f"{time.monotonic() - t0:.1f} s")
+            chunks, found = wait_for(f"{label}'s 100 datagrams at the collector over mTLS", markers_stored, 60,
+                                     interval=0.1)
+            check(found == 100, f"{label}: {found} of 100 datagrams stored")
+            figures.append(f"{label} (certificate, no token) stored {found} datagrams in {chunks} chunk(s) "
+                           f"in {time.monotonic() - t0:.1f} s")
+            procs.stop(p)
+
+            log = os.path.join(work, f"picketd-other-ip-{n}.log")
+            p = procs.start([binary, "run", "--config", other_ip_cfg], label, log_path=log)
+            refused = "SSL peer certificate or SSH remote key was not OK"
+            wait_for(f"{label} refusing a certificate for another address", lambda: refused in open(log).read(), 30)
+            procs.stop(p)
+        procs.stop(other_ip_collector)
         return report(failures, figures, t_start)
     finally:
         procs.stop_all()

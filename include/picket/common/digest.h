@@ -33,6 +33,8 @@ std::string HexEncode(const std::uint8_t* data, std::size_t size);
 std::string Base64Encode(const std::uint8_t* data, std::size_t size);
 std::string Sha256Hex(std::string_view data);
 std::array<std::uint8_t, 32> Sha256Of(std::string_view data);
+// SHA-1 where a protocol fixes it (ZooKeeper digest ids, Community ID), never for integrity.
+std::array<std::uint8_t, 20> Sha1Of(std::string_view data);
 // Hashes a whole file; errors name the path.
 Result<std::array<std::uint8_t, 32>> Sha256File(const std::string& path);
 

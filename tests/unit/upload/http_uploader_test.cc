@@ -5,10 +5,26 @@
 #include "fakes/upload/gunzip_for_tests.h"
 #include "picket/upload/http_uploader.h"
 #include "upload/gzip.h"
+#include "upload/tls_ip_names.h"
 
 namespace picket::upload {
 
 TEST_SUITE("upload") {
+  TEST_CASE("the address a TLS certificate must name, from the collector URL") {
+    auto v4 = IpNameOf("https://10.0.0.5:8750/");
+    REQUIRE(v4.size == 4);
+    CHECK(v4.bytes[0] == 10);
+    CHECK(v4.bytes[3] == 5);
+    auto v6 = IpNameOf("https://[fd00::5]:8750");
+    REQUIRE(v6.size == 16);
+    CHECK(v6.bytes[0] == 0xfd);
+    CHECK(v6.bytes[15] == 5);
+    CHECK(IpNameOf("https://[fe80::1%25eth0]:8750").size == 16);  // the zone is not compared
+    CHECK(IpNameOf("https://collector.example:8750").size == 0);   // DNS names: mbedTLS's own check
+    CHECK(IpNameOf("https://10.0.0.5.example/").size == 0);
+    CHECK(IpNameOf("not a url").size == 0);
+  }
+
   TEST_CASE("HTTP statuses: done, retry, dead") {
     for (int s : {200, 201, 204}) CHECK(ClassifyHttpStatus(s) == Outcome::kDone);
     for (int s : {408, 429, 500, 502, 503, 504}) CHECK(ClassifyHttpStatus(s) == Outcome::kRetry);
