@@ -56,7 +56,7 @@ after a deletion paid for the freed inodes, the collector more than nginx). The 
 usage: ingest_bench.py PICKET [--seconds S] [--devices 50,200,1000] [--sizes 64,1024]
                               [--no-nginx] [--collector-args "--no-sessions ..."]
                               [--spread-sources] [--load PATH] [--nginx PATH] [--workdir DIR]"""
-import argparse, base64, hashlib, json, os, resource, shlex, shutil, signal, socket, struct
+import argparse, base64, hashlib, http.client, json, os, resource, shlex, shutil, signal, socket, struct
 import statistics, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -254,31 +254,41 @@ PROBE_TIMEOUT_S = 10
 
 
 def operator_probe(url, token, out, stop):
-    """An operator reading the device list during the load: (seconds, HTTP status) per GET,
+    """An operator reading the device list during the load, a new connection each time:
+    (seconds to connect, to the response's first byte, to its last; HTTP status) per GET,
     status 0 for a connection error or a timeout. Bounded by `stop` and PROBE_TIMEOUT_S."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
     while not stop.is_set():
-        req = urllib.request.Request(url + "/v1/devices", headers={"Authorization": f"Bearer {token}"})
         start = time.monotonic()
+        connected = first = None
+        conn = http.client.HTTPConnection(host, int(port), timeout=PROBE_TIMEOUT_S)
         try:
-            with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S) as r:
-                r.read()
-                status = r.status
-        except urllib.error.HTTPError as e:
-            status = e.code
-        except (urllib.error.URLError, OSError):
+            conn.connect()
+            connected = time.monotonic()
+            conn.request("GET", "/v1/devices", headers={"Authorization": f"Bearer {token}"})
+            r = conn.getresponse()
+            first = time.monotonic()
+            r.read()
+            status = r.status
+        except OSError:
             status = 0
-        out.append((time.monotonic() - start, status))
+        finally:
+            conn.close()
+        end = time.monotonic()
+        out.append(((connected or end) - start, (first or end) - start, end - start, status))
         stop.wait(PROBE_EVERY_S)
 
 
 def probe_line(probes):
     if not probes:
         return "no operator reads"
-    times = sorted(t for t, _ in probes)
-    bad = sum(1 for _, s in probes if s != 200)
-    p50 = times[len(times) // 2] * 1000
-    return (f"operator GET /v1/devices x{len(probes)}: p50 {p50:.0f} ms, max {times[-1] * 1000:.0f} ms, "
-            f"not 200: {bad}" + (f" ({sorted(set(s for _, s in probes if s != 200))})" if bad else ""))
+
+    def p50_max(i):
+        times = sorted(p[i] for p in probes)
+        return f"{times[len(times) // 2] * 1000:.0f}/{times[-1] * 1000:.0f}"
+    bad = [p[3] for p in probes if p[3] != 200]
+    return (f"operator GET /v1/devices x{len(probes)}, p50/max ms: connect {p50_max(0)}, first byte "
+            f"{p50_max(1)}, total {p50_max(2)}; not 200: {len(bad)}" + (f" ({sorted(set(bad))})" if bad else ""))
 
 
 class Bench:

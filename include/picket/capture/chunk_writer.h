@@ -101,9 +101,10 @@ struct ChunkWriterOptions {
   std::int64_t switched_at_us = 0;  // see SealedChunk
   std::size_t buffer_bytes = 256 << 10;  // user-space write buffer (inline mode)
   // In-memory pool between the capture thread and the writer thread (queued mode,
-  // see above); 0: inline mode. Blocks are min(1 MiB, queue_bytes / 8), at least
+  // see above); 0: inline mode. Blocks are min(256 KiB, queue_bytes / 8), at least
   // 4 KiB and one whole record (16 + snaplen); at least two of them.
   std::size_t queue_bytes = 0;
+  static constexpr std::size_t kMaxQueueBlockBytes = 256 << 10;
   // ~45 ms of 3 Gbps, on top of the kernel ring; counts against the gateway's RAM budget.
   static constexpr std::size_t kDefaultQueueBytes = 16 << 20;
 
