@@ -1,5 +1,8 @@
 #include "collector/chunk_intake.h"
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <utility>
 
 namespace picket::collector {
@@ -12,13 +15,94 @@ constexpr std::size_t kWriteBytes = 128 * 1024;
 
 }  // namespace
 
+// Shared by the intake and the writer task; the file is the writer's while one runs.
+struct ChunkIntake::Writer {
+  Post post;
+  std::optional<PendingFile> file;
+  std::mutex mu;
+  std::condition_variable written;  // after each write, and when the queue is empty
+  std::deque<std::string> queue;
+  std::size_t queued = 0;           // bytes in queue and in the write under way
+  bool running = false;             // a Drain task is posted or running
+  bool abandoned = false;           // the intake is gone: write nothing more
+  Status error;
+  std::function<void()> resume;     // the reader's, while it is paused
+
+  // Writes the queue in order until it is empty; one task at a time.
+  static void Drain(const std::shared_ptr<Writer>& w) {
+    std::unique_lock lock(w->mu);
+    while (!w->queue.empty()) {
+      std::string piece = std::move(w->queue.front());
+      w->queue.pop_front();
+      const bool skip = w->abandoned || !w->error.ok();
+      lock.unlock();
+      Status st = skip ? Status::Ok() : w->file->Append(piece);
+      lock.lock();
+      if (!st.ok() && w->error.ok()) w->error = std::move(st);
+      w->queued -= piece.size();
+      w->written.notify_all();
+      if (w->resume && (w->queued < kPauseBytes || !w->error.ok())) {
+        auto resume = std::exchange(w->resume, nullptr);
+        lock.unlock();
+        resume();
+        lock.lock();
+      }
+    }
+    w->running = false;
+    w->written.notify_all();
+  }
+};
+
 ChunkIntake::ChunkIntake(BodyEncoding encoding, std::uint64_t max_bytes,
                          std::optional<PendingFile> file)
     : decoder_(MakeBodyDecoder(encoding, max_bytes,
                                [this](std::string_view piece) { return TakeDecoded(piece); })),
       max_bytes_(max_bytes),
-      file_(std::move(file)) {
+      file_(std::move(file)),
+      has_file_(file_.has_value()) {
   if (file_) write_buffer_.reserve(kWriteBytes);
+}
+
+ChunkIntake::~ChunkIntake() {
+  if (!writer_) return;
+  // A write under way finishes; the rest is dropped, and the temp file goes with the writer.
+  std::lock_guard lock(writer_->mu);
+  writer_->abandoned = true;
+  writer_->resume = nullptr;  // it holds the reader (a session) alive
+}
+
+void ChunkIntake::WriteOffThread(Post post) {
+  if (!file_ || writer_) return;
+  writer_ = std::make_shared<Writer>();
+  writer_->post = std::move(post);
+  writer_->file = std::move(file_);
+  file_.reset();
+}
+
+bool ChunkIntake::PauseReading(std::function<void()> resume) {
+  if (!writer_) return false;
+  std::lock_guard lock(writer_->mu);
+  if (writer_->queued < kPauseBytes || !writer_->error.ok()) return false;
+  writer_->resume = std::move(resume);
+  return true;
+}
+
+Status ChunkIntake::FlushOffThread() {
+  Writer& w = *writer_;
+  std::unique_lock lock(w.mu);
+  if (!w.error.ok()) return Stored(w.error);
+  w.queued += write_buffer_.size();
+  w.queue.push_back(std::exchange(write_buffer_, std::string()));
+  write_buffer_.reserve(kWriteBytes);
+  if (!w.running) {
+    w.running = true;
+    lock.unlock();  // `post` may run the task at once (tests)
+    w.post([writer = writer_] { Writer::Drain(writer); });
+    lock.lock();
+  }
+  // Only a body that inflates within one network read gets here: wait, bounded in memory.
+  w.written.wait(lock, [&] { return w.queued <= kMaxQueuedBytes || !w.error.ok(); });
+  return Stored(w.error);
 }
 
 Status ChunkIntake::Write(std::string_view received) {
@@ -45,10 +129,10 @@ Status ChunkIntake::TakeDecoded(std::string_view piece) {
   }
   hasher_.Update(piece);
   counter_.Feed(piece);
-  if (!file_) return Status::Ok();
+  if (!has_file_) return Status::Ok();
   if (write_buffer_.size() + piece.size() > kWriteBytes) {
     PICKET_RETURN_IF_ERROR(Flush());
-    if (piece.size() >= kWriteBytes) return Stored(file_->Append(piece));
+    if (piece.size() >= kWriteBytes && !writer_) return Stored(file_->Append(piece));
   }
   write_buffer_.append(piece);
   return Status::Ok();
@@ -61,6 +145,7 @@ Status ChunkIntake::Stored(Status st) {
 
 Status ChunkIntake::Flush() {
   if (write_buffer_.empty()) return Status::Ok();
+  if (writer_) return FlushOffThread();
   Status st = file_->Append(write_buffer_);
   write_buffer_.clear();
   return Stored(std::move(st));
@@ -79,6 +164,17 @@ Result<ChunkIntake::Staged> ChunkIntake::Finish() {
     if (Status st = CheckCaptureHeader(head_); !st.ok()) return fail(std::move(st));
   }
   Staged staged;
+  if (writer_) {
+    // Every queued write done, then the file back: the rest is written here (Finish runs where
+    // blocking is allowed), which saves a small chunk's only write a hand-off.
+    std::unique_lock lock(writer_->mu);
+    writer_->written.wait(lock, [&] { return !writer_->running; });
+    if (Status st = Stored(writer_->error); !st.ok()) return fail(std::move(st));
+    file_ = std::move(writer_->file);
+    writer_->file.reset();
+    lock.unlock();
+    writer_.reset();
+  }
   if (file_) {
     if (Status st = Flush(); !st.ok()) return fail(std::move(st));
     if (Status st = Stored(file_->Close()); !st.ok()) return fail(std::move(st));

@@ -1,13 +1,16 @@
 // A chunk upload taken in as it arrives: inflated when gzip or zstd, its capture
 // header checked on the first bytes, hashed, its records counted and written
 // to a temp file beside its final name, so no chunk is ever whole in memory
-// (~200 KiB per upload, zstd up to ~1.4 MiB, whatever its size). Finish seals the file; the handler
+// (~200 KiB per upload, zstd up to ~1.4 MiB, whatever its size; with WriteOffThread up to
+// kMaxQueuedBytes more while the disk lags). Finish seals the file; the handler
 // publishes it inside the transaction that inserts the chunk's row.
-// Not thread-safe: one upload, one owner.
+// Not thread-safe: one upload, one owner. With WriteOffThread the file writes run
+// on another thread (in order); everything else stays with the owner.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +33,20 @@ class ChunkIntake {
   ChunkIntake(const ChunkIntake&) = delete;
   ChunkIntake& operator=(const ChunkIntake&) = delete;
 
+  ~ChunkIntake();
+
+  // Hands the file writes to `post`, which runs a task on another thread: the caller then never
+  // blocks in write() while the disk is busy (an I/O thread serving other connections). Up to
+  // kMaxQueuedBytes wait in memory; past that (a body that inflates within one read) Write
+  // waits for the writer. Call before the first Write.
+  using Post = std::function<void(std::function<void()>)>;
+  void WriteOffThread(Post post);
+  // True when kPauseBytes or more wait for the writer: then `resume` is called (on the writer's
+  // thread) once fewer do, and the caller reads no more meanwhile. False: go on at once.
+  bool PauseReading(std::function<void()> resume);
+  static constexpr std::size_t kPauseBytes = 256 << 10;
+  static constexpr std::size_t kMaxQueuedBytes = 1 << 20;
+
   // Bytes as they came off the wire. After an error every call fails with it:
   // ResourceExhausted (over max_bytes), InvalidArgument (corrupt gzip, not a
   // capture), or the file's error.
@@ -41,7 +58,8 @@ class ChunkIntake {
     std::optional<std::uint64_t> packets;    // classic pcap records; nullopt for pcapng
     std::optional<PendingFile> file;         // sealed (fsynced), not yet published
   };
-  // Ends the body: checks it is complete, seals the file. Call once.
+  // Ends the body: checks it is complete, seals the file. Call once. With WriteOffThread it
+  // waits for the queued writes: call it where blocking is allowed (not an I/O thread).
   Result<Staged> Finish();
 
   std::uint64_t received_bytes() const { return received_; }
@@ -54,10 +72,14 @@ class ChunkIntake {
   Status TakeDecoded(std::string_view chunk_bytes);
   Status Flush();
   Status Stored(Status st);  // a file operation's result; marks storage_failed_
+  Status FlushOffThread();
+  struct Writer;  // the file and its queue while writes run off this thread
 
   std::unique_ptr<BodyDecoder> decoder_;  // null for an uncompressed body
   const std::uint64_t max_bytes_;
-  std::optional<PendingFile> file_;
+  std::optional<PendingFile> file_;  // moves into writer_ with WriteOffThread
+  bool has_file_ = false;
+  std::shared_ptr<Writer> writer_;
   std::string head_;       // the first bytes, until the capture header is checked
   bool head_checked_ = false;
   std::string write_buffer_;  // coalesces small network reads into large writes

@@ -90,6 +90,10 @@ struct ServerShared {
   std::atomic<bool> stopping{false};
   SessionRegistry registry;
   ConnectionLimits limits;
+  // Chunk bodies' file writes (ChunkIntake::WriteOffThread), so a disk that blocks write()
+  // never blocks an I/O thread. Declared before `storage`, so joined after it: a storage job
+  // finishing a chunk waits for that chunk's writes, which must still be able to run.
+  boost::asio::thread_pool body_writes{kBodyWriteThreads};
   // Device writes are stored here, off the I/O threads: writing a chunk and
   // waiting for its group commit block, and an I/O thread must keep reading
   // the other connections meanwhile. A thread waits in PutChunk until the
@@ -100,6 +104,7 @@ struct ServerShared {
   boost::asio::thread_pool storage{kStorageThreads};
 
   static constexpr int kStorageThreads = 16;
+  static constexpr int kBodyWriteThreads = 4;
 
   ServerShared(int max_inflight, ConnectionCaps caps)
       : inflight(max_inflight), control_inflight(max_inflight), limits(caps) {}

@@ -3,9 +3,14 @@
 #include <doctest/doctest.h>
 #include <zstd.h>
 
+#include <deque>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "collector/gunzip.h"
 #include "support/temp_dir.h"
@@ -42,9 +47,111 @@ Result<ChunkIntake::Staged> Take(ChunkIntake& intake, const std::string& body, s
   return intake.Finish();
 }
 
+// Tasks posted by an intake's writer, run when the test says (or by a thread).
+struct ManualPost {
+  std::mutex mu;
+  std::deque<std::function<void()>> tasks;
+  bool run_at_once = false;
+  ChunkIntake::Post Poster() {
+    return [this](std::function<void()> task) {
+      if (run_at_once) return task();
+      std::lock_guard lock(mu);
+      tasks.push_back(std::move(task));
+    };
+  }
+  bool RunOne() {
+    std::function<void()> task;
+    {
+      std::lock_guard lock(mu);
+      if (tasks.empty()) return false;
+      task = std::move(tasks.front());
+      tasks.pop_front();
+    }
+    task();
+    return true;
+  }
+};
+
 }  // namespace
 
 TEST_SUITE("collector.chunk_intake") {
+  TEST_CASE("writes off the caller's thread: in order, byte for byte, the same hash and count") {
+    testing::TempDir dir;
+    const std::string pcap = Pcap(3000, 1500);  // ~4.5 MiB: many writes, past every bound
+    std::string zst(ZSTD_compressBound(pcap.size()), '\0');
+    zst.resize(ZSTD_compress(zst.data(), zst.size(), pcap.data(), pcap.size(), 1));
+    int n = 0;
+    for (BodyEncoding encoding : {BodyEncoding::kIdentity, BodyEncoding::kZstd}) {
+      for (std::size_t piece : {std::size_t{1000}, std::size_t{1} << 20}) {
+        CAPTURE(BodyEncodingName(encoding));
+        CAPTURE(piece);
+        const std::string& body = encoding == BodyEncoding::kZstd ? zst : pcap;
+        const std::string final_path = dir.Join("off" + std::to_string(n++) + ".pcap");
+        auto file = PendingFile::Create(final_path);
+        REQUIRE(file.ok());
+        ChunkIntake intake(encoding, 8u << 20, std::move(*file));
+        std::vector<std::thread> writers;
+        intake.WriteOffThread([&](std::function<void()> task) { writers.emplace_back(std::move(task)); });
+        auto staged = Take(intake, body, piece);
+        for (auto& t : writers) t.join();
+        REQUIRE_MESSAGE(staged.ok(), staged.status().ToString());
+        CHECK(!writers.empty());
+        CHECK(staged->sha256 == Sha256Of(pcap));
+        CHECK(staged->packets == std::optional<std::uint64_t>(3000));
+        REQUIRE(staged->file);
+        REQUIRE(staged->file->Publish().ok());
+        CHECK(ReadAll(final_path) == pcap);
+      }
+    }
+  }
+
+  TEST_CASE("reading pauses while writes lag and resumes once they catch up") {
+    testing::TempDir dir;
+    auto file = PendingFile::Create(dir.Join("paused.pcap"));
+    REQUIRE(file.ok());
+    ChunkIntake intake(BodyEncoding::kIdentity, 8u << 20, std::move(*file));
+    ManualPost writer;
+    intake.WriteOffThread(writer.Poster());
+    int resumed = 0;
+    CHECK_FALSE(intake.PauseReading([&] { ++resumed; }));  // nothing waits yet
+    const std::string pcap = Pcap(400, 1500);  // ~600 KiB, all queued: the writer has not run
+    REQUIRE(intake.Write(pcap).ok());
+    REQUIRE(intake.Write(Pcap(1, 10).substr(24)).ok());  // one more record: flushes the buffer
+    CHECK(intake.PauseReading([&] { ++resumed; }));
+    CHECK(resumed == 0);
+    while (writer.RunOne()) {
+    }
+    CHECK(resumed == 1);
+    CHECK_FALSE(intake.PauseReading([&] { ++resumed; }));
+    writer.run_at_once = true;  // Finish queues the last record and waits for it
+    auto staged = intake.Finish();
+    REQUIRE_MESSAGE(staged.ok(), staged.status().ToString());
+    CHECK(staged->packets == std::optional<std::uint64_t>(401));
+  }
+
+  TEST_CASE("an intake dropped with writes queued: they are skipped and the temp file goes") {
+    testing::TempDir dir;
+    ManualPost writer;
+    {
+      auto file = PendingFile::Create(dir.Join("dropped.pcap"));
+      REQUIRE(file.ok());
+      ChunkIntake intake(BodyEncoding::kIdentity, 8u << 20, std::move(*file));
+      intake.WriteOffThread(writer.Poster());
+      REQUIRE(intake.Write(Pcap(200, 1500)).ok());
+      REQUIRE(intake.Write(Pcap(1, 10).substr(24)).ok());
+      REQUIRE(intake.PauseReading([] {}));  // a resume held: released with the intake
+    }
+    auto files = [&] {
+      int n = 0;
+      for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir.path())) ++n;
+      return n;
+    };
+    CHECK(files() == 1);  // the temp file, until the writer lets go
+    while (writer.RunOne()) {
+    }
+    CHECK(files() == 0);
+  }
+
   TEST_CASE("raw, gzip and zstd bodies in pieces of any size land byte for byte, hashed and counted") {
     testing::TempDir dir;
     const std::string pcap = Pcap(300, 1500);
