@@ -43,7 +43,7 @@ int VerifyIpName(void* data, mbedtls_x509_crt* crt, int depth, std::uint32_t* fl
   const auto* name = static_cast<const TlsIpName*>(data);
   if (depth != 0 || name->size == 0 || !(*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)) return 0;
   constexpr int kIpAddressTag = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7;  // GeneralName iPAddress [7]
-  for (const mbedtls_x509_sequence* san = &crt->subject_alt_names; san != nullptr; san = san->next) {
+  for (const mbedtls_x509_sequence* san = &crt->subject_alt_names; san; san = san->next) {
     if (san->buf.tag == kIpAddressTag && san->buf.len == name->size &&
         std::memcmp(san->buf.p, name->bytes.data(), name->size) == 0) {
       *flags &= ~static_cast<std::uint32_t>(MBEDTLS_X509_BADCERT_CN_MISMATCH);

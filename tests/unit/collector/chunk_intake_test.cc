@@ -91,7 +91,8 @@ TEST_SUITE("collector.chunk_intake") {
         REQUIRE(file.ok());
         ChunkIntake intake(encoding, 8u << 20, std::move(*file));
         std::vector<std::thread> writers;
-        intake.WriteOffThread([&](std::function<void()> task) { writers.emplace_back(std::move(task)); });
+        intake.WriteOffThread(
+            [&](std::function<void()> task) { writers.emplace_back(std::move(task)); });
         auto staged = Take(intake, body, piece);
         for (auto& t : writers) t.join();
         REQUIRE_MESSAGE(staged.ok(), staged.status().ToString());
@@ -143,7 +144,7 @@ TEST_SUITE("collector.chunk_intake") {
     }
     auto files = [&] {
       int n = 0;
-      for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir.path())) ++n;
+      for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
       return n;
     };
     CHECK(files() == 1);  // the temp file, until the writer lets go
