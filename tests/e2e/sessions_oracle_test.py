@@ -276,11 +276,21 @@ def ndpi_key(proto, a, b):
     return (proto,) + tuple(sorted([(ndpi_address_key(a[0]), a[1]), (ndpi_address_key(b[0]), b[1])]))
 
 
+NDPI_TMP_FILES = ("/tmp/ses_result.csv", "/tmp/des_result.csv", "/tmp/result.csv")
+
+
 def ndpi_flows(path):
     """ndpiReader's flows: key -> (shown as "proto A B", set of app names). Portless
     protocols have ports 0 there; each flow is one 5-tuple for the whole file (no timers
     on files, no split on FIN or a new SYN)."""
-    out = run(["ndpiReader", "-i", path, "-v", "2"], f"ndpiReader {path}")
+    # ndpiReader 4.2 always creates these (empty without -A); only the ones it made here go.
+    made = [f for f in NDPI_TMP_FILES if not os.path.exists(f)]
+    try:
+        out = run(["ndpiReader", "-i", path, "-v", "2"], f"ndpiReader {path}")
+    finally:
+        for f in made:
+            if os.path.exists(f):
+                os.remove(f)
     text = out.stdout.decode(errors="replace") + out.stderr.decode(errors="replace")
     unsupported = re.search(r"Unsupported datalink \d+", text)
     if unsupported:
