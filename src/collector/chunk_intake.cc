@@ -65,10 +65,12 @@ ChunkIntake::ChunkIntake(BodyEncoding encoding, std::uint64_t max_bytes,
 
 ChunkIntake::~ChunkIntake() {
   if (!writer_) return;
-  // A write under way finishes; the rest is dropped, and the temp file goes with the writer.
+  // A write under way finishes and the rest is dropped; the temp file's name goes now (a
+  // refused upload is answered with no file left), its descriptor with the writer.
   std::lock_guard lock(writer_->mu);
   writer_->abandoned = true;
   writer_->resume = nullptr;  // it holds the reader (a session) alive
+  if (writer_->file) writer_->file->RemoveName();
 }
 
 void ChunkIntake::WriteOffThread(Post post) {

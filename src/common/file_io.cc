@@ -70,6 +70,10 @@ Status PendingFile::Close() {
   return Status::Ok();
 }
 
+void PendingFile::RemoveName() const {
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
 Status PendingFile::Seal() {
   if (fd_ < 0) return Status::Ok();
   if (::fsync(fd_) != 0) return FromErrno("fsync " + temp_path_, errno);

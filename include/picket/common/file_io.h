@@ -27,6 +27,9 @@ class PendingFile {
   // Closes without fsync: for a caller that makes many files durable at once
   // (syncfs) before it relies on them.
   Status Close();
+  // Removes the temp file's name now, while another thread may still Append through the open
+  // descriptor (it closes with this object): an abandoned upload leaves no file behind at once.
+  void RemoveName() const;
 
   PendingFile(PendingFile&& other) noexcept;
   PendingFile& operator=(PendingFile&& other) noexcept;
