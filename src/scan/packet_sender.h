@@ -1,8 +1,9 @@
 // The AF_PACKET send path of SYN mode (--send-path packet): probes go out as
-// whole Ethernet frames addressed to the gateway's MAC on one interface, with
-// PACKET_QDISC_BYPASS, so the kernel neither routes nor queues them. That is
-// what masscan and zmap do for speed; the raw-socket path stays the default
-// because it works for any target (loopback, on-link, several routes).
+// whole Ethernet frames addressed to the gateway's MAC on one interface, written
+// into a TX ring (tx_ring.h) with PACKET_QDISC_BYPASS, so the kernel neither
+// routes nor queues them. That is what masscan and zmap do for speed; the
+// raw-socket path stays the default because it works for any target
+// (loopback, on-link, several routes).
 //
 // The gateway's MAC comes from the kernel's neighbour table (/proc/net/arp);
 // when it is not there yet the caller sends one probe the routed way (which
@@ -26,7 +27,7 @@ inline constexpr std::size_t kEthernetHeaderSize = 14;
 // "aa:bb:cc:dd:ee:ff" → bytes; nullopt for anything else.
 std::optional<MacAddress> ParseMac(std::string_view text);
 
-// The interface's own MAC (/sys/class/net/IFNAME/address).
+// The interface's own MAC (SIOCGIFHWADDR, in the caller's network namespace).
 Result<MacAddress> InterfaceMac(const std::string& ifname);
 
 // The complete neighbour entry for `ip` on `ifname` in /proc/net/arp-format

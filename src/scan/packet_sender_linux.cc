@@ -1,5 +1,8 @@
 #include "scan/packet_sender.h"
 
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <sys/socket.h>
@@ -8,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "picket/common/file_io.h"
@@ -28,13 +32,25 @@ std::optional<MacAddress> ParseMac(std::string_view text) {
   return mac;
 }
 
+// SIOCGIFHWADDR rather than /sys/class/net: sysfs shows the namespace it was
+// mounted in, which is not ours after setns(2) without a remount.
 Result<MacAddress> InterfaceMac(const std::string& ifname) {
-  const std::string path = "/sys/class/net/" + ifname + "/address";
-  auto text = ReadWholeFile(path, 64);
-  if (!text.ok()) return text.status();
-  auto mac = ParseMac(*text);
-  if (!mac) return Status::InvalidArgument(path + ": not a MAC address");
-  return *mac;
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
+    return Status::InvalidArgument("interface name \"" + ifname + "\": not 1-15 bytes");
+  }
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return FromErrno("socket for SIOCGIFHWADDR", errno);
+  ifreq req{};
+  std::memcpy(req.ifr_name, ifname.data(), ifname.size());
+  if (::ioctl(fd.get(), SIOCGIFHWADDR, &req) != 0) {
+    return FromErrno("the MAC address of " + ifname, errno);
+  }
+  if (req.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+    return Status::InvalidArgument(ifname + ": not an Ethernet interface");
+  }
+  MacAddress mac{};
+  std::memcpy(mac.data(), req.ifr_hwaddr.sa_data, mac.size());
+  return mac;
 }
 
 std::optional<MacAddress> FindNeighbour(std::string_view table, const IpAddress& ip,

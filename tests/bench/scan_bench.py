@@ -814,7 +814,7 @@ def main():
     ap.add_argument("--workdir", default="/var/tmp", help="parent of the temporary work directory")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (commands, outputs, pcaps)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 run per row")
-    ap.add_argument("--send-rate", type=int, default=1_500_000,
+    ap.add_argument("--send-rate", type=int, default=2_000_000,
                     help="last phase, send_path_bench.py: both picketd send paths and masscan at this rate "
                          "on one core into a sink namespace (0 skips it)")
     a = ap.parse_args()

@@ -762,6 +762,44 @@ TEST_CASE("SYN scan with an unanswered probe ends after the measured reply timeo
   CHECK(run.seconds < 5.0);  // the timeout is srtt + 4 rttvar (>= 20 ms), capped at 10 s
 }
 
+// The packet send path (AF_PACKET TX ring to the gateway's MAC) against a real
+// stack: the scanner's namespace reaches 10.253.1.0/24 through a veth to a
+// target namespace that owns the whole /24 (on lo), so every probe to its lower
+// half (the upper ends in the broadcast address) is answered, SYN-ACK by the
+// listeners, RST by every other port. 10,240 probes: the 4,096 frame ring wraps
+// twice.
+TEST_CASE("SYN scan --send-path packet: every frame goes out once, every open port found") {
+  if (!MayRun()) return;
+  NetNs scanner;
+  NetNs target;
+  const auto ip = [](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), IpTool());
+    return RunTool(argv);
+  };
+  REQUIRE(ip({"link", "add", "vscan", "netns", scanner.name(), "type", "veth", "peer", "name",
+              "vtarget", "netns", target.name()}) == 0);
+  REQUIRE(ip({"-n", scanner.name(), "addr", "add", "10.254.1.1/30", "dev", "vscan"}) == 0);
+  REQUIRE(ip({"-n", target.name(), "addr", "add", "10.254.1.2/30", "dev", "vtarget"}) == 0);
+  REQUIRE(ip({"-n", scanner.name(), "link", "set", "vscan", "up"}) == 0);
+  REQUIRE(ip({"-n", target.name(), "link", "set", "vtarget", "up"}) == 0);
+  REQUIRE(ip({"-n", target.name(), "addr", "add", "10.253.1.0/24", "dev", "lo"}) == 0);
+  REQUIRE(ip({"-n", scanner.name(), "route", "add", "10.253.1.0/24", "via", "10.254.1.2"}) == 0);
+  const std::vector<Endpoint> eps = {{"10.253.1.5", 22}, {"10.253.1.100", 8080}};
+  Listeners listeners(target, eps, false);
+
+  const ScanRun run = RunScan(scanner, {"--targets", "10.253.1.0/25", "--ports", "1-79,8080",
+                                        "--rate", "20000", "--retries", "0", "--wait", "5s",
+                                        "--send-path", "packet"});
+  INFO("stderr: " << run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.err.find("sending frames to the gateway") != std::string::npos);
+  CHECK(run.opens == std::set<Endpoint>(eps.begin(), eps.end()));
+  // + 1: the first probe also went the routed way, which resolves the gateway's MAC.
+  CHECK(run.sent == 128u * 80 + 1);
+  CHECK(run.err.find("send_errors=0") != std::string::npos);
+  CHECK(run.err.find("every probe answered") != std::string::npos);
+}
+
 TEST_CASE("banners: connect and SYN mode read what the service sends first") {
   if (!MayRun()) return;
   NetNs ns;
