@@ -308,7 +308,8 @@ class ZooKeeper:
         self.starts += 1
         out = open(os.path.join(self.dir, f"zk-{self.starts}.out"), "w")
         self.proc = subprocess.Popen(
-            ["java", "-Xmx256m", "-cp", cp, f"-Dzookeeper.log.dir={self.dir}",
+            # -XX:-UsePerfData: no /tmp/hsperfdata_<user>/<pid> file left behind.
+            ["java", "-Xmx256m", "-XX:-UsePerfData", "-cp", cp, f"-Dzookeeper.log.dir={self.dir}",
              "-Dzookeeper.root.logger=WARN,CONSOLE", "-Dzookeeper.jmx.log4j.disable=true",
              "org.apache.zookeeper.server.quorum.QuorumPeerMain", os.path.join(self.dir, "conf", "zoo.cfg")],
             stdout=out, stderr=subprocess.STDOUT)

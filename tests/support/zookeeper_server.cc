@@ -90,7 +90,8 @@ Status ZooKeeperServer::Start() {
   for (const char* jar : {"/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar"}) {
     if (access(jar, R_OK) == 0) cp += std::string(":") + jar;
   }
-  std::vector<std::string> argv = {FindJava(), "-Xmx256m", "-cp", cp,
+  // -XX:-UsePerfData: no /tmp/hsperfdata_<user>/<pid> file left behind.
+  std::vector<std::string> argv = {FindJava(), "-Xmx256m", "-XX:-UsePerfData", "-cp", cp,
                                    "-Dzookeeper.log.dir=" + d,
                                    "-Dzookeeper.root.logger=INFO,CONSOLE",
                                    "-Dzookeeper.jmx.log4j.disable=true",
