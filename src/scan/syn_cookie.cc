@@ -24,21 +24,18 @@ std::array<std::uint8_t, 13> Tuple(std::uint8_t tag, std::uint32_t a, std::uint3
 
 }  // namespace
 
-std::uint16_t SynCookie::SourcePort(std::uint32_t dst_ip, std::uint16_t dst_port) const {
-  const auto t = Tuple('p', 0, dst_ip, 0, dst_port);
-  return static_cast<std::uint16_t>(kSourcePortBase + SipHash24(key_, t) % kSourcePortCount);
-}
-
-std::uint32_t SynCookie::Sequence(std::uint32_t src_ip, std::uint32_t dst_ip,
-                                  std::uint16_t src_port, std::uint16_t dst_port) const {
-  const auto t = Tuple('s', src_ip, dst_ip, src_port, dst_port);
-  return static_cast<std::uint32_t>(SipHash24(key_, t));
+SynCookie::Probe SynCookie::For(std::uint32_t src_ip, std::uint32_t dst_ip,
+                                std::uint16_t dst_port) const {
+  const std::uint64_t h = SipHash24(key_, Tuple('c', src_ip, dst_ip, 0, dst_port));
+  return {static_cast<std::uint16_t>(kSourcePortBase + (h >> 32) % kSourcePortCount),
+          static_cast<std::uint32_t>(h)};
 }
 
 bool SynCookie::Validate(std::uint32_t our_ip, std::uint32_t their_ip, std::uint16_t our_port,
                          std::uint16_t their_port, std::uint32_t ack) const {
   if (our_port < kSourcePortBase) return false;
-  return ack - 1 == Sequence(our_ip, their_ip, our_port, their_port);
+  const Probe probe = For(our_ip, their_ip, their_port);
+  return our_port == probe.src_port && ack - 1 == probe.seq;
 }
 
 }  // namespace picket::scan

@@ -1,9 +1,11 @@
-// Stateless probe validation (masscan's SYN cookies): each probe's source port
-// and sequence number are keyed hashes of its 4-tuple, so a SYN-ACK or RST is
-// accepted only if its ack - 1 equals the hash of (our ip, their ip, our port,
-// their port). No per-probe state; spoofed or stray replies fail with
-// probability 2^-32. The key is random per scan and never leaves the process.
-// Immutable after construction; thread-safe.
+// Stateless probe validation (masscan's SYN cookies): one keyed hash of (our ip,
+// their ip, their port) gives each probe its source port and sequence number,
+// so a SYN-ACK or RST is accepted only if it comes to that port and its ack - 1
+// equals that sequence. No per-probe state; spoofed or stray replies fail with
+// probability below 2^-32. One hash per probe, not one for the port and one for
+// the sequence: the sender's budget at 1.5 Mpps is ~0.7 us a probe. The key is
+// random per scan and never leaves the process. Immutable after construction;
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -22,14 +24,15 @@ class SynCookie {
  public:
   explicit SynCookie(SipKey key) : key_(key) {}
 
-  // The source port for a probe to (dst_ip, dst_port): spread over the range so
-  // that probes to one target do not reuse one 4-tuple.
-  std::uint16_t SourcePort(std::uint32_t dst_ip, std::uint16_t dst_port) const;
-  // The initial sequence number of a probe.
-  std::uint32_t Sequence(std::uint32_t src_ip, std::uint32_t dst_ip, std::uint16_t src_port,
-                         std::uint16_t dst_port) const;
+  struct Probe {
+    // Spread over the range so that probes to one target do not reuse one 4-tuple.
+    std::uint16_t src_port;
+    std::uint32_t seq;  // the initial sequence number
+  };
+  // The source port and sequence of a probe from src_ip to (dst_ip, dst_port).
+  Probe For(std::uint32_t src_ip, std::uint32_t dst_ip, std::uint16_t dst_port) const;
   // True when a reply from (their_ip, their_port) to (our_ip, our_port)
-  // acknowledges one of our probes: our_port in range and ack - 1 == cookie.
+  // acknowledges one of our probes: our_port and ack - 1 are that probe's.
   bool Validate(std::uint32_t our_ip, std::uint32_t their_ip, std::uint16_t our_port,
                 std::uint16_t their_port, std::uint32_t ack) const;
 

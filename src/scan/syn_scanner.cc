@@ -149,7 +149,7 @@ class SynScanner final : public Scanner {
   void SendFramed(const std::uint64_t* locals, std::size_t n, bool time_first);
   SynProbe ProbeFor(std::uint64_t local) const;
   void NoteFirstSend(const SynProbe& syn);
-  Status FlushRing();
+  Status FlushRing(bool* busy = nullptr);
   std::uint8_t* WaitForRingRoom();
   void DrainRing();
   void CountSendError(std::string_view why);
@@ -166,6 +166,7 @@ class SynScanner final : public Scanner {
   SynCookie cookie_;
   UniqueFd raw_;
   std::optional<TxRing> tx_ring_;  // --send-path packet: frames with ethernet_ before each probe
+  Status ring_error_;              // the last failed flush, until one succeeds (sender thread)
   std::array<std::uint8_t, kEthernetHeaderSize> ethernet_{};
   std::vector<Capture> captures_;
   std::atomic<bool> stop_{false};
@@ -296,8 +297,9 @@ SynProbe SynScanner::ProbeFor(std::uint64_t local) const {
   syn.src_ip = scan_.span_routes[probe.span].source.V4HostOrder();
   syn.dst_ip = probe.ip.V4HostOrder();
   syn.dst_port = probe.port;
-  syn.src_port = cookie_.SourcePort(syn.dst_ip, syn.dst_port);
-  syn.seq = cookie_.Sequence(syn.src_ip, syn.dst_ip, syn.src_port, syn.dst_port);
+  const SynCookie::Probe cookie = cookie_.For(syn.src_ip, syn.dst_ip, syn.dst_port);
+  syn.src_port = cookie.src_port;
+  syn.seq = cookie.seq;
   syn.ip_id =
       static_cast<std::uint16_t>(syn.seq >> 16 ^ counters_.sent.load(std::memory_order_relaxed));
   return syn;
@@ -368,7 +370,7 @@ void SynScanner::SendFramed(const std::uint64_t* locals, std::size_t n, bool tim
     std::uint8_t* frame = tx_ring_->NextFrame();
     if (frame == nullptr) frame = WaitForRingRoom();
     if (frame == nullptr) {
-      CountSendError("the TX ring stayed full for 1 s");
+      CountSendError(ring_error_.ok() ? "the TX ring stayed full for 1 s" : ring_error_.message());
       continue;
     }
     const SynProbe syn = ProbeFor(locals[i]);
@@ -384,23 +386,32 @@ void SynScanner::SendFramed(const std::uint64_t* locals, std::size_t n, bool tim
 // Every frame is still in the driver, or a send failed because its queue is
 // full (veth and NIC drivers stop the queue until the receiver catches up):
 // flush and wait, a short sleep after a refusal, for at most kRingStallMs.
+// Any other refusal (the interface went down) fails at once, so a scan on a
+// dead link counts its probes as send errors instead of waiting a second each.
 std::uint8_t* SynScanner::WaitForRingRoom() {
   const Clock& clock = SystemClock::Instance();
   const MonoTime until = clock.MonotonicNow() + milliseconds(kRingStallMs);
   while (clock.MonotonicNow() < until) {
-    if (FlushRing().ok()) {
+    bool busy = false;
+    if (FlushRing(&busy).ok()) {
       tx_ring_->WaitForRoom(1);
-    } else {
+    } else if (busy) {
       std::this_thread::sleep_for(kRingBackoff);
+    } else {
+      return nullptr;
     }
     if (std::uint8_t* frame = tx_ring_->NextFrame()) return frame;
   }
   return nullptr;
 }
 
-Status SynScanner::FlushRing() {
-  auto sent = tx_ring_->Flush();
-  if (!sent.ok()) return sent.status();
+Status SynScanner::FlushRing(bool* busy) {
+  auto sent = tx_ring_->Flush(busy);
+  if (!sent.ok()) {
+    ring_error_ = sent.status();
+    return sent.status();
+  }
+  ring_error_ = Status::Ok();
   counters_.sent.fetch_add(*sent, std::memory_order_relaxed);
   return Status::Ok();
 }
@@ -412,7 +423,9 @@ void SynScanner::DrainRing() {
   const Clock& clock = SystemClock::Instance();
   for (const MonoTime until = clock.MonotonicNow() + milliseconds(kRingStallMs);
        tx_ring_->pending() > 0 && clock.MonotonicNow() < until;) {
-    last = FlushRing();
+    bool busy = false;
+    last = FlushRing(&busy);
+    if (!last.ok() && !busy) break;
     if (!last.ok()) std::this_thread::sleep_for(kRingBackoff);
   }
   for (std::size_t i = tx_ring_->pending(); i > 0; --i) CountSendError(last.message());

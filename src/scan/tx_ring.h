@@ -34,8 +34,10 @@ class TxRing {
   // The frame NextFrame gave is `bytes` long and ready to send.
   void Commit(std::size_t bytes);
   // Sends every committed frame without waiting for the driver: how many went.
-  // On an error (ENOBUFS, ...) the frames stay queued for the next Flush.
-  Result<std::size_t> Flush();
+  // On an error the frames stay queued for the next Flush; `busy` says whether
+  // it was the driver's queue being full (ENOBUFS, EAGAIN: worth waiting for)
+  // rather than, say, the interface being down.
+  Result<std::size_t> Flush(bool* busy = nullptr);
   // Waits up to `timeout_ms` for a frame to come back.
   void WaitForRoom(int timeout_ms);
 

@@ -121,9 +121,13 @@ void TxRing::Commit(std::size_t bytes) {
   ++committed_;
 }
 
-Result<std::size_t> TxRing::Flush() {
+Result<std::size_t> TxRing::Flush(bool* busy) {
   if (committed_ == 0) return std::size_t{0};
-  if (::send(fd(), nullptr, 0, MSG_DONTWAIT) < 0) return FromErrno("send PACKET_TX_RING", errno);
+  if (::send(fd(), nullptr, 0, MSG_DONTWAIT) < 0) {
+    const int e = errno;
+    if (busy != nullptr) *busy = e == ENOBUFS || e == EAGAIN || e == EINTR;
+    return FromErrno("send PACKET_TX_RING", e);
+  }
   return std::exchange(committed_, 0);
 }
 

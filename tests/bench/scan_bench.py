@@ -967,7 +967,9 @@ def main():
         print(flush=True)
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import send_path_bench
-        ok = send_path_bench.main(["--picketd", a.picketd, "--rate", str(a.send_rate),
+        # The original binary: the work dir with scan_bench's copy of it is gone by now.
+        picketd = getattr(a, "picketd_source", a.picketd)
+        ok = send_path_bench.main(["--picketd", picketd, "--rate", str(a.send_rate),
                                    "--runs", str(a.runs)]) == 0
     if ok:
         print("scan_bench: done")

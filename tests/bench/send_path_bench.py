@@ -124,11 +124,10 @@ class Sink:
 
 
 SAMPLER = """
-import sys, time
-with open("/sys/class/net/vsink/statistics/rx_packets") as f:
-    while sys.stdin.readline():
-        f.seek(0)
-        print(time.monotonic(), f.read().strip(), flush=True)
+import os, sys, time
+fd = os.open("/sys/class/net/vsink/statistics/rx_packets", os.O_RDONLY)
+while sys.stdin.readline():
+    print(time.monotonic(), os.pread(fd, 64, 0).decode().strip(), flush=True)
 """
 
 
@@ -140,13 +139,21 @@ def sample_counter(sink, stop, samples):
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         while not stop.is_set():
-            reader.stdin.write("\n")
-            reader.stdin.flush()
-            t, n = reader.stdout.readline().split()
-            samples.append((float(t), int(n)))
+            try:
+                reader.stdin.write("\n")
+                reader.stdin.flush()
+            except OSError:
+                break  # the reader is gone
+            line = reader.stdout.readline().split()
+            if len(line) != 2:
+                break  # the reader failed: the row's window then comes from the sender alone
+            samples.append((float(line[0]), int(line[1])))
             stop.wait(0.05)
     finally:
-        reader.stdin.close()
+        try:
+            reader.stdin.close()
+        except OSError:
+            pass
         reader.wait(timeout=10)
 
 
@@ -203,7 +210,8 @@ def main(argv=None):
         print("send_path_bench: needs root (namespaces, raw sockets)")
         return 2
     probes = 65536 * a.ports
-    timeout = max(60, 10 * probes / a.rate)
+    # masscan's rate varies 30-700 kpps here run to run: 1.97 M probes can take a minute.
+    timeout = max(180, 10 * probes / a.rate)
     rows = {"picketd --send-path raw": [], "picketd --send-path packet": [], "masscan": []}
     masscan = shutil.which("masscan")
     if a.sink_cpu == a.cpu:

@@ -140,9 +140,10 @@ TEST_CASE("SYN cookie accepts the right ack and rejects everything else") {
   SynCookie cookie({0x0123456789abcdefull, 0xfedcba9876543210ull});
   const std::uint32_t us = 0x7f000001, them = 0x7f000203;
   const std::uint16_t dport = 8080;
-  const std::uint16_t sport = cookie.SourcePort(them, dport);
+  const SynCookie::Probe probe = cookie.For(us, them, dport);
+  const std::uint16_t sport = probe.src_port;
   CHECK(sport >= kSourcePortBase);
-  const std::uint32_t seq = cookie.Sequence(us, them, sport, dport);
+  const std::uint32_t seq = probe.seq;
   CHECK(cookie.Validate(us, them, sport, dport, seq + 1));
   CHECK_FALSE(cookie.Validate(us, them, sport, dport, seq));
   CHECK_FALSE(cookie.Validate(us, them, sport, dport, seq + 2));
@@ -151,8 +152,11 @@ TEST_CASE("SYN cookie accepts the right ack and rejects everything else") {
   CHECK_FALSE(cookie.Validate(us + 1, them, sport, dport, seq + 1));
   CHECK_FALSE(cookie.Validate(us, them, static_cast<std::uint16_t>(sport ^ 1), dport, seq + 1));
   // A port below our range is never ours, whatever the ack.
-  const std::uint16_t low = 40000;
-  CHECK_FALSE(cookie.Validate(us, them, low, dport, cookie.Sequence(us, them, low, dport) + 1));
+  CHECK_FALSE(cookie.Validate(us, them, 40000, dport, seq + 1));
+  // Nor is another port of the range with the right sequence.
+  const auto other_port = static_cast<std::uint16_t>(
+      kSourcePortBase + (sport - kSourcePortBase + 1) % kSourcePortCount);
+  CHECK_FALSE(cookie.Validate(us, them, other_port, dport, seq + 1));
   // Another key produces other cookies.
   SynCookie other({1, 2});
   CHECK_FALSE(other.Validate(us, them, sport, dport, seq + 1));
@@ -168,7 +172,7 @@ TEST_CASE("source ports spread over the whole range") {
   std::array<int, kSourcePortCount> hits{};
   for (std::uint32_t ip = 0; ip < 4096; ++ip) {
     for (std::uint16_t port = 1; port <= 16; ++port) {
-      const std::uint16_t sp = cookie.SourcePort(0x7f000000 | ip, port);
+      const std::uint16_t sp = cookie.For(0x7f000001, 0x7f000000 | ip, port).src_port;
       REQUIRE(sp >= kSourcePortBase);
       ++hits[sp - kSourcePortBase];
     }
