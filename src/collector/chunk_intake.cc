@@ -19,6 +19,7 @@ constexpr std::size_t kWriteBytes = 128 * 1024;
 struct ChunkIntake::Writer {
   Post post;
   std::optional<PendingFile> file;
+  Digest digest;  // the bytes written, hashed and counted here (off the owner's thread)
   std::mutex mu;
   std::condition_variable written;  // after each write, and when the queue is empty
   std::deque<std::string> queue;
@@ -36,7 +37,11 @@ struct ChunkIntake::Writer {
       w->queue.pop_front();
       const bool skip = w->abandoned || !w->error.ok();
       lock.unlock();
-      Status st = skip ? Status::Ok() : w->file->Append(piece);
+      Status st = Status::Ok();
+      if (!skip) {
+        w->digest.Take(piece);
+        st = w->file->Append(piece);
+      }
       lock.lock();
       if (!st.ok() && w->error.ok()) w->error = std::move(st);
       w->queued -= piece.size();
@@ -78,6 +83,7 @@ void ChunkIntake::WriteOffThread(Post post) {
   writer_ = std::make_shared<Writer>();
   writer_->post = std::move(post);
   writer_->file = std::move(file_);
+  writer_->digest = std::move(digest_);
   file_.reset();
 }
 
@@ -129,12 +135,16 @@ Status ChunkIntake::TakeDecoded(std::string_view piece) {
       head_checked_ = true;
     }
   }
-  hasher_.Update(piece);
-  counter_.Feed(piece);
-  if (!has_file_) return Status::Ok();
+  if (!has_file_) {
+    digest_.Take(piece);
+    return Status::Ok();
+  }
   if (write_buffer_.size() + piece.size() > kWriteBytes) {
     PICKET_RETURN_IF_ERROR(Flush());
-    if (piece.size() >= kWriteBytes && !writer_) return Stored(file_->Append(piece));
+    if (piece.size() >= kWriteBytes && !writer_) {
+      digest_.Take(piece);
+      return Stored(file_->Append(piece));
+    }
   }
   write_buffer_.append(piece);
   return Status::Ok();
@@ -148,6 +158,7 @@ Status ChunkIntake::Stored(Status st) {
 Status ChunkIntake::Flush() {
   if (write_buffer_.empty()) return Status::Ok();
   if (writer_) return FlushOffThread();
+  digest_.Take(write_buffer_);
   Status st = file_->Append(write_buffer_);
   write_buffer_.clear();
   return Stored(std::move(st));
@@ -174,6 +185,7 @@ Result<ChunkIntake::Staged> ChunkIntake::Finish() {
     if (Status st = Stored(writer_->error); !st.ok()) return fail(std::move(st));
     file_ = std::move(writer_->file);
     writer_->file.reset();
+    digest_ = std::move(writer_->digest);
     lock.unlock();
     writer_.reset();
   }
@@ -183,9 +195,9 @@ Result<ChunkIntake::Staged> ChunkIntake::Finish() {
     staged.file = std::move(file_);
     file_.reset();
   }
-  staged.sha256 = hasher_.Finish();
+  staged.sha256 = digest_.hasher.Finish();
   staged.bytes = bytes_;
-  staged.packets = counter_.Count();
+  staged.packets = digest_.counter.Count();
   return staged;
 }
 

@@ -4,8 +4,10 @@
 // (~200 KiB per upload, zstd up to ~1.4 MiB, whatever its size; with WriteOffThread up to
 // kMaxQueuedBytes more while the disk lags). Finish seals the file; the handler
 // publishes it inside the transaction that inserts the chunk's row.
-// Not thread-safe: one upload, one owner. With WriteOffThread the file writes run
-// on another thread (in order); everything else stays with the owner.
+// Not thread-safe: one upload, one owner. With WriteOffThread the file writes, and
+// the hashing and record counting of what is written, run on another thread (in
+// order), so the owner (an I/O thread) only reads and inflates; everything else
+// stays with the owner.
 #pragma once
 
 #include <array>
@@ -83,8 +85,17 @@ class ChunkIntake {
   std::string head_;       // the first bytes, until the capture header is checked
   bool head_checked_ = false;
   std::string write_buffer_;  // coalesces small network reads into large writes
-  Sha256 hasher_;
-  PcapRecordCounter counter_;
+  // What the stored bytes hash and count to. Fed where the bytes go to the file (the
+  // writer's thread, with WriteOffThread), in order; at once when there is no file.
+  struct Digest {
+    Sha256 hasher;
+    PcapRecordCounter counter;
+    void Take(std::string_view piece) {
+      hasher.Update(piece);
+      counter.Feed(piece);
+    }
+  };
+  Digest digest_;  // moves into writer_ with WriteOffThread, back in Finish
   std::uint64_t bytes_ = 0, received_ = 0;
   Status error_;
   bool storage_failed_ = false;
