@@ -326,15 +326,12 @@ class HttpSession final : public SessionBase,
   // and an I/O thread that blocks stalls every connection it serves, operators' reads
   // included, for seconds. The session waits meanwhile; admission_ is the job's until then.
   void OpenIntake(bool wants_continue) {
-    auto executor = stream_.get_executor();
-    net::post(shared_.body_writes, [self = Self(), wants_continue, executor,
-                                    work = net::make_work_guard(executor)]() mutable {
-      auto intake = self->shared_.handler->OpenChunkIntake(self->admission_);
-      net::post(executor, [self = std::move(self), intake = std::move(intake),
-                           wants_continue]() mutable {
-        self->OnIntakeOpen(std::move(intake), wants_continue);
-      });
-    });
+    OnPoolThen(
+        shared_.body_writes, [this] { return shared_.handler->OpenChunkIntake(admission_); },
+        [wants_continue](HttpSession& self, std::optional<std::unique_ptr<ChunkIntake>> intake) {
+          if (!intake) return self.Respond(StorageFailed(), /*body_unread=*/true);
+          self.OnIntakeOpen(std::move(*intake), wants_continue);
+        });
   }
 
   void OnIntakeOpen(std::unique_ptr<ChunkIntake> intake, bool wants_continue) {
@@ -429,25 +426,36 @@ class HttpSession final : public SessionBase,
     });
   }
 
-  // Runs `store` (returns the Reply) on a storage thread, then answers on this
-  // session's strand. The session waits: it reads nothing meanwhile, and
-  // admission_ is not touched by anyone else until the answer.
-  template <class Store>
-  void OffTheIoThread(Store store) {
-    net::post(shared_.storage, [self = Self(), store = std::move(store),
-                                work = net::make_work_guard(stream_.get_executor())]() mutable {
-      Reply reply = JsonError(wire::kHttpInternalError, "storage failed");
+  // Runs `job` on `pool` (it may block: the disk, the database), then `then(*this, result)` on
+  // this session's strand; the result is nullopt when the job threw (logged). The session
+  // waits meanwhile: it reads nothing, and admission_ is the job's until `then` runs. The work
+  // guard keeps the I/O threads running until the answer is posted.
+  template <class Job, class Then>
+  void OnPoolThen(net::thread_pool& pool, Job job, Then then) {
+    auto executor = stream_.get_executor();
+    net::post(pool, [self = Self(), executor, job = std::move(job), then = std::move(then),
+                     work = net::make_work_guard(executor)]() mutable {
+      std::optional<decltype(job())> result;
       try {
-        reply = store();
+        result.emplace(job());
       } catch (const std::exception& e) {
         PICKET_LOG(kError, "collector", "unexpected exception storing a request",
                    {"path", self->head_.target}, {"what", e.what()});
       }
-      auto executor = self->stream_.get_executor();
-      net::post(executor, [self = std::move(self), reply = std::move(reply)]() mutable {
-        self->Respond(std::move(reply), /*body_unread=*/false);
-      });
+      net::post(executor, [self = std::move(self), result = std::move(result),
+                           then = std::move(then)]() mutable { then(*self, std::move(result)); });
     });
+  }
+
+  static Reply StorageFailed() { return JsonError(wire::kHttpInternalError, "storage failed"); }
+
+  // Runs `store` (returns the Reply) on a storage thread, then answers it.
+  template <class Store>
+  void OffTheIoThread(Store store) {
+    OnPoolThen(shared_.storage, std::move(store),
+               [](HttpSession& self, std::optional<Reply> reply) {
+                 self.Respond(reply ? std::move(*reply) : StorageFailed(), /*body_unread=*/false);
+               });
   }
 
   void OnBody(beast::error_code ec, std::size_t) {
