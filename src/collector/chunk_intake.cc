@@ -1,6 +1,9 @@
 #include "collector/chunk_intake.h"
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstring>
+#include <new>
 #include <deque>
 #include <mutex>
 #include <utility>
@@ -22,7 +25,7 @@ struct ChunkIntake::Writer {
   Digest digest;  // the bytes written, hashed and counted here (off the owner's thread)
   std::mutex mu;
   std::condition_variable written;  // after each write, and when the queue is empty
-  std::deque<std::string> queue;
+  std::deque<Block> queue;
   std::size_t queued = 0;           // bytes in queue and in the write under way
   bool running = false;             // a Drain task is posted or running
   bool abandoned = false;           // the intake is gone: write nothing more
@@ -33,18 +36,18 @@ struct ChunkIntake::Writer {
   static void Drain(const std::shared_ptr<Writer>& w) {
     std::unique_lock lock(w->mu);
     while (!w->queue.empty()) {
-      std::string piece = std::move(w->queue.front());
+      Block piece = std::move(w->queue.front());
       w->queue.pop_front();
       const bool skip = w->abandoned || !w->error.ok();
       lock.unlock();
       Status st = Status::Ok();
       if (!skip) {
-        w->digest.Take(piece);
-        st = w->file->Append(piece);
+        w->digest.Take(piece.view());
+        st = w->file->Append(piece.view());
       }
       lock.lock();
       if (!st.ok() && w->error.ok()) w->error = std::move(st);
-      w->queued -= piece.size();
+      w->queued -= piece.size;
       w->written.notify_all();
       if (w->resume && (w->queued < kPauseBytes || !w->error.ok())) {
         auto resume = std::exchange(w->resume, nullptr);
@@ -65,7 +68,15 @@ ChunkIntake::ChunkIntake(BodyEncoding encoding, std::uint64_t max_bytes,
       max_bytes_(max_bytes),
       file_(std::move(file)),
       has_file_(file_.has_value()) {
-  if (file_) write_buffer_.reserve(kWriteBytes);
+  if (file_) block_ = Block::Allocate();
+}
+
+ChunkIntake::Block ChunkIntake::Block::Allocate() {
+  static_assert(kWriteBytes % PendingFile::kDirectAlignment == 0);
+  Block block;
+  block.data.reset(static_cast<char*>(std::aligned_alloc(PendingFile::kDirectAlignment, kWriteBytes)));
+  if (!block.data) throw std::bad_alloc();
+  return block;
 }
 
 ChunkIntake::~ChunkIntake() {
@@ -99,9 +110,8 @@ Status ChunkIntake::FlushOffThread() {
   Writer& w = *writer_;
   std::unique_lock lock(w.mu);
   if (!w.error.ok()) return Stored(w.error);
-  w.queued += write_buffer_.size();
-  w.queue.push_back(std::exchange(write_buffer_, std::string()));
-  write_buffer_.reserve(kWriteBytes);
+  w.queued += block_.size;
+  w.queue.push_back(std::exchange(block_, Block::Allocate()));
   if (!w.running) {
     w.running = true;
     lock.unlock();  // `post` may run the task at once (tests)
@@ -139,14 +149,13 @@ Status ChunkIntake::TakeDecoded(std::string_view piece) {
     digest_.Take(piece);
     return Status::Ok();
   }
-  if (write_buffer_.size() + piece.size() > kWriteBytes) {
-    PICKET_RETURN_IF_ERROR(Flush());
-    if (piece.size() >= kWriteBytes && !writer_) {
-      digest_.Take(piece);
-      return Stored(file_->Append(piece));
-    }
+  while (!piece.empty()) {
+    const std::size_t n = std::min(kWriteBytes - block_.size, piece.size());
+    std::memcpy(block_.data.get() + block_.size, piece.data(), n);
+    block_.size += n;
+    piece.remove_prefix(n);
+    if (block_.size == kWriteBytes) PICKET_RETURN_IF_ERROR(Flush());
   }
-  write_buffer_.append(piece);
   return Status::Ok();
 }
 
@@ -156,11 +165,11 @@ Status ChunkIntake::Stored(Status st) {
 }
 
 Status ChunkIntake::Flush() {
-  if (write_buffer_.empty()) return Status::Ok();
+  if (block_.size == 0) return Status::Ok();
   if (writer_) return FlushOffThread();
-  digest_.Take(write_buffer_);
-  Status st = file_->Append(write_buffer_);
-  write_buffer_.clear();
+  digest_.Take(block_.view());
+  Status st = file_->Append(block_.view());
+  block_.size = 0;
   return Stored(std::move(st));
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -84,7 +85,16 @@ class ChunkIntake {
   std::shared_ptr<Writer> writer_;
   std::string head_;       // the first bytes, until the capture header is checked
   bool head_checked_ = false;
-  std::string write_buffer_;  // coalesces small network reads into large writes
+  // Coalesces small network reads into large writes: kWriteBytes at
+  // PendingFile::kDirectAlignment, so that every write but a file's last goes to the disk
+  // from here, without a copy into the page cache (direct I/O).
+  struct Block {
+    std::unique_ptr<char, void (*)(void*)> data{nullptr, &std::free};
+    std::size_t size = 0;
+    static Block Allocate();
+    std::string_view view() const { return {data.get(), size}; }
+  };
+  Block block_;
   // What the stored bytes hash and count to. Fed where the bytes go to the file (the
   // writer's thread, with WriteOffThread), in order; at once when there is no file.
   struct Digest {

@@ -36,7 +36,8 @@ class ChunkStore final : public CollectorDb::PublishedFileSync {
 
   // Opens an empty temp file for the chunk in its device directory (created
   // on demand), for a body written as it arrives (ChunkIntake); the intake
-  // closes it unsynced: SyncPublished makes it durable with its batch.
+  // closes it unsynced: SyncPublished makes it durable with its batch. The file is
+  // direct I/O where the filesystem allows it (PendingFile::Mode::kDirect).
   Result<PendingFile> Create(std::string_view device, std::uint64_t seq) const;
   // A whole chunk at once (tests, tools): Create + Append; Publish seals it.
   Result<PendingFile> Prepare(std::string_view device, std::uint64_t seq,

@@ -70,6 +70,7 @@ class SessionAnalysis {
   // A device's counters as of its last committed chunk (nullopt: never analysed).
   Result<std::optional<DeviceAnalysisCounters>> Counters(const std::string& device);
   std::size_t resident_devices() const;
+  std::size_t resident_devices_peak() const;  // the most at any moment, never above the cap
 
  private:
   struct Device;
@@ -89,6 +90,7 @@ class SessionAnalysis {
   Status AnalyseChunk(Device& dev, const ChunkRow& row, bool gap);
   Status RunRetention();
   void EvictIdle();
+  void EvictOldest(std::size_t keep);  // the least recently active first
   void Loop();
 
   const SessionAnalysisOptions options_;
@@ -105,6 +107,7 @@ class SessionAnalysis {
   std::condition_variable wake_;
   std::set<std::string> notified_;  // guarded by mu_
   std::size_t resident_count_ = 0;  // guarded by mu_, for resident_devices()
+  std::size_t resident_peak_ = 0;   // guarded by mu_
   bool stopping_ = false;
   std::thread thread_;
 };

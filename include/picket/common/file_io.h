@@ -21,8 +21,17 @@ class PendingFile {
 
   // The same in steps, for data that arrives in pieces (a streamed upload):
   // Create the empty temp file (mode 0600), Append pieces, Seal (fsync, close).
-  static Result<PendingFile> Create(const std::string& final_path);
+  // kDirect opens it O_DIRECT where the filesystem allows (else it is buffered): pieces at
+  // kDirectAlignment-aligned addresses, in multiples of it, then go from the caller's memory
+  // to the disk without a copy into the page cache, which costs a streamed upload more CPU
+  // than anything else (measured: 2.2 s of system time per 2 GB buffered, 0.3 s direct). The
+  // first other piece (a file's short tail) turns the file buffered for good. Durability is
+  // unchanged: the data may sit in the disk's cache until Seal or the caller's syncfs.
+  enum class Mode { kBuffered, kDirect };
+  static Result<PendingFile> Create(const std::string& final_path, Mode mode = Mode::kBuffered);
+  static constexpr std::size_t kDirectAlignment = 4096;  // any logical block size up to a page
   Status Append(std::string_view data);
+  bool direct() const { return direct_; }
   Status Seal();
   // Closes without fsync: for a caller that makes many files durable at once
   // (syncfs) before it relies on them.
@@ -45,13 +54,18 @@ class PendingFile {
   const std::string& final_path() const { return final_path_; }
 
  private:
-  PendingFile(std::string temp_path, std::string final_path, int fd)
-      : temp_path_(std::move(temp_path)), final_path_(std::move(final_path)), fd_(fd) {}
+  PendingFile(std::string temp_path, std::string final_path, int fd, bool direct)
+      : temp_path_(std::move(temp_path)),
+        final_path_(std::move(final_path)),
+        fd_(fd),
+        direct_(direct) {}
   void CloseQuietly();
+  Status StopDirect();  // clears O_DIRECT: the rest is written through the page cache
 
   std::string temp_path_;  // empty once published or moved from
   std::string final_path_;
   int fd_ = -1;  // open until sealed
+  bool direct_ = false;  // fd_ has O_DIRECT
 };
 
 // Convenience for small files (the --ready-file): Write + Publish.

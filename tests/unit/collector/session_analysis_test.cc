@@ -250,6 +250,7 @@ TEST_SUITE("collector.session_analysis") {
       runner->Notify("gw-b");
       REQUIRE(runner->Pass().ok());
       CHECK(runner->resident_devices() == 1);
+      CHECK(runner->resident_devices_peak() == 1);  // also within the pass
     }
     auto a = h.store->List({.device = "gw"}, 100).value();
     auto b = h.store->List({.device = "gw-b"}, 100).value();

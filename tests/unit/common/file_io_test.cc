@@ -2,7 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include "support/temp_dir.h"
 
@@ -50,6 +53,30 @@ TEST_SUITE("common.file_io") {
     REQUIRE(pending.ok());
     REQUIRE(pending->Publish().ok());
     CHECK(*ReadWholeFile(path, 10) == "data");
+  }
+
+  TEST_CASE("a direct-I/O pending file takes aligned blocks, then turns buffered for a tail") {
+    testing::TempDir dir;
+    const std::string path = dir.Join("chunk.pcap");
+    auto pending = PendingFile::Create(path, PendingFile::Mode::kDirect);
+    REQUIRE(pending.ok());
+    const bool direct_here = pending->direct();  // false where the filesystem has no O_DIRECT
+    constexpr std::size_t kAlign = PendingFile::kDirectAlignment;
+    std::unique_ptr<char, void (*)(void*)> block(
+        static_cast<char*>(std::aligned_alloc(kAlign, 2 * kAlign)), &std::free);
+    REQUIRE(block);
+    std::memset(block.get(), 'a', 2 * kAlign);
+    REQUIRE(pending->Append({block.get(), 2 * kAlign}).ok());
+    CHECK(pending->direct() == direct_here);
+    // Misaligned address, then a short tail: both written, through the page cache.
+    REQUIRE(pending->Append({block.get() + 1, kAlign}).ok());
+    CHECK_FALSE(pending->direct());
+    REQUIRE(pending->Append("tail").ok());
+    REQUIRE(pending->Publish().ok());
+    auto back = ReadWholeFile(path, 1 << 20);
+    REQUIRE(back.ok());
+    CHECK(*back == std::string(3 * kAlign, 'a') + "tail");
+    CHECK(std::filesystem::is_regular_file(path));
   }
 
   TEST_CASE("a secret file holds one word on one line, errors name where it came from") {
