@@ -101,7 +101,8 @@ admin.enableServer=false
 EOF
 cp=/usr/share/java/zookeeper.jar
 for j in /usr/share/java/slf4j-log4j12.jar /usr/share/java/log4j-1.2.jar; do [ -e "$j" ] && cp=$cp:$j; done
-start zookeeper "$work/zookeeper/zookeeper.log" java -Xmx256m -cp "$work/zookeeper:$cp" \
+# -XX:-UsePerfData: no /tmp/hsperfdata_<user>/<pid> left behind.
+start zookeeper "$work/zookeeper/zookeeper.log" java -Xmx256m -XX:-UsePerfData -cp "$work/zookeeper:$cp" \
   -Dzookeeper.log.dir="$work/zookeeper" -Dzookeeper.root.logger=WARN,CONSOLE \
   org.apache.zookeeper.server.quorum.QuorumPeerMain "$work/zookeeper/zoo.cfg"
 zk_serving() { four_letter "$zk_port" srvr | grep -q Mode:; }

@@ -80,11 +80,11 @@ Status PendingFile::StopDirect() {
 
 Status PendingFile::Append(std::string_view data) {
   if (fd_ < 0) return Status::FailedPrecondition("append to " + final_path_ + ": file is sealed");
-  while (direct_ && !data.empty()) {
-    const bool aligned = reinterpret_cast<std::uintptr_t>(data.data()) % kDirectAlignment == 0 &&
-                         data.size() % kDirectAlignment == 0;
-    if (!aligned) break;
-    ssize_t n = ::write(fd_, data.data(), data.size());
+  // Direct: the aligned whole blocks at the front (a file's last piece: all but its tail).
+  while (direct_ && reinterpret_cast<std::uintptr_t>(data.data()) % kDirectAlignment == 0) {
+    const std::size_t blocks = data.size() - data.size() % kDirectAlignment;
+    if (blocks == 0) break;
+    ssize_t n = ::write(fd_, data.data(), blocks);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno != EINVAL) return FromErrno("write " + temp_path_, errno);
     if (n < 0) break;  // a block size above kDirectAlignment: buffered from here on
