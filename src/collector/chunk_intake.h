@@ -86,8 +86,8 @@ class ChunkIntake {
   std::string head_;       // the first bytes, until the capture header is checked
   bool head_checked_ = false;
   // Coalesces small network reads into large writes: kWriteBytes at
-  // PendingFile::kDirectAlignment, so that every write but a file's last goes to the disk
-  // from here, without a copy into the page cache (direct I/O).
+  // PendingFile::kDirectAlignment, so that every full block goes to the disk from here,
+  // without a copy into the page cache (direct I/O); the last one is buffered (Finish).
   struct Block {
     std::unique_ptr<char, void (*)(void*)> data{nullptr, &std::free};
     std::size_t size = 0;

@@ -129,7 +129,7 @@ Status ChunkStore::EnsureDeviceDir(const std::string& dir) const {
 Result<PendingFile> ChunkStore::Create(std::string_view device, std::uint64_t seq) const {
   // After a device's first chunk its directory is there: the file first (one
   // syscall per chunk), the directory only when the create says it is missing. Direct I/O:
-  // the intake writes aligned blocks, and every chunk is made durable anyway.
+  // the intake writes its full aligned blocks direct, and every chunk is made durable anyway.
   constexpr auto kMode = PendingFile::Mode::kDirect;
   auto file = PendingFile::Create(PathFor(device, seq), kMode);
   if (file.ok() || file.status().code() != StatusCode::kNotFound) return file;

@@ -70,6 +70,7 @@ Result<PendingFile> PendingFile::Create(const std::string& final_path, Mode mode
 }
 
 Status PendingFile::StopDirect() {
+  if (!direct_) return Status::Ok();
   const int flags = ::fcntl(fd_, F_GETFL);
   if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) {
     return FromErrno("fcntl(O_DIRECT off) " + temp_path_, errno);

@@ -32,6 +32,9 @@ class PendingFile {
   static constexpr std::size_t kDirectAlignment = 4096;  // any logical block size up to a page
   Status Append(std::string_view data);
   bool direct() const { return direct_; }
+  // The rest through the page cache (a small last piece: a buffered write and the caller's
+  // syncfs beat one more synchronous request to the disk).
+  Status StopDirect();
   Status Seal();
   // Closes without fsync: for a caller that makes many files durable at once
   // (syncfs) before it relies on them.
@@ -60,7 +63,6 @@ class PendingFile {
         fd_(fd),
         direct_(direct) {}
   void CloseQuietly();
-  Status StopDirect();  // clears O_DIRECT: the rest is written through the page cache
 
   std::string temp_path_;  // empty once published or moved from
   std::string final_path_;
