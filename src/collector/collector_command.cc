@@ -194,7 +194,6 @@ int RunCollectorCommand(std::span<char* const> args) {
   server_options.port = o.listen_port;
   server_options.threads = o.threads;
   server_options.max_inflight = o.max_inflight;
-  server_options.admission_wait = o.admission_wait;
   // The total cap stays below the file limit, so accept() never meets EMFILE
   // and SQLite, chunk files and ZooKeeper keep their descriptors.
   struct rlimit files {};
@@ -244,7 +243,6 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"data", o.data_dir}, {"auth", tokens ? "tokens" : "none"},
              {"tokens", tokens ? tokens->size() : 0}, {"max_body", FormatSize(o.max_body)},
              {"max_inflight", o.max_inflight},
-             {"admission_wait_ms", o.admission_wait.count()},
              {"device_disk_quota", o.device_disk_quota ? FormatSize(o.device_disk_quota) : "off"},
              {"client_ca", o.client_ca.value_or("none")}, {"max_followers", o.max_followers},
              {"max_connections", static_cast<std::uint64_t>(server_options.caps.max_connections)},

@@ -188,7 +188,7 @@ Status ParseListenAddress(std::string_view text, std::string* host, std::uint16_
 Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
   FlagParser flags(
       {"listen", "data", "tokens", "tls-cert", "tls-key", "max-body", "max-inflight",
-       "admission-wait", "max-connections", "max-connections-per-address", "max-inflight-per-device",
+       "max-connections", "max-connections-per-address", "max-inflight-per-device",
        "device-bytes-per-minute", "device-rows-per-minute", "device-disk-quota", "client-ca",
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
@@ -290,8 +290,7 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
 
   o.sessions = !flags.Has("no-sessions");
   for (auto [flag, out, zero_ok] :
-       {std::tuple{"admission-wait", &o.admission_wait, true},
-        std::tuple{"session-retention", &o.session_retention, true},
+       {std::tuple{"session-retention", &o.session_retention, true},
         std::tuple{"session-gap-wait", &o.session_gap_wait, true},
         std::tuple{"session-tcp-idle", &o.session_tcp_idle, false},
         std::tuple{"session-udp-idle", &o.session_udp_idle, false},
@@ -308,13 +307,6 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
       return Status::InvalidArgument("--" + std::string(flag) + " " + *v + ": must be positive");
     }
     *out = *d;
-  }
-
-  if (o.admission_wait > std::chrono::seconds(10)) {
-    return Status::InvalidArgument(
-        "--admission-wait " + *flags.Value("admission-wait") +
-        ": at most 10s (a device gives up on an upload that moves nothing for its "
-        "upload.low_speed_time, 20 s by default)");
   }
 
   PICKET_RETURN_IF_ERROR(ParseRetentionFlags(flags, &o));

@@ -28,8 +28,6 @@ struct CollectorOptions {
   std::optional<std::string> client_ca;
   std::uint64_t max_body = 64ull << 20;  // after decompression
   int max_inflight = 64;
-  // Uploads over max_inflight wait in line (arrival order) this long before their 429.
-  std::chrono::milliseconds admission_wait{2'000};
   // Connection caps (connection_limits.h); nullopt: min(4096, file limit - 128).
   std::optional<std::size_t> max_connections;
   std::size_t max_connections_per_address = 256;

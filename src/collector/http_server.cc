@@ -24,7 +24,7 @@ using boost::system::error_code;
 struct HttpServer::Impl {
   explicit Impl(const HttpServerOptions& o)
       : options(o),
-        shared(o.max_inflight, o.caps, o.admission_wait),
+        shared(o.max_inflight, o.caps),
         acceptor(ioc),
         signals(ioc),
         drain_timer(ioc),

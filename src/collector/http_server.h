@@ -24,8 +24,6 @@ struct HttpServerOptions {
   std::uint16_t port = 0;          // 0: any free port
   int threads = 2;
   int max_inflight = 64;
-  // An upload over max_inflight waits this long in line for a slot before its 429; 0: at once.
-  std::chrono::milliseconds admission_wait{0};
   ConnectionCaps caps;  // connections in total and per address, requests per device
   std::optional<std::string> tls_cert, tls_key;  // PEM files; both or neither
   // PEM CA bundle (needs TLS): client certificates are requested and, when

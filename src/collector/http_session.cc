@@ -8,7 +8,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <limits>
@@ -27,59 +26,6 @@ namespace http = beast::http;
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
-
-// InflightLimit ----------------------------------------------------------------
-
-bool InflightLimit::TryAcquire() {
-  std::lock_guard lock(mu_);
-  if (count_ >= max_ || !line_.empty()) return false;
-  ++count_;
-  return true;
-}
-
-std::shared_ptr<InflightLimit::Waiter> InflightLimit::Wait(std::function<void()> granted) {
-  auto waiter = std::make_shared<Waiter>();
-  waiter->granted = std::move(granted);
-  std::unique_lock lock(mu_);
-  if (count_ < max_ && line_.empty()) {  // freed since TryAcquire
-    ++count_;
-    waiter->done = true;
-    auto run = std::move(waiter->granted);
-    lock.unlock();
-    run();
-    return waiter;
-  }
-  line_.push_back(waiter);
-  return waiter;
-}
-
-bool InflightLimit::Cancel(const std::shared_ptr<Waiter>& waiter) {
-  std::lock_guard lock(mu_);
-  if (waiter->done) return false;
-  waiter->done = true;
-  waiter->granted = nullptr;
-  line_.erase(std::find(line_.begin(), line_.end(), waiter));
-  return true;
-}
-
-void InflightLimit::Release() {
-  std::unique_lock lock(mu_);
-  if (line_.empty()) {
-    --count_;
-    return;
-  }
-  auto next = std::move(line_.front());  // the slot passes to it: count_ stays
-  line_.pop_front();
-  next->done = true;
-  auto run = std::move(next->granted);
-  lock.unlock();
-  run();
-}
-
-std::size_t InflightLimit::waiting() const {
-  std::lock_guard lock(mu_);
-  return line_.size();
-}
 
 // SessionRegistry --------------------------------------------------------------
 
@@ -244,8 +190,7 @@ class HttpSession final : public SessionBase,
       : stream_(std::move(socket), tls...),
         shared_(shared),
         ticket_(std::move(ticket)),
-        heartbeat_(stream_.get_executor()),
-        admission_timer_(stream_.get_executor()) {
+        heartbeat_(stream_.get_executor()) {
     beast::error_code ec;
     auto peer = Lowest().socket().remote_endpoint(ec);
     if (!ec) peer_ = peer.address().to_string() + ":" + std::to_string(peer.port());
@@ -342,52 +287,12 @@ class HttpSession final : public SessionBase,
     const bool body_unread = !header_parser_->is_done();
 
     InflightLimit& budget = IsUpload(head_) ? shared_.inflight : shared_.control_inflight;
-    if (budget.TryAcquire()) return OnSlot(budget, body_unread);
-    if (&budget == &shared_.inflight && shared_.admission_wait.count() > 0) {
-      return WaitInLine(budget, body_unread);
+    if (!budget.TryAcquire()) {
+      Reply busy =
+          JsonError(wire::kHttpTooManyRequests, "too many requests in flight; retry later");
+      busy.headers.emplace_back(wire::kRetryAfterHeader, "1");
+      return Respond(std::move(busy), body_unread);
     }
-    RespondBusy(body_unread);
-  }
-
-  void RespondBusy(bool body_unread) {
-    Reply busy = JsonError(wire::kHttpTooManyRequests, "too many requests in flight; retry later");
-    busy.headers.emplace_back(wire::kRetryAfterHeader, "1");
-    Respond(std::move(busy), body_unread);
-  }
-
-  // Every slot taken: in line for one for up to --admission-wait, then 429. Nothing is read
-  // meanwhile (a body waits in the socket, or at the device until 100 Continue), and a
-  // device served in its turn is not back in a second with a new connection (at 1,000
-  // devices and 64 slots, ~900 connections a second were opened only to be refused).
-  void WaitInLine(InflightLimit& budget, bool body_unread) {
-    waiting_on_ = &budget;
-    shared_.handler->metrics().WaitStarted();
-    waiter_ = budget.Wait([self = Self(), executor = stream_.get_executor(), body_unread] {
-      net::post(executor, [self, body_unread] {
-        InflightLimit& granted = *std::exchange(self->waiting_on_, nullptr);
-        self->shared_.handler->metrics().WaitEnded(/*refused=*/false);
-        self->waiter_.reset();
-        self->admission_timer_.cancel();
-        if (!self->Lowest().socket().is_open()) {  // closed while it waited: give the slot back
-          self->slot_ = &granted;
-          return self->ReleaseSlot();
-        }
-        self->OnSlot(granted, body_unread);
-      });
-    });
-    admission_timer_.expires_after(shared_.admission_wait);
-    admission_timer_.async_wait([self = Self(), body_unread](beast::error_code ec) {
-      if (ec || !self->waiter_) return;  // granted: OnSlot is posted
-      if (!self->waiting_on_->Cancel(self->waiter_)) return;  // granted just now
-      self->waiter_.reset();
-      self->waiting_on_ = nullptr;
-      self->shared_.handler->metrics().WaitEnded(/*refused=*/true);
-      self->RespondBusy(body_unread);
-    });
-  }
-
-  void OnSlot(InflightLimit& budget, bool body_unread) {
-    const auto& req = header_parser_->get();
     slot_ = &budget;
     shared_.handler->metrics().RequestStarted();
     admission_ = shared_.handler->Admit(head_);
@@ -899,12 +804,6 @@ class HttpSession final : public SessionBase,
   void Close() {
     StopFollowing();
     heartbeat_.cancel();
-    if (waiter_ && waiting_on_->Cancel(waiter_)) {  // else granted: the grant gives it back
-      waiter_.reset();
-      waiting_on_ = nullptr;
-      shared_.handler->metrics().WaitEnded(/*refused=*/false);
-    }
-    admission_timer_.cancel();
     ReleaseSlot();
     beast::error_code ec;
     Lowest().socket().close(ec);
@@ -933,9 +832,6 @@ class HttpSession final : public SessionBase,
   std::optional<http::response<http::string_body>> response_;
   http::response<http::empty_body> continue_;
   net::steady_timer heartbeat_;
-  net::steady_timer admission_timer_;  // --admission-wait
-  std::shared_ptr<InflightLimit::Waiter> waiter_;  // in line for a slot of *waiting_on_
-  InflightLimit* waiting_on_ = nullptr;
   std::optional<http::response<http::empty_body>> sse_head_;
   std::optional<http::response_serializer<http::empty_body>> sse_serializer_;
   std::string chunk_text_;  // the chunk being written

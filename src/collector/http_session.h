@@ -8,9 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -23,33 +21,22 @@
 
 namespace picket::collector {
 
-// Counts requests between "header read" and "response written", and keeps the
-// line of requests waiting for a slot: a freed slot goes to the first waiter, so
-// devices are served in arrival order instead of by whoever retries at the right
-// moment. Thread-safe.
+// Counts requests between "header read" and "response written". Lock-free;
+// any thread.
 class InflightLimit {
  public:
   explicit InflightLimit(int max) : max_(max) {}
-  // A slot now, unless all are taken or others wait for one (no barging past the line).
-  bool TryAcquire();
-  struct Waiter {
-    std::function<void()> granted;  // runs (on the releasing thread) with the slot held
-    bool done = false;              // granted or cancelled; guarded by the limit's mutex
-  };
-  // Joins the line; `granted` runs once a slot is the waiter's, unless Cancel came first.
-  std::shared_ptr<Waiter> Wait(std::function<void()> granted);
-  // Leaves the line: true when it was still waiting (no slot will come), false when its slot
-  // was granted already (`granted` has run or is running: it owns that slot).
-  bool Cancel(const std::shared_ptr<Waiter>& waiter);
-  // Frees a slot, or hands it to the first waiter.
-  void Release();
-  std::size_t waiting() const;
+  bool TryAcquire() {
+    int now = count_.fetch_add(1, std::memory_order_acq_rel);
+    if (now < max_) return true;
+    count_.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  }
+  void Release() { count_.fetch_sub(1, std::memory_order_acq_rel); }
 
  private:
   const int max_;
-  mutable std::mutex mu_;
-  int count_ = 0;
-  std::deque<std::shared_ptr<Waiter>> line_;  // no cancelled waiter stays in it
+  std::atomic<int> count_{0};
 };
 
 class SessionBase {
@@ -100,9 +87,6 @@ struct ServerShared {
   // a flood of uploads never makes an operator's read or a heartbeat wait.
   InflightLimit inflight;
   InflightLimit control_inflight;
-  // How long an upload over --max-inflight waits in line for a slot before its 429
-  // (--admission-wait; zero: 429 at once).
-  std::chrono::milliseconds admission_wait{0};
   std::atomic<bool> stopping{false};
   SessionRegistry registry;
   ConnectionLimits limits;
@@ -124,8 +108,8 @@ struct ServerShared {
   static constexpr int kStorageThreads = 16;
   static constexpr int kBodyWriteThreads = 8;
 
-  ServerShared(int max_inflight, ConnectionCaps caps, std::chrono::milliseconds wait)
-      : inflight(max_inflight), control_inflight(max_inflight), admission_wait(wait), limits(caps) {}
+  ServerShared(int max_inflight, ConnectionCaps caps)
+      : inflight(max_inflight), control_inflight(max_inflight), limits(caps) {}
 };
 
 // Takes over an accepted connection (its executor must be a strand), which

@@ -124,13 +124,6 @@ void CollectorMetrics::Write(ExpositionWriter& out) const {
   out.Family("picket_http_inflight_requests", "gauge", "Requests being served now.");
   out.Sample("picket_http_inflight_requests",
              static_cast<double>(std::max<std::int64_t>(0, inflight_.load())));
-  out.Family("picket_http_waiting_uploads", "gauge",
-             "Uploads in line for a --max-inflight slot (--admission-wait).");
-  out.Sample("picket_http_waiting_uploads",
-             static_cast<double>(std::max<std::int64_t>(0, waiting_.load())));
-  out.Family("picket_http_admission_refusals_total", "counter",
-             "Uploads that waited --admission-wait in line and got 429.");
-  out.Sample("picket_http_admission_refusals_total", static_cast<double>(wait_refusals_.load()));
   out.Family("picket_ingest_bytes_total", "counter",
              "Request body bytes accepted from devices, by kind (chunk, results, logs, status).");
   for (const char* kind : {"chunk", "results", "logs", "status"}) {

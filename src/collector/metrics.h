@@ -57,12 +57,6 @@ class CollectorMetrics {
                                                              "rows_per_minute"};
   void RequestStarted() { inflight_.fetch_add(1, std::memory_order_relaxed); }
   void RequestFinished() { inflight_.fetch_sub(1, std::memory_order_relaxed); }
-  // An upload in line for a slot (--admission-wait): joined, then served or refused.
-  void WaitStarted() { waiting_.fetch_add(1, std::memory_order_relaxed); }
-  void WaitEnded(bool refused) {
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    if (refused) wait_refusals_.fetch_add(1, std::memory_order_relaxed);
-  }
 
   // The families kept here, as exposition text.
   void Write(ExpositionWriter& out) const;
@@ -79,8 +73,6 @@ class CollectorMetrics {
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> ingest_;  // bytes, rows
   std::array<std::uint64_t, kQuotaNames.size()> quota_refusals_{};
   std::atomic<std::int64_t> inflight_{0};
-  std::atomic<std::int64_t> waiting_{0};
-  std::atomic<std::uint64_t> wait_refusals_{0};
 };
 
 }  // namespace picket::collector

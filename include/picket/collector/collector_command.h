@@ -14,8 +14,7 @@ inline constexpr std::string_view kCollectorSummary =
 inline constexpr std::string_view kCollectorUsage =
     "collector --listen ADDR:PORT --data DIR (--tokens FILE | --insecure-no-auth)\n"
     "                 [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--max-body SIZE]\n"
-    "                 [--max-inflight N] [--admission-wait DURATION]\n"
-    "                 [--device-disk-quota SIZE]\n"
+    "                 [--max-inflight N] [--device-disk-quota SIZE]\n"
     "                 [--max-followers N] [--threads N] [--ready-file PATH]\n"
     "                 [--max-connections N] [--max-connections-per-address N]\n"
     "                 [--max-inflight-per-device N] [--device-bytes-per-minute SIZE]\n"
@@ -42,8 +41,6 @@ inline constexpr std::string_view kCollectorUsage =
     "  --max-body SIZE      largest request body after decompression (default 64MiB)\n"
     "  --max-inflight N     uploads served at once, and as many other requests (reads,\n"
     "                       heartbeats) apart; more get 429 (default 64)\n"
-    "  --admission-wait DURATION  how long an upload over --max-inflight waits for a slot, in\n"
-    "                       arrival order, before its 429 (default 2s; 0: 429 at once; max 10s)\n"
     "  --max-followers N    open log streams (GET /v1/logs?follow=1); more get 503 (default 64)\n"
     "  --max-connections N  open connections in all; at the cap the oldest idle one is closed\n"
     "                       for a new one (default: 4096, or the file limit - 128 if lower)\n"

@@ -26,7 +26,6 @@ TEST_SUITE("collector.options") {
     CHECK(o->data_dir == "/var/lib/picket");
     CHECK(o->max_body == 64ull << 20);
     CHECK(o->max_inflight == 64);
-    CHECK(o->admission_wait == std::chrono::seconds(2));
     CHECK(o->threads == 2);
     CHECK_FALSE(o->ready_file);
     CHECK(o->device_disk_quota == 0);  // off: the collector deletes no chunks (see the header)
@@ -36,7 +35,6 @@ TEST_SUITE("collector.options") {
   TEST_CASE("every flag") {
     auto o = Parse({"--listen=[::1]:8443", "--data", "d", "--insecure-no-auth", "--tls-cert", "c",
                     "--tls-key", "k", "--max-body", "1MiB", "--max-inflight", "1", "--threads", "4",
-                    "--admission-wait", "500ms",
                     "--ready-file", "r", "--device-disk-quota", "10GiB", "--client-ca", "ca.pem"});
     REQUIRE(o.ok());
     CHECK(o->listen_host == "::1");
@@ -44,7 +42,6 @@ TEST_SUITE("collector.options") {
     CHECK(o->insecure_no_auth);
     CHECK(o->max_body == 1u << 20);
     CHECK(o->max_inflight == 1);
-    CHECK(o->admission_wait == std::chrono::milliseconds(500));
     CHECK(o->threads == 4);
     CHECK(o->ready_file == "r");
     CHECK(o->device_disk_quota == 10ull << 30);
@@ -98,8 +95,6 @@ TEST_SUITE("collector.options") {
          "--max-body"},
         {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--max-inflight", "0"},
          "--max-inflight"},
-        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--admission-wait", "11s"},
-         "--admission-wait 11s: at most 10s"},
         {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--threads", "x"},
          "--threads"},
         {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--tls-cert", "c"},
