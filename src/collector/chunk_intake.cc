@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
-#include <new>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <utility>
 
 namespace picket::collector {
