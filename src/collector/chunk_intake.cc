@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <new>
 #include <utility>
+#include <vector>
 
 namespace picket::collector {
 
@@ -15,6 +17,39 @@ namespace {
 // Enough to tell pcap (24-byte header) from pcapng (28-byte section header).
 constexpr std::size_t kHeadBytes = 28;
 constexpr std::size_t kWriteBytes = 128 * 1024;
+
+// Write blocks are reused: taken from glibc and given back ~5,000 times a second, they
+// fragmented its heap (one 96 MiB upload grew the collector by 17 MiB; 8 MiB with mmap'd
+// blocks, which cost a page fault per 4 KiB instead). At most kSpareBlocks wait here.
+class SpareBlocks {
+ public:
+  static char* Take() {
+    {
+      std::lock_guard lock(mu_);
+      if (!spare_.empty()) {
+        char* bytes = spare_.back();
+        spare_.pop_back();
+        return bytes;
+      }
+    }
+    static_assert(kWriteBytes % PendingFile::kDirectAlignment == 0);
+    char* bytes = static_cast<char*>(std::aligned_alloc(PendingFile::kDirectAlignment, kWriteBytes));
+    if (bytes == nullptr) throw std::bad_alloc();
+    return bytes;
+  }
+  static void Give(char* bytes) {
+    {
+      std::lock_guard lock(mu_);
+      if (spare_.size() < kSpareBlocks) return spare_.push_back(bytes);
+    }
+    std::free(bytes);
+  }
+
+ private:
+  static constexpr std::size_t kSpareBlocks = 64;  // 8 MiB
+  static inline std::mutex mu_;
+  static inline std::vector<char*> spare_;
+};
 
 }  // namespace
 
@@ -72,12 +107,12 @@ ChunkIntake::ChunkIntake(BodyEncoding encoding, std::uint64_t max_bytes,
 }
 
 ChunkIntake::Block ChunkIntake::Block::Allocate() {
-  static_assert(kWriteBytes % PendingFile::kDirectAlignment == 0);
   Block block;
-  block.data.reset(static_cast<char*>(std::aligned_alloc(PendingFile::kDirectAlignment, kWriteBytes)));
-  if (!block.data) throw std::bad_alloc();
+  block.data.reset(SpareBlocks::Take());
   return block;
 }
+
+void ChunkIntake::Block::Recycle::operator()(char* bytes) const { SpareBlocks::Give(bytes); }
 
 ChunkIntake::~ChunkIntake() {
   if (!writer_) return;

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <array>
-#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -89,7 +88,10 @@ class ChunkIntake {
   // PendingFile::kDirectAlignment, so that every full block goes to the disk from here,
   // without a copy into the page cache (direct I/O); the last one is buffered (Finish).
   struct Block {
-    std::unique_ptr<char, void (*)(void*)> data{nullptr, &std::free};
+    struct Recycle {  // back to a process-wide pool of spare blocks (chunk_intake.cc)
+      void operator()(char* bytes) const;
+    };
+    std::unique_ptr<char, Recycle> data;
     std::size_t size = 0;
     static Block Allocate();
     std::string_view view() const { return {data.get(), size}; }
