@@ -93,8 +93,9 @@ struct ServerShared {
   // Chunk bodies' file writes (ChunkIntake::WriteOffThread), so a disk that blocks write()
   // never blocks an I/O thread. Declared before `storage`, so joined after it: a storage job
   // finishing a chunk waits for that chunk's writes, which must still be able to run.
-  // Eight: a direct-I/O write blocks until the disk has it, so the threads are the disk's
-  // queue depth (1 MiB chunks from 1,000 devices: 4 threads 511-560 chunks/s, 8: 611).
+  // Four: eight gave one faster 1 MiB run (611 chunks/s against 511-560, direct I/O) but
+  // more malloc arenas, and a device flooding log rows then peaked the collector at 286-342 MiB
+  // (e2e.hostile_clients: limit 256; 201-230 with four).
   boost::asio::thread_pool body_writes{kBodyWriteThreads};
   // Device writes are stored here, off the I/O threads: writing a chunk and
   // waiting for its group commit block, and an I/O thread must keep reading
@@ -106,7 +107,7 @@ struct ServerShared {
   boost::asio::thread_pool storage{kStorageThreads};
 
   static constexpr int kStorageThreads = 16;
-  static constexpr int kBodyWriteThreads = 8;
+  static constexpr int kBodyWriteThreads = 4;
 
   ServerShared(int max_inflight, ConnectionCaps caps)
       : inflight(max_inflight), control_inflight(max_inflight), limits(caps) {}
