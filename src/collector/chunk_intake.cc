@@ -23,7 +23,12 @@ constexpr std::size_t kWriteBytes = 128 * 1024;
 // blocks, which cost a page fault per 4 KiB instead). At most kSpareBlocks wait here.
 class SpareBlocks {
  public:
-  static char* Take() {
+  // Never destroyed (a block may come back while the process exits); reachable, so no leak.
+  static SpareBlocks& Instance() {
+    static auto* pool = new SpareBlocks;
+    return *pool;
+  }
+  char* Take() {
     {
       std::lock_guard lock(mu_);
       if (!spare_.empty()) {
@@ -37,7 +42,7 @@ class SpareBlocks {
     if (bytes == nullptr) throw std::bad_alloc();
     return bytes;
   }
-  static void Give(char* bytes) {
+  void Give(char* bytes) {
     {
       std::lock_guard lock(mu_);
       if (spare_.size() < kSpareBlocks) return spare_.push_back(bytes);
@@ -47,8 +52,8 @@ class SpareBlocks {
 
  private:
   static constexpr std::size_t kSpareBlocks = 64;  // 8 MiB
-  static inline std::mutex mu_;
-  static inline std::vector<char*> spare_;
+  std::mutex mu_;
+  std::vector<char*> spare_;
 };
 
 }  // namespace
@@ -108,11 +113,13 @@ ChunkIntake::ChunkIntake(BodyEncoding encoding, std::uint64_t max_bytes,
 
 ChunkIntake::Block ChunkIntake::Block::Allocate() {
   Block block;
-  block.data.reset(SpareBlocks::Take());
+  block.data.reset(SpareBlocks::Instance().Take());
   return block;
 }
 
-void ChunkIntake::Block::Recycle::operator()(char* bytes) const { SpareBlocks::Give(bytes); }
+void ChunkIntake::Block::Recycle::operator()(char* bytes) const {
+  SpareBlocks::Instance().Give(bytes);
+}
 
 ChunkIntake::~ChunkIntake() {
   if (!writer_) return;
