@@ -1,7 +1,9 @@
-// The collector's SQLite database (<data>/collector.db, WAL): devices and
-// their counters, chunk rows, scan results, log lines and idempotency keys.
-// One connection behind a mutex: every method is safe from any thread and
-// each write is one transaction.
+// The collector's metadata store: devices and their counters, chunk rows,
+// scan results, log lines and idempotency keys. Two engines behind this one
+// interface: SQLite in <data>/collector.db (sqlite_collector_db.h, the
+// one-machine default) and MariaDB shared by many collectors
+// (mariadb_collector_db.h). Every method is safe from any thread and each
+// write is one transaction.
 #pragma once
 
 #include <atomic>
@@ -19,7 +21,6 @@
 #include <vector>
 
 #include "picket/common/status.h"
-#include "picket/sqlite/database.h"
 
 namespace picket::collector {
 
@@ -101,26 +102,20 @@ struct ListQuery {
 
 class CollectorDb {
  public:
-  // Opens or creates the database and its schema. Errors name the path.
+  // The one-machine default: SQLite at `path` (WAL), opened or created with
+  // its schema. Errors name the path.
   static Result<std::unique_ptr<CollectorDb>> Open(const std::string& path);
-  ~CollectorDb();
+  // Many collectors: the tables in a MariaDB database (created if missing),
+  // `connections` connections for the writers and readers. Errors name the
+  // database (password redacted).
+  static Result<std::unique_ptr<CollectorDb>> OpenMariaDb(const std::string& url,
+                                                          std::size_t connections);
+  virtual ~CollectorDb() = default;
   CollectorDb(const CollectorDb&) = delete;
   CollectorDb& operator=(const CollectorDb&) = delete;
 
   // The hash stored for (device, seq), if any. A read; no transaction.
-  Result<std::optional<std::string>> ChunkHash(const std::string& device, std::uint64_t seq);
-
-  // In one write transaction: when (device, seq) is already on record, reports
-  // kAlreadyStored or kConflict and leaves the file alone; otherwise calls
-  // publish_file (which must make the chunk file durable under record.path),
-  // inserts the row and adds to the device's counters, then commits. The
-  // transaction serialises concurrent PUTs of the same seq. disk_quota > 0:
-  // a new chunk that would take the device's stored chunk bytes past it is
-  // kOverDiskQuota (checked in the transaction, so concurrent PUTs cannot
-  // overshoot), and publish_file is not called.
-  Result<ChunkPut> PutChunk(const ChunkRecord& record, const DeviceReport& report,
-                            const std::function<Status()>& publish_file,
-                            std::uint64_t disk_quota = 0);
+  virtual Result<std::optional<std::string>> ChunkHash(const std::string& device, std::uint64_t seq) = 0;
 
   // What makes the files a batch published durable (data and names), once
   // per batch, before its rows commit (ChunkStore: one syncfs).
@@ -130,12 +125,6 @@ class CollectorDb {
     virtual Status SyncPublished() const = 0;
   };
 
-  // The same, committed with whatever other chunks are waiting (group commit):
-  // one thread commits the chunks queued while the previous commit ran, each
-  // in a savepoint of one transaction, then calls each distinct file_sync of
-  // the stored ones once and commits once (one WAL fsync); every caller
-  // returns after the commit that holds its chunk. publish_file then only has
-  // to rename (durability is the batch's).
   struct ChunkPutRequest {
     const ChunkRecord* record = nullptr;
     const DeviceReport* report = nullptr;
@@ -143,89 +132,90 @@ class CollectorDb {
     const PublishedFileSync* file_sync = nullptr;  // null: publish_file makes it durable itself
     std::uint64_t disk_quota = 0;
   };
-  Result<ChunkPut> PutChunk(const ChunkPutRequest& request);
+  // In one write transaction: when (device, seq) is already on record, reports
+  // kAlreadyStored or kConflict and leaves the file alone; otherwise calls
+  // publish_file (which renames the chunk file to record.path), makes it
+  // durable (file_sync, or publish_file itself when null), inserts the row
+  // and adds to the device's counters, then commits; returns after that
+  // commit. Concurrent PUTs of one seq are serialised, also across
+  // collectors sharing a database. disk_quota > 0: a new chunk that would
+  // take the device's stored chunk bytes past it is kOverDiskQuota (checked
+  // in the transaction, so concurrent PUTs cannot overshoot), and
+  // publish_file is not called. SQLite commits the chunks waiting together
+  // (group commit: one file_sync call per distinct sync and one WAL fsync for
+  // the batch); MariaDB runs them on a pool of connections and InnoDB groups
+  // the log flushes.
+  virtual Result<ChunkPut> PutChunk(const ChunkPutRequest& request) = 0;
+  Result<ChunkPut> PutChunk(const ChunkRecord& record, const DeviceReport& report,
+                            const std::function<Status()>& publish_file,
+                            std::uint64_t disk_quota = 0) {
+    return PutChunk(ChunkPutRequest{&record, &report, publish_file, nullptr, disk_quota});
+  }
+
   // Chunks committed and commits made by PutChunk (/metrics: the batch size),
   // and chunks waiting for the commit that runs now.
   std::uint64_t chunk_commits() const { return chunk_commits_.load(); }
   std::uint64_t chunks_committed() const { return chunks_committed_.load(); }
-  std::size_t chunks_queued();
+  virtual std::size_t chunks_queued() = 0;
 
   // The chunk bytes stored for the device (0 for an unknown one). A read.
-  Result<std::uint64_t> DeviceChunkBytes(const std::string& device);
+  virtual Result<std::uint64_t> DeviceChunkBytes(const std::string& device) = 0;
 
   // The seqs of the device's chunks on record (the startup sweep of orphaned files).
-  Result<std::unordered_set<std::uint64_t>> ChunkSeqs(const std::string& device);
+  virtual Result<std::unordered_set<std::uint64_t>> ChunkSeqs(const std::string& device) = 0;
 
   // Marks the device as seen now with its latest counters (re-PUTs, conflicts).
-  Status TouchDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
+  virtual Status TouchDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report) = 0;
 
   // Stores every line unless (device, kind, key) was already used, all in one
   // transaction: a replay stores nothing and reports duplicate. A replay whose
   // body_sha256 (hex of the decoded body; "" = not compared) differs from the
   // first use's is Conflict, naming the key: the API answers 422.
-  Result<IngestOutcome> IngestLines(LineKind kind, const std::string& device,
-                                    const std::string& idempotency_key,
-                                    const std::vector<NdjsonLine>& lines, std::int64_t now_ms,
-                                    const DeviceReport& report,
-                                    std::string_view body_sha256 = {});
+  virtual Result<IngestOutcome> IngestLines(LineKind kind, const std::string& device,
+                                            const std::string& idempotency_key,
+                                            const std::vector<NdjsonLine>& lines,
+                                            std::int64_t now_ms, const DeviceReport& report,
+                                            std::string_view body_sha256 = {}) = 0;
 
-  Result<std::optional<std::string>> ChunkPath(const std::string& device, std::uint64_t seq);
+  virtual Result<std::optional<std::string>> ChunkPath(const std::string& device, std::uint64_t seq) = 0;
 
   // ---- retention (retention.h) ----
   // Up to `limit` chunks ordered by (received_at_ms, device, seq) after the
   // cursor (from the oldest without one). A read.
-  Result<std::vector<StoredChunk>> OldestChunks(const std::optional<ChunkCursor>& after,
-                                                std::size_t limit);
+  virtual Result<std::vector<StoredChunk>> OldestChunks(const std::optional<ChunkCursor>& after,
+                                                std::size_t limit) = 0;
   // Every device's stored chunk bytes (devices.chunk_bytes). A read.
-  Result<std::map<std::string, std::uint64_t>> ChunkBytesByDevice();
+  virtual Result<std::map<std::string, std::uint64_t>> ChunkBytesByDevice() = 0;
   // In one write transaction: deletes the rows of these chunks and takes them
   // off their devices' chunks/chunk_bytes. Returns the rows that were there
   // (the caller unlinks their files after this commit).
-  Result<std::vector<StoredChunk>> DeleteChunks(
-      const std::vector<std::pair<std::string, std::uint64_t>>& keys);
+  virtual Result<std::vector<StoredChunk>> DeleteChunks(
+      const std::vector<std::pair<std::string, std::uint64_t>>& keys) = 0;
   // In one write transaction: up to `batch` of the oldest result rows
   // (last_seen_ms) or log lines (lowest ids, while received_at_ms) before
   // before_ms. Returns how many went.
-  Result<std::uint64_t> DeleteLinesBefore(LineKind kind, std::int64_t before_ms,
-                                          std::uint64_t batch);
+  virtual Result<std::uint64_t> DeleteLinesBefore(LineKind kind, std::int64_t before_ms,
+                                          std::uint64_t batch) = 0;
   // Idempotency keys first used before before_ms, up to `batch`, one transaction.
-  Result<std::uint64_t> DeleteIdempotencyKeysBefore(std::int64_t before_ms, std::uint64_t batch);
+  virtual Result<std::uint64_t> DeleteIdempotencyKeysBefore(std::int64_t before_ms, std::uint64_t batch) = 0;
 
   // JSON arrays for the GET endpoints, read on the read connection.
-  Result<nlohmann::json> ListDevices();
-  Result<nlohmann::json> ListChunks(const std::string& device, const ListQuery& query);
-  Result<nlohmann::json> ListResults(const ListQuery& query);
-  Result<nlohmann::json> ListLogs(const ListQuery& query);
+  virtual Result<nlohmann::json> ListDevices() = 0;
+  virtual Result<nlohmann::json> ListChunks(const std::string& device, const ListQuery& query) = 0;
+  virtual Result<nlohmann::json> ListResults(const ListQuery& query) = 0;
+  virtual Result<nlohmann::json> ListLogs(const ListQuery& query) = 0;
   // The row-id cursor just before the first log line received at or after
   // since_ms (the newest row when there is none, 0 for an empty table): where
   // a follower that asked for a time starts reading ids.
-  Result<std::uint64_t> LogCursorAt(std::int64_t since_ms);
+  virtual Result<std::uint64_t> LogCursorAt(std::int64_t since_ms) = 0;
   // The cursor before the newest `lines` log rows (of `device`, or of all):
   // reading after it gives those rows. 0 when there are fewer.
-  Result<std::uint64_t> LogCursorTail(const std::optional<std::string>& device,
-                                      std::uint64_t lines);
+  virtual Result<std::uint64_t> LogCursorTail(const std::optional<std::string>& device,
+                                      std::uint64_t lines) = 0;
 
- private:
-  // One text column of one chunk row; `sql` takes ?1 = device, ?2 = seq.
-  Result<std::optional<std::string>> ChunkText(const char* sql, const std::string& device,
-                                               std::uint64_t seq);
-  explicit CollectorDb(sqlite::Database db) : db_(std::move(db)) {}
-  Status CreateSchema();
-  Status UpsertDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
-
-  struct QueuedPut;
-  void CommitChunks(const std::vector<QueuedPut*>& batch);  // holds mu_
-  Result<ChunkPut> PutOneChunk(const ChunkPutRequest& request);  // in the batch's transaction
-
-  std::mutex mu_;  // writes, on db_
-  sqlite::Database db_;
-  std::mutex queue_mu_;  // the group commit's queue
-  std::condition_variable committed_;
-  std::vector<QueuedPut*> queue_;
-  bool committing_ = false;
+ protected:
+  CollectorDb() = default;
   std::atomic<std::uint64_t> chunk_commits_{0}, chunks_committed_{0};
-  std::mutex read_mu_;  // reads, on reader_ (so a long read never stalls a write)
-  std::optional<sqlite::Database> reader_;
 };
 
 }  // namespace picket::collector

@@ -1,4 +1,5 @@
 #include "collector/collector_db.h"
+#include "picket/sqlite/database.h"
 
 #include <doctest/doctest.h>
 

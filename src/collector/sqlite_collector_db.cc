@@ -1,4 +1,4 @@
-#include "collector/collector_db.h"
+#include "collector/sqlite_collector_db.h"
 
 #include <algorithm>
 
@@ -153,9 +153,15 @@ std::string_view LineKindName(LineKind kind) {
 }
 
 Result<std::unique_ptr<CollectorDb>> CollectorDb::Open(const std::string& path) {
+  auto db = SqliteCollectorDb::Open(path);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<CollectorDb>(std::move(*db));
+}
+
+Result<std::unique_ptr<SqliteCollectorDb>> SqliteCollectorDb::Open(const std::string& path) {
   auto db = Database::Open(path);
   if (!db.ok()) return db.status();
-  std::unique_ptr<CollectorDb> out(new CollectorDb(std::move(*db)));
+  std::unique_ptr<SqliteCollectorDb> out(new SqliteCollectorDb(std::move(*db)));
   PICKET_RETURN_IF_ERROR(out->CreateSchema());
   // Reads get a connection of their own: in WAL mode they see the last commit
   // and never wait for (or make wait) the writers' mutex and transactions.
@@ -166,9 +172,9 @@ Result<std::unique_ptr<CollectorDb>> CollectorDb::Open(const std::string& path) 
   return out;
 }
 
-CollectorDb::~CollectorDb() = default;
+SqliteCollectorDb::~SqliteCollectorDb() = default;
 
-Status CollectorDb::CreateSchema() {
+Status SqliteCollectorDb::CreateSchema() {
   // WAL: readers never block the writer. synchronous=FULL: a 201 means the row
   // survives power loss, as the chunk file does.
   {
@@ -219,7 +225,7 @@ Status CollectorDb::CreateSchema() {
   return tx->Commit();
 }
 
-Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
+Status SqliteCollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
                                  const DeviceReport& report) {
   auto stmt = db_.Prepare(R"sql(
     INSERT INTO devices(id, first_seen_ms, last_seen_ms, evicted_chunks, evicted_bytes)
@@ -237,23 +243,17 @@ Status CollectorDb::UpsertDevice(const std::string& device, std::int64_t now_ms,
       .Run();
 }
 
-Result<std::optional<std::string>> CollectorDb::ChunkHash(const std::string& device,
+Result<std::optional<std::string>> SqliteCollectorDb::ChunkHash(const std::string& device,
                                                           std::uint64_t seq) {
   return ChunkText("SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2", device, seq);
 }
 
-Result<ChunkPut> CollectorDb::PutChunk(const ChunkRecord& r, const DeviceReport& report,
-                                       const std::function<Status()>& publish_file,
-                                       std::uint64_t disk_quota) {
-  return PutChunk(ChunkPutRequest{&r, &report, publish_file, nullptr, disk_quota});
-}
-
-struct CollectorDb::QueuedPut {
+struct SqliteCollectorDb::QueuedPut {
   const ChunkPutRequest* request;
   std::optional<Result<ChunkPut>> result;  // set when its commit is over
 };
 
-Result<ChunkPut> CollectorDb::PutChunk(const ChunkPutRequest& request) {
+Result<ChunkPut> SqliteCollectorDb::PutChunk(const ChunkPutRequest& request) {
   QueuedPut mine{&request, std::nullopt};
   std::unique_lock lock(queue_mu_);
   queue_.push_back(&mine);
@@ -276,12 +276,12 @@ Result<ChunkPut> CollectorDb::PutChunk(const ChunkPutRequest& request) {
   return std::move(*mine.result);
 }
 
-std::size_t CollectorDb::chunks_queued() {
+std::size_t SqliteCollectorDb::chunks_queued() {
   std::lock_guard lock(queue_mu_);
   return queue_.size();
 }
 
-void CollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
+void SqliteCollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
   std::lock_guard lock(mu_);
   auto fail_all = [&](const Status& st) {
     for (QueuedPut* q : batch) q->result = st;
@@ -318,7 +318,7 @@ void CollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(*outcomes[i]);
 }
 
-Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
+Result<ChunkPut> SqliteCollectorDb::PutOneChunk(const ChunkPutRequest& request) {
   const ChunkRecord& r = *request.record;
   PICKET_RETURN_IF_ERROR(UpsertDevice(r.device, r.received_at_ms, *request.report));
 
@@ -399,7 +399,7 @@ Result<ChunkPut> CollectorDb::PutOneChunk(const ChunkPutRequest& request) {
   return ChunkPut{ChunkOutcome::kStored, r.sha256_hex};
 }
 
-Result<std::uint64_t> CollectorDb::DeviceChunkBytes(const std::string& device) {
+Result<std::uint64_t> SqliteCollectorDb::DeviceChunkBytes(const std::string& device) {
   std::lock_guard lock(read_mu_);
   auto q = reader_->Prepare("SELECT chunk_bytes FROM devices WHERE id=?1");
   if (!q.ok()) return q.status();
@@ -409,7 +409,7 @@ Result<std::uint64_t> CollectorDb::DeviceChunkBytes(const std::string& device) {
   return *row ? static_cast<std::uint64_t>(q->Int(0)) : 0;
 }
 
-Result<std::unordered_set<std::uint64_t>> CollectorDb::ChunkSeqs(const std::string& device) {
+Result<std::unordered_set<std::uint64_t>> SqliteCollectorDb::ChunkSeqs(const std::string& device) {
   std::lock_guard lock(read_mu_);
   auto q = reader_->Prepare("SELECT seq FROM chunks WHERE device=?1");
   if (!q.ok()) return q.status();
@@ -424,13 +424,13 @@ Result<std::unordered_set<std::uint64_t>> CollectorDb::ChunkSeqs(const std::stri
   return seqs;
 }
 
-Status CollectorDb::TouchDevice(const std::string& device, std::int64_t now_ms,
+Status SqliteCollectorDb::TouchDevice(const std::string& device, std::int64_t now_ms,
                                 const DeviceReport& report) {
   std::lock_guard lock(mu_);
   return UpsertDevice(device, now_ms, report);
 }
 
-Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string& device,
+Result<IngestOutcome> SqliteCollectorDb::IngestLines(LineKind kind, const std::string& device,
                                                const std::string& idempotency_key,
                                                const std::vector<NdjsonLine>& lines,
                                                std::int64_t now_ms, const DeviceReport& report,
@@ -509,12 +509,12 @@ Result<IngestOutcome> CollectorDb::IngestLines(LineKind kind, const std::string&
   return IngestOutcome{lines.size(), false};
 }
 
-Result<std::optional<std::string>> CollectorDb::ChunkPath(const std::string& device,
+Result<std::optional<std::string>> SqliteCollectorDb::ChunkPath(const std::string& device,
                                                           std::uint64_t seq) {
   return ChunkText("SELECT path FROM chunks WHERE device=?1 AND seq=?2", device, seq);
 }
 
-Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql,
+Result<std::optional<std::string>> SqliteCollectorDb::ChunkText(const char* sql,
                                                           const std::string& device,
                                                           std::uint64_t seq) {
   std::lock_guard lock(read_mu_);
@@ -527,7 +527,7 @@ Result<std::optional<std::string>> CollectorDb::ChunkText(const char* sql,
   return std::optional<std::string>(stmt->Text(0));
 }
 
-Result<std::vector<StoredChunk>> CollectorDb::OldestChunks(const std::optional<ChunkCursor>& after,
+Result<std::vector<StoredChunk>> SqliteCollectorDb::OldestChunks(const std::optional<ChunkCursor>& after,
                                                           std::size_t limit) {
   std::lock_guard lock(read_mu_);
   // Walks chunks_by_received (its entries end with the primary key, so the
@@ -557,7 +557,7 @@ Result<std::vector<StoredChunk>> CollectorDb::OldestChunks(const std::optional<C
   }
 }
 
-Result<std::map<std::string, std::uint64_t>> CollectorDb::ChunkBytesByDevice() {
+Result<std::map<std::string, std::uint64_t>> SqliteCollectorDb::ChunkBytesByDevice() {
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare("SELECT id, chunk_bytes FROM devices");
   if (!stmt.ok()) return stmt.status();
@@ -570,7 +570,7 @@ Result<std::map<std::string, std::uint64_t>> CollectorDb::ChunkBytesByDevice() {
   }
 }
 
-Result<std::vector<StoredChunk>> CollectorDb::DeleteChunks(
+Result<std::vector<StoredChunk>> SqliteCollectorDb::DeleteChunks(
     const std::vector<std::pair<std::string, std::uint64_t>>& keys) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::Begin(db_);
@@ -603,7 +603,7 @@ Result<std::vector<StoredChunk>> CollectorDb::DeleteChunks(
   return deleted;
 }
 
-Result<std::uint64_t> CollectorDb::DeleteLinesBefore(LineKind kind, std::int64_t before_ms,
+Result<std::uint64_t> SqliteCollectorDb::DeleteLinesBefore(LineKind kind, std::int64_t before_ms,
                                                      std::uint64_t batch) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::Begin(db_);
@@ -640,7 +640,7 @@ Result<std::uint64_t> CollectorDb::DeleteLinesBefore(LineKind kind, std::int64_t
   return n;
 }
 
-Result<std::uint64_t> CollectorDb::DeleteIdempotencyKeysBefore(std::int64_t before_ms,
+Result<std::uint64_t> SqliteCollectorDb::DeleteIdempotencyKeysBefore(std::int64_t before_ms,
                                                                std::uint64_t batch) {
   std::lock_guard lock(mu_);
   auto drop = db_.Prepare(R"sql(
@@ -652,7 +652,7 @@ Result<std::uint64_t> CollectorDb::DeleteIdempotencyKeysBefore(std::int64_t befo
   return static_cast<std::uint64_t>(db_.Changes());
 }
 
-Result<nlohmann::json> CollectorDb::ListDevices() {
+Result<nlohmann::json> SqliteCollectorDb::ListDevices() {
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare(R"sql(
     SELECT id, first_seen_ms, last_seen_ms, chunks, chunk_bytes, packets, kernel_drops,
@@ -663,7 +663,7 @@ Result<nlohmann::json> CollectorDb::ListDevices() {
   return CollectRows(*stmt);
 }
 
-Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const ListQuery& q) {
+Result<nlohmann::json> SqliteCollectorDb::ListChunks(const std::string& device, const ListQuery& q) {
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare(R"sql(
     SELECT seq, sha256, bytes, packets, first_ts_us, last_ts_us, kernel_drops, interface_drops,
@@ -674,7 +674,7 @@ Result<nlohmann::json> CollectorDb::ListChunks(const std::string& device, const 
   return CollectRows(*stmt);
 }
 
-Result<nlohmann::json> CollectorDb::ListResults(const ListQuery& q) {
+Result<nlohmann::json> SqliteCollectorDb::ListResults(const ListQuery& q) {
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare(R"sql(
     SELECT id, device, job, ip, port, proto, first_seen_ms, last_seen_ms, seen, line AS result
@@ -686,7 +686,7 @@ Result<nlohmann::json> CollectorDb::ListResults(const ListQuery& q) {
   return CollectRows(*stmt, {"result"});
 }
 
-Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
+Result<nlohmann::json> SqliteCollectorDb::ListLogs(const ListQuery& q) {
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare(R"sql(
     SELECT id, device, received_at_ms, line FROM logs
@@ -697,7 +697,7 @@ Result<nlohmann::json> CollectorDb::ListLogs(const ListQuery& q) {
   return CollectRows(*stmt, {"line"});
 }
 
-Result<std::uint64_t> CollectorDb::LogCursorTail(const std::optional<std::string>& device,
+Result<std::uint64_t> SqliteCollectorDb::LogCursorTail(const std::optional<std::string>& device,
                                                  std::uint64_t lines) {
   std::lock_guard lock(read_mu_);
   // Two statements, so each walks an index backwards (logs_by_device or the
@@ -716,7 +716,7 @@ Result<std::uint64_t> CollectorDb::LogCursorTail(const std::optional<std::string
   return static_cast<std::uint64_t>(std::max<std::int64_t>(stmt->Int(0), 0));
 }
 
-Result<std::uint64_t> CollectorDb::LogCursorAt(std::int64_t since_ms) {
+Result<std::uint64_t> SqliteCollectorDb::LogCursorAt(std::int64_t since_ms) {
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare(R"sql(
     SELECT coalesce((SELECT min(id) FROM logs WHERE received_at_ms >= ?1) - 1,
