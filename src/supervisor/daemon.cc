@@ -27,6 +27,7 @@
 #include "picket/common/file_io.h"
 #include "picket/common/json_limits.h"
 #include "picket/common/log.h"
+#include "picket/common/rendezvous.h"
 #include "picket/common/version.h"
 #include "picket/common/worker_protocol.h"
 #include "config_trial.h"
@@ -263,7 +264,9 @@ class Daemon {
       }
       if (std::find(all.begin(), all.end(), url) == all.end()) all.push_back(url);
     }
-    return all;
+    // Each device its own order: the fleet spreads evenly over the collectors
+    // and a failed one's devices fail over to the rest (upload_scheduler).
+    return RendezvousOrder(running.device.id, std::move(all));
   }
 
   Status StartUploads() {
