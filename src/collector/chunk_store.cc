@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -32,13 +33,24 @@ Status MakeDir(const std::string& dir, bool* created) {
   return Status::Ok();
 }
 
-// Removes PendingFile temps under root/*/ that a crash left behind.
-void RemoveStaleTemps(const std::string& root) {
+// Whether the file changed less than min_age ago (0: never young).
+bool Younger(const std::filesystem::path& path, std::chrono::seconds min_age) {
+  if (min_age.count() == 0) return false;
+  std::error_code ec;
+  const auto changed = std::filesystem::last_write_time(path, ec);
+  if (ec) return true;  // gone or unreadable: leave it
+  return std::filesystem::file_time_type::clock::now() - changed < min_age;
+}
+
+// Removes PendingFile temps under root/*/ that a crash left behind (in a
+// shared directory only old ones: the others may be another collector's).
+void RemoveStaleTemps(const std::string& root, std::chrono::seconds min_age) {
   std::error_code ec;
   for (const auto& device_dir : std::filesystem::directory_iterator(root, ec)) {
     if (!device_dir.is_directory(ec)) continue;
     for (const auto& file : std::filesystem::directory_iterator(device_dir.path(), ec)) {
       if (!IsPendingFileName(file.path().filename().string())) continue;
+      if (Younger(file.path(), min_age)) continue;
       std::error_code remove_ec;
       std::filesystem::remove(file.path(), remove_ec);
       PICKET_LOG(kInfo, "collector", "removed stale temp file", {"path", file.path().string()},
@@ -78,6 +90,7 @@ Result<ChunkStore::SweepResult> ChunkStore::SweepOrphans(
     for (const auto& file : std::filesystem::directory_iterator(device_dir.path(), ec)) {
       auto seq = ChunkSeqFromName(file.path().filename().string());
       if (!seq || on_record->count(*seq) != 0) continue;
+      if (Younger(file.path(), shared_min_age_)) continue;  // perhaps committing elsewhere
       std::error_code size_ec, remove_ec;
       const auto size = std::filesystem::file_size(file.path(), size_ec);
       std::filesystem::remove(file.path(), remove_ec);
@@ -97,14 +110,25 @@ Result<ChunkStore::SweepResult> ChunkStore::SweepOrphans(
 }
 
 Result<ChunkStore> ChunkStore::Open(const std::string& data_dir) {
-  std::string root = data_dir + "/chunks";
+  return OpenRoot(data_dir + "/chunks", Sharing::kOwn);
+}
+
+Result<ChunkStore> ChunkStore::OpenRoot(const std::string& root, Sharing sharing) {
   bool created = false;
   PICKET_RETURN_IF_ERROR(MakeDir(root, &created));
-  if (created) PICKET_RETURN_IF_ERROR(SyncDirectory(data_dir));
-  RemoveStaleTemps(root);
+  if (created) {
+    const auto slash = root.rfind('/');
+    const std::string parent =
+        slash == std::string::npos ? "." : slash == 0 ? "/" : root.substr(0, slash);
+    PICKET_RETURN_IF_ERROR(SyncDirectory(parent));
+  }
+  const auto min_age = sharing == Sharing::kShared ? kSharedMinAge : std::chrono::seconds(0);
+  RemoveStaleTemps(root, min_age);
   UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return FromErrno("open " + root, errno);
-  return ChunkStore(std::move(root), std::move(fd));
+  ChunkStore store(root, std::move(fd));
+  store.shared_min_age_ = min_age;
+  return store;
 }
 
 Status ChunkStore::SyncPublished() const {

@@ -12,6 +12,7 @@
 // Thread-safe: methods touch only the paths they are given.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +31,12 @@ class ChunkStore final : public CollectorDb::PublishedFileSync {
  public:
   // Creates <data_dir>/chunks if needed and removes temp files left by a crash.
   static Result<ChunkStore> Open(const std::string& data_dir);
+  // kShared: a directory many collectors write (--store --chunks): another
+  // collector's temp file or just-published chunk may be in flight, so only
+  // files unchanged for kSharedMinAge are ever taken for a crash's leftovers.
+  enum class Sharing { kOwn, kShared };
+  static constexpr std::chrono::seconds kSharedMinAge{3600};
+  static Result<ChunkStore> OpenRoot(const std::string& root, Sharing sharing);
 
   std::string PathFor(std::string_view device, std::uint64_t seq) const;
   std::string DirectoryOf(std::string_view device) const { return root_ + "/" + std::string(device); }
@@ -47,7 +54,8 @@ class ChunkStore final : public CollectorDb::PublishedFileSync {
     std::uint64_t files = 0, bytes = 0;  // orphans removed
   };
   // Removes every <device>/<seq>.pcap whose seq is not in seqs_on_record(device)
-  // (called before the server accepts uploads). Other names are left alone.
+  // (called before the server accepts uploads; shared: only files older than
+  // kSharedMinAge). Other names are left alone.
   Result<SweepResult> SweepOrphans(
       const std::function<Result<std::unordered_set<std::uint64_t>>(const std::string& device)>&
           seqs_on_record) const;
@@ -78,6 +86,7 @@ class ChunkStore final : public CollectorDb::PublishedFileSync {
 
   std::string root_;  // <data>/chunks
   std::shared_ptr<UniqueFd> root_fd_;  // open for the store's life (SyncPublished)
+  std::chrono::seconds shared_min_age_{0};  // kShared: kSharedMinAge
 };
 
 }  // namespace picket::collector

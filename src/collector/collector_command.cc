@@ -91,19 +91,26 @@ int RunCollectorCommand(std::span<char* const> args) {
   // Every file the collector creates (chunks, databases, WAL) is its owner's only.
   ::umask(077);
   if (Status st = PrepareDataDir(o.data_dir); !st.ok()) return StartupError(st);
-  auto db = CollectorDb::Open(o.data_dir + "/collector.db");
-  if (!db.ok()) return StartupError(db.status().WithContext("--data"));
-  auto store = ChunkStore::Open(o.data_dir);
-  if (!store.ok()) return StartupError(store.status().WithContext("--data"));
+  // Metadata: <data>/collector.db, or the MariaDB many collectors share (--store).
+  auto opened = o.store ? CollectorDb::OpenMariaDb(*o.store, o.store_connections)
+                        : CollectorDb::Open(o.data_dir + "/collector.db");
+  if (!opened.ok()) return StartupError(opened.status().WithContext(o.store ? "--store" : "--data"));
+  std::unique_ptr<CollectorDb> db = std::move(*opened);
+  const char* chunks_flag = o.chunks_dir.empty() ? "--data" : "--chunks";
+  auto store = o.chunks_dir.empty()
+                   ? ChunkStore::Open(o.data_dir)
+                   : ChunkStore::OpenRoot(o.chunks_dir, o.store ? ChunkStore::Sharing::kShared
+                                                                : ChunkStore::Sharing::kOwn);
+  if (!store.ok()) return StartupError(store.status().WithContext(chunks_flag));
   auto swept =
-      store->SweepOrphans([&db](const std::string& device) { return (*db)->ChunkSeqs(device); });
-  if (!swept.ok()) return StartupError(swept.status().WithContext("--data"));
+      store->SweepOrphans([&db](const std::string& device) { return db->ChunkSeqs(device); });
+  if (!swept.ok()) return StartupError(swept.status().WithContext(chunks_flag));
   if (swept->files > 0) {
     PICKET_LOG(kWarn, "collector", "chunk files without a row removed at startup",
                {"files", swept->files}, {"bytes", swept->bytes});
   }
 
-  ApiHandler handler(tokens ? &*tokens : nullptr, db->get(), &*store, o.max_body,
+  ApiHandler handler(tokens ? &*tokens : nullptr, db.get(), &*store, o.max_body,
                      &SystemClock::Instance(), o.max_followers);
 
   std::unique_ptr<OperatorActions> actions;
@@ -162,7 +169,7 @@ int RunCollectorCommand(std::span<char* const> args) {
   retain.device_bytes = o.retain_device_bytes;
   retain.total_bytes = o.retain_bytes;
   if (o.retain_bytes_percent) {
-    auto disk = DiskSpaceOf(o.data_dir);
+    auto disk = DiskSpaceOf(store->root());
     if (!disk.ok()) return StartupError(disk.status().WithContext("--retain-bytes"));
     const double share = *o.retain_bytes_percent / 100.0;
     retain.total_bytes = static_cast<std::uint64_t>(static_cast<double>(disk->total_bytes) * share);
@@ -180,7 +187,7 @@ int RunCollectorCommand(std::span<char* const> args) {
   }
   ChunkPins pins;  // session pcaps being streamed keep their chunks
   handler.EnableChunkPins(&pins);
-  Retention retention(retain, db->get(), std::move(cursors), &SystemClock::Instance(),
+  Retention retention(retain, db.get(), std::move(cursors), &SystemClock::Instance(),
                       o.retain_interval, 256, &pins);
   fleet.retention = &retention.counters();
   handler.OnChunkStored([raw_analysis, &retention](const std::string& device, std::uint64_t bytes) {
@@ -255,7 +262,9 @@ int RunCollectorCommand(std::span<char* const> args) {
              {"retain_device_bytes",
               retain.device_bytes > 0 ? FormatSize(retain.device_bytes) : "off"},
              {"min_free_disk", o.min_free_disk},
-             {"operator_db", o.db ? o.db->Redacted() : std::string("none")});
+             {"operator_db", o.db ? o.db->Redacted() : std::string("none")},
+             {"store", o.store ? o.store->Redacted() : std::string("sqlite")},
+             {"chunks", store->root()});
   // After "listening": a startup error stays the one line a failed start prints.
   if (ChunkStore::OnExt4WithoutJournal(o.data_dir)) {
     PICKET_LOG(kWarn, "collector",

@@ -22,6 +22,10 @@
 
 #include "picket/common/status.h"
 
+namespace picket::sync {
+struct DbUrl;
+}
+
 namespace picket::collector {
 
 // Metadata of one uploaded chunk (X-Picket-* headers, common/wire.h).
@@ -109,6 +113,8 @@ class CollectorDb {
   // `connections` connections for the writers and readers. Errors name the
   // database (password redacted).
   static Result<std::unique_ptr<CollectorDb>> OpenMariaDb(const std::string& url,
+                                                          std::size_t connections);
+  static Result<std::unique_ptr<CollectorDb>> OpenMariaDb(const sync::DbUrl& url,
                                                           std::size_t connections);
   virtual ~CollectorDb() = default;
   CollectorDb(const CollectorDb&) = delete;

@@ -52,27 +52,61 @@ Status CheckZkRoot(const std::string& root) {
   return Status::Ok();
 }
 
-// --db URL [--db-password-file FILE]: the password from the file, else
-// PICKET_DB_PASSWORD, else the URL (as picket sync and the CLI take it).
-Status ParseDbFlags(const FlagParser& flags, CollectorOptions* o) {
-  auto text = flags.Value("db");
+// --NAME URL [--NAME-password-file FILE]: the password from the file, else
+// the environment variable, else the URL (as picket sync and the CLI take it).
+Result<std::optional<sync::DbUrl>> ParseDbUrlFlags(const FlagParser& flags, const std::string& name,
+                                                   const char* password_env) {
+  auto text = flags.Value(name);
   if (!text) {
-    if (flags.Has("db-password-file")) {
-      return Status::InvalidArgument("--db-password-file needs --db URL");
+    if (flags.Has(name + "-password-file")) {
+      return Status::InvalidArgument("--" + name + "-password-file needs --" + name + " URL");
     }
-    return Status::Ok();
+    return std::optional<sync::DbUrl>();
   }
   auto url = sync::ParseDbUrl(*text);
-  if (!url.ok()) return url.status();  // names --db already
-  if (const char* password = std::getenv("PICKET_DB_PASSWORD"); password != nullptr) {
+  if (!url.ok()) {  // ParseDbUrl names --db
+    std::string why = url.status().message();
+    if (why.rfind("--db: ", 0) == 0) why.erase(0, 6);
+    return Status::InvalidArgument("--" + name + ": " + why);
+  }
+  if (const char* password = std::getenv(password_env); password != nullptr) {
     url->password = password;
   }
-  if (auto file = flags.Value("db-password-file")) {
-    auto password = ReadSecretFile(*file, "--db-password-file");
+  if (auto file = flags.Value(name + "-password-file")) {
+    auto password = ReadSecretFile(*file, "--" + name + "-password-file");
     if (!password.ok()) return password.status();
     url->password = *password;
   }
-  o->db = std::move(url).value();
+  return std::optional<sync::DbUrl>(std::move(url).value());
+}
+
+// --store URL [--store-password-file FILE] [--store-connections N] [--chunks DIR].
+Status ParseStoreFlags(const FlagParser& flags, CollectorOptions* o) {
+  auto store = ParseDbUrlFlags(flags, "store", "PICKET_STORE_PASSWORD");
+  if (!store.ok()) return store.status();
+  o->store = std::move(*store);
+  if (auto v = flags.Value("store-connections")) {
+    if (!o->store) return Status::InvalidArgument("--store-connections needs --store URL");
+    auto n = ParsePositiveInt("--store-connections", *v, 256);
+    if (!n.ok()) return n.status();
+    if (*n < 2) return Status::InvalidArgument("--store-connections " + *v + ": at least 2");
+    o->store_connections = static_cast<std::size_t>(*n);
+  }
+  if (auto v = flags.Value("chunks")) {
+    if (v->empty()) return Status::InvalidArgument("--chunks: empty directory name");
+    o->chunks_dir = *v;
+    while (o->chunks_dir.size() > 1 && o->chunks_dir.back() == '/') o->chunks_dir.pop_back();
+  }
+  if (o->store) {
+    if (o->chunks_dir.empty()) {
+      return Status::InvalidArgument(
+          "--store needs --chunks DIR: the chunk directory every collector of the database shares");
+    }
+    if (o->sessions) {
+      return Status::InvalidArgument(
+          "--store: session analysis on the shared store is not built yet; add --no-sessions");
+    }
+  }
   return Status::Ok();
 }
 
@@ -193,7 +227,8 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
        "max-followers", "threads", "ready-file", "zk", "zk-root", "advertise", "collector-id", "zk-user",
        "zk-password-file", "session-retention", "session-gap-wait", "session-tcp-idle",
        "session-udp-idle", "session-icmp-idle", "heartbeat-retention", "min-free-disk",
-       "db", "db-password-file", "retain-age", "retain-bytes", "retain-device-bytes",
+       "db", "db-password-file", "store", "store-password-file", "store-connections", "chunks",
+       "retain-age", "retain-bytes", "retain-device-bytes",
        "retain-interval"},
       {"insecure-no-auth", "no-sessions", "zk-open-acl"});
   PICKET_RETURN_IF_ERROR(flags.Parse(args));
@@ -324,7 +359,10 @@ Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args) {
     if (!t.ok()) return t.status();
     o.min_free_disk = *v;
   }
-  PICKET_RETURN_IF_ERROR(ParseDbFlags(flags, &o));
+  auto db = ParseDbUrlFlags(flags, "db", "PICKET_DB_PASSWORD");
+  if (!db.ok()) return db.status();
+  o.db = std::move(*db);
+  PICKET_RETURN_IF_ERROR(ParseStoreFlags(flags, &o));
 
   o.zk_hosts = flags.Value("zk");
   if (!o.zk_hosts) {

@@ -52,7 +52,7 @@ struct CollectorOptions {
 
   // Retention (retention.h); 0 turns a limit off.
   std::chrono::milliseconds retain_age{30LL * 86400 * 1000};
-  // --retain-bytes: bytes, or a share of the --data file system (resolved at start).
+  // --retain-bytes: bytes, or a share of the chunk file system (--chunks, else --data) (resolved at start).
   std::uint64_t retain_bytes = 0;
   std::optional<double> retain_bytes_percent = 80.0;
   std::uint64_t retain_device_bytes = 0;
@@ -71,6 +71,13 @@ struct CollectorOptions {
 
   // The operator database for the admin actions; nullopt without --db (501).
   std::optional<sync::DbUrl> db;
+
+  // Shared storage for many collectors (--store): metadata in MariaDB, chunk
+  // files in --chunks (a directory every collector mounts at the same path).
+  // nullopt: <data>/collector.db (SQLite) and <data>/chunks.
+  std::optional<sync::DbUrl> store;
+  std::size_t store_connections = 8;
+  std::string chunks_dir;  // "" : <data>/chunks
 };
 
 Result<CollectorOptions> ParseCollectorOptions(std::span<char* const> args);

@@ -1,9 +1,815 @@
-#include "collector/collector_db.h"
+#include "collector/mariadb_collector_db.h"
+
+#include <algorithm>
+#include <charconv>
+#include <tuple>
+
+#include "picket/common/json_limits.h"
 
 namespace picket::collector {
 
-Result<std::unique_ptr<CollectorDb>> CollectorDb::OpenMariaDb(const std::string&, std::size_t) {
-  return Status::FailedPrecondition("MariaDB storage is not built yet");
+namespace {
+
+using sync::SqlRow;
+using sync::SqlValue;
+
+constexpr int kSchemaVersion = 1;
+
+constexpr std::string_view kSchemaTable = R"sql(
+CREATE TABLE IF NOT EXISTS collector_schema(
+  id TINYINT NOT NULL PRIMARY KEY,
+  version INT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)sql";
+
+// utf8mb4_bin everywhere: comparisons and ORDER BY are bytewise, as in SQLite.
+constexpr std::string_view kTables[] = {
+    R"sql(
+CREATE TABLE IF NOT EXISTS collector_devices(
+  id VARCHAR(128) NOT NULL PRIMARY KEY,
+  first_seen_ms BIGINT NOT NULL,
+  last_seen_ms BIGINT NOT NULL,
+  chunks BIGINT NOT NULL DEFAULT 0,
+  chunk_bytes BIGINT NOT NULL DEFAULT 0,
+  packets BIGINT NOT NULL DEFAULT 0,
+  kernel_drops BIGINT NOT NULL DEFAULT 0,
+  interface_drops BIGINT NOT NULL DEFAULT 0,
+  lost_packets BIGINT NOT NULL DEFAULT 0,
+  last_chunk_seq BIGINT NULL,
+  last_chunk_ms BIGINT NULL,
+  results BIGINT NOT NULL DEFAULT 0,
+  log_lines BIGINT NOT NULL DEFAULT 0,
+  evicted_chunks BIGINT NOT NULL DEFAULT 0,
+  evicted_bytes BIGINT NOT NULL DEFAULT 0
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)sql",
+    R"sql(
+CREATE TABLE IF NOT EXISTS collector_chunks(
+  device VARCHAR(128) NOT NULL,
+  seq BIGINT NOT NULL,
+  sha256 CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  bytes BIGINT NOT NULL,
+  packets BIGINT NULL,
+  first_ts_us BIGINT NULL,
+  last_ts_us BIGINT NULL,
+  kernel_drops BIGINT NULL,
+  interface_drops BIGINT NULL,
+  lost_packets BIGINT NULL,
+  gap_before_ms BIGINT NULL,
+  ts_backwards BIGINT NULL,
+  switched_at_us BIGINT NULL,
+  interface TEXT NULL,
+  received_at_ms BIGINT NOT NULL,
+  path TEXT NOT NULL,
+  PRIMARY KEY(device, seq),
+  KEY chunks_by_received(received_at_ms, device, seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)sql",
+    // SQLite's partial unique index on (device, job, ip, port, proto) WHERE ip
+    // IS NOT NULL: `finding` hashes the length-prefixed key, and is NULL (never
+    // colliding in a UNIQUE key) for lines without one.
+    R"sql(
+CREATE TABLE IF NOT EXISTS collector_results(
+  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  device VARCHAR(128) NOT NULL,
+  job TEXT NULL,
+  ip TEXT NULL,
+  port BIGINT NULL,
+  proto TEXT NULL,
+  first_seen_ms BIGINT NOT NULL,
+  last_seen_ms BIGINT NOT NULL,
+  seen BIGINT NOT NULL DEFAULT 1,
+  line MEDIUMTEXT NOT NULL,
+  finding CHAR(64) CHARACTER SET ascii COLLATE ascii_bin AS (IF(ip IS NULL, NULL,
+    SHA2(CONCAT_WS(',', LENGTH(device), device, LENGTH(job), job, LENGTH(ip), ip, port,
+                   LENGTH(proto), proto), 256))) PERSISTENT,
+  UNIQUE KEY results_by_finding(finding),
+  KEY results_by_job(job(64), id),
+  KEY results_by_last_seen(last_seen_ms)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)sql",
+    R"sql(
+CREATE TABLE IF NOT EXISTS collector_logs(
+  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  device VARCHAR(128) NOT NULL,
+  received_at_ms BIGINT NOT NULL,
+  line MEDIUMTEXT NOT NULL,
+  KEY logs_by_device(device, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)sql",
+    // The key is bytes as the device sent them (any header value).
+    R"sql(
+CREATE TABLE IF NOT EXISTS collector_idempotency_keys(
+  device VARCHAR(128) NOT NULL,
+  kind VARCHAR(16) NOT NULL,
+  idempotency_key VARBINARY(1024) NOT NULL,
+  received_at_ms BIGINT NOT NULL,
+  accepted BIGINT NOT NULL,
+  body_sha256 VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  PRIMARY KEY(device, kind, idempotency_key),
+  KEY idempotency_keys_by_time(received_at_ms)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)sql",
+};
+
+// Counters saturate here, as in SQLite: every value stays exact in JSON.
+constexpr std::string_view kCounterMax = "9007199254740991";
+
+// Multi-row INSERTs stop growing here, well under max_allowed_packet.
+constexpr std::size_t kMaxInsertBytes = 1 << 20;
+
+std::string Int(std::int64_t v) { return std::to_string(v); }
+std::string Int(std::uint64_t v) { return std::to_string(static_cast<std::int64_t>(v)); }
+std::string OptInt(const std::optional<std::int64_t>& v) { return v ? Int(*v) : "NULL"; }
+
+std::string ClampLimit(std::uint64_t limit) {
+  return std::to_string(std::clamp<std::uint64_t>(limit, 1, kMaxListLimit));
+}
+
+// Rows with id (or seq) above this; -1 when the query has no "since".
+std::string SinceBound(const ListQuery& q) {
+  return Int(q.since ? static_cast<std::int64_t>(std::min<std::uint64_t>(*q.since, INT64_MAX))
+                     : std::int64_t{-1});
+}
+
+// Connection problems become Unavailable: the device retries.
+Status AsUnavailable(const Status& st) {
+  return st.code() == StatusCode::kUnavailable ? st : Status::Unavailable(st.message());
+}
+
+Result<std::int64_t> ParseInt(const SqlValue& v) {
+  std::int64_t out = 0;
+  if (!v) return Status::Internal("MariaDB returned NULL for an integer column");
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || end != v->data() + v->size()) {
+    return Status::Internal("MariaDB returned \"" + *v + "\" for an integer column");
+  }
+  return out;
+}
+
+std::uint64_t NonNegative(std::int64_t v) { return static_cast<std::uint64_t>(std::max<std::int64_t>(0, v)); }
+
+// How a column of a listing reaches JSON: the text protocol gives strings, so
+// the types are named here where SQLite's values carry their own.
+enum class ColumnKind { kInt, kText, kJson };
+struct Column {
+  std::string_view name;
+  ColumnKind kind;
+  std::string_view expr = {};  // SQL when it is not the name itself
+};
+
+std::string SelectList(std::initializer_list<Column> columns) {
+  std::string out;
+  for (const Column& c : columns) {
+    if (!out.empty()) out += ", ";
+    out += c.expr.empty() ? std::string(c.name) : std::string(c.expr) + " AS " + std::string(c.name);
+  }
+  return out;
+}
+
+Result<nlohmann::json> RowsAsJson(const std::vector<SqlRow>& rows,
+                                  std::initializer_list<Column> columns) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const SqlRow& row : rows) {
+    if (row.size() != columns.size()) return Status::Internal("MariaDB row has the wrong columns");
+    nlohmann::json obj = nlohmann::json::object();
+    std::size_t i = 0;
+    for (const Column& c : columns) {
+      const SqlValue& v = row[i++];
+      const std::string name(c.name);
+      if (!v) {
+        obj[name] = nullptr;
+      } else if (c.kind == ColumnKind::kInt) {
+        auto n = ParseInt(v);
+        if (!n.ok()) return n.status();
+        obj[name] = *n;
+      } else if (c.kind == ColumnKind::kJson && JsonNestingWithin(*v)) {
+        // Lines nested too deep are served as text, never parsed (as SQLite does).
+        auto parsed = nlohmann::json::parse(*v, nullptr, /*allow_exceptions=*/false);
+        obj[name] = parsed.is_discarded() ? nlohmann::json(*v) : std::move(parsed);
+      } else {
+        obj[name] = *v;
+      }
+    }
+    out.push_back(std::move(obj));
+  }
+  return out;
+}
+
+using Lease = MariaDbConnectionPool::Lease;
+
+// One transaction on a lease, rolled back unless committed (and not at all
+// when the connection is broken: the server drops it with the session).
+class Transaction {
+ public:
+  static Result<Transaction> Begin(Lease& conn) {
+    PICKET_RETURN_IF_ERROR(conn.Execute("START TRANSACTION"));
+    return Transaction(conn);
+  }
+  Transaction(Transaction&& other) noexcept : conn_(other.conn_), open_(other.open_) {
+    other.open_ = false;
+  }
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction() {
+    if (open_ && !conn_.broken()) (void)conn_.Execute("ROLLBACK");
+  }
+  Status Commit() {
+    open_ = false;
+    Status st = conn_.Execute("COMMIT");
+    if (!st.ok() && !conn_.broken()) (void)conn_.Execute("ROLLBACK");
+    return st;
+  }
+
+ private:
+  explicit Transaction(Lease& conn) : conn_(conn) {}
+  Lease& conn_;
+  bool open_ = true;
+};
+
+// Same rules as SqliteCollectorDb::UpsertDevice; locks the device row.
+Status UpsertDevice(Lease& conn, const std::string& device, std::int64_t now_ms,
+                    const DeviceReport& report) {
+  const std::string now = Int(now_ms);
+  return conn.Execute(
+      "INSERT INTO collector_devices(id, first_seen_ms, last_seen_ms, evicted_chunks, "
+      "evicted_bytes) VALUES(" +
+      conn.Quote(device) + ", " + now + ", " + now + ", COALESCE(" + OptInt(report.evicted_chunks) +
+      ", 0), COALESCE(" + OptInt(report.evicted_bytes) +
+      ", 0)) ON DUPLICATE KEY UPDATE last_seen_ms = GREATEST(last_seen_ms, VALUES(last_seen_ms)), "
+      "evicted_chunks = COALESCE(" + OptInt(report.evicted_chunks) +
+      ", evicted_chunks), evicted_bytes = COALESCE(" + OptInt(report.evicted_bytes) +
+      ", evicted_bytes)");
+}
+
+// Runs `prefix` + rows + `suffix` in as few statements as fit kMaxInsertBytes.
+Status InsertRows(Lease& conn, std::string_view prefix, const std::vector<std::string>& rows,
+                  std::string_view suffix) {
+  std::string sql;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    sql += sql.empty() ? std::string(prefix) : std::string(", ");
+    sql += rows[i];
+    if (sql.size() >= kMaxInsertBytes || i + 1 == rows.size()) {
+      sql += suffix;
+      PICKET_RETURN_IF_ERROR(conn.Execute(sql));
+      sql.clear();
+    }
+  }
+  return Status::Ok();
+}
+
+// One integer read by `sql`; `fallback` when it returns no row or NULL.
+Result<std::int64_t> ReadInt(Lease& conn, const std::string& sql, std::int64_t fallback) {
+  auto rows = conn.Query(sql);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty() || rows->front().empty() || !rows->front()[0]) return fallback;
+  return ParseInt(rows->front()[0]);
+}
+
+Result<std::uint64_t> RowCount(Lease& conn) {
+  auto n = ReadInt(conn, "SELECT ROW_COUNT()", 0);
+  if (!n.ok()) return n.status();
+  return NonNegative(*n);
+}
+
+}  // namespace
+
+// ---- the collector database ----
+
+Result<std::unique_ptr<CollectorDb>> CollectorDb::OpenMariaDb(const std::string& url,
+                                                              std::size_t connections) {
+  auto parsed = sync::ParseDbUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  return OpenMariaDb(*parsed, connections);
+}
+
+Result<std::unique_ptr<CollectorDb>> CollectorDb::OpenMariaDb(const sync::DbUrl& url,
+                                                              std::size_t connections) {
+  auto db = MariaDbCollectorDb::Open(url, connections);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<CollectorDb>(std::move(*db));
+}
+
+Result<std::unique_ptr<MariaDbCollectorDb>> MariaDbCollectorDb::Open(const sync::DbUrl& url,
+                                                                     std::size_t connections) {
+  // Two at least: a retention sweep or a listing never stalls the chunk commits.
+  std::unique_ptr<MariaDbCollectorDb> db(
+      new MariaDbCollectorDb(url, std::max<std::size_t>(connections, 2)));
+  PICKET_RETURN_IF_ERROR(db->CreateSchema());
+  return db;
+}
+
+MariaDbCollectorDb::~MariaDbCollectorDb() = default;
+
+Status MariaDbCollectorDb::CreateSchema() {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  PICKET_RETURN_IF_ERROR(conn->Execute(kSchemaTable));
+  auto found = conn->Query("SELECT version FROM collector_schema WHERE id = 1");
+  if (!found.ok()) return found.status();
+  if (!found->empty()) {
+    auto version = ParseInt(found->front().at(0));
+    if (!version.ok()) return version.status();
+    if (*version > kSchemaVersion) {
+      return Status::FailedPrecondition(
+          pool_.url().Redacted() + ": collector schema version " + std::to_string(*version) +
+          " is newer than this collector's (" + std::to_string(kSchemaVersion) + ")");
+    }
+  }
+  // IF NOT EXISTS: collectors opening together all succeed.
+  for (std::string_view table : kTables) PICKET_RETURN_IF_ERROR(conn->Execute(table));
+  return conn->Execute(
+      "INSERT INTO collector_schema(id, version) VALUES(1, " + std::to_string(kSchemaVersion) +
+      ") ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))");
+}
+
+Result<std::optional<std::string>> MariaDbCollectorDb::ChunkText(std::string_view column,
+                                                                 const std::string& device,
+                                                                 std::uint64_t seq) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows = conn->Query("SELECT " + std::string(column) +
+                          " FROM collector_chunks WHERE device = " + conn->Quote(device) +
+                          " AND seq = " + Int(seq));
+  if (!rows.ok()) return rows.status();
+  if (rows->empty() || rows->front().empty()) return std::optional<std::string>();
+  return rows->front()[0];
+}
+
+Result<std::optional<std::string>> MariaDbCollectorDb::ChunkHash(const std::string& device,
+                                                                 std::uint64_t seq) {
+  return ChunkText("sha256", device, seq);
+}
+
+Result<std::optional<std::string>> MariaDbCollectorDb::ChunkPath(const std::string& device,
+                                                                 std::uint64_t seq) {
+  return ChunkText("path", device, seq);
+}
+
+// ---- chunk PUTs: group commit ----
+
+struct MariaDbCollectorDb::QueuedPut {
+  const ChunkPutRequest* request;
+  std::optional<Result<ChunkPut>> result;  // set when its commit is over
+};
+
+Result<ChunkPut> MariaDbCollectorDb::PutChunk(const ChunkPutRequest& request) {
+  QueuedPut mine{&request, std::nullopt};
+  std::unique_lock lock(queue_mu_);
+  queue_.push_back(&mine);
+  // Leader/follower as in SqliteCollectorDb: whoever finds no commit running
+  // takes the whole queue; the others wait for the commit holding their chunk.
+  while (!mine.result) {
+    if (committing_) {
+      committed_.wait(lock);
+      continue;
+    }
+    committing_ = true;
+    std::vector<QueuedPut*> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    CommitChunks(std::move(batch));
+    lock.lock();
+    committing_ = false;
+    committed_.notify_all();
+  }
+  return std::move(*mine.result);
+}
+
+std::size_t MariaDbCollectorDb::chunks_queued() {
+  std::lock_guard lock(queue_mu_);
+  return queue_.size();
+}
+
+void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*> batch) {
+  // Every collector locks device rows (and chunk keys) in this order, so two
+  // batches wait for each other but never deadlock.
+  std::stable_sort(batch.begin(), batch.end(), [](const QueuedPut* a, const QueuedPut* b) {
+    return std::tie(a->request->record->device, a->request->record->seq) <
+           std::tie(b->request->record->device, b->request->record->seq);
+  });
+  auto fail_all = [&](const Status& st) {
+    for (QueuedPut* q : batch) q->result = st;
+  };
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return fail_all(AsUnavailable(conn.status()));
+  auto tx = Transaction::Begin(*conn);
+  if (!tx.ok()) return fail_all(AsUnavailable(tx.status()));
+  std::vector<std::optional<Result<ChunkPut>>> outcomes(batch.size());
+  std::vector<const PublishedFileSync*> syncs;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    // A savepoint each (the same name moves on): one chunk's failure leaves the others.
+    if (Status st = conn->Execute("SAVEPOINT chunk"); !st.ok()) return fail_all(AsUnavailable(st));
+    Result<ChunkPut> put = PutOneChunk(*conn, *batch[i]->request);
+    if (!put.ok()) {
+      // Deadlock, lock wait timeout or a lost server: the transaction is gone.
+      if (conn->broken()) return fail_all(AsUnavailable(put.status()));
+      if (Status st = conn->Execute("ROLLBACK TO SAVEPOINT chunk"); !st.ok()) {
+        return fail_all(AsUnavailable(st));
+      }
+    }
+    if (put.ok() && put->outcome == ChunkOutcome::kStored &&
+        batch[i]->request->file_sync != nullptr) {
+      syncs.push_back(batch[i]->request->file_sync);
+    }
+    outcomes[i] = std::move(put);
+  }
+  std::sort(syncs.begin(), syncs.end());
+  syncs.erase(std::unique(syncs.begin(), syncs.end()), syncs.end());
+  // The files must be durable before the rows that point at them commit.
+  // When this commit fails, the renamed files are orphans the device's resend
+  // renames over (or ChunkStore::SweepOrphans removes at the next start).
+  for (const PublishedFileSync* sync : syncs) {
+    if (Status st = sync->SyncPublished(); !st.ok()) return fail_all(st);
+  }
+  if (Status st = tx->Commit(); !st.ok()) return fail_all(AsUnavailable(st));
+  chunk_commits_.fetch_add(1);
+  chunks_committed_.fetch_add(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(*outcomes[i]);
+}
+
+Result<ChunkPut> MariaDbCollectorDb::PutOneChunk(Lease& conn, const ChunkPutRequest& request) {
+  const ChunkRecord& r = *request.record;
+  PICKET_RETURN_IF_ERROR(UpsertDevice(conn, r.device, r.received_at_ms, *request.report));
+  const std::string device = conn.Quote(r.device);
+  const std::string seq = Int(r.seq);
+  // The device row is ours now: a PUT of this seq at another collector waits
+  // here and then reads our committed row.
+  auto found = conn.Query(
+      "SELECT d.chunk_bytes, c.sha256 FROM collector_devices d LEFT JOIN collector_chunks c "
+      "ON c.device = d.id AND c.seq = " + seq + " WHERE d.id = " + device + " FOR UPDATE");
+  if (!found.ok()) return found.status();
+  if (found->empty() || found->front().size() != 2) {
+    return Status::Internal("collector_devices: no row for " + r.device + " after its upsert");
+  }
+  const SqlRow& row = found->front();
+  if (row[1]) {
+    ChunkPut put;
+    put.stored_sha256 = *row[1];
+    put.outcome =
+        put.stored_sha256 == r.sha256_hex ? ChunkOutcome::kAlreadyStored : ChunkOutcome::kConflict;
+    return put;  // the savepoint keeps the last_seen update
+  }
+  if (request.disk_quota > 0) {
+    auto used = ParseInt(row[0]);
+    if (!used.ok()) return used.status();
+    const std::uint64_t bytes = NonNegative(*used);
+    if (bytes + r.bytes > request.disk_quota) {
+      return ChunkPut{ChunkOutcome::kOverDiskQuota, "", bytes};
+    }
+  }
+
+  PICKET_RETURN_IF_ERROR(request.publish_file());
+
+  PICKET_RETURN_IF_ERROR(conn.Execute(
+      "INSERT INTO collector_chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, "
+      "kernel_drops, interface_drops, gap_before_ms, interface, received_at_ms, path, "
+      "lost_packets, ts_backwards, switched_at_us) VALUES(" +
+      device + ", " + seq + ", " + conn.Quote(r.sha256_hex) + ", " + Int(r.bytes) + ", " +
+      OptInt(r.packets) + ", " + OptInt(r.first_ts_us) + ", " + OptInt(r.last_ts_us) + ", " +
+      OptInt(r.kernel_drops) + ", " + OptInt(r.interface_drops) + ", " + OptInt(r.gap_before_ms) +
+      ", " + (r.interface ? conn.Quote(*r.interface) : std::string("NULL")) + ", " +
+      Int(r.received_at_ms) + ", " + conn.Quote(r.path) + ", " + OptInt(r.lost_packets) + ", " +
+      OptInt(r.ts_backwards) + ", " + OptInt(r.switched_at_us) + ")"));
+  auto capped = [](const std::string& column, const std::string& add) {
+    return column + " = LEAST(" + column + " + COALESCE(" + add + ", 0), " +
+           std::string(kCounterMax) + ")";
+  };
+  PICKET_RETURN_IF_ERROR(conn.Execute(
+      "UPDATE collector_devices SET chunks = chunks + 1, " + capped("chunk_bytes", Int(r.bytes)) +
+      ", " + capped("packets", OptInt(r.packets)) + ", " +
+      capped("kernel_drops", OptInt(r.kernel_drops)) + ", " +
+      capped("interface_drops", OptInt(r.interface_drops)) + ", " +
+      capped("lost_packets", OptInt(r.lost_packets)) + ", last_chunk_seq = GREATEST(COALESCE(" +
+      "last_chunk_seq, " + seq + "), " + seq + "), last_chunk_ms = " + Int(r.received_at_ms) +
+      " WHERE id = " + device));
+  return ChunkPut{ChunkOutcome::kStored, r.sha256_hex};
+}
+
+// ---- other writes ----
+
+Status MariaDbCollectorDb::TouchDevice(const std::string& device, std::int64_t now_ms,
+                                       const DeviceReport& report) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  return UpsertDevice(*conn, device, now_ms, report);
+}
+
+Result<IngestOutcome> MariaDbCollectorDb::IngestLines(LineKind kind, const std::string& device,
+                                                      const std::string& idempotency_key,
+                                                      const std::vector<NdjsonLine>& lines,
+                                                      std::int64_t now_ms,
+                                                      const DeviceReport& report,
+                                                      std::string_view body_sha256) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto tx = Transaction::Begin(*conn);
+  if (!tx.ok()) return tx.status();
+  // The device row first (as PUTs do): replays of one key wait here.
+  PICKET_RETURN_IF_ERROR(UpsertDevice(*conn, device, now_ms, report));
+  const std::string dev = conn->Quote(device);
+  const std::string key_where = "device = " + dev + " AND kind = " +
+                                conn->Quote(LineKindName(kind)) + " AND idempotency_key = _binary" +
+                                conn->Quote(idempotency_key);
+  auto stored = conn->Query(
+      "SELECT COALESCE(body_sha256, '') FROM collector_idempotency_keys WHERE " + key_where +
+      " FOR UPDATE");
+  if (!stored.ok()) return stored.status();
+  if (!stored->empty()) {
+    // A replay. Keys stored without a fingerprint match any body.
+    const std::string first = stored->front().at(0).value_or("");
+    if (!first.empty() && !body_sha256.empty() && first != body_sha256) {
+      return Status::Conflict("Idempotency-Key \"" + idempotency_key +
+                              "\" was first used with another body (sha256 " + first + ")");
+    }
+    PICKET_RETURN_IF_ERROR(tx->Commit());  // keeps the last_seen update
+    return IngestOutcome{0, true};
+  }
+  PICKET_RETURN_IF_ERROR(conn->Execute(
+      "INSERT INTO collector_idempotency_keys(device, kind, idempotency_key, received_at_ms, "
+      "accepted, body_sha256) VALUES(" +
+      dev + ", " + conn->Quote(LineKindName(kind)) + ", _binary" + conn->Quote(idempotency_key) +
+      ", " + Int(now_ms) + ", " + Int(static_cast<std::uint64_t>(lines.size())) + ", " +
+      (body_sha256.empty() ? std::string("NULL") : conn->Quote(body_sha256)) + ")"));
+
+  const std::string now = Int(now_ms);
+  std::vector<std::string> rows;
+  rows.reserve(lines.size());
+  if (kind == LineKind::kLogs) {
+    for (const NdjsonLine& line : lines) {
+      rows.push_back("(" + dev + ", " + now + ", " + conn->Quote(line.raw) + ")");
+    }
+    // Known limitation: with several writers, AUTO_INCREMENT ids can commit
+    // out of order, so a follower that read past `id > cursor` may miss a row
+    // with a lower id that commits later.
+    PICKET_RETURN_IF_ERROR(InsertRows(
+        *conn, "INSERT INTO collector_logs(device, received_at_ms, line) VALUES ", rows, ""));
+  } else {
+    for (const NdjsonLine& line : lines) {
+      const auto& k = line.result_key;
+      rows.push_back("(" + dev + ", " +
+                     (k ? conn->Quote(k->job) + ", " + conn->Quote(k->ip) + ", " + Int(k->port) +
+                              ", " + conn->Quote(k->proto)
+                        : std::string("NULL, NULL, NULL, NULL")) +
+                     ", " + now + ", " + now + ", " + conn->Quote(line.raw) + ")");
+    }
+    // A finding seen again keeps first_seen and its row id; last_seen and the line move on.
+    PICKET_RETURN_IF_ERROR(InsertRows(
+        *conn,
+        "INSERT INTO collector_results(device, job, ip, port, proto, first_seen_ms, "
+        "last_seen_ms, line) VALUES ",
+        rows,
+        " ON DUPLICATE KEY UPDATE last_seen_ms = GREATEST(last_seen_ms, VALUES(last_seen_ms)), "
+        "seen = seen + 1, line = VALUES(line)"));
+  }
+  PICKET_RETURN_IF_ERROR(conn->Execute(
+      std::string("UPDATE collector_devices SET ") +
+      (kind == LineKind::kLogs ? "log_lines = log_lines + " : "results = results + ") +
+      Int(static_cast<std::uint64_t>(lines.size())) + " WHERE id = " + dev));
+  PICKET_RETURN_IF_ERROR(tx->Commit());
+  return IngestOutcome{lines.size(), false};
+}
+
+// ---- retention ----
+
+Result<std::vector<StoredChunk>> MariaDbCollectorDb::OldestChunks(
+    const std::optional<ChunkCursor>& after, std::size_t limit) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  std::string where;
+  if (after) {
+    // Spelled out: MariaDB reads a row-value comparison without the index range.
+    const std::string at = Int(after->received_at_ms);
+    const std::string dev = conn->Quote(after->device);
+    where = " WHERE received_at_ms > " + at + " OR (received_at_ms = " + at + " AND (device > " +
+            dev + " OR (device = " + dev + " AND seq > " + Int(after->seq) + ")))";
+  }
+  auto rows = conn->Query("SELECT device, seq, bytes, received_at_ms, path FROM collector_chunks" +
+                          where + " ORDER BY received_at_ms, device, seq LIMIT " +
+                          std::to_string(limit));
+  if (!rows.ok()) return rows.status();
+  std::vector<StoredChunk> out;
+  for (const SqlRow& row : *rows) {
+    auto seq = ParseInt(row.at(1));
+    auto bytes = ParseInt(row.at(2));
+    auto at = ParseInt(row.at(3));
+    if (!seq.ok()) return seq.status();
+    if (!bytes.ok()) return bytes.status();
+    if (!at.ok()) return at.status();
+    out.push_back({row[0].value_or(""), static_cast<std::uint64_t>(*seq), NonNegative(*bytes), *at,
+                   row.at(4).value_or("")});
+  }
+  return out;
+}
+
+Result<std::map<std::string, std::uint64_t>> MariaDbCollectorDb::ChunkBytesByDevice() {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows = conn->Query("SELECT id, chunk_bytes FROM collector_devices");
+  if (!rows.ok()) return rows.status();
+  std::map<std::string, std::uint64_t> out;
+  for (const SqlRow& row : *rows) {
+    auto bytes = ParseInt(row.at(1));
+    if (!bytes.ok()) return bytes.status();
+    out[row[0].value_or("")] = NonNegative(*bytes);
+  }
+  return out;
+}
+
+Result<std::vector<StoredChunk>> MariaDbCollectorDb::DeleteChunks(
+    const std::vector<std::pair<std::string, std::uint64_t>>& keys) {
+  // Sorted, and each device row locked before its chunks: PUT batches' order.
+  auto sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto tx = Transaction::Begin(*conn);
+  if (!tx.ok()) return tx.status();
+  std::vector<StoredChunk> deleted;
+  const std::string* locked = nullptr;
+  for (const auto& [device, seq] : sorted) {
+    const std::string dev = conn->Quote(device);
+    if (locked == nullptr || *locked != device) {
+      PICKET_RETURN_IF_ERROR(
+          conn->Execute("SELECT id FROM collector_devices WHERE id = " + dev + " FOR UPDATE"));
+      locked = &device;
+    }
+    auto rows = conn->Query("DELETE FROM collector_chunks WHERE device = " + dev +
+                            " AND seq = " + Int(seq) + " RETURNING bytes, received_at_ms, path");
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) continue;  // gone already
+    const SqlRow& row = rows->front();
+    auto bytes = ParseInt(row.at(0));
+    auto at = ParseInt(row.at(1));
+    if (!bytes.ok()) return bytes.status();
+    if (!at.ok()) return at.status();
+    StoredChunk c{device, seq, NonNegative(*bytes), *at, row.at(2).value_or("")};
+    PICKET_RETURN_IF_ERROR(conn->Execute(
+        "UPDATE collector_devices SET chunks = GREATEST(chunks - 1, 0), chunk_bytes = "
+        "GREATEST(chunk_bytes - " + Int(c.bytes) + ", 0) WHERE id = " + dev));
+    deleted.push_back(std::move(c));
+  }
+  PICKET_RETURN_IF_ERROR(tx->Commit());
+  return deleted;
+}
+
+Result<std::uint64_t> MariaDbCollectorDb::DeleteLinesBefore(LineKind kind, std::int64_t before_ms,
+                                                            std::uint64_t batch) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto tx = Transaction::Begin(*conn);
+  if (!tx.ok()) return tx.status();
+  if (kind == LineKind::kResults) {
+    PICKET_RETURN_IF_ERROR(conn->Execute(
+        "DELETE FROM collector_results WHERE last_seen_ms < " + Int(before_ms) +
+        " ORDER BY last_seen_ms LIMIT " + std::to_string(batch)));
+  } else {
+    // Ids grow with arrival: the old lines are the first ones, and reading the
+    // first `batch` ids walks the primary key only (as SQLite does).
+    auto first = conn->Query("SELECT id, received_at_ms FROM collector_logs ORDER BY id LIMIT " +
+                             std::to_string(batch));
+    if (!first.ok()) return first.status();
+    std::optional<std::int64_t> last_old;
+    for (const SqlRow& row : *first) {
+      auto id = ParseInt(row.at(0));
+      auto at = ParseInt(row.at(1));
+      if (!id.ok()) return id.status();
+      if (!at.ok()) return at.status();
+      if (*at >= before_ms) break;
+      last_old = *id;
+    }
+    if (!last_old) return std::uint64_t{0};
+    PICKET_RETURN_IF_ERROR(
+        conn->Execute("DELETE FROM collector_logs WHERE id <= " + Int(*last_old)));
+  }
+  auto n = RowCount(*conn);
+  if (!n.ok()) return n.status();
+  PICKET_RETURN_IF_ERROR(tx->Commit());
+  return *n;
+}
+
+Result<std::uint64_t> MariaDbCollectorDb::DeleteIdempotencyKeysBefore(std::int64_t before_ms,
+                                                                      std::uint64_t batch) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  PICKET_RETURN_IF_ERROR(conn->Execute(
+      "DELETE FROM collector_idempotency_keys WHERE received_at_ms < " + Int(before_ms) +
+      " ORDER BY received_at_ms LIMIT " + std::to_string(batch)));
+  return RowCount(*conn);
+}
+
+// ---- reads ----
+
+Result<std::uint64_t> MariaDbCollectorDb::DeviceChunkBytes(const std::string& device) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows =
+      conn->Query("SELECT chunk_bytes FROM collector_devices WHERE id = " + conn->Quote(device));
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::uint64_t{0};
+  auto bytes = ParseInt(rows->front().at(0));
+  if (!bytes.ok()) return bytes.status();
+  return static_cast<std::uint64_t>(*bytes);
+}
+
+Result<std::unordered_set<std::uint64_t>> MariaDbCollectorDb::ChunkSeqs(const std::string& device) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows = conn->Query("SELECT seq FROM collector_chunks WHERE device = " + conn->Quote(device));
+  if (!rows.ok()) return rows.status();
+  std::unordered_set<std::uint64_t> seqs;
+  for (const SqlRow& row : *rows) {
+    auto seq = ParseInt(row.at(0));
+    if (!seq.ok()) return seq.status();
+    seqs.insert(static_cast<std::uint64_t>(*seq));
+  }
+  return seqs;
+}
+
+Result<nlohmann::json> MariaDbCollectorDb::ListDevices() {
+  using K = ColumnKind;
+  const std::initializer_list<Column> columns = {
+      {"id", K::kText},           {"first_seen_ms", K::kInt},  {"last_seen_ms", K::kInt},
+      {"chunks", K::kInt},        {"chunk_bytes", K::kInt},    {"packets", K::kInt},
+      {"kernel_drops", K::kInt},  {"interface_drops", K::kInt}, {"lost_packets", K::kInt},
+      {"last_chunk_seq", K::kInt}, {"last_chunk_ms", K::kInt}, {"results", K::kInt},
+      {"log_lines", K::kInt},     {"evicted_chunks", K::kInt}, {"evicted_bytes", K::kInt}};
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows =
+      conn->Query("SELECT " + SelectList(columns) + " FROM collector_devices ORDER BY id");
+  if (!rows.ok()) return rows.status();
+  return RowsAsJson(*rows, columns);
+}
+
+Result<nlohmann::json> MariaDbCollectorDb::ListChunks(const std::string& device,
+                                                      const ListQuery& q) {
+  using K = ColumnKind;
+  const std::initializer_list<Column> columns = {
+      {"seq", K::kInt},           {"sha256", K::kText},          {"bytes", K::kInt},
+      {"packets", K::kInt},       {"first_ts_us", K::kInt},      {"last_ts_us", K::kInt},
+      {"kernel_drops", K::kInt},  {"interface_drops", K::kInt},  {"lost_packets", K::kInt},
+      {"gap_before_ms", K::kInt}, {"ts_backwards", K::kInt},     {"switched_at_us", K::kInt},
+      {"interface", K::kText},    {"received_at_ms", K::kInt}};
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows = conn->Query("SELECT " + SelectList(columns) +
+                          " FROM collector_chunks WHERE device = " + conn->Quote(device) +
+                          " AND seq > " + SinceBound(q) + " ORDER BY seq LIMIT " +
+                          ClampLimit(q.limit));
+  if (!rows.ok()) return rows.status();
+  return RowsAsJson(*rows, columns);
+}
+
+Result<nlohmann::json> MariaDbCollectorDb::ListResults(const ListQuery& q) {
+  using K = ColumnKind;
+  const std::initializer_list<Column> columns = {
+      {"id", K::kInt},           {"device", K::kText},        {"job", K::kText},
+      {"ip", K::kText},          {"port", K::kInt},           {"proto", K::kText},
+      {"first_seen_ms", K::kInt}, {"last_seen_ms", K::kInt},  {"seen", K::kInt},
+      {"result", K::kJson, "line"}};
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  std::string where = " WHERE id > " + SinceBound(q);
+  if (q.device) where += " AND device = " + conn->Quote(*q.device);
+  if (q.job) where += " AND job = " + conn->Quote(*q.job);
+  auto rows = conn->Query("SELECT " + SelectList(columns) + " FROM collector_results" + where +
+                          " ORDER BY id LIMIT " + ClampLimit(q.limit));
+  if (!rows.ok()) return rows.status();
+  return RowsAsJson(*rows, columns);
+}
+
+Result<nlohmann::json> MariaDbCollectorDb::ListLogs(const ListQuery& q) {
+  using K = ColumnKind;
+  const std::initializer_list<Column> columns = {
+      {"id", K::kInt}, {"device", K::kText}, {"received_at_ms", K::kInt}, {"line", K::kJson}};
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  std::string where = " WHERE id > " + SinceBound(q);
+  if (q.device) where += " AND device = " + conn->Quote(*q.device);
+  if (q.since_ms) where += " AND received_at_ms >= " + Int(*q.since_ms);
+  auto rows = conn->Query("SELECT " + SelectList(columns) + " FROM collector_logs" + where +
+                          " ORDER BY id LIMIT " + ClampLimit(q.limit));
+  if (!rows.ok()) return rows.status();
+  return RowsAsJson(*rows, columns);
+}
+
+Result<std::uint64_t> MariaDbCollectorDb::LogCursorTail(const std::optional<std::string>& device,
+                                                        std::uint64_t lines) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  const std::string where = device ? " WHERE device = " + conn->Quote(*device) : std::string();
+  // Walks logs_by_device or the primary key backwards: `lines` entries, never the table.
+  auto id = ReadInt(*conn, "SELECT id FROM collector_logs" + where +
+                               " ORDER BY id DESC LIMIT 1 OFFSET " + std::to_string(lines),
+                    0);
+  if (!id.ok()) return id.status();
+  return NonNegative(*id);
+}
+
+Result<std::uint64_t> MariaDbCollectorDb::LogCursorAt(std::int64_t since_ms) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto id = ReadInt(*conn,
+                    "SELECT COALESCE((SELECT MIN(id) FROM collector_logs WHERE received_at_ms >= " +
+                        Int(since_ms) + ") - 1, (SELECT MAX(id) FROM collector_logs), 0)",
+                    0);
+  if (!id.ok()) return id.status();
+  return NonNegative(*id);
 }
 
 }  // namespace picket::collector

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <utility>
 
@@ -32,11 +33,14 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Unique within the process (counter) and across processes (pid).
+// Unique within the process (counter) and across processes (pid), also those
+// of other machines writing one shared directory (a random tag per process).
 std::string TempPathFor(const std::string& final_path) {
   static std::atomic<std::uint64_t> counter{0};
+  static const std::string process_tag =
+      std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}() & 0xffffff);
   return DirName(final_path) + "/." + BaseName(final_path) + std::string(kTempMarker) +
-         std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+         process_tag + "." + std::to_string(counter.fetch_add(1));
 }
 
 Status WriteAll(int fd, std::string_view data, const std::string& path) {

@@ -15,6 +15,12 @@
  *   other HTTP  counted; the next seq after 100 ms (a refusal would repeat)
  *   no answer   (connect/send/receive error) the same seq after 100 ms
  *
+ * Several --url (collectors sharing one store): like picketd, each device
+ * ranks them by rendezvous hashing (the first 8 bytes of SHA-256 of
+ * "<device>\0<url>", highest first; src/common/rendezvous.cc) and uses its
+ * first; a 429, 503 or no answer moves it to its next (fail over), a 2xx
+ * keeps it where it is.
+ *
  * Bounded: no request starts after --seconds; requests still running at
  * --seconds + 30 are aborted and counted. Only loopback URLs are accepted.
  * Latency is per attempt (libcurl's total time of one transfer: connect if
@@ -24,13 +30,18 @@
  *
  * usage: picket_bench_ingest_load --url http://127.0.0.1:PORT --body FILE --digest B64
  *          [--devices N] [--seconds S] [--token T | --tokens FILE] [--device-prefix P]
- *          [--spread-sources]
+ *          [--spread-sources] [--seqs-file FILE]
+ *   --url: up to 8 times (see above).
  *   --tokens FILE: "<device> <token>" lines; the first N name the devices.
  *   --spread-sources: device i connects from 127.0.0.(2 + i % 249).
- * Prints one line of JSON.
+ *   --seqs-file FILE: at the end, "<device> <next seq> <first-choice url index>"
+ *     lines (seqs below it were acknowledged; a PUT still running when the run
+ *     ended may have stored <next seq> too).
+ * Prints one line of JSON ("per_url_ok": 2xx answers of each --url).
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
+#include <openssl/sha.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -42,7 +53,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-enum { kMaxDevices = 100000, kMaxIdLen = 64, kMaxOtherNotes = 4 };
+enum { kMaxDevices = 100000, kMaxIdLen = 64, kMaxOtherNotes = 4, kMaxUrls = 8 };
 static const double kMaxSeconds = 3600.0;
 static const double kStragglerSeconds = 30.0;
 static const double kErrorBackoff = 0.1;
@@ -78,6 +89,9 @@ struct device {
   char* token;
   char source[40]; /* CURLOPT_INTERFACE "host!127.0.0.x" or "" */
   uint64_t seq;
+  int order[kMaxUrls]; /* --url indexes, best first (rendezvous) */
+  int pick;            /* position in order[] now used */
+  int at_url;          /* the --url index of the attempt in flight */
   curl_off_t offset; /* read position in the shared body */
   double wake;       /* when it may start again (monotonic s) */
   int busy;          /* a transfer is in the multi handle */
@@ -151,8 +165,43 @@ static struct device* heap_pop(struct heap* h) {
   return top;
 }
 
+static int g_urls;
+static char g_base[kMaxUrls][256];
+
+static uint64_t rendezvous_weight(const char* device, const char* url) {
+  char pair[kMaxIdLen + 1 + 256 + 1];
+  size_t n = strlen(device), m = strlen(url);
+  memcpy(pair, device, n);
+  pair[n] = '\0';
+  memcpy(pair + n + 1, url, m);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char*)pair, n + 1 + m, digest);
+  uint64_t w = 0;
+  for (int i = 0; i < 8; ++i) w = (w << 8) | digest[i];
+  return w;
+}
+
+/* Ranks the --urls for device d, best first (ties: the smaller URL first). */
+static void rank_urls(struct device* d) {
+  uint64_t weight[kMaxUrls];
+  for (int i = 0; i < g_urls; ++i) {
+    weight[i] = rendezvous_weight(d->id, g_base[i]);
+    d->order[i] = i;
+  }
+  for (int i = 1; i < g_urls; ++i) { /* insertion sort: at most 8 */
+    int x = d->order[i], j = i - 1;
+    while (j >= 0 && (weight[d->order[j]] < weight[x] ||
+                      (weight[d->order[j]] == weight[x] && strcmp(g_base[d->order[j]], g_base[x]) > 0))) {
+      d->order[j + 1] = d->order[j];
+      --j;
+    }
+    d->order[j + 1] = x;
+  }
+}
+
 struct totals {
   uint64_t ok, s429, s503, other, errors, aborted, ok_bytes;
+  uint64_t url_ok[kMaxUrls];
   uint32_t* latency_us; /* of 2xx answers */
   size_t latencies, latency_cap;
   char first_error[512];
@@ -272,15 +321,17 @@ static void usage(void) {
   fprintf(stderr,
           "usage: picket_bench_ingest_load --url http://127.0.0.1:PORT --body FILE --digest B64\n"
           "         [--devices N] [--seconds S] [--token T | --tokens FILE] [--device-prefix P]\n"
-          "         [--spread-sources]\n"
+          "         [--spread-sources] [--seqs-file FILE]  (--url up to %d times)\n"
           "  loopback URLs only; --devices 1..%d; --seconds <= %.0f (requests still running\n"
           "  %.0f s later are aborted); prints one line of JSON\n",
-          kMaxDevices, kMaxSeconds, kStragglerSeconds);
+          kMaxUrls, kMaxDevices, kMaxSeconds, kStragglerSeconds);
 }
 
 /* Starts device d's next attempt (same seq after a retry). */
-static void start(CURLM* multi, struct device* d, const char* base) {
-  snprintf(d->url, sizeof d->url, "%s/v1/devices/%s/chunks/%" PRIu64, base, d->id, d->seq);
+static void start(CURLM* multi, struct device* d) {
+  d->at_url = d->order[d->pick];
+  snprintf(d->url, sizeof d->url, "%s/v1/devices/%s/chunks/%" PRIu64, g_base[d->at_url], d->id,
+           d->seq);
   curl_easy_setopt(d->easy, CURLOPT_URL, d->url);
   d->offset = 0;
   d->answer_len = 0;
@@ -303,9 +354,11 @@ static void finish(struct device* d, CURLcode rc, double now, struct totals* t) 
                curl_easy_strerror(rc), d->error);
     }
     d->wake = now + kErrorBackoff;
+    d->pick = (d->pick + 1) % g_urls; /* fail over */
     return;
   }
   if (status >= 200 && status < 300) {
+    ++t->url_ok[d->at_url];
     curl_off_t us = 0;
     curl_easy_getinfo(d->easy, CURLINFO_TOTAL_TIME_T, &us);
     ++t->ok;
@@ -325,6 +378,7 @@ static void finish(struct device* d, CURLcode rc, double now, struct totals* t) 
     else
       ++t->s503;
     d->wake = now + (double)retry_after;
+    d->pick = (d->pick + 1) % g_urls; /* fail over */
     return;
   }
   ++t->other;
@@ -337,7 +391,7 @@ static void finish(struct device* d, CURLcode rc, double now, struct totals* t) 
 }
 
 int main(int argc, char** argv) {
-  const char *url = NULL, *body_path = NULL, *digest = NULL, *token = NULL, *tokens_path = NULL;
+  const char *seqs_path = NULL, *body_path = NULL, *digest = NULL, *token = NULL, *tokens_path = NULL;
   const char* prefix = "bench";
   long devices = 50;
   double seconds = 10;
@@ -351,12 +405,21 @@ int main(int argc, char** argv) {
                                        {"tokens", required_argument, 0, 'T'},
                                        {"device-prefix", required_argument, 0, 'p'},
                                        {"spread-sources", no_argument, 0, 'S'},
+                                       {"seqs-file", required_argument, 0, 'Q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
     switch (c) {
       case 'u':
-        url = optarg;
+        if (g_urls == kMaxUrls) die("--url: at most 8");
+        if (!loopback_url(optarg)) die("--url: only http:// URLs on 127.0.0.0/8, localhost or [::1]");
+        snprintf(g_base[g_urls], sizeof g_base[0], "%s", optarg);
+        for (size_t n = strlen(g_base[g_urls]); n > 0 && g_base[g_urls][n - 1] == '/'; --n)
+          g_base[g_urls][n - 1] = '\0';
+        ++g_urls;
+        break;
+      case 'Q':
+        seqs_path = optarg;
         break;
       case 'n':
         devices = strtol(optarg, NULL, 10);
@@ -390,11 +453,10 @@ int main(int argc, char** argv) {
         return 2;
     }
   }
-  if (!url || !body_path || !digest || optind != argc) {
+  if (g_urls == 0 || !body_path || !digest || optind != argc) {
     usage();
     return 2;
   }
-  if (!loopback_url(url)) die("--url: only http:// URLs on 127.0.0.0/8, localhost or [::1]");
   if (devices < 1 || devices > kMaxDevices) die("--devices: out of range");
   if (!(seconds > 0 && seconds <= kMaxSeconds)) die("--seconds: out of range");
   if (token && tokens_path) die("--token and --tokens exclude each other");
@@ -415,9 +477,6 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) die("curl_global_init failed");
-  char base[256];
-  snprintf(base, sizeof base, "%s", url);
-  for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; --n) base[n - 1] = '\0';
 
   struct device* devs = xcalloc((size_t)devices, sizeof *devs);
   if (tokens_path) {
@@ -429,6 +488,7 @@ int main(int argc, char** argv) {
       if (token) devs[i].token = strdup(token);
     }
   }
+  for (long i = 0; i < devices; ++i) rank_urls(&devs[i]);
   char digest_line[256], auth_line[600];
   snprintf(digest_line, sizeof digest_line, "Digest: sha-256=%s", digest);
   const char* expect = g_body_len >= kExpectContinueBytes ? "Expect: 100-continue" : "Expect:";
@@ -493,7 +553,7 @@ int main(int argc, char** argv) {
     if (now < stop_at) {
       while (waiting.n > 0 && waiting.at[0]->wake <= now) ready[nready++] = heap_pop(&waiting);
       while (nready > 0) {
-        start(multi, ready[--nready], base);
+        start(multi, ready[--nready]);
         ++inflight;
       }
     } else if (inflight == 0) {
@@ -562,8 +622,17 @@ int main(int argc, char** argv) {
     if (i) putchar(',');
     json_string(stdout, t.other_notes[i]);
   }
+  printf("],\"per_url_ok\":[");
+  for (int i = 0; i < g_urls; ++i) printf("%s%" PRIu64, i ? "," : "", t.url_ok[i]);
   printf("]}\n");
   fflush(stdout);
+  if (seqs_path) {
+    FILE* f = fopen(seqs_path, "w");
+    if (!f) die("--seqs-file: cannot create the file");
+    for (long i = 0; i < devices; ++i)
+      fprintf(f, "%s %" PRIu64 " %d\n", devs[i].id, devs[i].seq, devs[i].order[0]);
+    if (fclose(f) != 0) die("--seqs-file: cannot write the file");
+  }
 
   for (long i = 0; i < devices; ++i) {
     curl_easy_cleanup(devs[i].easy);

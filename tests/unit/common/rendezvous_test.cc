@@ -36,6 +36,15 @@ TEST_SUITE("common.rendezvous") {
     CHECK(RendezvousOrder("gw-1", {}).empty());
   }
 
+  TEST_CASE("known answers (the weight is SHA-256 of device NUL url; tests/bench/ingest_load.c too)") {
+    const std::vector<std::string> urls{"http://127.0.0.1:1", "http://127.0.0.1:2",
+                                        "http://127.0.0.1:3"};
+    CHECK(RendezvousOrder("gw-1", urls) ==
+          std::vector<std::string>{"http://127.0.0.1:3", "http://127.0.0.1:1", "http://127.0.0.1:2"});
+    CHECK(RendezvousOrder("gw-2", urls) ==
+          std::vector<std::string>{"http://127.0.0.1:2", "http://127.0.0.1:1", "http://127.0.0.1:3"});
+  }
+
   TEST_CASE("10,000 devices spread over 3 collectors within 5% of even") {
     const auto urls = Collectors(3);
     std::map<std::string, int> load;

@@ -1,0 +1,81 @@
+// CollectorDb on MariaDB: the collector_* tables of one database that several
+// collectors share. A small pool of connections, each used by one thread at a
+// time; chunk PUTs of one collector still commit in groups (one transaction
+// and one file sync per batch). Every batch locks its device rows in sorted
+// order, so two collectors' transactions wait for each other instead of
+// deadlocking. InnoDB only, a primary key on every table, no table locks:
+// Galera-compatible.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "collector/collector_db.h"
+#include "collector/mariadb_pool.h"
+
+namespace picket::collector {
+
+class MariaDbCollectorDb final : public CollectorDb {
+ public:
+  // Connects, creates the tables when missing (harmless when several
+  // collectors open at once) and refuses a newer schema version.
+  static Result<std::unique_ptr<MariaDbCollectorDb>> Open(const sync::DbUrl& url,
+                                                          std::size_t connections);
+  ~MariaDbCollectorDb() override;
+
+  Result<std::optional<std::string>> ChunkHash(const std::string& device,
+                                               std::uint64_t seq) override;
+  Result<ChunkPut> PutChunk(const ChunkPutRequest& request) override;
+  using CollectorDb::PutChunk;
+  std::size_t chunks_queued() override;
+  Result<std::uint64_t> DeviceChunkBytes(const std::string& device) override;
+  Result<std::unordered_set<std::uint64_t>> ChunkSeqs(const std::string& device) override;
+  Status TouchDevice(const std::string& device, std::int64_t now_ms,
+                     const DeviceReport& report) override;
+  Result<IngestOutcome> IngestLines(LineKind kind, const std::string& device,
+                                    const std::string& idempotency_key,
+                                    const std::vector<NdjsonLine>& lines, std::int64_t now_ms,
+                                    const DeviceReport& report,
+                                    std::string_view body_sha256 = {}) override;
+  Result<std::optional<std::string>> ChunkPath(const std::string& device,
+                                               std::uint64_t seq) override;
+  Result<std::vector<StoredChunk>> OldestChunks(const std::optional<ChunkCursor>& after,
+                                                std::size_t limit) override;
+  Result<std::map<std::string, std::uint64_t>> ChunkBytesByDevice() override;
+  Result<std::vector<StoredChunk>> DeleteChunks(
+      const std::vector<std::pair<std::string, std::uint64_t>>& keys) override;
+  Result<std::uint64_t> DeleteLinesBefore(LineKind kind, std::int64_t before_ms,
+                                          std::uint64_t batch) override;
+  Result<std::uint64_t> DeleteIdempotencyKeysBefore(std::int64_t before_ms,
+                                                    std::uint64_t batch) override;
+  Result<nlohmann::json> ListDevices() override;
+  Result<nlohmann::json> ListChunks(const std::string& device, const ListQuery& query) override;
+  Result<nlohmann::json> ListResults(const ListQuery& query) override;
+  Result<nlohmann::json> ListLogs(const ListQuery& query) override;
+  Result<std::uint64_t> LogCursorAt(std::int64_t since_ms) override;
+  Result<std::uint64_t> LogCursorTail(const std::optional<std::string>& device,
+                                      std::uint64_t lines) override;
+
+ private:
+  using Lease = MariaDbConnectionPool::Lease;
+  MariaDbCollectorDb(const sync::DbUrl& url, std::size_t connections) : pool_(url, connections) {}
+  Status CreateSchema();
+  // One text column of one chunk row.
+  Result<std::optional<std::string>> ChunkText(std::string_view column, const std::string& device,
+                                               std::uint64_t seq);
+
+  struct QueuedPut;
+  void CommitChunks(std::vector<QueuedPut*> batch);
+  // In the batch's transaction, after its savepoint.
+  Result<ChunkPut> PutOneChunk(Lease& conn, const ChunkPutRequest& request);
+
+  MariaDbConnectionPool pool_;
+  std::mutex queue_mu_;  // the group commit's queue
+  std::condition_variable committed_;
+  std::vector<QueuedPut*> queue_;
+  bool committing_ = false;
+};
+
+}  // namespace picket::collector

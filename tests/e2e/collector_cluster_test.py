@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Three collectors on one MariaDB (--store) and one shared chunk directory (--chunks), issue 18
+item 2, with 1,000 simulated devices (tests/bench/ingest_load.c: one PUT in flight per device,
+picketd's rendezvous ranking of the collector URLs and its fail-over), 64 KiB chunks:
+
+1. Spread: the devices' first choices (the load generator's, checked here against SHA-256 of
+   "<device>\\0<url>" computed in Python) and the chunks each collector stored before the kill
+   are within +-20% of even.
+2. kill -9 of one collector mid-run: every device whose first choice it was stores chunks on the
+   others after the kill; the longest gap of those devices' stored chunks around the kill (its
+   retry window: 100 ms back-off, then the next URL) is printed and must stay under 5 s.
+3. Exactly once: for every device, the seqs acknowledged (0 .. next-1) each have one row in
+   collector_chunks, seqs are contiguous from 0 with at most the one in flight at the end beyond
+   them, and every row's file in the shared directory has the row's size and SHA-256.
+4. Either survivor serves the same chunk list of a device that moved (GET /v1/devices/ID/chunks).
+
+usage: collector_cluster_test.py PICKETD PICKET LOADGEN. Skips without MariaDB unless CI=true."""
+import base64, hashlib, http.client, json, os, signal, sys, tempfile, threading, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
+from e2e_support import remove_unless_kept, report, udp_pcap  # noqa: E402
+from servers import MariaDB, Processes, mariadb_missing, skip_code, wait_for  # noqa: E402
+
+SCHEMA = os.path.join(HERE, "..", "..", "config", "schema.sql")
+DEVICES = 1000
+SECONDS = 14
+KILL_AT = 5.0
+
+
+def rendezvous_first(device, urls):
+    def weight(url):
+        return int.from_bytes(hashlib.sha256(device.encode() + b"\0" + url.encode()).digest()[:8], "big")
+    return sorted(urls, key=lambda u: (-weight(u), u))[0]
+
+
+def get_json(base, path):
+    host, port = base.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    if r.status != 200:
+        raise AssertionError(f"GET {base}{path}: {r.status} {body[:200]!r}")
+    return json.loads(body)
+
+
+def start_cluster_collector(procs, picket, work, name, db_url, chunks):
+    ready = os.path.join(work, f"{name}.url")
+    p = procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, name),
+                     "--insecure-no-auth", "--ready-file", ready, "--store", db_url,
+                     "--chunks", chunks, "--no-sessions", "--max-inflight", "512",
+                     "--max-inflight-per-device", "4",
+                     "--max-connections-per-address", "2000", "--device-bytes-per-minute", "0",
+                     "--device-rows-per-minute", "0"],
+                    name, log_path=os.path.join(work, f"{name}.log"))
+    url = wait_for(name, lambda: p.poll() is None and os.path.exists(ready) and open(ready).read().strip()
+                   or (p.poll() is not None and "exited"), 60)
+    if url == "exited":
+        raise AssertionError(f"{name} exited: " + open(os.path.join(work, f"{name}.log")).read()[-2000:])
+    return p, url
+
+
+def main():
+    if len(sys.argv) < 4:
+        print(__doc__)
+        return 2
+    picket, loadgen = os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
+    missing = mariadb_missing()
+    if missing:
+        return skip_code(missing)
+    failures, figures = [], []
+    t_start = time.monotonic()
+
+    def check(cond, what):
+        if not cond:
+            failures.append(what)
+        return cond
+
+    work = tempfile.mkdtemp(prefix="picket-cluster-")
+    procs = Processes(os.path.join(work, "processes.log"))
+    db = MariaDB(work)
+    try:
+        db.start(SCHEMA)
+        chunks = os.path.join(work, "shared-chunks")
+        collectors = [start_cluster_collector(procs, picket, work, f"c{i}", db.url, chunks) for i in range(3)]
+        urls = [url for _, url in collectors]
+        victim_proc, victim_url = collectors[1]
+
+        body = udp_pcap(0, 1000)  # a valid pcap of ~64 KiB
+        body_path = os.path.join(work, "body")
+        with open(body_path, "wb") as f:
+            f.write(body)
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        seqs_path = os.path.join(work, "seqs")
+        argv = [loadgen, "--body", body_path, "--digest", digest, "--devices", str(DEVICES),
+                "--seconds", str(SECONDS), "--device-prefix", "gw", "--seqs-file", seqs_path]
+        for url in urls:
+            argv += ["--url", url]
+        out_path = os.path.join(work, "load.json")
+        with open(out_path, "w") as out:
+            load = procs.start(argv, "ingest_load", stdout=out, stderr=None)
+            load_started = time.monotonic()
+            # Kill -9 of c1 at KILL_AT s into the run (a deadline, not a sleep for an event).
+            wait_for("the kill time", lambda: time.monotonic() - load_started >= KILL_AT, KILL_AT + 5, 0.01)
+            kill_ms = int(time.time() * 1000)
+            os.kill(victim_proc.pid, signal.SIGKILL)
+            procs.wait(victim_proc, 10)
+            got = procs.wait(load, SECONDS + 60)
+            check(got is not None and got[0] == 0, f"ingest_load exit {got}")
+        result = json.load(open(out_path))
+        figures.append(f"load: {result['ok']} chunks in {result['seconds']:.1f} s = {result['chunks_per_s']:.0f} "
+                       f"chunks/s, {result['mb_per_s']:.1f} MB/s, p99 {result['p99_ms']:.0f} ms, per collector "
+                       f"{result['per_url_ok']}, errors {result['errors']}, 429 {result['status_429']}, "
+                       f"503 {result['status_503']}, other {result['other_status']}; first error: {result['first_error']}")
+        check(result["other_status"] == 0, f"refused PUTs: {result['other_notes']}")
+
+        # 1. Spread.
+        lines = [line.split() for line in open(seqs_path).read().splitlines()]
+        next_seq = {d: int(n) for d, n, _ in lines}
+        first = {d: urls[int(i)] for d, _, i in lines}
+        mismatched = [d for d in first if first[d] != rendezvous_first(d, urls)]
+        check(not mismatched, f"{len(mismatched)} devices' first choice differs from SHA-256 rendezvous, "
+                              f"e.g. {mismatched[:3]}")
+        even = DEVICES / 3
+        per_first = {u: sum(1 for d in first if first[d] == u) for u in urls}
+        figures.append(f"devices by first choice: {list(per_first.values())} (even {even:.0f})")
+        for u, n in per_first.items():
+            check(abs(n - even) <= 0.2 * even, f"{n} devices chose {u} first, more than 20% off {even:.0f}")
+        rows = db.run("SELECT device, seq, sha256, bytes, path, received_at_ms FROM collector_chunks").splitlines()
+        stored = {}
+        for row in rows:
+            device, seq, sha, size, path, received = row.split("\t")
+            stored.setdefault(device, {})[int(seq)] = (sha, int(size), path, int(received))
+        before = {u: 0 for u in urls}
+        for d, chunks_of in stored.items():
+            before[first[d]] += sum(1 for c in chunks_of.values() if c[3] < kill_ms)
+        figures.append(f"chunks stored before the kill, by the devices' first choice: {list(before.values())}")
+        mean = sum(before.values()) / 3
+        for u, n in before.items():
+            check(abs(n - mean) <= 0.2 * mean, f"{n} chunks of devices of {u} before the kill, >20% off {mean:.0f}")
+
+        # 2. The victim's devices moved, within their retry window.
+        moved = [d for d in first if first[d] == victim_url]
+        gaps, stuck = [], []
+        for d in moved:
+            times = sorted(c[3] for c in stored.get(d, {}).values())
+            after = [t for t in times if t >= kill_ms]
+            if not after:
+                stuck.append(d)
+                continue
+            last_before = max([t for t in times if t < kill_ms], default=kill_ms)
+            gaps.append(after[0] - last_before)
+        check(not stuck, f"{len(stuck)} of c1's {len(moved)} devices stored nothing after the kill: {stuck[:3]}")
+        if gaps:
+            gaps.sort()
+            figures.append(f"c1's {len(moved)} devices: gap around the kill p50 {gaps[len(gaps) // 2]} ms, "
+                           f"max {gaps[-1]} ms")
+            check(gaps[-1] < 5000, f"a device of c1 took {gaps[-1]} ms to store again elsewhere")
+
+        # 3. Exactly once: rows = acknowledged seqs (+ at most the one in flight), files match.
+        body_sha = hashlib.sha256(body).hexdigest()
+        bad = []
+        total_rows = 0
+        for d in first:
+            seqs = sorted(stored.get(d, {}))
+            total_rows += len(seqs)
+            n = next_seq[d]
+            if seqs != list(range(len(seqs))) or not (n <= len(seqs) <= n + 1):
+                bad.append(f"{d}: acknowledged 0..{n - 1}, rows {seqs[:3]}..{seqs[-3:]} ({len(seqs)})")
+                continue
+            for seq in seqs:
+                sha, size, path, _ = stored[d][seq]
+                if sha != body_sha or size != len(body) or not path.startswith(chunks + "/"):
+                    bad.append(f"{d}/{seq}: row {sha[:12]} {size} {path}")
+                    break
+                with open(path, "rb") as f:
+                    if hashlib.sha256(f.read()).hexdigest() != body_sha:
+                        bad.append(f"{d}/{seq}: file {path} differs from the chunk sent")
+                        break
+        check(not bad, f"{len(bad)} devices not stored exactly once: {bad[:3]}")
+        acked = sum(next_seq.values())
+        figures.append(f"exactly once: {acked} acknowledged, {total_rows} rows, every file checked")
+        check(acked == result["ok"], f"acknowledged seqs {acked} != 2xx answers {result['ok']}")
+
+        # 4. Both survivors serve a moved device's chunks alike.
+        if moved:
+            lists = [get_json(u, f"/v1/devices/{moved[0]}/chunks?limit=10000") for u in (urls[0], urls[2])]
+            check(lists[0] == lists[1] and len(lists[0]) == len(stored.get(moved[0], {})),
+                  f"survivors list {moved[0]} differently ({len(lists[0])} vs {len(lists[1])} chunks)")
+    finally:
+        procs.stop_all()
+        db.stop()
+        remove_unless_kept(work)
+    return report(failures, figures, t_start)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
