@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 
 #include "collector/api_handler.h"
 #include "collector/chunk_store.h"
@@ -64,6 +65,15 @@ Status PrepareDataDir(const std::string& dir) {
   return Status::Ok();
 }
 
+// This process in the shared store's analysis leases: host, pid and a random
+// tag (a restart is a new owner; its predecessor's leases run out).
+std::string AnalysisOwnerId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "collector");
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(std::random_device{}() & 0xffffff);
+}
+
 // The port actually bound (--listen may have asked for port 0).
 std::uint16_t BoundPort(const HttpServer& server, std::uint16_t fallback) {
   std::string host;
@@ -117,18 +127,19 @@ int RunCollectorCommand(std::span<char* const> args) {
   if (o.db) actions = std::make_unique<OperatorActions>(*o.db, &SystemClock::Instance());
   handler.EnableWeb(o.tls_cert.has_value(), actions.get());
 
-  auto sessions = SessionStore::Open(o.data_dir + "/sessions.db");
-  if (!sessions.ok()) return StartupError(sessions.status().WithContext("--data"));
+  auto sessions = o.store ? SessionStore::OpenMariaDb(*o.store, o.store_connections)
+                         : SessionStore::Open(o.data_dir + "/sessions.db");
+  if (!sessions.ok()) return StartupError(sessions.status().WithContext(o.store ? "--store" : "--data"));
   std::unique_ptr<SessionAnalysis> analysis;
   if (o.sessions) {
     SessionAnalysisOptions ao;
-    ao.collector_db_path = o.data_dir + "/collector.db";
+    ao.owner = AnalysisOwnerId();
     ao.gap_wait = o.session_gap_wait;
     ao.retention = o.session_retention;
     ao.analyzer.tcp_idle_us = o.session_tcp_idle.count() * 1000;
     ao.analyzer.udp_idle_us = o.session_udp_idle.count() * 1000;
     ao.analyzer.icmp_idle_us = o.session_icmp_idle.count() * 1000;
-    auto created = SessionAnalysis::Create(ao, sessions->get(), &SystemClock::Instance());
+    auto created = SessionAnalysis::Create(ao, db.get(), sessions->get(), &SystemClock::Instance());
     if (!created.ok()) return StartupError(created.status().WithContext("session analysis"));
     analysis = std::move(*created);
   }
@@ -157,10 +168,7 @@ int RunCollectorCommand(std::span<char* const> args) {
   fleet.data_dir = o.data_dir;
   fleet.min_free_disk = *ParseDiskThreshold(o.min_free_disk);  // checked by the parser
   if (o.sessions) {
-    auto backlog = MakeAnalysisBacklog(o.data_dir + "/collector.db", sessions->get(),
-                                       &SystemClock::Instance());
-    if (!backlog.ok()) return StartupError(backlog.status().WithContext("--data"));
-    fleet.analysis_backlog = std::move(*backlog);
+    fleet.analysis_backlog = MakeAnalysisBacklog(db.get(), sessions->get(), &SystemClock::Instance());
   }
 
   // Retention: --retain-bytes as a share of the file system is resolved once, here.

@@ -89,6 +89,20 @@ struct StoredChunk {
   std::string path;
 };
 
+// A stored chunk as session analysis reads it.
+struct AnalysisChunk {
+  std::uint64_t seq = 0;
+  std::string path;
+  std::int64_t gap_before_ms = 0;  // 0 when the row has none
+  std::int64_t received_at_ms = 0;
+};
+
+// A device's chunks at or after its analysis cursor (/metrics backlog).
+struct PendingChunks {
+  std::uint64_t count = 0;
+  std::optional<std::int64_t> oldest_received_at_ms;
+};
+
 // Where an oldest-first walk of the chunks stopped (exclusive).
 struct ChunkCursor {
   std::int64_t received_at_ms = 0;
@@ -184,6 +198,13 @@ class CollectorDb {
                                             std::string_view body_sha256 = {}) = 0;
 
   virtual Result<std::optional<std::string>> ChunkPath(const std::string& device, std::uint64_t seq) = 0;
+
+  // ---- session analysis (session_analysis.h), reads ----
+  virtual Result<std::vector<std::string>> DevicesWithChunks() = 0;
+  // The device's chunk with the lowest seq at or after from_seq.
+  virtual Result<std::optional<AnalysisChunk>> NextChunkFrom(const std::string& device,
+                                                             std::uint64_t from_seq) = 0;
+  virtual Result<PendingChunks> ChunksFrom(const std::string& device, std::uint64_t from_seq) = 0;
 
   // ---- retention (retention.h) ----
   // Up to `limit` chunks ordered by (received_at_ms, device, seq) after the

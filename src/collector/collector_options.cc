@@ -102,10 +102,6 @@ Status ParseStoreFlags(const FlagParser& flags, CollectorOptions* o) {
       return Status::InvalidArgument(
           "--store needs --chunks DIR: the chunk directory every collector of the database shares");
     }
-    if (o->sessions) {
-      return Status::InvalidArgument(
-          "--store: session analysis on the shared store is not built yet; add --no-sessions");
-    }
   }
   return Status::Ok();
 }

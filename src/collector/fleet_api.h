@@ -33,16 +33,18 @@ struct FleetServices {
   ZkFleetView* zk = nullptr;  // null: no --zk
   std::string data_dir;
   DiskThreshold min_free_disk;
-  // Reads collector.db's chunks against the analysis cursors; unset: no analysis.
+  // Reads the stored chunks against the analysis cursors; unset: no analysis.
   std::function<Result<AnalysisBacklog>()> analysis_backlog;
   const RetentionCounters* retention = nullptr;  // null: no retention thread (tests)
 };
 
+class CollectorDb;
 class SessionStore;
-// Opens its own read connection to collector.db and compares each device's
-// stored chunks with its analysis cursor in sessions.db (metrics_analysis.cc).
-Result<std::function<Result<AnalysisBacklog>()>> MakeAnalysisBacklog(
-    const std::string& collector_db_path, SessionStore* sessions, const Clock* clock);
+// Compares each device's stored chunks with its analysis cursor in the
+// session store (metrics_analysis.cc).
+std::function<Result<AnalysisBacklog>()> MakeAnalysisBacklog(CollectorDb* chunks,
+                                                             SessionStore* sessions,
+                                                             const Clock* clock);
 
 inline constexpr std::uint64_t kMaxHeartbeatBytes = 64 * 1024;  // after decompression
 

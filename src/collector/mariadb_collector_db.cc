@@ -706,6 +706,64 @@ Result<std::uint64_t> MariaDbCollectorDb::DeviceChunkBytes(const std::string& de
   return static_cast<std::uint64_t>(*bytes);
 }
 
+Result<std::vector<std::string>> MariaDbCollectorDb::DevicesWithChunks() {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows = conn->Query("SELECT id FROM collector_devices WHERE chunks > 0");
+  if (!rows.ok()) return rows.status();
+  std::vector<std::string> out;
+  for (const SqlRow& row : *rows) {
+    if (row.at(0)) out.push_back(*row[0]);
+  }
+  return out;
+}
+
+Result<std::optional<AnalysisChunk>> MariaDbCollectorDb::NextChunkFrom(const std::string& device,
+                                                                       std::uint64_t from_seq) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows = conn->Query(
+      "SELECT seq, path, COALESCE(gap_before_ms, 0), received_at_ms FROM collector_chunks "
+      "WHERE device = " + conn->Quote(device) + " AND seq >= " +
+      Int(std::min<std::uint64_t>(from_seq, INT64_MAX)) + " ORDER BY seq LIMIT 1");
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<AnalysisChunk>();
+  const SqlRow& row = rows->front();
+  AnalysisChunk c;
+  auto seq = ParseInt(row.at(0));
+  auto gap = ParseInt(row.at(2));
+  auto received = ParseInt(row.at(3));
+  if (!seq.ok()) return seq.status();
+  if (!gap.ok()) return gap.status();
+  if (!received.ok()) return received.status();
+  c.seq = static_cast<std::uint64_t>(*seq);
+  c.path = row.at(1).value_or("");
+  c.gap_before_ms = *gap;
+  c.received_at_ms = *received;
+  return std::optional<AnalysisChunk>(std::move(c));
+}
+
+Result<PendingChunks> MariaDbCollectorDb::ChunksFrom(const std::string& device,
+                                                     std::uint64_t from_seq) {
+  auto conn = pool_.Borrow();
+  if (!conn.ok()) return conn.status();
+  auto rows = conn->Query("SELECT COUNT(*), MIN(received_at_ms) FROM collector_chunks WHERE device = " +
+                          conn->Quote(device) + " AND seq >= " +
+                          Int(std::min<std::uint64_t>(from_seq, INT64_MAX)));
+  if (!rows.ok()) return rows.status();
+  PendingChunks out;
+  if (rows->empty()) return out;
+  auto count = ParseInt(rows->front().at(0));
+  if (!count.ok()) return count.status();
+  out.count = static_cast<std::uint64_t>(std::max<std::int64_t>(0, *count));
+  if (rows->front().at(1)) {
+    auto oldest = ParseInt(rows->front()[1]);
+    if (!oldest.ok()) return oldest.status();
+    out.oldest_received_at_ms = *oldest;
+  }
+  return out;
+}
+
 Result<std::unordered_set<std::uint64_t>> MariaDbCollectorDb::ChunkSeqs(const std::string& device) {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();

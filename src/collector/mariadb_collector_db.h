@@ -41,6 +41,10 @@ class MariaDbCollectorDb final : public CollectorDb {
                                     std::string_view body_sha256 = {}) override;
   Result<std::optional<std::string>> ChunkPath(const std::string& device,
                                                std::uint64_t seq) override;
+  Result<std::vector<std::string>> DevicesWithChunks() override;
+  Result<std::optional<AnalysisChunk>> NextChunkFrom(const std::string& device,
+                                                     std::uint64_t from_seq) override;
+  Result<PendingChunks> ChunksFrom(const std::string& device, std::uint64_t from_seq) override;
   Result<std::vector<StoredChunk>> OldestChunks(const std::optional<ChunkCursor>& after,
                                                 std::size_t limit) override;
   Result<std::map<std::string, std::uint64_t>> ChunkBytesByDevice() override;

@@ -18,10 +18,6 @@ constexpr std::uint64_t kRetentionBatch = 5'000;
 constexpr int kRetentionBatchesPerTick = 20;
 constexpr std::int64_t kRetryFailedDeviceMs = 10'000;  // a broken device logs once per 10 s
 
-std::int64_t I64(std::uint64_t v) {
-  return static_cast<std::int64_t>(std::min<std::uint64_t>(v, INT64_MAX));
-}
-
 // The chunk file behind a packet ref, one chunk kept in memory: a restore
 // re-dissects packets of a few recent chunks, mostly in order.
 struct FetchCache {
@@ -36,23 +32,27 @@ struct SessionAnalysis::Device {
   std::unique_ptr<analysis::Analyzer> analyzer;
   std::vector<analysis::Session> closed;  // the analyser's sink, emptied per chunk
   AnalysisState state;                    // counters and next_seq; blob unused here
+  bool saved = false;                     // a state of it is on record
   std::int64_t last_active_ms = 0;
+  std::int64_t lease_until_ms = 0;        // our lease on it runs until then
 };
 
-SessionAnalysis::SessionAnalysis(SessionAnalysisOptions options, SessionStore* store,
-                                 const Clock* clock, sqlite::Database chunks_db)
-    : options_(std::move(options)), store_(store), clock_(clock), chunks_db_(std::move(chunks_db)) {}
+SessionAnalysis::SessionAnalysis(SessionAnalysisOptions options, CollectorDb* chunks,
+                                 SessionStore* store, const Clock* clock)
+    : options_(std::move(options)), store_(store), clock_(clock), chunks_(chunks) {}
 
 SessionAnalysis::~SessionAnalysis() { Stop(); }
 
 Result<std::unique_ptr<SessionAnalysis>> SessionAnalysis::Create(SessionAnalysisOptions options,
+                                                                 CollectorDb* chunks,
                                                                  SessionStore* store,
                                                                  const Clock* clock) {
   options.analyzer.refs_in_session = false;
-  auto db = sqlite::Database::Open(options.collector_db_path);
-  if (!db.ok()) return db.status();
+  if (chunks == nullptr || store == nullptr) {
+    return Status::InvalidArgument("session analysis needs the chunk and session stores");
+  }
   return std::unique_ptr<SessionAnalysis>(
-      new SessionAnalysis(std::move(options), store, clock, std::move(*db)));
+      new SessionAnalysis(std::move(options), chunks, store, clock));
 }
 
 void SessionAnalysis::Start() {
@@ -68,7 +68,14 @@ void SessionAnalysis::Stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    // The others may take our devices over at once, not after the lease runs out.
+    if (Status st = store_->ReleaseDevices(options_.owner); !st.ok()) {
+      PICKET_LOG(kWarn, "collector", "analysis leases not released (they run out)",
+                 {"status", st});
+    }
+  }
 }
 
 void SessionAnalysis::Notify(const std::string& device) {
@@ -116,14 +123,9 @@ Status SessionAnalysis::Pass() {
   }
   if (first_pass_) {
     // Resume every device with chunks: some may have arrived while we were down.
-    auto stmt = chunks_db_.Prepare("SELECT id FROM devices WHERE chunks > 0");
-    if (!stmt.ok()) return stmt.status();
-    while (true) {
-      auto row = stmt->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      devices.insert(stmt->Text(0));
-    }
+    auto with_chunks = chunks_->DevicesWithChunks();
+    if (!with_chunks.ok()) return with_chunks.status();
+    devices.insert(with_chunks->begin(), with_chunks->end());
     first_pass_ = false;
   }
   devices.insert(waiting_.begin(), waiting_.end());
@@ -153,33 +155,27 @@ Status SessionAnalysis::Pass() {
   return first_error;
 }
 
-Result<std::optional<SessionAnalysis::ChunkRow>> SessionAnalysis::NextChunkRow(
-    const std::string& device, std::uint64_t from_seq) {
-  auto stmt = chunks_db_.Prepare(
-      "SELECT seq, path, coalesce(gap_before_ms, 0), received_at_ms FROM chunks "
-      "WHERE device = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, device).Bind(2, I64(from_seq));
-  auto row = stmt->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<ChunkRow>();
-  ChunkRow r;
-  r.seq = static_cast<std::uint64_t>(stmt->Int(0));
-  r.path = stmt->Text(1);
-  r.gap_before_ms = stmt->Int(2);
-  r.received_at_ms = stmt->Int(3);
-  return std::optional<ChunkRow>(std::move(r));
+Result<bool> SessionAnalysis::Claim(const std::string& device) {
+  const std::int64_t now = clock_->WallMillis();
+  if (auto it = resident_.find(device); it != resident_.end() && it->second->lease_until_ms <= now) {
+    Drop(device);  // our lease ran out: another collector may have moved its state on
+  }
+  auto claimed = store_->ClaimDevice(device, options_.owner, now, options_.lease_ttl.count());
+  if (!claimed.ok()) return claimed.status();
+  if (!*claimed) {
+    Drop(device);
+    return false;
+  }
+  if (auto it = resident_.find(device); it != resident_.end()) {
+    it->second->lease_until_ms = now + options_.lease_ttl.count();
+  }
+  return true;
 }
 
-Result<std::optional<std::string>> SessionAnalysis::ChunkFilePath(const std::string& device,
-                                                                  std::uint64_t seq) {
-  auto stmt = chunks_db_.Prepare("SELECT path FROM chunks WHERE device = ?1 AND seq = ?2");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, device).Bind(2, I64(seq));
-  auto row = stmt->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<std::string>();
-  return std::optional<std::string>(stmt->Text(0));
+void SessionAnalysis::Drop(const std::string& device) {
+  if (resident_.erase(device) == 0) return;
+  std::lock_guard lock(mu_);
+  resident_count_ = resident_.size();
 }
 
 Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& device) {
@@ -192,13 +188,14 @@ Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& de
   dev->analyzer = std::make_unique<analysis::Analyzer>(
       options_.analyzer, [raw](analysis::Session&& s) { raw->closed.push_back(std::move(s)); });
   if (*saved) {
+    dev->saved = true;
     dev->state = std::move(**saved);
     if (!dev->state.blob.empty()) {
       auto cache = std::make_shared<FetchCache>();
       auto fetch = [this, device, cache](const analysis::PacketRef& ref, std::string& storage,
                                          analysis::RawPacket& packet) -> Status {
         if (cache->seq != ref.chunk_seq) {
-          auto path = ChunkFilePath(device, ref.chunk_seq);
+          auto path = chunks_->ChunkPath(device, ref.chunk_seq);
           if (!path.ok()) return path.status();
           if (!*path) return Status::NotFound("chunk " + std::to_string(ref.chunk_seq) + " is gone");
           auto bytes = ChunkStore::Read(**path);
@@ -225,11 +222,12 @@ Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& de
     // picketd numbers chunks from 1; a tool that starts at 0 gets 0 analysed
     // when it is the first seq stored.
     dev->state.next_seq = 1;
-    auto first = NextChunkRow(device, 0);
+    auto first = chunks_->NextChunkFrom(device, 0);
     if (!first.ok()) return first.status();
     if (*first && (*first)->seq == 0) dev->state.next_seq = 0;
   }
   dev->last_active_ms = clock_->WallMillis();
+  dev->lease_until_ms = dev->last_active_ms + options_.lease_ttl.count();  // claimed just before
   raw = dev.get();
   // The cap holds within a pass too: a backlog over many devices (a burst, a restart) kept
   // every one's analyser until the pass ended (measured: 1,000 devices, +300 MiB).
@@ -246,10 +244,17 @@ Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& de
 Result<bool> SessionAnalysis::Advance(const std::string& device) {
   waiting_.erase(device);
   for (std::uint64_t done = 0; done < options_.chunks_per_turn; ++done) {
+    // The lease first, renewed with every chunk (a turn may outlast one ttl).
+    auto claimed = Claim(device);
+    if (!claimed.ok()) return claimed.status();
+    if (!*claimed) {
+      waiting_.insert(device);  // retried each pass: the other may die or let go
+      return false;
+    }
     auto dev = Resident(device);
     if (!dev.ok()) return dev.status();
     Device& d = **dev;
-    auto row = NextChunkRow(device, d.state.next_seq);
+    auto row = chunks_->NextChunkFrom(device, d.state.next_seq);
     if (!row.ok()) return row.status();
     if (!*row) return false;  // caught up
     bool gap = (*row)->gap_before_ms > 0;
@@ -265,7 +270,16 @@ Result<bool> SessionAnalysis::Advance(const std::string& device) {
       d.state.skipped_seqs += skipped;
       gap = true;
     }
-    PICKET_RETURN_IF_ERROR(AnalyseChunk(d, **row, gap));
+    Status st = AnalyseChunk(d, **row, gap);
+    if (st.code() == StatusCode::kConflict) {
+      // Another collector committed this device's analysis meanwhile: ours is stale.
+      PICKET_LOG(kInfo, "collector", "device analysed elsewhere meanwhile; resuming from its state",
+                 {"device", device}, {"seq", (*row)->seq});
+      Drop(device);
+      waiting_.insert(device);
+      return false;
+    }
+    PICKET_RETURN_IF_ERROR(st);
   }
   return true;
 }
@@ -303,7 +317,9 @@ Status SessionAnalysis::AnalyseChunk(Device& d, const ChunkRow& row, bool gap) {
   chunk.state.chunks_analysed += 1;
   chunk.state.damaged_chunks += damaged ? 1 : 0;
   chunk.state.sessions += chunk.closed.size();
+  chunk.previous_next_seq = d.saved ? std::optional<std::uint64_t>(d.state.next_seq) : std::nullopt;
   PICKET_RETURN_IF_ERROR(store_->CommitChunk(d.id, chunk));
+  d.saved = true;
   chunk.state.blob.clear();
   d.state = std::move(chunk.state);
   d.last_active_ms = clock_->WallMillis();

@@ -13,6 +13,12 @@
 // analysed up to the damage, logged with its device, seq and offset, counted,
 // and analysis goes on with the next seq.
 //
+// Many collectors (one shared store): a device is analysed where its lease is
+// (SessionStore::ClaimDevice, renewed with every chunk). A device whose lease
+// another collector holds waits here and is retried; its resident analyser,
+// if any, is dropped, since the other collector moves its state on. A commit
+// the store refuses as Conflict (the lease was lost meanwhile) drops it too.
+//
 // Threads: Start runs Pass on its own thread whenever Notify is called (a
 // chunk was stored) and at least every second; without Start, a test calls
 // Pass itself. Notify is safe from any thread.
@@ -28,16 +34,17 @@
 #include <string>
 #include <thread>
 
+#include "collector/collector_db.h"
 #include "collector/session_store.h"
 #include "picket/analysis/analyzer.h"
 #include "picket/common/clock.h"
 #include "picket/common/status.h"
-#include "picket/sqlite/database.h"
 
 namespace picket::collector {
 
 struct SessionAnalysisOptions {
-  std::string collector_db_path;  // <data>/collector.db, read only here
+  std::string owner = "local";  // this collector in the store's leases
+  std::chrono::milliseconds lease_ttl{10'000};  // a dead owner's devices move after this
   std::chrono::milliseconds gap_wait{30'000};
   std::chrono::milliseconds retention{30LL * 24 * 3600 * 1000};  // 0: keep forever
   analysis::AnalyzerOptions analyzer;  // refs_in_session is forced off
@@ -54,8 +61,10 @@ struct DeviceAnalysisCounters {
 
 class SessionAnalysis {
  public:
+  // `chunks`: where the stored chunks are listed (read only here).
   static Result<std::unique_ptr<SessionAnalysis>> Create(SessionAnalysisOptions options,
-                                                         SessionStore* store, const Clock* clock);
+                                                         CollectorDb* chunks, SessionStore* store,
+                                                         const Clock* clock);
   ~SessionAnalysis();  // stops the thread
 
   void Start();
@@ -74,17 +83,14 @@ class SessionAnalysis {
 
  private:
   struct Device;
-  SessionAnalysis(SessionAnalysisOptions options, SessionStore* store, const Clock* clock,
-                  sqlite::Database chunks_db);
-  struct ChunkRow {
-    std::uint64_t seq = 0;
-    std::string path;
-    std::int64_t gap_before_ms = 0;
-    std::int64_t received_at_ms = 0;
-  };
-  Result<std::optional<ChunkRow>> NextChunkRow(const std::string& device, std::uint64_t from_seq);
-  Result<std::optional<std::string>> ChunkFilePath(const std::string& device, std::uint64_t seq);
+  SessionAnalysis(SessionAnalysisOptions options, CollectorDb* chunks, SessionStore* store,
+                  const Clock* clock);
+  using ChunkRow = AnalysisChunk;
   Result<Device*> Resident(const std::string& device);
+  // Takes or renews the device's lease; false: another collector has it
+  // (its resident analyser, now stale, is dropped).
+  Result<bool> Claim(const std::string& device);
+  void Drop(const std::string& device);
   // Analyses chunks of one device; true when it stopped with work left.
   Result<bool> Advance(const std::string& device);
   Status AnalyseChunk(Device& dev, const ChunkRow& row, bool gap);
@@ -96,7 +102,7 @@ class SessionAnalysis {
   const SessionAnalysisOptions options_;
   SessionStore* store_;
   const Clock* clock_;
-  sqlite::Database chunks_db_;  // only the analysis thread uses it
+  CollectorDb* chunks_;
   std::map<std::string, std::unique_ptr<Device>> resident_;
   std::set<std::string> waiting_;  // a missing seq is being waited for
   std::map<std::string, std::int64_t> failed_until_ms_;  // a failing device rests until then

@@ -1,5 +1,8 @@
-// The collector's session store: <data>/sessions.db (WAL), apart from
-// collector.db so that analysis never holds the lock chunk PUTs need.
+// The collector's session store. Two engines behind this interface: SQLite
+// in <data>/sessions.db (WAL, apart from collector.db so that analysis never
+// holds the lock chunk PUTs need; sqlite_session_store.h) and MariaDB shared
+// by many collectors (collector_sessions, collector_session_packets,
+// collector_analysis_state; mariadb_session_store.h).
 //   sessions          one row per closed session (analysis::Session), id = API id
 //   session_packets   (device, uid, chunk_seq) → the packets' record offsets in
 //                     that chunk, zigzag-delta varints (a few bytes a packet)
@@ -9,13 +12,19 @@
 // transaction (CommitChunk): a collector killed at any point finds either
 // all of them or none, and analyses the chunk again from the state before it.
 //
+// Many collectors: each device is analysed by one collector at a time, the
+// one holding its lease (ClaimDevice: a row in the database with an owner and
+// an expiry, renewed with every turn; a dead collector's leases run out and
+// another takes the device over from its committed state). CommitChunk also
+// checks that the stored state is the one the analysis started from, so a
+// collector that lost its lease never commits over another's work.
+//
 // Threads: one writer (the analysis thread) and any number of readers (API
-// threads); each side has its own connection behind its own mutex.
+// threads); every method is safe from any thread.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,7 +33,10 @@
 #include "picket/analysis/analyzer.h"
 #include "picket/analysis/session.h"
 #include "picket/common/status.h"
-#include "picket/sqlite/database.h"
+
+namespace picket::sync {
+struct DbUrl;
+}
 
 namespace picket::collector {
 
@@ -59,6 +71,10 @@ struct AnalysedChunk {
   std::vector<analysis::Session> closed;
   std::vector<analysis::SessionPackets> refs;
   AnalysisState state;  // after the chunk: next_seq already advanced
+  // The next_seq of the stored state this chunk was analysed from; nullopt:
+  // the device had none. Anything else on record is Conflict (another
+  // collector took the device over): nothing is written.
+  std::optional<std::uint64_t> previous_next_seq;
 };
 
 // Packet offsets of one chunk ⇄ the stored blob (zigzag deltas as LEB128 varints).
@@ -67,42 +83,45 @@ Result<std::vector<std::uint64_t>> DecodeOffsets(std::string_view blob);
 
 class SessionStore {
  public:
-  // Opens or creates the database (file mode 0600). Errors name the path.
+  // The one-machine default: SQLite at `path` (file mode 0600). Errors name the path.
   static Result<std::unique_ptr<SessionStore>> Open(const std::string& path);
-  ~SessionStore();
+  // Many collectors: the collector_session* tables of a MariaDB database
+  // (created if missing), on `connections` pooled connections.
+  static Result<std::unique_ptr<SessionStore>> OpenMariaDb(const sync::DbUrl& url,
+                                                           std::size_t connections);
+  virtual ~SessionStore() = default;
   SessionStore(const SessionStore&) = delete;
   SessionStore& operator=(const SessionStore&) = delete;
 
   // ---- writer ----
   // The saved state of one device; nullopt before its first chunk.
-  Result<std::optional<AnalysisState>> LoadState(const std::string& device);
-  Status CommitChunk(const std::string& device, const AnalysedChunk& chunk);
+  virtual Result<std::optional<AnalysisState>> LoadState(const std::string& device) = 0;
+  virtual Status CommitChunk(const std::string& device, const AnalysedChunk& chunk) = 0;
   // Deletes up to `batch` sessions whose last packet is before `before_us`,
   // with their packet rows, in one transaction; returns how many.
-  Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch);
+  virtual Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) = 0;
+  // Takes or renews the lease on analysing `device` for `owner` until
+  // now_ms + ttl_ms; false while another owner's lease runs. SQLite (one
+  // collector): always true.
+  virtual Result<bool> ClaimDevice(const std::string& device, const std::string& owner,
+                                   std::int64_t now_ms, std::int64_t ttl_ms) = 0;
+  // Ends every lease of `owner` (a clean stop: the others take over at once).
+  virtual Status ReleaseDevices(const std::string& owner) = 0;
 
   // ---- readers ----
   // Up to `max_rows` sessions matching the filter, ascending id, without packets.
-  Result<std::vector<StoredSession>> List(const SessionFilter& filter, std::uint64_t max_rows);
-  Result<std::optional<StoredSession>> Get(std::uint64_t id, bool with_packets);
+  virtual Result<std::vector<StoredSession>> List(const SessionFilter& filter,
+                                                  std::uint64_t max_rows) = 0;
+  virtual Result<std::optional<StoredSession>> Get(std::uint64_t id, bool with_packets) = 0;
   // Packet refs of a session grouped by chunk, in chunk order.
-  Result<std::vector<analysis::PacketRef>> Packets(const std::string& device, std::uint64_t uid);
+  virtual Result<std::vector<analysis::PacketRef>> Packets(const std::string& device,
+                                                           std::uint64_t uid) = 0;
 
   // Every device's analysis counters (no state blobs), by device.
-  Result<std::vector<AnalysisState>> AllCounters();
+  virtual Result<std::vector<AnalysisState>> AllCounters() = 0;
 
-  const std::string& path() const { return path_; }
-
- private:
-  SessionStore(std::string path, sqlite::Database writer, sqlite::Database reader);
-  Result<std::vector<analysis::PacketRef>> PacketsLocked(const std::string& device,
-                                                         std::uint64_t uid);
-
-  std::string path_;
-  std::mutex writer_mu_;
-  sqlite::Database writer_;
-  std::mutex reader_mu_;
-  sqlite::Database reader_;
+ protected:
+  SessionStore() = default;
 };
 
 }  // namespace picket::collector

@@ -527,6 +527,55 @@ Result<std::optional<std::string>> SqliteCollectorDb::ChunkText(const char* sql,
   return std::optional<std::string>(stmt->Text(0));
 }
 
+Result<std::vector<std::string>> SqliteCollectorDb::DevicesWithChunks() {
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare("SELECT id FROM devices WHERE chunks > 0");
+  if (!stmt.ok()) return stmt.status();
+  std::vector<std::string> out;
+  while (true) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(stmt->Text(0));
+  }
+  return out;
+}
+
+Result<std::optional<AnalysisChunk>> SqliteCollectorDb::NextChunkFrom(const std::string& device,
+                                                                      std::uint64_t from_seq) {
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare(
+      "SELECT seq, path, coalesce(gap_before_ms, 0), received_at_ms FROM chunks "
+      "WHERE device = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(from_seq, INT64_MAX)));
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<AnalysisChunk>();
+  AnalysisChunk c;
+  c.seq = static_cast<std::uint64_t>(stmt->Int(0));
+  c.path = stmt->Text(1);
+  c.gap_before_ms = stmt->Int(2);
+  c.received_at_ms = stmt->Int(3);
+  return std::optional<AnalysisChunk>(std::move(c));
+}
+
+Result<PendingChunks> SqliteCollectorDb::ChunksFrom(const std::string& device,
+                                                    std::uint64_t from_seq) {
+  std::lock_guard lock(read_mu_);
+  auto stmt = reader_->Prepare(
+      "SELECT count(*), min(received_at_ms) FROM chunks WHERE device = ?1 AND seq >= ?2");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(from_seq, INT64_MAX)));
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  PendingChunks out;
+  if (!*row) return out;
+  out.count = static_cast<std::uint64_t>(std::max<std::int64_t>(0, stmt->Int(0)));
+  if (!stmt->IsNull(1)) out.oldest_received_at_ms = stmt->Int(1);
+  return out;
+}
+
 Result<std::vector<StoredChunk>> SqliteCollectorDb::OldestChunks(const std::optional<ChunkCursor>& after,
                                                           std::size_t limit) {
   std::lock_guard lock(read_mu_);

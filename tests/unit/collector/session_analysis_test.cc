@@ -89,11 +89,10 @@ struct Harness {
   std::unique_ptr<SessionAnalysis> Runner(std::size_t max_resident = 64) {
     SessionAnalysisOptions o;
     o.max_resident_devices = max_resident;
-    o.collector_db_path = dir.path() + "/collector.db";
     o.gap_wait = std::chrono::seconds(30);
     o.retention = std::chrono::milliseconds(0);
     o.analyzer.label = false;
-    return std::move(SessionAnalysis::Create(o, store.get(), &clock).value());
+    return std::move(SessionAnalysis::Create(o, db.get(), store.get(), &clock).value());
   }
 
   std::vector<StoredSession> Sessions() { return store->List({}, 1000).value(); }
@@ -106,9 +105,116 @@ std::string Chunk(int n) {
   return PcapHeader() + UdpRecord(n + 1, 1000, 100 * n) + UdpRecord(1, 999, 100 * n + 1);
 }
 
+// Sessions as comparable lines (endpoints, packets, end reason), sorted.
+std::vector<std::string> Summary(const std::vector<StoredSession>& sessions) {
+  std::vector<std::string> out;
+  for (const auto& s : sessions) {
+    out.push_back(s.session.src_ip + ":" + std::to_string(s.session.src_port) + " " +
+                  std::to_string(s.session.orig_pkts) + " " +
+                  std::string(analysis::EndReasonName(s.session.end_reason)));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The SQLite store with a lease another collector may hold (the real leases
+// live in MariaDB: tests/integration/mariadb_session_store_test.cc).
+class LeasedStore final : public SessionStore {
+ public:
+  explicit LeasedStore(SessionStore* inner) : inner_(inner) {}
+  bool others_hold = false;
+  std::vector<std::string> released;
+
+  Result<std::optional<AnalysisState>> LoadState(const std::string& d) override {
+    return inner_->LoadState(d);
+  }
+  Status CommitChunk(const std::string& d, const AnalysedChunk& c) override {
+    return inner_->CommitChunk(d, c);
+  }
+  Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) override {
+    return inner_->DeleteOlderThan(before_us, batch);
+  }
+  Result<bool> ClaimDevice(const std::string&, const std::string&, std::int64_t,
+                           std::int64_t) override {
+    return !others_hold;
+  }
+  Status ReleaseDevices(const std::string& owner) override {
+    released.push_back(owner);
+    return Status::Ok();
+  }
+  Result<std::vector<StoredSession>> List(const SessionFilter& f, std::uint64_t n) override {
+    return inner_->List(f, n);
+  }
+  Result<std::optional<StoredSession>> Get(std::uint64_t id, bool with_packets) override {
+    return inner_->Get(id, with_packets);
+  }
+  Result<std::vector<analysis::PacketRef>> Packets(const std::string& d, std::uint64_t uid) override {
+    return inner_->Packets(d, uid);
+  }
+  Result<std::vector<AnalysisState>> AllCounters() override { return inner_->AllCounters(); }
+
+ private:
+  SessionStore* inner_;
+};
+
 }  // namespace
 
 TEST_SUITE("collector.session_analysis") {
+  TEST_CASE("two runners on one store: a commit over a state moved on elsewhere is refused") {
+    std::vector<std::string> expected;
+    {
+      Harness h;
+      for (int n = 1; n <= 4; ++n) h.Put(n, Chunk(n));
+      REQUIRE(h.Runner()->Pass().ok());
+      expected = Summary(h.Sessions());
+    }
+    Harness h;
+    auto a = h.Runner();
+    auto b = h.Runner();
+    h.Put(1, Chunk(1));
+    h.Put(2, Chunk(2));
+    REQUIRE(a->Pass().ok());
+    REQUIRE(b->Pass().ok());  // b loads the state a left (next 3): nothing to do
+    CHECK(h.Counters(*b).next_seq == 3);
+    auto stored = [&](int n) {  // as the API does for each stored chunk
+      h.Put(n, Chunk(n));
+      a->Notify("gw");
+      b->Notify("gw");
+    };
+    stored(3);
+    REQUIRE(a->Pass().ok());  // a commits 3
+    REQUIRE(b->Pass().ok());  // b's analyser is at 3 too: its commit is refused, b drops it
+    REQUIRE(b->Pass().ok());  // and resumes from the stored state
+    CHECK(h.Counters(*b).next_seq == 4);
+    stored(4);
+    REQUIRE(b->Pass().ok());  // now b commits 4
+    REQUIRE(a->Pass().ok());  // a, stale at 4, is refused
+    CHECK(h.Counters(*a).next_seq == 5);
+    CHECK(h.Counters(*a).chunks_analysed == 4);
+    CHECK(Summary(h.Sessions()) == expected);  // nothing counted twice
+  }
+
+  TEST_CASE("a device leased by another collector waits, then is taken over from its state") {
+    Harness h;
+    LeasedStore leased(h.store.get());
+    SessionAnalysisOptions o;
+    o.owner = "collector-b";
+    o.retention = std::chrono::milliseconds(0);
+    o.analyzer.label = false;
+    auto runner = SessionAnalysis::Create(o, h.db.get(), &leased, &h.clock).value();
+    h.Put(1, Chunk(1));
+    leased.others_hold = true;
+    REQUIRE(runner->Pass().ok());
+    CHECK_FALSE(runner->Counters("gw").value().has_value());  // not analysed while leased away
+    CHECK(runner->resident_devices() == 0);
+    leased.others_hold = false;  // the holder died: its lease ran out
+    REQUIRE(runner->Pass().ok());  // a waiting device is retried every pass
+    CHECK(h.Counters(*runner).next_seq == 2);
+    runner->Start();
+    runner->Stop();
+    CHECK(leased.released == std::vector<std::string>{"collector-b"});
+  }
+
   TEST_CASE("chunks are analysed in seq order and a flow spans chunks") {
     Harness h;
     auto runner = h.Runner();

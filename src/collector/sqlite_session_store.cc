@@ -1,4 +1,4 @@
-#include "collector/session_store.h"
+#include "collector/sqlite_session_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -183,11 +183,17 @@ Result<std::vector<std::uint64_t>> DecodeOffsets(std::string_view blob) {
   return out;
 }
 
-SessionStore::SessionStore(std::string path, Database writer, Database reader)
+SqliteSessionStore::SqliteSessionStore(std::string path, Database writer, Database reader)
     : path_(std::move(path)), writer_(std::move(writer)), reader_(std::move(reader)) {}
-SessionStore::~SessionStore() = default;
+SqliteSessionStore::~SqliteSessionStore() = default;
 
 Result<std::unique_ptr<SessionStore>> SessionStore::Open(const std::string& path) {
+  auto store = SqliteSessionStore::Open(path);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<SessionStore>(std::move(*store));
+}
+
+Result<std::unique_ptr<SqliteSessionStore>> SqliteSessionStore::Open(const std::string& path) {
   PICKET_RETURN_IF_ERROR(CreatePrivateFile(path));
   auto writer = Database::Open(path);
   if (!writer.ok()) return writer.status();
@@ -213,11 +219,11 @@ Result<std::unique_ptr<SessionStore>> SessionStore::Open(const std::string& path
   // WAL and shm files are created by SQLite with the main file's mode bits.
   auto reader = Database::Open(path);
   if (!reader.ok()) return reader.status();
-  return std::unique_ptr<SessionStore>(
-      new SessionStore(path, std::move(*writer), std::move(*reader)));
+  return std::unique_ptr<SqliteSessionStore>(
+      new SqliteSessionStore(path, std::move(*writer), std::move(*reader)));
 }
 
-Result<std::optional<AnalysisState>> SessionStore::LoadState(const std::string& device) {
+Result<std::optional<AnalysisState>> SqliteSessionStore::LoadState(const std::string& device) {
   std::lock_guard lock(writer_mu_);
   auto stmt = writer_.Prepare(
       "SELECT device, next_seq, state, chunks_analysed, damaged_chunks, skipped_seqs, sessions "
@@ -240,10 +246,22 @@ Result<std::optional<AnalysisState>> SessionStore::LoadState(const std::string& 
   }
 }
 
-Status SessionStore::CommitChunk(const std::string& device, const AnalysedChunk& chunk) {
+Status SqliteSessionStore::CommitChunk(const std::string& device, const AnalysedChunk& chunk) {
   std::lock_guard lock(writer_mu_);
   auto tx = Transaction::Begin(writer_);
   if (!tx.ok()) return tx.status();
+  {  // the state this chunk was analysed from must still be the one on record
+    auto on_record = writer_.Prepare("SELECT next_seq FROM analysis_state WHERE device = ?1");
+    if (!on_record.ok()) return on_record.status();
+    on_record->Bind(1, device);
+    auto row = on_record->Step();
+    if (!row.ok()) return row.status();
+    const std::optional<std::uint64_t> stored =
+        *row ? std::optional<std::uint64_t>(U64(on_record->Int(0))) : std::nullopt;
+    if (stored != chunk.previous_next_seq) {
+      return Status::Conflict("device " + device + ": its analysis state moved on elsewhere");
+    }
+  }
   if (!chunk.closed.empty()) {
     auto insert = writer_.Prepare(R"sql(
       INSERT INTO sessions(device, uid, community_id, proto, src_ip, src_port, dst_ip, dst_port,
@@ -323,7 +341,7 @@ Status SessionStore::CommitChunk(const std::string& device, const AnalysedChunk&
   return tx->Commit();
 }
 
-Result<std::uint64_t> SessionStore::DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) {
+Result<std::uint64_t> SqliteSessionStore::DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) {
   std::lock_guard lock(writer_mu_);
   auto tx = Transaction::Begin(writer_);
   if (!tx.ok()) return tx.status();
@@ -357,7 +375,7 @@ Result<std::uint64_t> SessionStore::DeleteOlderThan(std::int64_t before_us, std:
   return static_cast<std::uint64_t>(victims.size());
 }
 
-Result<std::vector<StoredSession>> SessionStore::List(const SessionFilter& f,
+Result<std::vector<StoredSession>> SqliteSessionStore::List(const SessionFilter& f,
                                                       std::uint64_t max_rows) {
   // Only the conditions given, so SQLite can pick an index for them.
   std::string sql = "SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id > ?1";
@@ -406,7 +424,7 @@ Result<std::vector<StoredSession>> SessionStore::List(const SessionFilter& f,
   }
 }
 
-Result<std::optional<StoredSession>> SessionStore::Get(std::uint64_t id, bool with_packets) {
+Result<std::optional<StoredSession>> SqliteSessionStore::Get(std::uint64_t id, bool with_packets) {
   std::lock_guard lock(reader_mu_);
   // One read transaction, so the packets belong to the row read.
   PICKET_RETURN_IF_ERROR(reader_.Exec("BEGIN"));
@@ -430,7 +448,7 @@ Result<std::optional<StoredSession>> SessionStore::Get(std::uint64_t id, bool wi
   return std::optional<StoredSession>(std::move(out));
 }
 
-Result<std::vector<AnalysisState>> SessionStore::AllCounters() {
+Result<std::vector<AnalysisState>> SqliteSessionStore::AllCounters() {
   std::lock_guard lock(reader_mu_);
   auto stmt = reader_.Prepare(
       "SELECT device, next_seq, chunks_analysed, damaged_chunks, skipped_seqs, sessions "
@@ -452,13 +470,13 @@ Result<std::vector<AnalysisState>> SessionStore::AllCounters() {
   }
 }
 
-Result<std::vector<analysis::PacketRef>> SessionStore::Packets(const std::string& device,
+Result<std::vector<analysis::PacketRef>> SqliteSessionStore::Packets(const std::string& device,
                                                                std::uint64_t uid) {
   std::lock_guard lock(reader_mu_);
   return PacketsLocked(device, uid);
 }
 
-Result<std::vector<analysis::PacketRef>> SessionStore::PacketsLocked(const std::string& device,
+Result<std::vector<analysis::PacketRef>> SqliteSessionStore::PacketsLocked(const std::string& device,
                                                                      std::uint64_t uid) {
   auto stmt = reader_.Prepare(
       "SELECT chunk_seq, offsets FROM session_packets WHERE device=?1 AND uid=?2 "
