@@ -62,7 +62,16 @@ on an ext4 without a journal the next run then waits 62 s (see DeferredDeletion:
 after a deletion paid for the freed inodes, the collector more than nginx). The work dir
 (--workdir, default /var/tmp) must not be a tmpfs.
 
+--cluster N (issue 18 item 2) adds a third run per cell: N collectors sharing one store, a
+private MariaDB (started once, in the work dir, 127.0.0.1; a database of its own per run, where
+the collectors create their collector_* tables) and one chunk directory (--store, --chunks), the same flags otherwise;
+the generator ranks the N URLs per device as picketd does (rendezvous) and fails over. Printed:
+their total chunks/s against the one collector's (the scaling), each collector's share, and the
+CPU of the collectors and of mariadbd apart. On one small machine the N collectors, MariaDB and
+the generator share the same cores and disk, which caps the scaling; the line says so.
+
 usage: ingest_bench.py PICKET [--seconds S] [--devices 50,200,1000] [--sizes 64,1024]
+                              [--cluster N]
                               [--no-nginx] [--collector-args "--no-sessions ..."]
                               [--spread-sources] [--drop-caches] [--load PATH] [--nginx PATH]
                               [--workdir DIR]"""
@@ -71,7 +80,8 @@ import statistics, subprocess, sys, tempfile, threading, time, urllib.request, u
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
-from servers import Processes, WaitTimeout, free_port, machine_line, start_collector, wait_for  # noqa: E402
+from servers import (MariaDB, Processes, WaitTimeout, free_port, machine_line, mariadb_missing,  # noqa: E402
+                     start_collector, wait_for)
 from heartbeats import device_ids, write_tokens  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -330,10 +340,13 @@ class Bench:
         self.collector_args = shlex.split(a.collector_args)
 
     def run_load(self, url, devices, body, cell):
-        """Runs the generator against `url`; returns its JSON result."""
+        """Runs the generator against `url` (or a list of them); returns its JSON result."""
         out_path = os.path.join(cell, f"load-{len(os.listdir(cell))}.json")
-        argv = [self.a.load, "--url", url, "--devices", str(devices), "--seconds", str(self.a.seconds),
+        urls = url if isinstance(url, list) else [url]
+        argv = [self.a.load, "--devices", str(devices), "--seconds", str(self.a.seconds),
                 "--body", body["path"], "--digest", body["digest"], "--tokens", self.tokens_plain]
+        for u in urls:
+            argv += ["--url", u]
         if self.a.spread_sources:
             argv.append("--spread-sources")
         with open(out_path, "wb") as out:
@@ -356,7 +369,8 @@ class Bench:
         mem_start = meminfo_mib("MemFree", "Cached", "Dirty")
         before = {pid: cpu_ticks(pid) for pid in pids_fn()}
         probes, stop = [], threading.Event()
-        prober = threading.Thread(target=operator_probe, args=(url, self.operator_token, probes, stop))
+        first_url = url[0] if isinstance(url, list) else url
+        prober = threading.Thread(target=operator_probe, args=(first_url, self.operator_token, probes, stop))
         if probe:
             prober.start()
         try:
@@ -407,6 +421,38 @@ class Bench:
         if code not in (0, None):
             print(f"note: the collector exited with {code} when stopped (see {self.procs.log.name})")
         r["notes"] = notes
+        return r
+
+    def cluster_cell(self, devices, body, cell):
+        """N collectors on the bench's MariaDB and one shared chunk directory."""
+        n = self.a.cluster
+        shared = os.path.join(cell, "shared-chunks")
+        database = f"bench_{len(os.listdir(os.path.dirname(cell)))}_{os.getpid()}"
+        self.mariadb.run(f"CREATE DATABASE {database}", db=None)
+        store = f"mysql://root@127.0.0.1:{self.mariadb.port}/{database}"
+        flags, notes = self.collector_flags(devices)
+        urls, procs = [], []
+        try:
+            for i in range(n):
+                d = os.path.join(cell, f"k{i}")
+                os.makedirs(d)
+                urls.append(start_collector(self.procs, self.a.picket, d, "--tokens", self.tokens_file,
+                                            "--store", store, "--chunks", shared, *flags,
+                                            *self.collector_args))
+                procs.append(self.procs.procs[-1])
+            db_pid = self.mariadb.proc.pid
+            db_ticks = sum(cpu_ticks(db_pid))
+            r = self.measure(lambda: [p.pid for p in procs if p.poll() is None] + [db_pid], urls,
+                             devices, body, cell)
+            r["cpu_db_s"] = (sum(cpu_ticks(db_pid)) - db_ticks) / CLK_TCK
+            if "--no-sessions" not in self.collector_args:
+                notes.append(self.analysis_catch_up(urls[0]))
+        finally:
+            for p in procs:
+                code, _ = self.procs.stop(p, signal.SIGTERM, 30)
+                if code not in (0, None):
+                    print(f"note: a cluster collector exited with {code} when stopped")
+        r["notes"] = notes + [f"{n} collectors, chunks each: {r.get('per_url_ok')}"]
         return r
 
     def analysis_metrics(self, url):
@@ -530,6 +576,23 @@ def print_table(rows, a):
                 print(f"      other status: {note[:200]}")
 
 
+def print_cluster(rows, a):
+    print()
+    print(f"{a.cluster} collectors on one MariaDB and one chunk directory, against one collector "
+          "(SQLite) in the same round:")
+    print(f"{'chunk':>7}{'devices':>8} | {'one chunks/s':>12} | {'N chunks/s':>10} {'x one':>6} | "
+          f"{'p99 ms':>7} {'collectors CPU s':>16} {'mariadbd CPU s':>14} | per collector")
+    for kib, devices, one, many in rows:
+        scale = many["chunks_per_s"] / one["chunks_per_s"] if one and one["chunks_per_s"] else 0
+        size = f"{kib // 1024} MiB" if kib % 1024 == 0 else f"{kib} KiB"
+        db_cpu = many.get("cpu_db_s", 0)
+        print(f"{size:>7}{devices:>8} | {one['chunks_per_s']:>12.0f} | {many['chunks_per_s']:>10.0f} "
+              f"{scale:>6.2f} | {many['p99_ms']:>7.0f} {many['cpu_server_s'] - db_cpu:>16.1f} "
+              f"{db_cpu:>14.1f} | {many.get('per_url_ok')}")
+    print(f"machine: {os.cpu_count()} CPUs shared by the {a.cluster} collectors, mariadbd and the "
+          "generator; one disk: on this machine that, not the design, caps the scaling")
+
+
 def median_round(results):
     """The result whose chunks/s is the median (the lower one of an even count)."""
     ordered = sorted(results, key=lambda r: r["chunks_per_s"])
@@ -553,6 +616,8 @@ def main():
     ap.add_argument("--devices", type=int_list, default=[50, 200, 1000], help="comma list (default 50,200,1000)")
     ap.add_argument("--sizes", type=int_list, default=[64, 1024], help="chunk KiB, comma list (default 64,1024)")
     ap.add_argument("--no-nginx", action="store_true", help="collector rows only")
+    ap.add_argument("--cluster", type=int, default=0,
+                    help="also N collectors on one MariaDB and one chunk directory (2..8)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="runs per cell, alternating which server goes first (default 1)")
     ap.add_argument("--collector-args", default="", help='extra collector flags, one string: "--no-sessions ..."')
@@ -586,6 +651,12 @@ def main():
             print(f"ingest_bench: nginx not found; install it with: {NGINX_INSTALL}")
             print("ingest_bench: running the collector rows alone")
             a.no_nginx = True
+    if a.cluster and not 2 <= a.cluster <= 8:
+        print("ingest_bench: --cluster 2..8")
+        return 2
+    if a.cluster and mariadb_missing():
+        print(f"ingest_bench: --cluster needs MariaDB: {mariadb_missing()}")
+        return 2
     kind = fs_type(a.workdir)
     if kind in ("tmpfs", "ramfs"):
         print(f"ingest_bench: {a.workdir} is a {kind}: pick a disk with --workdir (e.g. the working directory)")
@@ -602,7 +673,7 @@ def main():
         signal.signal(sig, interrupted)
 
     work = tempfile.mkdtemp(prefix="picket-ingest-bench-", dir=a.workdir)
-    bench, ok, rows = None, False, []
+    bench, ok, rows, cluster_rows = None, False, [], []
     try:
         bench = Bench(a, work)
         print("ingest_bench: picket collector vs nginx, PUTs of pcap chunks from simulated devices "
@@ -632,6 +703,11 @@ def main():
                 f.write(data)
             bodies[kib] = {"path": path, "digest": base64.b64encode(hashlib.sha256(data).digest()).decode()}
 
+        if a.cluster:
+            bench.mariadb = MariaDB(work)
+            bench.mariadb.start(os.path.join(HERE, "..", "..", "config", "schema.sql"))
+            print(f"cluster: {a.cluster} collectors on MariaDB 127.0.0.1:{bench.mariadb.port} "
+                  f"(innodb_buffer_pool_size 32M, the test server's settings)", flush=True)
         trash = DeferredDeletion(work)
         print(f"deletion: deferred until less than {trash.keep_free / 2**30:.0f} GiB is free"
               f"{'; ext4 without a journal, so each deletion is followed by a 62 s wait' if trash.no_journal else ''}",
@@ -646,18 +722,23 @@ def main():
                     cell = os.path.join(work, f"cell-{devices}x{kib}k-{r}")
                     os.makedirs(cell)
                     order = ["collector", "nginx"] if r % 2 == 0 else ["nginx", "collector"]
-                    got = {"nginx": None}
+                    if a.cluster:
+                        order.append("cluster")
+                    got = {"nginx": None, "cluster": None}
                     for server in order:
                         if server == "nginx" and a.no_nginx:
                             continue
                         trash.make_room()
                         print(f"cell {kib} KiB x {devices} devices, round {r + 1}/{a.rounds}: {server} ...",
                               flush=True)
-                        run = bench.collector_cell if server == "collector" else bench.nginx_cell
+                        run = {"collector": bench.collector_cell, "nginx": bench.nginx_cell,
+                               "cluster": bench.cluster_cell}[server]
                         got[server] = run(devices, bodies[kib], cell)
                         os.sync()  # its dirty pages go to disk now, not during the next run
                     trash.later(cell)
                     rounds.append((got["collector"], got["nginx"]))
+                    if got["cluster"]:
+                        cluster_rows.append((kib, devices, got["collector"], got["cluster"]))
                 c = median_round([rc for rc, _ in rounds])
                 n = median_round([rn for _, rn in rounds if rn]) if not a.no_nginx else None
                 rows.append((kib, devices, c, n, rounds))
@@ -672,9 +753,13 @@ def main():
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         if bench:
             bench.procs.stop_all(15)
+            if getattr(bench, "mariadb", None):
+                bench.mariadb.stop()
         shutil.rmtree(work, ignore_errors=True)
     if rows:
         print_table(rows, a)
+    if cluster_rows:
+        print_cluster(cluster_rows, a)
     if a.no_nginx and not find_nginx():
         print(f"\nnginx rows missing: {NGINX_INSTALL}")
     if ok:

@@ -13,19 +13,44 @@ picketd's rendezvous ranking of the collector URLs and its fail-over), 64 KiB ch
    collector_chunks, seqs are contiguous from 0 with at most the one in flight at the end beyond
    them, and every row's file in the shared directory has the row's size and SHA-256.
 4. Either survivor serves the same chunk list of a device that moved (GET /v1/devices/ID/chunks).
+5. Sessions, analysed by whichever collector holds a device's lease in the database (the killed
+   one's leases run out and the others take its devices over from their committed state): once
+   analysis has caught up, every device's chunks are analysed exactly once (chunks_analysed =
+   its rows, next_seq = the seq after its last), its session counter equals its session rows,
+   and since every device sends the same chunk, devices with the same number of chunks have
+   the same sessions whoever analysed them (those of the killed collector included) - the
+   single-collector answer.
 
 usage: collector_cluster_test.py PICKETD PICKET LOADGEN. Skips without MariaDB unless CI=true."""
-import base64, hashlib, http.client, json, os, signal, sys, tempfile, threading, time
+import base64, hashlib, http.client, json, os, signal, struct, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
-from e2e_support import remove_unless_kept, report, udp_pcap  # noqa: E402
+from e2e_support import remove_unless_kept, report  # noqa: E402
 from servers import MariaDB, Processes, mariadb_missing, skip_code, wait_for  # noqa: E402
 
 SCHEMA = os.path.join(HERE, "..", "..", "config", "schema.sql")
 DEVICES = 1000
 SECONDS = 14
 KILL_AT = 5.0
+
+
+def flows_pcap(flows=20, per_flow=10, spacing_s=10):
+    """A classic pcap of `flows` UDP flows 127.0.0.1:(40000+f) -> :9, one after the other, each
+    `per_flow` packets `spacing_s` apart: every flow but the last goes idle (60 s) within the
+    chunk, so each chunk closes sessions."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    t = 1_780_000_000
+    for f in range(flows):
+        for i in range(per_flow):
+            payload = struct.pack(">HH", f, i)
+            udp = struct.pack(">HHHH", 40000 + f, 9, 8 + len(payload), 0) + payload
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                             bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+            frame = b"\0" * 12 + b"\x08\x00" + ip
+            out.append(struct.pack("<IIII", t, 0, len(frame), len(frame)) + frame)
+            t += spacing_s
+    return b"".join(out)
 
 
 def rendezvous_first(device, urls):
@@ -50,7 +75,7 @@ def start_cluster_collector(procs, picket, work, name, db_url, chunks):
     ready = os.path.join(work, f"{name}.url")
     p = procs.start([picket, "collector", "--listen", "127.0.0.1:0", "--data", os.path.join(work, name),
                      "--insecure-no-auth", "--ready-file", ready, "--store", db_url,
-                     "--chunks", chunks, "--no-sessions", "--max-inflight", "512",
+                     "--chunks", chunks, "--max-inflight", "512",
                      "--max-inflight-per-device", "4",
                      "--max-connections-per-address", "2000", "--device-bytes-per-minute", "0",
                      "--device-rows-per-minute", "0"],
@@ -88,7 +113,7 @@ def main():
         urls = [url for _, url in collectors]
         victim_proc, victim_url = collectors[1]
 
-        body = udp_pcap(0, 1000)  # a valid pcap of ~64 KiB
+        body = flows_pcap()  # 200 packets in 20 flows that close within the chunk
         body_path = os.path.join(work, "body")
         with open(body_path, "wb") as f:
             f.write(body)
@@ -189,6 +214,46 @@ def main():
             lists = [get_json(u, f"/v1/devices/{moved[0]}/chunks?limit=10000") for u in (urls[0], urls[2])]
             check(lists[0] == lists[1] and len(lists[0]) == len(stored.get(moved[0], {})),
                   f"survivors list {moved[0]} differently ({len(lists[0])} vs {len(lists[1])} chunks)")
+
+        # 5. Sessions: once analysis caught up, each device's chunks analysed exactly once.
+        def analysed():
+            out = db.run("SELECT COALESCE(SUM(chunks_analysed), 0) FROM collector_analysis_state").strip()
+            return int(out or 0)
+        t_wait = time.monotonic()
+        try:
+            wait_for("analysis to catch up", lambda: analysed() >= total_rows, 240, 0.5)
+        except AssertionError:
+            pass
+        figures.append(f"sessions: {analysed()} of {total_rows} chunks analysed "
+                       f"{time.monotonic() - t_wait:.1f} s after the load")
+        state = {}
+        for row in db.run("SELECT device, next_seq, chunks_analysed, sessions FROM collector_analysis_state").splitlines():
+            device, nxt, done, count = row.split("\t")
+            state[device] = (int(nxt), int(done), int(count))
+        rows_of = {}
+        for row in db.run("SELECT device, src_port, dst_port, orig_pkts, resp_pkts, end_reason "
+                          "FROM collector_sessions").splitlines():
+            device, rest = row.split("\t", 1)
+            rows_of.setdefault(device, []).append(rest)
+        wrong = []
+        by_count = {}
+        for d in first:
+            n = len(stored.get(d, {}))
+            nxt, done, count = state.get(d, (0, 0, 0))
+            sessions = sorted(rows_of.get(d, []))
+            if done != n or (n and nxt != n) or count != len(sessions):
+                wrong.append(f"{d}: {n} chunks, analysed {done}, next_seq {nxt}, counter {count}, "
+                             f"rows {len(sessions)}")
+            by_count.setdefault(n, {}).setdefault(tuple(sessions), []).append(d)
+        check(not wrong, f"{len(wrong)} devices not analysed exactly once: {wrong[:3]}")
+        differ = {n: groups for n, groups in by_count.items() if len(groups) > 1}
+        check(not differ, "devices with the same chunks have different sessions: " +
+              "; ".join(f"{n} chunks: {[g[:2] for g in groups.values()]}" for n, groups in list(differ.items())[:2]))
+        moved_counts = {len(stored.get(d, {})) for d in moved}
+        shared = sum(1 for n in moved_counts if any(first[d] != victim_url for g in by_count[n].values() for d in g))
+        figures.append(f"sessions: {sum(len(v) for v in rows_of.values())} rows; {len(by_count)} distinct chunk "
+                       f"counts, {shared} of them shared by a moved device and a device analysed where it "
+                       f"always was")
     finally:
         procs.stop_all()
         db.stop()

@@ -36,7 +36,7 @@ TEST_SUITE("common.rendezvous") {
     CHECK(RendezvousOrder("gw-1", {}).empty());
   }
 
-  TEST_CASE("known answers (the weight is SHA-256 of device NUL url; tests/bench/ingest_load.c too)") {
+  TEST_CASE("known answers (the weight is SHA-256 of device NUL url, as in tests/bench/ingest_load.c)") {
     const std::vector<std::string> urls{"http://127.0.0.1:1", "http://127.0.0.1:2",
                                         "http://127.0.0.1:3"};
     CHECK(RendezvousOrder("gw-1", urls) ==
@@ -56,7 +56,7 @@ TEST_SUITE("common.rendezvous") {
     }
   }
 
-  TEST_CASE("when a collector goes, only its devices move, spread over the others; they return") {
+  TEST_CASE("when a collector goes, only its devices move, spread over the others, and they return") {
     const auto all = Collectors(3);
     auto without = all;
     without.erase(without.begin() + 1);
