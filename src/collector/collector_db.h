@@ -201,9 +201,10 @@ class CollectorDb {
 
   // ---- session analysis (session_analysis.h), reads ----
   virtual Result<std::vector<std::string>> DevicesWithChunks() = 0;
-  // The device's chunk with the lowest seq at or after from_seq.
-  virtual Result<std::optional<AnalysisChunk>> NextChunkFrom(const std::string& device,
-                                                             std::uint64_t from_seq) = 0;
+  // The device's chunks from from_seq on, in seq order, at most `limit`.
+  virtual Result<std::vector<AnalysisChunk>> NextChunksFrom(const std::string& device,
+                                                            std::uint64_t from_seq,
+                                                            std::size_t limit) = 0;
   virtual Result<PendingChunks> ChunksFrom(const std::string& device, std::uint64_t from_seq) = 0;
 
   // ---- retention (retention.h) ----

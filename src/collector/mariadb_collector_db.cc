@@ -718,29 +718,33 @@ Result<std::vector<std::string>> MariaDbCollectorDb::DevicesWithChunks() {
   return out;
 }
 
-Result<std::optional<AnalysisChunk>> MariaDbCollectorDb::NextChunkFrom(const std::string& device,
-                                                                       std::uint64_t from_seq) {
+Result<std::vector<AnalysisChunk>> MariaDbCollectorDb::NextChunksFrom(const std::string& device,
+                                                                      std::uint64_t from_seq,
+                                                                      std::size_t limit) {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
   auto rows = conn->Query(
       "SELECT seq, path, COALESCE(gap_before_ms, 0), received_at_ms FROM collector_chunks "
       "WHERE device = " + conn->Quote(device) + " AND seq >= " +
-      Int(std::min<std::uint64_t>(from_seq, INT64_MAX)) + " ORDER BY seq LIMIT 1");
+      Int(std::min<std::uint64_t>(from_seq, INT64_MAX)) + " ORDER BY seq LIMIT " +
+      Int(std::min<std::uint64_t>(limit, INT64_MAX)));
   if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<AnalysisChunk>();
-  const SqlRow& row = rows->front();
-  AnalysisChunk c;
-  auto seq = ParseInt(row.at(0));
-  auto gap = ParseInt(row.at(2));
-  auto received = ParseInt(row.at(3));
-  if (!seq.ok()) return seq.status();
-  if (!gap.ok()) return gap.status();
-  if (!received.ok()) return received.status();
-  c.seq = static_cast<std::uint64_t>(*seq);
-  c.path = row.at(1).value_or("");
-  c.gap_before_ms = *gap;
-  c.received_at_ms = *received;
-  return std::optional<AnalysisChunk>(std::move(c));
+  std::vector<AnalysisChunk> out;
+  for (const SqlRow& row : *rows) {
+    auto seq = ParseInt(row.at(0));
+    auto gap = ParseInt(row.at(2));
+    auto received = ParseInt(row.at(3));
+    if (!seq.ok()) return seq.status();
+    if (!gap.ok()) return gap.status();
+    if (!received.ok()) return received.status();
+    AnalysisChunk c;
+    c.seq = static_cast<std::uint64_t>(*seq);
+    c.path = row.at(1).value_or("");
+    c.gap_before_ms = *gap;
+    c.received_at_ms = *received;
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Result<PendingChunks> MariaDbCollectorDb::ChunksFrom(const std::string& device,

@@ -341,19 +341,22 @@ Result<std::optional<AnalysisState>> MariaDbSessionStore::LoadState(const std::s
   return std::optional<AnalysisState>(std::move(s));
 }
 
-Status MariaDbSessionStore::CommitChunk(const std::string& device, const AnalysedChunk& chunk) {
+Status MariaDbSessionStore::CommitChunks(const std::string& device,
+                                         std::span<const AnalysedChunk> chunks) {
+  if (chunks.empty()) return Status::InvalidArgument("CommitChunks: no chunk");
+  const AnalysedChunk& first = chunks.front();
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
   auto tx = Transaction::Begin(*conn);
   if (!tx.ok()) return tx.status();
   const std::string dev = conn->Quote(device);
-  const AnalysisState& s = chunk.state;
+  const AnalysisState& s = chunks.back().state;
   const std::string blob = "_binary" + conn->Quote(s.blob);
   const Status moved_on =
       Status::Conflict("device " + device + ": its analysis state moved on elsewhere");
   // The state row is locked (or created) first: a collector committing for
   // the same device waits here until this transaction ends, then sees it.
-  if (!chunk.previous_next_seq) {
+  if (!first.previous_next_seq) {
     // A row that appeared meanwhile stays as it is (ROW_COUNT 0: the
     // connection does not ask for CLIENT_FOUND_ROWS).
     PICKET_RETURN_IF_ERROR(ExecuteWithin(
@@ -374,11 +377,13 @@ Status MariaDbSessionStore::CommitChunk(const std::string& device, const Analyse
     if (stored->empty() || stored->front().empty()) return moved_on;
     auto seq = ParseInt(stored->front()[0]);
     if (!seq.ok()) return seq.status();
-    if (NonNegative(*seq) != *chunk.previous_next_seq) return moved_on;
+    if (NonNegative(*seq) != *first.previous_next_seq) return moved_on;
   }
-  PICKET_RETURN_IF_ERROR(InsertSessions(*conn, device, chunk));
-  PICKET_RETURN_IF_ERROR(InsertPacketRefs(*conn, device, chunk));
-  if (chunk.previous_next_seq) {
+  for (const AnalysedChunk& chunk : chunks) {
+    PICKET_RETURN_IF_ERROR(InsertSessions(*conn, device, chunk));
+    PICKET_RETURN_IF_ERROR(InsertPacketRefs(*conn, device, chunk));
+  }
+  if (first.previous_next_seq) {
     PICKET_RETURN_IF_ERROR(ExecuteWithin(
         *conn,
         "UPDATE collector_analysis_state SET next_seq = " + Int(s.next_seq) + ", state = " + blob +

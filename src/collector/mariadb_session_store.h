@@ -26,7 +26,8 @@ class MariaDbSessionStore final : public SessionStore {
   Result<std::optional<AnalysisState>> LoadState(const std::string& device) override;
   // ResourceExhausted (naming the device and the size) when one of its
   // statements would not fit the server's max_allowed_packet.
-  Status CommitChunk(const std::string& device, const AnalysedChunk& chunk) override;
+  Status CommitChunks(const std::string& device, std::span<const AnalysedChunk> chunks) override;
+  using SessionStore::CommitChunk;
   Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) override;
   Result<bool> ClaimDevice(const std::string& device, const std::string& owner, std::int64_t now_ms,
                            std::int64_t ttl_ms) override;

@@ -17,6 +17,9 @@ constexpr std::int64_t kRetentionEveryMs = 60'000;
 constexpr std::uint64_t kRetentionBatch = 5'000;
 constexpr int kRetentionBatchesPerTick = 20;
 constexpr std::int64_t kRetryFailedDeviceMs = 10'000;  // a broken device logs once per 10 s
+// Chunks of one device per commit: one state write and one log flush for them
+// (a crash re-analyses at most these from the state before them).
+constexpr std::size_t kChunksPerCommit = 16;
 
 // The chunk file behind a packet ref, one chunk kept in memory: a restore
 // re-dissects packets of a few recent chunks, mostly in order.
@@ -32,7 +35,10 @@ struct SessionAnalysis::Device {
   std::unique_ptr<analysis::Analyzer> analyzer;
   std::vector<analysis::Session> closed;  // the analyser's sink, emptied per chunk
   AnalysisState state;                    // counters and next_seq; blob unused here
-  bool saved = false;                     // a state of it is on record
+  // The next_seq on record (nullopt: no state stored yet) and the chunks
+  // analysed since, committed together (Flush) at the latest when a turn ends.
+  std::optional<std::uint64_t> committed_next_seq;
+  std::vector<AnalysedChunk> pending;
   std::int64_t last_active_ms = 0;
   std::int64_t lease_until_ms = 0;        // our lease on it runs until then
 };
@@ -157,17 +163,20 @@ Status SessionAnalysis::Pass() {
 
 Result<bool> SessionAnalysis::Claim(const std::string& device) {
   const std::int64_t now = clock_->WallMillis();
-  if (auto it = resident_.find(device); it != resident_.end() && it->second->lease_until_ms <= now) {
-    Drop(device);  // our lease ran out: another collector may have moved its state on
+  const std::int64_t ttl = options_.lease_ttl.count();
+  if (auto it = resident_.find(device); it != resident_.end()) {
+    // Renewed only when half of it is gone: one round trip per ttl/2, not per chunk.
+    if (it->second->lease_until_ms - now > ttl / 2) return true;
+    if (it->second->lease_until_ms <= now) Drop(device);  // lapsed: its state may have moved on
   }
-  auto claimed = store_->ClaimDevice(device, options_.owner, now, options_.lease_ttl.count());
+  auto claimed = store_->ClaimDevice(device, options_.owner, now, ttl);
   if (!claimed.ok()) return claimed.status();
   if (!*claimed) {
     Drop(device);
     return false;
   }
   if (auto it = resident_.find(device); it != resident_.end()) {
-    it->second->lease_until_ms = now + options_.lease_ttl.count();
+    it->second->lease_until_ms = now + ttl;
   }
   return true;
 }
@@ -188,7 +197,7 @@ Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& de
   dev->analyzer = std::make_unique<analysis::Analyzer>(
       options_.analyzer, [raw](analysis::Session&& s) { raw->closed.push_back(std::move(s)); });
   if (*saved) {
-    dev->saved = true;
+    dev->committed_next_seq = (*saved)->next_seq;
     dev->state = std::move(**saved);
     if (!dev->state.blob.empty()) {
       auto cache = std::make_shared<FetchCache>();
@@ -222,9 +231,9 @@ Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& de
     // picketd numbers chunks from 1; a tool that starts at 0 gets 0 analysed
     // when it is the first seq stored.
     dev->state.next_seq = 1;
-    auto first = chunks_->NextChunkFrom(device, 0);
+    auto first = chunks_->NextChunksFrom(device, 0, 1);
     if (!first.ok()) return first.status();
-    if (*first && (*first)->seq == 0) dev->state.next_seq = 0;
+    if (!first->empty() && first->front().seq == 0) dev->state.next_seq = 0;
   }
   dev->last_active_ms = clock_->WallMillis();
   dev->lease_until_ms = dev->last_active_ms + options_.lease_ttl.count();  // claimed just before
@@ -243,45 +252,64 @@ Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& de
 
 Result<bool> SessionAnalysis::Advance(const std::string& device) {
   waiting_.erase(device);
-  for (std::uint64_t done = 0; done < options_.chunks_per_turn; ++done) {
-    // The lease first, renewed with every chunk (a turn may outlast one ttl).
-    auto claimed = Claim(device);
-    if (!claimed.ok()) return claimed.status();
-    if (!*claimed) {
-      waiting_.insert(device);  // retried each pass: the other may die or let go
-      return false;
-    }
-    auto dev = Resident(device);
-    if (!dev.ok()) return dev.status();
-    Device& d = **dev;
-    auto row = chunks_->NextChunkFrom(device, d.state.next_seq);
-    if (!row.ok()) return row.status();
-    if (!*row) return false;  // caught up
-    bool gap = (*row)->gap_before_ms > 0;
-    if ((*row)->seq > d.state.next_seq) {
-      const std::int64_t waited = clock_->WallMillis() - (*row)->received_at_ms;
-      if (waited < options_.gap_wait.count()) {
-        waiting_.insert(device);
-        return false;
-      }
-      const std::uint64_t skipped = (*row)->seq - d.state.next_seq;
-      PICKET_LOG(kWarn, "collector", "chunks missing; analysis skips them", {"device", device},
-                 {"from_seq", d.state.next_seq}, {"count", skipped}, {"next_seq", (*row)->seq});
-      d.state.skipped_seqs += skipped;
-      gap = true;
-    }
-    Status st = AnalyseChunk(d, **row, gap);
+  auto more = AdvanceTurn(device);
+  // Whatever ended the turn, its chunks are committed before the next device's.
+  if (auto it = resident_.find(device); it != resident_.end()) {
+    Status st = more.ok() ? Flush(*it->second) : more.status();
+    if (!more.ok()) it->second->pending.clear();  // resumed from the store below or next pass
     if (st.code() == StatusCode::kConflict) {
-      // Another collector committed this device's analysis meanwhile: ours is stale.
       PICKET_LOG(kInfo, "collector", "device analysed elsewhere meanwhile; resuming from its state",
-                 {"device", device}, {"seq", (*row)->seq});
+                 {"device", device});
       Drop(device);
       waiting_.insert(device);
       return false;
     }
-    PICKET_RETURN_IF_ERROR(st);
+    if (!st.ok()) return st;
   }
-  return true;
+  return more;
+}
+
+Result<bool> SessionAnalysis::AdvanceTurn(const std::string& device) {
+  auto claimed = Claim(device);
+  if (!claimed.ok()) return claimed.status();
+  if (!*claimed) {
+    waiting_.insert(device);  // retried each pass: the other may die or let go
+    return false;
+  }
+  auto first = Resident(device);
+  if (!first.ok()) return first.status();
+  // One read for the turn: the chunks on record from the next seq on.
+  auto rows = chunks_->NextChunksFrom(device, (*first)->state.next_seq, options_.chunks_per_turn);
+  if (!rows.ok()) return rows.status();
+  for (const ChunkRow& row : *rows) {
+    claimed = Claim(device);  // renewed as it runs low: a turn may outlast the lease
+    if (!claimed.ok()) return claimed.status();
+    if (!*claimed) {
+      waiting_.insert(device);
+      return false;
+    }
+    auto dev = Resident(device);  // reloaded when the claim dropped a stale analyser
+    if (!dev.ok()) return dev.status();
+    Device& d = **dev;
+    if (row.seq < d.state.next_seq) continue;  // the reloaded state is past it
+    bool gap = row.gap_before_ms > 0;
+    if (row.seq > d.state.next_seq) {
+      const std::int64_t waited = clock_->WallMillis() - row.received_at_ms;
+      if (waited < options_.gap_wait.count()) {
+        waiting_.insert(device);
+        return false;
+      }
+      const std::uint64_t skipped = row.seq - d.state.next_seq;
+      PICKET_LOG(kWarn, "collector", "chunks missing; analysis skips them", {"device", device},
+                 {"from_seq", d.state.next_seq}, {"count", skipped}, {"next_seq", row.seq});
+      d.state.skipped_seqs += skipped;
+      gap = true;
+    }
+    // Conflict (another collector committed this device meanwhile) goes up to
+    // Advance, whose flush of what is left then finds nothing.
+    PICKET_RETURN_IF_ERROR(AnalyseChunk(d, row, gap));
+  }
+  return rows->size() >= options_.chunks_per_turn;  // a full turn: there may be more
 }
 
 Status SessionAnalysis::AnalyseChunk(Device& d, const ChunkRow& row, bool gap) {
@@ -312,18 +340,24 @@ Status SessionAnalysis::AnalyseChunk(Device& d, const ChunkRow& row, bool gap) {
   for (analysis::Session& s : chunk.closed) s.device = d.id;
   chunk.refs = d.analyzer->TakePacketRefs();
   chunk.state = d.state;
-  chunk.state.blob = d.analyzer->SaveState();
   chunk.state.next_seq = row.seq + 1;
   chunk.state.chunks_analysed += 1;
   chunk.state.damaged_chunks += damaged ? 1 : 0;
   chunk.state.sessions += chunk.closed.size();
-  chunk.previous_next_seq = d.saved ? std::optional<std::uint64_t>(d.state.next_seq) : std::nullopt;
-  PICKET_RETURN_IF_ERROR(store_->CommitChunk(d.id, chunk));
-  d.saved = true;
-  chunk.state.blob.clear();
-  d.state = std::move(chunk.state);
+  d.state = chunk.state;
+  d.pending.push_back(std::move(chunk));
   d.last_active_ms = clock_->WallMillis();
-  return Status::Ok();
+  return d.pending.size() >= kChunksPerCommit ? Flush(d) : Status::Ok();
+}
+
+Status SessionAnalysis::Flush(Device& d) {
+  if (d.pending.empty()) return Status::Ok();
+  d.pending.front().previous_next_seq = d.committed_next_seq;
+  d.pending.back().state.blob = d.analyzer->SaveState();  // the state after the last one
+  Status st = store_->CommitChunks(d.id, d.pending);
+  if (st.ok()) d.committed_next_seq = d.pending.back().state.next_seq;
+  d.pending.clear();  // failed: the caller drops the analyser, which resumes from the store
+  return st;
 }
 
 Status SessionAnalysis::RunRetention() {

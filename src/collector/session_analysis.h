@@ -91,8 +91,11 @@ class SessionAnalysis {
   // (its resident analyser, now stale, is dropped).
   Result<bool> Claim(const std::string& device);
   void Drop(const std::string& device);
-  // Analyses chunks of one device; true when it stopped with work left.
+  // Analyses chunks of one device and commits them; true when it stopped
+  // with work left.
   Result<bool> Advance(const std::string& device);
+  Result<bool> AdvanceTurn(const std::string& device);  // the analysis, without the last flush
+  Status Flush(Device& d);  // commits the chunks analysed since the last commit
   Status AnalyseChunk(Device& dev, const ChunkRow& row, bool gap);
   Status RunRetention();
   void EvictIdle();

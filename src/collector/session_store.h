@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,7 +97,14 @@ class SessionStore {
   // ---- writer ----
   // The saved state of one device; nullopt before its first chunk.
   virtual Result<std::optional<AnalysisState>> LoadState(const std::string& device) = 0;
-  virtual Status CommitChunk(const std::string& device, const AnalysedChunk& chunk) = 0;
+  // Consecutive chunks of one device in one transaction (analysis commits a
+  // few at a time: one state write and one log flush for them all): their
+  // sessions and packet refs, the last one's state, checked against the
+  // first one's previous_next_seq. Not empty.
+  virtual Status CommitChunks(const std::string& device, std::span<const AnalysedChunk> chunks) = 0;
+  Status CommitChunk(const std::string& device, const AnalysedChunk& chunk) {
+    return CommitChunks(device, {&chunk, 1});
+  }
   // Deletes up to `batch` sessions whose last packet is before `before_us`,
   // with their packet rows, in one transaction; returns how many.
   virtual Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) = 0;

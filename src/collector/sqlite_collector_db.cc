@@ -541,23 +541,30 @@ Result<std::vector<std::string>> SqliteCollectorDb::DevicesWithChunks() {
   return out;
 }
 
-Result<std::optional<AnalysisChunk>> SqliteCollectorDb::NextChunkFrom(const std::string& device,
-                                                                      std::uint64_t from_seq) {
+Result<std::vector<AnalysisChunk>> SqliteCollectorDb::NextChunksFrom(const std::string& device,
+                                                                     std::uint64_t from_seq,
+                                                                     std::size_t limit) {
   std::lock_guard lock(read_mu_);
   auto stmt = reader_->Prepare(
       "SELECT seq, path, coalesce(gap_before_ms, 0), received_at_ms FROM chunks "
-      "WHERE device = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1");
+      "WHERE device = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(from_seq, INT64_MAX)));
-  auto row = stmt->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<AnalysisChunk>();
-  AnalysisChunk c;
-  c.seq = static_cast<std::uint64_t>(stmt->Int(0));
-  c.path = stmt->Text(1);
-  c.gap_before_ms = stmt->Int(2);
-  c.received_at_ms = stmt->Int(3);
-  return std::optional<AnalysisChunk>(std::move(c));
+  stmt->Bind(1, device)
+      .Bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(from_seq, INT64_MAX)))
+      .Bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  std::vector<AnalysisChunk> out;
+  while (true) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    AnalysisChunk c;
+    c.seq = static_cast<std::uint64_t>(stmt->Int(0));
+    c.path = stmt->Text(1);
+    c.gap_before_ms = stmt->Int(2);
+    c.received_at_ms = stmt->Int(3);
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Result<PendingChunks> SqliteCollectorDb::ChunksFrom(const std::string& device,

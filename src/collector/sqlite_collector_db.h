@@ -34,8 +34,9 @@ class SqliteCollectorDb final : public CollectorDb {
   Result<std::optional<std::string>> ChunkPath(const std::string& device,
                                                std::uint64_t seq) override;
   Result<std::vector<std::string>> DevicesWithChunks() override;
-  Result<std::optional<AnalysisChunk>> NextChunkFrom(const std::string& device,
-                                                     std::uint64_t from_seq) override;
+  Result<std::vector<AnalysisChunk>> NextChunksFrom(const std::string& device,
+                                                    std::uint64_t from_seq,
+                                                    std::size_t limit) override;
   Result<PendingChunks> ChunksFrom(const std::string& device, std::uint64_t from_seq) override;
   Result<std::vector<StoredChunk>> OldestChunks(const std::optional<ChunkCursor>& after,
                                                 std::size_t limit) override;

@@ -246,7 +246,9 @@ Result<std::optional<AnalysisState>> SqliteSessionStore::LoadState(const std::st
   }
 }
 
-Status SqliteSessionStore::CommitChunk(const std::string& device, const AnalysedChunk& chunk) {
+Status SqliteSessionStore::CommitChunks(const std::string& device,
+                                        std::span<const AnalysedChunk> chunks) {
+  if (chunks.empty()) return Status::InvalidArgument("CommitChunks: no chunk");
   std::lock_guard lock(writer_mu_);
   auto tx = Transaction::Begin(writer_);
   if (!tx.ok()) return tx.status();
@@ -258,10 +260,34 @@ Status SqliteSessionStore::CommitChunk(const std::string& device, const Analysed
     if (!row.ok()) return row.status();
     const std::optional<std::uint64_t> stored =
         *row ? std::optional<std::uint64_t>(U64(on_record->Int(0))) : std::nullopt;
-    if (stored != chunk.previous_next_seq) {
+    if (stored != chunks.front().previous_next_seq) {
       return Status::Conflict("device " + device + ": its analysis state moved on elsewhere");
     }
   }
+  for (const AnalysedChunk& chunk : chunks) {
+    PICKET_RETURN_IF_ERROR(InsertChunkRows(device, chunk));
+  }
+  const AnalysisState& s = chunks.back().state;
+  auto state = writer_.Prepare(R"sql(
+    INSERT INTO analysis_state(device, next_seq, state, chunks_analysed, damaged_chunks,
+                               skipped_seqs, sessions)
+    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    ON CONFLICT(device) DO UPDATE SET next_seq = excluded.next_seq, state = excluded.state,
+      chunks_analysed = excluded.chunks_analysed, damaged_chunks = excluded.damaged_chunks,
+      skipped_seqs = excluded.skipped_seqs, sessions = excluded.sessions)sql");
+  if (!state.ok()) return state.status();
+  PICKET_RETURN_IF_ERROR(state->Bind(1, device)
+                             .Bind(2, I64(s.next_seq))
+                             .BindBlob(3, s.blob)
+                             .Bind(4, I64(s.chunks_analysed))
+                             .Bind(5, I64(s.damaged_chunks))
+                             .Bind(6, I64(s.skipped_seqs))
+                             .Bind(7, I64(s.sessions))
+                             .Run());
+  return tx->Commit();
+}
+
+Status SqliteSessionStore::InsertChunkRows(const std::string& device, const AnalysedChunk& chunk) {
   if (!chunk.closed.empty()) {
     auto insert = writer_.Prepare(R"sql(
       INSERT INTO sessions(device, uid, community_id, proto, src_ip, src_port, dst_ip, dst_port,
@@ -321,24 +347,7 @@ Status SqliteSessionStore::CommitChunk(const std::string& device, const Analysed
                                  .Run());
     }
   }
-  auto state = writer_.Prepare(R"sql(
-    INSERT INTO analysis_state(device, next_seq, state, chunks_analysed, damaged_chunks,
-                               skipped_seqs, sessions)
-    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)
-    ON CONFLICT(device) DO UPDATE SET next_seq = excluded.next_seq, state = excluded.state,
-      chunks_analysed = excluded.chunks_analysed, damaged_chunks = excluded.damaged_chunks,
-      skipped_seqs = excluded.skipped_seqs, sessions = excluded.sessions)sql");
-  if (!state.ok()) return state.status();
-  const AnalysisState& s = chunk.state;
-  PICKET_RETURN_IF_ERROR(state->Bind(1, device)
-                             .Bind(2, I64(s.next_seq))
-                             .BindBlob(3, s.blob)
-                             .Bind(4, I64(s.chunks_analysed))
-                             .Bind(5, I64(s.damaged_chunks))
-                             .Bind(6, I64(s.skipped_seqs))
-                             .Bind(7, I64(s.sessions))
-                             .Run());
-  return tx->Commit();
+  return Status::Ok();
 }
 
 Result<std::uint64_t> SqliteSessionStore::DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) {

@@ -15,7 +15,8 @@ class SqliteSessionStore final : public SessionStore {
   ~SqliteSessionStore() override;
 
   Result<std::optional<AnalysisState>> LoadState(const std::string& device) override;
-  Status CommitChunk(const std::string& device, const AnalysedChunk& chunk) override;
+  Status CommitChunks(const std::string& device, std::span<const AnalysedChunk> chunks) override;
+  using SessionStore::CommitChunk;
   Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) override;
   Result<bool> ClaimDevice(const std::string&, const std::string&, std::int64_t,
                            std::int64_t) override {
@@ -33,6 +34,8 @@ class SqliteSessionStore final : public SessionStore {
 
  private:
   SqliteSessionStore(std::string path, sqlite::Database writer, sqlite::Database reader);
+  // One chunk's sessions and packet refs, in the caller's transaction.
+  Status InsertChunkRows(const std::string& device, const AnalysedChunk& chunk);
   Result<std::vector<analysis::PacketRef>> PacketsLocked(const std::string& device,
                                                          std::uint64_t uid);
 

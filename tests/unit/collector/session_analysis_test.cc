@@ -128,9 +128,11 @@ class LeasedStore final : public SessionStore {
   Result<std::optional<AnalysisState>> LoadState(const std::string& d) override {
     return inner_->LoadState(d);
   }
-  Status CommitChunk(const std::string& d, const AnalysedChunk& c) override {
-    return inner_->CommitChunk(d, c);
+  Status CommitChunks(const std::string& d, std::span<const AnalysedChunk> c) override {
+    commit_sizes.push_back(c.size());
+    return inner_->CommitChunks(d, c);
   }
+  std::vector<std::size_t> commit_sizes;
   Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) override {
     return inner_->DeleteOlderThan(before_us, batch);
   }
@@ -192,6 +194,28 @@ TEST_SUITE("collector.session_analysis") {
     CHECK(h.Counters(*a).next_seq == 5);
     CHECK(h.Counters(*a).chunks_analysed == 4);
     CHECK(Summary(h.Sessions()) == expected);  // nothing counted twice
+  }
+
+  TEST_CASE("a turn commits its chunks 16 at a time, the rest when it ends") {
+    Harness h;
+    LeasedStore counted(h.store.get());
+    SessionAnalysisOptions o;
+    o.retention = std::chrono::milliseconds(0);
+    o.analyzer.label = false;
+    auto runner = SessionAnalysis::Create(o, h.db.get(), &counted, &h.clock).value();
+    for (int n = 1; n <= 40; ++n) h.Put(n, Chunk(n));
+    REQUIRE(runner->Pass().ok());
+    CHECK(counted.commit_sizes == std::vector<std::size_t>{16, 16, 8});
+    CHECK(h.Counters(*runner).next_seq == 41);
+    CHECK(h.Counters(*runner).chunks_analysed == 40);
+    // What one commit per chunk stores (a fresh runner for every chunk).
+    Harness one;
+    for (int n = 1; n <= 40; ++n) {
+      one.Put(n, Chunk(n));
+      REQUIRE(one.Runner()->Pass().ok());
+    }
+    CHECK(Summary(h.Sessions()) == Summary(one.Sessions()));
+    CHECK(h.Sessions().size() == one.Sessions().size());
   }
 
   TEST_CASE("a device leased by another collector waits, then is taken over from its state") {
