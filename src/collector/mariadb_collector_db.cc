@@ -1,7 +1,7 @@
 #include "collector/mariadb_collector_db.h"
+#include "collector/mariadb_sql.h"
 
 #include <algorithm>
-#include <charconv>
 #include <tuple>
 
 #include "picket/common/json_limits.h"
@@ -10,6 +10,7 @@ namespace picket::collector {
 
 namespace {
 
+using namespace sql;  // literals, integer columns, Transaction (mariadb_sql.h)
 using sync::SqlRow;
 using sync::SqlValue;
 
@@ -109,12 +110,7 @@ CREATE TABLE IF NOT EXISTS collector_idempotency_keys(
 // Counters saturate here, as in SQLite: every value stays exact in JSON.
 constexpr std::string_view kCounterMax = "9007199254740991";
 
-// Multi-row INSERTs stop growing here, well under max_allowed_packet.
-constexpr std::size_t kMaxInsertBytes = 1 << 20;
 
-std::string Int(std::int64_t v) { return std::to_string(v); }
-std::string Int(std::uint64_t v) { return std::to_string(static_cast<std::int64_t>(v)); }
-std::string OptInt(const std::optional<std::int64_t>& v) { return v ? Int(*v) : "NULL"; }
 
 std::string ClampLimit(std::uint64_t limit) {
   return std::to_string(std::clamp<std::uint64_t>(limit, 1, kMaxListLimit));
@@ -125,23 +121,6 @@ std::string SinceBound(const ListQuery& q) {
   return Int(q.since ? static_cast<std::int64_t>(std::min<std::uint64_t>(*q.since, INT64_MAX))
                      : std::int64_t{-1});
 }
-
-// Connection problems become Unavailable: the device retries.
-Status AsUnavailable(const Status& st) {
-  return st.code() == StatusCode::kUnavailable ? st : Status::Unavailable(st.message());
-}
-
-Result<std::int64_t> ParseInt(const SqlValue& v) {
-  std::int64_t out = 0;
-  if (!v) return Status::Internal("MariaDB returned NULL for an integer column");
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || end != v->data() + v->size()) {
-    return Status::Internal("MariaDB returned \"" + *v + "\" for an integer column");
-  }
-  return out;
-}
-
-std::uint64_t NonNegative(std::int64_t v) { return static_cast<std::uint64_t>(std::max<std::int64_t>(0, v)); }
 
 // How a column of a listing reaches JSON: the text protocol gives strings, so
 // the types are named here where SQLite's values carry their own.
@@ -192,34 +171,6 @@ Result<nlohmann::json> RowsAsJson(const std::vector<SqlRow>& rows,
 
 using Lease = MariaDbConnectionPool::Lease;
 
-// One transaction on a lease, rolled back unless committed (and not at all
-// when the connection is broken: the server drops it with the session).
-class Transaction {
- public:
-  static Result<Transaction> Begin(Lease& conn) {
-    PICKET_RETURN_IF_ERROR(conn.Execute("START TRANSACTION"));
-    return Transaction(conn);
-  }
-  Transaction(Transaction&& other) noexcept : conn_(other.conn_), open_(other.open_) {
-    other.open_ = false;
-  }
-  Transaction& operator=(Transaction&&) = delete;
-  ~Transaction() {
-    if (open_ && !conn_.broken()) (void)conn_.Execute("ROLLBACK");
-  }
-  Status Commit() {
-    open_ = false;
-    Status st = conn_.Execute("COMMIT");
-    if (!st.ok() && !conn_.broken()) (void)conn_.Execute("ROLLBACK");
-    return st;
-  }
-
- private:
-  explicit Transaction(Lease& conn) : conn_(conn) {}
-  Lease& conn_;
-  bool open_ = true;
-};
-
 // Same rules as SqliteCollectorDb::UpsertDevice; locks the device row.
 Status UpsertDevice(Lease& conn, const std::string& device, std::int64_t now_ms,
                     const DeviceReport& report) {
@@ -249,20 +200,6 @@ Status InsertRows(Lease& conn, std::string_view prefix, const std::vector<std::s
     }
   }
   return Status::Ok();
-}
-
-// One integer read by `sql`; `fallback` when it returns no row or NULL.
-Result<std::int64_t> ReadInt(Lease& conn, const std::string& sql, std::int64_t fallback) {
-  auto rows = conn.Query(sql);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty() || rows->front().empty() || !rows->front()[0]) return fallback;
-  return ParseInt(rows->front()[0]);
-}
-
-Result<std::uint64_t> RowCount(Lease& conn) {
-  auto n = ReadInt(conn, "SELECT ROW_COUNT()", 0);
-  if (!n.ok()) return n.status();
-  return NonNegative(*n);
 }
 
 }  // namespace
@@ -297,23 +234,8 @@ MariaDbCollectorDb::~MariaDbCollectorDb() = default;
 Status MariaDbCollectorDb::CreateSchema() {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  PICKET_RETURN_IF_ERROR(conn->Execute(kSchemaTable));
-  auto found = conn->Query("SELECT version FROM collector_schema WHERE id = 1");
-  if (!found.ok()) return found.status();
-  if (!found->empty()) {
-    auto version = ParseInt(found->front().at(0));
-    if (!version.ok()) return version.status();
-    if (*version > kSchemaVersion) {
-      return Status::FailedPrecondition(
-          pool_.url().Redacted() + ": collector schema version " + std::to_string(*version) +
-          " is newer than this collector's (" + std::to_string(kSchemaVersion) + ")");
-    }
-  }
-  // IF NOT EXISTS: collectors opening together all succeed.
-  for (std::string_view table : kTables) PICKET_RETURN_IF_ERROR(conn->Execute(table));
-  return conn->Execute(
-      "INSERT INTO collector_schema(id, version) VALUES(1, " + std::to_string(kSchemaVersion) +
-      ") ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))");
+  return sql::CreateVersionedSchema(*conn, kSchemaTable, "collector_schema", kTables, kSchemaVersion,
+                                    "collector");
 }
 
 Result<std::optional<std::string>> MariaDbCollectorDb::ChunkText(std::string_view column,
@@ -341,40 +263,13 @@ Result<std::optional<std::string>> MariaDbCollectorDb::ChunkPath(const std::stri
 
 // ---- chunk PUTs: group commit ----
 
-struct MariaDbCollectorDb::QueuedPut {
-  const ChunkPutRequest* request;
-  std::optional<Result<ChunkPut>> result;  // set when its commit is over
-};
-
 Result<ChunkPut> MariaDbCollectorDb::PutChunk(const ChunkPutRequest& request) {
-  QueuedPut mine{&request, std::nullopt};
-  std::unique_lock lock(queue_mu_);
-  queue_.push_back(&mine);
-  // Leader/follower as in SqliteCollectorDb: whoever finds no commit running
-  // takes the whole queue; the others wait for the commit holding their chunk.
-  while (!mine.result) {
-    if (committing_) {
-      committed_.wait(lock);
-      continue;
-    }
-    committing_ = true;
-    std::vector<QueuedPut*> batch;
-    batch.swap(queue_);
-    lock.unlock();
-    CommitChunks(std::move(batch));
-    lock.lock();
-    committing_ = false;
-    committed_.notify_all();
-  }
-  return std::move(*mine.result);
+  return commits_.Submit(request, [this](std::vector<QueuedPut*>& batch) { CommitChunks(batch); });
 }
 
-std::size_t MariaDbCollectorDb::chunks_queued() {
-  std::lock_guard lock(queue_mu_);
-  return queue_.size();
-}
+std::size_t MariaDbCollectorDb::chunks_queued() { return commits_.queued(); }
 
-void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*> batch) {
+void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*>& batch) {
   // Every collector locks device rows (and chunk keys) in this order, so two
   // batches wait for each other but never deadlock.
   std::stable_sort(batch.begin(), batch.end(), [](const QueuedPut* a, const QueuedPut* b) {
@@ -382,7 +277,7 @@ void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*> batch) {
            std::tie(b->request->record->device, b->request->record->seq);
   });
   auto fail_all = [&](const Status& st) {
-    for (QueuedPut* q : batch) q->result = st;
+    for (QueuedPut* q : batch) q->answer = st;
   };
   auto conn = pool_.Borrow();
   if (!conn.ok()) return fail_all(AsUnavailable(conn.status()));
@@ -418,7 +313,7 @@ void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*> batch) {
   if (Status st = tx->Commit(); !st.ok()) return fail_all(AsUnavailable(st));
   chunk_commits_.fetch_add(1);
   chunks_committed_.fetch_add(batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(*outcomes[i]);
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(*outcomes[i]);
 }
 
 Result<ChunkPut> MariaDbCollectorDb::PutOneChunk(Lease& conn, const ChunkPutRequest& request) {

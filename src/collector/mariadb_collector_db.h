@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/collector_db.h"
+#include "collector/group_commit.h"
 #include "collector/mariadb_pool.h"
 
 namespace picket::collector {
@@ -71,16 +72,14 @@ class MariaDbCollectorDb final : public CollectorDb {
   Result<std::optional<std::string>> ChunkText(std::string_view column, const std::string& device,
                                                std::uint64_t seq);
 
-  struct QueuedPut;
-  void CommitChunks(std::vector<QueuedPut*> batch);
+  using Commits = GroupCommit<ChunkPutRequest, Result<ChunkPut>>;
+  using QueuedPut = Commits::Item;
+  void CommitChunks(std::vector<QueuedPut*>& batch);
   // In the batch's transaction, after its savepoint.
   Result<ChunkPut> PutOneChunk(Lease& conn, const ChunkPutRequest& request);
 
   MariaDbConnectionPool pool_;
-  std::mutex queue_mu_;  // the group commit's queue
-  std::condition_variable committed_;
-  std::vector<QueuedPut*> queue_;
-  bool committing_ = false;
+  Commits commits_;
 };
 
 }  // namespace picket::collector

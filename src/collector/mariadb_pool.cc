@@ -1,14 +1,14 @@
 #include "collector/mariadb_pool.h"
 
+#include "collector/mariadb_sql.h"
+
 namespace picket::collector {
 
 using sync::SqlRow;
 
 namespace {
 
-Status AsUnavailable(const Status& st) {
-  return st.code() == StatusCode::kUnavailable ? st : Status::Unavailable(st.message());
-}
+using sql::AsUnavailable;
 
 // A new pooled connection with the session settings every engine call assumes.
 Result<std::unique_ptr<sync::MariaDbConnection>> ConnectSession(const sync::DbUrl& url) {

@@ -37,6 +37,7 @@ class MariaDbConnectionPool {
     Status Execute(std::string_view sql);
     std::string Quote(std::string_view text) { return conn_->Quote(text); }
     bool broken() const { return broken_; }
+    const sync::DbUrl& url() const { return pool_->url(); }
 
    private:
     MariaDbConnectionPool* pool_;

@@ -1,7 +1,7 @@
 #include "collector/mariadb_session_store.h"
+#include "collector/mariadb_sql.h"
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +11,7 @@ namespace picket::collector {
 
 namespace {
 
+using namespace sql;  // literals, integer columns, Transaction (mariadb_sql.h)
 using sync::SqlRow;
 using sync::SqlValue;
 
@@ -99,28 +100,10 @@ constexpr std::string_view kSessionColumns =
     "last_ts_us, state, history, end_reason, app, category, risks, risk_score, server_name";
 constexpr std::size_t kSessionColumnCount = 25;
 
-// Multi-row INSERTs stop growing here, well under max_allowed_packet.
-constexpr std::size_t kMaxInsertBytes = 1 << 20;
 // The command byte and the server's own margin around a statement.
 constexpr std::size_t kPacketSlack = 1024;
 
 // Stored as SQLite stores them: the two's-complement int64 of a uint64.
-std::string Int(std::int64_t v) { return std::to_string(v); }
-std::string Int(std::uint64_t v) { return std::to_string(static_cast<std::int64_t>(v)); }
-
-std::uint64_t NonNegative(std::int64_t v) {
-  return static_cast<std::uint64_t>(std::max<std::int64_t>(0, v));
-}
-
-Result<std::int64_t> ParseInt(const SqlValue& v) {
-  std::int64_t out = 0;
-  if (!v) return Status::Internal("MariaDB returned NULL for an integer column");
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || end != v->data() + v->size()) {
-    return Status::Internal("MariaDB returned \"" + *v + "\" for an integer column");
-  }
-  return out;
-}
 
 // Reads the cells of one row; the first bad one is kept in `error`.
 struct RowReader {
@@ -196,43 +179,6 @@ Status AppendPackets(const std::string& where, const std::string& device, std::u
 
 using Lease = MariaDbConnectionPool::Lease;
 
-// One transaction on a lease, rolled back unless committed (and not at all
-// when the connection is broken: the server drops it with the session).
-class Transaction {
- public:
-  static Result<Transaction> Begin(Lease& conn) {
-    PICKET_RETURN_IF_ERROR(conn.Execute("START TRANSACTION"));
-    return Transaction(conn);
-  }
-  Transaction(Transaction&& other) noexcept : conn_(other.conn_), open_(other.open_) {
-    other.open_ = false;
-  }
-  Transaction& operator=(Transaction&&) = delete;
-  ~Transaction() {
-    if (open_ && !conn_.broken()) (void)conn_.Execute("ROLLBACK");
-  }
-  Status Commit() {
-    open_ = false;
-    Status st = conn_.Execute("COMMIT");
-    if (!st.ok() && !conn_.broken()) (void)conn_.Execute("ROLLBACK");
-    return st;
-  }
-
- private:
-  explicit Transaction(Lease& conn) : conn_(conn) {}
-  Lease& conn_;
-  bool open_ = true;
-};
-
-Result<std::uint64_t> RowCount(Lease& conn) {
-  auto rows = conn.Query("SELECT ROW_COUNT()");
-  if (!rows.ok()) return rows.status();
-  if (rows->empty() || rows->front().empty()) return std::uint64_t{0};
-  auto n = ParseInt(rows->front()[0]);
-  if (!n.ok()) return n.status();
-  return NonNegative(*n);
-}
-
 // "a, b" with `table` ("s.") before each column: "s.a, s.b".
 std::string Qualified(std::string_view columns, std::string_view table) {
   std::string out;
@@ -277,24 +223,8 @@ MariaDbSessionStore::~MariaDbSessionStore() = default;
 Status MariaDbSessionStore::CreateSchema() {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  PICKET_RETURN_IF_ERROR(conn->Execute(kSchemaTable));
-  auto found = conn->Query("SELECT version FROM collector_session_schema WHERE id = 1");
-  if (!found.ok()) return found.status();
-  if (!found->empty()) {
-    auto version = ParseInt(found->front().at(0));
-    if (!version.ok()) return version.status();
-    if (*version > kSchemaVersion) {
-      return Status::FailedPrecondition(
-          pool_.url().Redacted() + ": session schema version " + std::to_string(*version) +
-          " is newer than this collector's (" + std::to_string(kSchemaVersion) + ")");
-    }
-  }
-  // IF NOT EXISTS: collectors opening together all succeed.
-  for (std::string_view table : kTables) PICKET_RETURN_IF_ERROR(conn->Execute(table));
-  PICKET_RETURN_IF_ERROR(
-      conn->Execute("INSERT INTO collector_session_schema(id, version) VALUES(1, " +
-                    std::to_string(kSchemaVersion) +
-                    ") ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))"));
+  PICKET_RETURN_IF_ERROR(sql::CreateVersionedSchema(*conn, kSchemaTable, "collector_session_schema",
+                                                    kTables, kSchemaVersion, "session"));
   auto limit = conn->Query("SELECT @@max_allowed_packet");
   if (!limit.ok()) return limit.status();
   if (!limit->empty() && !limit->front().empty()) {

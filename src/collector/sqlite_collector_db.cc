@@ -248,43 +248,16 @@ Result<std::optional<std::string>> SqliteCollectorDb::ChunkHash(const std::strin
   return ChunkText("SELECT sha256 FROM chunks WHERE device=?1 AND seq=?2", device, seq);
 }
 
-struct SqliteCollectorDb::QueuedPut {
-  const ChunkPutRequest* request;
-  std::optional<Result<ChunkPut>> result;  // set when its commit is over
-};
-
 Result<ChunkPut> SqliteCollectorDb::PutChunk(const ChunkPutRequest& request) {
-  QueuedPut mine{&request, std::nullopt};
-  std::unique_lock lock(queue_mu_);
-  queue_.push_back(&mine);
-  // Leader/follower: whoever finds no commit running takes the whole queue;
-  // the others wait for the commit that holds their chunk.
-  while (!mine.result) {
-    if (committing_) {
-      committed_.wait(lock);
-      continue;
-    }
-    committing_ = true;
-    std::vector<QueuedPut*> batch;
-    batch.swap(queue_);
-    lock.unlock();
-    CommitChunks(batch);
-    lock.lock();
-    committing_ = false;
-    committed_.notify_all();
-  }
-  return std::move(*mine.result);
+  return commits_.Submit(request, [this](std::vector<QueuedPut*>& batch) { CommitChunks(batch); });
 }
 
-std::size_t SqliteCollectorDb::chunks_queued() {
-  std::lock_guard lock(queue_mu_);
-  return queue_.size();
-}
+std::size_t SqliteCollectorDb::chunks_queued() { return commits_.queued(); }
 
 void SqliteCollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
   std::lock_guard lock(mu_);
   auto fail_all = [&](const Status& st) {
-    for (QueuedPut* q : batch) q->result = st;
+    for (QueuedPut* q : batch) q->answer = st;
   };
   auto tx = Transaction::Begin(db_);
   if (!tx.ok()) return fail_all(tx.status());
@@ -315,7 +288,7 @@ void SqliteCollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
   if (Status st = tx->Commit(); !st.ok()) return fail_all(st);
   chunk_commits_.fetch_add(1);
   chunks_committed_.fetch_add(batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(*outcomes[i]);
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(*outcomes[i]);
 }
 
 Result<ChunkPut> SqliteCollectorDb::PutOneChunk(const ChunkPutRequest& request) {

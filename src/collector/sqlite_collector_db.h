@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "collector/collector_db.h"
+#include "collector/group_commit.h"
 #include "picket/sqlite/database.h"
 
 namespace picket::collector {
@@ -63,16 +64,14 @@ class SqliteCollectorDb final : public CollectorDb {
   Status CreateSchema();
   Status UpsertDevice(const std::string& device, std::int64_t now_ms, const DeviceReport& report);
 
-  struct QueuedPut;
+  using Commits = GroupCommit<ChunkPutRequest, Result<ChunkPut>>;
+  using QueuedPut = Commits::Item;
   void CommitChunks(const std::vector<QueuedPut*>& batch);  // holds mu_
   Result<ChunkPut> PutOneChunk(const ChunkPutRequest& request);  // in the batch's transaction
 
   std::mutex mu_;  // writes, on db_
   sqlite::Database db_;
-  std::mutex queue_mu_;  // the group commit's queue
-  std::condition_variable committed_;
-  std::vector<QueuedPut*> queue_;
-  bool committing_ = false;
+  Commits commits_;
   std::mutex read_mu_;  // reads, on reader_ (so a long read never stalls a write)
   std::optional<sqlite::Database> reader_;
 };
