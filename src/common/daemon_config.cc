@@ -104,6 +104,7 @@ void ReadUpload(JsonObjectReader& r, UploadSection& u) {
     }
   }
   r.Bool("allow_plain_http", &u.allow_plain_http);
+  r.Bool("spread_collectors", &u.spread_collectors);
   for (std::size_t i = 0; i < u.collectors.size(); ++i) {
     if (auto why = RefuseCollectorUrl(u, u.collectors[i], /*discovered=*/false)) {
       r.ErrorBelow("collectors/" + std::to_string(i), *why);
@@ -444,7 +445,8 @@ Json DaemonConfigToJsonValue(const DaemonConfig& c) {
         {"encoding", c.upload.zstd ? "zstd" : "gzip"},
         {"heartbeat_interval", ms(c.upload.heartbeat_interval)},
         {"discover", c.upload.discover},
-        {"allow_plain_http", c.upload.allow_plain_http}}},
+        {"allow_plain_http", c.upload.allow_plain_http},
+        {"spread_collectors", c.upload.spread_collectors}}},
       {"scans", scans},
       {"scan_max_probes", c.scan_max_probes},
       {"scan_max_pps", c.scan_max_pps},

@@ -266,6 +266,7 @@ class Daemon {
     }
     // Each device its own order: the fleet spreads evenly over the collectors
     // and a failed one's devices fail over to the rest (upload_scheduler).
+    if (!running.upload.spread_collectors) return all;
     return RendezvousOrder(running.device.id, std::move(all));
   }
 

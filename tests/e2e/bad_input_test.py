@@ -393,7 +393,8 @@ def bad_collector_case(kind):
         real_port = free_tcp_port()
         real = f"http://127.0.0.1:{real_port}"
         # First the bad collector, then the real one, which is down during the bad phase.
-        cfg = env.config([fake.url, real], upload={"low_speed_time": "2s"} if kind == "hang" else None)
+        cfg = env.config([fake.url, real], upload={"spread_collectors": False,  # the listed order
+                                                   **({"low_speed_time": "2s"} if kind == "hang" else {})})
         env.picketd(cfg)
         env.wait_capturing()
         env.make_chunks(3)

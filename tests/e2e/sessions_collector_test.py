@@ -25,7 +25,7 @@ import struct, subprocess, sys, tempfile, threading, time, traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
-from servers import Processes, skip_code, start_collector, wait_for  # noqa: E402
+from servers import Processes, WaitTimeout, skip_code, start_collector, wait_for  # noqa: E402
 from e2e_support import pcap_packets  # noqa: E402
 
 IGNORED = {"device", "id", "packets"}
@@ -372,6 +372,23 @@ def long_capture(pcaps_dir, repeats):
     return header, records
 
 
+def throttled_until(pid, done, what, timeout):
+    """Lets `pid` run in 1 ms slices, stopped (SIGSTOP) in between while `done()` is read, until
+    it holds; returns with the process stopped. Analysis commits many chunks at a time and runs
+    through this capture in ~0.1 s: unthrottled, a kill meant for the middle often came after the
+    end. Bounded by `timeout` (WaitTimeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        os.kill(pid, signal.SIGSTOP)
+        if done():
+            return
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGCONT)
+            raise WaitTimeout(f"timed out after {timeout}s waiting for {what}")
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.001)  # the slice it runs (a duty cycle, not a wait for an event)
+
+
 def case_kill(args, procs, work, picket, rng, figures):
     header, records = long_capture(args.pcaps, args.repeats)
     check(header is not None and records, "no Ethernet captures to build the long upload from")
@@ -422,10 +439,10 @@ def case_kill(args, procs, work, picket, rng, figures):
         step = max(1, remaining // (args.rounds - round_no + 1))
         target = previous + step
         try:
-            wait_for(f"analysis past seq {target}", lambda: analysis_progress(collector_dir, "long") >= target,
-                     timeout=300, interval=0.002)
+            throttled_until(p.pid, lambda: analysis_progress(collector_dir, "long") >= target,
+                            f"analysis past seq {target}", timeout=300)
         finally:
-            os.kill(p.pid, signal.SIGKILL)
+            os.kill(p.pid, signal.SIGKILL)  # stopped or not, SIGKILL ends it
             procs.wait(p, 10)
         now = analysis_progress(collector_dir, "long")
         if now <= last:

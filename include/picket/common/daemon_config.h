@@ -70,6 +70,10 @@ struct UploadSection {
   // http:// to a host outside loopback sends the bearer token in clear text:
   // refused unless asked for by name.
   bool allow_plain_http = false;
+  // true: the collectors (configured and discovered) ranked per device by
+  // rendezvous hashing, so a fleet spreads over them; false: tried in the
+  // listed order, discovered ones after (a primary and its standbys).
+  bool spread_collectors = true;
 };
 
 // Why a collector URL may not receive this device's chunks and token, or

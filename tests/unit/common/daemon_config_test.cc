@@ -59,7 +59,8 @@ TEST_SUITE("common.config") {
                   "chunk_idle": "5s"},
       "buffer": {"dir": "/data/picket", "max_bytes": 536870912},
       "upload": {"collectors": ["https://c1.example:8443/base/", "http://[::1]:8750"],
-                 "threads": 4, "retry_base": "500ms", "retry_max": "1h", "gzip": false},
+                 "threads": 4, "retry_base": "500ms", "retry_max": "1h", "gzip": false,
+                 "spread_collectors": false},
       "scans": [{"id": "s1", "targets": "127.0.0.0/24,127.1.0.1-127.1.0.9", "ports": "1-1024",
                  "rate_pps": 50000, "mode": "syn", "retries": 2, "wait": "3s"}],
       "zookeeper": {"hosts": "127.0.0.1:2181,zk2:2181", "root": "/picket/prod",
@@ -79,6 +80,7 @@ TEST_SUITE("common.config") {
     CHECK(d.upload.collectors.size() == 2);
     CHECK(d.upload.retry_base == std::chrono::milliseconds(500));
     CHECK_FALSE(d.upload.gzip);
+    CHECK_FALSE(d.upload.spread_collectors);
     REQUIRE(d.scans.size() == 1);
     CHECK(d.scans[0].rate_pps == 50000);
     CHECK(d.scans[0].mode == ScanMode::kSyn);
