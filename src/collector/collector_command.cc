@@ -101,17 +101,18 @@ int RunCollectorCommand(std::span<char* const> args) {
   // Every file the collector creates (chunks, databases, WAL) is its owner's only.
   ::umask(077);
   if (Status st = PrepareDataDir(o.data_dir); !st.ok()) return StartupError(st);
-  // Metadata: <data>/collector.db, or the MariaDB many collectors share (--store).
-  auto opened = o.store ? CollectorDb::OpenMariaDb(*o.store, o.store_connections)
-                        : CollectorDb::Open(o.data_dir + "/collector.db");
-  if (!opened.ok()) return StartupError(opened.status().WithContext(o.store ? "--store" : "--data"));
-  std::unique_ptr<CollectorDb> db = std::move(*opened);
   const char* chunks_flag = o.chunks_dir.empty() ? "--data" : "--chunks";
   auto store = o.chunks_dir.empty()
                    ? ChunkStore::Open(o.data_dir)
                    : ChunkStore::OpenRoot(o.chunks_dir, o.store ? ChunkStore::Sharing::kShared
                                                                 : ChunkStore::Sharing::kOwn);
   if (!store.ok()) return StartupError(store.status().WithContext(chunks_flag));
+  // Metadata: <data>/collector.db, or the MariaDB many collectors share (--store),
+  // whose chunk rows may only name files under the chunk root.
+  auto opened = o.store ? CollectorDb::OpenMariaDb(*o.store, o.store_connections, store->root())
+                        : CollectorDb::Open(o.data_dir + "/collector.db");
+  if (!opened.ok()) return StartupError(opened.status().WithContext(o.store ? "--store" : "--data"));
+  std::unique_ptr<CollectorDb> db = std::move(*opened);
   auto swept =
       store->SweepOrphans([&db](const std::string& device) { return db->ChunkSeqs(device); });
   if (!swept.ok()) return StartupError(swept.status().WithContext(chunks_flag));

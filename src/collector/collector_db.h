@@ -125,11 +125,15 @@ class CollectorDb {
   static Result<std::unique_ptr<CollectorDb>> Open(const std::string& path);
   // Many collectors: the tables in a MariaDB database (created if missing),
   // `connections` connections for the writers and readers. Errors name the
-  // database (password redacted).
+  // database (password redacted). With a `chunk_root`, a chunk row whose path
+  // is not <chunk_root>/<device>/<seq>.pcap is never handed out (whoever can
+  // write the database must not make a collector serve or delete other files).
   static Result<std::unique_ptr<CollectorDb>> OpenMariaDb(const std::string& url,
-                                                          std::size_t connections);
+                                                          std::size_t connections,
+                                                          std::string chunk_root = "");
   static Result<std::unique_ptr<CollectorDb>> OpenMariaDb(const sync::DbUrl& url,
-                                                          std::size_t connections);
+                                                          std::size_t connections,
+                                                          std::string chunk_root = "");
   virtual ~CollectorDb() = default;
   CollectorDb(const CollectorDb&) = delete;
   CollectorDb& operator=(const CollectorDb&) = delete;

@@ -2,9 +2,12 @@
 #include "collector/mariadb_sql.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <tuple>
 
 #include "picket/common/json_limits.h"
+#include "picket/common/log.h"
+#include "picket/common/wire.h"
 
 namespace picket::collector {
 
@@ -207,24 +210,27 @@ Status InsertRows(Lease& conn, std::string_view prefix, const std::vector<std::s
 // ---- the collector database ----
 
 Result<std::unique_ptr<CollectorDb>> CollectorDb::OpenMariaDb(const std::string& url,
-                                                              std::size_t connections) {
+                                                              std::size_t connections,
+                                                              std::string chunk_root) {
   auto parsed = sync::ParseDbUrl(url);
   if (!parsed.ok()) return parsed.status();
-  return OpenMariaDb(*parsed, connections);
+  return OpenMariaDb(*parsed, connections, std::move(chunk_root));
 }
 
 Result<std::unique_ptr<CollectorDb>> CollectorDb::OpenMariaDb(const sync::DbUrl& url,
-                                                              std::size_t connections) {
-  auto db = MariaDbCollectorDb::Open(url, connections);
+                                                              std::size_t connections,
+                                                              std::string chunk_root) {
+  auto db = MariaDbCollectorDb::Open(url, connections, std::move(chunk_root));
   if (!db.ok()) return db.status();
   return std::unique_ptr<CollectorDb>(std::move(*db));
 }
 
 Result<std::unique_ptr<MariaDbCollectorDb>> MariaDbCollectorDb::Open(const sync::DbUrl& url,
-                                                                     std::size_t connections) {
+                                                                     std::size_t connections,
+                                                                     std::string chunk_root) {
   // Two at least: a retention sweep or a listing never stalls the chunk commits.
-  std::unique_ptr<MariaDbCollectorDb> db(
-      new MariaDbCollectorDb(url, std::max<std::size_t>(connections, 2)));
+  std::unique_ptr<MariaDbCollectorDb> db(new MariaDbCollectorDb(
+      url, std::max<std::size_t>(connections, 2), std::move(chunk_root)));
   PICKET_RETURN_IF_ERROR(db->CreateSchema());
   return db;
 }
@@ -258,7 +264,33 @@ Result<std::optional<std::string>> MariaDbCollectorDb::ChunkHash(const std::stri
 
 Result<std::optional<std::string>> MariaDbCollectorDb::ChunkPath(const std::string& device,
                                                                  std::uint64_t seq) {
-  return ChunkText("path", device, seq);
+  auto path = ChunkText("path", device, seq);
+  if (!path.ok() || !*path) return path;
+  auto checked = CheckedPath(device, seq, **path);
+  if (!checked.ok()) return checked.status();
+  return std::optional<std::string>(std::move(*checked));
+}
+
+Result<std::string> MariaDbCollectorDb::CheckedPath(const std::string& device, std::uint64_t seq,
+                                                    const std::string& stored) const {
+  if (chunk_root_.empty()) return stored;
+  char name[32];
+  std::snprintf(name, sizeof name, "%012llu.pcap", static_cast<unsigned long long>(seq));
+  const std::string expected = chunk_root_ + "/" + device + "/" + name;
+  if (wire::IsValidDeviceId(device) && stored == expected) return stored;
+  return Status::Corruption("collector_chunks row (" + device.substr(0, 80) + ", " +
+                            std::to_string(seq) + ") in " + pool_.url().Redacted() +
+                            ": path \"" + stored.substr(0, 200) +
+                            "\" is not this collector's chunk file " + expected.substr(0, 300));
+}
+
+std::string MariaDbCollectorDb::PathOrNothing(const std::string& device, std::uint64_t seq,
+                                              const std::string& stored) const {
+  auto checked = CheckedPath(device, seq, stored);
+  if (checked.ok()) return std::move(*checked);
+  PICKET_LOG(kWarn, "collector", "chunk row with a foreign path: its file is left alone",
+             {"status", checked.status()});
+  return "";
 }
 
 // ---- chunk PUTs: group commit ----
@@ -484,8 +516,9 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::OldestChunks(
     if (!seq.ok()) return seq.status();
     if (!bytes.ok()) return bytes.status();
     if (!at.ok()) return at.status();
-    out.push_back({row[0].value_or(""), static_cast<std::uint64_t>(*seq), NonNegative(*bytes), *at,
-                   row.at(4).value_or("")});
+    const std::string device = row[0].value_or("");
+    const auto s = static_cast<std::uint64_t>(*seq);
+    out.push_back({device, s, NonNegative(*bytes), *at, PathOrNothing(device, s, row.at(4).value_or(""))});
   }
   return out;
 }
@@ -532,7 +565,8 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::DeleteChunks(
     auto at = ParseInt(row.at(1));
     if (!bytes.ok()) return bytes.status();
     if (!at.ok()) return at.status();
-    StoredChunk c{device, seq, NonNegative(*bytes), *at, row.at(2).value_or("")};
+    StoredChunk c{device, seq, NonNegative(*bytes), *at,
+                  PathOrNothing(device, seq, row.at(2).value_or(""))};
     PICKET_RETURN_IF_ERROR(conn->Execute(
         "UPDATE collector_devices SET chunks = GREATEST(chunks - 1, 0), chunk_bytes = "
         "GREATEST(chunk_bytes - " + Int(c.bytes) + ", 0) WHERE id = " + dev));
@@ -634,7 +668,9 @@ Result<std::vector<AnalysisChunk>> MariaDbCollectorDb::NextChunksFrom(const std:
     if (!received.ok()) return received.status();
     AnalysisChunk c;
     c.seq = static_cast<std::uint64_t>(*seq);
-    c.path = row.at(1).value_or("");
+    auto path = CheckedPath(device, c.seq, row.at(1).value_or(""));
+    if (!path.ok()) return path.status();
+    c.path = std::move(*path);
     c.gap_before_ms = *gap;
     c.received_at_ms = *received;
     out.push_back(std::move(c));

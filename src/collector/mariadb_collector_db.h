@@ -23,7 +23,8 @@ class MariaDbCollectorDb final : public CollectorDb {
   // Connects, creates the tables when missing (harmless when several
   // collectors open at once) and refuses a newer schema version.
   static Result<std::unique_ptr<MariaDbCollectorDb>> Open(const sync::DbUrl& url,
-                                                          std::size_t connections);
+                                                          std::size_t connections,
+                                                          std::string chunk_root);
   ~MariaDbCollectorDb() override;
 
   Result<std::optional<std::string>> ChunkHash(const std::string& device,
@@ -66,7 +67,15 @@ class MariaDbCollectorDb final : public CollectorDb {
 
  private:
   using Lease = MariaDbConnectionPool::Lease;
-  MariaDbCollectorDb(const sync::DbUrl& url, std::size_t connections) : pool_(url, connections) {}
+  MariaDbCollectorDb(const sync::DbUrl& url, std::size_t connections, std::string chunk_root)
+      : pool_(url, connections), chunk_root_(std::move(chunk_root)) {}
+  // The row's path when it is <chunk_root_>/<device>/<seq>.pcap (any path
+  // without a root); else Corruption naming the row and both paths.
+  Result<std::string> CheckedPath(const std::string& device, std::uint64_t seq,
+                                  const std::string& stored) const;
+  // The same for retention: "" (nothing to unlink) and a warning instead of an error.
+  std::string PathOrNothing(const std::string& device, std::uint64_t seq,
+                            const std::string& stored) const;
   Status CreateSchema();
   // One text column of one chunk row.
   Result<std::optional<std::string>> ChunkText(std::string_view column, const std::string& device,
@@ -79,6 +88,7 @@ class MariaDbCollectorDb final : public CollectorDb {
   Result<ChunkPut> PutOneChunk(Lease& conn, const ChunkPutRequest& request);
 
   MariaDbConnectionPool pool_;
+  const std::string chunk_root_;
   Commits commits_;
 };
 

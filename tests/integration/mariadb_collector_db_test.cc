@@ -508,5 +508,51 @@ TEST_CASE("mariadb collector db: after a server restart a call may fail once, th
   CHECK(*db->ChunkSeqs("gw") == std::unordered_set<std::uint64_t>{1, 2, 3});
 }
 
+TEST_CASE("mariadb collector db: a chunk row naming a file outside the chunk root is never handed out") {
+  PICKET_REQUIRE_MARIADB();
+  MariaDbServer server;
+  StartServer(server);
+  auto db = CollectorDb::OpenMariaDb(server.Url(), 2, "/srv/chunks");
+  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
+  auto put = [&](std::uint64_t seq, const std::string& path) {
+    ChunkRecord c = Chunk("gw-1", seq, "h" + std::to_string(seq));
+    c.path = path;
+    auto r = (*db)->PutChunk(c, {}, Published);
+    REQUIRE(r.ok());
+    REQUIRE(r->outcome == ChunkOutcome::kStored);
+  };
+  // Rows as whoever can write the database might leave them.
+  put(1, "/srv/chunks/gw-1/000000000001.pcap");
+  put(2, "/etc/passwd");
+  put(3, "/srv/chunks/gw-1/../../../etc/shadow");
+  put(4, "/srv/chunks/gw-1/000000000001.pcap");  // another chunk's file
+
+  auto good = (*db)->ChunkPath("gw-1", 1);
+  REQUIRE(good.ok());
+  CHECK(**good == "/srv/chunks/gw-1/000000000001.pcap");
+  for (std::uint64_t seq : {2, 3, 4}) {
+    auto bad = (*db)->ChunkPath("gw-1", seq);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().code() == StatusCode::kCorruption);
+    CHECK(bad.status().message().find("collector_chunks row (gw-1, " + std::to_string(seq)) !=
+          std::string::npos);
+  }
+  auto next = (*db)->NextChunksFrom("gw-1", 0, 10);  // the analysis: refused, not opened
+  REQUIRE_FALSE(next.ok());
+  CHECK(next.status().message().find("/etc/passwd") != std::string::npos);
+
+  // Retention deletes the rows but unlinks nothing they name.
+  auto oldest = (*db)->OldestChunks(std::nullopt, 10);
+  REQUIRE(oldest.ok());
+  REQUIRE(oldest->size() == 4);
+  CHECK((*oldest)[0].path == "/srv/chunks/gw-1/000000000001.pcap");
+  for (std::size_t i = 1; i < 4; ++i) CHECK((*oldest)[i].path.empty());
+  auto deleted = (*db)->DeleteChunks({{"gw-1", 2}, {"gw-1", 3}});
+  REQUIRE(deleted.ok());
+  REQUIRE(deleted->size() == 2);
+  for (const StoredChunk& c : *deleted) CHECK(c.path.empty());
+  CHECK(*(*db)->ChunkSeqs("gw-1") == std::unordered_set<std::uint64_t>{1, 4});
+}
+
 }  // namespace
 }  // namespace picket::testing
