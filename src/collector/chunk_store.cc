@@ -116,12 +116,7 @@ Result<ChunkStore> ChunkStore::Open(const std::string& data_dir) {
 Result<ChunkStore> ChunkStore::OpenRoot(const std::string& root, Sharing sharing) {
   bool created = false;
   PICKET_RETURN_IF_ERROR(MakeDir(root, &created));
-  if (created) {
-    const auto slash = root.rfind('/');
-    const std::string parent =
-        slash == std::string::npos ? "." : slash == 0 ? "/" : root.substr(0, slash);
-    PICKET_RETURN_IF_ERROR(SyncDirectory(parent));
-  }
+  if (created) PICKET_RETURN_IF_ERROR(SyncDirectory(DirName(root)));
   const auto min_age = sharing == Sharing::kShared ? kSharedMinAge : std::chrono::seconds(0);
   RemoveStaleTemps(root, min_age);
   UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

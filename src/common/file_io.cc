@@ -21,13 +21,6 @@ namespace {
 
 constexpr std::string_view kTempMarker = ".tmp.";
 
-std::string DirName(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 std::string BaseName(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -56,6 +49,13 @@ Status WriteAll(int fd, std::string_view data, const std::string& path) {
 }
 
 }  // namespace
+
+std::string DirName(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
 
 Result<PendingFile> PendingFile::Create(const std::string& final_path, Mode mode) {
   std::string temp = TempPathFor(final_path);

@@ -73,6 +73,9 @@ class PendingFile {
 // Convenience for small files (the --ready-file): Write + Publish.
 Status WriteFileAtomically(const std::string& path, std::string_view data);
 
+// The directory part of a path: "." without a slash, "/" for one at the start.
+std::string DirName(const std::string& path);
+
 // fsync of a directory, so a rename or create inside it is durable.
 Status SyncDirectory(const std::string& dir);
 
