@@ -76,6 +76,24 @@ TEST_SUITE("collector.options") {
     CHECK(o->retain_bytes_percent == 50.0);
   }
 
+  TEST_CASE("shared store: --store, --chunks, --store-connections") {
+    auto o = Parse({"--listen", "127.0.0.1:0", "--data", "d", "--tokens", "t", "--store",
+                    "mysql://picket@db.example:3307/store", "--chunks", "/srv/chunks/",
+                    "--store-connections", "12"});
+    REQUIRE_MESSAGE(o.ok(), o.status().ToString());
+    REQUIRE(o->store.has_value());
+    CHECK(o->store->host == "db.example");
+    CHECK(o->store->port == 3307);
+    CHECK(o->store->database == "store");
+    CHECK(o->store_connections == 12);
+    CHECK(o->chunks_dir == "/srv/chunks");
+    CHECK(o->sessions);  // analysis runs on the shared store too
+    auto plain = Parse({"--listen", "127.0.0.1:0", "--data", "d", "--tokens", "t"});
+    REQUIRE(plain.ok());
+    CHECK_FALSE(plain->store.has_value());
+    CHECK(plain->chunks_dir.empty());
+  }
+
   TEST_CASE("errors name the flag") {
     struct Case {
       std::vector<std::string> args;
@@ -122,6 +140,23 @@ TEST_SUITE("collector.options") {
          "--retain-device-bytes 2GiB: must be below --device-disk-quota 1GiB"},
         {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--retain-interval", "1ms"},
          "--retain-interval 1ms"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--store", "postgres://x/y",
+          "--chunks", "c"},
+         "--store: "},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--store", "mysql://u@h/db"},
+         "--store needs --chunks DIR"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--store", "mysql://u@h/db",
+          "--chunks", "c", "--store-connections", "1"},
+         "--store-connections 1: at least 2"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--store", "mysql://u@h/db",
+          "--chunks", "c", "--store-connections", "100000"},
+         "--store-connections"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--store-connections", "4"},
+         "--store-connections needs --store URL"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--store-password-file", "p"},
+         "--store-password-file needs --store URL"},
+        {{"--listen", "127.0.0.1:1", "--data", "d", "--tokens", "t", "--chunks", ""},
+         "--chunks: empty directory name"},
     };
     for (const Case& c : cases) {
       auto o = Parse(c.args);
