@@ -610,7 +610,35 @@ Reply ApiHandler::PutChunk(Admission& a, std::string_view body) {
   return FinishChunk(a, *intake);
 }
 
+// What a chunk's commit reads until it is answered: the request points into it.
+struct ApiHandler::ChunkCommit {
+  ChunkRecord record;
+  DeviceReport report;
+  ChunkIntake::Staged staged;
+  CollectorDb::ChunkPutRequest request;
+};
+
 Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
+  auto staged = StageChunk(a, intake);
+  if (auto* reply = std::get_if<Reply>(&staged)) return std::move(*reply);
+  const ChunkCommit& commit = *std::get<std::unique_ptr<ChunkCommit>>(staged);
+  return AnswerChunk(commit, db_->PutChunk(commit.request));
+}
+
+void ApiHandler::FinishChunkAsync(Admission& a, ChunkIntake& intake,
+                                  std::function<void(Reply)> answer) {
+  auto staged = StageChunk(a, intake);
+  if (auto* reply = std::get_if<Reply>(&staged)) return answer(std::move(*reply));
+  std::shared_ptr<ChunkCommit> commit = std::move(std::get<std::unique_ptr<ChunkCommit>>(staged));
+  const CollectorDb::ChunkPutRequest& request = commit->request;
+  db_->PutChunkAsync(request, [this, commit = std::move(commit),
+                               answer = std::move(answer)](Result<ChunkPut> put) {
+    answer(AnswerChunk(*commit, put));
+  });
+}
+
+std::variant<Reply, std::unique_ptr<ApiHandler::ChunkCommit>> ApiHandler::StageChunk(
+    Admission& a, ChunkIntake& intake) {
   auto staged = intake.Finish();
   if (!staged.ok()) {
     // A full disk is ResourceExhausted too: 503 + Retry-After, never 413 (a
@@ -632,7 +660,10 @@ Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
                          ", body hashes to sha-256=" + actual);
   }
 
-  ChunkRecord& c = a.chunk;
+  auto commit = std::make_unique<ChunkCommit>();
+  commit->report = a.report;
+  ChunkRecord& c = commit->record;
+  c = a.chunk;
   c.device = a.route.device;
   c.seq = a.route.seq;
   c.sha256_hex = HexEncode(staged->sha256.data(), staged->sha256.size());
@@ -640,27 +671,6 @@ Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
   if (!c.packets && staged->packets) c.packets = static_cast<std::int64_t>(*staged->packets);
   c.received_at_ms = clock_->WallMillis();
   c.path = store_->PathFor(c.device, c.seq);
-
-  auto answer = [&](const ChunkPut& put) {
-    const std::string id = "chunk " + std::to_string(c.seq) + " of device " + c.device;
-    switch (put.outcome) {
-      case ChunkOutcome::kStored:
-      case ChunkOutcome::kAlreadyStored:
-        return JsonReply(put.outcome == ChunkOutcome::kStored ? wire::kHttpCreated : wire::kHttpOk,
-                         json{{"device", c.device},
-                              {"seq", c.seq},
-                              {"sha256", c.sha256_hex},
-                              {"bytes", c.bytes},
-                              {"stored", put.outcome == ChunkOutcome::kStored}});
-      case ChunkOutcome::kConflict:
-        return JsonError(wire::kHttpConflict, id + " is already stored with sha256 " +
-                                                  put.stored_sha256 + "; this body has sha256 " +
-                                                  c.sha256_hex);
-      case ChunkOutcome::kOverDiskQuota:
-        return DiskQuotaRefusal(c.device, put.device_bytes, c.bytes);
-    }
-    return JsonError(wire::kHttpInternalError, "unhandled chunk outcome");
-  };
 
   if (!staged->file) {  // stored before this body came: a retry, hashed only
     auto known = db_->ChunkHash(c.device, c.seq);
@@ -675,26 +685,49 @@ Reply ApiHandler::FinishChunk(Admission& a, ChunkIntake& intake) {
     if (Status st = db_->TouchDevice(c.device, c.received_at_ms, a.report); !st.ok()) {
       return StorageError(st, "update device");
     }
-    return answer(ChunkPut{**known == c.sha256_hex ? ChunkOutcome::kAlreadyStored
-                                                    : ChunkOutcome::kConflict,
-                           **known});
+    return AnswerChunk(*commit, ChunkPut{**known == c.sha256_hex ? ChunkOutcome::kAlreadyStored
+                                                                 : ChunkOutcome::kConflict,
+                                         **known});
   }
 
-  // Group commit: the rename here; one syncfs and one row commit for every
-  // chunk that is waiting (CollectorDb::PutChunk).
-  CollectorDb::ChunkPutRequest request;
-  request.record = &c;
-  request.report = &a.report;
-  request.publish_file = [&] { return staged->file->Publish(/*sync_directory=*/false); };
+  // Group commit: the rename happens in the commit; one syncfs and one row commit for
+  // every chunk that is waiting (CollectorDb::PutChunk).
+  commit->staged = std::move(*staged);
+  ChunkCommit* raw = commit.get();
+  CollectorDb::ChunkPutRequest& request = commit->request;
+  request.record = &raw->record;
+  request.report = &raw->report;
+  request.publish_file = [raw] { return raw->staged.file->Publish(/*sync_directory=*/false); };
   request.file_sync = store_;
   request.disk_quota = disk_quota_;
-  auto put = db_->PutChunk(request);
+  return commit;
+}
+
+Reply ApiHandler::AnswerChunk(const ChunkCommit& commit, const Result<ChunkPut>& put) {
   if (!put.ok()) return StorageError(put.status(), "store chunk");
+  const ChunkRecord& c = commit.record;
   if (put->outcome == ChunkOutcome::kStored) {
     metrics_.AddIngest("chunk", c.bytes, 1);
     if (on_chunk_stored_) on_chunk_stored_(c.device, c.bytes);
   }
-  return answer(*put);
+  const std::string id = "chunk " + std::to_string(c.seq) + " of device " + c.device;
+  switch (put->outcome) {
+    case ChunkOutcome::kStored:
+    case ChunkOutcome::kAlreadyStored:
+      return JsonReply(put->outcome == ChunkOutcome::kStored ? wire::kHttpCreated : wire::kHttpOk,
+                       json{{"device", c.device},
+                            {"seq", c.seq},
+                            {"sha256", c.sha256_hex},
+                            {"bytes", c.bytes},
+                            {"stored", put->outcome == ChunkOutcome::kStored}});
+    case ChunkOutcome::kConflict:
+      return JsonError(wire::kHttpConflict, id + " is already stored with sha256 " +
+                                                put->stored_sha256 + "; this body has sha256 " +
+                                                c.sha256_hex);
+    case ChunkOutcome::kOverDiskQuota:
+      return DiskQuotaRefusal(c.device, put->device_bytes, c.bytes);
+  }
+  return JsonError(wire::kHttpInternalError, "unhandled chunk outcome");
 }
 
 Reply ApiHandler::PostLines(LineKind kind, Admission& a, std::string body) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "collector/body_decoder.h"
@@ -161,6 +162,11 @@ class ApiHandler {
   // Handle(PUT chunk) does the same with a body already in memory.
   std::unique_ptr<ChunkIntake> OpenChunkIntake(Admission& admission);
   Reply FinishChunk(Admission& admission, ChunkIntake& intake);
+  // The same, but a chunk to commit joins the group commit without a thread waiting for it:
+  // `answer` gets the reply after the commit, on the thread that ran it, or at once when
+  // there is nothing to commit (a refusal, a retry). The intake may go when this returns.
+  void FinishChunkAsync(Admission& admission, ChunkIntake& intake,
+                        std::function<void(Reply)> answer);
 
   // Log follow mode: POSTed log lines are published here; the cursor a new
   // follower starts from; the next page of events after `cursor`.
@@ -171,6 +177,10 @@ class ApiHandler {
  private:
   Result<std::string> DecodeBody(const Admission& a, std::string body) const;
   Reply PutChunk(Admission& a, std::string_view body);
+  struct ChunkCommit;  // a checked chunk body on its way to the database (api_handler.cc)
+  // Checks the finished body: the reply when nothing is left to commit, else the commit.
+  std::variant<Reply, std::unique_ptr<ChunkCommit>> StageChunk(Admission& a, ChunkIntake& intake);
+  Reply AnswerChunk(const ChunkCommit& commit, const Result<ChunkPut>& put);
   Reply PostLines(LineKind kind, Admission& a, std::string body);
   Reply GetChunk(const wire::Route& route);
   Reply List(const wire::Route& route);

@@ -170,6 +170,11 @@ class CollectorDb {
   // the batch); MariaDB runs them on a pool of connections and InnoDB groups
   // the log flushes.
   virtual Result<ChunkPut> PutChunk(const ChunkPutRequest& request) = 0;
+  // The same without waiting: returns at once, and `done` gets the answer after the commit,
+  // on the thread that ran it (keep it short). `request` and what it points to must stay
+  // valid until then. The engines queue it for their group commit.
+  using PutChunkDone = std::function<void(Result<ChunkPut>)>;
+  virtual void PutChunkAsync(const ChunkPutRequest& request, PutChunkDone done) = 0;
   Result<ChunkPut> PutChunk(const ChunkRecord& record, const DeviceReport& report,
                             const std::function<Status()>& publish_file,
                             std::uint64_t disk_quota = 0) {

@@ -1,13 +1,17 @@
 // Leader/follower group commit, for both CollectorDb engines: whoever finds
 // no commit running takes every request queued so far and commits them
-// together; the others wait for the commit that holds theirs.
+// together, and goes on with what queued meanwhile until the queue is empty;
+// the others wait for the commit that holds theirs (Submit) or return at once
+// and are called back after it (SubmitAsync).
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace picket::collector {
@@ -18,29 +22,37 @@ class GroupCommit {
   struct Item {
     const Request* request;
     std::optional<Answer> answer;  // set by the commit that holds it
+    std::function<void(Answer)> done;  // SubmitAsync's: called once answered
+    bool answered = false;  // Submit's: under mu_, after the commit (the answer is then read)
   };
   // `commit` gets the batch and must answer every item of it.
   using CommitFn = std::function<void(std::vector<Item*>&)>;
 
+  // Returns the answer once the commit that holds `request` is done.
   Answer Submit(const Request& request, const CommitFn& commit) {
-    Item mine{&request, std::nullopt};
+    Item mine{&request, std::nullopt, nullptr};
     std::unique_lock lock(mu_);
     queue_.push_back(&mine);
-    while (!mine.answer) {
+    while (!mine.answered) {
       if (committing_) {
         committed_.wait(lock);
         continue;
       }
-      committing_ = true;
-      std::vector<Item*> batch;
-      batch.swap(queue_);
-      lock.unlock();
-      commit(batch);
-      lock.lock();
-      committing_ = false;
-      committed_.notify_all();
+      CommitQueued(lock, commit);
     }
     return std::move(*mine.answer);
+  }
+
+  // Returns at once; `done(answer)` runs after the commit that holds `request`, on the
+  // thread that ran it (keep it short: the next batch waits). `request` must stay valid
+  // until then. No thread waits per request, so a batch can hold every request in flight
+  // (a blocked thread per request bounded batches by the thread count).
+  void SubmitAsync(const Request& request, std::function<void(Answer)> done,
+                   const CommitFn& commit) {
+    auto* mine = new Item{&request, std::nullopt, std::move(done)};
+    std::unique_lock lock(mu_);
+    queue_.push_back(mine);
+    if (!committing_) CommitQueued(lock, commit);
   }
 
   // Requests waiting for the commit that runs now.
@@ -50,6 +62,30 @@ class GroupCommit {
   }
 
  private:
+  // Commits batch after batch until the queue is empty; `lock` is held on entry and exit.
+  void CommitQueued(std::unique_lock<std::mutex>& lock, const CommitFn& commit) {
+    committing_ = true;
+    while (!queue_.empty()) {
+      std::vector<Item*> batch, waiting;
+      batch.swap(queue_);
+      std::vector<std::unique_ptr<Item>> called_back;
+      for (Item* item : batch) {
+        if (item->done) {
+          called_back.emplace_back(item);
+        } else {
+          waiting.push_back(item);  // Submit's: on its caller's stack until answered
+        }
+      }
+      lock.unlock();
+      commit(batch);
+      for (auto& item : called_back) item->done(std::move(*item->answer));
+      lock.lock();
+      for (Item* item : waiting) item->answered = true;
+      committed_.notify_all();
+    }
+    committing_ = false;
+  }
+
   std::mutex mu_;
   std::condition_variable committed_;
   std::vector<Item*> queue_;

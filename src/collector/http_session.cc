@@ -419,10 +419,30 @@ class HttpSession final : public SessionBase,
       return Abort(ec);
     }
     intake_parser_.reset();  // it points at intake_, which moves to the storage thread
-    OffTheIoThread([this, intake = std::move(intake_)]() mutable {
-      Reply reply = shared_.handler->FinishChunk(admission_, *intake);
+    // Finished (last write, hash) on a storage thread, then into the group commit without a
+    // thread waiting for it: a batch can then hold every chunk in flight. With a thread
+    // blocked per chunk, 64 KiB chunks from 1,000 devices made batches of ~8 with 16 threads
+    // (1,440-1,500 chunks/s) and ~22 with 64 threads (2,030-2,070), but the extra threads'
+    // malloc caches raised a log flood's peak RSS from 230 to 257 MiB (e2e.hostile_clients).
+    auto executor = stream_.get_executor();
+    net::post(shared_.storage, [self = Self(), executor, intake = std::move(intake_),
+                                work = net::make_work_guard(executor)]() mutable {
+      // Once: an exception from a commit this thread ran for others may follow our answer.
+      auto answered = std::make_shared<std::atomic<bool>>(false);
+      auto respond = [self, executor, work, answered](Reply reply) {
+        if (answered->exchange(true)) return;
+        net::post(executor, [self, reply = std::move(reply)]() mutable {
+          self->Respond(std::move(reply), /*body_unread=*/false);
+        });
+      };
+      try {
+        self->shared_.handler->FinishChunkAsync(self->admission_, *intake, respond);
+      } catch (const std::exception& e) {  // before the commit took it: answered here
+        PICKET_LOG(kError, "collector", "unexpected exception storing a request",
+                   {"path", self->head_.target}, {"what", e.what()});
+        respond(StorageFailed());
+      }
       intake.reset();  // an unpublished temp file goes now
-      return reply;
     });
   }
 

@@ -299,6 +299,11 @@ Result<ChunkPut> MariaDbCollectorDb::PutChunk(const ChunkPutRequest& request) {
   return commits_.Submit(request, [this](std::vector<QueuedPut*>& batch) { CommitChunks(batch); });
 }
 
+void MariaDbCollectorDb::PutChunkAsync(const ChunkPutRequest& request, PutChunkDone done) {
+  commits_.SubmitAsync(request, std::move(done),
+                       [this](std::vector<QueuedPut*>& batch) { CommitChunks(batch); });
+}
+
 std::size_t MariaDbCollectorDb::chunks_queued() { return commits_.queued(); }
 
 void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*>& batch) {

@@ -30,6 +30,7 @@ class MariaDbCollectorDb final : public CollectorDb {
   Result<std::optional<std::string>> ChunkHash(const std::string& device,
                                                std::uint64_t seq) override;
   Result<ChunkPut> PutChunk(const ChunkPutRequest& request) override;
+  void PutChunkAsync(const ChunkPutRequest& request, PutChunkDone done) override;
   using CollectorDb::PutChunk;
   std::size_t chunks_queued() override;
   Result<std::uint64_t> DeviceChunkBytes(const std::string& device) override;

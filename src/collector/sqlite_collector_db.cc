@@ -252,6 +252,11 @@ Result<ChunkPut> SqliteCollectorDb::PutChunk(const ChunkPutRequest& request) {
   return commits_.Submit(request, [this](std::vector<QueuedPut*>& batch) { CommitChunks(batch); });
 }
 
+void SqliteCollectorDb::PutChunkAsync(const ChunkPutRequest& request, PutChunkDone done) {
+  commits_.SubmitAsync(request, std::move(done),
+                       [this](std::vector<QueuedPut*>& batch) { CommitChunks(batch); });
+}
+
 std::size_t SqliteCollectorDb::chunks_queued() { return commits_.queued(); }
 
 void SqliteCollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {

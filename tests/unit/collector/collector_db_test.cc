@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -129,6 +130,66 @@ TEST_SUITE("collector.db") {
     auto devices = (*db)->ListDevices();
     REQUIRE(devices.ok());
     CHECK((*devices)[0]["chunks"] == kWaiting);  // the failed one is not counted
+  }
+
+  TEST_CASE("PutChunkAsync: chunks submitted during a commit return at once and share the next one") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    constexpr int kWaiting = 7;
+    std::atomic<bool> first_publishing{false}, all_queued{false};
+    std::vector<ChunkRecord> records;
+    for (int i = 0; i <= kWaiting; ++i) records.push_back(Chunk("gw", i + 1, "h" + std::to_string(i)));
+    const DeviceReport report;
+    CountingSync sync;
+    std::vector<CollectorDb::ChunkPutRequest> requests(kWaiting + 1);
+    for (int i = 0; i <= kWaiting; ++i) {
+      requests[i].record = &records[i];
+      requests[i].report = &report;
+      requests[i].file_sync = &sync;
+      requests[i].publish_file = [&, i]() -> Status {
+        if (i == 0) {  // the first commit holds on until the others queue behind it
+          first_publishing = true;
+          all_queued = testing::WaitFor([&] { return (*db)->chunks_queued() == kWaiting; },
+                                        testing::After(std::chrono::seconds(10)));
+        }
+        if (i == 3) return Status::IoError("rename failed (test)");
+        return Status::Ok();
+      };
+    }
+    std::mutex mu;
+    std::vector<std::optional<Result<ChunkPut>>> results(kWaiting + 1);
+    std::vector<int> calls(kWaiting + 1, 0);
+    auto done = [&](int i) {
+      return [&, i](Result<ChunkPut> put) {
+        std::lock_guard lock(mu);
+        ++calls[i];
+        results[i] = std::move(put);
+      };
+    };
+    // The first submitter finds no commit running: it commits, on its own thread.
+    std::thread first([&] { (*db)->PutChunkAsync(requests[0], done(0)); });
+    REQUIRE(testing::WaitFor([&] { return first_publishing.load(); },
+                             testing::After(std::chrono::seconds(10))));
+    // The others, all from this thread while that commit runs: none waits for it.
+    for (int i = 1; i <= kWaiting; ++i) (*db)->PutChunkAsync(requests[i], done(i));
+    first.join();  // it went on with the queued batch before returning
+    CHECK(all_queued.load());
+    CHECK((*db)->chunk_commits() == 2);  // the first alone, then the seven together
+    CHECK(sync.calls.load() == 2);
+    std::lock_guard lock(mu);
+    for (int i = 0; i <= kWaiting; ++i) {
+      CAPTURE(i);
+      CHECK(calls[i] == 1);
+      REQUIRE(results[i].has_value());
+      if (i == 3) {
+        CHECK(results[i]->status().code() == StatusCode::kIoError);
+      } else {
+        REQUIRE(results[i]->ok());
+        CHECK((*results[i])->outcome == ChunkOutcome::kStored);
+        CHECK(*(*db)->ChunkHash("gw", i + 1) == std::optional<std::string>("h" + std::to_string(i)));
+      }
+    }
   }
 
   TEST_CASE("a batch whose files cannot be made durable stores none of its rows") {
