@@ -73,90 +73,82 @@ TEST_SUITE("collector.db") {
     }
   };
 
-  TEST_CASE("group commit: chunks that wait during a commit go in the next one, each on its own") {
+  // kWaiting + 1 chunk requests of device "gw" (seqs 1...): the first one's publish holds its
+  // commit until the other kWaiting are queued behind it; the fourth one's publish fails.
+  struct HeldCommit {
+    static constexpr int kWaiting = 7;
     testing::TempDir dir;
-    auto db = CollectorDb::Open(dir.path() + "/collector.db");
-    REQUIRE(db.ok());
-    constexpr int kWaiting = 7;
-    std::atomic<bool> first_publishing{false}, all_queued{false};
+    std::unique_ptr<CollectorDb> db;
     std::vector<ChunkRecord> records;
-    for (int i = 0; i <= kWaiting; ++i) records.push_back(Chunk("gw", i + 1, "h" + std::to_string(i)));
     const DeviceReport report;
-    std::vector<std::optional<Result<ChunkPut>>> results(kWaiting + 1);
     CountingSync sync;
-    auto request = [&](int i) {
-      CollectorDb::ChunkPutRequest r;
-      r.record = &records[i];
-      r.report = &report;
-      r.file_sync = &sync;
-      r.publish_file = [&, i]() -> Status {
-        if (i == 0) {  // the first commit holds on until the others queue behind it
-          first_publishing = true;
-          all_queued = testing::WaitFor([&] { return (*db)->chunks_queued() == kWaiting; },
-                                        testing::After(std::chrono::seconds(10)));
-        }
-        if (i == 3) return Status::IoError("rename failed (test)");
-        return Status::Ok();
-      };
-      return r;
-    };
     std::vector<CollectorDb::ChunkPutRequest> requests;
-    for (int i = 0; i <= kWaiting; ++i) requests.push_back(request(i));
-    std::thread first([&] { results[0] = (*db)->PutChunk(requests[0]); });
-    // The others start once the first commit runs: its publish waits for them.
-    const bool started = testing::WaitFor([&] { return first_publishing.load(); },
+    std::atomic<bool> first_publishing{false}, all_queued{false};
+
+    HeldCommit() : requests(kWaiting + 1) {
+      auto opened = CollectorDb::Open(dir.path() + "/collector.db");
+      REQUIRE(opened.ok());
+      db = std::move(*opened);
+      for (int i = 0; i <= kWaiting; ++i) records.push_back(Chunk("gw", i + 1, "h" + std::to_string(i)));
+      for (int i = 0; i <= kWaiting; ++i) {
+        requests[i].record = &records[i];
+        requests[i].report = &report;
+        requests[i].file_sync = &sync;
+        requests[i].publish_file = [this, i]() -> Status {
+          if (i == 0) {
+            first_publishing = true;
+            all_queued = testing::WaitFor([&] { return db->chunks_queued() == kWaiting; },
                                           testing::After(std::chrono::seconds(10)));
+          }
+          if (i == 3) return Status::IoError("rename failed (test)");
+          return Status::Ok();
+        };
+      }
+    }
+    bool WaitFirstPublishing() {
+      return testing::WaitFor([&] { return first_publishing.load(); },
+                              testing::After(std::chrono::seconds(10)));
+    }
+  };
+
+  TEST_CASE("group commit: chunks that wait during a commit go in the next one, each on its own") {
+    HeldCommit h;
+    constexpr int kWaiting = HeldCommit::kWaiting;
+    auto& db = h.db;
+    std::vector<std::optional<Result<ChunkPut>>> results(kWaiting + 1);
+    std::thread first([&] { results[0] = db->PutChunk(h.requests[0]); });
+    // The others start once the first commit runs: its publish waits for them.
+    const bool started = h.WaitFirstPublishing();
     std::vector<std::thread> others;
-    for (int i = 1; i <= kWaiting; ++i) others.emplace_back([&, i] { results[i] = (*db)->PutChunk(requests[i]); });
+    for (int i = 1; i <= kWaiting; ++i) others.emplace_back([&, i] { results[i] = db->PutChunk(h.requests[i]); });
     first.join();
     for (auto& t : others) t.join();
     REQUIRE(started);
-    CHECK(all_queued.load());
-    CHECK((*db)->chunk_commits() == 2);  // the first alone, then the seven together
-    CHECK(sync.calls.load() == 2);        // one file sync per batch, not per chunk
-    CHECK((*db)->chunks_committed() == kWaiting + 1);
+    CHECK(h.all_queued.load());
+    CHECK(db->chunk_commits() == 2);  // the first alone, then the seven together
+    CHECK(h.sync.calls.load() == 2);  // one file sync per batch, not per chunk
+    CHECK(db->chunks_committed() == kWaiting + 1);
     for (int i = 0; i <= kWaiting; ++i) {
       CAPTURE(i);
       REQUIRE(results[i].has_value());
       if (i == 3) {
         CHECK(results[i]->status().code() == StatusCode::kIoError);
-        CHECK_FALSE((*db)->ChunkHash("gw", i + 1)->has_value());  // its savepoint rolled back
+        CHECK_FALSE(db->ChunkHash("gw", i + 1)->has_value());  // its savepoint rolled back
       } else {
         REQUIRE(results[i]->ok());
         CHECK((*results[i])->outcome == ChunkOutcome::kStored);
-        CHECK(*(*db)->ChunkHash("gw", i + 1) == std::optional<std::string>("h" + std::to_string(i)));
+        CHECK(*db->ChunkHash("gw", i + 1) == std::optional<std::string>("h" + std::to_string(i)));
       }
     }
-    auto devices = (*db)->ListDevices();
+    auto devices = db->ListDevices();
     REQUIRE(devices.ok());
     CHECK((*devices)[0]["chunks"] == kWaiting);  // the failed one is not counted
   }
 
   TEST_CASE("PutChunkAsync: chunks submitted during a commit return at once and share the next one") {
-    testing::TempDir dir;
-    auto db = CollectorDb::Open(dir.path() + "/collector.db");
-    REQUIRE(db.ok());
-    constexpr int kWaiting = 7;
-    std::atomic<bool> first_publishing{false}, all_queued{false};
-    std::vector<ChunkRecord> records;
-    for (int i = 0; i <= kWaiting; ++i) records.push_back(Chunk("gw", i + 1, "h" + std::to_string(i)));
-    const DeviceReport report;
-    CountingSync sync;
-    std::vector<CollectorDb::ChunkPutRequest> requests(kWaiting + 1);
-    for (int i = 0; i <= kWaiting; ++i) {
-      requests[i].record = &records[i];
-      requests[i].report = &report;
-      requests[i].file_sync = &sync;
-      requests[i].publish_file = [&, i]() -> Status {
-        if (i == 0) {  // the first commit holds on until the others queue behind it
-          first_publishing = true;
-          all_queued = testing::WaitFor([&] { return (*db)->chunks_queued() == kWaiting; },
-                                        testing::After(std::chrono::seconds(10)));
-        }
-        if (i == 3) return Status::IoError("rename failed (test)");
-        return Status::Ok();
-      };
-    }
+    HeldCommit h;
+    constexpr int kWaiting = HeldCommit::kWaiting;
+    auto& db = h.db;
     std::mutex mu;
     std::vector<std::optional<Result<ChunkPut>>> results(kWaiting + 1);
     std::vector<int> calls(kWaiting + 1, 0);
@@ -168,15 +160,17 @@ TEST_SUITE("collector.db") {
       };
     };
     // The first submitter finds no commit running: it commits, on its own thread.
-    std::thread first([&] { (*db)->PutChunkAsync(requests[0], done(0)); });
-    REQUIRE(testing::WaitFor([&] { return first_publishing.load(); },
-                             testing::After(std::chrono::seconds(10))));
+    std::thread first([&] { db->PutChunkAsync(h.requests[0], done(0)); });
+    const bool started = h.WaitFirstPublishing();
     // The others, all from this thread while that commit runs: none waits for it.
-    for (int i = 1; i <= kWaiting; ++i) (*db)->PutChunkAsync(requests[i], done(i));
+    if (started) {
+      for (int i = 1; i <= kWaiting; ++i) db->PutChunkAsync(h.requests[i], done(i));
+    }
     first.join();  // it went on with the queued batch before returning
-    CHECK(all_queued.load());
-    CHECK((*db)->chunk_commits() == 2);  // the first alone, then the seven together
-    CHECK(sync.calls.load() == 2);
+    REQUIRE(started);
+    CHECK(h.all_queued.load());
+    CHECK(db->chunk_commits() == 2);  // the first alone, then the seven together
+    CHECK(h.sync.calls.load() == 2);
     std::lock_guard lock(mu);
     for (int i = 0; i <= kWaiting; ++i) {
       CAPTURE(i);
@@ -187,7 +181,7 @@ TEST_SUITE("collector.db") {
       } else {
         REQUIRE(results[i]->ok());
         CHECK((*results[i])->outcome == ChunkOutcome::kStored);
-        CHECK(*(*db)->ChunkHash("gw", i + 1) == std::optional<std::string>("h" + std::to_string(i)));
+        CHECK(*db->ChunkHash("gw", i + 1) == std::optional<std::string>("h" + std::to_string(i)));
       }
     }
   }
