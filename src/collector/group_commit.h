@@ -5,6 +5,7 @@
 // and are called back after it (SubmitAsync).
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -38,7 +39,7 @@ class GroupCommit {
         committed_.wait(lock);
         continue;
       }
-      CommitQueued(lock, commit);
+      CommitQueued(lock, commit, &mine);
     }
     return std::move(*mine.answer);
   }
@@ -52,7 +53,7 @@ class GroupCommit {
     auto* mine = new Item{&request, std::nullopt, std::move(done)};
     std::unique_lock lock(mu_);
     queue_.push_back(mine);
-    if (!committing_) CommitQueued(lock, commit);
+    if (!committing_) CommitQueued(lock, commit, nullptr);
   }
 
   // Requests waiting for the commit that runs now.
@@ -63,9 +64,16 @@ class GroupCommit {
 
  private:
   // Commits batch after batch until the queue is empty; `lock` is held on entry and exit.
-  void CommitQueued(std::unique_lock<std::mutex>& lock, const CommitFn& commit) {
+  // A Submit caller (`mine`) stops once it is answered unless SubmitAsync requests wait (no
+  // one else would commit them): a waiting caller then leads the next commit, so under steady
+  // load no caller commits others' batches for ever before it can return.
+  void CommitQueued(std::unique_lock<std::mutex>& lock, const CommitFn& commit, const Item* mine) {
     committing_ = true;
     while (!queue_.empty()) {
+      if (mine != nullptr && mine->answered &&
+          std::none_of(queue_.begin(), queue_.end(), [](const Item* i) { return i->done; })) {
+        break;
+      }
       std::vector<Item*> batch, waiting;
       batch.swap(queue_);
       std::vector<std::unique_ptr<Item>> called_back;
@@ -84,6 +92,7 @@ class GroupCommit {
       committed_.notify_all();
     }
     committing_ = false;
+    committed_.notify_all();  // a waiter leads what is left
   }
 
   std::mutex mu_;

@@ -299,9 +299,12 @@ Result<ChunkPut> MariaDbCollectorDb::PutChunk(const ChunkPutRequest& request) {
   return commits_.Submit(request, [this](std::vector<QueuedPut*>& batch) { CommitChunks(batch); });
 }
 
+// Waits, as PutChunk. Queued without a waiting thread, the three collectors of
+// e2e.collector_cluster stored unevenly before the kill (one 30-60% under the mean in 4 of 6
+// runs) while a Submit leader could be kept committing others' batches; that is fixed, but the
+// queued variant was not measured again on MariaDB, so it keeps the measured behaviour.
 void MariaDbCollectorDb::PutChunkAsync(const ChunkPutRequest& request, PutChunkDone done) {
-  commits_.SubmitAsync(request, std::move(done),
-                       [this](std::vector<QueuedPut*>& batch) { CommitChunks(batch); });
+  done(PutChunk(request));
 }
 
 std::size_t MariaDbCollectorDb::chunks_queued() { return commits_.queued(); }
@@ -515,15 +518,12 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::OldestChunks(
   if (!rows.ok()) return rows.status();
   std::vector<StoredChunk> out;
   for (const SqlRow& row : *rows) {
-    auto seq = ParseInt(row.at(1));
-    auto bytes = ParseInt(row.at(2));
-    auto at = ParseInt(row.at(3));
-    if (!seq.ok()) return seq.status();
-    if (!bytes.ok()) return bytes.status();
-    if (!at.ok()) return at.status();
+    auto ints = ParseInts(row, {1, 2, 3});  // seq, bytes, received_at_ms
+    if (!ints.ok()) return ints.status();
+    const auto [seq, bytes, at] = *ints;
     const std::string device = row[0].value_or("");
-    const auto s = static_cast<std::uint64_t>(*seq);
-    out.push_back({device, s, NonNegative(*bytes), *at, PathOrNothing(device, s, row.at(4).value_or(""))});
+    const auto s = static_cast<std::uint64_t>(seq);
+    out.push_back({device, s, NonNegative(bytes), at, PathOrNothing(device, s, row.at(4).value_or(""))});
   }
   return out;
 }
@@ -566,11 +566,10 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::DeleteChunks(
     if (!rows.ok()) return rows.status();
     if (rows->empty()) continue;  // gone already
     const SqlRow& row = rows->front();
-    auto bytes = ParseInt(row.at(0));
-    auto at = ParseInt(row.at(1));
-    if (!bytes.ok()) return bytes.status();
-    if (!at.ok()) return at.status();
-    StoredChunk c{device, seq, NonNegative(*bytes), *at,
+    auto ints = ParseInts(row, {0, 1});  // bytes, received_at_ms
+    if (!ints.ok()) return ints.status();
+    const auto [bytes, at] = *ints;
+    StoredChunk c{device, seq, NonNegative(bytes), at,
                   PathOrNothing(device, seq, row.at(2).value_or(""))};
     PICKET_RETURN_IF_ERROR(conn->Execute(
         "UPDATE collector_devices SET chunks = GREATEST(chunks - 1, 0), chunk_bytes = "
@@ -599,12 +598,11 @@ Result<std::uint64_t> MariaDbCollectorDb::DeleteLinesBefore(LineKind kind, std::
     if (!first.ok()) return first.status();
     std::optional<std::int64_t> last_old;
     for (const SqlRow& row : *first) {
-      auto id = ParseInt(row.at(0));
-      auto at = ParseInt(row.at(1));
-      if (!id.ok()) return id.status();
-      if (!at.ok()) return at.status();
-      if (*at >= before_ms) break;
-      last_old = *id;
+      auto ints = ParseInts(row, {0, 1});  // id, received_at_ms
+      if (!ints.ok()) return ints.status();
+      const auto [id, at] = *ints;
+      if (at >= before_ms) break;
+      last_old = id;
     }
     if (!last_old) return std::uint64_t{0};
     PICKET_RETURN_IF_ERROR(
@@ -665,19 +663,16 @@ Result<std::vector<AnalysisChunk>> MariaDbCollectorDb::NextChunksFrom(const std:
   if (!rows.ok()) return rows.status();
   std::vector<AnalysisChunk> out;
   for (const SqlRow& row : *rows) {
-    auto seq = ParseInt(row.at(0));
-    auto gap = ParseInt(row.at(2));
-    auto received = ParseInt(row.at(3));
-    if (!seq.ok()) return seq.status();
-    if (!gap.ok()) return gap.status();
-    if (!received.ok()) return received.status();
+    auto ints = ParseInts(row, {0, 2, 3});  // seq, gap_before_ms, received_at_ms
+    if (!ints.ok()) return ints.status();
+    const auto [seq, gap, received] = *ints;
     AnalysisChunk c;
-    c.seq = static_cast<std::uint64_t>(*seq);
+    c.seq = static_cast<std::uint64_t>(seq);
     auto path = CheckedPath(device, c.seq, row.at(1).value_or(""));
     if (!path.ok()) return path.status();
     c.path = std::move(*path);
-    c.gap_before_ms = *gap;
-    c.received_at_ms = *received;
+    c.gap_before_ms = gap;
+    c.received_at_ms = received;
     out.push_back(std::move(c));
   }
   return out;

@@ -3,6 +3,8 @@
 // transaction on a pooled connection and the versioned schema.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -27,6 +29,18 @@ inline std::uint64_t NonNegative(std::int64_t v) { return v < 0 ? 0 : static_cas
 
 // An integer column as the text protocol returns it; Internal when it is not one.
 Result<std::int64_t> ParseInt(const sync::SqlValue& v);
+// The integer columns `columns` of `row`, in that order; the first that is not one fails.
+template <std::size_t N>
+Result<std::array<std::int64_t, N>> ParseInts(const sync::SqlRow& row,
+                                              const std::size_t (&columns)[N]) {
+  std::array<std::int64_t, N> out{};
+  for (std::size_t i = 0; i < N; ++i) {
+    auto v = ParseInt(row.at(columns[i]));
+    if (!v.ok()) return v.status();
+    out[i] = *v;
+  }
+  return out;
+}
 // Connection problems become Unavailable: the client (a device) retries.
 Status AsUnavailable(const Status& st);
 // One integer read by `sql`; `fallback` when it returns no row or NULL.
