@@ -56,6 +56,11 @@ struct ChunkPut {
   std::uint64_t device_bytes = 0;  // the device's stored chunk bytes (kOverDiskQuota)
 };
 
+// Both engines' answer for a chunk whose group commit failed outside its own steps.
+inline Result<ChunkPut> ChunkCommitFailed(const std::string& why) {
+  return Status::Internal("chunk commit failed: " + why);
+}
+
 // The natural key of a scan result: a repeated finding updates last_seen.
 struct ResultKey {
   std::string job;  // "" when the line names no job

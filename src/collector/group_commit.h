@@ -2,13 +2,16 @@
 // no commit running takes every request queued so far and commits them
 // together, and goes on with what queued meanwhile until the queue is empty;
 // the others wait for the commit that holds theirs (Submit) or return at once
-// and are called back after it (SubmitAsync).
+// and are called back after it (SubmitAsync). A commit that throws fails its batch
+// (never the queue: every later request still commits).
 #pragma once
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <functional>
+#include <string>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +31,11 @@ class GroupCommit {
   };
   // `commit` gets the batch and must answer every item of it.
   using CommitFn = std::function<void(std::vector<Item*>&)>;
+  // The answer for a request its commit did not answer: the commit threw (`why` is what it
+  // threw; only std::bad_alloc can, every step returns a Status) or forgot it (a bug).
+  using FailedFn = std::function<Answer(const std::string& why)>;
+
+  explicit GroupCommit(FailedFn failed) : failed_(std::move(failed)) {}
 
   // Returns the answer once the commit that holds `request` is done.
   Answer Submit(const Request& request, const CommitFn& commit) {
@@ -85,8 +93,13 @@ class GroupCommit {
         }
       }
       lock.unlock();
-      commit(batch);
-      for (auto& item : called_back) item->done(std::move(*item->answer));
+      RunCommit(batch, commit);
+      for (auto& item : called_back) {
+        try {
+          item->done(std::move(*item->answer));
+        } catch (...) {  // that caller's loss alone: the others are still answered
+        }
+      }
       lock.lock();
       for (Item* item : waiting) item->answered = true;
       committed_.notify_all();
@@ -95,6 +108,23 @@ class GroupCommit {
     committed_.notify_all();  // a waiter leads what is left
   }
 
+  // Leaves every item of `batch` answered, whatever `commit` does. Without this a throw left
+  // committing_ set and every later request waited for ever.
+  void RunCommit(std::vector<Item*>& batch, const CommitFn& commit) {
+    std::string why = "the commit gave no answer";
+    try {
+      commit(batch);
+    } catch (const std::exception& e) {
+      why = std::string("the commit threw: ") + e.what();
+    } catch (...) {
+      why = "the commit threw an unknown exception";
+    }
+    for (Item* item : batch) {
+      if (!item->answer) item->answer.emplace(failed_(why));
+    }
+  }
+
+  const FailedFn failed_;
   std::mutex mu_;
   std::condition_variable committed_;
   std::vector<Item*> queue_;

@@ -90,7 +90,7 @@ class MariaDbCollectorDb final : public CollectorDb {
 
   MariaDbConnectionPool pool_;
   const std::string chunk_root_;
-  Commits commits_;
+  Commits commits_{ChunkCommitFailed};
 };
 
 }  // namespace picket::collector

@@ -72,7 +72,7 @@ class SqliteCollectorDb final : public CollectorDb {
 
   std::mutex mu_;  // writes, on db_
   sqlite::Database db_;
-  Commits commits_;
+  Commits commits_{ChunkCommitFailed};
   std::mutex read_mu_;  // reads, on reader_ (so a long read never stalls a write)
   std::optional<sqlite::Database> reader_;
 };

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <mutex>
+#include <new>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -184,6 +186,44 @@ TEST_SUITE("collector.db") {
         CHECK(*db->ChunkHash("gw", i + 1) == std::optional<std::string>("h" + std::to_string(i)));
       }
     }
+  }
+
+  TEST_CASE("a commit that throws fails its batch, rolls back, and the next chunk still commits") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    const DeviceReport report;
+    CountingSync sync;
+    const ChunkRecord thrown = Chunk("gw", 1, "h1"), next = Chunk("gw", 2, "h2");
+    CollectorDb::ChunkPutRequest r;
+    r.record = &thrown;
+    r.report = &report;
+    r.file_sync = &sync;
+    r.publish_file = []() -> Status { throw std::bad_alloc(); };
+    auto failed = (*db)->PutChunk(r);
+    REQUIRE_FALSE(failed.ok());
+    CHECK(failed.status().code() == StatusCode::kInternal);
+    CHECK(failed.status().message().find("chunk commit failed: the commit threw") !=
+          std::string::npos);
+    CHECK_FALSE((*db)->ChunkHash("gw", 1)->has_value());
+
+    // Before, the throw left the commit marked running: this waited for ever (async: never called).
+    std::atomic<int> calls{0};
+    std::optional<Result<ChunkPut>> answer;
+    r.record = &next;
+    r.publish_file = [] { return Status::Ok(); };
+    (*db)->PutChunkAsync(r, [&](Result<ChunkPut> put) {
+      answer = std::move(put);
+      ++calls;
+    });
+    REQUIRE(testing::WaitFor([&] { return calls.load() == 1; },
+                             testing::After(std::chrono::seconds(10))));
+    REQUIRE(answer->ok());
+    CHECK((*answer)->outcome == ChunkOutcome::kStored);
+    CHECK(*(*db)->ChunkHash("gw", 2) == std::optional<std::string>("h2"));
+    auto devices = (*db)->ListDevices();
+    REQUIRE(devices.ok());
+    CHECK((*devices)[0]["chunks"] == 1);  // the thrown one's savepoint and transaction rolled back
   }
 
   TEST_CASE("a batch whose files cannot be made durable stores none of its rows") {
