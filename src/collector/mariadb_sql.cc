@@ -9,7 +9,10 @@ Result<std::int64_t> ParseInt(const sync::SqlValue& v) {
   if (!v) return Status::Internal("MariaDB returned NULL for an integer column");
   auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || end != v->data() + v->size()) {
-    return Status::Internal("MariaDB returned \"" + *v + "\" for an integer column");
+    // Bounded: the value is the server's, and the message goes into logs and answers.
+    constexpr std::size_t kShown = 64;
+    const std::string shown = v->size() > kShown ? v->substr(0, kShown) + "..." : *v;
+    return Status::Internal("MariaDB returned \"" + shown + "\" for an integer column");
   }
   return out;
 }

@@ -1,0 +1,47 @@
+#include "collector/mariadb_sql.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace picket::collector::sql {
+
+TEST_SUITE("collector.mariadb_sql") {
+  TEST_CASE("ParseInts reads the named integer columns in order") {
+    const sync::SqlRow row{std::string("x"), std::string("42"), std::string("-7"), std::nullopt};
+    auto ints = ParseInts(row, {2, 1});
+    REQUIRE(ints.ok());
+    CHECK((*ints)[0] == -7);
+    CHECK((*ints)[1] == 42);
+  }
+
+  TEST_CASE("ParseInts names the column that is not an integer, NULL, or missing") {
+    const sync::SqlRow row{std::string("1"), std::string("12abc"), std::nullopt};
+    auto text = ParseInts(row, {0, 1});
+    REQUIRE_FALSE(text.ok());
+    CHECK(text.status().code() == StatusCode::kInternal);
+    CHECK(text.status().message() ==
+          "MariaDB returned \"12abc\" for an integer column (column 1)");
+
+    auto null = ParseInts(row, {2});
+    REQUIRE_FALSE(null.ok());
+    CHECK(null.status().message() == "MariaDB returned NULL for an integer column (column 2)");
+
+    auto short_row = ParseInts(row, {0, 5});  // a row shorter than the query: an error, no throw
+    REQUIRE_FALSE(short_row.ok());
+    CHECK(short_row.status().message() == "MariaDB returned a row of 3 columns, without column 5");
+  }
+
+  TEST_CASE("ParseInt quotes at most 64 bytes of a value that is not an integer") {
+    auto huge = ParseInt(std::string(100000, '9') + "x");
+    REQUIRE_FALSE(huge.ok());
+    CHECK(huge.status().message() ==
+          "MariaDB returned \"" + std::string(64, '9') + "...\" for an integer column");
+    auto overflow = ParseInt(std::string("99999999999999999999"));
+    CHECK_FALSE(overflow.ok());
+    auto empty = ParseInt(std::string());
+    CHECK_FALSE(empty.ok());
+  }
+}
+
+}  // namespace picket::collector::sql
