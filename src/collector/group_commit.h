@@ -11,10 +11,10 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
-#include <string>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 

@@ -35,13 +35,15 @@ Result<std::array<std::int64_t, N>> ParseInts(const sync::SqlRow& row,
                                               const std::size_t (&columns)[N]) {
   std::array<std::int64_t, N> out{};
   for (std::size_t i = 0; i < N; ++i) {
-    const std::string column = "column " + std::to_string(columns[i]);
     if (columns[i] >= row.size()) {
       return Status::Internal("MariaDB returned a row of " + std::to_string(row.size()) +
-                              " columns, without " + column);
+                              " columns, without column " + std::to_string(columns[i]));
     }
     auto v = ParseInt(row[columns[i]]);
-    if (!v.ok()) return Status::Internal(v.status().message() + " (" + column + ")");
+    if (!v.ok()) {
+      return Status::Internal(v.status().message() + " (column " + std::to_string(columns[i]) +
+                              ")");
+    }
     out[i] = *v;
   }
   return out;

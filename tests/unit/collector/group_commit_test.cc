@@ -66,7 +66,9 @@ TEST_SUITE("collector") {
       why = w;
       return -1;
     });
-    auto throwing = [](std::vector<GroupCommit<int, int>::Item*>&) { throw std::runtime_error("boom"); };
+    auto throwing = [](std::vector<GroupCommit<int, int>::Item*>&) {
+      throw std::runtime_error("boom");
+    };
     CHECK(commits.Submit(1, throwing) == -1);
     CHECK(why == "the commit threw: boom");
     int called = 0, answer = 0;

@@ -20,8 +20,7 @@ TEST_SUITE("collector.mariadb_sql") {
     auto text = ParseInts(row, {0, 1});
     REQUIRE_FALSE(text.ok());
     CHECK(text.status().code() == StatusCode::kInternal);
-    CHECK(text.status().message() ==
-          "MariaDB returned \"12abc\" for an integer column (column 1)");
+    CHECK(text.status().message() == "MariaDB returned \"12abc\" for an integer column (column 1)");
 
     auto null = ParseInts(row, {2});
     REQUIRE_FALSE(null.ok());
