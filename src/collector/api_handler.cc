@@ -710,7 +710,6 @@ Reply ApiHandler::AnswerChunk(const ChunkCommit& commit, const Result<ChunkPut>&
     metrics_.AddIngest("chunk", c.bytes, 1);
     if (on_chunk_stored_) on_chunk_stored_(c.device, c.bytes);
   }
-  const std::string id = "chunk " + std::to_string(c.seq) + " of device " + c.device;
   switch (put->outcome) {
     case ChunkOutcome::kStored:
     case ChunkOutcome::kAlreadyStored:
@@ -721,7 +720,8 @@ Reply ApiHandler::AnswerChunk(const ChunkCommit& commit, const Result<ChunkPut>&
                             {"bytes", c.bytes},
                             {"stored", put->outcome == ChunkOutcome::kStored}});
     case ChunkOutcome::kConflict:
-      return JsonError(wire::kHttpConflict, id + " is already stored with sha256 " +
+      return JsonError(wire::kHttpConflict, "chunk " + std::to_string(c.seq) + " of device " +
+                                                c.device + " is already stored with sha256 " +
                                                 put->stored_sha256 + "; this body has sha256 " +
                                                 c.sha256_hex);
     case ChunkOutcome::kOverDiskQuota:

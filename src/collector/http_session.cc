@@ -427,7 +427,8 @@ class HttpSession final : public SessionBase,
     auto executor = stream_.get_executor();
     net::post(shared_.storage, [self = Self(), executor, intake = std::move(intake_),
                                 work = net::make_work_guard(executor)]() mutable {
-      // Once: an exception from a commit this thread ran for others may follow our answer.
+      // Once: the catch below answers a throw before the commit took the chunk; after its
+      // answer (the group commit answers even a commit that throws) it must not answer again.
       auto answered = std::make_shared<std::atomic<bool>>(false);
       auto respond = [self, executor, work, answered](Reply reply) {
         if (answered->exchange(true)) return;
