@@ -102,7 +102,14 @@ struct AnalysisChunk {
   std::int64_t received_at_ms = 0;
 };
 
-// A device's chunks at or after its analysis cursor (/metrics backlog).
+// Where a device's session analysis stands: its chunks at seq >= next_seq are
+// not analysed yet.
+struct AnalysisCursor {
+  std::string device;
+  std::uint64_t next_seq = 0;
+};
+
+// Chunks at or after their devices' analysis cursors (/metrics backlog).
 struct PendingChunks {
   std::uint64_t count = 0;
   std::optional<std::int64_t> oldest_received_at_ms;
@@ -219,7 +226,9 @@ class CollectorDb {
   virtual Result<std::vector<AnalysisChunk>> NextChunksFrom(const std::string& device,
                                                             std::uint64_t from_seq,
                                                             std::size_t limit) = 0;
-  virtual Result<PendingChunks> ChunksFrom(const std::string& device, std::uint64_t from_seq) = 0;
+  // The chunks at or after each cursor, summed over the cursors. A scrape asks
+  // for every device at once: one query per thousand devices, not one each.
+  virtual Result<PendingChunks> ChunksBehind(const std::vector<AnalysisCursor>& cursors) = 0;
 
   // ---- retention (retention.h) ----
   // Up to `limit` chunks ordered by (received_at_ms, device, seq) after the

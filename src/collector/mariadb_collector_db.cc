@@ -678,23 +678,36 @@ Result<std::vector<AnalysisChunk>> MariaDbCollectorDb::NextChunksFrom(const std:
   return out;
 }
 
-Result<PendingChunks> MariaDbCollectorDb::ChunksFrom(const std::string& device,
-                                                     std::uint64_t from_seq) {
+Result<PendingChunks> MariaDbCollectorDb::ChunksBehind(const std::vector<AnalysisCursor>& cursors) {
+  // A query per device made a scrape of 10,000 devices take 0.74 s on
+  // loopback (and seconds over a network); joining the cursors, a thousand per
+  // query as a derived table, on the primary key (device, seq): 0.05 s.
+  constexpr std::size_t kDevicesPerQuery = 1000;
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  auto rows = conn->Query("SELECT COUNT(*), MIN(received_at_ms) FROM collector_chunks WHERE device = " +
-                          conn->Quote(device) + " AND seq >= " +
-                          Int(std::min<std::uint64_t>(from_seq, INT64_MAX)));
-  if (!rows.ok()) return rows.status();
   PendingChunks out;
-  if (rows->empty()) return out;
-  auto count = ParseInt(rows->front().at(0));
-  if (!count.ok()) return count.status();
-  out.count = static_cast<std::uint64_t>(std::max<std::int64_t>(0, *count));
-  if (rows->front().at(1)) {
+  for (std::size_t begin = 0; begin < cursors.size(); begin += kDevicesPerQuery) {
+    const std::size_t end = std::min(cursors.size(), begin + kDevicesPerQuery);
+    std::string rows_of_cursors;  // SELECT 'd1' AS device, 5 AS next_seq UNION ALL SELECT 'd2', 0 ...
+    for (std::size_t i = begin; i < end; ++i) {
+      const bool first = i == begin;
+      rows_of_cursors += first ? "SELECT " : " UNION ALL SELECT ";
+      rows_of_cursors += conn->Quote(cursors[i].device) + (first ? " AS device, " : ", ") +
+                         Int(std::min<std::uint64_t>(cursors[i].next_seq, INT64_MAX)) +
+                         (first ? " AS next_seq" : "");
+    }
+    auto rows = conn->Query("SELECT COUNT(*), MIN(c.received_at_ms) FROM (" + rows_of_cursors +
+                            ") AS cur JOIN collector_chunks c "
+                            "ON c.device = cur.device AND c.seq >= cur.next_seq");
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) continue;
+    auto count = ParseInts(rows->front(), {0});  // COUNT(*)
+    if (!count.ok()) return count.status();
+    out.count += NonNegative((*count)[0]);
+    if (rows->front().size() < 2 || !rows->front()[1]) continue;  // MIN over no row: NULL
     auto oldest = ParseInt(rows->front()[1]);
     if (!oldest.ok()) return oldest.status();
-    out.oldest_received_at_ms = *oldest;
+    out.oldest_received_at_ms = std::min(out.oldest_received_at_ms.value_or(INT64_MAX), *oldest);
   }
   return out;
 }

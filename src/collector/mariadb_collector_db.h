@@ -48,7 +48,7 @@ class MariaDbCollectorDb final : public CollectorDb {
   Result<std::vector<AnalysisChunk>> NextChunksFrom(const std::string& device,
                                                     std::uint64_t from_seq,
                                                     std::size_t limit) override;
-  Result<PendingChunks> ChunksFrom(const std::string& device, std::uint64_t from_seq) override;
+  Result<PendingChunks> ChunksBehind(const std::vector<AnalysisCursor>& cursors) override;
   Result<std::vector<StoredChunk>> OldestChunks(const std::optional<ChunkCursor>& after,
                                                 std::size_t limit) override;
   Result<std::map<std::string, std::uint64_t>> ChunkBytesByDevice() override;

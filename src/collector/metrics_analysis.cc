@@ -2,6 +2,8 @@
 // after each device's analysis cursor (the session store's next_seq).
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <vector>
 
 #include "collector/collector_db.h"
 #include "collector/fleet_api.h"
@@ -19,18 +21,17 @@ std::function<Result<AnalysisBacklog>()> MakeAnalysisBacklog(CollectorDb* chunks
     for (const AnalysisState& c : *counters) next_seq[c.device] = c.next_seq;
     auto devices = chunks->DevicesWithChunks();
     if (!devices.ok()) return devices.status();
-    AnalysisBacklog out;
-    std::optional<std::int64_t> oldest;
+    std::vector<AnalysisCursor> cursors;
+    cursors.reserve(devices->size());
     for (const std::string& id : *devices) {
       auto it = next_seq.find(id);
-      auto pending = chunks->ChunksFrom(id, it == next_seq.end() ? 0 : it->second);
-      if (!pending.ok()) return pending.status();
-      out.pending_chunks += pending->count;
-      if (pending->oldest_received_at_ms) {
-        oldest = oldest ? std::min(*oldest, *pending->oldest_received_at_ms)
-                        : *pending->oldest_received_at_ms;
-      }
+      cursors.push_back({id, it == next_seq.end() ? 0 : it->second});
     }
+    auto pending = chunks->ChunksBehind(cursors);
+    if (!pending.ok()) return pending.status();
+    AnalysisBacklog out;
+    out.pending_chunks = pending->count;
+    const std::optional<std::int64_t>& oldest = pending->oldest_received_at_ms;
     if (oldest) {
       out.lag_seconds =
           static_cast<double>(std::max<std::int64_t>(0, clock->WallMillis() - *oldest)) / 1000.0;

@@ -545,19 +545,23 @@ Result<std::vector<AnalysisChunk>> SqliteCollectorDb::NextChunksFrom(const std::
   return out;
 }
 
-Result<PendingChunks> SqliteCollectorDb::ChunksFrom(const std::string& device,
-                                                    std::uint64_t from_seq) {
+Result<PendingChunks> SqliteCollectorDb::ChunksBehind(const std::vector<AnalysisCursor>& cursors) {
   std::lock_guard lock(read_mu_);
+  // In process, one indexed lookup per device costs microseconds: no batching.
   auto stmt = reader_->Prepare(
       "SELECT count(*), min(received_at_ms) FROM chunks WHERE device = ?1 AND seq >= ?2");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, device).Bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(from_seq, INT64_MAX)));
-  auto row = stmt->Step();
-  if (!row.ok()) return row.status();
   PendingChunks out;
-  if (!*row) return out;
-  out.count = static_cast<std::uint64_t>(std::max<std::int64_t>(0, stmt->Int(0)));
-  if (!stmt->IsNull(1)) out.oldest_received_at_ms = stmt->Int(1);
+  for (const AnalysisCursor& cursor : cursors) {
+    stmt->Reset();
+    stmt->Bind(1, cursor.device)
+        .Bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(cursor.next_seq, INT64_MAX)));
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row || stmt->IsNull(1)) continue;  // no chunk behind this cursor
+    out.count += static_cast<std::uint64_t>(std::max<std::int64_t>(0, stmt->Int(0)));
+    out.oldest_received_at_ms = std::min(out.oldest_received_at_ms.value_or(INT64_MAX), stmt->Int(1));
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -458,6 +459,40 @@ TEST_CASE("mariadb collector db: retention walks, deletes chunks and expires lin
   }
   // Gone keys can be used again.
   CHECK_FALSE(both.Ingest(LineKind::kLogs, "a", "l100", line, 2000).duplicate);
+}
+
+TEST_CASE("mariadb collector db: the analysis backlog over 1,100 devices, summed across batches, as SQLite's") {
+  PICKET_REQUIRE_MARIADB();
+  MariaDbServer server;
+  StartServer(server);
+  BothEngines both(server);
+  // d0000..d1099 hold chunk 0 (received 5000 + i); the odd ones are not
+  // analysed yet. "late" (after d1099: the second query of 1,000) holds 0..2,
+  // analysed up to 1, and its seq 1 is the oldest pending chunk of all.
+  std::vector<collector::AnalysisCursor> cursors;
+  for (int i = 0; i < 1100; ++i) {
+    char id[8];
+    std::snprintf(id, sizeof id, "d%04d", i);
+    both.Put(Chunk(id, 0, "h", 5000 + i));
+    cursors.push_back({id, i % 2 ? 0u : 1u});
+  }
+  for (std::uint64_t seq : {0, 1, 2}) both.Put(Chunk("late", seq, "h", 100 + 10 * seq));
+  cursors.push_back({"late", 1});
+  cursors.push_back({"no-chunks", 0});
+  cursors.push_back({"d0001", UINT64_MAX});  // past every chunk, not negative in SQL
+  for (CollectorDb* db : {both.sqlite.get(), both.maria.get()}) {
+    auto pending = db->ChunksBehind(cursors);
+    REQUIRE_MESSAGE(pending.ok(), pending.status().ToString());
+    CHECK(pending->count == 550 + 2);
+    CHECK(pending->oldest_received_at_ms == std::optional<std::int64_t>(110));
+    auto none = db->ChunksBehind({{"no-chunks", 0}});
+    REQUIRE(none.ok());
+    CHECK(none->count == 0);
+    CHECK_FALSE(none->oldest_received_at_ms.has_value());
+    auto empty = db->ChunksBehind({});
+    REQUIRE(empty.ok());
+    CHECK(empty->count == 0);
+  }
 }
 
 TEST_CASE("mariadb collector db: after a server restart a call may fail once, then the pool reconnects") {
