@@ -75,7 +75,11 @@ class GroupCommit {
   // A Submit caller (`mine`) stops once it is answered unless SubmitAsync requests wait (no
   // one else would commit them): a waiting caller then leads the next commit, so under steady
   // load no caller commits others' batches for ever before it can return.
-  void CommitQueued(std::unique_lock<std::mutex>& lock, const CommitFn& commit, const Item* mine) {
+  // noexcept: the commit's own throw is answered (RunCommit), but running out of memory for the
+  // batch's vectors or for a failure answer would leave committing_ set and every request waiting
+  // for ever; ending the process instead lets it restart, and the devices send again.
+  void CommitQueued(std::unique_lock<std::mutex>& lock, const CommitFn& commit,
+                    const Item* mine) noexcept {
     committing_ = true;
     while (!queue_.empty()) {
       if (mine != nullptr && mine->answered &&
