@@ -439,13 +439,13 @@ Result<IngestOutcome> MariaDbCollectorDb::IngestLines(LineKind kind, const std::
   const std::string key_where = "device = " + dev + " AND kind = " +
                                 conn->Quote(LineKindName(kind)) + " AND idempotency_key = _binary" +
                                 conn->Quote(idempotency_key);
-  auto stored = conn->Query(
-      "SELECT COALESCE(body_sha256, '') FROM collector_idempotency_keys WHERE " + key_where +
-      " FOR UPDATE");
+  auto stored = Rows(conn->Query("SELECT COALESCE(body_sha256, '') FROM collector_idempotency_keys "
+                                 "WHERE " + key_where + " FOR UPDATE"),
+                     1);
   if (!stored.ok()) return stored.status();
   if (!stored->empty()) {
     // A replay. Keys stored without a fingerprint match any body.
-    const std::string first = stored->front().at(0).value_or("");
+    const std::string first = stored->front()[0].value_or("");
     if (!first.empty() && !body_sha256.empty() && first != body_sha256) {
       return Status::Conflict("Idempotency-Key \"" + idempotency_key +
                               "\" was first used with another body (sha256 " + first + ")");
@@ -512,9 +512,10 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::OldestChunks(
     where = " WHERE received_at_ms > " + at + " OR (received_at_ms = " + at + " AND (device > " +
             dev + " OR (device = " + dev + " AND seq > " + Int(after->seq) + ")))";
   }
-  auto rows = conn->Query("SELECT device, seq, bytes, received_at_ms, path FROM collector_chunks" +
-                          where + " ORDER BY received_at_ms, device, seq LIMIT " +
-                          std::to_string(limit));
+  auto rows = Rows(conn->Query("SELECT device, seq, bytes, received_at_ms, path FROM collector_chunks" +
+                               where + " ORDER BY received_at_ms, device, seq LIMIT " +
+                               std::to_string(limit)),
+                   5);
   if (!rows.ok()) return rows.status();
   std::vector<StoredChunk> out;
   for (const SqlRow& row : *rows) {
@@ -523,7 +524,7 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::OldestChunks(
     const auto [seq, bytes, at] = *ints;
     const std::string device = row[0].value_or("");
     const auto s = static_cast<std::uint64_t>(seq);
-    out.push_back({device, s, NonNegative(bytes), at, PathOrNothing(device, s, row.at(4).value_or(""))});
+    out.push_back({device, s, NonNegative(bytes), at, PathOrNothing(device, s, row[4].value_or(""))});
   }
   return out;
 }
@@ -531,11 +532,11 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::OldestChunks(
 Result<std::map<std::string, std::uint64_t>> MariaDbCollectorDb::ChunkBytesByDevice() {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  auto rows = conn->Query("SELECT id, chunk_bytes FROM collector_devices");
+  auto rows = Rows(conn->Query("SELECT id, chunk_bytes FROM collector_devices"), 2);
   if (!rows.ok()) return rows.status();
   std::map<std::string, std::uint64_t> out;
   for (const SqlRow& row : *rows) {
-    auto bytes = ParseInt(row.at(1));
+    auto bytes = ParseInt(row[1]);
     if (!bytes.ok()) return bytes.status();
     out[row[0].value_or("")] = NonNegative(*bytes);
   }
@@ -561,8 +562,9 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::DeleteChunks(
           conn->Execute("SELECT id FROM collector_devices WHERE id = " + dev + " FOR UPDATE"));
       locked = &device;
     }
-    auto rows = conn->Query("DELETE FROM collector_chunks WHERE device = " + dev +
-                            " AND seq = " + Int(seq) + " RETURNING bytes, received_at_ms, path");
+    auto rows = Rows(conn->Query("DELETE FROM collector_chunks WHERE device = " + dev + " AND seq = " +
+                                 Int(seq) + " RETURNING bytes, received_at_ms, path"),
+                     3);
     if (!rows.ok()) return rows.status();
     if (rows->empty()) continue;  // gone already
     const SqlRow& row = rows->front();
@@ -570,7 +572,7 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::DeleteChunks(
     if (!ints.ok()) return ints.status();
     const auto [bytes, at] = *ints;
     StoredChunk c{device, seq, NonNegative(bytes), at,
-                  PathOrNothing(device, seq, row.at(2).value_or(""))};
+                  PathOrNothing(device, seq, row[2].value_or(""))};
     PICKET_RETURN_IF_ERROR(conn->Execute(
         "UPDATE collector_devices SET chunks = GREATEST(chunks - 1, 0), chunk_bytes = "
         "GREATEST(chunk_bytes - " + Int(c.bytes) + ", 0) WHERE id = " + dev));
@@ -629,11 +631,11 @@ Result<std::uint64_t> MariaDbCollectorDb::DeleteIdempotencyKeysBefore(std::int64
 Result<std::uint64_t> MariaDbCollectorDb::DeviceChunkBytes(const std::string& device) {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  auto rows =
-      conn->Query("SELECT chunk_bytes FROM collector_devices WHERE id = " + conn->Quote(device));
+  auto rows = Rows(
+      conn->Query("SELECT chunk_bytes FROM collector_devices WHERE id = " + conn->Quote(device)), 1);
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::uint64_t{0};
-  auto bytes = ParseInt(rows->front().at(0));
+  auto bytes = ParseInt(rows->front()[0]);
   if (!bytes.ok()) return bytes.status();
   return static_cast<std::uint64_t>(*bytes);
 }
@@ -641,11 +643,11 @@ Result<std::uint64_t> MariaDbCollectorDb::DeviceChunkBytes(const std::string& de
 Result<std::vector<std::string>> MariaDbCollectorDb::DevicesWithChunks() {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  auto rows = conn->Query("SELECT id FROM collector_devices WHERE chunks > 0");
+  auto rows = Rows(conn->Query("SELECT id FROM collector_devices WHERE chunks > 0"), 1);
   if (!rows.ok()) return rows.status();
   std::vector<std::string> out;
   for (const SqlRow& row : *rows) {
-    if (row.at(0)) out.push_back(*row[0]);
+    if (row[0]) out.push_back(*row[0]);
   }
   return out;
 }
@@ -655,11 +657,11 @@ Result<std::vector<AnalysisChunk>> MariaDbCollectorDb::NextChunksFrom(const std:
                                                                       std::size_t limit) {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  auto rows = conn->Query(
-      "SELECT seq, path, COALESCE(gap_before_ms, 0), received_at_ms FROM collector_chunks "
-      "WHERE device = " + conn->Quote(device) + " AND seq >= " +
-      Int(std::min<std::uint64_t>(from_seq, INT64_MAX)) + " ORDER BY seq LIMIT " +
-      Int(std::min<std::uint64_t>(limit, INT64_MAX)));
+  auto rows = Rows(conn->Query("SELECT seq, path, COALESCE(gap_before_ms, 0), received_at_ms "
+                               "FROM collector_chunks WHERE device = " + conn->Quote(device) +
+                               " AND seq >= " + Int(std::min<std::uint64_t>(from_seq, INT64_MAX)) +
+                               " ORDER BY seq LIMIT " + Int(std::min<std::uint64_t>(limit, INT64_MAX))),
+                   4);
   if (!rows.ok()) return rows.status();
   std::vector<AnalysisChunk> out;
   for (const SqlRow& row : *rows) {
@@ -668,7 +670,7 @@ Result<std::vector<AnalysisChunk>> MariaDbCollectorDb::NextChunksFrom(const std:
     const auto [seq, gap, received] = *ints;
     AnalysisChunk c;
     c.seq = static_cast<std::uint64_t>(seq);
-    auto path = CheckedPath(device, c.seq, row.at(1).value_or(""));
+    auto path = CheckedPath(device, c.seq, row[1].value_or(""));
     if (!path.ok()) return path.status();
     c.path = std::move(*path);
     c.gap_before_ms = gap;
@@ -696,15 +698,16 @@ Result<PendingChunks> MariaDbCollectorDb::ChunksBehind(const std::vector<Analysi
                          Int(std::min<std::uint64_t>(cursors[i].next_seq, INT64_MAX)) +
                          (first ? " AS next_seq" : "");
     }
-    auto rows = conn->Query("SELECT COUNT(*), MIN(c.received_at_ms) FROM (" + rows_of_cursors +
-                            ") AS cur JOIN collector_chunks c "
-                            "ON c.device = cur.device AND c.seq >= cur.next_seq");
+    auto rows = Rows(conn->Query("SELECT COUNT(*), MIN(c.received_at_ms) FROM (" + rows_of_cursors +
+                                 ") AS cur JOIN collector_chunks c "
+                                 "ON c.device = cur.device AND c.seq >= cur.next_seq"),
+                     2);
     if (!rows.ok()) return rows.status();
     if (rows->empty()) continue;
     auto count = ParseInts(rows->front(), {0});  // COUNT(*)
     if (!count.ok()) return count.status();
     out.count += NonNegative((*count)[0]);
-    if (rows->front().size() < 2 || !rows->front()[1]) continue;  // MIN over no row: NULL
+    if (!rows->front()[1]) continue;  // MIN over no row: NULL
     auto oldest = ParseInt(rows->front()[1]);
     if (!oldest.ok()) return oldest.status();
     out.oldest_received_at_ms = std::min(out.oldest_received_at_ms.value_or(INT64_MAX), *oldest);
@@ -715,11 +718,12 @@ Result<PendingChunks> MariaDbCollectorDb::ChunksBehind(const std::vector<Analysi
 Result<std::unordered_set<std::uint64_t>> MariaDbCollectorDb::ChunkSeqs(const std::string& device) {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  auto rows = conn->Query("SELECT seq FROM collector_chunks WHERE device = " + conn->Quote(device));
+  auto rows =
+      Rows(conn->Query("SELECT seq FROM collector_chunks WHERE device = " + conn->Quote(device)), 1);
   if (!rows.ok()) return rows.status();
   std::unordered_set<std::uint64_t> seqs;
   for (const SqlRow& row : *rows) {
-    auto seq = ParseInt(row.at(0));
+    auto seq = ParseInt(row[0]);
     if (!seq.ok()) return seq.status();
     seqs.insert(static_cast<std::uint64_t>(*seq));
   }

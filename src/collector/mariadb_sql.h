@@ -48,6 +48,9 @@ Result<std::array<std::int64_t, N>> ParseInts(const sync::SqlRow& row,
   }
   return out;
 }
+// The rows of a query that selects `columns` columns. A narrower row (a broken
+// or hostile server) is Internal, so the caller may index every row below `columns`.
+Result<std::vector<sync::SqlRow>> Rows(Result<std::vector<sync::SqlRow>> rows, std::size_t columns);
 // Connection problems become Unavailable: the client (a device) retries.
 Status AsUnavailable(const Status& st);
 // One integer read by `sql`; `fallback` when it returns no row or NULL.

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 namespace picket::collector::sql {
 
@@ -40,6 +41,26 @@ TEST_SUITE("collector.mariadb_sql") {
     CHECK_FALSE(overflow.ok());
     auto empty = ParseInt(std::string());
     CHECK_FALSE(empty.ok());
+  }
+
+  TEST_CASE("Rows refuses a row narrower than the query, so callers may index the rest") {
+    using Rows_ = std::vector<sync::SqlRow>;
+    const Rows_ two{{std::string("a"), std::nullopt}, {std::string("b"), std::string("1")}};
+    auto fits = Rows(Rows_(two), 2);
+    REQUIRE(fits.ok());
+    CHECK(fits->size() == 2);
+    CHECK(Rows(Rows_(two), 1).ok());  // wider than asked is fine
+    CHECK(Rows(Rows_{}, 5).ok());     // no row at all
+
+    const Rows_ ragged{{std::string("a"), std::string("1")}, {std::string("b")}};
+    auto narrow = Rows(Rows_(ragged), 2);
+    REQUIRE_FALSE(narrow.ok());
+    CHECK(narrow.status().code() == StatusCode::kInternal);
+    CHECK(narrow.status().message() == "MariaDB returned a row of 1 column(s) where the query selects 2");
+
+    auto failed = Rows(Status::Unavailable("gone"), 2);  // a failed query passes through
+    REQUIRE_FALSE(failed.ok());
+    CHECK(failed.status().code() == StatusCode::kUnavailable);
   }
 }
 
