@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <exception>
 #include <set>
 
 #include "picket/common/log.h"
@@ -318,7 +319,14 @@ Result<RetentionPassSummary> Retention::RunPass() {
     }
     return Status::Ok();
   };
-  const Status st = run();
+  // Nothing catches on the retention thread: an exception would end the collector.
+  const Status st = [&run] {
+    try {
+      return run();
+    } catch (const std::exception& e) {
+      return Status::Internal(std::string("retention pass threw: ") + e.what());
+    }
+  }();
   counters_.passes.fetch_add(1, std::memory_order_relaxed);
   if (!st.ok()) counters_.errors.fetch_add(1, std::memory_order_relaxed);
   if (st.ok()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <exception>
 #include <limits>
 #include <memory>
 
@@ -110,7 +111,7 @@ void SessionAnalysis::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    Status st = Pass();
+    Status st = PassCaught();
     if (!st.ok()) {
       PICKET_LOG(kError, "collector", "session analysis failed; retrying", {"status", st});
     }
@@ -118,6 +119,29 @@ void SessionAnalysis::Loop() {
     if (stopping_) break;
     // Work left (or a failure) comes back within a second; new chunks at once.
     if (notified_.empty()) wake_.wait_for(lock, std::chrono::seconds(1));
+  }
+}
+
+// Nothing catches on this thread: an exception (a library's, or running out of
+// memory) would end the collector. Every device goes back to its committed
+// state instead, and all are resumed on the next pass.
+Status SessionAnalysis::PassCaught() {
+  try {
+    return Pass();
+  } catch (const std::exception& e) {
+    resident_.clear();
+    first_pass_ = true;
+    std::lock_guard lock(mu_);
+    resident_count_ = 0;
+    return Status::Internal(std::string("session analysis threw: ") + e.what());
+  }
+}
+
+Result<bool> SessionAnalysis::AdvanceCaught(const std::string& device) {
+  try {
+    return Advance(device);
+  } catch (const std::exception& e) {  // the caller drops it back to its committed state
+    return Status::Internal(std::string("analysis threw: ") + e.what());
   }
 }
 
@@ -146,7 +170,7 @@ Status SessionAnalysis::Pass() {
       if (now_ms < failed->second) continue;  // still in waiting_: retried later
       failed_until_ms_.erase(failed);
     }
-    auto more = Advance(device);
+    auto more = AdvanceCaught(device);  // a device that throws rests like one that fails
     if (!more.ok()) {
       if (first_error.ok()) first_error = more.status().WithContext("device " + device);
       resident_.erase(device);  // back to its committed state

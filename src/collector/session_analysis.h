@@ -94,6 +94,8 @@ class SessionAnalysis {
   // Analyses chunks of one device and commits them; true when it stopped
   // with work left.
   Result<bool> Advance(const std::string& device);
+  Result<bool> AdvanceCaught(const std::string& device);  // an exception as an error
+  Status PassCaught();  // Pass for the thread: an exception resets every device
   Result<bool> AdvanceTurn(const std::string& device);  // the analysis, without the last flush
   Status Flush(Device& d);  // commits the chunks analysed since the last commit
   Status AnalyseChunk(Device& dev, const ChunkRow& row, bool gap);

@@ -3,6 +3,11 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
 #include "picket/common/file_io.h"
 #include "support/process_harness.h"
 #include "support/temp_dir.h"
@@ -71,6 +76,31 @@ TEST_SUITE("collector.retention") {
     retention.OnStored(3ull << 20);  // one chunk past the nudge on its own
     CHECK(testing::WaitFor([&] { return passes() == 3; }, testing::After(std::chrono::seconds(10))));
     retention.Stop();
+  }
+
+  TEST_CASE("a pass that throws is a counted, named failure and the next pass runs") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    SetClock clock;
+    RetentionPolicy policy;
+    policy.max_age_ms = 30 * kDay;
+    bool throws = true;
+    Retention retention(
+        policy, db->get(),
+        [&]() -> Result<std::map<std::string, std::uint64_t>> {
+          if (std::exchange(throws, false)) throw std::runtime_error("cursor store gone");
+          return std::map<std::string, std::uint64_t>{};
+        },
+        &clock, std::chrono::hours(1));
+    auto thrown = retention.RunPass();  // before: the exception ended the retention thread
+    REQUIRE_FALSE(thrown.ok());
+    CHECK(thrown.status().code() == StatusCode::kInternal);
+    CHECK(thrown.status().message() == "retention pass threw: cursor store gone");
+    CHECK(retention.counters().errors.load() == 1);
+    CHECK(retention.RunPass().ok());
+    CHECK(retention.counters().passes.load() == 2);
+    CHECK(retention.counters().errors.load() == 1);
   }
 
   TEST_CASE("age: analysed chunks older than the limit go, younger and unanalysed ones stay") {

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <stdexcept>
+#include <utility>
 
 #include "collector/chunk_store.h"
 #include "collector/collector_db.h"
@@ -123,12 +125,14 @@ class LeasedStore final : public SessionStore {
  public:
   explicit LeasedStore(SessionStore* inner) : inner_(inner) {}
   bool others_hold = false;
+  bool throw_on_commit = false;  // the next commit throws (a library's exception)
   std::vector<std::string> released;
 
   Result<std::optional<AnalysisState>> LoadState(const std::string& d) override {
     return inner_->LoadState(d);
   }
   Status CommitChunks(const std::string& d, std::span<const AnalysedChunk> c) override {
+    if (std::exchange(throw_on_commit, false)) throw std::runtime_error("disk on fire");
     commit_sizes.push_back(c.size());
     return inner_->CommitChunks(d, c);
   }
@@ -216,6 +220,34 @@ TEST_SUITE("collector.session_analysis") {
     }
     CHECK(Summary(h.Sessions()) == Summary(one.Sessions()));
     CHECK(h.Sessions().size() == one.Sessions().size());
+  }
+
+  TEST_CASE("a device whose analysis throws fails like a storage error, rests, then resumes once") {
+    Harness h;
+    LeasedStore throwing(h.store.get());
+    SessionAnalysisOptions o;
+    o.retention = std::chrono::milliseconds(0);
+    o.analyzer.label = false;
+    auto runner = SessionAnalysis::Create(o, h.db.get(), &throwing, &h.clock).value();
+    for (int n = 1; n <= 3; ++n) h.Put(n, Chunk(n));
+    throwing.throw_on_commit = true;
+    Status thrown = runner->Pass();  // before: the exception ended the analysis thread
+    REQUIRE_FALSE(thrown.ok());
+    CHECK(thrown.code() == StatusCode::kInternal);
+    CHECK(thrown.message().find("device gw") != std::string::npos);
+    CHECK(thrown.message().find("analysis threw: disk on fire") != std::string::npos);
+    CHECK_FALSE(runner->Counters("gw").value().has_value());  // nothing committed
+    CHECK(runner->resident_devices() == 0);                   // back to its committed state
+    REQUIRE(runner->Pass().ok());  // resting, as a failed device does
+    CHECK_FALSE(runner->Counters("gw").value().has_value());
+    h.clock.Advance(11'000);
+    REQUIRE(runner->Pass().ok());
+    CHECK(h.Counters(*runner).next_seq == 4);
+    CHECK(h.Counters(*runner).chunks_analysed == 3);  // each chunk counted once
+    Harness clean;
+    for (int n = 1; n <= 3; ++n) clean.Put(n, Chunk(n));
+    REQUIRE(clean.Runner()->Pass().ok());
+    CHECK(Summary(h.Sessions()) == Summary(clean.Sessions()));
   }
 
   TEST_CASE("a device leased by another collector waits, then is taken over from its state") {
