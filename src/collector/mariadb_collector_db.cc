@@ -439,9 +439,9 @@ Result<IngestOutcome> MariaDbCollectorDb::IngestLines(LineKind kind, const std::
   const std::string key_where = "device = " + dev + " AND kind = " +
                                 conn->Quote(LineKindName(kind)) + " AND idempotency_key = _binary" +
                                 conn->Quote(idempotency_key);
-  auto stored = Rows(conn->Query("SELECT COALESCE(body_sha256, '') FROM collector_idempotency_keys "
-                                 "WHERE " + key_where + " FOR UPDATE"),
-                     1);
+  const std::string sql =
+      "SELECT COALESCE(body_sha256, '') FROM collector_idempotency_keys WHERE " + key_where;
+  auto stored = Rows(conn->Query(sql + " FOR UPDATE"), 1);
   if (!stored.ok()) return stored.status();
   if (!stored->empty()) {
     // A replay. Keys stored without a fingerprint match any body.
@@ -512,10 +512,10 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::OldestChunks(
     where = " WHERE received_at_ms > " + at + " OR (received_at_ms = " + at + " AND (device > " +
             dev + " OR (device = " + dev + " AND seq > " + Int(after->seq) + ")))";
   }
-  auto rows = Rows(conn->Query("SELECT device, seq, bytes, received_at_ms, path FROM collector_chunks" +
-                               where + " ORDER BY received_at_ms, device, seq LIMIT " +
-                               std::to_string(limit)),
-                   5);
+  auto rows = Rows(
+      conn->Query("SELECT device, seq, bytes, received_at_ms, path FROM collector_chunks" + where +
+                  " ORDER BY received_at_ms, device, seq LIMIT " + std::to_string(limit)),
+      5);
   if (!rows.ok()) return rows.status();
   std::vector<StoredChunk> out;
   for (const SqlRow& row : *rows) {
@@ -524,7 +524,8 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::OldestChunks(
     const auto [seq, bytes, at] = *ints;
     const std::string device = row[0].value_or("");
     const auto s = static_cast<std::uint64_t>(seq);
-    out.push_back({device, s, NonNegative(bytes), at, PathOrNothing(device, s, row[4].value_or(""))});
+    out.push_back(
+        {device, s, NonNegative(bytes), at, PathOrNothing(device, s, row[4].value_or(""))});
   }
   return out;
 }
@@ -562,9 +563,10 @@ Result<std::vector<StoredChunk>> MariaDbCollectorDb::DeleteChunks(
           conn->Execute("SELECT id FROM collector_devices WHERE id = " + dev + " FOR UPDATE"));
       locked = &device;
     }
-    auto rows = Rows(conn->Query("DELETE FROM collector_chunks WHERE device = " + dev + " AND seq = " +
-                                 Int(seq) + " RETURNING bytes, received_at_ms, path"),
-                     3);
+    auto rows =
+        Rows(conn->Query("DELETE FROM collector_chunks WHERE device = " + dev +
+                         " AND seq = " + Int(seq) + " RETURNING bytes, received_at_ms, path"),
+             3);
     if (!rows.ok()) return rows.status();
     if (rows->empty()) continue;  // gone already
     const SqlRow& row = rows->front();
@@ -632,7 +634,8 @@ Result<std::uint64_t> MariaDbCollectorDb::DeviceChunkBytes(const std::string& de
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
   auto rows = Rows(
-      conn->Query("SELECT chunk_bytes FROM collector_devices WHERE id = " + conn->Quote(device)), 1);
+      conn->Query("SELECT chunk_bytes FROM collector_devices WHERE id = " + conn->Quote(device)),
+      1);
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::uint64_t{0};
   auto bytes = ParseInt(rows->front()[0]);
@@ -657,11 +660,12 @@ Result<std::vector<AnalysisChunk>> MariaDbCollectorDb::NextChunksFrom(const std:
                                                                       std::size_t limit) {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  auto rows = Rows(conn->Query("SELECT seq, path, COALESCE(gap_before_ms, 0), received_at_ms "
-                               "FROM collector_chunks WHERE device = " + conn->Quote(device) +
-                               " AND seq >= " + Int(std::min<std::uint64_t>(from_seq, INT64_MAX)) +
-                               " ORDER BY seq LIMIT " + Int(std::min<std::uint64_t>(limit, INT64_MAX))),
-                   4);
+  const std::string sql =
+      "SELECT seq, path, COALESCE(gap_before_ms, 0), received_at_ms FROM collector_chunks "
+      "WHERE device = " + conn->Quote(device) + " AND seq >= " +
+      Int(std::min<std::uint64_t>(from_seq, INT64_MAX)) + " ORDER BY seq LIMIT " +
+      Int(std::min<std::uint64_t>(limit, INT64_MAX));
+  auto rows = Rows(conn->Query(sql), 4);
   if (!rows.ok()) return rows.status();
   std::vector<AnalysisChunk> out;
   for (const SqlRow& row : *rows) {
@@ -690,7 +694,8 @@ Result<PendingChunks> MariaDbCollectorDb::ChunksBehind(const std::vector<Analysi
   PendingChunks out;
   for (std::size_t begin = 0; begin < cursors.size(); begin += kDevicesPerQuery) {
     const std::size_t end = std::min(cursors.size(), begin + kDevicesPerQuery);
-    std::string rows_of_cursors;  // SELECT 'd1' AS device, 5 AS next_seq UNION ALL SELECT 'd2', 0 ...
+    // SELECT 'd1' AS device, 5 AS next_seq UNION ALL SELECT 'd2', 0 ...
+    std::string rows_of_cursors;
     for (std::size_t i = begin; i < end; ++i) {
       const bool first = i == begin;
       rows_of_cursors += first ? "SELECT " : " UNION ALL SELECT ";
@@ -718,8 +723,8 @@ Result<PendingChunks> MariaDbCollectorDb::ChunksBehind(const std::vector<Analysi
 Result<std::unordered_set<std::uint64_t>> MariaDbCollectorDb::ChunkSeqs(const std::string& device) {
   auto conn = pool_.Borrow();
   if (!conn.ok()) return conn.status();
-  auto rows =
-      Rows(conn->Query("SELECT seq FROM collector_chunks WHERE device = " + conn->Quote(device)), 1);
+  auto rows = Rows(
+      conn->Query("SELECT seq FROM collector_chunks WHERE device = " + conn->Quote(device)), 1);
   if (!rows.ok()) return rows.status();
   std::unordered_set<std::uint64_t> seqs;
   for (const SqlRow& row : *rows) {

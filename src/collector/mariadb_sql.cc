@@ -17,7 +17,8 @@ Result<std::int64_t> ParseInt(const sync::SqlValue& v) {
   return out;
 }
 
-Result<std::vector<sync::SqlRow>> Rows(Result<std::vector<sync::SqlRow>> rows, std::size_t columns) {
+Result<std::vector<sync::SqlRow>> Rows(Result<std::vector<sync::SqlRow>> rows,
+                                       std::size_t columns) {
   if (!rows.ok()) return rows;
   for (const sync::SqlRow& row : *rows) {
     if (row.size() < columns) {
@@ -65,7 +66,8 @@ Status CreateVersionedSchema(Lease& conn, std::string_view version_table_sql,
                              std::string_view version_table, std::span<const std::string_view> tables,
                              int version, std::string_view what) {
   PICKET_RETURN_IF_ERROR(conn.Execute(version_table_sql));
-  auto found = Rows(conn.Query("SELECT version FROM " + std::string(version_table) + " WHERE id = 1"), 1);
+  auto found =
+      Rows(conn.Query("SELECT version FROM " + std::string(version_table) + " WHERE id = 1"), 1);
   if (!found.ok()) return found.status();
   if (!found->empty()) {
     auto stored = ParseInt(found->front()[0]);

@@ -461,7 +461,9 @@ TEST_CASE("mariadb collector db: retention walks, deletes chunks and expires lin
   CHECK_FALSE(both.Ingest(LineKind::kLogs, "a", "l100", line, 2000).duplicate);
 }
 
-TEST_CASE("mariadb collector db: the analysis backlog over 1,100 devices, summed across batches, as SQLite's") {
+TEST_CASE(
+    "mariadb collector db: the analysis backlog over 1,100 devices, summed across batches, as "
+    "SQLite's") {
   PICKET_REQUIRE_MARIADB();
   MariaDbServer server;
   StartServer(server);

@@ -56,7 +56,8 @@ TEST_SUITE("collector.mariadb_sql") {
     auto narrow = Rows(Rows_(ragged), 2);
     REQUIRE_FALSE(narrow.ok());
     CHECK(narrow.status().code() == StatusCode::kInternal);
-    CHECK(narrow.status().message() == "MariaDB returned a row of 1 column(s) where the query selects 2");
+    CHECK(narrow.status().message() ==
+          "MariaDB returned a row of 1 column(s) where the query selects 2");
 
     auto failed = Rows(Status::Unavailable("gone"), 2);  // a failed query passes through
     REQUIRE_FALSE(failed.ok());

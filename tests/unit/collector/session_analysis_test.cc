@@ -238,7 +238,7 @@ TEST_SUITE("collector.session_analysis") {
     CHECK(thrown.message().find("analysis threw: disk on fire") != std::string::npos);
     CHECK_FALSE(runner->Counters("gw").value().has_value());  // nothing committed
     CHECK(runner->resident_devices() == 0);                   // back to its committed state
-    REQUIRE(runner->Pass().ok());  // resting, as a failed device does
+    REQUIRE(runner->Pass().ok());                             // resting, as a failed device does
     CHECK_FALSE(runner->Counters("gw").value().has_value());
     h.clock.Advance(11'000);
     REQUIRE(runner->Pass().ok());
