@@ -88,13 +88,15 @@ struct Harness {
     REQUIRE(put.ok());
   }
 
-  std::unique_ptr<SessionAnalysis> Runner(std::size_t max_resident = 64) {
+  // `on`: a wrapper of `store` (LeasedStore), else the store itself.
+  std::unique_ptr<SessionAnalysis> Runner(std::size_t max_resident = 64,
+                                          SessionStore* on = nullptr) {
     SessionAnalysisOptions o;
     o.max_resident_devices = max_resident;
     o.gap_wait = std::chrono::seconds(30);
     o.retention = std::chrono::milliseconds(0);
     o.analyzer.label = false;
-    return std::move(SessionAnalysis::Create(o, db.get(), store.get(), &clock).value());
+    return std::move(SessionAnalysis::Create(o, db.get(), on ? on : store.get(), &clock).value());
   }
 
   std::vector<StoredSession> Sessions() { return store->List({}, 1000).value(); }
@@ -203,10 +205,7 @@ TEST_SUITE("collector.session_analysis") {
   TEST_CASE("a turn commits its chunks 16 at a time, the rest when it ends") {
     Harness h;
     LeasedStore counted(h.store.get());
-    SessionAnalysisOptions o;
-    o.retention = std::chrono::milliseconds(0);
-    o.analyzer.label = false;
-    auto runner = SessionAnalysis::Create(o, h.db.get(), &counted, &h.clock).value();
+    auto runner = h.Runner(64, &counted);
     for (int n = 1; n <= 40; ++n) h.Put(n, Chunk(n));
     REQUIRE(runner->Pass().ok());
     CHECK(counted.commit_sizes == std::vector<std::size_t>{16, 16, 8});
@@ -225,10 +224,7 @@ TEST_SUITE("collector.session_analysis") {
   TEST_CASE("a device whose analysis throws fails like a storage error, rests, then resumes once") {
     Harness h;
     LeasedStore throwing(h.store.get());
-    SessionAnalysisOptions o;
-    o.retention = std::chrono::milliseconds(0);
-    o.analyzer.label = false;
-    auto runner = SessionAnalysis::Create(o, h.db.get(), &throwing, &h.clock).value();
+    auto runner = h.Runner(64, &throwing);
     for (int n = 1; n <= 3; ++n) h.Put(n, Chunk(n));
     throwing.throw_on_commit = true;
     Status thrown = runner->Pass();  // before: the exception ended the analysis thread
