@@ -6,6 +6,7 @@
 // write is one transaction.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -113,6 +114,11 @@ struct AnalysisCursor {
 struct PendingChunks {
   std::uint64_t count = 0;
   std::optional<std::int64_t> oldest_received_at_ms;
+  // One device's (or batch's) pending chunks and the oldest one's time.
+  void Add(std::int64_t chunks, std::int64_t oldest_ms) {
+    count += static_cast<std::uint64_t>(std::max<std::int64_t>(0, chunks));
+    oldest_received_at_ms = std::min(oldest_received_at_ms.value_or(oldest_ms), oldest_ms);
+  }
 };
 
 // Where an oldest-first walk of the chunks stopped (exclusive).

@@ -708,14 +708,10 @@ Result<PendingChunks> MariaDbCollectorDb::ChunksBehind(const std::vector<Analysi
                                  "ON c.device = cur.device AND c.seq >= cur.next_seq"),
                      2);
     if (!rows.ok()) return rows.status();
-    if (rows->empty()) continue;
-    auto count = ParseInts(rows->front(), {0});  // COUNT(*)
-    if (!count.ok()) return count.status();
-    out.count += NonNegative((*count)[0]);
-    if (!rows->front()[1]) continue;  // MIN over no row: NULL
-    auto oldest = ParseInt(rows->front()[1]);
-    if (!oldest.ok()) return oldest.status();
-    out.oldest_received_at_ms = std::min(out.oldest_received_at_ms.value_or(INT64_MAX), *oldest);
+    if (rows->empty() || !rows->front()[1]) continue;  // MIN over no row: NULL, COUNT 0
+    auto ints = ParseInts(rows->front(), {0, 1});      // COUNT(*), MIN(received_at_ms)
+    if (!ints.ok()) return ints.status();
+    out.Add((*ints)[0], (*ints)[1]);
   }
   return out;
 }

@@ -559,9 +559,7 @@ Result<PendingChunks> SqliteCollectorDb::ChunksBehind(const std::vector<Analysis
     auto row = stmt->Step();
     if (!row.ok()) return row.status();
     if (!*row || stmt->IsNull(1)) continue;  // no chunk behind this cursor
-    out.count += static_cast<std::uint64_t>(std::max<std::int64_t>(0, stmt->Int(0)));
-    out.oldest_received_at_ms =
-        std::min(out.oldest_received_at_ms.value_or(INT64_MAX), stmt->Int(1));
+    out.Add(stmt->Int(0), stmt->Int(1));
   }
   return out;
 }
