@@ -101,6 +101,8 @@ std::string_view SealReasonName(SealReason reason) {
       return "idle";
     case SealReason::kStop:
       return "stop";
+    case SealReason::kLoss:
+      return "loss";
   }
   return "unknown";
 }
@@ -147,6 +149,11 @@ struct Item {
   std::optional<Result<CaptureStats>> drops;  // the source's counters at the rotation
 };
 
+// A loss record waits this long without packets when idle rotation is off.
+constexpr Millis kLossRecordDelay{10'000};
+// Retries of a loss record that failed (the disk still full) back off up to this.
+constexpr Millis kMaxLossRecordBackoff{5'000};
+
 }  // namespace
 
 struct ChunkWriter::State {
@@ -184,6 +191,7 @@ struct ChunkWriter::State {
 
   // The calling thread's own.
   MonoTime first_mono{}, last_mono{};
+  MonoTime last_seen{};  // the last packet offered, written or lost
   std::uint64_t truncated = 0;
   std::uint64_t caller_lost = 0;  // queued: counted here, reported through end items
   std::uint64_t queue_drops = 0;
@@ -208,6 +216,8 @@ struct ChunkWriter::State {
   bool drop_logged = false;        // this episode was logged
   std::uint64_t drops_logged = 0;  // queue_drops at the last log line
   MonoTime drop_log_at{};
+  MonoTime loss_retry_at{};  // no loss record before this
+  Millis loss_backoff{0};    // after the last loss record tried; 0: none tried
 
   // Shared in queued mode, guarded by mu.
   mutable std::mutex mu;
@@ -215,6 +225,7 @@ struct ChunkWriter::State {
   std::deque<Item> queue;
   std::vector<Block*> free_blocks;
   bool busy = false;  // the writer thread is processing an item it took off the queue
+  std::uint64_t writer_lost = 0;  // the writer thread's lost_pending, as of its last change
   bool quit = false;
   Status pending_error;                 // first unreported writer-thread error
   std::uint64_t failed_chunk = ~0ull;   // index of the chunk that failed last
@@ -232,6 +243,7 @@ struct ChunkWriter::State {
     lost_pending += n;
     std::lock_guard<std::mutex> lock(mu);
     stats.lost_packets += n;
+    writer_lost = lost_pending;
   }
 
   Status WriteAll(const std::uint8_t* data, std::size_t size) {
@@ -419,6 +431,32 @@ struct ChunkWriter::State {
                {"iface", chunk.interface});
   }
 
+  // A loss record: a chunk without packets that reports losses no chunk carries (the chunk
+  // they were in failed and no packet came after it, or the capture stops), so that the
+  // buffer's rows account for every packet while the link is quiet.
+  Status SealLossRecord(std::optional<Result<CaptureStats>> drops = std::nullopt) {
+    PICKET_RETURN_IF_ERROR(OpenChunk());
+    first_us = last_us = 0;
+    backwards = 0;
+    return Seal(SealReason::kLoss, std::move(drops));
+  }
+
+  // Calling thread, no chunk open: whether to try a loss record for `pending` losses now.
+  // It waits for the link to go idle (a chunk opened meanwhile carries them); a try that
+  // failed (the disk still full) is repeated with backoff.
+  bool LossRecordDue(bool pending, MonoTime now) {
+    if (!pending) {
+      loss_backoff = Millis(0);
+      return false;
+    }
+    const Millis wait = options.idle.count() > 0 ? options.idle : kLossRecordDelay;
+    if (now - last_seen < wait || now < loss_retry_at) return false;
+    loss_backoff =
+        loss_backoff.count() == 0 ? wait : std::min(loss_backoff * 2, kMaxLossRecordBackoff);
+    loss_retry_at = now + loss_backoff;
+    return true;
+  }
+
   // ---- Queued mode: the writer thread ----
 
   // Records a writer-thread error for the calling thread; `chunk`: the index of the failed chunk.
@@ -465,6 +503,11 @@ struct ChunkWriter::State {
   void ProcessEnd(Item& item) {
     const std::uint64_t index = ends_done++;
     lost_pending += item.lost;  // counted in the stats by the calling thread already
+    if (item.reason == SealReason::kLoss) {  // no data items: the chunk is a loss record
+      if (lost_pending == 0) return;         // a chunk or an earlier record carried them
+      if (Status st = SealLossRecord(std::move(item.drops)); !st.ok()) Report(std::move(st), index);
+      return;
+    }
     if (discarding || !file.valid()) {  // a failed chunk: already abandoned and reported
       discarding = false;
       return;
@@ -501,6 +544,7 @@ struct ChunkWriter::State {
         free_count.store(free_blocks.size(), std::memory_order_release);
       }
       busy = false;
+      writer_lost = lost_pending;
       if (queue.empty()) idle_cv.notify_all();
     }
   }
@@ -655,10 +699,20 @@ struct ChunkWriter::State {
     return Status::Ok();
   }
 
+  // Losses neither the open chunk nor a queued end item will report.
+  bool LossUnreportedQueued() {
+    if (q_lost > 0) return true;
+    std::lock_guard<std::mutex> lock(mu);
+    return writer_lost > 0;
+  }
+
   Status TickQueued() {
     if (Status st = TakeError(); !st.ok()) return st;
-    if (!q_open) return Status::Ok();
     const MonoTime now = clock->MonotonicNow();
+    if (!q_open) {
+      if (LossRecordDue(LossUnreportedQueued(), now)) EndChunk(SealReason::kLoss, true);
+      return Status::Ok();
+    }
     if (options.max_age.count() > 0 && now - first_mono >= options.max_age) {
       EndChunk(SealReason::kAge, true);
     } else if (options.idle.count() > 0 && now - last_mono >= options.idle) {
@@ -672,6 +726,11 @@ struct ChunkWriter::State {
     if (q_open) EndChunk(SealReason::kStop, true);
     WaitIdle();
     Status now = TakeError();
+    if (LossUnreportedQueued()) {
+      EndChunk(SealReason::kLoss, true);
+      WaitIdle();
+      if (Status st = TakeError(); now.ok()) now = std::move(st);
+    }
     std::uint64_t unreported = q_lost;
     {
       std::lock_guard<std::mutex> lock(mu);  // the writer is idle: its fields are settled
@@ -790,6 +849,7 @@ ChunkWriter::SeqAllocator ChunkWriter::CountingSeq(std::int64_t first) {
 Status ChunkWriter::Write(const Packet& packet) {
   State& s = *state_;
   const MonoTime now = s.clock->MonotonicNow();
+  s.last_seen = now;
   std::uint32_t caplen = packet.caplen;
   if (caplen > static_cast<std::uint32_t>(s.options.snaplen)) {
     caplen = static_cast<std::uint32_t>(s.options.snaplen);
@@ -839,8 +899,10 @@ Status ChunkWriter::Write(const Packet& packet) {
 Status ChunkWriter::Tick() {
   State& s = *state_;
   if (s.queued) return s.TickQueued();
-  if (!s.file.valid()) return Status::Ok();
   const MonoTime now = s.clock->MonotonicNow();
+  if (!s.file.valid()) {
+    return s.LossRecordDue(s.lost_pending > 0, now) ? s.SealLossRecord() : Status::Ok();
+  }
   if (s.options.max_age.count() > 0 && now - s.first_mono >= s.options.max_age) {
     return s.Seal(SealReason::kAge);
   }
@@ -853,15 +915,20 @@ Status ChunkWriter::Tick() {
 Status ChunkWriter::SealNow() {
   State& s = *state_;
   if (s.queued) return s.SealNowQueued();
-  if (s.file.valid()) return s.Seal(SealReason::kStop);
+  Status st = s.file.valid() ? s.Seal(SealReason::kStop) : Status::Ok();
+  if (s.lost_pending > 0) {  // the last chunk failed or was refused, or none came after one
+    Status record = s.SealLossRecord();
+    if (st.ok()) st = std::move(record);
+  }
   if (s.lost_pending > 0) {
     PICKET_LOG(kWarn, "capture", "stopping with lost packets that no chunk reports",
                {"lost", s.lost_pending}, {"iface", s.options.interface});
   }
-  return Status::Ok();
+  return st;
 }
 
 void ChunkWriter::NoteLostPackets(std::uint64_t count) {
+  state_->last_seen = state_->clock->MonotonicNow();
   if (state_->queued) {
     state_->LoseQueued(count);
   } else {

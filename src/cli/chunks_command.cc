@@ -199,8 +199,11 @@ std::vector<std::string> ChunkTableCells(const json& chunk) {
   const std::uint64_t drops = Number(chunk, "kernel_drops") + Number(chunk, "interface_drops");
   std::string sha = Field(chunk, "sha256");
   if (sha.size() > 16) sha.resize(16);
-  return {Field(chunk, "seq"),         Field(chunk, "packets"),      Field(chunk, "bytes"),
-          Time(chunk, "first_ts_us"),  Time(chunk, "last_ts_us"),    std::to_string(drops),
+  // A loss record (no packets) has no packet times.
+  const bool has_packets = Number(chunk, "packets") > 0;
+  return {Field(chunk, "seq"), Field(chunk, "packets"), Field(chunk, "bytes"),
+          has_packets ? Time(chunk, "first_ts_us") : "-",
+          has_packets ? Time(chunk, "last_ts_us") : "-", std::to_string(drops),
           Field(chunk, "lost_packets"), Field(chunk, "gap_before_ms"),
           // A capture switch without a gap (config change): when, else "-".
           Number(chunk, "switched_at_us") > 0 ? Time(chunk, "switched_at_us") : "-",

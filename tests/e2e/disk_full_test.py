@@ -263,6 +263,10 @@ def abc_on(picketd, picket, work, mnt, procs, failures, figures):
         paused_lost = query(db, "SELECT COALESCE(SUM(lost_packets), 0) FROM chunks")[0][0]
         os.unlink(filler)
         t_free = time.monotonic()
+        # No packet comes after the loss to carry it: a loss record (a chunk without packets) must.
+        wait_accounted(db, tx, "the full disk's losses reported with no traffic after them", 20,
+                       lambda d, n: accounted(d) >= n)
+        loss_record_s = time.monotonic() - t_free
         mark = tx.sent
         tx.send_for(4, 1500)
         after = tx.sent
@@ -271,7 +275,8 @@ def abc_on(picketd, picket, work, mnt, procs, failures, figures):
         seen, _ = delivered_packets(collector)
         resumed = sum(1 for n in range(mark, after) if tx.times[n] - t_free > 2.0 and n in seen)
         figures.append(f"B: disk filled by a file during {mark - sent_b0} packets; worker said 'degraded: disk full': "
-                       f"{degraded_seen} (heartbeat worker.degraded={status_degraded!r}, gone after); after removal {resumed} of the packets sent >2 s later delivered")
+                       f"{degraded_seen} (heartbeat worker.degraded={status_degraded!r}, gone after); its losses accounted {loss_record_s:.1f} s after the "
+                       f"removal with no traffic; after removal {resumed} of the packets sent >2 s later delivered")
         if resumed == 0:
             failures.append("B: capture did not resume after the filler was removed")
         if not degraded_seen:
@@ -307,13 +312,15 @@ def abc_on(picketd, picket, work, mnt, procs, failures, figures):
                      "COALESCE(SUM(CASE WHEN state = 2 THEN packets ELSE 0 END), 0) FROM chunks")[0]
     evicted_p, lost, drops, uploaded_p, dead_p = rows
     total = len(seen) + evicted_p + lost + drops + dead_p
+    # Loss records: chunks without packets that report losses no other chunk could carry.
+    loss_records = [c for c in chunks if c["packets"] == 0]
     figures.append(f"C: lock held {t_unlock - t_lock:.1f} s; of {len(late)} packets sent >2 s after it, "
                    f"{len(late) - len(late_missing)} delivered; duplicates {dup}; answers {statuses}; "
                    f"orphan files {len(orphans)}; commit failures logged "
                    f"{procs.log_text().count('sealed chunk not committed')}")
     figures.append(f"sum: sent {tx.sent} = delivered {len(seen)} + evicted {evicted_p} + lost {lost} + "
                    f"drops {drops} + dead {dead_p} -> {total}; uploaded rows hold {uploaded_p} packets; "
-                   f"{len(chunks)} chunks at the collector")
+                   f"{len(chunks)} chunks at the collector, {len(loss_records)} of them loss records")
     if late_missing:
         failures.append(f"C: {len(late_missing)} packets sent >2 s after the lock ended are missing")
     if dup:
@@ -324,6 +331,9 @@ def abc_on(picketd, picket, work, mnt, procs, failures, figures):
         failures.append(f"files without a committed row: {orphans[:5]}")
     if total != tx.sent:
         failures.append(f"sum: delivered+evicted+lost+drops+dead = {total}, sent {tx.sent}")
+    empty = [c["seq"] for c in loss_records if not c["lost_packets"]]
+    if empty:
+        failures.append(f"chunks without packets that report no loss: seqs {empty[:5]}")
     if uploaded_p != len(seen):
         failures.append(f"uploaded rows hold {uploaded_p} packets, the collector has {len(seen)}")
 

@@ -15,7 +15,10 @@
 // names the file. The open chunk is then abandoned (its temp file removed), its
 // packets are counted as lost and reported with the next sealed chunk, and the
 // writer stays usable: the next Write starts a new chunk. Deciding whether to
-// retry or stop is the caller's job.
+// retry or stop is the caller's job. When no chunk comes to report a loss (the
+// link went quiet, or SealNow), a loss record does: a chunk of no packets (the
+// file header alone) carrying lost_packets, sealed after `idle` without packets
+// (Tick; retried with backoff up to 5 s while it fails) and by SealNow.
 //
 // Two modes, chosen by ChunkWriterOptions::queue_bytes:
 //
@@ -58,7 +61,8 @@
 
 namespace picket::capture {
 
-enum class SealReason { kSize, kAge, kIdle, kStop };
+// kLoss: a loss record, a chunk of no packets whose lost_packets no other chunk could carry.
+enum class SealReason { kSize, kAge, kIdle, kStop, kLoss };
 std::string_view SealReasonName(SealReason reason);
 
 // One sealed chunk, as the buffer indexes it and the uploader ships it.
@@ -68,7 +72,7 @@ struct SealedChunk {
   std::string interface;
   std::uint64_t bytes = 0;  // file size, header included
   std::uint64_t packets = 0;
-  std::int64_t first_packet_us = 0;  // packet timestamps (µs since the epoch)
+  std::int64_t first_packet_us = 0;  // packet timestamps (µs since the epoch); 0 without packets
   std::int64_t last_packet_us = 0;
   // Packets stamped earlier than the packet before them (this chunk's or the
   // previous one's last): the wall clock was stepped back. 0: in order.

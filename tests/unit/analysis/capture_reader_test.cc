@@ -122,6 +122,14 @@ TEST_SUITE("analysis.capture") {
     CheckPacketAtAgrees(b.data(), seen);
   }
 
+  TEST_CASE("a loss record (a file header and no packets) reads as no packets, not as damage") {
+    PcapBuilder b;
+    REQUIRE(b.data().size() == 24);
+    Status status;
+    CHECK(ReadAllPackets(b.data(), status).empty());
+    CHECK(status.ok());
+  }
+
   TEST_CASE("classic pcap in big-endian byte order with nanoseconds") {
     std::string be;
     auto put32 = [&](std::uint32_t v) {

@@ -336,18 +336,26 @@ TEST_SUITE("capture.chunk_writer.queued") {
     CHECK(Contains(failure.message(), h.dir.Join(".5.pcap.tmp")));
     CHECK(Contains(failure.message(), "File too large"));
     REQUIRE(h.writer->SealNow().ok());  // settles the writer; the error was reported once
-    CHECK(h.sealed.empty());
-    CHECK(h.dir.List().empty());  // the torn temp file is gone
+    // The torn temp file is gone; the loss is reported by a loss record, a chunk without
+    // packets (the file limit leaves room for its header), in the seq the failed chunk left.
+    REQUIRE(h.sealed.size() == 1);
+    CHECK(h.dir.List() == std::vector<std::string>{"000000000005.pcap"});
+    CHECK(h.sealed[0].seq == 5);
+    CHECK(h.sealed[0].reason == SealReason::kLoss);
+    CHECK(h.sealed[0].packets == 0);
+    CHECK(h.sealed[0].bytes == 24);
+    CHECK(h.sealed[0].first_packet_us == 0);
+    CHECK(h.sealed[0].lost_packets == static_cast<std::uint64_t>(attempts));
     CHECK(h.writer->stats().chunks_abandoned == 1);
     CHECK(h.writer->stats().lost_packets == static_cast<std::uint64_t>(attempts));
 
     const StoredPacket p = MakePacket(100, 60);
     REQUIRE(h.Write(p).ok());
     REQUIRE(h.writer->SealNow().ok());
-    REQUIRE(h.sealed.size() == 1);
-    CHECK(h.sealed[0].seq == 5);  // never consumed by the failed chunk
-    CHECK(h.sealed[0].lost_packets == static_cast<std::uint64_t>(attempts));
-    auto read = ReadPcapFile(h.sealed[0].path);
+    REQUIRE(h.sealed.size() == 2);
+    CHECK(h.sealed[1].seq == 6);
+    CHECK(h.sealed[1].lost_packets == 0);  // reported once
+    auto read = ReadPcapFile(h.sealed[1].path);
     REQUIRE(read.ok());
     CHECK(read->packets == std::vector<StoredPacket>{p});
   }
@@ -362,13 +370,16 @@ TEST_SUITE("capture.chunk_writer.queued") {
     Status st = h.writer->SealNow();
     REQUIRE_FALSE(st.ok());
     CHECK(Contains(st.message(), "buffer busy"));
-    CHECK(h.sealed.empty());
+    REQUIRE(h.sealed.size() == 1);  // the loss record SealNow makes, at the next seq
+    CHECK(h.sealed[0].seq == 20);
+    CHECK(h.sealed[0].packets == 0);
+    CHECK(h.sealed[0].lost_packets == 3);
     REQUIRE(h.Write(MakePacket(10, 60)).ok());
     REQUIRE(h.writer->SealNow().ok());
-    REQUIRE(h.sealed.size() == 1);
-    CHECK(h.sealed[0].seq == 20);
-    CHECK(h.sealed[0].packets == 1);
-    CHECK(h.sealed[0].lost_packets == 3);
+    REQUIRE(h.sealed.size() == 2);
+    CHECK(h.sealed[1].seq == 30);
+    CHECK(h.sealed[1].packets == 1);
+    CHECK(h.sealed[1].lost_packets == 0);
   }
 
   TEST_CASE("an existing chunk is never overwritten: Conflict, and the seq is skipped") {
@@ -377,11 +388,14 @@ TEST_SUITE("capture.chunk_writer.queued") {
     REQUIRE(h.Write(MakePacket(1, 60)).ok());
     Status st = h.writer->SealNow();
     CHECK(st.code() == StatusCode::kConflict);
-    REQUIRE(h.Write(MakePacket(2, 60)).ok());
-    REQUIRE(h.writer->SealNow().ok());
-    REQUIRE(h.sealed.size() == 1);
+    REQUIRE(h.sealed.size() == 1);  // the loss record
     CHECK(h.sealed[0].seq == 2);
     CHECK(h.sealed[0].lost_packets == 1);
+    REQUIRE(h.Write(MakePacket(2, 60)).ok());
+    REQUIRE(h.writer->SealNow().ok());
+    REQUIRE(h.sealed.size() == 2);
+    CHECK(h.sealed[1].seq == 3);
+    CHECK(h.sealed[1].lost_packets == 0);
   }
 
   TEST_CASE("destroying the writer seals what was rotated and removes the open chunk") {

@@ -429,8 +429,12 @@ TEST_SUITE("capture.chunk_writer") {
     }
     REQUIRE_FALSE(st.ok());
     CHECK(Contains(st.message(), h.dir.Join(".1.pcap.tmp")));
-    CHECK(h.sealed.empty());
-    CHECK(h.dir.List().empty());
+    // Only the loss record (the file header alone fits the limit) has a final name.
+    REQUIRE(h.sealed.size() == 1);
+    CHECK(h.dir.List() == std::vector<std::string>{"000000000001.pcap"});
+    CHECK(h.sealed[0].reason == SealReason::kLoss);
+    CHECK(h.sealed[0].packets == 0);
+    CHECK(h.sealed[0].lost_packets == 20);
     CHECK(h.writer->stats().lost_packets == 20);
   }
 
@@ -487,15 +491,17 @@ TEST_SUITE("capture.chunk_writer") {
     REQUIRE_FALSE(st.ok());
     CHECK(st.code() == StatusCode::kConflict);
     CHECK(Contains(st.message(), h.dir.Join("000000000001.pcap")));
-    CHECK(h.sealed.empty());
     std::ifstream in(h.dir.Join("000000000001.pcap"));
     CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "sealed earlier");
+    REQUIRE(h.sealed.size() == 1);  // the loss record, in the next seq
+    CHECK(h.sealed[0].seq == 2);
+    CHECK(h.sealed[0].lost_packets == 1);
 
     REQUIRE(h.Write(MakePacket(2, 60)).ok());
     REQUIRE(h.writer->SealNow().ok());
-    REQUIRE(h.sealed.size() == 1);
-    CHECK(h.sealed[0].seq == 2);
-    CHECK(h.sealed[0].lost_packets == 1);
+    REQUIRE(h.sealed.size() == 2);
+    CHECK(h.sealed[1].seq == 3);
+    CHECK(h.sealed[1].lost_packets == 0);
   }
 
   TEST_CASE("a failing seq allocator loses the packet in hand and is asked again") {
@@ -519,6 +525,7 @@ TEST_SUITE("capture.chunk_writer") {
     CHECK(SealReasonName(SealReason::kAge) == "age");
     CHECK(SealReasonName(SealReason::kIdle) == "idle");
     CHECK(SealReasonName(SealReason::kStop) == "stop");
+    CHECK(SealReasonName(SealReason::kLoss) == "loss");
   }
 }
 
