@@ -156,7 +156,7 @@ Result<nlohmann::json> RowsAsJson(const std::vector<SqlRow>& rows,
       if (!v) {
         obj[name] = nullptr;
       } else if (c.kind == ColumnKind::kInt) {
-        auto n = ParseInt(v);
+        auto n = ParseInt(v, name);
         if (!n.ok()) return n.status();
         obj[name] = *n;
       } else if (c.kind == ColumnKind::kJson && JsonNestingWithin(*v)) {
@@ -379,7 +379,7 @@ Result<ChunkPut> MariaDbCollectorDb::PutOneChunk(Lease& conn, const ChunkPutRequ
     return put;  // the savepoint keeps the last_seen update
   }
   if (request.disk_quota > 0) {
-    auto used = ParseInt(row[0]);
+    auto used = ParseInt(row[0], "collector_devices.chunk_bytes");
     if (!used.ok()) return used.status();
     const std::uint64_t bytes = NonNegative(*used);
     if (bytes + r.bytes > request.disk_quota) {
@@ -537,7 +537,7 @@ Result<std::map<std::string, std::uint64_t>> MariaDbCollectorDb::ChunkBytesByDev
   if (!rows.ok()) return rows.status();
   std::map<std::string, std::uint64_t> out;
   for (const SqlRow& row : *rows) {
-    auto bytes = ParseInt(row[1]);
+    auto bytes = ParseInt(row[1], "collector_devices.chunk_bytes");
     if (!bytes.ok()) return bytes.status();
     out[row[0].value_or("")] = NonNegative(*bytes);
   }
@@ -638,7 +638,7 @@ Result<std::uint64_t> MariaDbCollectorDb::DeviceChunkBytes(const std::string& de
       1);
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::uint64_t{0};
-  auto bytes = ParseInt(rows->front()[0]);
+  auto bytes = ParseInt(rows->front()[0], "collector_devices.chunk_bytes");
   if (!bytes.ok()) return bytes.status();
   return static_cast<std::uint64_t>(*bytes);
 }
@@ -724,7 +724,7 @@ Result<std::unordered_set<std::uint64_t>> MariaDbCollectorDb::ChunkSeqs(const st
   if (!rows.ok()) return rows.status();
   std::unordered_set<std::uint64_t> seqs;
   for (const SqlRow& row : *rows) {
-    auto seq = ParseInt(row[0]);
+    auto seq = ParseInt(row[0], "collector_chunks.seq");
     if (!seq.ok()) return seq.status();
     seqs.insert(static_cast<std::uint64_t>(*seq));
   }

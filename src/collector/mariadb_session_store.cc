@@ -228,7 +228,7 @@ Status MariaDbSessionStore::CreateSchema() {
   auto limit = conn->Query("SELECT @@max_allowed_packet");
   if (!limit.ok()) return limit.status();
   if (!limit->empty() && !limit->front().empty()) {
-    auto bytes = ParseInt(limit->front()[0]);
+    auto bytes = ParseInt(limit->front()[0], "@@max_allowed_packet");
     if (!bytes.ok()) return bytes.status();
     max_packet_ = NonNegative(*bytes);
   }
@@ -305,7 +305,7 @@ Status MariaDbSessionStore::CommitChunks(const std::string& device,
         "SELECT next_seq FROM collector_analysis_state WHERE device = " + dev + " FOR UPDATE");
     if (!stored.ok()) return stored.status();
     if (stored->empty() || stored->front().empty()) return moved_on;
-    auto seq = ParseInt(stored->front()[0]);
+    auto seq = ParseInt(stored->front()[0], "collector_analysis_state.next_seq");
     if (!seq.ok()) return seq.status();
     if (NonNegative(*seq) != *first.previous_next_seq) return moved_on;
   }

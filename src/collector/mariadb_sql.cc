@@ -4,15 +4,17 @@
 
 namespace picket::collector::sql {
 
-Result<std::int64_t> ParseInt(const sync::SqlValue& v) {
+Result<std::int64_t> ParseInt(const sync::SqlValue& v, std::string_view column) {
+  const std::string what =
+      column.empty() ? "an integer column" : "integer column " + std::string(column);
   std::int64_t out = 0;
-  if (!v) return Status::Internal("MariaDB returned NULL for an integer column");
+  if (!v) return Status::Internal("MariaDB returned NULL for " + what);
   auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || end != v->data() + v->size()) {
     // Bounded: the value is the server's, and the message goes into logs and answers.
     constexpr std::size_t kShown = 64;
     const std::string shown = v->size() > kShown ? v->substr(0, kShown) + "..." : *v;
-    return Status::Internal("MariaDB returned \"" + shown + "\" for an integer column");
+    return Status::Internal("MariaDB returned \"" + shown + "\" for " + what);
   }
   return out;
 }
@@ -70,7 +72,7 @@ Status CreateVersionedSchema(Lease& conn, std::string_view version_table_sql,
       Rows(conn.Query("SELECT version FROM " + std::string(version_table) + " WHERE id = 1"), 1);
   if (!found.ok()) return found.status();
   if (!found->empty()) {
-    auto stored = ParseInt(found->front()[0]);
+    auto stored = ParseInt(found->front()[0], std::string(version_table) + ".version");
     if (!stored.ok()) return stored.status();
     if (*stored > version) {
       return Status::FailedPrecondition(

@@ -27,8 +27,9 @@ inline std::string Int(std::uint64_t v) { return std::to_string(static_cast<std:
 inline std::string OptInt(const std::optional<std::int64_t>& v) { return v ? Int(*v) : "NULL"; }
 inline std::uint64_t NonNegative(std::int64_t v) { return v < 0 ? 0 : static_cast<std::uint64_t>(v); }
 
-// An integer column as the text protocol returns it; Internal when it is not one.
-Result<std::int64_t> ParseInt(const sync::SqlValue& v);
+// An integer column as the text protocol returns it; Internal, naming `column`
+// when given, when it is not one.
+Result<std::int64_t> ParseInt(const sync::SqlValue& v, std::string_view column = {});
 // The integer columns `columns` of `row`, in that order; the first that is not one fails.
 template <std::size_t N>
 Result<std::array<std::int64_t, N>> ParseInts(const sync::SqlRow& row,

@@ -43,6 +43,17 @@ TEST_SUITE("collector.mariadb_sql") {
     CHECK_FALSE(empty.ok());
   }
 
+  TEST_CASE("ParseInt names the column it was given") {
+    auto text = ParseInt(std::string("12x"), "collector_chunks.seq");
+    REQUIRE_FALSE(text.ok());
+    CHECK(text.status().message() ==
+          "MariaDB returned \"12x\" for integer column collector_chunks.seq");
+    auto null = ParseInt(std::nullopt, "collector_devices.chunk_bytes");
+    REQUIRE_FALSE(null.ok());
+    CHECK(null.status().message() ==
+          "MariaDB returned NULL for integer column collector_devices.chunk_bytes");
+  }
+
   TEST_CASE("Rows refuses a row narrower than the query, so callers may index the rest") {
     using Rows_ = std::vector<sync::SqlRow>;
     const Rows_ two{{std::string("a"), std::nullopt}, {std::string("b"), std::string("1")}};
