@@ -272,9 +272,9 @@ struct ChunkWriter::State {
     used += size;
   }
 
-  Status OpenChunk() {
+  Status OpenChunk(std::uint64_t max_bytes) {
     if (!seq) {
-      Result<std::int64_t> next = next_seq();
+      Result<std::int64_t> next = next_seq(max_bytes);
       if (!next.ok()) return next.status().WithContext("capture: allocating chunk seq");
       if (*next < 0)
         return Status::Internal("capture: negative chunk seq " + std::to_string(*next));
@@ -435,7 +435,7 @@ struct ChunkWriter::State {
   // they were in failed and no packet came after it, or the capture stops), so that the
   // buffer's rows account for every packet while the link is quiet.
   Status SealLossRecord(std::optional<Result<CaptureStats>> drops = std::nullopt) {
-    PICKET_RETURN_IF_ERROR(OpenChunk());
+    PICKET_RETURN_IF_ERROR(OpenChunk(file_header.size()));
     first_us = last_us = 0;
     backwards = 0;
     return Seal(SealReason::kLoss, std::move(drops));
@@ -480,7 +480,7 @@ struct ChunkWriter::State {
     }
     Status st;
     if (!file.valid()) {
-      st = OpenChunk();
+      st = OpenChunk(options.max_bytes);
       if (!st.ok()) {
         CountLost(item.packets);
         discarding = true;
@@ -843,7 +843,7 @@ Result<std::unique_ptr<ChunkWriter>> ChunkWriter::OpenCommitting(ChunkWriterOpti
 }
 
 ChunkWriter::SeqAllocator ChunkWriter::CountingSeq(std::int64_t first) {
-  return [next = first]() mutable -> Result<std::int64_t> { return next++; };
+  return [next = first](std::uint64_t) mutable -> Result<std::int64_t> { return next++; };
 }
 
 Status ChunkWriter::Write(const Packet& packet) {
@@ -873,7 +873,7 @@ Status ChunkWriter::Write(const Packet& packet) {
     }
   }
   if (!s.file.valid()) {
-    if (Status st = s.OpenChunk(); !st.ok()) {
+    if (Status st = s.OpenChunk(s.options.max_bytes); !st.ok()) {
       s.CountLost(1);
       return st;
     }

@@ -223,12 +223,12 @@ int RunCapture(const DaemonConfig& config, std::int64_t version, buffer::BufferS
   if (!first_seq.ok()) return fail("chunk seq", first_seq.status());
   std::int64_t next_seq = *first_seq;       // the next one handed out
   std::int64_t next_committed = *first_seq;  // what the buffer expects next
-  const std::uint64_t room = options.max_bytes + buffer::kMinFreeBytes;
   auto writer = capture::ChunkWriter::OpenCommitting(
       options, clock,
-      [&]() -> Result<std::int64_t> {
-        // Room for a whole chunk before it is opened: evict, or pause capture (packets counted lost).
-        if (auto free = store.MakeRoom(room); !free.ok()) {
+      [&](std::uint64_t max_bytes) -> Result<std::int64_t> {
+        // Room for a whole chunk before it is opened: evict, or pause capture (packets counted
+        // lost). A loss record needs only its header: it never evicts a chunk's worth.
+        if (auto free = store.MakeRoom(max_bytes + buffer::kMinFreeBytes); !free.ok()) {
           SetDegraded(free.status());
           return free.status();
         }

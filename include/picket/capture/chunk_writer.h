@@ -141,10 +141,12 @@ class ChunkWriter {
   // are counted as lost and its drop counts and restart gap move to the next
   // chunk; the writer goes on with the next chunk (no error is returned).
   using CommitCallback = std::function<Status(const SealedChunk&)>;
-  // The next chunk's sequence number. A seq is consumed by a successful seal
-  // (also when the CommitCallback then refuses the chunk): after a failed
-  // write or seal the same number is used again.
-  using SeqAllocator = std::function<Result<std::int64_t>()>;
+  // The next chunk's sequence number, for a chunk of at most `max_bytes`
+  // (options.max_bytes; a loss record: the file header), so that the caller
+  // can make room for it first. A seq is consumed by a successful seal (also
+  // when the CommitCallback then refuses the chunk): after a failed write or
+  // seal the same number is used again.
+  using SeqAllocator = std::function<Result<std::int64_t>(std::uint64_t max_bytes)>;
   // The source's cumulative counters (PacketSource::Stats); may be empty (no drops).
   using StatsProvider = std::function<Result<CaptureStats>()>;
 

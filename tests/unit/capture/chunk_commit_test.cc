@@ -27,6 +27,7 @@ struct Refusing {
   CaptureStats stats;
   std::vector<SealedChunk> offered;   // every chunk the writer sealed
   std::vector<bool> final_file_there;  // at the moment of the commit
+  std::vector<std::uint64_t> room_asked;  // max_bytes of each seq asked for
   int refuse_left = 1;
   std::unique_ptr<ChunkWriter> writer;
 
@@ -39,7 +40,12 @@ struct Refusing {
     o.idle = idle;
     if (queued) o.queue_bytes = 64 << 10;
     auto w = ChunkWriter::OpenCommitting(
-        o, clock, ChunkWriter::CountingSeq(1), [this]() -> Result<CaptureStats> { return stats; },
+        o, clock,
+        [this, next = std::int64_t{1}](std::uint64_t max_bytes) mutable -> Result<std::int64_t> {
+          room_asked.push_back(max_bytes);
+          return next++;
+        },
+        [this]() -> Result<CaptureStats> { return stats; },
         [this](const SealedChunk& c) -> Status {
           offered.push_back(c);
           final_file_there.push_back(fs::exists(c.path));
@@ -177,6 +183,8 @@ TEST_SUITE("capture.chunk_commit") {
       REQUIRE(r.writer->Write(MakePacket(1000, 100).View()).ok());
       REQUIRE(r.writer->SealNow().ok());  // the chunk is refused, the loss record kept
       REQUIRE(r.offered.size() == 2);
+      // Room is asked for a whole chunk, and for a loss record only its file header.
+      CHECK(r.room_asked == std::vector<std::uint64_t>{24 + 3 * (16 + 100), 24});
       CHECK(r.offered[0].packets == 1);
       CHECK(r.offered[1].reason == SealReason::kLoss);
       CHECK(r.offered[1].lost_packets == 1);

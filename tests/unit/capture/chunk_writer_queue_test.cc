@@ -87,9 +87,9 @@ struct QHarness {
     if (!seq) seq = ChunkWriter::CountingSeq(1);
     auto w = ChunkWriter::Open(
         o, clock,
-        [this, seq = std::move(seq)]() mutable {
+        [this, seq = std::move(seq)](std::uint64_t max_bytes) mutable {
           seq_threads.push_back(std::this_thread::get_id());
-          return seq();
+          return seq(max_bytes);
         },
         [this]() -> Result<CaptureStats> {
           stats_threads.push_back(std::this_thread::get_id());
@@ -362,7 +362,7 @@ TEST_SUITE("capture.chunk_writer.queued") {
 
   TEST_CASE("a failing seq allocator loses that chunk's packets and is asked again") {
     int calls = 0;
-    QHarness h(Queued(16 << 10, 8 << 20), [&]() -> Result<std::int64_t> {
+    QHarness h(Queued(16 << 10, 8 << 20), [&](std::uint64_t) -> Result<std::int64_t> {
       if (++calls == 1) return Status::Unavailable("buffer busy");
       return std::int64_t{calls * 10};
     });

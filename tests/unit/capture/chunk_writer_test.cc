@@ -506,7 +506,7 @@ TEST_SUITE("capture.chunk_writer") {
 
   TEST_CASE("a failing seq allocator loses the packet in hand and is asked again") {
     int calls = 0;
-    Harness h({}, [&]() -> Result<std::int64_t> {
+    Harness h({}, [&](std::uint64_t) -> Result<std::int64_t> {
       if (++calls == 1) return Status::Unavailable("buffer busy");
       return std::int64_t{calls * 10};
     });

@@ -418,7 +418,7 @@ TEST_SUITE("capture.sniffer") {
 
   TEST_CASE("write errors: packets are dropped and counted until the retry, then chunks resume") {
     int seq_calls = 0;
-    Rig rig({}, [&]() -> Result<std::int64_t> {
+    Rig rig({}, [&](std::uint64_t) -> Result<std::int64_t> {
       if (++seq_calls == 1) return Status::ResourceExhausted("disk budget exhausted");
       return std::int64_t{seq_calls};
     });
@@ -443,7 +443,7 @@ TEST_SUITE("capture.sniffer") {
   }
 
   TEST_CASE("stop_on_write_error hands the write error back to the caller") {
-    Rig rig({}, []() -> Result<std::int64_t> {
+    Rig rig({}, [](std::uint64_t) -> Result<std::int64_t> {
       return Status::ResourceExhausted("disk budget exhausted");
     });
     rig.source.PushPackets(Packets(0, 3));
