@@ -23,7 +23,10 @@ One run:
      captured into picketd's buffer; then `picket collector` is started on
      that port and the time until the buffer's pending bytes reach 0 is
      measured (the SQLite buffer is polled with a deadline). Prints drain time,
-     upload MB/s, supervisor CPU and peak RSS, for each --drains variant.
+     upload MB/s, supervisor CPU and peak RSS, for each --drains variant. The
+     peer: curl (one process, one connection) PUTs the same chunk files to the
+     same collector under new seqs, and its CPU per GB is set beside the
+     supervisor's (only where the bodies went uncompressed, as curl sends them).
   3. Peak RSS (VmHWM) of picketd's worker and supervisor in every run.
 The collector stands in for a remote machine: its data goes to a tmpfs
 (/dev/shm) so its fsyncs do not compete with picketd's on the local disk, and
@@ -34,6 +37,8 @@ usage: capture_bench.py [--quick] [--picketd PATH] [--picket PATH] [--traffic PA
 The last line printed is `capture_bench: done` when every phase ran.
 """
 import argparse
+import base64
+import hashlib
 import json
 import math
 import mmap
@@ -46,6 +51,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import zlib
@@ -500,6 +506,8 @@ class Bench:
         hwm = {"worker": proc_status_kib(worker, "VmHWM"), "supervisor": proc_status_kib(sup.pid, "VmHWM")}
         chunks = http_json(f"{base}/v1/devices/{DEVICE_ID}/chunks?limit=10000", OPERATOR_TOKEN)
         collector_hwm = proc_status_kib(collector.pid, "VmHWM")
+        peer = self.curl_peer(d, base, os.path.join(self.collector_root, os.path.basename(d)),
+                              not upload.get("gzip", True) or gzip_ratio > 0.8)
         code, _ = self.procs.stop(sup, signal.SIGTERM, 60)
         self.procs.extra.pop(worker, None)
         self.procs.stop(collector, signal.SIGTERM, 30)
@@ -531,7 +539,61 @@ class Bench:
             "collector_chunks": len(chunks), "collector_bytes": got_bytes,
             "sup_cpu": s1 - s0, "worker_cpu": w1 - w0, "collector_cpu": c1, "hwm_kib": hwm,
             "collector_hwm_kib": collector_hwm, "sys": (sys0, sys1), "loadavg": load_before,
+            "curl": peer,
         }
+
+    def curl_peer(self, d, base, collector_data, identity):
+        """The peer of the upload path: curl PUTs the same chunk files (the collector's stored
+        copies, read from the page cache as picketd's are) to the same collector, under new seqs,
+        one process and one connection, with the headers the collector needs. Only for a drain
+        that sent the bodies as they are (the payload did not compress): curl then does what
+        picketd's upload threads do. Returns {bytes, files, cpu_s, wall_s} or a reason."""
+        if not identity:
+            return {"skipped": "the bodies were compressed"}
+        curl = shutil.which("curl")
+        if not curl:
+            return {"skipped": "curl not installed"}
+        files = []
+        for root, _, names in os.walk(collector_data):
+            for n in names:
+                path = os.path.join(root, n)
+                if os.path.getsize(path) > 1 << 20:
+                    with open(path, "rb") as f:
+                        if f.read(4) == b"\xd4\xc3\xb2\xa1":
+                            files.append(path)
+        if not files:
+            return {"skipped": "no stored chunk files found"}
+        lines = []
+        for i, path in enumerate(sorted(files)):
+            with open(path, "rb") as f:
+                digest = base64.b64encode(hashlib.sha256(f.read()).digest()).decode()
+            if i:
+                lines.append("next")
+            lines += [f'url = "{base}/v1/devices/{DEVICE_ID}/chunks/{1_000_000 + i}"',
+                      f'upload-file = "{path}"', 'output = "/dev/null"', "silent", "show-error",
+                      "fail", f'header = "Authorization: Bearer {DEVICE_TOKEN}"',
+                      f'header = "Digest: sha-256={digest}"',
+                      'header = "Content-Type: application/vnd.tcpdump.pcap"']
+        cfg = os.path.join(d, "curl.cfg")
+        with open(cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        t0 = time.monotonic()
+        p = subprocess.Popen([curl, "-K", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        timer = threading.Timer(300, p.kill)   # bounded: a hung transfer ends the peer
+        timer.start()
+        try:
+            err = p.stderr.read()
+            _, status, usage = os.wait4(p.pid, 0)   # curl's own CPU (rusage of this child alone)
+        finally:
+            timer.cancel()
+            p.returncode = 0   # reaped above; keeps Popen from waiting again
+        wall = time.monotonic() - t0
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise BenchError(f"curl peer exited with {code}: {err.decode(errors='replace')[-500:]}")
+        cpu = usage.ru_utime + usage.ru_stime
+        return {"bytes": sum(os.path.getsize(f) for f in files), "files": len(files), "cpu_s": cpu,
+                "wall_s": wall}
 
 
 # ---------------------------------------------------------------------------
@@ -645,6 +707,17 @@ def print_capture_table(loads, results, a):
               f"peak RSS worker+supervisor {ratio(rss, t['hwm_kib']['tcpdump'])}")
 
 
+def curl_line(r):
+    c = r["curl"]
+    if "skipped" in c:
+        return f"not measured: {c['skipped']}"
+    curl_per_gb = c["cpu_s"] / (c["bytes"] / 1e9)
+    ours_per_gb = r["sup_cpu"] / max(1e-9, r["backlog_bytes"] / 1e9)
+    return (f"{c['cpu_s']:.2f} CPU s for {c['bytes']:,} B in {c['files']} PUTs, {c['wall_s']:.2f} s "
+            f"({curl_per_gb:.2f} CPU s per GB); picketd supervisor / curl per GB "
+            f"{ours_per_gb / curl_per_gb:.2f}x")
+
+
 def print_drain(r):
     settings = ", ".join(f"{k} {json.dumps(v)}" for k, v in r["upload"].items()) or "embedded defaults"
     print()
@@ -673,6 +746,7 @@ def print_drain(r):
                                          else "(MISSING BYTES)")),
         ("picketd supervisor CPU during drain",
          f"{r['sup_cpu']:.2f} s  ({r['sup_cpu'] / max(1e-9, r['backlog_bytes'] / 1e9):.2f} CPU s per GB)"),
+        ("curl PUTs of the same files (the peer)", curl_line(r)),
         ("picketd worker CPU during drain", f"{r['worker_cpu']:.2f} s (idle capture)"),
         ("collector CPU (whole life)", f"{r['collector_cpu']:.2f} s"),
         ("peak RSS supervisor / worker",
