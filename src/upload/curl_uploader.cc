@@ -229,6 +229,9 @@ class CurlUploader final : public ChunkUploader {
       curl_easy_setopt(h, CURLOPT_READDATA, &streamed);
       curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &SeekBody);
       curl_easy_setopt(h, CURLOPT_SEEKDATA, &streamed);
+      // 512 KiB, not curl's 64 KiB: a fifth less CPU per uploaded GB (capture_bench drain, A/B
+      // 0.77/0.66 -> 0.61/0.51 CPU s per GB; curl's CLI on the same files 0.55/0.46).
+      curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
       // A body compressed on the fly has no length yet: chunked transfer encoding.
       if (!stream->compressed()) {
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(stream->file_size()));
