@@ -246,7 +246,8 @@ int RunCapture(const DaemonConfig& config, std::int64_t version, buffer::BufferS
         }
         next_committed = chunk.seq + 1;
         ++committed;
-        ClearDegraded();
+        // A loss record fits where a chunk may not: only a chunk shows capture works again.
+        if (chunk.reason != capture::SealReason::kLoss) ClearDegraded();
         // Where the clocks stood: the next worker's gap is measured from here.
         if (Status mark = store.PutState(std::string(kSealMarkKey), EncodeSealMark(SealMarkNow()));
             !mark.ok()) {
