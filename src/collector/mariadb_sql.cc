@@ -5,16 +5,19 @@
 namespace picket::collector::sql {
 
 Result<std::int64_t> ParseInt(const sync::SqlValue& v, std::string_view column) {
-  const std::string what =
-      column.empty() ? "an integer column" : "integer column " + std::string(column);
+  // Built only for an error: every integer cell of every row comes through here.
+  auto what = [column] {
+    return column.empty() ? std::string("an integer column")
+                          : "integer column " + std::string(column);
+  };
   std::int64_t out = 0;
-  if (!v) return Status::Internal("MariaDB returned NULL for " + what);
+  if (!v) return Status::Internal("MariaDB returned NULL for " + what());
   auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || end != v->data() + v->size()) {
     // Bounded: the value is the server's, and the message goes into logs and answers.
     constexpr std::size_t kShown = 64;
     const std::string shown = v->size() > kShown ? v->substr(0, kShown) + "..." : *v;
-    return Status::Internal("MariaDB returned \"" + shown + "\" for " + what);
+    return Status::Internal("MariaDB returned \"" + shown + "\" for " + what());
   }
   return out;
 }
