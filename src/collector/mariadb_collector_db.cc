@@ -1,10 +1,11 @@
 #include "collector/mariadb_collector_db.h"
-#include "collector/mariadb_sql.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <tuple>
 
+#include "collector/mariadb_sql.h"
 #include "picket/common/json_limits.h"
 #include "picket/common/log.h"
 #include "picket/common/wire.h"
@@ -112,8 +113,7 @@ CREATE TABLE IF NOT EXISTS collector_idempotency_keys(
 
 // Counters saturate here, as in SQLite: every value stays exact in JSON.
 constexpr std::string_view kCounterMax = "9007199254740991";
-
-
+constexpr std::uint64_t kCounterMaxValue = 9007199254740991;
 
 std::string ClampLimit(std::uint64_t limit) {
   return std::to_string(std::clamp<std::uint64_t>(limit, 1, kMaxListLimit));
@@ -321,14 +321,27 @@ void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*>& batch) {
   };
   auto conn = pool_.Borrow();
   if (!conn.ok()) return fail_all(AsUnavailable(conn.status()));
+  Outcomes outcomes(batch.size());
+  std::vector<bool> published(batch.size(), false);
+  {
+    auto tx = Transaction::Begin(*conn);
+    if (!tx.ok()) return fail_all(AsUnavailable(tx.status()));
+    Status st = PutChunksTogether(*conn, batch, outcomes, published);
+    if (st.ok()) return FinishCommit(*tx, batch, outcomes);
+    if (conn->broken()) return fail_all(AsUnavailable(st));
+    PICKET_LOG(kWarn, "collector",
+               "chunk commit failed as a whole; committing its chunks one by one",
+               {"chunks", batch.size()}, {"status", st});
+  }  // rolled back
+  // A statement failed for one chunk's values (the server refused them, the connection is
+  // fine): each chunk on its own, under a savepoint, so only that chunk fails.
+  outcomes.assign(batch.size(), std::nullopt);
   auto tx = Transaction::Begin(*conn);
   if (!tx.ok()) return fail_all(AsUnavailable(tx.status()));
-  std::vector<std::optional<Result<ChunkPut>>> outcomes(batch.size());
-  std::vector<const PublishedFileSync*> syncs;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    // A savepoint each (the same name moves on): one chunk's failure leaves the others.
+    // The same name moves on.
     if (Status st = conn->Execute("SAVEPOINT chunk"); !st.ok()) return fail_all(AsUnavailable(st));
-    Result<ChunkPut> put = PutOneChunk(*conn, *batch[i]->request);
+    Result<ChunkPut> put = PutOneChunk(*conn, *batch[i]->request, published[i]);
     if (!put.ok()) {
       // Deadlock, lock wait timeout or a lost server: the transaction is gone.
       if (conn->broken()) return fail_all(AsUnavailable(put.status()));
@@ -336,11 +349,23 @@ void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*>& batch) {
         return fail_all(AsUnavailable(st));
       }
     }
+    outcomes[i] = std::move(put);
+  }
+  FinishCommit(*tx, batch, outcomes);
+}
+
+void MariaDbCollectorDb::FinishCommit(Transaction& tx, std::vector<QueuedPut*>& batch,
+                                      Outcomes& outcomes) {
+  auto fail_all = [&](const Status& st) {
+    for (QueuedPut* q : batch) q->answer = st;
+  };
+  std::vector<const PublishedFileSync*> syncs;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& put = *outcomes[i];
     if (put.ok() && put->outcome == ChunkOutcome::kStored &&
         batch[i]->request->file_sync != nullptr) {
       syncs.push_back(batch[i]->request->file_sync);
     }
-    outcomes[i] = std::move(put);
   }
   std::sort(syncs.begin(), syncs.end());
   syncs.erase(std::unique(syncs.begin(), syncs.end()), syncs.end());
@@ -350,13 +375,189 @@ void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*>& batch) {
   for (const PublishedFileSync* sync : syncs) {
     if (Status st = sync->SyncPublished(); !st.ok()) return fail_all(st);
   }
-  if (Status st = tx->Commit(); !st.ok()) return fail_all(AsUnavailable(st));
+  if (Status st = tx.Commit(); !st.ok()) return fail_all(AsUnavailable(st));
   chunk_commits_.fetch_add(1);
   chunks_committed_.fetch_add(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(*outcomes[i]);
 }
 
-Result<ChunkPut> MariaDbCollectorDb::PutOneChunk(Lease& conn, const ChunkPutRequest& request) {
+namespace {
+
+// Adds within the counters' range (each value is at most kCounterMaxValue: no overflow).
+void AddCapped(std::uint64_t& sum, const std::optional<std::int64_t>& add) {
+  sum = std::min(sum + NonNegative(add.value_or(0)), kCounterMaxValue);
+}
+
+// What one batch does to one device row.
+struct DeviceInBatch {
+  std::int64_t first_seen_ms = 0, last_seen_ms = 0;
+  std::optional<std::int64_t> evicted_chunks, evicted_bytes;
+  std::uint64_t stored_bytes = 0;  // on record, then plus this batch's chunks
+  // This batch's new chunks.
+  std::uint64_t chunks = 0, bytes = 0, packets = 0, kernel_drops = 0, interface_drops = 0,
+                lost_packets = 0;
+  std::uint64_t last_seq = 0;
+  std::int64_t last_chunk_ms = 0;
+  bool on_record = false;  // its row came back from the locking read
+};
+
+// One upsert per kind of report (picketd sends both eviction counters on every chunk, so
+// one in practice): a counter the device did not send is kept, a new row starts it at 0.
+Status UpsertDevices(Lease& conn, const std::map<std::string, DeviceInBatch>& devices) {
+  for (const bool chunks_known : {true, false}) {
+    for (const bool bytes_known : {true, false}) {
+      std::vector<std::string> rows;
+      for (const auto& [id, d] : devices) {
+        if (d.evicted_chunks.has_value() != chunks_known) continue;
+        if (d.evicted_bytes.has_value() != bytes_known) continue;
+        rows.push_back("(" + conn.Quote(id) + ", " + Int(d.first_seen_ms) + ", " +
+                       Int(d.last_seen_ms) + ", " + Int(d.evicted_chunks.value_or(0)) + ", " +
+                       Int(d.evicted_bytes.value_or(0)) + ")");
+      }
+      if (rows.empty()) continue;
+      std::string suffix =
+          " ON DUPLICATE KEY UPDATE last_seen_ms = GREATEST(last_seen_ms, VALUES(last_seen_ms))";
+      if (chunks_known) suffix += ", evicted_chunks = VALUES(evicted_chunks)";
+      if (bytes_known) suffix += ", evicted_bytes = VALUES(evicted_bytes)";
+      PICKET_RETURN_IF_ERROR(InsertRows(conn,
+                                        "INSERT INTO collector_devices(id, first_seen_ms, "
+                                        "last_seen_ms, evicted_chunks, evicted_bytes) VALUES",
+                                        rows, suffix));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string ChunkRow(Lease& conn, const ChunkRecord& r) {
+  return "(" + conn.Quote(r.device) + ", " + Int(r.seq) + ", " + conn.Quote(r.sha256_hex) + ", " +
+         Int(r.bytes) + ", " + OptInt(r.packets) + ", " + OptInt(r.first_ts_us) + ", " +
+         OptInt(r.last_ts_us) + ", " + OptInt(r.kernel_drops) + ", " + OptInt(r.interface_drops) +
+         ", " + OptInt(r.gap_before_ms) + ", " +
+         (r.interface ? conn.Quote(*r.interface) : std::string("NULL")) + ", " +
+         Int(r.received_at_ms) + ", " + conn.Quote(r.path) + ", " + OptInt(r.lost_packets) + ", " +
+         OptInt(r.ts_backwards) + ", " + OptInt(r.switched_at_us) + ")";
+}
+
+constexpr std::string_view kInsertChunks =
+    "INSERT INTO collector_chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, "
+    "kernel_drops, interface_drops, gap_before_ms, interface, received_at_ms, path, "
+    "lost_packets, ts_backwards, switched_at_us) VALUES";
+
+}  // namespace
+
+Status MariaDbCollectorDb::PutChunksTogether(Lease& conn, const std::vector<QueuedPut*>& batch,
+                                             Outcomes& outcomes, std::vector<bool>& published) {
+  // The devices' rows, in key order (the batch's order): created or touched, and locked.
+  std::map<std::string, DeviceInBatch> devices;
+  std::string device_list, seq_list;
+  for (const QueuedPut* q : batch) {
+    const ChunkRecord& r = *q->request->record;
+    auto [it, added] = devices.try_emplace(r.device);
+    DeviceInBatch& d = it->second;
+    if (added) {
+      d.first_seen_ms = d.last_seen_ms = r.received_at_ms;
+      device_list += (device_list.empty() ? "" : ", ") + conn.Quote(r.device);
+    }
+    d.last_seen_ms = std::max(d.last_seen_ms, r.received_at_ms);
+    if (q->request->report->evicted_chunks) d.evicted_chunks = q->request->report->evicted_chunks;
+    if (q->request->report->evicted_bytes) d.evicted_bytes = q->request->report->evicted_bytes;
+    seq_list += (seq_list.empty() ? "" : ", ") + Int(r.seq);
+  }
+  PICKET_RETURN_IF_ERROR(UpsertDevices(conn, devices));
+  // Their stored bytes and any rows of the batch's keys (a row of another device's seq
+  // comes along and is ignored). The rows are ours now: a PUT of one of these seqs at
+  // another collector waits and then reads our committed row.
+  auto found = Rows(conn.Query("SELECT d.id, d.chunk_bytes, c.seq, c.sha256 FROM collector_devices "
+                               "d LEFT JOIN collector_chunks c ON c.device = d.id AND c.seq IN (" +
+                               seq_list + ") WHERE d.id IN (" + device_list + ") FOR UPDATE"),
+                    4);
+  if (!found.ok()) return found.status();
+  std::map<std::pair<std::string, std::uint64_t>, std::string> on_record;  // -> sha256
+  for (const SqlRow& row : *found) {
+    if (!row[0]) return Status::Internal("collector_devices returned a NULL id");
+    auto d = devices.find(*row[0]);
+    if (d == devices.end()) continue;
+    auto bytes = ParseInt(row[1], "collector_devices.chunk_bytes");
+    if (!bytes.ok()) return bytes.status();
+    d->second.stored_bytes = NonNegative(*bytes);
+    d->second.on_record = true;
+    if (!row[2]) continue;
+    auto seq = ParseInt(row[2], "collector_chunks.seq");
+    if (!seq.ok()) return seq.status();
+    on_record[{*row[0], NonNegative(*seq)}] = row[3].value_or("");
+  }
+  for (const auto& [id, d] : devices) {
+    if (!d.on_record)
+      return Status::Internal("collector_devices: no row for " + id + " after its upsert");
+  }
+
+  // Each chunk decided as PutOneChunk decides, this batch's earlier chunks counted.
+  std::vector<std::string> chunk_rows;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const ChunkPutRequest& request = *batch[i]->request;
+    const ChunkRecord& r = *request.record;
+    DeviceInBatch& d = devices[r.device];
+    auto stored = on_record.find({r.device, r.seq});
+    if (stored != on_record.end()) {
+      ChunkPut put;
+      put.stored_sha256 = stored->second;
+      put.outcome = put.stored_sha256 == r.sha256_hex ? ChunkOutcome::kAlreadyStored
+                                                      : ChunkOutcome::kConflict;
+      outcomes[i] = std::move(put);
+      continue;
+    }
+    if (request.disk_quota > 0 && d.stored_bytes + r.bytes > request.disk_quota) {
+      outcomes[i] = ChunkPut{ChunkOutcome::kOverDiskQuota, "", d.stored_bytes};
+      continue;
+    }
+    // A file that cannot be renamed (a disk error) fails its chunk alone, its device row
+    // included: the batch goes again one chunk at a time.
+    PICKET_RETURN_IF_ERROR(request.publish_file());
+    published[i] = true;
+    on_record[{r.device, r.seq}] = r.sha256_hex;
+    chunk_rows.push_back(ChunkRow(conn, r));
+    d.stored_bytes += r.bytes;
+    ++d.chunks;
+    AddCapped(d.bytes, static_cast<std::int64_t>(r.bytes));
+    AddCapped(d.packets, r.packets);
+    AddCapped(d.kernel_drops, r.kernel_drops);
+    AddCapped(d.interface_drops, r.interface_drops);
+    AddCapped(d.lost_packets, r.lost_packets);
+    d.last_seq = std::max(d.last_seq, r.seq);
+    d.last_chunk_ms = r.received_at_ms;
+    outcomes[i] = ChunkPut{ChunkOutcome::kStored, r.sha256_hex};
+  }
+  if (chunk_rows.empty()) return Status::Ok();
+  PICKET_RETURN_IF_ERROR(InsertRows(conn, kInsertChunks, chunk_rows, ""));
+
+  // The counters of every device that stored a chunk, in one statement (its rows exist).
+  std::vector<std::string> counter_rows;
+  for (const auto& [id, d] : devices) {
+    if (d.chunks == 0) continue;
+    counter_rows.push_back("(" + conn.Quote(id) + ", " + Int(d.first_seen_ms) + ", " +
+                           Int(d.last_seen_ms) + ", " + Int(d.chunks) + ", " + Int(d.bytes) + ", " +
+                           Int(d.packets) + ", " + Int(d.kernel_drops) + ", " +
+                           Int(d.interface_drops) + ", " + Int(d.lost_packets) + ", " +
+                           Int(d.last_seq) + ", " + Int(d.last_chunk_ms) + ")");
+  }
+  auto capped = [](std::string_view column) {
+    const std::string c(column);
+    return c + " = LEAST(" + c + " + VALUES(" + c + "), " + std::string(kCounterMax) + ")";
+  };
+  return InsertRows(
+      conn,
+      "INSERT INTO collector_devices(id, first_seen_ms, last_seen_ms, chunks, chunk_bytes, "
+      "packets, kernel_drops, interface_drops, lost_packets, last_chunk_seq, last_chunk_ms) VALUES",
+      counter_rows,
+      " ON DUPLICATE KEY UPDATE chunks = chunks + VALUES(chunks), " + capped("chunk_bytes") + ", " +
+          capped("packets") + ", " + capped("kernel_drops") + ", " + capped("interface_drops") +
+          ", " + capped("lost_packets") +
+          ", last_chunk_seq = GREATEST(COALESCE(last_chunk_seq, VALUES(last_chunk_seq)), "
+          "VALUES(last_chunk_seq)), last_chunk_ms = VALUES(last_chunk_ms)");
+}
+
+Result<ChunkPut> MariaDbCollectorDb::PutOneChunk(Lease& conn, const ChunkPutRequest& request,
+                                                 bool published) {
   const ChunkRecord& r = *request.record;
   PICKET_RETURN_IF_ERROR(UpsertDevice(conn, r.device, r.received_at_ms, *request.report));
   const std::string device = conn.Quote(r.device);
@@ -387,18 +588,9 @@ Result<ChunkPut> MariaDbCollectorDb::PutOneChunk(Lease& conn, const ChunkPutRequ
     }
   }
 
-  PICKET_RETURN_IF_ERROR(request.publish_file());
+  if (!published) PICKET_RETURN_IF_ERROR(request.publish_file());
 
-  PICKET_RETURN_IF_ERROR(conn.Execute(
-      "INSERT INTO collector_chunks(device, seq, sha256, bytes, packets, first_ts_us, last_ts_us, "
-      "kernel_drops, interface_drops, gap_before_ms, interface, received_at_ms, path, "
-      "lost_packets, ts_backwards, switched_at_us) VALUES(" +
-      device + ", " + seq + ", " + conn.Quote(r.sha256_hex) + ", " + Int(r.bytes) + ", " +
-      OptInt(r.packets) + ", " + OptInt(r.first_ts_us) + ", " + OptInt(r.last_ts_us) + ", " +
-      OptInt(r.kernel_drops) + ", " + OptInt(r.interface_drops) + ", " + OptInt(r.gap_before_ms) +
-      ", " + (r.interface ? conn.Quote(*r.interface) : std::string("NULL")) + ", " +
-      Int(r.received_at_ms) + ", " + conn.Quote(r.path) + ", " + OptInt(r.lost_packets) + ", " +
-      OptInt(r.ts_backwards) + ", " + OptInt(r.switched_at_us) + ")"));
+  PICKET_RETURN_IF_ERROR(conn.Execute(std::string(kInsertChunks) + ChunkRow(conn, r)));
   auto capped = [](const std::string& column, const std::string& add) {
     return column + " = LEAST(" + column + " + COALESCE(" + add + ", 0), " +
            std::string(kCounterMax) + ")";

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "collector/collector_db.h"
@@ -17,6 +18,10 @@
 #include "collector/mariadb_pool.h"
 
 namespace picket::collector {
+
+namespace sql {
+class Transaction;
+}  // namespace sql
 
 class MariaDbCollectorDb final : public CollectorDb {
  public:
@@ -84,9 +89,18 @@ class MariaDbCollectorDb final : public CollectorDb {
 
   using Commits = GroupCommit<ChunkPutRequest, Result<ChunkPut>>;
   using QueuedPut = Commits::Item;
+  using Outcomes = std::vector<std::optional<Result<ChunkPut>>>;
   void CommitChunks(std::vector<QueuedPut*>& batch);
-  // In the batch's transaction, after its savepoint.
-  Result<ChunkPut> PutOneChunk(Lease& conn, const ChunkPutRequest& request);
+  // The whole batch in a fixed number of statements (upsert, locking read, insert, counters),
+  // each chunk decided as PutOneChunk would. `published`: the chunks whose file it renamed.
+  // An error leaves the transaction to be rolled back.
+  Status PutChunksTogether(Lease& conn, const std::vector<QueuedPut*>& batch, Outcomes& outcomes,
+                           std::vector<bool>& published);
+  // One chunk in the batch's transaction, after its savepoint (when a batch's statement
+  // failed: only that chunk fails). `published`: its file is in place already.
+  Result<ChunkPut> PutOneChunk(Lease& conn, const ChunkPutRequest& request, bool published);
+  // Makes the stored chunks' files durable, commits, answers every chunk of the batch.
+  void FinishCommit(sql::Transaction& tx, std::vector<QueuedPut*>& batch, Outcomes& outcomes);
 
   MariaDbConnectionPool pool_;
   const std::string chunk_root_;

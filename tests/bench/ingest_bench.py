@@ -442,11 +442,16 @@ class Bench:
                 procs.append(self.procs.procs[-1])
             db_pid = self.mariadb.proc.pid
             db_ticks = sum(cpu_ticks(db_pid))
+            db_status = self.mariadb_status()
             r = self.measure(lambda: [p.pid for p in procs if p.poll() is None] + [db_pid], urls,
                              devices, body, cell)
             r["cpu_db_s"] = (sum(cpu_ticks(db_pid)) - db_ticks) / CLK_TCK
             if "--no-sessions" not in self.collector_args:
                 notes.append(self.analysis_catch_up(urls[0]))
+            # What each stored chunk cost the database, ingest and analysis together.
+            after = self.mariadb_status()
+            if r["ok"]:
+                r["db_per_chunk"] = {k: (after[k] - db_status[k]) / r["ok"] for k in after}
         finally:
             for p in procs:
                 code, _ = self.procs.stop(p, signal.SIGTERM, 30)
@@ -454,6 +459,13 @@ class Bench:
                     print(f"note: a cluster collector exited with {code} when stopped")
         r["notes"] = notes + [f"{n} collectors, chunks each: {r.get('per_url_ok')}"]
         return r
+
+    def mariadb_status(self):
+        """MariaDB's statements (Questions) and InnoDB's fsyncs so far."""
+        out = self.mariadb.run("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                               "('Questions', 'Innodb_data_fsyncs')", db=None)
+        got = dict(line.split("\t") for line in out.strip().splitlines())
+        return {"statements": int(got["Questions"]), "fsyncs": int(got["Innodb_data_fsyncs"])}
 
     def analysis_metrics(self, url):
         req = urllib.request.Request(url + "/metrics",
@@ -589,6 +601,11 @@ def print_cluster(rows, a):
         print(f"{size:>7}{devices:>8} | {one['chunks_per_s']:>12.0f} | {many['chunks_per_s']:>10.0f} "
               f"{scale:>6.2f} | {many['p99_ms']:>7.0f} {many['cpu_server_s'] - db_cpu:>16.1f} "
               f"{db_cpu:>14.1f} | {many.get('per_url_ok')}")
+        if many.get("db_per_chunk"):
+            per = many["db_per_chunk"]
+            print(f"{'':>15} | MariaDB per stored chunk (ingest and analysis): "
+                  f"{per['statements']:.1f} statements, {per['fsyncs']:.2f} InnoDB fsyncs, "
+                  f"{db_cpu * 1000 / many['ok']:.2f} ms of mariadbd CPU")
     print(f"machine: {os.cpu_count()} CPUs shared by the {a.cluster} collectors, mariadbd and the "
           "generator; one disk: on this machine that, not the design, caps the scaling")
 

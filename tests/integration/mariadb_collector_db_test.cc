@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "collector/collector_db.h"
+#include "picket/common/log.h"
 #include "picket/sync/db_url.h"
 #include "picket/sync/mariadb_connection.h"
 #include "support/mariadb_server.h"
@@ -271,6 +272,151 @@ TEST_CASE("mariadb collector db: 50 concurrent PUTs commit in groups, one file s
     CHECK(d["chunks"] == kPuts / 5);
     CHECK(d["chunk_bytes"] == 100 * kPuts / 5);
   }
+}
+
+// Puts `records` as one group commit on `db`: a first PUT (device "opener", seq
+// `opener_seq`, new) holds its commit until the others queue behind it, so they all commit
+// together. `publish` gives each its publish result; answers in the order of `records`.
+std::vector<Result<collector::ChunkPut>> PutAsOneBatch(CollectorDb& db, std::uint64_t opener_seq,
+                                                       const std::vector<ChunkRecord>& records,
+                                                       const std::vector<std::uint64_t>& quotas,
+                                                       const std::vector<Status>& publish) {
+  const DeviceReport report{4, 400};
+  const ChunkRecord opener = Chunk("opener", opener_seq, "o");
+  std::atomic<bool> opening{false}, all_queued{false};
+  CollectorDb::ChunkPutRequest first{&opener, &report, nullptr, nullptr, 0};
+  first.publish_file = [&]() -> Status {
+    opening = true;
+    all_queued = WaitFor([&] { return db.chunks_queued() == records.size(); },
+                         After(std::chrono::seconds(20)));
+    return Status::Ok();
+  };
+  std::vector<CollectorDb::ChunkPutRequest> requests(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    requests[i] = {&records[i], &report, [&publish, i] { return publish[i]; }, nullptr, quotas[i]};
+  }
+  std::optional<Result<collector::ChunkPut>> opened;
+  std::thread opener_thread([&] { opened = db.PutChunk(first); });
+  const bool started = WaitFor([&] { return opening.load(); }, After(std::chrono::seconds(20)));
+  std::vector<std::optional<Result<collector::ChunkPut>>> answers(records.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    threads.emplace_back([&, i] { answers[i] = db.PutChunk(requests[i]); });
+    // Queued in this order: the batch keeps it for equal keys. (After the last one the
+    // opener lets the batch go at once.)
+    if (i + 1 < records.size()) {
+      CHECK(WaitFor([&] { return db.chunks_queued() == i + 1; }, After(std::chrono::seconds(20))));
+    }
+  }
+  opener_thread.join();
+  for (auto& t : threads) t.join();
+  REQUIRE(started);
+  REQUIRE(all_queued.load());
+  REQUIRE(opened->ok());
+  std::vector<Result<collector::ChunkPut>> out;
+  for (auto& a : answers) out.push_back(std::move(*a));
+  return out;
+}
+
+TEST_CASE(
+    "mariadb collector db: one batch decides repeats, conflicts, quota and failed publishes "
+    "as one-by-one PUTs do, and a value the server refuses fails only its chunk") {
+  PICKET_REQUIRE_MARIADB();
+  MariaDbServer server;
+  StartServer(server);
+  BothEngines both(server);
+  // Already on record before the batch: a repeat and a conflict against a committed row.
+  CHECK(both.Put(Chunk("gw-a", 1, "x"), {4, 400}) == ChunkOutcome::kStored);
+
+  // Two batches: the first takes the batch path throughout; in the second a file cannot be
+  // renamed, which sends that batch one chunk at a time.
+  const std::vector<std::vector<ChunkRecord>> batches = {
+      {
+          Chunk("gw-a", 1, "x"),  // on record: already stored
+          Chunk("gw-a", 2, "y"),  // stored
+          Chunk("gw-a", 2, "y"),  // the same again in the batch: already stored
+          Chunk("gw-a", 3, "z"),  // stored
+          Chunk("gw-a", 3, "w"),  // the same seq, other bytes: conflict
+          Chunk("gw-q", 1, "q1"), Chunk("gw-q", 2, "q2"),
+          Chunk("gw-q", 3, "q3"),        // 300 bytes with this batch's two: over the 250 quota
+          Chunk("gw-n", 5, "n5", 2000),  // first seen 2000
+          Chunk("gw-n", 6, "n6", 2600),  // last seen 2600
+          Chunk("gw-n", 7, "n7", 2500),  // last chunk: seq 7 at 2500
+      },
+      {
+          Chunk("gw-f", 1, "f1"),  // its publish fails: no row, not even the device's
+          Chunk("gw-f", 2, "f2", 3000),
+          Chunk("gw-q", 3, "q3"),
+      },
+  };
+  const std::vector<std::vector<std::uint64_t>> quotas = {{0, 0, 0, 0, 0, 250, 250, 250, 0, 0, 0},
+                                                          {0, 0, 0}};
+  const std::vector<std::vector<std::optional<ChunkOutcome>>> expected = {
+      {ChunkOutcome::kAlreadyStored, ChunkOutcome::kStored, ChunkOutcome::kAlreadyStored,
+       ChunkOutcome::kStored, ChunkOutcome::kConflict, ChunkOutcome::kStored, ChunkOutcome::kStored,
+       ChunkOutcome::kOverDiskQuota, ChunkOutcome::kStored, ChunkOutcome::kStored,
+       ChunkOutcome::kStored},
+      {std::nullopt, ChunkOutcome::kStored, ChunkOutcome::kStored}};
+  std::atomic<int> one_by_one{0};  // batches that went one chunk at a time
+  log::SetLineObserver(
+      [](std::string_view line, void* count) {
+        if (line.find("committing its chunks one by one") != std::string_view::npos) {
+          ++*static_cast<std::atomic<int>*>(count);
+        }
+      },
+      &one_by_one);
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    const auto& records = batches[b];
+    std::vector<Status> publish(records.size(), Status::Ok());
+    if (b == 1) publish[0] = Status::IoError("disk on fire");
+    const std::uint64_t commits_before = both.maria->chunk_commits();
+    auto answers = PutAsOneBatch(*both.maria, b + 1, records, quotas[b], publish);
+    CHECK(both.maria->chunk_commits() == commits_before + 2);  // the opener's, then the batch
+    CHECK(one_by_one.load() == static_cast<int>(b));
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      CAPTURE(b);
+      CAPTURE(i);
+      // SQLite one by one, in the batch's order, gives the same answers.
+      auto one = both.sqlite->PutChunk(
+          records[i], {4, 400}, [&] { return publish[i]; }, quotas[b][i]);
+      if (!expected[b][i]) {
+        CHECK(answers[i].status().code() == StatusCode::kIoError);
+        CHECK(one.status().code() == StatusCode::kIoError);
+        continue;
+      }
+      REQUIRE_MESSAGE(answers[i].ok(), answers[i].status().ToString());
+      REQUIRE(one.ok());
+      CHECK(answers[i]->outcome == *expected[b][i]);
+      CHECK(one->outcome == *expected[b][i]);
+      CHECK(answers[i]->stored_sha256 == one->stored_sha256);
+      CHECK(answers[i]->device_bytes == one->device_bytes);
+    }
+    REQUIRE(both.sqlite->PutChunk(Chunk("opener", b + 1, "o"), {4, 400}, Published).ok());
+  }
+  log::SetLineObserver(nullptr, nullptr);
+  both.SameDevices();  // counters, last chunk, eviction counters, first and last seen
+  for (const char* device : {"gw-a", "gw-q", "gw-f", "gw-n", "opener"}) both.SameChunks(device);
+
+  // A value the server refuses (not UTF-8 for a utf8mb4 column) fails the batch's
+  // statement: the batch goes again one chunk at a time, and only that chunk fails.
+  std::vector<ChunkRecord> second = {Chunk("gw-b", 1, "b1"), Chunk("gw-b", 2, "b2"),
+                                     Chunk("gw-c", 1, "c1")};
+  second[1].interface = std::string("eth\xff\xfe", 5);
+  auto refused = PutAsOneBatch(*both.maria, 3, second, {0, 0, 0},
+                               std::vector<Status>(second.size(), Status::Ok()));
+  REQUIRE_MESSAGE(refused[0].ok(), refused[0].status().ToString());
+  CHECK(refused[0]->outcome == ChunkOutcome::kStored);
+  CHECK_FALSE(refused[1].ok());
+  REQUIRE_MESSAGE(refused[2].ok(), refused[2].status().ToString());
+  CHECK(refused[2]->outcome == ChunkOutcome::kStored);
+  CHECK(*both.maria->ChunkSeqs("gw-b") == std::unordered_set<std::uint64_t>{1});
+  CHECK(*both.maria->ChunkSeqs("gw-c") == std::unordered_set<std::uint64_t>{1});
+  CHECK(*both.maria->DeviceChunkBytes("gw-b") == 100);
+  // The refused chunk sent again (its interface mended) is stored.
+  second[1].interface = "eth0";
+  auto again = both.maria->PutChunk(second[1], {}, Published);
+  REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+  CHECK(again->outcome == ChunkOutcome::kStored);
 }
 
 TEST_CASE("mariadb collector db: two collectors PUT the same chunk at once, one stores it") {
