@@ -1,10 +1,11 @@
 #include "collector/mariadb_session_store.h"
-#include "collector/mariadb_sql.h"
 
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "collector/mariadb_sql.h"
+#include "picket/common/log.h"
 #include "picket/sync/db_url.h"
 
 namespace picket::collector {
@@ -271,6 +272,31 @@ Result<std::optional<AnalysisState>> MariaDbSessionStore::LoadState(const std::s
   return std::optional<AnalysisState>(std::move(s));
 }
 
+namespace {
+
+constexpr std::string_view kInsertSessions =
+    "INSERT INTO collector_sessions(device, uid, community_id, proto, src_ip, src_port, dst_ip, "
+    "dst_port, orig_pkts, orig_bytes, resp_pkts, resp_bytes, orig_payload_bytes, "
+    "resp_payload_bytes, first_ts_us, last_ts_us, state, history, end_reason, app, category, "
+    "risks, risk_score, server_name) VALUES ";
+constexpr std::string_view kInsertPacketRefs =
+    "INSERT INTO collector_session_packets(device, uid, chunk_seq, offsets) VALUES ";
+constexpr std::string_view kInsertState =
+    "INSERT INTO collector_analysis_state(device, next_seq, state, chunks_analysed, "
+    "damaged_chunks, skipped_seqs, sessions) VALUES ";
+
+std::string StateRow(Lease& conn, const std::string& device, const AnalysisState& s) {
+  return "(" + conn.Quote(device) + ", " + Int(s.next_seq) + ", _binary" + conn.Quote(s.blob) +
+         ", " + Int(s.chunks_analysed) + ", " + Int(s.damaged_chunks) + ", " + Int(s.skipped_seqs) +
+         ", " + Int(s.sessions) + ")";
+}
+
+Status MovedOn(const std::string& device) {
+  return Status::Conflict("device " + device + ": its analysis state moved on elsewhere");
+}
+
+}  // namespace
+
 Status MariaDbSessionStore::CommitChunks(const std::string& device,
                                          std::span<const AnalysedChunk> chunks) {
   if (chunks.empty()) return Status::InvalidArgument("CommitChunks: no chunk");
@@ -281,109 +307,187 @@ Status MariaDbSessionStore::CommitChunks(const std::string& device,
   if (!tx.ok()) return tx.status();
   const std::string dev = conn->Quote(device);
   const AnalysisState& s = chunks.back().state;
-  const std::string blob = "_binary" + conn->Quote(s.blob);
-  const Status moved_on =
-      Status::Conflict("device " + device + ": its analysis state moved on elsewhere");
   // The state row is locked (or created) first: a collector committing for
   // the same device waits here until this transaction ends, then sees it.
   if (!first.previous_next_seq) {
     // A row that appeared meanwhile stays as it is (ROW_COUNT 0: the
     // connection does not ask for CLIENT_FOUND_ROWS).
-    PICKET_RETURN_IF_ERROR(ExecuteWithin(
-        *conn,
-        "INSERT INTO collector_analysis_state(device, next_seq, state, chunks_analysed, "
-        "damaged_chunks, skipped_seqs, sessions) VALUES(" +
-            dev + ", " + Int(s.next_seq) + ", " + blob + ", " + Int(s.chunks_analysed) + ", " +
-            Int(s.damaged_chunks) + ", " + Int(s.skipped_seqs) + ", " + Int(s.sessions) +
-            ") ON DUPLICATE KEY UPDATE device = device",
-        device, s.blob.size()));
+    PICKET_RETURN_IF_ERROR(ExecuteWithin(*conn,
+                                         std::string(kInsertState) + StateRow(*conn, device, s) +
+                                             " ON DUPLICATE KEY UPDATE device = device",
+                                         device, s.blob.size()));
     auto inserted = RowCount(*conn);
     if (!inserted.ok()) return inserted.status();
-    if (*inserted != 1) return moved_on;
+    if (*inserted != 1) return MovedOn(device);
   } else {
     auto stored = conn->Query(
         "SELECT next_seq FROM collector_analysis_state WHERE device = " + dev + " FOR UPDATE");
     if (!stored.ok()) return stored.status();
-    if (stored->empty() || stored->front().empty()) return moved_on;
+    if (stored->empty() || stored->front().empty()) return MovedOn(device);
     auto seq = ParseInt(stored->front()[0], "collector_analysis_state.next_seq");
     if (!seq.ok()) return seq.status();
-    if (NonNegative(*seq) != *first.previous_next_seq) return moved_on;
+    if (NonNegative(*seq) != *first.previous_next_seq) return MovedOn(device);
   }
+  std::vector<std::string> sessions, refs;
   for (const AnalysedChunk& chunk : chunks) {
-    PICKET_RETURN_IF_ERROR(InsertSessions(*conn, device, chunk));
-    PICKET_RETURN_IF_ERROR(InsertPacketRefs(*conn, device, chunk));
+    SessionRows(*conn, device, chunk, sessions);
+    PacketRefRows(*conn, device, chunk, refs);
   }
+  PICKET_RETURN_IF_ERROR(InsertRows(*conn, kInsertSessions, sessions, "", device, s.blob.size()));
+  PICKET_RETURN_IF_ERROR(InsertRows(*conn, kInsertPacketRefs, refs, "", device, s.blob.size()));
   if (first.previous_next_seq) {
     PICKET_RETURN_IF_ERROR(ExecuteWithin(
         *conn,
-        "UPDATE collector_analysis_state SET next_seq = " + Int(s.next_seq) + ", state = " + blob +
-            ", chunks_analysed = " + Int(s.chunks_analysed) + ", damaged_chunks = " +
-            Int(s.damaged_chunks) + ", skipped_seqs = " + Int(s.skipped_seqs) +
-            ", sessions = " + Int(s.sessions) + " WHERE device = " + dev,
+        "UPDATE collector_analysis_state SET next_seq = " + Int(s.next_seq) + ", state = _binary" +
+            conn->Quote(s.blob) + ", chunks_analysed = " + Int(s.chunks_analysed) +
+            ", damaged_chunks = " + Int(s.damaged_chunks) + ", skipped_seqs = " +
+            Int(s.skipped_seqs) + ", sessions = " + Int(s.sessions) + " WHERE device = " + dev,
         device, s.blob.size()));
   }
   return tx->Commit();
 }
 
-// The closed sessions in multi-row INSERTs of about kMaxInsertBytes each.
-Status MariaDbSessionStore::InsertSessions(Lease& conn, const std::string& device,
-                                           const AnalysedChunk& chunk) {
-  constexpr std::string_view kPrefix =
-      "INSERT INTO collector_sessions(device, uid, community_id, proto, src_ip, src_port, dst_ip, "
-      "dst_port, orig_pkts, orig_bytes, resp_pkts, resp_bytes, orig_payload_bytes, "
-      "resp_payload_bytes, first_ts_us, last_ts_us, state, history, end_reason, app, category, "
-      "risks, risk_score, server_name) VALUES ";
-  const std::string dev = conn.Quote(device);
+std::vector<Status> MariaDbSessionStore::CommitDevices(std::span<const DeviceChunks> devices) {
+  std::vector<Status> answers(devices.size());
+  if (devices.size() > 1) {
+    auto conn = pool_.Borrow();
+    if (!conn.ok()) {
+      answers.assign(devices.size(), conn.status());
+      return answers;
+    }
+    Status st = CommitTogether(*conn, devices, answers);
+    if (st.ok()) return answers;
+    if (conn->broken()) {
+      answers.assign(devices.size(), st);
+      return answers;
+    }
+    PICKET_LOG(kWarn, "collector",
+               "analysis commit failed as a whole; committing its devices one by one",
+               {"devices", devices.size()}, {"status", st});
+  }  // the lease goes back before the devices borrow one each
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    answers[i] = CommitChunks(devices[i].device, devices[i].chunks);
+  }
+  return answers;
+}
+
+Status MariaDbSessionStore::CommitTogether(Lease& conn, std::span<const DeviceChunks> devices,
+                                           std::vector<Status>& answers) {
+  auto tx = Transaction::Begin(conn);
+  if (!tx.ok()) return tx.status();
+  // Every state row locked (a missing one: its gap) at once; a collector committing for one
+  // of these devices waits here until this transaction ends, then sees it.
+  std::string list;
+  for (const DeviceChunks& d : devices) {
+    if (d.chunks.empty()) return Status::InvalidArgument("CommitDevices: no chunk");
+    list += (list.empty() ? "" : ", ") + conn.Quote(d.device);
+  }
+  auto found = Rows(conn.Query("SELECT device, next_seq FROM collector_analysis_state WHERE "
+                               "device IN (" +
+                               list + ") FOR UPDATE"),
+                    2);
+  if (!found.ok()) return found.status();
+  std::map<std::string, std::uint64_t> stored;
+  for (const SqlRow& row : *found) {
+    auto seq = ParseInt(row[1], "collector_analysis_state.next_seq");
+    if (!seq.ok()) return seq.status();
+    if (row[0]) stored[*row[0]] = NonNegative(*seq);
+  }
+  std::vector<std::string> sessions, refs, states;
+  std::size_t state_bytes = 0;
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    const DeviceChunks& d = devices[i];
+    const auto previous = d.chunks.front().previous_next_seq;
+    const auto on_record = stored.find(d.device);
+    const bool same = previous ? on_record != stored.end() && on_record->second == *previous
+                               : on_record == stored.end();
+    if (!same) {
+      answers[i] = MovedOn(d.device);
+      continue;
+    }
+    const AnalysisState& s = d.chunks.back().state;
+    std::string state = StateRow(conn, d.device, s);
+    if (state.size() + kInsertState.size() + kPacketSlack > max_packet_) {
+      answers[i] = ExecuteWithin(conn, std::string(kInsertState) + state, d.device, s.blob.size());
+      continue;  // ResourceExhausted, before the statement is sent
+    }
+    for (const AnalysedChunk& chunk : d.chunks) {
+      SessionRows(conn, d.device, chunk, sessions);
+      PacketRefRows(conn, d.device, chunk, refs);
+    }
+    state_bytes = std::max(state_bytes, s.blob.size());
+    states.push_back(std::move(state));
+  }
+  if (states.empty()) return Status::Ok();  // nothing to write: rolled back
+  const std::string what = std::to_string(states.size()) + " devices";
+  PICKET_RETURN_IF_ERROR(InsertRows(conn, kInsertSessions, sessions, "", what, state_bytes));
+  PICKET_RETURN_IF_ERROR(InsertRows(conn, kInsertPacketRefs, refs, "", what, state_bytes));
+  PICKET_RETURN_IF_ERROR(InsertRows(
+      conn, kInsertState, states,
+      " ON DUPLICATE KEY UPDATE next_seq = VALUES(next_seq), state = VALUES(state), "
+      "chunks_analysed = VALUES(chunks_analysed), damaged_chunks = VALUES(damaged_chunks), "
+      "skipped_seqs = VALUES(skipped_seqs), sessions = VALUES(sessions)",
+      what, state_bytes));
+  return tx->Commit();
+}
+
+Status MariaDbSessionStore::InsertRows(Lease& conn, std::string_view prefix,
+                                       const std::vector<std::string>& rows,
+                                       std::string_view suffix, const std::string& device,
+                                       std::size_t state_bytes) {
   std::string sql;
-  for (std::size_t i = 0; i < chunk.closed.size(); ++i) {
-    const analysis::Session& s = chunk.closed[i];
-    // The same JSON text as SQLite's, so the risk filter reads the same array.
-    const std::string risks =
-        nlohmann::json(s.risks).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    sql += sql.empty() ? std::string(kPrefix) : std::string(", ");
-    sql += "(" + dev + ", " + Int(s.uid) + ", " + conn.Quote(s.community_id) + ", " +
-           Int(std::int64_t{s.proto}) + ", " + conn.Quote(s.src_ip) + ", " +
-           Int(std::int64_t{s.src_port}) + ", " + conn.Quote(s.dst_ip) + ", " +
-           Int(std::int64_t{s.dst_port}) + ", " + Int(s.orig_pkts) + ", " + Int(s.orig_bytes) +
-           ", " + Int(s.resp_pkts) + ", " + Int(s.resp_bytes) + ", " + Int(s.orig_payload_bytes) +
-           ", " + Int(s.resp_payload_bytes) + ", " + Int(s.first_ts_us) + ", " + Int(s.last_ts_us) +
-           ", " + conn.Quote(s.state) + ", " + conn.Quote(s.history) + ", " +
-           conn.Quote(analysis::EndReasonName(s.end_reason)) + ", " + conn.Quote(s.app) + ", " +
-           conn.Quote(s.category) + ", " + conn.Quote(risks) + ", " +
-           Int(std::int64_t{s.risk_score}) + ", _binary" + conn.Quote(s.server_name) + ")";
-    if (sql.size() >= kMaxInsertBytes || i + 1 == chunk.closed.size()) {
-      PICKET_RETURN_IF_ERROR(ExecuteWithin(conn, sql, device, chunk.state.blob.size()));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    // A row that would take the statement past what the server takes starts the next one.
+    if (!sql.empty() && sql.size() + rows[i].size() + suffix.size() + kPacketSlack > max_packet_) {
+      PICKET_RETURN_IF_ERROR(ExecuteWithin(conn, sql + std::string(suffix), device, state_bytes));
+      sql.clear();
+    }
+    sql += sql.empty() ? std::string(prefix) : std::string(", ");
+    sql += rows[i];
+    if (sql.size() >= kMaxInsertBytes || i + 1 == rows.size()) {
+      PICKET_RETURN_IF_ERROR(ExecuteWithin(conn, sql + std::string(suffix), device, state_bytes));
       sql.clear();
     }
   }
   return Status::Ok();
 }
 
-Status MariaDbSessionStore::InsertPacketRefs(Lease& conn, const std::string& device,
-                                             const AnalysedChunk& chunk) {
-  constexpr std::string_view kPrefix =
-      "INSERT INTO collector_session_packets(device, uid, chunk_seq, offsets) VALUES ";
+void MariaDbSessionStore::SessionRows(Lease& conn, const std::string& device,
+                                      const AnalysedChunk& chunk, std::vector<std::string>& rows) {
+  const std::string dev = conn.Quote(device);
+  for (const analysis::Session& s : chunk.closed) {
+    // The same JSON text as SQLite's, so the risk filter reads the same array.
+    const std::string risks =
+        nlohmann::json(s.risks).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    rows.push_back("(" + dev + ", " + Int(s.uid) + ", " + conn.Quote(s.community_id) + ", " +
+                   Int(std::int64_t{s.proto}) + ", " + conn.Quote(s.src_ip) + ", " +
+                   Int(std::int64_t{s.src_port}) + ", " + conn.Quote(s.dst_ip) + ", " +
+                   Int(std::int64_t{s.dst_port}) + ", " + Int(s.orig_pkts) + ", " +
+                   Int(s.orig_bytes) + ", " + Int(s.resp_pkts) + ", " + Int(s.resp_bytes) + ", " +
+                   Int(s.orig_payload_bytes) + ", " + Int(s.resp_payload_bytes) + ", " +
+                   Int(s.first_ts_us) + ", " + Int(s.last_ts_us) + ", " + conn.Quote(s.state) +
+                   ", " + conn.Quote(s.history) + ", " +
+                   conn.Quote(analysis::EndReasonName(s.end_reason)) + ", " + conn.Quote(s.app) +
+                   ", " + conn.Quote(s.category) + ", " + conn.Quote(risks) + ", " +
+                   Int(std::int64_t{s.risk_score}) + ", _binary" + conn.Quote(s.server_name) + ")");
+  }
+}
+
+void MariaDbSessionStore::PacketRefRows(Lease& conn, const std::string& device,
+                                        const AnalysedChunk& chunk,
+                                        std::vector<std::string>& rows) {
   const std::string dev = conn.Quote(device);
   const std::string seq = Int(chunk.seq);
-  std::string sql;
   std::vector<std::uint64_t> offsets;
-  for (std::size_t i = 0; i < chunk.refs.size(); ++i) {
-    const analysis::SessionPackets& p = chunk.refs[i];
+  for (const analysis::SessionPackets& p : chunk.refs) {
     offsets.clear();
     for (const analysis::PacketRef& ref : p.refs) {
       if (ref.chunk_seq == chunk.seq) offsets.push_back(ref.offset);
     }
-    if (!offsets.empty()) {
-      sql += sql.empty() ? std::string(kPrefix) : std::string(", ");
-      sql += "(" + dev + ", " + Int(p.uid) + ", " + seq + ", _binary" +
-             conn.Quote(EncodeOffsets(offsets)) + ")";
-    }
-    if (!sql.empty() && (sql.size() >= kMaxInsertBytes || i + 1 == chunk.refs.size())) {
-      PICKET_RETURN_IF_ERROR(ExecuteWithin(conn, sql, device, chunk.state.blob.size()));
-      sql.clear();
-    }
+    if (offsets.empty()) continue;
+    rows.push_back("(" + dev + ", " + Int(p.uid) + ", " + seq + ", _binary" +
+                   conn.Quote(EncodeOffsets(offsets)) + ")");
   }
-  return Status::Ok();
 }
 
 Result<std::uint64_t> MariaDbSessionStore::DeleteOlderThan(std::int64_t before_us,

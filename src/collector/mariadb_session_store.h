@@ -28,6 +28,11 @@ class MariaDbSessionStore final : public SessionStore {
   // statements would not fit the server's max_allowed_packet.
   Status CommitChunks(const std::string& device, std::span<const AnalysedChunk> chunks) override;
   using SessionStore::CommitChunk;
+  // One transaction for all: a locking read of their state rows, then one statement each for
+  // the sessions, the packet refs and the states. A device whose state moved on is Conflict
+  // and left out; one whose state would not fit max_allowed_packet is ResourceExhausted and
+  // left out. A statement the server refuses otherwise: the devices go one by one.
+  std::vector<Status> CommitDevices(std::span<const DeviceChunks> devices) override;
   Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) override;
   Result<bool> ClaimDevice(const std::string& device, const std::string& owner, std::int64_t now_ms,
                            std::int64_t ttl_ms) override;
@@ -46,8 +51,18 @@ class MariaDbSessionStore final : public SessionStore {
   // `sql` on `conn`, or ResourceExhausted when the server would refuse its size.
   Status ExecuteWithin(Lease& conn, const std::string& sql, const std::string& device,
                        std::size_t state_bytes);
-  Status InsertSessions(Lease& conn, const std::string& device, const AnalysedChunk& chunk);
-  Status InsertPacketRefs(Lease& conn, const std::string& device, const AnalysedChunk& chunk);
+  // The VALUES rows of a chunk's closed sessions and of its packet refs.
+  static void SessionRows(Lease& conn, const std::string& device, const AnalysedChunk& chunk,
+                          std::vector<std::string>& rows);
+  static void PacketRefRows(Lease& conn, const std::string& device, const AnalysedChunk& chunk,
+                            std::vector<std::string>& rows);
+  // `prefix` + rows + `suffix` in statements of about kMaxInsertBytes, each within the
+  // server's max_allowed_packet (`device`, `state_bytes`: for the error).
+  Status InsertRows(Lease& conn, std::string_view prefix, const std::vector<std::string>& rows,
+                    std::string_view suffix, const std::string& device, std::size_t state_bytes);
+  // CommitDevices' transaction; false answers are filled in as it goes.
+  Status CommitTogether(Lease& conn, std::span<const DeviceChunks> devices,
+                        std::vector<Status>& answers);
 
   MariaDbConnectionPool pool_;
   // The server's max_allowed_packet, read at Open.

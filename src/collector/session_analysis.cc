@@ -21,6 +21,9 @@ constexpr std::int64_t kRetryFailedDeviceMs = 10'000;  // a broken device logs o
 // Chunks of one device per commit: one state write and one log flush for them
 // (a crash re-analyses at most these from the state before them).
 constexpr std::size_t kChunksPerCommit = 16;
+// Devices per commit (FlushGroup): a few statements for them all on MariaDB, not ~6 each.
+// At most half the resident analysers, so loading another never evicts one with work to commit.
+constexpr std::size_t kDevicesPerCommit = 32;
 
 // The chunk file behind a packet ref, one chunk kept in memory: a restore
 // re-dissects packets of a few recent chunks, mostly in order.
@@ -130,6 +133,7 @@ Status SessionAnalysis::PassCaught() {
     return Pass();
   } catch (const std::exception& e) {
     resident_.clear();
+    unflushed_.clear();
     first_pass_ = true;
     std::lock_guard lock(mu_);
     resident_count_ = 0;
@@ -172,14 +176,15 @@ Status SessionAnalysis::Pass() {
     }
     auto more = AdvanceCaught(device);  // a device that throws rests like one that fails
     if (!more.ok()) {
-      if (first_error.ok()) first_error = more.status().WithContext("device " + device);
-      resident_.erase(device);  // back to its committed state
-      waiting_.insert(device);
-      failed_until_ms_[device] = now_ms + kRetryFailedDeviceMs;
+      Rest(device, more.status(), first_error, now_ms);
       continue;
     }
     if (*more) Notify(device);
+    const std::size_t group =
+        std::clamp<std::size_t>(options_.max_resident_devices / 2, 1, kDevicesPerCommit);
+    if (unflushed_.size() >= group) FlushGroup(first_error, now_ms);
   }
+  FlushGroup(first_error, now_ms);
   if (Status st = RunRetention(); !st.ok() && first_error.ok()) first_error = st;
   EvictIdle();
   return first_error;
@@ -274,23 +279,81 @@ Result<SessionAnalysis::Device*> SessionAnalysis::Resident(const std::string& de
   return raw;
 }
 
+void SessionAnalysis::Rest(const std::string& device, const Status& why, Status& first_error,
+                           std::int64_t now_ms) {
+  if (first_error.ok()) first_error = why.WithContext("device " + device);
+  Drop(device);  // back to its committed state
+  waiting_.insert(device);
+  failed_until_ms_[device] = now_ms + kRetryFailedDeviceMs;
+}
+
 Result<bool> SessionAnalysis::Advance(const std::string& device) {
   waiting_.erase(device);
   auto more = AdvanceTurn(device);
-  // Whatever ended the turn, its chunks are committed before the next device's.
-  if (auto it = resident_.find(device); it != resident_.end()) {
-    Status st = more.ok() ? Flush(*it->second) : more.status();
-    if (!more.ok()) it->second->pending.clear();  // resumed from the store below or next pass
-    if (st.code() == StatusCode::kConflict) {
-      PICKET_LOG(kInfo, "collector", "device analysed elsewhere meanwhile; resuming from its state",
-                 {"device", device});
-      Drop(device);
-      waiting_.insert(device);
-      return false;
+  auto it = resident_.find(device);
+  if (it == resident_.end()) return more;
+  if (more.ok()) {
+    // The turn's chunks are committed with other devices' (FlushGroup), within this pass.
+    if (!it->second->pending.empty() &&
+        std::find(unflushed_.begin(), unflushed_.end(), device) == unflushed_.end()) {
+      unflushed_.push_back(device);
     }
-    if (!st.ok()) return st;
+    return more;
+  }
+  it->second->pending.clear();  // resumed from the store below or next pass
+  if (more.status().code() == StatusCode::kConflict) {
+    PICKET_LOG(kInfo, "collector", "device analysed elsewhere meanwhile; resuming from its state",
+               {"device", device});
+    Drop(device);
+    waiting_.insert(device);
+    return false;
   }
   return more;
+}
+
+void SessionAnalysis::FlushGroup(Status& first_error, std::int64_t now_ms) {
+  std::vector<Device*> group;
+  std::vector<SessionStore::DeviceChunks> commits;
+  for (const std::string& id : unflushed_) {
+    auto it = resident_.find(id);
+    if (it == resident_.end()) {  // dropped meanwhile: again from its committed state
+      waiting_.insert(id);
+      continue;
+    }
+    if (it->second->pending.empty()) continue;
+    Device& d = *it->second;
+    d.pending.front().previous_next_seq = d.committed_next_seq;
+    d.pending.back().state.blob = d.analyzer->SaveState();  // the state after the last one
+    group.push_back(&d);
+    commits.push_back({d.id, d.pending});
+  }
+  unflushed_.clear();
+  if (group.empty()) return;
+  std::vector<Status> answers;
+  try {
+    answers = store_->CommitDevices(commits);
+  } catch (const std::exception& e) {  // every device of the group fails, as in AdvanceCaught
+    answers.assign(group.size(), Status::Internal(std::string("analysis threw: ") + e.what()));
+  }
+  answers.resize(group.size(), Status::Internal("the session store gave no answer"));
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    Device& d = *group[i];
+    if (answers[i].ok()) {
+      d.committed_next_seq = d.pending.back().state.next_seq;
+      d.pending.clear();
+      continue;
+    }
+    d.pending.clear();
+    const std::string id = d.id;  // d goes with Drop
+    if (answers[i].code() == StatusCode::kConflict) {
+      PICKET_LOG(kInfo, "collector", "device analysed elsewhere meanwhile; resuming from its state",
+                 {"device", id});
+      Drop(id);
+      waiting_.insert(id);
+      continue;
+    }
+    Rest(id, answers[i], first_error, now_ms);
+  }
 }
 
 Result<bool> SessionAnalysis::AdvanceTurn(const std::string& device) {
@@ -421,10 +484,24 @@ void SessionAnalysis::EvictIdle() {
 
 void SessionAnalysis::EvictOldest(std::size_t keep) {
   while (resident_.size() > keep) {
-    auto oldest = std::min_element(resident_.begin(), resident_.end(), [](auto& a, auto& b) {
-      return a.second->last_active_ms < b.second->last_active_ms;
-    });
-    resident_.erase(oldest);  // its state is saved with its last chunk
+    // The least recently active whose chunks are all committed (its state is saved with its
+    // last one): devices of one pass share a millisecond, and one waiting in FlushGroup's
+    // group would lose its analysed chunks.
+    auto oldest = resident_.end();
+    for (auto it = resident_.begin(); it != resident_.end(); ++it) {
+      if (!it->second->pending.empty()) continue;
+      if (oldest == resident_.end() ||
+          it->second->last_active_ms < oldest->second->last_active_ms) {
+        oldest = it;
+      }
+    }
+    if (oldest == resident_.end()) {  // all have chunks to commit: one goes, analysed again
+      oldest = std::min_element(resident_.begin(), resident_.end(), [](auto& a, auto& b) {
+        return a.second->last_active_ms < b.second->last_active_ms;
+      });
+      waiting_.insert(oldest->first);
+    }
+    resident_.erase(oldest);
   }
 }
 

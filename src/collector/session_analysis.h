@@ -91,9 +91,14 @@ class SessionAnalysis {
   // (its resident analyser, now stale, is dropped).
   Result<bool> Claim(const std::string& device);
   void Drop(const std::string& device);
-  // Analyses chunks of one device and commits them; true when it stopped
-  // with work left.
+  // Analyses chunks of one device (committed by FlushGroup, or on the way when many); true
+  // when it stopped with work left.
   Result<bool> Advance(const std::string& device);
+  // Commits what the devices of unflushed_ analysed, together (one transaction on MariaDB);
+  // a device whose commit fails rests (Rest), one whose state moved on elsewhere is dropped.
+  void FlushGroup(Status& first_error, std::int64_t now_ms);
+  // A failing device: back to its committed state, retried after kRetryFailedDeviceMs.
+  void Rest(const std::string& device, const Status& why, Status& first_error, std::int64_t now_ms);
   Result<bool> AdvanceCaught(const std::string& device);  // an exception as an error
   Status PassCaught();  // Pass for the thread: an exception resets every device
   Result<bool> AdvanceTurn(const std::string& device);  // the analysis, without the last flush
@@ -111,6 +116,7 @@ class SessionAnalysis {
   std::map<std::string, std::unique_ptr<Device>> resident_;
   std::set<std::string> waiting_;  // a missing seq is being waited for
   std::map<std::string, std::int64_t> failed_until_ms_;  // a failing device rests until then
+  std::vector<std::string> unflushed_;  // devices of this pass with analysed chunks to commit
   bool first_pass_ = true;
   std::int64_t next_retention_ms_ = 0;
 

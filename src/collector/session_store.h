@@ -105,6 +105,18 @@ class SessionStore {
   Status CommitChunk(const std::string& device, const AnalysedChunk& chunk) {
     return CommitChunks(device, {&chunk, 1});
   }
+  // CommitChunks of several devices; the answer per device, in their order: Ok, Conflict
+  // (its state moved on elsewhere: nothing of it written) or an error. MariaDB commits them
+  // in one transaction of a few statements (not ~6 per device); SQLite one by one.
+  struct DeviceChunks {
+    std::string device;
+    std::span<const AnalysedChunk> chunks;  // not empty
+  };
+  virtual std::vector<Status> CommitDevices(std::span<const DeviceChunks> devices) {
+    std::vector<Status> answers;
+    for (const DeviceChunks& d : devices) answers.push_back(CommitChunks(d.device, d.chunks));
+    return answers;
+  }
   // Deletes up to `batch` sessions whose last packet is before `before_us`,
   // with their packet rows, in one transaction; returns how many.
   virtual Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) = 0;

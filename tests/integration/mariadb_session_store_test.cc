@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/session_store.h"
+#include "picket/common/log.h"
 #include "picket/sync/db_url.h"
 #include "picket/sync/mariadb_connection.h"
 #include "support/mariadb_server.h"
@@ -347,6 +348,82 @@ TEST_CASE("mariadb session store: a commit from a state no longer on record writ
   CHECK(both.List({}).size() == 2);
   both.SameState("gw");
   both.SamePackets("gw", 2);
+}
+
+TEST_CASE(
+    "mariadb session store: several devices commit in one transaction as one by one; a "
+    "device whose state moved on or would not fit is left out") {
+  PICKET_REQUIRE_MARIADB();
+  MariaDbServer server;
+  StartServer(server);
+  BothStores both(server);
+  auto chunk = [](std::uint64_t seq, std::uint64_t uid, std::string blob,
+                  std::optional<std::uint64_t> previous) {
+    AnalysedChunk c;
+    c.seq = seq;
+    c.closed = {MakeSession(uid, "10.0.0." + std::to_string(uid), 53,
+                            static_cast<std::int64_t>(uid) * 1000, "DNS")};
+    c.refs = {{uid, {{seq, 24 + uid}}}};
+    c.state = StateAfter(seq + 1, std::move(blob), uid);
+    c.previous_next_seq = previous;
+    return c;
+  };
+  for (const char* device : {"old", "stale", "taken"}) {
+    REQUIRE(both.Commit(device, chunk(1, 1, std::string("at 2 ") + device, std::nullopt)).ok());
+  }
+  auto raw = sync::MariaDbConnection::Connect(UrlOf(server));
+  REQUIRE(raw.ok());
+  auto limit_rows = (*raw)->Query("SELECT @@max_allowed_packet");
+  REQUIRE(limit_rows.ok());
+  const std::size_t limit = std::stoull(limit_rows->at(0).at(0).value());
+
+  const std::vector<AnalysedChunk> old_next = {chunk(2, 2, "old at 3", 2)};
+  const std::vector<AnalysedChunk> first_two = {chunk(1, 3, "", std::nullopt),
+                                                chunk(2, 4, "new at 3", std::nullopt)};
+  const std::vector<AnalysedChunk> stale_next = {chunk(2, 5, "stale at 3", 1)};     // 2 on record
+  const std::vector<AnalysedChunk> taken_first = {chunk(1, 6, "x", std::nullopt)};  // one exists
+  const std::vector<AnalysedChunk> too_big = {chunk(1, 7, AllBytes(limit), std::nullopt)};
+  const std::vector<SessionStore::DeviceChunks> devices = {{"new", first_two},
+                                                           {"old", old_next},
+                                                           {"stale", stale_next},
+                                                           {"taken", taken_first},
+                                                           {"huge", too_big}};
+  std::atomic<int> one_by_one{0};
+  log::SetLineObserver(
+      [](std::string_view line, void* count) {
+        if (line.find("committing its devices one by one") != std::string_view::npos) {
+          ++*static_cast<std::atomic<int>*>(count);
+        }
+      },
+      &one_by_one);
+  std::vector<Status> maria = both.maria->CommitDevices(devices);
+  log::SetLineObserver(nullptr, nullptr);
+  CHECK(one_by_one.load() == 0);  // one transaction
+  // SQLite, one by one, without the device it has no size limit for.
+  std::vector<Status> sqlite =
+      both.sqlite->CommitDevices(std::span(devices).first(devices.size() - 1));
+  REQUIRE(maria.size() == devices.size());
+  REQUIRE(sqlite.size() == devices.size() - 1);
+  const std::vector<StatusCode> expected = {StatusCode::kOk, StatusCode::kOk, StatusCode::kConflict,
+                                            StatusCode::kConflict};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    CAPTURE(devices[i].device);
+    CHECK(maria[i].code() == expected[i]);
+    CHECK(sqlite[i].code() == expected[i]);
+    CHECK(maria[i].message() == sqlite[i].message());
+  }
+  CHECK(maria[4].code() == StatusCode::kResourceExhausted);
+  CHECK(maria[4].message().find("device huge") != std::string::npos);
+
+  CHECK(both.List({}).size() == 6);  // three before, old's one and new's two
+  for (const char* device : {"new", "old", "stale", "taken"}) both.SameState(device);
+  CHECK((*both.maria->LoadState("new"))->blob == "new at 3");
+  CHECK((*both.maria->LoadState("stale"))->blob == "at 2 stale");
+  CHECK_FALSE(both.maria->LoadState("huge")->has_value());
+  for (std::uint64_t uid = 1; uid <= 7; ++uid) {
+    for (const char* device : {"new", "old", "stale", "taken"}) both.SamePackets(device, uid);
+  }
+  both.SameCounters();
 }
 
 TEST_CASE("mariadb session store: two collectors commit the same chunk at once, one wins") {

@@ -139,6 +139,11 @@ class LeasedStore final : public SessionStore {
     return inner_->CommitChunks(d, c);
   }
   std::vector<std::size_t> commit_sizes;
+  std::vector<Status> CommitDevices(std::span<const DeviceChunks> devices) override {
+    group_sizes.push_back(devices.size());
+    return SessionStore::CommitDevices(devices);  // one by one, through CommitChunks above
+  }
+  std::vector<std::size_t> group_sizes;  // devices per CommitDevices
   Result<std::uint64_t> DeleteOlderThan(std::int64_t before_us, std::uint64_t batch) override {
     return inner_->DeleteOlderThan(before_us, batch);
   }
@@ -396,6 +401,35 @@ TEST_SUITE("collector.session_analysis") {
     h.clock.Advance(11'000);
     CHECK_FALSE(runner->Pass().ok());  // retried, still broken; nothing stored meanwhile
     CHECK(h.Sessions().empty());
+  }
+
+  TEST_CASE(
+      "devices commit in groups of up to half the resident analysers, none evicted with "
+      "chunks to commit") {
+    Harness h;
+    LeasedStore counted(h.store.get());
+    auto runner = h.Runner(/*max_resident=*/4, &counted);  // groups of 2
+    // Three analysers resident, committed, all active in the same millisecond as what follows.
+    for (const char* device : {"z1", "z2", "z3"}) h.Put(1, Chunk(1), 0, device);
+    REQUIRE(runner->Pass().ok());
+    CHECK(counted.group_sizes == std::vector<std::size_t>{2, 1});
+    // a1's analysed chunk waits for its group while a2 loads: the least recently active is
+    // a tie, and a1 comes first by name; a committed one must go instead.
+    for (const char* device : {"a1", "a2", "a3"}) {
+      h.Put(1, Chunk(1), 0, device);
+      runner->Notify(device);
+    }
+    REQUIRE(runner->Pass().ok());
+    CHECK(counted.group_sizes == std::vector<std::size_t>{2, 1, 2, 1});
+    for (const char* device : {"a1", "a2", "a3", "z1", "z2", "z3"}) {
+      CAPTURE(device);
+      auto c = runner->Counters(device);
+      REQUIRE(c.ok());
+      REQUIRE(c->has_value());
+      CHECK((*c)->next_seq == 2);
+      CHECK((*c)->chunks_analysed == 1);
+    }
+    CHECK(runner->resident_devices_peak() <= 4);
   }
 
   TEST_CASE("analysers in memory are bounded: an evicted device resumes from its saved state") {
