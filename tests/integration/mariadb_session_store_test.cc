@@ -351,8 +351,8 @@ TEST_CASE("mariadb session store: a commit from a state no longer on record writ
 }
 
 TEST_CASE(
-    "mariadb session store: several devices commit in one transaction as one by one; a "
-    "device whose state moved on or would not fit is left out") {
+    "mariadb session store: several devices commit in one transaction as one by one, a "
+    "device whose state moved on or would not fit left out") {
   PICKET_REQUIRE_MARIADB();
   MariaDbServer server;
   StartServer(server);
