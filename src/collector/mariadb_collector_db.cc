@@ -192,17 +192,8 @@ Status UpsertDevice(Lease& conn, const std::string& device, std::int64_t now_ms,
 // Runs `prefix` + rows + `suffix` in as few statements as fit kMaxInsertBytes.
 Status InsertRows(Lease& conn, std::string_view prefix, const std::vector<std::string>& rows,
                   std::string_view suffix) {
-  std::string sql;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    sql += sql.empty() ? std::string(prefix) : std::string(", ");
-    sql += rows[i];
-    if (sql.size() >= kMaxInsertBytes || i + 1 == rows.size()) {
-      sql += suffix;
-      PICKET_RETURN_IF_ERROR(conn.Execute(sql));
-      sql.clear();
-    }
-  }
-  return Status::Ok();
+  return sql::InsertRows(prefix, rows, suffix, SIZE_MAX,
+                         [&conn](const std::string& text) { return conn.Execute(text); });
 }
 
 }  // namespace

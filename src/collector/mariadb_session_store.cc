@@ -435,21 +435,10 @@ Status MariaDbSessionStore::InsertRows(Lease& conn, std::string_view prefix,
                                        const std::vector<std::string>& rows,
                                        std::string_view suffix, const std::string& device,
                                        std::size_t state_bytes) {
-  std::string sql;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    // A row that would take the statement past what the server takes starts the next one.
-    if (!sql.empty() && sql.size() + rows[i].size() + suffix.size() + kPacketSlack > max_packet_) {
-      PICKET_RETURN_IF_ERROR(ExecuteWithin(conn, sql + std::string(suffix), device, state_bytes));
-      sql.clear();
-    }
-    sql += sql.empty() ? std::string(prefix) : std::string(", ");
-    sql += rows[i];
-    if (sql.size() >= kMaxInsertBytes || i + 1 == rows.size()) {
-      PICKET_RETURN_IF_ERROR(ExecuteWithin(conn, sql + std::string(suffix), device, state_bytes));
-      sql.clear();
-    }
-  }
-  return Status::Ok();
+  const std::uint64_t limit = max_packet_;
+  return sql::InsertRows(
+      prefix, rows, suffix, limit > kPacketSlack ? limit - kPacketSlack : 0,
+      [&](const std::string& text) { return ExecuteWithin(conn, text, device, state_bytes); });
 }
 
 void MariaDbSessionStore::SessionRows(Lease& conn, const std::string& device,

@@ -34,6 +34,25 @@ Result<std::vector<sync::SqlRow>> Rows(Result<std::vector<sync::SqlRow>> rows,
   return rows;
 }
 
+Status InsertRows(std::string_view prefix, const std::vector<std::string>& rows,
+                  std::string_view suffix, std::size_t max_statement,
+                  const std::function<Status(const std::string&)>& execute) {
+  std::string sql;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!sql.empty() && sql.size() + rows[i].size() + suffix.size() > max_statement) {
+      PICKET_RETURN_IF_ERROR(execute(sql + std::string(suffix)));
+      sql.clear();
+    }
+    sql += sql.empty() ? std::string(prefix) : std::string(", ");
+    sql += rows[i];
+    if (sql.size() >= kMaxInsertBytes || i + 1 == rows.size()) {
+      PICKET_RETURN_IF_ERROR(execute(sql + std::string(suffix)));
+      sql.clear();
+    }
+  }
+  return Status::Ok();
+}
+
 Status AsUnavailable(const Status& st) {
   return st.code() == StatusCode::kUnavailable ? st : Status::Unavailable(st.message());
 }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -52,6 +53,12 @@ Result<std::array<std::int64_t, N>> ParseInts(const sync::SqlRow& row,
 // The rows of a query that selects `columns` columns. A narrower row (a broken
 // or hostile server) is Internal, so the caller may index every row below `columns`.
 Result<std::vector<sync::SqlRow>> Rows(Result<std::vector<sync::SqlRow>> rows, std::size_t columns);
+// `prefix` + rows + `suffix` in as few statements as fit: each grows to about
+// kMaxInsertBytes, and a row that would take it past `max_statement` bytes starts the next
+// one. `execute` runs each statement (Lease::Execute, or a caller's size check around it).
+Status InsertRows(std::string_view prefix, const std::vector<std::string>& rows,
+                  std::string_view suffix, std::size_t max_statement,
+                  const std::function<Status(const std::string&)>& execute);
 // Connection problems become Unavailable: the client (a device) retries.
 Status AsUnavailable(const Status& st);
 // One integer read by `sql`; `fallback` when it returns no row or NULL.

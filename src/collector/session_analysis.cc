@@ -302,10 +302,7 @@ Result<bool> SessionAnalysis::Advance(const std::string& device) {
   }
   it->second->pending.clear();  // resumed from the store below or next pass
   if (more.status().code() == StatusCode::kConflict) {
-    PICKET_LOG(kInfo, "collector", "device analysed elsewhere meanwhile; resuming from its state",
-               {"device", device});
-    Drop(device);
-    waiting_.insert(device);
+    MovedOnElsewhere(device);
     return false;
   }
   return more;
@@ -322,8 +319,7 @@ void SessionAnalysis::FlushGroup(Status& first_error, std::int64_t now_ms) {
     }
     if (it->second->pending.empty()) continue;
     Device& d = *it->second;
-    d.pending.front().previous_next_seq = d.committed_next_seq;
-    d.pending.back().state.blob = d.analyzer->SaveState();  // the state after the last one
+    PrepareCommit(d);
     group.push_back(&d);
     commits.push_back({d.id, d.pending});
   }
@@ -338,21 +334,14 @@ void SessionAnalysis::FlushGroup(Status& first_error, std::int64_t now_ms) {
   answers.resize(group.size(), Status::Internal("the session store gave no answer"));
   for (std::size_t i = 0; i < group.size(); ++i) {
     Device& d = *group[i];
-    if (answers[i].ok()) {
-      d.committed_next_seq = d.pending.back().state.next_seq;
-      d.pending.clear();
-      continue;
-    }
-    d.pending.clear();
+    Committed(d, answers[i]);
+    if (answers[i].ok()) continue;
     const std::string id = d.id;  // d goes with Drop
     if (answers[i].code() == StatusCode::kConflict) {
-      PICKET_LOG(kInfo, "collector", "device analysed elsewhere meanwhile; resuming from its state",
-                 {"device", id});
-      Drop(id);
-      waiting_.insert(id);
-      continue;
+      MovedOnElsewhere(id);
+    } else {
+      Rest(id, answers[i], first_error, now_ms);
     }
-    Rest(id, answers[i], first_error, now_ms);
   }
 }
 
@@ -437,13 +426,28 @@ Status SessionAnalysis::AnalyseChunk(Device& d, const ChunkRow& row, bool gap) {
   return d.pending.size() >= kChunksPerCommit ? Flush(d) : Status::Ok();
 }
 
-Status SessionAnalysis::Flush(Device& d) {
-  if (d.pending.empty()) return Status::Ok();
+void SessionAnalysis::PrepareCommit(Device& d) {
   d.pending.front().previous_next_seq = d.committed_next_seq;
   d.pending.back().state.blob = d.analyzer->SaveState();  // the state after the last one
-  Status st = store_->CommitChunks(d.id, d.pending);
+}
+
+void SessionAnalysis::Committed(Device& d, const Status& st) {
   if (st.ok()) d.committed_next_seq = d.pending.back().state.next_seq;
   d.pending.clear();  // failed: the caller drops the analyser, which resumes from the store
+}
+
+void SessionAnalysis::MovedOnElsewhere(const std::string& device) {
+  PICKET_LOG(kInfo, "collector", "device analysed elsewhere meanwhile; resuming from its state",
+             {"device", device});
+  Drop(device);
+  waiting_.insert(device);
+}
+
+Status SessionAnalysis::Flush(Device& d) {
+  if (d.pending.empty()) return Status::Ok();
+  PrepareCommit(d);
+  Status st = store_->CommitChunks(d.id, d.pending);
+  Committed(d, st);
   return st;
 }
 

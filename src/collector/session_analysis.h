@@ -103,6 +103,9 @@ class SessionAnalysis {
   Status PassCaught();  // Pass for the thread: an exception resets every device
   Result<bool> AdvanceTurn(const std::string& device);  // the analysis, without the last flush
   Status Flush(Device& d);  // commits the chunks analysed since the last commit
+  void PrepareCommit(Device& d);                     // what was analysed from, the state after it
+  void Committed(Device& d, const Status& st);       // the commit's answer: pending goes
+  void MovedOnElsewhere(const std::string& device);  // dropped, resumed from the store
   Status AnalyseChunk(Device& dev, const ChunkRow& row, bool gap);
   Status RunRetention();
   void EvictIdle();
