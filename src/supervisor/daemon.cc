@@ -1,24 +1,28 @@
 #include "picket/supervisor/daemon.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <string.h>
-#include <uv.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <variant>
 
-#include <nlohmann/json.hpp>
-
-#include <linux/capability.h>
-
+#include "config_trial.h"
+#include "fleet_agent.h"
+#include "incoming_config.h"
+#include "live_filter.h"
+#include "log_shipper.h"
+#include "loop_inbox.h"
 #include "picket/buffer/buffer_store.h"
 #include "picket/capture/privileges.h"
 #include "picket/common/c_handle.h"
@@ -30,13 +34,8 @@
 #include "picket/common/rendezvous.h"
 #include "picket/common/version.h"
 #include "picket/common/worker_protocol.h"
-#include "config_trial.h"
-#include "incoming_config.h"
-#include "fleet_agent.h"
-#include "picket/zk/connect_string.h"
-#include "log_shipper.h"
-#include "loop_inbox.h"
 #include "picket/upload/upload_scheduler.h"
+#include "picket/zk/connect_string.h"
 #include "spool_owner.h"
 #include "status_document.h"
 #include "worker_process.h"
@@ -85,6 +84,7 @@ class Daemon {
   uv_timer_t counters_timer{};
   uv_timer_t heartbeat_timer{};
   uv_timer_t proven_timer{};  // a ready worker's config becomes last good when it fires
+  uv_timer_t filter_ack_timer{};  // a ready worker sent a live filter must answer by then
   std::chrono::milliseconds heartbeat_every{0};  // the interval the timer runs at; 0: off
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   DaemonConfig local;    // from the file: the base ZooKeeper's document is laid over
@@ -120,6 +120,8 @@ class Daemon {
   std::string worker_error;         // what the worker said before it exited (Failed event)
   std::uint64_t worker_error_run = 0, ready_run = 0;
   std::uint64_t trial_after_run = 0;  // runs after this one ran the config on trial
+  LiveFilter in_flight_filter;        // the live filter change in flight (live_filter.h)
+  std::uint64_t ready_awaits_ack = 0;  // a ready run whose filter answer decides (0: none)
   std::string worker_state = "stopped";
   std::string worker_degraded;  // the running worker's "degraded: ..." (Stats), "" when fine
   bool shutting_down = false;
@@ -382,7 +384,7 @@ class Daemon {
                        d.worker_error);
       }
     }
-    void operator()(const worker_protocol::FilterAck& e) const { d.OnFilterAck(e); }
+    void operator()(const worker_protocol::FilterAck& e) const { d.OnFilterAck(e, run); }
     void operator()(worker_protocol::ShardEvent e) const {
       if (!d.fleet) return;  // shards come only from the fleet agent's commands
       std::optional<std::uint64_t> results_pending;
@@ -413,22 +415,70 @@ class Daemon {
     // hand-over) is ready as it hands over: the newest worker decides.
     if (!worker || worker->stats().starts != run) return;
     SetWorkerState("running");
-    if (ready.version != running.version) {
+    const auto readiness = in_flight_filter.OnReady(run, ready.version, running.version);
+    if (readiness == LiveFilter::Readiness::kStale) {
       // It read its config before the latest change was written: run that one.
-      SetWorkerState("restarting");
-      worker->Restart(WorkerArgv());
+      RestartForNewest("worker ready on an older config", ready.version);
       return;
     }
-    // A group-only change keeps the device version: the group's must be reported too.
-    if (applied_version != ready.version ||
-        config_status["applied_group_version"] != running_group_version) {
-      SetApplied(ready.version);
-    }
     if (fleet) fleet->OnWorkerReady();
+    switch (readiness) {
+      case LiveFilter::Readiness::kAwaitAck:
+        // The newest filter is on its way to it (a change during its hand-over):
+        // its answer decides, not a restart.
+        PICKET_LOG(kInfo, "supervisor", "worker ready; its answer to a live filter change decides",
+                   {"worker_version", ready.version}, {"newest", running.version});
+        ready_awaits_ack = run;
+        uv_timer_start(&filter_ack_timer, &OnFilterAckTimer,
+                       static_cast<std::uint64_t>(LiveFilter::kAckDeadline.count()), 0);
+        return;
+      default:
+        break;
+    }
+    // A group-only change keeps the device version: the group's must be reported too.
+    if (applied_version != running.version ||
+        config_status["applied_group_version"] != running_group_version) {
+      SetApplied(running.version);
+    }
+    StartProving(run);
+  }
+
+  // The worker of `run` runs the newest config: after proven_after it is last good.
+  void StartProving(std::uint64_t run) {
     ready_run = run;
-    trial.OnReady(ready.version, SystemClock::Instance().MonotonicNow());
+    trial.OnReady(running.version, SystemClock::Instance().MonotonicNow());
     const auto proof = static_cast<std::uint64_t>(trial.policy().proven_after.count());
     uv_timer_start(&proven_timer, &OnProvenTimer, proof, 0);
+  }
+
+  void RestartForNewest(const char* why, std::int64_t worker_version) {
+    PICKET_LOG(kInfo, "supervisor", "restarting the worker to run the newest config", {"why", why},
+               {"worker_version", worker_version}, {"newest", running.version});
+    RestartWorker();
+  }
+
+  // The restarted worker reads the newest config from its file: no live filter is in flight.
+  void RestartWorker() {
+    ForgetLiveFilter();
+    SetWorkerState("restarting");
+    worker->Restart(WorkerArgv());
+  }
+
+  void ForgetLiveFilter() {
+    ready_awaits_ack = 0;
+    uv_timer_stop(&filter_ack_timer);
+    in_flight_filter.Clear();
+  }
+
+  static void OnFilterAckTimer(uv_timer_t* t) {
+    auto& d = *static_cast<Daemon*>(t->data);
+    if (d.shutting_down || !d.worker || d.ready_awaits_ack == 0 ||
+        d.worker->stats().starts != d.ready_awaits_ack) {
+      return;
+    }
+    PICKET_LOG(kWarn, "supervisor", "the worker did not answer a live filter change in time",
+               {"version", d.running.version}, {"waited_ms", LiveFilter::kAckDeadline.count()});
+    d.RestartForNewest("live filter change not answered", d.running.version);
   }
 
   // The ready worker ran its config for proven_after: it is last good, and
@@ -533,8 +583,7 @@ class Daemon {
       SetLastError(st.ToString());
       return;
     }
-    SetWorkerState("restarting");
-    worker->Restart(WorkerArgv());
+    RestartWorker();
   }
 
   // `running` becomes `next`, with what that takes besides the worker.
@@ -547,7 +596,25 @@ class Daemon {
     return delta;
   }
 
-  void OnFilterAck(const worker_protocol::FilterAck& ack) {
+  void OnFilterAck(const worker_protocol::FilterAck& ack, std::uint64_t run) {
+    in_flight_filter.Acked(run, ack.version, ack.ok);
+    const bool ready_waits =
+        ready_awaits_ack != 0 && ready_awaits_ack == run && worker && worker->stats().starts == run;
+    if (ready_waits) {
+      switch (in_flight_filter.Answer(run, running.version)) {
+        case LiveFilter::Readiness::kAwaitAck:
+          break;  // an answer for an older filter: the newest is still on its way
+        case LiveFilter::Readiness::kAcked:
+          ready_awaits_ack = 0;
+          uv_timer_stop(&filter_ack_timer);
+          SetApplied(running.version);
+          StartProving(run);
+          return;
+        default:
+          RestartForNewest("live filter change refused", ack.version);
+          return;
+      }
+    }
     if (ack.ok) {
       if (ack.version == running.version) {
         SetApplied(ack.version);
@@ -613,7 +680,9 @@ class Daemon {
     // is written (two fsyncs, 5-10 ms): a restart is only made on this thread,
     // after the file is written.
     if (live_filter) {
-      worker->SendControl(worker_protocol::FilterCommand{running.capture.filter, version});
+      const std::uint64_t run =
+          worker->SendControl(worker_protocol::FilterCommand{running.capture.filter, version});
+      if (run != 0) in_flight_filter.Sent(run, version);
     }
     if (Status st = WriteWorkerConfig(); !st.ok()) {
       SetLastError(st.ToString());
@@ -623,8 +692,7 @@ class Daemon {
     if (delta.restart_worker && worker) {
       PICKET_LOG(kInfo, "supervisor", "config changes capture or scans: restarting the worker",
                  {"version", version});
-      SetWorkerState("restarting");
-      worker->Restart(WorkerArgv());
+      RestartWorker();
     } else if (live_filter) {
       // Applied when the worker acknowledges it (OnFilterAck).
     } else {
@@ -639,6 +707,7 @@ class Daemon {
     if (Collectors() == before) return;
     RebuildUploads();
     if (Status st = WriteWorkerConfig(); st.ok() && worker && running.capture.enabled) {
+      ForgetLiveFilter();
       worker->Restart(WorkerArgv());  // new endpoints to keep out of the capture
     }
   }
@@ -688,6 +757,7 @@ class Daemon {
     uv_timer_stop(&counters_timer);
     uv_timer_stop(&heartbeat_timer);
     uv_timer_stop(&proven_timer);
+    uv_timer_stop(&filter_ack_timer);
     auto stop_uploads = [this] {
       if (fleet) fleet->Stop();  // after the worker: its last checkpoints are written
       if (logs) logs->Stop();    // what is queued goes into the buffer, shipped at next start
@@ -710,6 +780,7 @@ class Daemon {
     uv_close(reinterpret_cast<uv_handle_t*>(&counters_timer), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&proven_timer), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&filter_ack_timer), nullptr);
     if (inbox) inbox->Close();
     worker.reset();  // closes its timers
     uploads.reset();
@@ -825,7 +896,8 @@ int Daemon::Run() {
   ::setenv("UV_THREADPOOL_SIZE", pool.c_str(), 1);
   uv_loop_init(&loop);
   inbox = std::make_unique<LoopInbox>(&loop);
-  sigterm.data = sigint.data = counters_timer.data = heartbeat_timer.data = proven_timer.data = this;
+  sigterm.data = sigint.data = counters_timer.data = heartbeat_timer.data = proven_timer.data =
+      filter_ack_timer.data = this;
   uv_signal_init(&loop, &sigterm);
   uv_signal_init(&loop, &sigint);
   uv_signal_start(&sigterm, &OnSignal, SIGTERM);
@@ -833,6 +905,7 @@ int Daemon::Run() {
   uv_timer_init(&loop, &counters_timer);
   uv_timer_init(&loop, &heartbeat_timer);
   uv_timer_init(&loop, &proven_timer);
+  uv_timer_init(&loop, &filter_ack_timer);
   ::signal(SIGPIPE, SIG_IGN);
 
   SetStatus("picketd", std::string(PicketVersion()), false);

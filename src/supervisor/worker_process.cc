@@ -324,15 +324,15 @@ void WorkerProcess::OnControlRead(uv_stream_t* stream, ssize_t nread, const uv_b
   }
 }
 
-bool WorkerProcess::SendControl(const worker_protocol::Command& command) {
+std::uint64_t WorkerProcess::SendControl(const worker_protocol::Command& command) {
   // Until its exit is reported the predecessor is the owner's worker, but a
   // filter change after the hand-over is for the capture that runs on.
   const bool for_capture = std::holds_alternative<worker_protocol::FilterCommand>(command);
   if (predecessor_ && !(for_capture && predecessor_->handed_over && process_)) {
-    return WriteControl(predecessor_->control_in, command);
+    return WriteControl(predecessor_->control_in, command) ? predecessor_->run : 0;
   }
-  if (!process_) return false;
-  return WriteControl(control_in_, command);
+  if (!process_) return 0;
+  return WriteControl(control_in_, command) ? stats_.starts : 0;
 }
 
 bool WorkerProcess::WriteControl(uv_pipe_t* pipe, const worker_protocol::Command& command) {

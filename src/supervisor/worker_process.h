@@ -99,12 +99,12 @@ class WorkerProcess {
   // not at the next exit.
   void MarkHealthy();
 
-  // Sends one command to the running worker's control channel; false when no
-  // worker runs (a restarted worker is sent its state again when it is ready).
-  // During a hand-over that is the predecessor until its exit is reported,
-  // except for a filter change once the successor is armed: that goes to the
-  // successor, whose FilterAck is passed on at once.
-  bool SendControl(const worker_protocol::Command& command);
+  // Sends one command to the running worker's control channel and returns the
+  // run it went to; 0 when no worker runs (a restarted worker is sent its
+  // state again when it is ready). During a hand-over that is the predecessor
+  // until its exit is reported, except for a filter change once the successor
+  // is armed: that goes to the successor, whose FilterAck is passed on at once.
+  std::uint64_t SendControl(const worker_protocol::Command& command);
 
   const WorkerStats& stats() const { return stats_; }
   bool running() const { return process_ != nullptr; }

@@ -1,15 +1,14 @@
-#include "picket/worker/worker.h"
-
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
-#include <ctime>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <variant>
 
@@ -17,26 +16,32 @@
 #include "picket/capture/chunk_writer.h"
 #include "picket/capture/pcap_source.h"
 #include "picket/capture/privileges.h"
-#include "picket/capture/syscall_filter.h"
 #include "picket/capture/sniffer.h"
+#include "picket/capture/syscall_filter.h"
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
-#include "picket/common/url.h"
 #include "picket/common/shared_job.h"
+#include "picket/common/url.h"
 #include "picket/common/worker_protocol.h"
+#include "picket/worker/worker.h"
 #include "worker/buffer_lock.h"
+#include "worker/control_channel.h"
 #include "worker/parent_watch.h"
 #include "worker/restart_gap.h"
 #include "worker/scan_job_runner.h"
 #include "worker/shard_runner.h"
-#include "worker/control_channel.h"
 
 namespace picket::worker {
 
 namespace {
 
 std::atomic<capture::Sniffer*> g_sniffer{nullptr};
-std::mutex g_sniffer_mu;  // held by control-thread users and while g_sniffer is cleared
+std::mutex g_sniffer_mu;  // held by control-thread users and while g_sniffer is set or cleared
+// A live filter change that came while the capture was open but its loop not
+// yet made (a successor between its predecessor's seal and its start): the
+// loop takes it as it starts, and answers then. Guarded by g_sniffer_mu.
+bool g_capture_opening = false;
+std::optional<worker_protocol::FilterCommand> g_early_filter;
 std::atomic<ScanJobRunner*> g_scans{nullptr};
 std::atomic<ShardRunner*> g_shards{nullptr};
 volatile std::sig_atomic_t g_stop = 0;
@@ -93,11 +98,20 @@ class CommandHandler {
     std::lock_guard lock(g_sniffer_mu);
     capture::Sniffer* sniffer = g_sniffer.load();
     if (sniffer == nullptr) {
-      control_.Send(wp::FilterAck{cmd.version, false, "capture is not running"});
+      if (g_capture_opening) {
+        g_early_filter =
+            cmd;  // the newest replaces: only it is answered (the supervisor waits for that one)
+      } else {
+        control_.Send(wp::FilterAck{cmd.version, false, "capture is not running"});
+      }
       return;
     }
-    WorkerControl& control = control_;
-    sniffer->RequestFilter(cmd.filter, [&control, version = cmd.version](const Status& st) {
+    RequestFilter(*sniffer, cmd, control_);
+  }
+
+  static void RequestFilter(capture::Sniffer& sniffer, const wp::FilterCommand& cmd,
+                            WorkerControl& control) {
+    sniffer.RequestFilter(cmd.filter, [&control, version = cmd.version](const Status& st) {
       control.Send(wp::FilterAck{version, st.ok(), st.ok() ? std::string() : st.ToString()});
     });
   }
@@ -263,7 +277,17 @@ int RunCapture(const DaemonConfig& config, std::int64_t version, buffer::BufferS
   sniffer_options.ring_drain = std::chrono::milliseconds(config.capture.timeout_ms + 30);
   sniffer_options.skip_through = skip_through;
   capture::Sniffer sniffer(*source, **writer, clock, sniffer_options);
-  g_sniffer.store(&sniffer);
+  {
+    std::lock_guard lock(g_sniffer_mu);
+    g_sniffer.store(&sniffer);
+    g_capture_opening = false;
+    if (g_early_filter && control) {  // installed by the loop as it starts, answered then
+      PICKET_LOG(kInfo, "worker", "filter change taken as the capture loop starts",
+                 {"version", g_early_filter->version});
+      CommandHandler::RequestFilter(sniffer, *g_early_filter, *control);
+    }
+    g_early_filter.reset();
+  }
   if (g_stop) {  // SIGTERM or a hand-over arrived while the capture was opening
     if (const std::int64_t since = g_successor_since_us.load(); since > 0) {
       sniffer.RequestHandOver(since);  // replaced before it ran: a successor is armed already
@@ -455,6 +479,10 @@ int Run(const DaemonConfig& config, bool control_channel) {
     g_shards.store(shards.get());
     if (g_stop) shards->RequestStopAll();
     ShardRunner* runner = shards.get();
+    {
+      std::lock_guard lock(g_sniffer_mu);
+      g_capture_opening = source != nullptr;
+    }
     control->Start(
         [channel, runner](const wp::Command& cmd) {
           if (!g_stop) std::visit(CommandHandler(*channel, *runner), cmd);

@@ -237,11 +237,12 @@ TEST_SUITE("supervisor.worker") {
     r.w->Restart(ProtocolShell(r.dir, "b", 2, true));
     CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 2; }));
     REQUIRE(r.seen.order.back() == "armed 2");
-    CHECK(r.w->SendControl(worker_protocol::FilterCommand{"udp port 53", 3}));
+    CHECK(r.w->SendControl(worker_protocol::FilterCommand{"udp port 53", 3}) ==
+          2);  // the successor's run
     CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("b.commands")).find("udp port 53") != std::string::npos; }));
     CHECK(ReadText(r.dir.Join("a.commands")).find("udp port 53") == std::string::npos);
     // Other commands stay with the predecessor until its exit is reported.
-    CHECK(r.w->SendControl(worker_protocol::ReleaseAll{}));
+    CHECK(r.w->SendControl(worker_protocol::ReleaseAll{}) == 1);
     CHECK(r.l.RunUntil([&] { return ReadText(r.dir.Join("a.commands")).find("release_all") != std::string::npos; }));
     CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 4; }));
     CHECK(r.seen.order == std::vector<std::string>{"ready 1", "armed 2", "exit 1", "ready 2"});

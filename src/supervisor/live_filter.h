@@ -1,0 +1,59 @@
+// A filter change is applied live: sent to the worker that captures, applied
+// when it acknowledges. During a restart's hand-over that worker is the
+// successor, which read its config file before the change was written, so its
+// Ready carries the older version. This remembers which run was sent which
+// version and what it answered, so that Ready is not mistaken for a worker
+// that must be restarted to run the newest config: it is restarted only when
+// the change did not reach it, or it refused it, or it did not answer in time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+namespace picket::supervisor {
+
+class LiveFilter {
+ public:
+  // How long a worker may take to install a filter sent to it: the sniffer
+  // drains its ring first (the capture timeout, ~1 s), a successor installs it
+  // once its capture loop runs (after its predecessor sealed: up to ~1 s more).
+  static constexpr std::chrono::milliseconds kAckDeadline{5000};
+
+  enum class Readiness {
+    kCurrent,   // it runs the newest config
+    kAcked,     // it runs the newest: its filter came live and was installed
+    kAwaitAck,  // it was sent the newest filter and has not answered yet
+    kStale,     // it runs an older config: restart it to run the newest
+  };
+
+  // `version`'s filter was written to the control channel of `run` (the newest replaces).
+  void Sent(std::uint64_t run, std::int64_t version) { sent_ = Entry{run, version, std::nullopt}; }
+  // The worker restarts with the newest config in its file: nothing is in flight.
+  void Clear() { sent_.reset(); }
+  // `run` answered for `version`.
+  void Acked(std::uint64_t run, std::int64_t version, bool ok) {
+    if (sent_ && sent_->run == run && sent_->version == version) sent_->ok = ok;
+  }
+
+  // What a Ready from `run` carrying `ready_version` means while `newest` is the config to run.
+  Readiness OnReady(std::uint64_t run, std::int64_t ready_version, std::int64_t newest) const {
+    return ready_version == newest ? Readiness::kCurrent : Answer(run, newest);
+  }
+  // Where `run` stands with the newest filter: acked, awaited, or never sent to it / refused.
+  Readiness Answer(std::uint64_t run, std::int64_t newest) const {
+    if (!sent_ || sent_->run != run || sent_->version != newest) return Readiness::kStale;
+    if (!sent_->ok) return Readiness::kAwaitAck;
+    return *sent_->ok ? Readiness::kAcked : Readiness::kStale;
+  }
+
+ private:
+  struct Entry {
+    std::uint64_t run;
+    std::int64_t version;
+    std::optional<bool> ok;  // unanswered while empty
+  };
+  std::optional<Entry> sent_;
+};
+
+}  // namespace picket::supervisor
