@@ -4,13 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "collector/capture_format.h"
 #include "collector/gunzip.h"
+#include "collector/header_text.h"
 #include "picket/common/c_handle.h"
 #include "picket/common/digest.h"
 #include "picket/common/json_limits.h"
@@ -28,6 +29,9 @@ std::string Lower(std::string_view s) {
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
+
+// Names of capture devices: 15 bytes on Linux, a few dozen for libpcap's others.
+constexpr std::size_t kMaxInterfaceBytes = 256;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
@@ -471,7 +475,15 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
                            {wire::kTsBackwardsHeader, &c.ts_backwards},
                            {wire::kSwitchedAtHeader, &c.switched_at_us}});
     }
-    if (auto iface = h.Get(wire::kInterfaceHeader)) c.interface = std::string(Trim(*iface));
+    if (auto iface = h.Get(wire::kInterfaceHeader); iface && st.ok()) {
+      const std::string_view name = Trim(*iface);
+      if (name.size() > kMaxInterfaceBytes) {
+        st = Status::InvalidArgument(std::string(wire::kInterfaceHeader) + " of " +
+                                     std::to_string(name.size()) + " bytes is longer than " +
+                                     std::to_string(kMaxInterfaceBytes));
+      }
+      c.interface = PrintableHeaderText(name);  // the same on SQLite and MariaDB (header_text.h)
+    }
     if (st.ok()) {
       auto digest = Sha256FromDigestHeader(h.Get(wire::kDigestHeader).value_or(""));
       if (digest.ok())

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "collector/collector_db.h"
+#include "collector/header_text.h"
 #include "picket/common/log.h"
 #include "picket/sync/db_url.h"
 #include "picket/sync/mariadb_connection.h"
@@ -181,6 +182,10 @@ TEST_CASE("mariadb collector db: chunk PUTs answer and list as SQLite's, two ope
   full.switched_at_us = 8;
   full.interface = "eth0";
   CHECK(both.Put(full, {1, std::nullopt}) == ChunkOutcome::kStored);
+  // A name that is not UTF-8, as intake escapes it (utf8mb4 refuses the raw byte).
+  ChunkRecord odd_name = Chunk("other", 10, "g");
+  odd_name.interface = collector::PrintableHeaderText("eth\xff\\");
+  CHECK(both.Put(odd_name) == ChunkOutcome::kStored);
   REQUIRE(both.sqlite->TouchDevice("gw", 5000, {9, std::nullopt}).ok());
   REQUIRE(both.maria->TouchDevice("gw", 5000, {9, std::nullopt}).ok());
   REQUIRE(both.sqlite->TouchDevice("gw", 4000, {}).ok());  // last_seen never goes back

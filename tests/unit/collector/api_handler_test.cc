@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/gunzip.h"
+#include "collector/header_text.h"
 #include "picket/common/digest.h"
 #include "support/temp_dir.h"
 #include "unit/collector/api_call.h"
@@ -383,7 +384,28 @@ TEST_SUITE("collector.api") {
                 .status == 201);
     auto list = f.Call("GET", "/v1/devices/gw-1/chunks", {{"Authorization", "Bearer tok-op"}});
     CHECK(list.status == 200);
-    CHECK(Json(list)[0]["interface"].get<std::string>().rfind("eth", 0) == 0);
+    // Stored escaped, as on MariaDB (whose utf8mb4 column refuses the raw byte).
+    CHECK(Json(list)[0]["interface"] == "eth\\xff");
+    const std::string b = TinyPcap('b');
+    auto too_long =
+        f.PutChunk("gw-1", 2, b, "tok-1",
+                   {{"Digest", DigestOf(b)}, {"X-Picket-Interface", std::string(257, 'e')}});
+    CHECK(too_long.status == 400);
+    CHECK(Json(too_long)["error"] == "X-Picket-Interface of 257 bytes is longer than 256");
+  }
+
+  TEST_CASE("header text: valid UTF-8 kept, other bytes, controls and backslash escaped") {
+    CHECK(PrintableHeaderText("eth0") == "eth0");
+    CHECK(PrintableHeaderText("br-lan.\xc3\xa9t\xc3\xa9") == "br-lan.\xc3\xa9t\xc3\xa9");
+    CHECK(PrintableHeaderText("\xc3\xa9\xe2\x82\xac\xf0\x9f\x93\xa1") ==
+          "\xc3\xa9\xe2\x82\xac\xf0\x9f\x93\xa1");
+    CHECK(PrintableHeaderText("a\\b") == "a\\x5cb");
+    CHECK(PrintableHeaderText(std::string("a\x01\x7f", 3)) == "a\\x01\\x7f");
+    CHECK(PrintableHeaderText("\xc0\xaf") == "\\xc0\\xaf");                    // overlong '/'
+    CHECK(PrintableHeaderText("\xed\xa0\x80") == "\\xed\\xa0\\x80");           // a surrogate
+    CHECK(PrintableHeaderText("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");  // past U+10FFFF
+    CHECK(PrintableHeaderText("\xe2\x82") == "\\xe2\\x82");                    // cut short
+    CHECK(PrintableHeaderText(std::string_view("\0x", 2)) == "\\x00x");
   }
 
   TEST_CASE("Digest header parsing") {
