@@ -212,7 +212,8 @@ int WatchJob(zk::ZkSession& zk, const zk::ZnodeLayout& layout, const std::string
       s.state = "cancelled";
     } else {
       const JobStatusView& v = read->view;
-      // The claimers' live counts move every second; checkpoints lag behind connect timeouts.
+      // The claimers' live counts come with their status (every 5 s); checkpoints lag behind
+      // connect timeouts.
       LiveDone live;
       std::set<std::string> claimers;
       for (const auto& r : v.rows) {

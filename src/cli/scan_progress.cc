@@ -92,12 +92,20 @@ void ProgressSmoother::Add(double t_s, double fraction) {
   if (last_t_ && t_s <= *last_t_) return;  // out of order or the same instant
   if (last_t_) {
     const double dt = t_s - *last_t_;
+    if (started_ && fraction <= *last_fraction_ && dt < hold_s_ && fraction < 1) {
+      return;  // no new count yet: the next one covers this time too
+    }
     const double sample = std::max(0.0, fraction - *last_fraction_) / dt;
     // Nothing moved yet (the job waits for a claim): no rate rather than a rate of 0.
     started_ = started_ || sample > 0;
     if (started_) {
       const double alpha = 1 - std::exp(-dt / tau_s_);
-      rate_ = rate_ ? *rate_ + alpha * (sample - *rate_) : sample;
+      if (!rate_) {
+        rate_ = sample;
+      } else {
+        const double next = *rate_ + alpha * (sample - *rate_);
+        rate_ = std::clamp(next, *rate_ / kMaxStep, *rate_ * kMaxStep);
+      }
     }
   }
   last_t_ = t_s;

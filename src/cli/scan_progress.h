@@ -34,9 +34,14 @@ std::uint64_t JobPairs(const zk::JobStatusView& view, const SharedJobSpec& spec)
 // constant tau_s: a sample 1 s later moves it by 1 - e^(-1/tau) (~10 % for
 // tau 10 s), so one slow or fast poll cannot halve or double the ETA. The first
 // sample that moved seeds it: a job waiting for its first claim has no rate.
+// Progress arrives in steps (claimers write their live counts with their status,
+// every 5 s; a shard's done node lands at once): a poll that sees no change
+// within hold_s is not a sample (the next change is spread over the time since
+// the last one), and one sample moves the rate by at most x1.5 either way.
 class ProgressSmoother {
  public:
-  explicit ProgressSmoother(double tau_s = 10.0) : tau_s_(tau_s) {}
+  explicit ProgressSmoother(double tau_s = 10.0, double hold_s = 10.0)
+      : tau_s_(tau_s), hold_s_(hold_s) {}
   // t_s: seconds on a monotonic clock; fraction 0..1.
   void Add(double t_s, double fraction);
   std::optional<double> FractionPerSecond() const { return rate_; }
@@ -44,7 +49,8 @@ class ProgressSmoother {
   std::optional<double> EtaSeconds() const;
 
  private:
-  double tau_s_;
+  static constexpr double kMaxStep = 1.5;
+  double tau_s_, hold_s_;
   std::optional<double> last_t_, last_fraction_, rate_;
   bool started_ = false;
 };

@@ -78,6 +78,33 @@ TEST_SUITE("cli.scan_progress") {
     CHECK(*s.EtaSeconds() == 0);
   }
 
+  TEST_CASE("progress that arrives in steps gives a steady rate, a real stall lowers it") {
+    // A job at 2 %/s whose counts land every 5 s (the claimers' status cadence),
+    // polled every second; then one burst of done nodes, then nothing for 30 s.
+    ProgressSmoother s;
+    std::vector<double> rates;
+    for (int t = 0; t <= 40; ++t) {
+      s.Add(t, 0.02 * (t - t % 5));
+      if (auto r = s.FractionPerSecond()) rates.push_back(*r);
+    }
+    REQUIRE(rates.size() > 30);
+    for (std::size_t i = 1; i < rates.size(); ++i) {
+      CHECK(rates[i] / rates[i - 1] < 1.5 + 1e-9);
+      CHECK(rates[i - 1] / rates[i] < 1.5 + 1e-9);
+    }
+    CHECK(rates.back() == doctest::Approx(0.02).epsilon(0.05));
+    s.Add(41, 0.80 + 0.02);  // nothing held back: moved at once
+    const double before = *s.FractionPerSecond();
+    s.Add(42, 0.99);  // a burst: 17 % in one poll
+    const double burst = *s.FractionPerSecond();
+    CHECK(burst == doctest::Approx(before * 1.5));  // capped (the EWMA alone: x1.6)
+    for (int t = 43; t <= 51; ++t) s.Add(t, 0.99);  // held: no new count for less than 10 s
+    CHECK(*s.FractionPerSecond() == doctest::Approx(burst));
+    s.Add(52, 0.99);  // 10 s without a change: a stall, the rate falls
+    CHECK(*s.FractionPerSecond() < burst);
+    CHECK(*s.FractionPerSecond() >= burst / 1.5);
+  }
+
   TEST_CASE("live counts from the claimers' status nodes move claimed shards") {
     LiveDone live;
     AddLiveDone(R"({"scan":[{"job":"j","shard":1,"done":60,"total":100},)"
