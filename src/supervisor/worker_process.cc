@@ -328,9 +328,13 @@ std::uint64_t WorkerProcess::SendControl(const worker_protocol::Command& command
   // Until its exit is reported the predecessor is the owner's worker, but a
   // filter change after the hand-over is for the capture that runs on.
   const bool for_capture = std::holds_alternative<worker_protocol::FilterCommand>(command);
-  if (predecessor_ && !(for_capture && predecessor_->handed_over && process_)) {
-    return WriteControl(predecessor_->control_in, command) ? predecessor_->run : 0;
+  if (predecessor_ && for_capture && process_) {
+    // Not yet armed, the successor read its config already: the predecessor
+    // captures until the switch, the successor installs it as its capture starts.
+    if (!predecessor_->handed_over) WriteControl(predecessor_->control_in, command);
+    return WriteControl(control_in_, command) ? stats_.starts : 0;
   }
+  if (predecessor_) return WriteControl(predecessor_->control_in, command) ? predecessor_->run : 0;
   if (!process_) return 0;
   return WriteControl(control_in_, command) ? stats_.starts : 0;
 }

@@ -102,8 +102,9 @@ class WorkerProcess {
   // Sends one command to the running worker's control channel and returns the
   // run it went to; 0 when no worker runs (a restarted worker is sent its
   // state again when it is ready). During a hand-over that is the predecessor
-  // until its exit is reported, except for a filter change once the successor
-  // is armed: that goes to the successor, whose FilterAck is passed on at once.
+  // until its exit is reported, except for a filter change: that goes to the
+  // successor (whose FilterAck is passed on at once), and to the predecessor
+  // too until the successor is armed; the successor's run is returned.
   std::uint64_t SendControl(const worker_protocol::Command& command);
 
   const WorkerStats& stats() const { return stats_; }

@@ -9,7 +9,9 @@ the stream's port. Every datagram must be in the chunks at the collector
 exactly once: no gap while a worker restarts, no packet in two chunks. The
 snaplen changes must restart the worker (pid and starts in the status node),
 each a hand-over (worker.handovers) whose first chunk records the switch and no
-gap, and the filter changes must not.
+gap, and the filter changes must not. Last, 3 pairs of a restart change and a
+filter change written back to back (read together, or the filter change sent
+while the new worker opens its capture): one restart per pair.
 
 usage: config_switch_test.py PICKETD PICKET
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
@@ -32,6 +34,9 @@ CHANGES = 16         # odd: snaplen (restart), even: filter only
 SPACING = 0.3        # s from one change applied to the next written
 BURST = 8            # then this many more, each written the moment the last is applied:
                      # restarts replace a new worker whose predecessor still seals
+PAIRS = 3            # then a restart change and a filter change written back to back: the
+                     # supervisor sees both at once, or the filter change while the new worker
+                     # opens its capture (which of the two is timing; the unit tests pin the latter)
 
 
 def main():
@@ -87,6 +92,28 @@ def main():
                                 f"starts {before['starts']} -> {after['starts']}")
             if i <= CHANGES:
                 time.sleep(SPACING)  # spacing: each change gets stream time to itself, not a sync point
+        version = CHANGES + BURST
+        for p in range(PAIRS):
+            before = device_status(zk, STATUS)["worker"]
+            snaplen, port = 3000 + p, STREAM_PORT + 60 + p
+            t0 = time.monotonic()
+            for kind in ("restart", "filter"):
+                version += 1
+                if kind == "filter":
+                    port += 10
+                zk.set(CONFIG, json.dumps({"version": version, "capture": {
+                    "filter": f"udp port {STREAM_PORT} or udp port {port}", "snaplen": snaplen}}).encode())
+            after = wait_for(f"version {version} applied", lambda: config_applied(zk, STATUS, version), 10)["worker"]
+            applied = time.monotonic()
+            # One restart for the pair; a second would show as one more hand-over and switch below.
+            if after["starts"] != before["starts"] + 1:
+                failures.append(f"pair {p + 1}: worker starts {before['starts']} -> {after['starts']} "
+                                f"(one restart expected)")
+            changes += [{"name": f"{version - 1} (restart, pair)", "kind": "restart", "write": t0,
+                         "applied": applied, "pair": True},
+                        {"name": f"{version} (filter, pair)", "kind": "filter", "write": t0,
+                         "applied": applied, "pair": True}]
+            time.sleep(SPACING)  # stream time between pairs, not a sync point
         restarts = sum(1 for c in changes if c["kind"] == "restart")
         try:  # a hand-over is counted once the old worker has sealed: after the change is applied
             wait_for(f"status worker.handovers at {restarts} (one per restart)",
@@ -122,7 +149,8 @@ def main():
                 failures.append(f"{len(numbers)} of {len(counts)} datagrams {what}:\n      " +
                                 "\n      ".join(describe_runs(numbers, stream, changes)))
 
-        latency = {k: sorted(c["applied"] - c["write"] for c in changes if c["kind"] == k)
+        latency = {k: sorted(c["applied"] - c["write"] for c in changes
+                             if c["kind"] == k and not c.get("pair"))
                    for k in ("restart", "filter")}
         near = {"restart": 0, "filter": 0}  # lost datagrams sent within 50 ms of a change
         for n in lost:

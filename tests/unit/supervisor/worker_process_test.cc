@@ -249,6 +249,35 @@ TEST_SUITE("supervisor.worker") {
     r.StopAll();
   }
 
+  TEST_CASE(
+      "before the successor is armed, a filter change goes to both, other commands to the "
+      "predecessor") {
+    HandOverRig r([](WorkerProcessOptions& o) { o.arm_timeout = std::chrono::seconds(30); });
+    // "b" arms only when told (as a capture that takes a while to open), then runs as usual.
+    std::vector<std::string> b = ProtocolShell(r.dir, "b", 2, true);
+    const std::size_t after_touch = b.back().find("; ") + 2;
+    b.back().insert(after_touch,
+                    "while [ ! -e '" + r.dir.Join("arm-b") + "' ]; do sleep 0.02; done; ");
+    r.w->Restart(b);
+    CHECK(r.l.RunUntil([&] { return std::filesystem::exists(r.dir.Join("b.started")); }));
+    CHECK(r.w->SendControl(worker_protocol::FilterCommand{"udp port 53", 3}) ==
+          2);  // the successor's run
+    CHECK(r.w->SendControl(worker_protocol::ReleaseAll{}) == 1);
+    CHECK(r.l.RunUntil([&] {
+      return ReadText(r.dir.Join("a.commands")).find("release_all") != std::string::npos;
+    }));
+    CHECK(ReadText(r.dir.Join("a.commands")).find("udp port 53") != std::string::npos);
+    { std::ofstream(r.dir.Join("arm-b")) << ""; }
+    CHECK(r.l.RunUntil([&] { return r.seen.order.size() == 4; }));
+    CHECK(r.seen.order == std::vector<std::string>{"ready 1", "armed 2", "exit 1", "ready 2"});
+    // Queued in its channel while it opened, read once it runs: the filter, and nothing else.
+    CHECK(r.l.RunUntil([&] {
+      return ReadText(r.dir.Join("b.commands")).find("udp port 53") != std::string::npos;
+    }));
+    CHECK(ReadText(r.dir.Join("b.commands")).find("release_all") == std::string::npos);
+    r.StopAll();
+  }
+
   TEST_CASE("a second restart during a hand-over replaces the armed successor without waiting") {
     HandOverRig r({}, "( sleep 2; kill $$ ) &");  // "a" seals for up to 2 s after its hand-over
     r.w->Restart(ProtocolShell(r.dir, "b", 2, true, "exit 0"));
