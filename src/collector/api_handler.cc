@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
+#include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
 

@@ -1,12 +1,14 @@
+#include "picket/worker/worker.h"
+
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -16,20 +18,19 @@
 #include "picket/capture/chunk_writer.h"
 #include "picket/capture/pcap_source.h"
 #include "picket/capture/privileges.h"
-#include "picket/capture/sniffer.h"
 #include "picket/capture/syscall_filter.h"
+#include "picket/capture/sniffer.h"
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
-#include "picket/common/shared_job.h"
 #include "picket/common/url.h"
+#include "picket/common/shared_job.h"
 #include "picket/common/worker_protocol.h"
-#include "picket/worker/worker.h"
 #include "worker/buffer_lock.h"
-#include "worker/control_channel.h"
 #include "worker/parent_watch.h"
 #include "worker/restart_gap.h"
 #include "worker/scan_job_runner.h"
 #include "worker/shard_runner.h"
+#include "worker/control_channel.h"
 
 namespace picket::worker {
 
@@ -99,8 +100,8 @@ class CommandHandler {
     capture::Sniffer* sniffer = g_sniffer.load();
     if (sniffer == nullptr) {
       if (g_capture_opening) {
-        g_early_filter =
-            cmd;  // the newest replaces: only it is answered (the supervisor waits for that one)
+        // The newest replaces: only it is answered (the supervisor waits for that one).
+        g_early_filter = cmd;
       } else {
         control_.Send(wp::FilterAck{cmd.version, false, "capture is not running"});
       }

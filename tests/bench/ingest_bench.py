@@ -43,7 +43,8 @@ the collector writes chunks with direct I/O and syncs each batch, so after its r
 is nearly empty. nginx was measured at 4,093-8,701 chunks/s (64 KiB) right after a collector run
 and 1,958-3,466 right after its own (1,000 devices). Each run prints the free memory it started
 with; --drop-caches (root) syncs and frees the clean page cache before every server's run, so both
-start alike.
+start alike. The sync(2) after each run is timed: the "on disk" ratio counts each server's chunks
+over its load plus that sync, i.e. until what it acknowledged is on the disk.
 
 What differs by design: the collector checks the digest and the pcap, makes every chunk
 durable before it answers (one syncfs per group commit) and records it in SQLite (and, unless --collector-args=--no-sessions, cuts sessions off the request
@@ -536,6 +537,12 @@ def fmt(r):
             f"{r['cpu_server_s']:>7.1f}{r['rss_mib']:>8.1f}")
 
 
+def on_disk_rate(r):
+    """Chunks per second until they are on disk: the load's seconds plus the sync after it."""
+    seconds = r["seconds"] + r.get("sync_s", 0)
+    return r["chunks_per_s"] * r["seconds"] / seconds if seconds > 0 else 0
+
+
 def print_table(rows, a):
     print()
     print(f"{a.seconds:g} s of load per server per cell; latency of one successful PUT attempt")
@@ -545,10 +552,15 @@ def print_table(rows, a):
     for kib, devices, c, n, rounds in rows:
         ratios = [rc["chunks_per_s"] / rn["chunks_per_s"] for rc, rn in rounds if rn and rn["chunks_per_s"]]
         ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
+        on_disk = [on_disk_rate(rc) / on_disk_rate(rn) for rc, rn in rounds if rn and on_disk_rate(rn)]
+        durable = f" (on disk {statistics.median(on_disk):.2f})" if on_disk else ""
         size = f"{kib // 1024} MiB" if kib % 1024 == 0 else f"{kib} KiB"
-        print(f"{size:>7}{devices:>8} |{fmt(c)}|{fmt(n)}| {ratio}")
+        print(f"{size:>7}{devices:>8} |{fmt(c)}|{fmt(n)}| {ratio}{durable}")
     print("ratio: collector chunks/s / nginx chunks/s (with --rounds: the median of the rounds' "
           "ratios). RSS: VmHWM (nginx: master + workers summed).")
+    print("on disk: the same ratio with each server's chunks counted over its load plus the sync(2) "
+          "after it, which writes what it left in the page cache (the collector's chunks are "
+          "durable when answered; nginx's reach the disk only then).")
     if any(len(rounds) > 1 for *_, rounds in rows):
         print()
         print("rounds (chunks/s collector / nginx = ratio, in the order run; nginx never syncs, so "
@@ -577,7 +589,8 @@ def print_table(rows, a):
                   f"{r['processes']} process(es), generator {r['cpu_s']:.1f} CPU s")
             (free0, cached0, dirty0), (free1, cached1, dirty1) = r["mem_start"], r["mem_end"]
             print(f"      memory free/page cache/dirty MiB: {free0}/{cached0}/{dirty0} at the start, "
-                  f"{free1}/{cached1}/{dirty1} at the end")
+                  f"{free1}/{cached1}/{dirty1} at the end; sync(2) after it took "
+                  f"{r.get('sync_s', 0):.1f} s")
             if name == "collector":
                 print(f"      {probe_line(r.get('probes', []))}")
             for note in r.get("notes", []):
@@ -751,7 +764,9 @@ def main():
                         run = {"collector": bench.collector_cell, "nginx": bench.nginx_cell,
                                "cluster": bench.cluster_cell}[server]
                         got[server] = run(devices, bodies[kib], cell)
+                        t_sync = time.monotonic()
                         os.sync()  # its dirty pages go to disk now, not during the next run
+                        got[server]["sync_s"] = time.monotonic() - t_sync
                     trash.later(cell)
                     rounds.append((got["collector"], got["nginx"]))
                     if got["cluster"]:
