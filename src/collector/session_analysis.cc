@@ -1,5 +1,9 @@
 #include "collector/session_analysis.h"
 
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -18,6 +22,7 @@ constexpr std::int64_t kRetentionEveryMs = 60'000;
 constexpr std::uint64_t kRetentionBatch = 5'000;
 constexpr int kRetentionBatchesPerTick = 20;
 constexpr std::int64_t kRetryFailedDeviceMs = 10'000;  // a broken device logs once per 10 s
+constexpr int kAnalysisNice = 10;                      // see Loop
 // Chunks of one device per commit: one state write and one log flush for them
 // (a crash re-analyses at most these from the state before them).
 constexpr std::size_t kChunksPerCommit = 16;
@@ -111,6 +116,13 @@ std::size_t SessionAnalysis::resident_devices() const {
 }
 
 void SessionAnalysis::Loop() {
+  // Ingest first: a device waits for its answer, analysis has a queue and catches up. With
+  // CPU to spare this changes nothing; on a busy collector its ingest threads get the CPU
+  // (2 vCPUs, 1,000 devices: +6-17% chunks/s at 1 MiB, +17% at 64 KiB) and analysis the rest
+  // (nice 10: about a tenth of a busy thread's share, never starved). Raising nice needs no
+  // privilege, so this cannot fail for a thread of our own.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kAnalysisNice);
+  ::pthread_setname_np(::pthread_self(), "sessions");  // as `top -H` and /proc show it
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();

@@ -6,7 +6,13 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "collector/chunk_store.h"
@@ -270,6 +276,33 @@ TEST_SUITE("collector.session_analysis") {
     runner->Start();
     runner->Stop();
     CHECK(leased.released == std::vector<std::string>{"collector-b"});
+  }
+
+  TEST_CASE("the analysis thread yields to ingest: nice 10, named 'sessions'") {
+    Harness h;
+    auto runner = h.Runner();
+    runner->Start();
+    // Its own thread names and renices itself as it starts: found by name, within 10 s.
+    std::optional<int> nice;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!nice && std::chrono::steady_clock::now() < deadline) {
+      for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        if (!std::getline(comm, name) || name != "sessions") continue;
+        std::ifstream stat(task.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), {});
+        std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+        std::string field;
+        for (int i = 3; i <= 19 && fields >> field; ++i) {  // field 19: nice
+          if (i == 19) nice = std::stoi(field);
+        }
+      }
+      if (!nice) std::this_thread::yield();
+    }
+    runner->Stop();
+    REQUIRE(nice);
+    CHECK(*nice == 10);
   }
 
   TEST_CASE("chunks are analysed in seq order and a flow spans chunks") {
