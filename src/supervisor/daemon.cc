@@ -698,6 +698,7 @@ class Daemon {
     } else if (live_filter) {
       // Applied when the worker acknowledges it (OnFilterAck).
     } else {
+      in_flight_filter.Covers(version);  // a filter still on its way also brings the worker here
       SetApplied(version);  // nothing the worker must do (or it reads it when it starts)
       if (!trial.on_trial()) ProveRunning();  // the proven worker runs on unchanged
     }

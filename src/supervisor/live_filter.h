@@ -28,7 +28,14 @@ class LiveFilter {
   };
 
   // `version`'s filter was written to the control channel of `run` (the newest replaces).
-  void Sent(std::uint64_t run, std::int64_t version) { sent_ = Entry{run, version, std::nullopt}; }
+  void Sent(std::uint64_t run, std::int64_t version) {
+    sent_ = Entry{run, version, version, std::nullopt};
+  }
+  // A newer change the worker need not know (log level, uploads): the filter in
+  // flight still brings the worker up to it.
+  void Covers(std::int64_t version) {
+    if (sent_) sent_->covers = version;
+  }
   // The worker restarts with the newest config in its file: nothing is in flight.
   void Clear() { sent_.reset(); }
   // `run` answered for `version`.
@@ -42,7 +49,9 @@ class LiveFilter {
   }
   // Where `run` stands with the newest filter: acked, awaited, or never sent to it / refused.
   Readiness Answer(std::uint64_t run, std::int64_t newest) const {
-    if (!sent_ || sent_->run != run || sent_->version != newest) return Readiness::kStale;
+    if (!sent_ || sent_->run != run || (sent_->version != newest && sent_->covers != newest)) {
+      return Readiness::kStale;
+    }
     if (!sent_->ok) return Readiness::kAwaitAck;
     return *sent_->ok ? Readiness::kAcked : Readiness::kStale;
   }
@@ -51,6 +60,7 @@ class LiveFilter {
   struct Entry {
     std::uint64_t run;
     std::int64_t version;
+    std::int64_t covers;     // the newest config it makes current once installed
     std::optional<bool> ok;  // unanswered while empty
   };
   std::optional<Entry> sent_;

@@ -41,6 +41,19 @@ TEST_SUITE("supervisor.live_filter") {
     CHECK(f.OnReady(4, 7, 9) == R::kStale);
   }
 
+  TEST_CASE("a later change the worker need not know keeps the filter in flight current") {
+    LiveFilter f;
+    f.Sent(4, 8);
+    f.Covers(9);  // say, the log level: the worker's part is still version 8's filter
+    CHECK(f.OnReady(4, 7, 9) == R::kAwaitAck);
+    f.Acked(4, 8, true);
+    CHECK(f.OnReady(4, 7, 9) == R::kAcked);
+    CHECK(f.Answer(4, 9) == R::kAcked);
+    f.Clear();
+    f.Covers(10);  // nothing in flight: nothing to cover
+    CHECK(f.OnReady(4, 7, 10) == R::kStale);
+  }
+
   TEST_CASE("only the answer of the run and version sent counts") {
     LiveFilter f;
     f.Sent(4, 8);
