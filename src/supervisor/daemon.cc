@@ -622,7 +622,9 @@ class Daemon {
         SetApplied(ack.version);
         if (!trial.on_trial()) ProveRunning();  // the proven worker runs the new filter
       }
-    } else if (worker_state == "running") {  // a starting worker reads the file instead
+    } else if (worker_state == "running" && worker && worker->stats().starts == run) {
+      // Not a starting worker (it reads the file instead), nor a predecessor that
+      // stopped capturing before it came (its successor was sent it too).
       SetLastError("filter of config version " + std::to_string(ack.version) +
                    " not applied: " + ack.error);
     }
