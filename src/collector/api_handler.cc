@@ -481,8 +481,9 @@ Admission ApiHandler::Admit(const RequestHead& head) const {
         st = Status::InvalidArgument(std::string(wire::kInterfaceHeader) + " of " +
                                      std::to_string(name.size()) + " bytes is longer than " +
                                      std::to_string(kMaxInterfaceBytes));
+      } else {
+        c.interface = PrintableHeaderText(name);  // the same on SQLite and MariaDB (header_text.h)
       }
-      c.interface = PrintableHeaderText(name);  // the same on SQLite and MariaDB (header_text.h)
     }
     if (st.ok()) {
       auto digest = Sha256FromDigestHeader(h.Get(wire::kDigestHeader).value_or(""));
