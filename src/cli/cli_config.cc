@@ -7,6 +7,8 @@
 #include <sstream>
 #include <utility>
 
+#include "picket/common/json_limits.h"
+
 namespace picket::cli {
 
 namespace {
@@ -43,10 +45,7 @@ Result<CliConfig> ParseCliConfig(std::string_view text, const std::string& origi
   try {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
-    std::string what = e.what();
-    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    return Status::InvalidArgument(origin + ": not valid JSON: " + what);
+    return Status::InvalidArgument(origin + ": not valid JSON: " + JsonParseErrorText(e));
   }
   if (!doc.is_object()) {
     return Status::InvalidArgument(origin + ": expected a JSON object at the top level");

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <set>
 
@@ -280,21 +279,7 @@ ConfigCheck ParseDaemonConfig(std::string_view text) {
   try {
     root = Json::parse(text);
   } catch (const Json::exception& e) {
-    // nlohmann's message names the byte offset: "syntax error while parsing value - ..."
-    std::string what = e.what();
-    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    // The message quotes the input near the error; keep garbage bytes off the terminal.
-    std::string printable;
-    for (unsigned char ch : what) {
-      if (ch >= 0x20 && ch < 0x7f) {
-        printable += static_cast<char>(ch);
-      } else {
-        char hex[8];
-        std::snprintf(hex, sizeof hex, "\\x%02x", ch);
-        printable += hex;
-      }
-    }
-    return fail("not valid JSON: " + printable);
+    return fail("not valid JSON: " + JsonParseErrorText(e));  // names the byte offset
   }
   return ParseDaemonConfigValue(root);
 }

@@ -30,6 +30,25 @@ nlohmann::json ParseJsonBounded(std::string_view text, int max_depth) {
   return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
+std::string JsonParseErrorText(const nlohmann::json::exception& e) {
+  std::string_view what = e.what();
+  if (auto tag_end = what.find("] "); tag_end != std::string_view::npos) {
+    what.remove_prefix(tag_end + 2);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : what) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
 }  // namespace picket
 
 namespace picket::config_internal {

@@ -34,22 +34,6 @@ std::string Quote(std::string_view text) {
   return Json(std::string(text)).dump(-1, ' ', true, Json::error_handler_t::replace);
 }
 
-// Parser messages quote the input near the error; keep control bytes off terminals and logs.
-std::string Printable(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
-
 void ReadSharding(JsonObjectReader& r, SharedJobSpec& s) {
   std::uint64_t n = 0;
   if (r.Uint("shards", 1, 1024, &n)) s.shards = static_cast<std::uint32_t>(n);
@@ -113,9 +97,7 @@ Result<SharedJobSpec> ParseSharedJobSpec(std::string_view job_id, std::string_vi
   try {
     root = Json::parse(text);
   } catch (const Json::exception& e) {
-    std::string what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
-    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    return fail("not valid JSON: " + Printable(what));
+    return fail("not valid JSON: " + JsonParseErrorText(e));
   }
 
   SharedJobSpec spec;

@@ -65,6 +65,11 @@ TEST_SUITE("cli.config") {
     CHECK(Contains(c.status().message(), "line 1"));
     CHECK_FALSE(ParseCliConfig("[1]", "a.json").ok());
     CHECK_FALSE(ParseCliConfig("", "a.json").ok());
+    // The parser quotes the bytes near the error: they stay printable text.
+    auto escape = ParseCliConfig("{\"collector\": \"\xff\x1b]0;owned\x07\"}", "/tmp/cli.json");
+    REQUIRE_FALSE(escape.ok());
+    CHECK(Contains(escape.status().message(), "\\xff"));
+    for (const unsigned char c : escape.status().message()) CHECK((c >= 0x20 && c < 0x7f));
   }
 
   TEST_CASE("values must be non-empty strings") {

@@ -22,6 +22,24 @@ TEST_SUITE("common.json_limits") {
               .size() == 44);
     CHECK(ParseJsonBounded("{not json").is_discarded());
   }
+
+  TEST_CASE("a parse error's text drops nlohmann's tag and escapes the input it quotes") {
+    const auto error_of = [](std::string_view text) {
+      try {
+        const nlohmann::json parsed = nlohmann::json::parse(text);
+        FAIL("parsed: " << parsed.dump());
+      } catch (const nlohmann::json::exception& e) {
+        return JsonParseErrorText(e);
+      }
+      return std::string();
+    };
+    const std::string text = error_of("{\"a\": \"ok\xff\xfe\"}");
+    CHECK(text.rfind("parse error at line 1, column ", 0) == 0);
+    CHECK(text.find("[json.exception") == std::string::npos);
+    CHECK(text.find('\xff') == std::string::npos);
+    CHECK(text.find("ok\\xff") != std::string::npos);
+    for (const unsigned char c : text) CHECK((c >= 0x20 && c < 0x7f));
+  }
 }
 
 }  // namespace picket
