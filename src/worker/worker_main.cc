@@ -26,6 +26,7 @@
 #include "picket/common/shared_job.h"
 #include "picket/common/worker_protocol.h"
 #include "worker/buffer_lock.h"
+#include "worker/capture_health.h"
 #include "worker/parent_watch.h"
 #include "worker/restart_gap.h"
 #include "worker/scan_job_runner.h"
@@ -66,28 +67,8 @@ void OnStopSignal(int) {
 
 namespace wp = worker_protocol;
 
-// Why capture cannot keep its chunks right now ("" when it can): set and
-// cleared on the writer thread, read by the control thread for Stats.
-std::atomic<int> g_degraded{0};
-constexpr const char* kDegradedText[] = {"", "degraded: disk full", "degraded: database locked",
-                                         "degraded: buffer write failed"};
-
-void SetDegraded(const Status& why) {
-  const int state = why.code() == StatusCode::kResourceExhausted ? 1
-                    : why.code() == StatusCode::kUnavailable      ? 2
-                                                                  : 3;
-  if (g_degraded.exchange(state) != state) {
-    PICKET_LOG(kWarn, "worker", kDegradedText[state], {"error", why});
-  }
-}
-
-void ClearDegraded() {
-  if (int was = g_degraded.exchange(0); was != 0) {
-    PICKET_LOG(kInfo, "worker", "chunks are committed again", {"was", kDegradedText[was]});
-  }
-}
-
-std::string DegradedText() { return kDegradedText[g_degraded.load()]; }
+// Read by the control thread for Stats, set by the writer thread.
+CaptureHealth g_capture_health;
 
 // Carries out the supervisor's commands: a live filter change and the shards
 // of shared scan jobs it has claimed in ZooKeeper.
@@ -244,7 +225,7 @@ int RunCapture(const DaemonConfig& config, std::int64_t version, buffer::BufferS
         // Room for a whole chunk before it is opened: evict, or pause capture (packets counted
         // lost). A loss record needs only its header: it never evicts a chunk's worth.
         if (auto free = store.MakeRoom(max_bytes + buffer::kMinFreeBytes); !free.ok()) {
-          SetDegraded(free.status());
+          g_capture_health.Failed(free.status());
           return free.status();
         }
         return next_seq++;
@@ -254,15 +235,14 @@ int RunCapture(const DaemonConfig& config, std::int64_t version, buffer::BufferS
         buffer::ChunkMeta meta = ToChunkMeta(chunk);
         meta.uncommitted_before = chunk.seq - next_committed;
         if (Status st = store.CommitChunk(meta); !st.ok()) {
-          SetDegraded(st);
+          g_capture_health.Failed(st);
           PICKET_LOG(kError, "worker", "cannot commit sealed chunk; capture goes on",
-                     {"seq", chunk.seq}, {"state", DegradedText()}, {"error", st});
+                     {"seq", chunk.seq}, {"state", g_capture_health.Text()}, {"error", st});
           return st;
         }
         next_committed = chunk.seq + 1;
         ++committed;
-        // A loss record fits where a chunk may not: only a chunk shows capture works again.
-        if (chunk.reason != capture::SealReason::kLoss) ClearDegraded();
+        g_capture_health.Committed(chunk.reason);
         // Where the clocks stood: the next worker's gap is measured from here.
         if (Status mark = store.PutState(std::string(kSealMarkKey), EncodeSealMark(SealMarkNow()));
             !mark.ok()) {
@@ -495,7 +475,7 @@ int Run(const DaemonConfig& config, bool control_channel) {
           const auto st = sniffer->Stats();
           channel->Send(wp::Stats{st.packets, st.lost_packets, st.filter_changes,
                                   st.kernel_drops, st.interface_drops, st.captured_bytes,
-                                  DegradedText()});
+                                  g_capture_health.Text()});
         });
   }
   int rc = 0;
