@@ -366,6 +366,7 @@ class Daemon {
     };
     worker = std::make_unique<WorkerProcess>(&loop, std::move(wo));
     PICKET_RETURN_IF_ERROR(worker->Start());
+    in_flight_filter.Restarted(running.version);  // it reads the config file of this version
     SetWorkerState("starting");
     return Status::Ok();
   }
@@ -404,12 +405,13 @@ class Daemon {
   // the new worker still waits for its predecessor to seal before it writes
   // (and before its scans start); it stays on trial until it ran.
   void OnSuccessorArmed(const worker_protocol::Armed& armed, std::uint64_t run) {
-    if (armed.capturing_since_us == 0 || armed.version != running.version || !worker ||
+    if (armed.capturing_since_us == 0 ||
+        !in_flight_filter.Current(armed.version, running.version) || !worker ||
         worker->stats().starts != run) {
       return;  // no capture to switch to, or an older config: Ready decides
     }
     SetWorkerState("running");
-    SetApplied(armed.version);
+    SetApplied(running.version);  // what it runs may be older only by changes it need not know
   }
 
   void OnWorkerReady(const worker_protocol::Ready& ready, std::uint64_t run) {
@@ -466,10 +468,11 @@ class Daemon {
     worker->Restart(WorkerArgv());
   }
 
+  // Before a restart: the new worker reads the newest config from its file.
   void ForgetLiveFilter() {
     ready_awaits_ack = 0;
     uv_timer_stop(&filter_ack_timer);
-    in_flight_filter.Clear();
+    in_flight_filter.Restarted(running.version);
   }
 
   static void OnFilterAckTimer(uv_timer_t* t) {
@@ -671,6 +674,8 @@ class Daemon {
     running_document = effective;
     running_group_version = group;
     const ConfigDelta delta = SwitchTo(check.config);
+    // A worker on an older config is current unless a change since concerns it (live_filter.h).
+    if (delta.restart_worker || delta.filter_only) in_flight_filter.WorkerNeeds(version);
     // A restarted worker must prove this config; one still on trial goes on proving it.
     if (delta.restart_worker && worker) {
       trial.Begin(version);
@@ -700,7 +705,6 @@ class Daemon {
     } else if (live_filter) {
       // Applied when the worker acknowledges it (OnFilterAck).
     } else {
-      in_flight_filter.Covers(version);  // a filter still on its way also brings the worker here
       SetApplied(version);  // nothing the worker must do (or it reads it when it starts)
       if (!trial.on_trial()) ProveRunning();  // the proven worker runs on unchanged
     }

@@ -5,6 +5,8 @@
 // version and what it answered, so that Ready is not mistaken for a worker
 // that must be restarted to run the newest config: it is restarted only when
 // the change did not reach it, or it refused it, or it did not answer in time.
+// It also knows which versions change the worker at all, so that a Ready on a
+// config older only by, say, a log level is not a reason to restart either.
 #pragma once
 
 #include <chrono>
@@ -27,31 +29,34 @@ class LiveFilter {
     kStale,     // it runs an older config: restart it to run the newest
   };
 
+  // `version` changes what the worker runs (a restart's config or a filter):
+  // from it up to the newest config, the worker's part stays the same, as
+  // later changes it need not know (log level, uploads) leave it.
+  void WorkerNeeds(std::int64_t version) { needed_ = version; }
   // `version`'s filter was written to the control channel of `run` (the newest replaces).
-  void Sent(std::uint64_t run, std::int64_t version) {
-    sent_ = Entry{run, version, version, std::nullopt};
+  void Sent(std::uint64_t run, std::int64_t version) { sent_ = Entry{run, version, std::nullopt}; }
+  // The worker restarts with the newest config (`version`) in its file: nothing is in flight.
+  void Restarted(std::int64_t version) {
+    sent_.reset();
+    needed_ = version;
   }
-  // A newer change the worker need not know (log level, uploads): the filter in
-  // flight still brings the worker up to it.
-  void Covers(std::int64_t version) {
-    if (sent_) sent_->covers = version;
-  }
-  // The worker restarts with the newest config in its file: nothing is in flight.
-  void Clear() { sent_.reset(); }
   // `run` answered for `version`.
   void Acked(std::uint64_t run, std::int64_t version, bool ok) {
     if (sent_ && sent_->run == run && sent_->version == version) sent_->ok = ok;
   }
-
+  // A worker that read `worker_version` runs what `newest` asks of it. Equal
+  // versions always are (a rollback to an older config is the newest).
+  bool Current(std::int64_t worker_version, std::int64_t newest) const {
+    return worker_version == newest ||
+           (needed_ && *needed_ <= worker_version && worker_version <= newest);
+  }
   // What a Ready from `run` carrying `ready_version` means while `newest` is the config to run.
   Readiness OnReady(std::uint64_t run, std::int64_t ready_version, std::int64_t newest) const {
-    return ready_version == newest ? Readiness::kCurrent : Answer(run, newest);
+    return Current(ready_version, newest) ? Readiness::kCurrent : Answer(run, newest);
   }
   // Where `run` stands with the newest filter: acked, awaited, or never sent to it / refused.
   Readiness Answer(std::uint64_t run, std::int64_t newest) const {
-    if (!sent_ || sent_->run != run || (sent_->version != newest && sent_->covers != newest)) {
-      return Readiness::kStale;
-    }
+    if (!sent_ || sent_->run != run || !Current(sent_->version, newest)) return Readiness::kStale;
     if (!sent_->ok) return Readiness::kAwaitAck;
     return *sent_->ok ? Readiness::kAcked : Readiness::kStale;
   }
@@ -60,10 +65,10 @@ class LiveFilter {
   struct Entry {
     std::uint64_t run;
     std::int64_t version;
-    std::int64_t covers;     // the newest config it makes current once installed
     std::optional<bool> ok;  // unanswered while empty
   };
   std::optional<Entry> sent_;
+  std::optional<std::int64_t> needed_;  // unknown until the first start
 };
 
 }  // namespace picket::supervisor

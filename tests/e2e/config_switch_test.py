@@ -9,9 +9,11 @@ the stream's port. Every datagram must be in the chunks at the collector
 exactly once: no gap while a worker restarts, no packet in two chunks. The
 snaplen changes must restart the worker (pid and starts in the status node),
 each a hand-over (worker.handovers) whose first chunk records the switch and no
-gap, and the filter changes must not. Last, 3 pairs of a restart change and a
-filter change written back to back (read together, or the filter change sent
-while the new worker opens its capture): one restart per pair.
+gap, and the filter changes must not. Last, 4 pairs of a restart change and a
+filter change (or, every other pair, a log level change) written back to back
+the second once the daemon logged the restart (a filter) or the new worker's
+capture armed (a log level), so it reaches the supervisor during the hand-over,
+before the new worker's Ready on the older config: one restart per pair.
 
 usage: config_switch_test.py PICKETD PICKET
 Root (live capture); skips without root or ZooKeeper unless CI=true."""
@@ -34,9 +36,9 @@ CHANGES = 16         # odd: snaplen (restart), even: filter only
 SPACING = 0.3        # s from one change applied to the next written
 BURST = 8            # then this many more, each written the moment the last is applied:
                      # restarts replace a new worker whose predecessor still seals
-PAIRS = 3            # then a restart change and a filter change written back to back: the
-                     # supervisor sees both at once, or the filter change while the new worker
-                     # opens its capture (which of the two is timing; the unit tests pin the latter)
+PAIRS = 4            # then a restart change and a filter (even pairs: log level) change, the
+                     # second written as the daemon starts the new worker: it comes during the
+                     # hand-over, and must not cost a second restart
 
 
 def main():
@@ -96,13 +98,23 @@ def main():
         for p in range(PAIRS):
             before = device_status(zk, STATUS)["worker"]
             snaplen, port = 3000 + p, STREAM_PORT + 60 + p
+            second = "filter" if p % 2 == 0 else "log"
             t0 = time.monotonic()
-            for kind in ("restart", "filter"):
+            for kind in ("restart", second):
                 version += 1
+                doc = {"version": version, "capture": {}}
                 if kind == "filter":
                     port += 10
-                zk.set(CONFIG, json.dumps({"version": version, "capture": {
-                    "filter": f"udp port {STREAM_PORT} or udp port {port}", "snaplen": snaplen}}).encode())
+                elif kind == "log":
+                    doc["log"] = {"level": "debug"}
+                doc["capture"] = {"filter": f"udp port {STREAM_PORT} or udp port {port}", "snaplen": snaplen}
+                zk.set(CONFIG, json.dumps(doc).encode())
+                if kind == "restart":
+                    logged = len(procs.log_text())
+                    line = (f"restarting the worker version={version}\n" if second == "filter"
+                            else "worker successor armed: handing over")
+                    wait_for(f"the daemon's '{line.strip()}' for version {version}",
+                             lambda: line in procs.log_text()[logged:], 10, interval=0.002)
             after = wait_for(f"version {version} applied", lambda: config_applied(zk, STATUS, version), 10)["worker"]
             applied = time.monotonic()
             # One restart for the pair; a second would show as one more hand-over and switch below.
@@ -111,7 +123,7 @@ def main():
                                 f"(one restart expected)")
             changes += [{"name": f"{version - 1} (restart, pair)", "kind": "restart", "write": t0,
                          "applied": applied, "pair": True},
-                        {"name": f"{version} (filter, pair)", "kind": "filter", "write": t0,
+                        {"name": f"{version} ({second}, pair)", "kind": second, "write": t0,
                          "applied": applied, "pair": True}]
             time.sleep(SPACING)  # stream time between pairs, not a sync point
         restarts = sum(1 for c in changes if c["kind"] == "restart")

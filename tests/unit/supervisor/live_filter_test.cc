@@ -43,15 +43,33 @@ TEST_SUITE("supervisor.live_filter") {
 
   TEST_CASE("a later change the worker need not know keeps the filter in flight current") {
     LiveFilter f;
+    f.Restarted(6);
+    f.WorkerNeeds(8);
     f.Sent(4, 8);
-    f.Covers(9);  // say, the log level: the worker's part is still version 8's filter
+    // 9 is, say, the log level: the worker's part is still version 8's filter.
     CHECK(f.OnReady(4, 7, 9) == R::kAwaitAck);
     f.Acked(4, 8, true);
     CHECK(f.OnReady(4, 7, 9) == R::kAcked);
     CHECK(f.Answer(4, 9) == R::kAcked);
-    f.Clear();
-    f.Covers(10);  // nothing in flight: nothing to cover
+    f.WorkerNeeds(10);  // a newer filter or restart it was not sent
     CHECK(f.OnReady(4, 7, 10) == R::kStale);
+  }
+
+  TEST_CASE("a worker older only by changes it need not know is current") {
+    LiveFilter f;
+    CHECK_FALSE(f.Current(7, 8));  // nothing known: only the newest version is current
+    f.Restarted(7);                // a restart for version 7: the successor read 7
+    CHECK(f.Current(7, 7));
+    // 8 changes the log level while it hands over: its Ready on 7 needs no restart.
+    CHECK(f.OnReady(4, 7, 8) == R::kCurrent);
+    CHECK_FALSE(f.Current(6, 8));  // older than the worker's part of the config
+    f.WorkerNeeds(9);              // 9 changes capture: 7 and 8 are stale now
+    CHECK(f.OnReady(4, 7, 9) == R::kStale);
+    CHECK(f.OnReady(4, 8, 9) == R::kStale);
+    CHECK(f.Current(9, 10));
+    // The device node was recreated: versions start again below the needed one.
+    CHECK_FALSE(f.Current(9, 0));
+    CHECK(f.Current(0, 0));
   }
 
   TEST_CASE("only the answer of the run and version sent counts") {
@@ -65,7 +83,7 @@ TEST_SUITE("supervisor.live_filter") {
     CHECK(f.Answer(4, 9) == R::kAwaitAck);
     f.Acked(4, 9, true);
     CHECK(f.Answer(4, 9) == R::kAcked);
-    f.Clear();  // restarted: its file has the newest
+    f.Restarted(9);  // its file has the newest: nothing in flight
     CHECK(f.Answer(4, 9) == R::kStale);
   }
 }
