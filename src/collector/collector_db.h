@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -203,6 +204,11 @@ class CollectorDb {
   // and chunks waiting for the commit that runs now.
   std::uint64_t chunk_commits() const { return chunk_commits_.load(); }
   std::uint64_t chunks_committed() const { return chunks_committed_.load(); }
+  // Seconds spent in those commits, and in their file syncs (syncfs) within them.
+  // Commits run one at a time: a commit time near the wall time means ingest waits
+  // on them, and the file sync's share says whether on the chunk files or the rows.
+  double chunk_commit_seconds() const { return Seconds(chunk_commit_ns_); }
+  double chunk_file_sync_seconds() const { return Seconds(chunk_file_sync_ns_); }
   virtual std::size_t chunks_queued() = 0;
 
   // The chunk bytes stored for the device (0 for an unknown one). A read.
@@ -272,7 +278,26 @@ class CollectorDb {
 
  protected:
   CollectorDb() = default;
+  using CommitClock = std::chrono::steady_clock;
+  // A commit of `chunks` chunks is done: it began at `began`, its file syncs took `file_sync`.
+  void CountChunkCommit(std::size_t chunks, CommitClock::time_point began,
+                        CommitClock::duration file_sync) {
+    chunk_commits_.fetch_add(1);
+    chunks_committed_.fetch_add(chunks);
+    chunk_commit_ns_.fetch_add(Nanos(CommitClock::now() - began));
+    chunk_file_sync_ns_.fetch_add(Nanos(file_sync));
+  }
+
+ private:
+  static std::uint64_t Nanos(CommitClock::duration d) {
+    return static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()));
+  }
+  static double Seconds(const std::atomic<std::uint64_t>& ns) {
+    return static_cast<double>(ns.load()) / 1e9;
+  }
   std::atomic<std::uint64_t> chunk_commits_{0}, chunks_committed_{0};
+  std::atomic<std::uint64_t> chunk_commit_ns_{0}, chunk_file_sync_ns_{0};
 };
 
 }  // namespace picket::collector

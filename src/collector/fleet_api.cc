@@ -240,6 +240,12 @@ Reply ApiHandler::HandleFleet(const Admission& a, std::string body) {
     w.Family("picket_chunks_committed_total", "counter",
              "Chunks that went through those transactions (stored, repeats and refusals).");
     w.Sample("picket_chunks_committed_total", static_cast<double>(db_->chunks_committed()));
+    w.Family("picket_chunk_commit_seconds_total", "counter",
+             "Time in those transactions, one at a time: near 1 s a second, ingest waits on them.");
+    w.Sample("picket_chunk_commit_seconds_total", db_->chunk_commit_seconds());
+    w.Family("picket_chunk_file_sync_seconds_total", "counter",
+             "Of that time, syncing the chunk files to disk before their rows commit (syncfs).");
+    w.Sample("picket_chunk_file_sync_seconds_total", db_->chunk_file_sync_seconds());
     w.Family("picket_heartbeats_total", "counter", "Heartbeats accepted since the start.");
     w.Sample("picket_heartbeats_total", static_cast<double>(f.state->heartbeats()));
     if (auto disk = DiskSpaceOf(f.data_dir); disk.ok()) {

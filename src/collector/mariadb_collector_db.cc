@@ -301,6 +301,7 @@ void MariaDbCollectorDb::PutChunkAsync(const ChunkPutRequest& request, PutChunkD
 std::size_t MariaDbCollectorDb::chunks_queued() { return commits_.queued(); }
 
 void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*>& batch) {
+  const auto began = CommitClock::now();
   // Every collector locks device rows (and chunk keys) in this order, so two
   // batches wait for each other but never deadlock.
   std::stable_sort(batch.begin(), batch.end(), [](const QueuedPut* a, const QueuedPut* b) {
@@ -318,7 +319,7 @@ void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*>& batch) {
     auto tx = Transaction::Begin(*conn);
     if (!tx.ok()) return fail_all(AsUnavailable(tx.status()));
     Status st = PutChunksTogether(*conn, batch, outcomes, published);
-    if (st.ok()) return FinishCommit(*tx, batch, outcomes);
+    if (st.ok()) return FinishCommit(*tx, batch, outcomes, began);
     if (conn->broken()) return fail_all(AsUnavailable(st));
     PICKET_LOG(kWarn, "collector",
                "chunk commit failed as a whole; committing its chunks one by one",
@@ -342,11 +343,11 @@ void MariaDbCollectorDb::CommitChunks(std::vector<QueuedPut*>& batch) {
     }
     outcomes[i] = std::move(put);
   }
-  FinishCommit(*tx, batch, outcomes);
+  FinishCommit(*tx, batch, outcomes, began);
 }
 
 void MariaDbCollectorDb::FinishCommit(Transaction& tx, std::vector<QueuedPut*>& batch,
-                                      Outcomes& outcomes) {
+                                      Outcomes& outcomes, CommitClock::time_point began) {
   auto fail_all = [&](const Status& st) {
     for (QueuedPut* q : batch) q->answer = st;
   };
@@ -363,12 +364,13 @@ void MariaDbCollectorDb::FinishCommit(Transaction& tx, std::vector<QueuedPut*>& 
   // The files must be durable before the rows that point at them commit.
   // When this commit fails, the renamed files are orphans the device's resend
   // renames over (or ChunkStore::SweepOrphans removes at the next start).
+  const auto sync_began = CommitClock::now();
   for (const PublishedFileSync* sync : syncs) {
     if (Status st = sync->SyncPublished(); !st.ok()) return fail_all(st);
   }
+  const auto file_sync = CommitClock::now() - sync_began;
   if (Status st = tx.Commit(); !st.ok()) return fail_all(AsUnavailable(st));
-  chunk_commits_.fetch_add(1);
-  chunks_committed_.fetch_add(batch.size());
+  CountChunkCommit(batch.size(), began, file_sync);
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(*outcomes[i]);
 }
 

@@ -100,7 +100,8 @@ class MariaDbCollectorDb final : public CollectorDb {
   // failed: only that chunk fails). `published`: its file is in place already.
   Result<ChunkPut> PutOneChunk(Lease& conn, const ChunkPutRequest& request, bool published);
   // Makes the stored chunks' files durable, commits, answers every chunk of the batch.
-  void FinishCommit(sql::Transaction& tx, std::vector<QueuedPut*>& batch, Outcomes& outcomes);
+  void FinishCommit(sql::Transaction& tx, std::vector<QueuedPut*>& batch, Outcomes& outcomes,
+                    CommitClock::time_point began);
 
   MariaDbConnectionPool pool_;
   const std::string chunk_root_;

@@ -261,6 +261,7 @@ std::size_t SqliteCollectorDb::chunks_queued() { return commits_.queued(); }
 
 void SqliteCollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
   std::lock_guard lock(mu_);
+  const auto began = CommitClock::now();
   auto fail_all = [&](const Status& st) {
     for (QueuedPut* q : batch) q->answer = st;
   };
@@ -287,12 +288,13 @@ void SqliteCollectorDb::CommitChunks(const std::vector<QueuedPut*>& batch) {
   // The files must be durable before the rows that point at them commit. A
   // crash between a rename and the commit leaves a file without a row:
   // ChunkStore::SweepOrphans removes it at the next start.
+  const auto sync_began = CommitClock::now();
   for (const PublishedFileSync* sync : syncs) {
     if (Status st = sync->SyncPublished(); !st.ok()) return fail_all(st);
   }
+  const auto file_sync = CommitClock::now() - sync_began;
   if (Status st = tx->Commit(); !st.ok()) return fail_all(st);
-  chunk_commits_.fetch_add(1);
-  chunks_committed_.fetch_add(batch.size());
+  CountChunkCommit(batch.size(), began, file_sync);
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->answer = std::move(*outcomes[i]);
 }
 

@@ -415,6 +415,7 @@ class Bench:
         try:
             r = self.measure(lambda: [p.pid] if p.poll() is None else [], url, devices, body, cell,
                              probe=True)
+            notes.append(self.commit_note(url, r["seconds"]))
             if "--no-sessions" not in self.collector_args:
                 notes.append(self.analysis_catch_up(url))
         finally:
@@ -468,7 +469,8 @@ class Bench:
         got = dict(line.split("\t") for line in out.strip().splitlines())
         return {"statements": int(got["Questions"]), "fsyncs": int(got["Innodb_data_fsyncs"])}
 
-    def analysis_metrics(self, url):
+    def metrics(self, url):
+        """The collector's /metrics samples without labels, by name."""
         req = urllib.request.Request(url + "/metrics",
                                      headers={"Authorization": f"Bearer {self.operator_token}"})
         with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S) as r:
@@ -476,9 +478,26 @@ class Bench:
         got = {}
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name in ("picket_session_analysis_pending_chunks", "picket_session_analysis_lag_seconds"):
-                got[name.rsplit("_", 2)[-2]] = float(value)
+            if not name.startswith("#") and "{" not in name and value:
+                got[name] = float(value)
         return got
+
+    def analysis_metrics(self, url):
+        m = self.metrics(url)
+        return {short: m[name] for short, name in (("pending", "picket_session_analysis_pending_chunks"),
+                                                   ("lag", "picket_session_analysis_lag_seconds"))
+                if name in m}
+
+    def commit_note(self, url, seconds):
+        """Where chunk commits stood after the load: how much of it they ran (one at a time)."""
+        m = self.metrics(url)
+        commits = m.get("picket_chunk_commits_total", 0)
+        if not commits:
+            return "group commit: no commits"
+        return (f"group commit: {commits:.0f} commits of {m.get('picket_chunks_committed_total', 0) / commits:.1f} "
+                f"chunks on average, {m.get('picket_chunk_commit_seconds_total', 0):.1f} s in commits over "
+                f"the {seconds:.1f} s load ({m.get('picket_chunk_file_sync_seconds_total', 0):.1f} s of it "
+                f"in syncfs)")
 
     def analysis_catch_up(self, url):
         """What session analysis had left when the load ended, and how long it took to finish

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -186,6 +187,37 @@ TEST_SUITE("collector.db") {
         CHECK(*db->ChunkHash("gw", i + 1) == std::optional<std::string>("h" + std::to_string(i)));
       }
     }
+  }
+
+  // Takes `work` of steady time to sync, as a disk flush would.
+  struct SlowSync final : CollectorDb::PublishedFileSync {
+    std::chrono::milliseconds work{5};
+    Status SyncPublished() const override {
+      const auto until = std::chrono::steady_clock::now() + work;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      return Status::Ok();
+    }
+  };
+
+  TEST_CASE("commits count their time, and the file sync's share of it (/metrics)") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    CHECK((*db)->chunk_commit_seconds() == 0);
+    const DeviceReport report;
+    SlowSync sync;
+    const ChunkRecord chunk = Chunk("gw", 1, "h1");
+    CollectorDb::ChunkPutRequest r;
+    r.record = &chunk;
+    r.report = &report;
+    r.file_sync = &sync;
+    r.publish_file = [] { return Status::Ok(); };
+    REQUIRE((*db)->PutChunk(r).ok());
+    CHECK((*db)->chunk_commits() == 1);
+    CHECK((*db)->chunk_file_sync_seconds() >= 0.005);
+    CHECK((*db)->chunk_file_sync_seconds() < 5);
+    CHECK((*db)->chunk_commit_seconds() >= (*db)->chunk_file_sync_seconds());
   }
 
   TEST_CASE("a commit that throws fails its batch, rolls back, and the next chunk still commits") {

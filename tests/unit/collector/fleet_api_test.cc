@@ -80,6 +80,9 @@ TEST_SUITE("collector.fleet_api") {
     CHECK(metrics.status == 200);
     CHECK(metrics.content_type.rfind("text/plain; version=0.0.4", 0) == 0);
     CHECK(metrics.body.find("picket_heartbeats_total 1\n") != std::string::npos);
+    CHECK(metrics.body.find("# TYPE picket_chunk_commit_seconds_total counter\n") !=
+          std::string::npos);
+    CHECK(metrics.body.find("picket_chunk_file_sync_seconds_total ") != std::string::npos);
     CHECK(metrics.body.find("picket_ingest_rows_total{kind=\"status\"} 1\n") != std::string::npos);
     CHECK(metrics.body.find("picket_devices{status=\"online\"} 1\n") != std::string::npos);
     CHECK(metrics.body.find("picket_device_packets_total{device=\"gw-1\"} 10\n") !=
