@@ -1,24 +1,28 @@
 #include "picket/supervisor/daemon.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <string.h>
-#include <uv.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <variant>
 
-#include <nlohmann/json.hpp>
-
-#include <linux/capability.h>
-
+#include "config_trial.h"
+#include "fleet_agent.h"
+#include "incoming_config.h"
+#include "live_filter.h"
+#include "log_shipper.h"
+#include "loop_inbox.h"
 #include "picket/buffer/buffer_store.h"
 #include "picket/capture/privileges.h"
 #include "picket/common/c_handle.h"
@@ -30,14 +34,8 @@
 #include "picket/common/rendezvous.h"
 #include "picket/common/version.h"
 #include "picket/common/worker_protocol.h"
-#include "config_trial.h"
-#include "incoming_config.h"
-#include "live_filter.h"
-#include "fleet_agent.h"
-#include "picket/zk/connect_string.h"
-#include "log_shipper.h"
-#include "loop_inbox.h"
 #include "picket/upload/upload_scheduler.h"
+#include "picket/zk/connect_string.h"
 #include "spool_owner.h"
 #include "status_document.h"
 #include "worker_process.h"

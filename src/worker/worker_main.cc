@@ -1,14 +1,12 @@
-#include "picket/worker/worker.h"
-
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
-#include <ctime>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -18,20 +16,21 @@
 #include "picket/capture/chunk_writer.h"
 #include "picket/capture/pcap_source.h"
 #include "picket/capture/privileges.h"
-#include "picket/capture/syscall_filter.h"
 #include "picket/capture/sniffer.h"
+#include "picket/capture/syscall_filter.h"
 #include "picket/common/clock.h"
 #include "picket/common/log.h"
-#include "picket/common/url.h"
 #include "picket/common/shared_job.h"
+#include "picket/common/url.h"
 #include "picket/common/worker_protocol.h"
+#include "picket/worker/worker.h"
 #include "worker/buffer_lock.h"
 #include "worker/capture_health.h"
+#include "worker/control_channel.h"
 #include "worker/parent_watch.h"
 #include "worker/restart_gap.h"
 #include "worker/scan_job_runner.h"
 #include "worker/shard_runner.h"
-#include "worker/control_channel.h"
 
 namespace picket::worker {
 
