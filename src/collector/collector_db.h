@@ -290,7 +290,8 @@ class CollectorDb {
 
  private:
   static std::uint64_t Nanos(CommitClock::duration d) {  // steady: never negative
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
   }
   static double Seconds(const std::atomic<std::uint64_t>& ns) {
     return static_cast<double>(ns.load()) / 1e9;
