@@ -83,6 +83,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
 from servers import (MariaDB, Processes, WaitTimeout, free_port, machine_line, mariadb_missing,  # noqa: E402
                      start_collector, wait_for)
+from disk import FREED_INODE_WINDOW_S, ext4_without_journal, free_bytes, wait_out_freed_inodes  # noqa: E402
 from heartbeats import device_ids, write_tokens  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -207,31 +208,12 @@ def accepts(port):
 ANALYSIS_CATCH_UP_S = 180
 
 
-def free_bytes(path):
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
-def ext4_without_journal(path):
-    """True on an ext4 without a journal (/sys/fs/ext4/<dev>/journal_task reads "<none>")."""
-    dev = os.stat(path).st_dev
-    try:
-        name = os.path.basename(os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}"))
-        with open(f"/sys/fs/ext4/{name}/journal_task") as f:
-            return f.read().strip() == "<none>"
-    except OSError:
-        return False
-
-
 class DeferredDeletion:
     """Runs' files are deleted only when the disk needs the room, then the next run waits out
-    ext4's no-journal inode window: without a journal, ext4 will not reuse an inode freed in the
-    last 60 s (300 s while its table block is dirty, hence the sync) and looks each one up on
-    every allocation in that group. A run right after deleting the previous run's ~10^4 files
-    spent ~30% of the collector's CPU in that search (perf: recently_deleted under openat), more
-    for the collector (1,000 device directories spread over many groups) than for nginx (one
-    directory), so the order of the runs decided the ratio."""
-    WINDOW_S = 62
+    ext4's no-journal inode window (disk.wait_out_freed_inodes): a run right after deleting the
+    previous run's files paid for them, more for the collector (1,000 device directories spread
+    over many groups) than for nginx (one directory), so the order of the runs decided the
+    ratio."""
 
     def __init__(self, work):
         self.work, self.dirs = work, []
@@ -247,11 +229,7 @@ class DeferredDeletion:
         for d in self.dirs:
             shutil.rmtree(d, ignore_errors=True)
         self.dirs = []
-        os.sync()
-        if self.no_journal:
-            print(f"  deleted earlier runs' files to make room; waiting {self.WINDOW_S} s "
-                  "(ext4 without a journal: freed inodes cost allocations for 60 s)", flush=True)
-            time.sleep(self.WINDOW_S)  # a kernel window with nothing to poll, not synchronisation
+        wait_out_freed_inodes(self.work, "deleted earlier runs' files to make room")
 
 
 def raise_file_limit():
@@ -759,7 +737,7 @@ def main():
                   f"(innodb_buffer_pool_size 32M, the test server's settings)", flush=True)
         trash = DeferredDeletion(work)
         print(f"deletion: deferred until less than {trash.keep_free / 2**30:.0f} GiB is free"
-              f"{'; ext4 without a journal, so each deletion is followed by a 62 s wait' if trash.no_journal else ''}",
+              f"{f'; ext4 without a journal, so each deletion is followed by a {FREED_INODE_WINDOW_S} s wait' if trash.no_journal else ''}",
               flush=True)
         for kib in a.sizes:
             for devices in a.devices:
