@@ -347,7 +347,10 @@ def live_fleet(args):
         procs.stop_all()
         for node in nodes:
             node.stop()
-        subprocess.run(["rm", "-rf", work])
+        if os.environ.get("PICKET_KEEP_TEST_DIR") is None:
+            subprocess.run(["rm", "-rf", work])
+        else:
+            print("kept", work)
 
     print(machine_line())
     print(f"{n} live devices (picket_bench_zk_devices: the supervisor's FleetAgent each), "

@@ -292,6 +292,12 @@ class ZooKeeper:
                     f"clientPort={self.port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
                     "4lw.commands.whitelist=ruok,srvr,stat,mntr,cons,wchs,srst\nmaxClientCnxns=0\n"
                     "minSessionTimeout=2000\nmaxSessionTimeout=40000\n" + quorum_lines)
+        # Debian's example, as tests/support/zookeeper_server.cc does (found by -cp conf; the
+        # launch sets its root logger to WARN on the console): without it log4j drops
+        # everything, and a server that exited at start left zk-N.out without its reason.
+        example = "/etc/zookeeper/conf_example/log4j.properties"
+        if os.path.exists(example):
+            shutil.copyfile(example, os.path.join(self.dir, "conf", "log4j.properties"))
 
     @property
     def hosts(self):
@@ -376,10 +382,15 @@ def zookeeper_ensemble(work, size=3):
         node.write_config(quorum)
         with open(os.path.join(node.dir, "data", "myid"), "w") as f:
             f.write(f"{i + 1}\n")
-    for node in nodes:  # all before any wait: none serves before a quorum is up
-        node.launch()
-    for node in nodes:
-        node.wait_serving()
+    try:
+        for node in nodes:  # all before any wait: none serves before a quorum is up
+            node.launch()
+        for node in nodes:
+            node.wait_serving()
+    except BaseException:  # the caller gets no nodes to stop: stop every one started here
+        for node in nodes:
+            node.stop()
+        raise
     return nodes
 
 
