@@ -9,21 +9,22 @@ namespace picket::scan {
 
 void SentWindow::MarkSent(std::uint64_t end, MonoTime at) {
   if (!pending_.empty()) {
-    auto& back = pending_.back();
-    if (end <= back.first) return;
-    if (at - back.second < std::chrono::milliseconds(1)) {
-      back = {end, at};
+    Sent& back = pending_.back();
+    if (end <= back.end) return;
+    if (at - back.group_start < std::chrono::milliseconds(1)) {
+      back.end = end;
+      back.at = at;
       return;
     }
   } else if (end <= base_) {
     return;
   }
-  pending_.emplace_back(end, at);
+  pending_.push_back({end, at, at});
 }
 
 std::uint64_t SentWindow::Checkpoint(MonoTime now) {
-  while (!pending_.empty() && pending_.front().second + wait_ <= now) {
-    base_ = pending_.front().first;
+  while (!pending_.empty() && pending_.front().at + wait_ <= now) {
+    base_ = pending_.front().end;
     pending_.pop_front();
   }
   return base_;

@@ -3,8 +3,11 @@
 // SentWindow (SYN mode): the sender reports "every local index below `end` has
 // had all its attempts sent at time t"; the checkpoint is the largest such
 // `end` whose t + wait has passed — the point a resumed scan can restart from
-// without losing a reply. Memory is bounded: reports closer than 1 ms apart are
-// merged, keeping the later time (conservative).
+// without losing a reply. Memory is bounded: reports less than 1 ms after the
+// first one of their group are merged into it, keeping the later time
+// (conservative). Measured from the group's first report, not its last: a
+// sender reporting every 50 us merged everything into one entry whose time kept
+// moving, and the checkpoint stood still until the scan ended.
 //
 // InFlightWindow (connect mode): the checkpoint is the lowest index still in
 // flight, or the next index to launch when none is.
@@ -42,9 +45,14 @@ class SentWindow {
   std::size_t pending() const { return pending_.size(); }
 
  private:
+  struct Sent {
+    std::uint64_t end;
+    MonoTime at;           // the group's last report: when `end` was reached
+    MonoTime group_start;  // its first: the group takes reports for 1 ms from here
+  };
   std::uint64_t base_;
   std::chrono::nanoseconds wait_;
-  std::deque<std::pair<std::uint64_t, MonoTime>> pending_;
+  std::deque<Sent> pending_;
 };
 
 class InFlightWindow {

@@ -94,6 +94,22 @@ TEST_CASE("sent window merges reports closer than 1 ms, keeping the later time")
   CHECK(w.Checkpoint(clock.MonotonicNow()) == 1000);
 }
 
+TEST_CASE(
+    "sent window: a steady stream of reports under 1 ms apart still advances the checkpoint") {
+  // The sender reports after every grant: at 20,000 pps that can be every 50 us. Merging each
+  // report into the previous one slid a single entry forward for ever.
+  const MonoTime t0{};
+  SentWindow w(0, milliseconds(1000));
+  for (int i = 1; i <= 40'000; ++i) {  // 2 s of reports, one every 50 us
+    w.MarkSent(static_cast<std::uint64_t>(i), t0 + std::chrono::microseconds(50 * i));
+  }
+  // What was sent by t = 1 s (20,000 reports) has waited 1 s; the 1 ms groups bound what more.
+  const std::uint64_t checkpoint = w.Checkpoint(t0 + milliseconds(2000));
+  CHECK(checkpoint >= 19'980);
+  CHECK(checkpoint <= 20'000);
+  CHECK(w.pending() <= 1'001);  // one entry per ms of the wait, as before
+}
+
 TEST_CASE("in-flight window: checkpoint is the lowest unfinished index") {
   InFlightWindow w(10);
   CHECK(w.Checkpoint() == 10);
