@@ -26,7 +26,7 @@ import argparse, base64, hashlib, http.client, os, shutil, struct, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
-from disk import wait_out_freed_inodes  # noqa: E402
+from disk import free_bytes, wait_out_freed_inodes  # noqa: E402
 from servers import Processes, start_collector  # noqa: E402
 
 
@@ -125,8 +125,7 @@ def main():
     a = ap.parse_args()
     chunk = pcap_of(a.chunk_kib)
     cap = a.devices * a.keep_chunks * len(chunk)
-    st = os.statvfs(tempfile.gettempdir())
-    off_bytes = int(st.f_bavail * st.f_frsize * 0.4)
+    off_bytes = int(free_bytes(tempfile.gettempdir()) * 0.4)
     rows, windows = [], []
     for name, flags in (("off", ["--retain-age", "0", "--retain-bytes", "0"]),
                         ("on", ["--retain-bytes", str(cap), "--retain-device-bytes",
