@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/collector_client.h"
+#include "cli/fleet_reads.h"
 #include "cli/operator_support.h"
 #include "picket/common/json_limits.h"
 #include "picket/common/wire.h"
@@ -243,8 +244,9 @@ int RunDevicesCommand(std::span<char* const> args) {
 
   auto ids = ChildrenIfExists(zk, layout.Devices());
   if (!ids.ok()) return Fail(kName, ids.status().ToString(), 1);
-  // Every node read pipelined: 3 per device, then 2 per group (one round trip
-  // each would take seconds for thousands of devices).
+  // Every node read pipelined, over several sessions for a big fleet: 3 per
+  // device, then 2 per group (one round trip each would take seconds for
+  // thousands of devices).
   std::vector<std::string> paths;
   paths.reserve(ids->size() * 3);
   for (const std::string& id : *ids) {
@@ -253,7 +255,7 @@ int RunDevicesCommand(std::span<char* const> args) {
     paths.push_back(layout.DeviceSyncError(id));
   }
   paths.push_back(layout.SyncStatus());
-  auto nodes = zk.GetMany(paths);
+  auto nodes = ReadNodes(*connection, paths);
   if (!nodes.ok()) return Fail(kName, nodes.status().ToString(), 1);
   if (const std::string note = SyncNote(nodes->back()); !note.empty()) {
     std::fprintf(stderr, "picket devices: %s\n", note.c_str());
