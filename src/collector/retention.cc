@@ -1,9 +1,12 @@
 #include "collector/retention.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include "picket/common/log.h"
 #include "picket/common/units.h"
@@ -17,6 +20,38 @@ namespace {
 // next pass, so a first pass over years of rows never runs for hours).
 constexpr std::uint64_t kLineBatch = 2000;
 constexpr int kLineBatchesPerPass = 500;
+
+// Chunk files unlinked at once. On a disk mounted with `discard`, ext4
+// without a journal trims a file's blocks inside unlink(), so each unlink
+// waits for the device, and a device trims several at once: under ingest on
+// the bench VM one thread unlinked ~1,100 files/s and kept retention at ~630
+// chunks/s, below the ingest rate; four threads unlinked 2.6 times as fast.
+constexpr std::size_t kUnlinkThreads = 4;
+constexpr std::size_t kFilesPerUnlinkThread = 16;  // fewer: one thread does them all
+
+void RemoveChunkFiles(const std::vector<StoredChunk>& chunks) {
+  auto remove_range = [&chunks](std::size_t first, std::size_t step) {
+    for (std::size_t i = first; i < chunks.size(); i += step) {
+      // After the commit: a reader that opened the file goes on reading it.
+      if (std::remove(chunks[i].path.c_str()) != 0 && errno != ENOENT) {
+        PICKET_LOG(kWarn, "collector", "retention: cannot remove a chunk file (its row is gone)",
+                   {"path", chunks[i].path}, {"errno", errno});
+      }
+    }
+  };
+  const std::size_t threads =
+      std::clamp<std::size_t>(chunks.size() / kFilesPerUnlinkThread, 1, kUnlinkThreads);
+  std::vector<std::thread> others;
+  for (std::size_t k = 1; k < threads; ++k) {
+    try {
+      others.emplace_back(remove_range, k, threads);
+    } catch (const std::system_error&) {  // no thread to be had: this one does that share
+      remove_range(k, threads);
+    }
+  }
+  remove_range(0, threads);
+  for (std::thread& t : others) t.join();
+}
 
 bool Analysed(const std::map<std::string, std::uint64_t>* cursors, const std::string& device,
               std::uint64_t seq) {
@@ -192,13 +227,7 @@ Status Retention::DropBatch(std::vector<std::pair<ChunkFacts, DropReason>>& batc
     if (keys.empty()) return std::vector<StoredChunk>();
     auto deleted = db_->DeleteChunks(keys);
     if (!deleted.ok()) return deleted.status();
-    for (const StoredChunk& c : *deleted) {
-      // After the commit: a reader that opened the file goes on reading it.
-      if (std::remove(c.path.c_str()) != 0 && errno != ENOENT) {
-        PICKET_LOG(kWarn, "collector", "retention: cannot remove a chunk file (its row is gone)",
-                   {"path", c.path}, {"errno", errno});
-      }
-    }
+    RemoveChunkFiles(*deleted);
     return deleted;
   };
   auto deleted = pins_ != nullptr ? pins_->WhileLocked(drop)

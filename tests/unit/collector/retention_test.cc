@@ -273,6 +273,40 @@ TEST_SUITE("collector.retention") {
           std::string::npos);
   }
 
+  TEST_CASE("a batch's files are unlinked on several threads: exactly the dropped ones go") {
+    testing::TempDir dir;
+    auto db = CollectorDb::Open(dir.path() + "/collector.db");
+    REQUIRE(db.ok());
+    SetClock clock;
+    std::vector<std::string> paths;
+    for (std::uint64_t seq = 0; seq < 100; ++seq) {
+      ChunkRecord r;
+      r.device = "gw-1";
+      r.seq = seq;
+      r.sha256_hex = "h" + std::to_string(seq);
+      r.bytes = 100;
+      r.received_at_ms = kNow - 1000 + static_cast<std::int64_t>(seq);
+      r.path = dir.path() + "/gw-1-" + std::to_string(seq) + ".pcap";
+      REQUIRE(
+          (*db)
+              ->PutChunk(r, {}, [&] { return WriteFileAtomically(r.path, std::string(100, 'x')); })
+              .ok());
+      paths.push_back(r.path);
+    }
+    RetentionPolicy p;
+    p.device_bytes = 1000;  // the newest 10 stay
+    // Batches of 64 (four unlink threads) and 26 (one).
+    Retention retention(p, db->get(), nullptr, &clock, std::chrono::milliseconds(60'000), 64);
+    auto pass = retention.RunPass();
+    REQUIRE(pass.ok());
+    CHECK(pass->chunks == 90);
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      CAPTURE(i);
+      CHECK(Exists(paths[i]) == (i >= 90));
+    }
+    CHECK((*db)->ChunkSeqs("gw-1")->size() == 10);
+  }
+
   TEST_CASE("a chunk pinned by a reader waits for the pass after its lease ends") {
     testing::TempDir dir;
     auto db = CollectorDb::Open(dir.path() + "/collector.db");
